@@ -1,0 +1,79 @@
+// The seam between the runner and a device. The CPU and CUDA backends implement it; the runner never
+// knows which one it drives.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attnbench/device_info.h"
+#include "attnbench/sweep_spec.h"
+
+namespace attnbench {
+
+// The attention problem of one point, as a backend sees it.
+struct ProblemShape {
+  int batch = 1, heads_q = 1, heads_kv = 1, seq_q = 1, seq_kv = 1, head_dim = 64;
+  bool causal = false;
+  DType dtype = DType::F16;
+  KernelKind kernel = KernelKind::Flash;
+  TileShape tile;
+};
+
+ProblemShape problemOf(const SweepPoint& point);
+
+// Timing options that only some devices honour.
+struct TimingOptions {
+  bool l2_flush = false;
+  bool cuda_graph = false;
+  int cpu_threads = 0;  // 0 = all hardware threads
+};
+
+enum class TensorId { Q, K, V, O };
+
+// A point with its inputs allocated and filled, ready to be run many times.
+class PreparedPoint {
+ public:
+  virtual ~PreparedPoint() = default;
+  // Runs the kernel(s) once and returns the time they took on the device, in milliseconds.
+  virtual double runTimed() = 0;
+  // The tile that runs (auto resolved); {0,0} for the standard kernel.
+  virtual TileShape resolvedTile() const = 0;
+  // Peak bytes held by the point's allocations since prepare (inputs, outputs, workspace).
+  virtual std::uint64_t peakBytes() const = 0;
+  // Output elements that still hold the poison written before the first run.
+  virtual std::int64_t countUnwrittenOutputs() = 0;
+  // Rows [row0, row0+count) of head `head` of batch `b` of a tensor, converted to fp32 ([count, D]).
+  virtual std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const DeviceInfo& device() const = 0;
+  // Empty when the backend can run the problem, else a one-line reason (stored with the skip).
+  virtual std::string unsupportedReason(const ProblemShape& shape) const = 0;
+  // Device bytes the point will hold at its peak: inputs, outputs, LSE, workspace.
+  virtual std::uint64_t predictBytes(const ProblemShape& shape) const = 0;
+  // Bytes a point may use on this device now (free memory, minus a safety margin).
+  virtual std::uint64_t memoryBudgetBytes() const = 0;
+  // Applies to the points prepared afterwards (and to predictBytes: CPU workspace grows with threads).
+  virtual void setTimingOptions(const TimingOptions& timing) = 0;
+  // Allocates, fills Q/K/V with random values from `seed`, poisons O. Throws OutOfMemory.
+  virtual std::unique_ptr<PreparedPoint> prepare(const ProblemShape& shape, std::uint64_t seed) = 0;
+  // Measures copy bandwidth and GEMM throughput (a second or two).
+  virtual DeviceCeilings measureCeilings() = 0;
+};
+
+// All devices this build can see: the host CPU always, CUDA GPUs when built with CUDA and present.
+std::vector<DeviceInfo> listDevices();
+
+// "auto" (first GPU, else CPU), "cpu", "cuda" (= cuda:0), "cuda:N". `note` receives a line such as
+// "no CUDA device: using the CPU backend". InputError for an unknown or absent device.
+std::unique_ptr<Backend> makeBackend(const std::string& device, std::string* note);
+
+// Whether `device` (as in a spec) would resolve to a CUDA GPU.
+bool resolvesToCuda(const std::string& device);
+
+}  // namespace attnbench

@@ -1,0 +1,64 @@
+// What one benchmark point produced. The store, the exporters, the event stream and the GUI all speak
+// this struct.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "attnbench/sweep_spec.h"
+
+namespace attnbench {
+
+enum class PointStatus {
+  Ok,       // ran, and (when checked) the output was correct
+  Failed,   // ran, but the output was wrong (correctness check failed)
+  Oom,      // an allocation failed although the prediction fitted
+  Skipped,  // not run: unsupported combination or predicted memory over the budget (see message)
+  Error     // the kernel or the device reported an error
+};
+
+std::string statusName(PointStatus status);
+PointStatus parseStatus(const std::string& s);
+
+struct SampleStats {
+  double median_ms = 0, mean_ms = 0, std_ms = 0, min_ms = 0, max_ms = 0;
+};
+
+// Median/mean/sample-std/min/max of `samples_ms` (empty -> zeros).
+SampleStats computeStats(const std::vector<double>& samples_ms);
+
+struct CorrectnessResult {
+  double max_abs_error = 0;        // kernel output vs fp64 reference, over the checked rows
+  double max_rel_error = 0;        // max |err| / max |ref| over the checked rows
+  double reference_error = 0;      // standard attention at the storage precision vs fp64 (the bar)
+  double tolerance = 0;            // 2 x reference_error plus a small floor
+  std::int64_t checked_rows = 0;   // query rows compared
+  std::int64_t unwritten = 0;      // output elements still holding the poison after the run
+  bool passed = false;
+};
+
+struct PointResult {
+  SweepPoint point;
+  PointStatus status = PointStatus::Ok;
+  std::string message;  // skip reason, error text, or a note ("peak 3% above prediction")
+  TileShape tile;       // the tile that actually ran (auto resolved)
+  std::vector<double> samples_ms;
+  SampleStats stats;
+  double tflops = 0;  // point.flops() / median
+  std::uint64_t predicted_bytes = 0;
+  std::uint64_t peak_bytes = 0;  // tracking allocator peak during the point
+  std::optional<CorrectnessResult> correctness;
+  std::string started_at, finished_at;  // ISO 8601 UTC
+};
+
+nlohmann::json pointResultToJson(const PointResult& r);
+PointResult pointResultFromJson(const nlohmann::json& j);
+
+// Now as ISO 8601 UTC with milliseconds ("2026-11-25T13:45:00.123Z").
+std::string isoTimestampNow();
+
+}  // namespace attnbench

@@ -1,0 +1,70 @@
+// Runs a sweep on a backend: for each point predict memory, skip or prepare, warm up, take samples,
+// check correctness, record in the store, and report progress as events.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "attnbench/backend.h"
+#include "attnbench/results.h"
+#include "attnbench/store.h"
+#include "attnbench/sweep_spec.h"
+
+namespace attnbench {
+
+// Receives events (JSON objects with an "event" field): run_started, point_started, point_finished,
+// run_finished, note. See docs/EVENTS.md for their fields.
+using EventSink = std::function<void(const nlohmann::json&)>;
+
+struct RunOutcome {
+  std::int64_t run_id = 0;
+  RunStatus status = RunStatus::Completed;
+  std::vector<PointResult> results;  // every point of the run (earlier ones too when resuming)
+  double wall_seconds = 0;           // whole sweep, from the first point to the last
+  double kernel_seconds = 0;         // sum of warm-up and timed runs of this invocation
+  int failed_points() const;         // Failed or Error
+};
+
+class Runner {
+ public:
+  Runner(Store& store, Backend& backend, EventSink sink);
+  // Set from a signal handler or the GUI; checked between samples. The point in progress is dropped
+  // and the run is marked interrupted.
+  void setCancelFlag(const std::atomic<bool>* cancel) { cancel_ = cancel; }
+
+  // Measure the device's ceilings (copy bandwidth, GEMM) when the store has none cached (default on).
+  void setMeasureCeilings(bool on) { measure_ceilings_ = on; }
+
+  RunOutcome run(const SweepSpec& spec);
+  // Finishes the points of `run_id` that have no record yet, with the run's stored spec.
+  RunOutcome resume(std::int64_t run_id);
+
+  // Runs one point (no store), for tests and the benchmark harness.
+  PointResult runPoint(const SweepSpec& spec, const SweepPoint& point);
+
+ private:
+  RunOutcome runPoints(std::int64_t run_id, const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                       std::vector<PointResult> earlier, bool resumed);
+  // runPoint that also adds the time of every kernel run (warm-up included) to `kernel_ms`.
+  PointResult runPointTimed(const SweepSpec& spec, const SweepPoint& point, double& kernel_ms);
+  DeviceInfo deviceWithCeilings();
+  bool cancelled() const { return cancel_ != nullptr && cancel_->load(); }
+  void emit(const nlohmann::json& event) const;
+
+  Store& store_;
+  Backend& backend_;
+  EventSink sink_;
+  const std::atomic<bool>* cancel_ = nullptr;
+  bool measure_ceilings_ = true;
+  DeviceInfo device_;  // the backend's device with its ceilings, for the run record and events
+};
+
+// Checks the sampled rows of a prepared, already-run point against an fp64 reference.
+CorrectnessResult checkCorrectness(PreparedPoint& prepared, const ProblemShape& shape, std::uint64_t seed);
+
+}  // namespace attnbench

@@ -1,0 +1,82 @@
+// A sweep is a set of axes (models x batch sizes x sequence lengths x dtypes x causal x kernels x
+// tiles); expanding it gives the points to run. The same spec comes from CLI flags, a JSON file or
+// the GUI's editor, and is stored with each run so that `--resume` can rebuild the exact point list.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "attnbench/kernels/attention_params.h"
+#include "attnbench/model_presets.h"
+
+namespace attnbench {
+
+using kernels::DType;
+using kernels::TileShape;
+
+enum class KernelKind { Flash, Standard };
+
+std::string kernelName(KernelKind kind);        // "flash" / "standard"
+KernelKind parseKernel(const std::string& s);   // accepts "baseline", "math", "naive" for standard
+DType parseDType(const std::string& s);         // fp16/float16/half, bf16/bfloat16, fp32/float32/float
+std::string tileName(TileShape tile);           // "auto", "64x64", "128x64"
+TileShape parseTile(const std::string& s);      // "auto", "64" (= 64x64), "128x64"
+std::uint64_t parseByteSize(const std::string& s);  // "8GiB", "512MiB", "1e9", "1073741824"
+std::string formatBytes(std::uint64_t bytes);       // "1.50 GiB"
+
+struct SweepSpec {
+  std::string name = "sweep";
+  std::vector<ModelPreset> models;
+  std::vector<int> seq_lens;
+  std::vector<int> batch_sizes;
+  std::vector<DType> dtypes;
+  std::vector<bool> causal;
+  std::vector<KernelKind> kernels;
+  std::vector<TileShape> tiles;  // applies to flash points only
+  int repetitions = 3;           // timed samples per point
+  int warmup = 1;                // untimed runs before the samples
+  bool check_correctness = true;
+  std::string device = "auto";   // "auto", "cpu", "cuda", "cuda:N"
+  std::optional<std::uint64_t> max_memory_bytes;  // overrides the device's free memory as the budget
+  std::uint64_t seed = 20241125;                  // inputs are reproducible per point
+  bool l2_flush = false;    // flush the GPU L2 between samples
+  bool cuda_graph = false;  // replay a captured CUDA graph ("reduce-overhead") when timing
+  int threads = 0;          // CPU worker threads; 0 = all hardware threads
+};
+
+// Parses a JSON spec; unknown keys, wrong types and out-of-range values raise InputError naming the key.
+SweepSpec specFromJson(const nlohmann::json& j);
+nlohmann::json specToJson(const SweepSpec& spec);
+// Reads and parses a spec file; InputError on unreadable/malformed files.
+SweepSpec loadSpecFile(const std::string& path);
+// Named presets shipped in resources/sweeps (e.g. "seed-matrix", "cpu-quick").
+SweepSpec sweepPreset(const std::string& name);
+std::vector<std::string> sweepPresetNames();
+
+// Checks axes are non-empty and values sane; throws InputError.
+void validateSpec(const SweepSpec& spec);
+
+// One benchmark point: a full attention problem plus the kernel and tile to run it with.
+struct SweepPoint {
+  int index = 0;  // position in the expanded sweep; stable for a given spec (resume relies on it)
+  ModelPreset model;
+  int batch = 1;
+  int seq_len = 0;
+  DType dtype = DType::F16;
+  bool causal = false;
+  KernelKind kernel = KernelKind::Flash;
+  TileShape tile;  // as requested; the backend resolves auto
+
+  double flops() const;  // 4*B*H*N^2*D, halved when causal
+  std::string label() const;  // "llama-2-7b B=1 N=2048 fp16 causal flash 128x64"
+};
+
+// Expands the axes in the order model, dtype, causal, batch, seq_len, kernel, tile, so that each
+// curve grows left to right and flash/standard of one shape sit side by side.
+std::vector<SweepPoint> expandPoints(const SweepSpec& spec);
+
+}  // namespace attnbench

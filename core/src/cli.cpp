@@ -1,0 +1,541 @@
+#include "attnbench/cli.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "attnbench/backend.h"
+#include "attnbench/errors.h"
+#include "attnbench/exporters.h"
+#include "attnbench/runner.h"
+#include "progress.h"
+
+#ifndef ATTNBENCH_VERSION
+#define ATTNBENCH_VERSION "dev"
+#endif
+
+namespace attnbench::cli {
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+ChartExporter g_chart_exporter;
+
+extern "C" void onStopSignal(int) {
+  g_stop_requested.store(true);
+  // A second signal ends the process the default way.
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+const std::set<std::string> kVerbs = {"models", "devices", "runs", "show", "export", "compare", "rename", "annotate",
+                                      "delete", "presets"};
+
+std::vector<std::string> splitList(const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  for (const auto& item : items) {
+    std::stringstream ss(item);
+    std::string part;
+    while (std::getline(ss, part, ',')) {
+      if (!part.empty()) out.push_back(part);
+    }
+  }
+  return out;
+}
+
+int parseIntStrict(const std::string& s, const std::string& what) {
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    throw InputError(what + ": '" + s + "' is not an integer");
+  }
+  if (used != s.size()) throw InputError(what + ": '" + s + "' is not an integer");
+  if (v <= 0) throw InputError(what + ": " + s + " must be positive");
+  if (v > (1LL << 30)) throw InputError(what + ": " + s + " is too large");
+  return static_cast<int>(v);
+}
+
+// "128,256", "128 256" or a power-of-two range "128..65536".
+std::vector<int> parseIntList(const std::vector<std::string>& items, const std::string& what) {
+  std::vector<int> out;
+  for (const auto& item : splitList(items)) {
+    const auto dots = item.find("..");
+    if (dots == std::string::npos) {
+      out.push_back(parseIntStrict(item, what));
+      continue;
+    }
+    const int lo = parseIntStrict(item.substr(0, dots), what);
+    const int hi = parseIntStrict(item.substr(dots + 2), what);
+    if (lo > hi) throw InputError(what + ": empty range '" + item + "'");
+    for (long long v = lo; v <= hi; v *= 2) out.push_back(static_cast<int>(v));
+  }
+  if (out.empty()) throw InputError(what + ": the list is empty");
+  return out;
+}
+
+bool parseBool(const std::string& s, const std::string& what) {
+  std::string v;
+  for (char c : s) v += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
+  throw InputError(what + ": '" + s + "' is not a boolean (true/false)");
+}
+
+std::string architectureVariantModel(const std::string& architecture, const std::string& variant) {
+  // The seed's spelling: --architecture llama --variant 7b.
+  return variant.empty() ? architecture : architecture + "/" + variant;
+}
+
+// Everything the sweep flags may set; applied over a preset or spec file.
+struct SweepFlags {
+  std::string spec_file, preset, name;
+  std::vector<std::string> models, seq_lens, batch_sizes, dtypes, kernels, tiles;
+  std::string architecture, variant, causal, use_flash, check_correctness, device, max_memory;
+  int heads = 0, kv_heads = 0, head_dim = 0;
+  std::string custom_name = "custom";
+  int repetitions = 0, warmup = -1, threads = -1;
+  long long seed = -1;
+  bool l2_flush = false, cuda_graph = false, no_check = false;
+};
+
+void addSweepOptions(CLI::App& app, SweepFlags& f) {
+  const char* group = "Sweep (with --batch)";
+  app.add_option("--spec", f.spec_file, "JSON sweep spec file (flags below override its axes)")->group(group);
+  app.add_option("--preset", f.preset, "built-in sweep preset (see `attnbench presets`)")->group(group);
+  app.add_option("--name", f.name, "name of the run")->group(group);
+  app.add_option("-m,--model,--models", f.models, "model preset(s), comma-separated (see `attnbench models`)")
+      ->group(group);
+  app.add_option("--architecture", f.architecture, "model architecture, seed spelling (llama, granite)")->group(group);
+  app.add_option("--variant", f.variant, "model variant, seed spelling (7b)")->group(group);
+  app.add_option("--heads", f.heads, "custom shape: query heads")->group(group);
+  app.add_option("--kv-heads", f.kv_heads, "custom shape: key/value heads (default = heads)")->group(group);
+  app.add_option("--head-dim", f.head_dim, "custom shape: head dim")->group(group);
+  app.add_option("--custom-name", f.custom_name, "custom shape: its name in results")->group(group);
+  app.add_option("--seq-lens,--seq_lens", f.seq_lens, "sequence lengths: 128,256 or a power-of-two range 128..65536")
+      ->group(group);
+  app.add_option("--batch-sizes,--batch_sizes", f.batch_sizes, "batch sizes, e.g. 1,2")->group(group);
+  app.add_option("--dtype,--dtypes", f.dtypes, "fp16, bf16, fp32 (comma-separated)")->group(group);
+  app.add_option("--causal", f.causal, "causal mask: true, false or both")->group(group);
+  app.add_option("--kernels", f.kernels, "flash, standard (comma-separated)")->group(group);
+  app.add_option("--use_flash,--use-flash", f.use_flash, "seed spelling: true = flash only, false = standard only")
+      ->expected(0, 1)
+      ->default_str("true")
+      ->group(group);
+  app.add_option("--tiles,--tile", f.tiles, "flash tiles: auto, 64, 64x64, 128x64, 128x128")->group(group);
+  app.add_option("--repetitions", f.repetitions, "timed samples per point")->group(group);
+  app.add_option("--warmup", f.warmup, "untimed runs before the samples")->group(group);
+  app.add_option("--check-correctness,--check_correctness", f.check_correctness,
+                 "compare against an fp64 reference (true/false)")
+      ->expected(0, 1)
+      ->default_str("true")
+      ->group(group);
+  app.add_flag("--no-check", f.no_check, "skip the correctness check")->group(group);
+  app.add_option("--device", f.device, "auto, cpu, cuda, cuda:N")->group(group);
+  app.add_option("--max-memory", f.max_memory, "memory budget per point, e.g. 8GiB (default: free memory)")->group(group);
+  app.add_option("--seed", f.seed, "seed of the random inputs")->group(group);
+  app.add_flag("--l2-flush", f.l2_flush, "flush the GPU L2 cache between samples")->group(group);
+  app.add_flag("--cuda-graph", f.cuda_graph, "time replays of a captured CUDA graph (reduce-overhead)")->group(group);
+  app.add_option("--threads", f.threads, "CPU backend worker threads (0 = all)")->group(group);
+}
+
+// Builds the spec: preset or spec file (else the default for the device), then flag overrides.
+SweepSpec buildSpec(const SweepFlags& f) {
+  if (!f.spec_file.empty() && !f.preset.empty()) throw InputError("give --spec or --preset, not both");
+  SweepSpec spec;
+  if (!f.spec_file.empty()) {
+    spec = loadSpecFile(f.spec_file);
+  } else if (!f.preset.empty()) {
+    spec = sweepPreset(f.preset);
+  } else {
+    spec = sweepPreset(resolvesToCuda(f.device.empty() ? "auto" : f.device) ? "seed-matrix" : "cpu-quick");
+  }
+  if (!f.device.empty()) spec.device = f.device;
+  if (!f.name.empty()) spec.name = f.name;
+
+  std::vector<ModelPreset> models;
+  for (const auto& m : splitList(f.models)) models.push_back(findModel(m));
+  if (!f.architecture.empty()) models.push_back(findModel(architectureVariantModel(f.architecture, f.variant)));
+  else if (!f.variant.empty()) throw InputError("--variant needs --architecture");
+  if (f.heads != 0 || f.kv_heads != 0 || f.head_dim != 0) {
+    if (f.heads <= 0 || f.head_dim <= 0) throw InputError("a custom shape needs positive --heads and --head-dim");
+    ModelPreset custom;
+    custom.name = custom.display_name = f.custom_name;
+    custom.heads = f.heads;
+    custom.kv_heads = f.kv_heads > 0 ? f.kv_heads : f.heads;
+    if (f.kv_heads < 0) throw InputError("--kv-heads must be positive");
+    custom.head_dim = f.head_dim;
+    custom.hidden = f.heads * f.head_dim;
+    validateModelShape(custom);
+    models.push_back(custom);
+  }
+  if (!models.empty()) spec.models = models;
+  if (!f.seq_lens.empty()) spec.seq_lens = parseIntList(f.seq_lens, "--seq-lens");
+  if (!f.batch_sizes.empty()) spec.batch_sizes = parseIntList(f.batch_sizes, "--batch-sizes");
+  if (!f.dtypes.empty()) {
+    spec.dtypes.clear();
+    for (const auto& d : splitList(f.dtypes)) spec.dtypes.push_back(parseDType(d));
+  }
+  if (!f.causal.empty()) {
+    if (f.causal == "both") spec.causal = {false, true};
+    else spec.causal = {parseBool(f.causal, "--causal")};
+  }
+  if (!f.kernels.empty()) {
+    spec.kernels.clear();
+    for (const auto& k : splitList(f.kernels)) spec.kernels.push_back(parseKernel(k));
+  }
+  if (!f.use_flash.empty()) {
+    spec.kernels = {parseBool(f.use_flash, "--use_flash") ? KernelKind::Flash : KernelKind::Standard};
+  }
+  if (!f.tiles.empty()) {
+    spec.tiles.clear();
+    for (const auto& t : splitList(f.tiles)) spec.tiles.push_back(parseTile(t));
+  }
+  if (f.repetitions != 0) {
+    if (f.repetitions < 0) throw InputError("--repetitions must be positive");
+    spec.repetitions = f.repetitions;
+  }
+  if (f.warmup != -1) {
+    if (f.warmup < 0) throw InputError("--warmup must not be negative");
+    spec.warmup = f.warmup;
+  }
+  if (!f.check_correctness.empty()) spec.check_correctness = parseBool(f.check_correctness, "--check-correctness");
+  if (f.no_check) spec.check_correctness = false;
+  if (!f.max_memory.empty()) spec.max_memory_bytes = parseByteSize(f.max_memory);
+  if (f.seed >= 0) spec.seed = static_cast<std::uint64_t>(f.seed);
+  else if (f.seed != -1) throw InputError("--seed must not be negative");
+  if (f.l2_flush) spec.l2_flush = true;
+  if (f.cuda_graph) spec.cuda_graph = true;
+  if (f.threads != -1) {
+    if (f.threads < 0) throw InputError("--threads must not be negative");
+    spec.threads = f.threads;
+  }
+  validateSpec(spec);
+  return spec;
+}
+
+std::int64_t parseRunId(const std::string& s) {
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    throw InputError("run id '" + s + "' is not a number (see `attnbench runs`)");
+  }
+  if (used != s.size() || v <= 0) throw InputError("run id '" + s + "' is not a positive number (see `attnbench runs`)");
+  return v;
+}
+
+// Writes to a file, or to stdout for "-". InputError when the file cannot be created.
+void writeOutput(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  if (path == "-") {
+    write(std::cout);
+    return;
+  }
+  std::ofstream out(path);
+  if (!out) throw InputError("cannot write '" + path + "'");
+  write(out);
+  if (!out) throw InputError("writing '" + path + "' failed");
+}
+
+void printModels(std::ostream& out) {
+  out << "name                  heads  kv_heads  head_dim  layers  hidden  ffn     vocab   aliases\n";
+  for (const auto& m : builtinModels()) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%-20s  %5d  %8d  %8d  %6d  %6d  %-6d  %-6d  ", m.name.c_str(), m.heads, m.kv_heads,
+                  m.head_dim, m.layers, m.hidden, m.ffn, m.vocab);
+    out << line;
+    for (std::size_t i = 0; i < m.aliases.size(); ++i) out << (i ? ", " : "") << m.aliases[i];
+    out << '\n';
+  }
+  out << "custom shapes: --heads H --kv-heads K --head-dim D (head dims:";
+  for (int d : supportedHeadDims()) out << ' ' << d;
+  out << ")\n";
+}
+
+void printDevices(std::ostream& out) {
+  for (const auto& d : listDevices()) {
+    out << d.id << ": " << d.name << " (" << formatBytes(d.memory_bytes) << ")\n";
+    for (const auto& [key, value] : d.properties.items()) {
+      std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
+      if (key.size() > 6 && key.substr(key.size() - 6) == "_bytes" && value.is_number_unsigned()) {
+        shown = formatBytes(value.get<std::uint64_t>());
+      }
+      out << "    " << key << ": " << shown << '\n';
+    }
+  }
+}
+
+void printRuns(std::ostream& out, Store& store) {
+  const auto runs = store.listRuns();
+  if (runs.empty()) {
+    out << "no runs in " << store.path() << '\n';
+    return;
+  }
+  out << "   id  status       points   started                   device                          name\n";
+  for (const auto& r : runs) {
+    char line[512];
+    const std::string points = std::to_string(r.finished_points) + "/" + std::to_string(r.total_points);
+    std::snprintf(line, sizeof line, "%5lld  %-11s  %-7s  %-24s  %-30s  %s", static_cast<long long>(r.id),
+                  runStatusName(r.status).c_str(), points.c_str(), r.started_at.c_str(), r.device.name.substr(0, 30).c_str(),
+                  r.name.c_str());
+    out << line << (r.note.empty() ? "" : "  # " + r.note) << '\n';
+  }
+}
+
+void printRunHeader(std::ostream& out, const RunRecord& r) {
+  out << "run " << r.id << ": " << r.name << " [" << runStatusName(r.status) << "]\n"
+      << "  device:  " << r.device.name << " (" << r.device.id << ") on " << r.host << '\n'
+      << "  started: " << r.started_at << (r.finished_at.empty() ? "" : ", finished: " + r.finished_at) << '\n'
+      << "  points:  " << r.finished_points << "/" << r.total_points << "   attnbench " << r.version << '\n';
+  if (r.device.ceilings) {
+    char line[160];
+    std::snprintf(line, sizeof line, "  ceilings: %.1f GB/s copy, %.1f TFLOP/s %s GEMM\n", r.device.ceilings->copy_gbps,
+                  r.device.ceilings->gemm_tflops, r.device.ceilings->gemm_dtype.c_str());
+    out << line;
+  }
+  if (!r.note.empty()) out << "  note:    " << r.note << '\n';
+}
+
+int runSweep(const SweepFlags& flags, const std::string& db_path, const std::string& events, bool no_progress,
+             const std::string& resume_id, const std::string& charts_dir, const std::string& csv_path,
+             const std::string& json_path) {
+  if (!events.empty() && events != "jsonl") throw InputError("--events supports only 'jsonl'");
+  if (!charts_dir.empty() && !g_chart_exporter) throw InputError("--export-charts needs the GUI build (Qt 6)");
+
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Backend> backend;
+  std::string note;
+  std::int64_t resume_run = 0;
+  SweepSpec spec;
+  if (!resume_id.empty()) {
+    resume_run = parseRunId(resume_id);
+    store = Store::openExisting(db_path);
+    const RunRecord run = store->requireRun(resume_run);
+    if (run.spec.models.empty()) throw InputError("run " + resume_id + " has a spec this build cannot read");
+    backend = makeBackend(run.spec.device, &note);
+  } else {
+    spec = buildSpec(flags);  // bad input stops here, before anything is created
+    backend = makeBackend(spec.device, &note);
+    store = Store::open(db_path);
+  }
+
+  const bool jsonl = events == "jsonl";
+  std::FILE* human = jsonl ? stderr : stdout;
+  std::unique_ptr<ProgressBar> bar;
+  if (!no_progress && isatty(fileno(stderr))) bar = std::make_unique<ProgressBar>(stderr);
+  Runner runner(*store, *backend, [&](const nlohmann::json& e) {
+    if (jsonl) {
+      std::fputs(e.dump().c_str(), stdout);
+      std::fputc('\n', stdout);
+      std::fflush(stdout);
+    }
+    if (bar) bar->onEvent(e);
+  });
+  if (!note.empty()) {
+    if (jsonl) std::printf("%s\n", nlohmann::json{{"event", "note"}, {"level", "info"}, {"message", note}}.dump().c_str());
+    std::fprintf(stderr, "note: %s\n", note.c_str());
+  }
+
+  g_stop_requested.store(false);
+  std::signal(SIGINT, onStopSignal);
+  std::signal(SIGTERM, onStopSignal);
+  runner.setCancelFlag(&g_stop_requested);
+
+  RunOutcome outcome;
+  try {
+    outcome = resume_run ? runner.resume(resume_run) : runner.run(spec);
+  } catch (const DeviceFault& e) {
+    std::fprintf(stderr, "attnbench: device fault, run stopped (completed points are saved): %s\n", e.what());
+    return kExitDeviceFault;
+  }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+
+  std::ostringstream table;
+  printSummaryTable(table, outcome.results);
+  std::fputs(table.str().c_str(), human);
+  const RunRecord record = store->requireRun(outcome.run_id);
+  std::fprintf(human, "run %lld %s: %zu point(s), %d failed; wall %.2f s, kernels %.2f s; db %s\n",
+               static_cast<long long>(outcome.run_id), runStatusName(outcome.status).c_str(), outcome.results.size(),
+               outcome.failed_points(), outcome.wall_seconds, outcome.kernel_seconds, store->path().c_str());
+  if (!csv_path.empty()) writeOutput(csv_path, [&](std::ostream& o) { writeCsv(o, outcome.results); });
+  if (!json_path.empty()) writeOutput(json_path, [&](std::ostream& o) { o << runToJson(record, outcome.results).dump(2) << '\n'; });
+  if (!charts_dir.empty()) {
+    const std::string err = g_chart_exporter(record, outcome.results, charts_dir);
+    if (!err.empty()) {
+      std::fprintf(stderr, "attnbench: chart export failed: %s\n", err.c_str());
+      return kExitFailedPoints;
+    }
+  }
+  if (outcome.status == RunStatus::Interrupted) {
+    std::fprintf(stderr, "interrupted: resume with `attnbench --batch --resume %lld --db %s`\n",
+                 static_cast<long long>(outcome.run_id), store->path().c_str());
+    return kExitInterrupted;
+  }
+  return outcome.failed_points() > 0 ? kExitFailedPoints : kExitOk;
+}
+
+int runCli(int argc, char** argv) {
+  CLI::App app{"attnbench: FlashAttention-style fused attention vs standard attention on LLM shapes.", "attnbench"};
+  app.footer(
+      "Examples:\n"
+      "  attnbench --batch                                   default sweep (seed matrix on a GPU, cpu-quick on the CPU)\n"
+      "  attnbench --batch --architecture llama --variant 7b --seq_lens 128..65536 --batch_sizes 1,2 \\\n"
+      "            --dtype fp16 --repetitions 3 --check_correctness\n"
+      "  attnbench --batch -m llama-3-8b --seq-lens 1024,4096 --causal both --tiles 64x64,128x64\n"
+      "  attnbench --batch --spec sweep.json --events jsonl > events.jsonl\n"
+      "  attnbench runs;  attnbench show 3;  attnbench export 3 --csv out.csv;  attnbench compare 3 5\n"
+      "Exit codes: 0 ok, 1 some points failed, 2 bad input, 3 device fault, 130 interrupted (resume with --resume).");
+  app.set_version_flag("--version", std::string("attnbench ") + ATTNBENCH_VERSION +
+#ifdef ATTNBENCH_HAVE_CUDA
+                                        " (CUDA backend built)"
+#else
+                                        " (CPU backend only)"
+#endif
+  );
+  std::string db_path = Store::defaultPath();
+  app.add_option("--db", db_path, "SQLite database (default: $XDG_DATA_HOME/attnbench/results.db)");
+
+  bool batch = false, no_progress = false;
+  std::string events, resume_id, charts_dir, csv_path, json_path;
+  SweepFlags flags;
+  app.add_flag("--batch", batch, "run a sweep headless");
+  app.add_option("--events", events, "stream progress as JSON lines on stdout: jsonl");
+  app.add_flag("--no-progress", no_progress, "no progress bar on stderr");
+  app.add_option("--resume", resume_id, "finish the missing points of run RUN");
+  app.add_option("--export-charts", charts_dir, "after the run, draw its charts (PNG, SVG, PDF) into DIR");
+  app.add_option("--csv", csv_path, "after the run, write its points as CSV (- for stdout)");
+  app.add_option("--json", json_path, "after the run, write run and points as JSON (- for stdout)");
+  addSweepOptions(app, flags);
+
+  auto* models = app.add_subcommand("models", "list the model presets");
+  auto* presets = app.add_subcommand("presets", "list the sweep presets");
+  auto* devices = app.add_subcommand("devices", "list devices with their memory hierarchy");
+  auto* runs = app.add_subcommand("runs", "list the runs in the database");
+  std::string run_a, run_b, text;
+  auto* show = app.add_subcommand("show", "summary of a run");
+  show->add_option("RUN", run_a, "run id")->required();
+  bool show_points = false;
+  show->add_flag("--points", show_points, "also list every point");
+  auto* exportCmd = app.add_subcommand("export", "export a run as CSV and/or JSON");
+  exportCmd->add_option("RUN", run_a, "run id")->required();
+  std::string export_csv, export_json, export_charts;
+  exportCmd->add_option("--csv", export_csv, "CSV file (- for stdout)");
+  exportCmd->add_option("--json", export_json, "JSON file (- for stdout)");
+  exportCmd->add_option("--charts", export_charts, "directory for PNG/SVG/PDF charts (GUI build)");
+  auto* compare = app.add_subcommand("compare", "compare two runs point by point (ratio B/A of medians)");
+  compare->add_option("RUN_A", run_a, "baseline run id")->required();
+  compare->add_option("RUN_B", run_b, "run id to compare")->required();
+  auto* rename = app.add_subcommand("rename", "rename a run");
+  rename->add_option("RUN", run_a, "run id")->required();
+  rename->add_option("NAME", text, "new name")->required();
+  auto* annotate = app.add_subcommand("annotate", "attach a note to a run");
+  annotate->add_option("RUN", run_a, "run id")->required();
+  annotate->add_option("NOTE", text, "the note")->required();
+  auto* remove = app.add_subcommand("delete", "delete a run with its points");
+  remove->add_option("RUN", run_a, "run id")->required();
+  app.require_subcommand(0, 1);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    std::fprintf(stderr, "attnbench: %s (see --help)\n", msg.c_str());
+    return kExitBadInput;
+  }
+
+  try {
+    if (*models) {
+      printModels(std::cout);
+    } else if (*presets) {
+      for (const auto& name : sweepPresetNames()) std::cout << name << ": " << specToJson(sweepPreset(name)).dump() << '\n';
+    } else if (*devices) {
+      printDevices(std::cout);
+    } else if (*runs) {
+      printRuns(std::cout, *Store::openExisting(db_path));
+    } else if (*show) {
+      auto store = Store::openExisting(db_path);
+      const RunRecord run = store->requireRun(parseRunId(run_a));
+      const auto points = store->loadPoints(run.id);
+      printRunHeader(std::cout, run);
+      printSummaryTable(std::cout, points);
+      if (show_points) {
+        for (const auto& p : points) {
+          std::cout << "  #" << p.point.index << " " << p.point.label() << ": " << statusName(p.status);
+          if (p.status == PointStatus::Ok) std::cout << " " << p.stats.median_ms << " ms";
+          if (!p.message.empty()) std::cout << " (" << p.message << ")";
+          std::cout << '\n';
+        }
+      }
+    } else if (*exportCmd) {
+      if (export_csv.empty() && export_json.empty() && export_charts.empty()) {
+        throw InputError("export needs --csv FILE, --json FILE or --charts DIR");
+      }
+      if (!export_charts.empty() && !g_chart_exporter) throw InputError("--charts needs the GUI build (Qt 6)");
+      auto store = Store::openExisting(db_path);
+      const RunRecord run = store->requireRun(parseRunId(run_a));
+      const auto points = store->loadPoints(run.id);
+      if (!export_csv.empty()) writeOutput(export_csv, [&](std::ostream& o) { writeCsv(o, points); });
+      if (!export_json.empty()) writeOutput(export_json, [&](std::ostream& o) { o << runToJson(run, points).dump(2) << '\n'; });
+      if (!export_charts.empty()) {
+        const std::string err = g_chart_exporter(run, points, export_charts);
+        if (!err.empty()) throw InputError("chart export failed: " + err);
+      }
+    } else if (*compare) {
+      auto store = Store::openExisting(db_path);
+      const RunRecord a = store->requireRun(parseRunId(run_a));
+      const RunRecord b = store->requireRun(parseRunId(run_b));
+      printComparison(std::cout, a, store->loadPoints(a.id), b, store->loadPoints(b.id));
+    } else if (*rename) {
+      Store::openExisting(db_path)->renameRun(parseRunId(run_a), text);
+    } else if (*annotate) {
+      Store::openExisting(db_path)->annotateRun(parseRunId(run_a), text);
+    } else if (*remove) {
+      Store::openExisting(db_path)->deleteRun(parseRunId(run_a));
+    } else if (batch || !resume_id.empty()) {
+      return runSweep(flags, db_path, events, no_progress, resume_id, charts_dir, csv_path, json_path);
+    } else {
+      std::cout << app.help();
+      return kExitOk;
+    }
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "attnbench: %s\n", e.what());
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attnbench: error: %s\n", e.what());
+    return kExitFailedPoints;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+bool wantsCli(int argc, char** argv) {
+  if (argc > 1 && kVerbs.count(argv[1])) return true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--batch" || a == "--resume" || a == "--help" || a == "-h" || a == "--version") return true;
+  }
+  return false;
+}
+
+int run(int argc, char** argv) { return runCli(argc, argv); }
+
+void setChartExporter(ChartExporter exporter) { g_chart_exporter = std::move(exporter); }
+
+}  // namespace attnbench::cli

@@ -1,0 +1,196 @@
+// The CPU backend: host memory as "device" memory, steady_clock around the kernel, std::thread
+// workers inside the kernels.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include <Eigen/Core>
+
+#include "attnbench/errors.h"
+#include "attnbench/kernels/cpu_attention.h"
+#include "backends.h"
+#include "host_tensors.h"
+#include "tracking_allocator.h"
+
+namespace attnbench {
+
+namespace kcpu = kernels::cpu;
+
+kernels::AttentionParams packedParams(const ProblemShape& s, const void* q, const void* k, const void* v, void* o,
+                                      float* lse) {
+  kernels::AttentionParams p;
+  p.q = q;
+  p.k = k;
+  p.v = v;
+  p.o = o;
+  p.lse = lse;
+  p.batch = s.batch;
+  p.heads_q = s.heads_q;
+  p.heads_kv = s.heads_kv;
+  p.seq_q = s.seq_q;
+  p.seq_kv = s.seq_kv;
+  p.head_dim = s.head_dim;
+  p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  p.causal = s.causal;
+  p.dtype = s.dtype;
+  kernels::setPackedBhndStrides(p);
+  return p;
+}
+
+std::size_t tensorElements(const ProblemShape& s, TensorId tensor) {
+  const std::size_t d = static_cast<std::size_t>(s.head_dim);
+  switch (tensor) {
+    case TensorId::Q:
+    case TensorId::O: return static_cast<std::size_t>(s.batch) * s.heads_q * s.seq_q * d;
+    case TensorId::K:
+    case TensorId::V: return static_cast<std::size_t>(s.batch) * s.heads_kv * s.seq_kv * d;
+  }
+  return 0;
+}
+
+namespace {
+
+int resolveThreads(int requested) {
+  return requested > 0 ? requested : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+std::size_t workspaceBytes(const ProblemShape& s, int threads, TileShape* tile_out) {
+  const kernels::AttentionParams p = packedParams(s, nullptr, nullptr, nullptr, nullptr, nullptr);
+  if (s.kernel == KernelKind::Standard) return kcpu::standardWorkspaceBytes(p);
+  const TileShape tile = kcpu::resolveFlashTile(p, s.tile);
+  if (tile_out) *tile_out = tile;
+  return kcpu::flashWorkspaceBytes(p, tile, threads);
+}
+
+std::uint64_t predictCpuBytes(const ProblemShape& s, int threads) {
+  const std::uint64_t e = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
+  std::uint64_t bytes = e * (tensorElements(s, TensorId::Q) + tensorElements(s, TensorId::K) +
+                             tensorElements(s, TensorId::V) + tensorElements(s, TensorId::O));
+  if (s.kernel == KernelKind::Flash) bytes += 4ULL * s.batch * s.heads_q * s.seq_q;  // LSE
+  return bytes + workspaceBytes(s, threads, nullptr);
+}
+
+class CpuPoint final : public PreparedPoint {
+ public:
+  CpuPoint(const ProblemShape& s, std::uint64_t seed, int threads, std::uint64_t limit)
+      : shape_(s), threads_(threads), tracker_(limit) {
+    const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(s.dtype));
+    q_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::Q));
+    k_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::K));
+    v_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::V));
+    o_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::O));
+    if (s.kernel == KernelKind::Flash) lse_ = HostBuffer(tracker_, 4ULL * s.batch * s.heads_q * s.seq_q);
+    workspace_ = HostBuffer(tracker_, workspaceBytes(s, threads, &tile_));
+    fillRandom(q_.data(), s.dtype, tensorElements(s, TensorId::Q), seed * 4 + 0);
+    fillRandom(k_.data(), s.dtype, tensorElements(s, TensorId::K), seed * 4 + 1);
+    fillRandom(v_.data(), s.dtype, tensorElements(s, TensorId::V), seed * 4 + 2);
+    fillPoison(o_.data(), s.dtype, tensorElements(s, TensorId::O));
+    params_ = packedParams(s, q_.data(), k_.data(), v_.data(), o_.data(), static_cast<float*>(lse_.data()));
+  }
+
+  double runTimed() override {
+    const auto start = std::chrono::steady_clock::now();
+    if (shape_.kernel == KernelKind::Standard) kcpu::standardAttention(params_, workspace_.data(), threads_);
+    else kcpu::flashAttention(params_, tile_, workspace_.data(), threads_);
+    const auto stop = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::milli>(stop - start).count();
+  }
+
+  TileShape resolvedTile() const override { return shape_.kernel == KernelKind::Flash ? tile_ : TileShape{}; }
+  std::uint64_t peakBytes() const override { return tracker_.peak(); }
+
+  std::int64_t countUnwrittenOutputs() override {
+    return countPoison(o_.data(), shape_.dtype, tensorElements(shape_, TensorId::O));
+  }
+
+  std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) override {
+    const HostBuffer& buf = tensor == TensorId::Q ? q_ : tensor == TensorId::K ? k_ : tensor == TensorId::V ? v_ : o_;
+    const bool kv = tensor == TensorId::K || tensor == TensorId::V;
+    const std::int64_t heads = kv ? shape_.heads_kv : shape_.heads_q;
+    const std::int64_t rows = kv ? shape_.seq_kv : shape_.seq_q;
+    const std::int64_t d = shape_.head_dim;
+    const std::size_t offset = static_cast<std::size_t>(((b * heads + head) * rows + row0) * d);
+    std::vector<float> out(static_cast<std::size_t>(count * d));
+    const auto* base = static_cast<const char*>(buf.data()) + offset * static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
+    toFloat(base, shape_.dtype, out.size(), out.data());
+    return out;
+  }
+
+ private:
+  ProblemShape shape_;
+  int threads_;
+  MemoryTracker tracker_;
+  HostBuffer q_, k_, v_, o_, lse_, workspace_;
+  TileShape tile_;
+  kernels::AttentionParams params_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend() : device_(describeHostCpu()) {}
+
+  const DeviceInfo& device() const override { return device_; }
+  std::string unsupportedReason(const ProblemShape&) const override { return {}; }
+
+  std::uint64_t predictBytes(const ProblemShape& s) const override { return predictCpuBytes(s, threads_); }
+
+  std::uint64_t memoryBudgetBytes() const override {
+    // Leave a tenth of the available memory to the OS and to the reference check.
+    return hostAvailableMemoryBytes() / 10 * 9;
+  }
+
+  void setTimingOptions(const TimingOptions& timing) override { threads_ = resolveThreads(timing.cpu_threads); }
+
+  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t seed) override {
+    return std::make_unique<CpuPoint>(s, seed, threads_, memoryBudgetBytes());
+  }
+
+  DeviceCeilings measureCeilings() override {
+    DeviceCeilings c;
+    c.gemm_dtype = "fp32";
+    // Copy bandwidth: one thread memcpy of 256 MiB, bytes read + written.
+    {
+      const std::size_t bytes = 256u << 20;
+      std::vector<char> a(bytes, 1), b(bytes, 0);
+      double best = 1e30;
+      for (int rep = 0; rep < 3; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        std::memcpy(b.data(), a.data(), bytes);
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      c.copy_gbps = 2.0 * static_cast<double>(bytes) / best / 1e9;
+    }
+    // GEMM: every hardware thread multiplies its own 512x512 fp32 matrices at once (Eigen is
+    // single-threaded here, as in the kernels).
+    {
+      const int threads = resolveThreads(0);
+      const int n = 512, reps = 8;
+      std::vector<std::thread> workers;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&] {
+          Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), out(n, n);
+          for (int r = 0; r < reps; ++r) out.noalias() = a * b;
+          volatile float sink = out(0, 0);
+          (void)sink;
+        });
+      }
+      for (auto& w : workers) w.join();
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      c.gemm_tflops = 2.0 * n * n * static_cast<double>(n) * reps * threads / seconds / 1e12;
+    }
+    return c;
+  }
+
+ private:
+  DeviceInfo device_;
+  int threads_ = resolveThreads(0);
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> makeCpuBackend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace attnbench

@@ -1,0 +1,180 @@
+#include "attnbench/exporters.h"
+
+#include <cstdio>
+#include <map>
+#include <tuple>
+
+namespace attnbench {
+namespace {
+
+std::string csvEscape(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+// Points that describe one attention problem (whatever the kernel and tile).
+using ShapeKey = std::tuple<std::string, int, int, int, int, int, std::string, bool>;
+ShapeKey shapeKey(const SweepPoint& p) {
+  return {p.model.name, p.model.heads, p.model.kv_heads, p.model.head_dim, p.batch, p.seq_len,
+          std::string(kernels::dtypeName(p.dtype)), p.causal};
+}
+
+// Pads or truncates to a column width (left-aligned text, right-aligned numbers).
+std::string cell(const std::string& s, int width, bool right) {
+  std::string t = s.size() > static_cast<std::size_t>(width) ? s.substr(0, static_cast<std::size_t>(width)) : s;
+  const std::string pad(static_cast<std::size_t>(width) - t.size(), ' ');
+  return right ? pad + t : t + pad;
+}
+
+}  // namespace
+
+void writeCsv(std::ostream& out, const std::vector<PointResult>& points) {
+  out << "index,model,heads_q,heads_kv,head_dim,batch,seq_len,dtype,causal,kernel,tile,status,median_ms,mean_ms,"
+         "std_ms,min_ms,max_ms,samples,tflops,predicted_bytes,peak_bytes,max_abs_error,reference_error,tolerance,"
+         "correct,message\n";
+  for (const auto& r : points) {
+    const SweepPoint& p = r.point;
+    out << p.index << ',' << csvEscape(p.model.name) << ',' << p.model.heads << ',' << p.model.kv_heads << ','
+        << p.model.head_dim << ',' << p.batch << ',' << p.seq_len << ',' << kernels::dtypeName(p.dtype) << ','
+        << (p.causal ? 1 : 0) << ',' << kernelName(p.kernel) << ','
+        << (p.kernel == KernelKind::Flash ? tileName(r.tile) : "-") << ',' << statusName(r.status) << ','
+        << fmt("%.6f", r.stats.median_ms) << ',' << fmt("%.6f", r.stats.mean_ms) << ',' << fmt("%.6f", r.stats.std_ms)
+        << ',' << fmt("%.6f", r.stats.min_ms) << ',' << fmt("%.6f", r.stats.max_ms) << ',' << r.samples_ms.size()
+        << ',' << fmt("%.4f", r.tflops) << ',' << r.predicted_bytes << ',' << r.peak_bytes << ',';
+    if (r.correctness) {
+      out << fmt("%.3e", r.correctness->max_abs_error) << ',' << fmt("%.3e", r.correctness->reference_error) << ','
+          << fmt("%.3e", r.correctness->tolerance) << ',' << (r.correctness->passed ? 1 : 0);
+    } else {
+      out << ",,,";
+    }
+    out << ',' << csvEscape(r.message) << '\n';
+  }
+}
+
+nlohmann::json runToJson(const RunRecord& run, const std::vector<PointResult>& points) {
+  nlohmann::json j = {{"run_id", run.id},
+                      {"name", run.name},
+                      {"note", run.note},
+                      {"status", runStatusName(run.status)},
+                      {"host", run.host},
+                      {"version", run.version},
+                      {"started_at", run.started_at},
+                      {"finished_at", run.finished_at},
+                      {"device", deviceInfoToJson(run.device)},
+                      {"spec", run.spec_json},
+                      {"points", nlohmann::json::array()}};
+  for (const auto& r : points) j["points"].push_back(pointResultToJson(r));
+  return j;
+}
+
+double ShapeSummary::speedup() const {
+  if (!flash || !standard || flash->stats.median_ms <= 0) return 0;
+  return standard->stats.median_ms / flash->stats.median_ms;
+}
+
+double ShapeSummary::memoryRatio() const {
+  if (!flash || !standard || flash->peak_bytes == 0) return 0;
+  return static_cast<double>(standard->peak_bytes) / static_cast<double>(flash->peak_bytes);
+}
+
+std::vector<ShapeSummary> summarize(const std::vector<PointResult>& points) {
+  std::vector<ShapeSummary> out;
+  std::map<ShapeKey, std::size_t> index;
+  for (const auto& r : points) {
+    const ShapeKey key = shapeKey(r.point);
+    auto [it, inserted] = index.try_emplace(key, out.size());
+    if (inserted) {
+      ShapeSummary s;
+      s.model = r.point.model.name;
+      s.batch = r.point.batch;
+      s.seq_len = r.point.seq_len;
+      s.dtype = std::string(kernels::dtypeName(r.point.dtype));
+      s.causal = r.point.causal;
+      out.push_back(s);
+    }
+    ShapeSummary& s = out[it->second];
+    if (r.status != PointStatus::Ok) continue;
+    if (r.point.kernel == KernelKind::Flash) {
+      if (!s.flash || r.stats.median_ms < s.flash->stats.median_ms) s.flash = &r;
+    } else {
+      s.standard = &r;
+    }
+  }
+  return out;
+}
+
+void printSummaryTable(std::ostream& out, const std::vector<PointResult>& points) {
+  out << cell("model", 20, false) << cell("B", 3, true) << cell("N", 8, true) << ' ' << cell("dtype", 6, false)
+      << cell("causal", 7, false) << cell("flash ms", 11, true) << cell("TFLOP/s", 9, true) << cell("std ms", 11, true)
+      << cell("TFLOP/s", 9, true) << cell("speedup", 9, true) << cell("mem ratio", 10, true) << "  flash peak / std peak\n";
+  auto statusOr = [](const std::vector<PointResult>& all, const ShapeSummary& s, KernelKind kind) {
+    // When the kernel did not run ok, show why (skipped, oom, failed) instead of a number.
+    for (const auto& r : all) {
+      if (r.point.kernel == kind && r.point.model.name == s.model && r.point.batch == s.batch &&
+          r.point.seq_len == s.seq_len && kernels::dtypeName(r.point.dtype) == s.dtype && r.point.causal == s.causal) {
+        return statusName(r.status);
+      }
+    }
+    return std::string("-");
+  };
+  for (const auto& s : summarize(points)) {
+    out << cell(s.model, 20, false) << cell(std::to_string(s.batch), 3, true) << cell(std::to_string(s.seq_len), 8, true)
+        << ' ' << cell(s.dtype, 6, false) << cell(s.causal ? "yes" : "no", 7, false);
+    if (s.flash) out << cell(fmt("%.3f", s.flash->stats.median_ms), 11, true) << cell(fmt("%.2f", s.flash->tflops), 9, true);
+    else out << cell(statusOr(points, s, KernelKind::Flash), 11, true) << cell("", 9, true);
+    if (s.standard) out << cell(fmt("%.3f", s.standard->stats.median_ms), 11, true) << cell(fmt("%.2f", s.standard->tflops), 9, true);
+    else out << cell(statusOr(points, s, KernelKind::Standard), 11, true) << cell("", 9, true);
+    out << cell(s.speedup() > 0 ? fmt("%.2fx", s.speedup()) : "-", 9, true)
+        << cell(s.memoryRatio() > 0 ? fmt("%.1fx", s.memoryRatio()) : "-", 10, true) << "  "
+        << (s.flash ? formatBytes(s.flash->peak_bytes) : "-") << " / "
+        << (s.standard ? formatBytes(s.standard->peak_bytes) : "-") << '\n';
+  }
+}
+
+void printComparison(std::ostream& out, const RunRecord& a, const std::vector<PointResult>& pa, const RunRecord& b,
+                     const std::vector<PointResult>& pb) {
+  out << "A: run " << a.id << " (" << a.name << ", " << a.device.name << ", " << a.started_at << ")\n"
+      << "B: run " << b.id << " (" << b.name << ", " << b.device.name << ", " << b.started_at << ")\n";
+  out << cell("model", 20, false) << cell("B", 3, true) << cell("N", 8, true) << ' ' << cell("dtype", 6, false)
+      << cell("causal", 7, false) << cell("kernel", 9, false) << cell("A ms", 11, true) << cell("B ms", 11, true)
+      << cell("B/A", 8, true) << '\n';
+  using Key = std::tuple<ShapeKey, int>;
+  std::map<Key, const PointResult*> in_b;
+  for (const auto& r : pb) {
+    if (r.status == PointStatus::Ok) {
+      const Key key{shapeKey(r.point), static_cast<int>(r.point.kernel)};
+      auto& slot = in_b[key];
+      if (!slot || r.stats.median_ms < slot->stats.median_ms) slot = &r;
+    }
+  }
+  int matched = 0;
+  std::map<Key, bool> printed;
+  for (const auto& r : pa) {
+    if (r.status != PointStatus::Ok) continue;
+    const Key key{shapeKey(r.point), static_cast<int>(r.point.kernel)};
+    auto it = in_b.find(key);
+    if (it == in_b.end() || printed[key]) continue;
+    printed[key] = true;
+    ++matched;
+    const double ratio = it->second->stats.median_ms / r.stats.median_ms;
+    out << cell(r.point.model.name, 20, false) << cell(std::to_string(r.point.batch), 3, true)
+        << cell(std::to_string(r.point.seq_len), 8, true) << ' ' << cell(std::string(kernels::dtypeName(r.point.dtype)), 6, false)
+        << cell(r.point.causal ? "yes" : "no", 7, false) << cell(kernelName(r.point.kernel), 9, false)
+        << cell(fmt("%.3f", r.stats.median_ms), 11, true) << cell(fmt("%.3f", it->second->stats.median_ms), 11, true)
+        << cell(fmt("%.3f", ratio), 8, true) << (ratio < 0.95 ? "  faster" : ratio > 1.05 ? "  slower" : "") << '\n';
+  }
+  out << matched << " matching point(s); B/A < 1 means B is faster\n";
+}
+
+}  // namespace attnbench

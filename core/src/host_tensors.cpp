@@ -1,0 +1,82 @@
+#include "host_tensors.h"
+
+#include <cstring>
+
+#include <Eigen/Core>
+
+namespace attnbench {
+namespace {
+
+// splitmix64: a small, fast generator whose streams from nearby seeds are independent enough here.
+struct SplitMix64 {
+  std::uint64_t state;
+  std::uint64_t next() {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+};
+
+template <typename T>
+void fillRandomTyped(T* dst, std::size_t count, std::uint64_t seed) {
+  SplitMix64 rng{seed};
+  constexpr float kInv16 = 1.0f / 65536.0f;
+  for (std::size_t i = 0; i < count; ++i) {
+    // Four 16-bit uniforms from one draw; their centred sum has variance 4/12, scaled to ~1.
+    const std::uint64_t r = rng.next();
+    float sum = 0;
+    for (int k = 0; k < 4; ++k) sum += static_cast<float>((r >> (16 * k)) & 0xFFFF) * kInv16;
+    dst[i] = static_cast<T>((sum - 2.0f) * 1.7320508f);
+  }
+}
+
+template <typename T>
+void toFloatTyped(const T* src, std::size_t count, float* dst) {
+  for (std::size_t i = 0; i < count; ++i) dst[i] = static_cast<float>(src[i]);
+}
+
+}  // namespace
+
+void fillRandom(void* dst, DType dtype, std::size_t count, std::uint64_t seed) {
+  switch (dtype) {
+    case DType::F32: fillRandomTyped(static_cast<float*>(dst), count, seed); break;
+    case DType::F16: fillRandomTyped(static_cast<Eigen::half*>(dst), count, seed); break;
+    case DType::BF16: fillRandomTyped(static_cast<Eigen::bfloat16*>(dst), count, seed); break;
+  }
+}
+
+void fillPoison(void* dst, DType dtype, std::size_t count) {
+  std::memset(dst, 0xFF, count * static_cast<std::size_t>(kernels::bytesPerElement(dtype)));
+}
+
+std::int64_t countPoison(const void* src, DType dtype, std::size_t count) {
+  std::int64_t n = 0;
+  if (dtype == DType::F32) {
+    const auto* p = static_cast<const std::uint32_t*>(src);
+    for (std::size_t i = 0; i < count; ++i) n += p[i] == 0xFFFFFFFFu;
+  } else {
+    const auto* p = static_cast<const std::uint16_t*>(src);
+    for (std::size_t i = 0; i < count; ++i) n += p[i] == 0xFFFFu;
+  }
+  return n;
+}
+
+void toFloat(const void* src, DType dtype, std::size_t count, float* dst) {
+  switch (dtype) {
+    case DType::F32: std::memcpy(dst, src, count * sizeof(float)); break;
+    case DType::F16: toFloatTyped(static_cast<const Eigen::half*>(src), count, dst); break;
+    case DType::BF16: toFloatTyped(static_cast<const Eigen::bfloat16*>(src), count, dst); break;
+  }
+}
+
+float roundToDType(float x, DType dtype) {
+  switch (dtype) {
+    case DType::F32: return x;
+    case DType::F16: return static_cast<float>(Eigen::half(x));
+    case DType::BF16: return static_cast<float>(Eigen::bfloat16(x));
+  }
+  return x;
+}
+
+}  // namespace attnbench

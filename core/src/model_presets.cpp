@@ -1,0 +1,108 @@
+#include "attnbench/model_presets.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "attnbench/errors.h"
+#include "embedded_resources.h"
+
+namespace attnbench {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+int requirePositiveInt(const nlohmann::json& j, const char* key, const std::string& model) {
+  if (!j.contains(key)) throw InputError("model '" + model + "': missing \"" + key + "\"");
+  const auto& v = j.at(key);
+  if (!v.is_number_integer() || v.get<long long>() <= 0 || v.get<long long>() > (1LL << 30)) {
+    throw InputError("model '" + model + "': \"" + key + "\" must be a positive integer");
+  }
+  return v.get<int>();
+}
+
+}  // namespace
+
+const std::vector<int>& supportedHeadDims() {
+  static const std::vector<int> dims = {32, 64, 80, 96, 128, 256};
+  return dims;
+}
+
+ModelPreset modelFromJson(const nlohmann::json& j) {
+  if (!j.is_object()) throw InputError("a custom model must be a JSON object");
+  ModelPreset m;
+  if (!j.contains("name") || !j.at("name").is_string() || j.at("name").get<std::string>().empty()) {
+    throw InputError("a custom model needs a non-empty string \"name\"");
+  }
+  m.name = j.at("name").get<std::string>();
+  m.display_name = j.value("display_name", m.name);
+  if (j.contains("aliases")) {
+    if (!j.at("aliases").is_array()) throw InputError("model '" + m.name + "': \"aliases\" must be an array");
+    for (const auto& a : j.at("aliases")) {
+      if (!a.is_string()) throw InputError("model '" + m.name + "': aliases must be strings");
+      m.aliases.push_back(a.get<std::string>());
+    }
+  }
+  m.heads = requirePositiveInt(j, "heads", m.name);
+  m.kv_heads = j.contains("kv_heads") ? requirePositiveInt(j, "kv_heads", m.name) : m.heads;
+  m.head_dim = requirePositiveInt(j, "head_dim", m.name);
+  m.layers = j.contains("layers") ? requirePositiveInt(j, "layers", m.name) : 0;
+  m.hidden = j.contains("hidden") ? requirePositiveInt(j, "hidden", m.name) : m.heads * m.head_dim;
+  m.ffn = j.contains("ffn") ? requirePositiveInt(j, "ffn", m.name) : 0;
+  m.vocab = j.contains("vocab") ? requirePositiveInt(j, "vocab", m.name) : 0;
+  validateModelShape(m);
+  return m;
+}
+
+nlohmann::json modelToJson(const ModelPreset& m) {
+  return {{"name", m.name},   {"display_name", m.display_name}, {"aliases", m.aliases},
+          {"layers", m.layers}, {"hidden", m.hidden},           {"heads", m.heads},
+          {"kv_heads", m.kv_heads}, {"head_dim", m.head_dim},   {"ffn", m.ffn},
+          {"vocab", m.vocab}};
+}
+
+void validateModelShape(const ModelPreset& m) {
+  if (m.heads <= 0 || m.kv_heads <= 0 || m.head_dim <= 0) {
+    throw InputError("model '" + m.name + "': heads, kv_heads and head_dim must be positive");
+  }
+  if (m.heads % m.kv_heads != 0) {
+    throw InputError("model '" + m.name + "': kv_heads (" + std::to_string(m.kv_heads) + ") must divide heads (" +
+                     std::to_string(m.heads) + ")");
+  }
+  const auto& dims = supportedHeadDims();
+  if (std::find(dims.begin(), dims.end(), m.head_dim) == dims.end()) {
+    std::string list;
+    for (int d : dims) list += (list.empty() ? "" : ", ") + std::to_string(d);
+    throw InputError("model '" + m.name + "': head dim " + std::to_string(m.head_dim) + " is not supported (" + list +
+                     ")");
+  }
+}
+
+const std::vector<ModelPreset>& builtinModels() {
+  static const std::vector<ModelPreset> models = [] {
+    std::vector<ModelPreset> out;
+    const auto doc = nlohmann::json::parse(resources::modelPresetsJson());
+    for (const auto& entry : doc.at("models")) out.push_back(modelFromJson(entry));
+    return out;
+  }();
+  return models;
+}
+
+const ModelPreset& findModel(const std::string& name) {
+  const std::string wanted = lower(name);
+  for (const auto& m : builtinModels()) {
+    if (lower(m.name) == wanted) return m;
+    for (const auto& alias : m.aliases) {
+      if (lower(alias) == wanted) return m;
+    }
+  }
+  std::string known;
+  for (const auto& m : builtinModels()) known += (known.empty() ? "" : ", ") + m.name;
+  throw InputError("unknown model '" + name + "' (known: " + known + "; or give --heads/--kv-heads/--head-dim)");
+}
+
+}  // namespace attnbench

@@ -1,0 +1,213 @@
+#include "attnbench/runner.h"
+
+#include <chrono>
+#include <functional>
+#include <set>
+
+#include "attnbench/errors.h"
+
+namespace attnbench {
+namespace {
+
+// Raised inside a point when the cancel flag is seen; the point is dropped, not recorded.
+struct Cancelled {};
+
+// Inputs depend on the shape only, so flash and standard of one shape see the same Q, K, V.
+std::uint64_t pointSeed(std::uint64_t base, const SweepPoint& p) {
+  std::uint64_t h = base ^ 0x51ED2701ULL;
+  auto mix = [&h](std::uint64_t v) { h = (h ^ v) * 0x100000001B3ULL; };
+  for (char c : p.model.name) mix(static_cast<unsigned char>(c));
+  mix(static_cast<std::uint64_t>(p.model.heads));
+  mix(static_cast<std::uint64_t>(p.model.kv_heads));
+  mix(static_cast<std::uint64_t>(p.model.head_dim));
+  mix(static_cast<std::uint64_t>(p.batch));
+  mix(static_cast<std::uint64_t>(p.seq_len));
+  mix(static_cast<std::uint64_t>(p.dtype));
+  mix(p.causal ? 1 : 2);
+  return h;
+}
+
+nlohmann::json pointJson(const SweepPoint& p) {
+  return {{"model", p.model.name},       {"batch", p.batch},
+          {"seq_len", p.seq_len},        {"dtype", std::string(kernels::dtypeName(p.dtype))},
+          {"causal", p.causal},          {"kernel", kernelName(p.kernel)},
+          {"tile", tileName(p.tile)}};
+}
+
+double secondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int RunOutcome::failed_points() const {
+  int n = 0;
+  for (const auto& r : results) n += r.status == PointStatus::Failed || r.status == PointStatus::Error;
+  return n;
+}
+
+Runner::Runner(Store& store, Backend& backend, EventSink sink)
+    : store_(store), backend_(backend), sink_(std::move(sink)) {}
+
+void Runner::emit(const nlohmann::json& event) const {
+  if (sink_) sink_(event);
+}
+
+PointResult Runner::runPoint(const SweepSpec& spec, const SweepPoint& point) {
+  double ignored = 0;
+  return runPointTimed(spec, point, ignored);
+}
+
+PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point, double& kernel_ms) {
+  PointResult r;
+  r.point = point;
+  r.started_at = isoTimestampNow();
+  const ProblemShape shape = problemOf(point);
+  auto finish = [&r](PointStatus status, std::string message) {
+    r.status = status;
+    r.message = std::move(message);
+    r.finished_at = isoTimestampNow();
+    return r;
+  };
+
+  if (std::string reason = backend_.unsupportedReason(shape); !reason.empty()) {
+    return finish(PointStatus::Skipped, reason);
+  }
+  r.predicted_bytes = backend_.predictBytes(shape);
+  const std::uint64_t budget = spec.max_memory_bytes.value_or(backend_.memoryBudgetBytes());
+  if (r.predicted_bytes > budget) {
+    return finish(PointStatus::Skipped, "would need " + formatBytes(r.predicted_bytes) + ", limit " + formatBytes(budget) +
+                                            (spec.max_memory_bytes ? " (--max-memory)" : " (free device memory)"));
+  }
+
+  std::unique_ptr<PreparedPoint> prepared;
+  try {
+    prepared = backend_.prepare(shape, pointSeed(spec.seed, point));
+  } catch (const OutOfMemory& e) {
+    return finish(PointStatus::Oom, e.what());
+  }
+  r.tile = prepared->resolvedTile();
+  try {
+    for (int i = 0; i < spec.warmup; ++i) {
+      if (cancelled()) throw Cancelled{};
+      kernel_ms += prepared->runTimed();
+    }
+    for (int i = 0; i < spec.repetitions; ++i) {
+      if (cancelled()) throw Cancelled{};
+      const double ms = prepared->runTimed();
+      kernel_ms += ms;
+      r.samples_ms.push_back(ms);
+    }
+  } catch (const OutOfMemory& e) {
+    r.peak_bytes = prepared->peakBytes();
+    return finish(PointStatus::Oom, e.what());
+  } catch (const DeviceFault&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    r.peak_bytes = prepared->peakBytes();
+    return finish(PointStatus::Error, e.what());
+  }
+  r.stats = computeStats(r.samples_ms);
+  r.tflops = r.stats.median_ms > 0 ? point.flops() / (r.stats.median_ms * 1e-3) / 1e12 : 0;
+  r.peak_bytes = prepared->peakBytes();
+
+  std::string note;
+  if (r.peak_bytes != r.predicted_bytes) {
+    note = "peak " + formatBytes(r.peak_bytes) + " differs from the prediction " + formatBytes(r.predicted_bytes);
+  }
+  if (spec.check_correctness) {
+    r.correctness = checkCorrectness(*prepared, shape, pointSeed(spec.seed, point));
+    if (!r.correctness->passed) {
+      const auto& c = *r.correctness;
+      std::string why = c.unwritten > 0 ? std::to_string(c.unwritten) + " output elements never written"
+                                        : "max error " + std::to_string(c.max_abs_error) + " > tolerance " +
+                                              std::to_string(c.tolerance);
+      return finish(PointStatus::Failed, note.empty() ? why : why + "; " + note);
+    }
+  }
+  return finish(PointStatus::Ok, note);
+}
+
+DeviceInfo Runner::deviceWithCeilings() {
+  DeviceInfo device = backend_.device();
+  device.ceilings = store_.cachedCeilings(device.fingerprint);
+  if (!device.ceilings && measure_ceilings_) {
+    device.ceilings = backend_.measureCeilings();
+    store_.cacheCeilings(device, *device.ceilings);
+  }
+  return device;
+}
+
+RunOutcome Runner::run(const SweepSpec& spec) {
+  validateSpec(spec);
+  const std::vector<SweepPoint> points = expandPoints(spec);
+  device_ = deviceWithCeilings();
+  const std::int64_t run_id = store_.createRun(spec, device_, static_cast<int>(points.size()));
+  return runPoints(run_id, spec, points, {}, false);
+}
+
+RunOutcome Runner::resume(std::int64_t run_id) {
+  const RunRecord run = store_.requireRun(run_id);
+  std::vector<PointResult> earlier = store_.loadPoints(run_id);
+  std::set<int> done;
+  for (const auto& r : earlier) done.insert(r.point.index);
+  std::vector<SweepPoint> missing;
+  for (const auto& p : expandPoints(run.spec)) {
+    if (!done.count(p.index)) missing.push_back(p);
+  }
+  store_.setRunStatus(run_id, RunStatus::Running);
+  device_ = deviceWithCeilings();
+  return runPoints(run_id, run.spec, missing, std::move(earlier), true);
+}
+
+RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                             std::vector<PointResult> earlier, bool resumed) {
+  backend_.setTimingOptions({spec.l2_flush, spec.cuda_graph, spec.threads});
+  RunOutcome outcome;
+  outcome.run_id = run_id;
+  outcome.results = std::move(earlier);
+  const int total = static_cast<int>(points.size() + outcome.results.size());
+  emit({{"event", "run_started"},
+        {"run_id", run_id},
+        {"db", store_.path()},
+        {"name", spec.name},
+        {"total_points", total},
+        {"done_points", outcome.results.size()},
+        {"resumed", resumed},
+        {"device", deviceInfoToJson(device_)},
+        {"spec", specToJson(spec)}});
+
+  const auto t0 = std::chrono::steady_clock::now();
+  double kernel_ms = 0;
+  RunStatus status = RunStatus::Completed;
+  try {
+    for (const SweepPoint& point : points) {
+      if (cancelled()) throw Cancelled{};
+      emit({{"event", "point_started"}, {"run_id", run_id}, {"index", point.index}, {"label", point.label()},
+            {"point", pointJson(point)}});
+      PointResult r = runPointTimed(spec, point, kernel_ms);
+      store_.recordPoint(run_id, r);
+      outcome.results.push_back(r);
+      emit({{"event", "point_finished"}, {"run_id", run_id}, {"index", point.index},
+            {"done", outcome.results.size()}, {"total", total}, {"result", pointResultToJson(r)}});
+    }
+  } catch (const Cancelled&) {
+    status = RunStatus::Interrupted;
+  } catch (const DeviceFault& e) {
+    store_.setRunStatus(run_id, RunStatus::Failed);
+    emit({{"event", "note"}, {"level", "warning"}, {"message", std::string("device fault: ") + e.what()}});
+    throw;
+  }
+  outcome.status = status;
+  outcome.wall_seconds = secondsSince(t0);
+  outcome.kernel_seconds = kernel_ms / 1e3;
+  store_.setRunStatus(run_id, status);
+
+  nlohmann::json counts = nlohmann::json::object();
+  for (const auto& r : outcome.results) counts[statusName(r.status)] = counts.value(statusName(r.status), 0) + 1;
+  emit({{"event", "run_finished"}, {"run_id", run_id}, {"status", runStatusName(status)}, {"counts", counts},
+        {"wall_seconds", outcome.wall_seconds}, {"kernel_seconds", outcome.kernel_seconds}});
+  return outcome;
+}
+
+}  // namespace attnbench

@@ -1,0 +1,501 @@
+#include "attnbench/store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "attnbench/errors.h"
+
+#ifndef ATTNBENCH_VERSION
+#define ATTNBENCH_VERSION "dev"
+#endif
+
+namespace attnbench {
+namespace {
+
+// A prepared statement with positional binding; every SQL text in the store goes through one.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(std::string("SQLite prepare failed: ") + sqlite3_errmsg(db) + " in: " + sql);
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& bind(int i, int v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& bind(int i, std::uint64_t v) { return check(sqlite3_bind_int64(stmt_, i, static_cast<sqlite3_int64>(v))); }
+  Statement& bind(int i, double v) { return check(sqlite3_bind_double(stmt_, i, v)); }
+  Statement& bind(int i, bool v) { return check(sqlite3_bind_int(stmt_, i, v ? 1 : 0)); }
+  Statement& bind(int i, const std::string& v) {
+    return check(sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  Statement& bindNull(int i) { return check(sqlite3_bind_null(stmt_, i)); }
+
+  // True while there is a row to read.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw std::runtime_error(std::string("SQLite step failed: ") + sqlite3_errmsg(db_));
+  }
+  void run() {
+    while (step()) {
+    }
+  }
+  // Makes the statement ready to be bound and run again.
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const { return sqlite3_column_double(stmt_, col); }
+  bool isNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+
+ private:
+  Statement& check(int rc) {
+    if (rc != SQLITE_OK) throw std::runtime_error(std::string("SQLite bind failed: ") + sqlite3_errmsg(db_));
+    return *this;
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back when an exception leaves the scope. IMMEDIATE takes the
+// write lock up front, so two writers wait on the busy timeout instead of deadlocking on upgrade.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) { Statement(db, "BEGIN IMMEDIATE").run(); }
+  ~Transaction() {
+    if (!committed_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  void commit() {
+    Statement(db_, "COMMIT").run();
+    committed_ = true;
+  }
+
+ private:
+  sqlite3* db_;
+  bool committed_ = false;
+};
+
+void exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw std::runtime_error("SQLite: " + msg);
+  }
+}
+
+const char* kSchemaV1 = R"sql(
+CREATE TABLE devices(
+  fingerprint TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  info_json TEXT NOT NULL,
+  copy_gbps REAL,
+  gemm_tflops REAL,
+  gemm_dtype TEXT,
+  measured_at TEXT);
+CREATE TABLE runs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  note TEXT NOT NULL DEFAULT '',
+  spec_json TEXT NOT NULL,
+  host TEXT NOT NULL,
+  device_fingerprint TEXT,
+  device_json TEXT NOT NULL,
+  version TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  status TEXT NOT NULL,
+  total_points INTEGER NOT NULL);
+CREATE TABLE points(
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  model TEXT NOT NULL, heads_q INTEGER, heads_kv INTEGER, head_dim INTEGER,
+  batch INTEGER, seq_len INTEGER, dtype TEXT, causal INTEGER, kernel TEXT,
+  tile_requested TEXT, tile TEXT,
+  status TEXT NOT NULL, message TEXT NOT NULL,
+  median_ms REAL, mean_ms REAL, std_ms REAL, min_ms REAL, max_ms REAL,
+  flops REAL, tflops REAL, predicted_bytes INTEGER, peak_bytes INTEGER,
+  max_abs_error REAL, max_rel_error REAL, reference_error REAL, tolerance REAL,
+  checked_rows INTEGER, unwritten INTEGER, correct INTEGER,
+  started_at TEXT, finished_at TEXT,
+  UNIQUE(run_id, idx));
+CREATE TABLE samples(
+  point_id INTEGER NOT NULL REFERENCES points(id) ON DELETE CASCADE,
+  rep INTEGER NOT NULL,
+  ms REAL NOT NULL,
+  PRIMARY KEY(point_id, rep));
+)sql";
+
+int userVersion(sqlite3* db) {
+  Statement st(db, "PRAGMA user_version");
+  return st.step() ? static_cast<int>(st.integer(0)) : 0;
+}
+
+sqlite3* openHandle(const std::string& path, int flags) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string why = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw InputError("cannot open database '" + path + "': " + why);
+  }
+  sqlite3_busy_timeout(db, 60000);
+  sqlite3_extended_result_codes(db, 1);
+  return db;
+}
+
+// Reads the schema version, turning "file is not a database" into a clear InputError.
+int checkedVersion(sqlite3* db, const std::string& path) {
+  int version = 0;
+  try {
+    version = userVersion(db);
+    Statement(db, "SELECT count(*) FROM sqlite_master").run();
+  } catch (const std::runtime_error&) {
+    sqlite3_close(db);
+    throw InputError("'" + path + "' is not an attnbench database (not SQLite, or damaged)");
+  }
+  if (version > Store::kSchemaVersion) {
+    sqlite3_close(db);
+    throw InputError("database '" + path + "' has schema version " + std::to_string(version) +
+                     ", newer than this attnbench understands (" + std::to_string(Store::kSchemaVersion) + ")");
+  }
+  return version;
+}
+
+PointResult readPoint(const Statement& st) {
+  // Column order of kPointColumns.
+  PointResult r;
+  SweepPoint& p = r.point;
+  p.index = static_cast<int>(st.integer(1));
+  p.model.name = p.model.display_name = st.text(2);
+  p.model.heads = static_cast<int>(st.integer(3));
+  p.model.kv_heads = static_cast<int>(st.integer(4));
+  p.model.head_dim = static_cast<int>(st.integer(5));
+  p.batch = static_cast<int>(st.integer(6));
+  p.seq_len = static_cast<int>(st.integer(7));
+  p.dtype = parseDType(st.text(8));
+  p.causal = st.integer(9) != 0;
+  p.kernel = parseKernel(st.text(10));
+  p.tile = parseTile(st.text(11));
+  const std::string tile = st.text(12);
+  r.tile = tile == "-" ? TileShape{} : parseTile(tile);
+  r.status = parseStatus(st.text(13));
+  r.message = st.text(14);
+  r.stats = {st.real(15), st.real(16), st.real(17), st.real(18), st.real(19)};
+  r.tflops = st.real(21);
+  r.predicted_bytes = static_cast<std::uint64_t>(st.integer(22));
+  r.peak_bytes = static_cast<std::uint64_t>(st.integer(23));
+  if (!st.isNull(30)) {
+    r.correctness = CorrectnessResult{st.real(24), st.real(25), st.real(26), st.real(27),
+                                      st.integer(28), st.integer(29), st.integer(30) != 0};
+  }
+  r.started_at = st.text(31);
+  r.finished_at = st.text(32);
+  return r;
+}
+
+constexpr const char* kPointColumns =
+    "id, idx, model, heads_q, heads_kv, head_dim, batch, seq_len, dtype, causal, kernel, tile_requested, tile, "
+    "status, message, median_ms, mean_ms, std_ms, min_ms, max_ms, flops, tflops, predicted_bytes, peak_bytes, "
+    "max_abs_error, max_rel_error, reference_error, tolerance, checked_rows, unwritten, correct, started_at, "
+    "finished_at";
+
+}  // namespace
+
+std::string runStatusName(RunStatus s) {
+  switch (s) {
+    case RunStatus::Running: return "running";
+    case RunStatus::Completed: return "completed";
+    case RunStatus::Interrupted: return "interrupted";
+    case RunStatus::Failed: return "failed";
+  }
+  return "failed";
+}
+
+RunStatus parseRunStatus(const std::string& s) {
+  for (RunStatus st : {RunStatus::Running, RunStatus::Completed, RunStatus::Interrupted, RunStatus::Failed}) {
+    if (runStatusName(st) == s) return st;
+  }
+  return RunStatus::Failed;
+}
+
+std::string Store::defaultPath() {
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  std::string base;
+  if (xdg != nullptr && *xdg != '\0') {
+    base = xdg;
+  } else {
+    const char* home = std::getenv("HOME");
+    base = std::string(home ? home : ".") + "/.local/share";
+  }
+  return base + "/attnbench/results.db";
+}
+
+std::unique_ptr<Store> Store::open(const std::string& path) {
+  if (path == defaultPath()) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  }
+  sqlite3* db = openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX);
+  checkedVersion(db, path);
+  std::unique_ptr<Store> store(new Store(path, db));
+  try {
+    store->migrate();
+  } catch (const std::runtime_error& e) {
+    throw InputError("cannot write database '" + path + "': " + e.what());
+  }
+  return store;
+}
+
+std::unique_ptr<Store> Store::openExisting(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError("no database at '" + path + "'");
+  sqlite3* db = openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX);
+  const int version = checkedVersion(db, path);
+  if (version == 0) {
+    sqlite3_close(db);
+    throw InputError("'" + path + "' is not an attnbench database (no schema)");
+  }
+  std::unique_ptr<Store> store(new Store(path, db));
+  exec(db, "PRAGMA foreign_keys = ON");
+  return store;
+}
+
+Store::Store(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+
+Store::~Store() { sqlite3_close(db_); }
+
+void Store::migrate() {
+  exec(db_, "PRAGMA journal_mode = WAL");
+  exec(db_, "PRAGMA synchronous = NORMAL");
+  exec(db_, "PRAGMA foreign_keys = ON");
+  Transaction tx(db_);
+  // Re-read under the write lock: another process may have migrated meanwhile.
+  const int version = userVersion(db_);
+  if (version < 1) {
+    exec(db_, kSchemaV1);
+    exec(db_, "CREATE INDEX points_by_run ON points(run_id, idx)");
+  }
+  // Future schema versions add their steps here: if (version < 2) { ... }
+  if (version < kSchemaVersion) exec(db_, ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+  tx.commit();
+}
+
+std::int64_t Store::createRun(const SweepSpec& spec, const DeviceInfo& device, int total_points) {
+  Transaction tx(db_);
+  Statement st(db_,
+               "INSERT INTO runs(name, spec_json, host, device_fingerprint, device_json, version, started_at, status, "
+               "total_points) VALUES(?,?,?,?,?,?,?,?,?)");
+  st.bind(1, spec.name)
+      .bind(2, specToJson(spec).dump())
+      .bind(3, hostName())
+      .bind(4, device.fingerprint)
+      .bind(5, deviceInfoToJson(device).dump())
+      .bind(6, std::string(ATTNBENCH_VERSION))
+      .bind(7, isoTimestampNow())
+      .bind(8, runStatusName(RunStatus::Running))
+      .bind(9, total_points)
+      .run();
+  const std::int64_t id = sqlite3_last_insert_rowid(db_);
+  tx.commit();
+  return id;
+}
+
+void Store::setRunStatus(std::int64_t run_id, RunStatus status) {
+  Statement st(db_, "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?");
+  st.bind(1, runStatusName(status));
+  if (status == RunStatus::Running) st.bindNull(2);
+  else st.bind(2, isoTimestampNow());
+  st.bind(3, run_id).run();
+}
+
+void Store::renameRun(std::int64_t run_id, const std::string& name) {
+  requireRun(run_id);
+  Statement(db_, "UPDATE runs SET name = ? WHERE id = ?").bind(1, name).bind(2, run_id).run();
+}
+
+void Store::annotateRun(std::int64_t run_id, const std::string& note) {
+  requireRun(run_id);
+  Statement(db_, "UPDATE runs SET note = ? WHERE id = ?").bind(1, note).bind(2, run_id).run();
+}
+
+void Store::deleteRun(std::int64_t run_id) {
+  requireRun(run_id);
+  Transaction tx(db_);
+  Statement(db_, "DELETE FROM samples WHERE point_id IN (SELECT id FROM points WHERE run_id = ?)").bind(1, run_id).run();
+  Statement(db_, "DELETE FROM points WHERE run_id = ?").bind(1, run_id).run();
+  Statement(db_, "DELETE FROM runs WHERE id = ?").bind(1, run_id).run();
+  tx.commit();
+}
+
+void Store::recordPoint(std::int64_t run_id, const PointResult& r) {
+  const SweepPoint& p = r.point;
+  Transaction tx(db_);
+  Statement(db_, "DELETE FROM samples WHERE point_id IN (SELECT id FROM points WHERE run_id = ? AND idx = ?)")
+      .bind(1, run_id)
+      .bind(2, p.index)
+      .run();
+  Statement(db_, "DELETE FROM points WHERE run_id = ? AND idx = ?").bind(1, run_id).bind(2, p.index).run();
+  Statement st(db_,
+               "INSERT INTO points(run_id, idx, model, heads_q, heads_kv, head_dim, batch, seq_len, dtype, causal, "
+               "kernel, tile_requested, tile, status, message, median_ms, mean_ms, std_ms, min_ms, max_ms, flops, "
+               "tflops, predicted_bytes, peak_bytes, max_abs_error, max_rel_error, reference_error, tolerance, "
+               "checked_rows, unwritten, correct, started_at, finished_at) "
+               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  st.bind(1, run_id)
+      .bind(2, p.index)
+      .bind(3, p.model.name)
+      .bind(4, p.model.heads)
+      .bind(5, p.model.kv_heads)
+      .bind(6, p.model.head_dim)
+      .bind(7, p.batch)
+      .bind(8, p.seq_len)
+      .bind(9, std::string(kernels::dtypeName(p.dtype)))
+      .bind(10, p.causal)
+      .bind(11, kernelName(p.kernel))
+      .bind(12, tileName(p.tile))
+      .bind(13, p.kernel == KernelKind::Flash ? tileName(r.tile) : std::string("-"))
+      .bind(14, statusName(r.status))
+      .bind(15, r.message)
+      .bind(16, r.stats.median_ms)
+      .bind(17, r.stats.mean_ms)
+      .bind(18, r.stats.std_ms)
+      .bind(19, r.stats.min_ms)
+      .bind(20, r.stats.max_ms)
+      .bind(21, p.flops())
+      .bind(22, r.tflops)
+      .bind(23, r.predicted_bytes)
+      .bind(24, r.peak_bytes);
+  if (r.correctness) {
+    const CorrectnessResult& c = *r.correctness;
+    st.bind(25, c.max_abs_error)
+        .bind(26, c.max_rel_error)
+        .bind(27, c.reference_error)
+        .bind(28, c.tolerance)
+        .bind(29, c.checked_rows)
+        .bind(30, c.unwritten)
+        .bind(31, c.passed);
+  } else {
+    for (int i = 25; i <= 31; ++i) st.bindNull(i);
+  }
+  st.bind(32, r.started_at).bind(33, r.finished_at).run();
+  const std::int64_t point_id = sqlite3_last_insert_rowid(db_);
+  Statement sample(db_, "INSERT INTO samples(point_id, rep, ms) VALUES(?,?,?)");
+  for (std::size_t i = 0; i < r.samples_ms.size(); ++i) {
+    sample.reset();
+    sample.bind(1, point_id).bind(2, static_cast<int>(i)).bind(3, r.samples_ms[i]).run();
+  }
+  tx.commit();
+}
+
+namespace {
+RunRecord readRun(const Statement& st) {
+  RunRecord r;
+  r.id = st.integer(0);
+  r.name = st.text(1);
+  r.note = st.text(2);
+  r.spec_json = nlohmann::json::parse(st.text(3), nullptr, false);
+  if (!r.spec_json.is_discarded()) {
+    try {
+      r.spec = specFromJson(r.spec_json);
+    } catch (const InputError&) {
+      // A spec this build cannot parse (e.g. a preset renamed since): the record is still listed.
+    }
+  }
+  r.host = st.text(4);
+  const auto device = nlohmann::json::parse(st.text(5), nullptr, false);
+  if (!device.is_discarded()) r.device = deviceInfoFromJson(device);
+  r.version = st.text(6);
+  r.started_at = st.text(7);
+  r.finished_at = st.text(8);
+  r.status = parseRunStatus(st.text(9));
+  r.total_points = static_cast<int>(st.integer(10));
+  r.finished_points = static_cast<int>(st.integer(11));
+  return r;
+}
+constexpr const char* kRunQuery =
+    "SELECT r.id, r.name, r.note, r.spec_json, r.host, r.device_json, r.version, r.started_at, "
+    "coalesce(r.finished_at, ''), r.status, r.total_points, "
+    "(SELECT count(*) FROM points p WHERE p.run_id = r.id) FROM runs r ";
+}  // namespace
+
+std::vector<RunRecord> Store::listRuns() {
+  Statement st(db_, (std::string(kRunQuery) + "ORDER BY r.id DESC").c_str());
+  std::vector<RunRecord> out;
+  while (st.step()) out.push_back(readRun(st));
+  return out;
+}
+
+std::optional<RunRecord> Store::findRun(std::int64_t run_id) {
+  Statement st(db_, (std::string(kRunQuery) + "WHERE r.id = ?").c_str());
+  st.bind(1, run_id);
+  if (!st.step()) return std::nullopt;
+  return readRun(st);
+}
+
+RunRecord Store::requireRun(std::int64_t run_id) {
+  auto run = findRun(run_id);
+  if (!run) throw InputError("no run " + std::to_string(run_id) + " in " + path_);
+  return *run;
+}
+
+std::vector<PointResult> Store::loadPoints(std::int64_t run_id) {
+  std::vector<PointResult> out;
+  std::map<std::int64_t, std::size_t> by_id;
+  Statement st(db_, (std::string("SELECT ") + kPointColumns + " FROM points WHERE run_id = ? ORDER BY idx").c_str());
+  st.bind(1, run_id);
+  while (st.step()) {
+    by_id[st.integer(0)] = out.size();
+    out.push_back(readPoint(st));
+  }
+  Statement samples(db_,
+                    "SELECT s.point_id, s.ms FROM samples s JOIN points p ON p.id = s.point_id "
+                    "WHERE p.run_id = ? ORDER BY s.point_id, s.rep");
+  samples.bind(1, run_id);
+  while (samples.step()) {
+    auto it = by_id.find(samples.integer(0));
+    if (it != by_id.end()) out[it->second].samples_ms.push_back(samples.real(1));
+  }
+  return out;
+}
+
+std::optional<DeviceCeilings> Store::cachedCeilings(const std::string& fingerprint) {
+  Statement st(db_, "SELECT copy_gbps, gemm_tflops, gemm_dtype FROM devices WHERE fingerprint = ? AND gemm_tflops IS NOT NULL");
+  st.bind(1, fingerprint);
+  if (!st.step()) return std::nullopt;
+  return DeviceCeilings{st.real(0), st.real(1), st.text(2)};
+}
+
+void Store::cacheCeilings(const DeviceInfo& device, const DeviceCeilings& c) {
+  Statement(db_,
+            "INSERT OR REPLACE INTO devices(fingerprint, kind, name, info_json, copy_gbps, gemm_tflops, gemm_dtype, "
+            "measured_at) VALUES(?,?,?,?,?,?,?,?)")
+      .bind(1, device.fingerprint)
+      .bind(2, device.kind)
+      .bind(3, device.name)
+      .bind(4, deviceInfoToJson(device).dump())
+      .bind(5, c.copy_gbps)
+      .bind(6, c.gemm_tflops)
+      .bind(7, c.gemm_dtype)
+      .bind(8, isoTimestampNow())
+      .run();
+}
+
+}  // namespace attnbench

@@ -1,0 +1,313 @@
+#include "attnbench/sweep_spec.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "attnbench/errors.h"
+#include "embedded_resources.h"
+
+namespace attnbench {
+namespace {
+
+constexpr int kMaxSeqLen = 1 << 22;
+constexpr int kMaxBatch = 4096;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// A spec value that may be a scalar or an array of scalars: always returns the elements.
+std::vector<nlohmann::json> elementsOf(const nlohmann::json& v) {
+  if (v.is_array()) return {v.begin(), v.end()};
+  return {v};
+}
+
+int intInRange(const nlohmann::json& v, const std::string& key, long long lo, long long hi) {
+  if (!v.is_number_integer()) {
+    throw InputError("spec: \"" + key + "\" must be an integer, got " + v.dump());
+  }
+  const long long x = v.get<long long>();
+  if (x < lo || x > hi) {
+    throw InputError("spec: \"" + key + "\" = " + std::to_string(x) + " is out of range [" + std::to_string(lo) +
+                     ", " + std::to_string(hi) + "]");
+  }
+  return static_cast<int>(x);
+}
+
+bool boolValue(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_boolean()) throw InputError("spec: \"" + key + "\" must be true or false, got " + v.dump());
+  return v.get<bool>();
+}
+
+std::string stringValue(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_string()) throw InputError("spec: \"" + key + "\" must be a string, got " + v.dump());
+  return v.get<std::string>();
+}
+
+}  // namespace
+
+std::string kernelName(KernelKind kind) { return kind == KernelKind::Flash ? "flash" : "standard"; }
+
+KernelKind parseKernel(const std::string& s) {
+  const std::string k = lower(s);
+  if (k == "flash" || k == "fused") return KernelKind::Flash;
+  if (k == "standard" || k == "baseline" || k == "math" || k == "naive") return KernelKind::Standard;
+  throw InputError("unknown kernel '" + s + "' (flash, standard)");
+}
+
+DType parseDType(const std::string& s) {
+  const std::string d = lower(s);
+  if (d == "fp16" || d == "float16" || d == "half" || d == "f16") return DType::F16;
+  if (d == "bf16" || d == "bfloat16") return DType::BF16;
+  if (d == "fp32" || d == "float32" || d == "float" || d == "f32") return DType::F32;
+  throw InputError("unknown dtype '" + s + "' (fp16, bf16, fp32)");
+}
+
+std::string tileName(TileShape tile) {
+  if (tile.isAuto()) return "auto";
+  return std::to_string(tile.rows) + "x" + std::to_string(tile.cols);
+}
+
+TileShape parseTile(const std::string& s) {
+  const std::string t = lower(s);
+  if (t == "auto" || t.empty()) return {};
+  int rows = 0, cols = 0;
+  char tail = 0;
+  if (std::sscanf(t.c_str(), "%dx%d%c", &rows, &cols, &tail) == 2 ||
+      (std::sscanf(t.c_str(), "%d%c", &rows, &tail) == 1 && (cols = rows) > 0)) {
+    if (rows >= 16 && cols >= 16 && rows <= 512 && cols <= 512 && rows % 16 == 0 && cols % 16 == 0) return {rows, cols};
+  }
+  throw InputError("bad tile '" + s + "' (auto, 64, 64x64, 128x64, 128x128: multiples of 16 up to 512)");
+}
+
+std::uint64_t parseByteSize(const std::string& s) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(s, &used);
+  } catch (const std::exception&) {
+    throw InputError("bad byte size '" + s + "' (e.g. 8GiB, 512MiB, 1e9)");
+  }
+  const std::string unit = lower(s.substr(used));
+  double scale = 1;
+  if (unit.empty() || unit == "b") scale = 1;
+  else if (unit == "k" || unit == "kib") scale = 1024.0;
+  else if (unit == "m" || unit == "mib") scale = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gib") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "t" || unit == "tib") scale = 1024.0 * 1024 * 1024 * 1024;
+  else if (unit == "kb") scale = 1e3;
+  else if (unit == "mb") scale = 1e6;
+  else if (unit == "gb") scale = 1e9;
+  else if (unit == "tb") scale = 1e12;
+  else throw InputError("bad byte size unit in '" + s + "' (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)");
+  const double bytes = value * scale;
+  if (!(bytes > 0) || bytes > 1e18) throw InputError("byte size '" + s + "' must be positive");
+  return static_cast<std::uint64_t>(bytes);
+}
+
+std::string formatBytes(std::uint64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
+  return buf;
+}
+
+SweepSpec specFromJson(const nlohmann::json& j) {
+  if (!j.is_object()) throw InputError("spec: the top level must be a JSON object");
+  static const std::set<std::string> known = {
+      "name", "models", "seq_lens", "batch_sizes", "dtypes", "causal", "kernels", "tiles", "repetitions", "warmup",
+      "check_correctness", "device", "max_memory", "seed", "l2_flush", "cuda_graph", "threads"};
+  for (const auto& [key, value] : j.items()) {
+    if (!known.count(key)) throw InputError("spec: unknown key \"" + key + "\"");
+  }
+  SweepSpec s;
+  if (j.contains("name")) s.name = stringValue(j.at("name"), "name");
+  if (j.contains("models")) {
+    for (const auto& m : elementsOf(j.at("models"))) {
+      if (m.is_string()) s.models.push_back(findModel(m.get<std::string>()));
+      else if (m.is_object()) s.models.push_back(modelFromJson(m));
+      else throw InputError("spec: \"models\" entries must be names or objects, got " + m.dump());
+    }
+  }
+  if (j.contains("seq_lens")) {
+    for (const auto& v : elementsOf(j.at("seq_lens"))) s.seq_lens.push_back(intInRange(v, "seq_lens", 1, kMaxSeqLen));
+  }
+  if (j.contains("batch_sizes")) {
+    for (const auto& v : elementsOf(j.at("batch_sizes"))) s.batch_sizes.push_back(intInRange(v, "batch_sizes", 1, kMaxBatch));
+  }
+  if (j.contains("dtypes")) {
+    for (const auto& v : elementsOf(j.at("dtypes"))) s.dtypes.push_back(parseDType(stringValue(v, "dtypes")));
+  }
+  if (j.contains("causal")) {
+    for (const auto& v : elementsOf(j.at("causal"))) {
+      if (v.is_string() && lower(v.get<std::string>()) == "both") {
+        s.causal.push_back(false);
+        s.causal.push_back(true);
+      } else {
+        s.causal.push_back(boolValue(v, "causal"));
+      }
+    }
+  }
+  if (j.contains("kernels")) {
+    for (const auto& v : elementsOf(j.at("kernels"))) s.kernels.push_back(parseKernel(stringValue(v, "kernels")));
+  }
+  if (j.contains("tiles")) {
+    for (const auto& v : elementsOf(j.at("tiles"))) {
+      s.tiles.push_back(v.is_number_integer() ? parseTile(std::to_string(v.get<long long>())) : parseTile(stringValue(v, "tiles")));
+    }
+  } else {
+    s.tiles = {TileShape{}};
+  }
+  if (j.contains("repetitions")) s.repetitions = intInRange(j.at("repetitions"), "repetitions", 1, 100000);
+  if (j.contains("warmup")) s.warmup = intInRange(j.at("warmup"), "warmup", 0, 10000);
+  if (j.contains("check_correctness")) s.check_correctness = boolValue(j.at("check_correctness"), "check_correctness");
+  if (j.contains("device")) s.device = stringValue(j.at("device"), "device");
+  if (j.contains("max_memory") && !j.at("max_memory").is_null()) {
+    const auto& v = j.at("max_memory");
+    if (v.is_number() && v.get<double>() > 0) s.max_memory_bytes = static_cast<std::uint64_t>(v.get<double>());
+    else if (v.is_string()) s.max_memory_bytes = parseByteSize(v.get<std::string>());
+    else throw InputError("spec: \"max_memory\" must be a positive byte count or a string like \"8GiB\"");
+  }
+  if (j.contains("seed")) {
+    if (!j.at("seed").is_number_unsigned() && !j.at("seed").is_number_integer()) throw InputError("spec: \"seed\" must be an integer");
+    s.seed = j.at("seed").get<std::uint64_t>();
+  }
+  if (j.contains("l2_flush")) s.l2_flush = boolValue(j.at("l2_flush"), "l2_flush");
+  if (j.contains("cuda_graph")) s.cuda_graph = boolValue(j.at("cuda_graph"), "cuda_graph");
+  if (j.contains("threads")) s.threads = intInRange(j.at("threads"), "threads", 0, 4096);
+  validateSpec(s);
+  return s;
+}
+
+nlohmann::json specToJson(const SweepSpec& s) {
+  nlohmann::json j;
+  j["name"] = s.name;
+  j["models"] = nlohmann::json::array();
+  for (const auto& m : s.models) j["models"].push_back(modelToJson(m));
+  j["seq_lens"] = s.seq_lens;
+  j["batch_sizes"] = s.batch_sizes;
+  j["dtypes"] = nlohmann::json::array();
+  for (DType d : s.dtypes) j["dtypes"].push_back(std::string(kernels::dtypeName(d)));
+  j["causal"] = s.causal;
+  j["kernels"] = nlohmann::json::array();
+  for (KernelKind k : s.kernels) j["kernels"].push_back(kernelName(k));
+  j["tiles"] = nlohmann::json::array();
+  for (TileShape t : s.tiles) j["tiles"].push_back(tileName(t));
+  j["repetitions"] = s.repetitions;
+  j["warmup"] = s.warmup;
+  j["check_correctness"] = s.check_correctness;
+  j["device"] = s.device;
+  j["max_memory"] = s.max_memory_bytes ? nlohmann::json(*s.max_memory_bytes) : nlohmann::json(nullptr);
+  j["seed"] = s.seed;
+  j["l2_flush"] = s.l2_flush;
+  j["cuda_graph"] = s.cuda_graph;
+  j["threads"] = s.threads;
+  return j;
+}
+
+SweepSpec loadSpecFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError("cannot read spec file '" + path + "'");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InputError("spec file '" + path + "' is not valid JSON: " + std::string(e.what()));
+  }
+  return specFromJson(j);
+}
+
+SweepSpec sweepPreset(const std::string& name) {
+  for (const auto& [preset, text] : resources::sweepPresetsJson()) {
+    if (preset == name) return specFromJson(nlohmann::json::parse(text));
+  }
+  std::string known;
+  for (const auto& n : sweepPresetNames()) known += (known.empty() ? "" : ", ") + n;
+  throw InputError("unknown sweep preset '" + name + "' (known: " + known + ")");
+}
+
+std::vector<std::string> sweepPresetNames() {
+  std::vector<std::string> names;
+  for (const auto& entry : resources::sweepPresetsJson()) names.emplace_back(entry.first);
+  return names;
+}
+
+void validateSpec(const SweepSpec& s) {
+  auto requireNonEmpty = [](bool empty, const char* axis) {
+    if (empty) throw InputError(std::string("spec: axis \"") + axis + "\" is empty");
+  };
+  requireNonEmpty(s.models.empty(), "models");
+  requireNonEmpty(s.seq_lens.empty(), "seq_lens");
+  requireNonEmpty(s.batch_sizes.empty(), "batch_sizes");
+  requireNonEmpty(s.dtypes.empty(), "dtypes");
+  requireNonEmpty(s.causal.empty(), "causal");
+  requireNonEmpty(s.kernels.empty(), "kernels");
+  requireNonEmpty(s.tiles.empty(), "tiles");
+  for (const auto& m : s.models) validateModelShape(m);
+  for (int n : s.seq_lens) {
+    if (n < 1 || n > kMaxSeqLen) throw InputError("spec: sequence length " + std::to_string(n) + " out of range [1, " + std::to_string(kMaxSeqLen) + "]");
+  }
+  for (int b : s.batch_sizes) {
+    if (b < 1 || b > kMaxBatch) throw InputError("spec: batch size " + std::to_string(b) + " out of range [1, " + std::to_string(kMaxBatch) + "]");
+  }
+  if (s.repetitions < 1) throw InputError("spec: repetitions must be at least 1");
+  if (s.warmup < 0) throw InputError("spec: warmup must not be negative");
+  const std::string d = lower(s.device);
+  const bool deviceOk = d == "auto" || d == "cpu" || d == "cuda" ||
+                        (d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
+                         std::all_of(d.begin() + 5, d.end(), [](unsigned char c) { return std::isdigit(c); }));
+  if (!deviceOk) throw InputError("spec: unknown device '" + s.device + "' (auto, cpu, cuda, cuda:N)");
+}
+
+double SweepPoint::flops() const {
+  const double full = 4.0 * batch * model.heads * static_cast<double>(seq_len) * seq_len * model.head_dim;
+  return causal ? full / 2 : full;
+}
+
+std::string SweepPoint::label() const {
+  std::ostringstream os;
+  os << model.name << " B=" << batch << " N=" << seq_len << " " << kernels::dtypeName(dtype) << (causal ? " causal" : "")
+     << " " << kernelName(kernel);
+  if (kernel == KernelKind::Flash) os << " " << tileName(tile);
+  return os.str();
+}
+
+std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
+  std::vector<SweepPoint> points;
+  for (const auto& model : s.models)
+    for (DType dtype : s.dtypes)
+      for (bool causal : s.causal)
+        for (int batch : s.batch_sizes)
+          for (int n : s.seq_lens)
+            for (KernelKind kernel : s.kernels) {
+              // The tile axis only applies to flash; standard attention runs once per shape.
+              const std::vector<TileShape> tiles = kernel == KernelKind::Flash ? s.tiles : std::vector<TileShape>{TileShape{}};
+              for (TileShape tile : tiles) {
+                SweepPoint p;
+                p.index = static_cast<int>(points.size());
+                p.model = model;
+                p.batch = batch;
+                p.seq_len = n;
+                p.dtype = dtype;
+                p.causal = causal;
+                p.kernel = kernel;
+                p.tile = tile;
+                points.push_back(std::move(p));
+              }
+            }
+  return points;
+}
+
+}  // namespace attnbench

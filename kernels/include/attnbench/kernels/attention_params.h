@@ -1,0 +1,74 @@
+// The one parameter block shared by every attention kernel in attnbench (CPU and CUDA, flash and
+// standard). Kernels read shapes, strides and pointers from here and nothing else; they know nothing
+// of sweeps, stores or the application.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace attnbench::kernels {
+
+// Storage type of Q, K, V and O. Accumulation is always fp32.
+enum class DType : std::uint8_t { F32, F16, BF16 };
+
+constexpr int bytesPerElement(DType dtype) { return dtype == DType::F32 ? 4 : 2; }
+
+constexpr std::string_view dtypeName(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "fp32";
+    case DType::F16: return "fp16";
+    case DType::BF16: return "bf16";
+  }
+  return "?";
+}
+
+// Forward attention O = softmax(scale * Q K^T + mask) V for a batch of heads.
+// Strides are in elements (not bytes) and int64 so that B*H*N*D beyond 2^31 stays addressable.
+// Causal masking is aligned bottom-right (query i may see keys j <= i + seq_kv - seq_q), the
+// convention of flash-attention >= 2.1; with seq_q == seq_kv it is the usual lower triangle.
+struct AttentionParams {
+  const void* q = nullptr;  // [batch, heads_q, seq_q, head_dim] via the q_* strides
+  const void* k = nullptr;  // [batch, heads_kv, seq_kv, head_dim] via the k_* strides
+  const void* v = nullptr;  // [batch, heads_kv, seq_kv, head_dim] via the v_* strides
+  void* o = nullptr;        // [batch, heads_q, seq_q, head_dim] via the o_* strides, same dtype as q
+  float* lse = nullptr;     // [batch, heads_q, seq_q] contiguous natural-log sum-exp per row; may be null
+
+  std::int64_t q_batch_stride = 0, q_head_stride = 0, q_row_stride = 0;  // element strides of q
+  std::int64_t k_batch_stride = 0, k_head_stride = 0, k_row_stride = 0;  // element strides of k
+  std::int64_t v_batch_stride = 0, v_head_stride = 0, v_row_stride = 0;  // element strides of v
+  std::int64_t o_batch_stride = 0, o_head_stride = 0, o_row_stride = 0;  // element strides of o
+
+  int batch = 0;     // B
+  int heads_q = 0;   // Hq, query heads
+  int heads_kv = 0;  // Hkv, key/value heads; divides Hq (GQA/MQA when smaller)
+  int seq_q = 0;     // Nq, query rows
+  int seq_kv = 0;    // Nk, key/value rows
+  int head_dim = 0;  // D, the same for Q, K and V
+
+  float softmax_scale = 1.0f;  // usually 1/sqrt(D)
+  bool causal = false;         // bottom-right aligned lower-triangular mask
+  DType dtype = DType::F16;    // storage type of q, k, v, o
+
+  // Query heads sharing one key/value head.
+  int groupSize() const { return heads_kv > 0 ? heads_q / heads_kv : 0; }
+};
+
+// Fills the strides for densely packed [B, H, N, D] tensors (the layout attnbench allocates).
+inline void setPackedBhndStrides(AttentionParams& p) {
+  const std::int64_t d = p.head_dim;
+  p.q_row_stride = p.k_row_stride = p.v_row_stride = p.o_row_stride = d;
+  p.q_head_stride = p.o_head_stride = static_cast<std::int64_t>(p.seq_q) * d;
+  p.k_head_stride = p.v_head_stride = static_cast<std::int64_t>(p.seq_kv) * d;
+  p.q_batch_stride = p.o_batch_stride = p.q_head_stride * p.heads_q;
+  p.k_batch_stride = p.v_batch_stride = p.k_head_stride * p.heads_kv;
+}
+
+// Requested flash tile: rows of Q (Br) by rows of K/V (Bc) per step. {0, 0} asks the kernel
+// family to choose for the device and head dim.
+struct TileShape {
+  int rows = 0;
+  int cols = 0;
+  bool isAuto() const { return rows == 0 && cols == 0; }
+};
+
+}  // namespace attnbench::kernels
