@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -102,8 +103,8 @@ struct SweepFlags {
   std::string architecture, variant, causal, use_flash, check_correctness, device, max_memory;
   int heads = 0, kv_heads = 0, head_dim = 0;
   std::string custom_name = "custom";
-  int repetitions = 0, warmup = -1, threads = -1;
-  long long seed = -1;
+  std::optional<int> repetitions, warmup, threads;
+  std::optional<long long> seed;
   bool l2_flush = false, cuda_graph = false, no_check = false;
 };
 
@@ -199,24 +200,26 @@ SweepSpec buildSpec(const SweepFlags& f) {
     spec.tiles.clear();
     for (const auto& t : splitList(f.tiles)) spec.tiles.push_back(parseTile(t));
   }
-  if (f.repetitions != 0) {
-    if (f.repetitions < 0) throw InputError("--repetitions must be positive");
-    spec.repetitions = f.repetitions;
+  if (f.repetitions) {
+    if (*f.repetitions < 1) throw InputError("--repetitions must be at least 1");
+    spec.repetitions = *f.repetitions;
   }
-  if (f.warmup != -1) {
-    if (f.warmup < 0) throw InputError("--warmup must not be negative");
-    spec.warmup = f.warmup;
+  if (f.warmup) {
+    if (*f.warmup < 0) throw InputError("--warmup must not be negative");
+    spec.warmup = *f.warmup;
   }
   if (!f.check_correctness.empty()) spec.check_correctness = parseBool(f.check_correctness, "--check-correctness");
   if (f.no_check) spec.check_correctness = false;
   if (!f.max_memory.empty()) spec.max_memory_bytes = parseByteSize(f.max_memory);
-  if (f.seed >= 0) spec.seed = static_cast<std::uint64_t>(f.seed);
-  else if (f.seed != -1) throw InputError("--seed must not be negative");
+  if (f.seed) {
+    if (*f.seed < 0) throw InputError("--seed must not be negative");
+    spec.seed = static_cast<std::uint64_t>(*f.seed);
+  }
   if (f.l2_flush) spec.l2_flush = true;
   if (f.cuda_graph) spec.cuda_graph = true;
-  if (f.threads != -1) {
-    if (f.threads < 0) throw InputError("--threads must not be negative");
-    spec.threads = f.threads;
+  if (f.threads) {
+    if (*f.threads < 0) throw InputError("--threads must not be negative");
+    spec.threads = *f.threads;
   }
   validateSpec(spec);
   return spec;
@@ -417,6 +420,7 @@ int runCli(int argc, char** argv) {
   app.add_option("--json", json_path, "after the run, write run and points as JSON (- for stdout)");
   addSweepOptions(app, flags);
 
+  app.fallthrough();  // inherited by the verbs: global options such as --db may follow them
   auto* models = app.add_subcommand("models", "list the model presets");
   auto* presets = app.add_subcommand("presets", "list the sweep presets");
   auto* devices = app.add_subcommand("devices", "list devices with their memory hierarchy");

@@ -59,10 +59,14 @@ ModelPreset modelFromJson(const nlohmann::json& j) {
 }
 
 nlohmann::json modelToJson(const ModelPreset& m) {
-  return {{"name", m.name},   {"display_name", m.display_name}, {"aliases", m.aliases},
-          {"layers", m.layers}, {"hidden", m.hidden},           {"heads", m.heads},
-          {"kv_heads", m.kv_heads}, {"head_dim", m.head_dim},   {"ffn", m.ffn},
-          {"vocab", m.vocab}};
+  nlohmann::json j = {{"name", m.name}, {"display_name", m.display_name}, {"aliases", m.aliases},
+                      {"heads", m.heads}, {"kv_heads", m.kv_heads},         {"head_dim", m.head_dim},
+                      {"hidden", m.hidden}};
+  // Optional facts of a preset; a custom shape may not have them.
+  for (const auto& [key, value] : {std::pair{"layers", m.layers}, std::pair{"ffn", m.ffn}, std::pair{"vocab", m.vocab}}) {
+    if (value > 0) j[key] = value;
+  }
+  return j;
 }
 
 void validateModelShape(const ModelPreset& m) {

@@ -1,0 +1,417 @@
+// The CUDA backend: tracked cudaMalloc for every buffer of a point, CUDA events around the kernels
+// only, optional L2 flush and CUDA-graph replay, out-of-memory as a result and sticky errors as a
+// DeviceFault that ends the run.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "attnbench/errors.h"
+#include "attnbench/kernels/cuda_attention.h"
+#include "backends.h"
+#include "cuda_fill.h"
+#include "host_tensors.h"
+#include "tracking_allocator.h"
+
+namespace attnbench {
+
+namespace kcuda = kernels::cuda;
+
+namespace {
+
+// Errors after which the context is unusable: the run must end (the GUI restarts its worker).
+bool isSticky(cudaError_t e) {
+  switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorAssert:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Throws the exception that matches a CUDA error: OutOfMemory, DeviceFault or runtime_error.
+void check(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return;
+  const std::string msg = std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // not sticky: clear it so the sweep goes on
+    throw OutOfMemory(msg);
+  }
+  if (isSticky(e)) throw DeviceFault(msg);
+  cudaGetLastError();
+  throw std::runtime_error(msg);
+}
+
+int attribute(cudaDeviceAttr attr, int device) {
+  int v = 0;
+  cudaDeviceGetAttribute(&v, attr, device);
+  return v;
+}
+
+DeviceInfo describeCudaDevice(int ordinal) {
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, ordinal), "cudaGetDeviceProperties");
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  const int mem_clock_khz = attribute(cudaDevAttrMemoryClockRate, ordinal);
+  const int clock_khz = attribute(cudaDevAttrClockRate, ordinal);
+  DeviceInfo d;
+  d.id = "cuda:" + std::to_string(ordinal);
+  d.kind = "cuda";
+  d.name = prop.name;
+  d.memory_bytes = prop.totalGlobalMem;
+  nlohmann::json p;
+  p["compute_capability"] = std::to_string(prop.major) + "." + std::to_string(prop.minor);
+  p["sm_count"] = prop.multiProcessorCount;
+  p["clock_khz"] = clock_khz;
+  p["registers_per_sm"] = prop.regsPerMultiprocessor;
+  p["registers_per_block"] = prop.regsPerBlock;
+  p["max_threads_per_sm"] = prop.maxThreadsPerMultiProcessor;
+  p["shared_memory_per_sm"] = prop.sharedMemPerMultiprocessor;
+  p["shared_memory_per_block"] = prop.sharedMemPerBlock;
+  p["shared_memory_per_block_optin"] = prop.sharedMemPerBlockOptin;
+  p["l2_cache_bytes"] = prop.l2CacheSize;
+  p["memory_bytes"] = prop.totalGlobalMem;
+  p["memory_bus_width_bits"] = prop.memoryBusWidth;
+  p["memory_clock_khz"] = mem_clock_khz;
+  // DDR: two transfers per clock.
+  p["memory_peak_gbps"] = 2.0 * mem_clock_khz * 1e3 * (prop.memoryBusWidth / 8.0) / 1e9;
+  p["driver_version"] = std::to_string(driver / 1000) + "." + std::to_string((driver % 1000) / 10);
+  p["runtime_version"] = std::to_string(runtime / 1000) + "." + std::to_string((runtime % 1000) / 10);
+  char bus[32] = {};
+  cudaDeviceGetPCIBusId(bus, sizeof bus, ordinal);
+  p["pci_bus_id"] = bus;
+  d.properties = p;
+  d.fingerprint = std::string("cuda|") + prop.name + "|" + std::to_string(prop.totalGlobalMem >> 20) + "|" +
+                  std::to_string(prop.major) + std::to_string(prop.minor) + "|" + std::to_string(clock_khz) + "|" +
+                  std::to_string(driver);
+  return d;
+}
+
+// A device allocation counted by the point's tracker.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(MemoryTracker& tracker, std::size_t bytes) : tracker_(&tracker), bytes_(bytes) {
+    if (bytes == 0) return;
+    if (!tracker.reserve(bytes)) {
+      throw OutOfMemory("allocating " + formatBytes(bytes) + " would pass the memory limit of " +
+                        formatBytes(tracker.limit()));
+    }
+    const cudaError_t e = cudaMalloc(&data_, bytes);
+    if (e != cudaSuccess) {
+      tracker.release(bytes);
+      data_ = nullptr;
+      check(e, ("cudaMalloc of " + formatBytes(bytes)).c_str());
+    }
+  }
+  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    std::swap(tracker_, o.tracker_);
+    std::swap(data_, o.data_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  ~DeviceBuffer() {
+    if (data_) {
+      cudaFree(data_);
+      tracker_->release(bytes_);
+    }
+  }
+  void* data() const { return data_; }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  MemoryTracker* tracker_ = nullptr;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// Resources that live as long as the backend: stream, events, cuBLAS handle and its workspace, and
+// the L2 flush buffer. Kept outside the per-point accounting (they do not grow with the problem).
+struct CudaContext {
+  int ordinal = 0;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  cublasHandle_t cublas = nullptr;
+  void* cublas_workspace = nullptr;
+  void* l2_flush = nullptr;
+  std::size_t l2_flush_bytes = 0;
+  kcuda::DeviceTraits traits;
+
+  static constexpr std::size_t kCublasWorkspaceBytes = 32u << 20;
+
+  explicit CudaContext(int device) : ordinal(device) {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cudaEventCreate(&start), "cudaEventCreate");
+    check(cudaEventCreate(&stop), "cudaEventCreate");
+    if (cublasCreate(&cublas) != CUBLAS_STATUS_SUCCESS) throw DeviceFault("cublasCreate failed");
+    cublasSetStream(cublas, stream);
+    // A fixed workspace keeps cuBLAS from allocating during timing and makes graph capture legal.
+    check(cudaMalloc(&cublas_workspace, kCublasWorkspaceBytes), "cudaMalloc cuBLAS workspace");
+    cublasSetWorkspace(cublas, cublas_workspace, kCublasWorkspaceBytes);
+    traits = kcuda::queryDeviceTraits(device);
+    int l2 = 0;
+    cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device);
+    l2_flush_bytes = static_cast<std::size_t>(l2) * 2;
+  }
+  ~CudaContext() {
+    cudaFree(l2_flush);
+    cudaFree(cublas_workspace);
+    if (cublas) cublasDestroy(cublas);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    cudaStreamDestroy(stream);
+  }
+  void flushL2() {
+    if (!l2_flush) check(cudaMalloc(&l2_flush, l2_flush_bytes), "cudaMalloc L2 flush buffer");
+    check(cudaMemsetAsync(l2_flush, 0, l2_flush_bytes, stream), "L2 flush");
+  }
+};
+
+kernels::AttentionParams shapeOnlyParams(const ProblemShape& s) {
+  return packedParams(s, nullptr, nullptr, nullptr, nullptr, nullptr);
+}
+
+class CudaPoint final : public PreparedPoint {
+ public:
+  CudaPoint(CudaContext& ctx, const ProblemShape& s, std::uint64_t seed, const TimingOptions& timing,
+            std::uint64_t limit)
+      : ctx_(ctx), shape_(s), timing_(timing), tracker_(limit) {
+    const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(s.dtype));
+    q_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::Q));
+    k_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::K));
+    v_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::V));
+    o_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::O));
+    const kernels::AttentionParams shape_params = shapeOnlyParams(s);
+    if (s.kernel == KernelKind::Flash) {
+      lse_ = DeviceBuffer(tracker_, 4ULL * s.batch * s.heads_q * s.seq_q);
+      tile_ = kcuda::resolveFlashTile(shape_params, s.tile, ctx.traits);
+    } else {
+      workspace_ = DeviceBuffer(tracker_, kcuda::standardWorkspaceBytes(shape_params));
+    }
+    check(fillRandomDevice(q_.data(), s.dtype, tensorElements(s, TensorId::Q), seed * 4 + 0, ctx.stream), "fill Q");
+    check(fillRandomDevice(k_.data(), s.dtype, tensorElements(s, TensorId::K), seed * 4 + 1, ctx.stream), "fill K");
+    check(fillRandomDevice(v_.data(), s.dtype, tensorElements(s, TensorId::V), seed * 4 + 2, ctx.stream), "fill V");
+    check(cudaMemsetAsync(o_.data(), 0xFF, o_.bytes(), ctx.stream), "poison O");
+    check(cudaStreamSynchronize(ctx.stream), "prepare");
+    params_ = packedParams(s, q_.data(), k_.data(), v_.data(), o_.data(), static_cast<float*>(lse_.data()));
+  }
+
+  ~CudaPoint() override {
+    if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+  }
+
+  double runTimed() override {
+    if (timing_.l2_flush) ctx_.flushL2();
+    if (timing_.cuda_graph && !graph_exec_) capture();
+    check(cudaEventRecord(ctx_.start, ctx_.stream), "cudaEventRecord");
+    if (graph_exec_) check(cudaGraphLaunch(graph_exec_, ctx_.stream), "cudaGraphLaunch");
+    else launch();
+    check(cudaEventRecord(ctx_.stop, ctx_.stream), "cudaEventRecord");
+    check(cudaEventSynchronize(ctx_.stop), "kernel");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, ctx_.start, ctx_.stop), "cudaEventElapsedTime");
+    return ms;
+  }
+
+  TileShape resolvedTile() const override { return tile_; }
+  std::uint64_t peakBytes() const override { return tracker_.peak(); }
+
+  std::int64_t countUnwrittenOutputs() override {
+    // Chunked copy to the host: O can be several GiB at long sequences.
+    const DType dtype = shape_.dtype;
+    const std::size_t total = tensorElements(shape_, TensorId::O);
+    const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(dtype));
+    const std::size_t chunk = (64u << 20) / e;
+    std::vector<char> host(chunk * e);
+    std::int64_t poisoned = 0;
+    for (std::size_t first = 0; first < total; first += chunk) {
+      const std::size_t n = std::min(chunk, total - first);
+      check(cudaMemcpy(host.data(), static_cast<char*>(o_.data()) + first * e, n * e, cudaMemcpyDeviceToHost),
+            "read O");
+      poisoned += countPoison(host.data(), dtype, n);
+    }
+    return poisoned;
+  }
+
+  std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) override {
+    const DeviceBuffer& buf = tensor == TensorId::Q ? q_ : tensor == TensorId::K ? k_ : tensor == TensorId::V ? v_ : o_;
+    const bool kv = tensor == TensorId::K || tensor == TensorId::V;
+    const std::int64_t heads = kv ? shape_.heads_kv : shape_.heads_q;
+    const std::int64_t rows = kv ? shape_.seq_kv : shape_.seq_q;
+    const std::int64_t d = shape_.head_dim;
+    const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
+    const std::size_t offset = static_cast<std::size_t>(((b * heads + head) * rows + row0) * d) * e;
+    const std::size_t n = static_cast<std::size_t>(count * d);
+    std::vector<char> raw(n * e);
+    check(cudaMemcpy(raw.data(), static_cast<const char*>(buf.data()) + offset, raw.size(), cudaMemcpyDeviceToHost),
+          "read rows");
+    std::vector<float> out(n);
+    toFloat(raw.data(), shape_.dtype, n, out.data());
+    return out;
+  }
+
+ private:
+  void launch() {
+    if (shape_.kernel == KernelKind::Flash) {
+      check(kcuda::flashForward(params_, tile_, ctx_.stream), "flash forward");
+      return;
+    }
+    cublasStatus_t status = CUBLAS_STATUS_SUCCESS;
+    const cudaError_t e = kcuda::standardAttention(params_, workspace_.data(), ctx_.cublas, ctx_.stream, &status);
+    if (status != CUBLAS_STATUS_SUCCESS) {
+      throw std::runtime_error(std::string("cuBLAS: ") + cublasGetStatusString(status));
+    }
+    check(e, "standard attention");
+  }
+
+  void capture() {
+    cudaGraph_t graph = nullptr;
+    check(cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    try {
+      launch();
+    } catch (...) {
+      cudaStreamEndCapture(ctx_.stream, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    check(cudaStreamEndCapture(ctx_.stream, &graph), "cudaStreamEndCapture");
+    const cudaError_t e = cudaGraphInstantiate(&graph_exec_, graph, 0);
+    cudaGraphDestroy(graph);
+    check(e, "cudaGraphInstantiate");
+  }
+
+  CudaContext& ctx_;
+  ProblemShape shape_;
+  TimingOptions timing_;
+  MemoryTracker tracker_;
+  DeviceBuffer q_, k_, v_, o_, lse_, workspace_;
+  TileShape tile_;
+  kernels::AttentionParams params_;
+  cudaGraphExec_t graph_exec_ = nullptr;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int ordinal) : device_(describeCudaDevice(ordinal)), ctx_(ordinal) {}
+
+  const DeviceInfo& device() const override { return device_; }
+
+  std::string unsupportedReason(const ProblemShape& s) const override {
+    const kernels::AttentionParams p = shapeOnlyParams(s);
+    return s.kernel == KernelKind::Flash ? kcuda::flashUnsupportedReason(p, s.tile, ctx_.traits)
+                                         : kcuda::standardUnsupportedReason(p);
+  }
+
+  std::uint64_t predictBytes(const ProblemShape& s) const override {
+    const std::uint64_t e = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
+    std::uint64_t bytes = e * (tensorElements(s, TensorId::Q) + tensorElements(s, TensorId::K) +
+                               tensorElements(s, TensorId::V) + tensorElements(s, TensorId::O));
+    if (s.kernel == KernelKind::Flash) bytes += 4ULL * s.batch * s.heads_q * s.seq_q;
+    else bytes += kcuda::standardWorkspaceBytes(shapeOnlyParams(s));
+    return bytes;
+  }
+
+  std::uint64_t memoryBudgetBytes() const override {
+    std::size_t free_bytes = 0, total = 0;
+    if (cudaMemGetInfo(&free_bytes, &total) != cudaSuccess) return 0;
+    // Headroom for the context, the allocator's rounding and the host-side check's copies.
+    const std::size_t margin = 512u << 20;
+    return free_bytes > margin ? free_bytes - margin : 0;
+  }
+
+  void setTimingOptions(const TimingOptions& timing) override { timing_ = timing; }
+
+  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t seed) override {
+    return std::make_unique<CudaPoint>(ctx_, s, seed, timing_, memoryBudgetBytes());
+  }
+
+  DeviceCeilings measureCeilings() override {
+    DeviceCeilings c;
+    c.gemm_dtype = "fp16";
+    MemoryTracker tracker;
+    auto timeBest = [this](int reps, const std::function<void()>& body) {
+      float best = 1e30f;
+      body();  // warm-up
+      for (int i = 0; i < reps; ++i) {
+        check(cudaEventRecord(ctx_.start, ctx_.stream), "cudaEventRecord");
+        body();
+        check(cudaEventRecord(ctx_.stop, ctx_.stream), "cudaEventRecord");
+        check(cudaEventSynchronize(ctx_.stop), "ceiling");
+        float ms = 0;
+        cudaEventElapsedTime(&ms, ctx_.start, ctx_.stop);
+        best = std::min(best, ms);
+      }
+      return static_cast<double>(best);
+    };
+    {
+      const std::size_t bytes = 1ull << 30;
+      DeviceBuffer a(tracker, bytes), b(tracker, bytes);
+      check(cudaMemsetAsync(a.data(), 1, bytes, ctx_.stream), "memset");
+      const double ms = timeBest(5, [&] {
+        check(cudaMemcpyAsync(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice, ctx_.stream), "copy");
+      });
+      c.copy_gbps = 2.0 * static_cast<double>(bytes) / (ms * 1e-3) / 1e9;  // read + write
+    }
+    {
+      const int n = 8192;
+      const std::size_t bytes = static_cast<std::size_t>(n) * n * 2;
+      DeviceBuffer a(tracker, bytes), b(tracker, bytes), out(tracker, bytes);
+      check(fillRandomDevice(a.data(), DType::F16, static_cast<std::size_t>(n) * n, 1, ctx_.stream), "fill");
+      check(fillRandomDevice(b.data(), DType::F16, static_cast<std::size_t>(n) * n, 2, ctx_.stream), "fill");
+      const float alpha = 1.0f, beta = 0.0f;
+      const double ms = timeBest(5, [&] {
+        const cublasStatus_t st = cublasGemmEx(ctx_.cublas, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, a.data(), CUDA_R_16F,
+                                               n, b.data(), CUDA_R_16F, n, &beta, out.data(), CUDA_R_16F, n,
+                                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        if (st != CUBLAS_STATUS_SUCCESS) throw std::runtime_error(std::string("cuBLAS GEMM: ") + cublasGetStatusString(st));
+      });
+      c.gemm_tflops = 2.0 * n * static_cast<double>(n) * n / (ms * 1e-3) / 1e12;
+    }
+    return c;
+  }
+
+ private:
+  DeviceInfo device_;
+  mutable CudaContext ctx_;
+  TimingOptions timing_;
+};
+
+}  // namespace
+
+int cudaDeviceCount(std::string* why) {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    if (why) *why = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+    return 0;
+  }
+  if (count == 0 && why) *why = "no CUDA device found";
+  return count;
+}
+
+std::vector<DeviceInfo> listCudaDevices() {
+  std::vector<DeviceInfo> out;
+  const int count = cudaDeviceCount(nullptr);
+  for (int i = 0; i < count; ++i) out.push_back(describeCudaDevice(i));
+  return out;
+}
+
+std::unique_ptr<Backend> makeCudaBackend(int ordinal) { return std::make_unique<CudaBackend>(ordinal); }
+
+}  // namespace attnbench

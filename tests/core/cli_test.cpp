@@ -1,0 +1,360 @@
+// End-to-end tests of the attnbench executable: exit codes, bad input, signals, concurrent writers,
+// resume and exports. Each test works in its own temp directory.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+
+namespace attnbench {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A tiny custom shape keeps every sweep here fast on two cores.
+const std::vector<std::string> kTinySweep = {"--batch", "--no-progress", "--device", "cpu", "--heads", "4",
+                                             "--head-dim", "64", "--dtype", "fp32", "--causal", "false"};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Starts attnbench with `args`; stdout and stderr go to files under `dir`.
+pid_t spawn(const std::vector<std::string>& args, const std::string& dir, const std::string& tag) {
+  const std::string out = dir + "/" + tag + ".out", err = dir + "/" + tag + ".err";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(ATTNBENCH_EXE));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    setenv("XDG_DATA_HOME", dir.c_str(), 1);  // never touch the real default database
+    execv(ATTNBENCH_EXE, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int waitExit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+Result runCli(const std::vector<std::string>& args, const std::string& dir) {
+  static int counter = 0;
+  const std::string tag = "run" + std::to_string(counter++);
+  const int code = waitExit(spawn(args, dir, tag));
+  return {code, slurp(dir + "/" + tag + ".out"), slurp(dir + "/" + tag + ".err")};
+}
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// Runs a query returning one integer or text cell.
+std::string queryOne(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_busy_timeout(db, 10000);
+  sqlite3_stmt* st = nullptr;
+  std::string v;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    const auto* t = sqlite3_column_text(st, 0);
+    v = t ? reinterpret_cast<const char*>(t) : "";
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+int pointCount(const std::string& db) {
+  const std::string v = queryOne(db, "SELECT count(*) FROM points");
+  return v.empty() ? 0 : std::stoi(v);
+}
+
+struct BadInput {
+  std::string name;
+  std::vector<std::string> args;
+  std::string expected;  // a fragment of the one-line message
+};
+
+class CliBadInput : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(CliBadInput, OneLineMessageExitCodeTwoAndNothingWritten) {
+  const BadInput& c = GetParam();
+  const std::string dir = testing::freshDir("bad_" + c.name);
+  std::ofstream(dir + "/malformed.json") << "{\"models\": [\"llama-2-7b\",";
+  std::ofstream(dir + "/wrongtype.json") << R"({"models": ["llama-2-7b"], "seq_lens": "long"})";
+  std::ofstream(dir + "/unknownkey.json") << R"({"models": ["llama-2-7b"], "seqlens": [128]})";
+  std::ofstream(dir + "/emptyaxis.json") << R"({"models": ["llama-2-7b"], "seq_lens": [], "batch_sizes": [1]})";
+  std::ofstream(dir + "/notes.txt") << "not a database" << std::string(2000, '.');
+  {
+    // A database from a newer attnbench.
+    sqlite3* db = nullptr;
+    sqlite3_open((dir + "/newer.db").c_str(), &db);
+    sqlite3_exec(db, "CREATE TABLE runs(id INTEGER); PRAGMA user_version = 42;", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  std::vector<std::string> args;
+  for (const auto& a : c.args) {
+    std::string arg = a;
+    const auto at = arg.find("@DIR@");
+    if (at != std::string::npos) arg.replace(at, 5, dir);
+    args.push_back(arg);
+  }
+  const bool names_db = std::find(c.args.begin(), c.args.end(), "--db") != c.args.end();
+  if (!names_db) args = concat(args, {"--db", dir + "/fresh.db"});
+  const auto before = std::distance(fs::directory_iterator(dir), fs::directory_iterator{});
+  const Result r = runCli(args, dir);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find(c.expected), std::string::npos) << "stderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/fresh.db"));
+  EXPECT_FALSE(fs::exists(dir + "/attnbench"));  // the default DB location stays empty too
+  // Only the captured stdout/stderr files were added.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}), before + 2);
+  EXPECT_EQ(slurp(dir + "/notes.txt").substr(0, 14), "not a database");
+}
+
+const std::vector<std::string> kBatch = {"--batch", "--device", "cpu"};
+
+INSTANTIATE_TEST_SUITE_P(
+    Cli, CliBadInput,
+    ::testing::Values(
+        BadInput{"unknown_model", concat(kBatch, {"--model", "gpt-9"}), "unknown model 'gpt-9'"},
+        BadInput{"unknown_architecture", concat(kBatch, {"--architecture", "falcon", "--variant", "7b"}), "unknown model"},
+        BadInput{"zero_seq", concat(kBatch, {"--seq-lens", "0"}), "must be positive"},
+        BadInput{"negative_seq", concat(kBatch, {"--seq-lens", "128,-5"}), "must be positive"},
+        BadInput{"non_numeric_seq", concat(kBatch, {"--seq_lens", "abc"}), "not an integer"},
+        BadInput{"huge_seq", concat(kBatch, {"--seq-lens", "99999999999"}), "too large"},
+        BadInput{"out_of_range_seq", concat(kBatch, {"--seq-lens", "8388608"}), "out of range"},
+        BadInput{"empty_seq", concat(kBatch, {"--seq-lens", ","}), "empty"},
+        BadInput{"empty_range", concat(kBatch, {"--seq-lens", "512..128"}), "empty range"},
+        BadInput{"zero_batch", concat(kBatch, {"--batch_sizes", "0"}), "must be positive"},
+        BadInput{"unknown_dtype", concat(kBatch, {"--dtype", "fp8"}), "unknown dtype 'fp8'"},
+        BadInput{"unknown_kernel", concat(kBatch, {"--kernels", "xformers"}), "unknown kernel"},
+        BadInput{"head_dim_unsupported", concat(kBatch, {"--heads", "8", "--head-dim", "100"}), "head dim 100 is not supported"},
+        BadInput{"kv_heads_not_dividing", concat(kBatch, {"--heads", "32", "--kv-heads", "5", "--head-dim", "128"}), "must divide"},
+        BadInput{"missing_spec", concat(kBatch, {"--spec", "@DIR@/none.json"}), "cannot read spec file"},
+        BadInput{"malformed_spec", concat(kBatch, {"--spec", "@DIR@/malformed.json"}), "not valid JSON"},
+        BadInput{"wrong_type_spec", concat(kBatch, {"--spec", "@DIR@/wrongtype.json"}), "must be an integer"},
+        BadInput{"unknown_key_spec", concat(kBatch, {"--spec", "@DIR@/unknownkey.json"}), "unknown key \"seqlens\""},
+        BadInput{"empty_axis_spec", concat(kBatch, {"--spec", "@DIR@/emptyaxis.json"}), "is empty"},
+        BadInput{"bad_tile", concat(kBatch, {"--tiles", "7x7"}), "bad tile"},
+        BadInput{"unknown_device", {"--batch", "--device", "tpu"}, "unknown device"},
+        BadInput{"absent_gpu", {"--batch", "--device", "cuda:7"}, "not available"},
+        BadInput{"bad_max_memory", concat(kBatch, {"--max-memory", "lots"}), "bad byte size"},
+        BadInput{"zero_repetitions", concat(kBatch, {"--repetitions", "0"}), "at least 1"},
+        BadInput{"bad_causal", concat(kBatch, {"--causal", "maybe"}), "not a boolean"},
+        BadInput{"bad_use_flash", concat(kBatch, {"--use_flash", "perhaps"}), "not a boolean"},
+        BadInput{"bad_events", concat(kBatch, {"--events", "xml"}), "only 'jsonl'"},
+        BadInput{"unknown_flag", concat(kBatch, {"--frobnicate"}), "frobnicate"},
+        BadInput{"unwritable_db", concat(kBatch, {"--seq-lens", "16", "--db", "/nonexistent-dir/sub/r.db"}), "cannot open database"},
+        BadInput{"db_not_sqlite", concat(kBatch, {"--seq-lens", "16", "--db", "@DIR@/notes.txt"}), "not an attnbench database"},
+        BadInput{"db_newer_schema", concat(kBatch, {"--seq-lens", "16", "--db", "@DIR@/newer.db"}), "newer than this attnbench"},
+        BadInput{"show_newer_db", {"show", "999", "--db", "@DIR@/newer.db"}, "newer"},
+        BadInput{"show_missing_db", {"show", "1", "--db", "@DIR@/none.db"}, "no database at"},
+        BadInput{"show_not_a_db", {"show", "abc", "--db", "@DIR@/notes.txt"}, "not an attnbench database"},
+        BadInput{"resume_missing_db", {"--batch", "--resume", "42", "--db", "@DIR@/none.db"}, "no database at"}),
+    [](const ::testing::TestParamInfo<BadInput>& param_info) { return param_info.param.name; });
+
+TEST(Cli, RunIdErrorsOnARealDatabase) {
+  const std::string dir = testing::freshDir("cli_runids");
+  const std::string db = dir + "/r.db";
+  ASSERT_EQ(runCli(concat(kTinySweep, {"--seq-lens", "16", "--db", db}), dir).code, 0);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"show", "999"}, "no run 999"},
+      {{"show", "abc"}, "not a number"},
+      {{"export", "999", "--csv", "-"}, "no run 999"},
+      {{"export", "1"}, "needs --csv"},
+      {{"compare", "1", "77"}, "no run 77"},
+      {{"--batch", "--resume", "42"}, "no run 42"},
+      {{"delete", "5"}, "no run 5"},
+      {{"rename", "0", "x"}, "not a positive number"}};
+  for (const auto& [args, expected] : cases) {
+    const Result r = runCli(concat(args, {"--db", db}), dir);
+    EXPECT_EQ(r.code, 2) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  EXPECT_EQ(pointCount(db), 2);
+}
+
+TEST(Cli, BatchRunWritesDbSummaryEventsAndExports) {
+  const std::string dir = testing::freshDir("cli_batch");
+  const std::string db = dir + "/r.db";
+  const Result r = runCli(concat(kTinySweep, {"--seq-lens", "32..128", "--db", db, "--events", "jsonl", "--csv",
+                                              dir + "/after.csv"}),
+                          dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  // stdout is pure JSON lines; the summary goes to stderr.
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<nlohmann::json> events;
+  while (std::getline(lines, line)) events.push_back(nlohmann::json::parse(line));
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events.front()["event"], "run_started");
+  EXPECT_EQ(events.back()["event"], "run_finished");
+  EXPECT_EQ(events.back()["status"], "completed");
+  int finished = 0;
+  for (const auto& e : events) {
+    if (e["event"] == "point_finished") {
+      ++finished;
+      EXPECT_EQ(e["result"]["status"], "ok") << e.dump();
+      EXPECT_TRUE(e["result"]["correctness"]["passed"].get<bool>());
+    }
+  }
+  EXPECT_EQ(finished, 6);  // 3 lengths x (flash, standard)
+  EXPECT_NE(r.err.find("speedup"), std::string::npos);
+  EXPECT_EQ(pointCount(db), 6);
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM samples"), "18");
+  EXPECT_EQ(queryOne(db, "SELECT status FROM runs"), "completed");
+
+  const Result exp = runCli({"export", "1", "--csv", dir + "/p.csv", "--json", dir + "/p.json", "--db", db}, dir);
+  ASSERT_EQ(exp.code, 0) << exp.err;
+  const std::string csv = slurp(dir + "/p.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
+  EXPECT_EQ(csv, slurp(dir + "/after.csv"));
+  const auto json = nlohmann::json::parse(slurp(dir + "/p.json"));
+  EXPECT_EQ(json["points"].size(), 6u);
+  EXPECT_EQ(json["points"][0]["samples_ms"].size(), 3u);
+  EXPECT_EQ(json["device"]["kind"], "cpu");
+
+  ASSERT_EQ(runCli(concat(kTinySweep, {"--seq-lens", "32..128", "--db", db, "--name", "second"}), dir).code, 0);
+  const Result cmp = runCli({"compare", "1", "2", "--db", db}, dir);
+  ASSERT_EQ(cmp.code, 0) << cmp.err;
+  EXPECT_NE(cmp.out.find("6 matching point(s)"), std::string::npos) << cmp.out;
+  const Result runs = runCli({"runs", "--db", db}, dir);
+  EXPECT_NE(runs.out.find("second"), std::string::npos);
+  const Result show = runCli({"show", "2", "--db", db, "--points"}, dir);
+  EXPECT_EQ(show.code, 0);
+  EXPECT_NE(show.out.find("#5"), std::string::npos);
+  EXPECT_EQ(runCli({"rename", "2", "renamed", "--db", db}, dir).code, 0);
+  EXPECT_EQ(runCli({"delete", "1", "--db", db}, dir).code, 0);
+  EXPECT_EQ(pointCount(db), 6);
+  EXPECT_EQ(queryOne(db, "SELECT name FROM runs"), "renamed");
+}
+
+TEST(Cli, SeedSpellingsSelectModelAndKernel) {
+  const std::string dir = testing::freshDir("cli_seed");
+  const std::string db = dir + "/r.db";
+  const Result r = runCli({"--batch", "--no-progress", "--device", "cpu", "--architecture", "granite", "--variant", "7b",
+                           "--seq_lens", "16", "--batch_sizes", "1", "--dtype", "float32", "--repetitions", "2",
+                           "--check_correctness", "--use_flash", "--db", db},
+                          dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(queryOne(db, "SELECT group_concat(DISTINCT model) FROM points"), "granite-7b-instruct");
+  EXPECT_EQ(queryOne(db, "SELECT group_concat(DISTINCT kernel) FROM points"), "flash");
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE correct = 1"), "2");
+}
+
+TEST(Cli, ListsModelsDevicesAndPresets) {
+  const std::string dir = testing::freshDir("cli_lists");
+  const Result models = runCli({"models"}, dir);
+  EXPECT_EQ(models.code, 0);
+  for (const char* m : {"llama-2-7b", "granite-7b-instruct", "llama-3-8b", "mistral-7b"}) {
+    EXPECT_NE(models.out.find(m), std::string::npos) << m;
+  }
+  const Result devices = runCli({"devices"}, dir);
+  EXPECT_EQ(devices.code, 0);
+  EXPECT_NE(devices.out.find("cpu: "), std::string::npos);
+  EXPECT_NE(devices.out.find("l2_bytes"), std::string::npos) << devices.out;
+  EXPECT_NE(runCli({"presets"}, dir).out.find("seed-matrix"), std::string::npos);
+  EXPECT_EQ(runCli({"--help"}, dir).code, 0);
+}
+
+TEST(Cli, SkippedPointsKeepTheBytesTheyWouldNeed) {
+  const std::string dir = testing::freshDir("cli_skip");
+  const std::string db = dir + "/r.db";
+  const Result r = runCli(concat(kTinySweep, {"--seq-lens", "64,2048", "--max-memory", "4MiB", "--db", db}), dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(queryOne(db, "SELECT status FROM points WHERE seq_len = 2048 AND kernel = 'standard'"), "skipped");
+  EXPECT_NE(queryOne(db, "SELECT message FROM points WHERE seq_len = 2048 AND kernel = 'standard'").find("would need"),
+            std::string::npos);
+  EXPECT_EQ(queryOne(db, "SELECT status FROM points WHERE seq_len = 64 AND kernel = 'standard'"), "ok");
+}
+
+// A sweep long enough to be caught in the middle: 8 points of 40 samples each.
+std::vector<std::string> slowSweep(const std::string& db) {
+  return concat(kTinySweep, {"--seq-lens", "256..2048", "--repetitions", "40", "--no-check", "--db", db});
+}
+
+void waitForPoints(const std::string& db, int n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (pointCount(db) < n) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the sweep never reached " << n << " points";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+TEST(Cli, SigkillKeepsCompletedPointsAndResumeFinishes) {
+  const std::string dir = testing::freshDir("cli_kill");
+  const std::string db = dir + "/r.db";
+  const pid_t pid = spawn(slowSweep(db), dir, "killed");
+  waitForPoints(db, 2);
+  kill(pid, SIGKILL);
+  EXPECT_EQ(waitExit(pid), 128 + SIGKILL);
+  const int kept = pointCount(db);
+  EXPECT_GE(kept, 2);
+  EXPECT_LT(kept, 8);
+  EXPECT_EQ(queryOne(db, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(queryOne(db, "SELECT status FROM runs"), "running");
+  const Result resumed = runCli({"--batch", "--resume", "1", "--no-progress", "--db", db}, dir);
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(pointCount(db), 8);
+  EXPECT_EQ(queryOne(db, "SELECT count(DISTINCT idx) FROM points"), "8");
+  EXPECT_EQ(queryOne(db, "SELECT status FROM runs"), "completed");
+}
+
+TEST(Cli, SigtermEndsTheRunInterruptedAndResumable) {
+  const std::string dir = testing::freshDir("cli_term");
+  const std::string db = dir + "/r.db";
+  const pid_t pid = spawn(slowSweep(db), dir, "term");
+  waitForPoints(db, 1);
+  kill(pid, SIGTERM);
+  EXPECT_EQ(waitExit(pid), 130);
+  EXPECT_EQ(queryOne(db, "SELECT status FROM runs"), "interrupted");
+  EXPECT_NE(slurp(dir + "/term.err").find("--resume 1"), std::string::npos);
+  ASSERT_EQ(runCli({"--batch", "--resume", "1", "--no-progress", "--db", db}, dir).code, 0);
+  EXPECT_EQ(pointCount(db), 8);
+  EXPECT_EQ(queryOne(db, "SELECT status FROM runs"), "completed");
+}
+
+TEST(Cli, TwoProcessesWritingOneDatabaseLoseNothing) {
+  const std::string dir = testing::freshDir("cli_two");
+  const std::string db = dir + "/r.db";
+  const auto args = concat(kTinySweep, {"--seq-lens", "16..512", "--repetitions", "5", "--db", db});
+  const pid_t a = spawn(args, dir, "a");
+  const pid_t b = spawn(args, dir, "b");
+  EXPECT_EQ(waitExit(a), 0) << slurp(dir + "/a.err");
+  EXPECT_EQ(waitExit(b), 0) << slurp(dir + "/b.err");
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM runs WHERE status = 'completed'"), "2");
+  EXPECT_EQ(pointCount(db), 2 * 12);
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM samples"), std::to_string(2 * 12 * 5));
+  EXPECT_EQ(queryOne(db, "PRAGMA integrity_check"), "ok");
+}
+
+}  // namespace
+}  // namespace attnbench

@@ -1,0 +1,180 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "attnbench/errors.h"
+#include "attnbench/runner.h"
+#include "test_support.h"
+
+namespace attnbench {
+namespace {
+
+// A backend whose behaviour per point is scripted by the sequence length, to drive the runner's
+// skip / oom / error / cancel paths without real kernels.
+class ScriptedBackend final : public Backend {
+ public:
+  struct Point final : PreparedPoint {
+    explicit Point(int seq_len, ScriptedBackend& backend) : n(seq_len), owner(backend) {}
+    double runTimed() override {
+      ++owner.runs;
+      if (n == 300) throw std::runtime_error("kernel launch failed");
+      if (n == 400) throw DeviceFault("illegal address");
+      if (owner.cancel_after > 0 && owner.runs >= owner.cancel_after) owner.cancel->store(true);
+      return 0.5;
+    }
+    TileShape resolvedTile() const override { return {64, 64}; }
+    std::uint64_t peakBytes() const override { return 1000; }
+    std::int64_t countUnwrittenOutputs() override { return 0; }
+    std::vector<float> readRows(TensorId, int, int, int, int) override { return {}; }
+    int n;
+    ScriptedBackend& owner;
+  };
+
+  ScriptedBackend() { device_ = describeHostCpu(); }
+  const DeviceInfo& device() const override { return device_; }
+  std::string unsupportedReason(const ProblemShape& s) const override {
+    return s.seq_q == 100 ? "flash needs something" : "";
+  }
+  std::uint64_t predictBytes(const ProblemShape& s) const override { return s.seq_q == 200 ? 1ULL << 40 : 1000; }
+  std::uint64_t memoryBudgetBytes() const override { return 1ULL << 30; }
+  void setTimingOptions(const TimingOptions&) override {}
+  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t) override {
+    if (s.seq_q == 250) throw OutOfMemory("cudaMalloc failed");
+    return std::make_unique<Point>(s.seq_q, *this);
+  }
+  DeviceCeilings measureCeilings() override { return {1, 1, "fp32"}; }
+
+  DeviceInfo device_;
+  int runs = 0;
+  int cancel_after = 0;
+  std::atomic<bool>* cancel = nullptr;
+};
+
+SweepSpec specWith(std::vector<int> seq_lens) {
+  SweepSpec s = sweepPreset("cpu-quick");
+  s.seq_lens = std::move(seq_lens);
+  s.causal = {false};
+  s.kernels = {KernelKind::Flash};
+  s.check_correctness = false;
+  s.repetitions = 3;
+  s.warmup = 1;
+  return s;
+}
+
+TEST(Runner, RecordsEveryOutcomeAsAStatusAndGoesOn) {
+  auto store = Store::open(testing::freshDir("runner_outcomes") + "/r.db");
+  ScriptedBackend backend;
+  std::vector<std::string> events;
+  Runner runner(*store, backend, [&](const nlohmann::json& e) { events.push_back(e.at("event")); });
+  const RunOutcome out = runner.run(specWith({64, 100, 200, 250, 300}));
+  ASSERT_EQ(out.results.size(), 5u);
+  EXPECT_EQ(out.results[0].status, PointStatus::Ok);
+  EXPECT_EQ(out.results[0].samples_ms.size(), 3u);
+  EXPECT_EQ(out.results[0].tile.rows, 64);
+  EXPECT_EQ(out.results[1].status, PointStatus::Skipped);
+  EXPECT_EQ(out.results[1].message, "flash needs something");
+  EXPECT_EQ(out.results[2].status, PointStatus::Skipped);
+  EXPECT_NE(out.results[2].message.find("would need 1.00 TiB"), std::string::npos);
+  EXPECT_EQ(out.results[3].status, PointStatus::Oom);
+  EXPECT_EQ(out.results[4].status, PointStatus::Error);
+  EXPECT_EQ(out.failed_points(), 1);
+  EXPECT_EQ(out.status, RunStatus::Completed);
+  EXPECT_EQ(store->loadPoints(out.run_id).size(), 5u);
+  EXPECT_EQ(events.front(), "run_started");
+  EXPECT_EQ(events.back(), "run_finished");
+  EXPECT_EQ(std::count(events.begin(), events.end(), "point_finished"), 5);
+  // 1 warm-up + 3 samples at 0.5 ms for the one point that ran fully (the erroring one threw first).
+  EXPECT_NEAR(out.kernel_seconds, 4 * 0.5e-3, 1e-9);
+}
+
+TEST(Runner, MaxMemoryOverridesTheDeviceBudget) {
+  auto store = Store::open(testing::freshDir("runner_budget") + "/r.db");
+  ScriptedBackend backend;
+  Runner runner(*store, backend, nullptr);
+  SweepSpec spec = specWith({64});
+  spec.max_memory_bytes = 10;
+  const RunOutcome out = runner.run(spec);
+  EXPECT_EQ(out.results[0].status, PointStatus::Skipped);
+  EXPECT_NE(out.results[0].message.find("--max-memory"), std::string::npos);
+}
+
+TEST(Runner, CancelDropsThePointInProgressAndResumeFinishesTheRun) {
+  auto store = Store::open(testing::freshDir("runner_cancel") + "/r.db");
+  ScriptedBackend backend;
+  std::atomic<bool> cancel{false};
+  backend.cancel = &cancel;
+  backend.cancel_after = 6;  // during the second point (4 runs per point)
+  Runner runner(*store, backend, nullptr);
+  runner.setCancelFlag(&cancel);
+  const RunOutcome first = runner.run(specWith({16, 32, 48, 64}));
+  EXPECT_EQ(first.status, RunStatus::Interrupted);
+  EXPECT_EQ(first.results.size(), 1u);
+  EXPECT_EQ(store->requireRun(first.run_id).status, RunStatus::Interrupted);
+
+  cancel = false;
+  backend.cancel_after = 0;
+  const RunOutcome resumed = runner.resume(first.run_id);
+  EXPECT_EQ(resumed.status, RunStatus::Completed);
+  EXPECT_EQ(resumed.results.size(), 4u);
+  const auto points = store->loadPoints(first.run_id);
+  ASSERT_EQ(points.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(points[static_cast<std::size_t>(i)].point.index, i);
+}
+
+TEST(Runner, DeviceFaultEndsTheRunMarkedFailedAndKeepsEarlierPoints) {
+  auto store = Store::open(testing::freshDir("runner_fault") + "/r.db");
+  ScriptedBackend backend;
+  Runner runner(*store, backend, nullptr);
+  EXPECT_THROW(runner.run(specWith({64, 400, 512})), DeviceFault);
+  const auto runs = store->listRuns();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].status, RunStatus::Failed);
+  EXPECT_EQ(store->loadPoints(runs[0].id).size(), 1u);
+}
+
+TEST(Runner, CpuBackendRunsBothKernelsCorrectlyWithExactMemoryPrediction) {
+  auto store = Store::open(testing::freshDir("runner_cpu") + "/r.db");
+  std::string note;
+  auto backend = makeBackend("cpu", &note);
+  Runner runner(*store, *backend, nullptr);
+  runner.setMeasureCeilings(false);
+  SweepSpec spec = sweepPreset("cpu-quick");
+  spec.models = {modelFromJson({{"name", "gqa"}, {"heads", 4}, {"kv_heads", 2}, {"head_dim", 64}})};
+  spec.seq_lens = {1, 17, 200};
+  spec.dtypes = {DType::F32, DType::F16, DType::BF16};
+  spec.causal = {false, true};
+  spec.tiles = {TileShape{}, TileShape{64, 32}};
+  spec.repetitions = 2;
+  const RunOutcome out = runner.run(spec);
+  ASSERT_EQ(out.results.size(), 3u * 3 * 2 * 3);
+  for (const auto& r : out.results) {
+    EXPECT_EQ(r.status, PointStatus::Ok) << r.point.label() << ": " << r.message;
+    ASSERT_TRUE(r.correctness) << r.point.label();
+    EXPECT_TRUE(r.correctness->passed) << r.point.label();
+    EXPECT_EQ(r.correctness->unwritten, 0);
+    EXPECT_GT(r.correctness->checked_rows, 0);
+    EXPECT_EQ(r.peak_bytes, r.predicted_bytes) << r.point.label();
+    EXPECT_GT(r.stats.median_ms, 0.0);
+  }
+}
+
+TEST(Runner, StandardAttentionNeedsQuadraticMemoryAndFlashDoesNot) {
+  std::string note;
+  auto backend = makeBackend("cpu", &note);
+  backend->setTimingOptions({false, false, 2});
+  ProblemShape s;
+  s.heads_q = s.heads_kv = 32;
+  s.head_dim = 128;
+  s.dtype = DType::F32;
+  auto bytes = [&](KernelKind k, int n) {
+    s.kernel = k;
+    s.seq_q = s.seq_kv = n;
+    return static_cast<double>(backend->predictBytes(s));
+  };
+  // Doubling N: flash memory doubles (linear), standard memory grows ~4x (the N^2 score matrix).
+  EXPECT_NEAR(bytes(KernelKind::Flash, 8192) / bytes(KernelKind::Flash, 4096), 2.0, 0.05);
+  EXPECT_GT(bytes(KernelKind::Standard, 8192) / bytes(KernelKind::Standard, 4096), 3.5);
+}
+
+}  // namespace
+}  // namespace attnbench

@@ -1,0 +1,161 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "attnbench/errors.h"
+#include "attnbench/model_presets.h"
+#include "attnbench/sweep_spec.h"
+
+namespace attnbench {
+namespace {
+
+TEST(ModelPresets, ShipsTheSeedModelsAndGqaModels) {
+  const ModelPreset& llama = findModel("llama-2-7b");
+  EXPECT_EQ(llama.heads, 32);
+  EXPECT_EQ(llama.kv_heads, 32);
+  EXPECT_EQ(llama.head_dim, 128);
+  EXPECT_EQ(llama.hidden, 4096);
+  EXPECT_EQ(llama.ffn, 11008);
+  EXPECT_EQ(llama.vocab, 32000);
+  EXPECT_EQ(findModel("granite-7b-instruct").vocab, 32008);
+  EXPECT_EQ(findModel("llama-3-8b").kv_heads, 8);
+  EXPECT_EQ(findModel("mistral-7b").kv_heads, 8);
+}
+
+TEST(ModelPresets, FindsAliasesCaseInsensitively) {
+  EXPECT_EQ(findModel("LLAMA/7b").name, "llama-2-7b");
+  EXPECT_EQ(findModel("granite/7b").name, "granite-7b-instruct");
+  EXPECT_THROW(findModel("gpt-9"), InputError);
+}
+
+TEST(ModelPresets, RejectsBadCustomShapes) {
+  EXPECT_THROW(modelFromJson({{"name", "x"}, {"heads", 32}, {"kv_heads", 5}, {"head_dim", 128}}), InputError);
+  EXPECT_THROW(modelFromJson({{"name", "x"}, {"heads", 32}, {"head_dim", 100}}), InputError);
+  EXPECT_THROW(modelFromJson({{"name", "x"}, {"heads", -1}, {"head_dim", 64}}), InputError);
+  EXPECT_THROW(modelFromJson({{"heads", 8}, {"head_dim", 64}}), InputError);
+  const ModelPreset m = modelFromJson({{"name", "tiny"}, {"heads", 8}, {"kv_heads", 2}, {"head_dim", 64}});
+  EXPECT_EQ(m.kv_heads, 2);
+  EXPECT_EQ(m.hidden, 512);
+}
+
+TEST(SweepSpec, ParsesAllAxesAndRoundTrips) {
+  const nlohmann::json j = {{"name", "t"},
+                            {"models", {"llama-2-7b", {{"name", "c"}, {"heads", 4}, {"kv_heads", 2}, {"head_dim", 64}}}},
+                            {"seq_lens", {128, 256}},
+                            {"batch_sizes", {1, 2}},
+                            {"dtypes", {"fp16", "bf16"}},
+                            {"causal", "both"},
+                            {"kernels", {"flash", "baseline"}},
+                            {"tiles", {"auto", "128x64", 64}},
+                            {"repetitions", 5},
+                            {"warmup", 2},
+                            {"check_correctness", false},
+                            {"device", "cpu"},
+                            {"max_memory", "2GiB"},
+                            {"seed", 7}};
+  const SweepSpec s = specFromJson(j);
+  EXPECT_EQ(s.models.size(), 2u);
+  EXPECT_EQ(s.causal, (std::vector<bool>{false, true}));
+  EXPECT_EQ(s.kernels[1], KernelKind::Standard);
+  ASSERT_EQ(s.tiles.size(), 3u);
+  EXPECT_EQ(s.tiles[2].rows, 64);
+  EXPECT_EQ(*s.max_memory_bytes, 2ULL << 30);
+  const SweepSpec again = specFromJson(specToJson(s));
+  EXPECT_EQ(specToJson(again), specToJson(s));
+}
+
+TEST(SweepSpec, RejectsUnknownKeysWrongTypesAndEmptyAxes) {
+  EXPECT_THROW(specFromJson({{"modles", {"llama-2-7b"}}}), InputError);
+  EXPECT_THROW(specFromJson(nlohmann::json::array()), InputError);
+  nlohmann::json base = {{"models", {"llama-2-7b"}}, {"seq_lens", {128}}, {"batch_sizes", {1}},
+                         {"dtypes", {"fp32"}},       {"causal", false},   {"kernels", {"flash"}}};
+  EXPECT_NO_THROW(specFromJson(base));
+  for (const char* key : {"models", "seq_lens", "batch_sizes", "dtypes", "kernels"}) {
+    nlohmann::json j = base;
+    j[key] = nlohmann::json::array();
+    EXPECT_THROW(specFromJson(j), InputError) << key;
+  }
+  nlohmann::json j = base;
+  j["seq_lens"] = {"many"};
+  EXPECT_THROW(specFromJson(j), InputError);
+  j = base;
+  j["seq_lens"] = {0};
+  EXPECT_THROW(specFromJson(j), InputError);
+  j = base;
+  j["seq_lens"] = {1LL << 40};
+  EXPECT_THROW(specFromJson(j), InputError);
+  j = base;
+  j["repetitions"] = 1.5;
+  EXPECT_THROW(specFromJson(j), InputError);
+  j = base;
+  j["dtypes"] = {"fp8"};
+  EXPECT_THROW(specFromJson(j), InputError);
+  j = base;
+  j["device"] = "tpu";
+  EXPECT_THROW(specFromJson(j), InputError);
+}
+
+TEST(SweepSpec, LoadSpecFileReportsMalformedJson) {
+  const std::string path = ::testing::TempDir() + "/bad_spec.json";
+  std::ofstream(path) << "{\"models\": [\"llama-2-7b\",";
+  EXPECT_THROW(loadSpecFile(path), InputError);
+  EXPECT_THROW(loadSpecFile(path + ".missing"), InputError);
+}
+
+TEST(SweepSpec, PresetsParse) {
+  ASSERT_FALSE(sweepPresetNames().empty());
+  for (const auto& name : sweepPresetNames()) EXPECT_NO_THROW(sweepPreset(name)) << name;
+  const SweepSpec seed = sweepPreset("seed-matrix");
+  EXPECT_EQ(seed.seq_lens.front(), 128);
+  EXPECT_EQ(seed.seq_lens.back(), 65536);
+  EXPECT_EQ(seed.batch_sizes, (std::vector<int>{1, 2}));
+  EXPECT_EQ(seed.models.size(), 2u);
+}
+
+TEST(SweepSpec, ExpandsInCurveOrderAndAppliesTilesToFlashOnly) {
+  SweepSpec s = sweepPreset("cpu-quick");
+  s.seq_lens = {128, 256};
+  s.causal = {false};
+  s.tiles = {TileShape{}, TileShape{64, 64}};
+  const auto points = expandPoints(s);
+  // per N: flash auto, flash 64x64, standard
+  ASSERT_EQ(points.size(), 6u);
+  EXPECT_EQ(points[0].kernel, KernelKind::Flash);
+  EXPECT_EQ(points[1].tile.rows, 64);
+  EXPECT_EQ(points[2].kernel, KernelKind::Standard);
+  EXPECT_EQ(points[3].seq_len, 256);
+  for (std::size_t i = 0; i < points.size(); ++i) EXPECT_EQ(points[i].index, static_cast<int>(i));
+}
+
+TEST(SweepPoint, FlopsFollowTheFlashAttentionConvention) {
+  SweepPoint p;
+  p.model = findModel("llama-2-7b");
+  p.batch = 2;
+  p.seq_len = 1024;
+  EXPECT_DOUBLE_EQ(p.flops(), 4.0 * 2 * 32 * 1024.0 * 1024 * 128);
+  p.causal = true;
+  EXPECT_DOUBLE_EQ(p.flops(), 2.0 * 2 * 32 * 1024.0 * 1024 * 128);
+}
+
+TEST(Parsing, ByteSizesTilesDtypesKernels) {
+  EXPECT_EQ(parseByteSize("8GiB"), 8ULL << 30);
+  EXPECT_EQ(parseByteSize("512MiB"), 512ULL << 20);
+  EXPECT_EQ(parseByteSize("1e9"), 1000000000ULL);
+  EXPECT_EQ(parseByteSize("2GB"), 2000000000ULL);
+  EXPECT_THROW(parseByteSize("lots"), InputError);
+  EXPECT_THROW(parseByteSize("-5GiB"), InputError);
+  EXPECT_THROW(parseByteSize("5 parsecs"), InputError);
+  EXPECT_TRUE(parseTile("auto").isAuto());
+  EXPECT_EQ(parseTile("128x64").rows, 128);
+  EXPECT_EQ(parseTile("128x64").cols, 64);
+  EXPECT_EQ(parseTile("64").cols, 64);
+  EXPECT_THROW(parseTile("7x7"), InputError);
+  EXPECT_THROW(parseTile("big"), InputError);
+  EXPECT_EQ(parseDType("bfloat16"), DType::BF16);
+  EXPECT_EQ(parseKernel("math"), KernelKind::Standard);
+  EXPECT_THROW(parseKernel("xformers"), InputError);
+  EXPECT_EQ(formatBytes(3ULL << 29), "1.50 GiB");
+}
+
+}  // namespace
+}  // namespace attnbench
