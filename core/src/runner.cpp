@@ -85,6 +85,10 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
     prepared = backend_.prepare(shape, pointSeed(spec.seed, point));
   } catch (const OutOfMemory& e) {
     return finish(PointStatus::Oom, e.what());
+  } catch (const DeviceFault&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    return finish(PointStatus::Error, e.what());
   }
   r.tile = prepared->resolvedTile();
   try {

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""PyTorch's scaled_dot_product_attention as the peer of attnbench's kernels (runs on a CUDA host).
+
+For each N and causal setting, times SDPA with the FLASH_ATTENTION (FlashAttention-2), CUDNN_ATTENTION
+and MATH backends with CUDA events (warm-up, then the median of the timed runs) and records the peak
+device memory the call needed beyond its inputs (torch.cuda.max_memory_allocated). Out-of-memory is a
+result, not a crash. Writes one JSON object per measurement (JSON lines) to stdout.
+
+    python3 torch_sdpa_peers.py --seq 512 1024 ... --batch 1 --heads 32 --dim 128 --dtype fp16
+"""
+import argparse
+import json
+import statistics
+
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.functional import scaled_dot_product_attention
+
+BACKENDS = {"torch-flash": SDPBackend.FLASH_ATTENTION, "torch-cudnn": SDPBackend.CUDNN_ATTENTION,
+            "torch-math": SDPBackend.MATH}
+
+
+def time_ms(fn, warmup, reps):
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(reps):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        samples.append(start.elapsed_time(stop))
+    return statistics.median(samples)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seq", type=int, nargs="+", required=True)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--heads", type=int, default=32)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--dtype", choices=["fp16", "bf16"], default="fp16")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    args = parser.parse_args()
+    dtype = torch.float16 if args.dtype == "fp16" else torch.bfloat16
+    print(json.dumps({"event": "peer_started", "torch": torch.__version__, "device": torch.cuda.get_device_name()}),
+          flush=True)
+    for n in args.seq:
+        shape = (args.batch, args.heads, n, args.dim)
+        q, k, v = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
+        input_bytes = 3 * q.numel() * q.element_size()
+        for causal in (False, True):
+            flops = 4.0 * args.batch * args.heads * n * n * args.dim * (0.5 if causal else 1.0)
+            for name in args.backends:
+                record = {"event": "peer", "backend": name, "seq_len": n, "causal": causal, "batch": args.batch,
+                          "heads": args.heads, "head_dim": args.dim, "dtype": args.dtype}
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+                base = torch.cuda.memory_allocated()
+                try:
+                    with sdpa_kernel(BACKENDS[name]):
+                        ms = time_ms(lambda: scaled_dot_product_attention(q, k, v, is_causal=causal),
+                                     args.warmup, args.reps)
+                    record.update(status="ok", median_ms=ms, tflops=flops / ms / 1e9,
+                                  peak_bytes=torch.cuda.max_memory_allocated() - base + input_bytes)
+                except torch.OutOfMemoryError:
+                    record.update(status="oom")
+                except RuntimeError as error:
+                    record.update(status="unavailable", message=str(error).splitlines()[0][:160])
+                torch.cuda.empty_cache()
+                print(json.dumps(record), flush=True)
+        del q, k, v
+        torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
