@@ -152,9 +152,14 @@ RunOutcome Runner::run(const SweepSpec& spec) {
 
 RunOutcome Runner::resume(std::int64_t run_id) {
   const RunRecord run = store_.requireRun(run_id);
-  std::vector<PointResult> earlier = store_.loadPoints(run_id);
+  // Points never recorded, and points that ended in an error (a device fault, a kernel error), run again.
+  std::vector<PointResult> earlier;
   std::set<int> done;
-  for (const auto& r : earlier) done.insert(r.point.index);
+  for (auto& r : store_.loadPoints(run_id)) {
+    if (r.status == PointStatus::Error) continue;
+    done.insert(r.point.index);
+    earlier.push_back(std::move(r));
+  }
   std::vector<SweepPoint> missing;
   for (const auto& p : expandPoints(run.spec)) {
     if (!done.count(p.index)) missing.push_back(p);
@@ -189,7 +194,18 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
       if (cancelled()) throw Cancelled{};
       emit({{"event", "point_started"}, {"run_id", run_id}, {"index", point.index}, {"label", point.label()},
             {"point", pointJson(point)}});
-      PointResult r = runPointTimed(spec, point, kernel_ms);
+      PointResult r;
+      try {
+        r = runPointTimed(spec, point, kernel_ms);
+      } catch (const DeviceFault& e) {
+        // Record the point that hit the fault, then end the run: the context is unusable.
+        r.point = point;
+        r.status = PointStatus::Error;
+        r.message = std::string("device fault: ") + e.what();
+        r.started_at = r.finished_at = isoTimestampNow();
+        store_.recordPoint(run_id, r);
+        throw;
+      }
       store_.recordPoint(run_id, r);
       outcome.results.push_back(r);
       emit({{"event", "point_finished"}, {"run_id", run_id}, {"index", point.index},

@@ -121,6 +121,19 @@ TEST(Runner, CancelDropsThePointInProgressAndResumeFinishesTheRun) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(points[static_cast<std::size_t>(i)].point.index, i);
 }
 
+TEST(Runner, ResumeRetriesPointsThatEndedInAnError) {
+  auto store = Store::open(testing::freshDir("runner_retry") + "/r.db");
+  ScriptedBackend backend;
+  Runner runner(*store, backend, nullptr);
+  const RunOutcome first = runner.run(specWith({64, 300}));
+  EXPECT_EQ(first.results[1].status, PointStatus::Error);
+  const int runs_before = backend.runs;
+  const RunOutcome again = runner.resume(first.run_id);
+  EXPECT_EQ(backend.runs, runs_before + 1);  // only the erroring point ran again (and threw at once)
+  EXPECT_EQ(again.results.size(), 2u);
+  EXPECT_EQ(store->loadPoints(first.run_id).size(), 2u);
+}
+
 TEST(Runner, DeviceFaultEndsTheRunMarkedFailedAndKeepsEarlierPoints) {
   auto store = Store::open(testing::freshDir("runner_fault") + "/r.db");
   ScriptedBackend backend;
@@ -129,7 +142,10 @@ TEST(Runner, DeviceFaultEndsTheRunMarkedFailedAndKeepsEarlierPoints) {
   const auto runs = store->listRuns();
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].status, RunStatus::Failed);
-  EXPECT_EQ(store->loadPoints(runs[0].id).size(), 1u);
+  const auto points = store->loadPoints(runs[0].id);
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_EQ(points[1].status, PointStatus::Error);
+  EXPECT_NE(points[1].message.find("illegal address"), std::string::npos);
 }
 
 TEST(Runner, CpuBackendRunsBothKernelsCorrectlyWithExactMemoryPrediction) {

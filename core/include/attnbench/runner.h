@@ -41,7 +41,7 @@ class Runner {
   void setMeasureCeilings(bool on) { measure_ceilings_ = on; }
 
   RunOutcome run(const SweepSpec& spec);
-  // Finishes the points of `run_id` that have no record yet, with the run's stored spec.
+  // Finishes the points of `run_id` that have no record yet or ended in an error, with the run's stored spec.
   RunOutcome resume(std::int64_t run_id);
 
   // Runs one point (no store), for tests and the benchmark harness.
