@@ -2,8 +2,8 @@
 // online softmax). Both take every byte of scratch memory from the caller, so that the caller's
 // tracking allocator sees the true peak; both accumulate in fp32 whatever the storage dtype.
 // `threads` is the number of worker threads (values below 1 mean 1); the calling thread is one of them.
-// Both write params.lse when it is set. A query row that sees no key (causal with Nq > Nk) outputs
-// zeros and LSE = -inf. Shapes with a zero dimension, or Hkv not dividing Hq, do nothing.
+// Both write params.lse when it is set. A query row that sees no key (causal with Nq > Nk, or Nk = 0)
+// outputs zeros and LSE = -inf. A zero B, Hq, Hkv, Nq or D, or Hkv not dividing Hq, does nothing.
 #pragma once
 
 #include <cstddef>
