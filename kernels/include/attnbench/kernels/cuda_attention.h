@@ -18,6 +18,7 @@ struct DeviceTraits {
   int sm_major = 0;
   int sm_minor = 0;
   std::size_t smem_per_block_optin = 0;  // cudaDevAttrMaxSharedMemoryPerBlockOptin
+  int multiprocessor_count = 0;          // SMs; 0 = unknown (the auto tile then ignores grid size)
 };
 
 DeviceTraits queryDeviceTraits(int device);
@@ -27,10 +28,13 @@ DeviceTraits queryDeviceTraits(int device);
 std::string flashUnsupportedReason(const AttentionParams& params, TileShape tile, const DeviceTraits& device);
 
 // The concrete tile for `requested` ({0,0} = auto: the fastest configuration for this device,
-// head dim and dtype that fits its shared memory).
+// head dim and sequence length that fits its shared memory; {0,0} back when none fits).
 TileShape resolveFlashTile(const AttentionParams& params, TileShape requested, const DeviceTraits& device);
 
-// Launches the flash forward kernel. Writes O and params.lse (which must be non-null).
+// Launches the flash forward kernel (tile {0,0} = resolveFlashTile's choice for the current device).
+// Writes O and, when params.lse is non-null, the natural-log LSE per row (-inf, with O = 0, for a row
+// that sees no key). Returns cudaErrorNotSupported where flashUnsupportedReason is non-empty,
+// cudaErrorMisalignedAddress for pointers that are not 16-byte aligned, else the launch's status.
 cudaError_t flashForward(const AttentionParams& params, TileShape tile, cudaStream_t stream);
 
 // Empty when the standard baseline can run `params`, else a one-line reason.

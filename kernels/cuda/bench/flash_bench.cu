@@ -1,0 +1,301 @@
+// Kernel harness: times the flash forward kernel (each tile and the automatic choice) and the cuBLAS
+// standard baseline with CUDA events at an LLM shape (default B=1, H=32, D=128), over sequence
+// lengths, causal and not, fp16 and bf16, and prints TFLOP/s (4 B H Nq Nk D, halved when causal).
+// For N <= --check-max-n it also prints flash's max difference from the standard output.
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "attnbench/kernels/attention_params.h"
+#include "attnbench/kernels/cuda_attention.h"
+
+namespace {
+
+using attnbench::kernels::AttentionParams;
+using attnbench::kernels::DType;
+using attnbench::kernels::TileShape;
+namespace cuda = attnbench::kernels::cuda;
+
+#define CHECK_CUDA(call)                                                                           \
+  do {                                                                                             \
+    const cudaError_t status_ = (call);                                                            \
+    if (status_ != cudaSuccess) {                                                                  \
+      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(status_));                 \
+      return 1;                                                                                    \
+    }                                                                                              \
+  } while (0)
+
+// Uniform values in [-sqrt(3), sqrt(3)) (unit variance) from a per-element hash: random, not zeros.
+__global__ void fillRandom(std::uint16_t* data, std::int64_t count, std::uint32_t seed, bool bf16) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    std::uint32_t h = static_cast<std::uint32_t>(i) * 0x9E3779B1u ^ seed;
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= h >> 15;
+    h *= 0x846ca68bu;
+    h ^= h >> 16;
+    const float x = (static_cast<float>(h >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f;
+    if (bf16) {
+      const __nv_bfloat16 value = __float2bfloat16_rn(x);
+      data[i] = *reinterpret_cast<const std::uint16_t*>(&value);
+    } else {
+      const __half value = __float2half_rn(x);
+      data[i] = *reinterpret_cast<const std::uint16_t*>(&value);
+    }
+  }
+}
+
+struct Timing {
+  double median_ms = 0.0;
+  double min_ms = 0.0;
+  int samples = 0;
+  cudaError_t error = cudaSuccess;
+};
+
+// Warm-up, then as many timed runs as fit `budget_ms` (between 3 and max_reps); median of the events.
+template <class Launch>
+Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms) {
+  Timing timing;
+  cudaEvent_t start = nullptr;
+  cudaEvent_t stop = nullptr;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::vector<float> samples;
+  for (int i = 0; i < warmup + max_reps; ++i) {
+    cudaEventRecord(start);
+    timing.error = launch();
+    cudaEventRecord(stop);
+    if (timing.error == cudaSuccess) timing.error = cudaEventSynchronize(stop);
+    if (timing.error != cudaSuccess) break;
+    float ms = 0.0f;
+    cudaEventElapsedTime(&ms, start, stop);
+    if (i >= warmup) samples.push_back(ms);
+    if (samples.size() >= 3 && ms * static_cast<double>(samples.size() + 1) > budget_ms) break;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (samples.empty()) return timing;
+  std::sort(samples.begin(), samples.end());
+  timing.median_ms = samples[samples.size() / 2];
+  timing.min_ms = samples.front();
+  timing.samples = static_cast<int>(samples.size());
+  return timing;
+}
+
+std::vector<TileShape> parseTiles(const std::string& list) {
+  std::vector<TileShape> tiles;
+  std::size_t begin = 0;
+  while (begin < list.size()) {
+    const std::size_t end = std::min(list.find(',', begin), list.size());
+    const std::string item = list.substr(begin, end - begin);
+    const std::size_t x = item.find('x');
+    if (item == "auto") {
+      tiles.push_back({});
+    } else if (x != std::string::npos) {
+      tiles.push_back({std::stoi(item.substr(0, x)), std::stoi(item.substr(x + 1))});
+    }
+    begin = end + 1;
+  }
+  return tiles;
+}
+
+std::string tileName(TileShape tile) {
+  return tile.isAuto() ? "auto" : std::to_string(tile.rows) + "x" + std::to_string(tile.cols);
+}
+
+float halfBitsToFloat(std::uint16_t bits, bool bf16) {
+  if (bf16) {
+    const std::uint32_t word = static_cast<std::uint32_t>(bits) << 16;
+    float value = 0.0f;
+    std::memcpy(&value, &word, 4);
+    return value;
+  }
+  __half_raw raw;
+  raw.x = bits;
+  return __half2float(__half(raw));
+}
+
+double maxDifference(const void* a, const void* b, std::size_t count, bool bf16) {
+  std::vector<std::uint16_t> x(count);
+  std::vector<std::uint16_t> y(count);
+  if (cudaMemcpy(x.data(), a, count * 2, cudaMemcpyDeviceToHost) != cudaSuccess ||
+      cudaMemcpy(y.data(), b, count * 2, cudaMemcpyDeviceToHost) != cudaSuccess) {
+    return NAN;
+  }
+  double worst = 0.0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const double d = std::abs(static_cast<double>(halfBitsToFloat(x[i], bf16)) - halfBitsToFloat(y[i], bf16));
+    if (!(d <= worst)) worst = d;  // NaN propagates
+  }
+  return worst;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Times attnbench's CUDA flash kernel (each tile) and the cuBLAS standard baseline."};
+  int batch = 1;
+  int heads = 32;
+  int heads_kv = 0;
+  int head_dim = 128;
+  std::vector<std::string> dtypes{"fp16", "bf16"};
+  std::vector<int> lengths{512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
+  std::string causal_mode = "both";
+  std::string tile_list = "auto,64x64,128x64,128x128";
+  int warmup = 2;
+  int max_reps = 20;
+  double budget_ms = 1500.0;
+  bool standard = true;
+  int check_max_n = 4096;
+  app.add_option("--batch", batch, "B")->check(CLI::PositiveNumber);
+  app.add_option("--heads", heads, "query heads")->check(CLI::PositiveNumber);
+  app.add_option("--kv-heads", heads_kv, "key/value heads (0: same as --heads)");
+  app.add_option("--dim", head_dim, "head dim")->check(CLI::PositiveNumber);
+  app.add_option("--dtype", dtypes, "fp16 and/or bf16")->check(CLI::IsMember({"fp16", "bf16"}));
+  app.add_option("--seq", lengths, "sequence lengths (Nq = Nk)");
+  app.add_option("--causal", causal_mode, "no, yes or both")->check(CLI::IsMember({"no", "yes", "both"}));
+  app.add_option("--tiles", tile_list, "comma-separated flash tiles RxC, or auto");
+  app.add_option("--warmup", warmup, "untimed runs per measurement");
+  app.add_option("--reps", max_reps, "most timed runs per measurement (at least 3)");
+  app.add_option("--budget-ms", budget_ms, "stop repeating once the timed runs add up to this");
+  app.add_flag("!--no-standard", standard, "skip the cuBLAS baseline");
+  app.add_option("--check-max-n", check_max_n, "compare flash with standard up to this length");
+  app.footer("Example: attnbench_kernel_bench --dtype fp16 --seq 4096 16384 --causal no --tiles 128x64");
+  CLI11_PARSE(app, argc, argv);
+  if (heads_kv == 0) heads_kv = heads;
+
+  int device = 0;
+  CHECK_CUDA(cudaGetDevice(&device));
+  cudaDeviceProp props{};
+  CHECK_CUDA(cudaGetDeviceProperties(&props, device));
+  std::printf("device: %s (sm_%d%d, %d SMs, %zu KB opt-in shared memory per block)\n", props.name, props.major,
+              props.minor, props.multiProcessorCount, props.sharedMemPerBlockOptin / 1024);
+  const cuda::DeviceTraits traits = cuda::queryDeviceTraits(device);
+
+  const int max_n = *std::max_element(lengths.begin(), lengths.end());
+  const std::size_t q_count = static_cast<std::size_t>(batch) * heads * max_n * head_dim;
+  const std::size_t kv_count = static_cast<std::size_t>(batch) * heads_kv * max_n * head_dim;
+  void* q = nullptr;
+  void* k = nullptr;
+  void* v = nullptr;
+  void* o_flash = nullptr;
+  void* o_standard = nullptr;
+  float* lse = nullptr;
+  CHECK_CUDA(cudaMalloc(&q, q_count * 2));
+  CHECK_CUDA(cudaMalloc(&k, kv_count * 2));
+  CHECK_CUDA(cudaMalloc(&v, kv_count * 2));
+  CHECK_CUDA(cudaMalloc(&o_flash, q_count * 2));
+  CHECK_CUDA(cudaMalloc(&o_standard, q_count * 2));
+  CHECK_CUDA(cudaMalloc(&lse, static_cast<std::size_t>(batch) * heads * max_n * sizeof(float)));
+  cublasHandle_t cublas = nullptr;
+  if (cublasCreate(&cublas) != CUBLAS_STATUS_SUCCESS) {
+    std::fprintf(stderr, "cublasCreate failed\n");
+    return 1;
+  }
+
+  const std::vector<TileShape> tiles = parseTiles(tile_list);
+  std::vector<bool> causal_values;
+  if (causal_mode != "yes") causal_values.push_back(false);
+  if (causal_mode != "no") causal_values.push_back(true);
+
+  std::printf("%-5s %-6s %6s %-16s %10s %10s %9s %10s\n", "dtype", "causal", "N", "kernel", "median_ms", "min_ms",
+              "TFLOP/s", "max|f-s|");
+  for (const std::string& dtype_name : dtypes) {
+    const bool bf16 = dtype_name == "bf16";
+    fillRandom<<<1024, 256>>>(static_cast<std::uint16_t*>(q), static_cast<std::int64_t>(q_count), 1u, bf16);
+    fillRandom<<<1024, 256>>>(static_cast<std::uint16_t*>(k), static_cast<std::int64_t>(kv_count), 2u, bf16);
+    fillRandom<<<1024, 256>>>(static_cast<std::uint16_t*>(v), static_cast<std::int64_t>(kv_count), 3u, bf16);
+    CHECK_CUDA(cudaDeviceSynchronize());
+    for (const bool causal : causal_values) {
+      for (const int n : lengths) {
+        AttentionParams p;
+        p.q = q;
+        p.k = k;
+        p.v = v;
+        p.lse = lse;
+        p.batch = batch;
+        p.heads_q = heads;
+        p.heads_kv = heads_kv;
+        p.seq_q = p.seq_kv = n;
+        p.head_dim = head_dim;
+        p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+        p.causal = causal;
+        p.dtype = bf16 ? DType::BF16 : DType::F16;
+        attnbench::kernels::setPackedBhndStrides(p);
+        const double flops = 4.0 * batch * heads * static_cast<double>(n) * n * head_dim * (causal ? 0.5 : 1.0);
+        const auto report = [&](const std::string& kernel, const Timing& t, double difference) {
+          std::printf("%-5s %-6s %6d %-16s %10.4f %10.4f %9.1f %10.2e\n", dtype_name.c_str(), causal ? "yes" : "no", n,
+                      kernel.c_str(), t.median_ms, t.min_ms, flops / (t.median_ms * 1e-3) / 1e12, difference);
+        };
+
+        bool have_standard = false;
+        if (standard) {
+          const std::size_t workspace_bytes = cuda::standardWorkspaceBytes(p);
+          std::size_t free_bytes = 0;
+          std::size_t total_bytes = 0;
+          CHECK_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
+          void* workspace = nullptr;
+          if (workspace_bytes + (std::size_t{1} << 30) > free_bytes ||
+              cudaMalloc(&workspace, workspace_bytes) != cudaSuccess) {
+            static_cast<void>(cudaGetLastError());
+            std::printf("%-5s %-6s %6d %-16s skipped: the scores need %.1f GiB\n", dtype_name.c_str(),
+                        causal ? "yes" : "no", n, "standard", static_cast<double>(workspace_bytes) / (1 << 30));
+          } else {
+            AttentionParams ps = p;
+            ps.o = o_standard;
+            const Timing t = timeKernel(
+                [&] { return cuda::standardAttention(ps, workspace, cublas, nullptr); }, warmup, max_reps, budget_ms);
+            if (t.error != cudaSuccess) {
+              std::printf("standard failed: %s\n", cudaGetErrorString(t.error));
+            } else {
+              report("standard", t, 0.0);
+              have_standard = true;
+            }
+            CHECK_CUDA(cudaFree(workspace));
+          }
+        }
+
+        for (const TileShape tile : tiles) {
+          const TileShape resolved = cuda::resolveFlashTile(p, tile, traits);
+          const std::string name = "flash " + tileName(tile) + (tile.isAuto() ? "=" + tileName(resolved) : "");
+          if (const std::string reason = cuda::flashUnsupportedReason(p, resolved, traits); !reason.empty()) {
+            std::printf("%-5s %-6s %6d %-16s skipped: %s\n", dtype_name.c_str(), causal ? "yes" : "no", n,
+                        name.c_str(), reason.c_str());
+            continue;
+          }
+          AttentionParams pf = p;
+          pf.o = o_flash;
+          const Timing t = timeKernel([&] { return cuda::flashForward(pf, tile, nullptr); }, warmup, max_reps, budget_ms);
+          if (t.error != cudaSuccess) {
+            std::printf("flash %s failed: %s\n", tileName(tile).c_str(), cudaGetErrorString(t.error));
+            return 1;
+          }
+          const bool compare = have_standard && n <= check_max_n;
+          report(name, t, compare ? maxDifference(o_flash, o_standard, static_cast<std::size_t>(batch) * heads * n * head_dim, bf16)
+                                  : 0.0);
+        }
+        std::fflush(stdout);
+      }
+    }
+  }
+  cublasDestroy(cublas);
+  cudaFree(q);
+  cudaFree(k);
+  cudaFree(v);
+  cudaFree(o_flash);
+  cudaFree(o_standard);
+  cudaFree(lse);
+  return 0;
+}

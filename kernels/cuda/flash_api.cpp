@@ -1,0 +1,174 @@
+// Host side of the flash kernel family: device facts, support checks, tile choice and the
+// head dim x dtype dispatch into the instantiation files.
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "attnbench/kernels/cuda_attention.h"
+#include "flash_fwd_launch.h"
+#include "flash_fwd_traits.h"
+
+namespace attnbench::kernels::cuda {
+namespace {
+
+std::span<const detail::FlashTileInfo> tilesFor(int head_dim) {
+  static constexpr auto kTiles64 = detail::flashTileInfos<64>();
+  static constexpr auto kTiles128 = detail::flashTileInfos<128>();
+  static constexpr auto kTiles256 = detail::flashTileInfos<256>();
+  switch (head_dim) {
+    case 64: return kTiles64;
+    case 128: return kTiles128;
+    case 256: return kTiles256;
+    default: return {};
+  }
+}
+
+const detail::FlashTileInfo* findTile(int head_dim, TileShape tile) {
+  for (const auto& info : tilesFor(head_dim)) {
+    if (info.rows == tile.rows && info.cols == tile.cols) return &info;
+  }
+  return nullptr;
+}
+
+// Auto-tile preference per head dim, first that fits the device's shared memory wins: 128x64 was
+// the fastest at N >= 1024 on an H100 (kernels/cuda/NOTES.md); 128x128 is never faster there, so it
+// is only run on request. sm_75/86/89 lose the big tiles to the shared-memory filter.
+std::span<const TileShape> preferredTiles(int head_dim) {
+  static constexpr std::array<TileShape, 2> kPrefer64{{{128, 64}, {64, 64}}};
+  static constexpr std::array<TileShape, 2> kPrefer128{{{128, 64}, {64, 64}}};
+  static constexpr std::array<TileShape, 3> kPrefer256{{{128, 64}, {64, 64}, {64, 32}}};
+  switch (head_dim) {
+    case 64: return kPrefer64;
+    case 128: return kPrefer128;
+    case 256: return kPrefer256;
+    default: return {};
+  }
+}
+
+// Too few 128-row blocks to keep every SM busy for long: with fewer than one per SM (causal: four,
+// since its blocks range from one key tile to all of them) 64-row blocks finish sooner. On the
+// H100 at H = 32 that is N <= 512, causal N <= 2048.
+bool preferShortBlocks(const AttentionParams& p, const DeviceTraits& device) {
+  if (device.multiprocessor_count <= 0) return false;
+  const std::int64_t blocks = static_cast<std::int64_t>((p.seq_q + 127) / 128) * p.heads_q * p.batch;
+  return blocks < std::int64_t{p.causal ? 4 : 1} * device.multiprocessor_count;
+}
+
+std::string tileName(int rows, int cols) { return std::to_string(rows) + "x" + std::to_string(cols); }
+
+std::string kilobytes(std::size_t bytes) { return std::to_string(bytes / 1024) + " KB"; }
+
+std::string smName(const DeviceTraits& device) {
+  return "sm_" + std::to_string(device.sm_major) + std::to_string(device.sm_minor);
+}
+
+bool stridesAligned(const AttentionParams& p) {
+  const std::int64_t strides[] = {p.q_batch_stride, p.q_head_stride, p.q_row_stride, p.k_batch_stride,
+                                  p.k_head_stride,  p.k_row_stride,  p.v_batch_stride, p.v_head_stride,
+                                  p.v_row_stride,   p.o_batch_stride, p.o_head_stride, p.o_row_stride};
+  for (const std::int64_t stride : strides) {
+    if (stride % 8 != 0) return false;
+  }
+  return true;
+}
+
+bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
+
+}  // namespace
+
+DeviceTraits queryDeviceTraits(int device) {
+  int major = 0;
+  int minor = 0;
+  int smem_optin = 0;
+  int multiprocessors = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    static_cast<void>(cudaGetLastError());  // leave no error behind for the caller's next check
+    return {};
+  }
+  return DeviceTraits{major, minor, static_cast<std::size_t>(smem_optin), multiprocessors};
+}
+
+TileShape resolveFlashTile(const AttentionParams& params, TileShape requested, const DeviceTraits& device) {
+  if (!requested.isAuto()) return requested;
+  const bool short_blocks = preferShortBlocks(params, device);
+  TileShape fallback = requested;
+  for (const TileShape tile : preferredTiles(params.head_dim)) {
+    const auto* info = findTile(params.head_dim, tile);
+    if (info == nullptr || info->smem_bytes > device.smem_per_block_optin) continue;
+    if (!short_blocks || tile.rows == 64) return tile;
+    if (fallback.isAuto()) fallback = tile;
+  }
+  return fallback;
+}
+
+std::string flashUnsupportedReason(const AttentionParams& params, TileShape tile, const DeviceTraits& device) {
+  if (params.dtype == DType::F32) return "flash stores fp16 or bf16, not fp32";
+  const auto tiles = tilesFor(params.head_dim);
+  if (tiles.empty()) return "flash supports head dim 64, 128 and 256, not " + std::to_string(params.head_dim);
+  if (params.batch <= 0 || params.heads_q <= 0 || params.heads_kv <= 0 || params.seq_q <= 0 || params.seq_kv <= 0) {
+    return "batch, heads and sequence lengths must be positive";
+  }
+  if (params.heads_q % params.heads_kv != 0) return "heads_q must be a multiple of heads_kv";
+  if (params.heads_q > 65535 || params.batch > 65535) return "flash takes at most 65535 heads and 65535 batches";
+  if (!stridesAligned(params)) return "flash copies 16-byte chunks: every stride must be a multiple of 8 elements";
+  if (device.sm_major == 0) return "no CUDA device";
+  if (device.sm_major * 10 + device.sm_minor < 75) return "flash needs sm_75 or newer, not " + smName(device);
+  if (params.dtype == DType::BF16 && device.sm_major < 8) return "bf16 needs sm_80 or newer, not " + smName(device);
+
+  const TileShape resolved = resolveFlashTile(params, tile, device);
+  if (resolved.isAuto()) {
+    return "no flash tile for head dim " + std::to_string(params.head_dim) + " fits the " +
+           kilobytes(device.smem_per_block_optin) + " of shared memory per block of " + smName(device);
+  }
+  const auto* info = findTile(params.head_dim, resolved);
+  if (info == nullptr) {
+    std::string names;
+    for (const auto& t : tiles) names += (names.empty() ? "" : ", ") + tileName(t.rows, t.cols);
+    return "flash tiles for head dim " + std::to_string(params.head_dim) + " are " + names + ", not " +
+           tileName(resolved.rows, resolved.cols);
+  }
+  if (info->smem_bytes > device.smem_per_block_optin) {
+    return "tile " + tileName(info->rows, info->cols) + " at head dim " + std::to_string(params.head_dim) + " needs " +
+           kilobytes(info->smem_bytes) + " of shared memory; " + smName(device) + " allows " +
+           kilobytes(device.smem_per_block_optin) + " per block";
+  }
+  return {};
+}
+
+cudaError_t flashForward(const AttentionParams& params, TileShape tile, cudaStream_t stream) {
+  int device = 0;
+  if (const cudaError_t status = cudaGetDevice(&device); status != cudaSuccess) return status;
+  const DeviceTraits traits = queryDeviceTraits(device);
+  const TileShape resolved = resolveFlashTile(params, tile, traits);
+  if (!flashUnsupportedReason(params, resolved, traits).empty()) return cudaErrorNotSupported;
+  if (params.q == nullptr || params.k == nullptr || params.v == nullptr || params.o == nullptr) {
+    return cudaErrorInvalidValue;
+  }
+  if (!aligned16(params.q) || !aligned16(params.k) || !aligned16(params.v) || !aligned16(params.o)) {
+    return cudaErrorMisalignedAddress;
+  }
+
+  // A Hopper-only kernel family (wgmma reading K/V from shared memory, TMA loads on an mbarrier,
+  // producer and consumer warpgroups; built for sm_90a) would be chosen here when
+  // traits.sm_major == 9, ahead of the mma.sync kernels below that run on every sm_75+ device.
+  const bool bf16 = params.dtype == DType::BF16;
+  switch (params.head_dim) {
+    case 64:
+      return bf16 ? detail::runFlashForward<64, DType::BF16>(params, resolved, stream)
+                  : detail::runFlashForward<64, DType::F16>(params, resolved, stream);
+    case 128:
+      return bf16 ? detail::runFlashForward<128, DType::BF16>(params, resolved, stream)
+                  : detail::runFlashForward<128, DType::F16>(params, resolved, stream);
+    case 256:
+      return bf16 ? detail::runFlashForward<256, DType::BF16>(params, resolved, stream)
+                  : detail::runFlashForward<256, DType::F16>(params, resolved, stream);
+    default:
+      return cudaErrorNotSupported;
+  }
+}
+
+}  // namespace attnbench::kernels::cuda

@@ -1,0 +1,11 @@
+// Flash forward kernels for head dim 128, bf16: every tile of FlashTileSet<128>, causal and not.
+#include "flash_fwd_kernel.cuh"
+
+namespace attnbench::kernels::cuda::detail {
+
+template <>
+cudaError_t runFlashForward<128, DType::BF16>(const AttentionParams& params, TileShape tile, cudaStream_t stream) {
+  return runFlashForwardTiles<128, __nv_bfloat16>(params, tile, stream);
+}
+
+}  // namespace attnbench::kernels::cuda::detail
