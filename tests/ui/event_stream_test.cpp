@@ -1,0 +1,252 @@
+#include <gtest/gtest.h>
+
+#include <QFile>
+#include <QLegendMarker>
+#include <QSignalSpy>
+#include <QTest>
+#include <QToolTip>
+#include <QtCharts/QChart>
+#include <QtCharts/QChartView>
+#include <QtCharts/QLineSeries>
+#include <QtCharts/QLogValueAxis>
+
+#include "chart_panel.h"
+#include "results_model.h"
+#include "run_data.h"
+#include "ui_test_support.h"
+#include "worker_client.h"
+
+namespace attnbench::ui {
+namespace {
+
+QLineSeries* findLine(QChart* chart, const QString& name) {
+  for (QAbstractSeries* s : chart->series()) {
+    if (s->name() == name) return qobject_cast<QLineSeries*>(s);
+  }
+  return nullptr;
+}
+
+// Feeds the recorded stream in chunks that cut lines anywhere, as a pipe does.
+void feedFixture(RunData& data, int chunk_size) {
+  QFile file(test::fixturePath());
+  ASSERT_TRUE(file.open(QIODevice::ReadOnly));
+  const QByteArray bytes = file.readAll();
+  JsonLineReader reader;
+  for (qsizetype at = 0; at < bytes.size(); at += chunk_size) {
+    for (const auto& line : reader.feed(bytes.mid(at, chunk_size))) {
+      ASSERT_TRUE(line.event.has_value()) << line.text.toStdString();
+      data.applyEvent(*line.event);
+    }
+  }
+  for (const auto& line : reader.finish()) data.applyEvent(*line.event);
+}
+
+TEST(JsonLineReader, SplitsChunksIntoLines) {
+  JsonLineReader reader;
+  auto lines = reader.feed("{\"event\":\"no");
+  EXPECT_TRUE(lines.empty());
+  lines = reader.feed("te\",\"level\":\"info\"}\nplain text\n\n{\"a\":");
+  ASSERT_EQ(lines.size(), 2u);
+  ASSERT_TRUE(lines[0].event.has_value());
+  EXPECT_EQ((*lines[0].event)["event"], "note");
+  EXPECT_FALSE(lines[1].event.has_value());
+  EXPECT_EQ(lines[1].text, "plain text");
+  lines = reader.feed("1}\r\n");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ((*lines[0].event)["a"], 1);
+  EXPECT_TRUE(reader.finish().empty());
+}
+
+TEST(EventStream, FillsTableAndChartsPointByPoint) {
+  test::ensureApp();
+  RunData data;
+  ResultsView results(&data);
+  ChartPanel charts(&data);
+  QSignalSpy added(&data, &RunData::pointAdded);
+  QSignalSpy resets(&data, &RunData::runReset);
+  QSignalSpy notes(&data, &RunData::note);
+  QSignalSpy finished(&data, &RunData::runFinished);
+  QSignalSpy progress(&data, &RunData::progressChanged);
+
+  // Remember the first series: later points must extend it, not rebuild the chart.
+  QLineSeries* first_series = nullptr;
+  QObject::connect(&data, &RunData::pointAdded, &data, [&](int row) {
+    if (row == 0) first_series = findLine(charts.charts()->chart(ChartKind::Latency), QStringLiteral("flash B=1"));
+  });
+
+  feedFixture(data, 97);
+
+  EXPECT_EQ(resets.count(), 1);
+  EXPECT_EQ(added.count(), 12);
+  EXPECT_EQ(data.points().size(), 12u);
+  EXPECT_EQ(data.donePoints(), 12);
+  EXPECT_EQ(data.totalPoints(), 12);
+  EXPECT_EQ(progress.last().at(0).toInt(), 12);
+  ASSERT_EQ(finished.count(), 1);
+  EXPECT_EQ(finished.first().at(0).toString(), QStringLiteral("completed"));
+  EXPECT_EQ(data.run().status, RunStatus::Completed);
+  EXPECT_FALSE(data.live());
+  // The note, then a warning per skipped point.
+  ASSERT_EQ(notes.count(), 4);
+  EXPECT_EQ(notes.at(0).at(0).toString(), QStringLiteral("info"));
+  EXPECT_TRUE(notes.at(1).at(1).toString().contains(QLatin1String("skipped")));
+
+  // Table: every point, filterable by status and by words.
+  EXPECT_EQ(results.model()->rowCount(), 12);
+  results.filter()->setStatus(QStringLiteral("skipped"));
+  EXPECT_EQ(results.filter()->rowCount(), 3);
+  results.filter()->setStatus(QString());
+  results.filter()->setText(QStringLiteral("standard skipped"));
+  EXPECT_EQ(results.filter()->rowCount(), 2);
+  results.filter()->setText(QString());
+  results.filter()->sort(ResultsModel::Median, Qt::DescendingOrder);
+  const double slowest = results.filter()->index(0, ResultsModel::Median).data(ResultsModel::SortRole).toDouble();
+  const double next = results.filter()->index(1, ResultsModel::Median).data(ResultsModel::SortRole).toDouble();
+  EXPECT_GE(slowest, next);
+
+  // Charts: one series per kernel x batch, plus the reference lines.
+  RunCharts* c = charts.charts();
+  EXPECT_EQ(c->seriesCount(ChartKind::Latency), 4);
+  EXPECT_EQ(c->seriesCount(ChartKind::Speedup), 3);     // B=1, B=2, parity
+  EXPECT_EQ(c->seriesCount(ChartKind::Throughput), 5);  // + GEMM ceiling
+  EXPECT_EQ(c->seriesCount(ChartKind::Memory), 6);      // + device memory + OOM/skipped markers
+  QLineSeries* flash1 = findLine(c->chart(ChartKind::Latency), QStringLiteral("flash B=1"));
+  ASSERT_NE(flash1, nullptr);
+  EXPECT_EQ(flash1, first_series);
+  ASSERT_EQ(flash1->count(), 3);
+  EXPECT_EQ(flash1->at(0).x(), 128);
+  EXPECT_EQ(flash1->at(2).x(), 512);
+  EXPECT_GT(flash1->at(0).y(), 0);
+  QLineSeries* speedup1 = findLine(c->chart(ChartKind::Speedup), QStringLiteral("B=1"));
+  ASSERT_NE(speedup1, nullptr);
+  EXPECT_EQ(speedup1->count(), 2);  // N=512 has no standard point (skipped)
+  QStringList names;
+  for (QAbstractSeries* s : c->chart(ChartKind::Throughput)->series()) names << s->name();
+  EXPECT_TRUE(names.contains(QStringLiteral("GEMM ceiling"))) << names.join(QLatin1Char('|')).toStdString();
+  QLineSeries* ceiling = findLine(c->chart(ChartKind::Throughput), QStringLiteral("GEMM ceiling"));
+  ASSERT_NE(ceiling, nullptr);
+  EXPECT_DOUBLE_EQ(ceiling->at(0).y(), test::fixtureRun().device.ceilings->gemm_tflops);
+}
+
+TEST(EventStream, ReplacesAPointRecordedAgain) {
+  test::ensureApp();
+  RunData data;
+  ResultsView results(&data);
+  feedFixture(data, 4096);
+  QSignalSpy replaced(&data, &RunData::pointReplaced);
+  PointResult again = data.points()[0];
+  again.stats.median_ms *= 2;
+  data.addPoint(again);
+  EXPECT_EQ(replaced.count(), 1);
+  EXPECT_EQ(data.points().size(), 12u);
+  EXPECT_EQ(results.model()->rowCount(), 12);
+}
+
+TEST(EventStream, ReportsUnreadableEvents) {
+  test::ensureApp();
+  RunData data;
+  QSignalSpy notes(&data, &RunData::note);
+  data.applyEvent({{"event", "point_finished"}, {"result", "not an object"}});
+  ASSERT_EQ(notes.count(), 1);
+  EXPECT_EQ(notes.first().at(0).toString(), QStringLiteral("warning"));
+  data.applyEvent({{"event", "something_new"}});  // future events are ignored
+  EXPECT_EQ(notes.count(), 1);
+}
+
+TEST(RunCharts, SlantsLabelsOfALongLog2Axis) {
+  test::ensureApp();
+  RunCharts charts;
+  SweepSpec spec = test::fixtureRun().spec;
+  spec.seq_lens = {64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
+  charts.reset({ChartRun{spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
+  auto* x = qobject_cast<QLogValueAxis*>(charts.chart(ChartKind::Latency)->axes(Qt::Horizontal).at(0));
+  ASSERT_NE(x, nullptr);
+  EXPECT_EQ(x->base(), 2.0);
+  EXPECT_NE(x->labelsAngle(), 0);
+  EXPECT_EQ(x->labelFormat(), QStringLiteral("%.0f"));
+  EXPECT_LT(x->min(), 64);
+  EXPECT_GT(x->max(), 65536);
+}
+
+
+TEST(RunCharts, FollowsADarkPaletteAndKeepsKernelStyles) {
+  test::ensureApp();
+  RunCharts charts;
+  charts.reset({ChartRun{test::fixtureRun().spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
+  charts.addPoints(test::fixturePoints());
+  charts.setDark(true);
+  QChart* latency = charts.chart(ChartKind::Latency);
+  EXPECT_EQ(latency->theme(), QChart::ChartThemeDark);
+  auto pen = [&](const char* name) {
+    for (QAbstractSeries* s : latency->series()) {
+      if (s->name() == QLatin1String(name)) return static_cast<QLineSeries*>(s)->pen();
+    }
+    return QPen();
+  };
+  EXPECT_EQ(pen("flash B=1").style(), Qt::SolidLine);
+  EXPECT_EQ(pen("standard B=1").style(), Qt::DashLine);
+  EXPECT_EQ(pen("flash B=1").color(), pen("standard B=1").color());  // one colour per batch size
+  EXPECT_NE(pen("flash B=1").color(), pen("flash B=2").color());
+  charts.setDark(false);
+  EXPECT_EQ(latency->theme(), QChart::ChartThemeLight);
+}
+
+
+TEST(RunCharts, HoverShowsThePointsValues) {
+  test::ensureApp();
+  RunData data;
+  ChartPanel panel(&data);
+  panel.resize(1200, 800);
+  panel.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&panel));
+  data.reset(test::fixtureRun(), test::fixturePoints());
+  QCoreApplication::processEvents();
+  QChartView* view = panel.view(ChartKind::Latency);
+  QChart* chart = view->chart();
+  QLineSeries* flash = findLine(chart, QStringLiteral("flash B=1"));
+  ASSERT_NE(flash, nullptr);
+  // Sweep the cursor across the data point at N=256 until Qt reports the hover.
+  const QPointF at = chart->mapToPosition(flash->at(1), flash);
+  const QPoint in_view = view->mapFromScene(chart->mapToScene(at));
+  bool hovered = false;
+  QObject::connect(flash, &QXYSeries::hovered, [&](const QPointF&, bool state) { hovered = hovered || state; });
+  for (int dx = -6; dx <= 6 && !hovered; ++dx) {
+    QTest::mouseMove(view->viewport(), in_view + QPoint(dx, 0));
+    QCoreApplication::processEvents();
+  }
+  EXPECT_TRUE(hovered);
+  if (hovered) {
+    EXPECT_TRUE(QToolTip::text().contains(QLatin1String("N = 256"))) << QToolTip::text().toStdString();
+    EXPECT_TRUE(QToolTip::text().contains(QLatin1String("median"))) << QToolTip::text().toStdString();
+  }
+}
+
+
+TEST(RunCharts, ClickingALegendEntryHidesItsSeries) {
+  test::ensureApp();
+  RunCharts charts;
+  charts.reset({ChartRun{test::fixtureRun().spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
+  charts.addPoints(test::fixturePoints());
+  QChart* chart = charts.chart(ChartKind::Latency);
+  QLineSeries* standard = findLine(chart, QStringLiteral("standard B=2"));
+  ASSERT_NE(standard, nullptr);
+  QLegendMarker* marker = chart->legend()->markers(standard).at(0);
+  Q_EMIT marker->clicked();
+  QCoreApplication::processEvents();
+  EXPECT_FALSE(standard->isVisible());
+  EXPECT_TRUE(marker->isVisible());  // stays in the legend to bring the series back
+
+  // An export of these charts leaves the hidden series out.
+  RunCharts exported;
+  exported.reset({ChartRun{test::fixtureRun().spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
+  exported.addPoints(test::fixturePoints());
+  exported.copyVisibility(charts);
+  EXPECT_FALSE(findLine(exported.chart(ChartKind::Latency), QStringLiteral("standard B=2"))->isVisible());
+  EXPECT_TRUE(findLine(exported.chart(ChartKind::Latency), QStringLiteral("flash B=2"))->isVisible());
+
+  Q_EMIT marker->clicked();
+  EXPECT_TRUE(standard->isVisible());
+}
+
+}  // namespace
+}  // namespace attnbench::ui

@@ -1,0 +1,138 @@
+#include <gtest/gtest.h>
+
+#include <QElapsedTimer>
+#include <QStandardItemModel>
+#include <QTableWidget>
+#include <QTemporaryDir>
+
+#include "compare_view.h"
+#include "history_panel.h"
+#include "main_window.h"
+#include "results_model.h"
+#include "run_data.h"
+#include "ui_test_support.h"
+
+namespace attnbench::ui {
+namespace {
+
+MainWindowOptions quietOptions(const QString& db) {
+  MainWindowOptions options;
+  options.db_path = db;
+  options.use_settings = false;
+  options.list_devices = false;
+  return options;
+}
+
+TEST(History, ListsTheRunsOfAStore) {
+  test::ensureApp();
+  QTemporaryDir dir;
+  auto store = Store::open(dir.filePath(QStringLiteral("h.db")).toStdString());
+  const auto a = test::storeFixtureRun(*store);
+  const auto b = test::storeFixtureRun(*store);
+  store->renameRun(b, "second");
+  store->annotateRun(b, "after the driver update");
+
+  HistoryPanel panel;
+  panel.setStore(store.get());
+  QStandardItemModel* model = panel.model();
+  ASSERT_EQ(model->rowCount(), 2);
+  // Newest first (the view sorts by id, descending).
+  const QAbstractItemModel* shown = panel.table()->model();
+  EXPECT_EQ(shown->index(0, HistoryPanel::Id).data(Qt::UserRole).toLongLong(), b);
+  EXPECT_EQ(shown->index(0, HistoryPanel::Name).data().toString(), QStringLiteral("second"));
+  EXPECT_EQ(shown->index(0, HistoryPanel::Note).data().toString(), QStringLiteral("after the driver update"));
+  EXPECT_EQ(shown->index(0, HistoryPanel::Status).data().toString(), QStringLiteral("completed"));
+  EXPECT_EQ(shown->index(0, HistoryPanel::Device).data().toString(), QStringLiteral("AMD EPYC"));
+  EXPECT_EQ(shown->index(0, HistoryPanel::Model).data().toString(), QStringLiteral("Llama-2-7B"));
+  EXPECT_EQ(shown->index(1, HistoryPanel::Id).data(Qt::UserRole).toLongLong(), a);
+
+  store->deleteRun(a);
+  panel.refresh();
+  EXPECT_EQ(model->rowCount(), 1);
+}
+
+TEST(History, OpensAndComparesRuns) {
+  test::ensureApp();
+  QTemporaryDir dir;
+  const QString db = dir.filePath(QStringLiteral("h.db"));
+  std::int64_t a = 0, b = 0;
+  {
+    auto store = Store::open(db.toStdString());
+    a = test::storeFixtureRun(*store);
+    b = test::storeFixtureRun(*store);
+  }
+  MainWindow window(quietOptions(db));
+  EXPECT_EQ(window.historyPanel()->model()->rowCount(), 2);
+  ASSERT_TRUE(window.openRun(a));
+  EXPECT_EQ(window.runData()->points().size(), 12u);
+  EXPECT_EQ(window.resultsView()->model()->rowCount(), 12);
+  EXPECT_EQ(window.runData()->run().id, a);
+  EXPECT_FALSE(window.openRun(999));
+
+  window.compareRuns(a, b);
+  QTableWidget* ratios = window.compareView()->ratioTable();
+  ASSERT_EQ(ratios->rowCount(), 12);
+  int same = 0;
+  for (int r = 0; r < ratios->rowCount(); ++r) {
+    if (ratios->item(r, 5)->text().contains(QLatin1String("same"))) ++same;
+  }
+  EXPECT_EQ(same, 9);  // the 9 points that ran; the skipped ones are not comparable
+}
+
+TEST(History, MatchesPointsByShapeAndKernel) {
+  auto a = test::fixturePoints();
+  auto b = test::fixturePoints();
+  b.pop_back();
+  b[0].stats.median_ms = a[0].stats.median_ms * 2;
+  const auto rows = matchPoints(a, b);
+  ASSERT_EQ(rows.size(), 12u);
+  EXPECT_DOUBLE_EQ(rows[0].ratio(), 2.0);
+  EXPECT_EQ(rows[11].b, nullptr);
+  EXPECT_EQ(rows[11].ratio(), 0.0);
+}
+
+TEST(History, ShowsALargeDatabaseQuickly) {
+  test::ensureApp();
+  QTemporaryDir dir;
+  const QString db = dir.filePath(QStringLiteral("big.db"));
+  constexpr int kPoints = 10000;
+  std::int64_t big = 0;
+  {
+    auto store = Store::open(db.toStdString());
+    for (int i = 0; i < 5; ++i) test::storeFixtureRun(*store);
+    const RunRecord run = test::fixtureRun();
+    big = store->createRun(run.spec, run.device, kPoints);
+    PointResult p = test::fixturePoints().front();
+    for (int i = 0; i < kPoints; ++i) {
+      p.point.index = i;
+      p.point.seq_len = 64 << (i % 10);
+      p.point.batch = 1 + (i / 20) % 8;
+      p.point.kernel = (i / 10) % 2 == 0 ? KernelKind::Flash : KernelKind::Standard;
+      p.stats.median_ms = 0.01 * p.point.seq_len * (1 + i % 7);
+      store->recordPoint(big, p);
+    }
+    store->setRunStatus(big, RunStatus::Completed);
+  }
+
+  QElapsedTimer clock;
+  clock.start();
+  auto store = Store::open(db.toStdString());
+  HistoryPanel panel;
+  panel.setStore(store.get());
+  const auto history_ms = clock.elapsed();
+  EXPECT_EQ(panel.model()->rowCount(), 6);
+  EXPECT_LT(history_ms, 1000) << "history of a DB with 10 000 points took " << history_ms << " ms";
+
+  MainWindow window(quietOptions(db));
+  clock.restart();
+  ASSERT_TRUE(window.openRun(big));
+  const auto open_ms = clock.elapsed();
+  EXPECT_EQ(window.runData()->points().size(), static_cast<std::size_t>(kPoints));
+  RecordProperty("history_ms", static_cast<int>(history_ms));
+  RecordProperty("open_10000_points_ms", static_cast<int>(open_ms));
+  std::printf("history: %lld ms; opening a run of %d points (table + charts): %lld ms\n",
+              static_cast<long long>(history_ms), kPoints, static_cast<long long>(open_ms));
+}
+
+}  // namespace
+}  // namespace attnbench::ui

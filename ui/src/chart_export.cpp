@@ -1,0 +1,340 @@
+#include "chart_export.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <QBuffer>
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QGraphicsLayout>
+#include <QGraphicsScene>
+#include <QPageSize>
+#include <QPainter>
+#include <QPdfWriter>
+#include <QSvgGenerator>
+#include <QTextDocument>
+#include <QUrl>
+#include <QtCharts/QChart>
+
+#include "attnbench/exporters.h"
+#include "chart_panel.h"
+#include "results_model.h"
+#include "ui_format.h"
+
+namespace attnbench::ui {
+
+namespace {
+
+constexpr int kPdfDpi = 96;
+
+// Lays the chart out at `size` in a scene (its own, when no view shows it) and draws that scene
+// region: the scene, not a view, so the legend markers survive in PDF (Qt 6.4).
+template <typename Paint>
+void withChartInScene(QChart* chart, QSize size, Paint paint) {
+  QGraphicsScene own;
+  const bool borrowed = chart->scene() == nullptr;
+  if (borrowed) own.addItem(chart);
+  chart->resize(QSizeF(size));
+  if (chart->layout() != nullptr) chart->layout()->activate();
+  paint(*chart->scene(), QRectF(chart->scenePos(), QSizeF(size)));
+  if (borrowed) own.removeItem(chart);  // the chart stays with its owner
+}
+
+ChartRun chartRunOf(const RunRecord& run) { return ChartRun{run.spec, run.device, QStringLiteral("#%1").arg(run.id)}; }
+
+bool writeFile(const QString& path, const QByteArray& bytes, QString* error) {
+  QFile file(path);
+  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) || file.write(bytes) != bytes.size()) {
+    *error = QStringLiteral("cannot write %1: %2").arg(path, file.errorString());
+    return false;
+  }
+  return true;
+}
+
+QString esc(const QString& s) { return s.toHtmlEscaped(); }
+
+QString row(const QString& key, const QString& value) {
+  return QStringLiteral("<tr><th align=left>%1</th><td>%2</td></tr>").arg(esc(key), esc(value));
+}
+
+QString joinInts(const std::vector<int>& values) {
+  QStringList parts;
+  for (int v : values) parts << QString::number(v);
+  return parts.join(QStringLiteral(", "));
+}
+
+QString propertyText(const nlohmann::json& value) {
+  return value.is_string() ? qs(value.get<std::string>()) : qs(value.dump());
+}
+
+// The report as HTML; `image_src(kind)` gives each chart's <img src>.
+template <typename ImageSrc>
+QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points, ImageSrc image_src) {
+  QString html;
+  html += QStringLiteral("<html><head><meta charset=\"utf-8\"><title>attnbench run #%1</title>"
+                         "<style>body{font-family:sans-serif} table{border-collapse:collapse}"
+                         "td,th{border:1px solid #bbb;padding:2px 6px;font-size:small}</style></head><body>")
+              .arg(run.id);
+  html += QStringLiteral("<h1>attnbench — run #%1 %2</h1>").arg(run.id).arg(esc(qs(run.name)));
+  html += QStringLiteral("<p>Report written %1.</p>").arg(QDateTime::currentDateTime().toString(Qt::ISODate));
+
+  html += QStringLiteral("<h2>Run</h2><table>");
+  html += row(QStringLiteral("Status"), qs(runStatusName(run.status)));
+  html += row(QStringLiteral("Points"), QStringLiteral("%1 of %2").arg(points.size()).arg(run.total_points));
+  html += row(QStringLiteral("Started"), localTime(run.started_at));
+  html += row(QStringLiteral("Finished"), localTime(run.finished_at));
+  html += row(QStringLiteral("Host"), qs(run.host));
+  html += row(QStringLiteral("attnbench"), qs(run.version));
+  if (!run.note.empty()) html += row(QStringLiteral("Note"), qs(run.note));
+  html += QStringLiteral("</table>");
+
+  const DeviceInfo& d = run.device;
+  html += QStringLiteral("<h2>Device</h2><table>");
+  html += row(QStringLiteral("Name"), qs(d.name));
+  html += row(QStringLiteral("Id"), qs(d.id));
+  html += row(QStringLiteral("Memory"), formatByteCount(d.memory_bytes));
+  if (d.ceilings) {
+    html += row(QStringLiteral("Copy bandwidth (measured)"), QStringLiteral("%1 GB/s").arg(d.ceilings->copy_gbps, 0, 'f', 1));
+    html += row(QStringLiteral("GEMM (measured)"), QStringLiteral("%1 TFLOP/s %2")
+                                                       .arg(formatTflops(d.ceilings->gemm_tflops), qs(d.ceilings->gemm_dtype)));
+  }
+  for (auto it = d.properties.begin(); it != d.properties.end(); ++it) {
+    html += row(qs(it.key()), propertyText(it.value()));
+  }
+  html += QStringLiteral("</table>");
+
+  const SweepSpec& s = run.spec;
+  QStringList models, dtypes, kernels_list, tiles, masks;
+  for (const auto& m : s.models) {
+    models << QStringLiteral("%1 (%2 heads, %3 kv, d=%4)").arg(qs(m.name)).arg(m.heads).arg(m.kv_heads).arg(m.head_dim);
+  }
+  for (DType t : s.dtypes) dtypes << qs(std::string(kernels::dtypeName(t)));
+  for (KernelKind k : s.kernels) kernels_list << qs(kernelName(k));
+  for (const auto& t : s.tiles) tiles << qs(tileName(t));
+  for (bool c : s.causal) masks << (c ? QStringLiteral("causal") : QStringLiteral("non-causal"));
+  html += QStringLiteral("<h2>Sweep</h2><table>");
+  html += row(QStringLiteral("Models"), models.join(QStringLiteral("; ")));
+  html += row(QStringLiteral("Sequence lengths"), joinInts(s.seq_lens));
+  html += row(QStringLiteral("Batch sizes"), joinInts(s.batch_sizes));
+  html += row(QStringLiteral("Dtypes"), dtypes.join(QStringLiteral(", ")));
+  html += row(QStringLiteral("Masking"), masks.join(QStringLiteral(", ")));
+  html += row(QStringLiteral("Kernels"), kernels_list.join(QStringLiteral(", ")));
+  html += row(QStringLiteral("Flash tiles"), tiles.join(QStringLiteral(", ")));
+  html += row(QStringLiteral("Repetitions / warm-up"), QStringLiteral("%1 / %2").arg(s.repetitions).arg(s.warmup));
+  html += row(QStringLiteral("Correctness check"), s.check_correctness ? QStringLiteral("yes") : QStringLiteral("no"));
+  html += row(QStringLiteral("Device requested"), qs(s.device));
+  html += QStringLiteral("</table>");
+
+  html += QStringLiteral("<h2>Charts</h2>");
+  for (ChartKind kind : kChartKinds) {
+    html += QStringLiteral("<p><img src=\"%1\" width=\"720\"></p>").arg(image_src(kind));
+  }
+
+  html += QStringLiteral("<h2>Flash vs standard</h2><table><tr><th>Model</th><th>B</th><th>N</th><th>dtype</th>"
+                         "<th>causal</th><th>flash</th><th>standard</th><th>speedup</th><th>flash peak</th>"
+                         "<th>standard peak</th><th>memory ratio</th></tr>");
+  for (const auto& sum : summarize(points)) {
+    auto ms = [](const PointResult* p) { return p ? formatMs(p->stats.median_ms) : QStringLiteral("—"); };
+    auto peak = [](const PointResult* p) { return p ? formatByteCount(p->peak_bytes) : QStringLiteral("—"); };
+    auto ratio = [](double r) { return r > 0 ? QStringLiteral("%1×").arg(r, 0, 'f', 2) : QStringLiteral("—"); };
+    html += QStringLiteral("<tr><td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td><td>%6</td><td>%7</td>"
+                           "<td>%8</td><td>%9</td><td>%10</td><td>%11</td></tr>")
+                .arg(esc(qs(sum.model)))
+                .arg(sum.batch)
+                .arg(sum.seq_len)
+                .arg(esc(qs(sum.dtype)), sum.causal ? QStringLiteral("yes") : QStringLiteral("no"), ms(sum.flash),
+                     ms(sum.standard), ratio(sum.speedup()), peak(sum.flash), peak(sum.standard))
+                .arg(ratio(sum.memoryRatio()));
+  }
+  html += QStringLiteral("</table>");
+
+  // The points table: the results table's own columns and formats.
+  RunData data;
+  data.reset(run, points);
+  ResultsModel model(&data);
+  html += QStringLiteral("<h2>Points</h2><table><tr>");
+  for (int c = 0; c < model.columnCount(); ++c) {
+    html += QStringLiteral("<th>%1</th>").arg(esc(model.headerData(c, Qt::Horizontal, Qt::DisplayRole).toString()));
+  }
+  html += QStringLiteral("</tr>");
+  for (int r = 0; r < model.rowCount(); ++r) {
+    html += QStringLiteral("<tr>");
+    for (int c = 0; c < model.columnCount(); ++c) {
+      html += QStringLiteral("<td>%1</td>").arg(esc(model.index(r, c).data().toString()));
+    }
+    html += QStringLiteral("</tr>");
+  }
+  html += QStringLiteral("</table></body></html>");
+  return html;
+}
+
+}  // namespace
+
+QString formatSuffix(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::Png: return QStringLiteral("png");
+    case ImageFormat::Svg: return QStringLiteral("svg");
+    case ImageFormat::Pdf: return QStringLiteral("pdf");
+  }
+  return {};
+}
+
+QImage renderChartImage(QChart* chart, QSize size) {
+  QImage image(size, QImage::Format_ARGB32_Premultiplied);
+  image.fill(Qt::white);
+  withChartInScene(chart, size, [&](QGraphicsScene& scene, const QRectF& source) {
+    QPainter painter(&image);
+    painter.setRenderHints(QPainter::Antialiasing | QPainter::TextAntialiasing);
+    scene.render(&painter, QRectF(QPointF(0, 0), QSizeF(size)), source);
+  });
+  return image;
+}
+
+bool renderChart(QChart* chart, const QString& path, ImageFormat format, QSize size, QString* error) {
+  switch (format) {
+    case ImageFormat::Png: {
+      if (!renderChartImage(chart, size).save(path, "PNG")) {
+        *error = QStringLiteral("cannot write %1").arg(path);
+        return false;
+      }
+      return true;
+    }
+    case ImageFormat::Svg: {
+      QSvgGenerator svg;
+      svg.setFileName(path);
+      svg.setSize(size);
+      svg.setViewBox(QRect(QPoint(0, 0), size));
+      svg.setTitle(chart->title());
+      svg.setDescription(QStringLiteral("attnbench chart"));
+      bool ok = false;
+      withChartInScene(chart, size, [&](QGraphicsScene& scene, const QRectF& source) {
+        QPainter painter;
+        if (!painter.begin(&svg)) return;
+        painter.setRenderHints(QPainter::Antialiasing | QPainter::TextAntialiasing);
+        scene.render(&painter, QRectF(QPointF(0, 0), QSizeF(size)), source);
+        ok = painter.end();
+      });
+      if (!ok) *error = QStringLiteral("cannot write %1").arg(path);
+      return ok;
+    }
+    case ImageFormat::Pdf: {
+      QPdfWriter pdf(path);
+      pdf.setResolution(kPdfDpi);
+      pdf.setTitle(chart->title());
+      pdf.setCreator(QStringLiteral("attnbench"));
+      const QSizeF points(size.width() * 72.0 / kPdfDpi, size.height() * 72.0 / kPdfDpi);
+      pdf.setPageSize(QPageSize(points, QPageSize::Point, QString(), QPageSize::ExactMatch));
+      pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
+      bool ok = false;
+      withChartInScene(chart, size, [&](QGraphicsScene& scene, const QRectF& source) {
+        QPainter painter;
+        if (!painter.begin(&pdf)) return;
+        painter.setRenderHints(QPainter::Antialiasing | QPainter::TextAntialiasing);
+        scene.render(&painter, QRectF(QPointF(0, 0), QSizeF(size)), source);
+        ok = painter.end();
+      });
+      if (!ok) *error = QStringLiteral("cannot write %1").arg(path);
+      return ok;
+    }
+  }
+  return false;
+}
+
+bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir,
+                  const QList<ChartKind>& kinds, const QList<ImageFormat>& formats, QSize size,
+                  const RunCharts* visibility_from, QStringList* written, QString* error) {
+  if (!QDir().mkpath(dir)) {
+    *error = QStringLiteral("cannot create the folder %1").arg(dir);
+    return false;
+  }
+  RunCharts charts;
+  charts.setDark(false);  // reports are printed on white
+  charts.reset({chartRunOf(run)}, chartContext(run));
+  charts.addPoints(points);
+  if (visibility_from != nullptr) charts.copyVisibility(*visibility_from);
+  for (ChartKind kind : kinds) {
+    for (ImageFormat format : formats) {
+      const QString path = QDir(dir).filePath(chartStem(kind) + QLatin1Char('.') + formatSuffix(format));
+      if (!renderChart(charts.chart(kind), path, format, size, error)) return false;
+      if (written != nullptr) *written << path;
+    }
+  }
+  return true;
+}
+
+bool exportChart(const RunRecord& run, const std::vector<PointResult>& points, ChartKind kind, const QString& path,
+                 QSize size, const RunCharts* visibility_from, QString* error) {
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  for (ImageFormat format : kAllImageFormats) {
+    if (formatSuffix(format) != suffix) continue;
+    RunCharts charts;
+    charts.setDark(false);
+    charts.reset({chartRunOf(run)}, chartContext(run));
+    charts.addPoints(points);
+    if (visibility_from != nullptr) charts.copyVisibility(*visibility_from);
+    return renderChart(charts.chart(kind), path, format, size, error);
+  }
+  *error = QStringLiteral("unknown image type \"%1\": use .png, .svg or .pdf").arg(suffix);
+  return false;
+}
+
+bool exportTable(const RunRecord& run, const std::vector<PointResult>& points, const QString& path, QString* error) {
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  std::ostringstream out;
+  if (suffix == QLatin1String("csv")) {
+    writeCsv(out, points);
+  } else if (suffix == QLatin1String("json")) {
+    out << runToJson(run, points).dump(2) << '\n';
+  } else {
+    *error = QStringLiteral("unknown table type \"%1\": use .csv or .json").arg(suffix);
+    return false;
+  }
+  return writeFile(path, QByteArray::fromStdString(out.str()), error);
+}
+
+bool exportReport(const RunRecord& run, const std::vector<PointResult>& points, const QString& path, QString* error) {
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  if (suffix != QLatin1String("html") && suffix != QLatin1String("htm") && suffix != QLatin1String("pdf")) {
+    *error = QStringLiteral("unknown report type \"%1\": use .html or .pdf").arg(suffix);
+    return false;
+  }
+  RunCharts charts;
+  charts.setDark(false);
+  charts.reset({chartRunOf(run)}, chartContext(run));
+  charts.addPoints(points);
+  std::map<ChartKind, QImage> images;
+  for (ChartKind kind : kChartKinds) images[kind] = renderChartImage(charts.chart(kind), kDefaultChartSize);
+
+  if (suffix != QLatin1String("pdf")) {
+    const QString html = reportHtml(run, points, [&](ChartKind kind) {
+      QByteArray png;
+      QBuffer buffer(&png);
+      buffer.open(QIODevice::WriteOnly);
+      images[kind].save(&buffer, "PNG");
+      return QStringLiteral("data:image/png;base64,") + QString::fromLatin1(png.toBase64());
+    });
+    return writeFile(path, html.toUtf8(), error);
+  }
+
+  QTextDocument doc;
+  for (ChartKind kind : kChartKinds) {
+    doc.addResource(QTextDocument::ImageResource, QUrl(QStringLiteral("chart:") + chartStem(kind)), images[kind]);
+  }
+  doc.setHtml(reportHtml(run, points, [](ChartKind kind) { return QStringLiteral("chart:") + chartStem(kind); }));
+  QPdfWriter pdf(path);
+  pdf.setPageSize(QPageSize(QPageSize::A4));
+  pdf.setPageOrientation(QPageLayout::Landscape);
+  pdf.setPageMargins(QMarginsF(12, 12, 12, 12), QPageLayout::Millimeter);
+  pdf.setTitle(QStringLiteral("attnbench run #%1").arg(run.id));
+  pdf.setCreator(QStringLiteral("attnbench"));
+  doc.print(&pdf);
+  if (!QFileInfo(path).exists() || QFileInfo(path).size() == 0) {
+    *error = QStringLiteral("cannot write %1").arg(path);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace attnbench::ui

@@ -1,0 +1,219 @@
+#include "history_panel.h"
+
+#include <set>
+
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QInputDialog>
+#include <QLabel>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSortFilterProxyModel>
+#include <QStandardItemModel>
+#include <QTableView>
+#include <QVBoxLayout>
+
+#include "ui_format.h"
+
+namespace attnbench::ui {
+
+HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
+  model_ = new QStandardItemModel(0, ColumnCount, this);
+  model_->setHorizontalHeaderLabels(
+      {tr("Run"), tr("Name"), tr("Date"), tr("Device"), tr("Model"), tr("Status"), tr("Points"), tr("Note")});
+  sorted_ = new QSortFilterProxyModel(this);
+  sorted_->setSourceModel(model_);
+  sorted_->setSortRole(Qt::UserRole);
+
+  table_ = new QTableView;
+  table_->setModel(sorted_);
+  table_->setSortingEnabled(true);
+  table_->sortByColumn(Id, Qt::DescendingOrder);
+  table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->setSelectionMode(QAbstractItemView::ExtendedSelection);
+  table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  table_->verticalHeader()->hide();
+  table_->horizontalHeader()->setStretchLastSection(true);
+  table_->setAlternatingRowColors(true);
+  table_->setWordWrap(false);
+
+  db_label_ = new QLabel;
+  db_label_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  db_label_->setWordWrap(true);
+  auto* open_db = new QPushButton(tr("Open DB…"));
+  open_ = new QPushButton(tr("Open"));
+  rename_ = new QPushButton(tr("Rename…"));
+  annotate_ = new QPushButton(tr("Note…"));
+  delete_ = new QPushButton(tr("Delete"));
+  compare_ = new QPushButton(tr("Compare"));
+  compare_->setToolTip(tr("Select two runs to overlay them and see the ratio of their times"));
+
+  auto* buttons = new QHBoxLayout;
+  for (QPushButton* b : {open_, compare_, rename_, annotate_, delete_}) buttons->addWidget(b);
+  buttons->addStretch(1);
+  buttons->addWidget(open_db);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(2, 2, 2, 2);
+  layout->addWidget(db_label_);
+  layout->addWidget(table_);
+  layout->addLayout(buttons);
+
+  connect(open_db, &QPushButton::clicked, this, &HistoryPanel::openDatabaseRequested);
+  connect(open_, &QPushButton::clicked, this, [this] {
+    const auto runs = selectedRuns();
+    if (!runs.empty()) Q_EMIT openRequested(runs.front());
+  });
+  connect(table_, &QTableView::doubleClicked, this, [this](const QModelIndex& index) {
+    Q_EMIT openRequested(sorted_->index(index.row(), Id).data(Qt::UserRole).toLongLong());
+  });
+  connect(compare_, &QPushButton::clicked, this, [this] {
+    auto runs = selectedRuns();
+    if (runs.size() != 2) return;
+    std::sort(runs.begin(), runs.end());  // older run is the baseline (A)
+    Q_EMIT compareRequested(runs[0], runs[1]);
+  });
+  connect(rename_, &QPushButton::clicked, this, &HistoryPanel::rename);
+  connect(annotate_, &QPushButton::clicked, this, &HistoryPanel::annotate);
+  connect(delete_, &QPushButton::clicked, this, &HistoryPanel::remove);
+  connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, &HistoryPanel::updateButtons);
+  updateButtons();
+}
+
+void HistoryPanel::setStore(Store* store) {
+  store_ = store;
+  db_label_->setText(store_ ? tr("Database: %1").arg(qs(store_->path())) : tr("No database open"));
+  refresh();
+}
+
+std::vector<std::int64_t> HistoryPanel::selectedRuns() const {
+  std::vector<std::int64_t> runs;
+  for (const QModelIndex& index : table_->selectionModel()->selectedRows(Id)) {
+    runs.push_back(index.data(Qt::UserRole).toLongLong());
+  }
+  return runs;
+}
+
+void HistoryPanel::refresh() {
+  const auto selected = selectedRuns();
+  const std::set<std::int64_t> keep(selected.begin(), selected.end());
+  model_->removeRows(0, model_->rowCount());
+  if (store_ == nullptr) return;
+  std::vector<RunRecord> runs;
+  try {
+    runs = store_->listRuns();
+  } catch (const std::exception& e) {
+    Q_EMIT message(QStringLiteral("warning"), tr("cannot list the runs: %1").arg(QString::fromUtf8(e.what())));
+    return;
+  }
+  sorted_->setDynamicSortFilter(false);
+  for (const RunRecord& run : runs) {
+    auto item = [](const QString& text, const QVariant& sort) {
+      auto* i = new QStandardItem(text);
+      i->setData(sort, Qt::UserRole);
+      return i;
+    };
+    QList<QStandardItem*> row;
+    row << item(QStringLiteral("#%1").arg(run.id), QVariant::fromValue<qlonglong>(run.id));
+    row << item(qs(run.name), qs(run.name));
+    row << item(localTime(run.started_at), qs(run.started_at));
+    const QString device = qs(run.device.name.empty() ? run.device.id : run.device.name);
+    row << item(device, device);
+    row << item(modelsSummary(run.spec), modelsSummary(run.spec));
+    row << item(qs(runStatusName(run.status)), qs(runStatusName(run.status)));
+    row << item(QStringLiteral("%1 / %2").arg(run.finished_points).arg(run.total_points), run.finished_points);
+    row << item(qs(run.note), qs(run.note));
+    row[Device]->setToolTip(qs(run.device.id) + QStringLiteral(" on ") + qs(run.host));
+    row[Note]->setToolTip(qs(run.note));
+    if (run.status == RunStatus::Interrupted || run.status == RunStatus::Failed) {
+      row[Status]->setForeground(QColor(0xc62828));
+    }
+    model_->appendRow(row);
+  }
+  sorted_->setDynamicSortFilter(true);
+  sorted_->sort(table_->horizontalHeader()->sortIndicatorSection(), table_->horizontalHeader()->sortIndicatorOrder());
+  table_->resizeColumnsToContents();
+  for (int r = 0; r < sorted_->rowCount(); ++r) {
+    if (keep.count(sorted_->index(r, Id).data(Qt::UserRole).toLongLong())) {
+      table_->selectionModel()->select(sorted_->index(r, Id),
+                                       QItemSelectionModel::Select | QItemSelectionModel::Rows);
+    }
+  }
+  updateButtons();
+}
+
+void HistoryPanel::guarded(const std::function<void()>& change) {
+  try {
+    change();
+  } catch (const std::exception& e) {
+    Q_EMIT message(QStringLiteral("error"), QString::fromUtf8(e.what()));
+  }
+}
+
+void HistoryPanel::showProgress(std::int64_t run_id, int done, int total) {
+  for (int r = 0; r < model_->rowCount(); ++r) {
+    if (model_->item(r, Id)->data(Qt::UserRole).toLongLong() != run_id) continue;
+    model_->item(r, Points)->setText(QStringLiteral("%1 / %2").arg(done).arg(total));
+    model_->item(r, Points)->setData(done, Qt::UserRole);
+    return;
+  }
+}
+
+void HistoryPanel::updateButtons() {
+  const auto n = selectedRuns().size();
+  open_->setEnabled(n == 1);
+  rename_->setEnabled(n == 1);
+  annotate_->setEnabled(n == 1);
+  delete_->setEnabled(n >= 1);
+  compare_->setEnabled(n == 2);
+}
+
+void HistoryPanel::rename() {
+  const auto runs = selectedRuns();
+  if (runs.size() != 1 || store_ == nullptr) return;
+  std::optional<RunRecord> run;
+  guarded([&] { run = store_->findRun(runs.front()); });
+  if (!run) return;
+  bool ok = false;
+  const QString name = QInputDialog::getText(this, tr("Rename run"), tr("Name of run #%1:").arg(run->id),
+                                             QLineEdit::Normal, qs(run->name), &ok);
+  if (!ok || name.trimmed().isEmpty()) return;
+  guarded([&] { store_->renameRun(run->id, name.trimmed().toStdString()); });
+  refresh();
+}
+
+void HistoryPanel::annotate() {
+  const auto runs = selectedRuns();
+  if (runs.size() != 1 || store_ == nullptr) return;
+  std::optional<RunRecord> run;
+  guarded([&] { run = store_->findRun(runs.front()); });
+  if (!run) return;
+  bool ok = false;
+  const QString note = QInputDialog::getMultiLineText(this, tr("Note"), tr("Note on run #%1:").arg(run->id),
+                                                      qs(run->note), &ok);
+  if (!ok) return;
+  guarded([&] { store_->annotateRun(run->id, note.toStdString()); });
+  refresh();
+}
+
+void HistoryPanel::remove() {
+  auto runs = selectedRuns();
+  if (runs.empty() || store_ == nullptr) return;
+  if (std::find(runs.begin(), runs.end(), busy_run_) != runs.end()) {
+    Q_EMIT message(QStringLiteral("warning"), tr("run #%1 is running: cancel it before deleting it").arg(busy_run_));
+    return;
+  }
+  QStringList names;
+  for (auto id : runs) names << QStringLiteral("#%1").arg(id);
+  if (QMessageBox::question(this, tr("Delete runs"),
+                            tr("Delete %1 with all their points? This cannot be undone.").arg(names.join(QStringLiteral(", "))))
+      != QMessageBox::Yes) {
+    return;
+  }
+  guarded([&] {
+    for (auto id : runs) store_->deleteRun(id);
+  });
+  table_->clearSelection();
+  refresh();
+}
+
+}  // namespace attnbench::ui

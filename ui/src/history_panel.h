@@ -1,0 +1,65 @@
+// The runs in the database, newest first: open, rename, annotate, delete, compare two.
+// Listing reads run records only; a run's points are loaded when it is opened.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include <QWidget>
+
+#include "attnbench/store.h"
+
+class QLabel;
+class QPushButton;
+class QSortFilterProxyModel;
+class QStandardItemModel;
+class QTableView;
+
+namespace attnbench::ui {
+
+class HistoryPanel : public QWidget {
+  Q_OBJECT
+ public:
+  enum Column { Id, Name, Date, Device, Model, Status, Points, Note, ColumnCount };
+
+  explicit HistoryPanel(QWidget* parent = nullptr);
+  // The store to list (not owned); null clears the list.
+  void setStore(Store* store);
+  // Re-reads the list of runs, keeping the selection.
+  void refresh();
+  // A run that must not be deleted (the one a worker is writing).
+  void setBusyRun(std::int64_t run_id) { busy_run_ = run_id; }
+  QTableView* table() const { return table_; }
+  QStandardItemModel* model() const { return model_; }
+  std::vector<std::int64_t> selectedRuns() const;
+  // Updates the points count of a listed run while it runs (no re-read of the store).
+  void showProgress(std::int64_t run_id, int done, int total);
+
+ Q_SIGNALS:
+  void openRequested(std::int64_t run_id);
+  void compareRequested(std::int64_t a, std::int64_t b);
+  void openDatabaseRequested();
+  void message(const QString& level, const QString& text);
+
+ private:
+  void rename();
+  void annotate();
+  void remove();
+  void updateButtons();
+  // Runs a store call; a failure goes to the log instead of escaping the event loop.
+  void guarded(const std::function<void()>& change);
+
+  Store* store_ = nullptr;
+  QStandardItemModel* model_;
+  QSortFilterProxyModel* sorted_;
+  QTableView* table_;
+  QLabel* db_label_;
+  QPushButton* open_;
+  QPushButton* rename_;
+  QPushButton* annotate_;
+  QPushButton* delete_;
+  QPushButton* compare_;
+  std::int64_t busy_run_ = 0;
+};
+
+}  // namespace attnbench::ui

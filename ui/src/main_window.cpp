@@ -1,0 +1,606 @@
+#include "main_window.h"
+
+#include <fstream>
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDir>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFontDatabase>
+#include <QFormLayout>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSettings>
+#include <QSpinBox>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QTime>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include "attnbench/backend.h"
+#include "attnbench/errors.h"
+#include "chart_export.h"
+#include "chart_panel.h"
+#include "compare_view.h"
+#include "device_panel.h"
+#include "history_panel.h"
+#include "results_model.h"
+#include "run_data.h"
+#include "sweep_editor.h"
+#include "ui_format.h"
+#include "worker_client.h"
+
+namespace attnbench::ui {
+
+namespace {
+
+QString what(const std::exception& e) { return QString::fromUtf8(e.what()); }
+
+}  // namespace
+
+MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow(parent), options_(std::move(options)) {
+  setWindowTitle(QStringLiteral("attnbench"));
+  setWindowIcon(QIcon(QStringLiteral(":/icons/attnbench.svg")));
+  setObjectName(QStringLiteral("attnbenchMainWindow"));
+
+  data_ = new RunData(this);
+  data_->earlierPoints = [this](std::int64_t run_id) {
+    try {
+      return store_ ? store_->loadPoints(run_id) : std::vector<PointResult>{};
+    } catch (const std::exception& e) {
+      appendLog(QStringLiteral("warning"), tr("cannot load the earlier points of run #%1: %2").arg(run_id).arg(what(e)));
+      return std::vector<PointResult>{};
+    }
+  };
+  worker_ = new WorkerClient(this);
+  if (!options_.worker_program.isEmpty()) worker_->setProgram(options_.worker_program, options_.worker_args);
+  worker_->setGracePeriodMs(options_.cancel_grace_ms);
+
+  editor_ = new SweepEditor;
+  charts_ = new ChartPanel(data_);
+  results_ = new ResultsView(data_);
+  compare_ = new CompareView;
+  device_ = new DevicePanel;
+  history_ = new HistoryPanel;
+  log_ = new QPlainTextEdit;
+  log_->setReadOnly(true);
+  log_->setMaximumBlockCount(5000);
+  // Fixed font, no wrapping: the worker's summary table stays aligned.
+  log_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+  log_->setLineWrapMode(QPlainTextEdit::NoWrap);
+
+  tabs_ = new QTabWidget;
+  tabs_->addTab(charts_, tr("Charts"));
+  tabs_->addTab(results_, tr("Results"));
+  tabs_->addTab(compare_, tr("Compare"));
+  tabs_->addTab(device_, tr("Device"));
+  setCentralWidget(tabs_);
+
+  progress_ = new QProgressBar;
+  progress_->setMaximumWidth(320);
+  progress_->setFormat(tr("no run"));
+  progress_->setRange(0, 1);
+  progress_->setValue(0);
+  status_label_ = new QLabel(tr("Ready"));
+  eta_label_ = new QLabel;
+  statusBar()->addWidget(status_label_, 1);
+  statusBar()->addPermanentWidget(eta_label_);
+  statusBar()->addPermanentWidget(progress_);
+
+  createActions();
+  createDocks();
+
+  connect(worker_, &WorkerClient::eventReceived, data_, &RunData::applyEvent);
+  connect(worker_, &WorkerClient::outputLine, this, [this](const QString& line) {
+    const bool warning = line.contains(QLatin1String("error"), Qt::CaseInsensitive) ||
+                         line.contains(QLatin1String("warning"), Qt::CaseInsensitive);
+    appendLog(warning ? QStringLiteral("warning") : QStringLiteral("worker"), line);
+  });
+  connect(worker_, &WorkerClient::finished, this, &MainWindow::onWorkerFinished);
+  connect(data_, &RunData::note, this, &MainWindow::appendLog);
+  connect(data_, &RunData::progressChanged, this, &MainWindow::onProgress);
+  connect(data_, &RunData::pointStarted, this, [this](const QString& label) { status_label_->setText(tr("Running %1").arg(label)); });
+  connect(data_, &RunData::runStarted, this, [this] {
+    history_->setBusyRun(data_->run().id);
+    history_->refresh();
+    device_->showDevice(data_->run().device);
+    appendLog(QStringLiteral("info"), tr("run #%1 \"%2\" started on %3: %4 points")
+                                          .arg(data_->run().id)
+                                          .arg(qs(data_->run().name), qs(data_->run().device.name))
+                                          .arg(data_->run().total_points));
+    setWindowTitle(QStringLiteral("attnbench — %1").arg(runTitle(data_->run())));
+  });
+  connect(data_, &RunData::runReset, this, [this] {
+    setWindowTitle(data_->hasRun() ? QStringLiteral("attnbench — %1").arg(runTitle(data_->run())) : QStringLiteral("attnbench"));
+    updateRunActions();
+  });
+  connect(data_, &RunData::runFinished, this, [this](const QString& status) {
+    appendLog(status == QLatin1String("completed") ? QStringLiteral("info") : QStringLiteral("warning"),
+              tr("run #%1 %2").arg(data_->run().id).arg(status));
+    setWindowTitle(QStringLiteral("attnbench — %1").arg(runTitle(data_->run())));
+  });
+  connect(editor_, &SweepEditor::specChanged, this, &MainWindow::updateRunActions);
+  connect(history_, &HistoryPanel::openRequested, this, [this](std::int64_t id) { openRun(id); });
+  connect(history_, &HistoryPanel::compareRequested, this, &MainWindow::compareRuns);
+  connect(history_, &HistoryPanel::openDatabaseRequested, this, &MainWindow::chooseDatabase);
+  connect(history_, &HistoryPanel::message, this, &MainWindow::appendLog);
+
+  if (options_.list_devices) {
+    try {
+      devices_ = listDevices();
+      editor_->setDevices(devices_);
+      device_->setDevices(devices_);
+    } catch (const std::exception& e) {
+      appendLog(QStringLiteral("warning"), tr("cannot list the devices: %1").arg(what(e)));
+    }
+  }
+
+  QSettings settings;
+  if (options_.use_settings) {
+    const QString last = settings.value(QStringLiteral("sweep/last")).toString();
+    if (!last.isEmpty()) {
+      try {
+        editor_->setSpec(specFromJson(nlohmann::json::parse(last.toStdString())));
+      } catch (const std::exception& e) {
+        appendLog(QStringLiteral("warning"), tr("the last sweep could not be restored: %1").arg(what(e)));
+      }
+    }
+    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+  }
+  QString db = options_.db_path;
+  if (db.isEmpty() && options_.use_settings) db = settings.value(QStringLiteral("db/path")).toString();
+  if (db.isEmpty()) db = qs(Store::defaultPath());
+  openDatabase(db);
+  applyTheme();
+  updateRunActions();
+}
+
+MainWindow::~MainWindow() { worker_->shutdown(); }
+
+QString MainWindow::databasePath() const { return store_ ? qs(store_->path()) : QString(); }
+
+void MainWindow::createActions() {
+  QMenu* file = menuBar()->addMenu(tr("&File"));
+  QAction* open_db = file->addAction(tr("&Open database…"), this, &MainWindow::chooseDatabase);
+  open_db->setShortcut(QKeySequence::Open);
+  file->addAction(tr("&Load sweep…"), this, &MainWindow::loadSweepFile)->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
+  file->addAction(tr("&Save sweep…"), this, &MainWindow::saveSweepFile)->setShortcut(QKeySequence::Save);
+  file->addSeparator();
+  export_action_ = file->addAction(tr("&Export charts…"), this, &MainWindow::exportChartsDialog);
+  export_action_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+  file->addAction(tr("Export &table (CSV/JSON)…"), this, &MainWindow::exportTableDialog);
+  file->addAction(tr("Export &report (HTML/PDF)…"), this, &MainWindow::exportReportDialog);
+  file->addSeparator();
+  QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+  quit->setShortcut(QKeySequence::Quit);
+
+  QMenu* run = menuBar()->addMenu(tr("&Run"));
+  run_action_ = run->addAction(QIcon::fromTheme(QStringLiteral("media-playback-start")), tr("&Run"), this,
+                               [this] { startRun(); });
+  run_action_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+  cancel_action_ = run->addAction(QIcon::fromTheme(QStringLiteral("process-stop")), tr("&Cancel"), this, &MainWindow::cancelRun);
+  cancel_action_->setShortcuts({QKeySequence(Qt::Key_Escape), QKeySequence(Qt::CTRL | Qt::Key_Period)});
+  resume_action_ = run->addAction(tr("Re&sume interrupted run"), this, [this] { resumeRun(); });
+  for (QAction* a : {run_action_, cancel_action_, resume_action_}) {
+    a->setToolTip(a->text().remove(QLatin1Char('&')) +
+                  (a->shortcut().isEmpty() ? QString() : QStringLiteral(" (%1)").arg(a->shortcut().toString(QKeySequence::NativeText))));
+  }
+
+  view_menu_ = menuBar()->addMenu(tr("&View"));  // filled with the docks' toggles in createDocks
+  QMenu* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&About attnbench"), this, &MainWindow::about);
+  help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+}
+
+void MainWindow::createDocks() {
+  // Sweep editor with the run controls under it.
+  auto* sweep = new QWidget;
+  auto* sweep_layout = new QVBoxLayout(sweep);
+  sweep_layout->setContentsMargins(0, 0, 0, 0);
+  auto* scroll = new QScrollArea;
+  scroll->setWidget(editor_);
+  scroll->setWidgetResizable(true);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  sweep_layout->addWidget(scroll, 1);
+  auto* buttons = new QToolBar;
+  buttons->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+  buttons->addAction(run_action_);
+  buttons->addAction(cancel_action_);
+  buttons->addAction(resume_action_);
+  sweep_layout->addWidget(buttons);
+  auto* sweep_dock = new QDockWidget(tr("Sweep"));
+  sweep_dock->setObjectName(QStringLiteral("sweepDock"));
+  sweep_dock->setWidget(sweep);
+  sweep_dock->setMinimumWidth(std::max(400, editor_->sizeHint().width() + 24));
+  addDockWidget(Qt::LeftDockWidgetArea, sweep_dock);
+
+  auto* history_dock = new QDockWidget(tr("Run history"));
+  history_dock->setObjectName(QStringLiteral("historyDock"));
+  history_dock->setWidget(history_);
+  addDockWidget(Qt::BottomDockWidgetArea, history_dock);
+  auto* log_dock = new QDockWidget(tr("Log"));
+  log_dock->setObjectName(QStringLiteral("logDock"));
+  log_dock->setWidget(log_);
+  addDockWidget(Qt::BottomDockWidgetArea, log_dock);
+  splitDockWidget(history_dock, log_dock, Qt::Horizontal);
+  resizeDocks({history_dock, log_dock}, {3, 2}, Qt::Horizontal);
+  resizeDocks({history_dock}, {220}, Qt::Vertical);
+
+  for (QDockWidget* d : {sweep_dock, history_dock, log_dock}) view_menu_->addAction(d->toggleViewAction());
+}
+
+void MainWindow::appendLog(const QString& level, const QString& message) {
+  const QString color = level == QLatin1String("error")     ? QStringLiteral("#d32f2f")
+                        : level == QLatin1String("warning") ? QStringLiteral("#e65100")
+                        : level == QLatin1String("worker")  ? QStringLiteral("#757575")
+                                                            : QString();
+  const QString time = QTime::currentTime().toString(QStringLiteral("HH:mm:ss"));
+  const QString text = QStringLiteral("%1  %2").arg(time, message.toHtmlEscaped());
+  log_->appendHtml(color.isEmpty() ? text : QStringLiteral("<span style=\"color:%1\">%2</span>").arg(color, text));
+}
+
+bool MainWindow::openDatabase(const QString& path) {
+  try {
+    QDir().mkpath(QFileInfo(path).absolutePath());
+    auto store = Store::open(path.toStdString());
+    store_ = std::move(store);
+  } catch (const std::exception& e) {
+    appendLog(QStringLiteral("error"), tr("cannot open the database %1: %2").arg(path, what(e)));
+    return false;
+  }
+  history_->setStore(store_.get());
+  // The device panel shows the ceilings measured on this machine before, when the DB has them.
+  std::vector<DeviceInfo> devices = devices_;
+  for (DeviceInfo& d : devices) {
+    if (d.ceilings) continue;
+    try {
+      d.ceilings = store_->cachedCeilings(d.fingerprint);
+    } catch (const std::exception&) {
+      // An older database without the cache: the panel says "not measured yet".
+    }
+  }
+  if (!devices.empty()) device_->setDevices(devices);
+  if (options_.use_settings) QSettings().setValue(QStringLiteral("db/path"), path);
+  return true;
+}
+
+void MainWindow::chooseDatabase() {
+  const QString path = QFileDialog::getOpenFileName(this, tr("Open database"), QFileInfo(databasePath()).absolutePath(),
+                                                    tr("attnbench databases (*.db *.sqlite *.sqlite3);;All files (*)"));
+  if (!path.isEmpty()) openDatabase(path);
+}
+
+bool MainWindow::openRun(std::int64_t run_id) {
+  if (!store_) return false;
+  if (worker_->isRunning() && data_->run().id == run_id) return true;  // already on screen, live
+  try {
+    const auto run = store_->findRun(run_id);
+    if (!run) {
+      appendLog(QStringLiteral("warning"), tr("no run #%1 in the database").arg(run_id));
+      return false;
+    }
+    data_->reset(*run, store_->loadPoints(run_id));
+    device_->showDevice(run->device);
+    const bool resumable = run->status == RunStatus::Interrupted ||
+                           (run->status == RunStatus::Running && !worker_->isRunning());
+    resumable_run_ = resumable && run->finished_points < run->total_points ? run_id : 0;
+    tabs_->setCurrentWidget(charts_);
+    status_label_->setText(tr("Showing %1").arg(runTitle(*run)));
+  } catch (const std::exception& e) {
+    appendLog(QStringLiteral("error"), tr("cannot open run #%1: %2").arg(run_id).arg(what(e)));
+    return false;
+  }
+  updateRunActions();
+  return true;
+}
+
+void MainWindow::compareRuns(std::int64_t a, std::int64_t b) {
+  if (!store_) return;
+  try {
+    const RunRecord ra = store_->requireRun(a), rb = store_->requireRun(b);
+    compare_->setRuns(ra, store_->loadPoints(a), rb, store_->loadPoints(b));
+    tabs_->setCurrentWidget(compare_);
+  } catch (const std::exception& e) {
+    appendLog(QStringLiteral("error"), tr("cannot compare runs #%1 and #%2: %3").arg(a).arg(b).arg(what(e)));
+  }
+}
+
+bool MainWindow::startRun() {
+  if (worker_->isRunning()) return false;
+  const auto spec = editor_->spec();
+  if (!spec) {
+    appendLog(QStringLiteral("warning"), tr("the sweep is not valid: %1").arg(editor_->errors().join(QStringLiteral("; "))));
+    return false;
+  }
+  if (!store_) {
+    appendLog(QStringLiteral("error"), tr("no database open"));
+    return false;
+  }
+  if (options_.use_settings) QSettings().setValue(QStringLiteral("sweep/last"), qs(specToJson(*spec).dump()));
+  QString error;
+  data_->reset({}, {});
+  if (!worker_->startRun(*spec, databasePath(), &error)) {
+    appendLog(QStringLiteral("error"), error);
+    updateRunActions();
+    return false;
+  }
+  resumable_run_ = 0;
+  progress_->setRange(0, 0);  // indeterminate until the first point
+  eta_label_->clear();
+  status_label_->setText(tr("Starting the worker…"));
+  tabs_->setCurrentWidget(charts_);
+  updateRunActions();
+  return true;
+}
+
+bool MainWindow::resumeRun() {
+  if (worker_->isRunning() || resumable_run_ == 0 || !store_) return false;
+  QString error;
+  const std::int64_t run_id = resumable_run_;
+  if (!worker_->resumeRun(run_id, databasePath(), &error)) {
+    appendLog(QStringLiteral("error"), error);
+    return false;
+  }
+  appendLog(QStringLiteral("info"), tr("resuming run #%1").arg(run_id));
+  resumable_run_ = 0;
+  progress_->setRange(0, 0);
+  eta_label_->clear();
+  updateRunActions();
+  return true;
+}
+
+void MainWindow::cancelRun() {
+  if (!worker_->isRunning()) return;
+  appendLog(QStringLiteral("info"), tr("cancelling: the worker finishes the point in progress"));
+  status_label_->setText(tr("Cancelling…"));
+  worker_->cancel();
+  updateRunActions();
+}
+
+void MainWindow::onProgress(int done, int total) {
+  if (data_->live()) history_->showProgress(data_->run().id, done, total);
+  progress_->setFormat(total > 0 ? tr("%v / %m points") : tr("no run"));
+  if (!worker_->isRunning() && !data_->live()) {
+    progress_->setRange(0, std::max(1, total));
+    progress_->setValue(std::min(done, std::max(1, total)));
+    eta_label_->clear();
+    return;
+  }
+  // Indeterminate until this invocation has finished a point.
+  if (data_->etaSeconds() < 0) return;
+  progress_->setRange(0, std::max(1, total));
+  progress_->setValue(done);
+  eta_label_->setText(tr("ETA %1").arg(formatEta(data_->etaSeconds())));
+}
+
+void MainWindow::onWorkerFinished(int exit_code, bool crashed, bool cancelled) {
+  const std::int64_t run_id = worker_->currentRunId();
+  if (crashed) {
+    appendLog(QStringLiteral("error"),
+              run_id != 0 ? tr("the worker stopped unexpectedly (exit code %1) during run #%2; "
+                               "its finished points are saved: Run ▸ Resume continues it")
+                                .arg(exit_code)
+                                .arg(run_id)
+                          : tr("the worker stopped unexpectedly (exit code %1) before the run began").arg(exit_code));
+  } else if (cancelled) {
+    appendLog(QStringLiteral("info"), run_id != 0 ? tr("run #%1 cancelled").arg(run_id) : tr("run cancelled"));
+  } else if (exit_code != 0 && run_id == 0) {
+    appendLog(QStringLiteral("error"), tr("the worker could not run the sweep (exit code %1)").arg(exit_code));
+  }
+  if (data_->live()) {
+    // No run_finished came: the run ends here as interrupted.
+    data_->applyEvent({{"event", "run_finished"}, {"run_id", run_id}, {"status", "interrupted"}});
+  }
+  if (run_id != 0 && store_) {
+    if (auto run = store_->findRun(run_id)) {
+      if (run->finished_points < run->total_points && run->status != RunStatus::Completed) resumable_run_ = run_id;
+    }
+  }
+  history_->setBusyRun(0);
+  history_->refresh();
+  status_label_->setText(tr("Ready"));
+  eta_label_->clear();
+  progress_->setRange(0, std::max(1, data_->totalPoints()));
+  progress_->setValue(std::min(data_->donePoints(), progress_->maximum()));
+  updateRunActions();
+}
+
+void MainWindow::updateRunActions() {
+  const bool running = worker_->isRunning();
+  run_action_->setEnabled(!running && editor_->isValid());
+  cancel_action_->setEnabled(running);
+  resume_action_->setEnabled(!running && resumable_run_ != 0);
+  resume_action_->setText(resumable_run_ != 0 ? tr("Re&sume run #%1").arg(resumable_run_) : tr("Re&sume interrupted run"));
+  editor_->setEnabled(!running);
+}
+
+void MainWindow::applyTheme() {
+  // Charts follow the palette: a dark window gets the dark chart theme.
+  const bool dark = palette().color(QPalette::Window).lightness() < 128;
+  charts_->setDark(dark);
+  compare_->setDark(dark);
+}
+
+void MainWindow::changeEvent(QEvent* event) {
+  if (event->type() == QEvent::PaletteChange || event->type() == QEvent::ApplicationPaletteChange) applyTheme();
+  QMainWindow::changeEvent(event);
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  if (worker_->isRunning()) {
+    const auto answer = QMessageBox::question(this, tr("Run in progress"),
+                                              tr("A run is in progress. Stop it (it can be resumed later) and quit?"));
+    if (answer != QMessageBox::Yes) {
+      event->ignore();
+      return;
+    }
+    worker_->shutdown();
+  }
+  if (options_.use_settings) {
+    QSettings settings;
+    settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    settings.setValue(QStringLiteral("window/state"), saveState());
+    if (const auto spec = editor_->spec()) settings.setValue(QStringLiteral("sweep/last"), qs(specToJson(*spec).dump()));
+  }
+  QMainWindow::closeEvent(event);
+}
+
+void MainWindow::loadSweepFile() {
+  const QString path = QFileDialog::getOpenFileName(this, tr("Load sweep"), QString(), tr("Sweep files (*.json)"));
+  if (path.isEmpty()) return;
+  try {
+    editor_->setSpec(loadSpecFile(path.toStdString()));
+  } catch (const std::exception& e) {
+    appendLog(QStringLiteral("error"), tr("cannot load %1: %2").arg(path, what(e)));
+  }
+}
+
+void MainWindow::saveSweepFile() {
+  const auto spec = editor_->spec();
+  if (!spec) {
+    appendLog(QStringLiteral("warning"), tr("fix the sweep before saving it"));
+    return;
+  }
+  QString path = QFileDialog::getSaveFileName(this, tr("Save sweep"), qs(spec->name) + QStringLiteral(".json"),
+                                              tr("Sweep files (*.json)"));
+  if (path.isEmpty()) return;
+  std::ofstream out(path.toStdString());
+  out << specToJson(*spec).dump(2) << '\n';
+  if (!out) appendLog(QStringLiteral("error"), tr("cannot write %1").arg(path));
+}
+
+void MainWindow::exportChartsDialog() {
+  if (!data_->hasRun()) {
+    appendLog(QStringLiteral("warning"), tr("no run to export: run a sweep or open one from the history"));
+    return;
+  }
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("Export charts"));
+  auto* which = new QComboBox;
+  which->addItem(tr("All four charts (into a folder)"));
+  for (ChartKind kind : kChartKinds) which->addItem(chartTitle(kind));
+  auto* format = new QComboBox;
+  for (ImageFormat f : kAllImageFormats) format->addItem(formatSuffix(f).toUpper(), static_cast<int>(f));
+  QSettings settings;
+  auto* width = new QSpinBox;
+  width->setRange(200, 8000);
+  width->setSuffix(tr(" px"));
+  width->setValue(settings.value(QStringLiteral("export/width"), kDefaultChartSize.width()).toInt());
+  auto* height = new QSpinBox;
+  height->setRange(150, 8000);
+  height->setSuffix(tr(" px"));
+  height->setValue(settings.value(QStringLiteral("export/height"), kDefaultChartSize.height()).toInt());
+  auto* form = new QFormLayout(&dialog);
+  form->addRow(tr("Chart"), which);
+  form->addRow(tr("Format"), format);
+  form->addRow(tr("Width"), width);
+  form->addRow(tr("Height"), height);
+  auto* box = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  form->addRow(box);
+  connect(box, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(box, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  if (dialog.exec() != QDialog::Accepted) return;
+  settings.setValue(QStringLiteral("export/width"), width->value());
+  settings.setValue(QStringLiteral("export/height"), height->value());
+
+  const QSize size(width->value(), height->value());
+  const auto image_format = static_cast<ImageFormat>(format->currentData().toInt());
+  const QString suffix = formatSuffix(image_format);
+  QString error;
+  if (which->currentIndex() == 0) {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Export charts into"));
+    if (dir.isEmpty()) return;
+    QStringList written;
+    const QList<ChartKind> kinds(kChartKinds.begin(), kChartKinds.end());
+    if (!exportCharts(data_->run(), data_->points(), dir, kinds, {image_format}, size, charts_->charts(), &written, &error)) {
+      appendLog(QStringLiteral("error"), error);
+    } else {
+      appendLog(QStringLiteral("info"), tr("wrote %1").arg(written.join(QStringLiteral(", "))));
+    }
+    return;
+  }
+  const ChartKind kind = kChartKinds[static_cast<std::size_t>(which->currentIndex() - 1)];
+  QString path = QFileDialog::getSaveFileName(this, tr("Export chart"),
+                                              QStringLiteral("run%1-%2.%3").arg(data_->run().id).arg(chartStem(kind), suffix),
+                                              suffix.toUpper() + QStringLiteral(" (*.") + suffix + QLatin1Char(')'));
+  if (path.isEmpty()) return;
+  if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
+  if (!exportChart(data_->run(), data_->points(), kind, path, size, charts_->charts(), &error)) {
+    appendLog(QStringLiteral("error"), error);
+  } else {
+    appendLog(QStringLiteral("info"), tr("wrote %1").arg(path));
+  }
+}
+
+void MainWindow::exportTableDialog() {
+  if (!data_->hasRun()) return;
+  QString filter;
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export table"), QStringLiteral("run%1.csv").arg(data_->run().id),
+                                                    tr("CSV (*.csv);;JSON (*.json)"), &filter);
+  if (path.isEmpty()) return;
+  QString error;
+  if (!exportTable(data_->run(), data_->points(), path, &error)) {
+    appendLog(QStringLiteral("error"), error);
+  } else {
+    appendLog(QStringLiteral("info"), tr("wrote %1").arg(path));
+  }
+}
+
+void MainWindow::exportReportDialog() {
+  if (!data_->hasRun()) return;
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export report"),
+                                                    QStringLiteral("run%1-report.html").arg(data_->run().id),
+                                                    tr("HTML (*.html);;PDF (*.pdf)"));
+  if (path.isEmpty()) return;
+  QString error;
+  if (!exportReport(data_->run(), data_->points(), path, &error)) {
+    appendLog(QStringLiteral("error"), error);
+  } else {
+    appendLog(QStringLiteral("info"), tr("wrote %1").arg(path));
+  }
+}
+
+void MainWindow::about() {
+  QString cuda;
+#ifdef ATTNBENCH_HAVE_CUDA
+  cuda = tr("CUDA: built in");
+  try {
+    for (const auto& d : listDevices()) {
+      if (d.kind != "cuda") continue;
+      for (auto it = d.properties.begin(); it != d.properties.end(); ++it) {
+        if (it.key().find("version") != std::string::npos) {
+          cuda += QStringLiteral("<br>%1: %2").arg(qs(it.key()), qs(it.value().is_string() ? it.value().get<std::string>()
+                                                                                            : it.value().dump()));
+        }
+      }
+      break;
+    }
+  } catch (const std::exception&) {
+    cuda += tr(" (no device)");
+  }
+#else
+  cuda = tr("CUDA: not built");
+#endif
+  QMessageBox::about(this, tr("About attnbench"),
+                     tr("<h3>attnbench %1</h3>"
+                        "<p>Fused (FlashAttention-style) against standard attention on LLM shapes: latency, "
+                        "throughput and memory, kept in SQLite and drawn live.</p>"
+                        "<p>Qt: %2 (built with %3)<br>%4</p>")
+                         .arg(QStringLiteral(ATTNBENCH_VERSION), QString::fromLatin1(qVersion()),
+                              QStringLiteral(QT_VERSION_STR), cuda));
+}
+
+}  // namespace attnbench::ui

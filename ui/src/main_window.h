@@ -1,0 +1,114 @@
+// The main window: sweep editor and Run/Cancel on the left, live charts / results / compare /
+// device in the middle, run history and the log below, progress in the status bar.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <QMainWindow>
+#include <QStringList>
+
+#include "attnbench/device_info.h"
+#include "attnbench/store.h"
+
+class QAction;
+class QLabel;
+class QMenu;
+class QPlainTextEdit;
+class QProgressBar;
+class QTabWidget;
+
+namespace attnbench::ui {
+
+class ChartPanel;
+class CompareView;
+class DevicePanel;
+class HistoryPanel;
+class ResultsView;
+class RunData;
+class SweepEditor;
+class WorkerClient;
+
+struct MainWindowOptions {
+  QString db_path;                // empty: the last one used, else Store::defaultPath()
+  QString worker_program;         // empty: this executable
+  QStringList worker_args;        // put before the batch flags
+  bool use_settings = true;       // restore/save the last sweep, window state and DB path
+  bool list_devices = true;       // query core for the devices at start
+  int cancel_grace_ms = 5000;     // terminate -> kill
+};
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+ public:
+  explicit MainWindow(MainWindowOptions options = {}, QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  bool openDatabase(const QString& path);
+  bool openRun(std::int64_t run_id);
+  bool startRun();
+  bool resumeRun();
+  void cancelRun();
+  void compareRuns(std::int64_t a, std::int64_t b);
+
+  SweepEditor* editor() const { return editor_; }
+  RunData* runData() const { return data_; }
+  WorkerClient* worker() const { return worker_; }
+  ChartPanel* chartPanel() const { return charts_; }
+  ResultsView* resultsView() const { return results_; }
+  HistoryPanel* historyPanel() const { return history_; }
+  CompareView* compareView() const { return compare_; }
+  DevicePanel* devicePanel() const { return device_; }
+  QPlainTextEdit* logPane() const { return log_; }
+  QProgressBar* progressBar() const { return progress_; }
+  QTabWidget* tabs() const { return tabs_; }
+  QString databasePath() const;
+
+ public Q_SLOTS:
+  void appendLog(const QString& level, const QString& message);
+
+ protected:
+  void closeEvent(QCloseEvent* event) override;
+  void changeEvent(QEvent* event) override;
+
+ private:
+  void createActions();
+  void createDocks();
+  void applyTheme();
+  void updateRunActions();
+  void onProgress(int done, int total);
+  void onWorkerFinished(int exit_code, bool crashed, bool cancelled);
+  void loadSweepFile();
+  void saveSweepFile();
+  void exportChartsDialog();
+  void exportTableDialog();
+  void exportReportDialog();
+  void chooseDatabase();
+  void about();
+
+  MainWindowOptions options_;
+  std::unique_ptr<Store> store_;
+  RunData* data_;
+  WorkerClient* worker_;
+  SweepEditor* editor_;
+  ChartPanel* charts_;
+  ResultsView* results_;
+  CompareView* compare_;
+  DevicePanel* device_;
+  HistoryPanel* history_;
+  QPlainTextEdit* log_;
+  QTabWidget* tabs_;
+  QProgressBar* progress_;
+  QLabel* status_label_;
+  QLabel* eta_label_;
+  QMenu* view_menu_ = nullptr;
+  QAction* run_action_ = nullptr;
+  QAction* cancel_action_ = nullptr;
+  QAction* resume_action_ = nullptr;
+  QAction* export_action_ = nullptr;
+  std::vector<DeviceInfo> devices_;  // this machine's, from core
+  std::int64_t resumable_run_ = 0;  // a run whose worker died; Resume continues it
+};
+
+}  // namespace attnbench::ui

@@ -1,0 +1,185 @@
+#include "results_model.h"
+
+#include <QBrush>
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QTableView>
+#include <QVBoxLayout>
+
+#include "ui_format.h"
+
+namespace attnbench::ui {
+
+ResultsModel::ResultsModel(const RunData* run_data, QObject* parent) : QAbstractTableModel(parent), data_(run_data) {
+  rows_ = static_cast<int>(data_->points().size());
+  connect(data_, &RunData::runReset, this, [this] {
+    beginResetModel();
+    rows_ = static_cast<int>(data_->points().size());
+    endResetModel();
+  });
+  connect(data_, &RunData::pointAdded, this, [this](int row) {
+    beginInsertRows({}, row, row);
+    rows_ = row + 1;
+    endInsertRows();
+  });
+  connect(data_, &RunData::pointReplaced, this,
+          [this](int row) { Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1)); });
+}
+
+int ResultsModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : rows_; }
+int ResultsModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColumnCount; }
+
+QVariant ResultsModel::headerData(int section, Qt::Orientation orientation, int role) const {
+  if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
+  static const char* const names[ColumnCount] = {
+      "#", "Model", "Batch", "Seq len", "Dtype", "Causal", "Kernel", "Tile", "Status", "Median", "Std",
+      "TFLOP/s", "Peak memory", "Predicted", "Max abs error", "Correct", "Message"};
+  return QString::fromUtf8(names[section]);
+}
+
+QVariant ResultsModel::data(const QModelIndex& index, int role) const {
+  if (!index.isValid() || index.row() >= rows_) return {};
+  const PointResult& r = data_->points()[static_cast<std::size_t>(index.row())];
+  const SweepPoint& p = r.point;
+  const bool ran = r.stats.median_ms > 0;
+  const auto& c = r.correctness;
+
+  if (role == Qt::ForegroundRole && index.column() == Status) {
+    switch (r.status) {
+      case PointStatus::Ok: return QBrush(QColor(0x2e7d32));
+      case PointStatus::Skipped: return QBrush(QColor(0x8a6d00));
+      default: return QBrush(QColor(0xc62828));
+    }
+  }
+  if (role == Qt::TextAlignmentRole) {
+    const int col = index.column();
+    const bool numeric = col == Index || col == Batch || col == SeqLen || (col >= Median && col <= MaxError);
+    return QVariant::fromValue(Qt::Alignment(numeric ? Qt::AlignRight | Qt::AlignVCenter : Qt::AlignLeft | Qt::AlignVCenter));
+  }
+  if (role == Qt::ToolTipRole && (index.column() == Message || index.column() == Status)) {
+    return r.message.empty() ? QVariant() : QVariant(qs(r.message));
+  }
+  if (role != Qt::DisplayRole && role != SortRole) return {};
+  const bool sort = role == SortRole;
+
+  switch (index.column()) {
+    case Index: return p.index;
+    case Model: return qs(p.model.display_name.empty() ? p.model.name : p.model.display_name);
+    case Batch: return p.batch;
+    case SeqLen: return p.seq_len;
+    case DTypeCol: return QString::fromLatin1(kernels::dtypeName(p.dtype).data(),
+                                              static_cast<qsizetype>(kernels::dtypeName(p.dtype).size()));
+    case Causal: return p.causal ? QStringLiteral("causal") : QStringLiteral("—");
+    case Kernel: return qs(kernelName(p.kernel));
+    case Tile: {
+      if (p.kernel == KernelKind::Standard) return QStringLiteral("—");
+      const QString requested = qs(tileName(p.tile));
+      const QString ran_with = qs(tileName(r.tile));
+      return p.tile.isAuto() && !r.tile.isAuto() ? QStringLiteral("auto → %1").arg(ran_with) : requested;
+    }
+    case Status: return qs(statusName(r.status));
+    case Median: return sort ? QVariant(r.stats.median_ms) : (ran ? QVariant(formatMs(r.stats.median_ms)) : QVariant());
+    case Std: return sort ? QVariant(r.stats.std_ms) : (ran ? QVariant(formatMs(r.stats.std_ms)) : QVariant());
+    case Tflops: return sort ? QVariant(r.tflops) : (ran ? QVariant(formatTflops(r.tflops)) : QVariant());
+    case Peak: return sort ? QVariant(static_cast<qulonglong>(r.peak_bytes)) : QVariant(formatByteCount(r.peak_bytes));
+    case Predicted:
+      return sort ? QVariant(static_cast<qulonglong>(r.predicted_bytes)) : QVariant(formatByteCount(r.predicted_bytes));
+    case MaxError:
+      if (!c) return sort ? QVariant(-1.0) : QVariant();
+      return sort ? QVariant(c->max_abs_error) : QVariant(QString::number(c->max_abs_error, 'g', 3));
+    case Correct:
+      if (!c) return QStringLiteral("not checked");
+      return c->passed ? QStringLiteral("yes") : QStringLiteral("NO (tol %1)").arg(c->tolerance, 0, 'g', 3);
+    case Message: return qs(r.message);
+    default: return {};
+  }
+}
+
+void ResultsFilter::setStatus(const QString& status) {
+  status_ = status;
+  invalidateRowsFilter();
+}
+
+void ResultsFilter::setText(const QString& text) {
+  text_ = text.trimmed();
+  invalidateRowsFilter();
+}
+
+bool ResultsFilter::filterAcceptsRow(int row, const QModelIndex& parent) const {
+  const QAbstractItemModel* m = sourceModel();
+  if (!status_.isEmpty() && m->index(row, ResultsModel::Status, parent).data().toString() != status_) return false;
+  if (text_.isEmpty()) return true;
+  // Every word must match some column: "flash 4096" finds the flash points of N=4096.
+  const QStringList words = text_.split(QLatin1Char(' '), Qt::SkipEmptyParts);
+  for (const QString& word : words) {
+    bool found = false;
+    for (int col = 0; col < ResultsModel::ColumnCount && !found; ++col) {
+      found = m->index(row, col, parent).data().toString().contains(word, Qt::CaseInsensitive);
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+ResultsView::ResultsView(const RunData* run_data, QWidget* parent) : QWidget(parent) {
+  model_ = new ResultsModel(run_data, this);
+  filter_ = new ResultsFilter(this);
+  filter_->setSourceModel(model_);
+  filter_->setSortRole(ResultsModel::SortRole);
+
+  text_ = new QLineEdit;
+  text_->setPlaceholderText(tr("Filter: words matched in any column, e.g. \"flash 4096\""));
+  text_->setClearButtonEnabled(true);
+  status_ = new QComboBox;
+  status_->addItem(tr("any status"), QString());
+  for (PointStatus s : {PointStatus::Ok, PointStatus::Failed, PointStatus::Oom, PointStatus::Skipped, PointStatus::Error}) {
+    status_->addItem(qs(statusName(s)), qs(statusName(s)));
+  }
+  count_ = new QLabel;
+  connect(text_, &QLineEdit::textChanged, filter_, &ResultsFilter::setText);
+  connect(status_, &QComboBox::currentIndexChanged, this,
+          [this] { filter_->setStatus(status_->currentData().toString()); });
+
+  table_ = new QTableView;
+  table_->setModel(filter_);
+  table_->setSortingEnabled(true);
+  table_->sortByColumn(ResultsModel::Index, Qt::AscendingOrder);
+  table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->setAlternatingRowColors(true);
+  table_->verticalHeader()->hide();
+  table_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().height() + 6);
+  table_->horizontalHeader()->setStretchLastSection(true);
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+  table_->setWordWrap(false);
+
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(text_, 1);
+  bar->addWidget(status_);
+  bar->addWidget(count_);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(bar);
+  layout->addWidget(table_);
+
+  connect(filter_, &QAbstractItemModel::rowsInserted, this, [this] {
+    // Size the columns to real values once, when the first point of a live run arrives.
+    if (model_->rowCount() == 1) table_->resizeColumnsToContents();
+    updateCount();
+  });
+  connect(filter_, &QAbstractItemModel::rowsRemoved, this, &ResultsView::updateCount);
+  connect(filter_, &QAbstractItemModel::modelReset, this, [this] {
+    updateCount();
+    table_->resizeColumnsToContents();
+  });
+  connect(filter_, &QAbstractItemModel::layoutChanged, this, &ResultsView::updateCount);
+  updateCount();
+}
+
+void ResultsView::updateCount() {
+  count_->setText(tr("%1 of %2 points").arg(filter_->rowCount()).arg(model_->rowCount()));
+}
+
+}  // namespace attnbench::ui

@@ -1,0 +1,507 @@
+#include "run_charts.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <QCursor>
+#include <QLegendMarker>
+#include <QToolTip>
+#include <QtCharts/QChart>
+#include <QtCharts/QLegend>
+#include <QtCharts/QLineSeries>
+#include <QtCharts/QLogValueAxis>
+#include <QtCharts/QScatterSeries>
+#include <QtCharts/QValueAxis>
+
+#include "ui_format.h"
+
+namespace attnbench::ui {
+
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+std::size_t slot(ChartKind kind) { return static_cast<std::size_t>(kind); }
+
+// Ten distinguishable colours (the Tableau palette); one per batch size (x model x run).
+const std::array<QColor, 10> kPalette = {QColor(0x1f77b4), QColor(0xff7f0e), QColor(0x2ca02c), QColor(0xd62728),
+                                         QColor(0x9467bd), QColor(0x8c564b), QColor(0xe377c2), QColor(0x7f7f7f),
+                                         QColor(0xbcbd22), QColor(0x17becf)};
+
+QString modelLabel(const ModelPreset& m) { return qs(m.display_name.empty() ? m.name : m.display_name); }
+
+// Where a new x goes in a series sorted by x: the index of the first point with x >= `x`.
+int lowerBound(const QXYSeries* series, double x) {
+  int lo = 0, hi = series->count();
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (series->at(mid).x() < x) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+// The nearest of 1, 2, 5 x 10^k below (or above) `v`.
+double niceLogStep(double v, bool up) {
+  const double decade = std::pow(10.0, std::floor(std::log10(v)));
+  const double steps[] = {1.0, 2.0, 5.0, 10.0};
+  if (up) {
+    for (double s : steps) {
+      if (s * decade >= v * (1.0 - 1e-9)) return s * decade;
+    }
+    return 10.0 * decade;
+  }
+  double best = decade;
+  for (double s : steps) {
+    if (s * decade <= v * (1.0 + 1e-9)) best = s * decade;
+  }
+  return best;
+}
+
+// What a theme change resets: a bold, larger title and the legend below the plot.
+void styleChart(QChart* chart) {
+  QFont title_font = chart->titleFont();
+  title_font.setPointSizeF(QFont().pointSizeF() * 1.2);
+  title_font.setBold(true);
+  chart->setTitleFont(title_font);
+  chart->legend()->setAlignment(Qt::AlignBottom);
+  QFont legend_font = chart->legend()->font();
+  legend_font.setPointSizeF(QFont().pointSizeF() * 0.9);
+  chart->legend()->setFont(legend_font);
+}
+
+QLogValueAxis* logAxis(const QString& title, double base, const QString& format) {
+  auto* axis = new QLogValueAxis;
+  axis->setTitleText(title);
+  axis->setBase(base);
+  axis->setLabelFormat(format);
+  return axis;
+}
+
+QValueAxis* valueAxis(const QString& title, const QString& format) {
+  auto* axis = new QValueAxis;
+  axis->setTitleText(title);
+  axis->setLabelFormat(format);
+  axis->setTickCount(6);
+  return axis;
+}
+
+}  // namespace
+
+QString chartStem(ChartKind kind) {
+  switch (kind) {
+    case ChartKind::Latency: return QStringLiteral("latency");
+    case ChartKind::Speedup: return QStringLiteral("speedup");
+    case ChartKind::Throughput: return QStringLiteral("tflops");
+    case ChartKind::Memory: return QStringLiteral("memory");
+  }
+  return {};
+}
+
+QString chartTitle(ChartKind kind) {
+  switch (kind) {
+    case ChartKind::Latency: return QStringLiteral("Latency");
+    case ChartKind::Speedup: return QStringLiteral("Speedup, standard / flash");
+    case ChartKind::Throughput: return QStringLiteral("Throughput");
+    case ChartKind::Memory: return QStringLiteral("Peak memory");
+  }
+  return {};
+}
+
+void RunCharts::Range::add(double v) {
+  if (!(v > 0)) return;
+  if (empty()) {
+    lo = hi = v;
+  } else {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+}
+
+RunCharts::RunCharts(QObject* parent) : QObject(parent) { createCharts(); }
+
+RunCharts::~RunCharts() {
+  for (auto& chart : charts_) {
+    if (chart && chart->scene() == nullptr) delete chart.data();
+  }
+}
+
+void RunCharts::createCharts() {
+  for (ChartKind kind : kChartKinds) {
+    auto* chart = new QChart;
+    chart->setTitle(chartTitle(kind));
+    styleChart(chart);
+    chart->legend()->setShowToolTips(true);
+    // Legend entries drawn as short line segments: flash (solid) and standard (dashed) differ there too.
+    chart->legend()->setMarkerShape(QLegend::MarkerShapeFromSeries);
+    chart->setAnimationOptions(QChart::NoAnimation);  // a point per update; animations would lag
+
+    auto* x = logAxis(QStringLiteral("Sequence length (tokens)"), 2.0, QStringLiteral("%.0f"));
+    QAbstractAxis* y = nullptr;
+    switch (kind) {
+      case ChartKind::Latency: y = logAxis(QStringLiteral("Median latency (ms)"), 10.0, QStringLiteral("%g")); break;
+      case ChartKind::Speedup: y = valueAxis(QStringLiteral("Speedup (×)"), QStringLiteral("%.1f")); break;
+      case ChartKind::Throughput: y = valueAxis(QStringLiteral("Throughput (TFLOP/s)"), QStringLiteral("%g")); break;
+      case ChartKind::Memory: y = logAxis(QStringLiteral("Peak memory (MiB)"), 10.0, QStringLiteral("%g")); break;
+    }
+    chart->addAxis(x, Qt::AlignBottom);
+    chart->addAxis(y, Qt::AlignLeft);
+    charts_[slot(kind)] = chart;
+    x_axes_[slot(kind)] = x;
+    y_axes_[slot(kind)] = y;
+  }
+}
+
+void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
+  runs_ = std::move(runs);
+  curves_.clear();
+  speedups_.clear();
+  group_colors_.clear();
+  styles_.clear();
+  tips_.clear();
+  reference_lines_.clear();
+  skipped_ = nullptr;
+  y_ranges_ = {};
+
+  std::set<std::string> models;
+  std::set<int> seqs;
+  std::set<DType> dtypes;
+  std::set<bool> causal;
+  std::set<std::string> tiles;
+  for (const auto& run : runs_) {
+    for (const auto& m : run.spec.models) models.insert(m.name);
+    seqs.insert(run.spec.seq_lens.begin(), run.spec.seq_lens.end());
+    dtypes.insert(run.spec.dtypes.begin(), run.spec.dtypes.end());
+    causal.insert(run.spec.causal.begin(), run.spec.causal.end());
+    for (const auto& t : run.spec.tiles) tiles.insert(tileName(t));
+  }
+  many_models_ = models.size() > 1;
+  many_dtypes_ = dtypes.size() > 1;
+  many_causal_ = causal.size() > 1;
+  many_tiles_ = tiles.size() > 1;
+  // Half a step of margin on the log2 axis so the end points are not on the frame.
+  x_lo_ = seqs.empty() ? 64.0 : *seqs.begin() / std::sqrt(2.0);
+  x_hi_ = seqs.empty() ? 8192.0 : *seqs.rbegin() * std::sqrt(2.0);
+
+  for (ChartKind kind : kChartKinds) {
+    QChart* chart = this->chart(kind);
+    chart->removeAllSeries();
+    chart->setTitle(context.isEmpty() ? chartTitle(kind) : chartTitle(kind) + QStringLiteral(" — ") + context);
+    auto* x = static_cast<QLogValueAxis*>(x_axes_[slot(kind)]);
+    x->setRange(x_lo_, x_hi_);
+    // A log2 axis over many octaves: slanted labels, or they overlap and get cut.
+    const double octaves = std::log2(x_hi_ / x_lo_);
+    x->setLabelsAngle(octaves > 6.0 ? -45 : 0);
+    applyYRange(kind);
+  }
+
+  addReferenceLine(ChartKind::Speedup, QStringLiteral("1× (parity)"), 1.0, QColor(0x888888), {});
+  std::set<std::string> seen_devices;
+  for (const auto& run : runs_) {
+    const auto& d = run.device;
+    if (!seen_devices.insert(d.fingerprint.empty() ? d.id + d.name : d.fingerprint).second) continue;
+    const QString who = runs_.size() > 1 ? run.label + QLatin1Char(' ') : QString();
+    // Short legend names (legends truncate long ones); the values are on the axis and in the tooltip.
+    if (d.ceilings && d.ceilings->gemm_tflops > 0) {
+      addReferenceLine(ChartKind::Throughput, who + QStringLiteral("GEMM ceiling"), d.ceilings->gemm_tflops,
+                       QColor(0xc0392b),
+                       QStringLiteral("%1GEMM ceiling of %2: %3 TFLOP/s (%4, measured)")
+                           .arg(who, qs(d.name), formatTflops(d.ceilings->gemm_tflops), qs(d.ceilings->gemm_dtype)));
+    }
+    if (d.memory_bytes > 0) {
+      addReferenceLine(ChartKind::Memory, who + QStringLiteral("device memory"), static_cast<double>(d.memory_bytes) / kMiB,
+                       QColor(0xc0392b),
+                       QStringLiteral("%1memory of %2: %3").arg(who, qs(d.name), formatByteCount(d.memory_bytes)));
+    }
+  }
+}
+
+QLineSeries* RunCharts::addLine(ChartKind kind, const QString& name, const QPen& pen) {
+  auto* series = new QLineSeries;
+  series->setName(name);
+  styles_.insert(series, pen);
+  QChart* chart = this->chart(kind);
+  chart->addSeries(series);
+  series->attachAxis(x_axes_[slot(kind)]);
+  series->attachAxis(y_axes_[slot(kind)]);
+  applyStyle(series);
+  connectSeries(chart, series);
+  return series;
+}
+
+void RunCharts::addReferenceLine(ChartKind kind, const QString& name, double y, const QColor& color,
+                                 const QString& tip) {
+  QPen pen(color, 1.5, Qt::DashDotLine);
+  QLineSeries* line = addLine(kind, name, pen);
+  line->setPointsVisible(false);
+  line->append(x_lo_, y);
+  line->append(x_hi_, y);
+  tips_[line][0] = tip.isEmpty() ? name : tip;
+  reference_lines_.push_back(line);
+  extendY(kind, y);
+}
+
+QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel) const {
+  QStringList parts;
+  if (runs_.size() > 1 && run_slot >= 0 && static_cast<std::size_t>(run_slot) < runs_.size()) {
+    parts << runs_[static_cast<std::size_t>(run_slot)].label;
+  }
+  if (with_kernel) {
+    QString kernel = qs(kernelName(p.kernel));
+    if (many_tiles_ && p.kernel == KernelKind::Flash) kernel += QLatin1Char(' ') + qs(tileName(p.tile));
+    parts << kernel;
+  }
+  parts << QStringLiteral("B=%1").arg(p.batch);
+  if (many_models_) parts << modelLabel(p.model);
+  if (many_dtypes_) parts << QString::fromLatin1(kernels::dtypeName(p.dtype).data(),
+                                                 static_cast<qsizetype>(kernels::dtypeName(p.dtype).size()));
+  if (many_causal_) parts << (p.causal ? QStringLiteral("causal") : QStringLiteral("non-causal"));
+  return parts.join(QLatin1Char(' '));
+}
+
+QColor RunCharts::groupColor(const std::string& group_key) {
+  auto it = group_colors_.find(group_key);
+  if (it != group_colors_.end()) return it->second;
+  const QColor color = kPalette[group_colors_.size() % kPalette.size()];
+  group_colors_.emplace(group_key, color);
+  return color;
+}
+
+RunCharts::Curve& RunCharts::curveFor(const SweepPoint& p, int run_slot) {
+  const QString group = curveName(p, run_slot, false);
+  const QString name = curveName(p, run_slot, true);
+  auto [it, inserted] = curves_.try_emplace(name.toStdString());
+  if (inserted) {
+    // Colour says which batch (x model x run), the dash says which kernel.
+    QPen pen(groupColor(group.toStdString()), 2.0,
+             p.kernel == KernelKind::Flash ? (many_tiles_ && !p.tile.isAuto() ? Qt::DashDotDotLine : Qt::SolidLine)
+                                           : Qt::DashLine);
+    it->second.latency = addLine(ChartKind::Latency, name, pen);
+    it->second.tflops = addLine(ChartKind::Throughput, name, pen);
+    it->second.memory = addLine(ChartKind::Memory, name, pen);
+  }
+  return it->second;
+}
+
+RunCharts::SpeedupCurve& RunCharts::speedupFor(const SweepPoint& p, int run_slot) {
+  const QString group = curveName(p, run_slot, false);
+  auto [it, inserted] = speedups_.try_emplace(group.toStdString());
+  if (inserted) {
+    it->second.series = addLine(ChartKind::Speedup, group, QPen(groupColor(group.toStdString()), 2.0));
+  }
+  return it->second;
+}
+
+void RunCharts::placePoint(QXYSeries* series, double x, double y, const QString& tip) {
+  const int at = lowerBound(series, x);
+  if (at < series->count() && series->at(at).x() == x) {
+    series->replace(at, QPointF(x, y));
+  } else {
+    series->insert(at, QPointF(x, y));
+  }
+  tips_[series][static_cast<int>(x)] = tip;
+}
+
+void RunCharts::extendY(ChartKind kind, double value) {
+  Range& range = y_ranges_[slot(kind)];
+  const Range before = range;
+  range.add(value);
+  if (range.lo != before.lo || range.hi != before.hi) applyYRange(kind);
+}
+
+void RunCharts::applyYRange(ChartKind kind) {
+  const Range& r = y_ranges_[slot(kind)];
+  QAbstractAxis* axis = y_axes_[slot(kind)];
+  switch (kind) {
+    case ChartKind::Latency:
+    case ChartKind::Memory: {
+      if (r.empty()) {
+        axis->setRange(0.01, 10.0);
+        break;
+      }
+      // A log axis labels only powers of its base: over a short span use base 2 (a label per
+      // doubling), over a long one base 10 with 1-2-5 bounds.
+      auto* log_axis = static_cast<QLogValueAxis*>(axis);
+      double lo = 0, hi = 0;
+      if (std::log10(r.hi / r.lo) < 2.5) {
+        lo = std::exp2(std::floor(std::log2(r.lo) + 1e-9));
+        hi = std::exp2(std::ceil(std::log2(r.hi) - 1e-9));
+        if (hi <= lo) hi = lo * 2.0;
+        log_axis->setBase(2.0);
+        log_axis->setMinorTickCount(0);
+      } else {
+        lo = niceLogStep(r.lo, false);
+        hi = niceLogStep(r.hi, true);
+        log_axis->setBase(10.0);
+        log_axis->setMinorTickCount(8);
+      }
+      axis->setRange(lo, hi);
+      break;
+    }
+    case ChartKind::Speedup:
+    case ChartKind::Throughput: {
+      const double hi = r.empty() ? 1.0 : r.hi * 1.12;
+      static_cast<QValueAxis*>(axis)->setRange(0.0, kind == ChartKind::Speedup ? std::max(2.0, hi) : hi);
+      static_cast<QValueAxis*>(axis)->applyNiceNumbers();
+      break;
+    }
+  }
+}
+
+void RunCharts::addPoints(const std::vector<PointResult>& results, int run_slot) {
+  for (const auto& r : results) addPoint(r, run_slot);
+}
+
+void RunCharts::addPoint(const PointResult& r, int run_slot) {
+  const SweepPoint& p = r.point;
+  const double x = p.seq_len;
+  if (x < x_lo_ || x > x_hi_) {
+    // A point outside the spec's range (an edited spec): widen the axis and the reference lines.
+    x_lo_ = std::min(x_lo_, x / std::sqrt(2.0));
+    x_hi_ = std::max(x_hi_, x * std::sqrt(2.0));
+    for (ChartKind kind : kChartKinds) x_axes_[slot(kind)]->setRange(x_lo_, x_hi_);
+    for (QLineSeries* line : reference_lines_) {
+      const double y = line->at(0).y();
+      line->replace(QList<QPointF>{{x_lo_, y}, {x_hi_, y}});
+    }
+  }
+  const QString head = QStringLiteral("%1\nN = %2").arg(curveName(p, run_slot, true)).arg(p.seq_len);
+
+  const bool ran = (r.status == PointStatus::Ok || r.status == PointStatus::Failed) && r.stats.median_ms > 0;
+  if (ran) {
+    Curve& curve = curveFor(p, run_slot);
+    const QString check = r.status == PointStatus::Failed ? QStringLiteral("\nINCORRECT output") : QString();
+    placePoint(curve.latency, x, r.stats.median_ms,
+               head + QStringLiteral("\nmedian %1 (min %2, max %3)%4")
+                          .arg(formatMs(r.stats.median_ms), formatMs(r.stats.min_ms), formatMs(r.stats.max_ms), check));
+    extendY(ChartKind::Latency, r.stats.median_ms);
+    placePoint(curve.tflops, x, r.tflops,
+               head + QStringLiteral("\n%1 TFLOP/s (median %2)").arg(formatTflops(r.tflops), formatMs(r.stats.median_ms)));
+    extendY(ChartKind::Throughput, r.tflops);
+    if (r.peak_bytes > 0) {
+      placePoint(curve.memory, x, static_cast<double>(r.peak_bytes) / kMiB,
+                 head + QStringLiteral("\npeak %1 (predicted %2)")
+                            .arg(formatByteCount(r.peak_bytes), formatByteCount(r.predicted_bytes)));
+      extendY(ChartKind::Memory, static_cast<double>(r.peak_bytes) / kMiB);
+    }
+
+    SpeedupCurve& speedup = speedupFor(p, run_slot);
+    auto& [flash, standard] = speedup.medians[p.seq_len];
+    if (r.status == PointStatus::Ok) {
+      if (p.kernel == KernelKind::Flash) {
+        flash = flash > 0 ? std::min(flash, r.stats.median_ms) : r.stats.median_ms;
+      } else {
+        standard = r.stats.median_ms;
+      }
+    }
+    if (flash > 0 && standard > 0) {
+      const double ratio = standard / flash;
+      placePoint(speedup.series, x, ratio,
+                 QStringLiteral("%1\nN = %2\nstandard %3 / flash %4 = %5×")
+                     .arg(curveName(p, run_slot, false))
+                     .arg(p.seq_len)
+                     .arg(formatMs(standard), formatMs(flash))
+                     .arg(ratio, 0, 'f', 2));
+      extendY(ChartKind::Speedup, ratio);
+    }
+    return;
+  }
+
+  if (r.status == PointStatus::Oom || r.status == PointStatus::Skipped) {
+    if (skipped_ == nullptr) {
+      skipped_ = new QScatterSeries;
+      skipped_->setName(QStringLiteral("OOM / skipped (at predicted size)"));
+      skipped_->setMarkerShape(QScatterSeries::MarkerShapeTriangle);
+      skipped_->setMarkerSize(11);
+      styles_.insert(skipped_, QPen(QColor(0xd62728), 1.5));
+      chart(ChartKind::Memory)->addSeries(skipped_);
+      skipped_->attachAxis(x_axes_[slot(ChartKind::Memory)]);
+      skipped_->attachAxis(y_axes_[slot(ChartKind::Memory)]);
+      applyStyle(skipped_);
+      connectSeries(chart(ChartKind::Memory), skipped_);
+    }
+    std::uint64_t bytes = r.predicted_bytes;
+    if (bytes == 0 && run_slot >= 0 && static_cast<std::size_t>(run_slot) < runs_.size()) {
+      bytes = runs_[static_cast<std::size_t>(run_slot)].device.memory_bytes;
+    }
+    if (bytes == 0) return;
+    const double y = static_cast<double>(bytes) / kMiB;
+    skipped_->append(x, y);
+    QString& tip = tips_[skipped_][p.seq_len];
+    if (!tip.isEmpty()) tip += QStringLiteral("\n\n");
+    tip += head + QStringLiteral("\n%1: %2").arg(qs(statusName(r.status)), qs(r.message));
+    extendY(ChartKind::Memory, y);
+  }
+}
+
+void RunCharts::applyStyle(QAbstractSeries* series) {
+  const QPen pen = styles_.value(series);
+  if (auto* scatter = qobject_cast<QScatterSeries*>(series)) {
+    scatter->setColor(pen.color());
+    scatter->setBorderColor(dark_ ? QColor(Qt::white) : QColor(Qt::black));
+  } else if (auto* line = qobject_cast<QLineSeries*>(series)) {
+    line->setPen(pen);
+    line->setPointsVisible(pen.style() != Qt::DashDotLine);
+  }
+}
+
+void RunCharts::connectSeries(QChart* chart, QAbstractSeries* series) {
+  auto* xy = static_cast<QXYSeries*>(series);
+  connect(xy, &QXYSeries::hovered, this, [this, xy](const QPointF& at, bool state) {
+    if (!state) {
+      QToolTip::hideText();
+      return;
+    }
+    const auto tips = tips_.constFind(xy);
+    if (tips == tips_.cend() || tips->empty()) return;
+    // The point nearest to the cursor along the (log) x axis.
+    auto best = tips->begin();
+    for (auto it = tips->begin(); it != tips->end(); ++it) {
+      if (it->first <= 0) continue;
+      if (best->first <= 0 || std::abs(std::log2(it->first / at.x())) < std::abs(std::log2(best->first / at.x()))) {
+        best = it;
+      }
+    }
+    QToolTip::showText(QCursor::pos(), best->second);
+  });
+  // Clicking a legend entry hides its series; the entry stays, dimmed, to bring it back.
+  for (QLegendMarker* marker : chart->legend()->markers(series)) {
+    connect(marker, &QLegendMarker::clicked, this, [marker] {
+      QAbstractSeries* s = marker->series();
+      s->setVisible(!s->isVisible());
+      marker->setVisible(true);
+      QColor label = marker->labelBrush().color();
+      label.setAlphaF(s->isVisible() ? 1.0f : 0.4f);
+      marker->setLabelBrush(label);
+    });
+  }
+}
+
+void RunCharts::setDark(bool dark) {
+  dark_ = dark;
+  for (ChartKind kind : kChartKinds) {
+    QChart* c = chart(kind);
+    // setTheme restyles every series: put the kernel/batch styles back afterwards.
+    c->setTheme(dark ? QChart::ChartThemeDark : QChart::ChartThemeLight);
+    styleChart(c);
+    for (QAbstractSeries* s : c->series()) applyStyle(s);
+  }
+}
+
+void RunCharts::copyVisibility(const RunCharts& other) {
+  for (ChartKind kind : kChartKinds) {
+    QSet<QString> hidden;
+    for (QAbstractSeries* s : other.chart(kind)->series()) {
+      if (!s->isVisible()) hidden.insert(s->name());
+    }
+    for (QAbstractSeries* s : chart(kind)->series()) {
+      if (!hidden.contains(s->name())) continue;
+      s->setVisible(false);
+      for (QLegendMarker* m : chart(kind)->legend()->markers(s)) m->setVisible(false);
+    }
+  }
+}
+
+int RunCharts::seriesCount(ChartKind kind) const { return static_cast<int>(chart(kind)->series().size()); }
+
+}  // namespace attnbench::ui

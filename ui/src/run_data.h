@@ -1,0 +1,66 @@
+// The run on screen: its record and points, filled from the worker's events (docs/EVENTS.md) or
+// from the store. Charts and the results table listen to its signals and update point by point.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QString>
+
+#include <nlohmann/json.hpp>
+
+#include "attnbench/results.h"
+#include "attnbench/store.h"
+
+namespace attnbench::ui {
+
+class RunData : public QObject {
+  Q_OBJECT
+ public:
+  explicit RunData(QObject* parent = nullptr);
+
+  // Shows a stored run (history) or clears the view (empty record, no points).
+  void reset(RunRecord run, std::vector<PointResult> points);
+
+  // Applies one event of the stream. Malformed events are reported through note() as warnings.
+  void applyEvent(const nlohmann::json& event);
+  // Adds a finished point, or replaces the earlier record of the same index (resume).
+  void addPoint(PointResult result);
+
+  const RunRecord& run() const { return run_; }
+  const std::vector<PointResult>& points() const { return points_; }
+  bool hasRun() const { return run_.id != 0 || !points_.empty(); }
+  int donePoints() const { return done_; }
+  int totalPoints() const { return run_.total_points; }
+  bool live() const { return live_; }
+  // Seconds to the end of the run from the pace of this invocation's points; negative when unknown.
+  double etaSeconds() const;
+
+  // Loads the points recorded before a resumed run_started (set by the window; may stay empty).
+  std::function<std::vector<PointResult>(std::int64_t run_id)> earlierPoints;
+
+ Q_SIGNALS:
+  void runReset();                  // a new run (or none) replaces everything
+  void runStarted();                // a worker's run began (after runReset)
+  void pointAdded(int row);         // points()[row] is new
+  void pointReplaced(int row);      // points()[row] changed
+  void progressChanged(int done, int total);
+  void pointStarted(const QString& label);
+  void note(const QString& level, const QString& message);
+  void runFinished(const QString& status);
+
+ private:
+  RunRecord run_;
+  std::vector<PointResult> points_;
+  std::unordered_map<int, int> row_of_index_;
+  int done_ = 0;
+  int done_at_start_ = 0;  // points already recorded when this invocation began (resume)
+  bool live_ = false;
+  QElapsedTimer clock_;
+};
+
+}  // namespace attnbench::ui

@@ -1,0 +1,505 @@
+#include "sweep_editor.h"
+
+#include <algorithm>
+#include <set>
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QFormLayout>
+#include <QGridLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QRegularExpression>
+#include <QSpinBox>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include "attnbench/errors.h"
+#include "ui_format.h"
+
+namespace attnbench::ui {
+
+namespace {
+
+QString dtypeLabel(DType d) {
+  const auto name = kernels::dtypeName(d);
+  return QString::fromLatin1(name.data(), static_cast<qsizetype>(name.size()));
+}
+
+QString presetLabel(const ModelPreset& m) {
+  return QStringLiteral("%1  (%2 h, %3 kv, d %4)")
+      .arg(qs(m.display_name.empty() ? m.name : m.display_name))
+      .arg(m.heads)
+      .arg(m.kv_heads)
+      .arg(m.head_dim);
+}
+
+// "8GiB", "512MiB" or a plain byte count: exact, so that the spec survives the round trip.
+QString exactByteSize(std::uint64_t bytes) {
+  constexpr std::uint64_t kMiB = 1ull << 20, kGiB = 1ull << 30;
+  if (bytes > 0 && bytes % kGiB == 0) return QStringLiteral("%1GiB").arg(bytes / kGiB);
+  if (bytes > 0 && bytes % kMiB == 0) return QStringLiteral("%1MiB").arg(bytes / kMiB);
+  return QString::number(bytes);
+}
+
+QSpinBox* spin(int lo, int hi, int value) {
+  auto* s = new QSpinBox;
+  s->setRange(lo, hi);
+  s->setValue(value);
+  return s;
+}
+
+}  // namespace
+
+std::optional<std::vector<int>> parsePositiveInts(const QString& text, QString* error) {
+  std::vector<int> values;
+  for (const QString& part : text.split(QRegularExpression(QStringLiteral("[,;\\s]+")), Qt::SkipEmptyParts)) {
+    bool ok = false;
+    const int v = part.toInt(&ok);
+    if (!ok || v <= 0) {
+      *error = QStringLiteral("\"%1\" is not a positive whole number").arg(part);
+      return std::nullopt;
+    }
+    if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
+  }
+  return values;
+}
+
+SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
+  auto* form = new QFormLayout;
+  form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+  form->setRowWrapPolicy(QFormLayout::DontWrapRows);
+
+  preset_ = new QComboBox;
+  preset_->addItem(tr("— choose a preset —"));
+  for (const auto& name : sweepPresetNames()) preset_->addItem(qs(name));
+  connect(preset_, &QComboBox::activated, this, &SweepEditor::loadPreset);
+  form->addRow(tr("Preset"), preset_);
+
+  name_ = new QLineEdit(QStringLiteral("sweep"));
+  form->addRow(tr("Name"), name_);
+
+  // Models: presets ticked in a list, plus an optional custom shape.
+  models_ = new QListWidget;
+  for (const auto& m : builtinModels()) {
+    auto* item = new QListWidgetItem(presetLabel(m), models_);
+    item->setData(Qt::UserRole, qs(m.name));
+    item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+    item->setCheckState(Qt::Unchecked);
+  }
+  models_->setMaximumHeight(models_->sizeHintForRow(0) * 5 + 8);
+  form->addRow(tr("Models"), field(models_, &models_error_));
+
+  custom_ = new QGroupBox(tr("Custom shape"));
+  custom_->setCheckable(true);
+  custom_->setChecked(false);
+  custom_name_ = new QLineEdit(QStringLiteral("custom"));
+  custom_heads_ = spin(1, 1024, 32);
+  custom_kv_heads_ = spin(1, 1024, 8);
+  custom_head_dim_ = spin(1, 1024, 128);
+  auto* custom_form = new QFormLayout(custom_);
+  custom_form->addRow(tr("Name"), custom_name_);
+  auto* heads_row = new QHBoxLayout;
+  heads_row->addWidget(new QLabel(tr("heads")));
+  heads_row->addWidget(custom_heads_);
+  heads_row->addWidget(new QLabel(tr("kv heads")));
+  heads_row->addWidget(custom_kv_heads_);
+  heads_row->addWidget(new QLabel(tr("head dim")));
+  heads_row->addWidget(custom_head_dim_);
+  custom_form->addRow(heads_row);
+  custom_error_ = new QLabel;
+  custom_form->addRow(custom_error_);
+  form->addRow(custom_);
+
+  // Sequence lengths: powers of two as toggles, anything else typed in.
+  auto* seq_grid = new QGridLayout;
+  seq_grid->setSpacing(2);
+  for (int e = kMinPow2; e <= kMaxPow2; ++e) {
+    const int n = 1 << e;
+    auto* b = new QToolButton;
+    b->setText(n >= 1024 ? QStringLiteral("%1K").arg(n / 1024) : QString::number(n));
+    b->setToolTip(tr("%1 tokens").arg(n));
+    b->setCheckable(true);
+    b->setAutoRaise(false);
+    // A ticked length must read as ticked in every style.
+    b->setStyleSheet(QStringLiteral("QToolButton:checked { background: palette(highlight); color: palette(highlighted-text); }"));
+    b->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
+    const int i = e - kMinPow2;
+    seq_grid->addWidget(b, i / 6, i % 6);
+    seq_buttons_[n] = b;
+    connect(b, &QToolButton::toggled, this, &SweepEditor::revalidate);
+  }
+  seq_custom_ = new QLineEdit;
+  seq_custom_->setPlaceholderText(tr("other lengths, e.g. 384, 3000"));
+  auto* seq_box = new QWidget;
+  auto* seq_layout = new QVBoxLayout(seq_box);
+  seq_layout->setContentsMargins(0, 0, 0, 0);
+  seq_layout->addLayout(seq_grid);
+  seq_layout->addWidget(seq_custom_);
+  form->addRow(tr("Sequence lengths"), field(seq_box, &seq_error_));
+
+  batches_ = new QLineEdit(QStringLiteral("1"));
+  batches_->setPlaceholderText(tr("e.g. 1, 4, 16"));
+  form->addRow(tr("Batch sizes"), field(batches_, &batch_error_));
+
+  QList<QWidget*> dtype_boxes;
+  for (DType d : {DType::F16, DType::BF16, DType::F32}) {
+    auto* c = new QCheckBox(dtypeLabel(d));
+    dtypes_[d] = c;
+    dtype_boxes << c;
+  }
+  form->addRow(tr("Dtypes"), fieldLayout(dtype_boxes, &dtype_error_));
+
+  non_causal_ = new QCheckBox(tr("non-causal"));
+  causal_ = new QCheckBox(tr("causal"));
+  form->addRow(tr("Masking"), fieldLayout({non_causal_, causal_}, &causal_error_));
+
+  flash_ = new QCheckBox(tr("flash (fused)"));
+  standard_ = new QCheckBox(tr("standard"));
+  form->addRow(tr("Kernels"), fieldLayout({flash_, standard_}, &kernel_error_));
+
+  tiles_ = new QLineEdit(QStringLiteral("auto"));
+  tiles_->setPlaceholderText(tr("auto, 64x64, 128x64"));
+  tiles_->setToolTip(tr("Flash tiles, rows of Q x rows of K/V; \"auto\" lets the kernel choose"));
+  form->addRow(tr("Flash tiles"), field(tiles_, &tile_error_));
+
+  repetitions_ = spin(1, 10000, 3);
+  warmup_ = spin(0, 1000, 1);
+  auto* reps = new QWidget;
+  auto* reps_layout = new QHBoxLayout(reps);
+  reps_layout->setContentsMargins(0, 0, 0, 0);
+  reps_layout->addWidget(repetitions_);
+  reps_layout->addWidget(new QLabel(tr("warm-up")));
+  reps_layout->addWidget(warmup_);
+  form->addRow(tr("Repetitions"), reps);
+
+  correctness_ = new QCheckBox(tr("check against an fp64 reference"));
+  form->addRow(tr("Correctness"), correctness_);
+
+  device_ = new QComboBox;
+  device_->addItem(tr("auto (first GPU, else CPU)"), QStringLiteral("auto"));
+  form->addRow(tr("Device"), device_);
+
+  auto* advanced = new QGroupBox(tr("Advanced"));
+  auto* adv_form = new QFormLayout(advanced);
+  max_memory_ = new QLineEdit;
+  max_memory_->setPlaceholderText(tr("device's free memory, or e.g. 8GiB"));
+  adv_form->addRow(tr("Memory budget"), field(max_memory_, &memory_error_));
+  threads_ = spin(0, 1024, 0);
+  threads_->setSpecialValueText(tr("all"));
+  adv_form->addRow(tr("CPU threads"), threads_);
+  l2_flush_ = new QCheckBox(tr("flush L2 between samples (GPU)"));
+  cuda_graph_ = new QCheckBox(tr("replay a CUDA graph (GPU)"));
+  adv_form->addRow(l2_flush_);
+  adv_form->addRow(cuda_graph_);
+  seed_ = new QLineEdit(QStringLiteral("20241125"));
+  adv_form->addRow(tr("Seed"), field(seed_, &seed_error_));
+
+  summary_ = new QLabel;
+  summary_->setWordWrap(true);
+
+  auto* layout = new QVBoxLayout(this);
+  layout->addLayout(form);
+  layout->addWidget(advanced);
+  layout->addWidget(summary_);
+  layout->addStretch(1);
+
+  // Any change revalidates.
+  for (QLineEdit* e : {name_, custom_name_, seq_custom_, batches_, tiles_, max_memory_, seed_}) {
+    connect(e, &QLineEdit::textChanged, this, &SweepEditor::revalidate);
+  }
+  for (QSpinBox* s : {custom_heads_, custom_kv_heads_, custom_head_dim_, repetitions_, warmup_, threads_}) {
+    connect(s, &QSpinBox::valueChanged, this, &SweepEditor::revalidate);
+  }
+  QList<QCheckBox*> boxes = {non_causal_, causal_, flash_, standard_, correctness_, l2_flush_, cuda_graph_};
+  for (auto& [d, c] : dtypes_) boxes << c;
+  for (QCheckBox* c : boxes) connect(c, &QCheckBox::toggled, this, &SweepEditor::revalidate);
+  connect(custom_, &QGroupBox::toggled, this, &SweepEditor::revalidate);
+  connect(models_, &QListWidget::itemChanged, this, &SweepEditor::revalidate);
+  connect(device_, &QComboBox::currentIndexChanged, this, &SweepEditor::revalidate);
+
+  SweepSpec initial;
+  initial.models = {builtinModels().empty() ? ModelPreset{} : builtinModels().front()};
+  initial.seq_lens = {512, 1024, 2048, 4096};
+  initial.batch_sizes = {1};
+  initial.dtypes = {DType::F16};
+  initial.causal = {false};
+  initial.kernels = {KernelKind::Flash, KernelKind::Standard};
+  initial.tiles = {TileShape{}};
+  setSpec(initial);
+}
+
+QWidget* SweepEditor::field(QWidget* editor, QLabel** error) { return fieldLayout({editor}, error); }
+
+QWidget* SweepEditor::fieldLayout(const QList<QWidget*>& editors, QLabel** error) {
+  auto* box = new QWidget;
+  auto* v = new QVBoxLayout(box);
+  v->setContentsMargins(0, 0, 0, 0);
+  v->setSpacing(2);
+  auto* row = new QHBoxLayout;
+  for (QWidget* w : editors) row->addWidget(w);
+  if (editors.size() > 1) row->addStretch(1);
+  v->addLayout(row);
+  *error = new QLabel;
+  (*error)->setObjectName(QStringLiteral("fieldError"));
+  (*error)->setWordWrap(true);
+  (*error)->setStyleSheet(QStringLiteral("color: #d32f2f;"));
+  (*error)->hide();
+  v->addWidget(*error);
+  return box;
+}
+
+void SweepEditor::setDevices(const std::vector<DeviceInfo>& devices) {
+  const QString current = device_->currentData().toString();
+  device_->blockSignals(true);
+  while (device_->count() > 1) device_->removeItem(1);
+  for (const auto& d : devices) {
+    device_->addItem(QStringLiteral("%1 — %2").arg(qs(d.id), qs(d.name)), qs(d.id));
+  }
+  const int at = device_->findData(current);
+  device_->setCurrentIndex(at >= 0 ? at : 0);
+  device_->blockSignals(false);
+  revalidate();
+}
+
+void SweepEditor::setSpec(const SweepSpec& spec) {
+  loading_ = true;
+  name_->setText(qs(spec.name));
+
+  bool custom_set = false;
+  for (int row = 0; row < models_->count(); ++row) models_->item(row)->setCheckState(Qt::Unchecked);
+  custom_->setChecked(false);
+  for (const auto& m : spec.models) {
+    bool matched = false;
+    for (int row = 0; row < models_->count(); ++row) {
+      QListWidgetItem* item = models_->item(row);
+      if (item->data(Qt::UserRole).toString() != qs(m.name)) continue;
+      // A preset name with other numbers is a custom shape that borrowed the name.
+      const ModelPreset& preset = builtinModels()[static_cast<std::size_t>(row)];
+      if (preset.heads == m.heads && preset.kv_heads == m.kv_heads && preset.head_dim == m.head_dim) {
+        item->setCheckState(Qt::Checked);
+        matched = true;
+      }
+    }
+    if (!matched && !custom_set) {
+      custom_set = true;
+      custom_base_ = m;
+      custom_->setChecked(true);
+      custom_name_->setText(qs(m.name));
+      custom_heads_->setValue(m.heads);
+      custom_kv_heads_->setValue(m.kv_heads);
+      custom_head_dim_->setValue(m.head_dim);
+    }
+  }
+
+  QStringList others;
+  for (auto& [n, b] : seq_buttons_) b->setChecked(false);
+  for (int n : spec.seq_lens) {
+    if (auto it = seq_buttons_.find(n); it != seq_buttons_.end()) {
+      it->second->setChecked(true);
+    } else {
+      others << QString::number(n);
+    }
+  }
+  seq_custom_->setText(others.join(QStringLiteral(", ")));
+
+  QStringList batches;
+  for (int b : spec.batch_sizes) batches << QString::number(b);
+  batches_->setText(batches.join(QStringLiteral(", ")));
+
+  for (auto& [d, c] : dtypes_) c->setChecked(std::find(spec.dtypes.begin(), spec.dtypes.end(), d) != spec.dtypes.end());
+  non_causal_->setChecked(std::find(spec.causal.begin(), spec.causal.end(), false) != spec.causal.end());
+  causal_->setChecked(std::find(spec.causal.begin(), spec.causal.end(), true) != spec.causal.end());
+  flash_->setChecked(std::find(spec.kernels.begin(), spec.kernels.end(), KernelKind::Flash) != spec.kernels.end());
+  standard_->setChecked(std::find(spec.kernels.begin(), spec.kernels.end(), KernelKind::Standard) != spec.kernels.end());
+
+  QStringList tiles;
+  for (const auto& t : spec.tiles) tiles << qs(tileName(t));
+  tiles_->setText(tiles.isEmpty() ? QStringLiteral("auto") : tiles.join(QStringLiteral(", ")));
+
+  repetitions_->setValue(spec.repetitions);
+  warmup_->setValue(spec.warmup);
+  correctness_->setChecked(spec.check_correctness);
+  int at = device_->findData(qs(spec.device));
+  if (at < 0) {
+    device_->addItem(qs(spec.device), qs(spec.device));
+    at = device_->count() - 1;
+  }
+  device_->setCurrentIndex(at);
+  max_memory_->setText(spec.max_memory_bytes ? exactByteSize(*spec.max_memory_bytes) : QString());
+  threads_->setValue(spec.threads);
+  l2_flush_->setChecked(spec.l2_flush);
+  cuda_graph_->setChecked(spec.cuda_graph);
+  seed_->setText(QString::number(spec.seed));
+  loading_ = false;
+  revalidate();
+}
+
+void SweepEditor::loadPreset(int combo_index) {
+  if (combo_index <= 0) return;
+  try {
+    setSpec(sweepPreset(preset_->itemText(combo_index).toStdString()));
+  } catch (const std::exception& e) {
+    summary_->setText(tr("Cannot load the preset: %1").arg(QString::fromUtf8(e.what())));
+  }
+  preset_->setCurrentIndex(0);
+}
+
+void SweepEditor::setError(QLabel* label, const QString& message) {
+  label->setText(message);
+  label->setVisible(!message.isEmpty());
+}
+
+void SweepEditor::revalidate() {
+  if (loading_) return;
+  SweepSpec spec;
+  errors_.clear();
+  auto fail = [this](QLabel* label, const QString& field_name, const QString& message) {
+    setError(label, message);
+    if (!message.isEmpty()) errors_ << field_name + QStringLiteral(": ") + message;
+  };
+
+  spec.name = name_->text().trimmed().toStdString();
+  if (spec.name.empty()) spec.name = "sweep";
+
+  spec.models.clear();
+  for (int row = 0; row < models_->count(); ++row) {
+    if (models_->item(row)->checkState() == Qt::Checked) spec.models.push_back(builtinModels()[static_cast<std::size_t>(row)]);
+  }
+  QString custom_message;
+  if (custom_->isChecked()) {
+    ModelPreset m = custom_base_;
+    const std::string name = custom_name_->text().trimmed().toStdString();
+    if (m.name != name) {
+      m.name = m.display_name = name;
+      m.aliases.clear();
+    }
+    if (m.heads != custom_heads_->value() || m.kv_heads != custom_kv_heads_->value() ||
+        m.head_dim != custom_head_dim_->value()) {
+      m.heads = custom_heads_->value();
+      m.kv_heads = custom_kv_heads_->value();
+      m.head_dim = custom_head_dim_->value();
+      m.hidden = m.heads * m.head_dim;
+      m.layers = std::max(m.layers, 1);
+    }
+    if (m.name.empty()) {
+      custom_message = tr("give the shape a name");
+    } else {
+      try {
+        validateModelShape(m);
+        spec.models.push_back(m);
+      } catch (const std::exception& e) {
+        custom_message = QString::fromUtf8(e.what());
+      }
+    }
+  }
+  fail(custom_error_, tr("Custom shape"), custom_message);
+  fail(models_error_, tr("Models"),
+       spec.models.empty() && custom_message.isEmpty() ? tr("tick at least one model or a custom shape") : QString());
+
+  QString message;
+  spec.seq_lens.clear();
+  for (auto& [n, b] : seq_buttons_) {
+    if (b->isChecked()) spec.seq_lens.push_back(n);
+  }
+  if (auto others = parsePositiveInts(seq_custom_->text(), &message)) {
+    for (int n : *others) {
+      if (std::find(spec.seq_lens.begin(), spec.seq_lens.end(), n) == spec.seq_lens.end()) spec.seq_lens.push_back(n);
+    }
+    std::sort(spec.seq_lens.begin(), spec.seq_lens.end());
+    if (spec.seq_lens.empty()) message = tr("pick at least one sequence length");
+  }
+  fail(seq_error_, tr("Sequence lengths"), message);
+
+  message.clear();
+  if (auto batches = parsePositiveInts(batches_->text(), &message)) {
+    spec.batch_sizes = *batches;
+    if (spec.batch_sizes.empty()) message = tr("give at least one batch size");
+  }
+  fail(batch_error_, tr("Batch sizes"), message);
+
+  spec.dtypes.clear();
+  for (auto& [d, c] : dtypes_) {
+    if (c->isChecked()) spec.dtypes.push_back(d);
+  }
+  fail(dtype_error_, tr("Dtypes"), spec.dtypes.empty() ? tr("tick at least one dtype") : QString());
+
+  spec.causal.clear();
+  if (non_causal_->isChecked()) spec.causal.push_back(false);
+  if (causal_->isChecked()) spec.causal.push_back(true);
+  fail(causal_error_, tr("Masking"), spec.causal.empty() ? tr("tick non-causal, causal or both") : QString());
+
+  spec.kernels.clear();
+  if (flash_->isChecked()) spec.kernels.push_back(KernelKind::Flash);
+  if (standard_->isChecked()) spec.kernels.push_back(KernelKind::Standard);
+  fail(kernel_error_, tr("Kernels"), spec.kernels.empty() ? tr("tick at least one kernel") : QString());
+
+  message.clear();
+  spec.tiles.clear();
+  for (const QString& part : tiles_->text().split(QRegularExpression(QStringLiteral("[,;\\s]+")), Qt::SkipEmptyParts)) {
+    try {
+      spec.tiles.push_back(parseTile(part.toStdString()));
+    } catch (const std::exception& e) {
+      message = QString::fromUtf8(e.what());
+      break;
+    }
+  }
+  if (message.isEmpty() && spec.tiles.empty()) spec.tiles.push_back(TileShape{});
+  fail(tile_error_, tr("Flash tiles"), message);
+
+  spec.repetitions = repetitions_->value();
+  spec.warmup = warmup_->value();
+  spec.check_correctness = correctness_->isChecked();
+  spec.device = device_->currentData().toString().toStdString();
+
+  message.clear();
+  spec.max_memory_bytes.reset();
+  if (!max_memory_->text().trimmed().isEmpty()) {
+    try {
+      spec.max_memory_bytes = parseByteSize(max_memory_->text().trimmed().toStdString());
+    } catch (const std::exception& e) {
+      message = QString::fromUtf8(e.what());
+    }
+  }
+  fail(memory_error_, tr("Memory budget"), message);
+  spec.threads = threads_->value();
+  spec.l2_flush = l2_flush_->isChecked();
+  spec.cuda_graph = cuda_graph_->isChecked();
+
+  bool seed_ok = false;
+  const qulonglong seed = seed_->text().trimmed().toULongLong(&seed_ok);
+  if (seed_ok) spec.seed = seed;
+  fail(seed_error_, tr("Seed"), seed_ok ? QString() : tr("a whole number ≥ 0"));
+
+  // Field checks passed: ask core about the whole spec (ranges, combinations).
+  if (errors_.isEmpty()) {
+    try {
+      validateSpec(spec);
+    } catch (const std::exception& e) {
+      errors_ << QString::fromUtf8(e.what());
+    }
+  }
+
+  if (errors_.isEmpty()) {
+    const auto points = expandPoints(spec);
+    const auto flash = std::count_if(points.begin(), points.end(),
+                                     [](const SweepPoint& p) { return p.kernel == KernelKind::Flash; });
+    summary_->setStyleSheet(QString());
+    summary_->setText(tr("%1 points: %2 flash, %3 standard, %4 timed runs each")
+                          .arg(points.size())
+                          .arg(flash)
+                          .arg(static_cast<qsizetype>(points.size()) - flash)
+                          .arg(spec.repetitions));
+    spec_ = spec;
+  } else {
+    summary_->setStyleSheet(QStringLiteral("color: #d32f2f;"));
+    summary_->setText(errors_.size() == 1 ? errors_.front() : tr("%1 fields need attention").arg(errors_.size()));
+    spec_.reset();
+  }
+  Q_EMIT specChanged(spec_.has_value());
+}
+
+}  // namespace attnbench::ui

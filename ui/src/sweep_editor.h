@@ -1,0 +1,102 @@
+// The sweep editor: models (presets or a custom shape), sequence lengths, batch sizes, dtypes,
+// causal, kernels, tiles, repetitions, warm-up, correctness, device. Every field shows its own
+// validation message in place; spec() is set only when the whole sweep is valid.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <vector>
+
+#include <QStringList>
+#include <QWidget>
+
+#include "attnbench/device_info.h"
+#include "attnbench/sweep_spec.h"
+
+class QCheckBox;
+class QComboBox;
+class QGroupBox;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QSpinBox;
+class QToolButton;
+
+namespace attnbench::ui {
+
+class SweepEditor : public QWidget {
+  Q_OBJECT
+ public:
+  explicit SweepEditor(QWidget* parent = nullptr);
+
+  void setDevices(const std::vector<DeviceInfo>& devices);
+  void setSpec(const SweepSpec& spec);
+  // The edited sweep, or nothing when a field is invalid (see errors()).
+  std::optional<SweepSpec> spec() const { return spec_; }
+  bool isValid() const { return spec_.has_value(); }
+  // "field: message" for every invalid field (empty when valid).
+  QStringList errors() const { return errors_; }
+
+  // Sequence lengths offered as toggles (powers of two); others go in the custom field.
+  static constexpr int kMinPow2 = 6, kMaxPow2 = 17;  // 64 .. 131072
+
+ Q_SIGNALS:
+  void specChanged(bool valid);
+
+ private:
+  QWidget* field(QWidget* editor, QLabel** error);
+  QWidget* fieldLayout(const QList<QWidget*>& editors, QLabel** error);
+  void revalidate();
+  void setError(QLabel* label, const QString& message);
+  void loadPreset(int combo_index);
+
+  // Inputs.
+  QLineEdit* name_;
+  QComboBox* preset_;
+  QListWidget* models_;
+  QGroupBox* custom_;
+  QLineEdit* custom_name_;
+  QSpinBox* custom_heads_;
+  QSpinBox* custom_kv_heads_;
+  QSpinBox* custom_head_dim_;
+  std::map<int, QToolButton*> seq_buttons_;
+  QLineEdit* seq_custom_;
+  QLineEdit* batches_;
+  std::map<DType, QCheckBox*> dtypes_;
+  QCheckBox* non_causal_;
+  QCheckBox* causal_;
+  QCheckBox* flash_;
+  QCheckBox* standard_;
+  QLineEdit* tiles_;
+  QSpinBox* repetitions_;
+  QSpinBox* warmup_;
+  QCheckBox* correctness_;
+  QComboBox* device_;
+  QLineEdit* max_memory_;
+  QSpinBox* threads_;
+  QCheckBox* l2_flush_;
+  QCheckBox* cuda_graph_;
+  QLineEdit* seed_;
+  // Messages in place.
+  QLabel* models_error_;
+  QLabel* custom_error_;
+  QLabel* seq_error_;
+  QLabel* batch_error_;
+  QLabel* dtype_error_;
+  QLabel* causal_error_;
+  QLabel* kernel_error_;
+  QLabel* tile_error_;
+  QLabel* memory_error_;
+  QLabel* seed_error_;
+  QLabel* summary_;
+
+  ModelPreset custom_base_;  // the custom shape last loaded, so its other fields survive a round trip
+  std::optional<SweepSpec> spec_;
+  QStringList errors_;
+  bool loading_ = false;
+};
+
+// "1, 2, 4" -> {1, 2, 4}; a message naming the bad entry otherwise.
+std::optional<std::vector<int>> parsePositiveInts(const QString& text, QString* error);
+
+}  // namespace attnbench::ui
