@@ -301,7 +301,7 @@ void printRunHeader(std::ostream& out, const RunRecord& r) {
       << "  points:  " << r.finished_points << "/" << r.total_points << "   attnbench " << r.version << '\n';
   if (r.device.ceilings) {
     char line[160];
-    std::snprintf(line, sizeof line, "  ceilings: %.1f GB/s copy, %.1f TFLOP/s %s GEMM\n", r.device.ceilings->copy_gbps,
+    std::snprintf(line, sizeof line, "  ceilings: %.1f GB/s copy, %.3g TFLOP/s %s GEMM\n", r.device.ceilings->copy_gbps,
                   r.device.ceilings->gemm_tflops, r.device.ceilings->gemm_dtype.c_str());
     out << line;
   }
