@@ -20,7 +20,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 stage build
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 cmake --preset gpu-host > "$OUT/configure.log" 2>&1 && cmake --build --preset gpu-host -j "$(nproc)" > "$OUT/build.log" 2>&1 \
-  || { tail -50 "$OUT/configure.log" "$OUT/build.log"; exit 1; }
+  || { tail -n 50 "$OUT/configure.log" "$OUT/build.log"; exit 1; }
 $EXE devices | tee "$OUT/devices.txt"
 fi
 
