@@ -143,8 +143,10 @@ class CpuBackend final : public Backend {
 
   void setTimingOptions(const TimingOptions& timing) override { threads_ = resolveThreads(timing.cpu_threads); }
 
-  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t seed) override {
-    return std::make_unique<CpuPoint>(s, seed, threads_, memoryBudgetBytes());
+  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t seed, std::uint64_t limit_bytes) override {
+    // Host memory is overcommitted: an allocation past what is available "succeeds" and the process
+    // is killed when it touches the pages. So the available memory stays a hard limit here.
+    return std::make_unique<CpuPoint>(s, seed, threads_, std::min(limit_bytes, memoryBudgetBytes()));
   }
 
   DeviceCeilings measureCeilings() override {

@@ -336,8 +336,8 @@ class CudaBackend final : public Backend {
 
   void setTimingOptions(const TimingOptions& timing) override { timing_ = timing; }
 
-  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t seed) override {
-    return std::make_unique<CudaPoint>(ctx_, s, seed, timing_, memoryBudgetBytes());
+  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t seed, std::uint64_t limit_bytes) override {
+    return std::make_unique<CudaPoint>(ctx_, s, seed, timing_, limit_bytes);
   }
 
   DeviceCeilings measureCeilings() override {

@@ -2,10 +2,12 @@
 // flash-attention's rule: a kernel's error may be at most twice that of standard attention computed
 // at the storage precision (emulated here on the same rows), plus a small floor.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "attnbench/runner.h"
@@ -118,10 +120,27 @@ CorrectnessResult checkCorrectness(PreparedPoint& prepared, const ProblemShape& 
     const int kv_head = h / (s.heads_q / s.heads_kv);
     const std::vector<float> k = prepared.readRows(TensorId::K, b, kv_head, 0, s.seq_kv);
     const std::vector<float> v = prepared.readRows(TensorId::V, b, kv_head, 0, s.seq_kv);
-    for (int row : rows) {
-      const std::vector<float> q = prepared.readRows(TensorId::Q, b, h, row, 1);
-      const std::vector<float> o = prepared.readRows(TensorId::O, b, h, row, 1);
-      const RowErrors e = checkRow(s, q.data(), k, v, o.data(), row);
+    // Reads stay on this thread (the device API is called from one place); the fp64 rows, which cost
+    // N*D each and dominate a long-sequence check, are spread over the hardware threads.
+    const std::vector<int> row_list(rows.begin(), rows.end());
+    std::vector<std::vector<float>> q(row_list.size()), o(row_list.size());
+    for (std::size_t i = 0; i < row_list.size(); ++i) {
+      q[i] = prepared.readRows(TensorId::Q, b, h, row_list[i], 1);
+      o[i] = prepared.readRows(TensorId::O, b, h, row_list[i], 1);
+    }
+    std::vector<RowErrors> errors(row_list.size());
+    std::atomic<std::size_t> next{0};
+    auto worker = [&] {
+      for (std::size_t i = next++; i < row_list.size(); i = next++) {
+        errors[i] = checkRow(s, q[i].data(), k, v, o[i].data(), row_list[i]);
+      }
+    };
+    const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(row_list.size()));
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    for (const RowErrors& e : errors) {
       kernel_err = std::max(kernel_err, e.kernel);
       emulated_err = std::max(emulated_err, e.emulated);
       ref_max = std::max(ref_max, e.reference);

@@ -82,7 +82,7 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
 
   std::unique_ptr<PreparedPoint> prepared;
   try {
-    prepared = backend_.prepare(shape, pointSeed(spec.seed, point));
+    prepared = backend_.prepare(shape, pointSeed(spec.seed, point), budget);
   } catch (const OutOfMemory& e) {
     return finish(PointStatus::Oom, e.what());
   } catch (const DeviceFault&) {

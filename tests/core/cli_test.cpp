@@ -296,6 +296,21 @@ TEST(Cli, SkippedPointsKeepTheBytesTheyWouldNeed) {
   EXPECT_EQ(queryOne(db, "SELECT status FROM points WHERE seq_len = 64 AND kernel = 'standard'"), "ok");
 }
 
+TEST(Cli, AllocationsPastTheMemoryAreRecordedAsOom) {
+  const std::string dir = testing::freshDir("cli_oom");
+  const std::string db = dir + "/r.db";
+  // 32 heads at N = 32768 need a 128 GiB fp32 score matrix: --max-memory lets it past the prediction,
+  // and the allocation itself must fail cleanly.
+  const Result r = runCli({"--batch", "--no-progress", "--device", "cpu", "--heads", "32", "--head-dim", "128",
+                           "--seq-lens", "32768", "--dtype", "fp32", "--kernels", "standard", "--max-memory", "1TiB",
+                           "--db", db},
+                          dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(queryOne(db, "SELECT status FROM points"), "oom");
+  EXPECT_NE(queryOne(db, "SELECT message FROM points").find("memory limit"), std::string::npos);
+  EXPECT_EQ(queryOne(db, "SELECT status FROM runs"), "completed");
+}
+
 // A sweep long enough to be caught in the middle: 8 points of 40 samples each.
 std::vector<std::string> slowSweep(const std::string& db) {
   return concat(kTinySweep, {"--seq-lens", "256..2048", "--repetitions", "40", "--no-check", "--db", db});

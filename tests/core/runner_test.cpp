@@ -38,7 +38,7 @@ class ScriptedBackend final : public Backend {
   std::uint64_t predictBytes(const ProblemShape& s) const override { return s.seq_q == 200 ? 1ULL << 40 : 1000; }
   std::uint64_t memoryBudgetBytes() const override { return 1ULL << 30; }
   void setTimingOptions(const TimingOptions&) override {}
-  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t) override {
+  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t, std::uint64_t) override {
     if (s.seq_q == 250) throw OutOfMemory("cudaMalloc failed");
     return std::make_unique<Point>(s.seq_q, *this);
   }

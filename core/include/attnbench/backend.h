@@ -60,8 +60,11 @@ class Backend {
   virtual std::uint64_t memoryBudgetBytes() const = 0;
   // Applies to the points prepared afterwards (and to predictBytes: CPU workspace grows with threads).
   virtual void setTimingOptions(const TimingOptions& timing) = 0;
-  // Allocates, fills Q/K/V with random values from `seed`, poisons O. Throws OutOfMemory.
-  virtual std::unique_ptr<PreparedPoint> prepare(const ProblemShape& shape, std::uint64_t seed) = 0;
+  // Allocates, fills Q/K/V with random values from `seed`, poisons O. Throws OutOfMemory when the
+  // device refuses an allocation or the point's allocations would pass `limit_bytes` (a --max-memory
+  // above the free memory lets the device itself answer).
+  virtual std::unique_ptr<PreparedPoint> prepare(const ProblemShape& shape, std::uint64_t seed,
+                                                 std::uint64_t limit_bytes) = 0;
   // Measures copy bandwidth and GEMM throughput (a second or two).
   virtual DeviceCeilings measureCeilings() = 0;
 };

@@ -1,0 +1,118 @@
+// The CUDA backend through the runner, on a real GPU. Every test skips cleanly without one.
+#include <gtest/gtest.h>
+
+#include "attnbench/errors.h"
+#include "attnbench/runner.h"
+#include "test_support.h"
+
+namespace attnbench {
+namespace {
+
+std::unique_ptr<Backend> cudaBackendOrNull() {
+  if (!resolvesToCuda("cuda")) return nullptr;
+  std::string note;
+  return makeBackend("cuda", &note);
+}
+
+#define REQUIRE_CUDA_BACKEND(backend)                           \
+  auto backend = cudaBackendOrNull();                           \
+  if (!backend) GTEST_SKIP() << "no CUDA device: CPU-only host"
+
+SweepSpec smallSpec() {
+  SweepSpec s = sweepPreset("cpu-quick");
+  s.device = "cuda";
+  s.models = {modelFromJson({{"name", "gqa-d128"}, {"heads", 8}, {"kv_heads", 2}, {"head_dim", 128}}),
+              modelFromJson({{"name", "mha-d64"}, {"heads", 4}, {"kv_heads", 4}, {"head_dim", 64}})};
+  s.seq_lens = {1, 17, 300, 1024};
+  s.batch_sizes = {2};
+  s.dtypes = {DType::F16, DType::BF16, DType::F32};
+  s.causal = {false, true};
+  s.tiles = {TileShape{}, TileShape{64, 64}};
+  s.repetitions = 2;
+  return s;
+}
+
+TEST(CudaBackend, RunsEveryKernelCorrectlyWithExactMemoryPrediction) {
+  REQUIRE_CUDA_BACKEND(backend);
+  auto store = Store::open(testing::freshDir("cuda_points") + "/r.db");
+  Runner runner(*store, *backend, nullptr);
+  runner.setMeasureCeilings(false);
+  const RunOutcome out = runner.run(smallSpec());
+  int ok = 0;
+  for (const auto& r : out.results) {
+    if (r.point.dtype == DType::F32 && r.point.kernel == KernelKind::Flash) {
+      EXPECT_EQ(r.status, PointStatus::Skipped) << r.point.label();
+      EXPECT_NE(r.message.find("fp32"), std::string::npos) << r.message;
+      continue;
+    }
+    ++ok;
+    EXPECT_EQ(r.status, PointStatus::Ok) << r.point.label() << ": " << r.message;
+    ASSERT_TRUE(r.correctness) << r.point.label();
+    EXPECT_TRUE(r.correctness->passed) << r.point.label() << " error " << r.correctness->max_abs_error;
+    EXPECT_EQ(r.correctness->unwritten, 0);
+    EXPECT_EQ(r.peak_bytes, r.predicted_bytes) << r.point.label();
+    EXPECT_GT(r.stats.median_ms, 0.0);
+    if (r.point.kernel == KernelKind::Flash) {
+      EXPECT_FALSE(r.tile.isAuto()) << "auto must be resolved";
+    }
+  }
+  EXPECT_GT(ok, 100);
+}
+
+TEST(CudaBackend, GraphReplayAndL2FlushGiveCorrectTimedResults) {
+  REQUIRE_CUDA_BACKEND(backend);
+  auto store = Store::open(testing::freshDir("cuda_graph") + "/r.db");
+  Runner runner(*store, *backend, nullptr);
+  runner.setMeasureCeilings(false);
+  SweepSpec spec = smallSpec();
+  spec.seq_lens = {256, 2048};
+  spec.dtypes = {DType::F16};
+  spec.tiles = {TileShape{}};
+  spec.repetitions = 5;
+  for (const bool graph : {false, true}) {
+    spec.cuda_graph = graph;
+    spec.l2_flush = !graph;
+    const RunOutcome out = runner.run(spec);
+    for (const auto& r : out.results) {
+      EXPECT_EQ(r.status, PointStatus::Ok) << r.point.label() << " graph=" << graph << ": " << r.message;
+      EXPECT_EQ(r.samples_ms.size(), 5u);
+    }
+  }
+}
+
+TEST(CudaBackend, FailedDeviceAllocationIsAnOomPointAndTheSweepGoesOn) {
+  REQUIRE_CUDA_BACKEND(backend);
+  auto store = Store::open(testing::freshDir("cuda_oom") + "/r.db");
+  Runner runner(*store, *backend, nullptr);
+  runner.setMeasureCeilings(false);
+  SweepSpec spec = sweepPreset("cpu-quick");
+  spec.device = "cuda";
+  spec.models = {findModel("llama-2-7b")};
+  spec.seq_lens = {65536, 1024};  // 256 GiB of fp16 scores, then a small point
+  spec.dtypes = {DType::F16};
+  spec.causal = {false};
+  spec.kernels = {KernelKind::Standard};
+  spec.max_memory_bytes = 1ULL << 40;  // past the prediction: the device itself must refuse
+  const RunOutcome out = runner.run(spec);
+  ASSERT_EQ(out.results.size(), 2u);
+  EXPECT_EQ(out.results[0].status, PointStatus::Oom) << out.results[0].message;
+  EXPECT_EQ(out.results[1].status, PointStatus::Ok) << out.results[1].message;
+}
+
+TEST(CudaBackend, DescribesTheGpuAndMeasuresItsCeilings) {
+  REQUIRE_CUDA_BACKEND(backend);
+  const DeviceInfo& d = backend->device();
+  EXPECT_EQ(d.kind, "cuda");
+  EXPECT_GT(d.memory_bytes, 1ULL << 30);
+  for (const char* key : {"sm_count", "shared_memory_per_block_optin", "l2_cache_bytes", "registers_per_sm",
+                          "memory_bus_width_bits", "memory_peak_gbps", "compute_capability"}) {
+    EXPECT_TRUE(d.properties.contains(key)) << key;
+  }
+  const DeviceCeilings c = backend->measureCeilings();
+  EXPECT_GT(c.copy_gbps, 100.0);
+  EXPECT_GT(c.gemm_tflops, 10.0);
+  EXPECT_EQ(c.gemm_dtype, "fp16");
+}
+
+}  // namespace
+}  // namespace attnbench
