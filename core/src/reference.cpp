@@ -95,7 +95,8 @@ RowErrors checkRow(const ProblemShape& s, const float* q, const std::vector<floa
 
 }  // namespace
 
-CorrectnessResult checkCorrectness(PreparedPoint& prepared, const ProblemShape& s, std::uint64_t seed) {
+CorrectnessResult checkCorrectness(PreparedPoint& prepared, const ProblemShape& s, std::uint64_t seed,
+                                   std::optional<double> baseline_error) {
   CorrectnessResult result;
   result.unwritten = prepared.countUnwrittenOutputs();
 
@@ -150,8 +151,8 @@ CorrectnessResult checkCorrectness(PreparedPoint& prepared, const ProblemShape& 
   }
   result.max_abs_error = finite ? kernel_err : std::numeric_limits<double>::infinity();
   result.max_rel_error = ref_max > 0 ? result.max_abs_error / ref_max : result.max_abs_error;
-  result.reference_error = emulated_err;
-  result.tolerance = 2.0 * emulated_err + toleranceFloor(s.dtype);
+  result.reference_error = baseline_error.value_or(emulated_err);
+  result.tolerance = 2.0 * result.reference_error + toleranceFloor(s.dtype);
   result.passed = finite && result.unwritten == 0 && result.max_abs_error <= result.tolerance;
   return result;
 }

@@ -120,7 +120,16 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
     note = "peak " + formatBytes(r.peak_bytes) + " differs from the prediction " + formatBytes(r.predicted_bytes);
   }
   if (spec.check_correctness) {
-    r.correctness = checkCorrectness(*prepared, shape, pointSeed(spec.seed, point));
+    std::optional<double> baseline_error;
+    if (point.kernel == KernelKind::Flash) {
+      if (auto it = baseline_errors_.find(pointSeed(spec.seed, point)); it != baseline_errors_.end()) {
+        baseline_error = it->second;
+      }
+    }
+    r.correctness = checkCorrectness(*prepared, shape, pointSeed(spec.seed, point), baseline_error);
+    if (point.kernel == KernelKind::Standard && r.correctness->passed) {
+      baseline_errors_[pointSeed(spec.seed, point)] = r.correctness->max_abs_error;
+    }
     if (!r.correctness->passed) {
       const auto& c = *r.correctness;
       std::string why = c.unwritten > 0 ? std::to_string(c.unwritten) + " output elements never written"
@@ -175,6 +184,11 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
   RunOutcome outcome;
   outcome.run_id = run_id;
   outcome.results = std::move(earlier);
+  for (const auto& r : outcome.results) {  // a resumed run keeps its standard points' bars
+    if (r.point.kernel == KernelKind::Standard && r.correctness && r.correctness->passed) {
+      baseline_errors_[pointSeed(spec.seed, r.point)] = r.correctness->max_abs_error;
+    }
+  }
   const int total = static_cast<int>(points.size() + outcome.results.size());
   emit({{"event", "run_started"},
         {"run_id", run_id},

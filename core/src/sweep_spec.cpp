@@ -50,6 +50,15 @@ std::string stringValue(const nlohmann::json& v, const std::string& key) {
   return v.get<std::string>();
 }
 
+// The kernel axis in run order: standard before flash, each once.
+std::vector<KernelKind> standardFirst(const std::vector<KernelKind>& kernels) {
+  std::vector<KernelKind> out;
+  for (KernelKind k : {KernelKind::Standard, KernelKind::Flash}) {
+    if (std::find(kernels.begin(), kernels.end(), k) != kernels.end()) out.push_back(k);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string kernelName(KernelKind kind) { return kind == KernelKind::Flash ? "flash" : "standard"; }
@@ -291,7 +300,7 @@ std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
       for (bool causal : s.causal)
         for (int batch : s.batch_sizes)
           for (int n : s.seq_lens)
-            for (KernelKind kernel : s.kernels) {
+            for (KernelKind kernel : standardFirst(s.kernels)) {
               // The tile axis only applies to flash; standard attention runs once per shape.
               const std::vector<TileShape> tiles = kernel == KernelKind::Flash ? s.tiles : std::vector<TileShape>{TileShape{}};
               for (TileShape tile : tiles) {

@@ -85,6 +85,18 @@ TEST(Correctness, ExactOutputPasses) {
   }
 }
 
+TEST(Correctness, AMeasuredBaselineErrorSetsTheBar) {
+  ProblemShape s = shape(DType::F16, false);
+  s.seq_q = s.seq_kv = 40;
+  ExactPoint p(s);
+  p.at(p.o_, 0, 5)[3] += 0.05f;
+  EXPECT_FALSE(checkCorrectness(p, s, 1).passed);  // emulated fp16 bar: far below 0.05
+  const CorrectnessResult loose = checkCorrectness(p, s, 1, 0.04);
+  EXPECT_DOUBLE_EQ(loose.reference_error, 0.04);
+  EXPECT_NEAR(loose.tolerance, 0.08 + 1e-4, 1e-12);
+  EXPECT_TRUE(loose.passed);
+}
+
 TEST(Correctness, DetectsAWrongElementAnUnwrittenOutputAndNaN) {
   ProblemShape s = shape(DType::F16, false);
   s.seq_q = s.seq_kv = 40;  // all rows are checked

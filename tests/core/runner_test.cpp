@@ -172,6 +172,14 @@ TEST(Runner, CpuBackendRunsBothKernelsCorrectlyWithExactMemoryPrediction) {
     EXPECT_EQ(r.peak_bytes, r.predicted_bytes) << r.point.label();
     EXPECT_GT(r.stats.median_ms, 0.0);
   }
+  // Flash points are checked against the standard point's measured error on the same rows.
+  for (std::size_t i = 0; i + 1 < out.results.size(); ++i) {
+    const auto& standard = out.results[i];
+    const auto& flash = out.results[i + 1];
+    if (standard.point.kernel != KernelKind::Standard || flash.point.kernel != KernelKind::Flash) continue;
+    EXPECT_EQ(flash.correctness->reference_error, standard.correctness->max_abs_error) << flash.point.label();
+    EXPECT_EQ(flash.correctness->checked_rows, standard.correctness->checked_rows);
+  }
 }
 
 TEST(Runner, StandardAttentionNeedsQuadraticMemoryAndFlashDoesNot) {

@@ -118,11 +118,12 @@ TEST(SweepSpec, ExpandsInCurveOrderAndAppliesTilesToFlashOnly) {
   s.causal = {false};
   s.tiles = {TileShape{}, TileShape{64, 64}};
   const auto points = expandPoints(s);
-  // per N: flash auto, flash 64x64, standard
+  // per N: standard, flash auto, flash 64x64
   ASSERT_EQ(points.size(), 6u);
-  EXPECT_EQ(points[0].kernel, KernelKind::Flash);
-  EXPECT_EQ(points[1].tile.rows, 64);
-  EXPECT_EQ(points[2].kernel, KernelKind::Standard);
+  EXPECT_EQ(points[0].kernel, KernelKind::Standard);
+  EXPECT_EQ(points[1].kernel, KernelKind::Flash);
+  EXPECT_TRUE(points[1].tile.isAuto());
+  EXPECT_EQ(points[2].tile.rows, 64);
   EXPECT_EQ(points[3].seq_len, 256);
   for (std::size_t i = 0; i < points.size(); ++i) EXPECT_EQ(points[i].index, static_cast<int>(i));
 }

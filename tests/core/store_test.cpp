@@ -60,7 +60,7 @@ TEST(Store, RecordsRunsPointsAndSamples) {
   auto store = Store::open(path);
   DeviceInfo dev = describeHostCpu();
   const std::int64_t id = store->createRun(smallSpec(), dev, 4);
-  store->recordPoint(id, result(0, PointStatus::Ok));
+  store->recordPoint(id, result(1, PointStatus::Ok));  // a flash point (index 0 is standard)
   store->recordPoint(id, result(2, PointStatus::Skipped));
   auto runs = store->listRuns();
   ASSERT_EQ(runs.size(), 1u);
@@ -79,7 +79,7 @@ TEST(Store, RecordsRunsPointsAndSamples) {
   EXPECT_TRUE(points[0].correctness->passed);
 
   // Recording the same index again replaces it (and its samples).
-  PointResult again = result(0, PointStatus::Failed);
+  PointResult again = result(1, PointStatus::Failed);
   again.samples_ms = {9.0};
   store->recordPoint(id, again);
   const auto replaced = store->loadPoints(id);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -62,9 +63,14 @@ class Runner {
   const std::atomic<bool>* cancel_ = nullptr;
   bool measure_ceilings_ = true;
   DeviceInfo device_;  // the backend's device with its ceilings, for the run record and events
+  // Measured error of each shape's standard point (keyed by the shape's input seed): flash's bar.
+  std::map<std::uint64_t, double> baseline_errors_;
 };
 
-// Checks the sampled rows of a prepared, already-run point against an fp64 reference.
-CorrectnessResult checkCorrectness(PreparedPoint& prepared, const ProblemShape& shape, std::uint64_t seed);
+// Checks the sampled rows of a prepared, already-run point against an fp64 reference. The rows depend
+// only on `seed`, so points of one shape are checked on the same rows. `baseline_error`: the measured
+// error of the standard kernel on those rows, when known; else the bar is emulated.
+CorrectnessResult checkCorrectness(PreparedPoint& prepared, const ProblemShape& shape, std::uint64_t seed,
+                                   std::optional<double> baseline_error = std::nullopt);
 
 }  // namespace attnbench

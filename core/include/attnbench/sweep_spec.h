@@ -76,7 +76,8 @@ struct SweepPoint {
 };
 
 // Expands the axes in the order model, dtype, causal, batch, seq_len, kernel, tile, so that each
-// curve grows left to right and flash/standard of one shape sit side by side.
+// curve grows left to right and the kernels of one shape sit side by side: standard first, whose
+// measured error then sets flash's correctness bar.
 std::vector<SweepPoint> expandPoints(const SweepSpec& spec);
 
 }  // namespace attnbench
