@@ -53,16 +53,10 @@ double loadValue(DType dtype, const std::byte* base, std::int64_t index) {
   return 0.0;
 }
 
-// Element strides of one [B, H, N, D] tensor.
-struct Strides {
-  std::int64_t batch = 0, head = 0, row = 0;
-  std::int64_t at(std::int64_t b, std::int64_t h, std::int64_t i) const { return b * batch + h * head + i * row; }
-};
+using Strides = TensorStrides;
 
 Strides layoutStrides(const Shape& s, int heads, int rows) {
-  const std::int64_t d = s.head_dim;
-  if (s.bnhd) return {std::int64_t{rows} * heads * d, d, std::int64_t{heads} * d};
-  return {std::int64_t{heads} * rows * d, std::int64_t{rows} * d, d};
+  return s.bnhd ? interleavedBnhdStrides(heads, rows, s.head_dim) : packedBhndStrides(heads, rows, s.head_dim);
 }
 
 // One attention problem: storage-dtype tensors, the same values decoded to double (packed
@@ -84,12 +78,7 @@ class Problem {
     params_.v = v_bytes_.data();
     params_.o = o_bytes_.data();
     params_.lse = lse_.data();
-    params_.q_batch_stride = params_.o_batch_stride = q_strides_.batch;
-    params_.q_head_stride = params_.o_head_stride = q_strides_.head;
-    params_.q_row_stride = params_.o_row_stride = q_strides_.row;
-    params_.k_batch_stride = params_.v_batch_stride = kv_strides_.batch;
-    params_.k_head_stride = params_.v_head_stride = kv_strides_.head;
-    params_.k_row_stride = params_.v_row_stride = kv_strides_.row;
+    setStrides(params_, q_strides_, kv_strides_);
     params_.batch = shape.batch;
     params_.heads_q = shape.heads_q;
     params_.heads_kv = shape.heads_kv;
@@ -111,7 +100,7 @@ class Problem {
   }
 
   double output(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t d) const {
-    return loadValue(shape_.dtype, o_bytes_.data(), q_strides_.at(b, h, i) + d);
+    return loadValue(shape_.dtype, o_bytes_.data(), q_strides_.offset(b, h, i) + d);
   }
   const std::vector<std::byte>& outputBytes() const { return o_bytes_; }
   const std::vector<float>& lse() const { return lse_; }
@@ -140,7 +129,7 @@ class Problem {
       for (std::int64_t h = 0; h < heads; ++h)
         for (std::int64_t i = 0; i < rows; ++i)
           for (std::int64_t c = 0; c < d; ++c, ++packed) {
-            const std::int64_t index = st.at(b, h, i) + c;
+            const std::int64_t index = st.offset(b, h, i) + c;
             storeValue(shape_.dtype, bytes.data(), index, dist(rng));
             decoded[packed] = loadValue(shape_.dtype, bytes.data(), index);
           }

@@ -58,18 +58,9 @@ struct HostTensor {
   }
 };
 
-struct Strides {
-  std::int64_t batch, head, row;
-};
-
-Strides packedStrides(int heads, int rows, int dim) {
-  return {static_cast<std::int64_t>(heads) * rows * dim, static_cast<std::int64_t>(rows) * dim, dim};
-}
-
-// [B, N, H, D]: heads interleaved within each row (the layout of a fused QKV projection).
-Strides interleavedStrides(int heads, int rows, int dim) {
-  return {static_cast<std::int64_t>(rows) * heads * dim, dim, static_cast<std::int64_t>(heads) * dim};
-}
+using Strides = attnbench::kernels::TensorStrides;
+using attnbench::kernels::interleavedBnhdStrides;
+using attnbench::kernels::packedBhndStrides;
 
 float roundToStorage(float x, DType dtype) {
   switch (dtype) {
@@ -271,7 +262,7 @@ class Runner {
     k_ = randomTensor(c.batch, c.heads_kv, c.seq_kv, c.head_dim, c.dtype, rng);
     v_ = randomTensor(c.batch, c.heads_kv, c.seq_kv, c.head_dim, c.dtype, rng);
     const auto strides = [&](int heads, int rows) {
-      return c.interleaved ? interleavedStrides(heads, rows, c.head_dim) : packedStrides(heads, rows, c.head_dim);
+      return c.interleaved ? interleavedBnhdStrides(heads, rows, c.head_dim) : packedBhndStrides(heads, rows, c.head_dim);
     };
     q_strides_ = strides(c.heads_q, c.seq_q);
     kv_strides_ = strides(c.heads_kv, c.seq_kv);
@@ -285,12 +276,7 @@ class Runner {
     params_.causal = c.causal;
     params_.dtype = c.dtype;
     params_.softmax_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    params_.q_batch_stride = params_.o_batch_stride = q_strides_.batch;
-    params_.q_head_stride = params_.o_head_stride = q_strides_.head;
-    params_.q_row_stride = params_.o_row_stride = q_strides_.row;
-    params_.k_batch_stride = params_.v_batch_stride = kv_strides_.batch;
-    params_.k_head_stride = params_.v_head_stride = kv_strides_.head;
-    params_.k_row_stride = params_.v_row_stride = kv_strides_.row;
+    attnbench::kernels::setStrides(params_, q_strides_, kv_strides_);
   }
 
   const AttentionParams& params() const { return params_; }

@@ -53,14 +53,35 @@ struct AttentionParams {
   int groupSize() const { return heads_kv > 0 ? heads_q / heads_kv : 0; }
 };
 
-// Fills the strides for densely packed [B, H, N, D] tensors (the layout attnbench allocates).
+// Element strides of one tensor indexed [batch, head, row, :].
+struct TensorStrides {
+  std::int64_t batch = 0, head = 0, row = 0;
+  std::int64_t offset(std::int64_t b, std::int64_t h, std::int64_t i) const { return b * batch + h * head + i * row; }
+};
+
+// Densely packed [B, H, N, D] (the layout attnbench allocates).
+constexpr TensorStrides packedBhndStrides(int heads, int rows, int dim) {
+  return {std::int64_t{heads} * rows * dim, std::int64_t{rows} * dim, dim};
+}
+
+// [B, N, H, D]: heads interleaved within each row (the layout of a fused QKV projection's output).
+constexpr TensorStrides interleavedBnhdStrides(int heads, int rows, int dim) {
+  return {std::int64_t{rows} * heads * dim, dim, std::int64_t{heads} * dim};
+}
+
+// Q and O share the `q` strides, K and V the `kv` strides.
+inline void setStrides(AttentionParams& p, TensorStrides q, TensorStrides kv) {
+  p.q_batch_stride = p.o_batch_stride = q.batch;
+  p.q_head_stride = p.o_head_stride = q.head;
+  p.q_row_stride = p.o_row_stride = q.row;
+  p.k_batch_stride = p.v_batch_stride = kv.batch;
+  p.k_head_stride = p.v_head_stride = kv.head;
+  p.k_row_stride = p.v_row_stride = kv.row;
+}
+
+// Fills the strides for densely packed [B, H, N, D] tensors.
 inline void setPackedBhndStrides(AttentionParams& p) {
-  const std::int64_t d = p.head_dim;
-  p.q_row_stride = p.k_row_stride = p.v_row_stride = p.o_row_stride = d;
-  p.q_head_stride = p.o_head_stride = static_cast<std::int64_t>(p.seq_q) * d;
-  p.k_head_stride = p.v_head_stride = static_cast<std::int64_t>(p.seq_kv) * d;
-  p.q_batch_stride = p.o_batch_stride = p.q_head_stride * p.heads_q;
-  p.k_batch_stride = p.v_batch_stride = p.k_head_stride * p.heads_kv;
+  setStrides(p, packedBhndStrides(p.heads_q, p.seq_q, p.head_dim), packedBhndStrides(p.heads_kv, p.seq_kv, p.head_dim));
 }
 
 // Requested flash tile: rows of Q (Br) by rows of K/V (Bc) per step. {0, 0} asks the kernel
