@@ -26,4 +26,7 @@ kernels::AttentionParams packedParams(const ProblemShape& shape, const void* q, 
 // Element counts of the four tensors of a problem.
 std::size_t tensorElements(const ProblemShape& shape, TensorId tensor);
 
+// Element offset of row `row` of head `head` of batch `b` in a packed [B, H, N, D] tensor.
+std::size_t rowOffsetElements(const ProblemShape& shape, TensorId tensor, int b, int head, int row);
+
 }  // namespace attnbench

@@ -50,6 +50,12 @@ std::size_t tensorElements(const ProblemShape& s, TensorId tensor) {
   return 0;
 }
 
+std::size_t rowOffsetElements(const ProblemShape& s, TensorId tensor, int b, int head, int row) {
+  const bool kv = tensor == TensorId::K || tensor == TensorId::V;
+  const kernels::TensorStrides strides = kernels::packedBhndStrides(kv ? s.heads_kv : s.heads_q, kv ? s.seq_kv : s.seq_q, s.head_dim);
+  return static_cast<std::size_t>(strides.offset(b, head, row));
+}
+
 namespace {
 
 int resolveThreads(int requested) {
@@ -107,12 +113,8 @@ class CpuPoint final : public PreparedPoint {
 
   std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) override {
     const HostBuffer& buf = tensor == TensorId::Q ? q_ : tensor == TensorId::K ? k_ : tensor == TensorId::V ? v_ : o_;
-    const bool kv = tensor == TensorId::K || tensor == TensorId::V;
-    const std::int64_t heads = kv ? shape_.heads_kv : shape_.heads_q;
-    const std::int64_t rows = kv ? shape_.seq_kv : shape_.seq_q;
-    const std::int64_t d = shape_.head_dim;
-    const std::size_t offset = static_cast<std::size_t>(((b * heads + head) * rows + row0) * d);
-    std::vector<float> out(static_cast<std::size_t>(count * d));
+    const std::size_t offset = rowOffsetElements(shape_, tensor, b, head, row0);
+    std::vector<float> out(static_cast<std::size_t>(count) * static_cast<std::size_t>(shape_.head_dim));
     const auto* base = static_cast<const char*>(buf.data()) + offset * static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
     toFloat(base, shape_.dtype, out.size(), out.data());
     return out;

@@ -250,13 +250,9 @@ class CudaPoint final : public PreparedPoint {
 
   std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) override {
     const DeviceBuffer& buf = tensor == TensorId::Q ? q_ : tensor == TensorId::K ? k_ : tensor == TensorId::V ? v_ : o_;
-    const bool kv = tensor == TensorId::K || tensor == TensorId::V;
-    const std::int64_t heads = kv ? shape_.heads_kv : shape_.heads_q;
-    const std::int64_t rows = kv ? shape_.seq_kv : shape_.seq_q;
-    const std::int64_t d = shape_.head_dim;
     const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
-    const std::size_t offset = static_cast<std::size_t>(((b * heads + head) * rows + row0) * d) * e;
-    const std::size_t n = static_cast<std::size_t>(count * d);
+    const std::size_t offset = rowOffsetElements(shape_, tensor, b, head, row0) * e;
+    const std::size_t n = static_cast<std::size_t>(count) * static_cast<std::size_t>(shape_.head_dim);
     std::vector<char> raw(n * e);
     check(cudaMemcpy(raw.data(), static_cast<const char*>(buf.data()) + offset, raw.size(), cudaMemcpyDeviceToHost),
           "read rows");
