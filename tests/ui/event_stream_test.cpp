@@ -75,6 +75,7 @@ TEST(EventStream, FillsTableAndChartsPointByPoint) {
   });
 
   feedFixture(data, 97);
+  charts.flushAll();  // live points are drawn in batches, on a timer
 
   EXPECT_EQ(resets.count(), 1);
   EXPECT_EQ(added.count(), 12);
@@ -128,6 +129,34 @@ TEST(EventStream, FillsTableAndChartsPointByPoint) {
   EXPECT_DOUBLE_EQ(ceiling->at(0).y(), test::fixtureRun().device.ceilings->gemm_tflops);
 }
 
+TEST(EventStream, ChartsCatchUpWithABurstWithinARefresh) {
+  test::ensureApp();
+  RunData data;
+  ChartPanel charts(&data);
+  feedFixture(data, 1 << 20);
+  QLineSeries* flash1 = findLine(charts.charts()->chart(ChartKind::Latency), QStringLiteral("flash B=1"));
+  ASSERT_NE(flash1, nullptr);  // every curve of the spec exists from run_started on
+  EXPECT_TRUE(test::waitFor([&] { return flash1->count() == 3; }, 10 * ChartPanel::kRefreshMs));
+}
+
+TEST(RunCharts, NamesCurvesAsTheSpecDoesForPointsReadBack) {
+  test::ensureApp();
+  SweepSpec spec = test::fixtureRun().spec;
+  spec.models = {findModel("llama-2-7b"), findModel("granite-7b")};
+  RunCharts charts;
+  charts.reset({ChartRun{spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
+  const int curves = charts.seriesCount(ChartKind::Latency);
+  EXPECT_EQ(curves, 10);  // 2 models x 2 batch sizes x 2 kernels before any point, + 2 line-style keys
+  // Points from events or the store carry the model's id ("llama-2-7b") as its display name.
+  const auto points = test::fixturePoints();
+  ASSERT_EQ(points.front().point.model.display_name, "llama-2-7b");
+  charts.addPoints(points);
+  EXPECT_EQ(charts.seriesCount(ChartKind::Latency), curves);
+  QLineSeries* flash1 = findLine(charts.chart(ChartKind::Latency), QStringLiteral("flash B=1 Llama-2-7B"));
+  ASSERT_NE(flash1, nullptr);
+  EXPECT_EQ(flash1->count(), 3);
+}
+
 TEST(EventStream, ReplacesAPointRecordedAgain) {
   test::ensureApp();
   RunData data;
@@ -153,21 +182,70 @@ TEST(EventStream, ReportsUnreadableEvents) {
   EXPECT_EQ(notes.count(), 1);
 }
 
-TEST(RunCharts, SlantsLabelsOfALongLog2Axis) {
+TEST(RunCharts, LabelsALongSequenceAxisPerQuadrupling) {
   test::ensureApp();
   RunCharts charts;
   SweepSpec spec = test::fixtureRun().spec;
-  spec.seq_lens = {64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
   charts.reset({ChartRun{spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
   auto* x = qobject_cast<QLogValueAxis*>(charts.chart(ChartKind::Latency)->axes(Qt::Horizontal).at(0));
   ASSERT_NE(x, nullptr);
-  EXPECT_EQ(x->base(), 2.0);
-  EXPECT_NE(x->labelsAngle(), 0);
+  EXPECT_EQ(x->base(), 2.0);  // 128..512: a label per doubling
+  // 64..65536: a label per doubling would be cut short, even slanted.
+  spec.seq_lens = {64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
+  charts.reset({ChartRun{spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
+  EXPECT_EQ(x->base(), 4.0);
+  EXPECT_EQ(x->labelsAngle(), 0);
   EXPECT_EQ(x->labelFormat(), QStringLiteral("%.0f"));
   EXPECT_LT(x->min(), 64);
   EXPECT_GT(x->max(), 65536);
 }
 
+TEST(RunCharts, ManyCurvesGetAGroupedLegendAndGiBForAGpu) {
+  test::ensureApp();
+  SweepSpec spec = test::fixtureRun().spec;
+  spec.models = {findModel("llama-2-7b"), findModel("granite-7b")};
+  DeviceInfo gpu = test::fixtureRun().device;
+  gpu.memory_bytes = 80ULL << 30;
+  RunCharts charts;
+  charts.reset({ChartRun{spec, gpu, QStringLiteral("#1")}}, QString());
+  charts.addPoints(test::fixturePoints());
+  QChart* latency = charts.chart(ChartKind::Latency);
+  QChartView view(latency);  // legend entries are visible only in a shown chart
+  view.resize(900, 600);
+  view.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&view));
+  EXPECT_EQ(latency->legend()->alignment(), Qt::AlignRight);
+  QStringList entries;
+  for (QLegendMarker* m : latency->legend()->markers()) {
+    if (m->isVisible()) entries << m->label();
+  }
+  EXPECT_EQ(entries, (QStringList{QStringLiteral("flash: solid"), QStringLiteral("standard: dashed"), QStringLiteral("B=1 Llama-2-7B"),
+                                  QStringLiteral("B=2 Llama-2-7B"), QStringLiteral("B=1 Granite-7B-Instruct"),
+                                  QStringLiteral("B=2 Granite-7B-Instruct")}));
+  // The "standard" key hides every standard curve, and brings them back.
+  QLineSeries* key = findLine(latency, QStringLiteral("standard: dashed"));
+  ASSERT_NE(key, nullptr);
+  QLineSeries* standard1 = findLine(latency, QStringLiteral("standard B=1 Llama-2-7B"));
+  QLineSeries* flash1 = findLine(latency, QStringLiteral("flash B=1 Llama-2-7B"));
+  ASSERT_TRUE(standard1 != nullptr && flash1 != nullptr);
+  Q_EMIT latency->legend()->markers(key).at(0)->clicked();
+  EXPECT_FALSE(standard1->isVisible());
+  EXPECT_TRUE(flash1->isVisible());
+  Q_EMIT latency->legend()->markers(key).at(0)->clicked();
+  EXPECT_TRUE(standard1->isVisible());
+  EXPECT_FALSE(latency->legend()->markers(standard1).at(0)->isVisible());  // still no entry of its own
+  // A group's entry hides both of its kernels.
+  Q_EMIT latency->legend()->markers(flash1).at(0)->clicked();
+  EXPECT_FALSE(flash1->isVisible());
+  EXPECT_FALSE(standard1->isVisible());
+
+  auto* memory_axis = charts.chart(ChartKind::Memory)->axes(Qt::Vertical).at(0);
+  EXPECT_EQ(memory_axis->titleText(), QStringLiteral("Peak memory (GiB)"));
+  QLineSeries* size = findLine(charts.chart(ChartKind::Memory), QStringLiteral("memory size"));
+  ASSERT_NE(size, nullptr);
+  EXPECT_DOUBLE_EQ(size->at(0).y(), 80.0);
+  view.setChart(new QChart);  // the charts stay with their owner
+}
 
 TEST(RunCharts, FollowsADarkPaletteAndKeepsKernelStyles) {
   test::ensureApp();

@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 
-#include <QElapsedTimer>
 #include <QStandardItemModel>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -91,7 +90,8 @@ TEST(History, MatchesPointsByShapeAndKernel) {
   EXPECT_EQ(rows[11].ratio(), 0.0);
 }
 
-TEST(History, ShowsALargeDatabaseQuickly) {
+// How fast this is lives in benchmarks/ui_responsiveness.cpp, not here.
+TEST(History, LoadsALargeDatabase) {
   test::ensureApp();
   QTemporaryDir dir;
   const QString db = dir.filePath(QStringLiteral("big.db"));
@@ -114,24 +114,14 @@ TEST(History, ShowsALargeDatabaseQuickly) {
     store->setRunStatus(big, RunStatus::Completed);
   }
 
-  QElapsedTimer clock;
-  clock.start();
   auto store = Store::open(db.toStdString());
   HistoryPanel panel;
   panel.setStore(store.get());
-  const auto history_ms = clock.elapsed();
   EXPECT_EQ(panel.model()->rowCount(), 6);
-  EXPECT_LT(history_ms, 1000) << "history of a DB with 10 000 points took " << history_ms << " ms";
 
   MainWindow window(quietOptions(db));
-  clock.restart();
   ASSERT_TRUE(window.openRun(big));
-  const auto open_ms = clock.elapsed();
   EXPECT_EQ(window.runData()->points().size(), static_cast<std::size_t>(kPoints));
-  RecordProperty("history_ms", static_cast<int>(history_ms));
-  RecordProperty("open_10000_points_ms", static_cast<int>(open_ms));
-  std::printf("history: %lld ms; opening a run of %d points (table + charts): %lld ms\n",
-              static_cast<long long>(history_ms), kPoints, static_cast<long long>(open_ms));
 }
 
 }  // namespace

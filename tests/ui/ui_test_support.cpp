@@ -3,9 +3,17 @@
 #include <fstream>
 #include <functional>
 
+#include <gtest/gtest.h>
+
 #include <QApplication>
 #include <QDeadlineTimer>
+#include <QDir>
+#include <QFile>
+#include <QImage>
+#include <QSet>
+#include <QSvgRenderer>
 #include <QThread>
+#include <QXmlStreamReader>
 
 namespace attnbench::ui::test {
 
@@ -66,6 +74,50 @@ std::int64_t storeFixtureRun(Store& store) {
   for (const auto& p : points) store.recordPoint(id, p);
   store.setRunStatus(id, RunStatus::Completed);
   return id;
+}
+
+QByteArray readAll(const QString& path) {
+  QFile f(path);
+  return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+void expectDecodablePng(const QString& path, QSize size) {
+  QImage image(path);
+  ASSERT_FALSE(image.isNull()) << path.toStdString();
+  EXPECT_EQ(image.size(), size);
+  // Something was drawn: not a blank page.
+  QSet<QRgb> colors;
+  for (int y = 0; y < image.height(); y += 7) {
+    for (int x = 0; x < image.width(); x += 7) colors.insert(image.pixel(x, y));
+  }
+  EXPECT_GT(colors.size(), 5) << path.toStdString();
+}
+
+void expectParseableSvg(const QString& path) {
+  QXmlStreamReader xml(readAll(path));
+  int elements = 0;
+  while (!xml.atEnd()) {
+    if (xml.readNext() == QXmlStreamReader::StartElement) ++elements;
+  }
+  EXPECT_FALSE(xml.hasError()) << path.toStdString() << ": " << xml.errorString().toStdString();
+  EXPECT_GT(elements, 10);
+  QSvgRenderer renderer(path);
+  EXPECT_TRUE(renderer.isValid()) << path.toStdString();
+}
+
+void expectPdf(const QString& path) {
+  const QByteArray pdf = readAll(path);
+  EXPECT_TRUE(pdf.startsWith("%PDF")) << path.toStdString();
+  EXPECT_GT(pdf.size(), 1000);
+}
+
+void expectChartFiles(const QString& dir, QSize png_size) {
+  for (const char* stem : {"latency", "speedup", "tflops", "memory"}) {
+    const QString base = QDir(dir).filePath(QString::fromLatin1(stem));
+    expectDecodablePng(base + QStringLiteral(".png"), png_size);
+    expectParseableSvg(base + QStringLiteral(".svg"));
+    expectPdf(base + QStringLiteral(".pdf"));
+  }
 }
 
 bool waitFor(const std::function<bool()>& done, int timeout_ms) {

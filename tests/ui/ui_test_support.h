@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <QByteArray>
+#include <QSize>
 #include <QString>
 
 #include <nlohmann/json.hpp>
@@ -27,6 +29,14 @@ std::vector<PointResult> fixturePoints();
 
 // Records the fixture's run in `store` and returns its id.
 std::int64_t storeFixtureRun(Store& store);
+
+// The exported files of a chart: they exist and decode (gtest expectations).
+QByteArray readAll(const QString& path);
+void expectDecodablePng(const QString& path, QSize size);  // that size, not blank
+void expectParseableSvg(const QString& path);              // well-formed, renderable
+void expectPdf(const QString& path);                       // a PDF header, not empty
+// <dir>/{latency,speedup,tflops,memory}.{png,svg,pdf}, the PNGs at `png_size`.
+void expectChartFiles(const QString& dir, QSize png_size);
 
 // Processes events until `done()` or `timeout_ms` passes; false on timeout.
 bool waitFor(const std::function<bool()>& done, int timeout_ms);

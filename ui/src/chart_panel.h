@@ -1,8 +1,11 @@
-// The live charts of the shown run, 2 x 2, updated point by point from RunData.
+// The live charts of the shown run, 2 x 2, updated from RunData. Live points are drawn in batches
+// at most every kRefreshMs (10 a second), so a fast stream costs one redraw per batch, not one per point.
 #pragma once
 
 #include <array>
+#include <vector>
 
+#include <QTimer>
 #include <QWidget>
 
 #include "run_charts.h"
@@ -11,6 +14,7 @@
 QT_BEGIN_NAMESPACE
 class QChartView;
 QT_END_NAMESPACE
+class QLabel;
 
 namespace attnbench::ui {
 
@@ -24,11 +28,22 @@ class ChartPanel : public QWidget {
   RunCharts* charts() const { return charts_; }
   QChartView* view(ChartKind kind) const { return views_[static_cast<std::size_t>(kind)]; }
   void setDark(bool dark) { charts_->setDark(dark); }
+  // Draws the points that arrived since the last refresh now, all of them.
+  void flushAll();
+
+  static constexpr int kRefreshMs = 100;
+  static constexpr int kSliceMs = 8;
 
  private:
   void rebuild();
+  void queue(int row);
+  void flush();  // up to kSliceMs of the queued points
+  void draw(int budget_ms);  // the queued points, for up to budget_ms (all when negative)
   const RunData* data_;
+  std::vector<int> pending_rows_;
+  QTimer refresh_;
   RunCharts* charts_;
+  QLabel* context_;
   std::array<QChartView*, 4> views_{};
 };
 

@@ -7,6 +7,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <optional>
 
 #include "ui_format.h"
@@ -43,16 +44,23 @@ std::vector<HierarchyRow> memoryHierarchy(const DeviceInfo& d) {
   const nlohmann::json& p = d.properties;
   std::vector<HierarchyRow> rows;
   if (d.kind == "cuda") {
+    // The keys describeCudaDevice writes (core/src/cuda_backend.cpp).
     const auto sms = number(p, "sm_count");
-    const QString per_sm_note = sms ? QStringLiteral("× %1 SMs").arg(*sms) : QString();
+    const QString times_sms = sms ? QStringLiteral(" × %1 SMs").arg(*sms) : QString();
     if (auto regs = number(p, "registers_per_sm")) {
-      const double total = *regs * 4.0 * sms.value_or(1.0);
-      rows.push_back({QStringLiteral("Registers"), formatByteCount(bytes(total)), QString(),
-                      QStringLiteral("%1 × 32-bit per SM %2").arg(*regs).arg(per_sm_note)});
+      rows.push_back({QStringLiteral("Registers"), formatByteCount(bytes(*regs * 4.0 * sms.value_or(1.0))), QString(),
+                      QStringLiteral("%1 × 32-bit (%2) per SM%3")
+                          .arg(QLocale().toString(static_cast<qlonglong>(*regs)), formatByteCount(bytes(*regs * 4.0)),
+                               times_sms)});
     }
     if (auto smem = number(p, "shared_memory_per_sm")) {
-      QString note = QStringLiteral("%1 per SM %2").arg(formatByteCount(bytes(*smem)), per_sm_note);
-      if (auto optin = number(p, "shared_memory_per_block_optin")) {
+      QString note = QStringLiteral("%1 per SM%2").arg(formatByteCount(bytes(*smem)), times_sms);
+      if (auto block = number(p, "shared_memory_per_block")) {
+        note += QStringLiteral("; per block %1").arg(formatByteCount(bytes(*block)));
+        if (auto optin = number(p, "shared_memory_per_block_optin")) {
+          note += QStringLiteral(", up to %1 opt-in").arg(formatByteCount(bytes(*optin)));
+        }
+      } else if (auto optin = number(p, "shared_memory_per_block_optin")) {
         note += QStringLiteral("; up to %1 per block (opt-in)").arg(formatByteCount(bytes(*optin)));
       }
       rows.push_back({QStringLiteral("Shared memory / L1"), formatByteCount(bytes(*smem * sms.value_or(1.0))), QString(), note});
@@ -60,19 +68,17 @@ std::vector<HierarchyRow> memoryHierarchy(const DeviceInfo& d) {
     if (auto l2 = number(p, "l2_cache_bytes")) {
       rows.push_back({QStringLiteral("L2 cache"), formatByteCount(bytes(*l2)), QString(), QStringLiteral("shared by all SMs")});
     }
-    QString peak;
+    QStringList bandwidth;
+    auto peak = number(p, "memory_peak_gbps");
     const auto bus = number(p, "memory_bus_width_bits");
     const auto clock = number(p, "memory_clock_khz");
-    if (bus && clock) {
-      // Double data rate: two transfers per memory clock.
-      const double gbps = 2.0 * *clock * 1e3 * (*bus / 8.0) / 1e9;
-      peak = QStringLiteral("%1 GB/s theoretical").arg(gbps, 0, 'f', 0);
-    }
-    QString bandwidth = measuredCopy(d);
-    if (!peak.isEmpty()) bandwidth = peak + QStringLiteral("; ") + bandwidth;
-    rows.push_back({QStringLiteral("Device memory"), formatByteCount(d.memory_bytes), bandwidth,
+    if (!peak && bus && clock) peak = 2.0 * *clock * 1e3 * (*bus / 8.0) / 1e9;  // DDR: two transfers per clock
+    if (peak && *peak > 0) bandwidth << QStringLiteral("%1 GB/s peak").arg(*peak, 0, 'f', 0);
+    bandwidth << measuredCopy(d);
+    rows.push_back({QStringLiteral("Device memory"), formatByteCount(d.memory_bytes), bandwidth.join(QStringLiteral("; ")),
                     bus ? QStringLiteral("%1-bit bus").arg(*bus) : QString()});
   } else {
+    // The keys describeHostCpu writes (core/src/device_info.cpp): l1d/l1i/l2/l3 from sysfs.
     auto cores = number(p, "cores");
     if (!cores) cores = number(p, "threads");
     const QString per_core = cores ? QStringLiteral("per core (× %1)").arg(*cores) : QStringLiteral("per core");
@@ -81,11 +87,12 @@ std::vector<HierarchyRow> memoryHierarchy(const DeviceInfo& d) {
     if (auto l3 = number(p, "l3_bytes")) rows.push_back({QStringLiteral("L3 cache"), formatByteCount(bytes(*l3)), QString(), QStringLiteral("shared")});
     rows.push_back({QStringLiteral("Main memory"), formatByteCount(d.memory_bytes), measuredCopy(d), QString()});
   }
-  if (d.ceilings && d.ceilings->gemm_tflops > 0) {
-    rows.push_back({QStringLiteral("Compute (GEMM)"), QString(),
-                    QStringLiteral("%1 TFLOP/s measured").arg(formatTflops(d.ceilings->gemm_tflops)),
-                    qs(d.ceilings->gemm_dtype)});
-  }
+  const QString gemm = d.ceilings && !d.ceilings->gemm_dtype.empty() ? qs(d.ceilings->gemm_dtype) + QLatin1Char(' ') : QString();
+  rows.push_back({QStringLiteral("Compute (%1GEMM)").arg(gemm), QString(),
+                  d.ceilings && d.ceilings->gemm_tflops > 0
+                      ? QStringLiteral("%1 TFLOP/s measured").arg(formatTflops(d.ceilings->gemm_tflops))
+                      : QStringLiteral("not measured yet"),
+                  d.kind == "cuda" ? QStringLiteral("cuBLAS, large square GEMM") : QStringLiteral("Eigen, all threads")});
   return rows;
 }
 
@@ -115,46 +122,75 @@ DevicePanel::DevicePanel(QWidget* parent) : QWidget(parent) {
   connect(chooser_, &QComboBox::currentIndexChanged, this, &DevicePanel::select);
 }
 
+QString DevicePanel::label(const Entry& e) const {
+  if (e.run_id != 0) return QStringLiteral("%1 — from run #%2").arg(qs(e.device.name)).arg(e.run_id);
+  return QStringLiteral("%1 — %2").arg(qs(e.device.id), qs(e.device.name));
+}
+
 void DevicePanel::setDevices(const std::vector<DeviceInfo>& devices) {
-  devices_ = devices;
+  entries_.clear();
+  for (const auto& d : devices) entries_.push_back({d, 0, {}});
   chooser_->blockSignals(true);
   chooser_->clear();
-  for (const auto& d : devices_) chooser_->addItem(QStringLiteral("%1 — %2").arg(qs(d.id), qs(d.name)));
+  for (const auto& e : entries_) chooser_->addItem(label(e));
   chooser_->blockSignals(false);
-  select(devices_.empty() ? -1 : 0);
+  select(entries_.empty() ? -1 : 0);
 }
 
 void DevicePanel::showDevice(const DeviceInfo& device) {
-  std::size_t i = 0;
-  for (; i < devices_.size(); ++i) {
-    const bool same = !device.fingerprint.empty() ? devices_[i].fingerprint == device.fingerprint
-                                                  : devices_[i].id == device.id && devices_[i].name == device.name;
-    if (same) break;
+  RunRecord run;
+  run.device = device;
+  showRunDevice(run);
+}
+
+void DevicePanel::showRunDevice(const RunRecord& run) {
+  const DeviceInfo& device = run.device;
+  auto same = [&](const DeviceInfo& d) {
+    return !device.fingerprint.empty() ? d.fingerprint == device.fingerprint : d.id == device.id && d.name == device.name;
+  };
+  // This machine's device first; else the entry of another run on the same device.
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.run_id == 0 && same(e.device); });
+  if (it == entries_.end()) {
+    it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.run_id != 0 && same(e.device); });
   }
-  const QString label = QStringLiteral("%1 — %2").arg(qs(device.id), qs(device.name));
-  if (i == devices_.size()) {
-    devices_.push_back(device);
-    chooser_->blockSignals(true);
-    chooser_->addItem(label);
-    chooser_->blockSignals(false);
-  } else if (device.ceilings || !devices_[i].ceilings) {
-    devices_[i] = device;  // a run's record carries the measured ceilings
+  const bool local = it != entries_.end() && it->run_id == 0;
+  if (it == entries_.end()) {
+    entries_.push_back({device, run.id, run.host});
+    it = entries_.end() - 1;
+  } else if (local) {
+    if (device.ceilings || !it->device.ceilings) it->device = device;  // a run's record carries the measured ceilings
+  } else {
+    *it = {device, run.id, run.host};  // the latest run recorded on that device
   }
-  chooser_->setCurrentIndex(static_cast<int>(i));
-  select(static_cast<int>(i));
+  const int index = static_cast<int>(it - entries_.begin());
+  chooser_->blockSignals(true);
+  if (index == chooser_->count()) {
+    chooser_->addItem(label(*it));
+  } else {
+    chooser_->setItemText(index, label(*it));
+  }
+  chooser_->setCurrentIndex(index);
+  chooser_->blockSignals(false);
+  select(index);
 }
 
 void DevicePanel::select(int index) {
   hierarchy_->setRowCount(0);
   properties_->setRowCount(0);
-  if (index < 0 || static_cast<std::size_t>(index) >= devices_.size()) {
+  if (index < 0 || static_cast<std::size_t>(index) >= entries_.size()) {
     headline_->setText(tr("No device."));
     return;
   }
-  const DeviceInfo& d = devices_[static_cast<std::size_t>(index)];
+  const Entry& entry = entries_[static_cast<std::size_t>(index)];
+  const DeviceInfo& d = entry.device;
   QString headline = QStringLiteral("<b>%1</b> (%2), %3 memory").arg(qs(d.name).toHtmlEscaped(), qs(d.id), formatByteCount(d.memory_bytes));
   if (d.properties.contains("compute_capability")) {
     headline += QStringLiteral(", compute capability %1").arg(text(d.properties["compute_capability"]));
+  }
+  if (entry.run_id != 0) {
+    headline += tr("<br>As recorded by run #%1%2, not a device of this machine.")
+                    .arg(entry.run_id)
+                    .arg(entry.host.empty() ? QString() : tr(" on %1").arg(qs(entry.host).toHtmlEscaped()));
   }
   headline_->setText(headline);
 

@@ -141,11 +141,13 @@ void HistoryPanel::refresh() {
   updateButtons();
 }
 
-void HistoryPanel::guarded(const std::function<void()>& change) {
+bool HistoryPanel::guarded(const std::function<void()>& change) {
   try {
     change();
+    return true;
   } catch (const std::exception& e) {
     Q_EMIT message(QStringLiteral("error"), QString::fromUtf8(e.what()));
+    return false;
   }
 }
 
@@ -176,9 +178,15 @@ void HistoryPanel::rename() {
   bool ok = false;
   const QString name = QInputDialog::getText(this, tr("Rename run"), tr("Name of run #%1:").arg(run->id),
                                              QLineEdit::Normal, qs(run->name), &ok);
-  if (!ok || name.trimmed().isEmpty()) return;
-  guarded([&] { store_->renameRun(run->id, name.trimmed().toStdString()); });
+  if (ok) renameRun(run->id, name);
+}
+
+bool HistoryPanel::renameRun(std::int64_t run_id, const QString& name) {
+  if (store_ == nullptr || name.trimmed().isEmpty()) return false;
+  if (!guarded([&] { store_->renameRun(run_id, name.trimmed().toStdString()); })) return false;
   refresh();
+  Q_EMIT runEdited(run_id);
+  return true;
 }
 
 void HistoryPanel::annotate() {
@@ -190,9 +198,15 @@ void HistoryPanel::annotate() {
   bool ok = false;
   const QString note = QInputDialog::getMultiLineText(this, tr("Note"), tr("Note on run #%1:").arg(run->id),
                                                       qs(run->note), &ok);
-  if (!ok) return;
-  guarded([&] { store_->annotateRun(run->id, note.toStdString()); });
+  if (ok) annotateRun(run->id, note);
+}
+
+bool HistoryPanel::annotateRun(std::int64_t run_id, const QString& note) {
+  if (store_ == nullptr) return false;
+  if (!guarded([&] { store_->annotateRun(run_id, note.toStdString()); })) return false;
   refresh();
+  Q_EMIT runEdited(run_id);
+  return true;
 }
 
 void HistoryPanel::remove() {

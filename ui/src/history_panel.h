@@ -34,20 +34,25 @@ class HistoryPanel : public QWidget {
   std::vector<std::int64_t> selectedRuns() const;
   // Updates the points count of a listed run while it runs (no re-read of the store).
   void showProgress(std::int64_t run_id, int done, int total);
+  // What the Rename and Note dialogs do once accepted: store, list, runEdited. False on failure
+  // (reported through message) or an empty name.
+  bool renameRun(std::int64_t run_id, const QString& name);
+  bool annotateRun(std::int64_t run_id, const QString& note);
 
  Q_SIGNALS:
   void openRequested(std::int64_t run_id);
   void compareRequested(std::int64_t a, std::int64_t b);
   void openDatabaseRequested();
   void message(const QString& level, const QString& text);
+  void runEdited(std::int64_t run_id);  // renamed or annotated
 
  private:
   void rename();
   void annotate();
   void remove();
   void updateButtons();
-  // Runs a store call; a failure goes to the log instead of escaping the event loop.
-  void guarded(const std::function<void()>& change);
+  // Runs a store call; a failure goes to the log instead of escaping the event loop. False on failure.
+  bool guarded(const std::function<void()>& change);
 
   Store* store_ = nullptr;
   QStandardItemModel* model_;

@@ -21,6 +21,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSpinBox>
 #include <QStatusBar>
@@ -89,6 +90,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   setCentralWidget(tabs_);
 
   progress_ = new QProgressBar;
+  progress_->setMinimumWidth(180);
   progress_->setMaximumWidth(320);
   progress_->setFormat(tr("no run"));
   progress_->setRange(0, 1);
@@ -110,6 +112,8 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   });
   connect(worker_, &WorkerClient::finished, this, &MainWindow::onWorkerFinished);
   connect(data_, &RunData::note, this, &MainWindow::appendLog);
+  progress_timer_.setSingleShot(true);
+  connect(&progress_timer_, &QTimer::timeout, this, &MainWindow::showProgress);
   connect(data_, &RunData::progressChanged, this, &MainWindow::onProgress);
   connect(data_, &RunData::pointStarted, this, [this](const QString& label) { status_label_->setText(tr("Running %1").arg(label)); });
   connect(data_, &RunData::runStarted, this, [this] {
@@ -136,6 +140,12 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   connect(history_, &HistoryPanel::compareRequested, this, &MainWindow::compareRuns);
   connect(history_, &HistoryPanel::openDatabaseRequested, this, &MainWindow::chooseDatabase);
   connect(history_, &HistoryPanel::message, this, &MainWindow::appendLog);
+  connect(history_, &HistoryPanel::runEdited, this, [this](std::int64_t id) {
+    // The shown run renamed or annotated: its title follows.
+    if (!store_ || data_->run().id != id) return;
+    if (const auto run = store_->findRun(id)) data_->setNameAndNote(run->name, run->note);
+    setWindowTitle(QStringLiteral("attnbench — %1").arg(runTitle(data_->run())));
+  });
 
   if (options_.list_devices) {
     try {
@@ -249,7 +259,13 @@ void MainWindow::appendLog(const QString& level, const QString& message) {
                                                             : QString();
   const QString time = QTime::currentTime().toString(QStringLiteral("HH:mm:ss"));
   const QString text = QStringLiteral("%1  %2").arg(time, message.toHtmlEscaped());
-  log_->appendHtml(color.isEmpty() ? text : QStringLiteral("<span style=\"color:%1\">%2</span>").arg(color, text));
+  // Follows the end of the log unless it was scrolled up to read something.
+  QScrollBar* scroll = log_->verticalScrollBar();
+  const bool at_end = scroll->value() >= scroll->maximum() - 1;
+  // white-space:pre keeps the columns of the worker's summary table (HTML collapses runs of blanks).
+  log_->appendHtml(QStringLiteral("<span style=\"white-space:pre;%1\">%2</span>")
+                       .arg(color.isEmpty() ? QString() : QStringLiteral("color:") + color, text));
+  if (at_end) scroll->setValue(scroll->maximum());
 }
 
 bool MainWindow::openDatabase(const QString& path) {
@@ -293,7 +309,7 @@ bool MainWindow::openRun(std::int64_t run_id) {
       return false;
     }
     data_->reset(*run, store_->loadPoints(run_id));
-    device_->showDevice(run->device);
+    device_->showRunDevice(*run);
     const bool resumable = run->status == RunStatus::Interrupted ||
                            (run->status == RunStatus::Running && !worker_->isRunning());
     resumable_run_ = resumable && run->finished_points < run->total_points ? run_id : 0;
@@ -370,7 +386,22 @@ void MainWindow::cancelRun() {
   updateRunActions();
 }
 
-void MainWindow::onProgress(int done, int total) {
+void MainWindow::onProgress() {
+  // QProgressBar::setValue repaints at once, so while points stream in the bar is refreshed at most
+  // every kProgressRefreshMs (the first change at once, the latest one at the end of the interval).
+  const bool streaming = worker_->isRunning() || data_->live();
+  if (streaming && progress_timer_.isActive()) return;
+  if (streaming && progress_clock_.isValid() && progress_clock_.elapsed() < kProgressRefreshMs) {
+    progress_timer_.start(static_cast<int>(kProgressRefreshMs - progress_clock_.elapsed()));
+    return;
+  }
+  showProgress();
+}
+
+void MainWindow::showProgress() {
+  progress_timer_.stop();
+  progress_clock_.start();
+  const int done = data_->donePoints(), total = data_->totalPoints();
   if (data_->live()) history_->showProgress(data_->run().id, done, total);
   progress_->setFormat(total > 0 ? tr("%v / %m points") : tr("no run"));
   if (!worker_->isRunning() && !data_->live()) {
@@ -412,6 +443,7 @@ void MainWindow::onWorkerFinished(int exit_code, bool crashed, bool cancelled) {
   history_->setBusyRun(0);
   history_->refresh();
   status_label_->setText(tr("Ready"));
+  progress_timer_.stop();
   eta_label_->clear();
   progress_->setRange(0, std::max(1, data_->totalPoints()));
   progress_->setValue(std::min(data_->donePoints(), progress_->maximum()));
@@ -460,12 +492,18 @@ void MainWindow::closeEvent(QCloseEvent* event) {
 
 void MainWindow::loadSweepFile() {
   const QString path = QFileDialog::getOpenFileName(this, tr("Load sweep"), QString(), tr("Sweep files (*.json)"));
-  if (path.isEmpty()) return;
+  if (!path.isEmpty()) loadSweep(path);
+}
+
+bool MainWindow::loadSweep(const QString& path) {
   try {
     editor_->setSpec(loadSpecFile(path.toStdString()));
   } catch (const std::exception& e) {
     appendLog(QStringLiteral("error"), tr("cannot load %1: %2").arg(path, what(e)));
+    return false;
   }
+  appendLog(QStringLiteral("info"), tr("loaded the sweep %1").arg(path));
+  return true;
 }
 
 void MainWindow::saveSweepFile() {
@@ -474,12 +512,26 @@ void MainWindow::saveSweepFile() {
     appendLog(QStringLiteral("warning"), tr("fix the sweep before saving it"));
     return;
   }
-  QString path = QFileDialog::getSaveFileName(this, tr("Save sweep"), qs(spec->name) + QStringLiteral(".json"),
-                                              tr("Sweep files (*.json)"));
-  if (path.isEmpty()) return;
+  const QString path = QFileDialog::getSaveFileName(this, tr("Save sweep"), qs(spec->name) + QStringLiteral(".json"),
+                                                    tr("Sweep files (*.json)"));
+  if (!path.isEmpty()) saveSweep(path);
+}
+
+bool MainWindow::saveSweep(const QString& path) {
+  const auto spec = editor_->spec();
+  if (!spec) {
+    appendLog(QStringLiteral("warning"), tr("fix the sweep before saving it"));
+    return false;
+  }
   std::ofstream out(path.toStdString());
   out << specToJson(*spec).dump(2) << '\n';
-  if (!out) appendLog(QStringLiteral("error"), tr("cannot write %1").arg(path));
+  out.close();
+  if (!out) {
+    appendLog(QStringLiteral("error"), tr("cannot write %1").arg(path));
+    return false;
+  }
+  appendLog(QStringLiteral("info"), tr("saved the sweep to %1").arg(path));
+  return true;
 }
 
 void MainWindow::exportChartsDialog() {
@@ -519,17 +571,9 @@ void MainWindow::exportChartsDialog() {
   const QSize size(width->value(), height->value());
   const auto image_format = static_cast<ImageFormat>(format->currentData().toInt());
   const QString suffix = formatSuffix(image_format);
-  QString error;
   if (which->currentIndex() == 0) {
     const QString dir = QFileDialog::getExistingDirectory(this, tr("Export charts into"));
-    if (dir.isEmpty()) return;
-    QStringList written;
-    const QList<ChartKind> kinds(kChartKinds.begin(), kChartKinds.end());
-    if (!exportCharts(data_->run(), data_->points(), dir, kinds, {image_format}, size, charts_->charts(), &written, &error)) {
-      appendLog(QStringLiteral("error"), error);
-    } else {
-      appendLog(QStringLiteral("info"), tr("wrote %1").arg(written.join(QStringLiteral(", "))));
-    }
+    if (!dir.isEmpty()) exportAllCharts(dir, image_format, size);
     return;
   }
   const ChartKind kind = kChartKinds[static_cast<std::size_t>(which->currentIndex() - 1)];
@@ -538,11 +582,31 @@ void MainWindow::exportChartsDialog() {
                                               suffix.toUpper() + QStringLiteral(" (*.") + suffix + QLatin1Char(')'));
   if (path.isEmpty()) return;
   if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
+  exportChartFile(kind, path, size);
+}
+
+bool MainWindow::exportAllCharts(const QString& dir, ImageFormat format, QSize size) {
+  if (!data_->hasRun()) return false;
+  QStringList written;
+  QString error;
+  const QList<ChartKind> kinds(kChartKinds.begin(), kChartKinds.end());
+  if (!exportCharts(data_->run(), data_->points(), dir, kinds, {format}, size, charts_->charts(), &written, &error)) {
+    appendLog(QStringLiteral("error"), error);
+    return false;
+  }
+  appendLog(QStringLiteral("info"), tr("wrote %1").arg(written.join(QStringLiteral(", "))));
+  return true;
+}
+
+bool MainWindow::exportChartFile(ChartKind kind, const QString& path, QSize size) {
+  if (!data_->hasRun()) return false;
+  QString error;
   if (!exportChart(data_->run(), data_->points(), kind, path, size, charts_->charts(), &error)) {
     appendLog(QStringLiteral("error"), error);
-  } else {
-    appendLog(QStringLiteral("info"), tr("wrote %1").arg(path));
+    return false;
   }
+  appendLog(QStringLiteral("info"), tr("wrote %1").arg(path));
+  return true;
 }
 
 void MainWindow::exportTableDialog() {

@@ -6,11 +6,14 @@
 #include <memory>
 #include <vector>
 
+#include <QElapsedTimer>
 #include <QMainWindow>
 #include <QStringList>
+#include <QTimer>
 
 #include "attnbench/device_info.h"
 #include "attnbench/store.h"
+#include "chart_export.h"
 
 class QAction;
 class QLabel;
@@ -51,6 +54,11 @@ class MainWindow : public QMainWindow {
   bool resumeRun();
   void cancelRun();
   void compareRuns(std::int64_t a, std::int64_t b);
+  // What the File menu's dialogs do once a file is chosen; false (and a log line) on failure.
+  bool loadSweep(const QString& path);
+  bool saveSweep(const QString& path);
+  bool exportChartFile(ChartKind kind, const QString& path, QSize size);  // format from the suffix
+  bool exportAllCharts(const QString& dir, ImageFormat format, QSize size);
 
   SweepEditor* editor() const { return editor_; }
   RunData* runData() const { return data_; }
@@ -77,7 +85,8 @@ class MainWindow : public QMainWindow {
   void createDocks();
   void applyTheme();
   void updateRunActions();
-  void onProgress(int done, int total);
+  void onProgress();
+  void showProgress();
   void onWorkerFinished(int exit_code, bool crashed, bool cancelled);
   void loadSweepFile();
   void saveSweepFile();
@@ -109,6 +118,9 @@ class MainWindow : public QMainWindow {
   QAction* export_action_ = nullptr;
   std::vector<DeviceInfo> devices_;  // this machine's, from core
   std::int64_t resumable_run_ = 0;  // a run whose worker died; Resume continues it
+  static constexpr int kProgressRefreshMs = 100;
+  QTimer progress_timer_;
+  QElapsedTimer progress_clock_;  // since the progress bar was last refreshed
 };
 
 }  // namespace attnbench::ui

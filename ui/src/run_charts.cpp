@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <tuple>
+#include <utility>
 
 #include <QCursor>
 #include <QLegendMarker>
@@ -21,6 +23,7 @@ namespace attnbench::ui {
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
+constexpr double kGiB = 1024.0 * kMiB;
 
 std::size_t slot(ChartKind kind) { return static_cast<std::size_t>(kind); }
 
@@ -28,8 +31,6 @@ std::size_t slot(ChartKind kind) { return static_cast<std::size_t>(kind); }
 const std::array<QColor, 10> kPalette = {QColor(0x1f77b4), QColor(0xff7f0e), QColor(0x2ca02c), QColor(0xd62728),
                                          QColor(0x9467bd), QColor(0x8c564b), QColor(0xe377c2), QColor(0x7f7f7f),
                                          QColor(0xbcbd22), QColor(0x17becf)};
-
-QString modelLabel(const ModelPreset& m) { return qs(m.display_name.empty() ? m.name : m.display_name); }
 
 // Where a new x goes in a series sorted by x: the index of the first point with x >= `x`.
 int lowerBound(const QXYSeries* series, double x) {
@@ -101,7 +102,7 @@ QString chartStem(ChartKind kind) {
 QString chartTitle(ChartKind kind) {
   switch (kind) {
     case ChartKind::Latency: return QStringLiteral("Latency");
-    case ChartKind::Speedup: return QStringLiteral("Speedup, standard / flash");
+    case ChartKind::Speedup: return QStringLiteral("Speedup");
     case ChartKind::Throughput: return QStringLiteral("Throughput");
     case ChartKind::Memory: return QStringLiteral("Peak memory");
   }
@@ -140,8 +141,8 @@ void RunCharts::createCharts() {
     QAbstractAxis* y = nullptr;
     switch (kind) {
       case ChartKind::Latency: y = logAxis(QStringLiteral("Median latency (ms)"), 10.0, QStringLiteral("%g")); break;
-      case ChartKind::Speedup: y = valueAxis(QStringLiteral("Speedup (×)"), QStringLiteral("%.1f")); break;
-      case ChartKind::Throughput: y = valueAxis(QStringLiteral("Throughput (TFLOP/s)"), QStringLiteral("%g")); break;
+      case ChartKind::Speedup: y = valueAxis(QStringLiteral("standard / flash (×)"), QStringLiteral("%.1f")); break;
+      case ChartKind::Throughput: y = valueAxis(QStringLiteral("TFLOP/s"), QStringLiteral("%g")); break;
       case ChartKind::Memory: y = logAxis(QStringLiteral("Peak memory (MiB)"), 10.0, QStringLiteral("%g")); break;
     }
     chart->addAxis(x, Qt::AlignBottom);
@@ -162,6 +163,14 @@ void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
   reference_lines_.clear();
   skipped_ = nullptr;
   y_ranges_ = {};
+  staged_.clear();
+  staged_skipped_.clear();
+  y_dirty_ = {};
+  kernel_keys_ = {};
+  group_entries_ = {};
+  legend_members_.clear();
+  legend_labels_.clear();
+  legend_hidden_.clear();
 
   std::set<std::string> models;
   std::set<int> seqs;
@@ -179,6 +188,14 @@ void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
   many_dtypes_ = dtypes.size() > 1;
   many_causal_ = causal.size() > 1;
   many_tiles_ = tiles.size() > 1;
+  // Decided once per reset: restyling a series mid-run lays its chart out again.
+  mark_points_ = seqs.size() <= static_cast<std::size_t>(kMarkedPointsUpTo);
+  // GiB on the memory axis for devices with tens of GiB (its labels stay short), else MiB.
+  std::uint64_t largest_memory = 0;
+  for (const auto& run : runs_) largest_memory = std::max(largest_memory, run.device.memory_bytes);
+  memory_unit_ = largest_memory >= 32ULL << 30 ? kGiB : kMiB;
+  y_axes_[slot(ChartKind::Memory)]->setTitleText(memory_unit_ == kGiB ? QStringLiteral("Peak memory (GiB)")
+                                                                     : QStringLiteral("Peak memory (MiB)"));
   // Half a step of margin on the log2 axis so the end points are not on the frame.
   x_lo_ = seqs.empty() ? 64.0 : *seqs.begin() / std::sqrt(2.0);
   x_hi_ = seqs.empty() ? 8192.0 : *seqs.rbegin() * std::sqrt(2.0);
@@ -189,9 +206,11 @@ void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
     chart->setTitle(context.isEmpty() ? chartTitle(kind) : chartTitle(kind) + QStringLiteral(" — ") + context);
     auto* x = static_cast<QLogValueAxis*>(x_axes_[slot(kind)]);
     x->setRange(x_lo_, x_hi_);
-    // A log2 axis over many octaves: slanted labels, or they overlap and get cut.
+    // A label per doubling over a few octaves; over many, a label per quadrupling: a label per
+    // doubling would be cut short (even slanted) in a chart of the window's size.
     const double octaves = std::log2(x_hi_ / x_lo_);
-    x->setLabelsAngle(octaves > 6.0 ? -45 : 0);
+    x->setBase(octaves > 7.0 ? 4.0 : 2.0);
+    x->setLabelsAngle(0);
     applyYRange(kind);
   }
 
@@ -209,9 +228,71 @@ void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
                            .arg(who, qs(d.name), formatTflops(d.ceilings->gemm_tflops), qs(d.ceilings->gemm_dtype)));
     }
     if (d.memory_bytes > 0) {
-      addReferenceLine(ChartKind::Memory, who + QStringLiteral("device memory"), static_cast<double>(d.memory_bytes) / kMiB,
+      addReferenceLine(ChartKind::Memory, who + QStringLiteral("memory size"), static_cast<double>(d.memory_bytes) / memory_unit_,
                        QColor(0xc0392b),
                        QStringLiteral("%1memory of %2: %3").arg(who, qs(d.name), formatByteCount(d.memory_bytes)));
+    }
+  }
+  // Every curve of the sweeps now, so the legends are complete from the start: a series added
+  // mid-run would lay each chart out again and redraw all of its points.
+  std::vector<std::pair<int, SweepPoint>> curves;
+  std::set<KernelKind> kernels;
+  for (std::size_t run_slot = 0; run_slot < runs_.size(); ++run_slot) {
+    SweepSpec one_length = runs_[run_slot].spec;
+    if (one_length.seq_lens.empty()) continue;
+    one_length.seq_lens = {one_length.seq_lens.front()};
+    kernels.insert(one_length.kernels.begin(), one_length.kernels.end());
+    auto points = expandPoints(one_length);
+    // Flash first in each legend group (the sweep runs standard first); groups keep the sweep's order.
+    auto same_group = [](const SweepPoint& a, const SweepPoint& b) {
+      return std::tie(a.model.name, a.dtype, a.causal, a.batch) == std::tie(b.model.name, b.dtype, b.causal, b.batch);
+    };
+    for (auto first = points.begin(); first != points.end();) {
+      const auto last = std::find_if_not(first, points.end(), [&](const SweepPoint& p) { return same_group(p, *first); });
+      std::stable_partition(first, last, [](const SweepPoint& p) { return p.kernel == KernelKind::Flash; });
+      first = last;
+    }
+    for (auto& p : points) curves.emplace_back(static_cast<int>(run_slot), std::move(p));
+  }
+  compact_legend_ = kernels.size() > 1 && curves.size() > static_cast<std::size_t>(kFullLegendUpTo);
+  if (compact_legend_) {
+    for (ChartKind kind : {ChartKind::Latency, ChartKind::Throughput, ChartKind::Memory}) {
+      const QColor key_color(0x888888);  // readable on the light and the dark theme
+      QLineSeries* flash = addLine(kind, QStringLiteral("flash: solid"), QPen(key_color, 2.0, Qt::SolidLine));
+      QLineSeries* standard = addLine(kind, QStringLiteral("standard: dashed"), QPen(key_color, 2.0, Qt::DashLine));
+      kernel_keys_[slot(kind)] = {flash, standard};
+    }
+  }
+  for (const auto& [run_slot, p] : curves) {
+    curveFor(p, run_slot);
+    if (kernels.size() > 1) speedupFor(p, run_slot);
+  }
+  for (ChartKind kind : kChartKinds) tidyLegend(chart(kind));
+}
+
+void RunCharts::joinLegendGroup(ChartKind kind, QLineSeries* series, const SweepPoint& p, const QString& group) {
+  const auto& keys = kernel_keys_[slot(kind)];
+  QLineSeries* key = p.kernel == KernelKind::Flash ? keys[0] : keys[1];
+  if (key != nullptr) legend_members_[key].append(series);
+  auto [owner, first] = group_entries_[slot(kind)].try_emplace(group.toStdString(), series);
+  if (first) {
+    legend_labels_.insert(series, group);
+  } else {
+    legend_members_[owner->second].append(series);
+    legend_hidden_.insert(series);
+  }
+}
+
+void RunCharts::tidyLegend(QChart* chart) {
+  const Qt::Alignment where = compact_legend_ ? Qt::AlignRight : Qt::AlignBottom;
+  if (chart->legend()->alignment() != where) chart->legend()->setAlignment(where);
+  for (QAbstractSeries* s : chart->series()) {
+    for (QLegendMarker* m : chart->legend()->markers(s)) {
+      if (legend_hidden_.contains(s)) {
+        m->setVisible(false);
+      } else if (const auto label = legend_labels_.constFind(s); label != legend_labels_.cend()) {
+        m->setLabel(*label);
+      }
     }
   }
 }
@@ -259,6 +340,16 @@ QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel
   return parts.join(QLatin1Char(' '));
 }
 
+QString RunCharts::modelLabel(const ModelPreset& model) const {
+  // Points read back from events or the store carry the model's id only: name it as the spec does.
+  for (const auto& run : runs_) {
+    for (const auto& m : run.spec.models) {
+      if (m.name == model.name && !m.display_name.empty()) return qs(m.display_name);
+    }
+  }
+  return qs(model.display_name.empty() ? model.name : model.display_name);
+}
+
 QColor RunCharts::groupColor(const std::string& group_key) {
   auto it = group_colors_.find(group_key);
   if (it != group_colors_.end()) return it->second;
@@ -279,6 +370,11 @@ RunCharts::Curve& RunCharts::curveFor(const SweepPoint& p, int run_slot) {
     it->second.latency = addLine(ChartKind::Latency, name, pen);
     it->second.tflops = addLine(ChartKind::Throughput, name, pen);
     it->second.memory = addLine(ChartKind::Memory, name, pen);
+    if (compact_legend_) {
+      joinLegendGroup(ChartKind::Latency, it->second.latency, p, group);
+      joinLegendGroup(ChartKind::Throughput, it->second.tflops, p, group);
+      joinLegendGroup(ChartKind::Memory, it->second.memory, p, group);
+    }
   }
   return it->second;
 }
@@ -293,20 +389,62 @@ RunCharts::SpeedupCurve& RunCharts::speedupFor(const SweepPoint& p, int run_slot
 }
 
 void RunCharts::placePoint(QXYSeries* series, double x, double y, const QString& tip) {
+  tips_[series][static_cast<int>(x)] = tip;
+  if (batching_) {
+    auto [staged, fresh] = staged_.try_emplace(series);
+    if (fresh) {
+      for (const QPointF& p : series->points()) staged->second.emplace(p.x(), p.y());
+    }
+    staged->second[x] = y;
+    return;
+  }
   const int at = lowerBound(series, x);
   if (at < series->count() && series->at(at).x() == x) {
     series->replace(at, QPointF(x, y));
   } else {
     series->insert(at, QPointF(x, y));
   }
-  tips_[series][static_cast<int>(x)] = tip;
+}
+
+void RunCharts::appendSkipped(QPointF point) {
+  if (batching_) {
+    staged_skipped_.append(point);
+  } else {
+    skipped_->append(point);
+  }
+}
+
+void RunCharts::beginBatch() { batching_ = true; }
+
+void RunCharts::endBatch() {
+  batching_ = false;
+  for (auto& [series, points] : staged_) {
+    QList<QPointF> sorted;
+    sorted.reserve(static_cast<qsizetype>(points.size()));
+    for (const auto& [x, y] : points) sorted.append(QPointF(x, y));
+    series->replace(sorted);
+  }
+  staged_.clear();
+  if (!staged_skipped_.isEmpty() && skipped_ != nullptr) {
+    // One replace: appending a list appends (and redraws) point by point.
+    skipped_->replace(skipped_->points() + staged_skipped_);
+  }
+  staged_skipped_.clear();
+  for (ChartKind kind : kChartKinds) {
+    if (std::exchange(y_dirty_[slot(kind)], false)) applyYRange(kind);
+  }
 }
 
 void RunCharts::extendY(ChartKind kind, double value) {
   Range& range = y_ranges_[slot(kind)];
   const Range before = range;
   range.add(value);
-  if (range.lo != before.lo || range.hi != before.hi) applyYRange(kind);
+  if (range.lo == before.lo && range.hi == before.hi) return;
+  if (batching_) {
+    y_dirty_[slot(kind)] = true;
+  } else {
+    applyYRange(kind);
+  }
 }
 
 void RunCharts::applyYRange(ChartKind kind) {
@@ -349,7 +487,9 @@ void RunCharts::applyYRange(ChartKind kind) {
 }
 
 void RunCharts::addPoints(const std::vector<PointResult>& results, int run_slot) {
+  beginBatch();
   for (const auto& r : results) addPoint(r, run_slot);
+  endBatch();
 }
 
 void RunCharts::addPoint(const PointResult& r, int run_slot) {
@@ -379,10 +519,10 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
                head + QStringLiteral("\n%1 TFLOP/s (median %2)").arg(formatTflops(r.tflops), formatMs(r.stats.median_ms)));
     extendY(ChartKind::Throughput, r.tflops);
     if (r.peak_bytes > 0) {
-      placePoint(curve.memory, x, static_cast<double>(r.peak_bytes) / kMiB,
+      placePoint(curve.memory, x, static_cast<double>(r.peak_bytes) / memory_unit_,
                  head + QStringLiteral("\npeak %1 (predicted %2)")
                             .arg(formatByteCount(r.peak_bytes), formatByteCount(r.predicted_bytes)));
-      extendY(ChartKind::Memory, static_cast<double>(r.peak_bytes) / kMiB);
+      extendY(ChartKind::Memory, static_cast<double>(r.peak_bytes) / memory_unit_);
     }
 
     SpeedupCurve& speedup = speedupFor(p, run_slot);
@@ -410,7 +550,7 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
   if (r.status == PointStatus::Oom || r.status == PointStatus::Skipped) {
     if (skipped_ == nullptr) {
       skipped_ = new QScatterSeries;
-      skipped_->setName(QStringLiteral("OOM / skipped (at predicted size)"));
+      skipped_->setName(QStringLiteral("OOM / skipped"));  // drawn at the predicted size (tooltip)
       skipped_->setMarkerShape(QScatterSeries::MarkerShapeTriangle);
       skipped_->setMarkerSize(11);
       styles_.insert(skipped_, QPen(QColor(0xd62728), 1.5));
@@ -425,8 +565,8 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
       bytes = runs_[static_cast<std::size_t>(run_slot)].device.memory_bytes;
     }
     if (bytes == 0) return;
-    const double y = static_cast<double>(bytes) / kMiB;
-    skipped_->append(x, y);
+    const double y = static_cast<double>(bytes) / memory_unit_;
+    appendSkipped(QPointF(x, y));
     QString& tip = tips_[skipped_][p.seq_len];
     if (!tip.isEmpty()) tip += QStringLiteral("\n\n");
     tip += head + QStringLiteral("\n%1: %2").arg(qs(statusName(r.status)), qs(r.message));
@@ -441,7 +581,7 @@ void RunCharts::applyStyle(QAbstractSeries* series) {
     scatter->setBorderColor(dark_ ? QColor(Qt::white) : QColor(Qt::black));
   } else if (auto* line = qobject_cast<QLineSeries*>(series)) {
     line->setPen(pen);
-    line->setPointsVisible(pen.style() != Qt::DashDotLine);
+    line->setPointsVisible(pen.style() != Qt::DashDotLine && mark_points_);
   }
 }
 
@@ -466,13 +606,16 @@ void RunCharts::connectSeries(QChart* chart, QAbstractSeries* series) {
   });
   // Clicking a legend entry hides its series; the entry stays, dimmed, to bring it back.
   for (QLegendMarker* marker : chart->legend()->markers(series)) {
-    connect(marker, &QLegendMarker::clicked, this, [marker] {
+    connect(marker, &QLegendMarker::clicked, this, [this, marker, chart] {
       QAbstractSeries* s = marker->series();
       s->setVisible(!s->isVisible());
+      // A group's or a kernel key's entry stands for its member curves too.
+      for (QAbstractSeries* member : legend_members_.value(s)) member->setVisible(s->isVisible());
       marker->setVisible(true);
       QColor label = marker->labelBrush().color();
       label.setAlphaF(s->isVisible() ? 1.0f : 0.4f);
       marker->setLabelBrush(label);
+      tidyLegend(chart);  // members shown again get their entries back from Qt: hide them
     });
   }
 }
@@ -485,6 +628,7 @@ void RunCharts::setDark(bool dark) {
     c->setTheme(dark ? QChart::ChartThemeDark : QChart::ChartThemeLight);
     styleChart(c);
     for (QAbstractSeries* s : c->series()) applyStyle(s);
+    tidyLegend(c);
   }
 }
 

@@ -1,19 +1,23 @@
 // The four charts of a run (or of two runs overlaid): latency, speedup standard/flash, TFLOP/s with
 // the measured GEMM ceiling, and peak memory with the device's memory and the OOM/skipped points.
-// Points are appended to their series one by one (sorted by sequence length); nothing is rebuilt.
+// Points go into their series (sorted by sequence length); nothing is rebuilt. Many points at once
+// (a stored run, a burst of live points) are staged and each series is redrawn once, not per point.
 // Used by the live view and, without a display, by the exporters.
 #pragma once
 
 #include <array>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <QColor>
 #include <QHash>
 #include <QObject>
 #include <QPen>
+#include <QPointF>
 #include <QPointer>
+#include <QSet>
 #include <QString>
 #include <QtCharts/QChart>
 
@@ -58,6 +62,10 @@ class RunCharts : public QObject {
   // Appends (or replaces, for the same sequence length) one point on every chart it belongs to.
   void addPoint(const PointResult& result, int run_slot = 0);
   void addPoints(const std::vector<PointResult>& results, int run_slot = 0);
+  // Between these, addPoint only stages its points; endBatch hands each touched series its points
+  // in one replace and sets the axis ranges once.
+  void beginBatch();
+  void endBatch();
 
   void setDark(bool dark);
   bool dark() const { return dark_; }
@@ -65,6 +73,14 @@ class RunCharts : public QObject {
   void copyVisibility(const RunCharts& other);
   // Series currently in a chart (data series and reference lines), for tests.
   int seriesCount(ChartKind kind) const;
+
+  // Up to this many curves a chart's legend lists each curve (below the plot); above it, one entry
+  // per colour (batch x model x run) and a key of the kernels' line styles (right of the plot), so
+  // the legend does not truncate the names to nothing. Clicking an entry hides all it stands for.
+  static constexpr int kFullLegendUpTo = 6;
+  // Curves of sweeps with more sequence lengths than this are drawn without point markers (so
+  // dense that they would merge into a thick line).
+  static constexpr int kMarkedPointsUpTo = 40;
 
  private:
   struct Curve {
@@ -89,11 +105,15 @@ class RunCharts : public QObject {
   SpeedupCurve& speedupFor(const SweepPoint& point, int run_slot);
   QColor groupColor(const std::string& group_key);
   void placePoint(QXYSeries* series, double x, double y, const QString& tip);
+  void appendSkipped(QPointF point);
   void extendY(ChartKind kind, double value);
   void applyYRange(ChartKind kind);
   void connectSeries(QChart* chart, QAbstractSeries* series);
   void applyStyle(QAbstractSeries* series);
   QString curveName(const SweepPoint& point, int run_slot, bool with_kernel) const;
+  void joinLegendGroup(ChartKind kind, QLineSeries* series, const SweepPoint& point, const QString& group);
+  void tidyLegend(QChart* chart);  // legend side, group labels, member entries hidden
+  QString modelLabel(const ModelPreset& model) const;
 
   std::array<QPointer<QChart>, 4> charts_;
   std::array<QAbstractAxis*, 4> x_axes_{};
@@ -108,9 +128,23 @@ class RunCharts : public QObject {
   double x_lo_ = 32, x_hi_ = 8192;
   QHash<QAbstractSeries*, QPen> styles_;
   QHash<QXYSeries*, std::map<int, QString>> tips_;
+  // While batching: the points of every touched series (x -> y), the new OOM/skipped markers, and
+  // the charts whose y range grew.
+  bool batching_ = false;
+  std::unordered_map<QXYSeries*, std::map<double, double>> staged_;
+  QList<QPointF> staged_skipped_;
+  std::array<bool, 4> y_dirty_{};
   // Which axes vary (and so go into the series names).
   bool many_models_ = false, many_dtypes_ = false, many_causal_ = false, many_tiles_ = false;
   bool dark_ = false;
+  bool mark_points_ = true;
+  double memory_unit_ = 1024.0 * 1024.0;  // bytes per unit of the memory axis (MiB or GiB)
+  bool compact_legend_ = false;
+  std::array<std::array<QLineSeries*, 2>, 4> kernel_keys_{};      // per chart: the flash and standard keys
+  std::array<std::map<std::string, QLineSeries*>, 4> group_entries_;  // per chart: group -> its legend entry
+  QHash<QAbstractSeries*, QList<QAbstractSeries*>> legend_members_;  // entry -> the curves it stands for
+  QHash<QAbstractSeries*, QString> legend_labels_;                  // entry -> its group's name
+  QSet<QAbstractSeries*> legend_hidden_;                            // curves without an entry of their own
 };
 
 }  // namespace attnbench::ui

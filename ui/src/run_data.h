@@ -28,6 +28,11 @@ class RunData : public QObject {
 
   // Applies one event of the stream. Malformed events are reported through note() as warnings.
   void applyEvent(const nlohmann::json& event);
+  // The run was renamed or annotated in the store.
+  void setNameAndNote(std::string name, std::string note) {
+    run_.name = std::move(name);
+    run_.note = std::move(note);
+  }
   // Adds a finished point, or replaces the earlier record of the same index (resume).
   void addPoint(PointResult result);
 

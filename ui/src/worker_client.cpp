@@ -1,6 +1,7 @@
 #include "worker_client.h"
 
 #include <QCoreApplication>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QTemporaryDir>
 
@@ -38,6 +39,9 @@ std::vector<JsonLineReader::Line> JsonLineReader::finish() {
 }
 
 WorkerClient::WorkerClient(QObject* parent) : QObject(parent) {
+  deliver_timer_.setSingleShot(true);
+  deliver_timer_.setInterval(0);
+  connect(&deliver_timer_, &QTimer::timeout, this, &WorkerClient::deliverQueued);
   kill_timer_.setSingleShot(true);
   connect(&kill_timer_, &QTimer::timeout, this, [this] {
     if (isRunning()) {
@@ -60,7 +64,9 @@ void WorkerClient::setProgram(const QString& program, const QStringList& leading
   leading_args_ = leading_args;
 }
 
-bool WorkerClient::isRunning() const { return process_ != nullptr && process_->state() != QProcess::NotRunning; }
+bool WorkerClient::isRunning() const {
+  return exit_pending_ || (process_ != nullptr && process_->state() != QProcess::NotRunning);
+}
 
 bool WorkerClient::startRun(const SweepSpec& spec, const QString& db, QString* error) {
   if (isRunning()) {
@@ -93,6 +99,7 @@ bool WorkerClient::launch(const QStringList& batch_args, QString* error) {
   delete process_;
   process_ = new QProcess(this);
   stdout_reader_ = {};
+  queue_.clear();
   stderr_pending_.clear();
   saw_run_finished_ = false;
   cancel_requested_ = false;
@@ -114,14 +121,14 @@ bool WorkerClient::launch(const QStringList& batch_args, QString* error) {
 }
 
 void WorkerClient::cancel() {
-  if (!isRunning() || cancel_requested_) return;
+  if (!isRunning() || cancel_requested_ || exit_pending_) return;
   cancel_requested_ = true;
   process_->terminate();
   kill_timer_.start(grace_ms_);
 }
 
 void WorkerClient::shutdown() {
-  if (!isRunning()) return;
+  if (process_ == nullptr || process_->state() == QProcess::NotRunning) return;
   cancel();
   if (!process_->waitForFinished(grace_ms_)) {
     process_->kill();
@@ -129,8 +136,21 @@ void WorkerClient::shutdown() {
   }
 }
 
-void WorkerClient::deliver(const std::vector<JsonLineReader::Line>& lines) {
-  for (const auto& line : lines) {
+void WorkerClient::enqueue(std::vector<JsonLineReader::Line> lines) {
+  for (auto& line : lines) queue_.push_back(std::move(line));
+  if (!deliver_timer_.isActive()) deliverQueued();
+}
+
+void WorkerClient::deliverQueued() {
+  QElapsedTimer slice;
+  slice.start();
+  while (!queue_.empty()) {
+    if (slice.elapsed() >= kSliceMs) {
+      deliver_timer_.start();
+      return;
+    }
+    const JsonLineReader::Line line = std::move(queue_.front());
+    queue_.pop_front();
     if (!line.event) {
       Q_EMIT outputLine(QString::fromUtf8(line.text));
       continue;
@@ -141,9 +161,14 @@ void WorkerClient::deliver(const std::vector<JsonLineReader::Line>& lines) {
     if (kind == "run_finished") saw_run_finished_ = true;
     Q_EMIT eventReceived(event);
   }
+  if (!exit_pending_) return;
+  exit_pending_ = false;
+  const bool crashed = exit_abnormal_ && !saw_run_finished_ && !cancel_requested_;
+  spec_dir_.reset();
+  Q_EMIT finished(exit_code_, crashed, cancel_requested_);
 }
 
-void WorkerClient::readStdout() { deliver(stdout_reader_.feed(process_->readAllStandardOutput())); }
+void WorkerClient::readStdout() { enqueue(stdout_reader_.feed(process_->readAllStandardOutput())); }
 
 void WorkerClient::readStderr() {
   stderr_pending_.append(process_->readAllStandardError());
@@ -159,15 +184,15 @@ void WorkerClient::readStderr() {
 
 void WorkerClient::onFinished(int exit_code, QProcess::ExitStatus status) {
   kill_timer_.stop();
-  readStdout();
+  exit_pending_ = true;
+  exit_code_ = exit_code;
+  exit_abnormal_ = status == QProcess::CrashExit || exit_code != 0;
   readStderr();
-  deliver(stdout_reader_.finish());
   if (!stderr_pending_.trimmed().isEmpty()) Q_EMIT outputLine(QString::fromUtf8(stderr_pending_.trimmed()));
   stderr_pending_.clear();
-  const bool abnormal = status == QProcess::CrashExit || exit_code != 0;
-  const bool crashed = abnormal && !saw_run_finished_ && !cancel_requested_;
-  spec_dir_.reset();
-  Q_EMIT finished(exit_code, crashed, cancel_requested_);
+  auto lines = stdout_reader_.feed(process_->readAllStandardOutput());
+  for (auto& line : stdout_reader_.finish()) lines.push_back(std::move(line));
+  enqueue(std::move(lines));
 }
 
 }  // namespace attnbench::ui

@@ -1,8 +1,11 @@
 // Runs a sweep in a worker process (the same binary in batch mode) and turns its stdout into events.
-// A kernel fault or a hung device takes the worker down, never the window.
+// A kernel fault or a hung device takes the worker down, never the window. Events are handed on in
+// slices of at most kSliceMs, the rest on the next turn of the event loop, so a burst of output (a
+// fast sweep, or a backlog read when the worker exits) never blocks the window for longer.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -60,9 +63,12 @@ class WorkerClient : public QObject {
   // Cancels and waits up to the grace period, then kills: for closing the window mid-run.
   void shutdown();
 
+  // True from the start until `finished` was emitted (events may still be queued after the exit).
   bool isRunning() const;
   std::int64_t currentRunId() const { return run_id_; }
   QStringList lastArguments() const { return arguments_; }
+
+  static constexpr int kSliceMs = 8;
 
  Q_SIGNALS:
   void eventReceived(const nlohmann::json& event);
@@ -75,12 +81,19 @@ class WorkerClient : public QObject {
   bool launch(const QStringList& batch_args, QString* error);
   void readStdout();
   void readStderr();
-  void deliver(const std::vector<JsonLineReader::Line>& lines);
+  void enqueue(std::vector<JsonLineReader::Line> lines);
+  // Hands on queued lines for up to kSliceMs; emits `finished` once the queue is empty after the exit.
+  void deliverQueued();
   void onFinished(int exit_code, QProcess::ExitStatus status);
 
   QProcess* process_ = nullptr;
   QTimer kill_timer_;
   JsonLineReader stdout_reader_;
+  std::deque<JsonLineReader::Line> queue_;
+  QTimer deliver_timer_;  // 0 ms: the next slice, after the pending paints and input
+  bool exit_pending_ = false;  // the process ended; `finished` follows the queued lines
+  int exit_code_ = 0;
+  bool exit_abnormal_ = false;
   QByteArray stderr_pending_;
   QString program_;
   QStringList leading_args_;

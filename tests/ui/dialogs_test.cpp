@@ -1,0 +1,147 @@
+// What the File menu's and the history's dialogs do once the user has chosen: save and load a
+// sweep, rename and annotate a run, export a chart at a chosen size. One test drives the real
+// rename dialog.
+#include <gtest/gtest.h>
+
+#include <QApplication>
+#include <QImage>
+#include <QInputDialog>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QStandardItemModel>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTimer>
+
+#include "history_panel.h"
+#include "main_window.h"
+#include "run_data.h"
+#include "sweep_editor.h"
+#include "ui_test_support.h"
+
+namespace attnbench::ui {
+namespace {
+
+MainWindowOptions quietOptions(const QString& db) {
+  MainWindowOptions options;
+  options.db_path = db;
+  options.use_settings = false;
+  options.list_devices = false;
+  return options;
+}
+
+QString historyCell(HistoryPanel* history, std::int64_t run_id, int column) {
+  const QAbstractItemModel* shown = history->table()->model();
+  for (int r = 0; r < shown->rowCount(); ++r) {
+    if (shown->index(r, HistoryPanel::Id).data(Qt::UserRole).toLongLong() == run_id) return shown->index(r, column).data().toString();
+  }
+  return {};
+}
+
+TEST(Dialogs, SaveSweepThenLoadItBack) {
+  test::ensureApp();
+  QTemporaryDir dir;
+  MainWindow window(quietOptions(dir.filePath(QStringLiteral("d.db"))));
+  SweepSpec spec = test::fixtureRun().spec;
+  spec.name = "round-trip";
+  spec.seq_lens = {256, 1024, 3000};
+  spec.batch_sizes = {1, 4};
+  spec.causal = {true};
+  spec.repetitions = 7;
+  window.editor()->setSpec(spec);
+  const QString path = dir.filePath(QStringLiteral("sweep.json"));
+  ASSERT_TRUE(window.saveSweep(path));
+
+  window.editor()->setSpec(sweepPreset("cpu-quick"));
+  ASSERT_NE(specToJson(*window.editor()->spec()), specToJson(spec));
+  ASSERT_TRUE(window.loadSweep(path));
+  ASSERT_TRUE(window.editor()->spec().has_value());
+  EXPECT_EQ(specToJson(*window.editor()->spec()), specToJson(spec));
+
+  EXPECT_FALSE(window.loadSweep(dir.filePath(QStringLiteral("missing.json"))));
+  EXPECT_TRUE(window.logPane()->toPlainText().contains(QLatin1String("cannot load")));
+  EXPECT_FALSE(window.saveSweep(dir.filePath(QStringLiteral("no/such/folder/s.json"))));
+}
+
+TEST(Dialogs, RenameAndAnnotateReachTheStoreTheHistoryAndTheTitle) {
+  test::ensureApp();
+  QTemporaryDir dir;
+  const QString db = dir.filePath(QStringLiteral("d.db"));
+  std::int64_t id = 0;
+  {
+    auto store = Store::open(db.toStdString());
+    id = test::storeFixtureRun(*store);
+  }
+  MainWindow window(quietOptions(db));
+  ASSERT_TRUE(window.openRun(id));
+  HistoryPanel* history = window.historyPanel();
+  ASSERT_TRUE(history->renameRun(id, QStringLiteral("  before the driver update ")));
+  ASSERT_TRUE(history->annotateRun(id, QStringLiteral("fans at 100%\nsecond line")));
+  EXPECT_FALSE(history->renameRun(id, QStringLiteral("   ")));  // a name is required
+  EXPECT_FALSE(history->renameRun(999, QStringLiteral("x")));    // no such run: logged, not thrown
+  EXPECT_TRUE(window.logPane()->toPlainText().contains(QLatin1String("999")));
+
+  EXPECT_EQ(historyCell(history, id, HistoryPanel::Name), QStringLiteral("before the driver update"));
+  EXPECT_EQ(historyCell(history, id, HistoryPanel::Note), QStringLiteral("fans at 100%\nsecond line"));
+  EXPECT_TRUE(window.windowTitle().contains(QLatin1String("before the driver update"))) << window.windowTitle().toStdString();
+  auto store = Store::open(db.toStdString());
+  const RunRecord run = store->requireRun(id);
+  EXPECT_EQ(run.name, "before the driver update");
+  EXPECT_EQ(run.note, "fans at 100%\nsecond line");
+}
+
+TEST(Dialogs, TheRenameButtonAsksForTheNameInADialog) {
+  test::ensureApp();
+  QTemporaryDir dir;
+  const QString db = dir.filePath(QStringLiteral("d.db"));
+  auto store = Store::open(db.toStdString());
+  const auto id = test::storeFixtureRun(*store);
+  HistoryPanel panel;
+  panel.setStore(store.get());
+  panel.table()->selectRow(0);
+  QPushButton* rename = nullptr;
+  for (QPushButton* b : panel.findChildren<QPushButton*>()) {
+    if (b->text().startsWith(QLatin1String("Rename"))) rename = b;
+  }
+  ASSERT_TRUE(rename != nullptr && rename->isEnabled());
+  bool answered = false;
+  QTimer::singleShot(0, [&] {
+    auto* dialog = qobject_cast<QInputDialog*>(QApplication::activeModalWidget());
+    if (dialog == nullptr) return;
+    EXPECT_EQ(dialog->textValue(), QString::fromStdString(test::fixtureRun().name));
+    dialog->setTextValue(QStringLiteral("typed in the dialog"));
+    dialog->accept();
+    answered = true;
+  });
+  rename->click();  // runs the modal dialog until the timer accepts it
+  EXPECT_TRUE(answered);
+  EXPECT_EQ(store->requireRun(id).name, "typed in the dialog");
+  EXPECT_EQ(historyCell(&panel, id, HistoryPanel::Name), QStringLiteral("typed in the dialog"));
+}
+
+TEST(Dialogs, ExportsAChartAtTheChosenSize) {
+  test::ensureApp();
+  QTemporaryDir dir;
+  const QString db = dir.filePath(QStringLiteral("d.db"));
+  std::int64_t id = 0;
+  {
+    auto store = Store::open(db.toStdString());
+    id = test::storeFixtureRun(*store);
+  }
+  MainWindow window(quietOptions(db));
+  EXPECT_FALSE(window.exportChartFile(ChartKind::Latency, dir.filePath(QStringLiteral("none.png")), QSize(800, 500)));
+  ASSERT_TRUE(window.openRun(id));
+  const QString png = dir.filePath(QStringLiteral("speedup.png"));
+  ASSERT_TRUE(window.exportChartFile(ChartKind::Speedup, png, QSize(800, 500)));
+  test::expectDecodablePng(png, QSize(800, 500));
+  EXPECT_FALSE(window.exportChartFile(ChartKind::Speedup, dir.filePath(QStringLiteral("x.gif")), QSize(800, 500)));
+
+  const QString all = dir.filePath(QStringLiteral("all"));
+  ASSERT_TRUE(window.exportAllCharts(all, ImageFormat::Png, QSize(640, 480)));
+  for (const char* stem : {"latency", "speedup", "tflops", "memory"}) {
+    test::expectDecodablePng(all + QLatin1Char('/') + QString::fromLatin1(stem) + QStringLiteral(".png"), QSize(640, 480));
+  }
+}
+
+}  // namespace
+}  // namespace attnbench::ui
