@@ -22,14 +22,6 @@
 namespace attnbench::ui {
 namespace {
 
-MainWindowOptions quietOptions(const QString& db) {
-  MainWindowOptions options;
-  options.db_path = db;
-  options.use_settings = false;
-  options.list_devices = false;
-  return options;
-}
-
 QString historyCell(HistoryPanel* history, std::int64_t run_id, int column) {
   const QAbstractItemModel* shown = history->table()->model();
   for (int r = 0; r < shown->rowCount(); ++r) {
@@ -41,7 +33,7 @@ QString historyCell(HistoryPanel* history, std::int64_t run_id, int column) {
 TEST(Dialogs, SaveSweepThenLoadItBack) {
   test::ensureApp();
   QTemporaryDir dir;
-  MainWindow window(quietOptions(dir.filePath(QStringLiteral("d.db"))));
+  MainWindow window(test::quietOptions(dir.filePath(QStringLiteral("d.db"))));
   SweepSpec spec = test::fixtureRun().spec;
   spec.name = "round-trip";
   spec.seq_lens = {256, 1024, 3000};
@@ -72,7 +64,7 @@ TEST(Dialogs, RenameAndAnnotateReachTheStoreTheHistoryAndTheTitle) {
     auto store = Store::open(db.toStdString());
     id = test::storeFixtureRun(*store);
   }
-  MainWindow window(quietOptions(db));
+  MainWindow window(test::quietOptions(db));
   ASSERT_TRUE(window.openRun(id));
   HistoryPanel* history = window.historyPanel();
   ASSERT_TRUE(history->renameRun(id, QStringLiteral("  before the driver update ")));
@@ -128,7 +120,7 @@ TEST(Dialogs, ExportsAChartAtTheChosenSize) {
     auto store = Store::open(db.toStdString());
     id = test::storeFixtureRun(*store);
   }
-  MainWindow window(quietOptions(db));
+  MainWindow window(test::quietOptions(db));
   EXPECT_FALSE(window.exportChartFile(ChartKind::Latency, dir.filePath(QStringLiteral("none.png")), QSize(800, 500)));
   ASSERT_TRUE(window.openRun(id));
   const QString png = dir.filePath(QStringLiteral("speedup.png"));

@@ -14,14 +14,6 @@
 namespace attnbench::ui {
 namespace {
 
-MainWindowOptions quietOptions(const QString& db) {
-  MainWindowOptions options;
-  options.db_path = db;
-  options.use_settings = false;
-  options.list_devices = false;
-  return options;
-}
-
 TEST(History, ListsTheRunsOfAStore) {
   test::ensureApp();
   QTemporaryDir dir;
@@ -60,7 +52,7 @@ TEST(History, OpensAndComparesRuns) {
     a = test::storeFixtureRun(*store);
     b = test::storeFixtureRun(*store);
   }
-  MainWindow window(quietOptions(db));
+  MainWindow window(test::quietOptions(db));
   EXPECT_EQ(window.historyPanel()->model()->rowCount(), 2);
   ASSERT_TRUE(window.openRun(a));
   EXPECT_EQ(window.runData()->points().size(), 12u);
@@ -119,7 +111,7 @@ TEST(History, LoadsALargeDatabase) {
   panel.setStore(store.get());
   EXPECT_EQ(panel.model()->rowCount(), 6);
 
-  MainWindow window(quietOptions(db));
+  MainWindow window(test::quietOptions(db));
   ASSERT_TRUE(window.openRun(big));
   EXPECT_EQ(window.runData()->points().size(), static_cast<std::size_t>(kPoints));
 }

@@ -130,4 +130,12 @@ bool waitFor(const std::function<bool()>& done, int timeout_ms) {
   return true;
 }
 
+MainWindowOptions quietOptions(const QString& db) {
+  MainWindowOptions options;
+  options.db_path = db;
+  options.use_settings = false;
+  options.list_devices = false;
+  return options;
+}
+
 }  // namespace attnbench::ui::test

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnbench/store.h"
+#include "main_window.h"
 
 namespace attnbench::ui::test {
 
@@ -40,5 +41,8 @@ void expectChartFiles(const QString& dir, QSize png_size);
 
 // Processes events until `done()` or `timeout_ms` passes; false on timeout.
 bool waitFor(const std::function<bool()>& done, int timeout_ms);
+
+// A main window on `db` that neither reads nor writes QSettings and lists no devices.
+MainWindowOptions quietOptions(const QString& db);
 
 }  // namespace attnbench::ui::test

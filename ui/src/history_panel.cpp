@@ -169,11 +169,16 @@ void HistoryPanel::updateButtons() {
   compare_->setEnabled(n == 2);
 }
 
-void HistoryPanel::rename() {
+std::optional<RunRecord> HistoryPanel::singleSelectedRun() {
   const auto runs = selectedRuns();
-  if (runs.size() != 1 || store_ == nullptr) return;
+  if (runs.size() != 1 || store_ == nullptr) return std::nullopt;
   std::optional<RunRecord> run;
   guarded([&] { run = store_->findRun(runs.front()); });
+  return run;
+}
+
+void HistoryPanel::rename() {
+  const std::optional<RunRecord> run = singleSelectedRun();
   if (!run) return;
   bool ok = false;
   const QString name = QInputDialog::getText(this, tr("Rename run"), tr("Name of run #%1:").arg(run->id),
@@ -190,10 +195,7 @@ bool HistoryPanel::renameRun(std::int64_t run_id, const QString& name) {
 }
 
 void HistoryPanel::annotate() {
-  const auto runs = selectedRuns();
-  if (runs.size() != 1 || store_ == nullptr) return;
-  std::optional<RunRecord> run;
-  guarded([&] { run = store_->findRun(runs.front()); });
+  const std::optional<RunRecord> run = singleSelectedRun();
   if (!run) return;
   bool ok = false;
   const QString note = QInputDialog::getMultiLineText(this, tr("Note"), tr("Note on run #%1:").arg(run->id),

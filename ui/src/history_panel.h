@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include <QWidget>
 
@@ -32,6 +33,8 @@ class HistoryPanel : public QWidget {
   QTableView* table() const { return table_; }
   QStandardItemModel* model() const { return model_; }
   std::vector<std::int64_t> selectedRuns() const;
+  // The run selected alone, read from the store; nullopt for none, several, or a store error.
+  std::optional<RunRecord> singleSelectedRun();
   // Updates the points count of a listed run while it runs (no re-read of the store).
   void showProgress(std::int64_t run_id, int done, int total);
   // What the Rename and Note dialogs do once accepted: store, list, runEdited. False on failure
