@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """GPU performance targets of attnbench, with PyTorch measured in the same call (a benchmark, not a test).
 
-Llama-2-7B shapes (B=1, H=32, D=128, fp16), N = 512 ... 65536, causal and not:
+Llama-2-7B shapes (B=1, H=32, D=128, fp16) by default (--model, --dtype for others), N = 512 ... 65536,
+causal and not:
   1. flash >= 1.0x torch flash (FA2) throughput for N >= 2048 (the ratio to cuDNN is reported too);
   2. baseline >= 1.5x torch math throughput, with peak memory no higher than math's;
   3. flash peak memory = inputs + outputs + LSE (no N^2 term), and B=1 runs to N = 131072.
 Prints a table and PASS/FAIL per target; writes the raw events next to --out.
 
-Usage: benchmarks/h100_targets.py ATTNBENCH_EXE --out DIR [--seq 512 ... 65536] [--reps 10]
+Usage: benchmarks/h100_targets.py ATTNBENCH_EXE --out DIR [--model llama-2-7b] [--dtype fp16]
+                                 [--seq 512 ... 65536] [--reps 10]
 """
 import argparse
 import json
@@ -32,24 +34,30 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--seq", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192, 16384, 32768, 65536])
     parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--model", default="llama-2-7b")
+    parser.add_argument("--dtype", choices=["fp16", "bf16"], default="fp16")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     db = os.path.join(args.out, "h100_targets.db")
     seq = ",".join(map(str, args.seq))
-    common = [args.exe, "--batch", "--db", db, "--events", "jsonl", "--no-progress", "-m", "llama-2-7b",
-              "--batch-sizes", "1", "--dtype", "fp16", "--repetitions", str(args.reps), "--warmup", "2"]
+    common = [args.exe, "--batch", "--db", db, "--events", "jsonl", "--no-progress", "-m", args.model,
+              "--batch-sizes", "1", "--dtype", args.dtype, "--repetitions", str(args.reps), "--warmup", "2"]
     ours = jsonl(common + ["--seq-lens", seq, "--causal", "both", "--name", "h100-targets"],
                  os.path.join(args.out, "attnbench_events.jsonl"))
     longest = jsonl(common + ["--seq-lens", "131072", "--causal", "both", "--kernels", "flash", "--name", "h100-131k"],
                     os.path.join(args.out, "attnbench_131k_events.jsonl"))
+    shape = next(e["result"] for e in ours if e["event"] == "point_finished")
     here = os.path.dirname(os.path.abspath(__file__))
     peers = jsonl([sys.executable, os.path.join(here, "torch_sdpa_peers.py"), "--seq", *map(str, args.seq),
-                   "--reps", str(args.reps)], os.path.join(args.out, "torch_peers.jsonl"))
+                   "--reps", str(args.reps), "--dtype", args.dtype, "--heads", str(shape["heads_q"]),
+                   "--kv-heads", str(shape["heads_kv"]), "--dim", str(shape["head_dim"])],
+                  os.path.join(args.out, "torch_peers.jsonl"))
 
     device = next(e for e in ours if e["event"] == "run_started")["device"]
     torch_info = next(e for e in peers if e["event"] == "peer_started")
     print(f"device: {device['name']}  driver {device['properties'].get('driver_version')}  "
-          f"torch {torch_info['torch']}")
+          f"torch {torch_info['torch']}  {args.model} {args.dtype} (Hq={shape['heads_q']}, Hkv={shape['heads_kv']}, "
+          f"D={shape['head_dim']}), B=1")
     if device.get("ceilings"):
         c = device["ceilings"]
         print(f"ceilings: copy {c['copy_gbps']:.0f} GB/s, cuBLAS fp16 GEMM {c['gemm_tflops']:.0f} TFLOP/s")
@@ -91,7 +99,8 @@ def main():
             if sr.get("status") == "ok" and mr.get("status") == "ok" and sr["peak_bytes"] > mr["peak_bytes"]:
                 failures.append(f"standard peak above math's at N={n} causal={causal}")
             if fr.get("status") == "ok":
-                io = 4 * 32 * n * 128 * 2 + 32 * n * 4  # Q, K, V, O in fp16 + fp32 LSE
+                hq, hkv, d = shape["heads_q"], shape["heads_kv"], shape["head_dim"]
+                io = 2 * (2 * hq + 2 * hkv) * n * d + 4 * hq * n  # Q, O, K, V in 16 bits + fp32 LSE
                 if fr["peak_bytes"] != io:
                     failures.append(f"flash peak {fr['peak_bytes']} != inputs+outputs+LSE {io} at N={n}")
             elif n == 131072 or n in args.seq:

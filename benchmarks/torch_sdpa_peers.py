@@ -6,7 +6,7 @@ and MATH backends with CUDA events (warm-up, then the median of the timed runs) 
 device memory the call needed beyond its inputs (torch.cuda.max_memory_allocated). Out-of-memory is a
 result, not a crash. Writes one JSON object per measurement (JSON lines) to stdout.
 
-    python3 torch_sdpa_peers.py --seq 512 1024 ... --batch 1 --heads 32 --dim 128 --dtype fp16
+    python3 torch_sdpa_peers.py --seq 512 1024 ... --batch 1 --heads 32 --kv-heads 8 --dim 128 --dtype bf16
 """
 import argparse
 import json
@@ -39,6 +39,7 @@ def main():
     parser.add_argument("--seq", type=int, nargs="+", required=True)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--heads", type=int, default=32)
+    parser.add_argument("--kv-heads", type=int, default=None, help="key/value heads (GQA); default = heads")
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--dtype", choices=["fp16", "bf16"], default="fp16")
     parser.add_argument("--warmup", type=int, default=2)
@@ -46,23 +47,25 @@ def main():
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
     args = parser.parse_args()
     dtype = torch.float16 if args.dtype == "fp16" else torch.bfloat16
+    kv_heads = args.kv_heads or args.heads
+    gqa = {"enable_gqa": True} if kv_heads != args.heads else {}
     print(json.dumps({"event": "peer_started", "torch": torch.__version__, "device": torch.cuda.get_device_name()}),
           flush=True)
     for n in args.seq:
-        shape = (args.batch, args.heads, n, args.dim)
-        q, k, v = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
-        input_bytes = 3 * q.numel() * q.element_size()
+        q = torch.randn((args.batch, args.heads, n, args.dim), device="cuda", dtype=dtype)
+        k, v = (torch.randn((args.batch, kv_heads, n, args.dim), device="cuda", dtype=dtype) for _ in range(2))
+        input_bytes = (q.numel() + k.numel() + v.numel()) * q.element_size()
         for causal in (False, True):
             flops = 4.0 * args.batch * args.heads * n * n * args.dim * (0.5 if causal else 1.0)
             for name in args.backends:
                 record = {"event": "peer", "backend": name, "seq_len": n, "causal": causal, "batch": args.batch,
-                          "heads": args.heads, "head_dim": args.dim, "dtype": args.dtype}
+                          "heads": args.heads, "kv_heads": kv_heads, "head_dim": args.dim, "dtype": args.dtype}
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
                 base = torch.cuda.memory_allocated()
                 try:
                     with sdpa_kernel(BACKENDS[name]):
-                        ms = time_ms(lambda: scaled_dot_product_attention(q, k, v, is_causal=causal),
+                        ms = time_ms(lambda: scaled_dot_product_attention(q, k, v, is_causal=causal, **gqa),
                                      args.warmup, args.reps)
                     record.update(status="ok", median_ms=ms, tflops=flops / ms / 1e9,
                                   peak_bytes=torch.cuda.max_memory_allocated() - base + input_bytes)
