@@ -30,7 +30,7 @@ std::string lower(std::string s) {
 }
 
 // -1 for "cpu", the ordinal for "cuda"/"cuda:N", -2 for "auto".
-int parseDeviceOrdinal(const std::string& device) {
+int ordinalOfDevice(const std::string& device) {
   const std::string d = lower(device);
   if (d == "auto") return -2;
   if (d == "cpu") return -1;
@@ -63,13 +63,13 @@ std::vector<DeviceInfo> listDevices() {
 }
 
 bool resolvesToCuda(const std::string& device) {
-  const int ordinal = parseDeviceOrdinal(device);
+  const int ordinal = ordinalOfDevice(device);
   if (ordinal == -1) return false;
   return visibleCudaDevices(nullptr) > 0;
 }
 
 std::unique_ptr<Backend> makeBackend(const std::string& device, std::string* note) {
-  const int ordinal = parseDeviceOrdinal(device);
+  const int ordinal = ordinalOfDevice(device);
   if (ordinal == -1) return makeCpuBackend();
   std::string why;
   const int count = visibleCudaDevices(&why);

@@ -3,9 +3,11 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "attnbench/errors.h"
 
@@ -16,12 +18,26 @@
 namespace attnbench {
 namespace {
 
+// The database was locked by another connection and SQLite did not wait (see Store::open).
+class SqliteBusy : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+bool isBusy(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
+
 // A prepared statement with positional binding; every SQL text in the store goes through one.
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-      throw std::runtime_error(std::string("SQLite prepare failed: ") + sqlite3_errmsg(db) + " in: " + sql);
+    const int rc = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+    if (rc != SQLITE_OK) {
+      const std::string message = std::string("SQLite prepare failed: ") + sqlite3_errmsg(db) + " in: " + sql;
+      if (isBusy(rc)) throw SqliteBusy(message);
+      throw std::runtime_error(message);
     }
   }
   ~Statement() { sqlite3_finalize(stmt_); }
@@ -43,7 +59,9 @@ class Statement {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("SQLite step failed: ") + sqlite3_errmsg(db_));
+    const std::string message = std::string("SQLite step failed: ") + sqlite3_errmsg(db_);
+    if (isBusy(rc)) throw SqliteBusy(message);
+    throw std::runtime_error(message);
   }
   void run() {
     while (step()) {
@@ -92,10 +110,12 @@ class Transaction {
 
 void exec(sqlite3* db, const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    const std::string msg = "SQLite: " + std::string(err ? err : "unknown error");
     sqlite3_free(err);
-    throw std::runtime_error("SQLite: " + msg);
+    if (isBusy(rc)) throw SqliteBusy(msg);
+    throw std::runtime_error(msg);
   }
 }
 
@@ -161,22 +181,37 @@ sqlite3* openHandle(const std::string& path, int flags) {
   return db;
 }
 
-// Reads the schema version, turning "file is not a database" into a clear InputError.
+// Reads the schema version, turning "file is not a database" into a clear InputError. A busy
+// database is not a verdict on the file: SqliteBusy goes up for the caller to retry.
 int checkedVersion(sqlite3* db, const std::string& path) {
   int version = 0;
   try {
     version = userVersion(db);
     Statement(db, "SELECT count(*) FROM sqlite_master").run();
+  } catch (const SqliteBusy&) {
+    throw;
   } catch (const std::runtime_error&) {
-    sqlite3_close(db);
     throw InputError("'" + path + "' is not an attnbench database (not SQLite, or damaged)");
   }
   if (version > Store::kSchemaVersion) {
-    sqlite3_close(db);
     throw InputError("database '" + path + "' has schema version " + std::to_string(version) +
                      ", newer than this attnbench understands (" + std::to_string(Store::kSchemaVersion) + ")");
   }
   return version;
+}
+
+// Runs `step` again while another process holds the lock and SQLite did not wait for it (it answers
+// "busy" at once where waiting could deadlock, e.g. processes creating one new file together).
+template <typename Step>
+auto retryWhileBusy(const std::string& path, Step step) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return step();
+    } catch (const SqliteBusy& e) {
+      if (attempt == 600) throw InputError("database '" + path + "' stayed locked: " + e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
 }
 
 PointResult readPoint(const Statement& st) {
@@ -253,28 +288,28 @@ std::unique_ptr<Store> Store::open(const std::string& path) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   }
-  sqlite3* db = openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX);
-  checkedVersion(db, path);
-  std::unique_ptr<Store> store(new Store(path, db));
-  try {
-    store->migrate();
-  } catch (const std::runtime_error& e) {
-    throw InputError("cannot write database '" + path + "': " + e.what());
-  }
+  std::unique_ptr<Store> store(
+      new Store(path, openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX)));
+  retryWhileBusy(path, [&] {
+    checkedVersion(store->db_, path);
+    try {
+      store->migrate();
+    } catch (const SqliteBusy&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      throw InputError("cannot write database '" + path + "': " + e.what());
+    }
+  });
   return store;
 }
 
 std::unique_ptr<Store> Store::openExisting(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError("no database at '" + path + "'");
-  sqlite3* db = openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX);
-  const int version = checkedVersion(db, path);
-  if (version == 0) {
-    sqlite3_close(db);
-    throw InputError("'" + path + "' is not an attnbench database (no schema)");
-  }
-  std::unique_ptr<Store> store(new Store(path, db));
-  exec(db, "PRAGMA foreign_keys = ON");
+  std::unique_ptr<Store> store(new Store(path, openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX)));
+  const int version = retryWhileBusy(path, [&] { return checkedVersion(store->db_, path); });
+  if (version == 0) throw InputError("'" + path + "' is not an attnbench database (no schema)");
+  exec(store->db_, "PRAGMA foreign_keys = ON");
   return store;
 }
 

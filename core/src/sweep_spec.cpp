@@ -274,10 +274,10 @@ void validateSpec(const SweepSpec& s) {
   if (s.repetitions < 1) throw InputError("spec: repetitions must be at least 1");
   if (s.warmup < 0) throw InputError("spec: warmup must not be negative");
   const std::string d = lower(s.device);
-  const bool deviceOk = d == "auto" || d == "cpu" || d == "cuda" ||
+  const bool known_device = d == "auto" || d == "cpu" || d == "cuda" ||
                         (d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
                          std::all_of(d.begin() + 5, d.end(), [](unsigned char c) { return std::isdigit(c); }));
-  if (!deviceOk) throw InputError("spec: unknown device '" + s.device + "' (auto, cpu, cuda, cuda:N)");
+  if (!known_device) throw InputError("spec: unknown device '" + s.device + "' (auto, cpu, cuda, cuda:N)");
 }
 
 double SweepPoint::flops() const {

@@ -357,17 +357,26 @@ TEST(Cli, SigtermEndsTheRunInterruptedAndResumable) {
   EXPECT_EQ(queryOne(db, "SELECT status FROM runs"), "completed");
 }
 
-TEST(Cli, TwoProcessesWritingOneDatabaseLoseNothing) {
+TEST(Cli, ConcurrentProcessesWritingOneNewDatabaseLoseNothing) {
   const std::string dir = testing::freshDir("cli_two");
   const std::string db = dir + "/r.db";
+  // All start at once on a file that does not exist yet: creation and the switch to WAL race too.
+  constexpr int kProcesses = 4;
   const auto args = concat(kTinySweep, {"--seq-lens", "16..512", "--repetitions", "5", "--db", db});
-  const pid_t a = spawn(args, dir, "a");
-  const pid_t b = spawn(args, dir, "b");
-  EXPECT_EQ(waitExit(a), 0) << slurp(dir + "/a.err");
-  EXPECT_EQ(waitExit(b), 0) << slurp(dir + "/b.err");
-  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM runs WHERE status = 'completed'"), "2");
-  EXPECT_EQ(pointCount(db), 2 * 12);
-  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM samples"), std::to_string(2 * 12 * 5));
+  std::vector<std::string> tags;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kProcesses; ++i) {
+    std::string tag = std::to_string(i);
+    tag.insert(0, "writer");
+    pids.push_back(spawn(args, dir, tag));
+    tags.push_back(tag);
+  }
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    EXPECT_EQ(waitExit(pids[i]), 0) << slurp(dir + "/" + tags[i] + ".err");
+  }
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM runs WHERE status = 'completed'"), std::to_string(kProcesses));
+  EXPECT_EQ(pointCount(db), kProcesses * 12);
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM samples"), std::to_string(kProcesses * 12 * 5));
   EXPECT_EQ(queryOne(db, "PRAGMA integrity_check"), "ok");
 }
 

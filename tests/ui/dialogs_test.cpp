@@ -59,11 +59,7 @@ TEST(Dialogs, RenameAndAnnotateReachTheStoreTheHistoryAndTheTitle) {
   test::ensureApp();
   QTemporaryDir dir;
   const QString db = dir.filePath(QStringLiteral("d.db"));
-  std::int64_t id = 0;
-  {
-    auto store = Store::open(db.toStdString());
-    id = test::storeFixtureRun(*store);
-  }
+  const std::int64_t id = test::createFixtureDb(db);
   MainWindow window(test::quietOptions(db));
   ASSERT_TRUE(window.openRun(id));
   HistoryPanel* history = window.historyPanel();
@@ -115,11 +111,7 @@ TEST(Dialogs, ExportsAChartAtTheChosenSize) {
   test::ensureApp();
   QTemporaryDir dir;
   const QString db = dir.filePath(QStringLiteral("d.db"));
-  std::int64_t id = 0;
-  {
-    auto store = Store::open(db.toStdString());
-    id = test::storeFixtureRun(*store);
-  }
+  const std::int64_t id = test::createFixtureDb(db);
   MainWindow window(test::quietOptions(db));
   EXPECT_FALSE(window.exportChartFile(ChartKind::Latency, dir.filePath(QStringLiteral("none.png")), QSize(800, 500)));
   ASSERT_TRUE(window.openRun(id));

@@ -130,6 +130,11 @@ bool waitFor(const std::function<bool()>& done, int timeout_ms) {
   return true;
 }
 
+std::int64_t createFixtureDb(const QString& db) {
+  auto store = Store::open(db.toStdString());
+  return storeFixtureRun(*store);
+}
+
 MainWindowOptions quietOptions(const QString& db) {
   MainWindowOptions options;
   options.db_path = db;

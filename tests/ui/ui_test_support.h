@@ -42,6 +42,9 @@ void expectChartFiles(const QString& dir, QSize png_size);
 // Processes events until `done()` or `timeout_ms` passes; false on timeout.
 bool waitFor(const std::function<bool()>& done, int timeout_ms);
 
+// Creates the database `db` holding the fixture run; returns the run's id.
+std::int64_t createFixtureDb(const QString& db);
+
 // A main window on `db` that neither reads nor writes QSettings and lists no devices.
 MainWindowOptions quietOptions(const QString& db);
 
