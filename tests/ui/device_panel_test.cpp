@@ -62,7 +62,7 @@ TEST(DevicePanel, MemoryHierarchyOfTheHostCpu) {
   EXPECT_NE(findRow(rows, QStringLiteral("Compute")), nullptr);  // "not measured yet" without ceilings
 }
 
-TEST(DevicePanel, ShowsTheDeviceOfAnOpenedRunBesideTheLocalOnes) {
+TEST(DevicePanel, ListsAnOpenedRunsDeviceBesideTheLocalOnes) {
   test::ensureApp();
   QTemporaryDir dir;
   const QString db = dir.filePath(QStringLiteral("gpu.db"));
