@@ -26,15 +26,7 @@ kernels::AttentionParams packedParams(const ProblemShape& s, const void* q, cons
   p.v = v;
   p.o = o;
   p.lse = lse;
-  p.batch = s.batch;
-  p.heads_q = s.heads_q;
-  p.heads_kv = s.heads_kv;
-  p.seq_q = s.seq_q;
-  p.seq_kv = s.seq_kv;
-  p.head_dim = s.head_dim;
-  p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
-  p.causal = s.causal;
-  p.dtype = s.dtype;
+  kernels::setShape(p, {s.batch, s.heads_q, s.heads_kv, s.seq_q, s.seq_kv, s.head_dim, s.causal, s.dtype});
   kernels::setPackedBhndStrides(p);
   return p;
 }

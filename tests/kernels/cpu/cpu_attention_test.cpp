@@ -79,15 +79,8 @@ class Problem {
     params_.o = o_bytes_.data();
     params_.lse = lse_.data();
     setStrides(params_, q_strides_, kv_strides_);
-    params_.batch = shape.batch;
-    params_.heads_q = shape.heads_q;
-    params_.heads_kv = shape.heads_kv;
-    params_.seq_q = shape.seq_q;
-    params_.seq_kv = shape.seq_kv;
-    params_.head_dim = shape.head_dim;
-    params_.softmax_scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
-    params_.causal = shape.causal;
-    params_.dtype = shape.dtype;
+    setShape(params_, {shape.batch, shape.heads_q, shape.heads_kv, shape.seq_q, shape.seq_kv, shape.head_dim,
+                       shape.causal, shape.dtype});
   }
 
   const AttentionParams& params() const { return params_; }

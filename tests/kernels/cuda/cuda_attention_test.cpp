@@ -267,15 +267,8 @@ class Runner {
     q_strides_ = strides(c.heads_q, c.seq_q);
     kv_strides_ = strides(c.heads_kv, c.seq_kv);
 
-    params_.batch = c.batch;
-    params_.heads_q = c.heads_q;
-    params_.heads_kv = c.heads_kv;
-    params_.seq_q = c.seq_q;
-    params_.seq_kv = c.seq_kv;
-    params_.head_dim = c.head_dim;
-    params_.causal = c.causal;
-    params_.dtype = c.dtype;
-    params_.softmax_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    attnbench::kernels::setShape(
+        params_, {c.batch, c.heads_q, c.heads_kv, c.seq_q, c.seq_kv, c.head_dim, c.causal, c.dtype});
     attnbench::kernels::setStrides(params_, q_strides_, kv_strides_);
   }
 

@@ -3,6 +3,7 @@
 // of sweeps, stores or the application.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string_view>
 
@@ -52,6 +53,26 @@ struct AttentionParams {
   // Query heads sharing one key/value head.
   int groupSize() const { return heads_kv > 0 ? heads_q / heads_kv : 0; }
 };
+
+// The problem an AttentionParams describes, without pointers or strides.
+struct AttentionShape {
+  int batch = 1, heads_q = 1, heads_kv = 1, seq_q = 1, seq_kv = 1, head_dim = 64;
+  bool causal = false;
+  DType dtype = DType::F16;
+};
+
+// Sets the dimensions, mask and dtype of `p`, with the usual softmax scale 1/sqrt(D).
+inline void setShape(AttentionParams& p, const AttentionShape& s) {
+  p.batch = s.batch;
+  p.heads_q = s.heads_q;
+  p.heads_kv = s.heads_kv;
+  p.seq_q = s.seq_q;
+  p.seq_kv = s.seq_kv;
+  p.head_dim = s.head_dim;
+  p.causal = s.causal;
+  p.dtype = s.dtype;
+  p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+}
 
 // Element strides of one tensor indexed [batch, head, row, :].
 struct TensorStrides {
