@@ -7,7 +7,6 @@
 #include <QCommandLineParser>
 #include <QIcon>
 
-#include "attnbench/cli.h"
 #include "chart_export.h"
 #include "main_window.h"
 
@@ -46,10 +45,7 @@ int runGui(int argc, char** argv) {
   return QApplication::exec();
 }
 
-namespace {
-
-// exportRunCharts with the reason of a failure returned instead of printed.
-QString exportRunChartsOrError(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir) {
+QString exportRunCharts(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir) {
   // Charts are graphics widgets: they need a QApplication, on the offscreen platform when headless.
   std::unique_ptr<QApplication> own_app;
   static int argc = 1;
@@ -65,21 +61,6 @@ QString exportRunChartsOrError(const RunRecord& run, const std::vector<PointResu
   const QList<ChartKind> kinds(kChartKinds.begin(), kChartKinds.end());
   if (!exportCharts(run, points, dir, kinds, kAllImageFormats, kDefaultChartSize, nullptr, nullptr, &error)) return error;
   return {};
-}
-
-}  // namespace
-
-int exportRunCharts(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir) {
-  const QString error = exportRunChartsOrError(run, points, dir);
-  if (error.isEmpty()) return 0;
-  std::fprintf(stderr, "attnbench: %s\n", error.toLocal8Bit().constData());
-  return 1;
-}
-
-void installChartExporter() {
-  cli::setChartExporter([](const RunRecord& run, const std::vector<PointResult>& points, const std::string& dir) {
-    return exportRunChartsOrError(run, points, QString::fromStdString(dir)).toStdString();
-  });
 }
 
 }  // namespace attnbench::ui

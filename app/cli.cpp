@@ -1,4 +1,4 @@
-#include "attnbench/cli.h"
+#include "cli.h"
 
 #include <unistd.h>
 
@@ -19,6 +19,10 @@
 #include "attnbench/runner.h"
 #include "progress.h"
 
+#ifdef ATTNBENCH_HAVE_GUI
+#include "attnbench/ui/gui_main.h"
+#endif
+
 #ifndef ATTNBENCH_VERSION
 #define ATTNBENCH_VERSION "dev"
 #endif
@@ -26,8 +30,23 @@
 namespace attnbench::cli {
 namespace {
 
+#ifdef ATTNBENCH_HAVE_GUI
+constexpr bool kCanDrawCharts = true;
+#else
+constexpr bool kCanDrawCharts = false;
+#endif
+
+// Draws a run's charts into `dir` (PNG, SVG, PDF) through the GUI library; empty on success, else why.
+std::string drawCharts([[maybe_unused]] const RunRecord& run, [[maybe_unused]] const std::vector<PointResult>& points,
+                       [[maybe_unused]] const std::string& dir) {
+#ifdef ATTNBENCH_HAVE_GUI
+  return ui::exportRunCharts(run, points, QString::fromStdString(dir)).toStdString();
+#else
+  return "drawing charts needs the GUI build (Qt 6)";
+#endif
+}
+
 std::atomic<bool> g_stop_requested{false};
-ChartExporter g_chart_exporter;
 
 extern "C" void onStopSignal(int) {
   g_stop_requested.store(true);
@@ -312,7 +331,7 @@ int runSweep(const SweepFlags& flags, const std::string& db_path, const std::str
              const std::string& resume_id, const std::string& charts_dir, const std::string& csv_path,
              const std::string& json_path) {
   if (!events.empty() && events != "jsonl") throw InputError("--events supports only 'jsonl'");
-  if (!charts_dir.empty() && !g_chart_exporter) throw InputError("--export-charts needs the GUI build (Qt 6)");
+  if (!charts_dir.empty() && !kCanDrawCharts) throw InputError("--export-charts needs the GUI build (Qt 6)");
 
   std::unique_ptr<Store> store;
   std::unique_ptr<Backend> backend;
@@ -373,7 +392,7 @@ int runSweep(const SweepFlags& flags, const std::string& db_path, const std::str
   if (!csv_path.empty()) writeOutput(csv_path, [&](std::ostream& o) { writeCsv(o, outcome.results); });
   if (!json_path.empty()) writeOutput(json_path, [&](std::ostream& o) { o << runToJson(record, outcome.results).dump(2) << '\n'; });
   if (!charts_dir.empty()) {
-    const std::string err = g_chart_exporter(record, outcome.results, charts_dir);
+    const std::string err = drawCharts(record, outcome.results, charts_dir);
     if (!err.empty()) {
       std::fprintf(stderr, "attnbench: chart export failed: %s\n", err.c_str());
       return kExitFailedPoints;
@@ -490,14 +509,14 @@ int runCli(int argc, char** argv) {
       if (export_csv.empty() && export_json.empty() && export_charts.empty()) {
         throw InputError("export needs --csv FILE, --json FILE or --charts DIR");
       }
-      if (!export_charts.empty() && !g_chart_exporter) throw InputError("--charts needs the GUI build (Qt 6)");
+      if (!export_charts.empty() && !kCanDrawCharts) throw InputError("--charts needs the GUI build (Qt 6)");
       auto store = Store::openExisting(db_path);
       const RunRecord run = store->requireRun(parseRunId(run_a));
       const auto points = store->loadPoints(run.id);
       if (!export_csv.empty()) writeOutput(export_csv, [&](std::ostream& o) { writeCsv(o, points); });
       if (!export_json.empty()) writeOutput(export_json, [&](std::ostream& o) { o << runToJson(run, points).dump(2) << '\n'; });
       if (!export_charts.empty()) {
-        const std::string err = g_chart_exporter(run, points, export_charts);
+        const std::string err = drawCharts(run, points, export_charts);
         if (!err.empty()) throw InputError("chart export failed: " + err);
       }
     } else if (*compare) {
@@ -539,7 +558,5 @@ bool wantsCli(int argc, char** argv) {
 }
 
 int run(int argc, char** argv) { return runCli(argc, argv); }
-
-void setChartExporter(ChartExporter exporter) { g_chart_exporter = std::move(exporter); }
 
 }  // namespace attnbench::cli

@@ -1,13 +1,12 @@
 // The command line: `--batch` sweeps and the CLI-only verbs (models, devices, runs, show, export,
-// compare, rename, annotate, delete). app/main.cpp hands argv here unless the GUI is wanted.
+// compare, rename, annotate, delete). An application like the window: it drives core's runner, store and
+// exporters, and draws charts through the GUI library when that is built. main.cpp hands argv here unless
+// the window is wanted.
 #pragma once
 
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "attnbench/results.h"
-#include "attnbench/store.h"
 
 namespace attnbench::cli {
 
@@ -26,9 +25,5 @@ bool wantsCli(int argc, char** argv);
 // Runs the command line; returns the process exit code.
 int run(int argc, char** argv);
 
-// Draws a run's charts into `dir` (PNG, SVG, PDF); provided by the GUI library when it is built.
-// Returns an empty string on success, else the error.
-using ChartExporter = std::function<std::string(const RunRecord&, const std::vector<PointResult>&, const std::string& dir)>;
-void setChartExporter(ChartExporter exporter);
 
 }  // namespace attnbench::cli
