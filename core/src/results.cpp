@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "attnbench/errors.h"
+#include "attnbench/result_fields.h"
 
 namespace attnbench {
 
@@ -47,80 +48,33 @@ SampleStats computeStats(const std::vector<double>& samples) {
 }
 
 nlohmann::json pointResultToJson(const PointResult& r) {
-  const SweepPoint& p = r.point;
-  nlohmann::json j = {
-      {"index", p.index},
-      {"model", p.model.name},
-      {"heads_q", p.model.heads},
-      {"heads_kv", p.model.kv_heads},
-      {"head_dim", p.model.head_dim},
-      {"batch", p.batch},
-      {"seq_len", p.seq_len},
-      {"dtype", std::string(kernels::dtypeName(p.dtype))},
-      {"causal", p.causal},
-      {"kernel", kernelName(p.kernel)},
-      {"tile_requested", tileName(p.tile)},
-      {"tile", p.kernel == KernelKind::Flash ? tileName(r.tile) : "-"},
-      {"status", statusName(r.status)},
-      {"message", r.message},
-      {"samples_ms", r.samples_ms},
-      {"median_ms", r.stats.median_ms},
-      {"mean_ms", r.stats.mean_ms},
-      {"std_ms", r.stats.std_ms},
-      {"min_ms", r.stats.min_ms},
-      {"max_ms", r.stats.max_ms},
-      {"flops", p.flops()},
-      {"tflops", r.tflops},
-      {"predicted_bytes", r.predicted_bytes},
-      {"peak_bytes", r.peak_bytes},
-      {"started_at", r.started_at},
-      {"finished_at", r.finished_at},
-  };
-  if (r.correctness) {
-    const CorrectnessResult& c = *r.correctness;
-    j["correctness"] = {{"max_abs_error", c.max_abs_error}, {"max_rel_error", c.max_rel_error},
-                        {"reference_error", c.reference_error}, {"tolerance", c.tolerance},
-                        {"checked_rows", c.checked_rows}, {"unwritten", c.unwritten}, {"passed", c.passed}};
-  } else {
-    j["correctness"] = nullptr;
-  }
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& f : resultFields()) j[std::string(f.name)] = fieldToJson(f.get(r));
+  j["samples_ms"] = r.samples_ms;
   return j;
 }
 
 PointResult pointResultFromJson(const nlohmann::json& j) {
-  PointResult r;
-  SweepPoint& p = r.point;
-  p.index = j.at("index").get<int>();
-  p.model.name = j.at("model").get<std::string>();
-  p.model.display_name = p.model.name;
-  p.model.heads = j.at("heads_q").get<int>();
-  p.model.kv_heads = j.at("heads_kv").get<int>();
-  p.model.head_dim = j.at("head_dim").get<int>();
-  p.batch = j.at("batch").get<int>();
-  p.seq_len = j.at("seq_len").get<int>();
-  p.dtype = parseDType(j.at("dtype").get<std::string>());
-  p.causal = j.at("causal").get<bool>();
-  p.kernel = parseKernel(j.at("kernel").get<std::string>());
-  p.tile = parseTile(j.value("tile_requested", "auto"));
-  const std::string tile = j.value("tile", "-");
-  r.tile = tile == "-" ? TileShape{} : parseTile(tile);
-  r.status = parseStatus(j.at("status").get<std::string>());
-  r.message = j.value("message", "");
-  r.samples_ms = j.value("samples_ms", std::vector<double>{});
-  r.stats = {j.value("median_ms", 0.0), j.value("mean_ms", 0.0), j.value("std_ms", 0.0), j.value("min_ms", 0.0),
-             j.value("max_ms", 0.0)};
-  r.tflops = j.value("tflops", 0.0);
-  r.predicted_bytes = j.value("predicted_bytes", std::uint64_t{0});
-  r.peak_bytes = j.value("peak_bytes", std::uint64_t{0});
-  if (j.contains("correctness") && j.at("correctness").is_object()) {
-    const auto& c = j.at("correctness");
-    r.correctness = CorrectnessResult{c.value("max_abs_error", 0.0), c.value("max_rel_error", 0.0),
-                                      c.value("reference_error", 0.0), c.value("tolerance", 0.0),
-                                      c.value("checked_rows", std::int64_t{0}), c.value("unwritten", std::int64_t{0}),
-                                      c.value("passed", false)};
+  if (!j.is_object()) throw InputError("a point result must be a JSON object");
+  // attnbench 0.1 nested the correctness fields in an object of that name: read those files too.
+  nlohmann::json flat = j;
+  if (const auto nested = j.find("correctness"); nested != j.end() && nested->is_object()) {
+    for (const auto& [key, value] : nested->items()) flat[key] = value;
   }
-  r.started_at = j.value("started_at", "");
-  r.finished_at = j.value("finished_at", "");
+  PointResult r;
+  for (const auto& f : resultFields()) {
+    if (f.derived()) continue;
+    const auto it = flat.find(std::string(f.name));
+    if (it == flat.end()) continue;
+    f.set(r, fieldFromJson(f.type, *it, f.name));
+  }
+  if (const auto samples = j.find("samples_ms"); samples != j.end()) {
+    if (!samples->is_array()) throw InputError("result field 'samples_ms' must be an array of numbers");
+    for (const auto& s : *samples) {
+      if (!s.is_number()) throw InputError("result field 'samples_ms' must be an array of numbers");
+      r.samples_ms.push_back(s.get<double>());
+    }
+  }
   return r;
 }
 

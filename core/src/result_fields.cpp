@@ -1,0 +1,239 @@
+#include "attnbench/result_fields.h"
+
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "attnbench/errors.h"
+
+namespace attnbench {
+namespace {
+
+std::int64_t asInteger(const FieldValue& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
+  if (const auto* b = std::get_if<bool>(&v)) return *b ? 1 : 0;
+  return 0;
+}
+double asReal(const FieldValue& v) {
+  if (const auto* d = std::get_if<double>(&v)) return *d;
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+  return 0;
+}
+std::string asText(const FieldValue& v) {
+  const auto* s = std::get_if<std::string>(&v);
+  return s ? *s : std::string();
+}
+bool asBoolean(const FieldValue& v) { return asInteger(v) != 0; }
+int asInt(const FieldValue& v) { return static_cast<int>(asInteger(v)); }
+std::uint64_t asBytes(const FieldValue& v) { return static_cast<std::uint64_t>(asInteger(v)); }
+
+// The correctness record, created when one of its fields is set to a value.
+CorrectnessResult* correctness(PointResult& r, const FieldValue& v) {
+  if (std::holds_alternative<std::monostate>(v)) return nullptr;
+  if (!r.correctness) r.correctness = CorrectnessResult{};
+  return &*r.correctness;
+}
+template <typename T>
+FieldValue ifChecked(const PointResult& r, T CorrectnessResult::*member) {
+  if (!r.correctness) return std::monostate{};
+  const T value = (*r.correctness).*member;
+  if constexpr (std::is_same_v<T, bool>) return value;
+  else if constexpr (std::is_integral_v<T>) return static_cast<std::int64_t>(value);
+  else return static_cast<double>(value);
+}
+
+using F = FieldType;
+using R = PointResult;
+using V = const FieldValue&;
+
+const std::vector<ResultField>& fields() {
+  static const std::vector<ResultField> kFields = {
+      {"index", F::Integer, "", "position of the point in the expanded sweep (stable for a spec)",
+       [](const R& r) -> FieldValue { return std::int64_t{r.point.index}; },
+       [](R& r, V v) { r.point.index = asInt(v); }},
+      {"model", F::Text, "", "model preset (or custom shape) name",
+       [](const R& r) -> FieldValue { return r.point.model.name; },
+       [](R& r, V v) { r.point.model.name = r.point.model.display_name = asText(v); }},
+      {"heads_q", F::Integer, "", "query heads",
+       [](const R& r) -> FieldValue { return std::int64_t{r.point.model.heads}; },
+       [](R& r, V v) { r.point.model.heads = asInt(v); }},
+      {"heads_kv", F::Integer, "", "key/value heads (fewer than heads_q: GQA)",
+       [](const R& r) -> FieldValue { return std::int64_t{r.point.model.kv_heads}; },
+       [](R& r, V v) { r.point.model.kv_heads = asInt(v); }},
+      {"head_dim", F::Integer, "", "head dimension D",
+       [](const R& r) -> FieldValue { return std::int64_t{r.point.model.head_dim}; },
+       [](R& r, V v) { r.point.model.head_dim = asInt(v); }},
+      {"batch", F::Integer, "", "batch size B",
+       [](const R& r) -> FieldValue { return std::int64_t{r.point.batch}; },
+       [](R& r, V v) { r.point.batch = asInt(v); }},
+      {"seq_len", F::Integer, "", "sequence length N (queries and keys)",
+       [](const R& r) -> FieldValue { return std::int64_t{r.point.seq_len}; },
+       [](R& r, V v) { r.point.seq_len = asInt(v); }},
+      {"dtype", F::Text, "", "storage type of Q, K, V and O (fp16, bf16, fp32)",
+       [](const R& r) -> FieldValue { return std::string(kernels::dtypeName(r.point.dtype)); },
+       [](R& r, V v) { r.point.dtype = parseDType(asText(v)); }},
+      {"causal", F::Boolean, "", "causal mask (bottom-right aligned)",
+       [](const R& r) -> FieldValue { return r.point.causal; }, [](R& r, V v) { r.point.causal = asBoolean(v); }},
+      {"kernel", F::Text, "", "kernel family (flash, standard)",
+       [](const R& r) -> FieldValue { return kernelName(r.point.kernel); },
+       [](R& r, V v) { r.point.kernel = parseKernel(asText(v)); }},
+      {"tile_requested", F::Text, "", "flash tile asked for (auto, or rows x cols)",
+       [](const R& r) -> FieldValue { return tileName(r.point.tile); },
+       [](R& r, V v) { r.point.tile = parseTile(asText(v)); }},
+      {"tile", F::Text, "", "flash tile that ran (auto resolved); - for the standard kernel",
+       [](const R& r) -> FieldValue { return r.point.kernel == KernelKind::Flash ? tileName(r.tile) : std::string("-"); },
+       [](R& r, V v) {
+         const std::string t = asText(v);
+         r.tile = t == "-" || t.empty() ? TileShape{} : parseTile(t);
+       }},
+      {"status", F::Text, "", "ok, failed (wrong output), oom, skipped or error",
+       [](const R& r) -> FieldValue { return statusName(r.status); },
+       [](R& r, V v) { r.status = parseStatus(asText(v)); }},
+      {"message", F::Text, "", "skip reason, error text or a note",
+       [](const R& r) -> FieldValue { return r.message; }, [](R& r, V v) { r.message = asText(v); }},
+      {"samples", F::Integer, "", "timed samples taken (each stored in samples_ms)",
+       [](const R& r) -> FieldValue { return static_cast<std::int64_t>(r.samples_ms.size()); }, nullptr},
+      {"median_ms", F::Real, "ms", "median of the samples",
+       [](const R& r) -> FieldValue { return r.stats.median_ms; }, [](R& r, V v) { r.stats.median_ms = asReal(v); }},
+      {"mean_ms", F::Real, "ms", "mean of the samples",
+       [](const R& r) -> FieldValue { return r.stats.mean_ms; }, [](R& r, V v) { r.stats.mean_ms = asReal(v); }},
+      {"std_ms", F::Real, "ms", "sample standard deviation",
+       [](const R& r) -> FieldValue { return r.stats.std_ms; }, [](R& r, V v) { r.stats.std_ms = asReal(v); }},
+      {"min_ms", F::Real, "ms", "fastest sample",
+       [](const R& r) -> FieldValue { return r.stats.min_ms; }, [](R& r, V v) { r.stats.min_ms = asReal(v); }},
+      {"max_ms", F::Real, "ms", "slowest sample",
+       [](const R& r) -> FieldValue { return r.stats.max_ms; }, [](R& r, V v) { r.stats.max_ms = asReal(v); }},
+      {"flops", F::Real, "FLOP", "4*B*H*N^2*D, halved when causal",
+       [](const R& r) -> FieldValue { return r.point.flops(); }, nullptr},
+      {"tflops", F::Real, "TFLOP/s", "flops / median time",
+       [](const R& r) -> FieldValue { return r.tflops; }, [](R& r, V v) { r.tflops = asReal(v); }},
+      {"predicted_bytes", F::Integer, "bytes", "device memory predicted before the run",
+       [](const R& r) -> FieldValue { return static_cast<std::int64_t>(r.predicted_bytes); },
+       [](R& r, V v) { r.predicted_bytes = asBytes(v); }},
+      {"peak_bytes", F::Integer, "bytes", "peak of the point's tracked allocations",
+       [](const R& r) -> FieldValue { return static_cast<std::int64_t>(r.peak_bytes); },
+       [](R& r, V v) { r.peak_bytes = asBytes(v); }},
+      {"max_abs_error", F::Real, "", "largest |output - fp64 reference| over the checked rows (null: not checked)",
+       [](const R& r) { return ifChecked(r, &CorrectnessResult::max_abs_error); },
+       [](R& r, V v) { if (auto* c = correctness(r, v)) c->max_abs_error = asReal(v); }},
+      {"max_rel_error", F::Real, "", "max_abs_error / largest |reference|",
+       [](const R& r) { return ifChecked(r, &CorrectnessResult::max_rel_error); },
+       [](R& r, V v) { if (auto* c = correctness(r, v)) c->max_rel_error = asReal(v); }},
+      {"reference_error", F::Real, "", "the standard kernel's error on the same rows (measured, or emulated)",
+       [](const R& r) { return ifChecked(r, &CorrectnessResult::reference_error); },
+       [](R& r, V v) { if (auto* c = correctness(r, v)) c->reference_error = asReal(v); }},
+      {"tolerance", F::Real, "", "the bar: 2 x reference_error plus a small floor",
+       [](const R& r) { return ifChecked(r, &CorrectnessResult::tolerance); },
+       [](R& r, V v) { if (auto* c = correctness(r, v)) c->tolerance = asReal(v); }},
+      {"checked_rows", F::Integer, "", "query rows compared with the reference",
+       [](const R& r) { return ifChecked(r, &CorrectnessResult::checked_rows); },
+       [](R& r, V v) { if (auto* c = correctness(r, v)) c->checked_rows = asInteger(v); }},
+      {"unwritten", F::Integer, "", "output elements still holding the poison after the run",
+       [](const R& r) { return ifChecked(r, &CorrectnessResult::unwritten); },
+       [](R& r, V v) { if (auto* c = correctness(r, v)) c->unwritten = asInteger(v); }},
+      {"passed", F::Boolean, "", "the output passed the correctness check",
+       [](const R& r) { return ifChecked(r, &CorrectnessResult::passed); },
+       [](R& r, V v) { if (auto* c = correctness(r, v)) c->passed = asBoolean(v); }},
+      {"started_at", F::Text, "", "ISO 8601 UTC", [](const R& r) -> FieldValue { return r.started_at; },
+       [](R& r, V v) { r.started_at = asText(v); }},
+      {"finished_at", F::Text, "", "ISO 8601 UTC", [](const R& r) -> FieldValue { return r.finished_at; },
+       [](R& r, V v) { r.finished_at = asText(v); }},
+  };
+  return kFields;
+}
+
+}  // namespace
+
+std::span<const ResultField> resultFields() { return fields(); }
+
+const ResultField* findResultField(std::string_view name) {
+  for (const auto& f : fields()) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+std::string_view fieldTypeName(FieldType type) {
+  switch (type) {
+    case FieldType::Integer: return "integer";
+    case FieldType::Real: return "real";
+    case FieldType::Text: return "text";
+    case FieldType::Boolean: return "boolean";
+  }
+  return "text";
+}
+
+std::string fieldText(const FieldValue& value) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return {};
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          return v;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return v ? "1" : "0";
+        } else if constexpr (std::is_same_v<T, double>) {
+          char buf[40];
+          std::snprintf(buf, sizeof buf, "%.17g", v);
+          return buf;
+        } else {
+          return std::to_string(v);
+        }
+      },
+      value);
+}
+
+FieldValue parseFieldText(FieldType type, const std::string& text) {
+  if (text.empty()) return type == FieldType::Text ? FieldValue{std::string()} : FieldValue{};
+  switch (type) {
+    case FieldType::Integer: return static_cast<std::int64_t>(std::stoll(text));
+    case FieldType::Real: return std::stod(text);
+    case FieldType::Boolean: return text == "1" || text == "true";
+    case FieldType::Text: return text;
+  }
+  return {};
+}
+
+nlohmann::json fieldToJson(const FieldValue& value) {
+  return std::visit(
+      [](const auto& v) -> nlohmann::json {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::monostate>) return nullptr;
+        else return v;
+      },
+      value);
+}
+
+FieldValue fieldFromJson(FieldType type, const nlohmann::json& j, std::string_view name) {
+  if (j.is_null()) return {};
+  auto wrong = [&] { return InputError("result field '" + std::string(name) + "' must be " + std::string(fieldTypeName(type))); };
+  switch (type) {
+    case FieldType::Integer:
+      if (!j.is_number_integer()) throw wrong();
+      return j.get<std::int64_t>();
+    case FieldType::Real:
+      if (!j.is_number()) throw wrong();
+      return j.get<double>();
+    case FieldType::Boolean:
+      if (!j.is_boolean()) throw wrong();
+      return j.get<bool>();
+    case FieldType::Text:
+      if (!j.is_string()) throw wrong();
+      return j.get<std::string>();
+  }
+  return {};
+}
+
+std::string resultFieldsMarkdown() {
+  std::string out = "| field | type | unit | meaning |\n|---|---|---|---|\n";
+  for (const auto& f : fields()) {
+    out += "| `" + std::string(f.name) + "` | " + std::string(fieldTypeName(f.type)) + " | " + std::string(f.unit) +
+           " | " + std::string(f.description) + (f.derived() ? " (derived)" : "") + " |\n";
+  }
+  return out;
+}
+
+}  // namespace attnbench

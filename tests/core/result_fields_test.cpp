@@ -1,0 +1,86 @@
+// The one list of result fields: every field round-trips through each encoding derived from it.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "attnbench/errors.h"
+#include "attnbench/result_fields.h"
+
+namespace attnbench {
+namespace {
+
+// A result whose every field holds a distinctive, non-default value.
+PointResult distinctiveResult() {
+  PointResult r;
+  r.point.index = 17;
+  r.point.model = findModel("llama-3-8b");
+  r.point.batch = 3;
+  r.point.seq_len = 12345;
+  r.point.dtype = DType::BF16;
+  r.point.causal = true;
+  r.point.kernel = KernelKind::Flash;
+  r.point.tile = {128, 64};
+  r.tile = {64, 64};
+  r.status = PointStatus::Failed;
+  r.message = "max error 0.5 > tolerance, \"quoted\"\nsecond line";
+  r.samples_ms = {1.5, 1.25, 1.75};
+  r.stats = computeStats(r.samples_ms);
+  r.tflops = 123.456789012345;
+  r.predicted_bytes = 5'000'000'123ULL;
+  r.peak_bytes = 5'000'000'456ULL;
+  r.correctness = CorrectnessResult{0.5, 0.25, 1e-3, 2.5e-3, 96, 7, false};
+  r.started_at = "2026-11-29T03:00:00.123Z";
+  r.finished_at = "2026-11-29T03:00:01.456Z";
+  return r;
+}
+
+TEST(ResultFields, NamesAreUniqueAndDescribed) {
+  std::set<std::string_view> names;
+  for (const auto& f : resultFields()) {
+    EXPECT_TRUE(names.insert(f.name).second) << f.name;
+    EXPECT_FALSE(f.description.empty()) << f.name;
+    EXPECT_EQ(findResultField(f.name), &f);
+  }
+  EXPECT_EQ(findResultField("no_such_field"), nullptr);
+}
+
+TEST(ResultFields, EveryFieldRoundTripsThroughJsonAndText) {
+  const PointResult original = distinctiveResult();
+  PointResult via_json, via_text;
+  via_json.point.model.name = via_text.point.model.name = "other";
+  for (const auto& f : resultFields()) {
+    if (f.derived()) continue;
+    const FieldValue value = f.get(original);
+    f.set(via_json, fieldFromJson(f.type, nlohmann::json::parse(fieldToJson(value).dump()), f.name));
+    f.set(via_text, parseFieldText(f.type, fieldText(value)));
+  }
+  via_json.samples_ms = via_text.samples_ms = original.samples_ms;
+  for (const auto& f : resultFields()) {
+    EXPECT_EQ(f.get(via_json), f.get(original)) << "json: " << f.name;
+    EXPECT_EQ(f.get(via_text), f.get(original)) << "text: " << f.name;
+  }
+}
+
+TEST(ResultFields, UncheckedPointsHaveNoCorrectnessValues) {
+  PointResult r = distinctiveResult();
+  r.correctness.reset();
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(findResultField("passed")->get(r)));
+  EXPECT_TRUE(fieldToJson(findResultField("max_abs_error")->get(r)).is_null());
+  PointResult copy;
+  findResultField("passed")->set(copy, FieldValue{});
+  EXPECT_FALSE(copy.correctness.has_value());
+}
+
+TEST(ResultFields, WrongJsonTypeNamesTheField) {
+  try {
+    fieldFromJson(FieldType::Integer, nlohmann::json("twelve"), "batch");
+    FAIL() << "accepted a string for an integer";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'batch' must be integer"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace attnbench
