@@ -29,6 +29,7 @@ struct ResultField {
   FieldValue (*get)(const PointResult&);
   // Writes the value back; null for fields derived from others (recomputed, never stored twice).
   void (*set)(PointResult&, const FieldValue&);
+  bool describes_point = false;  // part of the point itself (problem, kernel, tile), known before it runs
 
   bool derived() const { return set == nullptr; }
 };
