@@ -47,6 +47,25 @@ SampleStats computeStats(const std::vector<double>& samples) {
   return st;
 }
 
+double compulsoryBytes(const SweepPoint& p) {
+  const double element = kernels::bytesPerElement(p.dtype);
+  const double rows_q = static_cast<double>(p.batch) * p.model.heads * p.seq_len;
+  const double rows_kv = static_cast<double>(p.batch) * p.model.kv_heads * p.seq_len;
+  double bytes = element * p.model.head_dim * (2 * rows_q + 2 * rows_kv);  // Q, O; K, V
+  if (p.kernel == KernelKind::Standard) bytes += 4 * element * rows_q * p.seq_len;
+  return bytes;
+}
+
+void computeRates(PointResult& r, const std::optional<DeviceCeilings>& ceilings) {
+  r.tflops = r.gbps = r.gemm_fraction = r.bandwidth_fraction = 0;
+  if (r.stats.median_ms <= 0) return;
+  const double seconds = r.stats.median_ms * 1e-3;
+  r.tflops = r.point.flops() / seconds / 1e12;
+  r.gbps = compulsoryBytes(r.point) / seconds / 1e9;
+  if (ceilings && ceilings->gemm_tflops > 0) r.gemm_fraction = r.tflops / ceilings->gemm_tflops;
+  if (ceilings && ceilings->copy_gbps > 0) r.bandwidth_fraction = r.gbps / ceilings->copy_gbps;
+}
+
 nlohmann::json pointResultToJson(const PointResult& r) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& f : resultFields()) j[std::string(f.name)] = fieldToJson(f.get(r));

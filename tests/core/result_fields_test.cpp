@@ -28,6 +28,9 @@ PointResult distinctiveResult() {
   r.samples_ms = {1.5, 1.25, 1.75};
   r.stats = computeStats(r.samples_ms);
   r.tflops = 123.456789012345;
+  r.gbps = 3210.5;
+  r.gemm_fraction = 0.456;
+  r.bandwidth_fraction = 0.789;
   r.predicted_bytes = 5'000'000'123ULL;
   r.peak_bytes = 5'000'000'456ULL;
   r.correctness = CorrectnessResult{0.5, 0.25, 1e-3, 2.5e-3, 96, 7, false};
@@ -71,6 +74,31 @@ TEST(ResultFields, UncheckedPointsHaveNoCorrectnessValues) {
   PointResult copy;
   findResultField("passed")->set(copy, FieldValue{});
   EXPECT_FALSE(copy.correctness.has_value());
+}
+
+TEST(Roofline, CompulsoryBytesAndRates) {
+  PointResult r;
+  r.point.model = findModel("llama-3-8b");  // 32 query heads, 8 KV heads, D = 128
+  r.point.batch = 2;
+  r.point.seq_len = 1024;
+  r.point.dtype = DType::F16;
+  r.point.kernel = KernelKind::Flash;
+  const double q_or_o = 2.0 * 2 * 32 * 1024 * 128, k_or_v = 2.0 * 2 * 8 * 1024 * 128;
+  EXPECT_DOUBLE_EQ(compulsoryBytes(r.point), 2 * q_or_o + 2 * k_or_v);
+  SweepPoint standard = r.point;
+  standard.kernel = KernelKind::Standard;
+  EXPECT_DOUBLE_EQ(compulsoryBytes(standard), 2 * q_or_o + 2 * k_or_v + 4 * 2.0 * 2 * 32 * 1024.0 * 1024);
+
+  r.samples_ms = {0.5};
+  r.stats = computeStats(r.samples_ms);
+  computeRates(r, DeviceCeilings{1000.0, 100.0, "fp16"});
+  EXPECT_NEAR(r.tflops, r.point.flops() / 0.5e-3 / 1e12, 1e-9);
+  EXPECT_NEAR(r.gbps, compulsoryBytes(r.point) / 0.5e-3 / 1e9, 1e-9);
+  EXPECT_NEAR(r.gemm_fraction, r.tflops / 100.0, 1e-12);
+  EXPECT_NEAR(r.bandwidth_fraction, r.gbps / 1000.0, 1e-12);
+  computeRates(r, std::nullopt);
+  EXPECT_EQ(r.gemm_fraction, 0.0);
+  EXPECT_GT(r.tflops, 0.0);
 }
 
 TEST(ResultFields, WrongJsonTypeNamesTheField) {

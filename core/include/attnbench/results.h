@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "attnbench/device_info.h"
 #include "attnbench/sweep_spec.h"
 
 namespace attnbench {
@@ -52,11 +53,24 @@ struct PointResult {
   std::vector<double> samples_ms;
   SampleStats stats;
   double tflops = 0;  // point.flops() / median
+  // Roofline: compulsory bytes over the median, and the fractions of the device's measured ceilings
+  // (0 where the ceilings are unknown or the point did not run).
+  double gbps = 0;                 // compulsoryBytes(point) / median, GB/s
+  double gemm_fraction = 0;        // tflops / the measured GEMM ceiling
+  double bandwidth_fraction = 0;   // gbps / the measured copy bandwidth
   std::uint64_t predicted_bytes = 0;
   std::uint64_t peak_bytes = 0;  // tracking allocator peak during the point
   std::optional<CorrectnessResult> correctness;
   std::string started_at, finished_at;  // ISO 8601 UTC
 };
+
+// The bytes a kernel must move through device memory at the least: Q, K and V read once, O written once;
+// the standard kernel also writes the score matrix, reads it and writes the probabilities in place (the
+// softmax), and reads them again (PV): four passes over B*H*Nq*Nk elements.
+double compulsoryBytes(const SweepPoint& point);
+
+// Fills tflops and the roofline fields of a point that ran, from its median and the device's ceilings.
+void computeRates(PointResult& result, const std::optional<DeviceCeilings>& ceilings);
 
 nlohmann::json pointResultToJson(const PointResult& r);
 PointResult pointResultFromJson(const nlohmann::json& j);
