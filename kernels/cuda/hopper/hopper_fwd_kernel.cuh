@@ -51,8 +51,11 @@ struct KernelTraits {
   static_assert(kProducerRegisters * 128 + kConsumerRegisters * 128 * kConsumerGroups <= 65536);
 };
 
-// Work item `tile` of the static schedule: query tiles from the last (longest under a causal mask)
-// to the first, all heads and batches of one query tile next to each other (GQA heads share K/V in L2).
+// Work item `tile` of the static schedule. The (batch, head) pairs are cut into sections of
+// section_heads whose K/V fit about half the L2; sections run one after the other, and within one the
+// query tiles go from the last (the longest under a causal mask) to the first, the heads of a query
+// tile next to each other. So the CTAs in flight share the K/V of a few heads (L2 hits instead of HBM
+// reads) and, causal, each section still starts with its longest items.
 struct WorkItem {
   int m0 = 0, head = 0, batch = 0;
   int n_tiles = 0;     // key tiles visited: [0, n_tiles), from the last down
@@ -64,10 +67,13 @@ __device__ __forceinline__ int floorDivNonNegative(int x, int d) { return x <= 0
 
 template <int kBlockN, bool kCausal>
 __device__ __forceinline__ WorkItem workItem(int tile, const KernelParams& p) {
-  const int heads_batches = p.heads_q * p.batch;
+  const int section_items = p.m_blocks * p.section_heads;
+  const int section = tile / section_items;
+  const int width = min(p.section_heads, p.heads_q * p.batch - section * p.section_heads);  // the last may be narrower
+  const int item = tile - section * section_items;
   WorkItem w;
-  const int m_block = p.m_blocks - 1 - tile / heads_batches;
-  const int head_batch = tile % heads_batches;
+  const int m_block = p.m_blocks - 1 - item / width;
+  const int head_batch = section * p.section_heads + item % width;
   w.head = head_batch % p.heads_q;
   w.batch = head_batch / p.heads_q;
   w.m0 = m_block * kBlockM;
@@ -266,19 +272,28 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  // Online softmax in the exp2 domain: new running max, P = exp2(S scale_log2 - max scale_log2) in
-  // place, this thread's partial row sums; returns the factor O must be rescaled by. A row that has
-  // seen only masked keys keeps max = -inf and subtracts 0, so its P stays 0 (not NaN).
+  // Online softmax in the exp2 domain: P = exp2(S scale_log2 - m scale_log2) in place, this thread's
+  // partial row sums, and the factor O must be rescaled by (returns whether any row needs it). Each row
+  // keeps a reference max m that only moves when a tile's max exceeds it by more than kRescaleThreshold
+  // (log2 units): P stays below 2^8, exact enough in fp16/bf16 and fp32 sums, and after the first
+  // tiles O is rarely rescaled. O / sum and LSE = m scale + ln(sum) are the same as with the exact
+  // running max. A row that has seen only masked keys keeps m = -inf and subtracts 0: P stays 0.
+  constexpr float kRescaleThreshold = 8.0f;
   const auto softmax = [&](float (&correction)[2]) {
+    bool rescale = false;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       float tile_max = row_max[h];
 #pragma unroll
       for (int i = 0; i < kBlockN / 8; ++i) tile_max = fmaxf(tile_max, fmaxf(acc_s[4 * i + 2 * h], acc_s[4 * i + 2 * h + 1]));
       tile_max = quadMax(tile_max);
-      const float max_scaled = tile_max == -INFINITY ? 0.0f : tile_max * scale_log2;
-      correction[h] = exp2Fast(row_max[h] * scale_log2 - max_scaled);
-      row_max[h] = tile_max;
+      correction[h] = 1.0f;
+      if ((tile_max - row_max[h]) * scale_log2 > kRescaleThreshold) {  // true for the first key (m = -inf)
+        correction[h] = exp2Fast((row_max[h] - tile_max) * scale_log2);
+        row_max[h] = tile_max;
+        rescale = true;
+      }
+      const float max_scaled = row_max[h] == -INFINITY ? 0.0f : row_max[h] * scale_log2;
       float sum = 0.0f;
 #pragma unroll
       for (int i = 0; i < kBlockN / 8; ++i) {
@@ -290,6 +305,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       row_sum[h] = row_sum[h] * correction[h] + sum;
     }
+    return __any_sync(0xffffffffu, rescale);
   };
   // P as the A fragments of O += P V: k-step kk is score columns 16kk..16kk+15 (n8 tiles 2kk, 2kk+1).
   const auto convert_p = [&] {
@@ -342,7 +358,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (w.n_tiles - 1 >= w.n_unmasked) mask(w.m0, w.n_tiles - 1);
     {
       float unused[2];
-      softmax(unused);
+      static_cast<void>(softmax(unused));
     }
     convert_p();
 
@@ -362,14 +378,16 @@ __global__ void __launch_bounds__(kThreads, 1)
       release(k_empty(stage));
       if (n >= w.n_unmasked) mask(w.m0, n);
       float correction[2];
-      softmax(correction);
+      const bool rescale = softmax(correction);
       wgmmaWait<0>();
       pinRegisters(acc_o);
       release(v_empty(previous));
+      if (rescale) {
 #pragma unroll
-      for (int i = 0; i < kHeadDim / 8; ++i) {
+        for (int i = 0; i < kHeadDim / 8; ++i) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) acc_o[4 * i + e] *= correction[e / 2];
+          for (int e = 0; e < 4; ++e) acc_o[4 * i + e] *= correction[e / 2];
+        }
       }
       convert_p();
     }
@@ -439,7 +457,14 @@ cudaError_t launchHopperForward(const AttentionParams& params, int multiprocesso
 
   TensorMaps maps;
   if (!encodeTensorMaps(params, kBlockM, Traits::kBlockN, maps)) return cudaErrorInvalidValue;
-  KernelParams p = kernelParams(params, kBlockM);
+  int device = 0;
+  int l2_bytes = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device) != cudaSuccess) {
+    static_cast<void>(cudaGetLastError());
+    l2_bytes = 0;
+  }
+  const KernelParams p = kernelParams(params, kBlockM, l2_bytes);
   const int grid = p.tiles < multiprocessors ? p.tiles : multiprocessors;
   kernel<<<grid, kThreads, Traits::kSharedBytes, stream>>>(maps.q, maps.k, maps.v, maps.o, p);
   return cudaGetLastError();

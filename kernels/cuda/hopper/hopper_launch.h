@@ -17,12 +17,14 @@ struct KernelParams {
   float* lse = nullptr;  // may be null
   std::int64_t o_batch_stride = 0, o_head_stride = 0, o_row_stride = 0;
   int batch = 0, heads_q = 0, group = 0, seq_q = 0, seq_kv = 0;
-  int m_blocks = 0;  // query tiles per (batch, head)
-  int tiles = 0;     // work items: m_blocks x heads_q x batch
+  int m_blocks = 0;       // query tiles per (batch, head)
+  int tiles = 0;          // work items: m_blocks x heads_q x batch
+  int section_heads = 0;  // (batch, head) pairs per L2 section of the schedule (see workItem)
   float softmax_scale = 1.0f;
 };
 
-KernelParams kernelParams(const AttentionParams& params, int block_m);
+// `l2_bytes`: the device's L2 size; the schedule keeps the K/V of about half of it in flight.
+KernelParams kernelParams(const AttentionParams& params, int block_m, int l2_bytes);
 
 // TMA descriptors of Q, K, V (loads: boxes of 64 columns x block rows) and O (stores: 64 x 64, one
 // consumer warpgroup's rows), all with the 128-byte swizzle, over 4-d views (column, row, head, batch).

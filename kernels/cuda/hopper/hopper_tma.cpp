@@ -46,7 +46,7 @@ bool encode(CUtensorMap& map, const void* base, int head_dim, int rows, int head
 
 }  // namespace
 
-KernelParams kernelParams(const AttentionParams& params, int block_m) {
+KernelParams kernelParams(const AttentionParams& params, int block_m, int l2_bytes) {
   KernelParams p;
   p.o = params.o;
   p.lse = params.lse;
@@ -60,6 +60,12 @@ KernelParams kernelParams(const AttentionParams& params, int block_m) {
   p.seq_kv = params.seq_kv;
   p.m_blocks = (params.seq_q + block_m - 1) / block_m;
   p.tiles = p.m_blocks * params.heads_q * params.batch;
+  // K and V bytes one query head streams; the heads of a GQA group share them.
+  const double kv_bytes_per_head = 4.0 * params.seq_kv * params.head_dim / params.groupSize();
+  const double budget = l2_bytes > 0 ? 0.5 * l2_bytes : 25e6;
+  const double heads = budget / kv_bytes_per_head;
+  const int all_heads = params.heads_q * params.batch;
+  p.section_heads = heads >= all_heads ? all_heads : (heads < 1.0 ? 1 : static_cast<int>(heads));
   p.softmax_scale = params.softmax_scale;
   return p;
 }

@@ -59,7 +59,8 @@ std::vector<AttentionCase> tileSweep() {
   return cases;
 }
 
-// More work items than SMs (the persistent loop carries pipeline phases from tile to tile), GQA,
+// More work items than SMs (the persistent loop carries pipeline phases from tile to tile), several
+// L2 sections in the schedule, GQA,
 // Nq != Nk both ways (bottom-right causal alignment; whole query tiles that see no key), decode,
 // batches and [B, N, H, D] strides; automatic tile.
 std::vector<AttentionCase> shapes() {
@@ -89,6 +90,9 @@ std::vector<AttentionCase> shapes() {
   add(2, 4, 2, 300, 300, 128, true, DType::BF16, true);
   add(3, 2, 2, 129, 513, 256, true, DType::F16, false);
   add(3, 6, 3, 513, 129, 256, false, DType::BF16, true);
+  // K/V of 8 MB per head: the schedule cuts the heads into L2 sections, the last one narrower.
+  add(2, 8, 8, 8192, 8192, 256, true, DType::F16, false);
+  add(1, 5, 5, 16384, 16384, 128, false, DType::BF16, false);
   return cases;
 }
 
