@@ -62,6 +62,16 @@ struct WorkItem {
   int n_unmasked = 0;  // key tiles [0, n_unmasked) need no mask
 };
 
+// The work item of this CTA in round `round` of the static schedule, or -1 past the end. Odd rounds
+// run backwards over the CTAs, so a CTA that took one of the longer items of a round takes one of the
+// shorter ones of the next (the items are ordered longest first within a section).
+__device__ __forceinline__ int scheduledTile(int round, int tiles) {
+  const int ctas = static_cast<int>(gridDim.x);
+  const int cta = static_cast<int>(blockIdx.x);
+  const int tile = round * ctas + ((round & 1) != 0 ? ctas - 1 - cta : cta);
+  return tile < tiles ? tile : -1;
+}
+
 __device__ __forceinline__ int ceilDivNonNegative(int x, int d) { return x <= 0 ? 0 : (x + d - 1) / d; }
 __device__ __forceinline__ int floorDivNonNegative(int x, int d) { return x <= 0 ? 0 : x / d; }
 
@@ -175,7 +185,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     prefetchTensorMap(o_map);
     int q_round = 0;
     int kv_round = 0;
-    for (int tile = static_cast<int>(blockIdx.x); tile < p.tiles; tile += static_cast<int>(gridDim.x)) {
+    for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
+      const int tile = scheduledTile(round, p.tiles);
+      if (tile < 0) continue;
       const WorkItem w = workItem<kBlockN, kCausal>(tile, p);
       if (w.n_tiles == 0) continue;
       const int head_kv = w.head / p.group;
@@ -318,7 +330,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   int q_round = 0;
   int kv_round = 0;
-  for (int tile = static_cast<int>(blockIdx.x); tile < p.tiles; tile += static_cast<int>(gridDim.x)) {
+  for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
+    const int tile = scheduledTile(round, p.tiles);
+    if (tile < 0) continue;
     const WorkItem w = workItem<kBlockN, kCausal>(tile, p);
     Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
     float* const lse = p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
@@ -382,7 +396,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmmaWait<0>();
       pinRegisters(acc_o);
       release(v_empty(previous));
-      if (rescale) {
+      // At head dim 64 the vote and branch cost more than the 32 multiplies they save.
+      if (kHeadDim < 128 || rescale) {
 #pragma unroll
         for (int i = 0; i < kHeadDim / 8; ++i) {
 #pragma unroll
@@ -464,8 +479,9 @@ cudaError_t launchHopperForward(const AttentionParams& params, int multiprocesso
     static_cast<void>(cudaGetLastError());
     l2_bytes = 0;
   }
-  const KernelParams p = kernelParams(params, kBlockM, l2_bytes);
-  const int grid = p.tiles < multiprocessors ? p.tiles : multiprocessors;
+  const int tiles = (params.seq_q + kBlockM - 1) / kBlockM * params.heads_q * params.batch;
+  const int grid = tiles < multiprocessors ? tiles : multiprocessors;
+  const KernelParams p = kernelParams(params, kBlockM, l2_bytes, grid);
   kernel<<<grid, kThreads, Traits::kSharedBytes, stream>>>(maps.q, maps.k, maps.v, maps.o, p);
   return cudaGetLastError();
 }

@@ -23,8 +23,9 @@ struct KernelParams {
   float softmax_scale = 1.0f;
 };
 
-// `l2_bytes`: the device's L2 size; the schedule keeps the K/V of about half of it in flight.
-KernelParams kernelParams(const AttentionParams& params, int block_m, int l2_bytes);
+// `l2_bytes`: the device's L2 size (the schedule keeps the K/V of about half of it in flight);
+// `ctas`: the persistent grid.
+KernelParams kernelParams(const AttentionParams& params, int block_m, int l2_bytes, int ctas);
 
 // TMA descriptors of Q, K, V (loads: boxes of 64 columns x block rows) and O (stores: 64 x 64, one
 // consumer warpgroup's rows), all with the 128-byte swizzle, over 4-d views (column, row, head, batch).

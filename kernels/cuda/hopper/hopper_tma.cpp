@@ -2,7 +2,9 @@
 // driver's cuTensorMapEncodeTiled, reached via the runtime so that nothing links libcuda directly.
 #include <cudaTypedefs.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "hopper_launch.h"
 #include "hopper_tiles.h"
@@ -46,7 +48,7 @@ bool encode(CUtensorMap& map, const void* base, int head_dim, int rows, int head
 
 }  // namespace
 
-KernelParams kernelParams(const AttentionParams& params, int block_m, int l2_bytes) {
+KernelParams kernelParams(const AttentionParams& params, int block_m, int l2_bytes, int ctas) {
   KernelParams p;
   p.o = params.o;
   p.lse = params.lse;
@@ -63,7 +65,10 @@ KernelParams kernelParams(const AttentionParams& params, int block_m, int l2_byt
   // K and V bytes one query head streams; the heads of a GQA group share them.
   const double kv_bytes_per_head = 4.0 * params.seq_kv * params.head_dim / params.groupSize();
   const double budget = l2_bytes > 0 ? 0.5 * l2_bytes : 25e6;
-  const double heads = budget / kv_bytes_per_head;
+  double heads = budget / kv_bytes_per_head;
+  // Causal items range from one key tile to all of them: a section of at least four rounds of the
+  // grid keeps the longest-first order able to even out the CTAs' loads.
+  if (params.causal) heads = std::max(heads, std::ceil(4.0 * ctas / p.m_blocks));
   const int all_heads = params.heads_q * params.batch;
   p.section_heads = heads >= all_heads ? all_heads : (heads < 1.0 ? 1 : static_cast<int>(heads));
   p.softmax_scale = params.softmax_scale;
