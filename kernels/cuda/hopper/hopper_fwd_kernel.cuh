@@ -1,8 +1,8 @@
 // The Hopper flash forward kernel (sm_90a) and its launcher. Included once per (head dim, dtype)
 // instantiation file; nothing here is compiled on its own.
 //
-// Persistent CTAs of three warpgroups walk a static list of (query tile, head, batch) work items,
-// longest first. Warpgroup 0 is the producer: one thread issues TMA copies of the Q tile and of K/V
+// Persistent CTAs of three warpgroups walk a static list of (query tile, head, batch) work items
+// (L2-sized sections of heads, longest items first in each; see workItem). Warpgroup 0 is the producer: one thread issues TMA copies of the Q tile and of K/V
 // tiles into a ring of shared-memory stages, each completing on an mbarrier, and waits on "empty"
 // mbarriers before reusing a stage. Warpgroups 1 and 2 are consumers, 64 query rows each: S = Q K^T
 // with wgmma reading Q and K from shared memory, the online softmax in registers, O += P V with P
@@ -466,9 +466,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 template <class Traits, typename Element, bool kCausal>
 cudaError_t launchHopperForward(const AttentionParams& params, int multiprocessors, cudaStream_t stream) {
   const auto kernel = hopperFlashForward<Traits, Element, kCausal>;
-  static const cudaError_t attribute_status =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSharedBytes);
-  if (attribute_status != cudaSuccess) return attribute_status;
+  // Per launch, like the mma.sync family: the limit belongs to the current device's context.
+  if (const cudaError_t status =
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSharedBytes);
+      status != cudaSuccess) {
+    return status;
+  }
 
   TensorMaps maps;
   if (!encodeTensorMaps(params, kBlockM, Traits::kBlockN, maps)) return cudaErrorInvalidValue;
