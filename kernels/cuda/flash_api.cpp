@@ -1,13 +1,18 @@
-// Host side of the flash kernel family: device facts, support checks, tile choice and the
-// head dim x dtype dispatch into the instantiation files.
+// Host side of the flash kernel families: device facts, support checks, family and tile choice, and
+// the head dim x dtype dispatch into the instantiation files (Hopper's where the family resolves to it).
 #include <array>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "attnbench/kernels/cuda_attention.h"
 #include "flash_fwd_launch.h"
 #include "flash_fwd_traits.h"
+#include "hopper/hopper_tiles.h"
+#if ATTNBENCH_HOPPER_FLASH
+#include "hopper/hopper_launch.h"
+#endif
 
 namespace attnbench::kernels::cuda {
 namespace {
@@ -92,34 +97,31 @@ DeviceTraits queryDeviceTraits(int device) {
   return DeviceTraits{major, minor, static_cast<std::size_t>(smem_optin), multiprocessors};
 }
 
-TileShape resolveFlashTile(const AttentionParams& params, TileShape requested, const DeviceTraits& device) {
-  if (!requested.isAuto()) return requested;
-  const bool short_blocks = preferShortBlocks(params, device);
-  TileShape fallback = requested;
-  for (const TileShape tile : preferredTiles(params.head_dim)) {
-    const auto* info = findTile(params.head_dim, tile);
-    if (info == nullptr || info->smem_bytes > device.smem_per_block_optin) continue;
-    if (!short_blocks || tile.rows == 64) return tile;
-    if (fallback.isAuto()) fallback = tile;
-  }
-  return fallback;
-}
 
-std::string flashUnsupportedReason(const AttentionParams& params, TileShape tile, const DeviceTraits& device) {
+namespace {
+
+// Checks both families share: dtype, head dim, shape, strides.
+std::string commonUnsupportedReason(const AttentionParams& params) {
   if (params.dtype == DType::F32) return "flash stores fp16 or bf16, not fp32";
-  const auto tiles = tilesFor(params.head_dim);
-  if (tiles.empty()) return "flash supports head dim 64, 128 and 256, not " + std::to_string(params.head_dim);
+  if (tilesFor(params.head_dim).empty()) {
+    return "flash supports head dim 64, 128 and 256, not " + std::to_string(params.head_dim);
+  }
   if (params.batch <= 0 || params.heads_q <= 0 || params.heads_kv <= 0 || params.seq_q <= 0 || params.seq_kv <= 0) {
     return "batch, heads and sequence lengths must be positive";
   }
   if (params.heads_q % params.heads_kv != 0) return "heads_q must be a multiple of heads_kv";
-  if (params.heads_q > 65535 || params.batch > 65535) return "flash takes at most 65535 heads and 65535 batches";
   if (!stridesAligned(params)) return "flash copies 16-byte chunks: every stride must be a multiple of 8 elements";
+  return {};
+}
+
+std::string sm80UnsupportedReason(const AttentionParams& params, TileShape tile, const DeviceTraits& device) {
+  const auto tiles = tilesFor(params.head_dim);
+  if (params.heads_q > 65535 || params.batch > 65535) return "flash takes at most 65535 heads and 65535 batches";
   if (device.sm_major == 0) return "no CUDA device";
   if (device.sm_major * 10 + device.sm_minor < 75) return "flash needs sm_75 or newer, not " + smName(device);
   if (params.dtype == DType::BF16 && device.sm_major < 8) return "bf16 needs sm_80 or newer, not " + smName(device);
 
-  const TileShape resolved = resolveFlashTile(params, tile, device);
+  const TileShape resolved = resolveFlashTile(params, tile, device, FlashFamily::Sm80);
   if (resolved.isAuto()) {
     return "no flash tile for head dim " + std::to_string(params.head_dim) + " fits the " +
            kilobytes(device.smem_per_block_optin) + " of shared memory per block of " + smName(device);
@@ -139,12 +141,102 @@ std::string flashUnsupportedReason(const AttentionParams& params, TileShape tile
   return {};
 }
 
-cudaError_t flashForward(const AttentionParams& params, TileShape tile, cudaStream_t stream) {
+const hopper::HopperTile* findHopperTile(int head_dim, TileShape tile) {
+  for (const auto& t : hopper::kHopperTiles) {
+    if (t.head_dim == head_dim && t.rows == tile.rows && t.cols == tile.cols) return &t;
+  }
+  return nullptr;
+}
+
+// The first tile listed per head dim is the measured choice (kernels/cuda/NOTES.md).
+TileShape hopperAutoTile(int head_dim) {
+  for (const auto& t : hopper::kHopperTiles) {
+    if (t.head_dim == head_dim) return {t.rows, t.cols};
+  }
+  return {};
+}
+
+std::string hopperUnsupportedReason(const AttentionParams& params, TileShape tile, const DeviceTraits& device) {
+  if (!hopperFlashCompiled()) return "this build has no Hopper flash kernels (CUDA architecture 90 was not built)";
+  if (device.sm_major == 0) return "no CUDA device";
+  if (device.sm_major != 9 || device.sm_minor != 0) {
+    return "the Hopper flash kernels run on sm_90 (H100, H200) only, not " + smName(device);
+  }
+  const TileShape resolved = tile.isAuto() ? hopperAutoTile(params.head_dim) : tile;
+  const auto* info = findHopperTile(params.head_dim, resolved);
+  if (info == nullptr) {
+    std::string names;
+    for (const auto& t : hopper::kHopperTiles) {
+      if (t.head_dim == params.head_dim) names += (names.empty() ? "" : ", ") + tileName(t.rows, t.cols);
+    }
+    return "Hopper flash tiles for head dim " + std::to_string(params.head_dim) + " are " + names + ", not " +
+           tileName(resolved.rows, resolved.cols);
+  }
+  if (info->sharedBytes() > device.smem_per_block_optin) {
+    return "Hopper tile " + tileName(info->rows, info->cols) + " needs " + kilobytes(info->sharedBytes()) +
+           " of shared memory; the device allows " + kilobytes(device.smem_per_block_optin);
+  }
+  const std::int64_t work_items =
+      std::int64_t{(params.seq_q + hopper::kBlockM - 1) / hopper::kBlockM} * params.heads_q * params.batch;
+  if (work_items > std::int64_t{1} << 31) return "more than 2^31 query tiles";
+  return {};
+}
+
+}  // namespace
+
+std::string_view flashFamilyName(FlashFamily family) {
+  switch (family) {
+    case FlashFamily::Auto: return "auto";
+    case FlashFamily::Sm80: return "sm80";
+    case FlashFamily::Hopper: return "hopper";
+  }
+  return "?";
+}
+
+bool hopperFlashCompiled() { return ATTNBENCH_HOPPER_FLASH != 0; }
+
+FlashFamily resolveFlashFamily(const AttentionParams& params, TileShape tile, FlashFamily requested,
+                               const DeviceTraits& device) {
+  if (requested != FlashFamily::Auto) return requested;
+  const bool hopper_tile = tile.isAuto() || findHopperTile(params.head_dim, tile) != nullptr;
+  if (hopper_tile && commonUnsupportedReason(params).empty() && hopperUnsupportedReason(params, tile, device).empty()) {
+    return FlashFamily::Hopper;
+  }
+  return FlashFamily::Sm80;
+}
+
+TileShape resolveFlashTile(const AttentionParams& params, TileShape requested, const DeviceTraits& device,
+                           FlashFamily family) {
+  if (!requested.isAuto()) return requested;
+  if (resolveFlashFamily(params, requested, family, device) == FlashFamily::Hopper) {
+    return hopperAutoTile(params.head_dim);
+  }
+  const bool short_blocks = preferShortBlocks(params, device);
+  TileShape fallback = requested;
+  for (const TileShape tile : preferredTiles(params.head_dim)) {
+    const auto* info = findTile(params.head_dim, tile);
+    if (info == nullptr || info->smem_bytes > device.smem_per_block_optin) continue;
+    if (!short_blocks || tile.rows == 64) return tile;
+    if (fallback.isAuto()) fallback = tile;
+  }
+  return fallback;
+}
+
+std::string flashUnsupportedReason(const AttentionParams& params, TileShape tile, const DeviceTraits& device,
+                                   FlashFamily family) {
+  if (std::string reason = commonUnsupportedReason(params); !reason.empty()) return reason;
+  return resolveFlashFamily(params, tile, family, device) == FlashFamily::Hopper
+             ? hopperUnsupportedReason(params, tile, device)
+             : sm80UnsupportedReason(params, tile, device);
+}
+
+cudaError_t flashForward(const AttentionParams& params, TileShape tile, cudaStream_t stream, FlashFamily family) {
   int device = 0;
   if (const cudaError_t status = cudaGetDevice(&device); status != cudaSuccess) return status;
   const DeviceTraits traits = queryDeviceTraits(device);
-  const TileShape resolved = resolveFlashTile(params, tile, traits);
-  if (!flashUnsupportedReason(params, resolved, traits).empty()) return cudaErrorNotSupported;
+  const FlashFamily resolved_family = resolveFlashFamily(params, tile, family, traits);
+  const TileShape resolved = resolveFlashTile(params, tile, traits, resolved_family);
+  if (!flashUnsupportedReason(params, resolved, traits, resolved_family).empty()) return cudaErrorNotSupported;
   if (params.q == nullptr || params.k == nullptr || params.v == nullptr || params.o == nullptr) {
     return cudaErrorInvalidValue;
   }
@@ -152,10 +244,25 @@ cudaError_t flashForward(const AttentionParams& params, TileShape tile, cudaStre
     return cudaErrorMisalignedAddress;
   }
 
-  // A Hopper-only kernel family (wgmma reading K/V from shared memory, TMA loads on an mbarrier,
-  // producer and consumer warpgroups; built for sm_90a) would be chosen here when
-  // traits.sm_major == 9, ahead of the mma.sync kernels below that run on every sm_75+ device.
   const bool bf16 = params.dtype == DType::BF16;
+#if ATTNBENCH_HOPPER_FLASH
+  if (resolved_family == FlashFamily::Hopper) {
+    const int sms = traits.multiprocessor_count;
+    switch (params.head_dim) {
+      case 64:
+        return bf16 ? hopper::runHopperForward<64, DType::BF16>(params, resolved, sms, stream)
+                    : hopper::runHopperForward<64, DType::F16>(params, resolved, sms, stream);
+      case 128:
+        return bf16 ? hopper::runHopperForward<128, DType::BF16>(params, resolved, sms, stream)
+                    : hopper::runHopperForward<128, DType::F16>(params, resolved, sms, stream);
+      case 256:
+        return bf16 ? hopper::runHopperForward<256, DType::BF16>(params, resolved, sms, stream)
+                    : hopper::runHopperForward<256, DType::F16>(params, resolved, sms, stream);
+      default:
+        return cudaErrorNotSupported;
+    }
+  }
+#endif
   switch (params.head_dim) {
     case 64:
       return bf16 ? detail::runFlashForward<64, DType::BF16>(params, resolved, stream)

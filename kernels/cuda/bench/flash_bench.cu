@@ -1,6 +1,6 @@
-// Kernel harness: times the flash forward kernel (each tile and the automatic choice) and the cuBLAS
-// standard baseline with CUDA events at an LLM shape (default B=1, H=32, D=128), over sequence
-// lengths, causal and not, fp16 and bf16, and prints TFLOP/s (4 B H Nq Nk D, halved when causal).
+// Kernel harness: times the flash forward kernel (each family and tile, and the automatic choice) and
+// the cuBLAS standard baseline with CUDA events at an LLM shape (default B=1, H=32, D=128), over
+// sequence lengths, causal and not, fp16 and bf16, and prints TFLOP/s (4 B H Nq Nk D, halved when causal).
 // For N <= --check-max-n it also prints flash's max difference from the standard output.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -25,6 +25,7 @@ namespace {
 using attnbench::kernels::AttentionParams;
 using attnbench::kernels::DType;
 using attnbench::kernels::TileShape;
+using attnbench::kernels::cuda::FlashFamily;
 namespace cuda = attnbench::kernels::cuda;
 
 #define CHECK_CUDA(call)                                                                           \
@@ -111,6 +112,12 @@ std::vector<TileShape> parseTiles(const std::string& list) {
   return tiles;
 }
 
+FlashFamily parseFamily(const std::string& name) {
+  if (name == "sm80") return FlashFamily::Sm80;
+  if (name == "hopper") return FlashFamily::Hopper;
+  return FlashFamily::Auto;
+}
+
 std::string tileName(TileShape tile) {
   return tile.isAuto() ? "auto" : std::to_string(tile.rows) + "x" + std::to_string(tile.cols);
 }
@@ -154,6 +161,7 @@ int main(int argc, char** argv) {
   std::vector<int> lengths{512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
   std::string causal_mode = "both";
   std::string tile_list = "auto,64x64,128x64,128x128";
+  std::vector<std::string> families{"auto"};
   int warmup = 2;
   int max_reps = 20;
   double budget_ms = 1500.0;
@@ -167,12 +175,16 @@ int main(int argc, char** argv) {
   app.add_option("--seq", lengths, "sequence lengths (Nq = Nk)");
   app.add_option("--causal", causal_mode, "no, yes or both")->check(CLI::IsMember({"no", "yes", "both"}));
   app.add_option("--tiles", tile_list, "comma-separated flash tiles RxC, or auto");
+  app.add_option("--family", families, "flash kernel families: auto, sm80 (mma.sync) and/or hopper (sm_90a)")
+      ->check(CLI::IsMember({"auto", "sm80", "hopper"}));
   app.add_option("--warmup", warmup, "untimed runs per measurement");
   app.add_option("--reps", max_reps, "most timed runs per measurement (at least 3)");
   app.add_option("--budget-ms", budget_ms, "stop repeating once the timed runs add up to this");
   app.add_flag("!--no-standard", standard, "skip the cuBLAS baseline");
   app.add_option("--check-max-n", check_max_n, "compare flash with standard up to this length");
-  app.footer("Example: attnbench_kernel_bench --dtype fp16 --seq 4096 16384 --causal no --tiles 128x64");
+  app.footer(
+      "Example: attnbench_kernel_bench --dtype fp16 --seq 4096 16384 --causal no --family hopper sm80 --tiles "
+      "auto,128x128");
   CLI11_PARSE(app, argc, argv);
   if (heads_kv == 0) heads_kv = heads;
 
@@ -210,7 +222,7 @@ int main(int argc, char** argv) {
   if (causal_mode != "yes") causal_values.push_back(false);
   if (causal_mode != "no") causal_values.push_back(true);
 
-  std::printf("%-5s %-6s %6s %-16s %10s %10s %9s %10s\n", "dtype", "causal", "N", "kernel", "median_ms", "min_ms",
+  std::printf("%-5s %-6s %6s %-20s %10s %10s %9s %10s\n", "dtype", "causal", "N", "kernel", "median_ms", "min_ms",
               "TFLOP/s", "max|f-s|");
   for (const std::string& dtype_name : dtypes) {
     const bool bf16 = dtype_name == "bf16";
@@ -236,7 +248,7 @@ int main(int argc, char** argv) {
         attnbench::kernels::setPackedBhndStrides(p);
         const double flops = 4.0 * batch * heads * static_cast<double>(n) * n * head_dim * (causal ? 0.5 : 1.0);
         const auto report = [&](const std::string& kernel, const Timing& t, double difference) {
-          std::printf("%-5s %-6s %6d %-16s %10.4f %10.4f %9.1f %10.2e\n", dtype_name.c_str(), causal ? "yes" : "no", n,
+          std::printf("%-5s %-6s %6d %-20s %10.4f %10.4f %9.1f %10.2e\n", dtype_name.c_str(), causal ? "yes" : "no", n,
                       kernel.c_str(), t.median_ms, t.min_ms, flops / (t.median_ms * 1e-3) / 1e12, difference);
         };
 
@@ -267,24 +279,32 @@ int main(int argc, char** argv) {
           }
         }
 
-        for (const TileShape tile : tiles) {
-          const TileShape resolved = cuda::resolveFlashTile(p, tile, traits);
-          const std::string name = "flash " + tileName(tile) + (tile.isAuto() ? "=" + tileName(resolved) : "");
-          if (const std::string reason = cuda::flashUnsupportedReason(p, resolved, traits); !reason.empty()) {
-            std::printf("%-5s %-6s %6d %-16s skipped: %s\n", dtype_name.c_str(), causal ? "yes" : "no", n,
-                        name.c_str(), reason.c_str());
-            continue;
+        for (const std::string& family_name : families) {
+          const FlashFamily requested = parseFamily(family_name);
+          for (const TileShape tile : tiles) {
+            const FlashFamily family = cuda::resolveFlashFamily(p, tile, requested, traits);
+            const TileShape resolved = cuda::resolveFlashTile(p, tile, traits, family);
+            const std::string name = (requested == FlashFamily::Auto ? "auto=" : "") +
+                                     std::string(cuda::flashFamilyName(family)) + " " + tileName(resolved);
+            if (const std::string reason = cuda::flashUnsupportedReason(p, resolved, traits, family); !reason.empty()) {
+              std::printf("%-5s %-6s %6d %-16s skipped: %s\n", dtype_name.c_str(), causal ? "yes" : "no", n,
+                          name.c_str(), reason.c_str());
+              continue;
+            }
+            AttentionParams pf = p;
+            pf.o = o_flash;
+            CHECK_CUDA(cudaMemset(o_flash, 0xff, static_cast<std::size_t>(batch) * heads * n * head_dim * 2));
+            const Timing t =
+                timeKernel([&] { return cuda::flashForward(pf, resolved, nullptr, family); }, warmup, max_reps, budget_ms);
+            if (t.error != cudaSuccess) {
+              std::printf("flash %s failed: %s\n", name.c_str(), cudaGetErrorString(t.error));
+              return 1;
+            }
+            const bool compare = have_standard && n <= check_max_n;
+            report(name, t,
+                   compare ? maxDifference(o_flash, o_standard, static_cast<std::size_t>(batch) * heads * n * head_dim, bf16)
+                           : 0.0);
           }
-          AttentionParams pf = p;
-          pf.o = o_flash;
-          const Timing t = timeKernel([&] { return cuda::flashForward(pf, tile, nullptr); }, warmup, max_reps, budget_ms);
-          if (t.error != cudaSuccess) {
-            std::printf("flash %s failed: %s\n", tileName(tile).c_str(), cudaGetErrorString(t.error));
-            return 1;
-          }
-          const bool compare = have_standard && n <= check_max_n;
-          report(name, t, compare ? maxDifference(o_flash, o_standard, static_cast<std::size_t>(batch) * heads * n * head_dim, bf16)
-                                  : 0.0);
         }
         std::fflush(stdout);
       }

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -23,19 +25,37 @@ struct DeviceTraits {
 
 DeviceTraits queryDeviceTraits(int device);
 
+// The two flash kernel families. Sm80: FlashAttention-2 on mma.sync tensor cores, every sm_75+ device.
+// Hopper: wgmma, TMA and warp-specialised warpgroups (sm_90a code, so compute capability 9.0 only, and
+// only in builds whose CUDA architectures include 90). Auto: Hopper where it can run and the tile is
+// left to the kernel ({0,0}); an explicit tile always names an Sm80 tile unless Hopper is asked for.
+enum class FlashFamily : std::uint8_t { Auto, Sm80, Hopper };
+
+std::string_view flashFamilyName(FlashFamily family);
+
+// True when this build holds the Hopper kernels.
+bool hopperFlashCompiled();
+
+// The family flashForward(params, tile, stream, requested) runs on `device` (never Auto).
+FlashFamily resolveFlashFamily(const AttentionParams& params, TileShape tile, FlashFamily requested,
+                               const DeviceTraits& device);
+
 // Empty when flash can run `params` with `tile` on the device, else a one-line reason
 // (e.g. "flash supports head dim 64, 128 and 256", "bf16 needs sm_80").
-std::string flashUnsupportedReason(const AttentionParams& params, TileShape tile, const DeviceTraits& device);
+std::string flashUnsupportedReason(const AttentionParams& params, TileShape tile, const DeviceTraits& device,
+                                   FlashFamily family = FlashFamily::Auto);
 
-// The concrete tile for `requested` ({0,0} = auto: the fastest configuration for this device,
-// head dim and sequence length that fits its shared memory; {0,0} back when none fits).
-TileShape resolveFlashTile(const AttentionParams& params, TileShape requested, const DeviceTraits& device);
+// The concrete tile for `requested` ({0,0} = auto: the fastest configuration of the resolved family
+// for this device, head dim and sequence length that fits its shared memory; {0,0} back when none fits).
+TileShape resolveFlashTile(const AttentionParams& params, TileShape requested, const DeviceTraits& device,
+                           FlashFamily family = FlashFamily::Auto);
 
-// Launches the flash forward kernel (tile {0,0} = resolveFlashTile's choice for the current device).
-// Writes O and, when params.lse is non-null, the natural-log LSE per row (-inf, with O = 0, for a row
-// that sees no key). Returns cudaErrorNotSupported where flashUnsupportedReason is non-empty,
+// Launches the flash forward kernel of `family` (tile {0,0} = resolveFlashTile's choice for the current
+// device). Writes O and, when params.lse is non-null, the natural-log LSE per row (-inf, with O = 0, for
+// a row that sees no key). Returns cudaErrorNotSupported where flashUnsupportedReason is non-empty,
 // cudaErrorMisalignedAddress for pointers that are not 16-byte aligned, else the launch's status.
-cudaError_t flashForward(const AttentionParams& params, TileShape tile, cudaStream_t stream);
+cudaError_t flashForward(const AttentionParams& params, TileShape tile, cudaStream_t stream,
+                         FlashFamily family = FlashFamily::Auto);
 
 // Empty when the standard baseline can run `params`, else a one-line reason.
 std::string standardUnsupportedReason(const AttentionParams& params);

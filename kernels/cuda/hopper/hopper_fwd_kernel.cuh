@@ -1,0 +1,520 @@
+// The Hopper flash forward kernel (sm_90a) and its launcher. Included once per (head dim, dtype)
+// instantiation file; nothing here is compiled on its own.
+//
+// Persistent CTAs of three warpgroups walk a static list of (query tile, head, batch) work items
+// (L2-sized sections of heads, longest items first in each; see workItem). Warpgroup 0 is the producer: one thread issues TMA copies of the Q tile and of K/V
+// tiles into a ring of shared-memory stages, each completing on an mbarrier, and waits on "empty"
+// mbarriers before reusing a stage. Warpgroups 1 and 2 are consumers, 64 query rows each: S = Q K^T
+// with wgmma reading Q and K from shared memory, the online softmax in registers, O += P V with P
+// from registers and V from shared memory. Within a consumer, S for key tile j is issued together
+// with P V for tile j+1 (keys are visited from the last tile down), so the softmax of one overlaps
+// the other GEMM; between consumers two named barriers hand the tensor cores back and forth, so one
+// warpgroup's GEMMs run while the other does its softmax. The producer gives up registers
+// (setmaxnreg) to the consumers. O leaves through shared memory as TMA stores; LSE from registers.
+#pragma once
+
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "attnbench/kernels/attention_params.h"
+#include "hopper_launch.h"
+#include "hopper_ptx.cuh"
+#include "hopper_tiles.h"
+#include "wgmma_ops.cuh"
+
+namespace attnbench::kernels::cuda::hopper {
+
+template <int kHeadDim_, int kBlockN_, int kStages_>
+struct KernelTraits {
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kBlockN = kBlockN_;
+  static constexpr int kStages = kStages_;
+  static constexpr HopperTile kTile{kHeadDim, kBlockM, kBlockN, kStages};
+  static constexpr int kChunks = kHeadDim / 64;             // 64-column (128-byte) swizzle chunks per row
+  static constexpr int kQChunkBytes = kBlockM * 128;        // one chunk of all Q (or O) rows
+  static constexpr int kKvChunkBytes = kBlockN * 128;       // one chunk of all K (or V) rows of a tile
+  static constexpr int kQBytes = kQChunkBytes * kChunks;
+  static constexpr int kKvBytes = kKvChunkBytes * kChunks;
+  static constexpr bool kSeparateO = kTile.separateO();
+  static constexpr int kSharedBytes = static_cast<int>(kTile.sharedBytes());
+  static constexpr int kOOffset = kSeparateO ? kQBytes : 0;
+  static constexpr int kKOffset = kQBytes + (kSeparateO ? kQBytes : 0);
+  static constexpr int kVOffset = kKOffset + kStages * kKvBytes;
+  static constexpr int kBarrierOffset = kVOffset + kStages * kKvBytes;
+  static constexpr int kProducerRegisters = 24;
+  static constexpr int kConsumerRegisters = 240;
+  static_assert(kProducerRegisters * 128 + kConsumerRegisters * 128 * kConsumerGroups <= 65536);
+};
+
+// Work item `tile` of the static schedule. The (batch, head) pairs are cut into sections of
+// section_heads whose K/V fit about half the L2; sections run one after the other, and within one the
+// query tiles go from the last (the longest under a causal mask) to the first, the heads of a query
+// tile next to each other. So the CTAs in flight share the K/V of a few heads (L2 hits instead of HBM
+// reads) and, causal, each section still starts with its longest items.
+struct WorkItem {
+  int m0 = 0, head = 0, batch = 0;
+  int n_tiles = 0;     // key tiles visited: [0, n_tiles), from the last down
+  int n_unmasked = 0;  // key tiles [0, n_unmasked) need no mask
+};
+
+// The work item of this CTA in round `round` of the static schedule, or -1 past the end. Odd rounds
+// run backwards over the CTAs, so a CTA that took one of the longer items of a round takes one of the
+// shorter ones of the next (the items are ordered longest first within a section).
+__device__ __forceinline__ int scheduledTile(int round, int tiles) {
+  const int ctas = static_cast<int>(gridDim.x);
+  const int cta = static_cast<int>(blockIdx.x);
+  const int tile = round * ctas + ((round & 1) != 0 ? ctas - 1 - cta : cta);
+  return tile < tiles ? tile : -1;
+}
+
+__device__ __forceinline__ int ceilDivNonNegative(int x, int d) { return x <= 0 ? 0 : (x + d - 1) / d; }
+__device__ __forceinline__ int floorDivNonNegative(int x, int d) { return x <= 0 ? 0 : x / d; }
+
+template <int kBlockN, bool kCausal>
+__device__ __forceinline__ WorkItem workItem(int tile, const KernelParams& p) {
+  const int section_items = p.m_blocks * p.section_heads;
+  const int section = tile / section_items;
+  const int width = min(p.section_heads, p.heads_q * p.batch - section * p.section_heads);  // the last may be narrower
+  const int item = tile - section * section_items;
+  WorkItem w;
+  const int m_block = p.m_blocks - 1 - item / width;
+  const int head_batch = section * p.section_heads + item % width;
+  w.head = head_batch % p.heads_q;
+  w.batch = head_batch / p.heads_q;
+  w.m0 = m_block * kBlockM;
+  const int rows_valid = min(kBlockM, p.seq_q - w.m0);
+  const int causal_offset = p.seq_kv - p.seq_q;  // query row i sees keys j <= i + causal_offset
+  w.n_tiles = (p.seq_kv + kBlockN - 1) / kBlockN;
+  w.n_unmasked = p.seq_kv / kBlockN;
+  if constexpr (kCausal) {
+    w.n_tiles = min(w.n_tiles, ceilDivNonNegative(w.m0 + rows_valid + causal_offset, kBlockN));
+    w.n_unmasked = min(w.n_unmasked, floorDivNonNegative(w.m0 + causal_offset + 1, kBlockN));
+  }
+  return w;
+}
+
+template <typename Element>
+__device__ __forceinline__ std::uint32_t packPair(float low, float high) {
+  if constexpr (std::is_same_v<Element, __half>) {
+    const __half2 pair = __floats2half2_rn(low, high);
+    return *reinterpret_cast<const std::uint32_t*>(&pair);
+  } else {
+    const __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
+    return *reinterpret_cast<const std::uint32_t*>(&pair);
+  }
+}
+
+// MUFU.EX2 without the library's denormal handling; probabilities below 2^-126 flush to zero.
+__device__ __forceinline__ float exp2Fast(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+__device__ __forceinline__ float quadMax(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+
+__device__ __forceinline__ float quadSum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// Named barriers: 1 + g is consumer g's turn at the tensor cores, 3 + g its epilogue.
+constexpr int kTurnBarrier = 1;
+constexpr int kEpilogueBarrier = 3;
+
+template <class Traits, typename Element, bool kCausal>
+__global__ void __launch_bounds__(kThreads, 1)
+    hopperFlashForward(const __grid_constant__ CUtensorMap q_map, const __grid_constant__ CUtensorMap k_map,
+                       const __grid_constant__ CUtensorMap v_map, const __grid_constant__ CUtensorMap o_map,
+                       const KernelParams p) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int kHeadDim = Traits::kHeadDim;
+  constexpr int kBlockN = Traits::kBlockN;
+  constexpr int kStages = Traits::kStages;
+  constexpr bool kBf16 = std::is_same_v<Element, __nv_bfloat16>;
+
+  extern __shared__ unsigned char shared_raw[];
+  const std::uint32_t smem = (sharedAddress(shared_raw) + 1023u) & ~1023u;  // the swizzle repeats every 1024 B
+  const std::uint32_t q_smem = smem;
+  const std::uint32_t o_smem = smem + Traits::kOOffset;
+  const auto k_smem = [&](int stage) { return smem + static_cast<std::uint32_t>(Traits::kKOffset + stage * Traits::kKvBytes); };
+  const auto v_smem = [&](int stage) { return smem + static_cast<std::uint32_t>(Traits::kVOffset + stage * Traits::kKvBytes); };
+  const std::uint32_t barriers = smem + Traits::kBarrierOffset;
+  const std::uint32_t q_full = barriers;
+  const std::uint32_t q_empty = barriers + 8;
+  const auto k_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * stage); };
+  const auto k_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (kStages + stage)); };
+  const auto v_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (2 * kStages + stage)); };
+  const auto v_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (3 * kStages + stage)); };
+
+  const int thread = static_cast<int>(threadIdx.x);
+  const int warpgroup = thread / 128;
+  const int lane = thread % 32;
+  // Consumers release a stage once per warp (8 arrivals) after their wgmma on it has completed; Q
+  // likewise, or, when O is staged in Q's buffer, once per consumer after the O store has read it.
+  constexpr std::uint32_t kWarpArrivals = kConsumerGroups * 4;
+  constexpr std::uint32_t kQEmptyArrivals = Traits::kSeparateO ? kWarpArrivals : kConsumerGroups;
+  if (thread == 0) {
+    barrierInit(q_full, 1);
+    barrierInit(q_empty, kQEmptyArrivals);
+    for (int s = 0; s < kStages; ++s) {
+      barrierInit(k_full(s), 1);
+      barrierInit(k_empty(s), kWarpArrivals);
+      barrierInit(v_full(s), 1);
+      barrierInit(v_empty(s), kWarpArrivals);
+    }
+    fenceBarrierInit();
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    // ---- producer ------------------------------------------------------------------------------
+    releaseRegisters<Traits::kProducerRegisters>();
+    if (thread != 0) return;
+    prefetchTensorMap(q_map);
+    prefetchTensorMap(k_map);
+    prefetchTensorMap(v_map);
+    prefetchTensorMap(o_map);
+    int q_round = 0;
+    int kv_round = 0;
+    for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
+      const int tile = scheduledTile(round, p.tiles);
+      if (tile < 0) continue;
+      const WorkItem w = workItem<kBlockN, kCausal>(tile, p);
+      if (w.n_tiles == 0) continue;
+      const int head_kv = w.head / p.group;
+      barrierWait(q_empty, (q_round & 1) ^ 1);
+      barrierArriveExpectBytes(q_full, Traits::kQBytes);
+      for (int c = 0; c < Traits::kChunks; ++c) {
+        tmaLoad(q_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes), q_map, q_full, c * 64, w.m0, w.head,
+                w.batch);
+      }
+      ++q_round;
+      for (int n = w.n_tiles - 1; n >= 0; --n, ++kv_round) {
+        const int stage = kv_round % kStages;
+        const std::uint32_t parity = ((kv_round / kStages) & 1) ^ 1;
+        barrierWait(k_empty(stage), parity);
+        barrierArriveExpectBytes(k_full(stage), Traits::kKvBytes);
+        for (int c = 0; c < Traits::kChunks; ++c) {
+          tmaLoad(k_smem(stage) + static_cast<std::uint32_t>(c * Traits::kKvChunkBytes), k_map, k_full(stage), c * 64,
+                  n * kBlockN, head_kv, w.batch);
+        }
+        barrierWait(v_empty(stage), parity);
+        barrierArriveExpectBytes(v_full(stage), Traits::kKvBytes);
+        for (int c = 0; c < Traits::kChunks; ++c) {
+          tmaLoad(v_smem(stage) + static_cast<std::uint32_t>(c * Traits::kKvChunkBytes), v_map, v_full(stage), c * 64,
+                  n * kBlockN, head_kv, w.batch);
+        }
+      }
+    }
+    return;
+  }
+
+  // ---- consumers -----------------------------------------------------------------------------------
+  claimRegisters<Traits::kConsumerRegisters>();
+  const int group = warpgroup - 1;
+  const int thread_in_group = thread % 128;
+  const int warp_in_group = thread_in_group / 32;
+  const bool warp_leader = lane == 0;
+  const int tile_row0 = group * 64 + warp_in_group * 16 + lane / 4;  // this thread's rows: +0 and +8
+  const float scale_log2 = p.softmax_scale * 1.4426950408889634f;
+
+  const auto wait_turn = [&] { namedBarrierSync(kTurnBarrier + group, 256); };
+  const auto pass_turn = [&] { namedBarrierArrive(kTurnBarrier + (group ^ 1), 256); };
+  if (group == 1) pass_turn();  // consumer 0 issues first
+
+  float acc_s[kBlockN / 2];
+  float acc_o[kHeadDim / 2];
+  std::uint32_t p_frag[kBlockN / 16][4];
+  float row_max[2];
+  float row_sum[2];
+
+  // S = Q K^T over kHeadDim / 16 k-steps; descriptors step 32 bytes within a 128-byte swizzle row.
+  const auto issue_s = [&](int stage) {
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+      const std::uint32_t chunk_step = static_cast<std::uint32_t>((kk % 4) * 32);
+      const std::uint64_t a = matrixDescriptor(
+          q_smem + static_cast<std::uint32_t>((kk / 4) * Traits::kQChunkBytes + group * 64 * 128) + chunk_step, 16,
+          1024);
+      const std::uint64_t b =
+          matrixDescriptor(k_smem(stage) + static_cast<std::uint32_t>((kk / 4) * Traits::kKvChunkBytes) + chunk_step,
+                           16, 1024);
+      wgmmaSS<kBlockN>(acc_s, a, b, kk > 0 ? 1 : 0, kBf16);
+    }
+    wgmmaCommit();
+  };
+  // O += P V over kBlockN / 16 k-steps of 16 key rows (2 KB apart); V is N-major, chunks kKvChunkBytes apart.
+  const auto issue_pv = [&](int stage) {
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+      const std::uint64_t b =
+          matrixDescriptor(v_smem(stage) + static_cast<std::uint32_t>(kk * 16 * 128), Traits::kKvChunkBytes, 1024);
+      wgmmaRS<kHeadDim>(acc_o, p_frag[kk], b, 1, kBf16);
+    }
+    wgmmaCommit();
+  };
+  const auto release = [&](std::uint32_t barrier) {
+    if (warp_leader) barrierArrive(barrier);
+  };
+
+  // Scores of columns past the keys or above the causal diagonal become -inf. Accumulator layout:
+  // register 4i + e holds row +8 (e >= 2), column 8i + 2 (lane % 4) + e % 2.
+  const auto mask = [&](int m0, int n) {
+    const int causal_offset = p.seq_kv - p.seq_q;
+    const int col0 = n * kBlockN + 2 * (lane % 4);
+#pragma unroll
+    for (int i = 0; i < kBlockN / 8; ++i) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = m0 + tile_row0 + (e / 2) * 8;
+        const int col = col0 + 8 * i + e % 2;
+        if (col >= p.seq_kv || (kCausal && col > row + causal_offset)) acc_s[4 * i + e] = -INFINITY;
+      }
+    }
+  };
+
+  // Online softmax in the exp2 domain: P = exp2(S scale_log2 - m scale_log2) in place, this thread's
+  // partial row sums, and the factor O must be rescaled by (returns whether any row needs it). Each row
+  // keeps a reference max m that only moves when a tile's max exceeds it by more than kRescaleThreshold
+  // (log2 units): P stays below 2^8, exact enough in fp16/bf16 and fp32 sums, and after the first
+  // tiles O is rarely rescaled. O / sum and LSE = m scale + ln(sum) are the same as with the exact
+  // running max. A row that has seen only masked keys keeps m = -inf and subtracts 0: P stays 0.
+  constexpr float kRescaleThreshold = 8.0f;
+  const auto softmax = [&](float (&correction)[2]) {
+    bool rescale = false;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float tile_max = row_max[h];
+#pragma unroll
+      for (int i = 0; i < kBlockN / 8; ++i) tile_max = fmaxf(tile_max, fmaxf(acc_s[4 * i + 2 * h], acc_s[4 * i + 2 * h + 1]));
+      tile_max = quadMax(tile_max);
+      correction[h] = 1.0f;
+      if ((tile_max - row_max[h]) * scale_log2 > kRescaleThreshold) {  // true for the first key (m = -inf)
+        correction[h] = exp2Fast((row_max[h] - tile_max) * scale_log2);
+        row_max[h] = tile_max;
+        rescale = true;
+      }
+      const float max_scaled = row_max[h] == -INFINITY ? 0.0f : row_max[h] * scale_log2;
+      float sum = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kBlockN / 8; ++i) {
+#pragma unroll
+        for (int e = 2 * h; e < 2 * h + 2; ++e) {
+          acc_s[4 * i + e] = exp2Fast(fmaf(acc_s[4 * i + e], scale_log2, -max_scaled));
+          sum += acc_s[4 * i + e];
+        }
+      }
+      row_sum[h] = row_sum[h] * correction[h] + sum;
+    }
+    return __any_sync(0xffffffffu, rescale);
+  };
+  // P as the A fragments of O += P V: k-step kk is score columns 16kk..16kk+15 (n8 tiles 2kk, 2kk+1).
+  const auto convert_p = [&] {
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) p_frag[kk][r] = packPair<Element>(acc_s[8 * kk + 2 * r], acc_s[8 * kk + 2 * r + 1]);
+    }
+  };
+
+  int q_round = 0;
+  int kv_round = 0;
+  for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
+    const int tile = scheduledTile(round, p.tiles);
+    if (tile < 0) continue;
+    const WorkItem w = workItem<kBlockN, kCausal>(tile, p);
+    Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
+    float* const lse = p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
+    if (w.n_tiles == 0) {
+      // No row of this tile sees a key (causal, Nq > Nk): O = 0 and LSE = -inf, written directly.
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = w.m0 + tile_row0 + 8 * h;
+        if (row >= p.seq_q) continue;
+        for (int col = 2 * (lane % 4); col < kHeadDim; col += 8) {
+          *reinterpret_cast<std::uint32_t*>(o_global + row * p.o_row_stride + col) = 0u;
+        }
+        if (lse != nullptr && lane % 4 == 0) lse[row] = -INFINITY;
+      }
+      continue;
+    }
+
+#pragma unroll
+    for (int i = 0; i < kHeadDim / 2; ++i) acc_o[i] = 0.0f;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      row_max[h] = -INFINITY;
+      row_sum[h] = 0.0f;
+    }
+    barrierWait(q_full, q_round & 1);
+    ++q_round;
+
+    // First key tile: S only.
+    int stage = kv_round % kStages;
+    barrierWait(k_full(stage), (kv_round / kStages) & 1);
+    wait_turn();
+    issue_s(stage);
+    pass_turn();
+    wgmmaWait<0>();
+    pinRegisters(acc_s);
+    release(k_empty(stage));
+    if (w.n_tiles - 1 >= w.n_unmasked) mask(w.m0, w.n_tiles - 1);
+    {
+      float unused[2];
+      static_cast<void>(softmax(unused));
+    }
+    convert_p();
+
+    for (int n = w.n_tiles - 2; n >= 0; --n) {
+      const int previous = stage;
+      const int previous_round = kv_round;
+      ++kv_round;
+      stage = kv_round % kStages;
+      barrierWait(k_full(stage), (kv_round / kStages) & 1);
+      wait_turn();
+      issue_s(stage);
+      barrierWait(v_full(previous), (previous_round / kStages) & 1);
+      issue_pv(previous);
+      pass_turn();
+      wgmmaWait<1>();  // S done; P V may still run
+      pinRegisters(acc_s);
+      release(k_empty(stage));
+      if (n >= w.n_unmasked) mask(w.m0, n);
+      float correction[2];
+      const bool rescale = softmax(correction);
+      wgmmaWait<0>();
+      pinRegisters(acc_o);
+      release(v_empty(previous));
+      // At head dim 64 the vote and branch cost more than the 32 multiplies they save.
+      if (kHeadDim < 128 || rescale) {
+#pragma unroll
+        for (int i = 0; i < kHeadDim / 8; ++i) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc_o[4 * i + e] *= correction[e / 2];
+        }
+      }
+      convert_p();
+    }
+
+    barrierWait(v_full(stage), (kv_round / kStages) & 1);
+    wait_turn();
+    issue_pv(stage);
+    pass_turn();
+    wgmmaWait<0>();
+    pinRegisters(acc_o);
+    release(v_empty(stage));
+    ++kv_round;
+    if constexpr (Traits::kSeparateO) release(q_empty);
+
+    // ---- epilogue: O / rowsum, LSE, O through shared memory to a TMA store ----
+    float inverse[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float sum = quadSum(row_sum[h]);
+      inverse[h] = sum > 0.0f ? 1.0f / sum : 0.0f;
+      const int row = w.m0 + tile_row0 + 8 * h;
+      if (lse != nullptr && lane % 4 == 0 && row < p.seq_q) {
+        lse[row] = sum > 0.0f ? row_max[h] * p.softmax_scale + logf(sum) : -INFINITY;
+      }
+    }
+    if constexpr (Traits::kSeparateO) {
+      if (thread_in_group == 0) tmaStoreWaitRead();  // the previous tile's store has left the buffer
+      namedBarrierSync(kEpilogueBarrier + group, 128);
+    }
+#pragma unroll
+    for (int i = 0; i < kHeadDim / 8; ++i) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = tile_row0 + 8 * h;  // row % 8 == (lane / 4): the swizzle's XOR
+        const std::uint32_t address = o_smem + static_cast<std::uint32_t>((i / 8) * Traits::kQChunkBytes + row * 128 +
+                                                                          (((i % 8) ^ (lane / 4)) << 4) + (lane % 4) * 4);
+        const std::uint32_t value =
+            packPair<Element>(acc_o[4 * i + 2 * h] * inverse[h], acc_o[4 * i + 2 * h + 1] * inverse[h]);
+        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(address), "r"(value) : "memory");
+      }
+    }
+    fenceSharedForAsyncProxy();
+    namedBarrierSync(kEpilogueBarrier + group, 128);
+    if (thread_in_group == 0) {
+      for (int c = 0; c < Traits::kChunks; ++c) {
+        tmaStore(o_map, o_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes + group * 64 * 128), c * 64,
+                 w.m0 + group * 64, w.head, w.batch);
+      }
+      tmaStoreCommit();
+      if constexpr (!Traits::kSeparateO) {
+        tmaStoreWaitRead();
+        barrierArrive(q_empty);
+      }
+    }
+  }
+  if (thread_in_group == 0) tmaStoreWaitAll();
+#endif
+}
+
+// Launches the kernel of `Traits` on a persistent grid of at most one CTA per SM.
+template <class Traits, typename Element, bool kCausal>
+cudaError_t launchHopperForward(const AttentionParams& params, int multiprocessors, cudaStream_t stream) {
+  const auto kernel = hopperFlashForward<Traits, Element, kCausal>;
+  // Per launch, like the mma.sync family: the limit belongs to the current device's context.
+  if (const cudaError_t status =
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSharedBytes);
+      status != cudaSuccess) {
+    return status;
+  }
+
+  TensorMaps maps;
+  if (!encodeTensorMaps(params, kBlockM, Traits::kBlockN, maps)) return cudaErrorInvalidValue;
+  int device = 0;
+  int l2_bytes = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device) != cudaSuccess) {
+    static_cast<void>(cudaGetLastError());
+    l2_bytes = 0;
+  }
+  const int tiles = (params.seq_q + kBlockM - 1) / kBlockM * params.heads_q * params.batch;
+  const int grid = tiles < multiprocessors ? tiles : multiprocessors;
+  const KernelParams p = kernelParams(params, kBlockM, l2_bytes, grid);
+  kernel<<<grid, kThreads, Traits::kSharedBytes, stream>>>(maps.q, maps.k, maps.v, maps.o, p);
+  return cudaGetLastError();
+}
+
+// The tile switch of one (head dim, dtype) instantiation file.
+template <int kHeadDim, typename Element, int... kTileIndex>
+cudaError_t runTile(const AttentionParams& params, TileShape tile, int multiprocessors, cudaStream_t stream,
+                    std::integer_sequence<int, kTileIndex...>) {
+  cudaError_t status = cudaErrorNotSupported;
+  const auto try_tile = [&](auto index) {
+    constexpr HopperTile t = kHopperTiles[decltype(index)::value];
+    if constexpr (t.head_dim == kHeadDim) {
+      if (status == cudaErrorNotSupported && tile.rows == t.rows && tile.cols == t.cols) {
+        using Traits = KernelTraits<kHeadDim, t.cols, t.stages>;
+        status = params.causal ? launchHopperForward<Traits, Element, true>(params, multiprocessors, stream)
+                               : launchHopperForward<Traits, Element, false>(params, multiprocessors, stream);
+      }
+    }
+  };
+  (try_tile(std::integral_constant<int, kTileIndex>{}), ...);
+  return status;
+}
+
+}  // namespace attnbench::kernels::cuda::hopper
+
+// One instantiation file's entry point.
+#define ATTNBENCH_HOPPER_INSTANTIATE(kHeadDim, kDType, Element)                                               \
+  template <>                                                                                                 \
+  cudaError_t attnbench::kernels::cuda::hopper::runHopperForward<kHeadDim, kDType>(                          \
+      const AttentionParams& params, TileShape tile, int multiprocessors, cudaStream_t stream) {              \
+    return runTile<kHeadDim, Element>(params, tile, multiprocessors, stream,                                  \
+                                      std::make_integer_sequence<int, static_cast<int>(kHopperTiles.size())>{}); \
+  }
