@@ -375,7 +375,7 @@ class Runner {
 
 // Absolute slack on top of "2x the baseline": a few output ulps, for rows where both are exact.
 inline double errorFloor(DType dtype) { return dtype == DType::BF16 ? 4e-3 : 5e-4; }
-// A gross bound that also catches a baseline broken the same way as flash.
+// A gross bound that also catches a baseline broken the same way as the kernel under test.
 inline double grossBound(DType dtype) { return dtype == DType::BF16 ? 6e-2 : 1e-2; }
 
 }  // namespace attnbench_test
