@@ -1,10 +1,12 @@
 #!/bin/bash
 # Installs what attnbench needs to build and test on Debian 12 (run as root). The CUDA backend is
-# built when nvcc is found (PATH or /usr/local/cuda); without it attnbench runs on the CPU.
+# built when nvcc is found (PATH or /usr/local/cuda); without it attnbench runs on the CPU. With nvcc,
+# the cuDNN SDPA kernel's headers are fetched into .deps/cudnn (scripts/fetch-cudnn.sh; optional: the
+# build leaves the kernel out, with the reason, where that fails).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
-  cmake ninja-build g++ pkg-config
+  cmake ninja-build g++ pkg-config python3-pip
   libsqlite3-dev nlohmann-json3-dev libcli11-dev libeigen3-dev libgtest-dev libgmock-dev
   qt6-base-dev libqt6opengl6-dev qt6-charts-dev qt6-svg-dev
 )
@@ -15,4 +17,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if command -v nvcc > /dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
+  bash "$(dirname "$0")/fetch-cudnn.sh" || echo "setup-debian: cuDNN headers not fetched; attnbench builds without its cudnn kernel"
 fi

@@ -53,9 +53,10 @@ struct alignas(sizeof(T) * kVec) Pack {
 };
 
 template <typename T, int kVec, int kThreads>
-__global__ void __launch_bounds__(kThreads) maskedRowSoftmaxKernel(T* scores, int seq_q, int seq_kv, bool causal) {
+__global__ void __launch_bounds__(kThreads) maskedRowSoftmaxKernel(T* scores, int seq_q, int seq_kv, std::int64_t row_stride,
+                                                                   bool causal) {
   const std::int64_t row = blockIdx.x;
-  T* const scores_row = scores + row * seq_kv;
+  T* const scores_row = scores + row * row_stride;
   const int query = static_cast<int>(row % seq_q);
   const int visible = causal ? min(max(query + seq_kv - seq_q + 1, 0), seq_kv) : seq_kv;
   const int first = static_cast<int>(threadIdx.x) * kVec;
@@ -104,30 +105,32 @@ __global__ void __launch_bounds__(kThreads) maskedRowSoftmaxKernel(T* scores, in
 }
 
 template <typename T>
-cudaError_t launchTyped(void* scores, std::int64_t rows, int seq_q, int seq_kv, bool causal, cudaStream_t stream) {
+cudaError_t launchTyped(void* scores, std::int64_t rows, int seq_q, int seq_kv, std::int64_t row_stride, bool causal,
+                        cudaStream_t stream) {
   constexpr int kVec = 16 / static_cast<int>(sizeof(T));
   const dim3 grid(static_cast<unsigned>(rows));
   T* const typed = static_cast<T*>(scores);
-  if (seq_kv % kVec != 0) {
-    maskedRowSoftmaxKernel<T, 1, 128><<<grid, 128, 0, stream>>>(typed, seq_q, seq_kv, causal);
+  // Packs may run past seq_kv up to the next multiple of kVec, which an aligned row stride holds.
+  if (row_stride % kVec != 0) {
+    maskedRowSoftmaxKernel<T, 1, 128><<<grid, 128, 0, stream>>>(typed, seq_q, seq_kv, row_stride, causal);
   } else if (seq_kv / kVec >= 2048) {
-    maskedRowSoftmaxKernel<T, kVec, 512><<<grid, 512, 0, stream>>>(typed, seq_q, seq_kv, causal);
+    maskedRowSoftmaxKernel<T, kVec, 512><<<grid, 512, 0, stream>>>(typed, seq_q, seq_kv, row_stride, causal);
   } else {
-    maskedRowSoftmaxKernel<T, kVec, 128><<<grid, 128, 0, stream>>>(typed, seq_q, seq_kv, causal);
+    maskedRowSoftmaxKernel<T, kVec, 128><<<grid, 128, 0, stream>>>(typed, seq_q, seq_kv, row_stride, causal);
   }
   return cudaGetLastError();
 }
 
 }  // namespace
 
-cudaError_t launchMaskedRowSoftmax(void* scores, DType dtype, std::int64_t rows, int seq_q, int seq_kv, bool causal,
-                                   cudaStream_t stream) {
+cudaError_t launchMaskedRowSoftmax(void* scores, DType dtype, std::int64_t rows, int seq_q, int seq_kv,
+                                   std::int64_t row_stride, bool causal, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
   if (rows > 0x7fffffff) return cudaErrorInvalidConfiguration;
   switch (dtype) {
-    case DType::F16: return launchTyped<__half>(scores, rows, seq_q, seq_kv, causal, stream);
-    case DType::BF16: return launchTyped<__nv_bfloat16>(scores, rows, seq_q, seq_kv, causal, stream);
-    case DType::F32: return launchTyped<float>(scores, rows, seq_q, seq_kv, causal, stream);
+    case DType::F16: return launchTyped<__half>(scores, rows, seq_q, seq_kv, row_stride, causal, stream);
+    case DType::BF16: return launchTyped<__nv_bfloat16>(scores, rows, seq_q, seq_kv, row_stride, causal, stream);
+    case DType::F32: return launchTyped<float>(scores, rows, seq_q, seq_kv, row_stride, causal, stream);
   }
   return cudaErrorInvalidValue;
 }

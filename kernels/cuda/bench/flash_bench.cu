@@ -1,7 +1,9 @@
-// Kernel harness: times the flash forward kernel (each family and tile, and the automatic choice) and
-// the cuBLAS standard baseline with CUDA events at an LLM shape (default B=1, H=32, D=128), over
-// sequence lengths, causal and not, fp16 and bf16, and prints TFLOP/s (4 B H Nq Nk D, halved when causal).
-// For N <= --check-max-n it also prints flash's max difference from the standard output.
+// Kernel harness: times the flash forward kernel (each family and tile, and the automatic choice),
+// cuDNN's SDPA (where available; its plan is built before timing) and the cuBLAS standard baseline
+// (padded score rows, and with --dense-standard also unpadded) with CUDA events at an LLM shape
+// (default B=1, H=32, D=128), over sequence lengths, causal and not, fp16 and bf16, and prints TFLOP/s
+// (4 B H Nq Nk D, halved when causal). For N <= --check-max-n it also prints each kernel's max
+// difference from the standard output.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -19,6 +21,7 @@
 
 #include "attnbench/kernels/attention_params.h"
 #include "attnbench/kernels/cuda_attention.h"
+#include "attnbench/kernels/cudnn_attention.h"
 
 namespace {
 
@@ -65,9 +68,11 @@ struct Timing {
   cudaError_t error = cudaSuccess;
 };
 
-// Warm-up, then as many timed runs as fit `budget_ms` (between 3 and max_reps); median of the events.
+// Warm-up, then as many timed samples as fit `budget_ms` (between 3 and max_reps); median of the
+// events. A sample is `launches` back-to-back launches between two events (divided out), which keeps
+// the host's per-launch work out of the figure once the queue runs ahead of the device.
 template <class Launch>
-Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms) {
+Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms, int launches) {
   Timing timing;
   cudaEvent_t start = nullptr;
   cudaEvent_t stop = nullptr;
@@ -76,12 +81,13 @@ Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms) {
   std::vector<float> samples;
   for (int i = 0; i < warmup + max_reps; ++i) {
     cudaEventRecord(start);
-    timing.error = launch();
+    for (int l = 0; l < launches && timing.error == cudaSuccess; ++l) timing.error = launch();
     cudaEventRecord(stop);
     if (timing.error == cudaSuccess) timing.error = cudaEventSynchronize(stop);
     if (timing.error != cudaSuccess) break;
     float ms = 0.0f;
     cudaEventElapsedTime(&ms, start, stop);
+    ms /= static_cast<float>(launches);
     if (i >= warmup) samples.push_back(ms);
     if (samples.size() >= 3 && ms * static_cast<double>(samples.size() + 1) > budget_ms) break;
   }
@@ -166,6 +172,10 @@ int main(int argc, char** argv) {
   int max_reps = 20;
   double budget_ms = 1500.0;
   bool standard = true;
+  bool dense_standard = false;
+  bool cudnn = true;
+  bool cudnn_lse = false;
+  int launches = 1;
   int check_max_n = 4096;
   app.add_option("--batch", batch, "B")->check(CLI::PositiveNumber);
   app.add_option("--heads", heads, "query heads")->check(CLI::PositiveNumber);
@@ -181,6 +191,10 @@ int main(int argc, char** argv) {
   app.add_option("--reps", max_reps, "most timed runs per measurement (at least 3)");
   app.add_option("--budget-ms", budget_ms, "stop repeating once the timed runs add up to this");
   app.add_flag("!--no-standard", standard, "skip the cuBLAS baseline");
+  app.add_flag("--dense-standard", dense_standard, "also time the baseline with unpadded score rows");
+  app.add_flag("!--no-cudnn", cudnn, "skip cuDNN's SDPA");
+  app.add_flag("--cudnn-lse", cudnn_lse, "let cuDNN also write the LSE (off: what inference pays)");
+  app.add_option("--launches", launches, "back-to-back launches per timed sample")->check(CLI::PositiveNumber);
   app.add_option("--check-max-n", check_max_n, "compare flash with standard up to this length");
   app.footer(
       "Example: attnbench_kernel_bench --dtype fp16 --seq 4096 16384 --causal no --family hopper sm80 --tiles "
@@ -195,6 +209,8 @@ int main(int argc, char** argv) {
   std::printf("device: %s (sm_%d%d, %d SMs, %zu KB opt-in shared memory per block)\n", props.name, props.major,
               props.minor, props.multiProcessorCount, props.sharedMemPerBlockOptin / 1024);
   const cuda::DeviceTraits traits = cuda::queryDeviceTraits(device);
+  std::printf("cuDNN: %s; run time %s\n", cuda::cudnnBuildInfo().c_str(),
+              cuda::cudnnVersion().empty() ? "none" : cuda::cudnnVersion().c_str());
 
   const int max_n = *std::max_element(lengths.begin(), lengths.end());
   const std::size_t q_count = static_cast<std::size_t>(batch) * heads * max_n * head_dim;
@@ -204,12 +220,14 @@ int main(int argc, char** argv) {
   void* v = nullptr;
   void* o_flash = nullptr;
   void* o_standard = nullptr;
+  void* o_cudnn = nullptr;
   float* lse = nullptr;
   CHECK_CUDA(cudaMalloc(&q, q_count * 2));
   CHECK_CUDA(cudaMalloc(&k, kv_count * 2));
   CHECK_CUDA(cudaMalloc(&v, kv_count * 2));
   CHECK_CUDA(cudaMalloc(&o_flash, q_count * 2));
   CHECK_CUDA(cudaMalloc(&o_standard, q_count * 2));
+  CHECK_CUDA(cudaMalloc(&o_cudnn, q_count * 2));
   CHECK_CUDA(cudaMalloc(&lse, static_cast<std::size_t>(batch) * heads * max_n * sizeof(float)));
   cublasHandle_t cublas = nullptr;
   if (cublasCreate(&cublas) != CUBLAS_STATUS_SUCCESS) {
@@ -252,30 +270,65 @@ int main(int argc, char** argv) {
                       kernel.c_str(), t.median_ms, t.min_ms, flops / (t.median_ms * 1e-3) / 1e12, difference);
         };
 
-        bool have_standard = false;
-        if (standard) {
-          const std::size_t workspace_bytes = cuda::standardWorkspaceBytes(p);
+        const auto skip = [&](const std::string& kernel, const std::string& reason) {
+          std::printf("%-5s %-6s %6d %-16s skipped: %s\n", dtype_name.c_str(), causal ? "yes" : "no", n,
+                      kernel.c_str(), reason.c_str());
+        };
+        // Allocates `bytes` of workspace (none: null), or says why not and returns false.
+        const auto allocate = [&](const std::string& kernel, std::size_t bytes, void** workspace) {
+          *workspace = nullptr;
           std::size_t free_bytes = 0;
           std::size_t total_bytes = 0;
-          CHECK_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
-          void* workspace = nullptr;
-          if (workspace_bytes + (std::size_t{1} << 30) > free_bytes ||
-              cudaMalloc(&workspace, workspace_bytes) != cudaSuccess) {
+          if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess || bytes + (std::size_t{1} << 30) > free_bytes ||
+              (bytes > 0 && cudaMalloc(workspace, bytes) != cudaSuccess)) {
             static_cast<void>(cudaGetLastError());
-            std::printf("%-5s %-6s %6d %-16s skipped: the scores need %.1f GiB\n", dtype_name.c_str(),
-                        causal ? "yes" : "no", n, "standard", static_cast<double>(workspace_bytes) / (1 << 30));
-          } else {
-            AttentionParams ps = p;
-            ps.o = o_standard;
-            const Timing t = timeKernel(
-                [&] { return cuda::standardAttention(ps, workspace, cublas, nullptr); }, warmup, max_reps, budget_ms);
-            if (t.error != cudaSuccess) {
-              std::printf("standard failed: %s\n", cudaGetErrorString(t.error));
-            } else {
-              report("standard", t, 0.0);
-              have_standard = true;
-            }
+            skip(kernel, "the workspace needs " + std::to_string(static_cast<double>(bytes) / (1 << 30)) + " GiB");
+            return false;
+          }
+          return true;
+        };
+        const std::size_t out_count = static_cast<std::size_t>(batch) * heads * n * head_dim;
+
+        bool have_standard = false;
+        std::vector<cuda::ScoreLayout> layouts;
+        if (standard) layouts.push_back(cuda::ScoreLayout::Padded);
+        if (standard && dense_standard) layouts.push_back(cuda::ScoreLayout::Dense);
+        for (const cuda::ScoreLayout layout : layouts) {
+          const std::string name = layout == cuda::ScoreLayout::Padded ? "standard" : "standard dense";
+          void* workspace = nullptr;
+          if (!allocate(name, cuda::standardWorkspaceBytes(p, layout), &workspace)) continue;
+          AttentionParams ps = p;
+          ps.o = o_standard;
+          const Timing t = timeKernel(
+              [&] { return cuda::standardAttention(ps, workspace, cublas, nullptr, nullptr, layout); }, warmup,
+              max_reps, budget_ms, launches);
+          CHECK_CUDA(cudaFree(workspace));
+          if (t.error != cudaSuccess) {
+            std::printf("%s failed: %s\n", name.c_str(), cudaGetErrorString(t.error));
+            continue;
+          }
+          report(name, t, 0.0);
+          have_standard = true;
+        }
+
+        if (cudnn) {
+          AttentionParams pc = p;
+          pc.o = o_cudnn;
+          pc.lse = cudnn_lse ? lse : nullptr;
+          // Builds the plan here, before any timing.
+          if (const std::string reason = cuda::cudnnUnsupportedReason(pc); !reason.empty()) {
+            skip("cudnn", reason);
+          } else if (void* workspace = nullptr; allocate("cudnn", cuda::cudnnWorkspaceBytes(pc), &workspace)) {
+            std::string message;
+            const Timing t = timeKernel([&] { return cuda::cudnnAttention(pc, workspace, nullptr, &message); }, warmup,
+                                        max_reps, budget_ms, launches);
             CHECK_CUDA(cudaFree(workspace));
+            if (t.error != cudaSuccess) {
+              std::printf("cudnn failed: %s %s\n", cudaGetErrorString(t.error), message.c_str());
+            } else {
+              const bool compare = have_standard && n <= check_max_n;
+              report("cudnn", t, compare ? maxDifference(o_cudnn, o_standard, out_count, bf16) : 0.0);
+            }
           }
         }
 
@@ -287,23 +340,21 @@ int main(int argc, char** argv) {
             const std::string name = (requested == FlashFamily::Auto ? "auto=" : "") +
                                      std::string(cuda::flashFamilyName(family)) + " " + tileName(resolved);
             if (const std::string reason = cuda::flashUnsupportedReason(p, resolved, traits, family); !reason.empty()) {
-              std::printf("%-5s %-6s %6d %-16s skipped: %s\n", dtype_name.c_str(), causal ? "yes" : "no", n,
-                          name.c_str(), reason.c_str());
+              skip(name, reason);
               continue;
             }
             AttentionParams pf = p;
             pf.o = o_flash;
-            CHECK_CUDA(cudaMemset(o_flash, 0xff, static_cast<std::size_t>(batch) * heads * n * head_dim * 2));
+            CHECK_CUDA(cudaMemset(o_flash, 0xff, out_count * 2));
             const Timing t =
-                timeKernel([&] { return cuda::flashForward(pf, resolved, nullptr, family); }, warmup, max_reps, budget_ms);
+                timeKernel([&] { return cuda::flashForward(pf, resolved, nullptr, family); }, warmup, max_reps, budget_ms,
+                           launches);
             if (t.error != cudaSuccess) {
               std::printf("flash %s failed: %s\n", name.c_str(), cudaGetErrorString(t.error));
               return 1;
             }
             const bool compare = have_standard && n <= check_max_n;
-            report(name, t,
-                   compare ? maxDifference(o_flash, o_standard, static_cast<std::size_t>(batch) * heads * n * head_dim, bf16)
-                           : 0.0);
+            report(name, t, compare ? maxDifference(o_flash, o_standard, out_count, bf16) : 0.0);
           }
         }
         std::fflush(stdout);
@@ -316,6 +367,7 @@ int main(int argc, char** argv) {
   cudaFree(v);
   cudaFree(o_flash);
   cudaFree(o_standard);
+  cudaFree(o_cudnn);
   cudaFree(lse);
   return 0;
 }

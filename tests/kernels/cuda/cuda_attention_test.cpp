@@ -3,14 +3,14 @@
 //
 // The accuracy rule is flash-attention's: on the same inputs, flash's max error against the fp64
 // reference must stay within twice the standard baseline's (plus a small absolute floor), since both
-// round through the same storage type (cuda_attention_cases.h). This file holds the mma.sync family's
+// round through the same storage type (attention_test_support.h). This file holds the mma.sync family's
 // tiles, the automatic choice and the standard baseline; hopper_attention_test.cpp the Hopper family.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "cuda_attention_cases.h"
+#include "attention_test_support.h"
 
 namespace {
 
@@ -130,10 +130,71 @@ TEST(StandardAttention, Fp32MatchesReference) {
     c.seq_q = 300;
     c.seq_kv = 333;
     c.causal = causal;
-    const Outcome outcome = Runner(c).run(false);
+    const Outcome outcome = Runner(c).run({});
     EXPECT_TRUE(outcome.standard_written);
     EXPECT_LE(outcome.standard_error, 1e-4) << c.name();
   }
+}
+
+// The padded score layout (the default) against the dense one, at lengths that are not a multiple
+// of 8: both must match the fp64 reference equally well and write every output element.
+TEST(StandardAttention, PaddedLayoutMatchesDenseAtUnalignedLengths) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  struct Shape {
+    int batch, hq, hkv, nq, nk, d;
+    bool causal;
+    DType dtype;
+    bool interleaved;
+  };
+  const Shape shapes[] = {{1, 4, 4, 1001, 1001, 128, false, DType::F16, false},
+                          {1, 4, 4, 1001, 1001, 128, true, DType::F16, false},
+                          {1, 8, 2, 300, 777, 64, true, DType::BF16, false},
+                          {2, 4, 2, 77, 301, 64, false, DType::F16, true},
+                          {1, 2, 1, 129, 333, 64, true, DType::F32, false},
+                          {1, 2, 2, 1000, 99, 128, true, DType::F16, false}};
+  for (const Shape& s : shapes) {
+    AttentionCase c;
+    c.batch = s.batch;
+    c.heads_q = s.hq;
+    c.heads_kv = s.hkv;
+    c.seq_q = s.nq;
+    c.seq_kv = s.nk;
+    c.head_dim = s.d;
+    c.causal = s.causal;
+    c.dtype = s.dtype;
+    c.interleaved = s.interleaved;
+    Runner runner(c);
+    ASSERT_NE(cuda::standardScoreRowStride(runner.params()), s.nk) << "these lengths must need padding";
+    const Outcome outcome = runner.run([&](const AttentionParams& p) {
+      const DeviceBuffer workspace(cuda::standardWorkspaceBytes(p, cuda::ScoreLayout::Dense));
+      const cudaError_t error =
+          cuda::standardAttention(p, workspace.data(), sharedCublas(), nullptr, nullptr, cuda::ScoreLayout::Dense);
+      return error == cudaSuccess ? cudaDeviceSynchronize() : error;
+    }, false);
+    EXPECT_TRUE(outcome.standard_written) << c.name();
+    EXPECT_TRUE(outcome.all_written) << c.name();
+    EXPECT_LE(outcome.standard_error, 2.0 * outcome.candidate_error + errorFloor(c.dtype)) << c.name();
+    EXPECT_LE(outcome.candidate_error, 2.0 * outcome.standard_error + errorFloor(c.dtype)) << c.name();
+    EXPECT_LE(outcome.standard_error, grossBound(c.dtype)) << c.name();
+  }
+}
+
+TEST(StandardAttention, WorkspaceCountsThePadding) {
+  AttentionParams p;
+  attnbench::kernels::setShape(p, {1, 32, 8, 12345, 12345, 128, false, DType::F16});
+  attnbench::kernels::setPackedBhndStrides(p);
+  EXPECT_EQ(cuda::standardScoreRowStride(p), 12352);  // 16 bytes = 8 fp16 scores
+  EXPECT_EQ(cuda::standardScoreRowStride(p, cuda::ScoreLayout::Dense), 12345);
+  const std::size_t scores = std::size_t{32} * 12345 * 12352 * 2;
+  const std::size_t kv_copy = std::size_t{8} * 12352 * 128 * 2;  // K and V with zero rows up to 12352
+  EXPECT_EQ(cuda::standardWorkspaceBytes(p), scores + 2 * kv_copy);
+  EXPECT_EQ(cuda::standardWorkspaceBytes(p, cuda::ScoreLayout::Dense), std::size_t{32} * 12345 * 12345 * 2);
+
+  attnbench::kernels::setShape(p, {1, 2, 1, 129, 333, 64, true, DType::F32});
+  EXPECT_EQ(cuda::standardScoreRowStride(p), 336);  // 16 bytes = 4 fp32 scores
+  attnbench::kernels::setShape(p, {2, 4, 2, 77, 4096, 64, true, DType::BF16});
+  EXPECT_EQ(cuda::standardScoreRowStride(p), 4096);  // aligned already: no copies
+  EXPECT_EQ(cuda::standardWorkspaceBytes(p), cuda::standardWorkspaceBytes(p, cuda::ScoreLayout::Dense));
 }
 
 TEST(StandardAttention, ReportsUnsupportedShapes) {

@@ -1,5 +1,5 @@
 // The Hopper flash family (wgmma, TMA, warp specialisation; sm_90a) against the fp64 reference, with
-// the same rule and helpers as the mma.sync family (cuda_attention_cases.h). GPU cases skip without a
+// the same rule and helpers as the mma.sync family (attention_test_support.h). GPU cases skip without a
 // device and report "unsupported here" on anything but compute capability 9.0 or in builds without
 // architecture 90; the dispatch checks below run everywhere.
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda_attention_cases.h"
+#include "attention_test_support.h"
 
 namespace {
 

@@ -57,18 +57,33 @@ TileShape resolveFlashTile(const AttentionParams& params, TileShape requested, c
 cudaError_t flashForward(const AttentionParams& params, TileShape tile, cudaStream_t stream,
                          FlashFamily family = FlashFamily::Auto);
 
-// Empty when the standard baseline can run `params`, else a one-line reason.
-std::string standardUnsupportedReason(const AttentionParams& params);
+// How the standard baseline lays out the score matrix it materializes.
+enum class ScoreLayout : std::uint8_t {
+  // Rows (and the K, V operands' row counts) padded to a multiple of 16 bytes, so every cuBLAS
+  // operand stays aligned for the tensor-core kernels at any Nk. The default.
+  Padded,
+  // Rows of exactly Nk scores: where Nk is not a multiple of 8 (fp16/bf16) cuBLAS falls back to
+  // unaligned kernels at a fraction of the speed. Kept to show what the padding buys.
+  Dense,
+};
 
-// Device scratch bytes for the standard baseline: the score matrix [B, Hq, Nq, Nk] in the storage
-// dtype (fp32 for fp32), softmaxed in place into P.
-std::size_t standardWorkspaceBytes(const AttentionParams& params);
+// Empty when the standard baseline can run `params`, else a one-line reason.
+std::string standardUnsupportedReason(const AttentionParams& params, ScoreLayout layout = ScoreLayout::Padded);
+
+// Elements from one score row to the next: Nk, or Nk rounded up to 16 bytes when padded.
+std::int64_t standardScoreRowStride(const AttentionParams& params, ScoreLayout layout = ScoreLayout::Padded);
+
+// Device scratch bytes for the standard baseline: the score matrix [B, Hq, Nq, row stride] in the
+// storage dtype (fp32 for fp32), softmaxed in place into P; padded, where Nk itself is not aligned,
+// also K and V copied into [B, Hkv, row stride, D] with zero rows past Nk.
+std::size_t standardWorkspaceBytes(const AttentionParams& params, ScoreLayout layout = ScoreLayout::Padded);
 
 // Standard attention: S = scale Q K^T (cuBLAS strided-batched, fp32 compute), masked row softmax in
 // place (fp32 math), O = P V (cuBLAS). `cublas` must be bound to `stream` by the caller.
 // Returns cudaSuccess, or the first CUDA error; a cuBLAS failure is reported as cudaErrorUnknown
 // with the cuBLAS status in `*cublas_status` when it is non-null.
 cudaError_t standardAttention(const AttentionParams& params, void* workspace, cublasHandle_t cublas,
-                              cudaStream_t stream, cublasStatus_t* cublas_status = nullptr);
+                              cudaStream_t stream, cublasStatus_t* cublas_status = nullptr,
+                              ScoreLayout layout = ScoreLayout::Padded);
 
 }  // namespace attnbench::kernels::cuda

@@ -1,14 +1,19 @@
-// Shared by the CUDA kernel tests: host tensors in fp16/bf16/fp32, device buffers, the fp64
-// reference, and one comparison run of flash (either family) against it with the standard
-// baseline's error as the budget. Inputs are random normals (never zeros); outputs are poisoned
-// with NaN bit patterns before each run, so an element a kernel forgot to write fails the test.
+// Shared by the CUDA kernel tests: random inputs rounded to the storage dtype, device buffers that
+// are poisoned (NaN) before a run, the fp64 reference on sampled rows and heads, and a Runner that
+// runs a candidate kernel next to the standard baseline and measures both against the reference.
+//
+// The accuracy rule is flash-attention's: on the same inputs, a fused kernel's max error against the
+// fp64 reference must stay within twice the standard baseline's (plus a small absolute floor), since
+// both round through the same storage type.
 #pragma once
 
 #include <gtest/gtest.h>
+
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -19,17 +24,18 @@
 #include <string>
 #include <utility>
 #include <vector>
+
 #include "attnbench/kernels/attention_params.h"
 #include "attnbench/kernels/cuda_attention.h"
 
 namespace attnbench::cuda_test {
-
 
 using attnbench::kernels::AttentionParams;
 using attnbench::kernels::DType;
 using attnbench::kernels::TileShape;
 using attnbench::kernels::cuda::FlashFamily;
 namespace cuda = attnbench::kernels::cuda;
+
 
 inline bool cudaDeviceAvailable() {
   int count = 0;
@@ -43,7 +49,7 @@ inline bool cudaDeviceAvailable() {
 #define SKIP_WITHOUT_CUDA_DEVICE() \
   if (!cudaDeviceAvailable()) GTEST_SKIP() << "no CUDA device"
 
-inline constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 // ---- host tensors -----------------------------------------------------------------------------
 
@@ -233,7 +239,7 @@ struct AttentionCase {
   DType dtype = DType::F16;
   TileShape tile{};
   bool interleaved = false;  // [B, N, H, D] strides instead of packed [B, H, N, D]
-  FlashFamily family = FlashFamily::Auto;
+  FlashFamily family = FlashFamily::Auto;  // the flash family under test (Auto: the device's choice)
 
   std::string name() const {
     std::string s = std::string(attnbench::kernels::dtypeName(dtype)) + "_d" + std::to_string(head_dim) + "_" +
@@ -246,13 +252,17 @@ struct AttentionCase {
 };
 
 struct Outcome {
-  double flash_error = 0.0;     // max |flash - reference| over the sampled rows
-  double standard_error = 0.0;  // max |standard - reference| over the same rows
-  double lse_error = 0.0;       // max |flash LSE - reference LSE| over sampled rows that see a key
-  bool masked_rows_ok = true;   // rows that see no key: LSE -inf and O exactly 0
-  bool all_written = true;      // no poison (NaN) left in O or LSE
+  double candidate_error = 0.0;  // max |candidate - reference| over the sampled rows
+  double standard_error = 0.0;   // max |standard - reference| over the same rows
+  double lse_error = 0.0;        // max |candidate LSE - reference LSE| over sampled rows that see a key
+  bool masked_rows_ok = true;    // rows that see no key: LSE -inf and O exactly 0
+  bool all_written = true;       // no poison (NaN) left in the candidate's O (and LSE where asked)
   bool standard_written = true;
 };
+
+// The kernel under test: writes O (and LSE where params.lse is set) for `params`, synchronously or on
+// the default stream.
+using Candidate = std::function<cudaError_t(const AttentionParams&)>;
 
 class Runner {
  public:
@@ -274,28 +284,30 @@ class Runner {
 
   const AttentionParams& params() const { return params_; }
 
-  // Runs flash (and the standard baseline for the error budget) and measures both.
-  Outcome run(bool with_flash) {
+  // Runs `candidate` (none: only the baseline) with or without LSE, and the standard baseline for
+  // the error budget, and measures both.
+  Outcome run(const Candidate& candidate, bool with_lse = true) {
+    const bool with_candidate = static_cast<bool>(candidate);
     Outcome outcome;
     const std::size_t element = static_cast<std::size_t>(attnbench::kernels::bytesPerElement(c_.dtype));
     const std::size_t out_bytes = extentElements(q_, q_strides_) * element;
     const std::size_t lse_count = static_cast<std::size_t>(c_.batch) * c_.heads_q * c_.seq_q;
     DeviceBuffer q(out_bytes), k(extentElements(k_, kv_strides_) * element), v(extentElements(v_, kv_strides_) * element);
-    DeviceBuffer o_flash(out_bytes), o_standard(out_bytes), lse(lse_count * sizeof(float));
+    DeviceBuffer o_candidate(out_bytes), o_standard(out_bytes), lse(lse_count * sizeof(float));
     DeviceBuffer workspace(cuda::standardWorkspaceBytes(params_));
     EXPECT_TRUE(q.upload(encode(q_, q_strides_, c_.dtype)));
     EXPECT_TRUE(k.upload(encode(k_, kv_strides_, c_.dtype)));
     EXPECT_TRUE(v.upload(encode(v_, kv_strides_, c_.dtype)));
-    EXPECT_TRUE(o_flash.poison() && o_standard.poison() && lse.poison());
+    EXPECT_TRUE(o_candidate.poison() && o_standard.poison() && lse.poison());
 
     AttentionParams p = params_;
     p.q = q.data();
     p.k = k.data();
     p.v = v.data();
-    p.lse = static_cast<float*>(lse.data());
-    if (with_flash) {
-      p.o = o_flash.data();
-      EXPECT_EQ(cuda::flashForward(p, c_.tile, nullptr, c_.family), cudaSuccess);
+    p.lse = with_lse ? static_cast<float*>(lse.data()) : nullptr;
+    if (with_candidate) {
+      p.o = o_candidate.data();
+      EXPECT_EQ(candidate(p), cudaSuccess);
       EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     }
     p.o = o_standard.data();
@@ -305,7 +317,7 @@ class Runner {
         << "cuBLAS status " << cublas_status;
     EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 
-    const auto flash_bytes = o_flash.download();
+    const auto candidate_bytes = o_candidate.download();
     const auto standard_bytes = o_standard.download();
     std::vector<float> lse_values(lse_count);
     EXPECT_EQ(cudaMemcpy(lse_values.data(), lse.data(), lse_count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
@@ -318,10 +330,10 @@ class Runner {
       for (int h = 0; h < c_.heads_q; ++h) {
         for (int n = 0; n < c_.seq_q; ++n) {
           for (int d = 0; d < c_.head_dim; ++d) {
-            if (with_flash && std::isnan(output(flash_bytes, b, h, n, d))) outcome.all_written = false;
+            if (with_candidate && std::isnan(output(candidate_bytes, b, h, n, d))) outcome.all_written = false;
             if (std::isnan(output(standard_bytes, b, h, n, d))) outcome.standard_written = false;
           }
-          if (with_flash && std::isnan(lse_values[(static_cast<std::size_t>(b) * c_.heads_q + h) * c_.seq_q + n])) {
+          if (with_candidate && with_lse && std::isnan(lse_values[(static_cast<std::size_t>(b) * c_.heads_q + h) * c_.seq_q + n])) {
             outcome.all_written = false;
           }
         }
@@ -335,13 +347,13 @@ class Runner {
         for (int d = 0; d < c_.head_dim; ++d) {
           const double expected = ref.out[static_cast<std::size_t>(d)];
           outcome.standard_error = std::max(outcome.standard_error, std::abs(output(standard_bytes, b, h, n, d) - expected));
-          if (with_flash) {
-            const double got = output(flash_bytes, b, h, n, d);
-            outcome.flash_error = std::max(outcome.flash_error, std::abs(got - expected));
+          if (with_candidate) {
+            const double got = output(candidate_bytes, b, h, n, d);
+            outcome.candidate_error = std::max(outcome.candidate_error, std::abs(got - expected));
             if (ref.lse == kNegInf && got != 0.0) outcome.masked_rows_ok = false;
           }
         }
-        if (!with_flash) continue;
+        if (!with_candidate || !with_lse) continue;
         const double lse_got = lse_values[(static_cast<std::size_t>(b) * c_.heads_q + h) * c_.seq_q + n];
         if (ref.lse == kNegInf) {
           if (lse_got != kNegInf) outcome.masked_rows_ok = false;
@@ -362,23 +374,25 @@ class Runner {
 
 // Absolute slack on top of "2x the baseline": a few output ulps, for rows where both are exact.
 inline double errorFloor(DType dtype) { return dtype == DType::BF16 ? 4e-3 : 5e-4; }
-// A gross bound that also catches a baseline broken the same way as flash.
+// A gross bound that also catches a baseline broken the same way as the kernel under test.
 inline double grossBound(DType dtype) { return dtype == DType::BF16 ? 6e-2 : 1e-2; }
 
+// Flash of the case's family against the reference, within twice the standard baseline's error.
 inline void expectFlashMatches(const AttentionCase& c) {
   Runner runner(c);
   const cuda::DeviceTraits device = cuda::queryDeviceTraits(0);
   const std::string reason = cuda::flashUnsupportedReason(runner.params(), c.tile, device, c.family);
   if (!reason.empty()) GTEST_SKIP() << "unsupported here: " << reason;
-  const Outcome outcome = runner.run(true);
+  const Outcome outcome =
+      runner.run([&](const AttentionParams& p) { return cuda::flashForward(p, c.tile, nullptr, c.family); });
   EXPECT_TRUE(outcome.all_written) << "flash left poisoned (unwritten) elements in O or LSE";
   EXPECT_TRUE(outcome.standard_written) << "standard left poisoned (unwritten) elements in O";
   EXPECT_TRUE(outcome.masked_rows_ok) << "a row that sees no key must give O = 0 and LSE = -inf";
-  EXPECT_LE(outcome.flash_error, 2.0 * outcome.standard_error + errorFloor(c.dtype))
+  EXPECT_LE(outcome.candidate_error, 2.0 * outcome.standard_error + errorFloor(c.dtype))
       << "standard error " << outcome.standard_error;
-  EXPECT_LE(outcome.flash_error, grossBound(c.dtype));
+  EXPECT_LE(outcome.candidate_error, grossBound(c.dtype));
   EXPECT_LE(outcome.lse_error, 2e-3);
-  ::testing::Test::RecordProperty("flash_error", std::to_string(outcome.flash_error));
+  ::testing::Test::RecordProperty("flash_error", std::to_string(outcome.candidate_error));
   ::testing::Test::RecordProperty("standard_error", std::to_string(outcome.standard_error));
 }
 
