@@ -13,7 +13,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -47,11 +46,9 @@ std::vector<std::uint16_t> encode(const std::vector<float>& values, DType dtype)
   std::vector<std::uint16_t> bits(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (dtype == DType::BF16) {
-      const __nv_bfloat16 x = __float2bfloat16_rn(values[i]);
-      std::memcpy(&bits[i], &x, 2);
+      bits[i] = static_cast<__nv_bfloat16_raw>(__float2bfloat16_rn(values[i])).x;
     } else {
-      const __half x = __float2half_rn(values[i]);
-      std::memcpy(&bits[i], &x, 2);
+      bits[i] = static_cast<__half_raw>(__float2half_rn(values[i])).x;
     }
   }
   return bits;
@@ -61,13 +58,13 @@ std::vector<double> decode(const std::vector<std::uint16_t>& bits, DType dtype) 
   std::vector<double> values(bits.size());
   for (std::size_t i = 0; i < bits.size(); ++i) {
     if (dtype == DType::BF16) {
-      __nv_bfloat16 x;
-      std::memcpy(&x, &bits[i], 2);
-      values[i] = __bfloat162float(x);
+      __nv_bfloat16_raw raw;
+      raw.x = bits[i];
+      values[i] = __bfloat162float(__nv_bfloat16(raw));
     } else {
-      __half x;
-      std::memcpy(&x, &bits[i], 2);
-      values[i] = __half2float(x);
+      __half_raw raw;
+      raw.x = bits[i];
+      values[i] = __half2float(__half(raw));
     }
   }
   return values;
@@ -103,10 +100,10 @@ class DeviceBuffer {
 
 enum class Kernel { Flash, Standard };
 
-DeviceTraits currentDevice() {
+cuda::DeviceTraits currentDevice() {
   int device = 0;
   cudaGetDevice(&device);
-  return queryDeviceTraits(device);
+  return cuda::queryDeviceTraits(device);
 }
 
 void runAndCheck(const DecodeCase& c, Kernel kernel) {
@@ -125,10 +122,12 @@ void runAndCheck(const DecodeCase& c, Kernel kernel) {
   if (p.paged()) p.block_table = static_cast<const int*>(table.get());
 
   if (kernel == Kernel::Flash) {
-    const DeviceTraits device = currentDevice();
+    const cuda::DeviceTraits device = currentDevice();
     ASSERT_EQ(cuda::flashDecodeUnsupportedReason(p, device), "");
     const int splits = cuda::flashDecodeSplits(p, device);
-    if (c.splits > 0) EXPECT_EQ(splits, c.splits);
+    if (c.splits > 0) {
+      EXPECT_EQ(splits, c.splits);
+    }
     const std::size_t floats = decodeWorkspaceBytes(p, splits) / sizeof(float);
     DeviceBuffer workspace(std::vector<float>(floats, nan));
     setDecodeWorkspace(p, splits, workspace.get());
@@ -211,7 +210,7 @@ TEST(CudaDecode, StandardMatchesReferenceUniformAndRagged) {
 }
 
 TEST(CudaDecode, SupportChecks) {
-  DeviceTraits hopper{9, 0, 232448, 132};
+  const cuda::DeviceTraits hopper{9, 0, 232448, 132};
   DecodeCase c = makeCase(DType::F16, 2, 8, 2, 1, 64, 16, 0, {64, 20});
   const DecodeProblem t = attnbench::test::makeDecodeProblem(c, [](float x) { return x; });
   DecodeParams p = t.params;
@@ -226,7 +225,7 @@ TEST(CudaDecode, SupportChecks) {
   p.dtype = DType::F32;
   EXPECT_NE(cuda::flashDecodeUnsupportedReason(p, hopper), "");
   p.dtype = DType::BF16;
-  EXPECT_NE(cuda::flashDecodeUnsupportedReason(p, DeviceTraits{7, 5, 65536, 40}), "");
+  EXPECT_NE(cuda::flashDecodeUnsupportedReason(p, cuda::DeviceTraits{7, 5, 65536, 40}), "");
   EXPECT_EQ(cuda::flashDecodeSplits(p, hopper), decodeSplitHeuristic(p, 132, kDecodeBlocksPerSM));
 }
 
