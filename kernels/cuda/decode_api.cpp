@@ -64,7 +64,7 @@ cudaError_t flashDecode(const DecodeParams& params, cudaStream_t stream) {
   const bool bf16 = p.dtype == DType::BF16;
   cudaError_t status = bf16 ? detail::runDecodeSplits<DType::BF16>(p, p.num_splits, stream)
                             : detail::runDecodeSplits<DType::F16>(p, p.num_splits, stream);
-  if (status != cudaSuccess || p.num_splits == 1) return status;
+  if (status != cudaSuccess || p.num_splits == 1 || p.split_counters != nullptr) return status;
   return flashDecodeCombine(p, stream);
 }
 

@@ -7,16 +7,21 @@
 // Decode is memory-bound (q_len x G rows against each key), so the math runs on the FP32 pipes, not
 // on tensor cores:
 //   scores: 8 lanes per key, each a dot product over D / 8 dims, then 3 shuffles; a quarter-warp
-//           reads one contiguous 128-byte run of a K row, so shared memory has no bank conflicts;
+//           reads one contiguous 128-byte run of a K row, so shared memory has no bank conflicts. A
+//           thread's dims are the same for every key, so it loads each Q fragment once per tile and
+//           applies it to all its keys (Q is stored in fp32 as [row][half][chunk][4], conflict-free);
 //   softmax: warp r owns query row r (exp2 domain, scale * log2(e) folded into Q);
-//   PV: each thread owns 8 dims of O for every row and a slice of the tile's keys; the slices are
-//       summed through shared memory once, at the end.
+//   PV: each thread owns 8 dims of O for every row and 4 consecutive keys of each tile (their P as
+//       one 16-byte load); the key slices are summed through shared memory once, at the end.
+// The combine merges a row's splits by LSE in one warp: in a second kernel, or (split_counters set)
+// in the last split block to arrive for its rows.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -38,7 +43,14 @@ struct DecodeTraits {
   static constexpr int kLanesPerKey = 8;
   static constexpr int kKeysPerPass = kThreads / kLanesPerKey;
   static constexpr int kChunksPerLane = kChunks / kLanesPerKey;
+  static constexpr int kPasses = kKeys / kKeysPerPass;     // keys per score thread and tile
+  // Keys that share one load of a Q fragment: all of them while registers allow (few rows).
+  static constexpr int kPassGroup = kPasses < 8 / kRows ? kPasses : (8 / kRows > 0 ? 8 / kRows : 1);
+  // P of a thread's four keys as one float4 per row while registers allow; scalar loads at 8 rows.
+  static constexpr bool kVectorP = kRows <= 4;
   static constexpr int kValueGroups = kThreads / kChunks;  // PV: threads sharing one 8-dim slice
+  static constexpr int kKeysPerGroup = kKeys / kValueGroups;
+  static_assert(kKeysPerGroup == 4, "PV reads a value group's four probabilities as one float4");
   static constexpr int kCopiesPerTensor = kKeys * kChunks / kThreads;
   static constexpr int kStageElements = 2 * kKeys * kDim;
   static_assert(kKeys % kKeysPerPass == 0 && kKeys % kValueGroups == 0 && kCopiesPerTensor * kThreads == kKeys * kChunks);
@@ -90,9 +102,63 @@ __device__ __forceinline__ float toFloat(T x) {
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
+// Position of Q element (row r, dim d) in the fp32 Q tile: [row][half of the chunk][chunk][4], so that
+// eight lanes reading the same half of eight consecutive chunks touch 128 contiguous bytes.
+template <int kDim>
+__device__ __forceinline__ int queryIndex(int r, int d) {
+  const int chunk = d / 8, e = d % 8;
+  return ((r * 2 + e / 4) * (kDim / 8) + chunk) * 4 + e % 4;
+}
+
 // Row (b, query head, new row i) of O / LSE as an index of the [B, Hq, q_len] rows.
 __device__ __forceinline__ std::int64_t decodeRowIndex(const DecodeParams& p, int b, int head, int i) {
   return (std::int64_t{b} * p.heads_q + head) * p.q_len + i;
+}
+
+// Merges the splits of output row `row` (an index of the [B, Hq, q_len] rows) in one warp: weights
+// w_s = exp(lse_s - max lse) (an empty split has lse = -inf, w = 0), O = sum_s w_s O_s / sum_s w_s,
+// LSE = max + log(sum_s w_s). `weights` is this warp's shared scratch of kMaxDecodeSplits floats.
+// Partials are read through L2 (__ldcg): in the fused combine other blocks wrote them.
+template <typename T, int kDim>
+__device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, std::int64_t row, float* weights,
+                                           int lane) {
+  constexpr int kPerLane = kDim / 32;
+  const std::int64_t rows = std::int64_t{p.batch} * p.heads_q * p.q_len;
+  float max_lse = -INFINITY;
+  for (int s = lane; s < splits; s += 32) max_lse = fmaxf(max_lse, __ldcg(p.partial_lse + s * rows + row));
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) max_lse = fmaxf(max_lse, __shfl_xor_sync(0xffffffffu, max_lse, offset));
+  const float shift = max_lse == -INFINITY ? 0.0f : max_lse;
+  float total = 0.0f;
+  for (int s = lane; s < splits; s += 32) {
+    const float w = exp2Fast((__ldcg(p.partial_lse + s * rows + row) - shift) * kLog2e);
+    weights[s] = w;
+    total += w;
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) total += __shfl_xor_sync(0xffffffffu, total, offset);
+  __syncwarp();
+
+  float acc[kPerLane] = {};
+  const float* source = p.partial_o + row * kDim + lane * kPerLane;
+#pragma unroll 4
+  for (int s = 0; s < splits; ++s) {
+    const float w = weights[s];
+#pragma unroll
+    for (int e = 0; e < kPerLane; e += 2) {
+      const float2 pair = __ldcg(reinterpret_cast<const float2*>(source + s * rows * kDim + e));
+      acc[e] += w * pair.x;
+      acc[e + 1] += w * pair.y;
+    }
+  }
+  const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
+  const int i = static_cast<int>(row % p.q_len);
+  const int head = static_cast<int>(row / p.q_len % p.heads_q);
+  const int b = static_cast<int>(row / p.q_len / p.heads_q);
+  T* out = static_cast<T*>(p.o) + b * p.o_batch_stride + head * p.o_head_stride + i * p.o_row_stride + lane * kPerLane;
+#pragma unroll
+  for (int e = 0; e < kPerLane; ++e) out[e] = fromFloat<T>(acc[e] * inverse);
+  if (lane == 0 && p.lse != nullptr) p.lse[row] = total > 0.0f ? max_lse + logf(total) : -INFINITY;
 }
 
 template <typename T, int kDim, int kRows>
@@ -152,7 +218,7 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
     const int r = index / kDim, d = index % kDim;
     const int head = kv_head * group + (row0 + r) / p.q_len, i = (row0 + r) % p.q_len;
     const T* q = static_cast<const T*>(p.q) + b * p.q_batch_stride + head * p.q_head_stride + i * p.q_row_stride;
-    q_tile[r * kDim + d] = toFloat(q[d]) * q_scale;
+    q_tile[queryIndex<kDim>(r, d)] = toFloat(q[d]) * q_scale;
   }
   int visible[kRows];  // keys row r may see; past the range's end belongs to the next split
 #pragma unroll
@@ -181,31 +247,41 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
     const int key0 = range.begin + tile * Tr::kKeys;
 
 #pragma unroll
-    for (int pass = 0; pass < Tr::kKeys / Tr::kKeysPerPass; ++pass) {
-      const int key = pass * Tr::kKeysPerPass + score_key;
-      float acc[kRows] = {};
+    for (int first_pass = 0; first_pass < Tr::kPasses; first_pass += Tr::kPassGroup) {
+      float acc[Tr::kPassGroup][kRows] = {};
 #pragma unroll
       for (int c = 0; c < Tr::kChunksPerLane; ++c) {
         const int chunk = c * Tr::kLanesPerKey + score_lane;
-        float k8[8];
-        unpack8<T>(*reinterpret_cast<const uint4*>(k_tile + key * kDim + chunk * 8), k8);
+        float k8[Tr::kPassGroup][8];
+#pragma unroll
+        for (int g = 0; g < Tr::kPassGroup; ++g) {
+          const int key = (first_pass + g) * Tr::kKeysPerPass + score_key;
+          unpack8<T>(*reinterpret_cast<const uint4*>(k_tile + key * kDim + chunk * 8), k8[g]);
+        }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
           if (r >= rows) break;
-          const float4 qa = *reinterpret_cast<const float4*>(q_tile + r * kDim + chunk * 8);
-          const float4 qb = *reinterpret_cast<const float4*>(q_tile + r * kDim + chunk * 8 + 4);
-          acc[r] += qa.x * k8[0] + qa.y * k8[1] + qa.z * k8[2] + qa.w * k8[3] + qb.x * k8[4] + qb.y * k8[5] +
-                    qb.z * k8[6] + qb.w * k8[7];
+          const float4 qa = *reinterpret_cast<const float4*>(q_tile + queryIndex<kDim>(r, chunk * 8));
+          const float4 qb = *reinterpret_cast<const float4*>(q_tile + queryIndex<kDim>(r, chunk * 8 + 4));
+#pragma unroll
+          for (int g = 0; g < Tr::kPassGroup; ++g) {
+            const float(&k)[8] = k8[g];
+            acc[g][r] += qa.x * k[0] + qa.y * k[1] + qa.z * k[2] + qa.w * k[3] + qb.x * k[4] + qb.y * k[5] +
+                         qb.z * k[6] + qb.w * k[7];
+          }
         }
       }
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        if (r >= rows) break;
+      for (int g = 0; g < Tr::kPassGroup; ++g) {
+        const int key = (first_pass + g) * Tr::kKeysPerPass + score_key;
 #pragma unroll
-        for (int offset = 1; offset < Tr::kLanesPerKey; offset *= 2) {
-          acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
+        for (int r = 0; r < kRows; ++r) {
+          if (r >= rows) break;
+          float dot = acc[g][r];
+#pragma unroll
+          for (int offset = 1; offset < Tr::kLanesPerKey; offset *= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+          if (score_lane == 0) scores[r * Tr::kKeys + key] = key0 + key < visible[r] ? dot : -INFINITY;
         }
-        if (score_lane == 0) scores[r * Tr::kKeys + key] = key0 + key < visible[r] ? acc[r] : -INFINITY;
       }
     }
     __syncthreads();
@@ -247,17 +323,30 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
 #pragma unroll
       for (int e = 0; e < 8; ++e) o[r][e] *= factor;
     }
+    float4 prob[Tr::kVectorP ? kRows : 1];
+    if constexpr (Tr::kVectorP) {
 #pragma unroll
-    for (int kk = 0; kk < Tr::kKeys / Tr::kValueGroups; ++kk) {
-      const int key = kk * Tr::kValueGroups + value_group;
+      for (int r = 0; r < kRows; ++r) {
+        if (r >= rows) break;
+        prob[r] = *reinterpret_cast<const float4*>(scores + r * Tr::kKeys + value_group * Tr::kKeysPerGroup);
+      }
+    }
+#pragma unroll
+    for (int kk = 0; kk < Tr::kKeysPerGroup; ++kk) {
+      const int key = value_group * Tr::kKeysPerGroup + kk;
       float v8[8];
       unpack8<T>(*reinterpret_cast<const uint4*>(v_tile + key * kDim + value_chunk * 8), v8);
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         if (r >= rows) break;
-        const float prob = scores[r * Tr::kKeys + key];
+        float pr;
+        if constexpr (Tr::kVectorP) {
+          pr = kk == 0 ? prob[r].x : kk == 1 ? prob[r].y : kk == 2 ? prob[r].z : prob[r].w;
+        } else {
+          pr = scores[r * Tr::kKeys + key];
+        }
 #pragma unroll
-        for (int e = 0; e < 8; ++e) o[r][e] += prob * v8[e];
+        for (int e = 0; e < 8; ++e) o[r][e] += pr * v8[e];
       }
     }
   }
@@ -299,56 +388,38 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
       if (d == 0) p.partial_lse[partial_row] = lse;
     }
   }
+  if (splits == 1 || p.split_counters == nullptr) return;
+
+  // Fused combine: publish this block's partials, count its arrival; the last of the `splits` blocks
+  // of these rows merges them (and re-arms the counter for the next call).
+  __shared__ bool last_arrival;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    int* const counter = p.split_counters + std::int64_t{b} * gridDim.y + blockIdx.y;
+    last_arrival = atomicAdd(counter, 1) == splits - 1;
+    if (last_arrival) *counter = 0;
+  }
+  __syncthreads();
+  if (!last_arrival) return;
+  __threadfence();
+  if (warp < rows) {
+    const int head = kv_head * group + (row0 + warp) / p.q_len, i = (row0 + warp) % p.q_len;
+    // The pipeline stages are idle: each warp takes kMaxDecodeSplits floats of them for its weights.
+    combineRow<T, kDim>(p, splits, decodeRowIndex(p, b, head, i), reinterpret_cast<float*>(smem) + warp * kMaxDecodeSplits,
+                        lane);
+  }
 }
 
-// One warp per output row: weights w_s = exp(lse_s - max lse) (empty splits: lse = -inf, w = 0), then
-// O = sum_s w_s O_s / sum_s w_s and LSE = max + log(sum_s w_s).
+// The separate combine: one warp per output row.
 template <typename T, int kDim>
 __global__ void __launch_bounds__(128) decodeCombineKernel(const DecodeParams p) {
   constexpr int kWarps = 4;
-  constexpr int kPerLane = kDim / 32;
   __shared__ float weights[kWarps][kMaxDecodeSplits];
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
-  const std::int64_t rows = std::int64_t{p.batch} * p.heads_q * p.q_len;
   const std::int64_t row = std::int64_t{blockIdx.x} * kWarps + warp;
-  if (row >= rows) return;
-  const int splits = p.num_splits;
-
-  float max_lse = -INFINITY;
-  for (int s = lane; s < splits; s += 32) max_lse = fmaxf(max_lse, p.partial_lse[s * rows + row]);
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) max_lse = fmaxf(max_lse, __shfl_xor_sync(0xffffffffu, max_lse, offset));
-  const float shift = max_lse == -INFINITY ? 0.0f : max_lse;
-  float total = 0.0f;
-  for (int s = lane; s < splits; s += 32) {
-    const float w = exp2Fast((p.partial_lse[s * rows + row] - shift) * kLog2e);
-    weights[warp][s] = w;
-    total += w;
-  }
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) total += __shfl_xor_sync(0xffffffffu, total, offset);
-  __syncwarp();
-
-  float acc[kPerLane] = {};
-  const float* source = p.partial_o + row * kDim + lane * kPerLane;
-#pragma unroll 4
-  for (int s = 0; s < splits; ++s) {
-    const float w = weights[warp][s];
-#pragma unroll
-    for (int e = 0; e < kPerLane; e += 2) {
-      const float2 pair = *reinterpret_cast<const float2*>(source + s * rows * kDim + e);
-      acc[e] += w * pair.x;
-      acc[e + 1] += w * pair.y;
-    }
-  }
-  const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
-  const int i = static_cast<int>(row % p.q_len);
-  const int head = static_cast<int>(row / p.q_len % p.heads_q);
-  const int b = static_cast<int>(row / p.q_len / p.heads_q);
-  T* out = static_cast<T*>(p.o) + b * p.o_batch_stride + head * p.o_head_stride + i * p.o_row_stride + lane * kPerLane;
-#pragma unroll
-  for (int e = 0; e < kPerLane; ++e) out[e] = fromFloat<T>(acc[e] * inverse);
-  if (lane == 0 && p.lse != nullptr) p.lse[row] = total > 0.0f ? max_lse + logf(total) : -INFINITY;
+  if (row >= std::int64_t{p.batch} * p.heads_q * p.q_len) return;
+  combineRow<T, kDim>(p, p.num_splits, row, weights[warp], lane);
 }
 
 template <typename T, int kDim, int kRows>
@@ -356,9 +427,18 @@ cudaError_t launchDecodeSplits(const DecodeParams& p, int splits, cudaStream_t s
   using Tr = DecodeTraits<kDim, kRows>;
   const auto kernel = &decodeSplitKernel<T, kDim, kRows>;
   constexpr int kSmemBytes = static_cast<int>(Tr::kSmemBytes);
-  if (const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
-      status != cudaSuccess) {
-    return status;
+  // Above 48 KB a block gets dynamic shared memory only after raising the kernel's limit, once per
+  // device (one bit per device id): decode steps are short enough for a per-call attribute set to show.
+  static std::atomic<std::uint64_t> configured{0};
+  int device = 0;
+  if (const cudaError_t status = cudaGetDevice(&device); status != cudaSuccess) return status;
+  const std::uint64_t bit = device < 64 ? std::uint64_t{1} << device : 0;
+  if (bit == 0 || (configured.load(std::memory_order_relaxed) & bit) == 0) {
+    if (const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
+        status != cudaSuccess) {
+      return status;
+    }
+    configured.fetch_or(bit, std::memory_order_relaxed);
   }
   const int row_blocks = (p.rowsPerKvHead() + kRows - 1) / kRows;
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(p.heads_kv * row_blocks),

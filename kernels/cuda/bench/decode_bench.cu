@@ -2,7 +2,7 @@
 // decode (cuBLAS) at LLM shapes, and prints per point: us per step, GB/s of compulsory traffic (K and V
 // of every valid key read once, Q read, O written), that as a fraction of the device-to-device copy
 // bandwidth measured here (read + write), and the launch-latency floor (an empty kernel, plus the
-// combine when the point splits). Every time is the median over repetitions of a CUDA-event-timed
+// combine kernel when the point splits). Every time is the median over repetitions of a CUDA-event-timed
 // burst of back-to-back calls, divided by the burst length (the same method as torch_decode_peers.py).
 // --check compares flash decode on sampled rows with an fp64 host reference over the whole cache.
 #include <cublas_v2.h>
@@ -173,7 +173,8 @@ int main(int argc, char** argv) {
   int head_dim = 128;
   int q_len = 1;
   int page_size = 0;
-  int splits = 0;
+  std::vector<int> split_counts{0};
+  std::string combine_name = "fused";
   int burst = 10;
   int reps = 15;
   bool standard = true;
@@ -185,7 +186,9 @@ int main(int argc, char** argv) {
   app.add_option("--dim", head_dim, "head dim (64, 128, 256)");
   app.add_option("--q-len", q_len, "new query rows per sequence (1..16, causal among them)");
   app.add_option("--page-size", page_size, "paged cache with this many tokens per page (0: contiguous)");
-  app.add_option("--splits", splits, "split count (0: the heuristic)");
+  app.add_option("--splits", split_counts, "split counts to time (0: the heuristic)");
+  app.add_option("--combine", combine_name, "fused (last split block merges) or kernel (a second launch)")
+      ->check(CLI::IsMember({"fused", "kernel"}));
   app.add_option("--burst", burst, "back-to-back calls per timed burst")->check(CLI::PositiveNumber);
   app.add_option("--reps", reps, "timed bursts per measurement (median)")->check(CLI::PositiveNumber);
   app.add_flag("!--no-standard", standard, "skip the cuBLAS standard decode");
@@ -264,47 +267,52 @@ int main(int argc, char** argv) {
             p.block_table = static_cast<const int*>(table_dev.data);
           }
           p.q = q.data, p.k = k.data, p.v = v.data, p.o = o.data;
-          p.num_splits = splits;
-          const std::string reason = cuda::flashDecodeUnsupportedReason(p, traits);
-          if (!reason.empty()) {
-            std::printf("| %s | %s | %d | %d | %d | %d | | unsupported: %s |\n", model.c_str(), dtype_name.c_str(), batch, n, q_len, page_size, reason.c_str());
-            continue;
-          }
-          const int used_splits = cuda::flashDecodeSplits(p, traits);
-          DeviceBuffer workspace(kn::decodeWorkspaceBytes(p, used_splits));
-          kn::setDecodeWorkspace(p, used_splits, workspace.data);
-
-          const double flash_us = timeMicros([&] { return cuda::flashDecode(p, stream); }, burst, reps);
-          const double floor_us = timeMicros([&] {
-            emptyKernel<<<1, 32, 0, stream>>>();
-            return used_splits > 1 ? cuda::flashDecodeCombine(p, stream) : cudaGetLastError();
-          }, burst, reps);
-          const double gbps = kn::decodeCompulsoryBytes(p) / flash_us / 1e3;
-
-          double standard_us = -1.0;
-          if (standard && cuda::standardDecodeUnsupportedReason(p).empty()) {
-            DecodeParams ps = p;
-            ps.o = o_std.data;
-            DeviceBuffer scores(cuda::standardDecodeWorkspaceBytes(ps));
-            if (scores.data != nullptr) {
-              standard_us = timeMicros([&] { return cuda::standardDecode(ps, scores.data, cublas, stream); }, burst, reps);
+          for (const int splits : split_counts) {
+            p.num_splits = splits;
+            const std::string reason = cuda::flashDecodeUnsupportedReason(p, traits);
+            if (!reason.empty()) {
+              std::printf("| %s | %s | %d | %d | %d | %d | | unsupported: %s |\n", model.c_str(), dtype_name.c_str(), batch, n, q_len, page_size, reason.c_str());
+              break;
             }
+            const int used_splits = cuda::flashDecodeSplits(p, traits);
+            DeviceBuffer workspace(kn::decodeWorkspaceBytes(p, used_splits));
+            const auto combine = combine_name == "fused" ? kn::DecodeCombine::Fused : kn::DecodeCombine::Kernel;
+            kn::setDecodeWorkspace(p, used_splits, workspace.data, combine);
+            // The fused combine's arrival counters start at zero (each call leaves them so).
+            if (workspace.data != nullptr) CHECK_CUDA(cudaMemset(workspace.data, 0, kn::decodeWorkspaceBytes(p, used_splits)));
+
+            const double flash_us = timeMicros([&] { return cuda::flashDecode(p, stream); }, burst, reps);
+            const double floor_us = timeMicros([&] {
+              emptyKernel<<<1, 32, 0, stream>>>();
+              return used_splits > 1 ? cuda::flashDecodeCombine(p, stream) : cudaGetLastError();
+            }, burst, reps);
+            const double gbps = kn::decodeCompulsoryBytes(p) / flash_us / 1e3;
+
+            double standard_us = -1.0;
+            if (standard && cuda::standardDecodeUnsupportedReason(p).empty()) {
+              DecodeParams ps = p;
+              ps.o = o_std.data;
+              DeviceBuffer scores(cuda::standardDecodeWorkspaceBytes(ps));
+              if (scores.data != nullptr) {
+                standard_us = timeMicros([&] { return cuda::standardDecode(ps, scores.data, cublas, stream); }, burst, reps);
+              }
+            }
+            std::string check = "-";
+            if (check_rows > 0) {
+              CHECK_CUDA(cuda::flashDecode(p, stream));
+              CHECK_CUDA(cudaStreamSynchronize(stream));
+              char text[32];
+              std::snprintf(text, sizeof text, "%.2e", checkRows(p, table, kv_elements, check_rows));
+              check = text;
+            }
+            char standard_text[48] = "-";
+            if (standard_us > 0) std::snprintf(standard_text, sizeof standard_text, "%.1f | %.2fx", standard_us, standard_us / flash_us);
+            else std::snprintf(standard_text, sizeof standard_text, "- | -");
+            std::printf("| %s | %s | %d | %d | %d | %d | %d | %.1f | %.0f | %.1f %% | %.1f | %.2f | %s | %s |\n", model.c_str(),
+                        dtype_name.c_str(), batch, n, q_len, page_size, used_splits, flash_us, gbps,
+                        100.0 * gbps / copy_gbps, floor_us, flash_us / floor_us, standard_text, check.c_str());
+            std::fflush(stdout);
           }
-          std::string check = "-";
-          if (check_rows > 0) {
-            CHECK_CUDA(cuda::flashDecode(p, stream));
-            CHECK_CUDA(cudaStreamSynchronize(stream));
-            char text[32];
-            std::snprintf(text, sizeof text, "%.2e", checkRows(p, table, kv_elements, check_rows));
-            check = text;
-          }
-          char standard_text[48] = "-";
-          if (standard_us > 0) std::snprintf(standard_text, sizeof standard_text, "%.1f | %.2fx", standard_us, standard_us / flash_us);
-          else std::snprintf(standard_text, sizeof standard_text, "- | -");
-          std::printf("| %s | %s | %d | %d | %d | %d | %d | %.1f | %.0f | %.1f %% | %.1f | %.2f | %s | %s |\n", model.c_str(),
-                      dtype_name.c_str(), batch, n, q_len, page_size, used_splits, flash_us, gbps,
-                      100.0 * gbps / copy_gbps, floor_us, flash_us / floor_us, standard_text, check.c_str());
-          std::fflush(stdout);
         }
       }
     }

@@ -3,7 +3,9 @@
 // more splits than tiles leave splits empty), GQA packing at 1, 2, 4, 8 and 16+ query rows per KV head
 // (16+ take several row blocks), head dims 64/128/256, paged caches (16- and 256-token pages, shuffled),
 // ragged lengths, q_len > 1 causal, rows that see no key. Standard decode on contiguous caches, ragged
-// through kv_lens_host. O, LSE and the split workspace start as NaN; unused cache slots hold NaN.
+// through kv_lens_host (O only: it writes no LSE). Flash runs with the combine kernel and with the
+// fused combine (twice: the counters must come back re-armed). O, LSE and the split workspace start
+// as NaN; unused cache slots hold NaN.
 // GPU tests skip without a CUDA device; the support checks run everywhere.
 #include <gtest/gtest.h>
 
@@ -12,6 +14,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -106,47 +110,74 @@ cuda::DeviceTraits currentDevice() {
   return cuda::queryDeviceTraits(device);
 }
 
+// Runs one kernel on the case; flash runs with both combines (fused: twice, so the second call finds
+// the counters the first re-armed). O, LSE and the partials start as NaN before every call.
 void runAndCheck(const DecodeCase& c, Kernel kernel) {
-  SCOPED_TRACE(::testing::Message() << c.name() << (kernel == Kernel::Flash ? " flash" : " standard"));
   const DType dtype = c.shape.dtype;
   const DecodeProblem t = attnbench::test::makeDecodeProblem(c, [&](float x) { return roundTo(dtype, x); });
-  DecodeParams p = t.params;
   const float nan = std::numeric_limits<float>::quiet_NaN();
   DeviceBuffer q(encode(t.q, dtype)), k(encode(t.k, dtype)), v(encode(t.v, dtype));
-  DeviceBuffer o(encode(std::vector<float>(t.q.size(), nan), dtype));
-  DeviceBuffer lse(std::vector<float>(t.lse_ref.size(), nan));
+  DeviceBuffer o(t.q.size() * 2), lse(t.lse_ref.size() * sizeof(float));
   DeviceBuffer lens(t.kv_lens), table(t.block_table);
   ASSERT_NE(o.get(), nullptr);
-  p.q = q.get(), p.k = k.get(), p.v = v.get(), p.o = o.get(), p.lse = static_cast<float*>(lse.get());
+  DecodeParams p = t.params;
+  p.q = q.get(), p.k = k.get(), p.v = v.get(), p.o = o.get();
   if (p.kv_lens_host != nullptr) p.kv_lens = static_cast<const int*>(lens.get());
   if (p.paged()) p.block_table = static_cast<const int*>(table.get());
+  const std::vector<std::uint16_t> poisoned_o = encode(std::vector<float>(t.q.size(), nan), dtype);
+  const std::vector<float> poisoned_lse(t.lse_ref.size(), nan);
 
-  if (kernel == Kernel::Flash) {
-    const cuda::DeviceTraits device = currentDevice();
-    ASSERT_EQ(cuda::flashDecodeUnsupportedReason(p, device), "");
-    const int splits = cuda::flashDecodeSplits(p, device);
-    if (c.splits > 0) {
-      EXPECT_EQ(splits, c.splits);
-    }
-    const std::size_t floats = decodeWorkspaceBytes(p, splits) / sizeof(float);
-    DeviceBuffer workspace(std::vector<float>(floats, nan));
-    setDecodeWorkspace(p, splits, workspace.get());
-    ASSERT_EQ(cuda::flashDecode(p, nullptr), cudaSuccess);
+  // Poisons the outputs, runs `launch`, checks O (and LSE when `with_lse`).
+  const auto check = [&](const char* what, bool with_lse, auto&& launch) {
+    SCOPED_TRACE(::testing::Message() << c.name() << " " << what);
+    ASSERT_EQ(cudaMemcpy(o.get(), poisoned_o.data(), poisoned_o.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(lse.get(), poisoned_lse.data(), poisoned_lse.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(launch(), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  } else {
+    EXPECT_LE(attnbench::test::maxError(decode(o.download<std::uint16_t>(), dtype), t.o_ref),
+              attnbench::test::decodeTolerance(dtype));
+    if (with_lse) {
+      const std::vector<float> got = lse.download<float>();
+      EXPECT_LE(attnbench::test::maxError(std::vector<double>(got.begin(), got.end()), t.lse_ref), 1e-3);
+    }
+  };
+
+  if (kernel == Kernel::Standard) {
     ASSERT_EQ(cuda::standardDecodeUnsupportedReason(p), "");
     DeviceBuffer workspace(cuda::standardDecodeWorkspaceBytes(p));
     cublasHandle_t cublas = nullptr;
     ASSERT_EQ(cublasCreate(&cublas), CUBLAS_STATUS_SUCCESS);
-    const cudaError_t status = cuda::standardDecode(p, workspace.get(), cublas, nullptr);
+    check("standard", false, [&] { return cuda::standardDecode(p, workspace.get(), cublas, nullptr); });
     cublasDestroy(cublas);
-    ASSERT_EQ(status, cudaSuccess);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    return;
   }
-  EXPECT_LE(attnbench::test::maxError(decode(o.download<std::uint16_t>(), dtype), t.o_ref),
-            attnbench::test::decodeTolerance(dtype));
-  const std::vector<float> lse_got = lse.download<float>();
-  EXPECT_LE(attnbench::test::maxError(std::vector<double>(lse_got.begin(), lse_got.end()), t.lse_ref), 1e-3);
+  const cuda::DeviceTraits device = currentDevice();
+  ASSERT_EQ(cuda::flashDecodeUnsupportedReason(p, device), "");
+  const int splits = cuda::flashDecodeSplits(p, device);
+  if (c.splits > 0) {
+    EXPECT_EQ(splits, c.splits);
+  }
+  p.lse = static_cast<float*>(lse.get());
+  for (const DecodeCombine combine : {DecodeCombine::Kernel, DecodeCombine::Fused}) {
+    const std::size_t bytes = decodeWorkspaceBytes(p, splits);
+    DeviceBuffer workspace(std::vector<float>(bytes / sizeof(float), nan));
+    setDecodeWorkspace(p, splits, workspace.get(), combine);
+    if (p.split_counters != nullptr) {
+      ASSERT_EQ(cudaMemset(p.split_counters, 0, static_cast<std::size_t>(decodeBlocksPerSplit(p)) * sizeof(int)),
+                cudaSuccess);
+    }
+    const bool fused = combine == DecodeCombine::Fused;
+    for (int call = 0; call < (fused && splits > 1 ? 2 : 1); ++call) {
+      check(fused ? "flash, fused combine" : "flash, combine kernel", true, [&] { return cuda::flashDecode(p, nullptr); });
+    }
+    if (p.split_counters != nullptr) {
+      std::vector<int> counters(static_cast<std::size_t>(decodeBlocksPerSplit(p)), -1);
+      ASSERT_EQ(cudaMemcpy(counters.data(), p.split_counters, counters.size() * sizeof(int), cudaMemcpyDeviceToHost),
+                cudaSuccess);
+      EXPECT_EQ(std::count(counters.begin(), counters.end(), 0), static_cast<std::ptrdiff_t>(counters.size()))
+          << "every counter re-armed";
+    }
+  }
 }
 
 DecodeCase makeCase(DType dtype, int batch, int heads_q, int heads_kv, int q_len, int n, int page_size, int splits,

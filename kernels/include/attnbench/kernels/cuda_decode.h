@@ -23,8 +23,9 @@ int flashDecodeSplits(const DecodeParams& params, const DeviceTraits& device);
 // fp16/bf16, strides multiple of 8 elements, kv_lens in device memory for a ragged batch, ...).
 std::string flashDecodeUnsupportedReason(const DecodeParams& params, const DeviceTraits& device);
 
-// The split kernel, then (more than one split) the combine. params.num_splits 0 takes
-// flashDecodeSplits; partial_o/partial_lse must hold decodeWorkspaceBytes for the count used.
+// The split kernel, then (more than one split, no split_counters) the combine kernel. params.num_splits
+// 0 takes flashDecodeSplits; partial_o/partial_lse (and split_counters, zeroed before the first call)
+// must hold decodeWorkspaceBytes for the count used: setDecodeWorkspace lays them out.
 // Returns cudaErrorNotSupported where flashDecodeUnsupportedReason is non-empty,
 // cudaErrorInvalidValue for missing pointers or workspace, cudaErrorMisalignedAddress for q, k, v, o
 // or the workspace off 16 bytes, else the launch status.
@@ -38,6 +39,7 @@ cudaError_t flashDecodeCombine(const DecodeParams& params, cudaStream_t stream);
 // what cuda::standardUnsupportedReason asks of the prefill problem.
 std::string standardDecodeUnsupportedReason(const DecodeParams& params);
 
+// Standard decode writes O only: params.lse is not written (cuda::standardAttention has no LSE output).
 // Device scratch for standardDecode: the scores of the whole batch at kv_len_max, [B, Hq, q_len, N].
 std::size_t standardDecodeWorkspaceBytes(const DecodeParams& params);
 

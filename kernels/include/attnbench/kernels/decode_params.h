@@ -12,7 +12,10 @@
 //   page*k_batch_stride + h*k_head_stride + (j % page_size)*k_row_stride (e.g. pool [P, Hkv, page, D]).
 // - Flash decode splits each sequence's keys into num_splits ranges; each range writes a normalized fp32
 //   partial O and its LSE to the workspace, and a combine step merges them by LSE. One split writes O
-//   directly and needs no workspace.
+//   directly and needs no workspace. On CUDA the combine is either a second kernel or, with
+//   split_counters set, fused: the last split block to finish for a (sequence, KV head, row block)
+//   (an atomic arrival count) merges those rows itself and re-arms its counter to zero. The counters
+//   must be zero before the first call (cudaMemset once); each call leaves them zero again.
 #pragma once
 
 #include <algorithm>
@@ -75,6 +78,7 @@ struct DecodeParams {
   int num_splits = 0;             // key ranges per sequence for flash decode; 0 = decodeSplitHeuristic
   float* partial_o = nullptr;     // fp32 [num_splits, batch, heads_q, q_len, head_dim] when num_splits > 1
   float* partial_lse = nullptr;   // fp32 [num_splits, batch, heads_q, q_len] when num_splits > 1
+  int* split_counters = nullptr;  // CUDA: [decodeBlocksPerSplit] arrivals; set = fused combine (see below)
 
   ATTNBENCH_HOST_DEVICE int groupSize() const { return heads_kv > 0 ? heads_q / heads_kv : 0; }
   ATTNBENCH_HOST_DEVICE bool paged() const { return block_table != nullptr; }
@@ -228,19 +232,31 @@ inline std::int64_t decodePartialRows(const DecodeParams& p, int splits) {
   return splits > 1 ? std::int64_t{splits} * p.batch * p.heads_q * p.q_len : 0;
 }
 
-// Workspace bytes flash decode needs with `splits` splits: fp32 partial O, then fp32 partial LSE.
+// How flash decode on CUDA merges the splits: in the last split block of each row block (fused, needs
+// the arrival counters), or in a separate combine kernel.
+enum class DecodeCombine : std::uint8_t { Fused, Kernel };
+
+// Workspace bytes flash decode needs with `splits` splits: fp32 partial O, fp32 partial LSE, then the
+// int arrival counters of the fused combine (nothing for one split).
 inline std::size_t decodeWorkspaceBytes(const DecodeParams& p, int splits) {
+  if (splits <= 1) return 0;
   const auto rows = static_cast<std::size_t>(decodePartialRows(p, splits));
-  return rows * (static_cast<std::size_t>(p.head_dim) + 1) * sizeof(float);
+  return rows * (static_cast<std::size_t>(p.head_dim) + 1) * sizeof(float) +
+         static_cast<std::size_t>(decodeBlocksPerSplit(p)) * sizeof(int);
 }
 
-// Points partial_o and partial_lse into `workspace` (decodeWorkspaceBytes(p, splits) bytes, 16-byte
-// aligned) and records the split count.
-inline void setDecodeWorkspace(DecodeParams& p, int splits, void* workspace) {
+// Points partial_o, partial_lse and (fused) split_counters into `workspace` (decodeWorkspaceBytes(p,
+// splits) bytes, 16-byte aligned; zeroed once before the first fused call) and records the split count.
+inline void setDecodeWorkspace(DecodeParams& p, int splits, void* workspace,
+                               DecodeCombine combine = DecodeCombine::Fused) {
   p.num_splits = splits;
   const std::int64_t rows = decodePartialRows(p, splits);
-  p.partial_o = rows > 0 ? static_cast<float*>(workspace) : nullptr;
-  p.partial_lse = rows > 0 ? static_cast<float*>(workspace) + rows * p.head_dim : nullptr;
+  float* floats = static_cast<float*>(workspace);
+  p.partial_o = rows > 0 ? floats : nullptr;
+  p.partial_lse = rows > 0 ? floats + rows * p.head_dim : nullptr;
+  p.split_counters = rows > 0 && combine == DecodeCombine::Fused
+                         ? reinterpret_cast<int*>(floats + rows * (p.head_dim + 1))
+                         : nullptr;
 }
 
 // Bytes a decode step must move at least: K and V of every valid key once, Q read, O written.
