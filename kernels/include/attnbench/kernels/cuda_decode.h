@@ -27,8 +27,8 @@ std::string flashDecodeUnsupportedReason(const DecodeParams& params, const Devic
 // 0 takes flashDecodeSplits; partial_o/partial_lse (and split_counters, zeroed before the first call)
 // must hold decodeWorkspaceBytes for the count used: setDecodeWorkspace lays them out.
 // Returns cudaErrorNotSupported where flashDecodeUnsupportedReason is non-empty,
-// cudaErrorInvalidValue for missing pointers or workspace, cudaErrorMisalignedAddress for q, k, v, o
-// or the workspace off 16 bytes, else the launch status.
+// cudaErrorInvalidValue for missing pointers or workspace, cudaErrorMisalignedAddress for k, v or
+// partial_o off 16 bytes (Q and O are accessed element by element), else the launch status.
 cudaError_t flashDecode(const DecodeParams& params, cudaStream_t stream);
 
 // The combine step alone (params.num_splits > 1, partials written): O and LSE from the partials.
