@@ -1,11 +1,16 @@
 #include "cli.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -17,6 +22,7 @@
 #include "attnbench/errors.h"
 #include "attnbench/exporters.h"
 #include "attnbench/runner.h"
+#include "attnbench/text_checks.h"
 #include "progress.h"
 
 #ifdef ATTNBENCH_HAVE_GUI
@@ -55,8 +61,48 @@ extern "C" void onStopSignal(int) {
   std::signal(SIGTERM, SIG_DFL);
 }
 
-const std::set<std::string> kVerbs = {"models", "devices", "runs", "show", "export", "compare", "rename", "annotate",
-                                      "delete", "presets"};
+const std::vector<std::string> kVerbs = {"models", "devices", "runs", "show", "export", "compare", "rename", "annotate",
+                                         "delete", "presets"};
+
+bool isVerb(const std::string& word) { return std::find(kVerbs.begin(), kVerbs.end(), word) != kVerbs.end(); }
+
+// Levenshtein distance, for "did you mean" suggestions.
+std::size_t editDistance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'runs'?)" when a candidate is a typo away from `word`, else the list of candidates.
+std::string suggestion(const std::string& word, const std::vector<std::string>& candidates) {
+  const std::string* best = nullptr;
+  std::size_t best_distance = 0;
+  for (const auto& c : candidates) {
+    const std::size_t d = editDistance(word, c);
+    if (!best || d < best_distance) best = &c, best_distance = d;
+  }
+  if (best && best_distance <= std::max<std::size_t>(2, best->size() / 3)) return " (did you mean '" + *best + "'?)";
+  std::string list;
+  for (const auto& c : candidates) list += (list.empty() ? "" : ", ") + c;
+  return " (one of: " + list + ")";
+}
+
+// A path that the window would take as the database to open (`attnbench results.db`, as the desktop
+// file passes it): an existing file, or a name that looks like one.
+bool looksLikeDatabasePath(const std::string& word) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(word, ec) || word.find('/') != std::string::npos ||
+         (word.size() > 3 && word.compare(word.size() - 3, 3, ".db") == 0);
+}
 
 std::vector<std::string> splitList(const std::vector<std::string>& items) {
   std::vector<std::string> out;
@@ -85,6 +131,13 @@ int parseIntStrict(const std::string& s, const std::string& what) {
 }
 
 // "128,256", "128 256" or a power-of-two range "128..65536".
+// The entries of a list option; an option given with nothing in it (-m "") is an error, not the default.
+std::vector<std::string> nonEmptyList(const std::vector<std::string>& items, const std::string& what) {
+  std::vector<std::string> out = splitList(items);
+  if (out.empty() && !items.empty()) throw InputError(what + ": the list is empty");
+  return out;
+}
+
 std::vector<int> parseIntList(const std::vector<std::string>& items, const std::string& what) {
   std::vector<int> out;
   for (const auto& item : splitList(items)) {
@@ -119,16 +172,17 @@ std::string architectureVariantModel(const std::string& architecture, const std:
 struct SweepFlags {
   std::string spec_file, preset, name;
   std::vector<std::string> models, seq_lens, batch_sizes, dtypes, kernels, tiles;
-  std::string architecture, variant, causal, use_flash, check_correctness, device, max_memory;
+  std::string architecture, variant, causal, use_flash, check_correctness, device, max_memory, seed;
   int heads = 0, kv_heads = 0, head_dim = 0;
   std::string custom_name = "custom";
   std::optional<int> repetitions, warmup, threads;
-  std::optional<long long> seed;
   bool l2_flush = false, cuda_graph = false, no_check = false;
 };
 
+constexpr const char* kSweepGroup = "Sweep (with --batch)";
+
 void addSweepOptions(CLI::App& app, SweepFlags& f) {
-  const char* group = "Sweep (with --batch)";
+  const char* group = kSweepGroup;
   app.add_option("--spec", f.spec_file, "JSON sweep spec file (flags below override its axes)")->group(group);
   app.add_option("--preset", f.preset, "built-in sweep preset (see `attnbench presets`)")->group(group);
   app.add_option("--name", f.name, "name of the run")->group(group);
@@ -179,21 +233,25 @@ SweepSpec buildSpec(const SweepFlags& f) {
     spec = sweepPreset(resolvesToCuda(f.device.empty() ? "auto" : f.device) ? "seed-matrix" : "cpu-quick");
   }
   if (!f.device.empty()) spec.device = f.device;
-  if (!f.name.empty()) spec.name = f.name;
+  if (!f.name.empty()) {
+    requireCleanText(f.name, "--name");
+    spec.name = f.name;
+  }
 
   std::vector<ModelPreset> models;
-  for (const auto& m : splitList(f.models)) models.push_back(findModel(m));
+  for (const auto& m : nonEmptyList(f.models, "--model")) models.push_back(findModel(m));
   if (!f.architecture.empty()) models.push_back(findModel(architectureVariantModel(f.architecture, f.variant)));
   else if (!f.variant.empty()) throw InputError("--variant needs --architecture");
   if (f.heads != 0 || f.kv_heads != 0 || f.head_dim != 0) {
     if (f.heads <= 0 || f.head_dim <= 0) throw InputError("a custom shape needs positive --heads and --head-dim");
+    requireCleanText(f.custom_name, "--custom-name");
     ModelPreset custom;
     custom.name = custom.display_name = f.custom_name;
     custom.heads = f.heads;
     custom.kv_heads = f.kv_heads > 0 ? f.kv_heads : f.heads;
     if (f.kv_heads < 0) throw InputError("--kv-heads must be positive");
     custom.head_dim = f.head_dim;
-    custom.hidden = f.heads * f.head_dim;
+    custom.hidden = hiddenSize(f.heads, f.head_dim);
     validateModelShape(custom);
     models.push_back(custom);
   }
@@ -202,7 +260,7 @@ SweepSpec buildSpec(const SweepFlags& f) {
   if (!f.batch_sizes.empty()) spec.batch_sizes = parseIntList(f.batch_sizes, "--batch-sizes");
   if (!f.dtypes.empty()) {
     spec.dtypes.clear();
-    for (const auto& d : splitList(f.dtypes)) spec.dtypes.push_back(parseDType(d));
+    for (const auto& d : nonEmptyList(f.dtypes, "--dtype")) spec.dtypes.push_back(parseDType(d));
   }
   if (!f.causal.empty()) {
     if (f.causal == "both") spec.causal = {false, true};
@@ -210,36 +268,25 @@ SweepSpec buildSpec(const SweepFlags& f) {
   }
   if (!f.kernels.empty()) {
     spec.kernels.clear();
-    for (const auto& k : splitList(f.kernels)) spec.kernels.push_back(parseKernel(k));
+    for (const auto& k : nonEmptyList(f.kernels, "--kernels")) spec.kernels.push_back(parseKernel(k));
   }
   if (!f.use_flash.empty()) {
     spec.kernels = {parseBool(f.use_flash, "--use_flash") ? KernelKind::Flash : KernelKind::Standard};
   }
   if (!f.tiles.empty()) {
     spec.tiles.clear();
-    for (const auto& t : splitList(f.tiles)) spec.tiles.push_back(parseTile(t));
+    for (const auto& t : nonEmptyList(f.tiles, "--tiles")) spec.tiles.push_back(parseTile(t));
   }
-  if (f.repetitions) {
-    if (*f.repetitions < 1) throw InputError("--repetitions must be at least 1");
-    spec.repetitions = *f.repetitions;
-  }
-  if (f.warmup) {
-    if (*f.warmup < 0) throw InputError("--warmup must not be negative");
-    spec.warmup = *f.warmup;
-  }
+  // Ranges are validateSpec's (SpecLimits), the same as for spec files and the GUI.
+  if (f.repetitions) spec.repetitions = *f.repetitions;
+  if (f.warmup) spec.warmup = *f.warmup;
   if (!f.check_correctness.empty()) spec.check_correctness = parseBool(f.check_correctness, "--check-correctness");
   if (f.no_check) spec.check_correctness = false;
   if (!f.max_memory.empty()) spec.max_memory_bytes = parseByteSize(f.max_memory);
-  if (f.seed) {
-    if (*f.seed < 0) throw InputError("--seed must not be negative");
-    spec.seed = static_cast<std::uint64_t>(*f.seed);
-  }
+  if (!f.seed.empty()) spec.seed = parseSeed(f.seed);
   if (f.l2_flush) spec.l2_flush = true;
   if (f.cuda_graph) spec.cuda_graph = true;
-  if (f.threads) {
-    if (*f.threads < 0) throw InputError("--threads must not be negative");
-    spec.threads = *f.threads;
-  }
+  if (f.threads) spec.threads = *f.threads;
   validateSpec(spec);
   return spec;
 }
@@ -256,17 +303,85 @@ std::int64_t parseRunId(const std::string& s) {
   return v;
 }
 
-// Writes to a file, or to stdout for "-". InputError when the file cannot be created.
-void writeOutput(const std::string& path, const std::function<void(std::ostream&)>& write) {
-  if (path == "-") {
-    write(std::cout);
-    return;
-  }
-  std::ofstream out(path);
-  if (!out) throw InputError("cannot write '" + path + "'");
-  write(out);
-  if (!out) throw InputError("writing '" + path + "' failed");
+namespace fs = std::filesystem;
+
+// The file a path names, for comparing two paths: its device and inode when it exists.
+std::optional<std::pair<dev_t, ino_t>> fileIdentity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return std::pair{st.st_dev, st.st_ino};
 }
+
+// True when `path` is the database or one of SQLite's files beside it (journal, WAL, shared memory),
+// whichever spelling reaches it: relative, through links, or a hard link.
+bool isDatabaseFile(const std::string& path, const std::string& db_path) {
+  std::error_code ec;
+  const fs::path target = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  const fs::path db = fs::weakly_canonical(fs::absolute(db_path, ec), ec);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string file = db.string() + suffix;
+    if (target == fs::path(file)) return true;
+    const auto a = fileIdentity(path), b = fileIdentity(file);
+    if (a && b && *a == *b) return true;
+  }
+  return false;
+}
+
+// Checks before anything runs that `path` (given to `option`) can be written: not the database, not
+// a directory, in an existing folder that we may write. InputError otherwise.
+void checkOutputFile(const std::string& option, const std::string& path, const std::string& db_path) {
+  if (path == "-") return;
+  const std::string shown = option + " '" + printableText(path) + "'";
+  if (isDatabaseFile(path, db_path)) throw InputError(shown + " is the results database; choose another file");
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (fs::is_directory(status)) throw InputError(shown + " is a directory");
+  if (fs::exists(status)) {
+    if (::access(path.c_str(), W_OK) != 0) throw InputError(shown + " cannot be written: " + std::strerror(errno));
+    if (!fs::is_regular_file(status)) return;  // a FIFO or a device is written in place
+  }
+  // A regular file is replaced through a temporary file in its folder: the folder must be writable.
+  const fs::path parent = fs::absolute(path, ec).parent_path();
+  if (!fs::is_directory(parent, ec)) throw InputError(shown + ": no folder " + printableText(parent.string()));
+  if (::access(parent.c_str(), W_OK | X_OK) != 0) {
+    throw InputError(shown + " cannot be written: " + std::strerror(errno));
+  }
+}
+
+// The same for a chart folder: an existing writable folder, or one that can be created.
+void checkOutputFolder(const std::string& option, const std::string& dir, const std::string& db_path) {
+  const std::string shown = option + " '" + printableText(dir) + "'";
+  if (isDatabaseFile(dir, db_path)) throw InputError(shown + " is the results database; choose a folder");
+  std::error_code ec;
+  fs::path existing = fs::absolute(dir, ec);
+  while (!fs::exists(existing, ec) && existing.has_parent_path() && existing != existing.parent_path()) {
+    existing = existing.parent_path();
+  }
+  if (!fs::is_directory(existing, ec)) throw InputError(shown + ": " + printableText(existing.string()) + " is not a folder");
+  if (::access(existing.c_str(), W_OK | X_OK) != 0) throw InputError(shown + " cannot be written: " + std::strerror(errno));
+}
+
+// Where a run's exports go; checked as a whole before the run or the export starts.
+struct Outputs {
+  std::string csv, json, charts;
+  void check(const std::string& db_path, const char* csv_option, const char* json_option, const char* charts_option) const {
+    if (!csv.empty()) checkOutputFile(csv_option, csv, db_path);
+    if (!json.empty()) checkOutputFile(json_option, json, db_path);
+    if (!charts.empty()) {
+      checkOutputFolder(charts_option, charts, db_path);
+      if (!kCanDrawCharts) throw InputError(std::string(charts_option) + " needs the GUI build (Qt 6)");
+    }
+  }
+  // Writes them; a failure is the OS's (disk full, I/O error) and throws std::runtime_error.
+  void write(const RunRecord& run, const std::vector<PointResult>& points) const {
+    if (!csv.empty()) writeOutputFile(csv, [&](std::ostream& o) { writeCsv(o, points); });
+    if (!json.empty()) writeOutputFile(json, [&](std::ostream& o) { o << runToJson(run, points).dump(2) << '\n'; });
+    if (!charts.empty()) {
+      const std::string err = drawCharts(run, points, charts);
+      if (!err.empty()) throw std::runtime_error("chart export failed: " + err);
+    }
+  }
+};
 
 void printModels(std::ostream& out) {
   out << "name                  heads  kv_heads  head_dim  layers  hidden  ffn     vocab   aliases\n";
@@ -306,43 +421,54 @@ void printRuns(std::ostream& out, Store& store) {
   for (const auto& r : runs) {
     char line[512];
     const std::string points = std::to_string(r.finished_points) + "/" + std::to_string(r.total_points);
-    std::snprintf(line, sizeof line, "%5lld  %-11s  %-7s  %-24s  %-30s  %s", static_cast<long long>(r.id),
-                  runStatusName(r.status).c_str(), points.c_str(), r.started_at.c_str(), r.device.name.substr(0, 30).c_str(),
-                  r.name.c_str());
-    out << line << (r.note.empty() ? "" : "  # " + r.note) << '\n';
+    std::snprintf(line, sizeof line, "%5lld  %-11s  %-7s  %-24s  %-30s  ", static_cast<long long>(r.id),
+                  runStatusName(r.status).c_str(), points.c_str(), printableText(r.started_at).c_str(),
+                  printableText(r.device.name).substr(0, 30).c_str());
+    // Names and notes are printed escaped and whole: a newline or an escape sequence in them cannot
+    // break the table or drive the terminal.
+    out << line << printableText(r.name) << (r.note.empty() ? "" : "  # " + printableText(r.note)) << '\n';
   }
 }
 
 void printRunHeader(std::ostream& out, const RunRecord& r) {
-  out << "run " << r.id << ": " << r.name << " [" << runStatusName(r.status) << "]\n"
-      << "  device:  " << r.device.name << " (" << r.device.id << ") on " << r.host << '\n'
-      << "  started: " << r.started_at << (r.finished_at.empty() ? "" : ", finished: " + r.finished_at) << '\n'
-      << "  points:  " << r.finished_points << "/" << r.total_points << "   attnbench " << r.version << '\n';
+  out << "run " << r.id << ": " << printableText(r.name) << " [" << runStatusName(r.status) << "]\n"
+      << "  device:  " << printableText(r.device.name) << " (" << printableText(r.device.id) << ") on "
+      << printableText(r.host) << '\n'
+      << "  started: " << printableText(r.started_at)
+      << (r.finished_at.empty() ? "" : ", finished: " + printableText(r.finished_at)) << '\n'
+      << "  points:  " << r.finished_points << "/" << r.total_points << "   attnbench " << printableText(r.version) << '\n';
   if (r.device.ceilings) {
     char line[160];
     std::snprintf(line, sizeof line, "  ceilings: %.1f GB/s copy, %.3g TFLOP/s %s GEMM\n", r.device.ceilings->copy_gbps,
                   r.device.ceilings->gemm_tflops, r.device.ceilings->gemm_dtype.c_str());
     out << line;
   }
-  if (!r.note.empty()) out << "  note:    " << r.note << '\n';
+  if (!r.note.empty()) out << "  note:    " << printableText(r.note) << '\n';
 }
 
 int runSweep(const SweepFlags& flags, const std::string& db_path, const std::string& events, bool no_progress,
-             const std::string& resume_id, const std::string& charts_dir, const std::string& csv_path,
-             const std::string& json_path) {
+             const std::optional<std::string>& resume_id, const Outputs& outputs) {
   if (!events.empty() && events != "jsonl") throw InputError("--events supports only 'jsonl'");
-  if (!charts_dir.empty() && !kCanDrawCharts) throw InputError("--export-charts needs the GUI build (Qt 6)");
+  outputs.check(db_path, "--csv", "--json", "--export-charts");  // before the sweep, not after it
 
   std::unique_ptr<Store> store;
   std::unique_ptr<Backend> backend;
   std::string note;
   std::int64_t resume_run = 0;
   SweepSpec spec;
-  if (!resume_id.empty()) {
-    resume_run = parseRunId(resume_id);
+  if (resume_id) {
+    resume_run = parseRunId(*resume_id);
     store = Store::openExisting(db_path);
     const RunRecord run = store->requireRun(resume_run);
-    if (run.spec.models.empty()) throw InputError("run " + resume_id + " has a spec this build cannot read");
+    if (run.spec.models.empty()) throw InputError("run " + *resume_id + " has a spec this build cannot read");
+    if (run.status == RunStatus::Completed) {
+      throw InputError("run " + *resume_id + " is already completed: nothing to resume");
+    }
+    try {
+      validateSpec(run.spec);  // the bounds every new run is held to
+    } catch (const InputError& e) {
+      throw InputError("run " + *resume_id + " cannot be resumed: " + e.what());
+    }
     backend = makeBackend(run.spec.device, &note);
   } else {
     spec = buildSpec(flags);  // bad input stops here, before anything is created
@@ -389,14 +515,11 @@ int runSweep(const SweepFlags& flags, const std::string& db_path, const std::str
   std::fprintf(human, "run %lld %s: %zu point(s), %d failed; wall %.2f s, kernels %.2f s; db %s\n",
                static_cast<long long>(outcome.run_id), runStatusName(outcome.status).c_str(), outcome.results.size(),
                outcome.failed_points(), outcome.wall_seconds, outcome.kernel_seconds, store->path().c_str());
-  if (!csv_path.empty()) writeOutput(csv_path, [&](std::ostream& o) { writeCsv(o, outcome.results); });
-  if (!json_path.empty()) writeOutput(json_path, [&](std::ostream& o) { o << runToJson(record, outcome.results).dump(2) << '\n'; });
-  if (!charts_dir.empty()) {
-    const std::string err = drawCharts(record, outcome.results, charts_dir);
-    if (!err.empty()) {
-      std::fprintf(stderr, "attnbench: chart export failed: %s\n", err.c_str());
-      return kExitFailedPoints;
-    }
+  try {
+    outputs.write(record, outcome.results);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attnbench: %s (the run is saved in %s)\n", e.what(), store->path().c_str());
+    return kExitFailedPoints;
   }
   if (outcome.status == RunStatus::Interrupted) {
     std::fprintf(stderr, "interrupted: resume with `attnbench --batch --resume %lld --db %s`\n",
@@ -404,6 +527,51 @@ int runSweep(const SweepFlags& flags, const std::string& db_path, const std::str
     return kExitInterrupted;
   }
   return outcome.failed_points() > 0 ? kExitFailedPoints : kExitOk;
+}
+
+// Options that only a sweep takes: --batch and everything it is given with.
+bool isSweepOption(const CLI::Option* opt) {
+  static const std::set<std::string> batch_only = {"--batch", "--events", "--no-progress", "--resume", "--export-charts",
+                                                   "--csv", "--json"};
+  return opt->get_group() == kSweepGroup || batch_only.count(opt->get_name()) > 0;
+}
+
+// The options given on the command line among `app`'s own, in a stable order.
+std::vector<const CLI::Option*> givenOptions(const CLI::App& app) {
+  std::vector<const CLI::Option*> given;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->count() > 0 && !opt->get_name().empty()) given.push_back(opt);
+  }
+  return given;
+}
+
+// An option given an empty value (--db "", -m "", --resume "") is a mistake, not the default.
+void requireNonEmptyValues(const CLI::App& app) {
+  for (const CLI::Option* opt : givenOptions(app)) {
+    if (opt->get_expected_min() == 0) continue;  // flags and --use_flash[=VALUE]
+    for (const auto& value : opt->results()) {
+      if (value.empty()) throw InputError(opt->get_name() + " needs a value, not an empty string");
+    }
+  }
+}
+
+void requireUsableDatabasePath(const std::string& db_path) {
+  // SQLite takes ":memory:" as a database that vanishes at exit: the results would be thrown away.
+  if (db_path == ":memory:") throw InputError("--db :memory: would throw the results away; give a file");
+}
+
+// The message for arguments CLI11 did not expect: an unknown command or option, with a suggestion.
+std::string unexpectedArgumentMessage(const CLI::App& app, const std::vector<std::string>& extras) {
+  const std::string& word = extras.front();
+  if (word.rfind("-", 0) == 0) {
+    std::vector<std::string> names;
+    for (const CLI::Option* opt : app.get_options()) {
+      for (const auto& n : opt->get_lnames()) names.push_back("--" + n);
+    }
+    const std::string bare = word.substr(0, word.find('='));
+    return "unknown option '" + printableText(bare) + "'" + suggestion(bare, names);
+  }
+  return "unknown command '" + printableText(word) + "'" + suggestion(word, kVerbs);
 }
 
 int runCli(int argc, char** argv) {
@@ -416,6 +584,7 @@ int runCli(int argc, char** argv) {
       "  attnbench --batch -m llama-3-8b --seq-lens 1024,4096 --causal both --tiles 64x64,128x64\n"
       "  attnbench --batch --spec sweep.json --events jsonl > events.jsonl\n"
       "  attnbench runs;  attnbench show 3;  attnbench export 3 --csv out.csv;  attnbench compare 3 5\n"
+      "Commands and options may come in any order. With neither, attnbench opens its window.\n"
       "Exit codes: 0 ok, 1 some points failed, 2 bad input, 3 device fault, 130 interrupted (resume with --resume).");
   app.set_version_flag("--version", std::string("attnbench ") + ATTNBENCH_VERSION +
 #ifdef ATTNBENCH_HAVE_CUDA
@@ -428,15 +597,17 @@ int runCli(int argc, char** argv) {
   app.add_option("--db", db_path, "SQLite database (default: $XDG_DATA_HOME/attnbench/results.db)");
 
   bool batch = false, no_progress = false;
-  std::string events, resume_id, charts_dir, csv_path, json_path;
+  std::string events;
+  std::optional<std::string> resume_id;
+  Outputs batch_outputs;
   SweepFlags flags;
   app.add_flag("--batch", batch, "run a sweep headless");
   app.add_option("--events", events, "stream progress as JSON lines on stdout: jsonl");
   app.add_flag("--no-progress", no_progress, "no progress bar on stderr");
-  app.add_option("--resume", resume_id, "finish the missing points of run RUN");
-  app.add_option("--export-charts", charts_dir, "after the run, draw its charts (PNG, SVG, PDF) into DIR");
-  app.add_option("--csv", csv_path, "after the run, write its points as CSV (- for stdout)");
-  app.add_option("--json", json_path, "after the run, write run and points as JSON (- for stdout)");
+  app.add_option("--resume", resume_id, "finish the missing points of run RUN (its own spec: no sweep options)");
+  app.add_option("--export-charts", batch_outputs.charts, "after the run, draw its charts (PNG, SVG, PDF) into DIR");
+  app.add_option("--csv", batch_outputs.csv, "after the run, write its points as CSV (- for stdout)");
+  app.add_option("--json", batch_outputs.json, "after the run, write run and points as JSON (- for stdout)");
   addSweepOptions(app, flags);
 
   app.fallthrough();  // inherited by the verbs: global options such as --db may follow them
@@ -451,10 +622,10 @@ int runCli(int argc, char** argv) {
   show->add_flag("--points", show_points, "also list every point");
   auto* exportCmd = app.add_subcommand("export", "export a run as CSV and/or JSON");
   exportCmd->add_option("RUN", run_a, "run id")->required();
-  std::string export_csv, export_json, export_charts;
-  exportCmd->add_option("--csv", export_csv, "CSV file (- for stdout)");
-  exportCmd->add_option("--json", export_json, "JSON file (- for stdout)");
-  exportCmd->add_option("--charts", export_charts, "directory for PNG/SVG/PDF charts (GUI build)");
+  Outputs export_outputs;
+  exportCmd->add_option("--csv", export_outputs.csv, "CSV file (- for stdout)");
+  exportCmd->add_option("--json", export_outputs.json, "JSON file (- for stdout)");
+  exportCmd->add_option("--charts", export_outputs.charts, "directory for PNG/SVG/PDF charts (GUI build)");
   auto* compare = app.add_subcommand("compare", "compare two runs point by point (ratio B/A of medians)");
   compare->add_option("RUN_A", run_a, "baseline run id")->required();
   compare->add_option("RUN_B", run_b, "run id to compare")->required();
@@ -476,13 +647,42 @@ int runCli(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError&) {
+    // The extras of whichever command was parsed; the top level's when none was.
+    const CLI::App* parsed = &app;
+    for (const CLI::App* sub : app.get_subcommands()) parsed = sub;
+    std::vector<std::string> extras = parsed->remaining();
+    if (extras.empty()) extras = app.remaining();
+    std::fprintf(stderr, "attnbench: %s\n", unexpectedArgumentMessage(app, extras).c_str());
+    return kExitBadInput;
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
-    std::fprintf(stderr, "attnbench: %s (see --help)\n", msg.c_str());
+    std::fprintf(stderr, "attnbench: %s (see --help)\n", printableText(msg).c_str());
     return kExitBadInput;
   }
 
   try {
+    requireNonEmptyValues(app);
+    for (const CLI::App* sub : app.get_subcommands()) requireNonEmptyValues(*sub);
+    requireUsableDatabasePath(db_path);
+    const std::vector<CLI::App*> verbs = app.get_subcommands();
+    const auto given = givenOptions(app);
+    const auto sweep_option = std::find_if(given.begin(), given.end(), isSweepOption);
+    if (!verbs.empty() && sweep_option != given.end()) {
+      throw InputError("'" + verbs.front()->get_name() + "' does not take " + (*sweep_option)->get_name());
+    }
+    if (resume_id) {
+      // A resumed run keeps its stored spec: a sweep flag beside --resume would be silently ignored.
+      for (const CLI::Option* opt : given) {
+        if (opt->get_group() == kSweepGroup) {
+          throw InputError("--resume runs the stored spec of run " + printableText(*resume_id) + "; drop " +
+                           opt->get_name());
+        }
+      }
+    } else if (!batch && verbs.empty() && sweep_option != given.end()) {
+      throw InputError((*sweep_option)->get_name() + " is a sweep option: add --batch to run the sweep");
+    }
+
     if (*models) {
       printModels(std::cout);
     } else if (*presets) {
@@ -499,39 +699,38 @@ int runCli(int argc, char** argv) {
       printSummaryTable(std::cout, points);
       if (show_points) {
         for (const auto& p : points) {
-          std::cout << "  #" << p.point.index << " " << p.point.label() << ": " << statusName(p.status);
+          std::cout << "  #" << p.point.index << " " << printableText(p.point.label()) << ": " << statusName(p.status);
           if (p.status == PointStatus::Ok) std::cout << " " << p.stats.median_ms << " ms";
-          if (!p.message.empty()) std::cout << " (" << p.message << ")";
+          if (!p.message.empty()) std::cout << " (" << printableText(p.message) << ")";
           std::cout << '\n';
         }
       }
     } else if (*exportCmd) {
-      if (export_csv.empty() && export_json.empty() && export_charts.empty()) {
+      if (export_outputs.csv.empty() && export_outputs.json.empty() && export_outputs.charts.empty()) {
         throw InputError("export needs --csv FILE, --json FILE or --charts DIR");
       }
-      if (!export_charts.empty() && !kCanDrawCharts) throw InputError("--charts needs the GUI build (Qt 6)");
+      export_outputs.check(db_path, "--csv", "--json", "--charts");
       auto store = Store::openExisting(db_path);
       const RunRecord run = store->requireRun(parseRunId(run_a));
-      const auto points = store->loadPoints(run.id);
-      if (!export_csv.empty()) writeOutput(export_csv, [&](std::ostream& o) { writeCsv(o, points); });
-      if (!export_json.empty()) writeOutput(export_json, [&](std::ostream& o) { o << runToJson(run, points).dump(2) << '\n'; });
-      if (!export_charts.empty()) {
-        const std::string err = drawCharts(run, points, export_charts);
-        if (!err.empty()) throw InputError("chart export failed: " + err);
-      }
+      export_outputs.write(run, store->loadPoints(run.id));
     } else if (*compare) {
       auto store = Store::openExisting(db_path);
       const RunRecord a = store->requireRun(parseRunId(run_a));
       const RunRecord b = store->requireRun(parseRunId(run_b));
       printComparison(std::cout, a, store->loadPoints(a.id), b, store->loadPoints(b.id));
     } else if (*rename) {
-      Store::openExisting(db_path)->renameRun(parseRunId(run_a), text);
+      const std::int64_t id = parseRunId(run_a);
+      requireCleanText(text, "the new name");
+      if (text.empty()) throw InputError("the new name is empty");
+      Store::openExisting(db_path)->renameRun(id, text);
     } else if (*annotate) {
-      Store::openExisting(db_path)->annotateRun(parseRunId(run_a), text);
+      const std::int64_t id = parseRunId(run_a);
+      requireCleanText(text, "the note");
+      Store::openExisting(db_path)->annotateRun(id, text);
     } else if (*remove) {
       Store::openExisting(db_path)->deleteRun(parseRunId(run_a));
-    } else if (batch || !resume_id.empty()) {
-      return runSweep(flags, db_path, events, no_progress, resume_id, charts_dir, csv_path, json_path);
+    } else if (batch || resume_id) {
+      return runSweep(flags, db_path, events, no_progress, resume_id, batch_outputs);
     } else {
       std::cout << app.help();
       return kExitOk;
@@ -548,13 +747,37 @@ int runCli(int argc, char** argv) {
 
 }  // namespace
 
-bool wantsCli(int argc, char** argv) {
-  if (argc > 1 && kVerbs.count(argv[1])) return true;
+bool wantsWindow(int argc, char** argv) {
+  // The window takes --db FILE (or --db=FILE) and one database path, as its desktop file passes it;
+  // anything else is for the command line, which answers unknown words with an error.
+  bool database_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--batch" || a == "--resume" || a == "--help" || a == "-h" || a == "--version") return true;
+    if (a == "--db" && i + 1 < argc && argv[i + 1][0] != '\0') {
+      ++i;
+    } else if (a.rfind("--db=", 0) == 0 && a.size() > 5) {
+    } else if (!database_given && !a.empty() && a[0] != '-' && !isVerb(a) && looksLikeDatabasePath(a)) {
+      database_given = true;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool displayAvailable() {
+  for (const char* name : {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') return true;
   }
   return false;
+}
+
+int reportNoDisplay() {
+  std::fprintf(stderr,
+               "attnbench: no display for the window (DISPLAY and WAYLAND_DISPLAY are unset); run a command "
+               "or --batch instead (see --help)\n");
+  return kExitBadInput;
 }
 
 int run(int argc, char** argv) { return runCli(argc, argv); }

@@ -19,8 +19,16 @@ enum ExitCode : int {
   kExitInterrupted = 130 // SIGINT/SIGTERM: the run is marked interrupted and can be resumed
 };
 
-// True when argv asks for command-line work (a verb, --batch, --resume, --help, --version).
-bool wantsCli(int argc, char** argv);
+// True when argv asks for the desktop window: no command and no option but --db FILE or a database
+// path. Everything else is the command line's, which rejects what it does not know.
+bool wantsWindow(int argc, char** argv);
+
+// True when a window can be shown: DISPLAY or WAYLAND_DISPLAY is set, or QT_QPA_PLATFORM names a
+// platform (offscreen, vnc, ...). Checked before any QApplication exists, which would abort without one.
+bool displayAvailable();
+
+// Says that the window cannot open for lack of a display; returns kExitBadInput.
+int reportNoDisplay();
 
 // Runs the command line; returns the process exit code.
 int run(int argc, char** argv);

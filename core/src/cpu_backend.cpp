@@ -12,6 +12,7 @@
 #include "attnbench/kernels/cpu_attention.h"
 #include "backends.h"
 #include "host_tensors.h"
+#include "size_checks.h"
 #include "tracking_allocator.h"
 
 namespace attnbench {
@@ -126,9 +127,12 @@ class CpuBackend final : public Backend {
   CpuBackend() : device_(describeHostCpu()) {}
 
   const DeviceInfo& device() const override { return device_; }
-  std::string unsupportedReason(const ProblemShape&) const override { return {}; }
+  std::string unsupportedReason(const ProblemShape& s) const override { return sizeOverflowReason(s); }
 
-  std::uint64_t predictBytes(const ProblemShape& s) const override { return predictCpuBytes(s, threads_); }
+  std::uint64_t predictBytes(const ProblemShape& s) const override {
+    if (!sizeOverflowReason(s).empty()) return UINT64_MAX;  // never fits a budget
+    return predictCpuBytes(s, threads_);
+  }
 
   std::uint64_t memoryBudgetBytes() const override {
     // Leave a tenth of the available memory to the OS and to the reference check.

@@ -13,6 +13,7 @@
 #include "backends.h"
 #include "cuda_fill.h"
 #include "host_tensors.h"
+#include "size_checks.h"
 #include "tracking_allocator.h"
 
 namespace attnbench {
@@ -308,12 +309,14 @@ class CudaBackend final : public Backend {
   const DeviceInfo& device() const override { return device_; }
 
   std::string unsupportedReason(const ProblemShape& s) const override {
+    if (std::string reason = sizeOverflowReason(s); !reason.empty()) return reason;
     const kernels::AttentionParams p = shapeOnlyParams(s);
     return s.kernel == KernelKind::Flash ? kcuda::flashUnsupportedReason(p, s.tile, ctx_.traits)
                                          : kcuda::standardUnsupportedReason(p);
   }
 
   std::uint64_t predictBytes(const ProblemShape& s) const override {
+    if (!sizeOverflowReason(s).empty()) return UINT64_MAX;  // never fits a budget
     const std::uint64_t e = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
     std::uint64_t bytes = e * (tensorElements(s, TensorId::Q) + tensorElements(s, TensorId::K) +
                                tensorElements(s, TensorId::V) + tensorElements(s, TensorId::O));

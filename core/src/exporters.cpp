@@ -1,20 +1,99 @@
 #include "attnbench/exporters.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <iostream>
 #include <map>
+#include <sstream>
+#include <stdexcept>
 #include <tuple>
+
+#include "attnbench/text_checks.h"
 
 namespace attnbench {
 namespace {
 
-std::string csvEscape(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+std::string csvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
   for (char c : s) {
     if (c == '"') out += '"';
     out += c;
   }
   return out + "\"";
+}
+
+// A text cell that a spreadsheet would evaluate (=HYPERLINK(...), +1, -1, @SUM) is kept as text.
+std::string csvText(const std::string& s) {
+  const bool formula_like = !s.empty() && std::strchr("=+-@\t\r", s.front()) != nullptr;
+  return csvField(formula_like ? "'" + s : s);
+}
+
+[[noreturn]] void throwWriteError(const std::string& path, int error) {
+  throw std::runtime_error("writing '" + printableText(path) + "' failed: " + std::strerror(error));
+}
+
+void writeAll(int fd, const std::string& bytes, const std::string& path) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throwWriteError(path, n < 0 ? errno : ENOSPC);
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+// Closes `fd`; a failed close (NFS, some quotas) is a failed write.
+void closeChecked(int fd, const std::string& path) {
+  if (::close(fd) != 0 && errno != EINTR) throwWriteError(path, errno);
+}
+
+void writeInPlace(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) throwWriteError(path, errno);
+  try {
+    writeAll(fd, bytes, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  closeChecked(fd, path);
+}
+
+void writeReplacing(const std::string& path, const std::string& bytes, const struct stat* existing) {
+  std::string temp = path + ".XXXXXX";
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) throwWriteError(path, errno);
+  try {
+    // mkstemp creates 0600; give the file the mode it had, or the one a plain create would give.
+    mode_t mode = 0;
+    if (existing) {
+      mode = existing->st_mode & 07777;
+    } else {
+      const mode_t mask = ::umask(0);
+      ::umask(mask);
+      mode = 0666 & ~mask;
+    }
+    if (::fchmod(fd, mode) != 0) throwWriteError(path, errno);
+    writeAll(fd, bytes, path);
+    if (::fsync(fd) != 0) throwWriteError(path, errno);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(temp.c_str());
+    throw;
+  }
+  try {
+    closeChecked(fd, path);
+    if (::rename(temp.c_str(), path.c_str()) != 0) throwWriteError(path, errno);
+  } catch (...) {
+    ::unlink(temp.c_str());
+    throw;
+  }
 }
 
 std::string fmt(const char* format, double v) {
@@ -45,7 +124,7 @@ void writeCsv(std::ostream& out, const std::vector<PointResult>& points) {
          "correct,message\n";
   for (const auto& r : points) {
     const SweepPoint& p = r.point;
-    out << p.index << ',' << csvEscape(p.model.name) << ',' << p.model.heads << ',' << p.model.kv_heads << ','
+    out << p.index << ',' << csvText(p.model.name) << ',' << p.model.heads << ',' << p.model.kv_heads << ','
         << p.model.head_dim << ',' << p.batch << ',' << p.seq_len << ',' << kernels::dtypeName(p.dtype) << ','
         << (p.causal ? 1 : 0) << ',' << kernelName(p.kernel) << ','
         << (p.kernel == KernelKind::Flash ? tileName(r.tile) : "-") << ',' << statusName(r.status) << ','
@@ -58,8 +137,24 @@ void writeCsv(std::ostream& out, const std::vector<PointResult>& points) {
     } else {
       out << ",,,";
     }
-    out << ',' << csvEscape(r.message) << '\n';
+    out << ',' << csvText(r.message) << '\n';
   }
+}
+
+void writeOutputFile(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  std::ostringstream text;
+  write(text);
+  const std::string bytes = text.str();
+  if (path == "-") {
+    std::cout << bytes;
+    std::cout.flush();
+    if (!std::cout) throwWriteError("stdout", errno != 0 ? errno : EIO);
+    return;
+  }
+  struct stat st {};
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (exists && !S_ISREG(st.st_mode)) writeInPlace(path, bytes);
+  else writeReplacing(path, bytes, exists ? &st : nullptr);
 }
 
 nlohmann::json runToJson(const RunRecord& run, const std::vector<PointResult>& points) {
@@ -129,7 +224,7 @@ void printSummaryTable(std::ostream& out, const std::vector<PointResult>& points
     return std::string("-");
   };
   for (const auto& s : summarize(points)) {
-    out << cell(s.model, 20, false) << cell(std::to_string(s.batch), 3, true) << cell(std::to_string(s.seq_len), 8, true)
+    out << cell(printableText(s.model), 20, false) << cell(std::to_string(s.batch), 3, true) << cell(std::to_string(s.seq_len), 8, true)
         << ' ' << cell(s.dtype, 6, false) << cell(s.causal ? "yes" : "no", 7, false);
     if (s.flash) out << cell(fmt("%.3f", s.flash->stats.median_ms), 11, true) << cell(fmt("%.2f", s.flash->tflops), 9, true);
     else out << cell(statusOr(points, s, KernelKind::Flash), 11, true) << cell("", 9, true);
@@ -144,8 +239,10 @@ void printSummaryTable(std::ostream& out, const std::vector<PointResult>& points
 
 void printComparison(std::ostream& out, const RunRecord& a, const std::vector<PointResult>& pa, const RunRecord& b,
                      const std::vector<PointResult>& pb) {
-  out << "A: run " << a.id << " (" << a.name << ", " << a.device.name << ", " << a.started_at << ")\n"
-      << "B: run " << b.id << " (" << b.name << ", " << b.device.name << ", " << b.started_at << ")\n";
+  out << "A: run " << a.id << " (" << printableText(a.name) << ", " << printableText(a.device.name) << ", "
+      << a.started_at << ")\n"
+      << "B: run " << b.id << " (" << printableText(b.name) << ", " << printableText(b.device.name) << ", "
+      << b.started_at << ")\n";
   out << cell("model", 20, false) << cell("B", 3, true) << cell("N", 8, true) << ' ' << cell("dtype", 6, false)
       << cell("causal", 7, false) << cell("kernel", 9, false) << cell("A ms", 11, true) << cell("B ms", 11, true)
       << cell("B/A", 8, true) << '\n';
@@ -168,7 +265,7 @@ void printComparison(std::ostream& out, const RunRecord& a, const std::vector<Po
     printed[key] = true;
     ++matched;
     const double ratio = it->second->stats.median_ms / r.stats.median_ms;
-    out << cell(r.point.model.name, 20, false) << cell(std::to_string(r.point.batch), 3, true)
+    out << cell(printableText(r.point.model.name), 20, false) << cell(std::to_string(r.point.batch), 3, true)
         << cell(std::to_string(r.point.seq_len), 8, true) << ' ' << cell(std::string(kernels::dtypeName(r.point.dtype)), 6, false)
         << cell(r.point.causal ? "yes" : "no", 7, false) << cell(kernelName(r.point.kernel), 9, false)
         << cell(fmt("%.3f", r.stats.median_ms), 11, true) << cell(fmt("%.3f", it->second->stats.median_ms), 11, true)

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnbench/errors.h"
+#include "attnbench/text_checks.h"
 #include "embedded_resources.h"
 
 namespace attnbench {
@@ -39,19 +40,27 @@ ModelPreset modelFromJson(const nlohmann::json& j) {
     throw InputError("a custom model needs a non-empty string \"name\"");
   }
   m.name = j.at("name").get<std::string>();
-  m.display_name = j.value("display_name", m.name);
+  requireCleanText(m.name, "a custom model's name");
+  const std::string shown = printableText(m.name);
+  m.display_name = m.name;
+  if (j.contains("display_name")) {
+    if (!j.at("display_name").is_string()) throw InputError("model '" + shown + "': \"display_name\" must be a string");
+    m.display_name = j.at("display_name").get<std::string>();
+    requireCleanText(m.display_name, "model '" + shown + "': \"display_name\"");
+  }
   if (j.contains("aliases")) {
-    if (!j.at("aliases").is_array()) throw InputError("model '" + m.name + "': \"aliases\" must be an array");
+    if (!j.at("aliases").is_array()) throw InputError("model '" + shown + "': \"aliases\" must be an array");
     for (const auto& a : j.at("aliases")) {
-      if (!a.is_string()) throw InputError("model '" + m.name + "': aliases must be strings");
+      if (!a.is_string()) throw InputError("model '" + shown + "': aliases must be strings");
       m.aliases.push_back(a.get<std::string>());
+      requireCleanText(m.aliases.back(), "model '" + shown + "': an alias");
     }
   }
   m.heads = requirePositiveInt(j, "heads", m.name);
   m.kv_heads = j.contains("kv_heads") ? requirePositiveInt(j, "kv_heads", m.name) : m.heads;
   m.head_dim = requirePositiveInt(j, "head_dim", m.name);
   m.layers = j.contains("layers") ? requirePositiveInt(j, "layers", m.name) : 0;
-  m.hidden = j.contains("hidden") ? requirePositiveInt(j, "hidden", m.name) : m.heads * m.head_dim;
+  m.hidden = j.contains("hidden") ? requirePositiveInt(j, "hidden", m.name) : hiddenSize(m.heads, m.head_dim);
   m.ffn = j.contains("ffn") ? requirePositiveInt(j, "ffn", m.name) : 0;
   m.vocab = j.contains("vocab") ? requirePositiveInt(j, "vocab", m.name) : 0;
   validateModelShape(m);
@@ -60,13 +69,18 @@ ModelPreset modelFromJson(const nlohmann::json& j) {
 
 nlohmann::json modelToJson(const ModelPreset& m) {
   nlohmann::json j = {{"name", m.name}, {"display_name", m.display_name}, {"aliases", m.aliases},
-                      {"heads", m.heads}, {"kv_heads", m.kv_heads},         {"head_dim", m.head_dim},
-                      {"hidden", m.hidden}};
-  // Optional facts of a preset; a custom shape may not have them.
-  for (const auto& [key, value] : {std::pair{"layers", m.layers}, std::pair{"ffn", m.ffn}, std::pair{"vocab", m.vocab}}) {
+                      {"heads", m.heads}, {"kv_heads", m.kv_heads},         {"head_dim", m.head_dim}};
+  // Optional facts of a preset; a custom shape may not have them (nor a hidden size that fits an int).
+  for (const auto& [key, value] : {std::pair{"hidden", m.hidden}, std::pair{"layers", m.layers}, std::pair{"ffn", m.ffn},
+                                   std::pair{"vocab", m.vocab}}) {
     if (value > 0) j[key] = value;
   }
   return j;
+}
+
+int hiddenSize(int heads, int head_dim) {
+  int hidden = 0;
+  return __builtin_mul_overflow(heads, head_dim, &hidden) ? 0 : hidden;
 }
 
 void validateModelShape(const ModelPreset& m) {

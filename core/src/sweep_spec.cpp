@@ -2,24 +2,52 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "attnbench/errors.h"
+#include "attnbench/text_checks.h"
 #include "embedded_resources.h"
 
 namespace attnbench {
 namespace {
 
-constexpr int kMaxSeqLen = 1 << 22;
-constexpr int kMaxBatch = 4096;
+using L = SpecLimits;
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
+}
+
+// A JSON value for an error message: short, whatever the value holds.
+std::string shown(const nlohmann::json& v) {
+  std::string text = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  return printableText(text);
+}
+
+void requireInRange(long long v, long long lo, long long hi, const std::string& what) {
+  if (v < lo || v > hi) {
+    throw InputError(what + " " + std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "]");
+  }
+}
+
+// Every value of an axis at most once: a repeat would run (and store) the same points twice.
+template <typename T, typename Key>
+void requireNoRepeats(const std::vector<T>& values, const char* axis, Key key) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (key(values[i]) == key(values[j])) {
+        throw InputError(std::string("spec: axis \"") + axis + "\" repeats " + printableText(key(values[i])));
+      }
+    }
+  }
 }
 
 // A spec value that may be a scalar or an array of scalars: always returns the elements.
@@ -30,23 +58,24 @@ std::vector<nlohmann::json> elementsOf(const nlohmann::json& v) {
 
 int intInRange(const nlohmann::json& v, const std::string& key, long long lo, long long hi) {
   if (!v.is_number_integer()) {
-    throw InputError("spec: \"" + key + "\" must be an integer, got " + v.dump());
+    throw InputError("spec: \"" + key + "\" must be an integer, got " + shown(v));
+  }
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi)) {
+    throw InputError("spec: \"" + key + "\" = " + shown(v) + " is out of range [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "]");
   }
   const long long x = v.get<long long>();
-  if (x < lo || x > hi) {
-    throw InputError("spec: \"" + key + "\" = " + std::to_string(x) + " is out of range [" + std::to_string(lo) +
-                     ", " + std::to_string(hi) + "]");
-  }
+  requireInRange(x, lo, hi, "spec: \"" + key + "\" =");
   return static_cast<int>(x);
 }
 
 bool boolValue(const nlohmann::json& v, const std::string& key) {
-  if (!v.is_boolean()) throw InputError("spec: \"" + key + "\" must be true or false, got " + v.dump());
+  if (!v.is_boolean()) throw InputError("spec: \"" + key + "\" must be true or false, got " + shown(v));
   return v.get<bool>();
 }
 
 std::string stringValue(const nlohmann::json& v, const std::string& key) {
-  if (!v.is_string()) throw InputError("spec: \"" + key + "\" must be a string, got " + v.dump());
+  if (!v.is_string()) throw InputError("spec: \"" + key + "\" must be a string, got " + shown(v));
   return v.get<std::string>();
 }
 
@@ -120,6 +149,15 @@ std::uint64_t parseByteSize(const std::string& s) {
   return static_cast<std::uint64_t>(bytes);
 }
 
+std::uint64_t parseSeed(const std::string& s) {
+  std::uint64_t seed = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), seed);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+    throw InputError("seed '" + printableText(s) + "' is not an integer in [0, 18446744073709551615]");
+  }
+  return seed;
+}
+
 std::string formatBytes(std::uint64_t bytes) {
   static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(bytes);
@@ -147,14 +185,14 @@ SweepSpec specFromJson(const nlohmann::json& j) {
     for (const auto& m : elementsOf(j.at("models"))) {
       if (m.is_string()) s.models.push_back(findModel(m.get<std::string>()));
       else if (m.is_object()) s.models.push_back(modelFromJson(m));
-      else throw InputError("spec: \"models\" entries must be names or objects, got " + m.dump());
+      else throw InputError("spec: \"models\" entries must be names or objects, got " + shown(m));
     }
   }
   if (j.contains("seq_lens")) {
-    for (const auto& v : elementsOf(j.at("seq_lens"))) s.seq_lens.push_back(intInRange(v, "seq_lens", 1, kMaxSeqLen));
+    for (const auto& v : elementsOf(j.at("seq_lens"))) s.seq_lens.push_back(intInRange(v, "seq_lens", 1, L::kMaxSeqLen));
   }
   if (j.contains("batch_sizes")) {
-    for (const auto& v : elementsOf(j.at("batch_sizes"))) s.batch_sizes.push_back(intInRange(v, "batch_sizes", 1, kMaxBatch));
+    for (const auto& v : elementsOf(j.at("batch_sizes"))) s.batch_sizes.push_back(intInRange(v, "batch_sizes", 1, L::kMaxBatch));
   }
   if (j.contains("dtypes")) {
     for (const auto& v : elementsOf(j.at("dtypes"))) s.dtypes.push_back(parseDType(stringValue(v, "dtypes")));
@@ -179,23 +217,33 @@ SweepSpec specFromJson(const nlohmann::json& j) {
   } else {
     s.tiles = {TileShape{}};
   }
-  if (j.contains("repetitions")) s.repetitions = intInRange(j.at("repetitions"), "repetitions", 1, 100000);
-  if (j.contains("warmup")) s.warmup = intInRange(j.at("warmup"), "warmup", 0, 10000);
+  if (j.contains("repetitions")) s.repetitions = intInRange(j.at("repetitions"), "repetitions", 1, L::kMaxRepetitions);
+  if (j.contains("warmup")) s.warmup = intInRange(j.at("warmup"), "warmup", 0, L::kMaxWarmup);
   if (j.contains("check_correctness")) s.check_correctness = boolValue(j.at("check_correctness"), "check_correctness");
   if (j.contains("device")) s.device = stringValue(j.at("device"), "device");
   if (j.contains("max_memory") && !j.at("max_memory").is_null()) {
     const auto& v = j.at("max_memory");
-    if (v.is_number() && v.get<double>() > 0) s.max_memory_bytes = static_cast<std::uint64_t>(v.get<double>());
-    else if (v.is_string()) s.max_memory_bytes = parseByteSize(v.get<std::string>());
-    else throw InputError("spec: \"max_memory\" must be a positive byte count or a string like \"8GiB\"");
+    // Range-checked as a double first: casting a huge double to an integer is undefined.
+    if (v.is_number() && v.get<double>() >= 1 && v.get<double>() <= static_cast<double>(L::kMaxMemoryBytes)) {
+      s.max_memory_bytes = static_cast<std::uint64_t>(v.get<double>());
+    } else if (v.is_string()) {
+      s.max_memory_bytes = parseByteSize(v.get<std::string>());
+    } else {
+      throw InputError("spec: \"max_memory\" must be a byte count in [" + formatBytes(L::kMinMemoryBytes) + ", " +
+                       formatBytes(L::kMaxMemoryBytes) + "] or a string like \"8GiB\"");
+    }
   }
   if (j.contains("seed")) {
-    if (!j.at("seed").is_number_unsigned() && !j.at("seed").is_number_integer()) throw InputError("spec: \"seed\" must be an integer");
+    // A negative seed would wrap around: only non-negative integers pass.
+    const auto& seed = j.at("seed");
+    if (!seed.is_number_unsigned() && !(seed.is_number_integer() && seed.get<std::int64_t>() >= 0)) {
+      throw InputError("spec: \"seed\" must be an integer in [0, 18446744073709551615], got " + shown(j.at("seed")));
+    }
     s.seed = j.at("seed").get<std::uint64_t>();
   }
   if (j.contains("l2_flush")) s.l2_flush = boolValue(j.at("l2_flush"), "l2_flush");
   if (j.contains("cuda_graph")) s.cuda_graph = boolValue(j.at("cuda_graph"), "cuda_graph");
-  if (j.contains("threads")) s.threads = intInRange(j.at("threads"), "threads", 0, 4096);
+  if (j.contains("threads")) s.threads = intInRange(j.at("threads"), "threads", 0, L::kMaxThreads);
   validateSpec(s);
   return s;
 }
@@ -226,16 +274,36 @@ nlohmann::json specToJson(const SweepSpec& s) {
   return j;
 }
 
-SweepSpec loadSpecFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError("cannot read spec file '" + path + "'");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw InputError("spec file '" + path + "' is not valid JSON: " + std::string(e.what()));
+nlohmann::json parseSpecText(const std::string& text, const std::string& what) {
+  if (text.size() > L::kMaxSpecFileBytes) {
+    throw InputError(what + " is larger than " + formatBytes(L::kMaxSpecFileBytes));
   }
-  return specFromJson(j);
+  // The parser itself keeps no recursion, but dumping, comparing or walking a deeper document would.
+  const auto boundDepth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > L::kMaxJsonDepth) {
+      throw InputError(what + " nests deeper than " + std::to_string(L::kMaxJsonDepth) + " levels");
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text, boundDepth);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InputError(what + " is not valid JSON: " + printableText(e.what()));
+  }
+}
+
+SweepSpec loadSpecFile(const std::string& path) {
+  const std::string what = "spec file '" + printableText(path) + "'";
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(what + " is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot read " + what);
+  // Read one byte past the limit, so that a larger file (or an endless device) is refused, not read.
+  std::string text(L::kMaxSpecFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) throw InputError("cannot read " + what);
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return specFromJson(parseSpecText(text, what));
 }
 
 SweepSpec sweepPreset(const std::string& name) {
@@ -254,6 +322,7 @@ std::vector<std::string> sweepPresetNames() {
 }
 
 void validateSpec(const SweepSpec& s) {
+  requireCleanText(s.name, "spec: the name");
   auto requireNonEmpty = [](bool empty, const char* axis) {
     if (empty) throw InputError(std::string("spec: axis \"") + axis + "\" is empty");
   };
@@ -265,14 +334,22 @@ void validateSpec(const SweepSpec& s) {
   requireNonEmpty(s.kernels.empty(), "kernels");
   requireNonEmpty(s.tiles.empty(), "tiles");
   for (const auto& m : s.models) validateModelShape(m);
-  for (int n : s.seq_lens) {
-    if (n < 1 || n > kMaxSeqLen) throw InputError("spec: sequence length " + std::to_string(n) + " out of range [1, " + std::to_string(kMaxSeqLen) + "]");
+  for (int n : s.seq_lens) requireInRange(n, 1, L::kMaxSeqLen, "spec: sequence length");
+  for (int b : s.batch_sizes) requireInRange(b, 1, L::kMaxBatch, "spec: batch size");
+  requireInRange(s.repetitions, 1, L::kMaxRepetitions, "spec: repetitions");
+  requireInRange(s.warmup, 0, L::kMaxWarmup, "spec: warmup");
+  requireInRange(s.threads, 0, L::kMaxThreads, "spec: threads");
+  if (s.max_memory_bytes && (*s.max_memory_bytes < L::kMinMemoryBytes || *s.max_memory_bytes > L::kMaxMemoryBytes)) {
+    throw InputError("spec: memory budget " + formatBytes(*s.max_memory_bytes) + " is out of range [" +
+                     formatBytes(L::kMinMemoryBytes) + ", " + formatBytes(L::kMaxMemoryBytes) + "]");
   }
-  for (int b : s.batch_sizes) {
-    if (b < 1 || b > kMaxBatch) throw InputError("spec: batch size " + std::to_string(b) + " out of range [1, " + std::to_string(kMaxBatch) + "]");
-  }
-  if (s.repetitions < 1) throw InputError("spec: repetitions must be at least 1");
-  if (s.warmup < 0) throw InputError("spec: warmup must not be negative");
+  requireNoRepeats(s.models, "models", [](const ModelPreset& m) { return m.name; });
+  requireNoRepeats(s.seq_lens, "seq_lens", [](int n) { return std::to_string(n); });
+  requireNoRepeats(s.batch_sizes, "batch_sizes", [](int b) { return std::to_string(b); });
+  requireNoRepeats(s.dtypes, "dtypes", [](DType d) { return std::string(kernels::dtypeName(d)); });
+  requireNoRepeats(s.causal, "causal", [](bool c) { return std::string(c ? "true" : "false"); });
+  requireNoRepeats(s.kernels, "kernels", [](KernelKind k) { return kernelName(k); });
+  requireNoRepeats(s.tiles, "tiles", [](TileShape t) { return tileName(t); });
   const std::string d = lower(s.device);
   const bool known_device = d == "auto" || d == "cpu" || d == "cuda" ||
                         (d.rfind("cuda:", 0) == 0 && d.size() > 5 &&

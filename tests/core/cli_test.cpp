@@ -32,8 +32,10 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// Starts attnbench with `args`; stdout and stderr go to files under `dir`.
-pid_t spawn(const std::vector<std::string>& args, const std::string& dir, const std::string& tag) {
+// Starts attnbench with `args`, without the environment variables named in `unset`; stdout and
+// stderr go to files under `dir`.
+pid_t spawn(const std::vector<std::string>& args, const std::string& dir, const std::string& tag,
+            const std::vector<std::string>& unset = {}) {
   const std::string out = dir + "/" + tag + ".out", err = dir + "/" + tag + ".err";
   const pid_t pid = fork();
   if (pid == 0) {
@@ -43,6 +45,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& dir, const 
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     setenv("XDG_DATA_HOME", dir.c_str(), 1);  // never touch the real default database
+    for (const auto& name : unset) unsetenv(name.c_str());
     execv(ATTNBENCH_EXE, argv.data());
     _exit(127);
   }
@@ -61,10 +64,10 @@ struct Result {
   std::string out, err;
 };
 
-Result runCli(const std::vector<std::string>& args, const std::string& dir) {
+Result runCli(const std::vector<std::string>& args, const std::string& dir, const std::vector<std::string>& unset = {}) {
   static int counter = 0;
   const std::string tag = "run" + std::to_string(counter++);
-  const int code = waitExit(spawn(args, dir, tag));
+  const int code = waitExit(spawn(args, dir, tag, unset));
   return {code, slurp(dir + "/" + tag + ".out"), slurp(dir + "/" + tag + ".err")};
 }
 
@@ -110,6 +113,11 @@ TEST_P(CliBadInput, OneLineMessageExitCodeTwoAndNothingWritten) {
   std::ofstream(dir + "/unknownkey.json") << R"({"models": ["llama-2-7b"], "seqlens": [128]})";
   std::ofstream(dir + "/emptyaxis.json") << R"({"models": ["llama-2-7b"], "seq_lens": [], "batch_sizes": [1]})";
   std::ofstream(dir + "/notes.txt") << "not a database" << std::string(2000, '.');
+  std::ofstream(dir + "/deep.json") << "{\"models\": [\"llama-2-7b\"], \"seq_lens\": " << std::string(70000, '[')
+                                    << std::string(70000, ']') << "}";
+  std::ofstream(dir + "/numeric_display_name.json")
+      << R"({"models": [{"name": "x", "display_name": 7, "heads": 8, "head_dim": 64}], "seq_lens": [16]})";
+  std::ofstream(dir + "/nul_name.json") << R"({"name": "a\u0000b", "models": ["llama-2-7b"]})";
   {
     // A database from a newer attnbench.
     sqlite3* db = nullptr;
@@ -166,7 +174,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"unknown_device", {"--batch", "--device", "tpu"}, "unknown device"},
         BadInput{"absent_gpu", {"--batch", "--device", "cuda:7"}, "not available"},
         BadInput{"bad_max_memory", concat(kBatch, {"--max-memory", "lots"}), "bad byte size"},
-        BadInput{"zero_repetitions", concat(kBatch, {"--repetitions", "0"}), "at least 1"},
+        BadInput{"zero_repetitions", concat(kBatch, {"--repetitions", "0"}), "out of range [1, 100000]"},
         BadInput{"bad_causal", concat(kBatch, {"--causal", "maybe"}), "not a boolean"},
         BadInput{"bad_use_flash", concat(kBatch, {"--use_flash", "perhaps"}), "not a boolean"},
         BadInput{"bad_events", concat(kBatch, {"--events", "xml"}), "only 'jsonl'"},
@@ -177,7 +185,41 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"show_newer_db", {"show", "999", "--db", "@DIR@/newer.db"}, "newer"},
         BadInput{"show_missing_db", {"show", "1", "--db", "@DIR@/none.db"}, "no database at"},
         BadInput{"show_not_a_db", {"show", "abc", "--db", "@DIR@/notes.txt"}, "not an attnbench database"},
-        BadInput{"resume_missing_db", {"--batch", "--resume", "42", "--db", "@DIR@/none.db"}, "no database at"}),
+        BadInput{"resume_missing_db", {"--batch", "--resume", "42", "--db", "@DIR@/none.db"}, "no database at"},
+        // Issue 7.6, 7.12: deep nesting, a directory, a numeric display_name.
+        BadInput{"deep_spec", concat(kBatch, {"--spec", "@DIR@/deep.json"}), "nests deeper than"},
+        BadInput{"spec_is_a_directory", concat(kBatch, {"--spec", "@DIR@"}), "is a directory"},
+        BadInput{"numeric_display_name", concat(kBatch, {"--spec", "@DIR@/numeric_display_name.json"}),
+                 "\"display_name\" must be a string"},
+        // Issue 7.8: unknown words, sweep options without --batch, sweep options on a verb.
+        BadInput{"mistyped_verb", {"rnus"}, "unknown command 'rnus' (did you mean 'runs'?)"},
+        BadInput{"unknown_word_after_options", {"--db", "@DIR@/fresh.db", "frobnicate"}, "unknown command 'frobnicate'"},
+        BadInput{"mistyped_option", concat(kBatch, {"--seq-len", "16"}), "did you mean '--seq-lens'?"},
+        BadInput{"spec_without_batch", {"--spec", "@DIR@/deep.json"}, "add --batch"},
+        BadInput{"sweep_option_on_a_verb", {"runs", "--seq-lens", "16"}, "'runs' does not take --seq-lens"},
+        // Issue 7.9: invalid UTF-8 in names.
+        BadInput{"invalid_utf8_name", concat(kBatch, {"--seq-lens", "16", "--name", "run\xff"}), "not valid UTF-8"},
+        BadInput{"nul_in_spec_name", concat(kBatch, {"--spec", "@DIR@/nul_name.json"}), "NUL character"},
+        // Issue 7.10: the CLI holds the spec's bounds.
+        BadInput{"threads_over_limit", concat(kBatch, {"--threads", "5000"}), "threads 5000 is out of range [0, 4096]"},
+        BadInput{"repetitions_over_limit", concat(kBatch, {"--repetitions", "200000"}), "out of range [1, 100000]"},
+        BadInput{"warmup_over_limit", concat(kBatch, {"--warmup", "20000"}), "out of range [0, 10000]"},
+        BadInput{"half_a_byte_budget", concat(kBatch, {"--max-memory", "0.5"}), "memory budget 0 B is out of range"},
+        // Issue 7.11: silent acceptances.
+        BadInput{"empty_db", concat(kBatch, {"--db", ""}), "--db needs a value"},
+        BadInput{"memory_db", concat(kBatch, {"--db", ":memory:"}), "would throw the results away"},
+        BadInput{"empty_model", concat(kBatch, {"-m", ""}), "needs a value"},
+        BadInput{"empty_model_list", concat(kBatch, {"-m", ","}), "--model: the list is empty"},
+        BadInput{"empty_resume", {"--batch", "--resume", ""}, "--resume needs a value"},
+        BadInput{"empty_max_memory", concat(kBatch, {"--max-memory", ""}), "--max-memory needs a value"},
+        BadInput{"negative_seed", concat(kBatch, {"--seed", "-1"}), "not an integer in [0, 18446744073709551615]"},
+        BadInput{"seed_past_64_bits", concat(kBatch, {"--seed", "18446744073709551616"}), "not an integer in [0,"},
+        BadInput{"repeated_seq_len", concat(kBatch, {"--seq-lens", "64,64"}), "repeats 64"},
+        // Issue 7.15: output paths are checked before the sweep runs.
+        BadInput{"csv_in_missing_folder", concat(kBatch, {"--seq-lens", "16", "--csv", "@DIR@/none/out.csv"}), "no folder"},
+        BadInput{"json_is_a_directory", concat(kBatch, {"--seq-lens", "16", "--json", "@DIR@"}), "is a directory"},
+        BadInput{"charts_under_a_file", concat(kBatch, {"--seq-lens", "16", "--export-charts", "@DIR@/notes.txt/c"}),
+                 "is not a folder"}),
     [](const ::testing::TestParamInfo<BadInput>& param_info) { return param_info.param.name; });
 
 TEST(Cli, RunIdErrorsOnARealDatabase) {
@@ -378,6 +420,132 @@ TEST(Cli, ConcurrentProcessesWritingOneNewDatabaseLoseNothing) {
   EXPECT_EQ(pointCount(db), kProcesses * 12);
   EXPECT_EQ(queryOne(db, "SELECT count(*) FROM samples"), std::to_string(kProcesses * 12 * 5));
   EXPECT_EQ(queryOne(db, "PRAGMA integrity_check"), "ok");
+}
+
+std::string fileBytes(const std::string& path) { return slurp(path); }
+
+// Issue 7.2: an export onto the database (or its WAL/SHM) overwrote it and exited 0.
+TEST(Cli, OutputsThatAreTheDatabaseAreRefused) {
+  const std::string dir = testing::freshDir("cli_export_db");
+  const std::string db = dir + "/r.db";
+  ASSERT_EQ(runCli(concat(kTinySweep, {"--seq-lens", "16", "--db", db}), dir).code, 0);
+  fs::create_directories(dir + "/sub");
+  fs::create_hard_link(db, dir + "/hardlink.db");
+  const std::string before = fileBytes(db);
+  const std::vector<std::vector<std::string>> cases = {
+      {"export", "1", "--csv", db},
+      {"export", "1", "--json", db},
+      {"export", "1", "--csv", dir + "/sub/../r.db"},
+      {"export", "1", "--json", db + "-wal"},
+      {"export", "1", "--csv", db + "-shm"},
+      {"export", "1", "--csv", dir + "/hardlink.db"},
+      concat(kTinySweep, {"--seq-lens", "16", "--csv", db}),
+      concat(kTinySweep, {"--seq-lens", "16", "--json", dir + "/sub/../r.db"})};
+  for (const auto& args : cases) {
+    const Result r = runCli(concat(args, {"--db", db}), dir);
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find("is the results database"), std::string::npos) << r.err;
+    EXPECT_EQ(fileBytes(db), before);
+  }
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM runs"), "1");
+}
+
+// Issue 7.3: writing to a full disk exited 0 with an empty file.
+TEST(Cli, FailedExportWritesExitNonZeroWithTheOsError) {
+  const std::string dir = testing::freshDir("cli_full");
+  const std::string db = dir + "/r.db";
+  ASSERT_EQ(runCli(concat(kTinySweep, {"--seq-lens", "16", "--db", db}), dir).code, 0);
+  for (const char* option : {"--csv", "--json"}) {
+    const Result r = runCli({"export", "1", option, "/dev/full", "--db", db}, dir);
+    EXPECT_EQ(r.code, 1) << option;
+    EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+  }
+  const Result batch = runCli(concat(kTinySweep, {"--seq-lens", "16", "--db", db, "--csv", "/dev/full"}), dir);
+  EXPECT_EQ(batch.code, 1);
+  EXPECT_NE(batch.err.find("No space left on device"), std::string::npos) << batch.err;
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM runs WHERE status = 'completed'"), "2");  // the run itself is kept
+}
+
+// Issue 7.7: a shape whose sizes overflow 64 bits predicted 0 bytes and the kernel segfaulted.
+TEST(Cli, ShapesPastSixtyFourBitSizesAreSkippedWithTheReason) {
+  const std::string dir = testing::freshDir("cli_huge");
+  const std::string db = dir + "/r.db";
+  const Result r = runCli({"--batch", "--no-progress", "--device", "cpu", "--heads", "268435456", "--head-dim", "128",
+                           "--seq-lens", "4194304", "--batch-sizes", "4096", "--dtype", "fp32", "--causal", "false",
+                           "--db", db},
+                          dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE status = 'skipped'"), "2");
+  EXPECT_NE(queryOne(db, "SELECT message FROM points").find("exceed 2^58 elements"), std::string::npos);
+}
+
+// Issue 7.8: verbs and options in any order; the window only when nothing else is asked for.
+TEST(Cli, VerbsParseWhereverTheyStandAndNoDisplayExitsTwo) {
+  const std::string dir = testing::freshDir("cli_order");
+  const std::string db = dir + "/r.db";
+  ASSERT_EQ(runCli(concat(kTinySweep, {"--seq-lens", "16", "--db", db, "--name", "ordered"}), dir).code, 0);
+  const Result runs = runCli({"--db", db, "runs"}, dir);
+  EXPECT_EQ(runs.code, 0) << runs.err;
+  EXPECT_NE(runs.out.find("ordered"), std::string::npos);
+  const Result show = runCli({"--db", db, "show", "1"}, dir);
+  EXPECT_EQ(show.code, 0) << show.err;
+#ifdef ATTNBENCH_HAVE_GUI
+  const std::vector<std::string> no_display = {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"};
+  for (const auto& args : std::vector<std::vector<std::string>>{{}, {"--db", db}, {db}}) {
+    const Result r = runCli(args, dir, no_display);
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find("no display for the window"), std::string::npos) << r.err;
+  }
+#endif
+}
+
+// Issue 7.9: invalid UTF-8 in rename/annotate exited 1, or was stored and broke the JSON export.
+TEST(Cli, InvalidUtf8NamesAndNotesAreRefusedWithNothingWritten) {
+  const std::string dir = testing::freshDir("cli_utf8");
+  const std::string db = dir + "/r.db";
+  ASSERT_EQ(runCli(concat(kTinySweep, {"--seq-lens", "16", "--db", db}), dir).code, 0);
+  const std::string before = fileBytes(db);
+  for (const auto& args : std::vector<std::vector<std::string>>{{"rename", "1", "bad\xC3"}, {"annotate", "1", "\xff note"}}) {
+    const Result r = runCli(concat(args, {"--db", db}), dir);
+    EXPECT_EQ(r.code, 2) << args[0];
+    EXPECT_NE(r.err.find("not valid UTF-8"), std::string::npos) << r.err;
+    EXPECT_EQ(fileBytes(db), before) << args[0];
+  }
+  EXPECT_EQ(runCli({"rename", "1", "", "--db", db}, dir).code, 2);
+  EXPECT_EQ(fileBytes(db), before);
+}
+
+// Issue 7.11: --resume beside sweep flags ignored them; resuming a finished run rewrote its finish time.
+TEST(Cli, ResumeTakesNoSweepFlagsAndRefusesAFinishedRun) {
+  const std::string dir = testing::freshDir("cli_resume_checks");
+  const std::string db = dir + "/r.db";
+  ASSERT_EQ(runCli(concat(kTinySweep, {"--seq-lens", "16", "--db", db}), dir).code, 0);
+  const std::string before = fileBytes(db);
+  const Result flags = runCli({"--batch", "--resume", "1", "--seq-lens", "32", "--db", db}, dir);
+  EXPECT_EQ(flags.code, 2);
+  EXPECT_NE(flags.err.find("drop --seq-lens"), std::string::npos) << flags.err;
+  const Result finished = runCli({"--batch", "--resume", "1", "--db", db}, dir);
+  EXPECT_EQ(finished.code, 2);
+  EXPECT_NE(finished.err.find("already completed"), std::string::npos) << finished.err;
+  EXPECT_EQ(fileBytes(db), before);
+}
+
+// Issue 7.14: names were printed raw (a newline broke the table, escapes drove the terminal).
+TEST(Cli, RunsAndShowEscapeControlCharacters) {
+  const std::string dir = testing::freshDir("cli_escape");
+  const std::string db = dir + "/r.db";
+  ASSERT_EQ(runCli(concat(kTinySweep, {"--seq-lens", "16", "--db", db, "--name", "two\nlines \x1B[2J"}), dir).code, 0);
+  ASSERT_EQ(runCli({"annotate", "1", "bell\x07", "--db", db}, dir).code, 0);
+  const Result runs = runCli({"runs", "--db", db}, dir);
+  const Result show = runCli({"show", "1", "--db", db}, dir);
+  for (const Result* r : {&runs, &show}) {
+    EXPECT_EQ(r->code, 0);
+    EXPECT_NE(r->out.find("two\\nlines \\x1B[2J"), std::string::npos) << r->out;
+    EXPECT_NE(r->out.find("bell\\x07"), std::string::npos) << r->out;
+    EXPECT_EQ(r->out.find('\x1B'), std::string::npos);
+    EXPECT_EQ(r->out.find('\x07'), std::string::npos);
+  }
+  EXPECT_EQ(std::count(runs.out.begin(), runs.out.end(), '\n'), 2);  // header and one row
 }
 
 }  // namespace

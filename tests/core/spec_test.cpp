@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 
 #include "attnbench/errors.h"
 #include "attnbench/model_presets.h"
@@ -100,6 +101,89 @@ TEST(SweepSpec, LoadSpecFileReportsMalformedJson) {
   std::ofstream(path) << "{\"models\": [\"llama-2-7b\",";
   EXPECT_THROW(loadSpecFile(path), InputError);
   EXPECT_THROW(loadSpecFile(path + ".missing"), InputError);
+}
+
+// Issue 7.6: ~70,000 nested arrays used to overflow the stack while the value was walked or printed.
+TEST(SweepSpec, SpecFilesAreBoundedInDepthAndSize) {
+  const std::string dir = ::testing::TempDir();
+  const std::string deep = std::string(70000, '[') + "1" + std::string(70000, ']');
+  const std::vector<std::string> documents = {
+      R"({"models": ["llama-2-7b"], "seq_lens": )" + deep + "}",
+      R"({"name": )" + deep + R"(, "models": ["llama-2-7b"]})",
+      R"({"models": [{"name": "x", "heads": 8, "head_dim": 64, "aliases": )" + deep + "}]}"};
+  for (std::size_t i = 0; i < documents.size(); ++i) {
+    const std::string path = dir + "/deep_spec" + std::to_string(i) + ".json";
+    std::ofstream(path) << documents[i];
+    try {
+      loadSpecFile(path);
+      ADD_FAILURE() << "a " << SpecLimits::kMaxJsonDepth << "+ level spec was accepted: " << i;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("nests deeper than"), std::string::npos) << e.what();
+    }
+  }
+  const std::string big = dir + "/big_spec.json";
+  std::ofstream(big) << R"({"name": ")" << std::string(SpecLimits::kMaxSpecFileBytes, 'x') << R"("})";
+  EXPECT_THROW(loadSpecFile(big), InputError);
+  // Within the bounds, models with aliases (the deepest legitimate spec) still load.
+  const std::string ok = dir + "/ok_spec.json";
+  std::ofstream(ok) << R"({"models": [{"name": "x", "heads": 8, "head_dim": 64, "aliases": ["y"]}], "seq_lens": [16],
+                          "batch_sizes": [1], "dtypes": ["fp32"], "causal": false, "kernels": ["flash"]})";
+  EXPECT_EQ(loadSpecFile(ok).models.at(0).aliases, std::vector<std::string>{"y"});
+}
+
+// Issue 7.12: a directory or a non-string display_name used to escape as a generic error (exit 1).
+TEST(SweepSpec, DirectoriesAndWrongTypesAreInputErrors) {
+  EXPECT_THROW(loadSpecFile(::testing::TempDir()), InputError);
+  const nlohmann::json model = {{"name", "x"}, {"display_name", 42}, {"heads", 8}, {"head_dim", 64}};
+  EXPECT_THROW(modelFromJson(model), InputError);
+}
+
+// Issue 7.10 and 7.11: one set of bounds (SpecLimits) for every source of a spec, and no repeats.
+TEST(SweepSpec, ValidateSpecHoldsEveryValueToSpecLimits) {
+  SweepSpec base = specFromJson({{"models", {"llama-2-7b"}}, {"seq_lens", {128}}, {"batch_sizes", {1}},
+                                 {"dtypes", {"fp32"}}, {"causal", false}, {"kernels", {"flash"}}});
+  EXPECT_NO_THROW(validateSpec(base));
+  const std::vector<std::pair<const char*, std::function<void(SweepSpec&)>>> bad = {
+      {"threads", [](SweepSpec& s) { s.threads = SpecLimits::kMaxThreads + 1; }},
+      {"negative threads", [](SweepSpec& s) { s.threads = -1; }},
+      {"repetitions", [](SweepSpec& s) { s.repetitions = SpecLimits::kMaxRepetitions + 1; }},
+      {"warmup", [](SweepSpec& s) { s.warmup = SpecLimits::kMaxWarmup + 1; }},
+      {"tiny budget", [](SweepSpec& s) { s.max_memory_bytes = SpecLimits::kMinMemoryBytes - 1; }},
+      {"repeated seq_len", [](SweepSpec& s) { s.seq_lens = {64, 64}; }},
+      {"repeated model", [](SweepSpec& s) { s.models.push_back(s.models.front()); }},
+      {"repeated dtype", [](SweepSpec& s) { s.dtypes = {DType::F32, DType::F32}; }},
+      {"invalid UTF-8 name", [](SweepSpec& s) { s.name = "run\xff"; }},
+      {"NUL in the name", [](SweepSpec& s) { s.name = std::string("a\0b", 3); }}};
+  for (const auto& [what, mutate] : bad) {
+    SweepSpec s = base;
+    mutate(s);
+    EXPECT_THROW(validateSpec(s), InputError) << what;
+  }
+  // The spec file path holds the same bounds.
+  nlohmann::json j = specToJson(base);
+  j["threads"] = SpecLimits::kMaxThreads + 1;
+  EXPECT_THROW(specFromJson(j), InputError);
+  j = specToJson(base);
+  j["seed"] = -1;  // used to wrap around to 2^64 - 1
+  EXPECT_THROW(specFromJson(j), InputError);
+  j["seed"] = 18446744073709551615ULL;
+  EXPECT_EQ(specFromJson(j).seed, 18446744073709551615ULL);
+  j = specToJson(base);
+  j["max_memory"] = 1e300;  // used to be cast to an integer (undefined)
+  EXPECT_THROW(specFromJson(j), InputError);
+  EXPECT_EQ(parseSeed("18446744073709551615"), 18446744073709551615ULL);
+  EXPECT_THROW(parseSeed("18446744073709551616"), InputError);
+  EXPECT_THROW(parseSeed("-1"), InputError);
+  EXPECT_THROW(parseSeed("12x"), InputError);
+}
+
+// Issue 7.7: heads x head_dim of a huge custom shape overflowed an int (undefined behaviour).
+TEST(ModelPresets, HiddenSizeOfHugeShapesIsUnknownNotWrapped) {
+  EXPECT_EQ(hiddenSize(32, 128), 4096);
+  EXPECT_EQ(hiddenSize(268435456, 128), 0);
+  const ModelPreset m = modelFromJson({{"name", "huge"}, {"heads", 268435456}, {"head_dim", 128}});
+  EXPECT_EQ(m.hidden, 0);
+  EXPECT_EQ(modelFromJson(modelToJson(m)).heads, 268435456);  // it round-trips for --resume
 }
 
 TEST(SweepSpec, PresetsParse) {

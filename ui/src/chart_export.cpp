@@ -13,6 +13,7 @@
 #include <QPageSize>
 #include <QPainter>
 #include <QPdfWriter>
+#include <QSaveFile>
 #include <QSvgGenerator>
 #include <QTextDocument>
 #include <QUrl>
@@ -44,9 +45,11 @@ void withChartInScene(QChart* chart, QSize size, Paint paint) {
 
 ChartRun chartRunOf(const RunRecord& run) { return ChartRun{run.spec, run.device, QStringLiteral("#%1").arg(run.id)}; }
 
+// Writes through a temporary file renamed over `path` on commit, which also reports a failed flush
+// or close (a full disk): a failure leaves no truncated file behind.
 bool writeFile(const QString& path, const QByteArray& bytes, QString* error) {
-  QFile file(path);
-  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) || file.write(bytes) != bytes.size()) {
+  QSaveFile file(path);
+  if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit()) {
     *error = QStringLiteral("cannot write %1: %2").arg(path, file.errorString());
     return false;
   }
@@ -192,18 +195,14 @@ QImage renderChartImage(QChart* chart, QSize size) {
   return image;
 }
 
-bool renderChart(QChart* chart, const QString& path, ImageFormat format, QSize size, QString* error) {
+// Renders into memory; the file is written by writeFile, whose every step is checked.
+static bool renderChartBytes(QChart* chart, ImageFormat format, QSize size, QBuffer* out) {
+  out->open(QIODevice::WriteOnly);
   switch (format) {
-    case ImageFormat::Png: {
-      if (!renderChartImage(chart, size).save(path, "PNG")) {
-        *error = QStringLiteral("cannot write %1").arg(path);
-        return false;
-      }
-      return true;
-    }
+    case ImageFormat::Png: return renderChartImage(chart, size).save(out, "PNG");
     case ImageFormat::Svg: {
       QSvgGenerator svg;
-      svg.setFileName(path);
+      svg.setOutputDevice(out);
       svg.setSize(size);
       svg.setViewBox(QRect(QPoint(0, 0), size));
       svg.setTitle(chart->title());
@@ -216,11 +215,10 @@ bool renderChart(QChart* chart, const QString& path, ImageFormat format, QSize s
         scene.render(&painter, QRectF(QPointF(0, 0), QSizeF(size)), source);
         ok = painter.end();
       });
-      if (!ok) *error = QStringLiteral("cannot write %1").arg(path);
       return ok;
     }
     case ImageFormat::Pdf: {
-      QPdfWriter pdf(path);
+      QPdfWriter pdf(out);
       pdf.setResolution(kPdfDpi);
       pdf.setTitle(chart->title());
       pdf.setCreator(QStringLiteral("attnbench"));
@@ -235,11 +233,19 @@ bool renderChart(QChart* chart, const QString& path, ImageFormat format, QSize s
         scene.render(&painter, QRectF(QPointF(0, 0), QSizeF(size)), source);
         ok = painter.end();
       });
-      if (!ok) *error = QStringLiteral("cannot write %1").arg(path);
       return ok;
     }
   }
   return false;
+}
+
+bool renderChart(QChart* chart, const QString& path, ImageFormat format, QSize size, QString* error) {
+  QBuffer bytes;
+  if (!renderChartBytes(chart, format, size, &bytes)) {
+    *error = QStringLiteral("cannot render %1").arg(path);
+    return false;
+  }
+  return writeFile(path, bytes.data(), error);
 }
 
 bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir,

@@ -2,6 +2,7 @@
 // plus the summary table and run comparison printed by the CLI.
 #pragma once
 
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -13,7 +14,16 @@
 
 namespace attnbench {
 
+// RFC 4180: fields with a comma, quote, CR or LF are quoted. Text cells (model, message) that start
+// like a spreadsheet formula (= + - @, tab, CR) get a leading apostrophe so that they stay text.
 void writeCsv(std::ostream& out, const std::vector<PointResult>& points);
+
+// Writes what `write` produces to `path` ("-" = stdout). A regular file is replaced atomically: the
+// text goes to a temporary file in the same folder, which is flushed, synced, closed and renamed over
+// `path`, so that a failure leaves the old file (or none) and no truncated one. Special files (a FIFO,
+// a terminal, /dev/full) are written in place. Every write and the close are checked: failures throw
+// std::runtime_error naming the path and the OS error.
+void writeOutputFile(const std::string& path, const std::function<void(std::ostream&)>& write);
 nlohmann::json runToJson(const RunRecord& run, const std::vector<PointResult>& points);
 
 // Per shape: flash and standard times, TFLOP/s, speedup standard/flash, memory ratio.

@@ -14,7 +14,7 @@ struct ModelPreset {
   std::string display_name;          // e.g. "Llama-2-7B"
   std::vector<std::string> aliases;  // other spellings accepted, e.g. "llama/7b" (architecture/variant)
   int layers = 0;
-  int hidden = 0;
+  int hidden = 0;  // 0 when unknown (a custom shape whose heads x head_dim overflows an int)
   int heads = 0;     // query heads
   int kv_heads = 0;  // key/value heads (< heads: GQA)
   int head_dim = 0;
@@ -30,6 +30,9 @@ const ModelPreset& findModel(const std::string& name);
 
 // Checks a shape's numbers (positive, kv_heads divides heads, head dim supported); throws InputError.
 void validateModelShape(const ModelPreset& model);
+
+// heads x head_dim, or 0 where the product does not fit an int.
+int hiddenSize(int heads, int head_dim);
 
 // Head dims any backend of attnbench can run (individual kernels may support fewer).
 const std::vector<int>& supportedHeadDims();

@@ -3,6 +3,7 @@
 // the GUI's editor, and is stored with each run so that `--resume` can rebuild the exact point list.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,6 +28,25 @@ std::string tileName(TileShape tile);           // "auto", "64x64", "128x64"
 TileShape parseTile(const std::string& s);      // "auto", "64" (= 64x64), "128x64"
 std::uint64_t parseByteSize(const std::string& s);  // "8GiB", "512MiB", "1e9", "1073741824"
 std::string formatBytes(std::uint64_t bytes);       // "1.50 GiB"
+std::uint64_t parseSeed(const std::string& s);      // a decimal integer in [0, 2^64 - 1]
+
+// The bounds of every spec value: one table for the CLI flags, spec files, the GUI's editor and
+// `--resume`, all of which go through validateSpec.
+struct SpecLimits {
+  static constexpr int kMaxSeqLen = 1 << 22;
+  static constexpr int kMaxBatch = 4096;
+  static constexpr int kMaxRepetitions = 100000;
+  static constexpr int kMaxWarmup = 10000;
+  static constexpr int kMaxThreads = 4096;
+  // A budget of 0 bytes (--max-memory 0.5) is a typo, not a request; past the upper bound no machine
+  // has the memory.
+  static constexpr std::uint64_t kMinMemoryBytes = 1;
+  static constexpr std::uint64_t kMaxMemoryBytes = 1ULL << 60;
+  // Spec files are a few hundred bytes of shallow JSON: the bounds keep a hostile file from
+  // exhausting the memory or the stack.
+  static constexpr std::size_t kMaxSpecFileBytes = 1 << 20;
+  static constexpr int kMaxJsonDepth = 16;
+};
 
 struct SweepSpec {
   std::string name = "sweep";
@@ -51,13 +71,16 @@ struct SweepSpec {
 // Parses a JSON spec; unknown keys, wrong types and out-of-range values raise InputError naming the key.
 SweepSpec specFromJson(const nlohmann::json& j);
 nlohmann::json specToJson(const SweepSpec& spec);
+// Parses spec text within SpecLimits' size and nesting depth; InputError naming `what` otherwise.
+nlohmann::json parseSpecText(const std::string& text, const std::string& what);
 // Reads and parses a spec file; InputError on unreadable/malformed files.
 SweepSpec loadSpecFile(const std::string& path);
 // Named presets shipped in resources/sweeps (e.g. "seed-matrix", "cpu-quick").
 SweepSpec sweepPreset(const std::string& name);
 std::vector<std::string> sweepPresetNames();
 
-// Checks axes are non-empty and values sane; throws InputError.
+// Checks that the axes are non-empty and free of repeats, and every value within SpecLimits; the name
+// must be clean text. Throws InputError naming the value.
 void validateSpec(const SweepSpec& spec);
 
 // One benchmark point: a full attention problem plus the kernel and tile to run it with.
