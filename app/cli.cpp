@@ -490,9 +490,9 @@ int runCli(int argc, char** argv) {
     } else if (*devices) {
       printDevices(std::cout);
     } else if (*runs) {
-      printRuns(std::cout, *Store::openExisting(db_path));
+      printRuns(std::cout, *Store::openReadOnly(db_path));
     } else if (*show) {
-      auto store = Store::openExisting(db_path);
+      auto store = Store::openReadOnly(db_path);
       const RunRecord run = store->requireRun(parseRunId(run_a));
       const auto points = store->loadPoints(run.id);
       printRunHeader(std::cout, run);
@@ -510,7 +510,7 @@ int runCli(int argc, char** argv) {
         throw InputError("export needs --csv FILE, --json FILE or --charts DIR");
       }
       if (!export_charts.empty() && !kCanDrawCharts) throw InputError("--charts needs the GUI build (Qt 6)");
-      auto store = Store::openExisting(db_path);
+      auto store = Store::openReadOnly(db_path);
       const RunRecord run = store->requireRun(parseRunId(run_a));
       const auto points = store->loadPoints(run.id);
       if (!export_csv.empty()) writeOutput(export_csv, [&](std::ostream& o) { writeCsv(o, points); });
@@ -520,7 +520,7 @@ int runCli(int argc, char** argv) {
         if (!err.empty()) throw InputError("chart export failed: " + err);
       }
     } else if (*compare) {
-      auto store = Store::openExisting(db_path);
+      auto store = Store::openReadOnly(db_path);
       const RunRecord a = store->requireRun(parseRunId(run_a));
       const RunRecord b = store->requireRun(parseRunId(run_b));
       printComparison(std::cout, a, store->loadPoints(a.id), b, store->loadPoints(b.id));
