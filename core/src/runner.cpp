@@ -301,7 +301,7 @@ void Runner::stopOnStoreError(std::int64_t run_id, std::size_t saved_points, con
   } catch (const std::exception&) {
   }
   const std::string id = std::to_string(run_id);
-  const std::string message = std::string(e.what()) + ". Run " + id + " stopped and is marked interrupted; its " +
+  const std::string message = std::string(e.what()) + ". Run " + id + " stopped and reads as interrupted; its " +
                               std::to_string(saved_points) + " completed point(s) are saved. Once there is room, " +
                               "finish it with `attnbench --batch --resume " + id + " --db " + store_.path() + "`";
   emit({{"event", "note"}, {"level", "warning"}, {"message", message}});

@@ -66,11 +66,12 @@ TEST(StoreCli, DiskFullMidSweepMarksTheRunInterruptedAndSaysHowToResume) {
   const auto full = runExe(args(seq), dir, fileSizeLimit(limit));
   EXPECT_EQ(full.code, 1) << full.err;
   EXPECT_NE(full.err.find("cannot save to database"), std::string::npos) << full.err;
-  EXPECT_NE(full.err.find("marked interrupted"), std::string::npos) << full.err;
+  EXPECT_NE(full.err.find("reads as interrupted"), std::string::npos) << full.err;
   EXPECT_NE(full.err.find("attnbench --batch --resume 2 --db " + db), std::string::npos) << full.err;
   EXPECT_EQ(full.err.find("SQLite"), std::string::npos) << "a raw SQLite message: " << full.err;
 
   EXPECT_EQ(queryCell(db, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(queryCell(db, "SELECT status FROM runs WHERE id = 2"), "interrupted");
   const int saved = intCell(db, "SELECT count(*) FROM points WHERE run_id = 2");
   EXPECT_GT(saved, 0);
   EXPECT_LT(saved, 48);
