@@ -242,6 +242,16 @@ TEST(Store, ARunIsLiveWhileItsOwnerLives) {
   EXPECT_EQ(run.status, RunStatus::Running);
   EXPECT_EQ(run.owner_pid, ::getpid());
 
+  // A heartbeat stamps only a run this process owns.
+  setOwner(path, ::getpid(), hostName(), "", 1000);
+  store->heartbeat(id);
+  const double fresh = store->requireRun(id).heartbeat_at;
+  setOwner(path, 4242, "another-host", "", 1000);
+  const double stale = store->requireRun(id).heartbeat_at;
+  EXPECT_GT(fresh - stale, 900);
+  store->heartbeat(id);
+  EXPECT_EQ(store->requireRun(id).heartbeat_at, stale);
+
   // On another host only the heartbeat tells: fresh is live, stale is abandoned.
   setOwner(path, 4242, "another-host", "", 5);
   EXPECT_EQ(store->requireRun(id).status, RunStatus::Running);
