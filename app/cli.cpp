@@ -690,9 +690,9 @@ int runCli(int argc, char** argv) {
     } else if (*devices) {
       printDevices(std::cout);
     } else if (*runs) {
-      printRuns(std::cout, *Store::openExisting(db_path));
+      printRuns(std::cout, *Store::openReadOnly(db_path));
     } else if (*show) {
-      auto store = Store::openExisting(db_path);
+      auto store = Store::openReadOnly(db_path);
       const RunRecord run = store->requireRun(parseRunId(run_a));
       const auto points = store->loadPoints(run.id);
       printRunHeader(std::cout, run);
@@ -710,11 +710,11 @@ int runCli(int argc, char** argv) {
         throw InputError("export needs --csv FILE, --json FILE or --charts DIR");
       }
       export_outputs.check(db_path, "--csv", "--json", "--charts");
-      auto store = Store::openExisting(db_path);
+      auto store = Store::openReadOnly(db_path);
       const RunRecord run = store->requireRun(parseRunId(run_a));
       export_outputs.write(run, store->loadPoints(run.id));
     } else if (*compare) {
-      auto store = Store::openExisting(db_path);
+      auto store = Store::openReadOnly(db_path);
       const RunRecord a = store->requireRun(parseRunId(run_a));
       const RunRecord b = store->requireRun(parseRunId(run_b));
       printComparison(std::cout, a, store->loadPoints(a.id), b, store->loadPoints(b.id));

@@ -1,8 +1,11 @@
 #include "attnbench/runner.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "attnbench/errors.h"
 
@@ -33,6 +36,45 @@ nlohmann::json pointJson(const SweepPoint& p) {
           {"causal", p.causal},          {"kernel", kernelName(p.kernel)},
           {"tile", tileName(p.tile)}};
 }
+
+// Refreshes a run's heartbeat from its own connection while the sweep measures, so that a point that
+// takes minutes does not make a live run look abandoned to other hosts.
+class HeartbeatThread {
+ public:
+  HeartbeatThread(const std::string& db_path, std::int64_t run_id)
+      : thread_([this, db_path, run_id] { beat(db_path, run_id); }) {}
+  ~HeartbeatThread() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  HeartbeatThread(const HeartbeatThread&) = delete;
+  HeartbeatThread& operator=(const HeartbeatThread&) = delete;
+
+ private:
+  void beat(const std::string& db_path, std::int64_t run_id) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    std::unique_ptr<Store> store;
+    while (!wake_.wait_for(lock, std::chrono::seconds(Store::kHeartbeatSeconds), [this] { return stop_; })) {
+      // A failed beat (a full disk, a locked file) is not the sweep's problem: the owner's pid still
+      // says it is alive on this host, and the next beat tries again.
+      try {
+        if (!store) store = Store::openExisting(db_path);
+        store->heartbeat(run_id);
+      } catch (const std::exception&) {
+        store.reset();
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts after the members it uses
+};
 
 double secondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -161,6 +203,7 @@ RunOutcome Runner::run(const SweepSpec& spec) {
 
 RunOutcome Runner::resume(std::int64_t run_id) {
   const RunRecord run = store_.requireRun(run_id);
+  store_.claimRun(run_id);  // refuses a run that a live process is still measuring
   // Points never recorded, and points that ended in an error (a device fault, a kernel error), run again.
   std::vector<PointResult> earlier;
   std::set<int> done;
@@ -173,7 +216,6 @@ RunOutcome Runner::resume(std::int64_t run_id) {
   for (const auto& p : expandPoints(run.spec)) {
     if (!done.count(p.index)) missing.push_back(p);
   }
-  store_.setRunStatus(run_id, RunStatus::Running);
   device_ = deviceWithCeilings();
   return runPoints(run_id, run.spec, missing, std::move(earlier), true);
 }
@@ -203,6 +245,7 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
   const auto t0 = std::chrono::steady_clock::now();
   double kernel_ms = 0;
   RunStatus status = RunStatus::Completed;
+  HeartbeatThread heartbeat(store_.path(), run_id);
   try {
     for (const SweepPoint& point : points) {
       if (cancelled()) throw Cancelled{};
@@ -227,6 +270,8 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
     }
   } catch (const Cancelled&) {
     status = RunStatus::Interrupted;
+  } catch (const StoreWriteError& e) {
+    stopOnStoreError(run_id, outcome.results.size(), e);
   } catch (const DeviceFault& e) {
     store_.setRunStatus(run_id, RunStatus::Failed);
     emit({{"event", "note"}, {"level", "warning"}, {"message", std::string("device fault: ") + e.what()}});
@@ -235,13 +280,32 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
   outcome.status = status;
   outcome.wall_seconds = secondsSince(t0);
   outcome.kernel_seconds = kernel_ms / 1e3;
-  store_.setRunStatus(run_id, status);
+  try {
+    store_.setRunStatus(run_id, status);
+  } catch (const StoreWriteError& e) {
+    stopOnStoreError(run_id, outcome.results.size(), e);
+  }
 
   nlohmann::json counts = nlohmann::json::object();
   for (const auto& r : outcome.results) counts[statusName(r.status)] = counts.value(statusName(r.status), 0) + 1;
   emit({{"event", "run_finished"}, {"run_id", run_id}, {"status", runStatusName(status)}, {"counts", counts},
         {"wall_seconds", outcome.wall_seconds}, {"kernel_seconds", outcome.kernel_seconds}});
   return outcome;
+}
+
+void Runner::stopOnStoreError(std::int64_t run_id, std::size_t saved_points, const StoreWriteError& e) {
+  // Rewriting one row usually fits in the space the failed transaction had claimed; if not, the run
+  // still reads as interrupted once this process has exited (its owner is gone).
+  try {
+    store_.setRunStatus(run_id, RunStatus::Interrupted);
+  } catch (const std::exception&) {
+  }
+  const std::string id = std::to_string(run_id);
+  const std::string message = std::string(e.what()) + ". Run " + id + " stopped and reads as interrupted; its " +
+                              std::to_string(saved_points) + " completed point(s) are saved. Once there is room, " +
+                              "finish it with `attnbench --batch --resume " + id + " --db " + store_.path() + "`";
+  emit({{"event", "note"}, {"level", "warning"}, {"message", message}});
+  throw StoreWriteError(message, e.reason());
 }
 
 }  // namespace attnbench

@@ -1,13 +1,22 @@
 #include "attnbench/store.h"
 
+#include <signal.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
+#include <utility>
 
 #include "attnbench/errors.h"
 
@@ -18,10 +27,19 @@
 namespace attnbench {
 namespace {
 
-// The database was locked by another connection and SQLite did not wait (see Store::open).
-class SqliteBusy : public std::runtime_error {
+namespace fs = std::filesystem;
+
+// An SQLite error this file did not turn into one of the public errors; `code` is the extended code.
+class SqliteError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  SqliteError(const std::string& message, int sqlite_code) : std::runtime_error(message), code(sqlite_code) {}
+  int code;
+};
+
+// The database was locked by another connection and SQLite did not wait (see Store::open).
+class SqliteBusy : public SqliteError {
+ public:
+  using SqliteError::SqliteError;
 };
 
 bool isBusy(int rc) {
@@ -29,16 +47,49 @@ bool isBusy(int rc) {
   return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
 }
 
+std::string databaseName(sqlite3* db) {
+  const char* name = sqlite3_db_filename(db, "main");
+  return name != nullptr && *name != '\0' ? name : "the database";
+}
+
+// Turns a failed SQLite call into the error its cause deserves, in words a user can act on: a full
+// disk or an I/O error is a StoreWriteError, a damaged or read-only file an InputError.
+[[noreturn]] void throwSqlite(sqlite3* db, int rc, const std::string& context) {
+  const std::string path = databaseName(db);
+  const std::string detail = context + ": " + sqlite3_errmsg(db);
+  const int sys = sqlite3_system_errno(db);
+  const int primary = rc & 0xff;
+  if (isBusy(rc)) throw SqliteBusy(detail, rc);
+  if (primary == SQLITE_FULL || primary == SQLITE_IOERR) {
+    // SQLite reports a full disk as SQLITE_FULL only when the failing write said ENOSPC; other limits
+    // come as a failed write, with the system error when SQLite kept it.
+    const bool reading = rc == SQLITE_IOERR_READ || rc == SQLITE_IOERR_SHORT_READ;
+    const std::string why = primary == SQLITE_FULL || sys == ENOSPC ? "the disk is full"
+                            : sys == EDQUOT                          ? "the disk quota is exhausted"
+                            : sys == EFBIG                           ? "a file size limit was reached"
+                            : sys != 0                               ? std::strerror(sys)
+                            : reading                                ? "a read failed"
+                                                                     : "a write failed (is the disk full?)";
+    const std::string what = reading ? "cannot read database '" : "cannot save to database '";
+    throw StoreWriteError(what + path + "': " + why, why);
+  }
+  if (primary == SQLITE_NOTADB) throw InputError("'" + path + "' is not an attnbench database (not SQLite)");
+  if (primary == SQLITE_CORRUPT) {
+    throw InputError("database '" + path + "' is damaged (" + sqlite3_errmsg(db) +
+                     "); `sqlite3 FILE 'PRAGMA integrity_check'` tells more");
+  }
+  // SQLITE_READONLY itself is a write refused; its extended codes (no -shm can be made, say) are
+  // conditions that a read-only open may still work around.
+  if (rc == SQLITE_READONLY) throw InputError("database '" + path + "' is read-only: it can be read, not changed");
+  throw SqliteError(detail, rc);
+}
+
 // A prepared statement with positional binding; every SQL text in the store goes through one.
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql) : db_(db) {
     const int rc = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-    if (rc != SQLITE_OK) {
-      const std::string message = std::string("SQLite prepare failed: ") + sqlite3_errmsg(db) + " in: " + sql;
-      if (isBusy(rc)) throw SqliteBusy(message);
-      throw std::runtime_error(message);
-    }
+    if (rc != SQLITE_OK) throwSqlite(db, rc, std::string("SQLite prepare of '") + sql + "'");
   }
   ~Statement() { sqlite3_finalize(stmt_); }
   Statement(const Statement&) = delete;
@@ -59,9 +110,7 @@ class Statement {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    const std::string message = std::string("SQLite step failed: ") + sqlite3_errmsg(db_);
-    if (isBusy(rc)) throw SqliteBusy(message);
-    throw std::runtime_error(message);
+    throwSqlite(db_, rc, "SQLite step");
   }
   void run() {
     while (step()) {
@@ -111,12 +160,8 @@ class Transaction {
 void exec(sqlite3* db, const char* sql) {
   char* err = nullptr;
   const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  if (rc != SQLITE_OK) {
-    const std::string msg = "SQLite: " + std::string(err ? err : "unknown error");
-    sqlite3_free(err);
-    if (isBusy(rc)) throw SqliteBusy(msg);
-    throw std::runtime_error(msg);
-  }
+  sqlite3_free(err);  // sqlite3_errmsg still holds the message
+  if (rc != SQLITE_OK) throwSqlite(db, rc, "SQLite");
 }
 
 const char* kSchemaV1 = R"sql(
@@ -163,6 +208,15 @@ CREATE TABLE samples(
   PRIMARY KEY(point_id, rep));
 )sql";
 
+// Version 2: the process that owns a run, so that a second process cannot resume a live run and a run
+// whose process died reads as interrupted.
+const char* kSchemaV2Step = R"sql(
+ALTER TABLE runs ADD COLUMN owner_pid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN owner_host TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN owner_start TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN heartbeat_at REAL NOT NULL DEFAULT 0;
+)sql";
+
 int userVersion(sqlite3* db) {
   Statement st(db, "PRAGMA user_version");
   return st.step() ? static_cast<int>(st.integer(0)) : 0;
@@ -181,23 +235,82 @@ sqlite3* openHandle(const std::string& path, int flags) {
   return db;
 }
 
-// Reads the schema version, turning "file is not a database" into a clear InputError. A busy
-// database is not a verdict on the file: SqliteBusy goes up for the caller to retry.
-int checkedVersion(sqlite3* db, const std::string& path) {
-  int version = 0;
-  try {
-    version = userVersion(db);
-    Statement(db, "SELECT count(*) FROM sqlite_master").run();
-  } catch (const SqliteBusy&) {
-    throw;
-  } catch (const std::runtime_error&) {
-    throw InputError("'" + path + "' is not an attnbench database (not SQLite, or damaged)");
-  }
+// Owns a connection until it is handed on; closes it when an error leaves the scope first.
+struct HandleGuard {
+  sqlite3* db;
+  ~HandleGuard() { sqlite3_close(db); }
+  sqlite3* release() { return std::exchange(db, nullptr); }
+};
+
+// SQLite could not open or set up the -wal/-shm files next to the database (a read-only folder).
+bool isCantOpen(const SqliteError& e) {
+  const int primary = e.code & 0xff;
+  return primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY;
+}
+
+// Reads the schema version and checks that the tables are attnbench's, without writing anything.
+// 0 for an empty database; InputError for another program's database, a damaged file or a newer
+// schema. A busy database is not a verdict on the file: SqliteBusy goes up for the caller to retry.
+int inspectSchema(sqlite3* db, const std::string& path) {
+  const int version = userVersion(db);
+  std::vector<std::string> tables;
+  Statement st(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+  while (st.step()) tables.push_back(st.text(0));
   if (version > Store::kSchemaVersion) {
     throw InputError("database '" + path + "' has schema version " + std::to_string(version) +
                      ", newer than this attnbench understands (" + std::to_string(Store::kSchemaVersion) + ")");
   }
+  std::string missing;
+  for (const char* table : {"devices", "points", "runs", "samples"}) {
+    if (std::find(tables.begin(), tables.end(), table) == tables.end()) missing += missing.empty() ? table : std::string(", ") + table;
+  }
+  if (version == 0 && tables.empty()) return 0;
+  if (!missing.empty()) {
+    std::string found;
+    for (std::size_t i = 0; i < tables.size() && i < 3; ++i) found += (i ? ", " : "") + tables[i];
+    if (tables.size() > 3) found += ", ...";
+    throw InputError("'" + path + "' is an SQLite database of another program (tables: " + found +
+                     "); attnbench leaves it untouched, choose another --db");
+  }
   return version;
+}
+
+// Percent-encodes a path for an SQLite "file:" URI.
+std::string fileUri(const std::string& path) {
+  std::string uri = "file:";
+  for (unsigned char c : fs::absolute(path).string()) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      uri += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      uri += hex;
+    }
+  }
+  return uri;
+}
+
+// A read-only connection to an existing database, and its schema version. In a read-only folder
+// SQLite cannot create the -shm file a WAL database needs; when the -wal file is absent or empty
+// there is nothing beyond the main file, which is then read as immutable.
+std::pair<sqlite3*, int> openForReading(const std::string& path) {
+  HandleGuard guard{openHandle(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX)};
+  try {
+    const int version = inspectSchema(guard.db, path);
+    return {guard.release(), version};
+  } catch (const SqliteError& e) {
+    if (!isCantOpen(e)) throw;
+    std::error_code ec;
+    const auto wal_size = fs::file_size(path + "-wal", ec);
+    if (!ec && wal_size > 0) {
+      throw InputError("cannot read database '" + path + "': its folder is read-only and '" + path +
+                       "-wal' holds changes that SQLite cannot read without creating '" + path + "-shm'");
+    }
+  }
+  sqlite3_close(guard.release());
+  guard.db = openHandle(fileUri(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX);
+  const int version = inspectSchema(guard.db, path);
+  return {guard.release(), version};
 }
 
 // Runs `step` again while another process holds the lock and SQLite did not wait for it (it answers
@@ -212,6 +325,57 @@ auto retryWhileBusy(const std::string& path, Step step) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
+}
+
+// After a create that failed (a full disk, say), removes what it left unless another process has
+// made the file an attnbench database meanwhile.
+void removeFailedCreate(const std::string& path) {
+  try {
+    auto [db, version] = openForReading(path);
+    sqlite3_close(db);
+    if (version > 0) return;
+  } catch (const std::exception&) {
+    // Unreadable: only the partial header this create began.
+  }
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(path + suffix, ec);
+}
+
+// The start time of a process (field 22 of /proc/PID/stat), which tells a live owner from a later
+// process that reuses its pid; empty where unknown. Sets `zombie` when the process has exited.
+std::string processStart(std::int64_t pid, bool* zombie = nullptr) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return "";
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 3 && zombie != nullptr) *zombie = field == "Z" || field == "X";
+    if (i == 22) return field;
+  }
+  return "";
+}
+
+double unixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Whether the recorded owner of a run is still alive: on this host the process table decides (the
+// pid exists, is not a zombie, and started when the owner did); elsewhere the heartbeat's age.
+bool ownerAlive(std::int64_t pid, const std::string& host, const std::string& start, double heartbeat_at) {
+  if (pid <= 0) return false;
+  if (host != hostName()) return unixNow() - heartbeat_at < Store::kOwnerStaleSeconds;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
+  bool zombie = false;
+  const std::string now_start = processStart(pid, &zombie);
+  if (zombie) return false;
+  return start.empty() || now_start.empty() || now_start == start;
+}
+
+bool ownedByThisProcess(std::int64_t pid, const std::string& host) {
+  return pid == static_cast<std::int64_t>(::getpid()) && host == hostName();
 }
 
 PointResult readPoint(const Statement& st) {
@@ -286,32 +450,79 @@ std::string Store::defaultPath() {
 std::unique_ptr<Store> Store::open(const std::string& path) {
   if (path == defaultPath()) {
     std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    fs::create_directories(fs::path(path).parent_path(), ec);
   }
-  std::unique_ptr<Store> store(
-      new Store(path, openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX)));
-  retryWhileBusy(path, [&] {
-    checkedVersion(store->db_, path);
-    try {
-      store->migrate();
-    } catch (const SqliteBusy&) {
-      throw;
-    } catch (const std::runtime_error& e) {
-      throw InputError("cannot write database '" + path + "': " + e.what());
+  std::error_code ec;
+  const bool existed = fs::exists(path, ec);
+  // An existing file is judged read-only first: a file that is not ours is never written to, not
+  // even by the switch to WAL.
+  if (existed && fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0) {
+    sqlite3_close(retryWhileBusy(path, [&] { return openForReading(path); }).first);
+  }
+  try {
+    std::unique_ptr<Store> store(
+        new Store(path, openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX)));
+    if (sqlite3_db_readonly(store->db_, "main") == 1) throw InputError("database '" + path + "' is read-only");
+    retryWhileBusy(path, [&] {
+      try {
+        inspectSchema(store->db_, path);  // again: the file may have been created since
+        store->migrate();
+      } catch (const SqliteError& e) {
+        if (dynamic_cast<const SqliteBusy*>(&e) != nullptr) throw;
+        throw InputError("cannot write database '" + path + "': " + e.what());
+      }
+    });
+    return store;
+  } catch (const std::exception& e) {
+    if (existed) throw;
+    removeFailedCreate(path);
+    if (dynamic_cast<const InputError*>(&e) != nullptr) throw;
+    const auto* write_error = dynamic_cast<const StoreWriteError*>(&e);
+    throw InputError("cannot create database '" + path + "': " + (write_error ? write_error->reason() : e.what()));
+  }
+}
+
+std::unique_ptr<Store> Store::openChecked(const std::string& path, bool read_only) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw InputError("no database at '" + path + "'");
+  std::unique_ptr<Store> store;
+  int version = 0;
+  if (read_only) {
+    auto [db, v] = retryWhileBusy(path, [&] { return openForReading(path); });
+    store.reset(new Store(path, db));
+    version = v;
+  } else {
+    store.reset(new Store(path, openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX)));
+    if (sqlite3_db_readonly(store->db_, "main") == 1) {
+      throw InputError("database '" + path + "' is read-only: it can be listed, shown, exported and compared, not changed");
     }
-  });
+    version = retryWhileBusy(path, [&] {
+      try {
+        return inspectSchema(store->db_, path);
+      } catch (const SqliteError& e) {
+        if (!isCantOpen(e)) throw;
+        throw InputError("cannot open database '" + path + "' for writing (" + e.what() +
+                         "); SQLite needs to create '" + path + "-wal' and '-shm' in its folder");
+      }
+    });
+  }
+  if (version == 0) throw InputError("'" + path + "' is not an attnbench database (no schema)");
+  if (version < kSchemaVersion && read_only) {
+    // Read a version-1 file as it is: a temporary view (in memory, shadowing the table) supplies the
+    // owner columns, which version 1 did not record.
+    exec(store->db_,
+         "CREATE TEMP VIEW runs AS SELECT *, 0 AS owner_pid, '' AS owner_host, '' AS owner_start, "
+         "0.0 AS heartbeat_at FROM main.runs");
+  } else if (version < kSchemaVersion) {
+    retryWhileBusy(path, [&] { store->migrate(); });
+  }
+  if (!read_only) exec(store->db_, "PRAGMA foreign_keys = ON");
   return store;
 }
 
-std::unique_ptr<Store> Store::openExisting(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw InputError("no database at '" + path + "'");
-  std::unique_ptr<Store> store(new Store(path, openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX)));
-  const int version = retryWhileBusy(path, [&] { return checkedVersion(store->db_, path); });
-  if (version == 0) throw InputError("'" + path + "' is not an attnbench database (no schema)");
-  exec(store->db_, "PRAGMA foreign_keys = ON");
-  return store;
-}
+std::unique_ptr<Store> Store::openExisting(const std::string& path) { return openChecked(path, false); }
+
+std::unique_ptr<Store> Store::openReadOnly(const std::string& path) { return openChecked(path, true); }
 
 Store::Store(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
 
@@ -328,7 +539,7 @@ void Store::migrate() {
     exec(db_, kSchemaV1);
     exec(db_, "CREATE INDEX points_by_run ON points(run_id, idx)");
   }
-  // Future schema versions add their steps here: if (version < 2) { ... }
+  if (version < 2) exec(db_, kSchemaV2Step);
   if (version < kSchemaVersion) exec(db_, ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
   tx.commit();
 }
@@ -337,7 +548,7 @@ std::int64_t Store::createRun(const SweepSpec& spec, const DeviceInfo& device, i
   Transaction tx(db_);
   Statement st(db_,
                "INSERT INTO runs(name, spec_json, host, device_fingerprint, device_json, version, started_at, status, "
-               "total_points) VALUES(?,?,?,?,?,?,?,?,?)");
+               "total_points, owner_pid, owner_host, owner_start, heartbeat_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
   st.bind(1, spec.name)
       .bind(2, specToJson(spec).dump())
       .bind(3, hostName())
@@ -347,10 +558,50 @@ std::int64_t Store::createRun(const SweepSpec& spec, const DeviceInfo& device, i
       .bind(7, isoTimestampNow())
       .bind(8, runStatusName(RunStatus::Running))
       .bind(9, total_points)
+      .bind(10, static_cast<std::int64_t>(::getpid()))
+      .bind(11, hostName())
+      .bind(12, processStart(::getpid()))
+      .bind(13, unixNow())
       .run();
   const std::int64_t id = sqlite3_last_insert_rowid(db_);
   tx.commit();
   return id;
+}
+
+void Store::claimRun(std::int64_t run_id) {
+  Transaction tx(db_);  // the check and the take-over are one step: of two resumers, one wins
+  Statement st(db_, "SELECT status, owner_pid, owner_host, owner_start, heartbeat_at FROM runs WHERE id = ?");
+  st.bind(1, run_id);
+  if (!st.step()) throw InputError("no run " + std::to_string(run_id) + " in " + path_);
+  const std::int64_t pid = st.integer(1);
+  const std::string host = st.text(2);
+  if (parseRunStatus(st.text(0)) == RunStatus::Running && ownerAlive(pid, host, st.text(3), st.real(4)) &&
+      !ownedByThisProcess(pid, host)) {
+    char age[32];
+    std::snprintf(age, sizeof age, "%.0f", unixNow() - st.real(4));
+    throw InputError("run " + std::to_string(run_id) + " is still running in process " + std::to_string(pid) + " on " +
+                     host + " (last heartbeat " + age + " s ago); wait for it to finish or stop that process first");
+  }
+  Statement(db_,
+            "UPDATE runs SET status = ?, finished_at = NULL, owner_pid = ?, owner_host = ?, owner_start = ?, "
+            "heartbeat_at = ? WHERE id = ?")
+      .bind(1, runStatusName(RunStatus::Running))
+      .bind(2, static_cast<std::int64_t>(::getpid()))
+      .bind(3, hostName())
+      .bind(4, processStart(::getpid()))
+      .bind(5, unixNow())
+      .bind(6, run_id)
+      .run();
+  tx.commit();
+}
+
+void Store::heartbeat(std::int64_t run_id) {
+  Statement(db_, "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND owner_pid = ? AND owner_host = ?")
+      .bind(1, unixNow())
+      .bind(2, run_id)
+      .bind(3, static_cast<std::int64_t>(::getpid()))
+      .bind(4, hostName())
+      .run();
 }
 
 void Store::setRunStatus(std::int64_t run_id, RunStatus status) {
@@ -463,12 +714,19 @@ RunRecord readRun(const Statement& st) {
   r.status = parseRunStatus(st.text(9));
   r.total_points = static_cast<int>(st.integer(10));
   r.finished_points = static_cast<int>(st.integer(11));
+  r.owner_pid = st.integer(12);
+  r.owner_host = st.text(13);
+  r.heartbeat_at = st.real(15);
+  if (r.status == RunStatus::Running && !ownerAlive(r.owner_pid, r.owner_host, st.text(14), r.heartbeat_at)) {
+    r.status = RunStatus::Interrupted;  // its process died without saying so (killed, crashed, disk full)
+  }
   return r;
 }
 constexpr const char* kRunQuery =
     "SELECT r.id, r.name, r.note, r.spec_json, r.host, r.device_json, r.version, r.started_at, "
     "coalesce(r.finished_at, ''), r.status, r.total_points, "
-    "(SELECT count(*) FROM points p WHERE p.run_id = r.id) FROM runs r ";
+    "(SELECT count(*) FROM points p WHERE p.run_id = r.id), r.owner_pid, r.owner_host, r.owner_start, r.heartbeat_at "
+    "FROM runs r ";
 }  // namespace
 
 std::vector<RunRecord> Store::listRuns() {

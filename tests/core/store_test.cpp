@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "attnbench/errors.h"
 #include "attnbench/store.h"
@@ -134,6 +138,152 @@ TEST(Store, RejectsNewerSchema) {
   sqlite3_close(db);
   EXPECT_THROW(Store::open(path), InputError);
   EXPECT_THROW(Store::openExisting(path), InputError);
+}
+
+void sqliteExec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+std::string fileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(Store, MigratesAVersionOneDatabase) {
+  const std::string path = testing::freshDir("store_v1") + "/r.db";
+  {
+    auto store = Store::open(path);
+    const std::int64_t id = store->createRun(smallSpec(), describeHostCpu(), 4);
+    store->recordPoint(id, result(1, PointStatus::Ok));
+  }
+  // Back to the version-1 layout: no owner columns, and a run left running by a version that
+  // recorded no owner.
+  sqliteExec(path,
+             "ALTER TABLE runs DROP COLUMN owner_pid; ALTER TABLE runs DROP COLUMN owner_host; "
+             "ALTER TABLE runs DROP COLUMN owner_start; ALTER TABLE runs DROP COLUMN heartbeat_at; "
+             "PRAGMA user_version = 1;");
+  const std::string v1 = fileBytes(path);
+
+  // Reading leaves it as it is; its running run has no live owner.
+  {
+    auto reader = Store::openReadOnly(path);
+    const auto runs = reader->listRuns();
+    ASSERT_EQ(runs.size(), 1u);
+    EXPECT_EQ(runs[0].status, RunStatus::Interrupted);
+    EXPECT_EQ(runs[0].owner_pid, 0);
+    EXPECT_EQ(reader->loadPoints(runs[0].id).size(), 1u);
+  }
+  EXPECT_TRUE(fileBytes(path) == v1);
+
+  // Opening it for writing migrates it in place and keeps its data.
+  auto store = Store::open(path);
+  EXPECT_EQ(sqliteInt(path, "PRAGMA user_version"), Store::kSchemaVersion);
+  EXPECT_EQ(sqliteInt(path, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'owner_pid'"), 1);
+  const RunRecord run = store->requireRun(1);
+  EXPECT_EQ(run.status, RunStatus::Interrupted);
+  EXPECT_EQ(run.finished_points, 1);
+  store->claimRun(1);
+  EXPECT_EQ(store->requireRun(1).status, RunStatus::Running);
+  EXPECT_EQ(store->requireRun(1).owner_pid, ::getpid());
+}
+
+// The run's recorded owner, as another process would have left it.
+void setOwner(const std::string& path, std::int64_t pid, const std::string& host, const std::string& start,
+              double heartbeat_age_s) {
+  sqliteExec(path, "UPDATE runs SET owner_pid = " + std::to_string(pid) + ", owner_host = '" + host +
+                       "', owner_start = '" + start + "', heartbeat_at = (julianday('now') - 2440587.5) * 86400.0 - " +
+                       std::to_string(heartbeat_age_s));
+}
+
+TEST(Store, ARunIsLiveWhileItsOwnerLives) {
+  const std::string path = testing::freshDir("store_owner") + "/r.db";
+  auto store = Store::open(path);
+  const std::int64_t id = store->createRun(smallSpec(), describeHostCpu(), 4);
+  RunRecord run = store->requireRun(id);
+  EXPECT_EQ(run.status, RunStatus::Running);
+  EXPECT_EQ(run.owner_pid, ::getpid());
+  EXPECT_EQ(run.owner_host, hostName());
+  EXPECT_NO_THROW(store->claimRun(id));  // its own run
+
+  // A live process on this host owns it: refused, whatever its heartbeat says.
+  const pid_t child = fork();
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  setOwner(path, child, hostName(), "", 3600);
+  EXPECT_EQ(store->requireRun(id).status, RunStatus::Running);
+  try {
+    store->claimRun(id);
+    ADD_FAILURE() << "claimed a run that a live process owns";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("still running in process " + std::to_string(child)), std::string::npos)
+        << e.what();
+  }
+  // The same pid with another start time is a later process that reuses it: the owner is gone.
+  setOwner(path, child, hostName(), "1", 0);
+  EXPECT_EQ(store->requireRun(id).status, RunStatus::Interrupted);
+
+  // Once the owner is dead, the run reads interrupted and can be taken over.
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  setOwner(path, child, hostName(), "", 0);
+  EXPECT_EQ(store->requireRun(id).status, RunStatus::Interrupted);
+  EXPECT_EQ(store->listRuns().front().status, RunStatus::Interrupted);
+  store->claimRun(id);
+  run = store->requireRun(id);
+  EXPECT_EQ(run.status, RunStatus::Running);
+  EXPECT_EQ(run.owner_pid, ::getpid());
+
+  // A heartbeat stamps only a run this process owns.
+  setOwner(path, ::getpid(), hostName(), "", 1000);
+  store->heartbeat(id);
+  const double fresh = store->requireRun(id).heartbeat_at;
+  setOwner(path, 4242, "another-host", "", 1000);
+  const double stale = store->requireRun(id).heartbeat_at;
+  EXPECT_GT(fresh - stale, 900);
+  store->heartbeat(id);
+  EXPECT_EQ(store->requireRun(id).heartbeat_at, stale);
+
+  // On another host only the heartbeat tells: fresh is live, stale is abandoned.
+  setOwner(path, 4242, "another-host", "", 5);
+  EXPECT_EQ(store->requireRun(id).status, RunStatus::Running);
+  EXPECT_THROW(store->claimRun(id), InputError);
+  setOwner(path, 4242, "another-host", "", Store::kOwnerStaleSeconds + 5);
+  EXPECT_EQ(store->requireRun(id).status, RunStatus::Interrupted);
+  EXPECT_NO_THROW(store->claimRun(id));
+}
+
+TEST(Store, LeavesAnotherProgramsDatabaseUntouched) {
+  const std::string path = testing::freshDir("store_foreign") + "/app.db";
+  sqliteExec(path, "CREATE TABLE notes(body TEXT); INSERT INTO notes VALUES('mine');");
+  const std::string before = fileBytes(path);
+  EXPECT_THROW(Store::open(path), InputError);
+  EXPECT_THROW(Store::openExisting(path), InputError);
+  EXPECT_THROW(Store::openReadOnly(path), InputError);
+  EXPECT_TRUE(fileBytes(path) == before);
+  EXPECT_FALSE(std::filesystem::exists(path + "-wal"));
+  // An empty SQLite file is no one's yet: it becomes an attnbench database.
+  const std::string empty = testing::freshDir("store_empty") + "/e.db";
+  std::ofstream{empty};
+  EXPECT_NO_THROW(Store::open(empty));
+  EXPECT_EQ(sqliteInt(empty, "PRAGMA user_version"), Store::kSchemaVersion);
+}
+
+TEST(Store, ReadOnlyConnectionsDoNotWrite) {
+  const std::string path = testing::freshDir("store_readonly") + "/r.db";
+  Store::open(path)->createRun(smallSpec(), describeHostCpu(), 4);
+  auto reader = Store::openReadOnly(path);
+  EXPECT_EQ(reader->listRuns().size(), 1u);
+  EXPECT_THROW(reader->renameRun(1, "x"), InputError);
+  EXPECT_EQ(reader->requireRun(1).name, smallSpec().name);
 }
 
 TEST(Store, RejectsUnwritableLocations) {

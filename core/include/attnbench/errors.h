@@ -13,6 +13,20 @@ class InputError : public std::runtime_error {
   explicit InputError(const std::string& message) : std::runtime_error(message) {}
 };
 
+// The results database could not be written (the disk or a file size limit is full, an I/O error).
+// The message says so in plain words with the database path; the points committed before are intact.
+// A sweep that meets it marks its run interrupted and rethrows it with the `--resume` command.
+class StoreWriteError : public std::runtime_error {
+ public:
+  // `reason`: the cause alone ("the disk is full"), for callers that phrase their own message.
+  StoreWriteError(const std::string& message, std::string reason)
+      : std::runtime_error(message), reason_(std::move(reason)) {}
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string reason_;
+};
+
 // A device allocation failed: recorded as an `oom` point, never a crash.
 class OutOfMemory : public std::runtime_error {
  public:

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnbench/backend.h"
+#include "attnbench/errors.h"
 #include "attnbench/results.h"
 #include "attnbench/store.h"
 #include "attnbench/sweep_spec.h"
@@ -43,6 +44,8 @@ class Runner {
 
   RunOutcome run(const SweepSpec& spec);
   // Finishes the points of `run_id` that have no record yet or ended in an error, with the run's stored spec.
+  // InputError when another live process is still running it. A database write that fails (a full
+  // disk) ends run() and resume() with a StoreWriteError that says how to resume.
   RunOutcome resume(std::int64_t run_id);
 
   // Runs one point (no store), for tests and the benchmark harness.
@@ -54,6 +57,8 @@ class Runner {
   // runPoint that also adds the time of every kernel run (warm-up included) to `kernel_ms`.
   PointResult runPointTimed(const SweepSpec& spec, const SweepPoint& point, double& kernel_ms);
   DeviceInfo deviceWithCeilings();
+  // Marks the run interrupted (as far as the disk allows) and rethrows `e` with how to resume it.
+  [[noreturn]] void stopOnStoreError(std::int64_t run_id, std::size_t saved_points, const StoreWriteError& e);
   bool cancelled() const { return cancel_ != nullptr && cancel_->load(); }
   void emit(const nlohmann::json& event) const;
 

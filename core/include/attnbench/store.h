@@ -1,5 +1,14 @@
 // SQLite store of runs, points, samples and devices. WAL journal, prepared statements only, each
 // point committed in its own transaction as it completes, schema version in PRAGMA user_version.
+//
+// A Store is one connection; opening one is cheap (a file open and a few reads of the schema), so a
+// long-lived program such as the GUI opens one per operation and holds none in between: with SQLite's
+// POSIX locks, any close() of another descriptor of the database file in the process (a file dialog
+// sniffing it) drops every lock a held connection has, and other processes may then checkpoint and
+// delete the -wal/-shm under it. Reading goes through openReadOnly, which never writes the file.
+// Errors: InputError for a path or file that is not a usable attnbench database (missing, another
+// program's, damaged, newer schema, read-only where writing is asked); StoreWriteError when a write
+// fails (disk full, I/O error).
 #pragma once
 
 #include <cstdint>
@@ -32,26 +41,48 @@ struct RunRecord {
   DeviceInfo device;
   std::string version;
   std::string started_at, finished_at;
+  // As stored, except that a run stored as running whose owning process is gone reads Interrupted.
   RunStatus status = RunStatus::Running;
+  // The process that runs (or last ran) it: pid and host, and its last heartbeat (Unix seconds).
+  // Runs from schema version 1 have none (pid 0).
+  std::int64_t owner_pid = 0;
+  std::string owner_host;
+  double heartbeat_at = 0;
   int total_points = 0;
   int finished_points = 0;  // points recorded so far
 };
 
 class Store {
  public:
-  // Opens (creating or migrating) the database. InputError for a path that cannot be created or
-  // written, a file that is not SQLite, or a schema newer than this build understands.
+  // Opens (creating or migrating) the database. An existing file is first inspected read-only and
+  // left untouched unless it is an attnbench database (or an empty one). InputError for a path that
+  // cannot be created or written, a file that is not SQLite or belongs to another program, or a
+  // schema newer than this build understands. A create that fails removes the files it made.
   static std::unique_ptr<Store> open(const std::string& path);
-  // Opens an existing database without creating or migrating it (for reading a run's results).
+  // Opens an existing attnbench database for writing, without creating or migrating it.
   static std::unique_ptr<Store> openExisting(const std::string& path);
+  // Opens an existing attnbench database for reading only: never writes, creates or migrates
+  // anything, and works on a read-only file or folder. Writing through it throws InputError.
+  static std::unique_ptr<Store> openReadOnly(const std::string& path);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 1;
+  // 2: runs record their owning process (owner_pid, owner_host, owner_start, heartbeat_at).
+  static constexpr int kSchemaVersion = 2;
+  // A running sweep refreshes its run's heartbeat this often; a run on another host whose heartbeat is
+  // older than kOwnerStaleSeconds counts as abandoned (on this host the process table decides).
+  static constexpr int kHeartbeatSeconds = 10;
+  static constexpr int kOwnerStaleSeconds = 60;
   const std::string& path() const { return path_; }
 
+  // Creates a running run owned by this process.
   std::int64_t createRun(const SweepSpec& spec, const DeviceInfo& device, int total_points);
+  // Takes over `run_id` to resume it: sets it running and owned by this process, in one transaction.
+  // InputError when the run is still running in a live process (this one aside).
+  void claimRun(std::int64_t run_id);
+  // Stamps the heartbeat of a run this process owns.
+  void heartbeat(std::int64_t run_id);
   void setRunStatus(std::int64_t run_id, RunStatus status);  // also stamps finished_at unless Running
   void renameRun(std::int64_t run_id, const std::string& name);
   void annotateRun(std::int64_t run_id, const std::string& note);
@@ -74,6 +105,7 @@ class Store {
 
  private:
   Store(std::string path, sqlite3* db);
+  static std::unique_ptr<Store> openChecked(const std::string& path, bool read_only);
   void migrate();
   std::string path_;
   sqlite3* db_ = nullptr;
