@@ -138,7 +138,102 @@ __global__ void convertKernel(const S* src, D* dst, std::size_t count) {
   }
 }
 
+// Eight 16-bit values of one 16-byte chunk, widened to fp32.
+template <typename T>
+__device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
+  const auto* pairs = reinterpret_cast<const T*>(&chunk);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) out[i] = toF32(pairs[i]);
+}
+
+constexpr int kSkinnyWarps = 8;   // output rows per block (one per warp)
+constexpr int kSkinnyUnroll = 4;  // 16-byte weight loads in flight per lane
+
+// One warp per output feature: each lane streams kSkinnyUnroll chunks of the weight row at a time
+// (enough bytes in flight to cover HBM latency with 8 warps per block), multiplies them with the
+// matching chunks of every input row (L1/L2-resident), and the warp reduces by shuffles.
+template <typename T, typename Y, int kRows>
+__global__ void __launch_bounds__(kSkinnyWarps * 32)
+    skinnyLinearKernel(const T* x, int rows, int in, const T* w, int out, Y* y, bool accumulate) {
+  const int lane = threadIdx.x % 32;
+  const int feature = blockIdx.x * kSkinnyWarps + threadIdx.x / 32;
+  if (feature >= out) return;
+  const auto* weight = reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(feature) * in);
+  const int chunks = in / 8;
+  float acc[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
+  for (int base = lane; base < chunks; base += 32 * kSkinnyUnroll) {
+    uint4 wv[kSkinnyUnroll];
+#pragma unroll
+    for (int u = 0; u < kSkinnyUnroll; ++u) {
+      const int c = base + u * 32;
+      wv[u] = c < chunks ? __ldcs(weight + c) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kSkinnyUnroll; ++u) {
+      const int c = base + u * 32;
+      if (c >= chunks) break;
+      float wf[8];
+      widen8<T>(wv[u], wf);
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (r >= rows) break;
+        float xf[8];
+        widen8<T>(__ldg(reinterpret_cast<const uint4*>(x + static_cast<std::int64_t>(r) * in) + c), xf);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[r] = fmaf(wf[i], xf[i], acc[r]);
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    if (r >= rows) break;
+    float sum = acc[r];
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    if (lane == 0) {
+      Y* dst = y + static_cast<std::int64_t>(r) * out + feature;
+      *dst = fromF32<Y>(accumulate ? sum + toF32(*dst) : sum);
+    }
+  }
+}
+
+template <typename T, typename Y>
+cudaError_t launchSkinny(const void* x, int rows, int in, const void* w, int out, void* y, bool accumulate,
+                         cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>((out + kSkinnyWarps - 1) / kSkinnyWarps);
+  const auto* xs = static_cast<const T*>(x);
+  const auto* ws = static_cast<const T*>(w);
+  auto* ys = static_cast<Y*>(y);
+  // The row count is a template bound so that the accumulators stay in registers.
+  if (rows <= 1) {
+    skinnyLinearKernel<T, Y, 1><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys, accumulate);
+  } else if (rows <= 2) {
+    skinnyLinearKernel<T, Y, 2><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys, accumulate);
+  } else if (rows <= 4) {
+    skinnyLinearKernel<T, Y, 4><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys, accumulate);
+  } else {
+    skinnyLinearKernel<T, Y, kSkinnyLinearMaxRows><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys,
+                                                                                            accumulate);
+  }
+  return cudaGetLastError();
+}
+
 }  // namespace
+
+cudaError_t skinnyLinear(const void* x, int rows, int in, const void* w, int out, void* y, DType y_dtype,
+                         bool accumulate, DType dtype, cudaStream_t stream) {
+  if (rows <= 0 || rows > kSkinnyLinearMaxRows || in <= 0 || in % 8 != 0 || out <= 0 ||
+      (y_dtype != dtype && y_dtype != DType::F32) || reinterpret_cast<std::uintptr_t>(x) % 16 != 0 ||
+      reinterpret_cast<std::uintptr_t>(w) % 16 != 0) {
+    return cudaErrorInvalidValue;
+  }
+  return dispatch(dtype, false, [&](auto tag) {
+    using T = decltype(tag);
+    return y_dtype == DType::F32 ? launchSkinny<T, float>(x, rows, in, w, out, y, accumulate, stream)
+                                 : launchSkinny<T, T>(x, rows, in, w, out, y, accumulate, stream);
+  });
+}
 
 cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight, int rows, int dim, float eps,
                     void* out, std::int64_t out_row_stride, DType dtype, cudaStream_t stream) {

@@ -40,6 +40,15 @@ cudaError_t swiglu(const void* gate_up, int rows, int ffn, void* out, DType dtyp
 cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* tokens, int count, void* out,
                             DType dtype, cudaStream_t stream);
 
+// The projections of a decode step: y[rows, out] (= or +=) x[rows, in] . w[out, in]^T for at most
+// kSkinnyLinearMaxRows rows. Memory-bound: one warp streams one weight row with 16-byte loads that
+// bypass L1, so the weights cross the memory bus once per step (cuBLAS serves more rows). `x` and
+// `w` are `dtype` (fp16/bf16); y is `dtype` or fp32 (the LM head's logits). `accumulate` adds the
+// product into y in fp32 (the residual connection). Needs in % 8 == 0 and 16-byte aligned x and w.
+constexpr int kSkinnyLinearMaxRows = 8;
+cudaError_t skinnyLinear(const void* x, int rows, int in, const void* w, int out, void* y, DType y_dtype,
+                         bool accumulate, DType dtype, cudaStream_t stream);
+
 // x = x * scale + shift, element-wise over `count` elements (any dtype): shapes random fills into
 // weights of a sensible magnitude.
 cudaError_t scaleShift(void* x, std::size_t count, float scale, float shift, DType dtype, cudaStream_t stream);
