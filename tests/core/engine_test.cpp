@@ -18,7 +18,13 @@
 
 #include "attnbench/engine/checkpoint.h"
 #include "attnbench/engine/engine.h"
+#include "attnbench/engine/tokenizer.h"
 #include "attnbench/errors.h"
+
+#ifdef ATTNBENCH_TEST_TRAINS_TOKENIZER
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+#endif
 
 #ifdef ATTNBENCH_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -490,6 +496,56 @@ TEST(Engine, RejectsWhatItCannotRun) {
   const std::vector<float> logits = {0.f, 3.f, 3.f, 1.f, 5.f, -1.f, 5.f, 2.f};
   EXPECT_EQ(argmaxTokens(logits, 2, 4), (std::vector<std::int32_t>{1, 0}));
 }
+
+#ifdef ATTNBENCH_TEST_TRAINS_TOKENIZER
+TEST(Tokenizer, TinySentencePieceModelFeedsTheEngine) {
+  ASSERT_TRUE(tokenizerAvailable());
+  const fs::path dir = fs::temp_directory_path() / ("attnbench_spm_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream text(dir / "corpus.txt");
+    const char* words[] = {"attention", "flash", "kernel", "memory", "tile", "softmax", "query", "key", "value", "cache"};
+    for (int i = 0; i < 400; ++i) text << words[i % 10] << " " << words[(i * 7) % 10] << " " << words[(i * 3) % 10] << "\n";
+  }
+  const auto status = sentencepiece::SentencePieceTrainer::Train(
+      {{"input", (dir / "corpus.txt").string()}, {"model_prefix", (dir / "tiny").string()}, {"vocab_size", "48"},
+       {"model_type", "bpe"}, {"num_threads", "1"}, {"bos_id", "1"}, {"eos_id", "2"}, {"unk_id", "0"},
+       {"minloglevel", "2"}});
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  const std::string model = (dir / "tiny.model").string();
+  const auto ids = tokenize(model, "flash attention cache");
+  ASSERT_GE(ids.size(), 3u);
+  EXPECT_EQ(ids.front(), 1) << "BOS first";
+  sentencepiece::SentencePieceProcessor processor;
+  ASSERT_TRUE(processor.Load(model).ok());
+  std::string decoded;
+  ASSERT_TRUE(processor.Decode(std::vector<int>(ids.begin() + 1, ids.end()), &decoded).ok());
+  EXPECT_EQ(decoded, "flash attention cache");
+
+  const auto ckpt = writeTinyCheckpoint("spm", "BF16", false);
+  EngineConfig c = tinyConfig(ckpt, EngineDevice::Cpu, AttentionChoice::Flash);
+  c.batch = 1;
+  c.max_step_tokens = c.max_tokens;  // a 48-piece vocabulary splits words into many pieces
+  ASSERT_LE(ids.size(), static_cast<std::size_t>(c.max_tokens));
+  auto engine = makeEngine(c);
+  engine->forward(ids, static_cast<int>(ids.size()));
+  const Agreement a = compare(engine->logits(), {ids}, makeTinyWeights(true), false);
+  EXPECT_LT(a.max_abs_diff, 1e-4 * a.max_abs_ref);
+  EXPECT_THROW((void)tokenize((dir / "corpus.txt").string(), "x"), InputError);
+  fs::remove_all(dir);
+  fs::remove_all(ckpt);
+}
+#else
+TEST(Tokenizer, WithoutSentencePieceSaysSo) {
+  if (tokenizerAvailable()) GTEST_SKIP() << "built with SentencePiece, but the test has no trainer library";
+  try {
+    (void)tokenize("tokenizer.model", "hello");
+    ADD_FAILURE() << "tokenized without a tokenizer";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no SentencePiece"), std::string::npos) << e.what();
+  }
+}
+#endif
 
 #ifdef ATTNBENCH_HAVE_CUDA
 bool haveGpu() {
