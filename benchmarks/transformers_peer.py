@@ -3,7 +3,7 @@
 
   make-tiny DIR            write a tiny Llama-architecture checkpoint (config.json + two safetensors
                            shards + index, fp16) with the standard library only, deterministically
-  compare DIR LOGITS.json  teacher-force the engine's tokens through LlamaForCausalLM on the same
+  compare DIR LOGITS.json...  teacher-force the engine's tokens through LlamaForCausalLM on the same
                            files (fp32 and fp16) and report max |logit difference| and top-1 agreement
   speed                    Llama-2-7B shape, random fp16 weights, batch 1: prefill time at N (sdpa and
                            eager), decode ms/token with a static cache and generate's own torch.compile
@@ -84,32 +84,36 @@ def make_tiny(directory):
     print(json.dumps({"tiny_checkpoint": directory, "parameters": sum(len(t[2]) for t in tensors)}))
 
 
-def compare(directory, logits_json):
+def compare(directory, logits_files):
     import torch
     from transformers import LlamaForCausalLM
 
-    with open(logits_json) as f:
-        dump = json.load(f)
-    tokens = dump["prompt"] + dump["generated"]
-    engine = torch.tensor(dump["logits"], dtype=torch.float64)  # [positions, 1, vocab] or [positions, vocab]
-    engine = engine.reshape(len(dump["logits"]), -1)
-    first = len(dump["prompt"]) - 1
-    ids = torch.tensor([tokens], device="cuda")
-    report = {"positions": engine.shape[0]}
-    for name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
-        model = LlamaForCausalLM.from_pretrained(directory, dtype=dtype, attn_implementation="sdpa").cuda().eval()
+    models = {name: LlamaForCausalLM.from_pretrained(directory, dtype=dtype, attn_implementation="sdpa").cuda().eval()
+              for name, dtype in (("fp32", torch.float32), ("fp16", torch.float16))}
+    for logits_json in logits_files:
+        with open(logits_json) as f:
+            dump = json.load(f)
+        tokens = dump["prompt"] + dump["generated"]
+        engine = torch.tensor(dump["logits"], dtype=torch.float64)
+        engine = engine.reshape(len(dump["logits"]), -1)  # [positions, vocab]
+        first = len(dump["prompt"]) - 1
+        ids = torch.tensor([tokens], device="cuda")
+        hf = {}
         with torch.inference_mode():
-            hf = model(ids).logits[0, first:first + engine.shape[0]].double().cpu()
-        report["transformers_" + name] = hf
-    ref = report.pop("transformers_fp32")
-    hf16 = report.pop("transformers_fp16")
-    report["max_abs_logit"] = ref.abs().max().item()
-    report["engine_vs_transformers_fp32_max_abs_diff"] = (engine - ref).abs().max().item()
-    report["transformers_fp16_vs_fp32_max_abs_diff"] = (hf16 - ref).abs().max().item()
-    report["engine_vs_transformers_fp16_max_abs_diff"] = (engine - hf16).abs().max().item()
-    report["top1_agreement_vs_fp32"] = (engine.argmax(-1) == ref.argmax(-1)).double().mean().item()
-    report["top1_agreement_fp16_vs_fp32"] = (hf16.argmax(-1) == ref.argmax(-1)).double().mean().item()
-    print(json.dumps({"compare": report}))
+            for name, model in models.items():
+                hf[name] = model(ids).logits[0, first:first + engine.shape[0]].double().cpu()
+        ref, hf16 = hf["fp32"], hf["fp16"]
+        report = {
+            "file": os.path.basename(logits_json),
+            "positions": engine.shape[0],
+            "max_abs_logit": ref.abs().max().item(),
+            "engine_vs_transformers_fp32_max_abs_diff": (engine - ref).abs().max().item(),
+            "engine_vs_transformers_fp16_max_abs_diff": (engine - hf16).abs().max().item(),
+            "transformers_fp16_vs_fp32_max_abs_diff": (hf16 - ref).abs().max().item(),
+            "top1_agreement_engine_vs_fp32": (engine.argmax(-1) == ref.argmax(-1)).double().mean().item(),
+            "top1_agreement_transformers_fp16_vs_fp32": (hf16.argmax(-1) == ref.argmax(-1)).double().mean().item(),
+        }
+        print(json.dumps({"compare": report}), flush=True)
 
 
 def speed(args):
@@ -136,7 +140,10 @@ def speed(args):
     torch.manual_seed(0)
     for impl in args.attn:
         with torch.device("cuda"):
-            model = LlamaForCausalLM._from_config(cfg, dtype=torch.float16, attn_implementation=impl).eval()
+            try:
+                model = LlamaForCausalLM._from_config(cfg, dtype=torch.float16, attn_implementation=impl).eval()
+            except TypeError:  # transformers before the torch_dtype -> dtype rename
+                model = LlamaForCausalLM._from_config(cfg, torch_dtype=torch.float16, attn_implementation=impl).eval()
         ids = torch.randint(0, cfg.vocab_size, (1, args.prefill_n), device="cuda")
         with torch.inference_mode():
             ms, all_ms = timed(lambda: model(ids, use_cache=False, logits_to_keep=1), args.reps)
@@ -171,7 +178,7 @@ def main():
     p.add_argument("dir")
     p = sub.add_parser("compare")
     p.add_argument("dir")
-    p.add_argument("logits_json")
+    p.add_argument("logits_json", nargs="+")
     p = sub.add_parser("speed")
     p.add_argument("--prefill_n", type=int, default=2048)
     p.add_argument("--decode_context", type=int, default=512)
