@@ -2,12 +2,14 @@
 // GEMMs for prefill, a weight-streaming kernel for the few rows of a decode step, the fused small
 // kernels of cuda_model_layers.h, and the flash or standard attention kernel over the contiguous
 // cache. A decode step is either launched eagerly or captured as a CUDA graph and replayed; the
-// graph is re-captured each step (the cache length is a kernel argument) and applied to the
-// instantiated graph with cudaGraphExecUpdate, so the per-kernel launch cost goes away.
+// graph is re-captured each step (the cache length is a kernel argument) and applied to an
+// instantiated graph with cudaGraphExecUpdate, so the per-kernel launch cost goes away. Two
+// instantiated graphs alternate, so that the update of one never waits on the step in flight.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -166,13 +168,15 @@ class CudaEngine final : public Engine {
     weights_.reset();
     kv_cache_.reset();
     activations_.reset();
-    if (graph_exec_ != nullptr) cudaGraphExecDestroy(graph_exec_);
+    for (auto& exec : graph_execs_) {
+      if (exec != nullptr) cudaGraphExecDestroy(exec);
+      exec = nullptr;
+    }
     if (cublas_ != nullptr) cublasDestroy(cublas_);
     if (start_ != nullptr) cudaEventDestroy(start_);
     if (stop_ != nullptr) cudaEventDestroy(stop_);
     if (capture_stream_ != nullptr) cudaStreamDestroy(capture_stream_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
-    graph_exec_ = nullptr;
     cublas_ = nullptr;
     start_ = stop_ = nullptr;
     stream_ = capture_stream_ = nullptr;
@@ -364,24 +368,22 @@ class CudaEngine final : public Engine {
       throw;
     }
     check(cudaStreamEndCapture(capture_stream_, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t& exec = graph_execs_[static_cast<std::size_t>(cached_) % graph_execs_.size()];
     bool updated = false;
-    if (graph_exec_ != nullptr) {
+    if (exec != nullptr) {
       cudaGraphExecUpdateResultInfo info{};
-      updated = cudaGraphExecUpdate(graph_exec_, graph, &info) == cudaSuccess;
+      updated = cudaGraphExecUpdate(exec, graph, &info) == cudaSuccess;
       if (!updated) {
         (void)cudaGetLastError();
-        cudaGraphExecDestroy(graph_exec_);
-        graph_exec_ = nullptr;
+        cudaGraphExecDestroy(exec);
+        exec = nullptr;
       }
     }
-    if (!updated) {
-      const cudaError_t status = cudaGraphInstantiate(&graph_exec_, graph, 0);
-      cudaGraphDestroy(graph);
-      check(status, "cudaGraphInstantiate");
-    } else {
-      cudaGraphDestroy(graph);
-    }
-    check(cudaGraphLaunch(graph_exec_, stream_), "cudaGraphLaunch");
+    cudaError_t status = cudaSuccess;
+    if (!updated) status = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(status, "cudaGraphInstantiate");
+    check(cudaGraphLaunch(exec, stream_), "cudaGraphLaunch");
   }
 
   EngineConfig config_;
@@ -392,7 +394,7 @@ class CudaEngine final : public Engine {
   std::vector<std::size_t> weight_offsets_;
   ActivationOffsets offsets_;
   std::unique_ptr<DeviceMemory> weights_, kv_cache_, activations_;
-  cudaGraphExec_t graph_exec_ = nullptr;
+  std::array<cudaGraphExec_t, 2> graph_execs_{};
   int cached_ = 0;
 };
 
