@@ -24,7 +24,10 @@
 #include "attnbench/model_presets.h"
 
 #ifdef ATTNBENCH_HAVE_CUDA
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
+
+#include "attnbench/kernels/cuda_model_layers.h"
 #endif
 
 namespace {
@@ -51,6 +54,7 @@ struct Options {
   std::string dump_logits;
   std::string prompt_ids;
   int greedy_steps = 8;
+  bool projection_bench = false;
 };
 
 double median(std::vector<double> v) {
@@ -93,6 +97,70 @@ std::uint64_t freeDeviceBytes(const EngineConfig& c) {
 
 double gib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1u << 30); }
 
+#ifdef ATTNBENCH_HAVE_CUDA
+// The decode step's projections alone, one row (batch 1): the weight-streaming kernel and cuBLAS,
+// in GB/s of weights read, so that the engine's decode time can be split into projections and the rest.
+void projectionBench(const ModelPreset& m, DType dtype) {
+  struct Shape {
+    const char* name;
+    int out, in;
+  };
+  const Shape shapes[] = {{"qkv", (m.heads + 2 * m.kv_heads) * m.head_dim, m.hidden},
+                          {"out", m.hidden, m.heads * m.head_dim},
+                          {"gate_up", 2 * m.ffn, m.hidden},
+                          {"down", m.hidden, m.ffn},
+                          {"lm_head", m.vocab, m.hidden}};
+  cublasHandle_t blas = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  cublasCreate(&blas);
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  const auto elem = static_cast<std::size_t>(bytesPerElement(dtype));
+  const cudaDataType_t type = dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_16F;
+  for (const auto& s : shapes) {
+    // One buffer per layer's worth of copies, so that repeated launches stream from HBM, not L2.
+    const int copies = 8;
+    void *w = nullptr, *x = nullptr, *y = nullptr;
+    const std::size_t w_bytes = static_cast<std::size_t>(s.out) * s.in * elem;
+    if (cudaMalloc(&w, w_bytes * copies) != cudaSuccess || cudaMalloc(&x, s.in * elem) != cudaSuccess ||
+        cudaMalloc(&y, s.out * sizeof(float)) != cudaSuccess) {
+      throw OutOfMemory("projection bench");
+    }
+    cudaMemset(w, 0, w_bytes * copies);
+    cudaMemset(x, 0, s.in * elem);
+    const auto timeIt = [&](auto&& launch) {
+      for (int c = 0; c < copies; ++c) launch(static_cast<char*>(w) + c * w_bytes);
+      cudaEventRecord(start);
+      const int reps = 5 * copies;
+      for (int r = 0; r < reps; ++r) launch(static_cast<char*>(w) + (r % copies) * w_bytes);
+      cudaEventRecord(stop);
+      cudaEventSynchronize(stop);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      return static_cast<double>(ms) / reps;
+    };
+    const double skinny = timeIt([&](void* wp) {
+      attnbench::kernels::cuda::skinnyLinear(x, 1, s.in, wp, s.out, y, dtype, false, dtype, nullptr);
+    });
+    const float one = 1.0f, zero = 0.0f;
+    const double cublas = timeIt([&](void* wp) {
+      cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, s.out, 1, s.in, &one, wp, type, s.in, x, type, s.in, &zero, y, type,
+                   s.out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    });
+    const double gb = static_cast<double>(w_bytes) / 1e9;
+    std::printf("projection %-8s %6d x %-6d  skinny %7.1f us (%5.0f GB/s)  cuBLAS %7.1f us (%5.0f GB/s)\n", s.name,
+                s.out, s.in, skinny * 1e3, gb / (skinny * 1e-3), cublas * 1e3, gb / (cublas * 1e-3));
+    cudaFree(w);
+    cudaFree(x);
+    cudaFree(y);
+  }
+  if (cudaGetLastError() != cudaSuccess) throw DeviceFault("projection bench failed");
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cublasDestroy(blas);
+}
+#endif
+
 // Prefill, greedy decode steps; each step's logits and the tokens that led to them go to a JSON file.
 void dumpLogits(const Options& o, EngineConfig c) {
   std::vector<std::int32_t> prompt;
@@ -130,6 +198,12 @@ int run(const Options& o) {
     return 0;
   }
 
+#ifdef ATTNBENCH_HAVE_CUDA
+  if (o.projection_bench) {
+    projectionBench(base.model, base.dtype);
+    return 0;
+  }
+#endif
   DeviceCeilings ceil;
   if (o.ceilings && base.device == EngineDevice::Cuda) {
     std::string note;
@@ -262,6 +336,7 @@ int main(int argc, char** argv) {
   app.add_option("--dump_logits", o.dump_logits, "write greedy-generation logits as JSON (batch 1) and exit");
   app.add_option("--prompt_ids", o.prompt_ids, "comma-separated prompt token ids for --dump_logits");
   app.add_option("--greedy_steps", o.greedy_steps, "decode steps for --dump_logits")->check(CLI::NonNegativeNumber);
+  app.add_flag("--projection_bench", o.projection_bench, "time the decode projections alone (batch 1) and exit");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(o);

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -98,8 +100,24 @@ __global__ void rotaryAppendKernel(RotaryAppendParams p) {
   const float a = toF32(src[i]);
   const float bv = toF32(src[i + half]);
   T* dst = cache_row != nullptr ? cache_row : src;
+  if (head < p.heads_q && p.q_out != nullptr) {
+    const int t = token % p.new_tokens;
+    dst = static_cast<T*>(p.q_out) + ((static_cast<std::int64_t>(b) * p.heads_q + head) * p.new_tokens + t) * p.head_dim;
+  }
   dst[i] = fromF32<T>(a * c - bv * s);
   dst[i + half] = fromF32<T>(bv * c + a * s);
+}
+
+// Grid (token row of the output, head); a thread per element of the head.
+template <typename T>
+__global__ void headsToRowsKernel(const T* packed, int heads, int tokens, int head_dim, T* rows) {
+  const int row = blockIdx.x;  // b * tokens + t
+  const int b = row / tokens;
+  const int t = row % tokens;
+  const int h = blockIdx.y;
+  const T* src = packed + ((static_cast<std::int64_t>(b) * heads + h) * tokens + t) * head_dim;
+  T* dst = rows + (static_cast<std::int64_t>(row) * heads + h) * head_dim;
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) dst[d] = src[d];
 }
 
 template <typename T>
@@ -147,7 +165,7 @@ __device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
 }
 
 constexpr int kSkinnyWarps = 8;   // output rows per block (one per warp)
-constexpr int kSkinnyUnroll = 4;  // 16-byte weight loads in flight per lane
+constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane (a 4096-wide row in two rounds)
 
 // One warp per output feature: each lane streams kSkinnyUnroll chunks of the weight row at a time
 // (enough bytes in flight to cover HBM latency with 8 warps per block), multiplies them with the
@@ -257,6 +275,18 @@ cudaError_t rotaryAppendKv(const RotaryAppendParams& p, cudaStream_t stream) {
     using T = decltype(tag);
     const dim3 grid(static_cast<unsigned>(p.batch * p.new_tokens), static_cast<unsigned>(p.heads_q + 2 * p.heads_kv));
     rotaryAppendKernel<T><<<grid, static_cast<unsigned>(p.head_dim / 2), 0, stream>>>(p);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t headsToRows(const void* packed, int batch, int heads, int tokens, int head_dim, void* rows, DType dtype,
+                        cudaStream_t stream) {
+  if (batch <= 0 || heads <= 0 || tokens <= 0 || head_dim <= 0) return cudaErrorInvalidValue;
+  return dispatch(dtype, false, [&](auto tag) {
+    using T = decltype(tag);
+    const dim3 grid(static_cast<unsigned>(batch * tokens), static_cast<unsigned>(heads));
+    headsToRowsKernel<T><<<grid, static_cast<unsigned>(std::min(head_dim, 256)), 0, stream>>>(
+        static_cast<const T*>(packed), heads, tokens, head_dim, static_cast<T*>(rows));
     return cudaGetLastError();
   });
 }

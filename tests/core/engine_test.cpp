@@ -573,24 +573,27 @@ TEST_P(CudaEngineTest, Fp16LogitsMatchTheFp64Reference) {
   fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Attention, CudaEngineTest, ::testing::Values(AttentionChoice::Flash, AttentionChoice::Standard));
-
-TEST(CudaEngine, GraphReplayEqualsEagerDecode) {
+TEST_P(CudaEngineTest, GraphReplayEqualsEagerDecode) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const auto dir = writeTinyCheckpoint("graph", "BF16", false);
   std::vector<std::vector<float>> logits;
   for (const bool graph : {false, true}) {
-    EngineConfig c = tinyConfig(dir, EngineDevice::Cuda, AttentionChoice::Flash);
+    EngineConfig c = tinyConfig(dir, EngineDevice::Cuda, GetParam());
     c.cuda_graph = graph;
     auto engine = makeEngine(c);
     engine->forward(syntheticTokens(2 * 6, kVocab, 1), 6);
-    EXPECT_GT(engine->decode(syntheticTokens(2 * 8, kVocab, 2), 8), 0.0);
-    EXPECT_EQ(engine->cacheLength(), 14);
+    // Steps one call at a time and several per call: graphs are updated across calls too.
+    EXPECT_GT(engine->decode(syntheticTokens(2 * 3, kVocab, 2), 3), 0.0);
+    for (int s = 0; s < 4; ++s) engine->decode(syntheticTokens(2, kVocab, 10 + s), 1);
+    EXPECT_GT(engine->decode(syntheticTokens(2 * 5, kVocab, 3), 5), 0.0);
+    EXPECT_EQ(engine->cacheLength(), 18);
     logits.push_back(engine->logits());
   }
   EXPECT_EQ(logits[0], logits[1]);
   fs::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(Attention, CudaEngineTest, ::testing::Values(AttentionChoice::Flash, AttentionChoice::Standard));
 #endif
 
 }  // namespace

@@ -45,7 +45,7 @@ cudaDataType_t cudaType(DType dtype) {
 // Byte offsets of the activation buffers in one allocation (256-byte aligned each).
 struct ActivationOffsets {
   std::size_t residual = 0, normed = 0, wide = 0, narrow = 0, last = 0, logits = 0, tokens = 0, attention = 0,
-              cublas = 0, total = 0;
+              packed_q = 0, packed_o = 0, cublas = 0, total = 0;
 };
 
 ActivationOffsets activationOffsets(const EngineConfig& c) {
@@ -66,9 +66,13 @@ ActivationOffsets activationOffsets(const EngineConfig& c) {
   o.logits = take(static_cast<std::size_t>(c.batch) * m.vocab * sizeof(float));
   // Token ids of one forward, or of every step of one decode() call.
   o.tokens = take(static_cast<std::size_t>(c.batch) * c.max_tokens * sizeof(std::int32_t));
-  o.attention = take(c.attention == AttentionChoice::Standard
-                         ? kc::standardWorkspaceBytes(attentionShape(c, c.max_step_tokens, c.max_tokens - c.max_step_tokens))
-                         : 0);
+  // The standard baseline: its N^2 scores, and Q and O packed per head so that cuBLAS runs each KV
+  // group's heads as one strided batch.
+  const bool standard = c.attention == AttentionChoice::Standard;
+  const auto packed_bytes = static_cast<std::size_t>(c.batch) * c.max_step_tokens * m.heads * m.head_dim * elem;
+  o.attention = take(standard ? kc::standardWorkspaceBytes(attentionShape(c, c.max_step_tokens, c.max_tokens - c.max_step_tokens, true)) : 0);
+  o.packed_q = take(standard ? packed_bytes : 0);
+  o.packed_o = take(standard ? packed_bytes : 0);
   o.cublas = take(kCublasWorkspaceBytes);
   return o;
 }
@@ -148,7 +152,6 @@ class CudaEngine final : public Engine {
     kv_cache_ = std::make_unique<DeviceMemory>(kvCacheBytes(config_), "KV cache");
     offsets_ = activationOffsets(config_);
     activations_ = std::make_unique<DeviceMemory>(offsets_.total, "activations");
-    checkBlas(cublasSetWorkspace(cublas_, activations_->get() + offsets_.cublas, kCublasWorkspaceBytes), "cublasSetWorkspace");
     if (ckpt) {
       loadCheckpoint(*ckpt, plan);
     } else {
@@ -306,17 +309,21 @@ class CudaEngine final : public Engine {
     void* normed = act(offsets_.normed);
     void* wide = act(offsets_.wide);
     void* narrow = act(offsets_.narrow);
+    // cublasSetStream drops the user workspace; a graph capture must not see cuBLAS allocate its own.
     checkBlas(cublasSetStream(cublas_, stream), "cublasSetStream");
+    checkBlas(cublasSetWorkspace(cublas_, act(offsets_.cublas), kCublasWorkspaceBytes), "cublasSetWorkspace");
     check(kc::embeddingLookup(weight(embeddingIndex()), m.hidden, ids, rows, residual, dt, stream), "embedding");
-    kernels::AttentionParams attn = attentionShape(config_, count, position);
-    attn.q = wide;
-    attn.o = narrow;
+    const bool standard = config_.attention == AttentionChoice::Standard;
+    kernels::AttentionParams attn = attentionShape(config_, count, position, standard);
+    attn.q = standard ? act(offsets_.packed_q) : wide;
+    attn.o = standard ? act(offsets_.packed_o) : narrow;
     for (int l = 0; l < m.layers; ++l) {
       const auto w = [&](LayerWeight which) { return weight(layerIndex(l, which)); };
       check(kc::rmsNorm(residual, m.hidden, w(kAttnNorm), rows, m.hidden, eps, normed, m.hidden, dt, stream), "rmsNorm");
       linear(stream, normed, rows, m.hidden, w(kQkv), width, wide, dt, false);
       kc::RotaryAppendParams rope;
       rope.qkv = wide;
+      rope.q_out = standard ? act(offsets_.packed_q) : nullptr;
       rope.k_cache = cacheOf(l, false);
       rope.v_cache = cacheOf(l, true);
       rope.batch = config_.batch;
@@ -331,7 +338,7 @@ class CudaEngine final : public Engine {
       check(kc::rotaryAppendKv(rope, stream), "rotaryAppendKv");
       attn.k = rope.k_cache;
       attn.v = rope.v_cache;
-      if (config_.attention == AttentionChoice::Flash) {
+      if (!standard) {
         check(kc::flashForward(attn, {}, stream), "flashForward");
       } else {
         cublasStatus_t blas = CUBLAS_STATUS_SUCCESS;
@@ -339,6 +346,7 @@ class CudaEngine final : public Engine {
           checkBlas(blas, "standardAttention");
           check(cudaGetLastError(), "standardAttention");
         }
+        check(kc::headsToRows(attn.o, config_.batch, m.heads, count, m.head_dim, narrow, dt, stream), "headsToRows");
       }
       linear(stream, narrow, rows, attn_width, w(kOut), m.hidden, residual, dt, true);
       check(kc::rmsNorm(residual, m.hidden, w(kMlpNorm), rows, m.hidden, eps, normed, m.hidden, dt, stream), "rmsNorm");

@@ -64,7 +64,7 @@ ActivationLayout activationLayout(const ModelPreset& m, std::int64_t tokens) {
   return a;
 }
 
-kernels::AttentionParams attentionShape(const EngineConfig& c, int count, int cached) {
+kernels::AttentionParams attentionShape(const EngineConfig& c, int count, int cached, bool packed_heads) {
   const ModelPreset& m = c.model;
   kernels::AttentionParams p;
   kernels::setShape(p, {c.batch, m.heads, m.kv_heads, count, cached + count, m.head_dim, true,
@@ -76,6 +76,12 @@ kernels::AttentionParams attentionShape(const EngineConfig& c, int count, int ca
   p.o_batch_stride = count * out_width;
   p.o_head_stride = m.head_dim;
   p.o_row_stride = out_width;
+  if (packed_heads) {
+    const auto packed = kernels::packedBhndStrides(m.heads, count, m.head_dim);
+    p.q_batch_stride = p.o_batch_stride = packed.batch;
+    p.q_head_stride = p.o_head_stride = packed.head;
+    p.q_row_stride = p.o_row_stride = packed.row;
+  }
   return p;
 }
 

@@ -50,9 +50,10 @@ struct ActivationLayout {
 };
 ActivationLayout activationLayout(const ModelPreset& m, std::int64_t tokens);
 
-// The attention problem of a forward of `count` tokens per sequence after `cached` ones: Q read in
-// place from the fused QKV output, K/V from the contiguous cache, O into the narrow scratch.
-kernels::AttentionParams attentionShape(const EngineConfig& c, int count, int cached);
+// The attention problem of a forward of `count` tokens per sequence after `cached` ones, K/V from
+// the contiguous cache. Q and O are either interleaved rows (Q read in place from the fused QKV
+// output, O straight into the output projection's input) or, with `packed_heads`, [B, Hq, N, D].
+kernels::AttentionParams attentionShape(const EngineConfig& c, int count, int cached, bool packed_heads = false);
 
 // Throws InputError unless `tokens` holds batch x count ids in [0, vocab) that fit the cache.
 void checkForward(const EngineConfig& c, std::span<const std::int32_t> tokens, int count, int cached);

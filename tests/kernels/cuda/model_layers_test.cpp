@@ -193,6 +193,32 @@ TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayer) {
   EXPECT_LT(worst, 2e-3) << "rotary embedding (fp16 rounding, fp32 angles)";
   // Only the new positions were written: the slot before them still holds the poison.
   EXPECT_TRUE(std::isnan(got_k[static_cast<std::size_t>(p.first_position - 1) * p.head_dim]));
+
+  // Q packed per head instead of in place, then back to rows: the standard baseline's round trip.
+  const std::size_t q_count = static_cast<std::size_t>(p.batch) * p.new_tokens * p.heads_q * p.head_dim;
+  HalfBuffer fresh(qkv), packed(q_count), rows(q_count);
+  p.qkv = fresh.ptr;
+  p.q_out = packed.ptr;
+  ASSERT_EQ(kc::rotaryAppendKv(p, nullptr), cudaSuccess);
+  ASSERT_EQ(kc::headsToRows(packed.ptr, p.batch, p.heads_q, p.new_tokens, p.head_dim, rows.ptr, DType::F16, nullptr), cudaSuccess);
+  const auto got_packed = packed.download();
+  const auto got_rows = rows.download();
+  const auto untouched = fresh.download();
+  for (int b = 0; b < p.batch; ++b) {
+    for (int t = 0; t < p.new_tokens; ++t) {
+      const std::size_t row = (static_cast<std::size_t>(b) * p.new_tokens + t) * width;
+      for (int h = 0; h < p.heads_q; ++h) {
+        for (int d = 0; d < p.head_dim; ++d) {
+          const std::size_t in_rows = row + static_cast<std::size_t>(h) * p.head_dim + d;
+          const std::size_t in_packed = ((static_cast<std::size_t>(b) * p.heads_q + h) * p.new_tokens + t) * p.head_dim + d;
+          ASSERT_EQ(got_packed[in_packed], got_qkv[in_rows]) << "packed Q differs from the in-place Q";
+          ASSERT_EQ(got_rows[(static_cast<std::size_t>(b) * p.new_tokens + t) * p.heads_q * p.head_dim + h * p.head_dim + d],
+                    got_qkv[in_rows]);
+          ASSERT_EQ(untouched[in_rows], qkv[in_rows]) << "Q rotated in place although q_out was set";
+        }
+      }
+    }
+  }
   p.first_position = p.max_tokens - 2;
   EXPECT_EQ(kc::rotaryAppendKv(p, nullptr), cudaErrorInvalidValue);
 }

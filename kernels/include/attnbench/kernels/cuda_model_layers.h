@@ -22,7 +22,9 @@ cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight
 // The fused QKV projection's output for `new_tokens` positions of `batch` sequences, appended to a
 // contiguous KV cache after `first_position` cached tokens.
 struct RotaryAppendParams {
-  void* qkv = nullptr;      // [batch, new_tokens, (heads_q + 2 heads_kv) * head_dim]; Q rotated in place
+  void* qkv = nullptr;      // [batch, new_tokens, (heads_q + 2 heads_kv) * head_dim]; Q rotated in place...
+  void* q_out = nullptr;    // ...or, when set, into [batch, heads_q, new_tokens, head_dim] (packed per head, the
+                            // layout in which cuBLAS runs all heads of a KV group as one strided batch)
   void* k_cache = nullptr;  // [batch, heads_kv, max_tokens, head_dim]; rotated K written at the new positions
   void* v_cache = nullptr;  // [batch, heads_kv, max_tokens, head_dim]; V copied to the new positions
   int batch = 0, new_tokens = 0, heads_q = 0, heads_kv = 0, head_dim = 0;
@@ -32,6 +34,10 @@ struct RotaryAppendParams {
   DType dtype = DType::F16;
 };
 cudaError_t rotaryAppendKv(const RotaryAppendParams& params, cudaStream_t stream);
+
+// rows[b, t, h, :] = packed[b, h, t, :]: attention output packed per head back to one row per token.
+cudaError_t headsToRows(const void* packed, int batch, int heads, int tokens, int head_dim, void* rows, DType dtype,
+                        cudaStream_t stream);
 
 // out[r, j] = silu(gate_up[r, j]) * gate_up[r, ffn + j] (the fused gate|up projection's output in).
 cudaError_t swiglu(const void* gate_up, int rows, int ffn, void* out, DType dtype, cudaStream_t stream);
