@@ -365,6 +365,9 @@ class CudaEngine final : public Engine {
 
   // Captures one decode step on the side stream, updates the instantiated graph in place (or
   // instantiates it when the update is refused, e.g. when flash picked another tile), and launches it.
+  // Graphs holding the standard baseline's cuBLAS GEMMs are instantiated anew every step: updated in
+  // place, they replayed wrong logits on an H200 (the cause is not pinned down; cuBLAS picks other
+  // kernels as the KV length grows).
   void launchAsGraph(const std::int32_t* ids) {
     check(cudaStreamBeginCapture(capture_stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
     cudaGraph_t graph = nullptr;
@@ -378,14 +381,14 @@ class CudaEngine final : public Engine {
     check(cudaStreamEndCapture(capture_stream_, &graph), "cudaStreamEndCapture");
     cudaGraphExec_t& exec = graph_execs_[static_cast<std::size_t>(cached_) % graph_execs_.size()];
     bool updated = false;
-    if (exec != nullptr) {
+    if (exec != nullptr && config_.attention == AttentionChoice::Flash) {
       cudaGraphExecUpdateResultInfo info{};
       updated = cudaGraphExecUpdate(exec, graph, &info) == cudaSuccess;
-      if (!updated) {
-        (void)cudaGetLastError();
-        cudaGraphExecDestroy(exec);
-        exec = nullptr;
-      }
+      if (!updated) (void)cudaGetLastError();
+    }
+    if (!updated && exec != nullptr) {
+      cudaGraphExecDestroy(exec);  // a launch still in flight completes first
+      exec = nullptr;
     }
     cudaError_t status = cudaSuccess;
     if (!updated) status = cudaGraphInstantiate(&exec, graph, 0);
