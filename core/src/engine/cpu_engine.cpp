@@ -49,6 +49,8 @@ class CpuEngine final : public Engine {
     narrow_.resize(static_cast<std::size_t>(layout.narrow));
     last_.resize(static_cast<std::size_t>(config_.batch) * m.hidden);
     logits_.resize(static_cast<std::size_t>(config_.batch) * m.vocab);
+    // The attention kernel's scratch: what predictMemory counts beyond the buffers above, so that
+    // prediction and allocation share one formula.
     workspace_.resize(predictMemory(config_).activations - (layout.total() + last_.size() + logits_.size()) * sizeof(float));
   }
 

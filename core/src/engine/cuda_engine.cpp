@@ -131,6 +131,55 @@ class CudaEngine final : public Engine {
   CudaEngine(const CudaEngine&) = delete;
   CudaEngine& operator=(const CudaEngine&) = delete;
 
+  const EngineConfig& config() const override { return config_; }
+  int cacheLength() const override { return cached_; }
+  void setCacheLength(int tokens) override {
+    if (tokens < 0 || tokens > cached_) throw InputError("the cache can only be rewound to 0.." + std::to_string(cached_));
+    cached_ = tokens;
+  }
+
+  MemoryBreakdown allocated() const override { return {weights_->bytes(), kv_cache_->bytes(), activations_->bytes()}; }
+
+  std::vector<float> logits() override {
+    std::vector<float> out(static_cast<std::size_t>(config_.batch) * config_.model.vocab);
+    check(cudaMemcpyAsync(out.data(), act(offsets_.logits), out.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+          "logits readback");
+    check(cudaStreamSynchronize(stream_), "logits readback");
+    return out;
+  }
+
+  double forward(std::span<const std::int32_t> tokens, int count) override {
+    checkForward(config_, tokens, count, cached_);
+    uploadTokens(tokens);
+    check(cudaEventRecord(start_, stream_), "cudaEventRecord");
+    enqueueForward(stream_, tokenIds(), count, cached_);
+    check(cudaEventRecord(stop_, stream_), "cudaEventRecord");
+    cached_ += count;
+    return elapsedMs();
+  }
+
+  double decode(std::span<const std::int32_t> tokens, int steps) override {
+    const auto batch = static_cast<std::size_t>(config_.batch);
+    if (steps <= 0 || tokens.size() != batch * static_cast<std::size_t>(steps)) {
+      throw InputError("decode of " + std::to_string(steps) + " steps needs steps x batch token ids");
+    }
+    for (int s = 0; s < steps; ++s) checkForward(config_, tokens.subspan(s * batch, batch), 1, cached_ + s);
+    uploadTokens(tokens);
+    check(cudaEventRecord(start_, stream_), "cudaEventRecord");
+    for (int s = 0; s < steps; ++s) {
+      const std::int32_t* ids = tokenIds() + s * batch;
+      if (config_.cuda_graph) {
+        launchAsGraph(ids);
+      } else {
+        enqueueForward(stream_, ids, 1, cached_);
+      }
+      ++cached_;
+    }
+    check(cudaEventRecord(stop_, stream_), "cudaEventRecord");
+    return elapsedMs();
+  }
+
+ private:
   void initialize() {
     check(cudaSetDevice(config_.cuda_device), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -185,55 +234,6 @@ class CudaEngine final : public Engine {
     stream_ = capture_stream_ = nullptr;
   }
 
-  const EngineConfig& config() const override { return config_; }
-  int cacheLength() const override { return cached_; }
-  void setCacheLength(int tokens) override {
-    if (tokens < 0 || tokens > cached_) throw InputError("the cache can only be rewound to 0.." + std::to_string(cached_));
-    cached_ = tokens;
-  }
-
-  MemoryBreakdown allocated() const override { return {weights_->bytes(), kv_cache_->bytes(), activations_->bytes()}; }
-
-  std::vector<float> logits() override {
-    std::vector<float> out(static_cast<std::size_t>(config_.batch) * config_.model.vocab);
-    check(cudaMemcpyAsync(out.data(), act(offsets_.logits), out.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_),
-          "logits readback");
-    check(cudaStreamSynchronize(stream_), "logits readback");
-    return out;
-  }
-
-  double forward(std::span<const std::int32_t> tokens, int count) override {
-    checkForward(config_, tokens, count, cached_);
-    uploadTokens(tokens);
-    check(cudaEventRecord(start_, stream_), "cudaEventRecord");
-    enqueueForward(stream_, tokenIds(), count, cached_);
-    check(cudaEventRecord(stop_, stream_), "cudaEventRecord");
-    cached_ += count;
-    return elapsedMs();
-  }
-
-  double decode(std::span<const std::int32_t> tokens, int steps) override {
-    const auto batch = static_cast<std::size_t>(config_.batch);
-    if (steps <= 0 || tokens.size() != batch * static_cast<std::size_t>(steps)) {
-      throw InputError("decode of " + std::to_string(steps) + " steps needs steps x batch token ids");
-    }
-    for (int s = 0; s < steps; ++s) checkForward(config_, tokens.subspan(s * batch, batch), 1, cached_ + s);
-    uploadTokens(tokens);
-    check(cudaEventRecord(start_, stream_), "cudaEventRecord");
-    for (int s = 0; s < steps; ++s) {
-      const std::int32_t* ids = tokenIds() + s * batch;
-      if (config_.cuda_graph) {
-        launchAsGraph(ids);
-      } else {
-        enqueueForward(stream_, ids, 1, cached_);
-      }
-      ++cached_;
-    }
-    check(cudaEventRecord(stop_, stream_), "cudaEventRecord");
-    return elapsedMs();
-  }
-
- private:
   void* weight(std::size_t index) const { return weights_->get() + weight_offsets_[index]; }
   std::byte* act(std::size_t offset) const { return activations_->get() + offset; }
   std::int32_t* tokenIds() const { return reinterpret_cast<std::int32_t*>(act(offsets_.tokens)); }

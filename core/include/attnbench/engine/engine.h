@@ -31,7 +31,9 @@ enum class AttentionChoice { Flash, Standard };
 
 struct EngineConfig {
   ModelPreset model;               // shapes, rope theta, norm epsilon (a preset, or readHfConfig's)
-  std::string checkpoint_dir;      // Hugging Face checkpoint; empty = synthetic weights from `seed`
+  std::string checkpoint_dir;      // Hugging Face checkpoint; empty = synthetic weights from `seed`. With one,
+                                   // `model` should be Checkpoint::open(dir).model() (predictMemory reads it;
+                                   // makeEngine takes the checkpoint's config.json in any case)
   EngineDevice device = EngineDevice::Cpu;
   int cuda_device = 0;
   DType dtype = DType::F16;        // storage of weights, activations and the KV cache (the CPU runs fp32)
