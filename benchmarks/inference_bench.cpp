@@ -83,7 +83,7 @@ double prefillFlops(const ModelPreset& m, int batch, int n, int depth) {
   return batch * n * projectionFlopsPerToken(m) + attention + 2.0 * batch * m.hidden * m.vocab;
 }
 
-std::uint64_t freeDeviceBytes(const EngineConfig& c) {
+std::uint64_t freeDeviceBytes([[maybe_unused]] const EngineConfig& c) {
 #ifdef ATTNBENCH_HAVE_CUDA
   if (c.device == EngineDevice::Cuda) {
     std::size_t free_bytes = 0, total = 0;
