@@ -26,6 +26,15 @@ int requirePositiveInt(const nlohmann::json& j, const char* key, const std::stri
   return v.get<int>();
 }
 
+double optionalPositiveNumber(const nlohmann::json& j, const char* key, const std::string& model, double fallback) {
+  if (!j.contains(key)) return fallback;
+  const auto& v = j.at(key);
+  if (!v.is_number() || !(v.get<double>() > 0)) {
+    throw InputError("model '" + model + "': \"" + key + "\" must be a positive number");
+  }
+  return v.get<double>();
+}
+
 }  // namespace
 
 const std::vector<int>& supportedHeadDims() {
@@ -63,6 +72,8 @@ ModelPreset modelFromJson(const nlohmann::json& j) {
   m.hidden = j.contains("hidden") ? requirePositiveInt(j, "hidden", m.name) : hiddenSize(m.heads, m.head_dim);
   m.ffn = j.contains("ffn") ? requirePositiveInt(j, "ffn", m.name) : 0;
   m.vocab = j.contains("vocab") ? requirePositiveInt(j, "vocab", m.name) : 0;
+  m.rope_theta = optionalPositiveNumber(j, "rope_theta", m.name, m.rope_theta);
+  m.rms_norm_eps = optionalPositiveNumber(j, "rms_norm_eps", m.name, m.rms_norm_eps);
   validateModelShape(m);
   return m;
 }
@@ -75,6 +86,8 @@ nlohmann::json modelToJson(const ModelPreset& m) {
                                    std::pair{"vocab", m.vocab}}) {
     if (value > 0) j[key] = value;
   }
+  j["rope_theta"] = m.rope_theta;
+  j["rms_norm_eps"] = m.rms_norm_eps;
   return j;
 }
 

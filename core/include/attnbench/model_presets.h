@@ -20,6 +20,8 @@ struct ModelPreset {
   int head_dim = 0;
   int ffn = 0;
   int vocab = 0;
+  double rope_theta = 10000.0;  // rotary embedding base (config.json "rope_theta")
+  double rms_norm_eps = 1e-5;   // RMSNorm epsilon (config.json "rms_norm_eps")
 };
 
 // The presets shipped with attnbench, in file order.

@@ -1,0 +1,102 @@
+// The transformer engine of the `inference` workload: a Llama-architecture decoder (embedding,
+// RMSNorm, fused QKV projection, rotary embeddings, attention with a contiguous KV cache and GQA,
+// output projection + residual, SwiGLU MLP, final norm, LM head on the last position) on the CPU
+// (fp32, Eigen; for tiny models) or on CUDA (fp16/bf16 storage, fp32 accumulation, cuBLAS GEMMs,
+// flash or standard attention, decode steps optionally replayed from a CUDA graph).
+//
+// A runner drives it per point:
+//   predictMemory(config)            -> skip the point when it cannot fit (weights, KV cache, activations)
+//   auto engine = makeEngine(config) -> weights loaded or synthesized, cache and buffers allocated
+//   engine->forward(prompt, N)       -> time to first token (prefill of N tokens per sequence)
+//   engine->decode(tokens, steps)    -> ms for `steps` one-token steps with the KV cache
+//   engine->setCacheLength(0); engine->forward(whole, L) -> one decode step without a cache
+//   engine->logits()                 -> [batch, vocab] fp32 of the last position, for correctness
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attnbench/kernels/attention_params.h"
+#include "attnbench/model_presets.h"
+
+namespace attnbench::engine {
+
+using kernels::DType;
+
+enum class EngineDevice { Cpu, Cuda };
+enum class AttentionChoice { Flash, Standard };
+
+struct EngineConfig {
+  ModelPreset model;               // shapes, rope theta, norm epsilon (a preset, or readHfConfig's)
+  std::string checkpoint_dir;      // Hugging Face checkpoint; empty = synthetic weights from `seed`. With one,
+                                   // `model` should be Checkpoint::open(dir).model() (predictMemory reads it;
+                                   // makeEngine takes the checkpoint's config.json in any case)
+  EngineDevice device = EngineDevice::Cpu;
+  int cuda_device = 0;
+  DType dtype = DType::F16;        // storage of weights, activations and the KV cache (the CPU runs fp32)
+  AttentionChoice attention = AttentionChoice::Flash;
+  int batch = 1;                   // sequences decoded together
+  int max_tokens = 0;              // KV cache capacity per sequence (depth + prompt + new tokens)
+  int max_step_tokens = 0;         // the most tokens one forward() takes per sequence (sizes activations)
+  bool cuda_graph = false;         // decode steps captured as CUDA graphs and replayed ("reduce-overhead")
+  std::uint64_t seed = 1;          // synthetic weights
+};
+
+// Device bytes of an engine, by what holds them.
+struct MemoryBreakdown {
+  std::uint64_t weights = 0;      // all parameters in the storage dtype (fused QKV and gate|up included)
+  std::uint64_t kv_cache = 0;     // 2 x layers x batch x kv_heads x max_tokens x head_dim
+  std::uint64_t activations = 0;  // one forward of max_step_tokens: layer buffers, logits, attention
+                                  // workspace (standard attention's N^2 scores per layer) and staging
+  std::uint64_t total() const { return weights + kv_cache + activations; }
+};
+
+// What makeEngine will allocate for `config`, without touching a device. Throws InputError for a
+// config it cannot run (see unsupportedReason).
+MemoryBreakdown predictMemory(const EngineConfig& config);
+
+// Empty when the engine can run `config`, else a one-line reason (a dtype the device does not store,
+// a head dim flash lacks, a model without layers/ffn/vocab, ...).
+std::string unsupportedReason(const EngineConfig& config);
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual const EngineConfig& config() const = 0;
+
+  // Appends `count` tokens to each of the batch's sequences (tokens: [batch, count] row-major ids in
+  // [0, vocab)) and computes the logits of the last position. Returns the time the device took, in
+  // ms (CUDA events around the launches; wall clock on the CPU). InputError when the cache would
+  // overflow, count passes max_step_tokens or an id is out of range.
+  virtual double forward(std::span<const std::int32_t> tokens, int count) = 0;
+
+  // `steps` one-token steps (tokens: [steps, batch]) issued back to back with no host sync between
+  // them (each replayed from a CUDA graph when config().cuda_graph); returns the total device ms.
+  virtual double decode(std::span<const std::int32_t> tokens, int steps) = 0;
+
+  // Tokens held in the cache per sequence. setCacheLength rewinds (or, up to the current length only,
+  // keeps a prefix), so a runner can repeat a measurement from the same state.
+  virtual int cacheLength() const = 0;
+  virtual void setCacheLength(int tokens) = 0;
+
+  // [batch, vocab] fp32 logits of the last position of the last forward/decode step.
+  virtual std::vector<float> logits() = 0;
+
+  // Bytes allocated, by kind (compare with predictMemory).
+  virtual MemoryBreakdown allocated() const = 0;
+};
+
+// Loads or synthesizes the weights and allocates everything. Throws InputError (bad config or
+// checkpoint), OutOfMemory (the device refused an allocation) or DeviceFault.
+std::unique_ptr<Engine> makeEngine(const EngineConfig& config);
+
+// Greedy next token per sequence from [batch, vocab] logits (lowest id on ties).
+std::vector<std::int32_t> argmaxTokens(std::span<const float> logits, int batch, int vocab);
+
+// `count` deterministic token ids in [0, vocab) from `seed` (synthetic prompts).
+std::vector<std::int32_t> syntheticTokens(std::size_t count, int vocab, std::uint64_t seed);
+
+}  // namespace attnbench::engine

@@ -1,0 +1,160 @@
+// The engine on the CPU: fp32 everywhere, Eigen projections, the CPU flash or standard attention
+// kernel over a contiguous KV cache. For tiny models (tests, CI); timed by the wall clock.
+#include <chrono>
+#include <cstring>
+
+#include "attnbench/engine/checkpoint.h"
+#include "attnbench/errors.h"
+#include "attnbench/kernels/cpu_attention.h"
+#include "attnbench/kernels/model_layers.h"
+#include "engine_internal.h"
+#include "host_tensors.h"
+
+namespace attnbench::engine::detail {
+namespace {
+
+namespace cpu = kernels::cpu;
+
+class CpuEngine final : public Engine {
+ public:
+  explicit CpuEngine(const EngineConfig& config) : config_(config) {
+    if (config_.checkpoint_dir.empty()) {
+      const auto plan = weightPlan(config_.model, "lm_head.weight");
+      for (std::size_t i = 0; i < plan.size(); ++i) {
+        auto& w = weights_.emplace_back(static_cast<std::size_t>(plan[i].count()));
+        fillRandom(w.data(), DType::F32, w.size(), config_.seed * 1000003 + i);
+        for (float& x : w) x = x * plan[i].synthetic_scale + plan[i].synthetic_shift;
+      }
+    } else {
+      const Checkpoint ckpt = Checkpoint::open(config_.checkpoint_dir);
+      config_.model = ckpt.model();
+      for (const auto& spec : checkpointPlan(ckpt)) {
+        auto& w = weights_.emplace_back(static_cast<std::size_t>(spec.count()));
+        std::size_t filled = 0;
+        for (const auto& piece : spec.pieces) {
+          const TensorRef& t = ckpt.tensor(piece);
+          toFloat(t.data, t.dtype, t.count(), w.data() + filled);
+          filled += t.count();
+        }
+      }
+    }
+    const ModelPreset& m = config_.model;
+    const std::size_t cache = static_cast<std::size_t>(config_.batch) * m.kv_heads * config_.max_tokens * m.head_dim;
+    k_cache_.assign(m.layers, std::vector<float>(cache));
+    v_cache_.assign(m.layers, std::vector<float>(cache));
+    const auto layout = activationLayout(m, static_cast<std::int64_t>(config_.batch) * config_.max_step_tokens);
+    residual_.resize(static_cast<std::size_t>(layout.residual));
+    normed_.resize(static_cast<std::size_t>(layout.normed));
+    wide_.resize(static_cast<std::size_t>(layout.wide));
+    narrow_.resize(static_cast<std::size_t>(layout.narrow));
+    last_.resize(static_cast<std::size_t>(config_.batch) * m.hidden);
+    logits_.resize(static_cast<std::size_t>(config_.batch) * m.vocab);
+    // The attention kernel's scratch: what predictMemory counts beyond the buffers above, so that
+    // prediction and allocation share one formula.
+    workspace_.resize(predictMemory(config_).activations - (layout.total() + last_.size() + logits_.size()) * sizeof(float));
+  }
+
+  const EngineConfig& config() const override { return config_; }
+  int cacheLength() const override { return cached_; }
+  void setCacheLength(int tokens) override {
+    if (tokens < 0 || tokens > cached_) throw InputError("the cache can only be rewound to 0.." + std::to_string(cached_));
+    cached_ = tokens;
+  }
+  std::vector<float> logits() override { return logits_; }
+
+  MemoryBreakdown allocated() const override {
+    MemoryBreakdown b;
+    for (const auto& w : weights_) b.weights += w.size() * sizeof(float);
+    for (std::size_t l = 0; l < k_cache_.size(); ++l) b.kv_cache += (k_cache_[l].size() + v_cache_[l].size()) * sizeof(float);
+    b.activations = (residual_.size() + normed_.size() + wide_.size() + narrow_.size() + last_.size() + logits_.size()) *
+                        sizeof(float) +
+                    workspace_.size();
+    return b;
+  }
+
+  double forward(std::span<const std::int32_t> tokens, int count) override {
+    checkForward(config_, tokens, count, cached_);
+    const auto start = std::chrono::steady_clock::now();
+    run(tokens, count);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  }
+
+  double decode(std::span<const std::int32_t> tokens, int steps) override {
+    const auto batch = static_cast<std::size_t>(config_.batch);
+    if (steps <= 0 || tokens.size() != batch * static_cast<std::size_t>(steps)) {
+      throw InputError("decode of " + std::to_string(steps) + " steps needs steps x batch token ids");
+    }
+    double total = 0;
+    for (int s = 0; s < steps; ++s) total += forward(tokens.subspan(static_cast<std::size_t>(s) * batch, batch), 1);
+    return total;
+  }
+
+ private:
+  void run(std::span<const std::int32_t> tokens, int count) {
+    const ModelPreset& m = config_.model;
+    const int rows = config_.batch * count;
+    const auto eps = static_cast<float>(m.rms_norm_eps);
+    const std::int64_t width = qkvWidth(m);
+    const int attn_width = m.heads * m.head_dim;
+    cpu::embeddingLookup(weights_[embeddingIndex()].data(), m.hidden, tokens.data(), rows, residual_.data());
+    kernels::AttentionParams attn = attentionShape(config_, count, cached_);
+    attn.q = wide_.data();
+    attn.o = narrow_.data();
+    for (int l = 0; l < m.layers; ++l) {
+      const auto w = [&](LayerWeight which) { return weights_[layerIndex(l, which)].data(); };
+      cpu::rmsNorm(residual_.data(), w(kAttnNorm), rows, m.hidden, eps, normed_.data());
+      cpu::linear(normed_.data(), rows, m.hidden, w(kQkv), static_cast<int>(width), wide_.data(), false);
+      for (int b = 0; b < config_.batch; ++b) {
+        float* qkv = wide_.data() + static_cast<std::int64_t>(b) * count * width;
+        cpu::applyRotary(qkv, count, m.heads + m.kv_heads, m.head_dim, width, cached_, m.rope_theta);
+        appendToCache(l, b, qkv, count);
+      }
+      attn.k = k_cache_[l].data();
+      attn.v = v_cache_[l].data();
+      if (config_.attention == AttentionChoice::Flash) {
+        cpu::flashAttention(attn, cpu::resolveFlashTile(attn, {}), workspace_.data(), 1);
+      } else {
+        cpu::standardAttention(attn, workspace_.data(), 1);
+      }
+      cpu::linear(narrow_.data(), rows, attn_width, w(kOut), m.hidden, residual_.data(), true);
+      cpu::rmsNorm(residual_.data(), w(kMlpNorm), rows, m.hidden, eps, normed_.data());
+      cpu::linear(normed_.data(), rows, m.hidden, w(kGateUp), 2 * m.ffn, wide_.data(), false);
+      cpu::swiglu(wide_.data(), rows, m.ffn, narrow_.data());
+      cpu::linear(narrow_.data(), rows, m.ffn, w(kDown), m.hidden, residual_.data(), true);
+    }
+    for (int b = 0; b < config_.batch; ++b) {
+      const float* row = residual_.data() + (static_cast<std::int64_t>(b) * count + count - 1) * m.hidden;
+      cpu::rmsNorm(row, weights_[finalNormIndex(m)].data(), 1, m.hidden, eps, last_.data() + static_cast<std::int64_t>(b) * m.hidden);
+    }
+    cpu::linear(last_.data(), config_.batch, m.hidden, weights_[lmHeadIndex(m)].data(), m.vocab, logits_.data(), false);
+    cached_ += count;
+  }
+
+  // Copies the rotated K and the V of `count` new positions of sequence `b` into layer l's cache.
+  void appendToCache(int l, int b, const float* qkv, int count) {
+    const ModelPreset& m = config_.model;
+    const std::int64_t width = qkvWidth(m);
+    const auto row_bytes = static_cast<std::size_t>(m.head_dim) * sizeof(float);
+    for (int i = 0; i < count; ++i) {
+      for (int h = 0; h < m.kv_heads; ++h) {
+        const std::int64_t dst = ((static_cast<std::int64_t>(b) * m.kv_heads + h) * config_.max_tokens + cached_ + i) * m.head_dim;
+        const float* k = qkv + i * width + static_cast<std::int64_t>(m.heads + h) * m.head_dim;
+        std::memcpy(k_cache_[l].data() + dst, k, row_bytes);
+        std::memcpy(v_cache_[l].data() + dst, k + static_cast<std::int64_t>(m.kv_heads) * m.head_dim, row_bytes);
+      }
+    }
+  }
+
+  EngineConfig config_;
+  std::vector<std::vector<float>> weights_;
+  std::vector<std::vector<float>> k_cache_, v_cache_;
+  std::vector<float> residual_, normed_, wide_, narrow_, last_, logits_;
+  std::vector<std::byte> workspace_;
+  int cached_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> makeCpuEngine(const EngineConfig& config) { return std::make_unique<CpuEngine>(config); }
+
+}  // namespace attnbench::engine::detail

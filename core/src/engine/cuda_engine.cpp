@@ -1,0 +1,422 @@
+// The engine on CUDA: fp16/bf16 weights, activations and KV cache with fp32 accumulation; cuBLAS
+// GEMMs for prefill, a weight-streaming kernel for the few rows of a decode step, the fused small
+// kernels of cuda_model_layers.h, and the flash or standard attention kernel over the contiguous
+// cache. A decode step is either launched eagerly or captured as a CUDA graph and replayed; the
+// graph is re-captured each step (the cache length is a kernel argument) and applied to an
+// instantiated graph with cudaGraphExecUpdate, so the per-kernel launch cost goes away. Two
+// instantiated graphs alternate, so that the update of one never waits on the step in flight.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "attnbench/engine/checkpoint.h"
+#include "attnbench/errors.h"
+#include "attnbench/kernels/cuda_attention.h"
+#include "attnbench/kernels/cuda_model_layers.h"
+#include "cuda_fill.h"
+#include "engine_internal.h"
+
+namespace attnbench::engine::detail {
+namespace {
+
+namespace kc = kernels::cuda;
+
+// cuBLAS gets its workspace from us: a capture must not make it allocate.
+constexpr std::size_t kCublasWorkspaceBytes = std::size_t{32} << 20;
+
+std::size_t align256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) throw DeviceFault(std::string(what) + ": " + cudaGetErrorString(status));
+}
+void checkBlas(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS) throw DeviceFault(std::string(what) + ": cuBLAS status " + std::to_string(static_cast<int>(status)));
+}
+
+cudaDataType_t cudaType(DType dtype) {
+  return dtype == DType::F32 ? CUDA_R_32F : dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_16F;
+}
+
+// Byte offsets of the activation buffers in one allocation (256-byte aligned each).
+struct ActivationOffsets {
+  std::size_t residual = 0, normed = 0, wide = 0, narrow = 0, last = 0, logits = 0, tokens = 0, attention = 0,
+              packed_q = 0, packed_o = 0, cublas = 0, total = 0;
+};
+
+ActivationOffsets activationOffsets(const EngineConfig& c) {
+  const ModelPreset& m = c.model;
+  const auto elem = static_cast<std::size_t>(kernels::bytesPerElement(c.dtype));
+  const auto layout = activationLayout(m, static_cast<std::int64_t>(c.batch) * c.max_step_tokens);
+  ActivationOffsets o;
+  const auto take = [&](std::size_t bytes) {
+    const std::size_t at = o.total;
+    o.total += align256(bytes);
+    return at;
+  };
+  o.residual = take(static_cast<std::size_t>(layout.residual) * elem);
+  o.normed = take(static_cast<std::size_t>(layout.normed) * elem);
+  o.wide = take(static_cast<std::size_t>(layout.wide) * elem);
+  o.narrow = take(static_cast<std::size_t>(layout.narrow) * elem);
+  o.last = take(static_cast<std::size_t>(c.batch) * m.hidden * elem);
+  o.logits = take(static_cast<std::size_t>(c.batch) * m.vocab * sizeof(float));
+  // Token ids of one forward, or of every step of one decode() call.
+  o.tokens = take(static_cast<std::size_t>(c.batch) * c.max_tokens * sizeof(std::int32_t));
+  // The standard baseline: its N^2 scores, and Q and O packed per head so that cuBLAS runs each KV
+  // group's heads as one strided batch.
+  const bool standard = c.attention == AttentionChoice::Standard;
+  const auto packed_bytes = static_cast<std::size_t>(c.batch) * c.max_step_tokens * m.heads * m.head_dim * elem;
+  o.attention = take(standard ? kc::standardWorkspaceBytes(attentionShape(c, c.max_step_tokens, c.max_tokens - c.max_step_tokens, true)) : 0);
+  o.packed_q = take(standard ? packed_bytes : 0);
+  o.packed_o = take(standard ? packed_bytes : 0);
+  o.cublas = take(kCublasWorkspaceBytes);
+  return o;
+}
+
+std::vector<std::size_t> weightOffsets(const std::vector<WeightSpec>& plan, DType dtype, std::size_t* total) {
+  std::vector<std::size_t> offsets;
+  std::size_t at = 0;
+  for (const auto& w : plan) {
+    offsets.push_back(at);
+    at += align256(static_cast<std::size_t>(w.count()) * static_cast<std::size_t>(kernels::bytesPerElement(dtype)));
+  }
+  *total = at;
+  return offsets;
+}
+
+std::uint64_t kvCacheBytes(const EngineConfig& c) {
+  return 2ULL * c.model.layers * c.batch * c.model.kv_heads * static_cast<std::uint64_t>(c.max_tokens) *
+         c.model.head_dim * static_cast<std::uint64_t>(kernels::bytesPerElement(c.dtype));
+}
+
+class DeviceMemory {
+ public:
+  DeviceMemory() = default;
+  DeviceMemory(std::size_t bytes, const char* what) : bytes_(bytes) {
+    if (bytes == 0) return;
+    if (cudaMalloc(&ptr_, bytes) != cudaSuccess) {
+      (void)cudaGetLastError();
+      ptr_ = nullptr;
+      throw OutOfMemory(std::string(what) + ": the device refused " + std::to_string(bytes >> 20) + " MiB");
+    }
+  }
+  ~DeviceMemory() {
+    if (ptr_ != nullptr) cudaFree(ptr_);
+  }
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  std::byte* get() const { return static_cast<std::byte*>(ptr_); }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+class CudaEngine final : public Engine {
+ public:
+  explicit CudaEngine(const EngineConfig& config) : config_(config) {
+    try {
+      initialize();
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+  ~CudaEngine() override { release(); }
+  CudaEngine(const CudaEngine&) = delete;
+  CudaEngine& operator=(const CudaEngine&) = delete;
+
+  const EngineConfig& config() const override { return config_; }
+  int cacheLength() const override { return cached_; }
+  void setCacheLength(int tokens) override {
+    if (tokens < 0 || tokens > cached_) throw InputError("the cache can only be rewound to 0.." + std::to_string(cached_));
+    cached_ = tokens;
+  }
+
+  MemoryBreakdown allocated() const override { return {weights_->bytes(), kv_cache_->bytes(), activations_->bytes()}; }
+
+  std::vector<float> logits() override {
+    std::vector<float> out(static_cast<std::size_t>(config_.batch) * config_.model.vocab);
+    check(cudaMemcpyAsync(out.data(), act(offsets_.logits), out.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+          "logits readback");
+    check(cudaStreamSynchronize(stream_), "logits readback");
+    return out;
+  }
+
+  double forward(std::span<const std::int32_t> tokens, int count) override {
+    checkForward(config_, tokens, count, cached_);
+    uploadTokens(tokens);
+    check(cudaEventRecord(start_, stream_), "cudaEventRecord");
+    enqueueForward(stream_, tokenIds(), count, cached_);
+    check(cudaEventRecord(stop_, stream_), "cudaEventRecord");
+    cached_ += count;
+    return elapsedMs();
+  }
+
+  double decode(std::span<const std::int32_t> tokens, int steps) override {
+    const auto batch = static_cast<std::size_t>(config_.batch);
+    if (steps <= 0 || tokens.size() != batch * static_cast<std::size_t>(steps)) {
+      throw InputError("decode of " + std::to_string(steps) + " steps needs steps x batch token ids");
+    }
+    for (int s = 0; s < steps; ++s) checkForward(config_, tokens.subspan(s * batch, batch), 1, cached_ + s);
+    uploadTokens(tokens);
+    check(cudaEventRecord(start_, stream_), "cudaEventRecord");
+    for (int s = 0; s < steps; ++s) {
+      const std::int32_t* ids = tokenIds() + s * batch;
+      if (config_.cuda_graph) {
+        launchAsGraph(ids);
+      } else {
+        enqueueForward(stream_, ids, 1, cached_);
+      }
+      ++cached_;
+    }
+    check(cudaEventRecord(stop_, stream_), "cudaEventRecord");
+    return elapsedMs();
+  }
+
+ private:
+  void initialize() {
+    check(cudaSetDevice(config_.cuda_device), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cudaStreamCreateWithFlags(&capture_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cudaEventCreate(&start_), "cudaEventCreate");
+    check(cudaEventCreate(&stop_), "cudaEventCreate");
+    checkBlas(cublasCreate(&cublas_), "cublasCreate");
+
+    std::optional<Checkpoint> ckpt;
+    if (!config_.checkpoint_dir.empty()) {
+      ckpt.emplace(Checkpoint::open(config_.checkpoint_dir));
+      config_.model = ckpt->model();
+      if (const std::string reason = unsupportedReason(config_); !reason.empty()) throw InputError(reason);
+    }
+    const auto plan = ckpt ? checkpointPlan(*ckpt) : weightPlan(config_.model, "lm_head.weight");
+    std::size_t weight_bytes = 0;
+    weight_offsets_ = weightOffsets(plan, config_.dtype, &weight_bytes);
+    weights_ = std::make_unique<DeviceMemory>(weight_bytes, "weights");
+    kv_cache_ = std::make_unique<DeviceMemory>(kvCacheBytes(config_), "KV cache");
+    offsets_ = activationOffsets(config_);
+    activations_ = std::make_unique<DeviceMemory>(offsets_.total, "activations");
+    if (ckpt) {
+      loadCheckpoint(*ckpt, plan);
+    } else {
+      for (std::size_t i = 0; i < plan.size(); ++i) {
+        const auto count = static_cast<std::size_t>(plan[i].count());
+        check(fillRandomDevice(weight(i), config_.dtype, count, config_.seed * 1000003 + i, stream_), "weight fill");
+        check(kc::scaleShift(weight(i), count, plan[i].synthetic_scale, plan[i].synthetic_shift, config_.dtype, stream_),
+              "weight fill");
+      }
+    }
+    check(cudaStreamSynchronize(stream_), "weight upload");
+  }
+
+  // Frees what initialize() got so far (also when it threw half-way).
+  void release() {
+    if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+    weights_.reset();
+    kv_cache_.reset();
+    activations_.reset();
+    for (auto& exec : graph_execs_) {
+      if (exec != nullptr) cudaGraphExecDestroy(exec);
+      exec = nullptr;
+    }
+    if (cublas_ != nullptr) cublasDestroy(cublas_);
+    if (start_ != nullptr) cudaEventDestroy(start_);
+    if (stop_ != nullptr) cudaEventDestroy(stop_);
+    if (capture_stream_ != nullptr) cudaStreamDestroy(capture_stream_);
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+    cublas_ = nullptr;
+    start_ = stop_ = nullptr;
+    stream_ = capture_stream_ = nullptr;
+  }
+
+  void* weight(std::size_t index) const { return weights_->get() + weight_offsets_[index]; }
+  std::byte* act(std::size_t offset) const { return activations_->get() + offset; }
+  std::int32_t* tokenIds() const { return reinterpret_cast<std::int32_t*>(act(offsets_.tokens)); }
+  std::size_t elem() const { return static_cast<std::size_t>(kernels::bytesPerElement(config_.dtype)); }
+  std::byte* cacheOf(int layer, bool value) const {
+    const std::size_t per = kv_cache_->bytes() / (2 * static_cast<std::size_t>(config_.model.layers));
+    return kv_cache_->get() + (2 * static_cast<std::size_t>(layer) + (value ? 1 : 0)) * per;
+  }
+
+  void uploadTokens(std::span<const std::int32_t> tokens) {
+    check(cudaMemcpyAsync(tokenIds(), tokens.data(), tokens.size_bytes(), cudaMemcpyHostToDevice, stream_), "token upload");
+  }
+
+  double elapsedMs() {
+    check(cudaEventSynchronize(stop_), "forward");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime");
+    return ms;
+  }
+
+  // Each piece goes straight to its slot when its dtype is the engine's, else through a staging
+  // buffer and a conversion kernel.
+  void loadCheckpoint(const Checkpoint& ckpt, const std::vector<WeightSpec>& plan) {
+    std::size_t staging_bytes = 0;
+    for (const auto& spec : plan) {
+      for (const auto& name : spec.pieces) {
+        const TensorRef& t = ckpt.tensor(name);
+        if (t.dtype != config_.dtype) staging_bytes = std::max(staging_bytes, t.bytes);
+      }
+    }
+    const DeviceMemory staging(staging_bytes, "checkpoint staging");
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+      std::size_t filled = 0;
+      for (const auto& name : plan[i].pieces) {
+        const TensorRef& t = ckpt.tensor(name);
+        std::byte* dst = static_cast<std::byte*>(weight(i)) + filled * elem();
+        if (t.dtype == config_.dtype) {
+          check(cudaMemcpy(dst, t.data, t.bytes, cudaMemcpyHostToDevice), "weight upload");
+        } else {
+          check(cudaMemcpy(staging.get(), t.data, t.bytes, cudaMemcpyHostToDevice), "weight upload");
+          check(kc::convert(staging.get(), t.dtype, dst, config_.dtype, t.count(), stream_), "weight conversion");
+          check(cudaStreamSynchronize(stream_), "weight conversion");
+        }
+        filled += t.count();
+      }
+    }
+  }
+
+  // y[rows, out] (= or +=) x[rows, in] . w[out, in]^T: the weight-streaming kernel for a decode
+  // step's few rows, cuBLAS tensor-core GEMMs (fp32 accumulation) otherwise.
+  void linear(cudaStream_t stream, const void* x, int rows, int in, const void* w, int out, void* y, DType y_dtype,
+              bool accumulate) {
+    if (rows <= kc::kSkinnyLinearMaxRows && in % 8 == 0) {
+      check(kc::skinnyLinear(x, rows, in, w, out, y, y_dtype, accumulate, config_.dtype, stream), "skinnyLinear");
+      return;
+    }
+    const float one = 1.0f, zero = 0.0f;
+    checkBlas(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, w, cudaType(config_.dtype), in, x,
+                           cudaType(config_.dtype), in, accumulate ? &one : &zero, y, cudaType(y_dtype), out,
+                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmEx");
+  }
+
+  // One forward of `count` tokens per sequence at cache position `position`, enqueued on `stream`.
+  void enqueueForward(cudaStream_t stream, const std::int32_t* ids, int count, int position) {
+    const ModelPreset& m = config_.model;
+    const DType dt = config_.dtype;
+    const int rows = config_.batch * count;
+    const auto eps = static_cast<float>(m.rms_norm_eps);
+    const auto width = static_cast<int>(qkvWidth(m));
+    const int attn_width = m.heads * m.head_dim;
+    void* residual = act(offsets_.residual);
+    void* normed = act(offsets_.normed);
+    void* wide = act(offsets_.wide);
+    void* narrow = act(offsets_.narrow);
+    // cublasSetStream drops the user workspace; a graph capture must not see cuBLAS allocate its own.
+    checkBlas(cublasSetStream(cublas_, stream), "cublasSetStream");
+    checkBlas(cublasSetWorkspace(cublas_, act(offsets_.cublas), kCublasWorkspaceBytes), "cublasSetWorkspace");
+    check(kc::embeddingLookup(weight(embeddingIndex()), m.hidden, ids, rows, residual, dt, stream), "embedding");
+    const bool standard = config_.attention == AttentionChoice::Standard;
+    kernels::AttentionParams attn = attentionShape(config_, count, position, standard);
+    attn.q = standard ? act(offsets_.packed_q) : wide;
+    attn.o = standard ? act(offsets_.packed_o) : narrow;
+    for (int l = 0; l < m.layers; ++l) {
+      const auto w = [&](LayerWeight which) { return weight(layerIndex(l, which)); };
+      check(kc::rmsNorm(residual, m.hidden, w(kAttnNorm), rows, m.hidden, eps, normed, m.hidden, dt, stream), "rmsNorm");
+      linear(stream, normed, rows, m.hidden, w(kQkv), width, wide, dt, false);
+      kc::RotaryAppendParams rope;
+      rope.qkv = wide;
+      rope.q_out = standard ? act(offsets_.packed_q) : nullptr;
+      rope.k_cache = cacheOf(l, false);
+      rope.v_cache = cacheOf(l, true);
+      rope.batch = config_.batch;
+      rope.new_tokens = count;
+      rope.heads_q = m.heads;
+      rope.heads_kv = m.kv_heads;
+      rope.head_dim = m.head_dim;
+      rope.max_tokens = config_.max_tokens;
+      rope.first_position = position;
+      rope.theta = static_cast<float>(m.rope_theta);
+      rope.dtype = dt;
+      check(kc::rotaryAppendKv(rope, stream), "rotaryAppendKv");
+      attn.k = rope.k_cache;
+      attn.v = rope.v_cache;
+      if (!standard) {
+        check(kc::flashForward(attn, {}, stream), "flashForward");
+      } else {
+        cublasStatus_t blas = CUBLAS_STATUS_SUCCESS;
+        if (kc::standardAttention(attn, act(offsets_.attention), cublas_, stream, &blas) != cudaSuccess) {
+          checkBlas(blas, "standardAttention");
+          check(cudaGetLastError(), "standardAttention");
+        }
+        check(kc::headsToRows(attn.o, config_.batch, m.heads, count, m.head_dim, narrow, dt, stream), "headsToRows");
+      }
+      linear(stream, narrow, rows, attn_width, w(kOut), m.hidden, residual, dt, true);
+      check(kc::rmsNorm(residual, m.hidden, w(kMlpNorm), rows, m.hidden, eps, normed, m.hidden, dt, stream), "rmsNorm");
+      linear(stream, normed, rows, m.hidden, w(kGateUp), 2 * m.ffn, wide, dt, false);
+      check(kc::swiglu(wide, rows, m.ffn, narrow, dt, stream), "swiglu");
+      linear(stream, narrow, rows, m.ffn, w(kDown), m.hidden, residual, dt, true);
+    }
+    // The last position of each sequence only: final norm, then the LM head into fp32 logits.
+    const std::byte* last_rows = static_cast<std::byte*>(residual) + static_cast<std::size_t>(count - 1) * m.hidden * elem();
+    check(kc::rmsNorm(last_rows, static_cast<std::int64_t>(count) * m.hidden, weight(finalNormIndex(m)), config_.batch,
+                      m.hidden, eps, act(offsets_.last), m.hidden, dt, stream),
+          "rmsNorm");
+    linear(stream, act(offsets_.last), config_.batch, m.hidden, weight(lmHeadIndex(m)), m.vocab, act(offsets_.logits),
+           DType::F32, false);
+  }
+
+  // Captures one decode step on the side stream, updates the instantiated graph in place (or
+  // instantiates it when the update is refused, e.g. when flash picked another tile), and launches it.
+  // Graphs holding the standard baseline's cuBLAS GEMMs are instantiated anew every step: updated in
+  // place, they replayed wrong logits on an H200 (the cause is not pinned down; cuBLAS picks other
+  // kernels as the KV length grows).
+  void launchAsGraph(const std::int32_t* ids) {
+    check(cudaStreamBeginCapture(capture_stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    cudaGraph_t graph = nullptr;
+    try {
+      enqueueForward(capture_stream_, ids, 1, cached_);
+    } catch (...) {
+      cudaStreamEndCapture(capture_stream_, &graph);
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      throw;
+    }
+    check(cudaStreamEndCapture(capture_stream_, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t& exec = graph_execs_[static_cast<std::size_t>(cached_) % graph_execs_.size()];
+    bool updated = false;
+    if (exec != nullptr && config_.attention == AttentionChoice::Flash) {
+      cudaGraphExecUpdateResultInfo info{};
+      updated = cudaGraphExecUpdate(exec, graph, &info) == cudaSuccess;
+      if (!updated) (void)cudaGetLastError();
+    }
+    if (!updated && exec != nullptr) {
+      cudaGraphExecDestroy(exec);  // a launch still in flight completes first
+      exec = nullptr;
+    }
+    cudaError_t status = cudaSuccess;
+    if (!updated) status = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(status, "cudaGraphInstantiate");
+    check(cudaGraphLaunch(exec, stream_), "cudaGraphLaunch");
+  }
+
+  EngineConfig config_;
+  cudaStream_t stream_ = nullptr;
+  cudaStream_t capture_stream_ = nullptr;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  std::vector<std::size_t> weight_offsets_;
+  ActivationOffsets offsets_;
+  std::unique_ptr<DeviceMemory> weights_, kv_cache_, activations_;
+  std::array<cudaGraphExec_t, 2> graph_execs_{};
+  int cached_ = 0;
+};
+
+}  // namespace
+
+MemoryBreakdown predictCudaMemory(const EngineConfig& c) {
+  std::size_t weights = 0;
+  weightOffsets(weightPlan(c.model, "lm_head.weight"), c.dtype, &weights);
+  return {weights, kvCacheBytes(c), activationOffsets(c).total};
+}
+
+std::unique_ptr<Engine> makeCudaEngine(const EngineConfig& config) { return std::make_unique<CudaEngine>(config); }
+
+}  // namespace attnbench::engine::detail

@@ -1,0 +1,187 @@
+#include <algorithm>
+#include <cmath>
+
+#include "attnbench/engine/engine.h"
+#include "attnbench/errors.h"
+#include "attnbench/kernels/cpu_attention.h"
+#include "engine_internal.h"
+
+namespace attnbench::engine {
+namespace detail {
+
+std::vector<WeightSpec> weightPlan(const ModelPreset& m, const std::string& lm_head) {
+  const float matrix_scale = 1.0f / std::sqrt(static_cast<float>(m.hidden));
+  // Norm weights near one (not exactly one, so that a mix-up of norm vectors shows in the logits).
+  const auto norm = [&](std::string name) { return WeightSpec{{std::move(name)}, m.hidden, 1, 0.1f, 1.0f}; };
+  std::vector<WeightSpec> plan;
+  plan.push_back({{"model.embed_tokens.weight"}, m.vocab, m.hidden, 1.0f, 0.0f});
+  for (int l = 0; l < m.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    plan.push_back(norm(p + "input_layernorm.weight"));
+    plan.push_back({{p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"},
+                    qkvWidth(m), m.hidden, matrix_scale, 0.0f});
+    plan.push_back({{p + "self_attn.o_proj.weight"}, m.hidden, static_cast<std::int64_t>(m.heads) * m.head_dim,
+                    1.0f / std::sqrt(static_cast<float>(m.heads * m.head_dim)), 0.0f});
+    plan.push_back(norm(p + "post_attention_layernorm.weight"));
+    plan.push_back({{p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, 2 * static_cast<std::int64_t>(m.ffn),
+                    m.hidden, matrix_scale, 0.0f});
+    plan.push_back({{p + "mlp.down_proj.weight"}, m.hidden, m.ffn, 1.0f / std::sqrt(static_cast<float>(m.ffn)), 0.0f});
+  }
+  plan.push_back(norm("model.norm.weight"));
+  plan.push_back({{lm_head}, m.vocab, m.hidden, matrix_scale, 0.0f});
+  return plan;
+}
+
+std::vector<WeightSpec> checkpointPlan(const Checkpoint& ckpt) {
+  const ModelPreset& m = ckpt.model();
+  auto plan = weightPlan(m, ckpt.hasTensor("lm_head.weight") ? "lm_head.weight" : "model.embed_tokens.weight");
+  for (const auto& spec : plan) {
+    std::int64_t rows = 0;
+    for (const auto& name : spec.pieces) {
+      const TensorRef& t = ckpt.tensor(name);
+      const bool vector = spec.cols == 1 && t.shape.size() == 1;
+      const bool matrix = spec.cols > 1 && t.shape.size() == 2 && t.shape[1] == spec.cols;
+      if (!vector && !matrix) {
+        throw InputError("checkpoint tensor '" + name + "' does not have the shape config.json implies");
+      }
+      rows += t.shape[0];
+    }
+    if (rows != spec.rows) {
+      throw InputError("checkpoint tensor" + std::string(spec.pieces.size() > 1 ? "s '" : " '") + spec.pieces.front() +
+                       (spec.pieces.size() > 1 ? "'... have " : "' has ") + std::to_string(rows) + " rows; config.json implies " +
+                       std::to_string(spec.rows));
+    }
+  }
+  return plan;
+}
+
+ActivationLayout activationLayout(const ModelPreset& m, std::int64_t tokens) {
+  ActivationLayout a;
+  a.residual = tokens * m.hidden;
+  a.normed = tokens * m.hidden;
+  a.wide = tokens * std::max<std::int64_t>(qkvWidth(m), 2 * static_cast<std::int64_t>(m.ffn));
+  a.narrow = tokens * std::max<std::int64_t>(static_cast<std::int64_t>(m.heads) * m.head_dim, m.ffn);
+  return a;
+}
+
+kernels::AttentionParams attentionShape(const EngineConfig& c, int count, int cached, bool packed_heads) {
+  const ModelPreset& m = c.model;
+  kernels::AttentionParams p;
+  kernels::setShape(p, {c.batch, m.heads, m.kv_heads, count, cached + count, m.head_dim, true,
+                        c.device == EngineDevice::Cpu ? DType::F32 : c.dtype});
+  const std::int64_t width = qkvWidth(m);
+  const std::int64_t out_width = static_cast<std::int64_t>(m.heads) * m.head_dim;
+  kernels::setStrides(p, {count * width, m.head_dim, width},
+                      kernels::packedBhndStrides(m.kv_heads, c.max_tokens, m.head_dim));
+  p.o_batch_stride = count * out_width;
+  p.o_head_stride = m.head_dim;
+  p.o_row_stride = out_width;
+  if (packed_heads) {
+    const auto packed = kernels::packedBhndStrides(m.heads, count, m.head_dim);
+    p.q_batch_stride = p.o_batch_stride = packed.batch;
+    p.q_head_stride = p.o_head_stride = packed.head;
+    p.q_row_stride = p.o_row_stride = packed.row;
+  }
+  return p;
+}
+
+void checkForward(const EngineConfig& c, std::span<const std::int32_t> tokens, int count, int cached) {
+  if (count <= 0 || count > c.max_step_tokens) {
+    throw InputError("a forward step takes 1 to " + std::to_string(c.max_step_tokens) + " tokens per sequence, not " +
+                     std::to_string(count));
+  }
+  if (tokens.size() != static_cast<std::size_t>(c.batch) * static_cast<std::size_t>(count)) {
+    throw InputError("a forward step of " + std::to_string(count) + " tokens needs batch x count = " +
+                     std::to_string(c.batch * count) + " token ids, not " + std::to_string(tokens.size()));
+  }
+  if (cached + count > c.max_tokens) {
+    throw InputError("the KV cache holds " + std::to_string(c.max_tokens) + " tokens; " + std::to_string(cached) +
+                     " + " + std::to_string(count) + " do not fit");
+  }
+  for (const std::int32_t t : tokens) {
+    if (t < 0 || t >= c.model.vocab) {
+      throw InputError("token id " + std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(c.model.vocab) + ")");
+    }
+  }
+}
+
+}  // namespace detail
+
+std::string unsupportedReason(const EngineConfig& c) {
+  const ModelPreset& m = c.model;
+  if (m.layers <= 0 || m.ffn <= 0 || m.vocab <= 0 || m.hidden <= 0) {
+    return "model '" + m.name + "' lacks layers, hidden, ffn or vocab: the inference workload needs a full model";
+  }
+  if (m.heads <= 0 || m.kv_heads <= 0 || m.heads % m.kv_heads != 0) return "kv_heads must divide heads";
+  if (m.head_dim % 2 != 0 || m.head_dim > 2048) return "rotary embeddings need an even head dim up to 2048";
+  if (c.batch <= 0 || c.max_tokens <= 0 || c.max_step_tokens <= 0 || c.max_step_tokens > c.max_tokens) {
+    return "batch and cache size must be positive, and a step no longer than the cache";
+  }
+  if (c.device == EngineDevice::Cpu) {
+    if (c.dtype != DType::F32) return "the CPU engine stores fp32, not " + std::string(kernels::dtypeName(c.dtype));
+    if (c.cuda_graph) return "CUDA graphs need the CUDA engine";
+    return {};
+  }
+#ifdef ATTNBENCH_HAVE_CUDA
+  if (c.dtype == DType::F32) return "the CUDA engine stores fp16 or bf16, not fp32";
+  if (c.attention == AttentionChoice::Flash && m.head_dim != 64 && m.head_dim != 128 && m.head_dim != 256) {
+    return "flash supports head dim 64, 128 and 256, not " + std::to_string(m.head_dim);
+  }
+  return {};
+#else
+  return "this build has no CUDA backend";
+#endif
+}
+
+MemoryBreakdown predictMemory(const EngineConfig& c) {
+  if (const std::string reason = unsupportedReason(c); !reason.empty()) throw InputError(reason);
+#ifdef ATTNBENCH_HAVE_CUDA
+  if (c.device == EngineDevice::Cuda) return detail::predictCudaMemory(c);
+#endif
+  const ModelPreset& m = c.model;
+  MemoryBreakdown b;
+  for (const auto& w : detail::weightPlan(m, "lm_head.weight")) b.weights += static_cast<std::uint64_t>(w.count()) * 4;
+  b.kv_cache = 2ULL * m.layers * c.batch * m.kv_heads * static_cast<std::uint64_t>(c.max_tokens) * m.head_dim * 4;
+  const auto shape = detail::attentionShape(c, c.max_step_tokens, c.max_tokens - c.max_step_tokens);
+  const std::size_t workspace = c.attention == AttentionChoice::Flash
+                                    ? kernels::cpu::flashWorkspaceBytes(shape, kernels::cpu::resolveFlashTile(shape, {}), 1)
+                                    : kernels::cpu::standardWorkspaceBytes(shape);
+  const std::int64_t tokens = static_cast<std::int64_t>(c.batch) * c.max_step_tokens;
+  b.activations = static_cast<std::uint64_t>(detail::activationLayout(m, tokens).total()) * 4 + workspace +
+                  static_cast<std::uint64_t>(c.batch) * (static_cast<std::uint64_t>(m.hidden) + m.vocab) * 4;
+  return b;
+}
+
+std::unique_ptr<Engine> makeEngine(const EngineConfig& c) {
+  if (const std::string reason = unsupportedReason(c); !reason.empty()) throw InputError(reason);
+#ifdef ATTNBENCH_HAVE_CUDA
+  if (c.device == EngineDevice::Cuda) return detail::makeCudaEngine(c);
+#endif
+  return detail::makeCpuEngine(c);
+}
+
+std::vector<std::int32_t> argmaxTokens(std::span<const float> logits, int batch, int vocab) {
+  std::vector<std::int32_t> out;
+  for (int b = 0; b < batch; ++b) {
+    const auto row = logits.subspan(static_cast<std::size_t>(b) * vocab, static_cast<std::size_t>(vocab));
+    out.push_back(static_cast<std::int32_t>(std::max_element(row.begin(), row.end()) - row.begin()));
+  }
+  return out;
+}
+
+std::vector<std::int32_t> syntheticTokens(std::size_t count, int vocab, std::uint64_t seed) {
+  std::vector<std::int32_t> out(count);
+  std::uint64_t state = seed * 0x9E3779B97F4A7C15ULL + 1;
+  for (auto& t : out) {
+    // splitmix64: a counter-based stream, the same ids on every machine.
+    state += 0x9E3779B97F4A7C15ULL;
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    t = static_cast<std::int32_t>(z % static_cast<std::uint64_t>(vocab));
+  }
+  return out;
+}
+
+}  // namespace attnbench::engine

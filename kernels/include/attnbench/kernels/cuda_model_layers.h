@@ -1,0 +1,66 @@
+// The small fused CUDA kernels of a Llama-architecture decoder: RMSNorm, rotary embeddings fused with
+// the KV-cache append, the SwiGLU gate, embedding lookup, and the element-wise fills and casts that
+// put weights on the device. Activations are fp16 or bf16 with fp32 math inside each kernel.
+// Matrices are row-major. All launches are asynchronous on `stream` and return the launch status
+// (cudaErrorInvalidValue for a dtype a kernel does not take).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "attnbench/kernels/attention_params.h"
+
+namespace attnbench::kernels::cuda {
+
+// out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight for `rows` rows of `dim`; the row strides let
+// the final norm read only the last position of each sequence. fp16/bf16.
+cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight, int rows, int dim, float eps,
+                    void* out, std::int64_t out_row_stride, DType dtype, cudaStream_t stream);
+
+// The fused QKV projection's output for `new_tokens` positions of `batch` sequences, appended to a
+// contiguous KV cache after `first_position` cached tokens.
+struct RotaryAppendParams {
+  void* qkv = nullptr;      // [batch, new_tokens, (heads_q + 2 heads_kv) * head_dim]; Q rotated in place...
+  void* q_out = nullptr;    // ...or, when set, into [batch, heads_q, new_tokens, head_dim] (packed per head, the
+                            // layout in which cuBLAS runs all heads of a KV group as one strided batch)
+  void* k_cache = nullptr;  // [batch, heads_kv, max_tokens, head_dim]; rotated K written at the new positions
+  void* v_cache = nullptr;  // [batch, heads_kv, max_tokens, head_dim]; V copied to the new positions
+  int batch = 0, new_tokens = 0, heads_q = 0, heads_kv = 0, head_dim = 0;
+  int max_tokens = 0;       // cache capacity per sequence; first_position + new_tokens must not pass it
+  int first_position = 0;   // tokens already cached (the position of the first new token)
+  float theta = 10000.0f;   // rotary base; pairs (i, i + D/2) as in Hugging Face Llama
+  DType dtype = DType::F16;
+};
+cudaError_t rotaryAppendKv(const RotaryAppendParams& params, cudaStream_t stream);
+
+// rows[b, t, h, :] = packed[b, h, t, :]: attention output packed per head back to one row per token.
+cudaError_t headsToRows(const void* packed, int batch, int heads, int tokens, int head_dim, void* rows, DType dtype,
+                        cudaStream_t stream);
+
+// out[r, j] = silu(gate_up[r, j]) * gate_up[r, ffn + j] (the fused gate|up projection's output in).
+cudaError_t swiglu(const void* gate_up, int rows, int ffn, void* out, DType dtype, cudaStream_t stream);
+
+// out[r] = table[tokens[r]] for `count` device-resident token ids ([vocab, hidden] table).
+cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* tokens, int count, void* out,
+                            DType dtype, cudaStream_t stream);
+
+// The projections of a decode step: y[rows, out] (= or +=) x[rows, in] . w[out, in]^T for at most
+// kSkinnyLinearMaxRows rows. Memory-bound: one warp streams one weight row with 16-byte loads that
+// bypass L1, so the weights cross the memory bus once per step (cuBLAS serves more rows). `x` and
+// `w` are `dtype` (fp16/bf16); y is `dtype` or fp32 (the LM head's logits). `accumulate` adds the
+// product into y in fp32 (the residual connection). Needs in % 8 == 0 and 16-byte aligned x and w.
+constexpr int kSkinnyLinearMaxRows = 8;
+cudaError_t skinnyLinear(const void* x, int rows, int in, const void* w, int out, void* y, DType y_dtype,
+                         bool accumulate, DType dtype, cudaStream_t stream);
+
+// x = x * scale + shift, element-wise over `count` elements (any dtype): shapes random fills into
+// weights of a sensible magnitude.
+cudaError_t scaleShift(void* x, std::size_t count, float scale, float shift, DType dtype, cudaStream_t stream);
+
+// dst = src converted element-wise (fp32, fp16, bf16 either way; rounding to nearest).
+cudaError_t convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, std::size_t count,
+                    cudaStream_t stream);
+
+}  // namespace attnbench::kernels::cuda

@@ -1,0 +1,599 @@
+// The transformer engine against an independent fp64 implementation of a Llama decoder, on a tiny
+// checkpoint this test writes in Hugging Face format (config.json + safetensors, sharded or not).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "attnbench/engine/checkpoint.h"
+#include "attnbench/engine/engine.h"
+#include "attnbench/engine/tokenizer.h"
+#include "attnbench/errors.h"
+
+#ifdef ATTNBENCH_TEST_TRAINS_TOKENIZER
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+#endif
+
+#ifdef ATTNBENCH_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+using attnbench::InputError;
+using attnbench::ModelPreset;
+using namespace attnbench::engine;
+
+// The tiny model: GQA (4 query heads over 2 KV heads), head dim 64 so that the CUDA flash kernel
+// runs it too, a non-default rope theta and epsilon so that both are read from config.json.
+constexpr int kLayers = 2, kHidden = 256, kHeads = 4, kKvHeads = 2, kHeadDim = 64, kFfn = 320, kVocab = 300;
+constexpr double kTheta = 50000.0, kEps = 1e-5;
+
+struct HostTensor {
+  std::vector<std::int64_t> shape;
+  std::vector<double> values;  // exactly representable in fp16 and bf16 (see draw)
+};
+using Weights = std::map<std::string, HostTensor>;
+
+// Values k * step with |k| < 128 and step a power of two: exact in bf16 (8 significant bits) and
+// fp16, so every file dtype holds the very same numbers.
+Weights makeTinyWeights(bool with_lm_head) {
+  Weights w;
+  std::uint64_t state = 12345;
+  const auto draw = [&](double step, double offset) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    const auto k = static_cast<int>((state >> 33) % 255) - 127;
+    return offset + k * step;
+  };
+  const auto add = [&](const std::string& name, std::vector<std::int64_t> shape, double step, double offset) {
+    HostTensor t{shape, {}};
+    std::int64_t n = 1;
+    for (auto d : shape) n *= d;
+    for (std::int64_t i = 0; i < n; ++i) t.values.push_back(draw(step, offset));
+    w[name] = std::move(t);
+  };
+  const double matrix_step = 1.0 / 2048;  // |w| < 1/16: activations stay O(1) through the layers
+  add("model.embed_tokens.weight", {kVocab, kHidden}, 1.0 / 128, 0);
+  for (int l = 0; l < kLayers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {kHidden}, 1.0 / 128, 1.0);
+    add(p + "self_attn.q_proj.weight", {kHeads * kHeadDim, kHidden}, matrix_step, 0);
+    add(p + "self_attn.k_proj.weight", {kKvHeads * kHeadDim, kHidden}, matrix_step, 0);
+    add(p + "self_attn.v_proj.weight", {kKvHeads * kHeadDim, kHidden}, matrix_step, 0);
+    add(p + "self_attn.o_proj.weight", {kHidden, kHeads * kHeadDim}, matrix_step, 0);
+    add(p + "post_attention_layernorm.weight", {kHidden}, 1.0 / 128, 1.0);
+    add(p + "mlp.gate_proj.weight", {kFfn, kHidden}, matrix_step, 0);
+    add(p + "mlp.up_proj.weight", {kFfn, kHidden}, matrix_step, 0);
+    add(p + "mlp.down_proj.weight", {kHidden, kFfn}, matrix_step, 0);
+  }
+  add("model.norm.weight", {kHidden}, 1.0 / 128, 1.0);
+  if (with_lm_head) add("lm_head.weight", {kVocab, kHidden}, matrix_step * 4, 0);
+  return w;
+}
+
+// Bit patterns of exactly representable values (asserted), written by hand so that the file
+// writer shares nothing with the reader under test.
+std::uint16_t bf16Bits(double v) {
+  const auto f = static_cast<float>(v);
+  std::uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  EXPECT_EQ(bits & 0xFFFFu, 0u) << v << " is not exact in bf16";
+  return static_cast<std::uint16_t>(bits >> 16);
+}
+std::uint16_t fp16Bits(double v) {
+  if (v == 0) return 0;
+  int exponent = 0;
+  const double mantissa = std::frexp(std::fabs(v), &exponent);  // v = mantissa * 2^exponent, mantissa in [0.5, 1)
+  const double fraction = (mantissa * 2 - 1) * 1024;
+  EXPECT_EQ(fraction, std::floor(fraction)) << v << " is not exact in fp16";
+  EXPECT_GE(exponent - 1, -14);
+  return static_cast<std::uint16_t>((v < 0 ? 0x8000 : 0) | ((exponent - 1 + 15) << 10) | static_cast<int>(fraction));
+}
+
+void writeSafetensors(const fs::path& file, const Weights& w, const std::vector<std::string>& names, const std::string& dtype) {
+  nlohmann::json header = {{"__metadata__", {{"format", "pt"}}}};
+  std::string data;
+  for (const auto& name : names) {
+    const HostTensor& t = w.at(name);
+    const std::size_t begin = data.size();
+    for (double v : t.values) {
+      if (dtype == "F32") {
+        const auto f = static_cast<float>(v);
+        data.append(reinterpret_cast<const char*>(&f), 4);
+      } else {
+        const std::uint16_t bits = dtype == "BF16" ? bf16Bits(v) : fp16Bits(v);
+        data.append(reinterpret_cast<const char*>(&bits), 2);
+      }
+    }
+    header[name] = {{"dtype", dtype}, {"shape", t.shape}, {"data_offsets", {begin, data.size()}}};
+  }
+  std::string text = header.dump();
+  while ((8 + text.size()) % 8 != 0) text += ' ';  // the format pads the header to 8 bytes
+  const std::uint64_t len = text.size();
+  std::ofstream out(file, std::ios::binary);
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>((len >> (8 * i)) & 0xFF));
+  out << text << data;
+}
+
+void writeConfig(const fs::path& dir, bool tied, const nlohmann::json& extra = {}) {
+  nlohmann::json c = {{"architectures", {"LlamaForCausalLM"}},
+                      {"model_type", "llama"},
+                      {"hidden_size", kHidden},
+                      {"intermediate_size", kFfn},
+                      {"num_hidden_layers", kLayers},
+                      {"num_attention_heads", kHeads},
+                      {"num_key_value_heads", kKvHeads},
+                      {"head_dim", kHeadDim},
+                      {"vocab_size", kVocab},
+                      {"rope_theta", kTheta},
+                      {"rms_norm_eps", kEps},
+                      {"hidden_act", "silu"},
+                      {"max_position_embeddings", 256},
+                      {"tie_word_embeddings", tied},
+                      {"torch_dtype", "float16"}};
+  for (const auto& [k, v] : extra.items()) c[k] = v;
+  std::ofstream(dir / "config.json") << c.dump(2);
+}
+
+// Writes the tiny checkpoint: one file, or two shards with an index.
+fs::path writeTinyCheckpoint(const std::string& tag, const std::string& dtype, bool sharded, bool tied = false) {
+  const fs::path dir = fs::temp_directory_path() / ("attnbench_tiny_" + tag + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const Weights w = makeTinyWeights(!tied);
+  writeConfig(dir, tied);
+  std::vector<std::string> names;
+  for (const auto& [name, t] : w) names.push_back(name);
+  if (!sharded) {
+    writeSafetensors(dir / "model.safetensors", w, names, dtype);
+    return dir;
+  }
+  const auto half = names.size() / 2;
+  const std::vector<std::string> first(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(half));
+  const std::vector<std::string> second(names.begin() + static_cast<std::ptrdiff_t>(half), names.end());
+  writeSafetensors(dir / "model-00001-of-00002.safetensors", w, first, dtype);
+  writeSafetensors(dir / "model-00002-of-00002.safetensors", w, second, dtype);
+  nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  for (const auto& n : first) index["weight_map"][n] = "model-00001-of-00002.safetensors";
+  for (const auto& n : second) index["weight_map"][n] = "model-00002-of-00002.safetensors";
+  std::ofstream(dir / "model.safetensors.index.json") << index.dump();
+  return dir;
+}
+
+// y = W x for a row-major [out, in] weight.
+std::vector<double> matVec(const HostTensor& w, const std::vector<double>& x) {
+  const auto out = static_cast<std::size_t>(w.shape[0]);
+  const std::size_t in = x.size();
+  std::vector<double> y(out, 0.0);
+  for (std::size_t o = 0; o < out; ++o) {
+    for (std::size_t i = 0; i < in; ++i) y[o] += w.values[o * in + i] * x[i];
+  }
+  return y;
+}
+
+std::vector<double> rmsNormRef(const std::vector<double>& x, const HostTensor& weight) {
+  double ss = 0;
+  for (double v : x) ss += v * v;
+  const double inv = 1.0 / std::sqrt(ss / static_cast<double>(x.size()) + kEps);
+  std::vector<double> y(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) y[i] = x[i] * inv * weight.values[i];
+  return y;
+}
+
+// Rotates one head (pairs i, i + D/2) at `pos`, all in double.
+void ropeRef(double* head, int pos) {
+  for (int i = 0; i < kHeadDim / 2; ++i) {
+    const double angle = pos * std::pow(kTheta, -2.0 * i / kHeadDim);
+    const double a = head[i], b = head[i + kHeadDim / 2];
+    head[i] = a * std::cos(angle) - b * std::sin(angle);
+    head[i + kHeadDim / 2] = b * std::cos(angle) + a * std::sin(angle);
+  }
+}
+
+// The logits of the last position of one sequence, recomputing everything from scratch in fp64.
+std::vector<double> referenceLogits(const Weights& w, const std::vector<std::int32_t>& tokens, bool tied) {
+  const auto n = tokens.size();
+  std::vector<std::vector<double>> x(n);
+  for (std::size_t t = 0; t < n; ++t) {
+    const auto& e = w.at("model.embed_tokens.weight").values;
+    x[t].assign(e.begin() + static_cast<std::ptrdiff_t>(tokens[t]) * kHidden, e.begin() + static_cast<std::ptrdiff_t>(tokens[t] + 1) * kHidden);
+  }
+  for (int l = 0; l < kLayers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    std::vector<std::vector<double>> q(n), k(n), v(n);
+    for (std::size_t t = 0; t < n; ++t) {
+      const auto h = rmsNormRef(x[t], w.at(p + "input_layernorm.weight"));
+      q[t] = matVec(w.at(p + "self_attn.q_proj.weight"), h);
+      k[t] = matVec(w.at(p + "self_attn.k_proj.weight"), h);
+      v[t] = matVec(w.at(p + "self_attn.v_proj.weight"), h);
+      for (int hq = 0; hq < kHeads; ++hq) ropeRef(q[t].data() + hq * kHeadDim, static_cast<int>(t));
+      for (int hk = 0; hk < kKvHeads; ++hk) ropeRef(k[t].data() + hk * kHeadDim, static_cast<int>(t));
+    }
+    for (std::size_t t = 0; t < n; ++t) {
+      std::vector<double> attn(kHeads * kHeadDim, 0.0);
+      for (int hq = 0; hq < kHeads; ++hq) {
+        const int hk = hq / (kHeads / kKvHeads);
+        std::vector<double> scores(t + 1);
+        double max_score = -1e300;
+        for (std::size_t j = 0; j <= t; ++j) {
+          double s = 0;
+          for (int d = 0; d < kHeadDim; ++d) s += q[t][hq * kHeadDim + d] * k[j][hk * kHeadDim + d];
+          scores[j] = s / std::sqrt(static_cast<double>(kHeadDim));
+          max_score = std::max(max_score, scores[j]);
+        }
+        double sum = 0;
+        for (double& s : scores) sum += (s = std::exp(s - max_score));
+        for (std::size_t j = 0; j <= t; ++j) {
+          for (int d = 0; d < kHeadDim; ++d) attn[hq * kHeadDim + d] += scores[j] / sum * v[j][hk * kHeadDim + d];
+        }
+      }
+      const auto o = matVec(w.at(p + "self_attn.o_proj.weight"), attn);
+      for (int i = 0; i < kHidden; ++i) x[t][i] += o[i];
+      const auto h = rmsNormRef(x[t], w.at(p + "post_attention_layernorm.weight"));
+      const auto gate = matVec(w.at(p + "mlp.gate_proj.weight"), h);
+      const auto up = matVec(w.at(p + "mlp.up_proj.weight"), h);
+      std::vector<double> act(kFfn);
+      for (int j = 0; j < kFfn; ++j) act[j] = gate[j] / (1 + std::exp(-gate[j])) * up[j];
+      const auto down = matVec(w.at(p + "mlp.down_proj.weight"), act);
+      for (int i = 0; i < kHidden; ++i) x[t][i] += down[i];
+    }
+  }
+  const auto last = rmsNormRef(x[n - 1], w.at("model.norm.weight"));
+  return matVec(w.at(tied ? "model.embed_tokens.weight" : "lm_head.weight"), last);
+}
+
+struct Agreement {
+  double max_abs_diff = 0;
+  double max_abs_ref = 0;
+  int top1_matches = 0;
+};
+
+// Compares [batch, vocab] engine logits with the reference for each sequence's prefix.
+Agreement compare(const std::vector<float>& logits, const std::vector<std::vector<std::int32_t>>& sequences,
+                  const Weights& w, bool tied) {
+  Agreement a;
+  for (std::size_t b = 0; b < sequences.size(); ++b) {
+    const auto ref = referenceLogits(w, sequences[b], tied);
+    std::size_t best_ref = 0, best_engine = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      const float got = logits[b * kVocab + i];
+      EXPECT_TRUE(std::isfinite(got)) << "logit " << i << " of sequence " << b;
+      a.max_abs_diff = std::max(a.max_abs_diff, std::fabs(got - ref[i]));
+      a.max_abs_ref = std::max(a.max_abs_ref, std::fabs(ref[i]));
+      if (ref[i] > ref[best_ref]) best_ref = i;
+      if (got > logits[b * kVocab + best_engine]) best_engine = i;
+    }
+    a.top1_matches += best_ref == best_engine ? 1 : 0;
+  }
+  return a;
+}
+
+EngineConfig tinyConfig(const fs::path& dir, EngineDevice device, AttentionChoice attention) {
+  EngineConfig c;
+  c.model = Checkpoint::open(dir).model();
+  c.checkpoint_dir = dir.string();
+  c.device = device;
+  c.dtype = device == EngineDevice::Cpu ? attnbench::kernels::DType::F32 : attnbench::kernels::DType::F16;
+  c.attention = attention;
+  c.batch = 2;
+  c.max_tokens = 24;
+  c.max_step_tokens = 12;
+  return c;
+}
+
+// Prefill of 9 tokens per sequence, then 3 decode steps, each compared with the fp64 model; then
+// the same sequence recomputed without a cache. Returns the worst agreement seen.
+Agreement runAgainstReference(Engine& engine, const Weights& w, bool tied) {
+  const int batch = engine.config().batch;
+  const auto prompt = syntheticTokens(static_cast<std::size_t>(batch) * 9, kVocab, 7);
+  std::vector<std::vector<std::int32_t>> seqs(static_cast<std::size_t>(batch));
+  for (int b = 0; b < batch; ++b) seqs[b].assign(prompt.begin() + b * 9, prompt.begin() + (b + 1) * 9);
+  Agreement worst;
+  const auto note = [&](const Agreement& a) {
+    worst.max_abs_diff = std::max(worst.max_abs_diff, a.max_abs_diff);
+    worst.max_abs_ref = std::max(worst.max_abs_ref, a.max_abs_ref);
+    worst.top1_matches += a.top1_matches;
+  };
+  EXPECT_GT(engine.forward(prompt, 9), 0.0);
+  note(compare(engine.logits(), seqs, w, tied));
+  EXPECT_EQ(engine.cacheLength(), 9);
+  const auto next = syntheticTokens(static_cast<std::size_t>(batch) * 3, kVocab, 8);
+  for (int s = 0; s < 3; ++s) {
+    const std::vector<std::int32_t> step(next.begin() + s * batch, next.begin() + (s + 1) * batch);
+    EXPECT_GT(engine.decode(step, 1), 0.0);
+    for (int b = 0; b < batch; ++b) seqs[b].push_back(step[b]);
+    note(compare(engine.logits(), seqs, w, tied));
+  }
+  EXPECT_EQ(engine.cacheLength(), 12);
+  const auto cached_logits = engine.logits();
+  // Decode without a cache: the whole sequence recomputed in one forward from an empty cache.
+  engine.setCacheLength(0);
+  std::vector<std::int32_t> whole;
+  for (const auto& s : seqs) whole.insert(whole.end(), s.begin(), s.end());
+  engine.forward(whole, 12);
+  note(compare(engine.logits(), seqs, w, tied));
+  const auto recomputed = engine.logits();
+  double diff = 0;
+  for (std::size_t i = 0; i < recomputed.size(); ++i) diff = std::max(diff, static_cast<double>(std::fabs(recomputed[i] - cached_logits[i])));
+  EXPECT_LT(diff, 0.02 * worst.max_abs_ref) << "decode with and without the KV cache disagree";
+  return worst;
+}
+
+TEST(Checkpoint, ReadsConfigAndShardedTensors) {
+  const auto dir = writeTinyCheckpoint("sharded", "BF16", true);
+  const Checkpoint ckpt = Checkpoint::open(dir);
+  const ModelPreset& m = ckpt.model();
+  EXPECT_EQ(m.layers, kLayers);
+  EXPECT_EQ(m.heads, kHeads);
+  EXPECT_EQ(m.kv_heads, kKvHeads);
+  EXPECT_EQ(m.head_dim, kHeadDim);
+  EXPECT_EQ(m.ffn, kFfn);
+  EXPECT_EQ(m.vocab, kVocab);
+  EXPECT_DOUBLE_EQ(m.rope_theta, kTheta);
+  EXPECT_DOUBLE_EQ(m.rms_norm_eps, kEps);
+  const auto& t = ckpt.tensor("model.layers.1.mlp.down_proj.weight");
+  EXPECT_EQ(t.dtype, attnbench::kernels::DType::BF16);
+  EXPECT_EQ(t.shape, (std::vector<std::int64_t>{kHidden, kFfn}));
+  EXPECT_TRUE(ckpt.hasTensor("lm_head.weight"));
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, ClearErrorsForWhatItCannotRead) {
+  const auto expectError = [](const fs::path& dir, const std::string& fragment) {
+    try {
+      (void)Checkpoint::open(dir);
+      ADD_FAILURE() << "no error for " << dir;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  expectError("/nonexistent/attnbench/ckpt", "does not exist");
+
+  const fs::path dir = fs::temp_directory_path() / ("attnbench_bad_ckpt_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "consolidated.00.pth") << "not a pickle";
+  std::ofstream(dir / "params.json") << "{}";
+  expectError(dir, "consolidated.00.pth");
+
+  fs::remove(dir / "consolidated.00.pth");
+  writeConfig(dir, false);
+  expectError(dir, "needs config.json and model.safetensors");
+
+  Weights w = makeTinyWeights(true);
+  writeSafetensors(dir / "model.safetensors", w, {"model.norm.weight"}, "F32");
+  {  // an int8 tensor
+    std::string text = R"({"q":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}})";
+    while (text.size() % 8 != 0) text += ' ';
+    std::ofstream out(dir / "model.safetensors", std::ios::binary);
+    const std::uint64_t len = text.size();
+    for (int i = 0; i < 8; ++i) out.put(static_cast<char>((len >> (8 * i)) & 0xFF));
+    out << text << "abcd";
+  }
+  expectError(dir, "tensor 'q' is I8");
+
+  writeSafetensors(dir / "model.safetensors", w, {"model.norm.weight"}, "F32");
+  EngineConfig c;
+  c.model = Checkpoint::open(dir).model();
+  c.checkpoint_dir = dir.string();
+  c.dtype = attnbench::kernels::DType::F32;
+  c.max_tokens = 8;
+  c.max_step_tokens = 8;
+  try {
+    (void)makeEngine(c);
+    ADD_FAILURE() << "an incomplete checkpoint loaded";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("has no tensor 'model.embed_tokens.weight'"), std::string::npos) << e.what();
+  }
+
+  writeConfig(dir, false, {{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}}}});
+  expectError(dir, "rope scaling 'llama3'");
+  writeConfig(dir, false, {{"model_type", "gpt2"}});
+  expectError(dir, "model_type 'gpt2'");
+  fs::remove_all(dir);
+}
+
+class CpuEngineTest : public ::testing::TestWithParam<AttentionChoice> {};
+
+TEST_P(CpuEngineTest, LogitsMatchTheFp64Reference) {
+  const auto dir = writeTinyCheckpoint("cpu", "BF16", true);
+  auto engine = makeEngine(tinyConfig(dir, EngineDevice::Cpu, GetParam()));
+  const Agreement a = runAgainstReference(*engine, makeTinyWeights(true), false);
+  EXPECT_GT(a.max_abs_ref, 0.5) << "the reference logits are degenerate";
+  EXPECT_LT(a.max_abs_diff, 1e-4 * a.max_abs_ref) << "fp32 engine vs fp64 reference";
+  EXPECT_EQ(a.top1_matches, 2 * 5);
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Attention, CpuEngineTest, ::testing::Values(AttentionChoice::Flash, AttentionChoice::Standard));
+
+TEST(CpuEngine, TiedLmHeadAndEveryFileDtypeGiveTheSameModel) {
+  const auto tied = writeTinyCheckpoint("tied", "F16", false, true);
+  auto engine = makeEngine(tinyConfig(tied, EngineDevice::Cpu, AttentionChoice::Flash));
+  const Agreement a = runAgainstReference(*engine, makeTinyWeights(false), true);
+  EXPECT_LT(a.max_abs_diff, 1e-4 * a.max_abs_ref);
+  fs::remove_all(tied);
+
+  // The same numbers stored as fp16, bf16 and fp32 load into identical engines.
+  std::vector<std::vector<float>> logits;
+  for (const char* dtype : {"F16", "BF16", "F32"}) {
+    const auto dir = writeTinyCheckpoint(std::string("dtype_") + dtype, dtype, false);
+    auto e = makeEngine(tinyConfig(dir, EngineDevice::Cpu, AttentionChoice::Flash));
+    e->forward(syntheticTokens(2 * 5, kVocab, 3), 5);
+    logits.push_back(e->logits());
+    fs::remove_all(dir);
+  }
+  EXPECT_EQ(logits[0], logits[1]);
+  EXPECT_EQ(logits[0], logits[2]);
+}
+
+TEST(CpuEngine, PredictedMemoryIsWhatItAllocates) {
+  const auto dir = writeTinyCheckpoint("mem", "BF16", false);
+  for (const auto attention : {AttentionChoice::Flash, AttentionChoice::Standard}) {
+    const EngineConfig c = tinyConfig(dir, EngineDevice::Cpu, attention);
+    const MemoryBreakdown predicted = predictMemory(c);
+    const MemoryBreakdown got = makeEngine(c)->allocated();
+    EXPECT_EQ(predicted.weights, got.weights);
+    EXPECT_EQ(predicted.kv_cache, got.kv_cache);
+    EXPECT_EQ(predicted.activations, got.activations);
+    EXPECT_EQ(predicted.kv_cache, 2ULL * kLayers * 2 * kKvHeads * 24 * kHeadDim * 4);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(CpuEngine, SyntheticWeightsAreDeterministicPerSeed) {
+  EngineConfig c;
+  c.model = attnbench::findModel("llama-2-7b");
+  c.model.layers = 1;
+  c.model.hidden = 256;
+  c.model.heads = 4;
+  c.model.kv_heads = 4;
+  c.model.head_dim = 64;
+  c.model.ffn = 128;
+  c.model.vocab = 64;
+  c.dtype = attnbench::kernels::DType::F32;
+  c.max_tokens = 4;
+  c.max_step_tokens = 4;
+  const auto tokens = syntheticTokens(4, c.model.vocab, 1);
+  const auto run = [&](std::uint64_t seed) {
+    c.seed = seed;
+    auto e = makeEngine(c);
+    e->forward(tokens, 4);
+    return e->logits();
+  };
+  const auto a = run(1);
+  EXPECT_EQ(a, run(1));
+  EXPECT_NE(a, run(2));
+  EXPECT_GT(*std::max_element(a.begin(), a.end()), 0.1f);
+}
+
+TEST(Engine, RejectsWhatItCannotRun) {
+  EngineConfig c;
+  c.model = attnbench::findModel("llama-2-7b");
+  c.max_tokens = 16;
+  c.max_step_tokens = 16;
+  c.dtype = attnbench::kernels::DType::F16;
+  EXPECT_NE(unsupportedReason(c).find("the CPU engine stores fp32"), std::string::npos);
+  EXPECT_THROW((void)predictMemory(c), InputError);
+  c.device = EngineDevice::Cuda;
+  c.max_step_tokens = 17;
+  EXPECT_FALSE(unsupportedReason(c).empty());
+  EXPECT_EQ(syntheticTokens(5, 100, 9), syntheticTokens(5, 100, 9));
+  for (const auto t : syntheticTokens(1000, 37, 4)) ASSERT_TRUE(t >= 0 && t < 37);
+  const std::vector<float> logits = {0.f, 3.f, 3.f, 1.f, 5.f, -1.f, 5.f, 2.f};
+  EXPECT_EQ(argmaxTokens(logits, 2, 4), (std::vector<std::int32_t>{1, 0}));
+}
+
+#ifdef ATTNBENCH_TEST_TRAINS_TOKENIZER
+TEST(Tokenizer, TinySentencePieceModelFeedsTheEngine) {
+  ASSERT_TRUE(tokenizerAvailable());
+  const fs::path dir = fs::temp_directory_path() / ("attnbench_spm_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream text(dir / "corpus.txt");
+    const char* words[] = {"attention", "flash", "kernel", "memory", "tile", "softmax", "query", "key", "value", "cache"};
+    for (int i = 0; i < 400; ++i) text << words[i % 10] << " " << words[(i * 7) % 10] << " " << words[(i * 3) % 10] << "\n";
+  }
+  const auto status = sentencepiece::SentencePieceTrainer::Train(
+      {{"input", (dir / "corpus.txt").string()}, {"model_prefix", (dir / "tiny").string()}, {"vocab_size", "48"},
+       {"model_type", "bpe"}, {"num_threads", "1"}, {"bos_id", "1"}, {"eos_id", "2"}, {"unk_id", "0"},
+       {"minloglevel", "2"}});
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  const std::string model = (dir / "tiny.model").string();
+  const auto ids = tokenize(model, "flash attention cache");
+  ASSERT_GE(ids.size(), 3u);
+  EXPECT_EQ(ids.front(), 1) << "BOS first";
+  sentencepiece::SentencePieceProcessor processor;
+  ASSERT_TRUE(processor.Load(model).ok());
+  std::string decoded;
+  ASSERT_TRUE(processor.Decode(std::vector<int>(ids.begin() + 1, ids.end()), &decoded).ok());
+  EXPECT_EQ(decoded, "flash attention cache");
+
+  const auto ckpt = writeTinyCheckpoint("spm", "BF16", false);
+  EngineConfig c = tinyConfig(ckpt, EngineDevice::Cpu, AttentionChoice::Flash);
+  c.batch = 1;
+  c.max_step_tokens = c.max_tokens;  // a 48-piece vocabulary splits words into many pieces
+  ASSERT_LE(ids.size(), static_cast<std::size_t>(c.max_tokens));
+  auto engine = makeEngine(c);
+  engine->forward(ids, static_cast<int>(ids.size()));
+  const Agreement a = compare(engine->logits(), {ids}, makeTinyWeights(true), false);
+  EXPECT_LT(a.max_abs_diff, 1e-4 * a.max_abs_ref);
+  EXPECT_THROW((void)tokenize((dir / "corpus.txt").string(), "x"), InputError);
+  fs::remove_all(dir);
+  fs::remove_all(ckpt);
+}
+#else
+TEST(Tokenizer, WithoutSentencePieceSaysSo) {
+  if (tokenizerAvailable()) GTEST_SKIP() << "built with SentencePiece, but the test has no trainer library";
+  try {
+    (void)tokenize("tokenizer.model", "hello");
+    ADD_FAILURE() << "tokenized without a tokenizer";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no SentencePiece"), std::string::npos) << e.what();
+  }
+}
+#endif
+
+#ifdef ATTNBENCH_HAVE_CUDA
+bool haveGpu() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+class CudaEngineTest : public ::testing::TestWithParam<AttentionChoice> {};
+
+TEST_P(CudaEngineTest, Fp16LogitsMatchTheFp64Reference) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const auto dir = writeTinyCheckpoint("cuda", "F16", true);
+  for (const bool graph : {false, true}) {
+    EngineConfig c = tinyConfig(dir, EngineDevice::Cuda, GetParam());
+    c.cuda_graph = graph;
+    auto engine = makeEngine(c);
+    const MemoryBreakdown predicted = predictMemory(c);
+    EXPECT_EQ(predicted.total(), engine->allocated().total());
+    const Agreement a = runAgainstReference(*engine, makeTinyWeights(true), false);
+    EXPECT_GT(a.max_abs_ref, 0.5);
+    // fp16 storage of activations and weights: about 3 significant digits.
+    EXPECT_LT(a.max_abs_diff, 0.01 * a.max_abs_ref) << "graph " << graph;
+    EXPECT_GE(a.top1_matches, 2 * 5 - 1) << "graph " << graph;
+  }
+  fs::remove_all(dir);
+}
+
+TEST_P(CudaEngineTest, GraphReplayEqualsEagerDecode) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const auto dir = writeTinyCheckpoint("graph", "BF16", false);
+  std::vector<std::vector<float>> logits;
+  for (const bool graph : {false, true}) {
+    EngineConfig c = tinyConfig(dir, EngineDevice::Cuda, GetParam());
+    c.cuda_graph = graph;
+    auto engine = makeEngine(c);
+    engine->forward(syntheticTokens(2 * 6, kVocab, 1), 6);
+    // Steps one call at a time and several per call: graphs are updated across calls too.
+    EXPECT_GT(engine->decode(syntheticTokens(2 * 3, kVocab, 2), 3), 0.0);
+    for (int s = 0; s < 4; ++s) engine->decode(syntheticTokens(2, kVocab, 10 + s), 1);
+    EXPECT_GT(engine->decode(syntheticTokens(2 * 5, kVocab, 3), 5), 0.0);
+    EXPECT_EQ(engine->cacheLength(), 18);
+    logits.push_back(engine->logits());
+  }
+  EXPECT_EQ(logits[0], logits[1]);
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Attention, CudaEngineTest, ::testing::Values(AttentionChoice::Flash, AttentionChoice::Standard));
+#endif
+
+}  // namespace
