@@ -1,6 +1,5 @@
 // Host side of the flash kernel families: device facts, support checks, family and tile choice, and
 // the head dim x dtype dispatch into the instantiation files (Hopper's where the family resolves to it).
-#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -17,16 +16,16 @@
 namespace attnbench::kernels::cuda {
 namespace {
 
-std::span<const detail::FlashTileInfo> tilesFor(int head_dim) {
-  static constexpr auto kTiles64 = detail::flashTileInfos<64>();
-  static constexpr auto kTiles128 = detail::flashTileInfos<128>();
-  static constexpr auto kTiles256 = detail::flashTileInfos<256>();
-  switch (head_dim) {
-    case 64: return kTiles64;
-    case 128: return kTiles128;
-    case 256: return kTiles256;
-    default: return {};
+const detail::FlashHeadDim* findHeadDim(int head_dim) {
+  for (const auto& entry : detail::kFlashHeadDims) {
+    if (entry.head_dim == head_dim) return &entry;
   }
+  return nullptr;
+}
+
+std::span<const detail::FlashTileInfo> tilesFor(int head_dim) {
+  const auto* entry = findHeadDim(head_dim);
+  return entry != nullptr ? entry->tiles : std::span<const detail::FlashTileInfo>{};
 }
 
 const detail::FlashTileInfo* findTile(int head_dim, TileShape tile) {
@@ -36,19 +35,11 @@ const detail::FlashTileInfo* findTile(int head_dim, TileShape tile) {
   return nullptr;
 }
 
-// Auto-tile preference per head dim, first that fits the device's shared memory wins: 128x64 was
-// the fastest at N >= 1024 on an H100 (kernels/cuda/NOTES.md); 128x128 is never faster there, so it
-// is only run on request. sm_75/86/89 lose the big tiles to the shared-memory filter.
+// Auto-tile preference per head dim (FlashTileSet<D>::kPreferred), first that fits the device's
+// shared memory wins.
 std::span<const TileShape> preferredTiles(int head_dim) {
-  static constexpr std::array<TileShape, 2> kPrefer64{{{128, 64}, {64, 64}}};
-  static constexpr std::array<TileShape, 2> kPrefer128{{{128, 64}, {64, 64}}};
-  static constexpr std::array<TileShape, 3> kPrefer256{{{128, 64}, {64, 64}, {64, 32}}};
-  switch (head_dim) {
-    case 64: return kPrefer64;
-    case 128: return kPrefer128;
-    case 256: return kPrefer256;
-    default: return {};
-  }
+  const auto* entry = findHeadDim(head_dim);
+  return entry != nullptr ? entry->preferred : std::span<const TileShape>{};
 }
 
 // Too few 128-row blocks to keep every SM busy for long: with fewer than one per SM (causal: four,
@@ -80,6 +71,16 @@ bool stridesAligned(const AttentionParams& p) {
 
 bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
 
+// The row of an instance table (flash_fwd_launch.h, hopper/hopper_launch.h) for params' head dim and
+// dtype; null where that pair was not instantiated.
+template <class InstanceTable>
+const typename InstanceTable::value_type* findInstance(const InstanceTable& table, const AttentionParams& params) {
+  for (const auto& instance : table) {
+    if (instance.head_dim == params.head_dim && instance.dtype == params.dtype) return &instance;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 DeviceTraits queryDeviceTraits(int device) {
@@ -104,7 +105,7 @@ namespace {
 std::string commonUnsupportedReason(const AttentionParams& params) {
   if (params.dtype == DType::F32) return "flash stores fp16 or bf16, not fp32";
   if (tilesFor(params.head_dim).empty()) {
-    return "flash supports head dim 64, 128 and 256, not " + std::to_string(params.head_dim);
+    return "flash supports head dim " ATTNBENCH_SM80_FLASH_HEAD_DIMS_TEXT ", not " + std::to_string(params.head_dim);
   }
   if (params.batch <= 0 || params.heads_q <= 0 || params.heads_kv <= 0 || params.seq_q <= 0 || params.seq_kv <= 0) {
     return "batch, heads and sequence lengths must be positive";
@@ -244,38 +245,15 @@ cudaError_t flashForward(const AttentionParams& params, TileShape tile, cudaStre
     return cudaErrorMisalignedAddress;
   }
 
-  const bool bf16 = params.dtype == DType::BF16;
 #if ATTNBENCH_HOPPER_FLASH
   if (resolved_family == FlashFamily::Hopper) {
-    const int sms = traits.multiprocessor_count;
-    switch (params.head_dim) {
-      case 64:
-        return bf16 ? hopper::runHopperForward<64, DType::BF16>(params, resolved, sms, stream)
-                    : hopper::runHopperForward<64, DType::F16>(params, resolved, sms, stream);
-      case 128:
-        return bf16 ? hopper::runHopperForward<128, DType::BF16>(params, resolved, sms, stream)
-                    : hopper::runHopperForward<128, DType::F16>(params, resolved, sms, stream);
-      case 256:
-        return bf16 ? hopper::runHopperForward<256, DType::BF16>(params, resolved, sms, stream)
-                    : hopper::runHopperForward<256, DType::F16>(params, resolved, sms, stream);
-      default:
-        return cudaErrorNotSupported;
-    }
+    const auto* instance = findInstance(hopper::kHopperInstances, params);
+    return instance != nullptr ? instance->run(params, resolved, traits.multiprocessor_count, stream)
+                               : cudaErrorNotSupported;
   }
 #endif
-  switch (params.head_dim) {
-    case 64:
-      return bf16 ? detail::runFlashForward<64, DType::BF16>(params, resolved, stream)
-                  : detail::runFlashForward<64, DType::F16>(params, resolved, stream);
-    case 128:
-      return bf16 ? detail::runFlashForward<128, DType::BF16>(params, resolved, stream)
-                  : detail::runFlashForward<128, DType::F16>(params, resolved, stream);
-    case 256:
-      return bf16 ? detail::runFlashForward<256, DType::BF16>(params, resolved, stream)
-                  : detail::runFlashForward<256, DType::F16>(params, resolved, stream);
-    default:
-      return cudaErrorNotSupported;
-  }
+  const auto* instance = findInstance(detail::kFlashInstances, params);
+  return instance != nullptr ? instance->run(params, resolved, stream) : cudaErrorNotSupported;
 }
 
 }  // namespace attnbench::kernels::cuda

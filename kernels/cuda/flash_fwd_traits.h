@@ -21,6 +21,8 @@
 #include <array>
 #include <cstddef>
 
+#include "attnbench/kernels/attention_params.h"
+
 namespace attnbench::kernels::cuda::detail {
 
 template <int kHeadDim_, int kBlockM_, int kBlockN_, int kWarps_>
@@ -77,20 +79,29 @@ struct TypeList {};
 // Head dim 256 has twice the O accumulator, so its warps own 16 rows and Q is re-read from shared
 // memory; 128x128 would need 320 KB of shared memory and is not offered; 64x32 (96 KB) is the tile
 // that fits the 99 KB of sm_86/sm_89.
+//
+// kPreferred is the auto-tile order, first that fits the device's shared memory wins: 128x64 was
+// the fastest at N >= 1024 on an H100 (kernels/cuda/NOTES.md); 128x128 is never faster there, so it
+// is only run on request. sm_75/86/89 lose the big tiles to the shared-memory filter.
+//
+// One specialisation per head dim of the sm80 list in cmake/KernelInstances.cmake.
 template <int kHeadDim>
 struct FlashTileSet;
 
 template <>
 struct FlashTileSet<64> {
   using Tiles = TypeList<FlashTraits<64, 64, 64, 4>, FlashTraits<64, 128, 64, 4>, FlashTraits<64, 128, 128, 8>>;
+  static constexpr std::array<TileShape, 2> kPreferred{{{128, 64}, {64, 64}}};
 };
 template <>
 struct FlashTileSet<128> {
   using Tiles = TypeList<FlashTraits<128, 64, 64, 4>, FlashTraits<128, 128, 64, 4>, FlashTraits<128, 128, 128, 8>>;
+  static constexpr std::array<TileShape, 2> kPreferred{{{128, 64}, {64, 64}}};
 };
 template <>
 struct FlashTileSet<256> {
   using Tiles = TypeList<FlashTraits<256, 64, 32, 4>, FlashTraits<256, 64, 64, 4>, FlashTraits<256, 128, 64, 8>>;
+  static constexpr std::array<TileShape, 3> kPreferred{{{128, 64}, {64, 64}, {64, 32}}};
 };
 
 // What the host needs to know about one instantiated tile.
@@ -108,8 +119,6 @@ constexpr std::array<FlashTileInfo, sizeof...(Ts)> tileInfos(TypeList<Ts...>) {
 }
 
 template <int kHeadDim>
-constexpr auto flashTileInfos() {
-  return tileInfos(typename FlashTileSet<kHeadDim>::Tiles{});
-}
+inline constexpr auto kFlashTileInfos = tileInfos(typename FlashTileSet<kHeadDim>::Tiles{});
 
 }  // namespace attnbench::kernels::cuda::detail

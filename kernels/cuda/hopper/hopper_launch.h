@@ -1,13 +1,16 @@
 // Host-side pieces of the Hopper flash family shared by the dispatch (flash_api.cpp), the tensor-map
-// encoder (hopper_tma.cpp) and the instantiation files (hopper_fwd_hdim*.cu).
+// encoder (hopper_tma.cpp) and the instantiation files (generated from the Hopper list in
+// cmake/KernelInstances.cmake as <build>/kernels/cuda/instances/hopper_fwd_hdim<D>_<dtype>.cu).
 #pragma once
 
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstdint>
 
 #include "attnbench/kernels/attention_params.h"
+#include "flash_instances.h"
 
 namespace attnbench::kernels::cuda::hopper {
 
@@ -36,22 +39,27 @@ struct TensorMaps {
 // False when the driver offers no cuTensorMapEncodeTiled or rejects a map.
 bool encodeTensorMaps(const AttentionParams& params, int block_m, int block_n, TensorMaps& maps);
 
-// One per (head dim, dtype), defined in hopper_fwd_hdim<D>_<dtype>.cu; `tile` must be one of
-// kHopperTiles for the head dim (else cudaErrorNotSupported).
+// One per (head dim, dtype) of the Hopper list, each defined in its instance file; `tile` must be one
+// of kHopperTiles for the head dim (else cudaErrorNotSupported).
 template <int kHeadDim, DType kDType>
 cudaError_t runHopperForward(const AttentionParams& params, TileShape tile, int multiprocessors, cudaStream_t stream);
 
-template <>
-cudaError_t runHopperForward<64, DType::F16>(const AttentionParams&, TileShape, int, cudaStream_t);
-template <>
-cudaError_t runHopperForward<64, DType::BF16>(const AttentionParams&, TileShape, int, cudaStream_t);
-template <>
-cudaError_t runHopperForward<128, DType::F16>(const AttentionParams&, TileShape, int, cudaStream_t);
-template <>
-cudaError_t runHopperForward<128, DType::BF16>(const AttentionParams&, TileShape, int, cudaStream_t);
-template <>
-cudaError_t runHopperForward<256, DType::F16>(const AttentionParams&, TileShape, int, cudaStream_t);
-template <>
-cudaError_t runHopperForward<256, DType::BF16>(const AttentionParams&, TileShape, int, cudaStream_t);
+#define ATTNBENCH_DECLARE_HOPPER_FORWARD(kHeadDim, kDType) \
+  template <>                                              \
+  cudaError_t runHopperForward<kHeadDim, DType::kDType>(const AttentionParams&, TileShape, int, cudaStream_t);
+ATTNBENCH_HOPPER_FLASH_INSTANCES(ATTNBENCH_DECLARE_HOPPER_FORWARD)
+#undef ATTNBENCH_DECLARE_HOPPER_FORWARD
+
+// One row per instance: the dispatch finds the head dim and dtype here.
+struct HopperInstance {
+  int head_dim = 0;
+  DType dtype = DType::F16;
+  cudaError_t (*run)(const AttentionParams&, TileShape, int, cudaStream_t) = nullptr;
+};
+
+#define ATTNBENCH_HOPPER_INSTANCE_ROW(kHeadDim, kDType) \
+  HopperInstance{kHeadDim, DType::kDType, &runHopperForward<kHeadDim, DType::kDType>},
+inline constexpr std::array kHopperInstances{ATTNBENCH_HOPPER_FLASH_INSTANCES(ATTNBENCH_HOPPER_INSTANCE_ROW)};
+#undef ATTNBENCH_HOPPER_INSTANCE_ROW
 
 }  // namespace attnbench::kernels::cuda::hopper

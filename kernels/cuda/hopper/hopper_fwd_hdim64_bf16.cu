@@ -1,4 +1,0 @@
-// Hopper flash kernels for head dim 64, bf16: every tile of kHopperTiles for 64, causal and not.
-#include "hopper_fwd_kernel.cuh"
-
-ATTNBENCH_HOPPER_INSTANTIATE(64, attnbench::kernels::DType::BF16, __nv_bfloat16)
