@@ -1,5 +1,6 @@
 // Host side of the flash kernel families: device facts, support checks, family and tile choice, and
 // the head dim x dtype dispatch into the instantiation files (Hopper's where the family resolves to it).
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -8,6 +9,7 @@
 #include "attnbench/kernels/cuda_attention.h"
 #include "flash_fwd_launch.h"
 #include "flash_fwd_traits.h"
+#include "flash_instances.h"
 #include "hopper/hopper_tiles.h"
 #if ATTNBENCH_HOPPER_FLASH
 #include "hopper/hopper_launch.h"
@@ -16,8 +18,43 @@
 namespace attnbench::kernels::cuda {
 namespace {
 
-const detail::FlashHeadDim* findHeadDim(int head_dim) {
-  for (const auto& entry : detail::kFlashHeadDims) {
+// The tables below have one row per entry of the instance lists in cmake/KernelInstances.cmake
+// (flash_instances.h is generated from them).
+
+// Per sm80 head dim: its instantiated tiles and its auto-tile order (FlashTileSet).
+struct FlashHeadDim {
+  int head_dim = 0;
+  std::span<const detail::FlashTileInfo> tiles;
+  std::span<const TileShape> preferred;
+};
+
+#define ATTNBENCH_FLASH_HEAD_DIM_ROW(kHeadDim) \
+  FlashHeadDim{kHeadDim, detail::kFlashTileInfos<kHeadDim>, detail::FlashTileSet<kHeadDim>::kPreferred},
+constexpr std::array kFlashHeadDims{ATTNBENCH_SM80_FLASH_HEAD_DIMS(ATTNBENCH_FLASH_HEAD_DIM_ROW)};
+#undef ATTNBENCH_FLASH_HEAD_DIM_ROW
+
+// Per (head dim, dtype) instance of a family: its entry point.
+template <class Run>
+struct Instance {
+  int head_dim = 0;
+  DType dtype = DType::F16;
+  Run* run = nullptr;
+};
+
+#define ATTNBENCH_FLASH_INSTANCE_ROW(kHeadDim, kDType) \
+  Instance{kHeadDim, DType::kDType, &detail::runFlashForward<kHeadDim, DType::kDType>},
+constexpr std::array kFlashInstances{ATTNBENCH_SM80_FLASH_INSTANCES(ATTNBENCH_FLASH_INSTANCE_ROW)};
+#undef ATTNBENCH_FLASH_INSTANCE_ROW
+
+#if ATTNBENCH_HOPPER_FLASH
+#define ATTNBENCH_HOPPER_INSTANCE_ROW(kHeadDim, kDType) \
+  Instance{kHeadDim, DType::kDType, &hopper::runHopperForward<kHeadDim, DType::kDType>},
+constexpr std::array kHopperInstances{ATTNBENCH_HOPPER_FLASH_INSTANCES(ATTNBENCH_HOPPER_INSTANCE_ROW)};
+#undef ATTNBENCH_HOPPER_INSTANCE_ROW
+#endif
+
+const FlashHeadDim* findHeadDim(int head_dim) {
+  for (const auto& entry : kFlashHeadDims) {
     if (entry.head_dim == head_dim) return &entry;
   }
   return nullptr;
@@ -71,8 +108,8 @@ bool stridesAligned(const AttentionParams& p) {
 
 bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
 
-// The row of an instance table (flash_fwd_launch.h, hopper/hopper_launch.h) for params' head dim and
-// dtype; null where that pair was not instantiated.
+// The row of an instance table for params' head dim and dtype; null where that pair was not
+// instantiated.
 template <class InstanceTable>
 const typename InstanceTable::value_type* findInstance(const InstanceTable& table, const AttentionParams& params) {
   for (const auto& instance : table) {
@@ -247,12 +284,12 @@ cudaError_t flashForward(const AttentionParams& params, TileShape tile, cudaStre
 
 #if ATTNBENCH_HOPPER_FLASH
   if (resolved_family == FlashFamily::Hopper) {
-    const auto* instance = findInstance(hopper::kHopperInstances, params);
+    const auto* instance = findInstance(kHopperInstances, params);
     return instance != nullptr ? instance->run(params, resolved, traits.multiprocessor_count, stream)
                                : cudaErrorNotSupported;
   }
 #endif
-  const auto* instance = findInstance(detail::kFlashInstances, params);
+  const auto* instance = findInstance(kFlashInstances, params);
   return instance != nullptr ? instance->run(params, resolved, stream) : cudaErrorNotSupported;
 }
 

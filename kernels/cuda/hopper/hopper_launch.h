@@ -6,7 +6,6 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
-#include <array>
 #include <cstdint>
 
 #include "attnbench/kernels/attention_params.h"
@@ -49,17 +48,5 @@ cudaError_t runHopperForward(const AttentionParams& params, TileShape tile, int 
   cudaError_t runHopperForward<kHeadDim, DType::kDType>(const AttentionParams&, TileShape, int, cudaStream_t);
 ATTNBENCH_HOPPER_FLASH_INSTANCES(ATTNBENCH_DECLARE_HOPPER_FORWARD)
 #undef ATTNBENCH_DECLARE_HOPPER_FORWARD
-
-// One row per instance: the dispatch finds the head dim and dtype here.
-struct HopperInstance {
-  int head_dim = 0;
-  DType dtype = DType::F16;
-  cudaError_t (*run)(const AttentionParams&, TileShape, int, cudaStream_t) = nullptr;
-};
-
-#define ATTNBENCH_HOPPER_INSTANCE_ROW(kHeadDim, kDType) \
-  HopperInstance{kHeadDim, DType::kDType, &runHopperForward<kHeadDim, DType::kDType>},
-inline constexpr std::array kHopperInstances{ATTNBENCH_HOPPER_FLASH_INSTANCES(ATTNBENCH_HOPPER_INSTANCE_ROW)};
-#undef ATTNBENCH_HOPPER_INSTANCE_ROW
 
 }  // namespace attnbench::kernels::cuda::hopper
