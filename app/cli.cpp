@@ -480,16 +480,18 @@ int runSweep(const SweepFlags& flags, const std::string& db_path, const std::str
   std::FILE* human = jsonl ? stderr : stdout;
   std::unique_ptr<ProgressBar> bar;
   if (!no_progress && isatty(fileno(stderr))) bar = std::make_unique<ProgressBar>(stderr);
-  Runner runner(*store, *backend, [&](const nlohmann::json& e) {
-    if (jsonl) {
-      std::fputs(e.dump().c_str(), stdout);
-      std::fputc('\n', stdout);
-      std::fflush(stdout);
-    }
+  const auto writeEvent = [jsonl](const RunEvent& e) {
+    if (!jsonl) return;
+    std::fputs(eventToJson(e).dump().c_str(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+  };
+  Runner runner(*store, *backend, [&](const RunEvent& e) {
+    writeEvent(e);
     if (bar) bar->onEvent(e);
   });
   if (!note.empty()) {
-    if (jsonl) std::printf("%s\n", nlohmann::json{{"event", "note"}, {"level", "info"}, {"message", note}}.dump().c_str());
+    writeEvent(NoteEvent{"info", note});
     std::fprintf(stderr, "note: %s\n", note.c_str());
   }
 
@@ -615,7 +617,7 @@ int runCli(int argc, char** argv) {
   auto* presets = app.add_subcommand("presets", "list the sweep presets");
   auto* devices = app.add_subcommand("devices", "list devices with their memory hierarchy");
   auto* runs = app.add_subcommand("runs", "list the runs in the database");
-  std::string run_a, run_b, text;
+  std::string run_a, text;
   auto* show = app.add_subcommand("show", "summary of a run");
   show->add_option("RUN", run_a, "run id")->required();
   bool show_points = false;
@@ -626,9 +628,11 @@ int runCli(int argc, char** argv) {
   exportCmd->add_option("--csv", export_outputs.csv, "CSV file (- for stdout)");
   exportCmd->add_option("--json", export_outputs.json, "JSON file (- for stdout)");
   exportCmd->add_option("--charts", export_outputs.charts, "directory for PNG/SVG/PDF charts (GUI build)");
-  auto* compare = app.add_subcommand("compare", "compare two runs point by point (ratio B/A of medians)");
-  compare->add_option("RUN_A", run_a, "baseline run id")->required();
-  compare->add_option("RUN_B", run_b, "run id to compare")->required();
+  auto* compare = app.add_subcommand("compare", "compare runs point by point against the first (ratio of medians)");
+  std::vector<std::string> compared_ids;
+  compare->add_option("RUNS", compared_ids, "run ids: the baseline first, then one or more to compare")
+      ->required()
+      ->expected(2, 64);
   auto* rename = app.add_subcommand("rename", "rename a run");
   rename->add_option("RUN", run_a, "run id")->required();
   rename->add_option("NAME", text, "new name")->required();
@@ -715,9 +719,13 @@ int runCli(int argc, char** argv) {
       export_outputs.write(run, store->loadPoints(run.id));
     } else if (*compare) {
       auto store = Store::openReadOnly(db_path);
-      const RunRecord a = store->requireRun(parseRunId(run_a));
-      const RunRecord b = store->requireRun(parseRunId(run_b));
-      printComparison(std::cout, a, store->loadPoints(a.id), b, store->loadPoints(b.id));
+      std::vector<RunPoints> compared;
+      for (const auto& id : compared_ids) {
+        RunRecord run = store->requireRun(parseRunId(id));
+        auto points = store->loadPoints(run.id);
+        compared.push_back({std::move(run), std::move(points)});
+      }
+      printComparison(std::cout, compared);
     } else if (*rename) {
       const std::int64_t id = parseRunId(run_a);
       requireCleanText(text, "the new name");

@@ -14,30 +14,32 @@ std::string formatDuration(double seconds) {
 
 }  // namespace
 
-void ProgressBar::onEvent(const nlohmann::json& e) {
-  const std::string kind = e.value("event", "");
-  if (kind == "run_started") {
-    total_ = e.value("total_points", 0);
-    done_ = done_at_start_ = e.value("done_points", 0);
-    started_ = std::chrono::steady_clock::now();
-    draw("");
-  } else if (kind == "point_started") {
-    draw(e.value("label", ""));
-  } else if (kind == "point_finished") {
-    done_ = e.value("done", done_);
-    const auto& r = e.at("result");
-    const std::string status = r.value("status", "");
-    if (status != "ok") {
-      // Keep non-ok points visible above the bar.
-      std::fprintf(out_, "\r\033[K  point %d: %s: %s\n", e.value("index", 0), status.c_str(),
-                   r.value("message", "").c_str());
-    }
-    draw("");
-  } else if (kind == "note") {
-    std::fprintf(out_, "\r\033[K%s: %s\n", e.value("level", "info").c_str(), e.value("message", "").c_str());
-  } else if (kind == "run_finished") {
-    std::fprintf(out_, "\r\033[K");
-  }
+void ProgressBar::onEvent(const RunEvent& event) {
+  std::visit(
+      [this](const auto& e) {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, RunStartedEvent>) {
+          total_ = e.total_points;
+          done_ = done_at_start_ = e.done_points;
+          started_ = std::chrono::steady_clock::now();
+          draw("");
+        } else if constexpr (std::is_same_v<E, PointStartedEvent>) {
+          draw(e.point.label());
+        } else if constexpr (std::is_same_v<E, PointFinishedEvent>) {
+          done_ = e.done;
+          if (e.result.status != PointStatus::Ok) {
+            // Keep non-ok points visible above the bar.
+            std::fprintf(out_, "\r\033[K  point %d: %s: %s\n", e.result.point.index, statusName(e.result.status).c_str(),
+                         e.result.message.c_str());
+          }
+          draw("");
+        } else if constexpr (std::is_same_v<E, NoteEvent>) {
+          std::fprintf(out_, "\r\033[K%s: %s\n", e.level.c_str(), e.message.c_str());
+        } else {
+          std::fprintf(out_, "\r\033[K");
+        }
+      },
+      event);
   std::fflush(out_);
 }
 

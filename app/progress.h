@@ -6,14 +6,14 @@
 #include <cstdio>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include "attnbench/events.h"
 
 namespace attnbench {
 
 class ProgressBar {
  public:
   explicit ProgressBar(std::FILE* out) : out_(out) {}
-  void onEvent(const nlohmann::json& event);
+  void onEvent(const RunEvent& event);
 
  private:
   void draw(const std::string& label);

@@ -6,7 +6,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
-  cmake ninja-build g++ pkg-config python3-pip
+  cmake ninja-build g++ pkg-config python3-pip libsentencepiece-dev
   libsqlite3-dev nlohmann-json3-dev libcli11-dev libeigen3-dev libgtest-dev libgmock-dev
   qt6-base-dev libqt6opengl6-dev qt6-charts-dev qt6-svg-dev
 )

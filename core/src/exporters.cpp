@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "attnbench/comparison.h"
+#include "attnbench/result_fields.h"
 #include "attnbench/text_checks.h"
 
 namespace attnbench {
@@ -30,7 +32,8 @@ std::string csvField(const std::string& s) {
 
 // A text cell that a spreadsheet would evaluate (=HYPERLINK(...), +1, -1, @SUM) is kept as text.
 std::string csvText(const std::string& s) {
-  const bool formula_like = !s.empty() && std::strchr("=+-@\t\r", s.front()) != nullptr;
+  // A lone "-" (the standard kernel's tile) is no formula; anything longer that starts so may be.
+  const bool formula_like = !s.empty() && s != "-" && std::strchr("=+-@\t\r", s.front()) != nullptr;
   return csvField(formula_like ? "'" + s : s);
 }
 
@@ -119,25 +122,16 @@ std::string cell(const std::string& s, int width, bool right) {
 }  // namespace
 
 void writeCsv(std::ostream& out, const std::vector<PointResult>& points) {
-  out << "index,model,heads_q,heads_kv,head_dim,batch,seq_len,dtype,causal,kernel,tile,status,median_ms,mean_ms,"
-         "std_ms,min_ms,max_ms,samples,tflops,predicted_bytes,peak_bytes,max_abs_error,reference_error,tolerance,"
-         "correct,message\n";
+  // One column per result field, in their declared order and by their names (result_fields.h).
+  const auto fields = resultFields();
+  for (std::size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << fields[i].name;
+  out << '\n';
   for (const auto& r : points) {
-    const SweepPoint& p = r.point;
-    out << p.index << ',' << csvText(p.model.name) << ',' << p.model.heads << ',' << p.model.kv_heads << ','
-        << p.model.head_dim << ',' << p.batch << ',' << p.seq_len << ',' << kernels::dtypeName(p.dtype) << ','
-        << (p.causal ? 1 : 0) << ',' << kernelName(p.kernel) << ','
-        << (p.kernel == KernelKind::Flash ? tileName(r.tile) : "-") << ',' << statusName(r.status) << ','
-        << fmt("%.6f", r.stats.median_ms) << ',' << fmt("%.6f", r.stats.mean_ms) << ',' << fmt("%.6f", r.stats.std_ms)
-        << ',' << fmt("%.6f", r.stats.min_ms) << ',' << fmt("%.6f", r.stats.max_ms) << ',' << r.samples_ms.size()
-        << ',' << fmt("%.4f", r.tflops) << ',' << r.predicted_bytes << ',' << r.peak_bytes << ',';
-    if (r.correctness) {
-      out << fmt("%.3e", r.correctness->max_abs_error) << ',' << fmt("%.3e", r.correctness->reference_error) << ','
-          << fmt("%.3e", r.correctness->tolerance) << ',' << (r.correctness->passed ? 1 : 0);
-    } else {
-      out << ",,,";
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const std::string text = fieldText(fields[i].get(r));
+      out << (i ? "," : "") << (fields[i].type == FieldType::Text ? csvText(text) : text);
     }
-    out << ',' << csvText(r.message) << '\n';
+    out << '\n';
   }
 }
 
@@ -237,41 +231,45 @@ void printSummaryTable(std::ostream& out, const std::vector<PointResult>& points
   }
 }
 
-void printComparison(std::ostream& out, const RunRecord& a, const std::vector<PointResult>& pa, const RunRecord& b,
-                     const std::vector<PointResult>& pb) {
-  out << "A: run " << a.id << " (" << printableText(a.name) << ", " << printableText(a.device.name) << ", "
-      << a.started_at << ")\n"
-      << "B: run " << b.id << " (" << printableText(b.name) << ", " << printableText(b.device.name) << ", "
-      << b.started_at << ")\n";
+void printComparison(std::ostream& out, const std::vector<RunPoints>& runs) {
+  const Comparison cmp = compareRuns(runs);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const RunRecord& r = runs[i].run;
+    out << (i == 0 ? "baseline" : "compared") << ": run " << r.id << " (" << printableText(r.name) << ", "
+        << printableText(r.device.name) << ", " << r.started_at << ")\n";
+  }
   out << cell("model", 20, false) << cell("B", 3, true) << cell("N", 8, true) << ' ' << cell("dtype", 6, false)
-      << cell("causal", 7, false) << cell("kernel", 9, false) << cell("A ms", 11, true) << cell("B ms", 11, true)
-      << cell("B/A", 8, true) << '\n';
-  using Key = std::tuple<ShapeKey, int>;
-  std::map<Key, const PointResult*> in_b;
-  for (const auto& r : pb) {
-    if (r.status == PointStatus::Ok) {
-      const Key key{shapeKey(r.point), static_cast<int>(r.point.kernel)};
-      auto& slot = in_b[key];
-      if (!slot || r.stats.median_ms < slot->stats.median_ms) slot = &r;
+      << cell("causal", 7, false) << cell("kernel", 9, false);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const std::string id = std::to_string(runs[i].run.id);
+    out << cell("#" + id + " ms", 11, true);
+    if (i > 0) out << cell("ratio", 8, true) << "  " << cell("verdict", 7, false);
+  }
+  out << '\n';
+  int matched = 0;
+  for (const auto& row : cmp.rows) {
+    bool everywhere = true;
+    for (const auto& c : row.runs) everywhere = everywhere && c.point != nullptr;
+    matched += everywhere;
+    out << cell(printableText(row.model), 20, false) << cell(std::to_string(row.batch), 3, true)
+        << cell(std::to_string(row.seq_len), 8, true) << ' ' << cell(row.dtype, 6, false)
+        << cell(row.causal ? "yes" : "no", 7, false) << cell(row.kernel, 9, false);
+    for (std::size_t i = 0; i < row.runs.size(); ++i) {
+      const ComparedPoint& c = row.runs[i];
+      out << cell(c.point ? fmt("%.3f", c.point->stats.median_ms) : "-", 11, true);
+      if (i > 0) out << cell(c.ratio > 0 ? fmt("%.3f", c.ratio) : "-", 8, true) << "  " << cell(verdictName(c.verdict), 7, false);
+    }
+    out << '\n';
+  }
+  out << matched << " matching point(s); ratio = run / baseline (< 1: faster); a verdict other than same needs the "
+      << "two runs' median +- std intervals not to overlap\n";
+  for (std::size_t i = 1; i < runs.size(); ++i) {
+    for (const auto& [kernel, summary] : cmp.summaries[i]) {
+      out << "run " << runs[i].run.id << " " << kernel << ": geometric mean ratio " << fmt("%.3f", summary.geomean_ratio)
+          << " over " << summary.points << " point(s), " << summary.faster << " faster, " << summary.slower
+          << " slower\n";
     }
   }
-  int matched = 0;
-  std::map<Key, bool> printed;
-  for (const auto& r : pa) {
-    if (r.status != PointStatus::Ok) continue;
-    const Key key{shapeKey(r.point), static_cast<int>(r.point.kernel)};
-    auto it = in_b.find(key);
-    if (it == in_b.end() || printed[key]) continue;
-    printed[key] = true;
-    ++matched;
-    const double ratio = it->second->stats.median_ms / r.stats.median_ms;
-    out << cell(printableText(r.point.model.name), 20, false) << cell(std::to_string(r.point.batch), 3, true)
-        << cell(std::to_string(r.point.seq_len), 8, true) << ' ' << cell(std::string(kernels::dtypeName(r.point.dtype)), 6, false)
-        << cell(r.point.causal ? "yes" : "no", 7, false) << cell(kernelName(r.point.kernel), 9, false)
-        << cell(fmt("%.3f", r.stats.median_ms), 11, true) << cell(fmt("%.3f", it->second->stats.median_ms), 11, true)
-        << cell(fmt("%.3f", ratio), 8, true) << (ratio < 0.95 ? "  faster" : ratio > 1.05 ? "  slower" : "") << '\n';
-  }
-  out << matched << " matching point(s); B/A < 1 means B is faster\n";
 }
 
 }  // namespace attnbench

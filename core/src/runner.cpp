@@ -30,12 +30,6 @@ std::uint64_t pointSeed(std::uint64_t base, const SweepPoint& p) {
   return h;
 }
 
-nlohmann::json pointJson(const SweepPoint& p) {
-  return {{"model", p.model.name},       {"batch", p.batch},
-          {"seq_len", p.seq_len},        {"dtype", std::string(kernels::dtypeName(p.dtype))},
-          {"causal", p.causal},          {"kernel", kernelName(p.kernel)},
-          {"tile", tileName(p.tile)}};
-}
 
 // Refreshes a run's heartbeat from its own connection while the sweep measures, so that a point that
 // takes minutes does not make a live run look abandoned to other hosts.
@@ -91,7 +85,7 @@ int RunOutcome::failed_points() const {
 Runner::Runner(Store& store, Backend& backend, EventSink sink)
     : store_(store), backend_(backend), sink_(std::move(sink)) {}
 
-void Runner::emit(const nlohmann::json& event) const {
+void Runner::emit(const RunEvent& event) const {
   if (sink_) sink_(event);
 }
 
@@ -154,7 +148,7 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
     return finish(PointStatus::Error, e.what());
   }
   r.stats = computeStats(r.samples_ms);
-  r.tflops = r.stats.median_ms > 0 ? point.flops() / (r.stats.median_ms * 1e-3) / 1e12 : 0;
+  computeRates(r, device_.ceilings);
   r.peak_bytes = prepared->peakBytes();
 
   std::string note;
@@ -232,15 +226,8 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
     }
   }
   const int total = static_cast<int>(points.size() + outcome.results.size());
-  emit({{"event", "run_started"},
-        {"run_id", run_id},
-        {"db", store_.path()},
-        {"name", spec.name},
-        {"total_points", total},
-        {"done_points", outcome.results.size()},
-        {"resumed", resumed},
-        {"device", deviceInfoToJson(device_)},
-        {"spec", specToJson(spec)}});
+  emit(RunStartedEvent{run_id, store_.path(), spec.name, total, static_cast<int>(outcome.results.size()), resumed,
+                       device_, specToJson(spec)});
 
   const auto t0 = std::chrono::steady_clock::now();
   double kernel_ms = 0;
@@ -249,8 +236,7 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
   try {
     for (const SweepPoint& point : points) {
       if (cancelled()) throw Cancelled{};
-      emit({{"event", "point_started"}, {"run_id", run_id}, {"index", point.index}, {"label", point.label()},
-            {"point", pointJson(point)}});
+      emit(PointStartedEvent{run_id, point});
       PointResult r;
       try {
         r = runPointTimed(spec, point, kernel_ms);
@@ -265,8 +251,7 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
       }
       store_.recordPoint(run_id, r);
       outcome.results.push_back(r);
-      emit({{"event", "point_finished"}, {"run_id", run_id}, {"index", point.index},
-            {"done", outcome.results.size()}, {"total", total}, {"result", pointResultToJson(r)}});
+      emit(PointFinishedEvent{run_id, static_cast<int>(outcome.results.size()), total, r});
     }
   } catch (const Cancelled&) {
     status = RunStatus::Interrupted;
@@ -274,7 +259,7 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
     stopOnStoreError(run_id, outcome.results.size(), e);
   } catch (const DeviceFault& e) {
     store_.setRunStatus(run_id, RunStatus::Failed);
-    emit({{"event", "note"}, {"level", "warning"}, {"message", std::string("device fault: ") + e.what()}});
+    emit(NoteEvent{"warning", std::string("device fault: ") + e.what()});
     throw;
   }
   outcome.status = status;
@@ -286,10 +271,9 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
     stopOnStoreError(run_id, outcome.results.size(), e);
   }
 
-  nlohmann::json counts = nlohmann::json::object();
-  for (const auto& r : outcome.results) counts[statusName(r.status)] = counts.value(statusName(r.status), 0) + 1;
-  emit({{"event", "run_finished"}, {"run_id", run_id}, {"status", runStatusName(status)}, {"counts", counts},
-        {"wall_seconds", outcome.wall_seconds}, {"kernel_seconds", outcome.kernel_seconds}});
+  std::map<std::string, int> counts;
+  for (const auto& r : outcome.results) ++counts[statusName(r.status)];
+  emit(RunFinishedEvent{run_id, status, counts, outcome.wall_seconds, outcome.kernel_seconds});
   return outcome;
 }
 
@@ -304,7 +288,7 @@ void Runner::stopOnStoreError(std::int64_t run_id, std::size_t saved_points, con
   const std::string message = std::string(e.what()) + ". Run " + id + " stopped and reads as interrupted; its " +
                               std::to_string(saved_points) + " completed point(s) are saved. Once there is room, " +
                               "finish it with `attnbench --batch --resume " + id + " --db " + store_.path() + "`";
-  emit({{"event", "note"}, {"level", "warning"}, {"message", message}});
+  emit(NoteEvent{"warning", message});
   throw StoreWriteError(message, e.reason());
 }
 

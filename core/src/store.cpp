@@ -14,11 +14,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <utility>
 
 #include "attnbench/errors.h"
+#include "attnbench/result_fields.h"
 
 #ifndef ATTNBENCH_VERSION
 #define ATTNBENCH_VERSION "dev"
@@ -127,7 +129,8 @@ class Statement {
   bool isNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string text(int col) const {
     const auto* p = sqlite3_column_text(stmt_, col);
-    return p ? reinterpret_cast<const char*>(p) : "";
+    if (p == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
   }
 
  private:
@@ -210,6 +213,13 @@ CREATE TABLE samples(
 
 // Version 2: the process that owns a run, so that a second process cannot resume a live run and a run
 // whose process died reads as interrupted.
+// Version 3: the points table's columns are the result fields' names (index and passed were idx and
+// correct); the columns of fields added since are added by addMissingPointColumns.
+const char* kSchemaV3Step = R"sql(
+ALTER TABLE points RENAME COLUMN idx TO "index";
+ALTER TABLE points RENAME COLUMN correct TO passed;
+)sql";
+
 const char* kSchemaV2Step = R"sql(
 ALTER TABLE runs ADD COLUMN owner_pid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN owner_host TEXT NOT NULL DEFAULT '';
@@ -378,43 +388,62 @@ bool ownedByThisProcess(std::int64_t pid, const std::string& host) {
   return pid == static_cast<std::int64_t>(::getpid()) && host == hostName();
 }
 
-PointResult readPoint(const Statement& st) {
-  // Column order of kPointColumns.
-  PointResult r;
-  SweepPoint& p = r.point;
-  p.index = static_cast<int>(st.integer(1));
-  p.model.name = p.model.display_name = st.text(2);
-  p.model.heads = static_cast<int>(st.integer(3));
-  p.model.kv_heads = static_cast<int>(st.integer(4));
-  p.model.head_dim = static_cast<int>(st.integer(5));
-  p.batch = static_cast<int>(st.integer(6));
-  p.seq_len = static_cast<int>(st.integer(7));
-  p.dtype = parseDType(st.text(8));
-  p.causal = st.integer(9) != 0;
-  p.kernel = parseKernel(st.text(10));
-  p.tile = parseTile(st.text(11));
-  const std::string tile = st.text(12);
-  r.tile = tile == "-" ? TileShape{} : parseTile(tile);
-  r.status = parseStatus(st.text(13));
-  r.message = st.text(14);
-  r.stats = {st.real(15), st.real(16), st.real(17), st.real(18), st.real(19)};
-  r.tflops = st.real(21);
-  r.predicted_bytes = static_cast<std::uint64_t>(st.integer(22));
-  r.peak_bytes = static_cast<std::uint64_t>(st.integer(23));
-  if (!st.isNull(30)) {
-    r.correctness = CorrectnessResult{st.real(24), st.real(25), st.real(26), st.real(27),
-                                      st.integer(28), st.integer(29), st.integer(30) != 0};
-  }
-  r.started_at = st.text(31);
-  r.finished_at = st.text(32);
-  return r;
+// The points table has one column per result field (result_fields.h), named as the field. Version 2
+// and older files name two of them differently; reading such a file maps them.
+std::string legacyColumn(std::string_view field) {
+  if (field == "index") return "idx";
+  if (field == "passed") return "correct";
+  return std::string(field);
 }
 
-constexpr const char* kPointColumns =
-    "id, idx, model, heads_q, heads_kv, head_dim, batch, seq_len, dtype, causal, kernel, tile_requested, tile, "
-    "status, message, median_ms, mean_ms, std_ms, min_ms, max_ms, flops, tflops, predicted_bytes, peak_bytes, "
-    "max_abs_error, max_rel_error, reference_error, tolerance, checked_rows, unwritten, correct, started_at, "
-    "finished_at";
+std::string sqlName(std::string_view name) { return "\"" + std::string(name) + "\""; }
+
+const char* sqlType(FieldType type) {
+  switch (type) {
+    case FieldType::Integer:
+    case FieldType::Boolean: return "INTEGER";
+    case FieldType::Real: return "REAL";
+    case FieldType::Text: return "TEXT";
+  }
+  return "TEXT";
+}
+
+std::set<std::string> tableColumns(sqlite3* db, const char* table) {
+  std::set<std::string> columns;
+  Statement st(db, (std::string("PRAGMA table_info(") + table + ")").c_str());
+  while (st.step()) columns.insert(st.text(1));
+  return columns;
+}
+
+// Adds a column for every result field the table lacks (a field added since the file was made).
+void addMissingPointColumns(sqlite3* db) {
+  const auto columns = tableColumns(db, "points");
+  for (const auto& f : resultFields()) {
+    if (columns.count(std::string(f.name))) continue;
+    exec(db, ("ALTER TABLE points ADD COLUMN " + sqlName(f.name) + " " + sqlType(f.type)).c_str());
+  }
+}
+
+void bindField(Statement& st, int i, const FieldValue& v) {
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) st.bindNull(i);
+        else st.bind(i, x);
+      },
+      v);
+}
+
+FieldValue readField(const Statement& st, int col, FieldType type) {
+  if (st.isNull(col)) return {};
+  switch (type) {
+    case FieldType::Integer: return st.integer(col);
+    case FieldType::Real: return st.real(col);
+    case FieldType::Boolean: return st.integer(col) != 0;
+    case FieldType::Text: return st.text(col);
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -507,13 +536,14 @@ std::unique_ptr<Store> Store::openChecked(const std::string& path, bool read_onl
     });
   }
   if (version == 0) throw InputError("'" + path + "' is not an attnbench database (no schema)");
-  if (version < kSchemaVersion && read_only) {
+  if (version < 2 && read_only) {
     // Read a version-1 file as it is: a temporary view (in memory, shadowing the table) supplies the
     // owner columns, which version 1 did not record.
     exec(store->db_,
          "CREATE TEMP VIEW runs AS SELECT *, 0 AS owner_pid, '' AS owner_host, '' AS owner_start, "
          "0.0 AS heartbeat_at FROM main.runs");
-  } else if (version < kSchemaVersion) {
+  } else if (!read_only) {
+    // Also at the current version: adds the columns of result fields added since the file was made.
     retryWhileBusy(path, [&] { store->migrate(); });
   }
   if (!read_only) exec(store->db_, "PRAGMA foreign_keys = ON");
@@ -537,9 +567,11 @@ void Store::migrate() {
   const int version = userVersion(db_);
   if (version < 1) {
     exec(db_, kSchemaV1);
-    exec(db_, "CREATE INDEX points_by_run ON points(run_id, idx)");
+    exec(db_, "CREATE INDEX points_by_run ON points(run_id, idx)");  // renamed with the column in version 3
   }
   if (version < 2) exec(db_, kSchemaV2Step);
+  if (version < 3) exec(db_, kSchemaV3Step);
+  addMissingPointColumns(db_);
   if (version < kSchemaVersion) exec(db_, ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
   tx.commit();
 }
@@ -632,61 +664,27 @@ void Store::deleteRun(std::int64_t run_id) {
 }
 
 void Store::recordPoint(std::int64_t run_id, const PointResult& r) {
-  const SweepPoint& p = r.point;
   Transaction tx(db_);
-  Statement(db_, "DELETE FROM samples WHERE point_id IN (SELECT id FROM points WHERE run_id = ? AND idx = ?)")
+  Statement(db_, "DELETE FROM samples WHERE point_id IN (SELECT id FROM points WHERE run_id = ? AND \"index\" = ?)")
       .bind(1, run_id)
-      .bind(2, p.index)
+      .bind(2, r.point.index)
       .run();
-  Statement(db_, "DELETE FROM points WHERE run_id = ? AND idx = ?").bind(1, run_id).bind(2, p.index).run();
-  Statement st(db_,
-               "INSERT INTO points(run_id, idx, model, heads_q, heads_kv, head_dim, batch, seq_len, dtype, causal, "
-               "kernel, tile_requested, tile, status, message, median_ms, mean_ms, std_ms, min_ms, max_ms, flops, "
-               "tflops, predicted_bytes, peak_bytes, max_abs_error, max_rel_error, reference_error, tolerance, "
-               "checked_rows, unwritten, correct, started_at, finished_at) "
-               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  st.bind(1, run_id)
-      .bind(2, p.index)
-      .bind(3, p.model.name)
-      .bind(4, p.model.heads)
-      .bind(5, p.model.kv_heads)
-      .bind(6, p.model.head_dim)
-      .bind(7, p.batch)
-      .bind(8, p.seq_len)
-      .bind(9, std::string(kernels::dtypeName(p.dtype)))
-      .bind(10, p.causal)
-      .bind(11, kernelName(p.kernel))
-      .bind(12, tileName(p.tile))
-      .bind(13, p.kernel == KernelKind::Flash ? tileName(r.tile) : std::string("-"))
-      .bind(14, statusName(r.status))
-      .bind(15, r.message)
-      .bind(16, r.stats.median_ms)
-      .bind(17, r.stats.mean_ms)
-      .bind(18, r.stats.std_ms)
-      .bind(19, r.stats.min_ms)
-      .bind(20, r.stats.max_ms)
-      .bind(21, p.flops())
-      .bind(22, r.tflops)
-      .bind(23, r.predicted_bytes)
-      .bind(24, r.peak_bytes);
-  if (r.correctness) {
-    const CorrectnessResult& c = *r.correctness;
-    st.bind(25, c.max_abs_error)
-        .bind(26, c.max_rel_error)
-        .bind(27, c.reference_error)
-        .bind(28, c.tolerance)
-        .bind(29, c.checked_rows)
-        .bind(30, c.unwritten)
-        .bind(31, c.passed);
-  } else {
-    for (int i = 25; i <= 31; ++i) st.bindNull(i);
+  Statement(db_, "DELETE FROM points WHERE run_id = ? AND \"index\" = ?").bind(1, run_id).bind(2, r.point.index).run();
+  std::string columns = "run_id", values = "?";
+  for (const auto& f : resultFields()) {
+    columns += ", " + sqlName(f.name);
+    values += ",?";
   }
-  st.bind(32, r.started_at).bind(33, r.finished_at).run();
+  Statement st(db_, ("INSERT INTO points(" + columns + ") VALUES(" + values + ")").c_str());
+  st.bind(1, run_id);
+  int i = 2;
+  for (const auto& f : resultFields()) bindField(st, i++, f.get(r));
+  st.run();
   const std::int64_t point_id = sqlite3_last_insert_rowid(db_);
   Statement sample(db_, "INSERT INTO samples(point_id, rep, ms) VALUES(?,?,?)");
-  for (std::size_t i = 0; i < r.samples_ms.size(); ++i) {
+  for (std::size_t k = 0; k < r.samples_ms.size(); ++k) {
     sample.reset();
-    sample.bind(1, point_id).bind(2, static_cast<int>(i)).bind(3, r.samples_ms[i]).run();
+    sample.bind(1, point_id).bind(2, static_cast<int>(k)).bind(3, r.samples_ms[k]).run();
   }
   tx.commit();
 }
@@ -752,11 +750,28 @@ RunRecord Store::requireRun(std::int64_t run_id) {
 std::vector<PointResult> Store::loadPoints(std::int64_t run_id) {
   std::vector<PointResult> out;
   std::map<std::int64_t, std::size_t> by_id;
-  Statement st(db_, (std::string("SELECT ") + kPointColumns + " FROM points WHERE run_id = ? ORDER BY idx").c_str());
+  // Read the stored fields this file has: older files lack the fields added since (they keep their
+  // defaults) and name two columns differently.
+  const auto columns = tableColumns(db_, "points");
+  std::vector<const ResultField*> read;
+  std::string select = "SELECT id";
+  for (const auto& f : resultFields()) {
+    if (f.derived()) continue;
+    const std::string column = columns.count(std::string(f.name)) ? std::string(f.name) : legacyColumn(f.name);
+    if (!columns.count(column)) continue;
+    select += ", " + sqlName(column);
+    read.push_back(&f);
+  }
+  const std::string order = columns.count("index") ? "\"index\"" : "idx";
+  Statement st(db_, (select + " FROM points WHERE run_id = ? ORDER BY " + order).c_str());
   st.bind(1, run_id);
   while (st.step()) {
     by_id[st.integer(0)] = out.size();
-    out.push_back(readPoint(st));
+    PointResult r;
+    for (std::size_t k = 0; k < read.size(); ++k) {
+      read[k]->set(r, readField(st, static_cast<int>(k) + 1, read[k]->type));
+    }
+    out.push_back(std::move(r));
   }
   Statement samples(db_,
                     "SELECT s.point_id, s.ms FROM samples s JOIN points p ON p.id = s.point_id "

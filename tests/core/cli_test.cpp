@@ -265,7 +265,7 @@ TEST(Cli, BatchRunWritesDbSummaryEventsAndExports) {
     if (e["event"] == "point_finished") {
       ++finished;
       EXPECT_EQ(e["result"]["status"], "ok") << e.dump();
-      EXPECT_TRUE(e["result"]["correctness"]["passed"].get<bool>());
+      EXPECT_TRUE(e["result"]["passed"].get<bool>());
     }
   }
   EXPECT_EQ(finished, 6);  // 3 lengths x (flash, standard)

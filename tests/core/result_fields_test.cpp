@@ -1,7 +1,9 @@
 // The one list of result fields: every field round-trips through each encoding derived from it.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -99,6 +101,14 @@ TEST(Roofline, CompulsoryBytesAndRates) {
   computeRates(r, std::nullopt);
   EXPECT_EQ(r.gemm_fraction, 0.0);
   EXPECT_GT(r.tflops, 0.0);
+}
+
+TEST(ResultFields, DocsListEveryField) {
+  std::ifstream in(std::string(ATTNBENCH_SOURCE_DIR) + "/docs/EVENTS.md");
+  std::stringstream docs;
+  docs << in.rdbuf();
+  EXPECT_NE(docs.str().find(resultFieldsMarkdown()), std::string::npos)
+      << "docs/EVENTS.md is out of date; its result-field table should read:\n" << resultFieldsMarkdown();
 }
 
 TEST(ResultFields, WrongJsonTypeNamesTheField) {

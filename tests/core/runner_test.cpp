@@ -65,7 +65,7 @@ TEST(Runner, RecordsEveryOutcomeAsAStatusAndGoesOn) {
   auto store = Store::open(testing::freshDir("runner_outcomes") + "/r.db");
   ScriptedBackend backend;
   std::vector<std::string> events;
-  Runner runner(*store, backend, [&](const nlohmann::json& e) { events.push_back(e.at("event")); });
+  Runner runner(*store, backend, [&](const RunEvent& e) { events.push_back(eventName(e)); });
   const RunOutcome out = runner.run(specWith({64, 100, 200, 250, 300}));
   ASSERT_EQ(out.results.size(), 5u);
   EXPECT_EQ(out.results[0].status, PointStatus::Ok);

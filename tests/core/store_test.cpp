@@ -163,9 +163,11 @@ TEST(Store, MigratesAVersionOneDatabase) {
     const std::int64_t id = store->createRun(smallSpec(), describeHostCpu(), 4);
     store->recordPoint(id, result(1, PointStatus::Ok));
   }
-  // Back to the version-1 layout: no owner columns, and a run left running by a version that
-  // recorded no owner.
+  // Back to the version-1 layout: no owner columns, version 1's point column names, and a run left
+  // running by a version that recorded no owner.
   sqliteExec(path,
+             "ALTER TABLE points RENAME COLUMN \"index\" TO idx; ALTER TABLE points RENAME COLUMN passed TO correct; "
+             "ALTER TABLE points DROP COLUMN gbps; "
              "ALTER TABLE runs DROP COLUMN owner_pid; ALTER TABLE runs DROP COLUMN owner_host; "
              "ALTER TABLE runs DROP COLUMN owner_start; ALTER TABLE runs DROP COLUMN heartbeat_at; "
              "PRAGMA user_version = 1;");
@@ -189,6 +191,8 @@ TEST(Store, MigratesAVersionOneDatabase) {
   const RunRecord run = store->requireRun(1);
   EXPECT_EQ(run.status, RunStatus::Interrupted);
   EXPECT_EQ(run.finished_points, 1);
+  EXPECT_EQ(sqliteInt(path, "SELECT count(*) FROM pragma_table_info('points') WHERE name IN ('index', 'passed', 'gbps')"), 3);
+  EXPECT_EQ(store->loadPoints(1).size(), 1u);
   store->claimRun(1);
   EXPECT_EQ(store->requireRun(1).status, RunStatus::Running);
   EXPECT_EQ(store->requireRun(1).owner_pid, ::getpid());

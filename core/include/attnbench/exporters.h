@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "attnbench/comparison.h"
 #include "attnbench/results.h"
 #include "attnbench/store.h"
 
@@ -40,8 +41,8 @@ struct ShapeSummary {
 std::vector<ShapeSummary> summarize(const std::vector<PointResult>& points);
 void printSummaryTable(std::ostream& out, const std::vector<PointResult>& points);
 
-// Points of two runs matched by shape and kernel, with the ratio B/A of medians.
-void printComparison(std::ostream& out, const RunRecord& a, const std::vector<PointResult>& pa,
-                     const RunRecord& b, const std::vector<PointResult>& pb);
+// The comparison of runs (comparison.h) as a table: the first run is the baseline; every other run's
+// medians, ratios and verdicts follow, then per run and kernel the geometric mean of the ratios.
+void printComparison(std::ostream& out, const std::vector<RunPoints>& runs);
 
 }  // namespace attnbench

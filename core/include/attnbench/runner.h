@@ -13,15 +13,15 @@
 
 #include "attnbench/backend.h"
 #include "attnbench/errors.h"
+#include "attnbench/events.h"
 #include "attnbench/results.h"
 #include "attnbench/store.h"
 #include "attnbench/sweep_spec.h"
 
 namespace attnbench {
 
-// Receives events (JSON objects with an "event" field): run_started, point_started, point_finished,
-// run_finished, note. See docs/EVENTS.md for their fields.
-using EventSink = std::function<void(const nlohmann::json&)>;
+// Receives the run's events as they happen (events.h; docs/EVENTS.md for their JSON).
+using EventSink = std::function<void(const RunEvent&)>;
 
 struct RunOutcome {
   std::int64_t run_id = 0;
@@ -60,7 +60,7 @@ class Runner {
   // Marks the run interrupted (as far as the disk allows) and rethrows `e` with how to resume it.
   [[noreturn]] void stopOnStoreError(std::int64_t run_id, std::size_t saved_points, const StoreWriteError& e);
   bool cancelled() const { return cancel_ != nullptr && cancel_->load(); }
-  void emit(const nlohmann::json& event) const;
+  void emit(const RunEvent& event) const;
 
   Store& store_;
   Backend& backend_;

@@ -69,7 +69,7 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // 2: runs record their owning process (owner_pid, owner_host, owner_start, heartbeat_at).
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   // A running sweep refreshes its run's heartbeat this often; a run on another host whose heartbeat is
   // older than kOwnerStaleSeconds counts as abandoned (on this host the process table decides).
   static constexpr int kHeartbeatSeconds = 10;
