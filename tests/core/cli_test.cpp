@@ -309,7 +309,7 @@ TEST(Cli, SeedSpellingsSelectModelAndKernel) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(queryOne(db, "SELECT group_concat(DISTINCT model) FROM points"), "granite-7b-instruct");
   EXPECT_EQ(queryOne(db, "SELECT group_concat(DISTINCT kernel) FROM points"), "flash");
-  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE correct = 1"), "2");
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE passed = 1"), "2");
 }
 
 TEST(Cli, ListsModelsDevicesAndPresets) {
@@ -381,7 +381,7 @@ TEST(Cli, SigkillKeepsCompletedPointsAndResumeFinishes) {
   const Result resumed = runCli({"--batch", "--resume", "1", "--no-progress", "--db", db}, dir);
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_EQ(pointCount(db), 8);
-  EXPECT_EQ(queryOne(db, "SELECT count(DISTINCT idx) FROM points"), "8");
+  EXPECT_EQ(queryOne(db, "SELECT count(DISTINCT \"index\") FROM points"), "8");
   EXPECT_EQ(queryOne(db, "SELECT status FROM runs"), "completed");
 }
 
