@@ -70,7 +70,11 @@ ActivationOffsets activationOffsets(const EngineConfig& c) {
   // group's heads as one strided batch.
   const bool standard = c.attention == AttentionChoice::Standard;
   const auto packed_bytes = static_cast<std::size_t>(c.batch) * c.max_step_tokens * m.heads * m.head_dim * elem;
-  o.attention = take(standard ? kc::standardWorkspaceBytes(attentionShape(c, c.max_step_tokens, c.max_tokens - c.max_step_tokens, true)) : 0);
+  // Dense score rows: the engine's K/V are the cache itself ([B, Hkv, max_tokens, D]), which the padded
+  // layout's zero-padded key copies do not take yet.
+  o.attention = take(standard ? kc::standardWorkspaceBytes(attentionShape(c, c.max_step_tokens, c.max_tokens - c.max_step_tokens, true),
+                                                           kc::ScoreLayout::Dense)
+                              : 0);
   o.packed_q = take(standard ? packed_bytes : 0);
   o.packed_o = take(standard ? packed_bytes : 0);
   o.cublas = take(kCublasWorkspaceBytes);
@@ -342,7 +346,8 @@ class CudaEngine final : public Engine {
         check(kc::flashForward(attn, {}, stream), "flashForward");
       } else {
         cublasStatus_t blas = CUBLAS_STATUS_SUCCESS;
-        if (kc::standardAttention(attn, act(offsets_.attention), cublas_, stream, &blas) != cudaSuccess) {
+        if (kc::standardAttention(attn, act(offsets_.attention), cublas_, stream, &blas, kc::ScoreLayout::Dense) !=
+            cudaSuccess) {
           checkBlas(blas, "standardAttention");
           check(cudaGetLastError(), "standardAttention");
         }
