@@ -24,7 +24,7 @@ TEST(History, ListsTheRunsOfAStore) {
   store->annotateRun(b, "after the driver update");
 
   HistoryPanel panel;
-  panel.setStore(store.get());
+  panel.setDatabase(Database::create(QString::fromStdString(store->path())));
   QStandardItemModel* model = panel.model();
   ASSERT_EQ(model->rowCount(), 2);
   // Newest first (the view sorts by id, descending).
@@ -108,7 +108,7 @@ TEST(History, LoadsALargeDatabase) {
 
   auto store = Store::open(db.toStdString());
   HistoryPanel panel;
-  panel.setStore(store.get());
+  panel.setDatabase(Database::create(QString::fromStdString(store->path())));
   EXPECT_EQ(panel.model()->rowCount(), 6);
 
   MainWindow window(test::quietOptions(db));

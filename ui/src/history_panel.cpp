@@ -79,9 +79,9 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   updateButtons();
 }
 
-void HistoryPanel::setStore(Store* store) {
-  store_ = store;
-  db_label_->setText(store_ ? tr("Database: %1").arg(qs(store_->path())) : tr("No database open"));
+void HistoryPanel::setDatabase(const Database& db) {
+  db_ = db;
+  db_label_->setText(db_.isSet() ? tr("Database: %1").arg(db_.path()) : tr("No database open"));
   refresh();
 }
 
@@ -97,10 +97,10 @@ void HistoryPanel::refresh() {
   const auto selected = selectedRuns();
   const std::set<std::int64_t> keep(selected.begin(), selected.end());
   model_->removeRows(0, model_->rowCount());
-  if (store_ == nullptr) return;
+  if (!db_.isSet()) return;
   std::vector<RunRecord> runs;
   try {
-    runs = store_->listRuns();
+    runs = db_.use([](Store& s) { return s.listRuns(); });
   } catch (const std::exception& e) {
     Q_EMIT message(QStringLiteral("warning"), tr("cannot list the runs: %1").arg(QString::fromUtf8(e.what())));
     return;
@@ -171,9 +171,9 @@ void HistoryPanel::updateButtons() {
 
 std::optional<RunRecord> HistoryPanel::singleSelectedRun() {
   const auto runs = selectedRuns();
-  if (runs.size() != 1 || store_ == nullptr) return std::nullopt;
+  if (runs.size() != 1 || !db_.isSet()) return std::nullopt;
   std::optional<RunRecord> run;
-  guarded([&] { run = store_->findRun(runs.front()); });
+  guarded([&] { run = db_.use([&](Store& s) { return s.findRun(runs.front()); }); });
   return run;
 }
 
@@ -187,8 +187,8 @@ void HistoryPanel::rename() {
 }
 
 bool HistoryPanel::renameRun(std::int64_t run_id, const QString& name) {
-  if (store_ == nullptr || name.trimmed().isEmpty()) return false;
-  if (!guarded([&] { store_->renameRun(run_id, name.trimmed().toStdString()); })) return false;
+  if (!db_.isSet() || name.trimmed().isEmpty()) return false;
+  if (!guarded([&] { db_.use([&](Store& s) { s.renameRun(run_id, name.trimmed().toStdString()); }); })) return false;
   refresh();
   Q_EMIT runEdited(run_id);
   return true;
@@ -204,8 +204,8 @@ void HistoryPanel::annotate() {
 }
 
 bool HistoryPanel::annotateRun(std::int64_t run_id, const QString& note) {
-  if (store_ == nullptr) return false;
-  if (!guarded([&] { store_->annotateRun(run_id, note.toStdString()); })) return false;
+  if (!db_.isSet()) return false;
+  if (!guarded([&] { db_.use([&](Store& s) { s.annotateRun(run_id, note.toStdString()); }); })) return false;
   refresh();
   Q_EMIT runEdited(run_id);
   return true;
@@ -213,7 +213,7 @@ bool HistoryPanel::annotateRun(std::int64_t run_id, const QString& note) {
 
 void HistoryPanel::remove() {
   auto runs = selectedRuns();
-  if (runs.empty() || store_ == nullptr) return;
+  if (runs.empty() || !db_.isSet()) return;
   if (std::find(runs.begin(), runs.end(), busy_run_) != runs.end()) {
     Q_EMIT message(QStringLiteral("warning"), tr("run #%1 is running: cancel it before deleting it").arg(busy_run_));
     return;
@@ -226,7 +226,9 @@ void HistoryPanel::remove() {
     return;
   }
   guarded([&] {
-    for (auto id : runs) store_->deleteRun(id);
+    db_.use([&](Store& s) {
+      for (auto id : runs) s.deleteRun(id);
+    });
   });
   table_->clearSelection();
   refresh();

@@ -1,5 +1,6 @@
 // The runs in the database, newest first: open, rename, annotate, delete, compare two.
-// Listing reads run records only; a run's points are loaded when it is opened.
+// Listing reads run records only; a run's points are loaded when it is opened. Every read and change
+// opens the database for itself (see database.h).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <QWidget>
 
 #include "attnbench/store.h"
+#include "database.h"
 
 class QLabel;
 class QPushButton;
@@ -24,8 +26,8 @@ class HistoryPanel : public QWidget {
   enum Column { Id, Name, Date, Device, Model, Status, Points, Note, ColumnCount };
 
   explicit HistoryPanel(QWidget* parent = nullptr);
-  // The store to list (not owned); null clears the list.
-  void setStore(Store* store);
+  // The database to list (opened for each read or change); an unset one clears the list.
+  void setDatabase(const Database& db);
   // Re-reads the list of runs, keeping the selection.
   void refresh();
   // A run that must not be deleted (the one a worker is writing).
@@ -57,7 +59,7 @@ class HistoryPanel : public QWidget {
   // Runs a store call; a failure goes to the log instead of escaping the event loop. False on failure.
   bool guarded(const std::function<void()>& change);
 
-  Store* store_ = nullptr;
+  Database db_;
   QStandardItemModel* model_;
   QSortFilterProxyModel* sorted_;
   QTableView* table_;

@@ -10,7 +10,6 @@
 #include <QDialogButtonBox>
 #include <QDir>
 #include <QDockWidget>
-#include <QFileDialog>
 #include <QFileInfo>
 #include <QFontDatabase>
 #include <QFormLayout>
@@ -36,11 +35,13 @@
 #include "chart_panel.h"
 #include "compare_view.h"
 #include "device_panel.h"
+#include "file_dialogs.h"
 #include "history_panel.h"
 #include "results_model.h"
 #include "run_data.h"
 #include "sweep_editor.h"
 #include "ui_format.h"
+#include "wheel_guard.h"
 #include "worker_client.h"
 
 namespace attnbench::ui {
@@ -55,11 +56,12 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   setWindowTitle(QStringLiteral("attnbench"));
   setWindowIcon(QIcon(QStringLiteral(":/icons/attnbench.svg")));
   setObjectName(QStringLiteral("attnbenchMainWindow"));
+  new WheelGuard(this);  // before any input is created and polished
 
   data_ = new RunData(this);
   data_->earlierPoints = [this](std::int64_t run_id) {
     try {
-      return store_ ? store_->loadPoints(run_id) : std::vector<PointResult>{};
+      return db_.isSet() ? db_.use([&](Store& s) { return s.loadPoints(run_id); }) : std::vector<PointResult>{};
     } catch (const std::exception& e) {
       appendLog(QStringLiteral("warning"), tr("cannot load the earlier points of run #%1: %2").arg(run_id).arg(what(e)));
       return std::vector<PointResult>{};
@@ -142,8 +144,12 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   connect(history_, &HistoryPanel::message, this, &MainWindow::appendLog);
   connect(history_, &HistoryPanel::runEdited, this, [this](std::int64_t id) {
     // The shown run renamed or annotated: its title follows.
-    if (!store_ || data_->run().id != id) return;
-    if (const auto run = store_->findRun(id)) data_->setNameAndNote(run->name, run->note);
+    if (!db_.isSet() || data_->run().id != id) return;
+    try {
+      if (const auto run = db_.use([&](Store& s) { return s.findRun(id); })) data_->setNameAndNote(run->name, run->note);
+    } catch (const std::exception& e) {
+      appendLog(QStringLiteral("warning"), tr("cannot read run #%1 back: %2").arg(id).arg(what(e)));
+    }
     setWindowTitle(QStringLiteral("attnbench — %1").arg(runTitle(data_->run())));
   });
 
@@ -180,7 +186,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
 
 MainWindow::~MainWindow() { worker_->shutdown(); }
 
-QString MainWindow::databasePath() const { return store_ ? qs(store_->path()) : QString(); }
+QString MainWindow::databasePath() const { return db_.path(); }
 
 void MainWindow::createActions() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
@@ -271,22 +277,22 @@ void MainWindow::appendLog(const QString& level, const QString& message) {
 bool MainWindow::openDatabase(const QString& path) {
   try {
     QDir().mkpath(QFileInfo(path).absolutePath());
-    auto store = Store::open(path.toStdString());
-    store_ = std::move(store);
+    db_ = Database::create(path);
   } catch (const std::exception& e) {
     appendLog(QStringLiteral("error"), tr("cannot open the database %1: %2").arg(path, what(e)));
     return false;
   }
-  history_->setStore(store_.get());
+  history_->setDatabase(db_);
   // The device panel shows the ceilings measured on this machine before, when the DB has them.
   std::vector<DeviceInfo> devices = devices_;
-  for (DeviceInfo& d : devices) {
-    if (d.ceilings) continue;
-    try {
-      d.ceilings = store_->cachedCeilings(d.fingerprint);
-    } catch (const std::exception&) {
-      // An older database without the cache: the panel says "not measured yet".
-    }
+  try {
+    db_.use([&](Store& s) {
+      for (DeviceInfo& d : devices) {
+        if (!d.ceilings) d.ceilings = s.cachedCeilings(d.fingerprint);
+      }
+    });
+  } catch (const std::exception&) {
+    // An older database without the cache: the panel says "not measured yet".
   }
   if (!devices.empty()) device_->setDevices(devices);
   if (options_.use_settings) QSettings().setValue(QStringLiteral("db/path"), path);
@@ -294,21 +300,26 @@ bool MainWindow::openDatabase(const QString& path) {
 }
 
 void MainWindow::chooseDatabase() {
-  const QString path = QFileDialog::getOpenFileName(this, tr("Open database"), QFileInfo(databasePath()).absolutePath(),
-                                                    tr("attnbench databases (*.db *.sqlite *.sqlite3);;All files (*)"));
+  const QString path = chooseOpenFile(this, tr("Open database"), QFileInfo(databasePath()).absolutePath(),
+                                      tr("attnbench databases (*.db *.sqlite *.sqlite3);;All files (*)"));
   if (!path.isEmpty()) openDatabase(path);
 }
 
 bool MainWindow::openRun(std::int64_t run_id) {
-  if (!store_) return false;
+  if (!db_.isSet()) return false;
   if (worker_->isRunning() && data_->run().id == run_id) return true;  // already on screen, live
   try {
-    const auto run = store_->findRun(run_id);
+    std::vector<PointResult> points;
+    const auto run = db_.use([&](Store& s) {
+      auto found = s.findRun(run_id);
+      if (found) points = s.loadPoints(run_id);
+      return found;
+    });
     if (!run) {
       appendLog(QStringLiteral("warning"), tr("no run #%1 in the database").arg(run_id));
       return false;
     }
-    data_->reset(*run, store_->loadPoints(run_id));
+    data_->reset(*run, std::move(points));
     device_->showRunDevice(*run);
     const bool resumable = run->status == RunStatus::Interrupted ||
                            (run->status == RunStatus::Running && !worker_->isRunning());
@@ -324,10 +335,9 @@ bool MainWindow::openRun(std::int64_t run_id) {
 }
 
 void MainWindow::compareRuns(std::int64_t a, std::int64_t b) {
-  if (!store_) return;
+  if (!db_.isSet()) return;
   try {
-    const RunRecord ra = store_->requireRun(a), rb = store_->requireRun(b);
-    compare_->setRuns(ra, store_->loadPoints(a), rb, store_->loadPoints(b));
+    db_.use([&](Store& s) { compare_->setRuns(s.requireRun(a), s.loadPoints(a), s.requireRun(b), s.loadPoints(b)); });
     tabs_->setCurrentWidget(compare_);
   } catch (const std::exception& e) {
     appendLog(QStringLiteral("error"), tr("cannot compare runs #%1 and #%2: %3").arg(a).arg(b).arg(what(e)));
@@ -341,7 +351,7 @@ bool MainWindow::startRun() {
     appendLog(QStringLiteral("warning"), tr("the sweep is not valid: %1").arg(editor_->errors().join(QStringLiteral("; "))));
     return false;
   }
-  if (!store_) {
+  if (!db_.isSet()) {
     appendLog(QStringLiteral("error"), tr("no database open"));
     return false;
   }
@@ -363,7 +373,7 @@ bool MainWindow::startRun() {
 }
 
 bool MainWindow::resumeRun() {
-  if (worker_->isRunning() || resumable_run_ == 0 || !store_) return false;
+  if (worker_->isRunning() || resumable_run_ == 0 || !db_.isSet()) return false;
   QString error;
   const std::int64_t run_id = resumable_run_;
   if (!worker_->resumeRun(run_id, databasePath(), &error)) {
@@ -435,9 +445,13 @@ void MainWindow::onWorkerFinished(int exit_code, bool crashed, bool cancelled) {
     // No run_finished came: the run ends here as interrupted.
     data_->applyEvent({{"event", "run_finished"}, {"run_id", run_id}, {"status", "interrupted"}});
   }
-  if (run_id != 0 && store_) {
-    if (auto run = store_->findRun(run_id)) {
-      if (run->finished_points < run->total_points && run->status != RunStatus::Completed) resumable_run_ = run_id;
+  if (run_id != 0 && db_.isSet()) {
+    try {
+      if (auto run = db_.use([&](Store& s) { return s.findRun(run_id); })) {
+        if (run->finished_points < run->total_points && run->status != RunStatus::Completed) resumable_run_ = run_id;
+      }
+    } catch (const std::exception& e) {
+      appendLog(QStringLiteral("warning"), tr("cannot read run #%1 back: %2").arg(run_id).arg(what(e)));
     }
   }
   history_->setBusyRun(0);
@@ -491,7 +505,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
 }
 
 void MainWindow::loadSweepFile() {
-  const QString path = QFileDialog::getOpenFileName(this, tr("Load sweep"), QString(), tr("Sweep files (*.json)"));
+  const QString path = chooseOpenFile(this, tr("Load sweep"), QString(), tr("Sweep files (*.json)"));
   if (!path.isEmpty()) loadSweep(path);
 }
 
@@ -512,8 +526,8 @@ void MainWindow::saveSweepFile() {
     appendLog(QStringLiteral("warning"), tr("fix the sweep before saving it"));
     return;
   }
-  const QString path = QFileDialog::getSaveFileName(this, tr("Save sweep"), qs(spec->name) + QStringLiteral(".json"),
-                                                    tr("Sweep files (*.json)"));
+  const QString path =
+      chooseSaveFile(this, tr("Save sweep"), qs(spec->name) + QStringLiteral(".json"), tr("Sweep files (*.json)"));
   if (!path.isEmpty()) saveSweep(path);
 }
 
@@ -572,14 +586,13 @@ void MainWindow::exportChartsDialog() {
   const auto image_format = static_cast<ImageFormat>(format->currentData().toInt());
   const QString suffix = formatSuffix(image_format);
   if (which->currentIndex() == 0) {
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Export charts into"));
+    const QString dir = chooseDirectory(this, tr("Export charts into"), QString());
     if (!dir.isEmpty()) exportAllCharts(dir, image_format, size);
     return;
   }
   const ChartKind kind = kChartKinds[static_cast<std::size_t>(which->currentIndex() - 1)];
-  QString path = QFileDialog::getSaveFileName(this, tr("Export chart"),
-                                              QStringLiteral("run%1-%2.%3").arg(data_->run().id).arg(chartStem(kind), suffix),
-                                              suffix.toUpper() + QStringLiteral(" (*.") + suffix + QLatin1Char(')'));
+  QString path = chooseSaveFile(this, tr("Export chart"), QStringLiteral("run%1-%2.%3").arg(data_->run().id).arg(chartStem(kind), suffix),
+                                suffix.toUpper() + QStringLiteral(" (*.") + suffix + QLatin1Char(')'));
   if (path.isEmpty()) return;
   if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
   exportChartFile(kind, path, size);
@@ -611,9 +624,8 @@ bool MainWindow::exportChartFile(ChartKind kind, const QString& path, QSize size
 
 void MainWindow::exportTableDialog() {
   if (!data_->hasRun()) return;
-  QString filter;
-  const QString path = QFileDialog::getSaveFileName(this, tr("Export table"), QStringLiteral("run%1.csv").arg(data_->run().id),
-                                                    tr("CSV (*.csv);;JSON (*.json)"), &filter);
+  const QString path = chooseSaveFile(this, tr("Export table"), QStringLiteral("run%1.csv").arg(data_->run().id),
+                                      tr("CSV (*.csv);;JSON (*.json)"));
   if (path.isEmpty()) return;
   QString error;
   if (!exportTable(data_->run(), data_->points(), path, &error)) {
@@ -625,9 +637,8 @@ void MainWindow::exportTableDialog() {
 
 void MainWindow::exportReportDialog() {
   if (!data_->hasRun()) return;
-  const QString path = QFileDialog::getSaveFileName(this, tr("Export report"),
-                                                    QStringLiteral("run%1-report.html").arg(data_->run().id),
-                                                    tr("HTML (*.html);;PDF (*.pdf)"));
+  const QString path = chooseSaveFile(this, tr("Export report"), QStringLiteral("run%1-report.html").arg(data_->run().id),
+                                      tr("HTML (*.html);;PDF (*.pdf)"));
   if (path.isEmpty()) return;
   QString error;
   if (!exportReport(data_->run(), data_->points(), path, &error)) {

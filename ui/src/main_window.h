@@ -14,6 +14,7 @@
 #include "attnbench/device_info.h"
 #include "attnbench/store.h"
 #include "chart_export.h"
+#include "database.h"
 
 class QAction;
 class QLabel;
@@ -97,7 +98,7 @@ class MainWindow : public QMainWindow {
   void about();
 
   MainWindowOptions options_;
-  std::unique_ptr<Store> store_;
+  Database db_;  // opened per operation, never held (see database.h)
   RunData* data_;
   WorkerClient* worker_;
   SweepEditor* editor_;
