@@ -30,6 +30,7 @@
 #include <QVBoxLayout>
 
 #include "attnbench/backend.h"
+#include "attnbench/cost_model.h"
 #include "attnbench/errors.h"
 #include "chart_export.h"
 #include "chart_panel.h"
@@ -99,6 +100,9 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   progress_->setValue(0);
   status_label_ = new QLabel(tr("Ready"));
   eta_label_ = new QLabel;
+  estimate_label_ = new QLabel;
+  estimate_label_->setWordWrap(true);
+  estimate_label_->setObjectName(QStringLiteral("sweepEstimate"));
   statusBar()->addWidget(status_label_, 1);
   statusBar()->addPermanentWidget(eta_label_);
   statusBar()->addPermanentWidget(progress_);
@@ -122,6 +126,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
     history_->setBusyRun(data_->run().id);
     history_->refresh();
     device_->showDevice(data_->run().device);
+    // The run measured (or read back) its device's ceilings: later estimates use them.
+    if (const auto& ran_on = data_->run().device; ran_on.ceilings) {
+      for (DeviceInfo& d : devices_) {
+        if (d.fingerprint == ran_on.fingerprint) d.ceilings = ran_on.ceilings;
+      }
+      updateEstimate();
+    }
     appendLog(QStringLiteral("info"), tr("run #%1 \"%2\" started on %3: %4 points")
                                           .arg(data_->run().id)
                                           .arg(qs(data_->run().name), qs(data_->run().device.name))
@@ -138,6 +149,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
     setWindowTitle(QStringLiteral("attnbench — %1").arg(runTitle(data_->run())));
   });
   connect(editor_, &SweepEditor::specChanged, this, &MainWindow::updateRunActions);
+  connect(editor_, &SweepEditor::specChanged, this, &MainWindow::updateEstimate);
   connect(history_, &HistoryPanel::openRequested, this, [this](std::int64_t id) { openRun(id); });
   connect(history_, &HistoryPanel::compareRequested, this, &MainWindow::compareRuns);
   connect(history_, &HistoryPanel::openDatabaseRequested, this, &MainWindow::chooseDatabase);
@@ -237,6 +249,7 @@ void MainWindow::createDocks() {
   buttons->addAction(cancel_action_);
   buttons->addAction(resume_action_);
   sweep_layout->addWidget(buttons);
+  sweep_layout->addWidget(estimate_label_);
   auto* sweep_dock = new QDockWidget(tr("Sweep"));
   sweep_dock->setObjectName(QStringLiteral("sweepDock"));
   sweep_dock->setWidget(sweep);
@@ -295,6 +308,8 @@ bool MainWindow::openDatabase(const QString& path) {
     // An older database without the cache: the panel says "not measured yet".
   }
   if (!devices.empty()) device_->setDevices(devices);
+  devices_ = std::move(devices);
+  updateEstimate();
   if (options_.use_settings) QSettings().setValue(QStringLiteral("db/path"), path);
   return true;
 }
@@ -420,11 +435,15 @@ void MainWindow::showProgress() {
     eta_label_->clear();
     return;
   }
-  // Indeterminate until this invocation has finished a point.
-  if (data_->etaSeconds() < 0) return;
+  // Indeterminate until there is an estimate: the first finished point, or the prediction when the
+  // device's ceilings are known.
+  const double eta = data_->etaSeconds();
+  if (eta < 0) return;
   progress_->setRange(0, std::max(1, total));
   progress_->setValue(done);
-  eta_label_->setText(tr("ETA %1").arg(formatEta(data_->etaSeconds())));
+  eta_label_->setText(data_->finishedHere() > 0 ? tr("ETA %1").arg(formatEta(eta)) : tr("ETA ≈ %1 (predicted)").arg(formatEta(eta)));
+  eta_label_->setToolTip(tr("The points left, weighted by their predicted cost (FLOPs and bytes over the device's ceilings), "
+                            "at the pace measured so far"));
 }
 
 void MainWindow::onWorkerFinished(int exit_code, bool crashed, bool cancelled) {
@@ -471,6 +490,46 @@ void MainWindow::updateRunActions() {
   resume_action_->setEnabled(!running && resumable_run_ != 0);
   resume_action_->setText(resumable_run_ != 0 ? tr("Re&sume run #%1").arg(resumable_run_) : tr("Re&sume interrupted run"));
   editor_->setEnabled(!running);
+}
+
+const DeviceInfo* MainWindow::deviceFor(const std::string& spec_device) const {
+  const std::string id = spec_device == "cuda" ? "cuda:0" : spec_device;
+  for (const DeviceInfo& d : devices_) {
+    if (id == "auto" ? d.kind == "cuda" : d.id == id) return &d;
+  }
+  if (id != "auto") return nullptr;
+  for (const DeviceInfo& d : devices_) {
+    if (d.kind == "cpu") return &d;
+  }
+  return nullptr;
+}
+
+void MainWindow::updateEstimate() {
+  const auto spec = editor_->spec();
+  if (!spec) {
+    estimate_label_->clear();
+    return;
+  }
+  const DeviceInfo* device = deviceFor(spec->device);
+  if (devices_.empty()) {
+    estimate_label_->clear();  // this machine's devices were not listed
+    return;
+  }
+  if (device == nullptr) {
+    estimate_label_->setText(tr("No time estimate: device \"%1\" is not on this machine").arg(qs(spec->device)));
+    return;
+  }
+  const SweepEta eta(*spec, *device);
+  const QString name = qs(device->name.empty() ? device->id : device->name);
+  if (const auto total = eta.predictedTotalSeconds()) {
+    estimate_label_->setText(tr("%1 points, about %2 on %3").arg(eta.pointCount()).arg(formatEta(*total), name));
+    estimate_label_->setToolTip(tr("Predicted from each point's FLOPs and bytes over the device's measured GEMM and copy "
+                                   "ceilings; the ETA during the run follows the measured pace"));
+  } else {
+    estimate_label_->setText(
+        tr("%1 points; a time estimate once the ceilings of %2 are measured (by its first run)").arg(eta.pointCount()).arg(name));
+    estimate_label_->setToolTip(QString());
+  }
 }
 
 void MainWindow::applyTheme() {

@@ -72,6 +72,8 @@ class MainWindow : public QMainWindow {
   QPlainTextEdit* logPane() const { return log_; }
   QProgressBar* progressBar() const { return progress_; }
   QTabWidget* tabs() const { return tabs_; }
+  QLabel* estimateLabel() const { return estimate_label_; }  // the sweep's predicted time, under Run
+  QLabel* etaLabel() const { return eta_label_; }
   QString databasePath() const;
 
  public Q_SLOTS:
@@ -86,6 +88,9 @@ class MainWindow : public QMainWindow {
   void createDocks();
   void applyTheme();
   void updateRunActions();
+  void updateEstimate();
+  // This machine's device a spec's "device" resolves to (with its cached ceilings); null if absent.
+  const DeviceInfo* deviceFor(const std::string& spec_device) const;
   void onProgress();
   void showProgress();
   void onWorkerFinished(int exit_code, bool crashed, bool cancelled);
@@ -112,12 +117,13 @@ class MainWindow : public QMainWindow {
   QProgressBar* progress_;
   QLabel* status_label_;
   QLabel* eta_label_;
+  QLabel* estimate_label_;
   QMenu* view_menu_ = nullptr;
   QAction* run_action_ = nullptr;
   QAction* cancel_action_ = nullptr;
   QAction* resume_action_ = nullptr;
   QAction* export_action_ = nullptr;
-  std::vector<DeviceInfo> devices_;  // this machine's, from core
+  std::vector<DeviceInfo> devices_;  // this machine's, from core, with the ceilings the DB has cached
   std::int64_t resumable_run_ = 0;  // a run whose worker died; Resume continues it
   static constexpr int kProgressRefreshMs = 100;
   QTimer progress_timer_;
