@@ -7,6 +7,8 @@
 #include <functional>
 #include <optional>
 
+#include <QFileSystemWatcher>
+#include <QTimer>
 #include <QWidget>
 
 #include "attnbench/store.h"
@@ -28,8 +30,11 @@ class HistoryPanel : public QWidget {
   explicit HistoryPanel(QWidget* parent = nullptr);
   // The database to list (opened for each read or change); an unset one clears the list.
   void setDatabase(const Database& db);
-  // Re-reads the list of runs, keeping the selection.
+  // Re-reads the list of runs, keeping the selection. Also done on its own when the database's files
+  // change (runs written by `attnbench --batch` in another process) and every kPollMs.
   void refresh();
+  static constexpr int kPollMs = 10000;
+  static constexpr int kSettleMs = 300;  // after a change of the files, before re-reading
   // A run that must not be deleted (the one a worker is writing).
   void setBusyRun(std::int64_t run_id) { busy_run_ = run_id; }
   QTableView* table() const { return table_; }
@@ -56,6 +61,7 @@ class HistoryPanel : public QWidget {
   void annotate();
   void remove();
   void updateButtons();
+  void watchFiles();
   // Runs a store call; a failure goes to the log instead of escaping the event loop. False on failure.
   bool guarded(const std::function<void()>& change);
 
@@ -69,6 +75,10 @@ class HistoryPanel : public QWidget {
   QPushButton* annotate_;
   QPushButton* delete_;
   QPushButton* compare_;
+  QPushButton* refresh_;
+  QFileSystemWatcher watcher_;  // inotify: watching opens no file
+  QTimer settle_;
+  QTimer poll_;
   std::int64_t busy_run_ = 0;
 };
 
