@@ -87,10 +87,16 @@ TEST(EventStream, FillsTableAndChartsPointByPoint) {
   EXPECT_EQ(finished.first().at(0).toString(), QStringLiteral("completed"));
   EXPECT_EQ(data.run().status, RunStatus::Completed);
   EXPECT_FALSE(data.live());
-  // The note, then a warning per skipped point.
-  ASSERT_EQ(notes.count(), 4);
+  // The note, then a line per finished point: a warning for each skipped one.
+  ASSERT_EQ(notes.count(), 13);
   EXPECT_EQ(notes.at(0).at(0).toString(), QStringLiteral("info"));
-  EXPECT_TRUE(notes.at(1).at(1).toString().contains(QLatin1String("skipped")));
+  int skipped = 0;
+  for (int i = 1; i < notes.count(); ++i) {
+    const bool skip = notes.at(i).at(1).toString().contains(QLatin1String("skipped"));
+    EXPECT_EQ(notes.at(i).at(0).toString(), skip ? QStringLiteral("warning") : QStringLiteral("point"));
+    skipped += skip ? 1 : 0;
+  }
+  EXPECT_EQ(skipped, 3);
 
   // Table: every point, filterable by status and by words.
   EXPECT_EQ(results.model()->rowCount(), 12);

@@ -26,7 +26,7 @@
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTime>
-#include <QToolBar>
+#include <QHBoxLayout>
 #include <QVBoxLayout>
 
 #include "attnbench/backend.h"
@@ -112,9 +112,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
 
   connect(worker_, &WorkerClient::eventReceived, data_, &RunData::applyEvent);
   connect(worker_, &WorkerClient::outputLine, this, [this](const QString& line) {
-    const bool warning = line.contains(QLatin1String("error"), Qt::CaseInsensitive) ||
-                         line.contains(QLatin1String("warning"), Qt::CaseInsensitive);
-    appendLog(warning ? QStringLiteral("warning") : QStringLiteral("worker"), line);
+    if (const QString level = workerLineLevel(line); !level.isEmpty()) appendLog(level, line);
   });
   connect(worker_, &WorkerClient::finished, this, &MainWindow::onWorkerFinished);
   connect(data_, &RunData::note, this, &MainWindow::appendLog);
@@ -229,6 +227,7 @@ void MainWindow::createActions() {
 
   view_menu_ = menuBar()->addMenu(tr("&View"));  // filled with the docks' toggles in createDocks
   QMenu* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&Quick start"), this, &MainWindow::quickStart);
   help->addAction(tr("&About attnbench"), this, &MainWindow::about);
   help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
 }
@@ -243,12 +242,26 @@ void MainWindow::createDocks() {
   scroll->setWidgetResizable(true);
   scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   sweep_layout->addWidget(scroll, 1);
-  auto* buttons = new QToolBar;
-  buttons->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-  buttons->addAction(run_action_);
-  buttons->addAction(cancel_action_);
-  buttons->addAction(resume_action_);
-  sweep_layout->addWidget(buttons);
+  // Real buttons (a tool bar's look flat, like labels), each following its action.
+  auto* buttons = new QHBoxLayout;
+  buttons->setContentsMargins(4, 4, 4, 0);
+  for (QAction* action : {run_action_, cancel_action_, resume_action_}) {
+    auto* button = new QPushButton;
+    const auto follow = [button, action] {
+      button->setText(action->text().remove(QLatin1Char('&')));
+      button->setIcon(action->icon());
+      button->setToolTip(action->toolTip());
+      button->setEnabled(action->isEnabled());
+    };
+    follow();
+    connect(action, &QAction::changed, button, follow);
+    connect(button, &QPushButton::clicked, action, &QAction::trigger);
+    buttons->addWidget(button);
+  }
+  run_button_ = static_cast<QPushButton*>(buttons->itemAt(0)->widget());
+  run_button_->setDefault(true);
+  buttons->addStretch(1);
+  sweep_layout->addLayout(buttons);
   sweep_layout->addWidget(estimate_label_);
   auto* sweep_dock = new QDockWidget(tr("Sweep"));
   sweep_dock->setObjectName(QStringLiteral("sweepDock"));
@@ -274,7 +287,7 @@ void MainWindow::createDocks() {
 void MainWindow::appendLog(const QString& level, const QString& message) {
   const QString color = level == QLatin1String("error")     ? QStringLiteral("#d32f2f")
                         : level == QLatin1String("warning") ? QStringLiteral("#e65100")
-                        : level == QLatin1String("worker")  ? QStringLiteral("#757575")
+                        : level == QLatin1String("worker") || level == QLatin1String("point") ? QStringLiteral("#757575")
                                                             : QString();
   const QString time = QTime::currentTime().toString(QStringLiteral("HH:mm:ss"));
   const QString text = QStringLiteral("%1  %2").arg(time, message.toHtmlEscaped());
@@ -705,6 +718,20 @@ void MainWindow::exportReportDialog() {
   } else {
     appendLog(QStringLiteral("info"), tr("wrote %1").arg(path));
   }
+}
+
+void MainWindow::quickStart() {
+  QMessageBox::information(
+      this, tr("Quick start"),
+      tr("<ol>"
+         "<li>Pick a preset in <b>Sweep</b>, or models, sequence lengths, batch sizes, dtypes and kernels.</li>"
+         "<li>Press <b>Run</b>: the worker measures each point; the charts and <b>Results</b> fill in as it goes, "
+         "the status bar shows the ETA. <b>Cancel</b> keeps the points done; <b>Resume</b> continues.</li>"
+         "<li>Runs are kept in the database shown under <b>Run history</b>: open one, select two to compare, "
+         "add a note.</li>"
+         "<li><b>File ▸ Export</b> writes the charts (PNG, SVG, PDF), the table (CSV, JSON) or a report.</li>"
+         "<li>Without a display: <code>attnbench --batch --preset cpu-quick</code>; "
+         "<code>attnbench --help</code> lists everything. The README has the details.</li></ol>"));
 }
 
 void MainWindow::about() {

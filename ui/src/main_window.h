@@ -21,6 +21,7 @@ class QLabel;
 class QMenu;
 class QPlainTextEdit;
 class QProgressBar;
+class QPushButton;
 class QTabWidget;
 
 namespace attnbench::ui {
@@ -101,6 +102,7 @@ class MainWindow : public QMainWindow {
   void exportReportDialog();
   void chooseDatabase();
   void about();
+  void quickStart();
 
   MainWindowOptions options_;
   Database db_;  // opened per operation, never held (see database.h)
@@ -119,6 +121,7 @@ class MainWindow : public QMainWindow {
   QLabel* eta_label_;
   QLabel* estimate_label_;
   QMenu* view_menu_ = nullptr;
+  QPushButton* run_button_ = nullptr;
   QAction* run_action_ = nullptr;
   QAction* cancel_action_ = nullptr;
   QAction* resume_action_ = nullptr;

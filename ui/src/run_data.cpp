@@ -77,13 +77,8 @@ void RunData::applyEvent(const nlohmann::json& event) {
       done_ = event.value("done", done_ + 1);
       if (event.contains("total")) run_.total_points = event.at("total").get<int>();
       run_.finished_points = done_;
-      if (result.status != PointStatus::Ok) {
-        Q_EMIT note(QStringLiteral("warning"), QStringLiteral("%1: %2%3")
-                                                   .arg(qs(result.point.label()))
-                                                   .arg(qs(statusName(result.status)))
-                                                   .arg(result.message.empty() ? QString()
-                                                                               : QStringLiteral(" — ") + qs(result.message)));
-      }
+      // One log line per finished point; a failed or skipped one as a warning.
+      Q_EMIT note(result.status == PointStatus::Ok ? QStringLiteral("point") : QStringLiteral("warning"), pointLogLine(result));
       if (eta_ && clock_.isValid()) eta_->pointFinished(result.point.index, static_cast<double>(clock_.elapsed()) / 1000.0);
       addPoint(std::move(result));
       Q_EMIT progressChanged(done_, run_.total_points);
