@@ -88,7 +88,7 @@ TEST_P(Layout, NothingClippedAndChartsReadable) {
   test::ensureApp();
   QTemporaryDir dir;
   const QString db = dir.filePath(QStringLiteral("l.db"));
-  const auto run_id = test::createFixtureDb(db);
+  const auto run_id = test::createFixtureDb(db, QStringLiteral("cpu_eta.jsonl"));  // 48 points, 12 curves a chart
   MainWindow window(test::quietOptions(db));
   window.resize(GetParam());
   window.show();
@@ -119,6 +119,10 @@ TEST_P(Layout, NothingClippedAndChartsReadable) {
     expectReadableChart(view, size + QLatin1Char(' ') + chartStem(kind));
   }
   if (const QByteArray shots = qgetenv("ATTNBENCH_UI_SHOTS"); !shots.isEmpty()) {
+    if (panel->tabbed()) {
+      qobject_cast<QTabWidget*>(panel->view(ChartKind::Latency)->parentWidget()->parentWidget())->setCurrentIndex(0);
+    }
+    QCoreApplication::processEvents();
     window.grab().save(QString::fromLocal8Bit(shots) + QStringLiteral("/window-%1.png").arg(size));
   }
 }
