@@ -12,6 +12,7 @@
 #include <QVBoxLayout>
 #include <QtCharts/QChartView>
 
+#include "chart_view.h"
 #include "ui_format.h"
 
 namespace attnbench::ui {
@@ -52,7 +53,7 @@ ChartPanel::ChartPanel(const RunData* run_data, QWidget* parent) : QWidget(paren
   pages_->setMinimumSize(kMinChartSize + QSize(0, tabs_->tabBar()->sizeHint().height()));
   layout->addWidget(pages_, 1);
   for (ChartKind kind : kChartKinds) {
-    auto* view = new QChartView(charts_->chart(kind));
+    auto* view = new ExplorableChartView(charts_->chart(kind));
     view->setRenderHint(QPainter::Antialiasing);
     view->setMinimumSize(kMinChartSize);
     views_[static_cast<std::size_t>(kind)] = view;
