@@ -8,6 +8,7 @@
 #include <QWheelEvent>
 #include <QtCharts/QLogValueAxis>
 #include <QtCharts/QValueAxis>
+#include <QtCharts/QXYSeries>
 
 #include "chart_panel.h"
 #include "chart_view.h"
@@ -75,6 +76,54 @@ TEST(ChartExplore, WheelZoomsDragPansDoubleClickResets) {
   const AxisRange x3 = rangeOf(chart, Qt::Horizontal);
   EXPECT_NEAR(x3.lo, x0.lo, 1e-6 * x0.lo);
   EXPECT_NEAR(x3.hi, x0.hi, 1e-6 * x0.hi);
+}
+
+// The crosshair snaps to the nearest sequence length with points and lists each curve's value there.
+TEST(ChartExplore, CrosshairSnapsAndListsEveryCurve) {
+  test::ensureApp();
+  RunData data;
+  data.reset(test::fixtureRun(), test::fixturePoints());
+  ChartPanel panel(&data);
+  panel.resize(1400, 1000);
+  panel.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&panel));
+  panel.flushAll();
+  auto* view = qobject_cast<ExplorableChartView*>(panel.view(ChartKind::Latency));
+  ASSERT_NE(view, nullptr);
+  QChart* chart = view->chart();
+  QXYSeries* some = nullptr;
+  QPointF point;
+  for (QAbstractSeries* s : chart->series()) {
+    auto* xy = qobject_cast<QXYSeries*>(s);
+    for (const QPointF& p : xy != nullptr ? xy->points() : QList<QPointF>()) {
+      if (p.x() == 256.0) {
+        some = xy;
+        point = p;
+      }
+    }
+  }
+  ASSERT_NE(some, nullptr);
+  // A few pixels right of N=256: the crosshair sits on 256.
+  const QPointF at_256 = chart->mapToPosition(point, some) + QPointF(6, 0);
+  view->showCrosshair(view->mapFromScene(chart->mapToScene(at_256)));
+  ASSERT_TRUE(view->crosshairX().has_value());
+  EXPECT_EQ(*view->crosshairX(), 256.0);
+  const QString text = view->crosshairText();
+  EXPECT_TRUE(text.startsWith(QLatin1String("N = 256"))) << text.toStdString();
+  // Every curve with a point at 256 (B=1 and B=2, flash and standard in the fixture) has a line.
+  int with_point = 0;
+  for (QAbstractSeries* s : chart->series()) {
+    auto* xy = qobject_cast<QXYSeries*>(s);
+    if (xy == nullptr || !xy->isVisible() || xy->name().isEmpty()) continue;
+    for (const QPointF& p : xy->points()) with_point += p.x() == 256.0 ? 1 : 0;
+  }
+  EXPECT_EQ(text.count(QLatin1Char('\n')), with_point);
+  EXPECT_GE(with_point, 4);
+  if (const QByteArray shots = qgetenv("ATTNBENCH_UI_SHOTS"); !shots.isEmpty()) {
+    view->grab().save(QString::fromLocal8Bit(shots) + QStringLiteral("/chart-crosshair.png"));
+  }
+  view->showCrosshair(QPointF(1, 1));  // outside the plot
+  EXPECT_FALSE(view->crosshairX().has_value());
 }
 
 }  // namespace
