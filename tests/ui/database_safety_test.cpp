@@ -157,6 +157,10 @@ void runToTheEnd(MainWindow& window, const char* name) {
   ASSERT_TRUE(test::waitFor([&] { return !window.worker()->isRunning(); }, 120000));
   ASSERT_TRUE(window.runData()->hasRun());
   EXPECT_EQ(window.runData()->donePoints(), window.runData()->totalPoints());
+  // Read back from the store at the end (the events carry neither): a report has them at once.
+  EXPECT_FALSE(window.runData()->run().host.empty());
+  EXPECT_FALSE(window.runData()->run().version.empty());
+  EXPECT_FALSE(window.runData()->run().finished_at.empty());
 }
 
 std::string integrityCheck(const QString& db) {

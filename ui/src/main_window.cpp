@@ -144,6 +144,14 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   connect(data_, &RunData::runFinished, this, [this](const QString& status) {
     appendLog(status == QLatin1String("completed") ? QStringLiteral("info") : QStringLiteral("warning"),
               tr("run #%1 %2").arg(data_->run().id).arg(status));
+    // The events carry no host or version: the stored record has them (for reports and exports).
+    try {
+      if (db_.isSet()) {
+        if (auto stored = db_.use([&](Store& s) { return s.findRun(data_->run().id); })) data_->setRecord(std::move(*stored));
+      }
+    } catch (const std::exception& e) {
+      appendLog(QStringLiteral("warning"), tr("cannot read run #%1 back: %2").arg(data_->run().id).arg(what(e)));
+    }
     setWindowTitle(QStringLiteral("attnbench — %1").arg(runTitle(data_->run())));
   });
   connect(editor_, &SweepEditor::specChanged, this, &MainWindow::updateRunActions);

@@ -35,6 +35,11 @@ class RunData : public QObject {
     run_.name = std::move(name);
     run_.note = std::move(note);
   }
+  // The stored record of the run on screen (host, version, times, status...), read back once the
+  // worker has written them; the points stay.
+  void setRecord(RunRecord record) {
+    if (record.id == run_.id) run_ = std::move(record);
+  }
   // Adds a finished point, or replaces the earlier record of the same index (resume).
   void addPoint(PointResult result);
 
