@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <QtCharts/QXYSeries>
+
 #include <QFile>
 #include <QLegendMarker>
 #include <QSignalSpy>
@@ -148,7 +150,7 @@ TEST(EventStream, ChartsCatchUpWithABurstWithinARefresh) {
 TEST(RunCharts, NamesCurvesAsTheSpecDoesForPointsReadBack) {
   test::ensureApp();
   SweepSpec spec = test::fixtureRun().spec;
-  spec.models = {findModel("llama-2-7b"), findModel("granite-7b")};
+  spec.models = {findModel("llama-2-7b"), findModel("llama-3-8b")};
   RunCharts charts;
   charts.reset({ChartRun{spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
   const int curves = charts.seriesCount(ChartKind::Latency);
@@ -209,7 +211,7 @@ TEST(RunCharts, LabelsALongSequenceAxisPerQuadrupling) {
 TEST(RunCharts, ManyCurvesGetAGroupedLegendAndGiBForAGpu) {
   test::ensureApp();
   SweepSpec spec = test::fixtureRun().spec;
-  spec.models = {findModel("llama-2-7b"), findModel("granite-7b")};
+  spec.models = {findModel("llama-2-7b"), findModel("llama-3-8b")};
   DeviceInfo gpu = test::fixtureRun().device;
   gpu.memory_bytes = 80ULL << 30;
   RunCharts charts;
@@ -226,8 +228,8 @@ TEST(RunCharts, ManyCurvesGetAGroupedLegendAndGiBForAGpu) {
     if (m->isVisible()) entries << m->label();
   }
   EXPECT_EQ(entries, (QStringList{QStringLiteral("flash: solid"), QStringLiteral("standard: dashed"), QStringLiteral("B=1 Llama-2-7B"),
-                                  QStringLiteral("B=2 Llama-2-7B"), QStringLiteral("B=1 Granite-7B-Instruct"),
-                                  QStringLiteral("B=2 Granite-7B-Instruct")}));
+                                  QStringLiteral("B=2 Llama-2-7B"), QStringLiteral("B=1 Llama-3-8B"),
+                                  QStringLiteral("B=2 Llama-3-8B")}));
   // The "standard" key hides every standard curve, and brings them back.
   QLineSeries* key = findLine(latency, QStringLiteral("standard: dashed"));
   ASSERT_NE(key, nullptr);
@@ -330,6 +332,35 @@ TEST(RunCharts, ClickingALegendEntryHidesItsSeries) {
 
   Q_EMIT marker->clicked();
   EXPECT_TRUE(standard->isVisible());
+}
+
+// Llama-2-7B and Granite-7B have one attention shape: one curve per kernel and batch, named after
+// both, not two drawn over each other; Llama-3-8B (8 KV heads) keeps its own.
+TEST(RunCharts, ModelsOfOneShapeShareACurveNamedAfterBoth) {
+  test::ensureApp();
+  RunRecord run = test::fixtureRun();
+  run.spec.models = {findModel("llama-2-7b"), findModel("granite-7b-instruct"), findModel("llama-3-8b")};
+  std::vector<PointResult> points;
+  for (const PointResult& p : test::fixturePoints()) {
+    for (const char* model : {"llama-2-7b", "granite-7b-instruct", "llama-3-8b"}) {
+      PointResult copy = p;
+      copy.point.model = ModelPreset{};
+      copy.point.model.name = model;  // as read back: the id only
+      points.push_back(copy);
+    }
+  }
+  RunCharts charts;
+  charts.reset({ChartRun{run.spec, run.device, QStringLiteral("#1")}}, QString());
+  charts.addPoints(points);
+  QStringList names;
+  for (QAbstractSeries* s : charts.chart(ChartKind::Latency)->series()) {
+    if (auto* xy = qobject_cast<QXYSeries*>(s); xy != nullptr && xy->count() > 0) names << xy->name();
+  }
+  names.sort();
+  // 2 kernels x 2 batches for each of the two shapes.
+  EXPECT_EQ(names.size(), 8) << names.join(QStringLiteral(", ")).toStdString();
+  EXPECT_EQ(names.filter(QStringLiteral("Llama-2-7B / Granite-7B-Instruct")).size(), 4) << names.join(QStringLiteral(", ")).toStdString();
+  EXPECT_EQ(names.filter(QStringLiteral("Llama-3-8B")).size(), 4);
 }
 
 }  // namespace

@@ -352,13 +352,26 @@ QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel
 }
 
 QString RunCharts::modelLabel(const ModelPreset& model) const {
-  // Points read back from events or the store carry the model's id only: name it as the spec does.
+  // Points read back from events or the store carry the model's id only: its shape and name are
+  // the spec's. Models of one attention shape (heads, KV heads, head dim: Llama-2-7B and
+  // Granite-7B) run the same problem, so they share one curve named after all of them instead of
+  // two curves drawn over each other.
+  const ModelPreset* shape = &model;
   for (const auto& run : runs_) {
     for (const auto& m : run.spec.models) {
-      if (m.name == model.name && !m.display_name.empty()) return qs(m.display_name);
+      if (m.name == model.name) shape = &m;
     }
   }
-  return qs(model.display_name.empty() ? model.name : model.display_name);
+  QStringList names;
+  for (const auto& run : runs_) {
+    for (const auto& m : run.spec.models) {
+      const bool same = m.heads == shape->heads && m.kv_heads == shape->kv_heads && m.head_dim == shape->head_dim;
+      const QString name = qs(m.display_name.empty() ? m.name : m.display_name);
+      if (same && !names.contains(name)) names << name;
+    }
+  }
+  if (names.isEmpty()) return qs(model.display_name.empty() ? model.name : model.display_name);
+  return names.join(QStringLiteral(" / "));
 }
 
 QColor RunCharts::groupColor(const std::string& group_key) {
