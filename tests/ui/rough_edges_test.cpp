@@ -8,6 +8,7 @@
 #include <QTemporaryDir>
 
 #include "main_window.h"
+#include "results_model.h"
 #include "run_data.h"
 #include "ui_format.h"
 #include "ui_test_support.h"
@@ -66,6 +67,38 @@ TEST(RoughEdges, RunCancelAndResumeAreButtonsThatFollowTheirActions) {
   EXPECT_EQ(run_button->isEnabled(), run->isEnabled());
   run->setEnabled(!run->isEnabled());
   EXPECT_EQ(run_button->isEnabled(), run->isEnabled());
+}
+
+// The results table: one unit per column (in its header), the tile auto resolved to, and the
+// speedup of each flash point over the standard kernel on the same shape.
+TEST(RoughEdges, ResultsTableHasOneUnitPerColumnAndASpeedup) {
+  test::ensureApp();
+  RunData data;
+  data.reset(test::fixtureRun(), test::fixturePoints());
+  ResultsModel model(&data);
+  EXPECT_EQ(model.headerData(ResultsModel::Median, Qt::Horizontal, Qt::DisplayRole).toString(), QStringLiteral("Median (ms)"));
+  EXPECT_EQ(model.headerData(ResultsModel::Peak, Qt::Horizontal, Qt::DisplayRole).toString(), QStringLiteral("Peak (MiB)"));
+  int speedups = 0;
+  for (int row = 0; row < model.rowCount(); ++row) {
+    const PointResult& r = data.points()[static_cast<std::size_t>(row)];
+    const QString median = model.index(row, ResultsModel::Median).data().toString();
+    if (r.stats.median_ms > 0) {
+      EXPECT_NEAR(median.toDouble(), r.stats.median_ms, 0.01) << median.toStdString();  // a plain number of ms
+    }
+    const double speedup = model.index(row, ResultsModel::Speedup).data(ResultsModel::SortRole).toDouble();
+    if (speedup > 0) {
+      ++speedups;
+      EXPECT_EQ(r.point.kernel, KernelKind::Flash);
+      EXPECT_TRUE(model.index(row, ResultsModel::Speedup).data().toString().endsWith(QChar(0x00D7)));
+    }
+    if (r.point.kernel == KernelKind::Flash && r.point.tile.isAuto() && r.status == PointStatus::Ok) {
+      EXPECT_TRUE(model.index(row, ResultsModel::Tile).data().toString().startsWith(QStringLiteral("auto → ")));
+    }
+  }
+  // The fixture's flash points with a standard point of the same shape that ran: B=1 N=128, 256; B=2 N=128, 256.
+  EXPECT_EQ(speedups, 4);
+  // B=1 N=128: standard 4.3645 ms over flash 4.3530 ms.
+  EXPECT_NEAR(model.index(0, ResultsModel::Speedup).data(ResultsModel::SortRole).toDouble(), 4.3644725 / 4.3530455, 1e-9);
 }
 
 }  // namespace
