@@ -85,7 +85,7 @@ TEST(Dialogs, TheRenameButtonAsksForTheNameInADialog) {
   auto store = Store::open(db.toStdString());
   const auto id = test::storeFixtureRun(*store);
   HistoryPanel panel;
-  panel.setStore(store.get());
+  panel.setDatabase(Database::create(QString::fromStdString(store->path())));
   panel.table()->selectRow(0);
   QPushButton* rename = nullptr;
   for (QPushButton* b : panel.findChildren<QPushButton*>()) {

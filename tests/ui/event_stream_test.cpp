@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <QtCharts/QXYSeries>
+
 #include <QFile>
 #include <QLegendMarker>
 #include <QSignalSpy>
@@ -87,10 +89,16 @@ TEST(EventStream, FillsTableAndChartsPointByPoint) {
   EXPECT_EQ(finished.first().at(0).toString(), QStringLiteral("completed"));
   EXPECT_EQ(data.run().status, RunStatus::Completed);
   EXPECT_FALSE(data.live());
-  // The note, then a warning per skipped point.
-  ASSERT_EQ(notes.count(), 4);
+  // The note, then a line per finished point: a warning for each skipped one.
+  ASSERT_EQ(notes.count(), 13);
   EXPECT_EQ(notes.at(0).at(0).toString(), QStringLiteral("info"));
-  EXPECT_TRUE(notes.at(1).at(1).toString().contains(QLatin1String("skipped")));
+  int skipped = 0;
+  for (int i = 1; i < notes.count(); ++i) {
+    const bool skip = notes.at(i).at(1).toString().contains(QLatin1String("skipped"));
+    EXPECT_EQ(notes.at(i).at(0).toString(), skip ? QStringLiteral("warning") : QStringLiteral("point"));
+    skipped += skip ? 1 : 0;
+  }
+  EXPECT_EQ(skipped, 3);
 
   // Table: every point, filterable by status and by words.
   EXPECT_EQ(results.model()->rowCount(), 12);
@@ -142,7 +150,7 @@ TEST(EventStream, ChartsCatchUpWithABurstWithinARefresh) {
 TEST(RunCharts, NamesCurvesAsTheSpecDoesForPointsReadBack) {
   test::ensureApp();
   SweepSpec spec = test::fixtureRun().spec;
-  spec.models = {findModel("llama-2-7b"), findModel("granite-7b")};
+  spec.models = {findModel("llama-2-7b"), findModel("llama-3-8b")};
   RunCharts charts;
   charts.reset({ChartRun{spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
   const int curves = charts.seriesCount(ChartKind::Latency);
@@ -203,7 +211,7 @@ TEST(RunCharts, LabelsALongSequenceAxisPerQuadrupling) {
 TEST(RunCharts, ManyCurvesGetAGroupedLegendAndGiBForAGpu) {
   test::ensureApp();
   SweepSpec spec = test::fixtureRun().spec;
-  spec.models = {findModel("llama-2-7b"), findModel("granite-7b")};
+  spec.models = {findModel("llama-2-7b"), findModel("llama-3-8b")};
   DeviceInfo gpu = test::fixtureRun().device;
   gpu.memory_bytes = 80ULL << 30;
   RunCharts charts;
@@ -220,8 +228,8 @@ TEST(RunCharts, ManyCurvesGetAGroupedLegendAndGiBForAGpu) {
     if (m->isVisible()) entries << m->label();
   }
   EXPECT_EQ(entries, (QStringList{QStringLiteral("flash: solid"), QStringLiteral("standard: dashed"), QStringLiteral("B=1 Llama-2-7B"),
-                                  QStringLiteral("B=2 Llama-2-7B"), QStringLiteral("B=1 Granite-7B-Instruct"),
-                                  QStringLiteral("B=2 Granite-7B-Instruct")}));
+                                  QStringLiteral("B=2 Llama-2-7B"), QStringLiteral("B=1 Llama-3-8B"),
+                                  QStringLiteral("B=2 Llama-3-8B")}));
   // The "standard" key hides every standard curve, and brings them back.
   QLineSeries* key = findLine(latency, QStringLiteral("standard: dashed"));
   ASSERT_NE(key, nullptr);
@@ -324,6 +332,35 @@ TEST(RunCharts, ClickingALegendEntryHidesItsSeries) {
 
   Q_EMIT marker->clicked();
   EXPECT_TRUE(standard->isVisible());
+}
+
+// Llama-2-7B and Granite-7B have one attention shape: one curve per kernel and batch, named after
+// both, not two drawn over each other; Llama-3-8B (8 KV heads) keeps its own.
+TEST(RunCharts, ModelsOfOneShapeShareACurveNamedAfterBoth) {
+  test::ensureApp();
+  RunRecord run = test::fixtureRun();
+  run.spec.models = {findModel("llama-2-7b"), findModel("granite-7b-instruct"), findModel("llama-3-8b")};
+  std::vector<PointResult> points;
+  for (const PointResult& p : test::fixturePoints()) {
+    for (const char* model : {"llama-2-7b", "granite-7b-instruct", "llama-3-8b"}) {
+      PointResult copy = p;
+      copy.point.model = ModelPreset{};
+      copy.point.model.name = model;  // as read back: the id only
+      points.push_back(copy);
+    }
+  }
+  RunCharts charts;
+  charts.reset({ChartRun{run.spec, run.device, QStringLiteral("#1")}}, QString());
+  charts.addPoints(points);
+  QStringList names;
+  for (QAbstractSeries* s : charts.chart(ChartKind::Latency)->series()) {
+    if (auto* xy = qobject_cast<QXYSeries*>(s); xy != nullptr && xy->count() > 0) names << xy->name();
+  }
+  names.sort();
+  // 2 kernels x 2 batches for each of the two shapes.
+  EXPECT_EQ(names.size(), 8) << names.join(QStringLiteral(", ")).toStdString();
+  EXPECT_EQ(names.filter(QStringLiteral("Llama-2-7B / Granite-7B-Instruct")).size(), 4) << names.join(QStringLiteral(", ")).toStdString();
+  EXPECT_EQ(names.filter(QStringLiteral("Llama-3-8B")).size(), 4);
 }
 
 }  // namespace

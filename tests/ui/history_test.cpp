@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <QElapsedTimer>
+#include <QFile>
+#include <QProcess>
 #include <QStandardItemModel>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -24,7 +27,7 @@ TEST(History, ListsTheRunsOfAStore) {
   store->annotateRun(b, "after the driver update");
 
   HistoryPanel panel;
-  panel.setStore(store.get());
+  panel.setDatabase(Database::create(QString::fromStdString(store->path())));
   QStandardItemModel* model = panel.model();
   ASSERT_EQ(model->rowCount(), 2);
   // Newest first (the view sorts by id, descending).
@@ -108,12 +111,60 @@ TEST(History, LoadsALargeDatabase) {
 
   auto store = Store::open(db.toStdString());
   HistoryPanel panel;
-  panel.setStore(store.get());
+  panel.setDatabase(Database::create(QString::fromStdString(store->path())));
   EXPECT_EQ(panel.model()->rowCount(), 6);
 
   MainWindow window(test::quietOptions(db));
   ASSERT_TRUE(window.openRun(big));
   EXPECT_EQ(window.runData()->points().size(), static_cast<std::size_t>(kPoints));
+}
+
+// Runs written by `attnbench --batch` in another process appear while the window is open, without
+// Refresh: the history follows the database's files (and polls).
+TEST(History, FollowsRunsWrittenByAnotherProcess) {
+  test::ensureApp();
+  QTemporaryDir dir;
+  const QString db = dir.filePath(QStringLiteral("live.db"));
+  test::createFixtureDb(db);
+  MainWindow window(test::quietOptions(db));
+  HistoryPanel* history = window.historyPanel();
+  ASSERT_EQ(history->model()->rowCount(), 1);
+  SweepSpec spec = test::fixtureRun().spec;
+  spec.name = "from-another-process";
+  spec.device = "cpu";
+  spec.seq_lens = {64};
+  spec.batch_sizes = {1};
+  spec.repetitions = 1;
+  const QString spec_path = dir.filePath(QStringLiteral("spec.json"));
+  {
+    QFile f(spec_path);
+    ASSERT_TRUE(f.open(QIODevice::WriteOnly));
+    f.write(QByteArray::fromStdString(specToJson(spec).dump()));
+  }
+  QProcess batch;
+  batch.start(QStringLiteral(ATTNBENCH_EXE), {QStringLiteral("--batch"), QStringLiteral("--spec"), spec_path, QStringLiteral("--db"), db,
+                                              QStringLiteral("--no-progress")});
+  ASSERT_TRUE(batch.waitForStarted());
+  QElapsedTimer clock;
+  clock.start();
+  ASSERT_TRUE(test::waitFor([&] { return history->model()->rowCount() == 2; }, 60000)) << "the new run never appeared";
+  ASSERT_TRUE(test::waitFor([&] { return batch.state() == QProcess::NotRunning; }, 60000));
+  EXPECT_EQ(batch.exitCode(), 0) << batch.readAllStandardError().toStdString();
+  // Its end (completed, every point) shows too, within the settle time of the last write or a poll.
+  const auto finished = [&] {
+    for (int r = 0; r < history->model()->rowCount(); ++r) {
+      if (history->model()->item(r, HistoryPanel::Name)->text() == QLatin1String("from-another-process")) {
+        return history->model()->item(r, HistoryPanel::Status)->text() == QLatin1String("completed");
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(test::waitFor(finished, HistoryPanel::kPollMs + 2000));
+  // Its own reads do not set it off again: idle, it re-reads nothing.
+  int rereads = 0;
+  QObject::connect(history->model(), &QAbstractItemModel::rowsRemoved, [&] { ++rereads; });
+  test::waitFor([] { return false; }, 4 * HistoryPanel::kSettleMs);
+  EXPECT_EQ(rereads, 0);
 }
 
 }  // namespace

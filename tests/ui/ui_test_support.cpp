@@ -34,8 +34,8 @@ QString dataPath(const QString& name) { return QStringLiteral(ATTNBENCH_UI_TEST_
 
 QString fixturePath() { return dataPath(QStringLiteral("cpu_small.jsonl")); }
 
-std::vector<nlohmann::json> fixtureEvents() {
-  std::ifstream in(fixturePath().toStdString());
+std::vector<nlohmann::json> fixtureEvents(const QString& stream) {
+  std::ifstream in(dataPath(stream).toStdString());
   std::vector<nlohmann::json> events;
   for (std::string line; std::getline(in, line);) {
     if (!line.empty()) events.push_back(nlohmann::json::parse(line));
@@ -43,8 +43,8 @@ std::vector<nlohmann::json> fixtureEvents() {
   return events;
 }
 
-RunRecord fixtureRun() {
-  for (const auto& e : fixtureEvents()) {
+RunRecord fixtureRun(const QString& stream) {
+  for (const auto& e : fixtureEvents(stream)) {
     if (e["event"] != "run_started") continue;
     RunRecord run;
     run.id = e["run_id"].get<std::int64_t>();
@@ -59,17 +59,17 @@ RunRecord fixtureRun() {
   return {};
 }
 
-std::vector<PointResult> fixturePoints() {
+std::vector<PointResult> fixturePoints(const QString& stream) {
   std::vector<PointResult> points;
-  for (const auto& e : fixtureEvents()) {
+  for (const auto& e : fixtureEvents(stream)) {
     if (e["event"] == "point_finished") points.push_back(pointResultFromJson(e["result"]));
   }
   return points;
 }
 
-std::int64_t storeFixtureRun(Store& store) {
-  const RunRecord run = fixtureRun();
-  const auto points = fixturePoints();
+std::int64_t storeFixtureRun(Store& store, const QString& stream) {
+  const RunRecord run = fixtureRun(stream);
+  const auto points = fixturePoints(stream);
   const std::int64_t id = store.createRun(run.spec, run.device, run.total_points);
   for (const auto& p : points) store.recordPoint(id, p);
   store.setRunStatus(id, RunStatus::Completed);
@@ -130,9 +130,9 @@ bool waitFor(const std::function<bool()>& done, int timeout_ms) {
   return true;
 }
 
-std::int64_t createFixtureDb(const QString& db) {
+std::int64_t createFixtureDb(const QString& db, const QString& stream) {
   auto store = Store::open(db.toStdString());
-  return storeFixtureRun(*store);
+  return storeFixtureRun(*store, stream);
 }
 
 MainWindowOptions quietOptions(const QString& db) {

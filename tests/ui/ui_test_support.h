@@ -23,13 +23,15 @@ void ensureApp();
 
 QString dataPath(const QString& name);
 QString fixturePath();  // tests/ui/data/cpu_small.jsonl
-std::vector<nlohmann::json> fixtureEvents();
-// The run_started event's record and the points of every point_finished event of the fixture.
-RunRecord fixtureRun();
-std::vector<PointResult> fixturePoints();
+inline const QString kFixture = QStringLiteral("cpu_small.jsonl");
+std::vector<nlohmann::json> fixtureEvents(const QString& stream = kFixture);
+// The run_started event's record and the points of every point_finished event of a recorded stream
+// (tests/ui/data; by default the fixture).
+RunRecord fixtureRun(const QString& stream = kFixture);
+std::vector<PointResult> fixturePoints(const QString& stream = kFixture);
 
-// Records the fixture's run in `store` and returns its id.
-std::int64_t storeFixtureRun(Store& store);
+// Records the fixture's (or a recorded stream's) run in `store` and returns its id.
+std::int64_t storeFixtureRun(Store& store, const QString& stream = kFixture);
 
 // The exported files of a chart: they exist and decode (gtest expectations).
 QByteArray readAll(const QString& path);
@@ -43,7 +45,7 @@ void expectChartFiles(const QString& dir, QSize png_size);
 bool waitFor(const std::function<bool()>& done, int timeout_ms);
 
 // Creates the database `db` holding the fixture run; returns the run's id.
-std::int64_t createFixtureDb(const QString& db);
+std::int64_t createFixtureDb(const QString& db, const QString& stream = kFixture);
 
 // A main window on `db` that neither reads nor writes QSettings and lists no devices.
 MainWindowOptions quietOptions(const QString& db);

@@ -1,5 +1,7 @@
 #include "chart_export.h"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -12,12 +14,15 @@
 #include <QGraphicsScene>
 #include <QPageSize>
 #include <QPainter>
+#include <QRegularExpression>
 #include <QPdfWriter>
 #include <QSaveFile>
 #include <QSvgGenerator>
 #include <QTextDocument>
 #include <QUrl>
+#include <QtCharts/QAbstractAxis>
 #include <QtCharts/QChart>
+#include <QtCharts/QLegend>
 
 #include "attnbench/exporters.h"
 #include "chart_panel.h"
@@ -41,6 +46,28 @@ void withChartInScene(QChart* chart, QSize size, Paint paint) {
   if (chart->layout() != nullptr) chart->layout()->activate();
   paint(*chart->scene(), QRectF(chart->scenePos(), QSizeF(size)));
   if (borrowed) own.removeItem(chart);  // the chart stays with its owner
+}
+
+// Every text of `chart` at `font_px` pixels (the title and axis titles bold); no title unless asked.
+void applyFigureFonts(QChart* chart, int font_px, bool title) {
+  const auto sized = [font_px](QFont font, bool bold) {
+    font.setPixelSize(font_px);
+    font.setBold(bold);
+    return font;
+  };
+  chart->setTitleFont(sized(chart->titleFont(), true));
+  if (!title) chart->setTitle(QString());
+  chart->legend()->setFont(sized(chart->legend()->font(), false));
+  for (QAbstractAxis* axis : chart->axes()) {
+    axis->setLabelsFont(sized(axis->labelsFont(), false));
+    axis->setTitleFont(sized(axis->titleFont(), true));
+    // A column-wide figure has no room for the long form beside a legend.
+    if (axis->orientation() == Qt::Horizontal && axis->titleText().startsWith(QLatin1String("Sequence length"))) {
+      axis->setTitleText(QStringLiteral("N (tokens)"));
+    }
+  }
+  chart->setMargins(QMargins(2, 2, 2, 2));
+  chart->setBackgroundRoundness(0);
 }
 
 ChartRun chartRunOf(const RunRecord& run) { return ChartRun{run.spec, run.device, QStringLiteral("#%1").arg(run.id)}; }
@@ -184,13 +211,14 @@ QString formatSuffix(ImageFormat format) {
   return {};
 }
 
-QImage renderChartImage(QChart* chart, QSize size) {
-  QImage image(size, QImage::Format_ARGB32_Premultiplied);
+QImage renderChartImage(QChart* chart, QSize size, QSize pixels) {
+  if (!pixels.isValid()) pixels = size;
+  QImage image(pixels, QImage::Format_ARGB32_Premultiplied);
   image.fill(Qt::white);
   withChartInScene(chart, size, [&](QGraphicsScene& scene, const QRectF& source) {
     QPainter painter(&image);
     painter.setRenderHints(QPainter::Antialiasing | QPainter::TextAntialiasing);
-    scene.render(&painter, QRectF(QPointF(0, 0), QSizeF(size)), source);
+    scene.render(&painter, QRectF(QPointF(0, 0), QSizeF(pixels)), source);
   });
   return image;
 }
@@ -204,6 +232,7 @@ static bool renderChartBytes(QChart* chart, ImageFormat format, QSize size, QBuf
       QSvgGenerator svg;
       svg.setOutputDevice(out);
       svg.setSize(size);
+      svg.setResolution(kPdfDpi);  // its physical size (and the fonts') as the PDF's
       svg.setViewBox(QRect(QPoint(0, 0), size));
       svg.setTitle(chart->title());
       svg.setDescription(QStringLiteral("attnbench chart"));
@@ -246,6 +275,65 @@ bool renderChart(QChart* chart, const QString& path, ImageFormat format, QSize s
     return false;
   }
   return writeFile(path, bytes.data(), error);
+}
+
+bool parseFigureSize(const QString& text, QSizeF* inches, QString* error) {
+  static const QRegularExpression pattern(QStringLiteral("^\\s*([0-9]*\\.?[0-9]+)\\s*[xX×]\\s*([0-9]*\\.?[0-9]+)\\s*(in|mm|cm)\\s*$"));
+  const QRegularExpressionMatch m = pattern.match(text);
+  if (!m.hasMatch()) {
+    *error = QStringLiteral("figure size \"%1\": expected WIDTHxHEIGHT with a unit, e.g. 3.3x2.2in or 84x56mm").arg(text);
+    return false;
+  }
+  const double per_inch = m.captured(3) == QLatin1String("in") ? 1.0 : m.captured(3) == QLatin1String("cm") ? 2.54 : 25.4;
+  const QSizeF size(m.captured(1).toDouble() / per_inch, m.captured(2).toDouble() / per_inch);
+  if (size.width() < 0.5 || size.height() < 0.5 || size.width() > 40 || size.height() > 40) {
+    *error = QStringLiteral("figure size \"%1\": each side must be 0.5 to 40 inches").arg(text);
+    return false;
+  }
+  *inches = size;
+  return true;
+}
+
+bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir,
+                   const QList<ChartKind>& kinds, const QList<ImageFormat>& formats, const FigureStyle& style,
+                   const RunCharts* visibility_from, QStringList* written, QString* error) {
+  if (!QDir().mkpath(dir)) {
+    *error = QStringLiteral("cannot create the folder %1").arg(dir);
+    return false;
+  }
+  RunCharts charts;
+  charts.setDark(style.dark);
+  charts.reset({chartRunOf(run)}, chartContext(run));
+  charts.addPoints(points);
+  if (visibility_from != nullptr) charts.copyVisibility(*visibility_from);
+  // Laid out at kPdfDpi logical pixels per inch, so that the vector files come out at the physical
+  // size (PDF and SVG at kPdfDpi) and the fonts, in pixels, are font_pt there.
+  const QSize layout = (style.size_inches * kPdfDpi).toSize();
+  const int font_px = std::max(1, static_cast<int>(std::lround(style.font_pt * kPdfDpi / 72.0)));
+  for (ChartKind kind : kinds) {
+    QChart* chart = charts.chart(kind);
+    applyFigureFonts(chart, font_px, style.title);
+    for (ImageFormat format : formats) {
+      const QString path = QDir(dir).filePath(QStringLiteral("run%1-%2.%3").arg(run.id).arg(chartStem(kind), formatSuffix(format)));
+      if (format == ImageFormat::Png) {
+        QImage image = renderChartImage(chart, layout, (style.size_inches * style.png_dpi).toSize());
+        const int dots_per_meter = static_cast<int>(std::lround(style.png_dpi / 0.0254));
+        image.setDotsPerMeterX(dots_per_meter);
+        image.setDotsPerMeterY(dots_per_meter);
+        QBuffer png;
+        png.open(QIODevice::WriteOnly);
+        if (!image.save(&png, "PNG")) {
+          *error = QStringLiteral("cannot render %1").arg(path);
+          return false;
+        }
+        if (!writeFile(path, png.data(), error)) return false;
+      } else if (!renderChart(chart, path, format, layout, error)) {
+        return false;
+      }
+      if (written != nullptr) *written << path;
+    }
+  }
+  return true;
 }
 
 bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir,

@@ -7,6 +7,7 @@
 #include <QImage>
 #include <QList>
 #include <QSize>
+#include <QSizeF>
 #include <QString>
 #include <QStringList>
 
@@ -26,8 +27,9 @@ inline const QList<ImageFormat> kAllImageFormats = {ImageFormat::Png, ImageForma
 
 inline constexpr QSize kDefaultChartSize{1200, 800};
 
-// Draws `chart` at `size` pixels into an image (white background).
-QImage renderChartImage(QChart* chart, QSize size);
+// Draws `chart`, laid out at `size` pixels, into an image (white background) of `pixels` (by
+// default `size`).
+QImage renderChartImage(QChart* chart, QSize size, QSize pixels = QSize());
 // Writes `chart` to `path` at `size` pixels (PDF: the same size in points at 96 dpi).
 bool renderChart(QChart* chart, const QString& path, ImageFormat format, QSize size, QString* error);
 
@@ -40,6 +42,26 @@ bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, 
 // One chart to one file; the format comes from the suffix of `path`.
 bool exportChart(const RunRecord& run, const std::vector<PointResult>& points, ChartKind kind, const QString& path,
                  QSize size, const RunCharts* visibility_from, QString* error);
+
+// How a figure for a paper or slides is drawn: its size on the page, every text at one point size
+// at that size, a title or none (a caption says it instead), light or dark.
+struct FigureStyle {
+  QSizeF size_inches{3.3, 2.2};  // a single column; 7 x 3 spans two
+  int png_dpi = 300;
+  double font_pt = 8.0;
+  bool title = false;
+  bool dark = false;
+};
+// "3.3x2.2in", "7x3in", "84x56mm", "8.5x5.5cm" (width x height, one unit) -> inches; false with a
+// one-line error for anything else or a side outside 0.5-40 in.
+bool parseFigureSize(const QString& text, QSizeF* inches, QString* error);
+
+// The run's charts of `kinds` in `formats` as <dir>/run<ID>-<stem>.<suffix>, drawn in `style`:
+// SVG and PDF at the physical size (vector), PNG at size x png_dpi pixels with that DPI recorded.
+// Series hidden in `visibility_from` are left out.
+bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir,
+                   const QList<ChartKind>& kinds, const QList<ImageFormat>& formats, const FigureStyle& style,
+                   const RunCharts* visibility_from, QStringList* written, QString* error);
 
 // The points as CSV (.csv) or the run as JSON (.json), by the suffix of `path`.
 bool exportTable(const RunRecord& run, const std::vector<PointResult>& points, const QString& path, QString* error);

@@ -5,9 +5,14 @@
 #include <QElapsedTimer>
 #include <QGridLayout>
 #include <QLabel>
+#include <QResizeEvent>
+#include <QStackedWidget>
+#include <QTabBar>
+#include <QTabWidget>
 #include <QVBoxLayout>
 #include <QtCharts/QChartView>
 
+#include "chart_view.h"
 #include "ui_format.h"
 
 namespace attnbench::ui {
@@ -35,23 +40,59 @@ ChartPanel::ChartPanel(const RunData* run_data, QWidget* parent) : QWidget(paren
   layout->setContentsMargins(0, 0, 0, 0);
   layout->setSpacing(4);
   layout->addWidget(context_);
-  auto* grid = new QGridLayout;
-  grid->setSpacing(4);
-  layout->addLayout(grid, 1);
+  auto* grid_page = new QWidget;
+  grid_ = new QGridLayout(grid_page);
+  grid_->setContentsMargins(0, 0, 0, 0);
+  grid_->setSpacing(4);
+  tabs_ = new QTabWidget;
+  tabs_->setDocumentMode(true);
+  pages_ = new QStackedWidget;
+  pages_->addWidget(grid_page);
+  pages_->addWidget(tabs_);
+  // The panel's own minimum is one chart's: smaller windows than the grid needs get the tabs.
+  pages_->setMinimumSize(kMinChartSize + QSize(0, tabs_->tabBar()->sizeHint().height()));
+  layout->addWidget(pages_, 1);
   for (ChartKind kind : kChartKinds) {
-    auto* view = new QChartView(charts_->chart(kind));
+    auto* view = new ExplorableChartView(charts_->chart(kind));
     view->setRenderHint(QPainter::Antialiasing);
-    view->setMinimumSize(360, 260);
-    const auto i = static_cast<int>(kind);
-    grid->addWidget(view, i / 2, i % 2);
+    view->setMinimumSize(kMinChartSize);
     views_[static_cast<std::size_t>(kind)] = view;
   }
+  tabbed_ = true;  // so that setTabbed(false) lays the grid out
+  setTabbed(false);
   refresh_.setSingleShot(true);
   connect(&refresh_, &QTimer::timeout, this, &ChartPanel::flush);
   connect(data_, &RunData::runReset, this, &ChartPanel::rebuild);
   connect(data_, &RunData::pointAdded, this, &ChartPanel::queue);
   connect(data_, &RunData::pointReplaced, this, &ChartPanel::queue);
   rebuild();
+}
+
+void ChartPanel::setTabbed(bool tabbed) {
+  if (tabbed == tabbed_) return;
+  tabbed_ = tabbed;
+  const ChartKind current = tabbed_ ? ChartKind::Latency : kChartKinds[static_cast<std::size_t>(std::max(0, tabs_->currentIndex()))];
+  for (ChartKind kind : kChartKinds) {
+    QChartView* view = views_[static_cast<std::size_t>(kind)];
+    const auto i = static_cast<int>(kind);
+    if (tabbed_) {
+      grid_->removeWidget(view);
+      tabs_->addTab(view, chartTitle(kind));
+    } else {
+      tabs_->removeTab(tabs_->indexOf(view));
+      grid_->addWidget(view, i / 2, i % 2);
+      view->show();
+    }
+  }
+  if (tabbed_) tabs_->setCurrentIndex(static_cast<int>(current));
+  pages_->setCurrentIndex(tabbed_ ? 1 : 0);
+}
+
+void ChartPanel::resizeEvent(QResizeEvent* event) {
+  QWidget::resizeEvent(event);
+  const QSize grid_needs(2 * kMinChartSize.width() + grid_->spacing(), 2 * kMinChartSize.height() + grid_->spacing());
+  const QSize room = size() - QSize(0, context_->sizeHint().height() + layout()->spacing());
+  setTabbed(room.width() < grid_needs.width() || room.height() < grid_needs.height());
 }
 
 void ChartPanel::queue(int row) {

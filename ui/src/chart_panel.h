@@ -1,4 +1,5 @@
-// The live charts of the shown run, 2 x 2, updated from RunData. Live points are drawn in batches
+// The live charts of the shown run, 2 x 2 (in tabs when the panel is too small for that), updated
+// from RunData. Live points are drawn in batches
 // at most every kRefreshMs (10 a second), so a fast stream costs one redraw per batch, not one per point.
 #pragma once
 
@@ -14,7 +15,10 @@
 QT_BEGIN_NAMESPACE
 class QChartView;
 QT_END_NAMESPACE
+class QGridLayout;
 class QLabel;
+class QStackedWidget;
+class QTabWidget;
 
 namespace attnbench::ui {
 
@@ -31,10 +35,18 @@ class ChartPanel : public QWidget {
   // Draws the points that arrived since the last refresh now, all of them.
   void flushAll();
 
+  // Below two charts' minimum width or height the charts go into tabs, one chart each.
+  bool tabbed() const { return tabbed_; }
+  static constexpr QSize kMinChartSize{360, 260};
+
   static constexpr int kRefreshMs = 100;
   static constexpr int kSliceMs = 8;
 
+ protected:
+  void resizeEvent(QResizeEvent* event) override;
+
  private:
+  void setTabbed(bool tabbed);
   void rebuild();
   void queue(int row);
   void flush();  // up to kSliceMs of the queued points
@@ -45,6 +57,10 @@ class ChartPanel : public QWidget {
   RunCharts* charts_;
   QLabel* context_;
   std::array<QChartView*, 4> views_{};
+  QStackedWidget* pages_;  // the 2 x 2 grid, or the tabs
+  QGridLayout* grid_;
+  QTabWidget* tabs_;
+  bool tabbed_ = false;
 };
 
 }  // namespace attnbench::ui

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QInputDialog>
@@ -47,10 +48,13 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   delete_ = new QPushButton(tr("Delete"));
   compare_ = new QPushButton(tr("Compare"));
   compare_->setToolTip(tr("Select two runs to overlay them and see the ratio of their times"));
+  refresh_ = new QPushButton(tr("Refresh"));
+  refresh_->setToolTip(tr("Read the list of runs again (it also follows the database on its own)"));
 
   auto* buttons = new QHBoxLayout;
   for (QPushButton* b : {open_, compare_, rename_, annotate_, delete_}) buttons->addWidget(b);
   buttons->addStretch(1);
+  buttons->addWidget(refresh_);
   buttons->addWidget(open_db);
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(2, 2, 2, 2);
@@ -59,6 +63,15 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   layout->addLayout(buttons);
 
   connect(open_db, &QPushButton::clicked, this, &HistoryPanel::openDatabaseRequested);
+  connect(refresh_, &QPushButton::clicked, this, &HistoryPanel::refresh);
+  // A burst of writes (a point every few milliseconds) gives one re-read once it settles.
+  settle_.setSingleShot(true);
+  settle_.setInterval(kSettleMs);
+  connect(&settle_, &QTimer::timeout, this, &HistoryPanel::refresh);
+  connect(&watcher_, &QFileSystemWatcher::fileChanged, this, [this] { settle_.start(); });
+  // Some file systems (network mounts) report no changes: read again now and then.
+  poll_.setInterval(kPollMs);
+  connect(&poll_, &QTimer::timeout, this, &HistoryPanel::refresh);
   connect(open_, &QPushButton::clicked, this, [this] {
     const auto runs = selectedRuns();
     if (!runs.empty()) Q_EMIT openRequested(runs.front());
@@ -79,10 +92,15 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   updateButtons();
 }
 
-void HistoryPanel::setStore(Store* store) {
-  store_ = store;
-  db_label_->setText(store_ ? tr("Database: %1").arg(qs(store_->path())) : tr("No database open"));
+void HistoryPanel::setDatabase(const Database& db) {
+  db_ = db;
+  db_label_->setText(db_.isSet() ? tr("Database: %1").arg(db_.path()) : tr("No database open"));
   refresh();
+  if (db_.isSet()) {
+    poll_.start();
+  } else {
+    poll_.stop();
+  }
 }
 
 std::vector<std::int64_t> HistoryPanel::selectedRuns() const {
@@ -93,14 +111,29 @@ std::vector<std::int64_t> HistoryPanel::selectedRuns() const {
   return runs;
 }
 
+void HistoryPanel::watchFiles() {
+  // A writer appends to the -wal file and checkpoints it into the database file. The -wal file
+  // exists only while someone has the database open, so each re-read (and the poll) watches it
+  // anew. Not the folder: this window's own reads create and delete -wal and -shm there.
+  if (!watcher_.files().isEmpty()) watcher_.removePaths(watcher_.files());
+  if (!db_.isSet()) return;
+  QStringList paths;
+  for (const QString& suffix : {QString(), QStringLiteral("-wal")}) {
+    if (QFileInfo::exists(db_.path() + suffix)) paths << db_.path() + suffix;
+  }
+  if (!paths.isEmpty()) watcher_.addPaths(paths);
+}
+
 void HistoryPanel::refresh() {
+  settle_.stop();
+  watchFiles();
   const auto selected = selectedRuns();
   const std::set<std::int64_t> keep(selected.begin(), selected.end());
   model_->removeRows(0, model_->rowCount());
-  if (store_ == nullptr) return;
+  if (!db_.isSet()) return;
   std::vector<RunRecord> runs;
   try {
-    runs = store_->listRuns();
+    runs = db_.use([](Store& s) { return s.listRuns(); });
   } catch (const std::exception& e) {
     Q_EMIT message(QStringLiteral("warning"), tr("cannot list the runs: %1").arg(QString::fromUtf8(e.what())));
     return;
@@ -171,9 +204,9 @@ void HistoryPanel::updateButtons() {
 
 std::optional<RunRecord> HistoryPanel::singleSelectedRun() {
   const auto runs = selectedRuns();
-  if (runs.size() != 1 || store_ == nullptr) return std::nullopt;
+  if (runs.size() != 1 || !db_.isSet()) return std::nullopt;
   std::optional<RunRecord> run;
-  guarded([&] { run = store_->findRun(runs.front()); });
+  guarded([&] { run = db_.use([&](Store& s) { return s.findRun(runs.front()); }); });
   return run;
 }
 
@@ -187,8 +220,8 @@ void HistoryPanel::rename() {
 }
 
 bool HistoryPanel::renameRun(std::int64_t run_id, const QString& name) {
-  if (store_ == nullptr || name.trimmed().isEmpty()) return false;
-  if (!guarded([&] { store_->renameRun(run_id, name.trimmed().toStdString()); })) return false;
+  if (!db_.isSet() || name.trimmed().isEmpty()) return false;
+  if (!guarded([&] { db_.use([&](Store& s) { s.renameRun(run_id, name.trimmed().toStdString()); }); })) return false;
   refresh();
   Q_EMIT runEdited(run_id);
   return true;
@@ -204,8 +237,8 @@ void HistoryPanel::annotate() {
 }
 
 bool HistoryPanel::annotateRun(std::int64_t run_id, const QString& note) {
-  if (store_ == nullptr) return false;
-  if (!guarded([&] { store_->annotateRun(run_id, note.toStdString()); })) return false;
+  if (!db_.isSet()) return false;
+  if (!guarded([&] { db_.use([&](Store& s) { s.annotateRun(run_id, note.toStdString()); }); })) return false;
   refresh();
   Q_EMIT runEdited(run_id);
   return true;
@@ -213,7 +246,7 @@ bool HistoryPanel::annotateRun(std::int64_t run_id, const QString& note) {
 
 void HistoryPanel::remove() {
   auto runs = selectedRuns();
-  if (runs.empty() || store_ == nullptr) return;
+  if (runs.empty() || !db_.isSet()) return;
   if (std::find(runs.begin(), runs.end(), busy_run_) != runs.end()) {
     Q_EMIT message(QStringLiteral("warning"), tr("run #%1 is running: cancel it before deleting it").arg(busy_run_));
     return;
@@ -226,7 +259,9 @@ void HistoryPanel::remove() {
     return;
   }
   guarded([&] {
-    for (auto id : runs) store_->deleteRun(id);
+    db_.use([&](Store& s) {
+      for (auto id : runs) s.deleteRun(id);
+    });
   });
   table_->clearSelection();
   refresh();

@@ -1,14 +1,18 @@
 // The runs in the database, newest first: open, rename, annotate, delete, compare two.
-// Listing reads run records only; a run's points are loaded when it is opened.
+// Listing reads run records only; a run's points are loaded when it is opened. Every read and change
+// opens the database for itself (see database.h).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <optional>
 
+#include <QFileSystemWatcher>
+#include <QTimer>
 #include <QWidget>
 
 #include "attnbench/store.h"
+#include "database.h"
 
 class QLabel;
 class QPushButton;
@@ -24,10 +28,13 @@ class HistoryPanel : public QWidget {
   enum Column { Id, Name, Date, Device, Model, Status, Points, Note, ColumnCount };
 
   explicit HistoryPanel(QWidget* parent = nullptr);
-  // The store to list (not owned); null clears the list.
-  void setStore(Store* store);
-  // Re-reads the list of runs, keeping the selection.
+  // The database to list (opened for each read or change); an unset one clears the list.
+  void setDatabase(const Database& db);
+  // Re-reads the list of runs, keeping the selection. Also done on its own when the database's files
+  // change (runs written by `attnbench --batch` in another process) and every kPollMs.
   void refresh();
+  static constexpr int kPollMs = 10000;
+  static constexpr int kSettleMs = 300;  // after a change of the files, before re-reading
   // A run that must not be deleted (the one a worker is writing).
   void setBusyRun(std::int64_t run_id) { busy_run_ = run_id; }
   QTableView* table() const { return table_; }
@@ -54,10 +61,11 @@ class HistoryPanel : public QWidget {
   void annotate();
   void remove();
   void updateButtons();
+  void watchFiles();
   // Runs a store call; a failure goes to the log instead of escaping the event loop. False on failure.
   bool guarded(const std::function<void()>& change);
 
-  Store* store_ = nullptr;
+  Database db_;
   QStandardItemModel* model_;
   QSortFilterProxyModel* sorted_;
   QTableView* table_;
@@ -67,6 +75,10 @@ class HistoryPanel : public QWidget {
   QPushButton* annotate_;
   QPushButton* delete_;
   QPushButton* compare_;
+  QPushButton* refresh_;
+  QFileSystemWatcher watcher_;  // inotify: watching opens no file
+  QTimer settle_;
+  QTimer poll_;
   std::int64_t busy_run_ = 0;
 };
 

@@ -10,7 +10,6 @@
 #include <QDialogButtonBox>
 #include <QDir>
 #include <QDockWidget>
-#include <QFileDialog>
 #include <QFileInfo>
 #include <QFontDatabase>
 #include <QFormLayout>
@@ -27,20 +26,23 @@
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTime>
-#include <QToolBar>
+#include <QHBoxLayout>
 #include <QVBoxLayout>
 
 #include "attnbench/backend.h"
+#include "attnbench/cost_model.h"
 #include "attnbench/errors.h"
 #include "chart_export.h"
 #include "chart_panel.h"
 #include "compare_view.h"
 #include "device_panel.h"
+#include "file_dialogs.h"
 #include "history_panel.h"
 #include "results_model.h"
 #include "run_data.h"
 #include "sweep_editor.h"
 #include "ui_format.h"
+#include "wheel_guard.h"
 #include "worker_client.h"
 
 namespace attnbench::ui {
@@ -55,11 +57,12 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   setWindowTitle(QStringLiteral("attnbench"));
   setWindowIcon(QIcon(QStringLiteral(":/icons/attnbench.svg")));
   setObjectName(QStringLiteral("attnbenchMainWindow"));
+  new WheelGuard(this);  // before any input is created and polished
 
   data_ = new RunData(this);
   data_->earlierPoints = [this](std::int64_t run_id) {
     try {
-      return store_ ? store_->loadPoints(run_id) : std::vector<PointResult>{};
+      return db_.isSet() ? db_.use([&](Store& s) { return s.loadPoints(run_id); }) : std::vector<PointResult>{};
     } catch (const std::exception& e) {
       appendLog(QStringLiteral("warning"), tr("cannot load the earlier points of run #%1: %2").arg(run_id).arg(what(e)));
       return std::vector<PointResult>{};
@@ -97,6 +100,9 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   progress_->setValue(0);
   status_label_ = new QLabel(tr("Ready"));
   eta_label_ = new QLabel;
+  estimate_label_ = new QLabel;
+  estimate_label_->setWordWrap(true);
+  estimate_label_->setObjectName(QStringLiteral("sweepEstimate"));
   statusBar()->addWidget(status_label_, 1);
   statusBar()->addPermanentWidget(eta_label_);
   statusBar()->addPermanentWidget(progress_);
@@ -106,9 +112,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
 
   connect(worker_, &WorkerClient::eventReceived, data_, &RunData::applyEvent);
   connect(worker_, &WorkerClient::outputLine, this, [this](const QString& line) {
-    const bool warning = line.contains(QLatin1String("error"), Qt::CaseInsensitive) ||
-                         line.contains(QLatin1String("warning"), Qt::CaseInsensitive);
-    appendLog(warning ? QStringLiteral("warning") : QStringLiteral("worker"), line);
+    if (const QString level = workerLineLevel(line); !level.isEmpty()) appendLog(level, line);
   });
   connect(worker_, &WorkerClient::finished, this, &MainWindow::onWorkerFinished);
   connect(data_, &RunData::note, this, &MainWindow::appendLog);
@@ -120,6 +124,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
     history_->setBusyRun(data_->run().id);
     history_->refresh();
     device_->showDevice(data_->run().device);
+    // The run measured (or read back) its device's ceilings: later estimates use them.
+    if (const auto& ran_on = data_->run().device; ran_on.ceilings) {
+      for (DeviceInfo& d : devices_) {
+        if (d.fingerprint == ran_on.fingerprint) d.ceilings = ran_on.ceilings;
+      }
+      updateEstimate();
+    }
     appendLog(QStringLiteral("info"), tr("run #%1 \"%2\" started on %3: %4 points")
                                           .arg(data_->run().id)
                                           .arg(qs(data_->run().name), qs(data_->run().device.name))
@@ -133,17 +144,30 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   connect(data_, &RunData::runFinished, this, [this](const QString& status) {
     appendLog(status == QLatin1String("completed") ? QStringLiteral("info") : QStringLiteral("warning"),
               tr("run #%1 %2").arg(data_->run().id).arg(status));
+    // The events carry no host or version: the stored record has them (for reports and exports).
+    try {
+      if (db_.isSet()) {
+        if (auto stored = db_.use([&](Store& s) { return s.findRun(data_->run().id); })) data_->setRecord(std::move(*stored));
+      }
+    } catch (const std::exception& e) {
+      appendLog(QStringLiteral("warning"), tr("cannot read run #%1 back: %2").arg(data_->run().id).arg(what(e)));
+    }
     setWindowTitle(QStringLiteral("attnbench — %1").arg(runTitle(data_->run())));
   });
   connect(editor_, &SweepEditor::specChanged, this, &MainWindow::updateRunActions);
+  connect(editor_, &SweepEditor::specChanged, this, &MainWindow::updateEstimate);
   connect(history_, &HistoryPanel::openRequested, this, [this](std::int64_t id) { openRun(id); });
   connect(history_, &HistoryPanel::compareRequested, this, &MainWindow::compareRuns);
   connect(history_, &HistoryPanel::openDatabaseRequested, this, &MainWindow::chooseDatabase);
   connect(history_, &HistoryPanel::message, this, &MainWindow::appendLog);
   connect(history_, &HistoryPanel::runEdited, this, [this](std::int64_t id) {
     // The shown run renamed or annotated: its title follows.
-    if (!store_ || data_->run().id != id) return;
-    if (const auto run = store_->findRun(id)) data_->setNameAndNote(run->name, run->note);
+    if (!db_.isSet() || data_->run().id != id) return;
+    try {
+      if (const auto run = db_.use([&](Store& s) { return s.findRun(id); })) data_->setNameAndNote(run->name, run->note);
+    } catch (const std::exception& e) {
+      appendLog(QStringLiteral("warning"), tr("cannot read run #%1 back: %2").arg(id).arg(what(e)));
+    }
     setWindowTitle(QStringLiteral("attnbench — %1").arg(runTitle(data_->run())));
   });
 
@@ -180,7 +204,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
 
 MainWindow::~MainWindow() { worker_->shutdown(); }
 
-QString MainWindow::databasePath() const { return store_ ? qs(store_->path()) : QString(); }
+QString MainWindow::databasePath() const { return db_.path(); }
 
 void MainWindow::createActions() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
@@ -211,6 +235,7 @@ void MainWindow::createActions() {
 
   view_menu_ = menuBar()->addMenu(tr("&View"));  // filled with the docks' toggles in createDocks
   QMenu* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&Quick start"), this, &MainWindow::quickStart);
   help->addAction(tr("&About attnbench"), this, &MainWindow::about);
   help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
 }
@@ -225,12 +250,27 @@ void MainWindow::createDocks() {
   scroll->setWidgetResizable(true);
   scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   sweep_layout->addWidget(scroll, 1);
-  auto* buttons = new QToolBar;
-  buttons->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-  buttons->addAction(run_action_);
-  buttons->addAction(cancel_action_);
-  buttons->addAction(resume_action_);
-  sweep_layout->addWidget(buttons);
+  // Real buttons (a tool bar's look flat, like labels), each following its action.
+  auto* buttons = new QHBoxLayout;
+  buttons->setContentsMargins(4, 4, 4, 0);
+  for (QAction* action : {run_action_, cancel_action_, resume_action_}) {
+    auto* button = new QPushButton;
+    const auto follow = [button, action] {
+      button->setText(action->text().remove(QLatin1Char('&')));
+      button->setIcon(action->icon());
+      button->setToolTip(action->toolTip());
+      button->setEnabled(action->isEnabled());
+    };
+    follow();
+    connect(action, &QAction::changed, button, follow);
+    connect(button, &QPushButton::clicked, action, &QAction::trigger);
+    buttons->addWidget(button);
+  }
+  run_button_ = static_cast<QPushButton*>(buttons->itemAt(0)->widget());
+  run_button_->setDefault(true);
+  buttons->addStretch(1);
+  sweep_layout->addLayout(buttons);
+  sweep_layout->addWidget(estimate_label_);
   auto* sweep_dock = new QDockWidget(tr("Sweep"));
   sweep_dock->setObjectName(QStringLiteral("sweepDock"));
   sweep_dock->setWidget(sweep);
@@ -255,7 +295,7 @@ void MainWindow::createDocks() {
 void MainWindow::appendLog(const QString& level, const QString& message) {
   const QString color = level == QLatin1String("error")     ? QStringLiteral("#d32f2f")
                         : level == QLatin1String("warning") ? QStringLiteral("#e65100")
-                        : level == QLatin1String("worker")  ? QStringLiteral("#757575")
+                        : level == QLatin1String("worker") || level == QLatin1String("point") ? QStringLiteral("#757575")
                                                             : QString();
   const QString time = QTime::currentTime().toString(QStringLiteral("HH:mm:ss"));
   const QString text = QStringLiteral("%1  %2").arg(time, message.toHtmlEscaped());
@@ -271,44 +311,51 @@ void MainWindow::appendLog(const QString& level, const QString& message) {
 bool MainWindow::openDatabase(const QString& path) {
   try {
     QDir().mkpath(QFileInfo(path).absolutePath());
-    auto store = Store::open(path.toStdString());
-    store_ = std::move(store);
+    db_ = Database::create(path);
   } catch (const std::exception& e) {
     appendLog(QStringLiteral("error"), tr("cannot open the database %1: %2").arg(path, what(e)));
     return false;
   }
-  history_->setStore(store_.get());
+  history_->setDatabase(db_);
   // The device panel shows the ceilings measured on this machine before, when the DB has them.
   std::vector<DeviceInfo> devices = devices_;
-  for (DeviceInfo& d : devices) {
-    if (d.ceilings) continue;
-    try {
-      d.ceilings = store_->cachedCeilings(d.fingerprint);
-    } catch (const std::exception&) {
-      // An older database without the cache: the panel says "not measured yet".
-    }
+  try {
+    db_.use([&](Store& s) {
+      for (DeviceInfo& d : devices) {
+        if (!d.ceilings) d.ceilings = s.cachedCeilings(d.fingerprint);
+      }
+    });
+  } catch (const std::exception&) {
+    // An older database without the cache: the panel says "not measured yet".
   }
   if (!devices.empty()) device_->setDevices(devices);
+  devices_ = std::move(devices);
+  updateEstimate();
   if (options_.use_settings) QSettings().setValue(QStringLiteral("db/path"), path);
   return true;
 }
 
 void MainWindow::chooseDatabase() {
-  const QString path = QFileDialog::getOpenFileName(this, tr("Open database"), QFileInfo(databasePath()).absolutePath(),
-                                                    tr("attnbench databases (*.db *.sqlite *.sqlite3);;All files (*)"));
+  const QString path = chooseOpenFile(this, tr("Open database"), QFileInfo(databasePath()).absolutePath(),
+                                      tr("attnbench databases (*.db *.sqlite *.sqlite3);;All files (*)"));
   if (!path.isEmpty()) openDatabase(path);
 }
 
 bool MainWindow::openRun(std::int64_t run_id) {
-  if (!store_) return false;
+  if (!db_.isSet()) return false;
   if (worker_->isRunning() && data_->run().id == run_id) return true;  // already on screen, live
   try {
-    const auto run = store_->findRun(run_id);
+    std::vector<PointResult> points;
+    const auto run = db_.use([&](Store& s) {
+      auto found = s.findRun(run_id);
+      if (found) points = s.loadPoints(run_id);
+      return found;
+    });
     if (!run) {
       appendLog(QStringLiteral("warning"), tr("no run #%1 in the database").arg(run_id));
       return false;
     }
-    data_->reset(*run, store_->loadPoints(run_id));
+    data_->reset(*run, std::move(points));
     device_->showRunDevice(*run);
     const bool resumable = run->status == RunStatus::Interrupted ||
                            (run->status == RunStatus::Running && !worker_->isRunning());
@@ -324,10 +371,9 @@ bool MainWindow::openRun(std::int64_t run_id) {
 }
 
 void MainWindow::compareRuns(std::int64_t a, std::int64_t b) {
-  if (!store_) return;
+  if (!db_.isSet()) return;
   try {
-    const RunRecord ra = store_->requireRun(a), rb = store_->requireRun(b);
-    compare_->setRuns(ra, store_->loadPoints(a), rb, store_->loadPoints(b));
+    db_.use([&](Store& s) { compare_->setRuns(s.requireRun(a), s.loadPoints(a), s.requireRun(b), s.loadPoints(b)); });
     tabs_->setCurrentWidget(compare_);
   } catch (const std::exception& e) {
     appendLog(QStringLiteral("error"), tr("cannot compare runs #%1 and #%2: %3").arg(a).arg(b).arg(what(e)));
@@ -341,7 +387,7 @@ bool MainWindow::startRun() {
     appendLog(QStringLiteral("warning"), tr("the sweep is not valid: %1").arg(editor_->errors().join(QStringLiteral("; "))));
     return false;
   }
-  if (!store_) {
+  if (!db_.isSet()) {
     appendLog(QStringLiteral("error"), tr("no database open"));
     return false;
   }
@@ -363,7 +409,7 @@ bool MainWindow::startRun() {
 }
 
 bool MainWindow::resumeRun() {
-  if (worker_->isRunning() || resumable_run_ == 0 || !store_) return false;
+  if (worker_->isRunning() || resumable_run_ == 0 || !db_.isSet()) return false;
   QString error;
   const std::int64_t run_id = resumable_run_;
   if (!worker_->resumeRun(run_id, databasePath(), &error)) {
@@ -410,11 +456,15 @@ void MainWindow::showProgress() {
     eta_label_->clear();
     return;
   }
-  // Indeterminate until this invocation has finished a point.
-  if (data_->etaSeconds() < 0) return;
+  // Indeterminate until there is an estimate: the first finished point, or the prediction when the
+  // device's ceilings are known.
+  const double eta = data_->etaSeconds();
+  if (eta < 0) return;
   progress_->setRange(0, std::max(1, total));
   progress_->setValue(done);
-  eta_label_->setText(tr("ETA %1").arg(formatEta(data_->etaSeconds())));
+  eta_label_->setText(data_->finishedHere() > 0 ? tr("ETA %1").arg(formatEta(eta)) : tr("ETA ≈ %1 (predicted)").arg(formatEta(eta)));
+  eta_label_->setToolTip(tr("The points left, weighted by their predicted cost (FLOPs and bytes over the device's ceilings), "
+                            "at the pace measured so far"));
 }
 
 void MainWindow::onWorkerFinished(int exit_code, bool crashed, bool cancelled) {
@@ -435,9 +485,13 @@ void MainWindow::onWorkerFinished(int exit_code, bool crashed, bool cancelled) {
     // No run_finished came: the run ends here as interrupted.
     data_->applyEvent({{"event", "run_finished"}, {"run_id", run_id}, {"status", "interrupted"}});
   }
-  if (run_id != 0 && store_) {
-    if (auto run = store_->findRun(run_id)) {
-      if (run->finished_points < run->total_points && run->status != RunStatus::Completed) resumable_run_ = run_id;
+  if (run_id != 0 && db_.isSet()) {
+    try {
+      if (auto run = db_.use([&](Store& s) { return s.findRun(run_id); })) {
+        if (run->finished_points < run->total_points && run->status != RunStatus::Completed) resumable_run_ = run_id;
+      }
+    } catch (const std::exception& e) {
+      appendLog(QStringLiteral("warning"), tr("cannot read run #%1 back: %2").arg(run_id).arg(what(e)));
     }
   }
   history_->setBusyRun(0);
@@ -457,6 +511,46 @@ void MainWindow::updateRunActions() {
   resume_action_->setEnabled(!running && resumable_run_ != 0);
   resume_action_->setText(resumable_run_ != 0 ? tr("Re&sume run #%1").arg(resumable_run_) : tr("Re&sume interrupted run"));
   editor_->setEnabled(!running);
+}
+
+const DeviceInfo* MainWindow::deviceFor(const std::string& spec_device) const {
+  const std::string id = spec_device == "cuda" ? "cuda:0" : spec_device;
+  for (const DeviceInfo& d : devices_) {
+    if (id == "auto" ? d.kind == "cuda" : d.id == id) return &d;
+  }
+  if (id != "auto") return nullptr;
+  for (const DeviceInfo& d : devices_) {
+    if (d.kind == "cpu") return &d;
+  }
+  return nullptr;
+}
+
+void MainWindow::updateEstimate() {
+  const auto spec = editor_->spec();
+  if (!spec) {
+    estimate_label_->clear();
+    return;
+  }
+  const DeviceInfo* device = deviceFor(spec->device);
+  if (devices_.empty()) {
+    estimate_label_->clear();  // this machine's devices were not listed
+    return;
+  }
+  if (device == nullptr) {
+    estimate_label_->setText(tr("No time estimate: device \"%1\" is not on this machine").arg(qs(spec->device)));
+    return;
+  }
+  const SweepEta eta(*spec, *device);
+  const QString name = qs(device->name.empty() ? device->id : device->name);
+  if (const auto total = eta.predictedTotalSeconds()) {
+    estimate_label_->setText(tr("%1 points, about %2 on %3").arg(eta.pointCount()).arg(formatEta(*total), name));
+    estimate_label_->setToolTip(tr("Predicted from each point's FLOPs and bytes over the device's measured GEMM and copy "
+                                   "ceilings; the ETA during the run follows the measured pace"));
+  } else {
+    estimate_label_->setText(
+        tr("%1 points; a time estimate once the ceilings of %2 are measured (by its first run)").arg(eta.pointCount()).arg(name));
+    estimate_label_->setToolTip(QString());
+  }
 }
 
 void MainWindow::applyTheme() {
@@ -491,7 +585,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
 }
 
 void MainWindow::loadSweepFile() {
-  const QString path = QFileDialog::getOpenFileName(this, tr("Load sweep"), QString(), tr("Sweep files (*.json)"));
+  const QString path = chooseOpenFile(this, tr("Load sweep"), QString(), tr("Sweep files (*.json)"));
   if (!path.isEmpty()) loadSweep(path);
 }
 
@@ -512,8 +606,8 @@ void MainWindow::saveSweepFile() {
     appendLog(QStringLiteral("warning"), tr("fix the sweep before saving it"));
     return;
   }
-  const QString path = QFileDialog::getSaveFileName(this, tr("Save sweep"), qs(spec->name) + QStringLiteral(".json"),
-                                                    tr("Sweep files (*.json)"));
+  const QString path =
+      chooseSaveFile(this, tr("Save sweep"), qs(spec->name) + QStringLiteral(".json"), tr("Sweep files (*.json)"));
   if (!path.isEmpty()) saveSweep(path);
 }
 
@@ -572,14 +666,13 @@ void MainWindow::exportChartsDialog() {
   const auto image_format = static_cast<ImageFormat>(format->currentData().toInt());
   const QString suffix = formatSuffix(image_format);
   if (which->currentIndex() == 0) {
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Export charts into"));
+    const QString dir = chooseDirectory(this, tr("Export charts into"), QString());
     if (!dir.isEmpty()) exportAllCharts(dir, image_format, size);
     return;
   }
   const ChartKind kind = kChartKinds[static_cast<std::size_t>(which->currentIndex() - 1)];
-  QString path = QFileDialog::getSaveFileName(this, tr("Export chart"),
-                                              QStringLiteral("run%1-%2.%3").arg(data_->run().id).arg(chartStem(kind), suffix),
-                                              suffix.toUpper() + QStringLiteral(" (*.") + suffix + QLatin1Char(')'));
+  QString path = chooseSaveFile(this, tr("Export chart"), QStringLiteral("run%1-%2.%3").arg(data_->run().id).arg(chartStem(kind), suffix),
+                                suffix.toUpper() + QStringLiteral(" (*.") + suffix + QLatin1Char(')'));
   if (path.isEmpty()) return;
   if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
   exportChartFile(kind, path, size);
@@ -611,9 +704,8 @@ bool MainWindow::exportChartFile(ChartKind kind, const QString& path, QSize size
 
 void MainWindow::exportTableDialog() {
   if (!data_->hasRun()) return;
-  QString filter;
-  const QString path = QFileDialog::getSaveFileName(this, tr("Export table"), QStringLiteral("run%1.csv").arg(data_->run().id),
-                                                    tr("CSV (*.csv);;JSON (*.json)"), &filter);
+  const QString path = chooseSaveFile(this, tr("Export table"), QStringLiteral("run%1.csv").arg(data_->run().id),
+                                      tr("CSV (*.csv);;JSON (*.json)"));
   if (path.isEmpty()) return;
   QString error;
   if (!exportTable(data_->run(), data_->points(), path, &error)) {
@@ -625,9 +717,8 @@ void MainWindow::exportTableDialog() {
 
 void MainWindow::exportReportDialog() {
   if (!data_->hasRun()) return;
-  const QString path = QFileDialog::getSaveFileName(this, tr("Export report"),
-                                                    QStringLiteral("run%1-report.html").arg(data_->run().id),
-                                                    tr("HTML (*.html);;PDF (*.pdf)"));
+  const QString path = chooseSaveFile(this, tr("Export report"), QStringLiteral("run%1-report.html").arg(data_->run().id),
+                                      tr("HTML (*.html);;PDF (*.pdf)"));
   if (path.isEmpty()) return;
   QString error;
   if (!exportReport(data_->run(), data_->points(), path, &error)) {
@@ -635,6 +726,20 @@ void MainWindow::exportReportDialog() {
   } else {
     appendLog(QStringLiteral("info"), tr("wrote %1").arg(path));
   }
+}
+
+void MainWindow::quickStart() {
+  QMessageBox::information(
+      this, tr("Quick start"),
+      tr("<ol>"
+         "<li>Pick a preset in <b>Sweep</b>, or models, sequence lengths, batch sizes, dtypes and kernels.</li>"
+         "<li>Press <b>Run</b>: the worker measures each point; the charts and <b>Results</b> fill in as it goes, "
+         "the status bar shows the ETA. <b>Cancel</b> keeps the points done; <b>Resume</b> continues.</li>"
+         "<li>Runs are kept in the database shown under <b>Run history</b>: open one, select two to compare, "
+         "add a note.</li>"
+         "<li><b>File ▸ Export</b> writes the charts (PNG, SVG, PDF), the table (CSV, JSON) or a report.</li>"
+         "<li>Without a display: <code>attnbench --batch --preset cpu-quick</code>; "
+         "<code>attnbench --help</code> lists everything. The README has the details.</li></ol>"));
 }
 
 void MainWindow::about() {

@@ -14,12 +14,14 @@
 #include "attnbench/device_info.h"
 #include "attnbench/store.h"
 #include "chart_export.h"
+#include "database.h"
 
 class QAction;
 class QLabel;
 class QMenu;
 class QPlainTextEdit;
 class QProgressBar;
+class QPushButton;
 class QTabWidget;
 
 namespace attnbench::ui {
@@ -71,6 +73,8 @@ class MainWindow : public QMainWindow {
   QPlainTextEdit* logPane() const { return log_; }
   QProgressBar* progressBar() const { return progress_; }
   QTabWidget* tabs() const { return tabs_; }
+  QLabel* estimateLabel() const { return estimate_label_; }  // the sweep's predicted time, under Run
+  QLabel* etaLabel() const { return eta_label_; }
   QString databasePath() const;
 
  public Q_SLOTS:
@@ -85,6 +89,9 @@ class MainWindow : public QMainWindow {
   void createDocks();
   void applyTheme();
   void updateRunActions();
+  void updateEstimate();
+  // This machine's device a spec's "device" resolves to (with its cached ceilings); null if absent.
+  const DeviceInfo* deviceFor(const std::string& spec_device) const;
   void onProgress();
   void showProgress();
   void onWorkerFinished(int exit_code, bool crashed, bool cancelled);
@@ -95,9 +102,10 @@ class MainWindow : public QMainWindow {
   void exportReportDialog();
   void chooseDatabase();
   void about();
+  void quickStart();
 
   MainWindowOptions options_;
-  std::unique_ptr<Store> store_;
+  Database db_;  // opened per operation, never held (see database.h)
   RunData* data_;
   WorkerClient* worker_;
   SweepEditor* editor_;
@@ -111,12 +119,14 @@ class MainWindow : public QMainWindow {
   QProgressBar* progress_;
   QLabel* status_label_;
   QLabel* eta_label_;
+  QLabel* estimate_label_;
   QMenu* view_menu_ = nullptr;
+  QPushButton* run_button_ = nullptr;
   QAction* run_action_ = nullptr;
   QAction* cancel_action_ = nullptr;
   QAction* resume_action_ = nullptr;
   QAction* export_action_ = nullptr;
-  std::vector<DeviceInfo> devices_;  // this machine's, from core
+  std::vector<DeviceInfo> devices_;  // this machine's, from core, with the ceilings the DB has cached
   std::int64_t resumable_run_ = 0;  // a run whose worker died; Resume continues it
   static constexpr int kProgressRefreshMs = 100;
   QTimer progress_timer_;

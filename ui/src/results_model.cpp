@@ -13,6 +13,29 @@
 
 namespace attnbench::ui {
 
+namespace {
+
+// One unit per column (ms, MiB), so that a column reads down without switching units.
+QString inMs(double ms) { return QString::number(ms, 'f', ms < 10 ? 3 : ms < 1000 ? 2 : 1); }
+QString inMiB(std::uint64_t bytes) { return bytes == 0 ? QStringLiteral("—") : QString::number(static_cast<double>(bytes) / (1 << 20), 'f', 1); }
+
+// The standard kernel's median over the flash kernel's, for a flash point whose shape also ran with
+// the standard kernel; 0 otherwise.
+double speedupOf(const std::vector<PointResult>& points, const PointResult& flash) {
+  const SweepPoint& f = flash.point;
+  if (f.kernel != KernelKind::Flash || flash.stats.median_ms <= 0) return 0;
+  for (const PointResult& r : points) {
+    const SweepPoint& s = r.point;
+    if (s.kernel == KernelKind::Standard && s.model.name == f.model.name && s.batch == f.batch && s.seq_len == f.seq_len &&
+        s.dtype == f.dtype && s.causal == f.causal && r.stats.median_ms > 0) {
+      return r.stats.median_ms / flash.stats.median_ms;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
 ResultsModel::ResultsModel(const RunData* run_data, QObject* parent) : QAbstractTableModel(parent), data_(run_data) {
   rows_ = static_cast<int>(data_->points().size());
   connect(data_, &RunData::runReset, this, [this] {
@@ -35,8 +58,8 @@ int ResultsModel::columnCount(const QModelIndex& parent) const { return parent.i
 QVariant ResultsModel::headerData(int section, Qt::Orientation orientation, int role) const {
   if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
   static const char* const names[ColumnCount] = {
-      "#", "Model", "Batch", "Seq len", "Dtype", "Causal", "Kernel", "Tile", "Status", "Median", "Std",
-      "TFLOP/s", "Peak memory", "Predicted", "Max abs error", "Correct", "Message"};
+      "#", "Model", "Batch", "Seq len", "Dtype", "Causal", "Kernel", "Tile", "Status", "Median (ms)", "Std (ms)",
+      "TFLOP/s", "Speedup", "Peak (MiB)", "Predicted (MiB)", "Max abs error", "Correct", "Message"};
   return QString::fromUtf8(names[section]);
 }
 
@@ -81,12 +104,16 @@ QVariant ResultsModel::data(const QModelIndex& index, int role) const {
       return p.tile.isAuto() && !r.tile.isAuto() ? QStringLiteral("auto → %1").arg(ran_with) : requested;
     }
     case Status: return qs(statusName(r.status));
-    case Median: return sort ? QVariant(r.stats.median_ms) : (ran ? QVariant(formatMs(r.stats.median_ms)) : QVariant());
-    case Std: return sort ? QVariant(r.stats.std_ms) : (ran ? QVariant(formatMs(r.stats.std_ms)) : QVariant());
+    case Median: return sort ? QVariant(r.stats.median_ms) : (ran ? QVariant(inMs(r.stats.median_ms)) : QVariant());
+    case Std: return sort ? QVariant(r.stats.std_ms) : (ran ? QVariant(inMs(r.stats.std_ms)) : QVariant());
     case Tflops: return sort ? QVariant(r.tflops) : (ran ? QVariant(formatTflops(r.tflops)) : QVariant());
-    case Peak: return sort ? QVariant(static_cast<qulonglong>(r.peak_bytes)) : QVariant(formatByteCount(r.peak_bytes));
-    case Predicted:
-      return sort ? QVariant(static_cast<qulonglong>(r.predicted_bytes)) : QVariant(formatByteCount(r.predicted_bytes));
+    case Speedup: {
+      const double speedup = speedupOf(data_->points(), r);
+      if (sort) return speedup;
+      return speedup > 0 ? QVariant(QStringLiteral("%1×").arg(speedup, 0, 'f', 2)) : QVariant();
+    }
+    case Peak: return sort ? QVariant(static_cast<qulonglong>(r.peak_bytes)) : QVariant(inMiB(r.peak_bytes));
+    case Predicted: return sort ? QVariant(static_cast<qulonglong>(r.predicted_bytes)) : QVariant(inMiB(r.predicted_bytes));
     case MaxError:
       if (!c) return sort ? QVariant(-1.0) : QVariant();
       return sort ? QVariant(c->max_abs_error) : QVariant(QString::number(c->max_abs_error, 'g', 3));

@@ -19,7 +19,7 @@ class ResultsModel : public QAbstractTableModel {
   Q_OBJECT
  public:
   enum Column { Index, Model, Batch, SeqLen, DTypeCol, Causal, Kernel, Tile, Status, Median, Std, Tflops,
-                Peak, Predicted, MaxError, Correct, Message, ColumnCount };
+                Speedup, Peak, Predicted, MaxError, Correct, Message, ColumnCount };
   static constexpr int SortRole = Qt::UserRole + 1;  // numbers sort as numbers
 
   explicit ResultsModel(const RunData* run_data, QObject* parent = nullptr);

@@ -136,6 +136,7 @@ void RunCharts::createCharts() {
     // Legend entries drawn as short line segments: flash (solid) and standard (dashed) differ there too.
     chart->legend()->setMarkerShape(QLegend::MarkerShapeFromSeries);
     chart->setAnimationOptions(QChart::NoAnimation);  // a point per update; animations would lag
+    connect(chart, &QGraphicsWidget::geometryChanged, this, [this, chart] { tidyLegend(chart); });
 
     auto* x = logAxis(QStringLiteral("Sequence length (tokens)"), 2.0, QStringLiteral("%.0f"));
     QAbstractAxis* y = nullptr;
@@ -284,17 +285,27 @@ void RunCharts::joinLegendGroup(ChartKind kind, QLineSeries* series, const Sweep
 }
 
 void RunCharts::tidyLegend(QChart* chart) {
-  const Qt::Alignment where = compact_legend_ ? Qt::AlignRight : Qt::AlignBottom;
-  if (chart->legend()->alignment() != where) chart->legend()->setAlignment(where);
+  // One row below the plot while its entries fit the chart's width; else a column at the right,
+  // where nothing is elided.
+  double row_width = 0;
+  const QFontMetricsF metrics(chart->legend()->font());
   for (QAbstractSeries* s : chart->series()) {
+    const auto label = legend_labels_.constFind(s);
     for (QLegendMarker* m : chart->legend()->markers(s)) {
       if (legend_hidden_.contains(s)) {
         m->setVisible(false);
-      } else if (const auto label = legend_labels_.constFind(s); label != legend_labels_.cend()) {
+      } else if (label != legend_labels_.cend()) {
         m->setLabel(*label);
       }
     }
+    // Counted from the series: the legend may not have made their markers yet.
+    if (!legend_hidden_.contains(s)) {
+      row_width += metrics.horizontalAdvance(label != legend_labels_.cend() ? *label : s->name()) + kLegendEntryExtraPx;
+    }
   }
+  const bool fits_below = row_width <= chart->size().width() - 2 * kLegendEntryExtraPx;
+  const Qt::Alignment where = compact_legend_ || !fits_below ? Qt::AlignRight : Qt::AlignBottom;
+  if (chart->legend()->alignment() != where) chart->legend()->setAlignment(where);
 }
 
 QLineSeries* RunCharts::addLine(ChartKind kind, const QString& name, const QPen& pen) {
@@ -341,13 +352,26 @@ QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel
 }
 
 QString RunCharts::modelLabel(const ModelPreset& model) const {
-  // Points read back from events or the store carry the model's id only: name it as the spec does.
+  // Points read back from events or the store carry the model's id only: its shape and name are
+  // the spec's. Models of one attention shape (heads, KV heads, head dim: Llama-2-7B and
+  // Granite-7B) run the same problem, so they share one curve named after all of them instead of
+  // two curves drawn over each other.
+  const ModelPreset* shape = &model;
   for (const auto& run : runs_) {
     for (const auto& m : run.spec.models) {
-      if (m.name == model.name && !m.display_name.empty()) return qs(m.display_name);
+      if (m.name == model.name) shape = &m;
     }
   }
-  return qs(model.display_name.empty() ? model.name : model.display_name);
+  QStringList names;
+  for (const auto& run : runs_) {
+    for (const auto& m : run.spec.models) {
+      const bool same = m.heads == shape->heads && m.kv_heads == shape->kv_heads && m.head_dim == shape->head_dim;
+      const QString name = qs(m.display_name.empty() ? m.name : m.display_name);
+      if (same && !names.contains(name)) names << name;
+    }
+  }
+  if (names.isEmpty()) return qs(model.display_name.empty() ? model.name : model.display_name);
+  return names.join(QStringLiteral(" / "));
 }
 
 QColor RunCharts::groupColor(const std::string& group_key) {
@@ -559,6 +583,7 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
       skipped_->attachAxis(y_axes_[slot(ChartKind::Memory)]);
       applyStyle(skipped_);
       connectSeries(chart(ChartKind::Memory), skipped_);
+      tidyLegend(chart(ChartKind::Memory));  // one more entry: it may no longer fit below the plot
     }
     std::uint64_t bytes = r.predicted_bytes;
     if (bytes == 0 && run_slot >= 0 && static_cast<std::size_t>(run_slot) < runs_.size()) {

@@ -81,6 +81,8 @@ class RunCharts : public QObject {
   // Curves of sweeps with more sequence lengths than this are drawn without point markers (so
   // dense that they would merge into a thick line).
   static constexpr int kMarkedPointsUpTo = 40;
+  // A legend entry's marker and spacing beside its label, in pixels.
+  static constexpr double kLegendEntryExtraPx = 34;
 
  private:
   struct Curve {

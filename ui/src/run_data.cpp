@@ -34,10 +34,8 @@ void RunData::addPoint(PointResult result) {
 }
 
 double RunData::etaSeconds() const {
-  const int finished_here = done_ - done_at_start_;
-  if (!live_ || finished_here <= 0 || !clock_.isValid()) return -1.0;
-  const double per_point = static_cast<double>(clock_.elapsed()) / 1000.0 / finished_here;
-  return per_point * std::max(0, run_.total_points - done_);
+  if (!live_ || !eta_ || !clock_.isValid()) return -1.0;
+  return eta_->remainingSeconds(static_cast<double>(clock_.elapsed()) / 1000.0).value_or(-1.0);
 }
 
 void RunData::applyEvent(const nlohmann::json& event) {
@@ -63,6 +61,13 @@ void RunData::applyEvent(const nlohmann::json& event) {
       done_at_start_ = done_;
       live_ = true;
       clock_.start();
+      eta_.reset();
+      if (event.contains("spec")) {
+        eta_ = std::make_unique<SweepEta>(run_.spec, run_.device);
+        std::vector<int> recorded;
+        for (const PointResult& p : points_) recorded.push_back(p.point.index);
+        eta_->start(0.0, recorded);
+      }
       Q_EMIT runStarted();
       Q_EMIT progressChanged(done_, run_.total_points);
     } else if (kind == "point_started") {
@@ -72,13 +77,9 @@ void RunData::applyEvent(const nlohmann::json& event) {
       done_ = event.value("done", done_ + 1);
       if (event.contains("total")) run_.total_points = event.at("total").get<int>();
       run_.finished_points = done_;
-      if (result.status != PointStatus::Ok) {
-        Q_EMIT note(QStringLiteral("warning"), QStringLiteral("%1: %2%3")
-                                                   .arg(qs(result.point.label()))
-                                                   .arg(qs(statusName(result.status)))
-                                                   .arg(result.message.empty() ? QString()
-                                                                               : QStringLiteral(" — ") + qs(result.message)));
-      }
+      // One log line per finished point; a failed or skipped one as a warning.
+      Q_EMIT note(result.status == PointStatus::Ok ? QStringLiteral("point") : QStringLiteral("warning"), pointLogLine(result));
+      if (eta_ && clock_.isValid()) eta_->pointFinished(result.point.index, static_cast<double>(clock_.elapsed()) / 1000.0);
       addPoint(std::move(result));
       Q_EMIT progressChanged(done_, run_.total_points);
     } else if (kind == "note") {

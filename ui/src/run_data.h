@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -13,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "attnbench/cost_model.h"
 #include "attnbench/results.h"
 #include "attnbench/store.h"
 
@@ -33,6 +35,11 @@ class RunData : public QObject {
     run_.name = std::move(name);
     run_.note = std::move(note);
   }
+  // The stored record of the run on screen (host, version, times, status...), read back once the
+  // worker has written them; the points stay.
+  void setRecord(RunRecord record) {
+    if (record.id == run_.id) run_ = std::move(record);
+  }
   // Adds a finished point, or replaces the earlier record of the same index (resume).
   void addPoint(PointResult result);
 
@@ -42,7 +49,11 @@ class RunData : public QObject {
   int donePoints() const { return done_; }
   int totalPoints() const { return run_.total_points; }
   bool live() const { return live_; }
-  // Seconds to the end of the run from the pace of this invocation's points; negative when unknown.
+  // Points finished since this invocation's run_started (0 while the ETA is still a prediction).
+  int finishedHere() const { return done_ - done_at_start_; }
+  // Seconds to the end of the live run: the points left weighted by their predicted cost, at the pace
+  // of this invocation's points (before the first, the prediction at the device's ceilings);
+  // negative when unknown.
   double etaSeconds() const;
 
   // Loads the points recorded before a resumed run_started (set by the window; may stay empty).
@@ -65,7 +76,8 @@ class RunData : public QObject {
   int done_ = 0;
   int done_at_start_ = 0;  // points already recorded when this invocation began (resume)
   bool live_ = false;
-  QElapsedTimer clock_;
+  QElapsedTimer clock_;  // since this invocation's run_started
+  std::unique_ptr<SweepEta> eta_;
 };
 
 }  // namespace attnbench::ui

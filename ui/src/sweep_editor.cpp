@@ -74,6 +74,7 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
   form->setRowWrapPolicy(QFormLayout::DontWrapRows);
 
   preset_ = new QComboBox;
+  preset_->setObjectName(QStringLiteral("preset"));
   preset_->addItem(tr("— choose a preset —"));
   for (const auto& name : sweepPresetNames()) preset_->addItem(qs(name));
   connect(preset_, &QComboBox::activated, this, &SweepEditor::loadPreset);
@@ -167,6 +168,7 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
   form->addRow(tr("Flash tiles"), field(tiles_, &tile_error_));
 
   repetitions_ = spin(1, 10000, 3);
+  repetitions_->setObjectName(QStringLiteral("repetitions"));
   warmup_ = spin(0, 1000, 1);
   auto* reps = new QWidget;
   auto* reps_layout = new QHBoxLayout(reps);

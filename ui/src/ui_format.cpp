@@ -52,4 +52,20 @@ QString localTime(const std::string& iso) {
   return t.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm"));
 }
 
+QString workerLineLevel(const QString& line) {
+  const QString text = line.trimmed();
+  if (text.startsWith(QLatin1String("note:"))) return {};
+  if (text.startsWith(QLatin1String("error:"))) return QStringLiteral("error");
+  if (text.startsWith(QLatin1String("warning:"))) return QStringLiteral("warning");
+  return QStringLiteral("worker");
+}
+
+QString pointLogLine(const PointResult& r) {
+  const QString label = qs(r.point.label());
+  if (r.status != PointStatus::Ok) {
+    return QStringLiteral("%1: %2%3").arg(label, qs(statusName(r.status)), r.message.empty() ? QString() : QStringLiteral(" — ") + qs(r.message));
+  }
+  return QStringLiteral("%1: %2, %3 TFLOP/s").arg(label, formatMs(r.stats.median_ms), formatTflops(r.tflops));
+}
+
 }  // namespace attnbench::ui

@@ -1,0 +1,130 @@
+// Exploring a chart: the wheel zooms around the pointer (the axes' ranges shrink), the middle
+// button drags the plot (both ends of the axis move the same way), a double-click resets.
+#include <gtest/gtest.h>
+
+#include <QApplication>
+#include <QMouseEvent>
+#include <QTest>
+#include <QWheelEvent>
+#include <QtCharts/QLogValueAxis>
+#include <QtCharts/QValueAxis>
+#include <QtCharts/QXYSeries>
+
+#include "chart_panel.h"
+#include "chart_view.h"
+#include "run_data.h"
+#include "ui_test_support.h"
+
+namespace attnbench::ui {
+namespace {
+
+struct AxisRange {
+  double lo = 0, hi = 0;
+  bool operator==(const AxisRange&) const = default;
+};
+
+AxisRange rangeOf(QChart* chart, Qt::Orientation orientation) {
+  QAbstractAxis* axis = chart->axes(orientation).constFirst();
+  if (auto* log = qobject_cast<QLogValueAxis*>(axis)) return {log->min(), log->max()};
+  auto* value = qobject_cast<QValueAxis*>(axis);
+  return value != nullptr ? AxisRange{value->min(), value->max()} : AxisRange{};
+}
+
+void send(QWidget* target, QEvent* event) { QApplication::sendEvent(target, event); }
+
+TEST(ChartExplore, WheelZoomsDragPansDoubleClickResets) {
+  test::ensureApp();
+  RunData data;
+  data.reset(test::fixtureRun(), test::fixturePoints());
+  ChartPanel panel(&data);
+  panel.resize(1400, 1000);
+  panel.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&panel));
+  panel.flushAll();
+  auto* view = qobject_cast<ExplorableChartView*>(panel.view(ChartKind::Latency));
+  ASSERT_NE(view, nullptr);
+  QChart* chart = view->chart();
+  const AxisRange x0 = rangeOf(chart, Qt::Horizontal), y0 = rangeOf(chart, Qt::Vertical);
+  ASSERT_LT(x0.lo, x0.hi);
+
+  // Two notches in over the plot's centre: the log x axis spans a smaller ratio.
+  const QPointF centre = view->mapFromScene(chart->mapToScene(chart->plotArea().center()));
+  QWheelEvent wheel(centre, view->viewport()->mapToGlobal(centre), QPoint(), QPoint(0, 240), Qt::NoButton, Qt::NoModifier,
+                    Qt::NoScrollPhase, false);
+  send(view->viewport(), &wheel);
+  const AxisRange x1 = rangeOf(chart, Qt::Horizontal), y1 = rangeOf(chart, Qt::Vertical);
+  EXPECT_NEAR(std::log(x1.hi / x1.lo), std::log(x0.hi / x0.lo) / (ExplorableChartView::kWheelStep * ExplorableChartView::kWheelStep), 1e-6);
+  EXPECT_LT(y1.hi / y1.lo, y0.hi / y0.lo);
+  EXPECT_GT(x1.lo, x0.lo);
+  EXPECT_LT(x1.hi, x0.hi);
+
+  // Drag the plot 60 px to the right with the middle button: the axis shows smaller x.
+  const QPoint from = centre.toPoint(), to = from + QPoint(60, 0);
+  QMouseEvent press(QEvent::MouseButtonPress, from, view->viewport()->mapToGlobal(from), Qt::MiddleButton, Qt::MiddleButton, Qt::NoModifier);
+  QMouseEvent move(QEvent::MouseMove, to, view->viewport()->mapToGlobal(to), Qt::NoButton, Qt::MiddleButton, Qt::NoModifier);
+  QMouseEvent release(QEvent::MouseButtonRelease, to, view->viewport()->mapToGlobal(to), Qt::MiddleButton, Qt::NoButton, Qt::NoModifier);
+  send(view->viewport(), &press);
+  send(view->viewport(), &move);
+  send(view->viewport(), &release);
+  const AxisRange x2 = rangeOf(chart, Qt::Horizontal);
+  EXPECT_LT(x2.lo, x1.lo);
+  EXPECT_LT(x2.hi, x1.hi);
+  EXPECT_NEAR(x2.hi / x2.lo, x1.hi / x1.lo, 1e-6 * x1.hi / x1.lo);  // moved, not zoomed
+
+  QMouseEvent twice(QEvent::MouseButtonDblClick, from, view->viewport()->mapToGlobal(from), Qt::LeftButton, Qt::LeftButton, Qt::NoModifier);
+  send(view->viewport(), &twice);
+  const AxisRange x3 = rangeOf(chart, Qt::Horizontal);
+  EXPECT_NEAR(x3.lo, x0.lo, 1e-6 * x0.lo);
+  EXPECT_NEAR(x3.hi, x0.hi, 1e-6 * x0.hi);
+}
+
+// The crosshair snaps to the nearest sequence length with points and lists each curve's value there.
+TEST(ChartExplore, CrosshairSnapsAndListsEveryCurve) {
+  test::ensureApp();
+  RunData data;
+  data.reset(test::fixtureRun(), test::fixturePoints());
+  ChartPanel panel(&data);
+  panel.resize(1400, 1000);
+  panel.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&panel));
+  panel.flushAll();
+  auto* view = qobject_cast<ExplorableChartView*>(panel.view(ChartKind::Latency));
+  ASSERT_NE(view, nullptr);
+  QChart* chart = view->chart();
+  QXYSeries* some = nullptr;
+  QPointF point;
+  for (QAbstractSeries* s : chart->series()) {
+    auto* xy = qobject_cast<QXYSeries*>(s);
+    for (const QPointF& p : xy != nullptr ? xy->points() : QList<QPointF>()) {
+      if (p.x() == 256.0) {
+        some = xy;
+        point = p;
+      }
+    }
+  }
+  ASSERT_NE(some, nullptr);
+  // A few pixels right of N=256: the crosshair sits on 256.
+  const QPointF at_256 = chart->mapToPosition(point, some) + QPointF(6, 0);
+  view->showCrosshair(view->mapFromScene(chart->mapToScene(at_256)));
+  ASSERT_TRUE(view->crosshairX().has_value());
+  EXPECT_EQ(*view->crosshairX(), 256.0);
+  const QString text = view->crosshairText();
+  EXPECT_TRUE(text.startsWith(QLatin1String("N = 256"))) << text.toStdString();
+  // Every curve with a point at 256 (B=1 and B=2, flash and standard in the fixture) has a line.
+  int with_point = 0;
+  for (QAbstractSeries* s : chart->series()) {
+    auto* xy = qobject_cast<QXYSeries*>(s);
+    if (xy == nullptr || !xy->isVisible() || xy->name().isEmpty()) continue;
+    for (const QPointF& p : xy->points()) with_point += p.x() == 256.0 ? 1 : 0;
+  }
+  EXPECT_EQ(text.count(QLatin1Char('\n')), with_point);
+  EXPECT_GE(with_point, 4);
+  if (const QByteArray shots = qgetenv("ATTNBENCH_UI_SHOTS"); !shots.isEmpty()) {
+    view->grab().save(QString::fromLocal8Bit(shots) + QStringLiteral("/chart-crosshair.png"));
+  }
+  view->showCrosshair(QPointF(1, 1));  // outside the plot
+  EXPECT_FALSE(view->crosshairX().has_value());
+}
+
+}  // namespace
+}  // namespace attnbench::ui
