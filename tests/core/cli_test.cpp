@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "exe_support.h"
 #include "test_support.h"
 
 namespace attnbench {
@@ -25,50 +26,25 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kTinySweep = {"--batch", "--no-progress", "--device", "cpu", "--heads", "4",
                                              "--head-dim", "64", "--dtype", "fp32", "--causal", "false"};
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+using testing::slurp;
+using Result = testing::ExeResult;
+
+// A setup step for the child: the environment variables named in `names` removed.
+std::function<void()> unsetting(const std::vector<std::string>& names) {
+  return [names] {
+    for (const auto& name : names) unsetenv(name.c_str());
+  };
 }
 
-// Starts attnbench with `args`, without the environment variables named in `unset`; stdout and
-// stderr go to files under `dir`.
 pid_t spawn(const std::vector<std::string>& args, const std::string& dir, const std::string& tag,
             const std::vector<std::string>& unset = {}) {
-  const std::string out = dir + "/" + tag + ".out", err = dir + "/" + tag + ".err";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(ATTNBENCH_EXE));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    setenv("XDG_DATA_HOME", dir.c_str(), 1);  // never touch the real default database
-    for (const auto& name : unset) unsetenv(name.c_str());
-    execv(ATTNBENCH_EXE, argv.data());
-    _exit(127);
-  }
-  return pid;
+  return testing::spawnExe(args, dir, tag, unsetting(unset));
 }
 
-int waitExit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + WTERMSIG(status);
-}
-
-struct Result {
-  int code;
-  std::string out, err;
-};
+int waitExit(pid_t pid) { return testing::waitExe(pid); }
 
 Result runCli(const std::vector<std::string>& args, const std::string& dir, const std::vector<std::string>& unset = {}) {
-  static int counter = 0;
-  const std::string tag = "run" + std::to_string(counter++);
-  const int code = waitExit(spawn(args, dir, tag, unset));
-  return {code, slurp(dir + "/" + tag + ".out"), slurp(dir + "/" + tag + ".err")};
+  return testing::runExe(args, dir, unsetting(unset));
 }
 
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -76,21 +52,7 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
   return a;
 }
 
-// Runs a query returning one integer or text cell.
-std::string queryOne(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_busy_timeout(db, 10000);
-  sqlite3_stmt* st = nullptr;
-  std::string v;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-    const auto* t = sqlite3_column_text(st, 0);
-    v = t ? reinterpret_cast<const char*>(t) : "";
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
+std::string queryOne(const std::string& db_path, const std::string& sql) { return testing::queryCell(db_path, sql); }
 
 int pointCount(const std::string& db) {
   const std::string v = queryOne(db, "SELECT count(*) FROM points");

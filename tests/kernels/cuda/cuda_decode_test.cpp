@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../decode_reference.h"
+#include "attention_test_support.h"
 #include "attnbench/kernels/cuda_decode.h"
 
 namespace {
@@ -29,18 +30,7 @@ namespace {
 using namespace attnbench::kernels;
 using attnbench::test::DecodeCase;
 using attnbench::test::DecodeProblem;
-
-bool cudaDeviceAvailable() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    static_cast<void>(cudaGetLastError());
-    return false;
-  }
-  return count > 0;
-}
-
-#define SKIP_WITHOUT_CUDA_DEVICE() \
-  if (!cudaDeviceAvailable()) GTEST_SKIP() << "no CUDA device"
+using attnbench::cuda_test::cudaDeviceAvailable;
 
 float roundTo(DType dtype, float x) {
   return dtype == DType::BF16 ? __bfloat162float(__float2bfloat16_rn(x)) : __half2float(__float2half_rn(x));
