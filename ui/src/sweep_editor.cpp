@@ -167,9 +167,9 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
   tiles_->setToolTip(tr("Flash tiles, rows of Q x rows of K/V; \"auto\" lets the kernel choose"));
   form->addRow(tr("Flash tiles"), field(tiles_, &tile_error_));
 
-  repetitions_ = spin(1, 10000, 3);
+  repetitions_ = spin(1, SpecLimits::kMaxRepetitions, 3);
   repetitions_->setObjectName(QStringLiteral("repetitions"));
-  warmup_ = spin(0, 1000, 1);
+  warmup_ = spin(0, SpecLimits::kMaxWarmup, 1);
   auto* reps = new QWidget;
   auto* reps_layout = new QHBoxLayout(reps);
   reps_layout->setContentsMargins(0, 0, 0, 0);
@@ -190,7 +190,7 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
   max_memory_ = new QLineEdit;
   max_memory_->setPlaceholderText(tr("device's free memory, or e.g. 8GiB"));
   adv_form->addRow(tr("Memory budget"), field(max_memory_, &memory_error_));
-  threads_ = spin(0, 1024, 0);
+  threads_ = spin(0, SpecLimits::kMaxThreads, 0);
   threads_->setSpecialValueText(tr("all"));
   adv_form->addRow(tr("CPU threads"), threads_);
   l2_flush_ = new QCheckBox(tr("flush L2 between samples (GPU)"));
