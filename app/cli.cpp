@@ -458,8 +458,8 @@ int runSweep(const SweepFlags& flags, const std::string& db_path, const std::str
   SweepSpec spec;
   if (resume_id) {
     resume_run = parseRunId(*resume_id);
-    store = Store::openExisting(db_path);
-    const RunRecord run = store->requireRun(resume_run);
+    // The request is checked through a read-only connection: a refused resume opens nothing for writing.
+    const RunRecord run = Store::openReadOnly(db_path)->requireRun(resume_run);
     if (run.spec.models.empty()) throw InputError("run " + *resume_id + " has a spec this build cannot read");
     if (run.status == RunStatus::Completed) {
       throw InputError("run " + *resume_id + " is already completed: nothing to resume");
@@ -470,6 +470,7 @@ int runSweep(const SweepFlags& flags, const std::string& db_path, const std::str
       throw InputError("run " + *resume_id + " cannot be resumed: " + e.what());
     }
     backend = makeBackend(run.spec.device, &note);
+    store = Store::openExisting(db_path);
   } else {
     spec = buildSpec(flags);  // bad input stops here, before anything is created
     backend = makeBackend(spec.device, &note);

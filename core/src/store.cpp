@@ -323,6 +323,32 @@ std::pair<sqlite3*, int> openForReading(const std::string& path) {
   return {guard.release(), version};
 }
 
+// Before any write to an existing file: a damaged file is refused while nothing has touched it (a
+// write open would otherwise switch its journal mode or migrate it before SQLite trips on the damage).
+void refuseDamaged(const std::string& path) {
+  auto [db, version] = openForReading(path);
+  HandleGuard guard{db};
+  static_cast<void>(version);
+  Statement st(db, "PRAGMA quick_check(1)");
+  const std::string verdict = st.step() ? st.text(0) : std::string("no answer");
+  if (verdict != "ok") {
+    throw InputError("database '" + path + "' is damaged (" + verdict +
+                     "); `sqlite3 FILE 'PRAGMA integrity_check'` tells more");
+  }
+}
+
+std::set<std::string> tableColumns(sqlite3* db, const char* table);
+
+// Whether a write open must migrate: an older schema, or result fields without their column.
+bool needsMigration(sqlite3* db, int version) {
+  if (version < Store::kSchemaVersion) return true;
+  const auto columns = tableColumns(db, "points");
+  for (const auto& f : resultFields()) {
+    if (!columns.count(std::string(f.name))) return true;
+  }
+  return false;
+}
+
 // Runs `step` again while another process holds the lock and SQLite did not wait for it (it answers
 // "busy" at once where waiting could deadlock, e.g. processes creating one new file together).
 template <typename Step>
@@ -486,7 +512,7 @@ std::unique_ptr<Store> Store::open(const std::string& path) {
   // An existing file is judged read-only first: a file that is not ours is never written to, not
   // even by the switch to WAL.
   if (existed && fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0) {
-    sqlite3_close(retryWhileBusy(path, [&] { return openForReading(path); }).first);
+    retryWhileBusy(path, [&] { refuseDamaged(path); });
   }
   try {
     std::unique_ptr<Store> store(
@@ -494,8 +520,8 @@ std::unique_ptr<Store> Store::open(const std::string& path) {
     if (sqlite3_db_readonly(store->db_, "main") == 1) throw InputError("database '" + path + "' is read-only");
     retryWhileBusy(path, [&] {
       try {
-        inspectSchema(store->db_, path);  // again: the file may have been created since
-        store->migrate();
+        // Again: the file may have been created since.
+        if (needsMigration(store->db_, inspectSchema(store->db_, path))) store->migrate();
       } catch (const SqliteError& e) {
         if (dynamic_cast<const SqliteBusy*>(&e) != nullptr) throw;
         throw InputError("cannot write database '" + path + "': " + e.what());
@@ -521,6 +547,7 @@ std::unique_ptr<Store> Store::openChecked(const std::string& path, bool read_onl
     store.reset(new Store(path, db));
     version = v;
   } else {
+    retryWhileBusy(path, [&] { refuseDamaged(path); });
     store.reset(new Store(path, openHandle(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX)));
     if (sqlite3_db_readonly(store->db_, "main") == 1) {
       throw InputError("database '" + path + "' is read-only: it can be listed, shown, exported and compared, not changed");
@@ -542,8 +569,8 @@ std::unique_ptr<Store> Store::openChecked(const std::string& path, bool read_onl
     exec(store->db_,
          "CREATE TEMP VIEW runs AS SELECT *, 0 AS owner_pid, '' AS owner_host, '' AS owner_start, "
          "0.0 AS heartbeat_at FROM main.runs");
-  } else if (!read_only) {
-    // Also at the current version: adds the columns of result fields added since the file was made.
+  } else if (!read_only && needsMigration(store->db_, version)) {
+    // Also at the current version when result fields were added since the file was made.
     retryWhileBusy(path, [&] { store->migrate(); });
   }
   if (!read_only) exec(store->db_, "PRAGMA foreign_keys = ON");
