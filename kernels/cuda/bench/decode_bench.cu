@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.cuh"
 #include "attnbench/kernels/cuda_decode.h"
 #include "attnbench/kernels/decode_params.h"
 
@@ -32,36 +33,6 @@ using attnbench::kernels::DecodeShape;
 using attnbench::kernels::DType;
 namespace kn = attnbench::kernels;
 namespace cuda = attnbench::kernels::cuda;
-
-#define CHECK_CUDA(call)                                                                 \
-  do {                                                                                   \
-    const cudaError_t status_ = (call);                                                  \
-    if (status_ != cudaSuccess) {                                                        \
-      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(status_));       \
-      return 1;                                                                          \
-    }                                                                                    \
-  } while (0)
-
-// Unit-variance values from a hash of the element index (never zeros), as 2-byte storage.
-__global__ void fillHashed(std::uint16_t* data, std::int64_t count, std::uint32_t seed, bool bf16) {
-  for (std::int64_t i = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x; i < count;
-       i += std::int64_t{gridDim.x} * blockDim.x) {
-    std::uint32_t h = (static_cast<std::uint32_t>(i) ^ static_cast<std::uint32_t>(i >> 32) * 0x85ebca6bu) * 0x9E3779B1u ^ seed;
-    h ^= h >> 15;
-    h *= 0x2c1b3c6du;
-    h ^= h >> 12;
-    h *= 0x297a2d39u;
-    h ^= h >> 15;
-    const float x = (static_cast<float>(h >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f;
-    if (bf16) {
-      const __nv_bfloat16 value = __float2bfloat16_rn(x);
-      data[i] = *reinterpret_cast<const std::uint16_t*>(&value);
-    } else {
-      const __half value = __float2half_rn(x);
-      data[i] = *reinterpret_cast<const std::uint16_t*>(&value);
-    }
-  }
-}
 
 __global__ void emptyKernel() {}
 
@@ -259,9 +230,9 @@ int main(int argc, char** argv) {
             continue;
           }
           const bool bf16 = p.dtype == DType::BF16;
-          fillHashed<<<1024, 256, 0, stream>>>(static_cast<std::uint16_t*>(q.data), static_cast<std::int64_t>(q_elements), 1u, bf16);
-          fillHashed<<<4096, 256, 0, stream>>>(static_cast<std::uint16_t*>(k.data), static_cast<std::int64_t>(kv_elements), 2u, bf16);
-          fillHashed<<<4096, 256, 0, stream>>>(static_cast<std::uint16_t*>(v.data), static_cast<std::int64_t>(kv_elements), 3u, bf16);
+          attnbench::bench::fillRandom<<<1024, 256, 0, stream>>>(static_cast<std::uint16_t*>(q.data), static_cast<std::int64_t>(q_elements), 1u, bf16);
+          attnbench::bench::fillRandom<<<4096, 256, 0, stream>>>(static_cast<std::uint16_t*>(k.data), static_cast<std::int64_t>(kv_elements), 2u, bf16);
+          attnbench::bench::fillRandom<<<4096, 256, 0, stream>>>(static_cast<std::uint16_t*>(v.data), static_cast<std::int64_t>(kv_elements), 3u, bf16);
           if (!table.empty()) {
             CHECK_CUDA(cudaMemcpy(table_dev.data, table.data(), table.size() * sizeof(int), cudaMemcpyHostToDevice));
             p.block_table = static_cast<const int*>(table_dev.data);

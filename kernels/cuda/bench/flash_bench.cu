@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.cuh"
 #include "attnbench/kernels/attention_params.h"
 #include "attnbench/kernels/cuda_attention.h"
 #include "attnbench/kernels/cudnn_attention.h"
@@ -30,36 +31,6 @@ using attnbench::kernels::DType;
 using attnbench::kernels::TileShape;
 using attnbench::kernels::cuda::FlashFamily;
 namespace cuda = attnbench::kernels::cuda;
-
-#define CHECK_CUDA(call)                                                                           \
-  do {                                                                                             \
-    const cudaError_t status_ = (call);                                                            \
-    if (status_ != cudaSuccess) {                                                                  \
-      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(status_));                 \
-      return 1;                                                                                    \
-    }                                                                                              \
-  } while (0)
-
-// Uniform values in [-sqrt(3), sqrt(3)) (unit variance) from a per-element hash: random, not zeros.
-__global__ void fillRandom(std::uint16_t* data, std::int64_t count, std::uint32_t seed, bool bf16) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    std::uint32_t h = static_cast<std::uint32_t>(i) * 0x9E3779B1u ^ seed;
-    h ^= h >> 16;
-    h *= 0x7feb352du;
-    h ^= h >> 15;
-    h *= 0x846ca68bu;
-    h ^= h >> 16;
-    const float x = (static_cast<float>(h >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f;
-    if (bf16) {
-      const __nv_bfloat16 value = __float2bfloat16_rn(x);
-      data[i] = *reinterpret_cast<const std::uint16_t*>(&value);
-    } else {
-      const __half value = __float2half_rn(x);
-      data[i] = *reinterpret_cast<const std::uint16_t*>(&value);
-    }
-  }
-}
 
 struct Timing {
   double median_ms = 0.0;
@@ -244,9 +215,9 @@ int main(int argc, char** argv) {
               "TFLOP/s", "max|f-s|");
   for (const std::string& dtype_name : dtypes) {
     const bool bf16 = dtype_name == "bf16";
-    fillRandom<<<1024, 256>>>(static_cast<std::uint16_t*>(q), static_cast<std::int64_t>(q_count), 1u, bf16);
-    fillRandom<<<1024, 256>>>(static_cast<std::uint16_t*>(k), static_cast<std::int64_t>(kv_count), 2u, bf16);
-    fillRandom<<<1024, 256>>>(static_cast<std::uint16_t*>(v), static_cast<std::int64_t>(kv_count), 3u, bf16);
+    attnbench::bench::fillRandom<<<1024, 256>>>(static_cast<std::uint16_t*>(q), static_cast<std::int64_t>(q_count), 1u, bf16);
+    attnbench::bench::fillRandom<<<1024, 256>>>(static_cast<std::uint16_t*>(k), static_cast<std::int64_t>(kv_count), 2u, bf16);
+    attnbench::bench::fillRandom<<<1024, 256>>>(static_cast<std::uint16_t*>(v), static_cast<std::int64_t>(kv_count), 3u, bf16);
     CHECK_CUDA(cudaDeviceSynchronize());
     for (const bool causal : causal_values) {
       for (const int n : lengths) {
