@@ -175,7 +175,9 @@ struct SweepFlags {
   std::string architecture, variant, causal, use_flash, check_correctness, device, max_memory, seed;
   int heads = 0, kv_heads = 0, head_dim = 0;
   std::string custom_name = "custom";
-  std::optional<int> repetitions, warmup, threads;
+  std::optional<int> repetitions, warmup, threads, min_samples;
+  std::optional<double> max_noise, min_time, timeout;
+  std::string timing;
   bool l2_flush = false, cuda_graph = false, no_check = false;
 };
 
@@ -199,13 +201,22 @@ void addSweepOptions(CLI::App& app, SweepFlags& f) {
   app.add_option("--batch-sizes,--batch_sizes", f.batch_sizes, "batch sizes, e.g. 1,2")->group(group);
   app.add_option("--dtype,--dtypes", f.dtypes, "fp16, bf16, fp32 (comma-separated)")->group(group);
   app.add_option("--causal", f.causal, "causal mask: true, false or both")->group(group);
-  app.add_option("--kernels", f.kernels, "flash, standard (comma-separated)")->group(group);
+  app.add_option("--kernels", f.kernels, "flash, standard, cudnn (comma-separated)")->group(group);
   app.add_option("--use_flash,--use-flash", f.use_flash, "seed spelling: true = flash only, false = standard only")
       ->expected(0, 1)
       ->default_str("true")
       ->group(group);
   app.add_option("--tiles,--tile", f.tiles, "flash tiles: auto, 64, 64x64, 128x64, 128x128")->group(group);
-  app.add_option("--repetitions", f.repetitions, "timed samples per point")->group(group);
+  app.add_option("--repetitions", f.repetitions, "timed samples per point (fixed; default: the noise rule below)")
+      ->group(group);
+  app.add_option("--max-noise", f.max_noise, "sample until the relative std. deviation is at most this, in % (0.5)")
+      ->group(group);
+  app.add_option("--min-samples", f.min_samples, "samples before the noise rule may stop (10)")->group(group);
+  app.add_option("--min-time", f.min_time, "kernel seconds before the noise rule may stop (0)")->group(group);
+  app.add_option("--timeout", f.timeout, "wall seconds after which a point stops sampling, flagged noisy (5)")
+      ->group(group);
+  app.add_option("--timing", f.timing, "GPU timing: blocked (default), batch, plain (see docs/METHODOLOGY.md)")
+      ->group(group);
   app.add_option("--warmup", f.warmup, "untimed runs before the samples")->group(group);
   app.add_option("--check-correctness,--check_correctness", f.check_correctness,
                  "compare against an fp64 reference (true/false)")
@@ -280,6 +291,11 @@ SweepSpec buildSpec(const SweepFlags& f) {
   // Ranges are validateSpec's (SpecLimits), the same as for spec files and the GUI.
   if (f.repetitions) spec.repetitions = *f.repetitions;
   if (f.warmup) spec.warmup = *f.warmup;
+  if (f.max_noise) spec.sampling.max_noise_percent = *f.max_noise;
+  if (f.min_samples) spec.sampling.min_samples = *f.min_samples;
+  if (f.min_time) spec.sampling.min_time_s = *f.min_time;
+  if (f.timeout) spec.sampling.timeout_s = *f.timeout;
+  if (!f.timing.empty()) spec.timing = parseTimingMethod(f.timing);
   if (!f.check_correctness.empty()) spec.check_correctness = parseBool(f.check_correctness, "--check-correctness");
   if (f.no_check) spec.check_correctness = false;
   if (!f.max_memory.empty()) spec.max_memory_bytes = parseByteSize(f.max_memory);

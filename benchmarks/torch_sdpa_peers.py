@@ -49,8 +49,9 @@ def main():
     dtype = torch.float16 if args.dtype == "fp16" else torch.bfloat16
     kv_heads = args.kv_heads or args.heads
     gqa = {"enable_gqa": True} if kv_heads != args.heads else {}
-    print(json.dumps({"event": "peer_started", "torch": torch.__version__, "device": torch.cuda.get_device_name()}),
-          flush=True)
+    cudnn = torch.backends.cudnn.version()  # e.g. 91900 for 9.19.0
+    print(json.dumps({"event": "peer_started", "torch": torch.__version__, "device": torch.cuda.get_device_name(),
+                      "cudnn": f"{cudnn // 10000}.{cudnn // 100 % 100}.{cudnn % 100}" if cudnn else None}), flush=True)
     for n in args.seq:
         q = torch.randn((args.batch, args.heads, n, args.dim), device="cuda", dtype=dtype)
         k, v = (torch.randn((args.batch, kv_heads, n, args.dim), device="cuda", dtype=dtype) for _ in range(2))

@@ -109,7 +109,7 @@ SweepSpec spec(const std::string& name, std::vector<std::string> models, std::ve
 PointResult fakeResult(const SweepPoint& p) {
   PointResult r;
   r.point = p;
-  const double b = p.batch, h = p.model.heads, n = p.seq_len, d = p.model.head_dim;
+  const double b = p.shape.batch, h = p.shape.heads_q, n = p.shape.seq_kv, d = p.shape.head_dim;
   const std::uint64_t io = static_cast<std::uint64_t>(4.0 * b * h * n * d * 2.0 + b * h * n * 4.0);
   const std::uint64_t scores = p.kernel == KernelKind::Standard ? static_cast<std::uint64_t>(b * h * n * n * 2.0) : 0;
   r.predicted_bytes = io + scores;
@@ -141,7 +141,7 @@ void writeEventStream(const SweepSpec& s, const std::string& path) {
   int done = 0;
   for (const auto& p : points) {
     line({{"event", "point_started"}, {"run_id", 1}, {"index", p.index}, {"label", p.label()},
-          {"point", {{"model", p.model.name}, {"batch", p.batch}, {"seq_len", p.seq_len}}}});
+          {"point", {{"model", p.model.name}, {"batch", p.shape.batch}, {"seq_len", p.shape.seq_kv}}}});
     line({{"event", "point_finished"}, {"run_id", 1}, {"index", p.index}, {"done", ++done}, {"total", total},
           {"result", pointResultToJson(fakeResult(p))}});
   }

@@ -7,21 +7,6 @@
 
 namespace attnbench {
 
-ProblemShape problemOf(const SweepPoint& p) {
-  ProblemShape s;
-  s.batch = p.batch;
-  s.heads_q = p.model.heads;
-  s.heads_kv = p.model.kv_heads;
-  s.seq_q = p.seq_len;
-  s.seq_kv = p.seq_len;
-  s.head_dim = p.model.head_dim;
-  s.causal = p.causal;
-  s.dtype = p.dtype;
-  s.kernel = p.kernel;
-  s.tile = p.tile;
-  return s;
-}
-
 namespace {
 
 std::string lower(std::string s) {

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "attnbench/backend.h"
-#include "attnbench/kernels/attention_params.h"
 
 namespace attnbench {
 
@@ -18,15 +17,5 @@ int cudaDeviceCount(std::string* why);
 std::vector<DeviceInfo> listCudaDevices();
 std::unique_ptr<Backend> makeCudaBackend(int ordinal);
 #endif
-
-// AttentionParams for a problem over densely packed [B, H, N, D] buffers.
-kernels::AttentionParams packedParams(const ProblemShape& shape, const void* q, const void* k, const void* v, void* o,
-                                      float* lse);
-
-// Element counts of the four tensors of a problem.
-std::size_t tensorElements(const ProblemShape& shape, TensorId tensor);
-
-// Element offset of row `row` of head `head` of batch `b` in a packed [B, H, N, D] tensor.
-std::size_t rowOffsetElements(const ProblemShape& shape, TensorId tensor, int b, int head, int row);
 
 }  // namespace attnbench

@@ -10,8 +10,8 @@ namespace {
 using RowKey = std::tuple<std::string, std::string, bool, int, int, int, int, int, std::string>;
 
 RowKey rowKey(const SweepPoint& p) {
-  return {p.model.name, std::string(kernels::dtypeName(p.dtype)), p.causal, p.batch,
-          p.model.heads, p.model.kv_heads, p.model.head_dim, p.seq_len, kernelName(p.kernel)};
+  return {p.model.name, std::string(kernels::dtypeName(p.shape.dtype)), p.shape.causal, p.shape.batch,
+          p.shape.heads_q, p.shape.heads_kv, p.shape.head_dim, p.shape.seq_kv, kernelName(p.kernel)};
 }
 
 bool ranOk(const PointResult* r) { return r != nullptr && r->status == PointStatus::Ok && r->stats.median_ms > 0; }
@@ -48,8 +48,8 @@ Comparison compareRuns(const std::vector<RunPoints>& runs) {
       auto [it, inserted] = row_of.try_emplace(key, out.rows.size());
       if (inserted) {
         const SweepPoint& p = r.point;
-        ComparisonRow row{p.model.name, p.batch, p.seq_len, p.model.heads, p.model.kv_heads, p.model.head_dim,
-                          std::string(kernels::dtypeName(p.dtype)), p.causal, kernelName(p.kernel), {}};
+        ComparisonRow row{p.model.name, p.shape.batch, p.shape.seq_kv, p.shape.heads_q, p.shape.heads_kv, p.shape.head_dim,
+                          std::string(kernels::dtypeName(p.shape.dtype)), p.shape.causal, kernelName(p.kernel), {}};
         row.runs.resize(runs.size());
         out.rows.push_back(std::move(row));
       }

@@ -22,12 +22,12 @@ constexpr double kFillBytesPerSecond = 1e9;
 constexpr DeviceCeilings kNominalCeilings{100.0, 1.0, "nominal"};
 
 double inputOutputBytes(const SweepPoint& p) {
-  const double per_row = 2.0 * (p.model.heads + p.model.kv_heads) * p.model.head_dim * kernels::bytesPerElement(p.dtype);
-  return per_row * p.batch * p.seq_len;
+  const double per_row = 2.0 * (p.shape.heads_q + p.shape.heads_kv) * p.shape.head_dim * kernels::bytesPerElement(p.shape.dtype);
+  return per_row * p.shape.batch * p.shape.seq_kv;
 }
 
 double scoresBytes(const SweepPoint& p) {
-  return p.kernel == KernelKind::Standard ? 4.0 * p.batch * p.model.heads * double(p.seq_len) * p.seq_len : 0.0;
+  return p.kernel == KernelKind::Standard ? 4.0 * p.shape.batch * p.shape.heads_q * double(p.shape.seq_kv) * p.shape.seq_kv : 0.0;
 }
 
 }  // namespace
@@ -45,11 +45,11 @@ double predictedPointSeconds(const SweepPoint& point, const SweepSpec& spec, con
   const KernelWork work = kernelWork(point);
   const double compute = ceilings.gemm_tflops > 0 ? work.flops / (ceilings.gemm_tflops * 1e12) : 0.0;
   const double memory = ceilings.copy_gbps > 0 ? work.bytes / (ceilings.copy_gbps * 1e9) : 0.0;
-  const double runs = spec.warmup + spec.repetitions;
+  const double runs = spec.warmup + (spec.repetitions > 0 ? spec.repetitions : spec.sampling.min_samples);
   double seconds = kPointOverheadSeconds + runs * std::max(compute, memory) / kRooflineFraction;
   seconds += inputOutputBytes(point) / kFillBytesPerSecond;
   if (spec.check_correctness) {
-    seconds += kReferenceRows * 4.0 * point.seq_len * point.model.head_dim / kHostReferenceFlopsPerSecond;
+    seconds += kReferenceRows * 4.0 * point.shape.seq_kv * point.shape.head_dim / kHostReferenceFlopsPerSecond;
   }
   return seconds;
 }

@@ -19,69 +19,41 @@ namespace attnbench {
 
 namespace kcpu = kernels::cpu;
 
-kernels::AttentionParams packedParams(const ProblemShape& s, const void* q, const void* k, const void* v, void* o,
-                                      float* lse) {
-  kernels::AttentionParams p;
-  p.q = q;
-  p.k = k;
-  p.v = v;
-  p.o = o;
-  p.lse = lse;
-  kernels::setShape(p, {s.batch, s.heads_q, s.heads_kv, s.seq_q, s.seq_kv, s.head_dim, s.causal, s.dtype});
-  kernels::setPackedBhndStrides(p);
-  return p;
-}
-
-std::size_t tensorElements(const ProblemShape& s, TensorId tensor) {
-  const std::size_t d = static_cast<std::size_t>(s.head_dim);
-  switch (tensor) {
-    case TensorId::Q:
-    case TensorId::O: return static_cast<std::size_t>(s.batch) * s.heads_q * s.seq_q * d;
-    case TensorId::K:
-    case TensorId::V: return static_cast<std::size_t>(s.batch) * s.heads_kv * s.seq_kv * d;
-  }
-  return 0;
-}
-
-std::size_t rowOffsetElements(const ProblemShape& s, TensorId tensor, int b, int head, int row) {
-  const bool kv = tensor == TensorId::K || tensor == TensorId::V;
-  const kernels::TensorStrides strides = kernels::packedBhndStrides(kv ? s.heads_kv : s.heads_q, kv ? s.seq_kv : s.seq_q, s.head_dim);
-  return static_cast<std::size_t>(strides.offset(b, head, row));
-}
-
 namespace {
 
 int resolveThreads(int requested) {
   return requested > 0 ? requested : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-std::size_t workspaceBytes(const ProblemShape& s, int threads, TileShape* tile_out) {
-  const kernels::AttentionParams p = packedParams(s, nullptr, nullptr, nullptr, nullptr, nullptr);
-  if (s.kernel == KernelKind::Standard) return kcpu::standardWorkspaceBytes(p);
-  const TileShape tile = kcpu::resolveFlashTile(p, s.tile);
+std::size_t workspaceBytes(const SweepPoint& point, int threads, TileShape* tile_out) {
+  const kernels::AttentionParams p = packedParams(point.shape, nullptr, nullptr, nullptr, nullptr, nullptr);
+  if (point.kernel == KernelKind::Standard) return kcpu::standardWorkspaceBytes(p);
+  const TileShape tile = kcpu::resolveFlashTile(p, point.tile);
   if (tile_out) *tile_out = tile;
   return kcpu::flashWorkspaceBytes(p, tile, threads);
 }
 
-std::uint64_t predictCpuBytes(const ProblemShape& s, int threads) {
+std::uint64_t predictCpuBytes(const SweepPoint& point, int threads) {
+  const kernels::AttentionShape& s = point.shape;
   const std::uint64_t e = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
   std::uint64_t bytes = e * (tensorElements(s, TensorId::Q) + tensorElements(s, TensorId::K) +
                              tensorElements(s, TensorId::V) + tensorElements(s, TensorId::O));
-  if (s.kernel == KernelKind::Flash) bytes += 4ULL * s.batch * s.heads_q * s.seq_q;  // LSE
-  return bytes + workspaceBytes(s, threads, nullptr);
+  if (point.kernel == KernelKind::Flash) bytes += 4ULL * s.batch * s.heads_q * s.seq_q;  // LSE
+  return bytes + workspaceBytes(point, threads, nullptr);
 }
 
 class CpuPoint final : public PreparedPoint {
  public:
-  CpuPoint(const ProblemShape& s, std::uint64_t seed, int threads, std::uint64_t limit)
-      : shape_(s), threads_(threads), tracker_(limit) {
+  CpuPoint(const SweepPoint& point, std::uint64_t seed, int threads, std::uint64_t limit)
+      : shape_(point.shape), kernel_(point.kernel), threads_(threads), tracker_(limit) {
+    const kernels::AttentionShape& s = point.shape;
     const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(s.dtype));
     q_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::Q));
     k_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::K));
     v_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::V));
     o_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::O));
-    if (s.kernel == KernelKind::Flash) lse_ = HostBuffer(tracker_, 4ULL * s.batch * s.heads_q * s.seq_q);
-    workspace_ = HostBuffer(tracker_, workspaceBytes(s, threads, &tile_));
+    if (kernel_ == KernelKind::Flash) lse_ = HostBuffer(tracker_, 4ULL * s.batch * s.heads_q * s.seq_q);
+    workspace_ = HostBuffer(tracker_, workspaceBytes(point, threads, &tile_));
     fillRandom(q_.data(), s.dtype, tensorElements(s, TensorId::Q), seed * 4 + 0);
     fillRandom(k_.data(), s.dtype, tensorElements(s, TensorId::K), seed * 4 + 1);
     fillRandom(v_.data(), s.dtype, tensorElements(s, TensorId::V), seed * 4 + 2);
@@ -91,13 +63,13 @@ class CpuPoint final : public PreparedPoint {
 
   double runTimed() override {
     const auto start = std::chrono::steady_clock::now();
-    if (shape_.kernel == KernelKind::Standard) kcpu::standardAttention(params_, workspace_.data(), threads_);
+    if (kernel_ == KernelKind::Standard) kcpu::standardAttention(params_, workspace_.data(), threads_);
     else kcpu::flashAttention(params_, tile_, workspace_.data(), threads_);
     const auto stop = std::chrono::steady_clock::now();
     return std::chrono::duration<double, std::milli>(stop - start).count();
   }
 
-  TileShape resolvedTile() const override { return shape_.kernel == KernelKind::Flash ? tile_ : TileShape{}; }
+  TileShape resolvedTile() const override { return kernel_ == KernelKind::Flash ? tile_ : TileShape{}; }
   std::uint64_t peakBytes() const override { return tracker_.peak(); }
 
   std::int64_t countUnwrittenOutputs() override {
@@ -114,7 +86,8 @@ class CpuPoint final : public PreparedPoint {
   }
 
  private:
-  ProblemShape shape_;
+  kernels::AttentionShape shape_;
+  KernelKind kernel_;
   int threads_;
   MemoryTracker tracker_;
   HostBuffer q_, k_, v_, o_, lse_, workspace_;
@@ -127,11 +100,14 @@ class CpuBackend final : public Backend {
   CpuBackend() : device_(describeHostCpu()) {}
 
   const DeviceInfo& device() const override { return device_; }
-  std::string unsupportedReason(const ProblemShape& s) const override { return sizeOverflowReason(s); }
+  std::string unsupportedReason(const SweepPoint& point) const override {
+    if (point.kernel == KernelKind::Cudnn) return "cuDNN runs on NVIDIA GPUs only";
+    return sizeOverflowReason(point.shape);
+  }
 
-  std::uint64_t predictBytes(const ProblemShape& s) const override {
-    if (!sizeOverflowReason(s).empty()) return UINT64_MAX;  // never fits a budget
-    return predictCpuBytes(s, threads_);
+  std::uint64_t predictBytes(const SweepPoint& point) const override {
+    if (!unsupportedReason(point).empty()) return UINT64_MAX;  // never fits a budget
+    return predictCpuBytes(point, threads_);
   }
 
   std::uint64_t memoryBudgetBytes() const override {
@@ -141,10 +117,10 @@ class CpuBackend final : public Backend {
 
   void setTimingOptions(const TimingOptions& timing) override { threads_ = resolveThreads(timing.cpu_threads); }
 
-  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t seed, std::uint64_t limit_bytes) override {
+  std::unique_ptr<PreparedPoint> prepare(const SweepPoint& point, std::uint64_t seed, std::uint64_t limit_bytes) override {
     // Host memory is overcommitted: an allocation past what is available "succeeds" and the process
     // is killed when it touches the pages. So the available memory stays a hard limit here.
-    return std::make_unique<CpuPoint>(s, seed, threads_, std::min(limit_bytes, memoryBudgetBytes()));
+    return std::make_unique<CpuPoint>(point, seed, threads_, std::min(limit_bytes, memoryBudgetBytes()));
   }
 
   DeviceCeilings measureCeilings() override {

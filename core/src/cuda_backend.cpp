@@ -1,19 +1,23 @@
 // The CUDA backend: tracked cudaMalloc for every buffer of a point, CUDA events around the kernels
-// only, optional L2 flush and CUDA-graph replay, out-of-memory as a result and sticky errors as a
-// DeviceFault that ends the run.
+// only (the stream held while they are enqueued, or a batch of launches), optional L2 flush and
+// CUDA-graph replay, three kernels (flash, the cuBLAS standard baseline, cuDNN's SDPA), out-of-memory
+// as a result and sticky errors as a DeviceFault that ends the run.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
 #include "attnbench/errors.h"
 #include "attnbench/kernels/cuda_attention.h"
+#include "attnbench/kernels/cudnn_attention.h"
 #include "backends.h"
 #include "cuda_fill.h"
 #include "host_tensors.h"
 #include "size_checks.h"
+#include "stream_hold.h"
 #include "tracking_allocator.h"
 
 namespace attnbench {
@@ -151,6 +155,7 @@ struct CudaContext {
   void* l2_flush = nullptr;
   std::size_t l2_flush_bytes = 0;
   kcuda::DeviceTraits traits;
+  StreamHold hold;
 
   static constexpr std::size_t kCublasWorkspaceBytes = 32u << 20;
 
@@ -183,26 +188,34 @@ struct CudaContext {
   }
 };
 
-kernels::AttentionParams shapeOnlyParams(const ProblemShape& s) {
+kernels::AttentionParams shapeOnlyParams(const kernels::AttentionShape& s) {
   return packedParams(s, nullptr, nullptr, nullptr, nullptr, nullptr);
 }
 
 class CudaPoint final : public PreparedPoint {
  public:
-  CudaPoint(CudaContext& ctx, const ProblemShape& s, std::uint64_t seed, const TimingOptions& timing,
+  CudaPoint(CudaContext& ctx, const SweepPoint& point, std::uint64_t seed, const TimingOptions& timing,
             std::uint64_t limit)
-      : ctx_(ctx), shape_(s), timing_(timing), tracker_(limit) {
+      : ctx_(ctx), shape_(point.shape), kernel_(point.kernel), timing_(timing), tracker_(limit) {
+    const kernels::AttentionShape& s = point.shape;
     const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(s.dtype));
     q_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::Q));
     k_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::K));
     v_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::V));
     o_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::O));
     const kernels::AttentionParams shape_params = shapeOnlyParams(s);
-    if (s.kernel == KernelKind::Flash) {
-      lse_ = DeviceBuffer(tracker_, 4ULL * s.batch * s.heads_q * s.seq_q);
-      tile_ = kcuda::resolveFlashTile(shape_params, s.tile, ctx.traits);
-    } else {
-      workspace_ = DeviceBuffer(tracker_, kcuda::standardWorkspaceBytes(shape_params));
+    switch (kernel_) {
+      case KernelKind::Flash:
+        lse_ = DeviceBuffer(tracker_, 4ULL * s.batch * s.heads_q * s.seq_q);
+        tile_ = kcuda::resolveFlashTile(shape_params, point.tile, ctx.traits);
+        break;
+      case KernelKind::Standard:
+        workspace_ = DeviceBuffer(tracker_, kcuda::standardWorkspaceBytes(shape_params));
+        break;
+      case KernelKind::Cudnn:
+        // No LSE output: what inference pays. The plan was built by unsupportedReason.
+        workspace_ = DeviceBuffer(tracker_, kcuda::cudnnWorkspaceBytes(shape_params));
+        break;
     }
     check(fillRandomDevice(q_.data(), s.dtype, tensorElements(s, TensorId::Q), seed * 4 + 0, ctx.stream), "fill Q");
     check(fillRandomDevice(k_.data(), s.dtype, tensorElements(s, TensorId::K), seed * 4 + 1, ctx.stream), "fill K");
@@ -219,14 +232,12 @@ class CudaPoint final : public PreparedPoint {
   double runTimed() override {
     if (timing_.l2_flush) ctx_.flushL2();
     if (timing_.cuda_graph && !graph_exec_) capture();
-    check(cudaEventRecord(ctx_.start, ctx_.stream), "cudaEventRecord");
-    if (graph_exec_) check(cudaGraphLaunch(graph_exec_, ctx_.stream), "cudaGraphLaunch");
-    else launch();
-    check(cudaEventRecord(ctx_.stop, ctx_.stream), "cudaEventRecord");
-    check(cudaEventSynchronize(ctx_.stop), "kernel");
-    float ms = 0;
-    check(cudaEventElapsedTime(&ms, ctx_.start, ctx_.stop), "cudaEventElapsedTime");
-    return ms;
+    switch (timing_.method) {
+      case TimingMethod::Blocked: return timeLaunches(1, true);
+      case TimingMethod::Plain: return timeLaunches(1, false);
+      case TimingMethod::Batch: return timeLaunches(batchSize(), false) / batchSize();
+    }
+    return 0;
   }
 
   TileShape resolvedTile() const override { return tile_; }
@@ -263,17 +274,65 @@ class CudaPoint final : public PreparedPoint {
   }
 
  private:
+  // Milliseconds between events around `launches` launches; with `held`, the stream waits behind a
+  // spinning kernel until all of them are enqueued.
+  double timeLaunches(int launches, bool held) {
+    if (held) check(ctx_.hold.hold(ctx_.stream), "stream hold");
+    try {
+      check(cudaEventRecord(ctx_.start, ctx_.stream), "cudaEventRecord");
+      for (int i = 0; i < launches; ++i) issue();
+      check(cudaEventRecord(ctx_.stop, ctx_.stream), "cudaEventRecord");
+    } catch (...) {
+      if (held) ctx_.hold.release();
+      throw;
+    }
+    if (held) ctx_.hold.release();
+    check(cudaEventSynchronize(ctx_.stop), "kernel");
+    if (held && ctx_.hold.timedOut()) {
+      throw std::runtime_error("the host took longer than the stream hold's timeout to enqueue one launch");
+    }
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, ctx_.start, ctx_.stop), "cudaEventElapsedTime");
+    return ms;
+  }
+
+  // Launches per batch sample: enough for about a millisecond of kernel time, so that the events'
+  // resolution and the first launch's latency are small against it; fixed at the first sample.
+  int batchSize() {
+    if (batch_launches_ == 0) {
+      const double one_ms = timeLaunches(1, true);
+      batch_launches_ = static_cast<int>(std::clamp(std::ceil(kBatchTargetMs / std::max(one_ms, 1e-4)), 1.0, 1000.0));
+    }
+    return batch_launches_;
+  }
+
+  void issue() {
+    if (graph_exec_) check(cudaGraphLaunch(graph_exec_, ctx_.stream), "cudaGraphLaunch");
+    else launch();
+  }
+
   void launch() {
-    if (shape_.kernel == KernelKind::Flash) {
-      check(kcuda::flashForward(params_, tile_, ctx_.stream), "flash forward");
-      return;
+    switch (kernel_) {
+      case KernelKind::Flash:
+        check(kcuda::flashForward(params_, tile_, ctx_.stream), "flash forward");
+        return;
+      case KernelKind::Cudnn: {
+        std::string error;
+        const cudaError_t e = kcuda::cudnnAttention(params_, workspace_.data(), ctx_.stream, &error);
+        if (e == cudaErrorUnknown) throw std::runtime_error("cuDNN: " + error);
+        check(e, "cuDNN attention");
+        return;
+      }
+      case KernelKind::Standard: {
+        cublasStatus_t status = CUBLAS_STATUS_SUCCESS;
+        const cudaError_t e = kcuda::standardAttention(params_, workspace_.data(), ctx_.cublas, ctx_.stream, &status);
+        if (status != CUBLAS_STATUS_SUCCESS) {
+          throw std::runtime_error(std::string("cuBLAS: ") + cublasGetStatusString(status));
+        }
+        check(e, "standard attention");
+        return;
+      }
     }
-    cublasStatus_t status = CUBLAS_STATUS_SUCCESS;
-    const cudaError_t e = kcuda::standardAttention(params_, workspace_.data(), ctx_.cublas, ctx_.stream, &status);
-    if (status != CUBLAS_STATUS_SUCCESS) {
-      throw std::runtime_error(std::string("cuBLAS: ") + cublasGetStatusString(status));
-    }
-    check(e, "standard attention");
   }
 
   void capture() {
@@ -293,13 +352,16 @@ class CudaPoint final : public PreparedPoint {
   }
 
   CudaContext& ctx_;
-  ProblemShape shape_;
+  kernels::AttentionShape shape_;
+  KernelKind kernel_;
   TimingOptions timing_;
   MemoryTracker tracker_;
   DeviceBuffer q_, k_, v_, o_, lse_, workspace_;
   TileShape tile_;
   kernels::AttentionParams params_;
   cudaGraphExec_t graph_exec_ = nullptr;
+  int batch_launches_ = 0;
+  static constexpr double kBatchTargetMs = 1.0;
 };
 
 class CudaBackend final : public Backend {
@@ -308,20 +370,28 @@ class CudaBackend final : public Backend {
 
   const DeviceInfo& device() const override { return device_; }
 
-  std::string unsupportedReason(const ProblemShape& s) const override {
-    if (std::string reason = sizeOverflowReason(s); !reason.empty()) return reason;
-    const kernels::AttentionParams p = shapeOnlyParams(s);
-    return s.kernel == KernelKind::Flash ? kcuda::flashUnsupportedReason(p, s.tile, ctx_.traits)
-                                         : kcuda::standardUnsupportedReason(p);
+  std::string unsupportedReason(const SweepPoint& point) const override {
+    if (std::string reason = sizeOverflowReason(point.shape); !reason.empty()) return reason;
+    const kernels::AttentionParams p = shapeOnlyParams(point.shape);
+    switch (point.kernel) {
+      case KernelKind::Flash: return kcuda::flashUnsupportedReason(p, point.tile, ctx_.traits);
+      case KernelKind::Standard: return kcuda::standardUnsupportedReason(p);
+      case KernelKind::Cudnn: return kcuda::cudnnUnsupportedReason(p);  // builds and caches the plan
+    }
+    return "unknown kernel";
   }
 
-  std::uint64_t predictBytes(const ProblemShape& s) const override {
-    if (!sizeOverflowReason(s).empty()) return UINT64_MAX;  // never fits a budget
+  std::uint64_t predictBytes(const SweepPoint& point) const override {
+    if (!sizeOverflowReason(point.shape).empty()) return UINT64_MAX;  // never fits a budget
+    const kernels::AttentionShape& s = point.shape;
     const std::uint64_t e = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
     std::uint64_t bytes = e * (tensorElements(s, TensorId::Q) + tensorElements(s, TensorId::K) +
                                tensorElements(s, TensorId::V) + tensorElements(s, TensorId::O));
-    if (s.kernel == KernelKind::Flash) bytes += 4ULL * s.batch * s.heads_q * s.seq_q;
-    else bytes += kcuda::standardWorkspaceBytes(shapeOnlyParams(s));
+    switch (point.kernel) {
+      case KernelKind::Flash: return bytes + 4ULL * s.batch * s.heads_q * s.seq_q;  // LSE
+      case KernelKind::Standard: return bytes + kcuda::standardWorkspaceBytes(shapeOnlyParams(s));
+      case KernelKind::Cudnn: return bytes + kcuda::cudnnWorkspaceBytes(shapeOnlyParams(s));
+    }
     return bytes;
   }
 
@@ -335,8 +405,8 @@ class CudaBackend final : public Backend {
 
   void setTimingOptions(const TimingOptions& timing) override { timing_ = timing; }
 
-  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t seed, std::uint64_t limit_bytes) override {
-    return std::make_unique<CudaPoint>(ctx_, s, seed, timing_, limit_bytes);
+  std::unique_ptr<PreparedPoint> prepare(const SweepPoint& point, std::uint64_t seed, std::uint64_t limit_bytes) override {
+    return std::make_unique<CudaPoint>(ctx_, point, seed, timing_, limit_bytes);
   }
 
   DeviceCeilings measureCeilings() override {

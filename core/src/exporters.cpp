@@ -108,8 +108,8 @@ std::string fmt(const char* format, double v) {
 // Points that describe one attention problem (whatever the kernel and tile).
 using ShapeKey = std::tuple<std::string, int, int, int, int, int, std::string, bool>;
 ShapeKey shapeKey(const SweepPoint& p) {
-  return {p.model.name, p.model.heads, p.model.kv_heads, p.model.head_dim, p.batch, p.seq_len,
-          std::string(kernels::dtypeName(p.dtype)), p.causal};
+  return {p.model.name, p.shape.heads_q, p.shape.heads_kv, p.shape.head_dim, p.shape.batch, p.shape.seq_kv,
+          std::string(kernels::dtypeName(p.shape.dtype)), p.shape.causal};
 }
 
 // Pads or truncates to a column width (left-aligned text, right-aligned numbers).
@@ -186,10 +186,10 @@ std::vector<ShapeSummary> summarize(const std::vector<PointResult>& points) {
     if (inserted) {
       ShapeSummary s;
       s.model = r.point.model.name;
-      s.batch = r.point.batch;
-      s.seq_len = r.point.seq_len;
-      s.dtype = std::string(kernels::dtypeName(r.point.dtype));
-      s.causal = r.point.causal;
+      s.batch = r.point.shape.batch;
+      s.seq_len = r.point.shape.seq_kv;
+      s.dtype = std::string(kernels::dtypeName(r.point.shape.dtype));
+      s.causal = r.point.shape.causal;
       out.push_back(s);
     }
     ShapeSummary& s = out[it->second];
@@ -210,8 +210,8 @@ void printSummaryTable(std::ostream& out, const std::vector<PointResult>& points
   auto statusOr = [](const std::vector<PointResult>& all, const ShapeSummary& s, KernelKind kind) {
     // When the kernel did not run ok, show why (skipped, oom, failed) instead of a number.
     for (const auto& r : all) {
-      if (r.point.kernel == kind && r.point.model.name == s.model && r.point.batch == s.batch &&
-          r.point.seq_len == s.seq_len && kernels::dtypeName(r.point.dtype) == s.dtype && r.point.causal == s.causal) {
+      if (r.point.kernel == kind && r.point.model.name == s.model && r.point.shape.batch == s.batch &&
+          r.point.shape.seq_kv == s.seq_len && kernels::dtypeName(r.point.shape.dtype) == s.dtype && r.point.shape.causal == s.causal) {
         return statusName(r.status);
       }
     }

@@ -79,4 +79,34 @@ float roundToDType(float x, DType dtype) {
   return x;
 }
 
+kernels::AttentionParams packedParams(const kernels::AttentionShape& s, const void* q, const void* k, const void* v, void* o,
+                                      float* lse) {
+  kernels::AttentionParams p;
+  p.q = q;
+  p.k = k;
+  p.v = v;
+  p.o = o;
+  p.lse = lse;
+  kernels::setShape(p, s);
+  kernels::setPackedBhndStrides(p);
+  return p;
+}
+
+std::size_t tensorElements(const kernels::AttentionShape& s, TensorId tensor) {
+  const std::size_t d = static_cast<std::size_t>(s.head_dim);
+  switch (tensor) {
+    case TensorId::Q:
+    case TensorId::O: return static_cast<std::size_t>(s.batch) * s.heads_q * s.seq_q * d;
+    case TensorId::K:
+    case TensorId::V: return static_cast<std::size_t>(s.batch) * s.heads_kv * s.seq_kv * d;
+  }
+  return 0;
+}
+
+std::size_t rowOffsetElements(const kernels::AttentionShape& s, TensorId tensor, int b, int head, int row) {
+  const bool kv = tensor == TensorId::K || tensor == TensorId::V;
+  const kernels::TensorStrides strides = kernels::packedBhndStrides(kv ? s.heads_kv : s.heads_q, kv ? s.seq_kv : s.seq_q, s.head_dim);
+  return static_cast<std::size_t>(strides.offset(b, head, row));
+}
+
 }  // namespace attnbench

@@ -1,10 +1,11 @@
-// Host-side element helpers shared by the backends: reproducible random inputs, the poison pattern
+// Host-side helpers shared by the backends: the packed tensor layout, reproducible random inputs, the poison pattern
 // written into outputs before a run, and conversion of stored elements to fp32.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "attnbench/backend.h"
 #include "attnbench/kernels/attention_params.h"
 
 namespace attnbench {
@@ -24,5 +25,16 @@ void toFloat(const void* src, DType dtype, std::size_t count, float* dst);
 
 // Rounds an fp32 value to the storage precision (for emulating a kernel's intermediate rounding).
 float roundToDType(float x, DType dtype);
+
+// The densely packed [B, H, N, D] layout in which the backends allocate a problem's tensors.
+// AttentionParams for a problem over densely packed [B, H, N, D] buffers.
+kernels::AttentionParams packedParams(const kernels::AttentionShape& shape, const void* q, const void* k, const void* v, void* o,
+                                      float* lse);
+
+// Element counts of the four tensors of a problem.
+std::size_t tensorElements(const kernels::AttentionShape& shape, TensorId tensor);
+
+// Element offset of row `row` of head `head` of batch `b` in a packed [B, H, N, D] tensor.
+std::size_t rowOffsetElements(const kernels::AttentionShape& shape, TensorId tensor, int b, int head, int row);
 
 }  // namespace attnbench

@@ -37,7 +37,7 @@ struct RowErrors {
 };
 
 // One query row: fp64 reference, emulated low-precision standard attention, and the kernel's row.
-RowErrors checkRow(const ProblemShape& s, const float* q, const std::vector<float>& k, const std::vector<float>& v,
+RowErrors checkRow(const kernels::AttentionShape& s, const float* q, const std::vector<float>& k, const std::vector<float>& v,
                    const float* o, int row) {
   const int d = s.head_dim;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
@@ -95,7 +95,7 @@ RowErrors checkRow(const ProblemShape& s, const float* q, const std::vector<floa
 
 }  // namespace
 
-CorrectnessResult checkCorrectness(PreparedPoint& prepared, const ProblemShape& s, std::uint64_t seed,
+CorrectnessResult checkCorrectness(PreparedPoint& prepared, const kernels::AttentionShape& s, std::uint64_t seed,
                                    std::optional<double> baseline_error) {
   CorrectnessResult result;
   result.unwritten = prepared.countUnwrittenOutputs();

@@ -47,12 +47,14 @@ SampleStats computeStats(const std::vector<double>& samples) {
   return st;
 }
 
+double noisePercent(const SampleStats& stats) { return stats.mean_ms > 0 ? 100.0 * stats.std_ms / stats.mean_ms : 0.0; }
+
 double compulsoryBytes(const SweepPoint& p) {
-  const double element = kernels::bytesPerElement(p.dtype);
-  const double rows_q = static_cast<double>(p.batch) * p.model.heads * p.seq_len;
-  const double rows_kv = static_cast<double>(p.batch) * p.model.kv_heads * p.seq_len;
-  double bytes = element * p.model.head_dim * (2 * rows_q + 2 * rows_kv);  // Q, O; K, V
-  if (p.kernel == KernelKind::Standard) bytes += 4 * element * rows_q * p.seq_len;
+  const double element = kernels::bytesPerElement(p.shape.dtype);
+  const double rows_q = static_cast<double>(p.shape.batch) * p.shape.heads_q * p.shape.seq_kv;
+  const double rows_kv = static_cast<double>(p.shape.batch) * p.shape.heads_kv * p.shape.seq_kv;
+  double bytes = element * p.shape.head_dim * (2 * rows_q + 2 * rows_kv);  // Q, O; K, V
+  if (p.kernel == KernelKind::Standard) bytes += 4 * element * rows_q * p.shape.seq_kv;
   return bytes;
 }
 

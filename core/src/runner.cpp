@@ -15,18 +15,15 @@ namespace {
 // Raised inside a point when the cancel flag is seen; the point is dropped, not recorded.
 struct Cancelled {};
 
-// Inputs depend on the shape only, so flash and standard of one shape see the same Q, K, V.
+// Inputs depend on the shape only, so every kernel of one shape sees the same Q, K, V.
 std::uint64_t pointSeed(std::uint64_t base, const SweepPoint& p) {
   std::uint64_t h = base ^ 0x51ED2701ULL;
   auto mix = [&h](std::uint64_t v) { h = (h ^ v) * 0x100000001B3ULL; };
   for (char c : p.model.name) mix(static_cast<unsigned char>(c));
-  mix(static_cast<std::uint64_t>(p.model.heads));
-  mix(static_cast<std::uint64_t>(p.model.kv_heads));
-  mix(static_cast<std::uint64_t>(p.model.head_dim));
-  mix(static_cast<std::uint64_t>(p.batch));
-  mix(static_cast<std::uint64_t>(p.seq_len));
-  mix(static_cast<std::uint64_t>(p.dtype));
-  mix(p.causal ? 1 : 2);
+  const kernels::AttentionShape& s = p.shape;
+  for (const int dimension : {s.heads_q, s.heads_kv, s.head_dim, s.batch, s.seq_kv}) mix(static_cast<std::uint64_t>(dimension));
+  mix(static_cast<std::uint64_t>(s.dtype));
+  mix(s.causal ? 1 : 2);
   return h;
 }
 
@@ -89,6 +86,38 @@ void Runner::emit(const RunEvent& event) const {
   if (sink_) sink_(event);
 }
 
+bool Runner::takeSamples(const SweepSpec& spec, PreparedPoint& prepared, std::vector<double>& samples_ms) {
+  const SamplingRule& rule = spec.sampling;
+  const auto start = std::chrono::steady_clock::now();
+  double kernel_seconds = 0;
+  for (;;) {
+    if (cancelled()) throw Cancelled{};
+    const double ms = prepared.runTimed();
+    samples_ms.push_back(ms);
+    kernel_seconds += ms / 1e3;
+    const auto n = static_cast<int>(samples_ms.size());
+    if (spec.repetitions > 0) {
+      if (n == spec.repetitions) return true;
+      continue;
+    }
+    if (n >= rule.min_samples && kernel_seconds >= rule.min_time_s &&
+        noisePercent(computeStats(samples_ms)) <= rule.max_noise_percent) {
+      return true;
+    }
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= rule.timeout_s) return false;
+  }
+}
+
+void Runner::recordClocks(PointResult& r, const std::optional<SmClockReading>& before,
+                          const std::optional<SmClockReading>& after) {
+  if (!before || !after) return;
+  r.sm_clock_start_mhz = before->current_mhz;
+  r.sm_clock_end_mhz = after->current_mhz;
+  r.sm_clock_max_mhz = std::max(before->max_mhz, after->max_mhz);
+  const double floor = kThrottledClockFraction * r.sm_clock_max_mhz;
+  r.throttled = r.sm_clock_max_mhz > 0 && std::min(r.sm_clock_start_mhz, r.sm_clock_end_mhz) < floor;
+}
+
 PointResult Runner::runPoint(const SweepSpec& spec, const SweepPoint& point) {
   double ignored = 0;
   return runPointTimed(spec, point, ignored);
@@ -98,7 +127,6 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
   PointResult r;
   r.point = point;
   r.started_at = isoTimestampNow();
-  const ProblemShape shape = problemOf(point);
   auto finish = [&r](PointStatus status, std::string message) {
     r.status = status;
     r.message = std::move(message);
@@ -106,10 +134,10 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
     return r;
   };
 
-  if (std::string reason = backend_.unsupportedReason(shape); !reason.empty()) {
+  if (std::string reason = backend_.unsupportedReason(point); !reason.empty()) {
     return finish(PointStatus::Skipped, reason);
   }
-  r.predicted_bytes = backend_.predictBytes(shape);
+  r.predicted_bytes = backend_.predictBytes(point);
   const std::uint64_t budget = spec.max_memory_bytes.value_or(backend_.memoryBudgetBytes());
   if (r.predicted_bytes > budget) {
     return finish(PointStatus::Skipped, "would need " + formatBytes(r.predicted_bytes) + ", limit " + formatBytes(budget) +
@@ -118,7 +146,7 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
 
   std::unique_ptr<PreparedPoint> prepared;
   try {
-    prepared = backend_.prepare(shape, pointSeed(spec.seed, point), budget);
+    prepared = backend_.prepare(point, pointSeed(spec.seed, point), budget);
   } catch (const OutOfMemory& e) {
     return finish(PointStatus::Oom, e.what());
   } catch (const DeviceFault&) {
@@ -132,12 +160,10 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
       if (cancelled()) throw Cancelled{};
       kernel_ms += prepared->runTimed();
     }
-    for (int i = 0; i < spec.repetitions; ++i) {
-      if (cancelled()) throw Cancelled{};
-      const double ms = prepared->runTimed();
-      kernel_ms += ms;
-      r.samples_ms.push_back(ms);
-    }
+    const std::optional<SmClockReading> clock_before = backend_.readSmClock();
+    r.noisy = !takeSamples(spec, *prepared, r.samples_ms);
+    for (const double ms : r.samples_ms) kernel_ms += ms;
+    recordClocks(r, clock_before, backend_.readSmClock());
   } catch (const OutOfMemory& e) {
     r.peak_bytes = prepared->peakBytes();
     return finish(PointStatus::Oom, e.what());
@@ -157,12 +183,12 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
   }
   if (spec.check_correctness) {
     std::optional<double> baseline_error;
-    if (point.kernel == KernelKind::Flash) {
+    if (point.kernel != KernelKind::Standard) {
       if (auto it = baseline_errors_.find(pointSeed(spec.seed, point)); it != baseline_errors_.end()) {
         baseline_error = it->second;
       }
     }
-    r.correctness = checkCorrectness(*prepared, shape, pointSeed(spec.seed, point), baseline_error);
+    r.correctness = checkCorrectness(*prepared, point.shape, pointSeed(spec.seed, point), baseline_error);
     if (point.kernel == KernelKind::Standard && r.correctness->passed) {
       baseline_errors_[pointSeed(spec.seed, point)] = r.correctness->max_abs_error;
     }
@@ -216,7 +242,7 @@ RunOutcome Runner::resume(std::int64_t run_id) {
 
 RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const std::vector<SweepPoint>& points,
                              std::vector<PointResult> earlier, bool resumed) {
-  backend_.setTimingOptions({spec.l2_flush, spec.cuda_graph, spec.threads});
+  backend_.setTimingOptions({spec.l2_flush, spec.cuda_graph, spec.threads, spec.timing});
   RunOutcome outcome;
   outcome.run_id = run_id;
   outcome.results = std::move(earlier);

@@ -27,7 +27,7 @@ inline std::int64_t checkedElements(std::initializer_list<std::int64_t> factors)
 
 // Empty when every tensor of `s` (Q, K, V, O, the log-sum-exp rows and the standard kernel's score
 // matrix) stays within kMaxTensorElements; else the reason the point is skipped.
-inline std::string sizeOverflowReason(const ProblemShape& s) {
+inline std::string sizeOverflowReason(const kernels::AttentionShape& s) {
   const std::int64_t q = checkedElements({s.batch, s.heads_q, s.seq_q, s.head_dim});
   const std::int64_t kv = checkedElements({s.batch, s.heads_kv, s.seq_kv, s.head_dim});
   const std::int64_t scores = checkedElements({s.batch, s.heads_q, s.seq_q, s.seq_kv});

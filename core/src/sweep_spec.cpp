@@ -38,6 +38,15 @@ void requireInRange(long long v, long long lo, long long hi, const std::string& 
   }
 }
 
+void requireRealInRange(double v, double lo, double hi, const std::string& what) {
+  // Written so that NaN fails too.
+  if (!(v >= lo && v <= hi)) {
+    std::ostringstream os;
+    os << what << " " << v << " is out of range [" << lo << ", " << hi << "]";
+    throw InputError(os.str());
+  }
+}
+
 // Every value of an axis at most once: a repeat would run (and store) the same points twice.
 template <typename T, typename Key>
 void requireNoRepeats(const std::vector<T>& values, const char* axis, Key key) {
@@ -69,6 +78,13 @@ int intInRange(const nlohmann::json& v, const std::string& key, long long lo, lo
   return static_cast<int>(x);
 }
 
+double doubleInRange(const nlohmann::json& v, const std::string& key, double lo, double hi) {
+  if (!v.is_number()) throw InputError("spec: \"" + key + "\" must be a number, got " + shown(v));
+  const double x = v.get<double>();
+  requireRealInRange(x, lo, hi, "spec: \"" + key + "\" =");
+  return x;
+}
+
 bool boolValue(const nlohmann::json& v, const std::string& key) {
   if (!v.is_boolean()) throw InputError("spec: \"" + key + "\" must be true or false, got " + shown(v));
   return v.get<bool>();
@@ -82,7 +98,7 @@ std::string stringValue(const nlohmann::json& v, const std::string& key) {
 // The kernel axis in run order: standard before flash, each once.
 std::vector<KernelKind> standardFirst(const std::vector<KernelKind>& kernels) {
   std::vector<KernelKind> out;
-  for (KernelKind k : {KernelKind::Standard, KernelKind::Flash}) {
+  for (KernelKind k : {KernelKind::Standard, KernelKind::Flash, KernelKind::Cudnn}) {
     if (std::find(kernels.begin(), kernels.end(), k) != kernels.end()) out.push_back(k);
   }
   return out;
@@ -90,13 +106,38 @@ std::vector<KernelKind> standardFirst(const std::vector<KernelKind>& kernels) {
 
 }  // namespace
 
-std::string kernelName(KernelKind kind) { return kind == KernelKind::Flash ? "flash" : "standard"; }
+std::string kernelName(KernelKind kind) {
+  switch (kind) {
+    case KernelKind::Flash: return "flash";
+    case KernelKind::Standard: return "standard";
+    case KernelKind::Cudnn: return "cudnn";
+  }
+  return "?";
+}
+
+std::string timingMethodName(TimingMethod method) {
+  switch (method) {
+    case TimingMethod::Blocked: return "blocked";
+    case TimingMethod::Batch: return "batch";
+    case TimingMethod::Plain: return "plain";
+  }
+  return "?";
+}
+
+TimingMethod parseTimingMethod(const std::string& s) {
+  const std::string m = lower(s);
+  if (m == "blocked" || m == "cold") return TimingMethod::Blocked;
+  if (m == "batch") return TimingMethod::Batch;
+  if (m == "plain") return TimingMethod::Plain;
+  throw InputError("unknown timing method '" + s + "' (blocked, batch, plain)");
+}
 
 KernelKind parseKernel(const std::string& s) {
   const std::string k = lower(s);
   if (k == "flash" || k == "fused") return KernelKind::Flash;
   if (k == "standard" || k == "baseline" || k == "math" || k == "naive") return KernelKind::Standard;
-  throw InputError("unknown kernel '" + s + "' (flash, standard)");
+  if (k == "cudnn") return KernelKind::Cudnn;
+  throw InputError("unknown kernel '" + s + "' (flash, standard, cudnn)");
 }
 
 DType parseDType(const std::string& s) {
@@ -175,7 +216,8 @@ SweepSpec specFromJson(const nlohmann::json& j) {
   if (!j.is_object()) throw InputError("spec: the top level must be a JSON object");
   static const std::set<std::string> known = {
       "name", "models", "seq_lens", "batch_sizes", "dtypes", "causal", "kernels", "tiles", "repetitions", "warmup",
-      "check_correctness", "device", "max_memory", "seed", "l2_flush", "cuda_graph", "threads"};
+      "check_correctness", "device", "max_memory", "seed", "l2_flush", "cuda_graph", "threads", "timing", "max_noise",
+      "min_samples", "min_time", "timeout"};
   for (const auto& [key, value] : j.items()) {
     if (!known.count(key)) throw InputError("spec: unknown key \"" + key + "\"");
   }
@@ -217,7 +259,12 @@ SweepSpec specFromJson(const nlohmann::json& j) {
   } else {
     s.tiles = {TileShape{}};
   }
-  if (j.contains("repetitions")) s.repetitions = intInRange(j.at("repetitions"), "repetitions", 1, L::kMaxRepetitions);
+  if (j.contains("repetitions")) s.repetitions = intInRange(j.at("repetitions"), "repetitions", 0, L::kMaxRepetitions);
+  if (j.contains("max_noise")) s.sampling.max_noise_percent = doubleInRange(j.at("max_noise"), "max_noise", 0.0, L::kMaxNoisePercent);
+  if (j.contains("min_samples")) s.sampling.min_samples = intInRange(j.at("min_samples"), "min_samples", 1, L::kMaxMinSamples);
+  if (j.contains("min_time")) s.sampling.min_time_s = doubleInRange(j.at("min_time"), "min_time", 0.0, L::kMaxSamplingSeconds);
+  if (j.contains("timeout")) s.sampling.timeout_s = doubleInRange(j.at("timeout"), "timeout", 0.0, L::kMaxSamplingSeconds);
+  if (j.contains("timing")) s.timing = parseTimingMethod(stringValue(j.at("timing"), "timing"));
   if (j.contains("warmup")) s.warmup = intInRange(j.at("warmup"), "warmup", 0, L::kMaxWarmup);
   if (j.contains("check_correctness")) s.check_correctness = boolValue(j.at("check_correctness"), "check_correctness");
   if (j.contains("device")) s.device = stringValue(j.at("device"), "device");
@@ -268,6 +315,11 @@ nlohmann::json specToJson(const SweepSpec& s) {
   j["device"] = s.device;
   j["max_memory"] = s.max_memory_bytes ? nlohmann::json(*s.max_memory_bytes) : nlohmann::json(nullptr);
   j["seed"] = s.seed;
+  j["max_noise"] = s.sampling.max_noise_percent;
+  j["min_samples"] = s.sampling.min_samples;
+  j["min_time"] = s.sampling.min_time_s;
+  j["timeout"] = s.sampling.timeout_s;
+  j["timing"] = timingMethodName(s.timing);
   j["l2_flush"] = s.l2_flush;
   j["cuda_graph"] = s.cuda_graph;
   j["threads"] = s.threads;
@@ -336,7 +388,11 @@ void validateSpec(const SweepSpec& s) {
   for (const auto& m : s.models) validateModelShape(m);
   for (int n : s.seq_lens) requireInRange(n, 1, L::kMaxSeqLen, "spec: sequence length");
   for (int b : s.batch_sizes) requireInRange(b, 1, L::kMaxBatch, "spec: batch size");
-  requireInRange(s.repetitions, 1, L::kMaxRepetitions, "spec: repetitions");
+  requireInRange(s.repetitions, 0, L::kMaxRepetitions, "spec: repetitions");
+  requireInRange(s.sampling.min_samples, 1, L::kMaxMinSamples, "spec: min_samples");
+  requireRealInRange(s.sampling.max_noise_percent, 0.0, L::kMaxNoisePercent, "spec: max_noise");
+  requireRealInRange(s.sampling.min_time_s, 0.0, L::kMaxSamplingSeconds, "spec: min_time");
+  requireRealInRange(s.sampling.timeout_s, 0.0, L::kMaxSamplingSeconds, "spec: timeout");
   requireInRange(s.warmup, 0, L::kMaxWarmup, "spec: warmup");
   requireInRange(s.threads, 0, L::kMaxThreads, "spec: threads");
   if (s.max_memory_bytes && (*s.max_memory_bytes < L::kMinMemoryBytes || *s.max_memory_bytes > L::kMaxMemoryBytes)) {
@@ -357,17 +413,17 @@ void validateSpec(const SweepSpec& s) {
   if (!known_device) throw InputError("spec: unknown device '" + s.device + "' (auto, cpu, cuda, cuda:N)");
 }
 
-double SweepPoint::flops() const {
-  const double full = 4.0 * batch * model.heads * static_cast<double>(seq_len) * seq_len * model.head_dim;
-  return causal ? full / 2 : full;
-}
-
 std::string SweepPoint::label() const {
   std::ostringstream os;
-  os << model.name << " B=" << batch << " N=" << seq_len << " " << kernels::dtypeName(dtype) << (causal ? " causal" : "")
+  os << model.name << " B=" << shape.batch << " N=" << seqLen() << " " << kernels::dtypeName(shape.dtype)
+     << (shape.causal ? " causal" : "")
      << " " << kernelName(kernel);
   if (kernel == KernelKind::Flash) os << " " << tileName(tile);
   return os.str();
+}
+
+kernels::AttentionShape modelShape(const ModelPreset& model, int batch, int seq_len, DType dtype, bool causal) {
+  return {batch, model.heads, model.kv_heads, seq_len, seq_len, model.head_dim, causal, dtype};
 }
 
 std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
@@ -378,16 +434,13 @@ std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
         for (int batch : s.batch_sizes)
           for (int n : s.seq_lens)
             for (KernelKind kernel : standardFirst(s.kernels)) {
-              // The tile axis only applies to flash; standard attention runs once per shape.
+              // The tile axis only applies to flash; the other kernels run once per shape.
               const std::vector<TileShape> tiles = kernel == KernelKind::Flash ? s.tiles : std::vector<TileShape>{TileShape{}};
               for (TileShape tile : tiles) {
                 SweepPoint p;
                 p.index = static_cast<int>(points.size());
                 p.model = model;
-                p.batch = batch;
-                p.seq_len = n;
-                p.dtype = dtype;
-                p.causal = causal;
+                p.shape = modelShape(model, batch, n, dtype, causal);
                 p.kernel = kernel;
                 p.tile = tile;
                 points.push_back(std::move(p));

@@ -86,11 +86,11 @@ std::string standardDecodeUnsupportedReason(const DecodeParams& params) {
   for (int b = 0; b < params.batch; ++b) {
     if (decodeKvLenHost(params, b) < 1) return "standard decode needs at least one key per sequence";
   }
-  return standardUnsupportedReason(decodeAsAttention(params, 0, params.batch, params.kv_len_max));
+  return standardUnsupportedReason(decodeAsAttention(params, 0, params.batch, params.seq_kv));
 }
 
 std::size_t standardDecodeWorkspaceBytes(const DecodeParams& params) {
-  return standardWorkspaceBytes(decodeAsAttention(params, 0, params.batch, params.kv_len_max));
+  return standardWorkspaceBytes(decodeAsAttention(params, 0, params.batch, params.seq_kv));
 }
 
 cudaError_t standardDecode(const DecodeParams& params, void* workspace, cublasHandle_t cublas, cudaStream_t stream,

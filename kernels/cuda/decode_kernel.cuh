@@ -112,7 +112,7 @@ __device__ __forceinline__ int queryIndex(int r, int d) {
 
 // Row (b, query head, new row i) of O / LSE as an index of the [B, Hq, q_len] rows.
 __device__ __forceinline__ std::int64_t decodeRowIndex(const DecodeParams& p, int b, int head, int i) {
-  return (std::int64_t{b} * p.heads_q + head) * p.q_len + i;
+  return (std::int64_t{b} * p.heads_q + head) * p.seq_q + i;
 }
 
 // Merges the splits of output row `row` (an index of the [B, Hq, q_len] rows) in one warp: weights
@@ -123,7 +123,7 @@ template <typename T, int kDim>
 __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, std::int64_t row, float* weights,
                                            int lane) {
   constexpr int kPerLane = kDim / 32;
-  const std::int64_t rows = std::int64_t{p.batch} * p.heads_q * p.q_len;
+  const std::int64_t rows = std::int64_t{p.batch} * p.heads_q * p.seq_q;
   float max_lse = -INFINITY;
   for (int s = lane; s < splits; s += 32) max_lse = fmaxf(max_lse, __ldcg(p.partial_lse + s * rows + row));
 #pragma unroll
@@ -152,9 +152,9 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
     }
   }
   const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
-  const int i = static_cast<int>(row % p.q_len);
-  const int head = static_cast<int>(row / p.q_len % p.heads_q);
-  const int b = static_cast<int>(row / p.q_len / p.heads_q);
+  const int i = static_cast<int>(row % p.seq_q);
+  const int head = static_cast<int>(row / p.seq_q % p.heads_q);
+  const int b = static_cast<int>(row / p.seq_q / p.heads_q);
   T* out = static_cast<T*>(p.o) + b * p.o_batch_stride + head * p.o_head_stride + i * p.o_row_stride + lane * kPerLane;
 #pragma unroll
   for (int e = 0; e < kPerLane; ++e) out[e] = fromFloat<T>(acc[e] * inverse);
@@ -181,7 +181,7 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
   const int rows = min(kRows, group_rows - row0);
   const int b = static_cast<int>(blockIdx.z);
   const int group = p.groupSize();
-  const int kv_len = p.kv_lens != nullptr ? p.kv_lens[b] : p.kv_len_max;
+  const int kv_len = p.kv_lens != nullptr ? p.kv_lens[b] : p.seq_kv;
   const DecodeKeyRange range = decodeSplitRange(kv_len, splits, split, Tr::kKeys);
   const int tiles = (range.end - range.begin + Tr::kKeys - 1) / Tr::kKeys;
 
@@ -216,14 +216,14 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
   const float q_scale = p.softmax_scale * kLog2e;
   for (int index = tid; index < rows * kDim; index += Tr::kThreads) {
     const int r = index / kDim, d = index % kDim;
-    const int head = kv_head * group + (row0 + r) / p.q_len, i = (row0 + r) % p.q_len;
+    const int head = kv_head * group + (row0 + r) / p.seq_q, i = (row0 + r) % p.seq_q;
     const T* q = static_cast<const T*>(p.q) + b * p.q_batch_stride + head * p.q_head_stride + i * p.q_row_stride;
     q_tile[queryIndex<kDim>(r, d)] = toFloat(q[d]) * q_scale;
   }
   int visible[kRows];  // keys row r may see; past the range's end belongs to the next split
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    visible[r] = r < rows ? min(range.end, decodeVisibleKeys(p, kv_len, (row0 + r) % p.q_len)) : 0;
+    visible[r] = r < rows ? min(range.end, decodeVisibleKeys(p, kv_len, (row0 + r) % p.seq_q)) : 0;
   }
 
   float row_max = -INFINITY, row_sum = 0.0f;  // of row `warp`, in every lane of that warp
@@ -377,13 +377,13 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
     const bool seen = l > 0.0f;
     const float value = seen ? sum / l : 0.0f;
     const float lse = seen ? (stats[r] + __log2f(l)) * kLn2 : -INFINITY;
-    const int head = kv_head * group + (row0 + r) / p.q_len, i = (row0 + r) % p.q_len;
+    const int head = kv_head * group + (row0 + r) / p.seq_q, i = (row0 + r) % p.seq_q;
     const std::int64_t row_index = decodeRowIndex(p, b, head, i);
     if (splits == 1) {
       static_cast<T*>(p.o)[b * p.o_batch_stride + head * p.o_head_stride + i * p.o_row_stride + d] = fromFloat<T>(value);
       if (d == 0 && p.lse != nullptr) p.lse[row_index] = lse;
     } else {
-      const std::int64_t partial_row = std::int64_t{split} * p.batch * p.heads_q * p.q_len + row_index;
+      const std::int64_t partial_row = std::int64_t{split} * p.batch * p.heads_q * p.seq_q + row_index;
       p.partial_o[partial_row * kDim + d] = value;
       if (d == 0) p.partial_lse[partial_row] = lse;
     }
@@ -404,7 +404,7 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
   if (!last_arrival) return;
   __threadfence();
   if (warp < rows) {
-    const int head = kv_head * group + (row0 + warp) / p.q_len, i = (row0 + warp) % p.q_len;
+    const int head = kv_head * group + (row0 + warp) / p.seq_q, i = (row0 + warp) % p.seq_q;
     // The pipeline stages are idle: each warp takes kMaxDecodeSplits floats of them for its weights.
     combineRow<T, kDim>(p, splits, decodeRowIndex(p, b, head, i), reinterpret_cast<float*>(smem) + warp * kMaxDecodeSplits,
                         lane);
@@ -418,7 +418,7 @@ __global__ void __launch_bounds__(128) decodeCombineKernel(const DecodeParams p)
   __shared__ float weights[kWarps][kMaxDecodeSplits];
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
   const std::int64_t row = std::int64_t{blockIdx.x} * kWarps + warp;
-  if (row >= std::int64_t{p.batch} * p.heads_q * p.q_len) return;
+  if (row >= std::int64_t{p.batch} * p.heads_q * p.seq_q) return;
   combineRow<T, kDim>(p, p.num_splits, row, weights[warp], lane);
 }
 
@@ -469,7 +469,7 @@ cudaError_t launchDecodeSplitsForDim(const DecodeParams& p, int splits, cudaStre
 
 template <typename T>
 cudaError_t launchDecodeCombine(const DecodeParams& p, cudaStream_t stream) {
-  const std::int64_t rows = std::int64_t{p.batch} * p.heads_q * p.q_len;
+  const std::int64_t rows = std::int64_t{p.batch} * p.heads_q * p.seq_q;
   const dim3 grid(static_cast<unsigned>((rows + 3) / 4));
   switch (p.head_dim) {
     case 64: decodeCombineKernel<T, 64><<<grid, 128, 0, stream>>>(p); break;

@@ -136,7 +136,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"unknown_device", {"--batch", "--device", "tpu"}, "unknown device"},
         BadInput{"absent_gpu", {"--batch", "--device", "cuda:7"}, "not available"},
         BadInput{"bad_max_memory", concat(kBatch, {"--max-memory", "lots"}), "bad byte size"},
-        BadInput{"zero_repetitions", concat(kBatch, {"--repetitions", "0"}), "out of range [1, 100000]"},
+        BadInput{"negative_repetitions", concat(kBatch, {"--repetitions", "-1"}), "out of range [0, 100000]"},
+        BadInput{"unknown_timing", concat(kBatch, {"--timing", "fast"}), "unknown timing method 'fast'"},
+        BadInput{"noise_over_100", concat(kBatch, {"--max-noise", "200"}), "max_noise 200 is out of range"},
+        BadInput{"zero_min_samples", concat(kBatch, {"--min-samples", "0"}), "min_samples 0 is out of range"},
+        BadInput{"negative_timeout", concat(kBatch, {"--timeout", "-2"}), "timeout -2 is out of range"},
         BadInput{"bad_causal", concat(kBatch, {"--causal", "maybe"}), "not a boolean"},
         BadInput{"bad_use_flash", concat(kBatch, {"--use_flash", "perhaps"}), "not a boolean"},
         BadInput{"bad_events", concat(kBatch, {"--events", "xml"}), "only 'jsonl'"},
@@ -164,7 +168,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"nul_in_spec_name", concat(kBatch, {"--spec", "@DIR@/nul_name.json"}), "NUL character"},
         // Issue 7.10: the CLI holds the spec's bounds.
         BadInput{"threads_over_limit", concat(kBatch, {"--threads", "5000"}), "threads 5000 is out of range [0, 4096]"},
-        BadInput{"repetitions_over_limit", concat(kBatch, {"--repetitions", "200000"}), "out of range [1, 100000]"},
+        BadInput{"repetitions_over_limit", concat(kBatch, {"--repetitions", "200000"}), "out of range [0, 100000]"},
         BadInput{"warmup_over_limit", concat(kBatch, {"--warmup", "20000"}), "out of range [0, 10000]"},
         BadInput{"half_a_byte_budget", concat(kBatch, {"--max-memory", "0.5"}), "memory budget 0 B is out of range"},
         // Issue 7.11: silent acceptances.
@@ -429,6 +433,21 @@ TEST(Cli, FailedExportWritesExitNonZeroWithTheOsError) {
 }
 
 // Issue 7.7: a shape whose sizes overflow 64 bits predicted 0 bytes and the kernel segfaulted.
+// Issue 9: without a GPU, cuDNN points are skipped with the reason and the run succeeds; the noise rule
+// and its flags reach the database.
+TEST(Cli, CudnnWithoutAGpuIsSkippedWithTheReasonAndTheRunSucceeds) {
+  const std::string dir = testing::freshDir("cli_cudnn_cpu");
+  const std::string db = dir + "/r.db";
+  const Result r = runCli(concat(kTinySweep, {"--seq-lens", "64", "--kernels", "flash,standard,cudnn", "--repetitions",
+                                              "0", "--min-samples", "4", "--max-noise", "100", "--db", db}),
+                          dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(queryOne(db, "SELECT status FROM points WHERE kernel = 'cudnn'"), "skipped");
+  EXPECT_NE(queryOne(db, "SELECT message FROM points WHERE kernel = 'cudnn'").find("NVIDIA GPUs"), std::string::npos);
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE status = 'ok' AND noisy = 0"), "2");
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM samples"), "8");  // 4 per kernel that ran: the rule met at once
+}
+
 TEST(Cli, ShapesPastSixtyFourBitSizesAreSkippedWithTheReason) {
   const std::string dir = testing::freshDir("cli_huge");
   const std::string db = dir + "/r.db";

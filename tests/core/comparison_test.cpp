@@ -11,7 +11,7 @@ namespace {
 PointResult point(int seq_len, KernelKind kernel, std::vector<double> samples, PointStatus status = PointStatus::Ok) {
   PointResult r;
   r.point.model = findModel("llama-2-7b");
-  r.point.seq_len = seq_len;
+  r.point.shape = modelShape(r.point.model, 1, seq_len, DType::F16, false);
   r.point.kernel = kernel;
   r.status = status;
   r.samples_ms = std::move(samples);

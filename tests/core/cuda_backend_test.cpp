@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "attnbench/errors.h"
+#include "attnbench/kernels/cudnn_attention.h"
 #include "attnbench/runner.h"
 #include "test_support.h"
 
@@ -40,7 +41,7 @@ TEST(CudaBackend, RunsEveryKernelCorrectlyWithExactMemoryPrediction) {
   const RunOutcome out = runner.run(smallSpec());
   int ok = 0;
   for (const auto& r : out.results) {
-    if (r.point.dtype == DType::F32 && r.point.kernel == KernelKind::Flash) {
+    if (r.point.shape.dtype == DType::F32 && r.point.kernel == KernelKind::Flash) {
       EXPECT_EQ(r.status, PointStatus::Skipped) << r.point.label();
       EXPECT_NE(r.message.find("fp32"), std::string::npos) << r.message;
       continue;
@@ -57,6 +58,59 @@ TEST(CudaBackend, RunsEveryKernelCorrectlyWithExactMemoryPrediction) {
     }
   }
   EXPECT_GT(ok, 100);
+}
+
+// cuDNN's SDPA as a third kernel: correct against the same bar as flash, its workspace in the exact
+// memory prediction, or skipped with cuDNN's reason (fp32, no libcudnn at run time).
+TEST(CudaBackend, CudnnPointsRunCorrectlyOrSkipWithTheReason) {
+  REQUIRE_CUDA_BACKEND(backend);
+  auto store = Store::open(testing::freshDir("cuda_cudnn") + "/r.db");
+  Runner runner(*store, *backend, nullptr);
+  runner.setMeasureCeilings(false);
+  SweepSpec spec = smallSpec();
+  spec.kernels = {KernelKind::Standard, KernelKind::Cudnn};
+  const RunOutcome out = runner.run(spec);
+  int ran = 0;
+  for (const auto& r : out.results) {
+    if (r.point.kernel != KernelKind::Cudnn) continue;
+    if (r.status == PointStatus::Skipped) {
+      EXPECT_FALSE(r.message.empty()) << r.point.label();
+      continue;
+    }
+    ++ran;
+    EXPECT_EQ(r.status, PointStatus::Ok) << r.point.label() << ": " << r.message;
+    ASSERT_TRUE(r.correctness) << r.point.label();
+    EXPECT_TRUE(r.correctness->passed) << r.point.label() << " error " << r.correctness->max_abs_error;
+    EXPECT_EQ(r.peak_bytes, r.predicted_bytes) << r.point.label();
+  }
+  if (kernels::cuda::cudnnVersion().empty()) GTEST_SKIP() << "no libcudnn at run time: every cudnn point skipped";
+  EXPECT_GT(ran, 30);
+}
+
+// Every timing method gives correct, positive samples; the batch method's samples are per launch.
+TEST(CudaBackend, EveryTimingMethodTimesTheKernel) {
+  REQUIRE_CUDA_BACKEND(backend);
+  auto store = Store::open(testing::freshDir("cuda_timing") + "/r.db");
+  Runner runner(*store, *backend, nullptr);
+  runner.setMeasureCeilings(false);
+  SweepSpec spec = smallSpec();
+  spec.seq_lens = {512};
+  spec.dtypes = {DType::F16};
+  spec.causal = {false};
+  spec.tiles = {TileShape{}};
+  spec.repetitions = 4;
+  for (const TimingMethod method : {TimingMethod::Blocked, TimingMethod::Batch, TimingMethod::Plain}) {
+    spec.timing = method;
+    for (const bool graph : {false, true}) {
+      spec.cuda_graph = graph;
+      for (const auto& r : runner.run(spec).results) {
+        EXPECT_EQ(r.status, PointStatus::Ok) << r.point.label() << " " << timingMethodName(method) << ": " << r.message;
+        EXPECT_EQ(r.samples_ms.size(), 4u);
+        EXPECT_GT(r.stats.min_ms, 0.0);
+        EXPECT_LT(r.stats.median_ms, 50.0) << "a 512-row point takes microseconds";
+      }
+    }
+  }
 }
 
 TEST(CudaBackend, GraphReplayAndL2FlushGiveCorrectTimedResults) {

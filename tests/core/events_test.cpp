@@ -22,7 +22,7 @@ TEST(Events, EveryKindRoundTrips) {
   point_started.run_id = 7;
   point_started.point.index = 5;
   point_started.point.model = findModel("mistral-7b");
-  point_started.point.seq_len = 4096;
+  point_started.point.shape = modelShape(point_started.point.model, 1, 4096, DType::F16, false);
   point_started.point.kernel = KernelKind::Standard;
   PointFinishedEvent finished;
   finished.run_id = 7;

@@ -10,7 +10,7 @@ namespace {
 // A point whose output is computed exactly (in double) from known inputs, then damaged on demand.
 class ExactPoint final : public PreparedPoint {
  public:
-  explicit ExactPoint(const ProblemShape& s) : s_(s) {
+  explicit ExactPoint(const kernels::AttentionShape& s) : s_(s) {
     auto fill = [](std::vector<float>& t, std::size_t n, unsigned salt) {
       t.resize(n);
       for (std::size_t i = 0; i < n; ++i) t[i] = std::sin(static_cast<float>(i * 7 + salt) * 0.37f);
@@ -54,13 +54,13 @@ class ExactPoint final : public PreparedPoint {
     const float* p = at(src, head, row0);
     return {p, p + static_cast<std::size_t>(count) * s_.head_dim};
   }
-  ProblemShape s_;
+  kernels::AttentionShape s_;
   std::vector<float> q_, k_, v_, o_;
   std::int64_t unwritten = 0;
 };
 
-ProblemShape shape(DType dtype, bool causal) {
-  ProblemShape s;
+kernels::AttentionShape shape(DType dtype, bool causal) {
+  kernels::AttentionShape s;
   s.heads_q = 4;
   s.heads_kv = 2;
   s.seq_q = s.seq_kv = 70;
@@ -86,7 +86,7 @@ TEST(Correctness, ExactOutputPasses) {
 }
 
 TEST(Correctness, AMeasuredBaselineErrorSetsTheBar) {
-  ProblemShape s = shape(DType::F16, false);
+  kernels::AttentionShape s = shape(DType::F16, false);
   s.seq_q = s.seq_kv = 40;
   ExactPoint p(s);
   p.at(p.o_, 0, 5)[3] += 0.05f;
@@ -98,7 +98,7 @@ TEST(Correctness, AMeasuredBaselineErrorSetsTheBar) {
 }
 
 TEST(Correctness, DetectsAWrongElementAnUnwrittenOutputAndNaN) {
-  ProblemShape s = shape(DType::F16, false);
+  kernels::AttentionShape s = shape(DType::F16, false);
   s.seq_q = s.seq_kv = 40;  // all rows are checked
   {
     ExactPoint p(s);
@@ -120,7 +120,7 @@ TEST(Correctness, DetectsAWrongElementAnUnwrittenOutputAndNaN) {
   {
     // Masking the wrong way (ignoring causality) must be caught.
     ExactPoint p(shape(DType::F32, false));
-    ProblemShape causal = p.s_;
+    kernels::AttentionShape causal = p.s_;
     causal.causal = true;
     EXPECT_FALSE(checkCorrectness(p, causal, 1).passed);
   }

@@ -18,10 +18,7 @@ PointResult distinctiveResult() {
   PointResult r;
   r.point.index = 17;
   r.point.model = findModel("llama-3-8b");
-  r.point.batch = 3;
-  r.point.seq_len = 12345;
-  r.point.dtype = DType::BF16;
-  r.point.causal = true;
+  r.point.shape = modelShape(r.point.model, 3, 12345, DType::BF16, true);
   r.point.kernel = KernelKind::Flash;
   r.point.tile = {128, 64};
   r.tile = {64, 64};
@@ -81,9 +78,7 @@ TEST(ResultFields, UncheckedPointsHaveNoCorrectnessValues) {
 TEST(Roofline, CompulsoryBytesAndRates) {
   PointResult r;
   r.point.model = findModel("llama-3-8b");  // 32 query heads, 8 KV heads, D = 128
-  r.point.batch = 2;
-  r.point.seq_len = 1024;
-  r.point.dtype = DType::F16;
+  r.point.shape = modelShape(r.point.model, 2, 1024, DType::F16, false);
   r.point.kernel = KernelKind::Flash;
   const double q_or_o = 2.0 * 2 * 32 * 1024 * 128, k_or_v = 2.0 * 2 * 8 * 1024 * 128;
   EXPECT_DOUBLE_EQ(compulsoryBytes(r.point), 2 * q_or_o + 2 * k_or_v);

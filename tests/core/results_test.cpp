@@ -26,8 +26,7 @@ PointResult makeResult(int index, KernelKind kernel, double median, std::uint64_
   PointResult r;
   r.point.index = index;
   r.point.model = findModel("llama-2-7b");
-  r.point.seq_len = 1024;
-  r.point.dtype = DType::F16;
+  r.point.shape = modelShape(r.point.model, 1, 1024, DType::F16, false);
   r.point.kernel = kernel;
   r.samples_ms = {median, median};
   r.stats = computeStats(r.samples_ms);

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 
 #include "attnbench/errors.h"
 #include "attnbench/runner.h"
@@ -20,7 +21,7 @@ class ScriptedBackend final : public Backend {
       if (n == 300) throw std::runtime_error("kernel launch failed");
       if (n == 400) throw DeviceFault("illegal address");
       if (owner.cancel_after > 0 && owner.runs >= owner.cancel_after) owner.cancel->store(true);
-      return 0.5;
+      return owner.sample_ms ? owner.sample_ms(owner.runs) : 0.5;
     }
     TileShape resolvedTile() const override { return {64, 64}; }
     std::uint64_t peakBytes() const override { return 1000; }
@@ -32,19 +33,26 @@ class ScriptedBackend final : public Backend {
 
   ScriptedBackend() { device_ = describeHostCpu(); }
   const DeviceInfo& device() const override { return device_; }
-  std::string unsupportedReason(const ProblemShape& s) const override {
-    return s.seq_q == 100 ? "flash needs something" : "";
+  std::string unsupportedReason(const SweepPoint& p) const override {
+    return p.seqLen() == 100 ? "flash needs something" : "";
   }
-  std::uint64_t predictBytes(const ProblemShape& s) const override { return s.seq_q == 200 ? 1ULL << 40 : 1000; }
+  std::uint64_t predictBytes(const SweepPoint& p) const override { return p.seqLen() == 200 ? 1ULL << 40 : 1000; }
   std::uint64_t memoryBudgetBytes() const override { return 1ULL << 30; }
   void setTimingOptions(const TimingOptions&) override {}
-  std::unique_ptr<PreparedPoint> prepare(const ProblemShape& s, std::uint64_t, std::uint64_t) override {
-    if (s.seq_q == 250) throw OutOfMemory("cudaMalloc failed");
-    return std::make_unique<Point>(s.seq_q, *this);
+  std::unique_ptr<PreparedPoint> prepare(const SweepPoint& p, std::uint64_t, std::uint64_t) override {
+    if (p.seqLen() == 250) throw OutOfMemory("cudaMalloc failed");
+    return std::make_unique<Point>(p.seqLen(), *this);
   }
   DeviceCeilings measureCeilings() override { return {1, 1, "fp32"}; }
+  std::optional<SmClockReading> readSmClock() const override {
+    if (clocks.empty()) return std::nullopt;
+    return clocks[std::min(clock_reads++, clocks.size() - 1)];
+  }
 
   DeviceInfo device_;
+  std::function<double(int run)> sample_ms;  // the time of run number `run` (1-based); 0.5 ms when unset
+  std::vector<SmClockReading> clocks;        // successive clock readings (the last repeats); none = no NVML
+  mutable std::size_t clock_reads = 0;
   int runs = 0;
   int cancel_after = 0;
   std::atomic<bool>* cancel = nullptr;
@@ -85,6 +93,87 @@ TEST(Runner, RecordsEveryOutcomeAsAStatusAndGoesOn) {
   EXPECT_EQ(std::count(events.begin(), events.end(), "point_finished"), 5);
   // 1 warm-up + 3 samples at 0.5 ms for the one point that ran fully (the erroring one threw first).
   EXPECT_NEAR(out.kernel_seconds, 4 * 0.5e-3, 1e-9);
+}
+
+TEST(Runner, NoiseRuleStopsAtMinSamplesWhenTheSpreadIsBelowTheLimit) {
+  auto store = Store::open(testing::freshDir("runner_noise_quiet") + "/r.db");
+  ScriptedBackend backend;
+  backend.sample_ms = [](int run) { return 1.0 + 1e-4 * (run % 2); };  // 0.005 % spread
+  Runner runner(*store, backend, nullptr);
+  SweepSpec spec = specWith({64});
+  spec.repetitions = 0;
+  spec.sampling.min_samples = 12;
+  const RunOutcome out = runner.run(spec);
+  ASSERT_EQ(out.results.size(), 1u);
+  EXPECT_EQ(out.results[0].samples_ms.size(), 12u);
+  EXPECT_FALSE(out.results[0].noisy);
+  EXPECT_FALSE(store->loadPoints(out.run_id)[0].noisy);
+}
+
+TEST(Runner, NoiseRuleSamplesUntilMinTime) {
+  auto store = Store::open(testing::freshDir("runner_noise_min_time") + "/r.db");
+  ScriptedBackend backend;  // 0.5 ms per sample, no spread
+  Runner runner(*store, backend, nullptr);
+  SweepSpec spec = specWith({64});
+  spec.repetitions = 0;
+  spec.sampling.min_samples = 2;
+  spec.sampling.min_time_s = 0.01;  // 20 samples of 0.5 ms
+  const RunOutcome out = runner.run(spec);
+  EXPECT_EQ(out.results[0].samples_ms.size(), 20u);
+}
+
+TEST(Runner, NoiseRuleTimeoutFlagsTheSpreadAndStoresIt) {
+  auto store = Store::open(testing::freshDir("runner_noise_loud") + "/r.db");
+  ScriptedBackend backend;
+  backend.sample_ms = [](int run) { return run % 2 ? 0.4 : 0.6; };  // 20 % spread: never below 0.5 %
+  Runner runner(*store, backend, nullptr);
+  SweepSpec spec = specWith({64});
+  spec.repetitions = 0;
+  spec.sampling.timeout_s = 0.05;
+  const RunOutcome out = runner.run(spec);
+  const PointResult& r = out.results[0];
+  EXPECT_EQ(r.status, PointStatus::Ok);
+  EXPECT_TRUE(r.noisy);
+  EXPECT_GT(r.samples_ms.size(), 10u);
+  EXPECT_GT(noisePercent(r.stats), 15.0);
+  const PointResult stored = store->loadPoints(out.run_id)[0];
+  EXPECT_TRUE(stored.noisy);
+  EXPECT_EQ(stored.samples_ms.size(), r.samples_ms.size());
+}
+
+TEST(Runner, FixedRepetitionsNeverFlagNoise) {
+  auto store = Store::open(testing::freshDir("runner_noise_fixed") + "/r.db");
+  ScriptedBackend backend;
+  backend.sample_ms = [](int run) { return run % 2 ? 0.4 : 0.6; };
+  Runner runner(*store, backend, nullptr);
+  const RunOutcome out = runner.run(specWith({64}));  // repetitions = 3
+  EXPECT_EQ(out.results[0].samples_ms.size(), 3u);
+  EXPECT_FALSE(out.results[0].noisy);
+}
+
+TEST(Runner, ClockReadingsBelowThreeQuartersOfTheMaximumMarkThePointThrottled) {
+  struct Case {
+    std::vector<SmClockReading> clocks;
+    bool throttled;
+  };
+  for (const Case& c : {Case{{{1980, 1980}, {1965, 1980}}, false}, Case{{{1980, 1980}, {1200, 1980}}, true},
+                        Case{{{1400, 1980}, {1980, 1980}}, true}}) {
+    auto store = Store::open(testing::freshDir("runner_clocks") + "/r.db");
+    ScriptedBackend backend;
+    backend.clocks = c.clocks;
+    Runner runner(*store, backend, nullptr);
+    const PointResult r = runner.run(specWith({64})).results[0];
+    EXPECT_EQ(r.sm_clock_start_mhz, c.clocks[0].current_mhz);
+    EXPECT_EQ(r.sm_clock_end_mhz, c.clocks[1].current_mhz);
+    EXPECT_EQ(r.sm_clock_max_mhz, 1980);
+    EXPECT_EQ(r.throttled, c.throttled);
+  }
+  auto store = Store::open(testing::freshDir("runner_no_clocks") + "/r.db");
+  ScriptedBackend backend;  // no NVML: nothing known, nothing flagged
+  Runner runner(*store, backend, nullptr);
+  const PointResult r = runner.run(specWith({64})).results[0];
+  EXPECT_EQ(r.sm_clock_max_mhz, 0);
+  EXPECT_FALSE(r.throttled);
 }
 
 TEST(Runner, MaxMemoryOverridesTheDeviceBudget) {
@@ -186,14 +275,14 @@ TEST(Runner, StandardAttentionNeedsQuadraticMemoryAndFlashDoesNot) {
   std::string note;
   auto backend = makeBackend("cpu", &note);
   backend->setTimingOptions({false, false, 2});
-  ProblemShape s;
-  s.heads_q = s.heads_kv = 32;
-  s.head_dim = 128;
-  s.dtype = DType::F32;
+  SweepPoint p;
+  p.shape.heads_q = p.shape.heads_kv = 32;
+  p.shape.head_dim = 128;
+  p.shape.dtype = DType::F32;
   auto bytes = [&](KernelKind k, int n) {
-    s.kernel = k;
-    s.seq_q = s.seq_kv = n;
-    return static_cast<double>(backend->predictBytes(s));
+    p.kernel = k;
+    p.shape.seq_q = p.shape.seq_kv = n;
+    return static_cast<double>(backend->predictBytes(p));
   };
   // Doubling N: flash memory doubles (linear), standard memory grows ~4x (the N^2 score matrix).
   EXPECT_NEAR(bytes(KernelKind::Flash, 8192) / bytes(KernelKind::Flash, 4096), 2.0, 0.05);

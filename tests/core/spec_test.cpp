@@ -208,18 +208,25 @@ TEST(SweepSpec, ExpandsInCurveOrderAndAppliesTilesToFlashOnly) {
   EXPECT_EQ(points[1].kernel, KernelKind::Flash);
   EXPECT_TRUE(points[1].tile.isAuto());
   EXPECT_EQ(points[2].tile.rows, 64);
-  EXPECT_EQ(points[3].seq_len, 256);
+  EXPECT_EQ(points[3].seqLen(), 256);
   for (std::size_t i = 0; i < points.size(); ++i) EXPECT_EQ(points[i].index, static_cast<int>(i));
 }
 
 TEST(SweepPoint, FlopsFollowTheFlashAttentionConvention) {
-  SweepPoint p;
-  p.model = findModel("llama-2-7b");
-  p.batch = 2;
-  p.seq_len = 1024;
+  SweepSpec spec = sweepPreset("cpu-quick");
+  spec.models = {findModel("llama-2-7b")};
+  spec.batch_sizes = {2};
+  spec.seq_lens = {1024};
+  spec.causal = {false};
+  spec.kernels = {KernelKind::Flash};
+  SweepPoint p = expandPoints(spec).at(0);
+  EXPECT_EQ(p.shape, (kernels::AttentionShape{2, 32, 32, 1024, 1024, 128, false, DType::F32}));
   EXPECT_DOUBLE_EQ(p.flops(), 4.0 * 2 * 32 * 1024.0 * 1024 * 128);
-  p.causal = true;
+  p.shape.causal = true;
   EXPECT_DOUBLE_EQ(p.flops(), 2.0 * 2 * 32 * 1024.0 * 1024 * 128);
+  // Bottom-right causal with one query row (decode): Nq*Nk - Nq^2/2, about every key.
+  p.shape.seq_q = 1;
+  EXPECT_DOUBLE_EQ(p.flops(), 4.0 * 2 * 32 * 128 * (1024.0 - 0.5));
 }
 
 TEST(Parsing, ByteSizesTilesDtypesKernels) {

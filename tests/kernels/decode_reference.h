@@ -19,7 +19,7 @@ namespace attnbench::test {
 
 struct DecodeCase {
   kernels::DecodeShape shape;
-  std::vector<int> kv_lens;  // one per sequence (each <= shape.kv_len_max); empty = all kv_len_max
+  std::vector<int> kv_lens;  // one per sequence (each <= shape.seq_kv); empty = all kv_len_max
   int splits = 0;            // num_splits; 0 = heuristic
   std::uint64_t seed = 1;
 
@@ -33,8 +33,8 @@ struct DecodeCase {
     add("_B", shape.batch);
     add("_H", shape.heads_q);
     add("x", shape.heads_kv);
-    add("_q", shape.q_len);
-    add("_N", shape.kv_len_max);
+    add("_q", shape.seq_q);
+    add("_N", shape.seq_kv);
     for (const int n : kv_lens) add("_", n);
     add("_D", shape.head_dim);
     add("_page", shape.page_size);
@@ -63,7 +63,7 @@ DecodeProblem makeDecodeProblem(const DecodeCase& c, Round&& round) {
   DecodeParams& p = t.params;
   kernels::setShape(p, s);
   p.num_splits = c.splits;
-  t.kv_lens = c.kv_lens.empty() ? std::vector<int>(static_cast<std::size_t>(s.batch), s.kv_len_max) : c.kv_lens;
+  t.kv_lens = c.kv_lens.empty() ? std::vector<int>(static_cast<std::size_t>(s.batch), s.seq_kv) : c.kv_lens;
   p.kv_lens_host = c.kv_lens.empty() ? nullptr : t.kv_lens.data();
 
   std::mt19937_64 rng(c.seed);
@@ -72,7 +72,7 @@ DecodeProblem makeDecodeProblem(const DecodeCase& c, Round&& round) {
   std::size_t kv_rows = 0;
   if (s.page_size > 0) {
     kernels::setPagedStrides(p, s.page_size);
-    p.block_table_stride = kernels::decodePagesFor(s.kv_len_max, s.page_size) + 1;  // one spare column
+    p.block_table_stride = kernels::decodePagesFor(s.seq_kv, s.page_size) + 1;  // one spare column
     // Pages of every sequence plus two unused ones, shuffled; table entries past a sequence stay -1.
     int pages = 2;
     for (const int n : t.kv_lens) pages += static_cast<int>(kernels::decodePagesFor(n, s.page_size));
@@ -89,12 +89,12 @@ DecodeProblem makeDecodeProblem(const DecodeCase& c, Round&& round) {
     p.block_table = t.block_table.data();
     kv_rows = static_cast<std::size_t>(pages) * static_cast<std::size_t>(s.heads_kv) * static_cast<std::size_t>(s.page_size);
   } else {
-    kernels::setPackedStrides(p, s.kv_len_max + 8);  // a cache with spare capacity, as a real one has
+    kernels::setPackedStrides(p, s.seq_kv + 8);  // a cache with spare capacity, as a real one has
     kv_rows = static_cast<std::size_t>(s.batch) * static_cast<std::size_t>(s.heads_kv) *
-              static_cast<std::size_t>(s.kv_len_max + 8);
+              static_cast<std::size_t>(s.seq_kv + 8);
   }
 
-  t.q.resize(static_cast<std::size_t>(s.batch * s.heads_q * s.q_len) * d);
+  t.q.resize(static_cast<std::size_t>(s.batch * s.heads_q * s.seq_q) * d);
   for (float& x : t.q) x = round(normal(rng));
   t.k.assign(kv_rows * d, std::numeric_limits<float>::quiet_NaN());
   t.v.assign(kv_rows * d, std::numeric_limits<float>::quiet_NaN());
@@ -114,13 +114,13 @@ DecodeProblem makeDecodeProblem(const DecodeCase& c, Round&& round) {
   }
 
   t.o_ref.assign(t.q.size(), 0.0);
-  t.lse_ref.assign(static_cast<std::size_t>(s.batch * s.heads_q * s.q_len), -std::numeric_limits<double>::infinity());
+  t.lse_ref.assign(static_cast<std::size_t>(s.batch * s.heads_q * s.seq_q), -std::numeric_limits<double>::infinity());
   const int group = s.heads_q / s.heads_kv;
   for (int b = 0; b < s.batch; ++b) {
     const int kv_len = t.kv_lens[static_cast<std::size_t>(b)];
     for (int h = 0; h < s.heads_q; ++h) {
-      for (int i = 0; i < s.q_len; ++i) {
-        const std::size_t row = static_cast<std::size_t>((b * s.heads_q + h) * s.q_len + i);
+      for (int i = 0; i < s.seq_q; ++i) {
+        const std::size_t row = static_cast<std::size_t>((b * s.heads_q + h) * s.seq_q + i);
         const int visible = kernels::decodeVisibleKeys(p, kv_len, i);
         if (visible == 0) continue;
         std::vector<double> scores(static_cast<std::size_t>(visible));

@@ -136,15 +136,13 @@ TEST(Eta, CostGrowsWithBatchAndTheSquareOfTheSequence) {
   spec.max_memory_bytes.reset();
   SweepPoint p = expandPoints(spec).front();
   p.kernel = KernelKind::Flash;
-  p.causal = false;
-  p.seq_len = 2048;
-  p.batch = 1;
+  p.shape = modelShape(p.model, 1, 2048, p.shape.dtype, false);
   const double base = predictedPointSeconds(p, spec, r.device, c);
-  p.seq_len = 4096;
+  p.shape.seq_q = p.shape.seq_kv = 4096;
   EXPECT_NEAR(predictedPointSeconds(p, spec, r.device, c) / base, 4.0, 0.2);
-  p.batch = 2;
+  p.shape.batch = 2;
   EXPECT_NEAR(predictedPointSeconds(p, spec, r.device, c) / base, 8.0, 0.4);
-  p.causal = true;
+  p.shape.causal = true;
   EXPECT_NEAR(predictedPointSeconds(p, spec, r.device, c) / base, 4.0, 0.4);
   // Over the memory budget the point is skipped at once.
   spec.max_memory_bytes = 1 << 20;

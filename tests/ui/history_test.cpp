@@ -100,10 +100,9 @@ TEST(History, LoadsALargeDatabase) {
     PointResult p = test::fixturePoints().front();
     for (int i = 0; i < kPoints; ++i) {
       p.point.index = i;
-      p.point.seq_len = 64 << (i % 10);
-      p.point.batch = 1 + (i / 20) % 8;
+      p.point.shape = modelShape(p.point.model, 1 + (i / 20) % 8, 64 << (i % 10), p.point.shape.dtype, p.point.shape.causal);
       p.point.kernel = (i / 10) % 2 == 0 ? KernelKind::Flash : KernelKind::Standard;
-      p.stats.median_ms = 0.01 * p.point.seq_len * (1 + i % 7);
+      p.stats.median_ms = 0.01 * p.point.shape.seq_kv * (1 + i % 7);
       store->recordPoint(big, p);
     }
     store->setRunStatus(big, RunStatus::Completed);

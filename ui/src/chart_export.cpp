@@ -152,7 +152,12 @@ QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points,
   html += row(QStringLiteral("Masking"), masks.join(QStringLiteral(", ")));
   html += row(QStringLiteral("Kernels"), kernels_list.join(QStringLiteral(", ")));
   html += row(QStringLiteral("Flash tiles"), tiles.join(QStringLiteral(", ")));
-  html += row(QStringLiteral("Repetitions / warm-up"), QStringLiteral("%1 / %2").arg(s.repetitions).arg(s.warmup));
+  const QString samples = s.repetitions > 0 ? QString::number(s.repetitions)
+                                             : QStringLiteral("until noise &le; %1 % (min %2, timeout %3 s)")
+                                                   .arg(s.sampling.max_noise_percent)
+                                                   .arg(s.sampling.min_samples)
+                                                   .arg(s.sampling.timeout_s);
+  html += row(QStringLiteral("Samples / warm-up"), QStringLiteral("%1 / %2").arg(samples).arg(s.warmup));
   html += row(QStringLiteral("Correctness check"), s.check_correctness ? QStringLiteral("yes") : QStringLiteral("no"));
   html += row(QStringLiteral("Device requested"), qs(s.device));
   html += QStringLiteral("</table>");

@@ -22,14 +22,14 @@ namespace {
 QString shapeOf(const SweepPoint& p) {
   return QStringLiteral("%1 B=%2 N=%3 %4%5")
       .arg(qs(p.model.name))
-      .arg(p.batch)
-      .arg(p.seq_len)
-      .arg(qs(std::string(kernels::dtypeName(p.dtype))))
-      .arg(p.causal ? QStringLiteral(" causal") : QString());
+      .arg(p.shape.batch)
+      .arg(p.shape.seq_kv)
+      .arg(qs(std::string(kernels::dtypeName(p.shape.dtype))))
+      .arg(p.shape.causal ? QStringLiteral(" causal") : QString());
 }
 
 QString kernelOf(const SweepPoint& p) {
-  return p.kernel == KernelKind::Flash ? QStringLiteral("flash %1").arg(qs(tileName(p.tile))) : QStringLiteral("standard");
+  return p.kernel == KernelKind::Flash ? QStringLiteral("flash %1").arg(qs(tileName(p.tile))) : qs(kernelName(p.kernel));
 }
 
 bool ran(const PointResult* r) { return r != nullptr && r->status == PointStatus::Ok && r->stats.median_ms > 0; }

@@ -19,16 +19,15 @@ namespace {
 QString inMs(double ms) { return QString::number(ms, 'f', ms < 10 ? 3 : ms < 1000 ? 2 : 1); }
 QString inMiB(std::uint64_t bytes) { return bytes == 0 ? QStringLiteral("—") : QString::number(static_cast<double>(bytes) / (1 << 20), 'f', 1); }
 
-// The standard kernel's median over the flash kernel's, for a flash point whose shape also ran with
-// the standard kernel; 0 otherwise.
-double speedupOf(const std::vector<PointResult>& points, const PointResult& flash) {
-  const SweepPoint& f = flash.point;
-  if (f.kernel != KernelKind::Flash || flash.stats.median_ms <= 0) return 0;
+// The standard kernel's median over this point's, for a fused point (flash, cuDNN) whose shape also
+// ran with the standard kernel; 0 otherwise.
+double speedupOf(const std::vector<PointResult>& points, const PointResult& fused) {
+  const SweepPoint& f = fused.point;
+  if (f.kernel == KernelKind::Standard || fused.stats.median_ms <= 0) return 0;
   for (const PointResult& r : points) {
     const SweepPoint& s = r.point;
-    if (s.kernel == KernelKind::Standard && s.model.name == f.model.name && s.batch == f.batch && s.seq_len == f.seq_len &&
-        s.dtype == f.dtype && s.causal == f.causal && r.stats.median_ms > 0) {
-      return r.stats.median_ms / flash.stats.median_ms;
+    if (s.kernel == KernelKind::Standard && s.model.name == f.model.name && s.shape == f.shape && r.stats.median_ms > 0) {
+      return r.stats.median_ms / fused.stats.median_ms;
     }
   }
   return 0;
@@ -91,14 +90,14 @@ QVariant ResultsModel::data(const QModelIndex& index, int role) const {
   switch (index.column()) {
     case Index: return p.index;
     case Model: return qs(p.model.display_name.empty() ? p.model.name : p.model.display_name);
-    case Batch: return p.batch;
-    case SeqLen: return p.seq_len;
-    case DTypeCol: return QString::fromLatin1(kernels::dtypeName(p.dtype).data(),
-                                              static_cast<qsizetype>(kernels::dtypeName(p.dtype).size()));
-    case Causal: return p.causal ? QStringLiteral("causal") : QStringLiteral("—");
+    case Batch: return p.shape.batch;
+    case SeqLen: return p.shape.seq_kv;
+    case DTypeCol: return QString::fromLatin1(kernels::dtypeName(p.shape.dtype).data(),
+                                              static_cast<qsizetype>(kernels::dtypeName(p.shape.dtype).size()));
+    case Causal: return p.shape.causal ? QStringLiteral("causal") : QStringLiteral("—");
     case Kernel: return qs(kernelName(p.kernel));
     case Tile: {
-      if (p.kernel == KernelKind::Standard) return QStringLiteral("—");
+      if (p.kernel != KernelKind::Flash) return QStringLiteral("—");
       const QString requested = qs(tileName(p.tile));
       const QString ran_with = qs(tileName(r.tile));
       return p.tile.isAuto() && !r.tile.isAuto() ? QStringLiteral("auto → %1").arg(ran_with) : requested;

@@ -22,6 +22,24 @@ namespace attnbench::ui {
 
 namespace {
 
+// The line style that tells the kernels apart (colour tells the batch, model and run).
+Qt::PenStyle kernelLine(KernelKind kernel) {
+  switch (kernel) {
+    case KernelKind::Flash: return Qt::SolidLine;
+    case KernelKind::Standard: return Qt::DashLine;
+    case KernelKind::Cudnn: return Qt::DotLine;
+  }
+  return Qt::SolidLine;
+}
+
+QString kernelLineName(KernelKind kernel) {
+  switch (kernelLine(kernel)) {
+    case Qt::DashLine: return QStringLiteral("dashed");
+    case Qt::DotLine: return QStringLiteral("dotted");
+    default: return QStringLiteral("solid");
+  }
+}
+
 constexpr double kMiB = 1024.0 * 1024.0;
 constexpr double kGiB = 1024.0 * kMiB;
 
@@ -246,7 +264,8 @@ void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
     auto points = expandPoints(one_length);
     // Flash first in each legend group (the sweep runs standard first); groups keep the sweep's order.
     auto same_group = [](const SweepPoint& a, const SweepPoint& b) {
-      return std::tie(a.model.name, a.dtype, a.causal, a.batch) == std::tie(b.model.name, b.dtype, b.causal, b.batch);
+      return std::tie(a.model.name, a.shape.dtype, a.shape.causal, a.shape.batch) ==
+             std::tie(b.model.name, b.shape.dtype, b.shape.causal, b.shape.batch);
     };
     for (auto first = points.begin(); first != points.end();) {
       const auto last = std::find_if_not(first, points.end(), [&](const SweepPoint& p) { return same_group(p, *first); });
@@ -259,9 +278,10 @@ void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
   if (compact_legend_) {
     for (ChartKind kind : {ChartKind::Latency, ChartKind::Throughput, ChartKind::Memory}) {
       const QColor key_color(0x888888);  // readable on the light and the dark theme
-      QLineSeries* flash = addLine(kind, QStringLiteral("flash: solid"), QPen(key_color, 2.0, Qt::SolidLine));
-      QLineSeries* standard = addLine(kind, QStringLiteral("standard: dashed"), QPen(key_color, 2.0, Qt::DashLine));
-      kernel_keys_[slot(kind)] = {flash, standard};
+      for (const KernelKind kernel : kernels) {
+        const QString key = QStringLiteral("%1: %2").arg(qs(kernelName(kernel)), kernelLineName(kernel));
+        kernel_keys_[slot(kind)][static_cast<std::size_t>(kernel)] = addLine(kind, key, QPen(key_color, 2.0, kernelLine(kernel)));
+      }
     }
   }
   for (const auto& [run_slot, p] : curves) {
@@ -273,7 +293,7 @@ void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
 
 void RunCharts::joinLegendGroup(ChartKind kind, QLineSeries* series, const SweepPoint& p, const QString& group) {
   const auto& keys = kernel_keys_[slot(kind)];
-  QLineSeries* key = p.kernel == KernelKind::Flash ? keys[0] : keys[1];
+  QLineSeries* key = keys[static_cast<std::size_t>(p.kernel)];
   if (key != nullptr) legend_members_[key].append(series);
   auto [owner, first] = group_entries_[slot(kind)].try_emplace(group.toStdString(), series);
   if (first) {
@@ -343,11 +363,11 @@ QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel
     if (many_tiles_ && p.kernel == KernelKind::Flash) kernel += QLatin1Char(' ') + qs(tileName(p.tile));
     parts << kernel;
   }
-  parts << QStringLiteral("B=%1").arg(p.batch);
+  parts << QStringLiteral("B=%1").arg(p.shape.batch);
   if (many_models_) parts << modelLabel(p.model);
-  if (many_dtypes_) parts << QString::fromLatin1(kernels::dtypeName(p.dtype).data(),
-                                                 static_cast<qsizetype>(kernels::dtypeName(p.dtype).size()));
-  if (many_causal_) parts << (p.causal ? QStringLiteral("causal") : QStringLiteral("non-causal"));
+  if (many_dtypes_) parts << QString::fromLatin1(kernels::dtypeName(p.shape.dtype).data(),
+                                                 static_cast<qsizetype>(kernels::dtypeName(p.shape.dtype).size()));
+  if (many_causal_) parts << (p.shape.causal ? QStringLiteral("causal") : QStringLiteral("non-causal"));
   return parts.join(QLatin1Char(' '));
 }
 
@@ -389,8 +409,7 @@ RunCharts::Curve& RunCharts::curveFor(const SweepPoint& p, int run_slot) {
   if (inserted) {
     // Colour says which batch (x model x run), the dash says which kernel.
     QPen pen(groupColor(group.toStdString()), 2.0,
-             p.kernel == KernelKind::Flash ? (many_tiles_ && !p.tile.isAuto() ? Qt::DashDotDotLine : Qt::SolidLine)
-                                           : Qt::DashLine);
+             p.kernel == KernelKind::Flash && many_tiles_ && !p.tile.isAuto() ? Qt::DashDotDotLine : kernelLine(p.kernel));
     it->second.latency = addLine(ChartKind::Latency, name, pen);
     it->second.tflops = addLine(ChartKind::Throughput, name, pen);
     it->second.memory = addLine(ChartKind::Memory, name, pen);
@@ -518,7 +537,7 @@ void RunCharts::addPoints(const std::vector<PointResult>& results, int run_slot)
 
 void RunCharts::addPoint(const PointResult& r, int run_slot) {
   const SweepPoint& p = r.point;
-  const double x = p.seq_len;
+  const double x = p.shape.seq_kv;
   if (x < x_lo_ || x > x_hi_) {
     // A point outside the spec's range (an edited spec): widen the axis and the reference lines.
     x_lo_ = std::min(x_lo_, x / std::sqrt(2.0));
@@ -529,7 +548,7 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
       line->replace(QList<QPointF>{{x_lo_, y}, {x_hi_, y}});
     }
   }
-  const QString head = QStringLiteral("%1\nN = %2").arg(curveName(p, run_slot, true)).arg(p.seq_len);
+  const QString head = QStringLiteral("%1\nN = %2").arg(curveName(p, run_slot, true)).arg(p.shape.seq_kv);
 
   const bool ran = (r.status == PointStatus::Ok || r.status == PointStatus::Failed) && r.stats.median_ms > 0;
   if (ran) {
@@ -550,11 +569,11 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
     }
 
     SpeedupCurve& speedup = speedupFor(p, run_slot);
-    auto& [flash, standard] = speedup.medians[p.seq_len];
+    auto& [flash, standard] = speedup.medians[p.shape.seq_kv];
     if (r.status == PointStatus::Ok) {
       if (p.kernel == KernelKind::Flash) {
         flash = flash > 0 ? std::min(flash, r.stats.median_ms) : r.stats.median_ms;
-      } else {
+      } else if (p.kernel == KernelKind::Standard) {
         standard = r.stats.median_ms;
       }
     }
@@ -563,7 +582,7 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
       placePoint(speedup.series, x, ratio,
                  QStringLiteral("%1\nN = %2\nstandard %3 / flash %4 = %5×")
                      .arg(curveName(p, run_slot, false))
-                     .arg(p.seq_len)
+                     .arg(p.shape.seq_kv)
                      .arg(formatMs(standard), formatMs(flash))
                      .arg(ratio, 0, 'f', 2));
       extendY(ChartKind::Speedup, ratio);
@@ -592,7 +611,7 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
     if (bytes == 0) return;
     const double y = static_cast<double>(bytes) / memory_unit_;
     appendSkipped(QPointF(x, y));
-    QString& tip = tips_[skipped_][p.seq_len];
+    QString& tip = tips_[skipped_][p.shape.seq_kv];
     if (!tip.isEmpty()) tip += QStringLiteral("\n\n");
     tip += head + QStringLiteral("\n%1: %2").arg(qs(statusName(r.status)), qs(r.message));
     extendY(ChartKind::Memory, y);

@@ -142,7 +142,7 @@ class RunCharts : public QObject {
   bool mark_points_ = true;
   double memory_unit_ = 1024.0 * 1024.0;  // bytes per unit of the memory axis (MiB or GiB)
   bool compact_legend_ = false;
-  std::array<std::array<QLineSeries*, 2>, 4> kernel_keys_{};      // per chart: the flash and standard keys
+  std::array<std::array<QLineSeries*, 3>, 4> kernel_keys_{};      // per chart: a key per KernelKind
   std::array<std::map<std::string, QLineSeries*>, 4> group_entries_;  // per chart: group -> its legend entry
   QHash<QAbstractSeries*, QList<QAbstractSeries*>> legend_members_;  // entry -> the curves it stands for
   QHash<QAbstractSeries*, QString> legend_labels_;                  // entry -> its group's name

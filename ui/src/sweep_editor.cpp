@@ -160,15 +160,21 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
 
   flash_ = new QCheckBox(tr("flash (fused)"));
   standard_ = new QCheckBox(tr("standard"));
-  form->addRow(tr("Kernels"), fieldLayout({flash_, standard_}, &kernel_error_));
+  cudnn_ = new QCheckBox(tr("cuDNN"));
+  cudnn_->setToolTip(tr("NVIDIA cuDNN's fused SDPA, as a peer (NVIDIA GPUs; skipped with the reason elsewhere)"));
+  form->addRow(tr("Kernels"), fieldLayout({flash_, standard_, cudnn_}, &kernel_error_));
 
   tiles_ = new QLineEdit(QStringLiteral("auto"));
   tiles_->setPlaceholderText(tr("auto, 64x64, 128x64"));
   tiles_->setToolTip(tr("Flash tiles, rows of Q x rows of K/V; \"auto\" lets the kernel choose"));
   form->addRow(tr("Flash tiles"), field(tiles_, &tile_error_));
 
-  repetitions_ = spin(1, SpecLimits::kMaxRepetitions, 3);
+  repetitions_ = spin(0, SpecLimits::kMaxRepetitions, 0);
   repetitions_->setObjectName(QStringLiteral("repetitions"));
+  // 0: sample until the spread is below the noise limit (docs/METHODOLOGY.md).
+  repetitions_->setSpecialValueText(tr("auto"));
+  repetitions_->setToolTip(tr("Timed samples per point; auto samples until the relative spread is at most "
+                              "0.5 % (at least 10 samples, at most 5 s per point)"));
   warmup_ = spin(0, SpecLimits::kMaxWarmup, 1);
   auto* reps = new QWidget;
   auto* reps_layout = new QHBoxLayout(reps);
@@ -216,7 +222,7 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
   for (QSpinBox* s : {custom_heads_, custom_kv_heads_, custom_head_dim_, repetitions_, warmup_, threads_}) {
     connect(s, &QSpinBox::valueChanged, this, &SweepEditor::revalidate);
   }
-  QList<QCheckBox*> boxes = {non_causal_, causal_, flash_, standard_, correctness_, l2_flush_, cuda_graph_};
+  QList<QCheckBox*> boxes = {non_causal_, causal_, flash_, standard_, cudnn_, correctness_, l2_flush_, cuda_graph_};
   for (auto& [d, c] : dtypes_) boxes << c;
   for (QCheckBox* c : boxes) connect(c, &QCheckBox::toggled, this, &SweepEditor::revalidate);
   connect(custom_, &QGroupBox::toggled, this, &SweepEditor::revalidate);
@@ -317,6 +323,7 @@ void SweepEditor::setSpec(const SweepSpec& spec) {
   causal_->setChecked(std::find(spec.causal.begin(), spec.causal.end(), true) != spec.causal.end());
   flash_->setChecked(std::find(spec.kernels.begin(), spec.kernels.end(), KernelKind::Flash) != spec.kernels.end());
   standard_->setChecked(std::find(spec.kernels.begin(), spec.kernels.end(), KernelKind::Standard) != spec.kernels.end());
+  cudnn_->setChecked(std::find(spec.kernels.begin(), spec.kernels.end(), KernelKind::Cudnn) != spec.kernels.end());
 
   QStringList tiles;
   for (const auto& t : spec.tiles) tiles << qs(tileName(t));
@@ -437,6 +444,7 @@ void SweepEditor::revalidate() {
   spec.kernels.clear();
   if (flash_->isChecked()) spec.kernels.push_back(KernelKind::Flash);
   if (standard_->isChecked()) spec.kernels.push_back(KernelKind::Standard);
+  if (cudnn_->isChecked()) spec.kernels.push_back(KernelKind::Cudnn);
   fail(kernel_error_, tr("Kernels"), spec.kernels.empty() ? tr("tick at least one kernel") : QString());
 
   message.clear();
@@ -487,14 +495,18 @@ void SweepEditor::revalidate() {
 
   if (errors_.isEmpty()) {
     const auto points = expandPoints(spec);
-    const auto flash = std::count_if(points.begin(), points.end(),
-                                     [](const SweepPoint& p) { return p.kernel == KernelKind::Flash; });
+    QStringList per_kernel;
+    for (const KernelKind kind : spec.kernels) {
+      const auto count = std::count_if(points.begin(), points.end(), [kind](const SweepPoint& p) { return p.kernel == kind; });
+      per_kernel << QStringLiteral("%1 %2").arg(count).arg(QString::fromStdString(kernelName(kind)));
+    }
     summary_->setStyleSheet(QString());
-    summary_->setText(tr("%1 points: %2 flash, %3 standard, %4 timed runs each")
+    summary_->setText(tr("%1 points: %2, %3")
                           .arg(points.size())
-                          .arg(flash)
-                          .arg(static_cast<qsizetype>(points.size()) - flash)
-                          .arg(spec.repetitions));
+                          .arg(per_kernel.join(QStringLiteral(", ")))
+                          .arg(spec.repetitions > 0 ? tr("%1 timed runs each").arg(spec.repetitions)
+                                                    : tr("sampled until the noise is below %1 %")
+                                                          .arg(spec.sampling.max_noise_percent)));
     spec_ = spec;
   } else {
     summary_->setStyleSheet(QStringLiteral("color: #d32f2f;"));

@@ -67,6 +67,7 @@ class SweepEditor : public QWidget {
   QCheckBox* causal_;
   QCheckBox* flash_;
   QCheckBox* standard_;
+  QCheckBox* cudnn_;
   QLineEdit* tiles_;
   QSpinBox* repetitions_;
   QSpinBox* warmup_;

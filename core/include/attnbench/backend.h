@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,22 +13,18 @@
 
 namespace attnbench {
 
-// The attention problem of one point, as a backend sees it.
-struct ProblemShape {
-  int batch = 1, heads_q = 1, heads_kv = 1, seq_q = 1, seq_kv = 1, head_dim = 64;
-  bool causal = false;
-  DType dtype = DType::F16;
-  KernelKind kernel = KernelKind::Flash;
-  TileShape tile;
-};
-
-ProblemShape problemOf(const SweepPoint& point);
-
 // Timing options that only some devices honour.
 struct TimingOptions {
   bool l2_flush = false;
   bool cuda_graph = false;
   int cpu_threads = 0;  // 0 = all hardware threads
+  TimingMethod method = TimingMethod::Blocked;
+};
+
+// The device's SM clock now and its maximum, in MHz.
+struct SmClockReading {
+  int current_mhz = 0;
+  int max_mhz = 0;
 };
 
 enum class TensorId { Q, K, V, O };
@@ -53,9 +50,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual const DeviceInfo& device() const = 0;
   // Empty when the backend can run the problem, else a one-line reason (stored with the skip).
-  virtual std::string unsupportedReason(const ProblemShape& shape) const = 0;
+  virtual std::string unsupportedReason(const SweepPoint& point) const = 0;
   // Device bytes the point will hold at its peak: inputs, outputs, LSE, workspace.
-  virtual std::uint64_t predictBytes(const ProblemShape& shape) const = 0;
+  virtual std::uint64_t predictBytes(const SweepPoint& point) const = 0;
   // Bytes a point may use on this device now (free memory, minus a safety margin).
   virtual std::uint64_t memoryBudgetBytes() const = 0;
   // Applies to the points prepared afterwards (and to predictBytes: CPU workspace grows with threads).
@@ -63,8 +60,10 @@ class Backend {
   // Allocates, fills Q/K/V with random values from `seed`, poisons O. Throws OutOfMemory when the
   // device refuses an allocation or the point's allocations would pass `limit_bytes` (a --max-memory
   // above the free memory lets the device itself answer).
-  virtual std::unique_ptr<PreparedPoint> prepare(const ProblemShape& shape, std::uint64_t seed,
+  virtual std::unique_ptr<PreparedPoint> prepare(const SweepPoint& point, std::uint64_t seed,
                                                  std::uint64_t limit_bytes) = 0;
+  // The SM clock, where the device reports it (NVML on NVIDIA GPUs); never changes any setting.
+  virtual std::optional<SmClockReading> readSmClock() const { return std::nullopt; }
   // Measures copy bandwidth and GEMM throughput (a second or two).
   virtual DeviceCeilings measureCeilings() = 0;
 };

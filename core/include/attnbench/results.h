@@ -52,6 +52,13 @@ struct PointResult {
   TileShape tile;       // the tile that actually ran (auto resolved)
   std::vector<double> samples_ms;
   SampleStats stats;
+  // The noise rule ended sampling at its timeout with the spread still above --max-noise (never set
+  // when --repetitions fixed the count).
+  bool noisy = false;
+  // SM clock before the first and after the last sample, and the clock's maximum, in MHz (NVML); 0 where
+  // unknown (the CPU, or no NVML). Throttled: a reading below kThrottledClockFraction of the maximum.
+  int sm_clock_start_mhz = 0, sm_clock_end_mhz = 0, sm_clock_max_mhz = 0;
+  bool throttled = false;
   double tflops = 0;  // point.flops() / median
   // Roofline: compulsory bytes over the median, and the fractions of the device's measured ceilings
   // (0 where the ceilings are unknown or the point did not run).
@@ -68,6 +75,12 @@ struct PointResult {
 // the standard kernel also writes the score matrix, reads it and writes the probabilities in place (the
 // softmax), and reads them again (PV): four passes over B*H*Nq*Nk elements.
 double compulsoryBytes(const SweepPoint& point);
+
+// A clock below this fraction of its maximum marks a point's samples as throttled.
+constexpr double kThrottledClockFraction = 0.75;
+
+// Relative standard deviation of the samples, in percent (0 for fewer than two).
+double noisePercent(const SampleStats& stats);
 
 // Fills tflops and the roofline fields of a point that ran, from its median and the device's ceilings.
 void computeRates(PointResult& result, const std::optional<DeviceCeilings>& ceilings);

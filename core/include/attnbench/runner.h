@@ -56,6 +56,11 @@ class Runner {
                        std::vector<PointResult> earlier, bool resumed);
   // runPoint that also adds the time of every kernel run (warm-up included) to `kernel_ms`.
   PointResult runPointTimed(const SweepSpec& spec, const SweepPoint& point, double& kernel_ms);
+  // Runs the timed samples: spec.repetitions of them, or as many as spec.sampling asks. False when the
+  // noise rule's timeout ended them first (the point is noisy).
+  bool takeSamples(const SweepSpec& spec, PreparedPoint& prepared, std::vector<double>& samples_ms);
+  static void recordClocks(PointResult& result, const std::optional<SmClockReading>& before,
+                           const std::optional<SmClockReading>& after);
   DeviceInfo deviceWithCeilings();
   // Marks the run interrupted (as far as the disk allows) and rethrows `e` with how to resume it.
   [[noreturn]] void stopOnStoreError(std::int64_t run_id, std::size_t saved_points, const StoreWriteError& e);
@@ -75,7 +80,7 @@ class Runner {
 // Checks the sampled rows of a prepared, already-run point against an fp64 reference. The rows depend
 // only on `seed`, so points of one shape are checked on the same rows. `baseline_error`: the measured
 // error of the standard kernel on those rows, when known; else the bar is emulated.
-CorrectnessResult checkCorrectness(PreparedPoint& prepared, const ProblemShape& shape, std::uint64_t seed,
+CorrectnessResult checkCorrectness(PreparedPoint& prepared, const kernels::AttentionShape& shape, std::uint64_t seed,
                                    std::optional<double> baseline_error = std::nullopt);
 
 }  // namespace attnbench

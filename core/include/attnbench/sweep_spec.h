@@ -19,10 +19,12 @@ namespace attnbench {
 using kernels::DType;
 using kernels::TileShape;
 
-enum class KernelKind { Flash, Standard };
+// The kernels a point can run: attnbench's fused flash kernel, the standard (materialised scores)
+// baseline, and the vendor's cuDNN SDPA as a peer (NVIDIA GPUs only).
+enum class KernelKind { Flash, Standard, Cudnn };
 
-std::string kernelName(KernelKind kind);        // "flash" / "standard"
-KernelKind parseKernel(const std::string& s);   // accepts "baseline", "math", "naive" for standard
+std::string kernelName(KernelKind kind);        // "flash" / "standard" / "cudnn"
+KernelKind parseKernel(const std::string& s);   // also "fused"; "baseline", "math", "naive" for standard
 DType parseDType(const std::string& s);         // fp16/float16/half, bf16/bfloat16, fp32/float32/float
 std::string tileName(TileShape tile);           // "auto", "64x64", "128x64"
 TileShape parseTile(const std::string& s);      // "auto", "64" (= 64x64), "128x64"
@@ -36,6 +38,9 @@ struct SpecLimits {
   static constexpr int kMaxSeqLen = 1 << 22;
   static constexpr int kMaxBatch = 4096;
   static constexpr int kMaxRepetitions = 100000;
+  static constexpr int kMaxMinSamples = 100000;
+  static constexpr double kMaxNoisePercent = 100.0;
+  static constexpr double kMaxSamplingSeconds = 3600;  // --min-time and --timeout
   static constexpr int kMaxWarmup = 10000;
   static constexpr int kMaxThreads = 4096;
   // A budget of 0 bytes (--max-memory 0.5) is a typo, not a request; past the upper bound no machine
@@ -48,6 +53,29 @@ struct SpecLimits {
   static constexpr int kMaxJsonDepth = 16;
 };
 
+// How a sample's launch is timed on a GPU (docs/METHODOLOGY.md):
+// - Blocked: the stream is held by a spinning kernel while the start event, the launch and the stop
+//   event are enqueued, then released, so launch latency and host work stay outside the events.
+// - Batch: back-to-back launches between one pair of events, the time divided by their count (a
+//   hot-cache figure; each launch's latency hides behind the previous kernel).
+// - Plain: events around one launch as the host issues it; host work and launch latency count. Kept
+//   to show what the other two remove at short sequences.
+// Graph replay (cuda_graph) is orthogonal: what is launched is then one captured graph.
+enum class TimingMethod { Blocked, Batch, Plain };
+
+std::string timingMethodName(TimingMethod method);         // "blocked" / "batch" / "plain"
+TimingMethod parseTimingMethod(const std::string& s);
+
+// When a point stops sampling (nvbench's rule): once it has min_samples samples, min_time_s of kernel
+// time and a relative standard deviation at most max_noise_percent, or when timeout_s of wall time passed
+// (the point is then flagged noisy). SweepSpec::repetitions > 0 fixes the count instead.
+struct SamplingRule {
+  double max_noise_percent = 0.5;  // relative standard deviation of the samples, in percent
+  int min_samples = 10;
+  double min_time_s = 0.0;
+  double timeout_s = 5.0;
+};
+
 struct SweepSpec {
   std::string name = "sweep";
   std::vector<ModelPreset> models;
@@ -57,7 +85,8 @@ struct SweepSpec {
   std::vector<bool> causal;
   std::vector<KernelKind> kernels;
   std::vector<TileShape> tiles;  // applies to flash points only
-  int repetitions = 3;           // timed samples per point
+  int repetitions = 0;           // timed samples per point; 0 = as many as `sampling` asks
+  SamplingRule sampling;
   int warmup = 1;                // untimed runs before the samples
   bool check_correctness = true;
   std::string device = "auto";   // "auto", "cpu", "cuda", "cuda:N"
@@ -65,6 +94,7 @@ struct SweepSpec {
   std::uint64_t seed = 20241125;                  // inputs are reproducible per point
   bool l2_flush = false;    // flush the GPU L2 between samples
   bool cuda_graph = false;  // replay a captured CUDA graph ("reduce-overhead") when timing
+  TimingMethod timing = TimingMethod::Blocked;  // GPU only; the CPU times each call with a steady clock
   int threads = 0;          // CPU worker threads; 0 = all hardware threads
 };
 
@@ -83,20 +113,22 @@ std::vector<std::string> sweepPresetNames();
 // must be clean text. Throws InputError naming the value.
 void validateSpec(const SweepSpec& spec);
 
-// One benchmark point: a full attention problem plus the kernel and tile to run it with.
+// One benchmark point: the attention problem (the one shape type core and kernels share), the kernel and
+// tile that run it, and the model the problem's heads come from.
 struct SweepPoint {
   int index = 0;  // position in the expanded sweep; stable for a given spec (resume relies on it)
   ModelPreset model;
-  int batch = 1;
-  int seq_len = 0;
-  DType dtype = DType::F16;
-  bool causal = false;
+  kernels::AttentionShape shape;
   KernelKind kernel = KernelKind::Flash;
   TileShape tile;  // as requested; the backend resolves auto
 
-  double flops() const;  // 4*B*H*N^2*D, halved when causal
+  double flops() const { return shape.flops(); }
+  int seqLen() const { return shape.seq_kv; }  // the sweep's N (queries and keys)
   std::string label() const;  // "llama-2-7b B=1 N=2048 fp16 causal flash 128x64"
 };
+
+// The attention problem of `model` at batch size `batch` and sequence length `seq_len` (queries and keys).
+kernels::AttentionShape modelShape(const ModelPreset& model, int batch, int seq_len, DType dtype, bool causal);
 
 // Expands the axes in the order model, dtype, causal, batch, seq_len, kernel, tile, so that each
 // curve grows left to right and the kernels of one shape sit side by side: standard first, whose

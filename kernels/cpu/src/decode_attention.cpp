@@ -57,7 +57,7 @@ std::int64_t outputOffset(const DecodeParams& p, int b, int head, int i) {
   return b * p.o_batch_stride + head * p.o_head_stride + i * p.o_row_stride;
 }
 std::int64_t rowIndex(const DecodeParams& p, int b, int head, int i) {
-  return (std::int64_t{b} * p.heads_q + head) * p.q_len + i;
+  return (std::int64_t{b} * p.heads_q + head) * p.seq_q + i;
 }
 
 template <class T>
@@ -66,7 +66,7 @@ void runFlashDecode(const DecodeParams& p, int splits, float* scratch_base, int 
   const int group = p.groupSize();
   const int rows = p.rowsPerKvHead();
   const std::int64_t d = p.head_dim;
-  const std::int64_t partial_rows = std::int64_t{p.batch} * p.heads_q * p.q_len;
+  const std::int64_t partial_rows = std::int64_t{p.batch} * p.heads_q * p.seq_q;
 
   detail::parallelFor(flashItems(p, splits), threads, [&](std::int64_t item, int worker) {
     const int split = static_cast<int>(item % splits);
@@ -82,9 +82,9 @@ void runFlashDecode(const DecodeParams& p, int splits, float* scratch_base, int 
     RowMap o(scratch + layout.o, rows, d, Eigen::OuterStride<>(d));
     // Row r of the packed group is query head kv_head * G + r / q_len, new row r % q_len.
     for (int r = 0; r < rows; ++r) {
-      const int head = kv_head * group + r / p.q_len;
+      const int head = kv_head * group + r / p.seq_q;
       detail::loadRows(static_cast<const T*>(p.q) + b * p.q_batch_stride + head * p.q_head_stride +
-                           (r % p.q_len) * p.q_row_stride,
+                           (r % p.seq_q) * p.q_row_stride,
                        p.q_row_stride, 1, d, p.softmax_scale, q.row(r).data(), d);
     }
     std::fill(row_max, row_max + rows, detail::kNegInf);
@@ -103,7 +103,7 @@ void runFlashDecode(const DecodeParams& p, int splits, float* scratch_base, int 
       s.noalias() = q * k.transpose();
       for (int r = 0; r < rows; ++r) {
         float* row = s.row(r).data();
-        const int visible = std::clamp(decodeVisibleKeys(p, kv_len, r % p.q_len) - c0, 0, bc);
+        const int visible = std::clamp(decodeVisibleKeys(p, kv_len, r % p.seq_q) - c0, 0, bc);
         if (visible == 0) {
           std::fill(row, row + bc, 0.0f);
           continue;
@@ -118,7 +118,7 @@ void runFlashDecode(const DecodeParams& p, int splits, float* scratch_base, int 
     }
 
     for (int r = 0; r < rows; ++r) {
-      const int head = kv_head * group + r / p.q_len, i = r % p.q_len;
+      const int head = kv_head * group + r / p.seq_q, i = r % p.seq_q;
       const bool seen = row_sum[r] > 0.0f;
       const float lse = seen ? row_max[r] + std::log(row_sum[r]) : detail::kNegInf;
       const float inverse = seen ? 1.0f / row_sum[r] : 0.0f;
@@ -152,9 +152,9 @@ void runFlashDecode(const DecodeParams& p, int splits, float* scratch_base, int 
     }
     const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
     if (p.lse != nullptr) p.lse[index] = total > 0.0f ? max_lse + std::log(total) : detail::kNegInf;
-    const int i = static_cast<int>(index % p.q_len);
-    const int head = static_cast<int>(index / p.q_len % p.heads_q);
-    const int b = static_cast<int>(index / p.q_len / p.heads_q);
+    const int i = static_cast<int>(index % p.seq_q);
+    const int head = static_cast<int>(index / p.seq_q % p.heads_q);
+    const int b = static_cast<int>(index / p.seq_q / p.heads_q);
     detail::storeRows(merged, d, 1, d, &inverse, static_cast<T*>(p.o) + outputOffset(p, b, head, i), d);
   });
 }
@@ -170,7 +170,7 @@ std::size_t flashDecodeScratchBytes(const DecodeParams& params, int threads) {
   const int splits = flashDecodeSplits(params, threads);
   // The combine pass runs one item per output row and uses a worker's scratch for the merged row.
   const std::int64_t items =
-      std::max(flashItems(params, splits), std::int64_t{params.batch} * params.heads_q * params.q_len);
+      std::max(flashItems(params, splits), std::int64_t{params.batch} * params.heads_q * params.seq_q);
   const auto workers = static_cast<std::size_t>(detail::workerCount(items, threads));
   return workers * decodeScratchLayout(params).floats * sizeof(float) + detail::kLineBytes;
 }
@@ -200,7 +200,7 @@ std::string standardDecodeUnsupportedReason(const DecodeParams& params) {
 
 std::size_t standardDecodeWorkspaceBytes(const DecodeParams& params) {
   if (!standardDecodeUnsupportedReason(params).empty()) return 0;
-  return standardWorkspaceBytes(decodeAsAttention(params, 0, params.batch, params.kv_len_max));
+  return standardWorkspaceBytes(decodeAsAttention(params, 0, params.batch, params.seq_kv));
 }
 
 void standardDecode(const DecodeParams& params, void* workspace, int threads) {

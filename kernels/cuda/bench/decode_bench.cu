@@ -86,7 +86,7 @@ struct DeviceBuffer {
 // Max |flash - fp64 reference| over `samples` random output rows (whole cache, host side).
 double checkRows(const DecodeParams& p, const std::vector<int>& table, std::size_t kv_elements, int samples) {
   const bool bf16 = p.dtype == DType::BF16;
-  std::vector<std::uint16_t> q(static_cast<std::size_t>(p.batch) * p.heads_q * p.q_len * p.head_dim);
+  std::vector<std::uint16_t> q(static_cast<std::size_t>(p.batch) * p.heads_q * p.seq_q * p.head_dim);
   std::vector<std::uint16_t> o(q.size());
   std::vector<std::uint16_t> k(kv_elements), v(kv_elements);
   if (cudaMemcpy(q.data(), p.q, q.size() * 2, cudaMemcpyDeviceToHost) != cudaSuccess ||
@@ -103,9 +103,9 @@ double checkRows(const DecodeParams& p, const std::vector<int>& table, std::size
   for (int s = 0; s < samples; ++s) {
     const int b = static_cast<int>(rng() % static_cast<unsigned>(p.batch));
     const int h = static_cast<int>(rng() % static_cast<unsigned>(p.heads_q));
-    const int i = static_cast<int>(rng() % static_cast<unsigned>(p.q_len));
+    const int i = static_cast<int>(rng() % static_cast<unsigned>(p.seq_q));
     const int h_kv = h / p.groupSize();
-    const int visible = kn::decodeVisibleKeys(p, p.kv_len_max, i);
+    const int visible = kn::decodeVisibleKeys(p, p.seq_kv, i);
     const std::int64_t q_at = b * p.q_batch_stride + h * p.q_head_stride + i * p.q_row_stride;
     std::vector<double> scores(static_cast<std::size_t>(visible));
     double max_score = -INFINITY;
@@ -204,8 +204,8 @@ int main(int argc, char** argv) {
         for (const int n : lengths) {
           DecodeParams p;
           DecodeShape shape;
-          shape.batch = batch, shape.heads_q = heads_q, shape.heads_kv = heads_kv, shape.q_len = q_len;
-          shape.kv_len_max = n, shape.head_dim = head_dim;
+          shape.causal = true, shape.batch = batch, shape.heads_q = heads_q, shape.heads_kv = heads_kv, shape.seq_q = q_len;
+          shape.seq_kv = n, shape.head_dim = head_dim;
           shape.dtype = dtype_name == "bf16" ? DType::BF16 : DType::F16;
           kn::setShape(p, shape);
           // Paged: a shuffled page pool, as an allocator that has been running a while leaves it.

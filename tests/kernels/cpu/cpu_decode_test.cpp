@@ -75,7 +75,7 @@ void runAndCheck(const DecodeCase& c, Kernel kernel, int threads) {
     ASSERT_EQ(cpu::flashDecodeUnsupportedReason(p), "");
     const int splits = cpu::flashDecodeSplits(p, threads);
     if (c.splits > 0) {
-      EXPECT_EQ(splits, std::min(c.splits, c.shape.kv_len_max));
+      EXPECT_EQ(splits, std::min(c.splits, c.shape.seq_kv));
     }
     partials.assign(decodeWorkspaceBytes(p, splits) / sizeof(float), std::numeric_limits<float>::quiet_NaN());
     setDecodeWorkspace(p, splits, partials.data());
@@ -96,8 +96,8 @@ void runAndCheck(const DecodeCase& c, Kernel kernel, int threads) {
 DecodeCase makeCase(DType dtype, int batch, int heads_q, int heads_kv, int q_len, int n, int page_size, int splits,
                     std::vector<int> lens = {}, int head_dim = 64) {
   DecodeCase c;
-  c.shape.batch = batch, c.shape.heads_q = heads_q, c.shape.heads_kv = heads_kv, c.shape.q_len = q_len;
-  c.shape.kv_len_max = n, c.shape.head_dim = head_dim, c.shape.page_size = page_size, c.shape.dtype = dtype;
+  c.shape.causal = true, c.shape.batch = batch, c.shape.heads_q = heads_q, c.shape.heads_kv = heads_kv, c.shape.seq_q = q_len;
+  c.shape.seq_kv = n, c.shape.head_dim = head_dim, c.shape.page_size = page_size, c.shape.dtype = dtype;
   c.kv_lens = std::move(lens);
   c.splits = splits;
   c.seed = static_cast<std::uint64_t>(batch * 131 + n * 7 + q_len * 3 + splits + page_size);
@@ -147,9 +147,9 @@ TEST(CpuDecode, SupportChecks) {
   DecodeProblem t = attnbench::test::makeDecodeProblem(c, [](float x) { return x; });
   DecodeParams p = t.params;
   EXPECT_NE(cpu::standardDecodeUnsupportedReason(p), "");  // paged
-  p.q_len = 17;
+  p.seq_q = 17;
   EXPECT_NE(decodeShapeUnsupportedReason(p), "");
-  p.q_len = 1;
+  p.seq_q = 1;
   p.page_size = 8;
   EXPECT_NE(decodeShapeUnsupportedReason(p), "");
   p.page_size = 16;
@@ -162,7 +162,7 @@ TEST(CpuDecode, SupportChecks) {
 
 TEST(DecodeSplitHeuristic, FillsTheMachineOnlyWhenTheBatchDoesNot) {
   DecodeParams p;
-  setShape(p, DecodeShape{1, 32, 8, 1, 16384, 128, 0, true, DType::BF16});
+  setShape(p, DecodeShape{{1, 32, 8, 1, 16384, 128, true, DType::BF16}, 0});
   const int llama3 = decodeSplitHeuristic(p, 132, kDecodeBlocksPerSM);
   EXPECT_GE(llama3 * 8, 132 * 2 * 9 / 10);  // 8 blocks without splits: split until ~all 264 slots run
   EXPECT_LE(llama3 * 8, 132 * 2);
@@ -170,11 +170,11 @@ TEST(DecodeSplitHeuristic, FillsTheMachineOnlyWhenTheBatchDoesNot) {
   p.heads_kv = 32;
   EXPECT_EQ(decodeSplitHeuristic(p, 132, kDecodeBlocksPerSM), 1);  // 256 blocks already fill the device
   p.batch = 1;
-  p.kv_len_max = 200;  // two splits at most keep >= kDecodeMinKeysPerSplit keys each
+  p.seq_kv = 200;  // two splits at most keep >= kDecodeMinKeysPerSplit keys each
   EXPECT_LE(decodeSplitHeuristic(p, 132, kDecodeBlocksPerSM), 2);
   p.num_splits = 5;
   EXPECT_EQ(resolveDecodeSplits(p, 132, kDecodeBlocksPerSM), 5);
-  p.kv_len_max = 3;
+  p.seq_kv = 3;
   EXPECT_EQ(resolveDecodeSplits(p, 132, kDecodeBlocksPerSM), 3);  // never more splits than keys
 }
 

@@ -173,8 +173,8 @@ void runAndCheck(const DecodeCase& c, Kernel kernel) {
 DecodeCase makeCase(DType dtype, int batch, int heads_q, int heads_kv, int q_len, int n, int page_size, int splits,
                     std::vector<int> lens = {}, int head_dim = 128) {
   DecodeCase c;
-  c.shape.batch = batch, c.shape.heads_q = heads_q, c.shape.heads_kv = heads_kv, c.shape.q_len = q_len;
-  c.shape.kv_len_max = n, c.shape.head_dim = head_dim, c.shape.page_size = page_size, c.shape.dtype = dtype;
+  c.shape.causal = true, c.shape.batch = batch, c.shape.heads_q = heads_q, c.shape.heads_kv = heads_kv, c.shape.seq_q = q_len;
+  c.shape.seq_kv = n, c.shape.head_dim = head_dim, c.shape.page_size = page_size, c.shape.dtype = dtype;
   c.kv_lens = std::move(lens);
   c.splits = splits;
   c.seed = static_cast<std::uint64_t>(batch * 131 + n * 7 + q_len * 3 + splits + page_size + head_dim);

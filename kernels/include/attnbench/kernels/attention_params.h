@@ -7,6 +7,13 @@
 #include <cstdint>
 #include <string_view>
 
+// The few shape helpers kernels call on the device too.
+#if defined(__CUDACC__)
+#define ATTNBENCH_HOST_DEVICE __host__ __device__
+#else
+#define ATTNBENCH_HOST_DEVICE
+#endif
+
 namespace attnbench::kernels {
 
 // Storage type of Q, K, V and O. Accumulation is always fp32.
@@ -23,11 +30,44 @@ constexpr std::string_view dtypeName(DType dtype) {
   return "?";
 }
 
-// Forward attention O = softmax(scale * Q K^T + mask) V for a batch of heads.
-// Strides are in elements (not bytes) and int64 so that B*H*N*D beyond 2^31 stays addressable.
+// The attention problem itself: dimensions, mask and storage type, without pointers or strides. It is
+// the one problem type of attnbench: kernels read it through AttentionParams and DecodeParams, core's
+// sweep points carry it, and every size check and FLOP count is made on it.
 // Causal masking is aligned bottom-right (query i may see keys j <= i + seq_kv - seq_q), the
 // convention of flash-attention >= 2.1; with seq_q == seq_kv it is the usual lower triangle.
-struct AttentionParams {
+struct AttentionShape {
+  int batch = 1;     // B
+  int heads_q = 1;   // Hq, query heads
+  int heads_kv = 1;  // Hkv, key/value heads; divides Hq (GQA/MQA when smaller)
+  int seq_q = 1;     // Nq, query rows (new tokens in decode)
+  int seq_kv = 1;    // Nk, key/value rows (the cache length in decode)
+  int head_dim = 64; // D, the same for Q, K and V
+  bool causal = false;
+  DType dtype = DType::F16;  // storage type of q, k, v, o; accumulation is fp32
+
+  // Query heads sharing one key/value head.
+  ATTNBENCH_HOST_DEVICE int groupSize() const { return heads_kv > 0 ? heads_q / heads_kv : 0; }
+
+  // Query-key pairs the mask lets through: Nq*Nk, or with the bottom-right causal mask Nq*Nk - Nq^2/2
+  // (half the square when Nq == Nk, the convention of FLOP counts in the FlashAttention papers).
+  double visiblePairs() const {
+    const double nq = seq_q, nk = seq_kv;
+    if (!causal) return nq * nk;
+    return nq <= nk ? nq * nk - nq * nq / 2 : nk * nk / 2;
+  }
+  bool operator==(const AttentionShape& o) const {
+    return batch == o.batch && heads_q == o.heads_q && heads_kv == o.heads_kv && seq_q == o.seq_q &&
+           seq_kv == o.seq_kv && head_dim == o.head_dim && causal == o.causal && dtype == o.dtype;
+  }
+  bool operator!=(const AttentionShape& o) const { return !(*this == o); }
+
+  // Forward FLOPs: two GEMMs (Q K^T and P V) of 2*D FLOPs per visible pair, for every query head.
+  double flops() const { return 4.0 * batch * heads_q * head_dim * visiblePairs(); }
+};
+
+// Forward attention O = softmax(scale * Q K^T + mask) V for a batch of heads.
+// Strides are in elements (not bytes) and int64 so that B*H*N*D beyond 2^31 stays addressable.
+struct AttentionParams : AttentionShape {
   const void* q = nullptr;  // [batch, heads_q, seq_q, head_dim] via the q_* strides
   const void* k = nullptr;  // [batch, heads_kv, seq_kv, head_dim] via the k_* strides
   const void* v = nullptr;  // [batch, heads_kv, seq_kv, head_dim] via the v_* strides
@@ -39,39 +79,16 @@ struct AttentionParams {
   std::int64_t v_batch_stride = 0, v_head_stride = 0, v_row_stride = 0;  // element strides of v
   std::int64_t o_batch_stride = 0, o_head_stride = 0, o_row_stride = 0;  // element strides of o
 
-  int batch = 0;     // B
-  int heads_q = 0;   // Hq, query heads
-  int heads_kv = 0;  // Hkv, key/value heads; divides Hq (GQA/MQA when smaller)
-  int seq_q = 0;     // Nq, query rows
-  int seq_kv = 0;    // Nk, key/value rows
-  int head_dim = 0;  // D, the same for Q, K and V
-
   float softmax_scale = 1.0f;  // usually 1/sqrt(D)
-  bool causal = false;         // bottom-right aligned lower-triangular mask
-  DType dtype = DType::F16;    // storage type of q, k, v, o
-
-  // Query heads sharing one key/value head.
-  int groupSize() const { return heads_kv > 0 ? heads_q / heads_kv : 0; }
 };
 
-// The problem an AttentionParams describes, without pointers or strides.
-struct AttentionShape {
-  int batch = 1, heads_q = 1, heads_kv = 1, seq_q = 1, seq_kv = 1, head_dim = 64;
-  bool causal = false;
-  DType dtype = DType::F16;
-};
+// The usual softmax scale 1/sqrt(D).
+inline float defaultSoftmaxScale(int head_dim) { return 1.0f / std::sqrt(static_cast<float>(head_dim)); }
 
-// Sets the dimensions, mask and dtype of `p`, with the usual softmax scale 1/sqrt(D).
+// Sets the problem of `p` (dimensions, mask, dtype) with the usual softmax scale; pointers and strides stay.
 inline void setShape(AttentionParams& p, const AttentionShape& s) {
-  p.batch = s.batch;
-  p.heads_q = s.heads_q;
-  p.heads_kv = s.heads_kv;
-  p.seq_q = s.seq_q;
-  p.seq_kv = s.seq_kv;
-  p.head_dim = s.head_dim;
-  p.causal = s.causal;
-  p.dtype = s.dtype;
-  p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  static_cast<AttentionShape&>(p) = s;
+  p.softmax_scale = defaultSoftmaxScale(s.head_dim);
 }
 
 // Element strides of one tensor indexed [batch, head, row, :].

@@ -2,7 +2,7 @@
 // Flash decode runs the split-KV scheme of the CUDA kernel (per split an online-softmax pass over its
 // keys into an fp32 partial O and LSE, then the LSE combine), so CI exercises the same math; standard
 // decode materializes the scores through cpu::standardAttention. Both read lengths from kv_lens_host
-// (null: every sequence has kv_len_max keys), accumulate in fp32, write O and (when set) params.lse,
+// (null: every sequence has seq_kv keys), accumulate in fp32, write O and (when set) params.lse,
 // and output zeros with LSE = -inf for a row that sees no key. `threads` as in cpu_attention.h.
 #pragma once
 
@@ -30,7 +30,7 @@ void flashDecode(const DecodeParams& params, void* scratch, int threads);
 // a contiguous cache; gathering the pages first would be a different kernel's copy, not this one's).
 std::string standardDecodeUnsupportedReason(const DecodeParams& params);
 
-// Scratch for standardDecode: cpu::standardWorkspaceBytes of the whole batch at kv_len_max.
+// Scratch for standardDecode: cpu::standardWorkspaceBytes of the whole batch at seq_kv.
 std::size_t standardDecodeWorkspaceBytes(const DecodeParams& params);
 
 // Scores [B, Hq, q_len, kv_len(b)], softmax, PV: one cpu::standardAttention call when all lengths are

@@ -40,7 +40,7 @@ cudaError_t flashDecodeCombine(const DecodeParams& params, cudaStream_t stream);
 std::string standardDecodeUnsupportedReason(const DecodeParams& params);
 
 // Standard decode writes O only: params.lse is not written (cuda::standardAttention has no LSE output).
-// Device scratch for standardDecode: the scores of the whole batch at kv_len_max, [B, Hq, q_len, N].
+// Device scratch for standardDecode: the scores of the whole batch at seq_kv, [B, Hq, q_len, N].
 std::size_t standardDecodeWorkspaceBytes(const DecodeParams& params);
 
 // One cuda::standardAttention call over the batch when all lengths are equal, else one per sequence

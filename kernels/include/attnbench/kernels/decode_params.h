@@ -3,9 +3,9 @@
 // shapes, strides and pointers only; nothing here knows of sweeps, stores or the application.
 //
 // Conventions:
-// - The q_len new tokens are already appended to the cache: sequence b has kv_len(b) valid keys, the
-//   last q_len of which belong to the new rows. With `causal`, new row i (0-based) sees keys
-//   j < kv_len(b) - q_len + 1 + i (bottom-right aligned, as AttentionParams); without it, all kv_len(b).
+// - The seq_q new tokens are already appended to the cache: sequence b has kv_len(b) valid keys, the
+//   last seq_q of which belong to the new rows. With `causal`, new row i (0-based) sees keys
+//   j < kv_len(b) - seq_q + 1 + i (bottom-right aligned, as AttentionParams); without it, all kv_len(b).
 // - Contiguous cache: K/V of sequence b, KV head h, position j at b*k_batch_stride + h*k_head_stride
 //   + j*k_row_stride (e.g. [B, Hkv, Nmax, D]). Paged cache (block_table set): position j of sequence b
 //   lives in page block_table[b * block_table_stride + j / page_size] of a page pool, at
@@ -26,16 +26,9 @@
 
 #include "attnbench/kernels/attention_params.h"
 
-// The few helpers decode kernels call on the device too.
-#if defined(__CUDACC__)
-#define ATTNBENCH_HOST_DEVICE __host__ __device__
-#else
-#define ATTNBENCH_HOST_DEVICE
-#endif
-
 namespace attnbench::kernels {
 
-// Query rows (G query heads x q_len) one CUDA decode block handles; more rows take more blocks.
+// Query rows (G query heads x seq_q) one CUDA decode block handles; more rows take more blocks.
 constexpr int kDecodeRowsPerBlock = 8;
 // CUDA decode blocks resident per SM (shared-memory bound; kernels/cuda/NOTES.md, "Decode").
 constexpr int kDecodeBlocksPerSM = 2;
@@ -45,12 +38,18 @@ constexpr int kDecodeMinKeysPerSplit = 128;
 constexpr int kMaxDecodeSplits = 128;
 constexpr int kMaxDecodeQueryLen = 16;
 
-struct DecodeParams {
-  const void* q = nullptr;  // [batch, heads_q, q_len, head_dim] via the q_* strides
+// A decode problem: the attention problem (seq_q = the new rows per sequence, 1..kMaxDecodeQueryLen;
+// seq_kv = N, the longest cache) and how the cache is laid out.
+struct DecodeShape : AttentionShape {
+  int page_size = 0;  // tokens per page (16..256) when paged; 0 = contiguous cache
+};
+
+struct DecodeParams : DecodeShape {
+  const void* q = nullptr;  // [batch, heads_q, seq_q, head_dim] via the q_* strides
   const void* k = nullptr;  // KV cache keys: contiguous or paged, see the header comment
   const void* v = nullptr;  // KV cache values, addressed like k through the v_* strides
-  void* o = nullptr;        // [batch, heads_q, q_len, head_dim] via the o_* strides, same dtype as q
-  float* lse = nullptr;     // [batch, heads_q, q_len] contiguous natural-log sum-exp per row; may be null
+  void* o = nullptr;        // [batch, heads_q, seq_q, head_dim] via the o_* strides, same dtype as q
+  float* lse = nullptr;     // [batch, heads_q, seq_q] contiguous natural-log sum-exp per row; may be null
 
   std::int64_t q_batch_stride = 0, q_head_stride = 0, q_row_stride = 0;  // element strides of q
   std::int64_t k_batch_stride = 0, k_head_stride = 0, k_row_stride = 0;  // of k; batch = page stride when paged
@@ -58,59 +57,33 @@ struct DecodeParams {
   std::int64_t o_batch_stride = 0, o_head_stride = 0, o_row_stride = 0;  // element strides of o
 
   const int* block_table = nullptr;     // [batch, block_table_stride] page ids; null = contiguous cache
-  std::int64_t block_table_stride = 0;  // entries per sequence in block_table (>= ceil(kv_len_max / page_size))
-  int page_size = 0;                    // tokens per page (16..256) when paged
+  std::int64_t block_table_stride = 0;  // entries per sequence in block_table (>= ceil(seq_kv / page_size))
 
   const int* kv_lens = nullptr;       // [batch] valid keys per sequence, in device memory (CUDA flash)
   const int* kv_lens_host = nullptr;  // the same lengths in host memory (CPU kernels, CUDA standard)
-  int kv_len_max = 0;                 // N: every kv_len is in [0, N]; the length of all when kv_lens are null
-
-  int batch = 0;     // B
-  int heads_q = 0;   // Hq, query heads
-  int heads_kv = 0;  // Hkv, key/value heads; divides Hq (GQA/MQA when smaller)
-  int q_len = 1;     // new query rows per sequence, 1..kMaxDecodeQueryLen
-  int head_dim = 0;  // D, the same for Q, K and V
+                                      // every kv_len is in [0, seq_kv]; all are seq_kv when null
 
   float softmax_scale = 1.0f;  // usually 1/sqrt(D)
-  bool causal = true;          // causal among the new rows (bottom-right aligned); no effect at q_len 1
-  DType dtype = DType::F16;    // storage type of q, k, v, o
 
   int num_splits = 0;             // key ranges per sequence for flash decode; 0 = decodeSplitHeuristic
-  float* partial_o = nullptr;     // fp32 [num_splits, batch, heads_q, q_len, head_dim] when num_splits > 1
-  float* partial_lse = nullptr;   // fp32 [num_splits, batch, heads_q, q_len] when num_splits > 1
+  float* partial_o = nullptr;     // fp32 [num_splits, batch, heads_q, seq_q, head_dim] when num_splits > 1
+  float* partial_lse = nullptr;   // fp32 [num_splits, batch, heads_q, seq_q] when num_splits > 1
   int* split_counters = nullptr;  // CUDA: [decodeBlocksPerSplit] arrivals; set = fused combine (see below)
 
-  ATTNBENCH_HOST_DEVICE int groupSize() const { return heads_kv > 0 ? heads_q / heads_kv : 0; }
   ATTNBENCH_HOST_DEVICE bool paged() const { return block_table != nullptr; }
   // Query rows sharing one KV head: the rows a GQA-packed kernel reads each K/V row for.
-  ATTNBENCH_HOST_DEVICE int rowsPerKvHead() const { return groupSize() * q_len; }
+  ATTNBENCH_HOST_DEVICE int rowsPerKvHead() const { return groupSize() * seq_q; }
 };
 
-// The problem a DecodeParams describes, without pointers or strides.
-struct DecodeShape {
-  int batch = 1, heads_q = 32, heads_kv = 32, q_len = 1, kv_len_max = 1024, head_dim = 128;
-  int page_size = 0;  // 0 = contiguous cache
-  bool causal = true;
-  DType dtype = DType::F16;
-};
-
-// Sets dimensions, dtype and the softmax scale 1/sqrt(D); pointers, strides and lengths stay.
+// Sets the problem and cache layout with the softmax scale 1/sqrt(D); pointers, strides and lengths stay.
 inline void setShape(DecodeParams& p, const DecodeShape& s) {
-  p.batch = s.batch;
-  p.heads_q = s.heads_q;
-  p.heads_kv = s.heads_kv;
-  p.q_len = s.q_len;
-  p.kv_len_max = s.kv_len_max;
-  p.head_dim = s.head_dim;
-  p.page_size = s.page_size;
-  p.causal = s.causal;
-  p.dtype = s.dtype;
-  p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  static_cast<DecodeShape&>(p) = s;
+  p.softmax_scale = defaultSoftmaxScale(s.head_dim);
 }
 
-// Densely packed Q/O [B, Hq, q_len, D] and a contiguous cache [B, Hkv, kv_capacity, D] (kv_capacity >= N).
+// Densely packed Q/O [B, Hq, seq_q, D] and a contiguous cache [B, Hkv, kv_capacity, D] (kv_capacity >= N).
 inline void setPackedStrides(DecodeParams& p, int kv_capacity) {
-  const TensorStrides q = packedBhndStrides(p.heads_q, p.q_len, p.head_dim);
+  const TensorStrides q = packedBhndStrides(p.heads_q, p.seq_q, p.head_dim);
   const TensorStrides kv = packedBhndStrides(p.heads_kv, kv_capacity, p.head_dim);
   p.q_batch_stride = p.o_batch_stride = q.batch;
   p.q_head_stride = p.o_head_stride = q.head;
@@ -131,28 +104,28 @@ constexpr std::int64_t decodePagesFor(std::int64_t kv_len, int page_size) {
   return page_size > 0 ? (kv_len + page_size - 1) / page_size : 0;
 }
 
-// Valid keys of sequence b (host view: kv_lens_host, else kv_len_max).
+// Valid keys of sequence b (host view: kv_lens_host, else seq_kv).
 inline int decodeKvLenHost(const DecodeParams& p, int b) {
-  return p.kv_lens_host != nullptr ? p.kv_lens_host[b] : p.kv_len_max;
+  return p.kv_lens_host != nullptr ? p.kv_lens_host[b] : p.seq_kv;
 }
 
 // Empty when the shape, the lengths' bounds and the cache description are consistent, else a
 // one-line reason. Kernel families add their own limits (head dims, dtypes, memory spaces).
 inline std::string decodeShapeUnsupportedReason(const DecodeParams& p) {
-  if (p.batch <= 0 || p.heads_q <= 0 || p.heads_kv <= 0 || p.head_dim <= 0 || p.kv_len_max <= 0) {
+  if (p.batch <= 0 || p.heads_q <= 0 || p.heads_kv <= 0 || p.head_dim <= 0 || p.seq_kv <= 0) {
     return "batch, heads, head dim and KV length must be positive";
   }
   if (p.heads_q % p.heads_kv != 0) return "heads_q must be a multiple of heads_kv";
-  if (p.q_len < 1 || p.q_len > kMaxDecodeQueryLen) {
+  if (p.seq_q < 1 || p.seq_q > kMaxDecodeQueryLen) {
     return "decode takes 1 to " + std::to_string(kMaxDecodeQueryLen) + " new query rows, not " +
-           std::to_string(p.q_len);
+           std::to_string(p.seq_q);
   }
   if (p.num_splits < 0 || p.num_splits > kMaxDecodeSplits) {
     return "num_splits must be 0 (auto) to " + std::to_string(kMaxDecodeSplits);
   }
   if (p.paged()) {
     if (p.page_size < 16 || p.page_size > 256) return "page size must be 16 to 256 tokens";
-    if (p.block_table_stride < decodePagesFor(p.kv_len_max, p.page_size)) {
+    if (p.block_table_stride < decodePagesFor(p.seq_kv, p.page_size)) {
       return "block_table_stride is smaller than the pages of the longest sequence";
     }
   }
@@ -176,7 +149,7 @@ inline int decodeSplitHeuristic(const DecodeParams& p, int parallel_units, int b
   const std::int64_t slots = std::int64_t{std::max(parallel_units, 1)} * std::max(blocks_per_unit, 1);
   if (base <= 0 || 5 * base >= 4 * slots) return 1;
   const int limit = static_cast<int>(std::clamp<std::int64_t>(
-      (std::int64_t{p.kv_len_max} + kDecodeMinKeysPerSplit - 1) / kDecodeMinKeysPerSplit, 1, kMaxDecodeSplits));
+      (std::int64_t{p.seq_kv} + kDecodeMinKeysPerSplit - 1) / kDecodeMinKeysPerSplit, 1, kMaxDecodeSplits));
   const auto fill = [&](int splits) {
     const std::int64_t blocks = base * splits;
     const std::int64_t waves = (blocks + slots - 1) / slots;
@@ -193,7 +166,7 @@ inline int decodeSplitHeuristic(const DecodeParams& p, int parallel_units, int b
 // num_splits when set, else the heuristic; never more splits than there are keys.
 inline int resolveDecodeSplits(const DecodeParams& p, int parallel_units, int blocks_per_unit) {
   const int splits = p.num_splits > 0 ? p.num_splits : decodeSplitHeuristic(p, parallel_units, blocks_per_unit);
-  return std::clamp(splits, 1, std::max(1, std::min(p.kv_len_max, kMaxDecodeSplits)));
+  return std::clamp(splits, 1, std::max(1, std::min(p.seq_kv, kMaxDecodeSplits)));
 }
 
 // Keys [begin, end) of split `split` of a sequence with `kv_len` keys: equal ranges rounded up to
@@ -210,10 +183,10 @@ ATTNBENCH_HOST_DEVICE inline DecodeKeyRange decodeSplitRange(int kv_len, int spl
   return {begin, kv_len - begin < chunk ? kv_len : begin + chunk};
 }
 
-// Keys query row `row` (0-based among the q_len new rows) may see in a sequence of `kv_len` keys.
+// Keys query row `row` (0-based among the seq_q new rows) may see in a sequence of `kv_len` keys.
 ATTNBENCH_HOST_DEVICE inline int decodeVisibleKeys(const DecodeParams& p, int kv_len, int row) {
   if (!p.causal) return kv_len;
-  const int visible = kv_len - p.q_len + 1 + row;
+  const int visible = kv_len - p.seq_q + 1 + row;
   return visible < 0 ? 0 : (visible > kv_len ? kv_len : visible);
 }
 
@@ -229,7 +202,7 @@ ATTNBENCH_HOST_DEVICE inline std::int64_t decodeKvOffset(const DecodeParams& p, 
 
 // Elements of the partial O for `splits` splits (none for one split), and of the partial LSE.
 inline std::int64_t decodePartialRows(const DecodeParams& p, int splits) {
-  return splits > 1 ? std::int64_t{splits} * p.batch * p.heads_q * p.q_len : 0;
+  return splits > 1 ? std::int64_t{splits} * p.batch * p.heads_q * p.seq_q : 0;
 }
 
 // How flash decode on CUDA merges the splits: in the last split block of each row block (fused, needs
@@ -265,11 +238,11 @@ inline double decodeCompulsoryBytes(const DecodeParams& p) {
   for (int b = 0; b < p.batch; ++b) keys += decodeKvLenHost(p, b);
   const double element = bytesPerElement(p.dtype);
   return element * (2.0 * static_cast<double>(keys) * p.heads_kv * p.head_dim +
-                    2.0 * static_cast<double>(p.batch) * p.heads_q * p.q_len * p.head_dim);
+                    2.0 * static_cast<double>(p.batch) * p.heads_q * p.seq_q * p.head_dim);
 }
 
 // Sequences [first, first + count) of a contiguous cache, all with `kv_len` valid keys, as a prefill
-// problem (Nq = q_len, Nk = kv_len, same bottom-right causal mask): what the standard kernels run.
+// problem (Nq = seq_q, Nk = kv_len, same bottom-right causal mask): what the standard kernels run.
 inline AttentionParams decodeAsAttention(const DecodeParams& p, int first, int count, int kv_len) {
   const auto element = static_cast<std::int64_t>(bytesPerElement(p.dtype));
   const auto at = [&](const void* base, std::int64_t stride) {
@@ -280,20 +253,15 @@ inline AttentionParams decodeAsAttention(const DecodeParams& p, int first, int c
   a.k = at(p.k, p.k_batch_stride);
   a.v = at(p.v, p.v_batch_stride);
   a.o = const_cast<void*>(at(p.o, p.o_batch_stride));
-  a.lse = p.lse != nullptr ? p.lse + std::int64_t{first} * p.heads_q * p.q_len : nullptr;
+  a.lse = p.lse != nullptr ? p.lse + std::int64_t{first} * p.heads_q * p.seq_q : nullptr;
   a.q_batch_stride = p.q_batch_stride, a.q_head_stride = p.q_head_stride, a.q_row_stride = p.q_row_stride;
   a.k_batch_stride = p.k_batch_stride, a.k_head_stride = p.k_head_stride, a.k_row_stride = p.k_row_stride;
   a.v_batch_stride = p.v_batch_stride, a.v_head_stride = p.v_head_stride, a.v_row_stride = p.v_row_stride;
   a.o_batch_stride = p.o_batch_stride, a.o_head_stride = p.o_head_stride, a.o_row_stride = p.o_row_stride;
+  static_cast<AttentionShape&>(a) = p;
   a.batch = count;
-  a.heads_q = p.heads_q;
-  a.heads_kv = p.heads_kv;
-  a.seq_q = p.q_len;
   a.seq_kv = kv_len;
-  a.head_dim = p.head_dim;
   a.softmax_scale = p.softmax_scale;
-  a.causal = p.causal;
-  a.dtype = p.dtype;
   return a;
 }
 
