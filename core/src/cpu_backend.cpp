@@ -1,6 +1,7 @@
 // The CPU backend: host memory as "device" memory, steady_clock around the kernel, std::thread
 // workers inside the kernels.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -34,12 +35,8 @@ std::size_t workspaceBytes(const SweepPoint& point, int threads, TileShape* tile
 }
 
 std::uint64_t predictCpuBytes(const SweepPoint& point, int threads) {
-  const kernels::AttentionShape& s = point.shape;
-  const std::uint64_t e = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
-  std::uint64_t bytes = e * (tensorElements(s, TensorId::Q) + tensorElements(s, TensorId::K) +
-                             tensorElements(s, TensorId::V) + tensorElements(s, TensorId::O));
-  if (point.kernel == KernelKind::Flash) bytes += 4ULL * s.batch * s.heads_q * s.seq_q;  // LSE
-  return bytes + workspaceBytes(point, threads, nullptr);
+  const std::uint64_t lse = point.kernel == KernelKind::Flash ? lseBytes(point.shape) : 0;
+  return ioTensorBytes(point.shape) + lse + workspaceBytes(point, threads, nullptr);
 }
 
 class CpuPoint final : public PreparedPoint {
@@ -47,18 +44,13 @@ class CpuPoint final : public PreparedPoint {
   CpuPoint(const SweepPoint& point, std::uint64_t seed, int threads, std::uint64_t limit)
       : shape_(point.shape), kernel_(point.kernel), threads_(threads), tracker_(limit) {
     const kernels::AttentionShape& s = point.shape;
-    const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(s.dtype));
-    q_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::Q));
-    k_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::K));
-    v_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::V));
-    o_ = HostBuffer(tracker_, e * tensorElements(s, TensorId::O));
-    if (kernel_ == KernelKind::Flash) lse_ = HostBuffer(tracker_, 4ULL * s.batch * s.heads_q * s.seq_q);
+    for (const TensorId t : kTensors) tensors_[tensorSlot(t)] = HostBuffer(tracker_, tensorBytes(s, t));
+    if (kernel_ == KernelKind::Flash) lse_ = HostBuffer(tracker_, lseBytes(s));
     workspace_ = HostBuffer(tracker_, workspaceBytes(point, threads, &tile_));
-    fillRandom(q_.data(), s.dtype, tensorElements(s, TensorId::Q), seed * 4 + 0);
-    fillRandom(k_.data(), s.dtype, tensorElements(s, TensorId::K), seed * 4 + 1);
-    fillRandom(v_.data(), s.dtype, tensorElements(s, TensorId::V), seed * 4 + 2);
-    fillPoison(o_.data(), s.dtype, tensorElements(s, TensorId::O));
-    params_ = packedParams(s, q_.data(), k_.data(), v_.data(), o_.data(), static_cast<float*>(lse_.data()));
+    for (const TensorId t : kInputTensors) fillRandom(buffer(t).data(), s.dtype, tensorElements(s, t), tensorSeed(seed, t));
+    fillPoison(buffer(TensorId::O).data(), s.dtype, tensorElements(s, TensorId::O));
+    params_ = packedParams(s, buffer(TensorId::Q).data(), buffer(TensorId::K).data(), buffer(TensorId::V).data(),
+                           buffer(TensorId::O).data(), static_cast<float*>(lse_.data()));
   }
 
   double runTimed() override {
@@ -73,11 +65,11 @@ class CpuPoint final : public PreparedPoint {
   std::uint64_t peakBytes() const override { return tracker_.peak(); }
 
   std::int64_t countUnwrittenOutputs() override {
-    return countPoison(o_.data(), shape_.dtype, tensorElements(shape_, TensorId::O));
+    return countPoison(buffer(TensorId::O).data(), shape_.dtype, tensorElements(shape_, TensorId::O));
   }
 
   std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) override {
-    const HostBuffer& buf = tensor == TensorId::Q ? q_ : tensor == TensorId::K ? k_ : tensor == TensorId::V ? v_ : o_;
+    const HostBuffer& buf = buffer(tensor);
     const std::size_t offset = rowOffsetElements(shape_, tensor, b, head, row0);
     std::vector<float> out(static_cast<std::size_t>(count) * static_cast<std::size_t>(shape_.head_dim));
     const auto* base = static_cast<const char*>(buf.data()) + offset * static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
@@ -90,7 +82,10 @@ class CpuPoint final : public PreparedPoint {
   KernelKind kernel_;
   int threads_;
   MemoryTracker tracker_;
-  HostBuffer q_, k_, v_, o_, lse_, workspace_;
+  HostBuffer& buffer(TensorId tensor) { return tensors_[tensorSlot(tensor)]; }
+
+  std::array<HostBuffer, 4> tensors_;  // Q, K, V, O
+  HostBuffer lse_, workspace_;
   TileShape tile_;
   kernels::AttentionParams params_;
 };

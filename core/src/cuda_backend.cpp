@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -198,15 +199,11 @@ class CudaPoint final : public PreparedPoint {
             std::uint64_t limit)
       : ctx_(ctx), shape_(point.shape), kernel_(point.kernel), timing_(timing), tracker_(limit) {
     const kernels::AttentionShape& s = point.shape;
-    const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(s.dtype));
-    q_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::Q));
-    k_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::K));
-    v_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::V));
-    o_ = DeviceBuffer(tracker_, e * tensorElements(s, TensorId::O));
+    for (const TensorId t : kTensors) tensors_[tensorSlot(t)] = DeviceBuffer(tracker_, tensorBytes(s, t));
     const kernels::AttentionParams shape_params = shapeOnlyParams(s);
     switch (kernel_) {
       case KernelKind::Flash:
-        lse_ = DeviceBuffer(tracker_, 4ULL * s.batch * s.heads_q * s.seq_q);
+        lse_ = DeviceBuffer(tracker_, lseBytes(s));
         tile_ = kcuda::resolveFlashTile(shape_params, point.tile, ctx.traits);
         break;
       case KernelKind::Standard:
@@ -217,12 +214,13 @@ class CudaPoint final : public PreparedPoint {
         workspace_ = DeviceBuffer(tracker_, kcuda::cudnnWorkspaceBytes(shape_params));
         break;
     }
-    check(fillRandomDevice(q_.data(), s.dtype, tensorElements(s, TensorId::Q), seed * 4 + 0, ctx.stream), "fill Q");
-    check(fillRandomDevice(k_.data(), s.dtype, tensorElements(s, TensorId::K), seed * 4 + 1, ctx.stream), "fill K");
-    check(fillRandomDevice(v_.data(), s.dtype, tensorElements(s, TensorId::V), seed * 4 + 2, ctx.stream), "fill V");
-    check(cudaMemsetAsync(o_.data(), 0xFF, o_.bytes(), ctx.stream), "poison O");
+    for (const TensorId t : kInputTensors) {
+      check(fillRandomDevice(buffer(t).data(), s.dtype, tensorElements(s, t), tensorSeed(seed, t), ctx.stream), "fill inputs");
+    }
+    check(cudaMemsetAsync(buffer(TensorId::O).data(), 0xFF, buffer(TensorId::O).bytes(), ctx.stream), "poison O");
     check(cudaStreamSynchronize(ctx.stream), "prepare");
-    params_ = packedParams(s, q_.data(), k_.data(), v_.data(), o_.data(), static_cast<float*>(lse_.data()));
+    params_ = packedParams(s, buffer(TensorId::Q).data(), buffer(TensorId::K).data(), buffer(TensorId::V).data(),
+                           buffer(TensorId::O).data(), static_cast<float*>(lse_.data()));
   }
 
   ~CudaPoint() override {
@@ -253,7 +251,7 @@ class CudaPoint final : public PreparedPoint {
     std::int64_t poisoned = 0;
     for (std::size_t first = 0; first < total; first += chunk) {
       const std::size_t n = std::min(chunk, total - first);
-      check(cudaMemcpy(host.data(), static_cast<char*>(o_.data()) + first * e, n * e, cudaMemcpyDeviceToHost),
+      check(cudaMemcpy(host.data(), static_cast<char*>(buffer(TensorId::O).data()) + first * e, n * e, cudaMemcpyDeviceToHost),
             "read O");
       poisoned += countPoison(host.data(), dtype, n);
     }
@@ -261,7 +259,7 @@ class CudaPoint final : public PreparedPoint {
   }
 
   std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) override {
-    const DeviceBuffer& buf = tensor == TensorId::Q ? q_ : tensor == TensorId::K ? k_ : tensor == TensorId::V ? v_ : o_;
+    const DeviceBuffer& buf = buffer(tensor);
     const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
     const std::size_t offset = rowOffsetElements(shape_, tensor, b, head, row0) * e;
     const std::size_t n = static_cast<std::size_t>(count) * static_cast<std::size_t>(shape_.head_dim);
@@ -356,7 +354,10 @@ class CudaPoint final : public PreparedPoint {
   KernelKind kernel_;
   TimingOptions timing_;
   MemoryTracker tracker_;
-  DeviceBuffer q_, k_, v_, o_, lse_, workspace_;
+  DeviceBuffer& buffer(TensorId tensor) { return tensors_[tensorSlot(tensor)]; }
+
+  std::array<DeviceBuffer, 4> tensors_;  // Q, K, V, O
+  DeviceBuffer lse_, workspace_;
   TileShape tile_;
   kernels::AttentionParams params_;
   cudaGraphExec_t graph_exec_ = nullptr;
@@ -384,11 +385,9 @@ class CudaBackend final : public Backend {
   std::uint64_t predictBytes(const SweepPoint& point) const override {
     if (!sizeOverflowReason(point.shape).empty()) return UINT64_MAX;  // never fits a budget
     const kernels::AttentionShape& s = point.shape;
-    const std::uint64_t e = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
-    std::uint64_t bytes = e * (tensorElements(s, TensorId::Q) + tensorElements(s, TensorId::K) +
-                               tensorElements(s, TensorId::V) + tensorElements(s, TensorId::O));
+    const std::uint64_t bytes = ioTensorBytes(s);
     switch (point.kernel) {
-      case KernelKind::Flash: return bytes + 4ULL * s.batch * s.heads_q * s.seq_q;  // LSE
+      case KernelKind::Flash: return bytes + lseBytes(s);
       case KernelKind::Standard: return bytes + kcuda::standardWorkspaceBytes(shapeOnlyParams(s));
       case KernelKind::Cudnn: return bytes + kcuda::cudnnWorkspaceBytes(shapeOnlyParams(s));
     }

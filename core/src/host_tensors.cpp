@@ -109,4 +109,16 @@ std::size_t rowOffsetElements(const kernels::AttentionShape& s, TensorId tensor,
   return static_cast<std::size_t>(strides.offset(b, head, row));
 }
 
+std::uint64_t tensorBytes(const kernels::AttentionShape& s, TensorId tensor) {
+  return static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype)) * tensorElements(s, tensor);
+}
+
+std::uint64_t ioTensorBytes(const kernels::AttentionShape& s) {
+  std::uint64_t bytes = 0;
+  for (const TensorId t : kTensors) bytes += tensorBytes(s, t);
+  return bytes;
+}
+
+std::uint64_t lseBytes(const kernels::AttentionShape& s) { return 4ULL * s.batch * s.heads_q * s.seq_q; }
+
 }  // namespace attnbench

@@ -26,6 +26,22 @@ void toFloat(const void* src, DType dtype, std::size_t count, float* dst);
 // Rounds an fp32 value to the storage precision (for emulating a kernel's intermediate rounding).
 float roundToDType(float x, DType dtype);
 
+// Q, K, V and O in TensorId order, and the inputs among them (filled with random values).
+inline constexpr TensorId kTensors[] = {TensorId::Q, TensorId::K, TensorId::V, TensorId::O};
+inline constexpr TensorId kInputTensors[] = {TensorId::Q, TensorId::K, TensorId::V};
+constexpr std::size_t tensorSlot(TensorId tensor) { return static_cast<std::size_t>(tensor); }
+
+// Bytes of one tensor in the problem's storage type, of all four, and of the fp32 log-sum-exp rows
+// the flash kernels write.
+std::uint64_t tensorBytes(const kernels::AttentionShape& shape, TensorId tensor);
+std::uint64_t ioTensorBytes(const kernels::AttentionShape& shape);
+std::uint64_t lseBytes(const kernels::AttentionShape& shape);
+
+// The seed of one input tensor's values: a function of the point's seed and the tensor.
+constexpr std::uint64_t tensorSeed(std::uint64_t point_seed, TensorId tensor) {
+  return point_seed * 4 + static_cast<std::uint64_t>(tensor);
+}
+
 // The densely packed [B, H, N, D] layout in which the backends allocate a problem's tensors.
 // AttentionParams for a problem over densely packed [B, H, N, D] buffers.
 kernels::AttentionParams packedParams(const kernels::AttentionShape& shape, const void* q, const void* k, const void* v, void* o,

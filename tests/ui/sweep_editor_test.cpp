@@ -27,9 +27,10 @@ SweepSpec richSpec() {
   spec.batch_sizes = {1, 4};
   spec.dtypes = {DType::F16, DType::F32};
   spec.causal = {false, true};
-  spec.kernels = {KernelKind::Flash, KernelKind::Standard};
+  spec.kernels = {KernelKind::Flash, KernelKind::Standard, KernelKind::Cudnn};
   spec.tiles = {TileShape{}, TileShape{64, 64}};
   spec.repetitions = 7;
+  spec.timing = TimingMethod::Batch;
   spec.warmup = 2;
   spec.check_correctness = false;
   spec.device = "cpu";

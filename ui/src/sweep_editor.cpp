@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include <QAbstractButton>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QFormLayout>
@@ -72,7 +73,31 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
   auto* form = new QFormLayout;
   form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
   form->setRowWrapPolicy(QFormLayout::DontWrapRows);
+  addModelRows(form);
+  addAxisRows(form);
+  addRunRows(form);
 
+  summary_ = new QLabel;
+  summary_->setWordWrap(true);
+  auto* layout = new QVBoxLayout(this);
+  layout->addLayout(form);
+  layout->addWidget(buildAdvanced());
+  layout->addWidget(summary_);
+  layout->addStretch(1);
+  revalidateOnEveryChange();
+
+  SweepSpec initial;
+  initial.models = {builtinModels().empty() ? ModelPreset{} : builtinModels().front()};
+  initial.seq_lens = {512, 1024, 2048, 4096};
+  initial.batch_sizes = {1};
+  initial.dtypes = {DType::F16};
+  initial.causal = {false};
+  initial.kernels = {KernelKind::Flash, KernelKind::Standard};
+  initial.tiles = {TileShape{}};
+  setSpec(initial);
+}
+
+void SweepEditor::addModelRows(QFormLayout* form) {
   preset_ = new QComboBox;
   preset_->setObjectName(QStringLiteral("preset"));
   preset_->addItem(tr("— choose a preset —"));
@@ -114,7 +139,9 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
   custom_error_ = new QLabel;
   custom_form->addRow(custom_error_);
   form->addRow(custom_);
+}
 
+void SweepEditor::addAxisRows(QFormLayout* form) {
   // Sequence lengths: powers of two as toggles, anything else typed in.
   auto* seq_grid = new QGridLayout;
   seq_grid->setSpacing(2);
@@ -131,7 +158,6 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
     const int i = e - kMinPow2;
     seq_grid->addWidget(b, i / 6, i % 6);
     seq_buttons_[n] = b;
-    connect(b, &QToolButton::toggled, this, &SweepEditor::revalidate);
   }
   seq_custom_ = new QLineEdit;
   seq_custom_->setPlaceholderText(tr("other lengths, e.g. 384, 3000"));
@@ -158,23 +184,34 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
   causal_ = new QCheckBox(tr("causal"));
   form->addRow(tr("Masking"), fieldLayout({non_causal_, causal_}, &causal_error_));
 
-  flash_ = new QCheckBox(tr("flash (fused)"));
-  standard_ = new QCheckBox(tr("standard"));
-  cudnn_ = new QCheckBox(tr("cuDNN"));
-  cudnn_->setToolTip(tr("NVIDIA cuDNN's fused SDPA, as a peer (NVIDIA GPUs; skipped with the reason elsewhere)"));
-  form->addRow(tr("Kernels"), fieldLayout({flash_, standard_, cudnn_}, &kernel_error_));
+  const std::pair<KernelKind, QString> kernel_labels[] = {
+      {KernelKind::Flash, tr("flash (fused)")}, {KernelKind::Standard, tr("standard")}, {KernelKind::Cudnn, tr("cuDNN")}};
+  QList<QWidget*> kernel_boxes;
+  for (const auto& [kind, label] : kernel_labels) {
+    kernels_[kind] = new QCheckBox(label);
+    kernel_boxes << kernels_[kind];
+  }
+  kernels_[KernelKind::Cudnn]->setToolTip(
+      tr("NVIDIA cuDNN's fused SDPA, as a peer (NVIDIA GPUs; skipped with the reason elsewhere)"));
+  form->addRow(tr("Kernels"), fieldLayout(kernel_boxes, &kernel_error_));
 
   tiles_ = new QLineEdit(QStringLiteral("auto"));
   tiles_->setPlaceholderText(tr("auto, 64x64, 128x64"));
   tiles_->setToolTip(tr("Flash tiles, rows of Q x rows of K/V; \"auto\" lets the kernel choose"));
   form->addRow(tr("Flash tiles"), field(tiles_, &tile_error_));
+}
 
+void SweepEditor::addRunRows(QFormLayout* form) {
   repetitions_ = spin(0, SpecLimits::kMaxRepetitions, 0);
   repetitions_->setObjectName(QStringLiteral("repetitions"));
   // 0: sample until the spread is below the noise limit (docs/METHODOLOGY.md).
   repetitions_->setSpecialValueText(tr("auto"));
+  const SamplingRule rule;
   repetitions_->setToolTip(tr("Timed samples per point; auto samples until the relative spread is at most "
-                              "0.5 % (at least 10 samples, at most 5 s per point)"));
+                              "%1 % (at least %2 samples, at most %3 s per point)")
+                               .arg(rule.max_noise_percent)
+                               .arg(rule.min_samples)
+                               .arg(rule.timeout_s));
   warmup_ = spin(0, SpecLimits::kMaxWarmup, 1);
   auto* reps = new QWidget;
   auto* reps_layout = new QHBoxLayout(reps);
@@ -190,7 +227,9 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
   device_ = new QComboBox;
   device_->addItem(tr("auto (first GPU, else CPU)"), QStringLiteral("auto"));
   form->addRow(tr("Device"), device_);
+}
 
+QGroupBox* SweepEditor::buildAdvanced() {
   auto* advanced = new QGroupBox(tr("Advanced"));
   auto* adv_form = new QFormLayout(advanced);
   max_memory_ = new QLineEdit;
@@ -199,45 +238,38 @@ SweepEditor::SweepEditor(QWidget* parent) : QWidget(parent) {
   threads_ = spin(0, SpecLimits::kMaxThreads, 0);
   threads_->setSpecialValueText(tr("all"));
   adv_form->addRow(tr("CPU threads"), threads_);
+  timing_ = new QComboBox;
+  timing_->setObjectName(QStringLiteral("timing"));
+  for (const TimingMethod method : {TimingMethod::Blocked, TimingMethod::Batch, TimingMethod::Plain}) {
+    timing_->addItem(qs(timingMethodName(method)), static_cast<int>(method));
+  }
+  timing_->setToolTip(tr("blocked: the stream waits while the launch is enqueued (launch latency excluded); "
+                         "batch: back-to-back launches; plain: events around one launch"));
+  adv_form->addRow(tr("GPU timing"), timing_);
   l2_flush_ = new QCheckBox(tr("flush L2 between samples (GPU)"));
   cuda_graph_ = new QCheckBox(tr("replay a CUDA graph (GPU)"));
   adv_form->addRow(l2_flush_);
   adv_form->addRow(cuda_graph_);
   seed_ = new QLineEdit(QStringLiteral("20241125"));
   adv_form->addRow(tr("Seed"), field(seed_, &seed_error_));
+  return advanced;
+}
 
-  summary_ = new QLabel;
-  summary_->setWordWrap(true);
-
-  auto* layout = new QVBoxLayout(this);
-  layout->addLayout(form);
-  layout->addWidget(advanced);
-  layout->addWidget(summary_);
-  layout->addStretch(1);
-
-  // Any change revalidates.
+void SweepEditor::revalidateOnEveryChange() {
   for (QLineEdit* e : {name_, custom_name_, seq_custom_, batches_, tiles_, max_memory_, seed_}) {
     connect(e, &QLineEdit::textChanged, this, &SweepEditor::revalidate);
   }
   for (QSpinBox* s : {custom_heads_, custom_kv_heads_, custom_head_dim_, repetitions_, warmup_, threads_}) {
     connect(s, &QSpinBox::valueChanged, this, &SweepEditor::revalidate);
   }
-  QList<QCheckBox*> boxes = {non_causal_, causal_, flash_, standard_, cudnn_, correctness_, l2_flush_, cuda_graph_};
-  for (auto& [d, c] : dtypes_) boxes << c;
-  for (QCheckBox* c : boxes) connect(c, &QCheckBox::toggled, this, &SweepEditor::revalidate);
+  QList<QAbstractButton*> toggles = {non_causal_, causal_, correctness_, l2_flush_, cuda_graph_};
+  for (auto& [d, c] : dtypes_) toggles << c;
+  for (auto& [k, c] : kernels_) toggles << c;
+  for (auto& [n, b] : seq_buttons_) toggles << b;
+  for (QAbstractButton* b : toggles) connect(b, &QAbstractButton::toggled, this, &SweepEditor::revalidate);
   connect(custom_, &QGroupBox::toggled, this, &SweepEditor::revalidate);
   connect(models_, &QListWidget::itemChanged, this, &SweepEditor::revalidate);
-  connect(device_, &QComboBox::currentIndexChanged, this, &SweepEditor::revalidate);
-
-  SweepSpec initial;
-  initial.models = {builtinModels().empty() ? ModelPreset{} : builtinModels().front()};
-  initial.seq_lens = {512, 1024, 2048, 4096};
-  initial.batch_sizes = {1};
-  initial.dtypes = {DType::F16};
-  initial.causal = {false};
-  initial.kernels = {KernelKind::Flash, KernelKind::Standard};
-  initial.tiles = {TileShape{}};
-  setSpec(initial);
+  for (QComboBox* c : {device_, timing_}) connect(c, &QComboBox::currentIndexChanged, this, &SweepEditor::revalidate);
 }
 
 QWidget* SweepEditor::field(QWidget* editor, QLabel** error) { return fieldLayout({editor}, error); }
@@ -321,9 +353,7 @@ void SweepEditor::setSpec(const SweepSpec& spec) {
   for (auto& [d, c] : dtypes_) c->setChecked(std::find(spec.dtypes.begin(), spec.dtypes.end(), d) != spec.dtypes.end());
   non_causal_->setChecked(std::find(spec.causal.begin(), spec.causal.end(), false) != spec.causal.end());
   causal_->setChecked(std::find(spec.causal.begin(), spec.causal.end(), true) != spec.causal.end());
-  flash_->setChecked(std::find(spec.kernels.begin(), spec.kernels.end(), KernelKind::Flash) != spec.kernels.end());
-  standard_->setChecked(std::find(spec.kernels.begin(), spec.kernels.end(), KernelKind::Standard) != spec.kernels.end());
-  cudnn_->setChecked(std::find(spec.kernels.begin(), spec.kernels.end(), KernelKind::Cudnn) != spec.kernels.end());
+  for (auto& [k, c] : kernels_) c->setChecked(std::find(spec.kernels.begin(), spec.kernels.end(), k) != spec.kernels.end());
 
   QStringList tiles;
   for (const auto& t : spec.tiles) tiles << qs(tileName(t));
@@ -342,6 +372,7 @@ void SweepEditor::setSpec(const SweepSpec& spec) {
   threads_->setValue(spec.threads);
   l2_flush_->setChecked(spec.l2_flush);
   cuda_graph_->setChecked(spec.cuda_graph);
+  timing_->setCurrentIndex(timing_->findData(static_cast<int>(spec.timing)));
   seed_->setText(QString::number(spec.seed));
   loading_ = false;
   revalidate();
@@ -366,15 +397,35 @@ void SweepEditor::revalidate() {
   if (loading_) return;
   SweepSpec spec;
   errors_.clear();
-  auto fail = [this](QLabel* label, const QString& field_name, const QString& message) {
-    setError(label, message);
-    if (!message.isEmpty()) errors_ << field_name + QStringLiteral(": ") + message;
-  };
-
   spec.name = name_->text().trimmed().toStdString();
   if (spec.name.empty()) spec.name = "sweep";
+  readModels(spec);
+  readAxes(spec);
+  readRunOptions(spec);
 
-  spec.models.clear();
+  // Field checks passed: ask core about the whole spec (ranges, combinations).
+  if (errors_.isEmpty()) {
+    try {
+      validateSpec(spec);
+    } catch (const std::exception& e) {
+      errors_ << QString::fromUtf8(e.what());
+    }
+  }
+  if (errors_.isEmpty()) {
+    spec_ = spec;
+  } else {
+    spec_.reset();
+  }
+  showSummary();
+  Q_EMIT specChanged(spec_.has_value());
+}
+
+void SweepEditor::fail(QLabel* label, const QString& field_name, const QString& message) {
+  setError(label, message);
+  if (!message.isEmpty()) errors_ << field_name + QStringLiteral(": ") + message;
+}
+
+void SweepEditor::readModels(SweepSpec& spec) {
   for (int row = 0; row < models_->count(); ++row) {
     if (models_->item(row)->checkState() == Qt::Checked) spec.models.push_back(builtinModels()[static_cast<std::size_t>(row)]);
   }
@@ -408,9 +459,10 @@ void SweepEditor::revalidate() {
   fail(custom_error_, tr("Custom shape"), custom_message);
   fail(models_error_, tr("Models"),
        spec.models.empty() && custom_message.isEmpty() ? tr("tick at least one model or a custom shape") : QString());
+}
 
+void SweepEditor::readAxes(SweepSpec& spec) {
   QString message;
-  spec.seq_lens.clear();
   for (auto& [n, b] : seq_buttons_) {
     if (b->isChecked()) spec.seq_lens.push_back(n);
   }
@@ -430,25 +482,21 @@ void SweepEditor::revalidate() {
   }
   fail(batch_error_, tr("Batch sizes"), message);
 
-  spec.dtypes.clear();
   for (auto& [d, c] : dtypes_) {
     if (c->isChecked()) spec.dtypes.push_back(d);
   }
   fail(dtype_error_, tr("Dtypes"), spec.dtypes.empty() ? tr("tick at least one dtype") : QString());
 
-  spec.causal.clear();
   if (non_causal_->isChecked()) spec.causal.push_back(false);
   if (causal_->isChecked()) spec.causal.push_back(true);
   fail(causal_error_, tr("Masking"), spec.causal.empty() ? tr("tick non-causal, causal or both") : QString());
 
-  spec.kernels.clear();
-  if (flash_->isChecked()) spec.kernels.push_back(KernelKind::Flash);
-  if (standard_->isChecked()) spec.kernels.push_back(KernelKind::Standard);
-  if (cudnn_->isChecked()) spec.kernels.push_back(KernelKind::Cudnn);
+  for (auto& [k, c] : kernels_) {
+    if (c->isChecked()) spec.kernels.push_back(k);
+  }
   fail(kernel_error_, tr("Kernels"), spec.kernels.empty() ? tr("tick at least one kernel") : QString());
 
   message.clear();
-  spec.tiles.clear();
   for (const QString& part : tiles_->text().split(QRegularExpression(QStringLiteral("[,;\\s]+")), Qt::SkipEmptyParts)) {
     try {
       spec.tiles.push_back(parseTile(part.toStdString()));
@@ -459,14 +507,15 @@ void SweepEditor::revalidate() {
   }
   if (message.isEmpty() && spec.tiles.empty()) spec.tiles.push_back(TileShape{});
   fail(tile_error_, tr("Flash tiles"), message);
+}
 
+void SweepEditor::readRunOptions(SweepSpec& spec) {
   spec.repetitions = repetitions_->value();
   spec.warmup = warmup_->value();
   spec.check_correctness = correctness_->isChecked();
   spec.device = device_->currentData().toString().toStdString();
 
-  message.clear();
-  spec.max_memory_bytes.reset();
+  QString message;
   if (!max_memory_->text().trimmed().isEmpty()) {
     try {
       spec.max_memory_bytes = parseByteSize(max_memory_->text().trimmed().toStdString());
@@ -476,6 +525,7 @@ void SweepEditor::revalidate() {
   }
   fail(memory_error_, tr("Memory budget"), message);
   spec.threads = threads_->value();
+  spec.timing = static_cast<TimingMethod>(timing_->currentData().toInt());
   spec.l2_flush = l2_flush_->isChecked();
   spec.cuda_graph = cuda_graph_->isChecked();
 
@@ -483,37 +533,27 @@ void SweepEditor::revalidate() {
   const qulonglong seed = seed_->text().trimmed().toULongLong(&seed_ok);
   if (seed_ok) spec.seed = seed;
   fail(seed_error_, tr("Seed"), seed_ok ? QString() : tr("a whole number ≥ 0"));
+}
 
-  // Field checks passed: ask core about the whole spec (ranges, combinations).
-  if (errors_.isEmpty()) {
-    try {
-      validateSpec(spec);
-    } catch (const std::exception& e) {
-      errors_ << QString::fromUtf8(e.what());
-    }
-  }
-
-  if (errors_.isEmpty()) {
-    const auto points = expandPoints(spec);
-    QStringList per_kernel;
-    for (const KernelKind kind : spec.kernels) {
-      const auto count = std::count_if(points.begin(), points.end(), [kind](const SweepPoint& p) { return p.kernel == kind; });
-      per_kernel << QStringLiteral("%1 %2").arg(count).arg(QString::fromStdString(kernelName(kind)));
-    }
-    summary_->setStyleSheet(QString());
-    summary_->setText(tr("%1 points: %2, %3")
-                          .arg(points.size())
-                          .arg(per_kernel.join(QStringLiteral(", ")))
-                          .arg(spec.repetitions > 0 ? tr("%1 timed runs each").arg(spec.repetitions)
-                                                    : tr("sampled until the noise is below %1 %")
-                                                          .arg(spec.sampling.max_noise_percent)));
-    spec_ = spec;
-  } else {
+void SweepEditor::showSummary() {
+  if (!spec_) {
     summary_->setStyleSheet(QStringLiteral("color: #d32f2f;"));
     summary_->setText(errors_.size() == 1 ? errors_.front() : tr("%1 fields need attention").arg(errors_.size()));
-    spec_.reset();
+    return;
   }
-  Q_EMIT specChanged(spec_.has_value());
+  const auto points = expandPoints(*spec_);
+  QStringList per_kernel;
+  for (const KernelKind kind : spec_->kernels) {
+    const auto count = std::count_if(points.begin(), points.end(), [kind](const SweepPoint& p) { return p.kernel == kind; });
+    per_kernel << QStringLiteral("%1 %2").arg(count).arg(qs(kernelName(kind)));
+  }
+  summary_->setStyleSheet(QString());
+  summary_->setText(tr("%1 points: %2, %3")
+                        .arg(points.size())
+                        .arg(per_kernel.join(QStringLiteral(", ")))
+                        .arg(spec_->repetitions > 0 ? tr("%1 timed runs each").arg(spec_->repetitions)
+                                                    : tr("sampled until the noise is below %1 %")
+                                                          .arg(spec_->sampling.max_noise_percent)));
 }
 
 }  // namespace attnbench::ui

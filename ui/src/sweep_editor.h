@@ -15,6 +15,7 @@
 
 class QCheckBox;
 class QComboBox;
+class QFormLayout;
 class QGroupBox;
 class QLabel;
 class QLineEdit;
@@ -44,6 +45,18 @@ class SweepEditor : public QWidget {
   void specChanged(bool valid);
 
  private:
+  // The form, built in groups of rows.
+  void addModelRows(QFormLayout* form);
+  void addAxisRows(QFormLayout* form);  // sequence lengths, batch sizes, dtypes, masks, kernels, tiles
+  void addRunRows(QFormLayout* form);   // repetitions, warm-up, correctness, device
+  QGroupBox* buildAdvanced();
+  void revalidateOnEveryChange();
+  // revalidate's steps: each reads its fields into `spec` and shows their messages in place.
+  void readModels(SweepSpec& spec);
+  void readAxes(SweepSpec& spec);
+  void readRunOptions(SweepSpec& spec);
+  void fail(QLabel* label, const QString& field_name, const QString& message);
+  void showSummary();
   QWidget* field(QWidget* editor, QLabel** error);
   QWidget* fieldLayout(const QList<QWidget*>& editors, QLabel** error);
   void revalidate();
@@ -65,9 +78,7 @@ class SweepEditor : public QWidget {
   std::map<DType, QCheckBox*> dtypes_;
   QCheckBox* non_causal_;
   QCheckBox* causal_;
-  QCheckBox* flash_;
-  QCheckBox* standard_;
-  QCheckBox* cudnn_;
+  std::map<KernelKind, QCheckBox*> kernels_;
   QLineEdit* tiles_;
   QSpinBox* repetitions_;
   QSpinBox* warmup_;
@@ -75,6 +86,7 @@ class SweepEditor : public QWidget {
   QComboBox* device_;
   QLineEdit* max_memory_;
   QSpinBox* threads_;
+  QComboBox* timing_;
   QCheckBox* l2_flush_;
   QCheckBox* cuda_graph_;
   QLineEdit* seed_;
