@@ -593,14 +593,34 @@ std::string unexpectedArgumentMessage(const CLI::App& app, const std::vector<std
   return "unknown command '" + printableText(word) + "'" + suggestion(word, kVerbs);
 }
 
-int runCli(int argc, char** argv) {
+// The command line as declared and, after parsing, as given: the top-level options, the sweep flags,
+// and the verbs with their arguments.
+struct CommandLine {
   CLI::App app{"attnbench: FlashAttention-style fused attention vs standard attention on LLM shapes.", "attnbench"};
+  std::string db_path = Store::defaultPath();
+  bool batch = false, no_progress = false;
+  std::string events;
+  std::optional<std::string> resume_id;
+  Outputs batch_outputs;
+  SweepFlags flags;
+
+  CLI::App *models = nullptr, *presets = nullptr, *devices = nullptr, *runs = nullptr, *show = nullptr,
+           *export_run = nullptr, *compare = nullptr, *rename = nullptr, *annotate = nullptr, *remove = nullptr;
+  std::string run_id, text;  // the RUN argument of a verb; a new name or note
+  bool show_points = false;
+  Outputs export_outputs;
+  std::vector<std::string> compared_ids;
+};
+
+void declareTopLevel(CommandLine& c) {
+  CLI::App& app = c.app;
   app.footer(
       "Examples:\n"
       "  attnbench --batch                                   default sweep (seed matrix on a GPU, cpu-quick on the CPU)\n"
       "  attnbench --batch --architecture llama --variant 7b --seq_lens 128..65536 --batch_sizes 1,2 \\\n"
       "            --dtype fp16 --repetitions 3 --check_correctness\n"
       "  attnbench --batch -m llama-3-8b --seq-lens 1024,4096 --causal both --tiles 64x64,128x64\n"
+      "  attnbench --batch --kernels flash,cudnn,standard --max-noise 1 --timing blocked\n"
       "  attnbench --batch --spec sweep.json --events jsonl > events.jsonl\n"
       "  attnbench runs;  attnbench show 3;  attnbench export 3 --csv out.csv;  attnbench compare 3 5\n"
       "Commands and options may come in any order. With neither, attnbench opens its window.\n"
@@ -612,54 +632,49 @@ int runCli(int argc, char** argv) {
                                         " (CPU backend only)"
 #endif
   );
-  std::string db_path = Store::defaultPath();
-  app.add_option("--db", db_path, "SQLite database (default: $XDG_DATA_HOME/attnbench/results.db)");
+  app.add_option("--db", c.db_path, "SQLite database (default: $XDG_DATA_HOME/attnbench/results.db)");
+  app.add_flag("--batch", c.batch, "run a sweep headless");
+  app.add_option("--events", c.events, "stream progress as JSON lines on stdout: jsonl");
+  app.add_flag("--no-progress", c.no_progress, "no progress bar on stderr");
+  app.add_option("--resume", c.resume_id, "finish the missing points of run RUN (its own spec: no sweep options)");
+  app.add_option("--export-charts", c.batch_outputs.charts, "after the run, draw its charts (PNG, SVG, PDF) into DIR");
+  app.add_option("--csv", c.batch_outputs.csv, "after the run, write its points as CSV (- for stdout)");
+  app.add_option("--json", c.batch_outputs.json, "after the run, write run and points as JSON (- for stdout)");
+  addSweepOptions(app, c.flags);
+}
 
-  bool batch = false, no_progress = false;
-  std::string events;
-  std::optional<std::string> resume_id;
-  Outputs batch_outputs;
-  SweepFlags flags;
-  app.add_flag("--batch", batch, "run a sweep headless");
-  app.add_option("--events", events, "stream progress as JSON lines on stdout: jsonl");
-  app.add_flag("--no-progress", no_progress, "no progress bar on stderr");
-  app.add_option("--resume", resume_id, "finish the missing points of run RUN (its own spec: no sweep options)");
-  app.add_option("--export-charts", batch_outputs.charts, "after the run, draw its charts (PNG, SVG, PDF) into DIR");
-  app.add_option("--csv", batch_outputs.csv, "after the run, write its points as CSV (- for stdout)");
-  app.add_option("--json", batch_outputs.json, "after the run, write run and points as JSON (- for stdout)");
-  addSweepOptions(app, flags);
-
+void declareVerbs(CommandLine& c) {
+  CLI::App& app = c.app;
   app.fallthrough();  // inherited by the verbs: global options such as --db may follow them
-  auto* models = app.add_subcommand("models", "list the model presets");
-  auto* presets = app.add_subcommand("presets", "list the sweep presets");
-  auto* devices = app.add_subcommand("devices", "list devices with their memory hierarchy");
-  auto* runs = app.add_subcommand("runs", "list the runs in the database");
-  std::string run_a, text;
-  auto* show = app.add_subcommand("show", "summary of a run");
-  show->add_option("RUN", run_a, "run id")->required();
-  bool show_points = false;
-  show->add_flag("--points", show_points, "also list every point");
-  auto* exportCmd = app.add_subcommand("export", "export a run as CSV and/or JSON");
-  exportCmd->add_option("RUN", run_a, "run id")->required();
-  Outputs export_outputs;
-  exportCmd->add_option("--csv", export_outputs.csv, "CSV file (- for stdout)");
-  exportCmd->add_option("--json", export_outputs.json, "JSON file (- for stdout)");
-  exportCmd->add_option("--charts", export_outputs.charts, "directory for PNG/SVG/PDF charts (GUI build)");
-  auto* compare = app.add_subcommand("compare", "compare runs point by point against the first (ratio of medians)");
-  std::vector<std::string> compared_ids;
-  compare->add_option("RUNS", compared_ids, "run ids: the baseline first, then one or more to compare")
+  c.models = app.add_subcommand("models", "list the model presets");
+  c.presets = app.add_subcommand("presets", "list the sweep presets");
+  c.devices = app.add_subcommand("devices", "list devices with their memory hierarchy");
+  c.runs = app.add_subcommand("runs", "list the runs in the database");
+  c.show = app.add_subcommand("show", "summary of a run");
+  c.show->add_option("RUN", c.run_id, "run id")->required();
+  c.show->add_flag("--points", c.show_points, "also list every point");
+  c.export_run = app.add_subcommand("export", "export a run as CSV and/or JSON");
+  c.export_run->add_option("RUN", c.run_id, "run id")->required();
+  c.export_run->add_option("--csv", c.export_outputs.csv, "CSV file (- for stdout)");
+  c.export_run->add_option("--json", c.export_outputs.json, "JSON file (- for stdout)");
+  c.export_run->add_option("--charts", c.export_outputs.charts, "directory for PNG/SVG/PDF charts (GUI build)");
+  c.compare = app.add_subcommand("compare", "compare runs point by point against the first (ratio of medians)");
+  c.compare->add_option("RUNS", c.compared_ids, "run ids: the baseline first, then one or more to compare")
       ->required()
       ->expected(2, 64);
-  auto* rename = app.add_subcommand("rename", "rename a run");
-  rename->add_option("RUN", run_a, "run id")->required();
-  rename->add_option("NAME", text, "new name")->required();
-  auto* annotate = app.add_subcommand("annotate", "attach a note to a run");
-  annotate->add_option("RUN", run_a, "run id")->required();
-  annotate->add_option("NOTE", text, "the note")->required();
-  auto* remove = app.add_subcommand("delete", "delete a run with its points");
-  remove->add_option("RUN", run_a, "run id")->required();
+  c.rename = app.add_subcommand("rename", "rename a run");
+  c.rename->add_option("RUN", c.run_id, "run id")->required();
+  c.rename->add_option("NAME", c.text, "new name")->required();
+  c.annotate = app.add_subcommand("annotate", "attach a note to a run");
+  c.annotate->add_option("RUN", c.run_id, "run id")->required();
+  c.annotate->add_option("NOTE", c.text, "the note")->required();
+  c.remove = app.add_subcommand("delete", "delete a run with its points");
+  c.remove->add_option("RUN", c.run_id, "run id")->required();
   app.require_subcommand(0, 1);
+}
 
+// Parses argv; the exit code when parsing ended the program (help, version, a parse error).
+std::optional<int> parseArguments(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -681,85 +696,120 @@ int runCli(int argc, char** argv) {
     std::fprintf(stderr, "attnbench: %s (see --help)\n", printableText(msg).c_str());
     return kExitBadInput;
   }
+  return std::nullopt;
+}
 
+// Combinations the parser cannot see: empty values, a verb with sweep flags, sweep flags without
+// --batch or beside --resume. InputError naming the offending option.
+void checkCombinations(const CommandLine& c) {
+  requireNonEmptyValues(c.app);
+  for (const CLI::App* sub : c.app.get_subcommands()) requireNonEmptyValues(*sub);
+  requireUsableDatabasePath(c.db_path);
+  const std::vector<CLI::App*> verbs = c.app.get_subcommands();
+  const auto given = givenOptions(c.app);
+  const auto sweep_option = std::find_if(given.begin(), given.end(), isSweepOption);
+  if (!verbs.empty() && sweep_option != given.end()) {
+    throw InputError("'" + verbs.front()->get_name() + "' does not take " + (*sweep_option)->get_name());
+  }
+  if (c.resume_id) {
+    // A resumed run keeps its stored spec: a sweep flag beside --resume would be silently ignored.
+    for (const CLI::Option* opt : given) {
+      if (opt->get_group() == kSweepGroup) {
+        throw InputError("--resume runs the stored spec of run " + printableText(*c.resume_id) + "; drop " +
+                         opt->get_name());
+      }
+    }
+  } else if (!c.batch && verbs.empty() && sweep_option != given.end()) {
+    throw InputError((*sweep_option)->get_name() + " is a sweep option: add --batch to run the sweep");
+  }
+}
+
+void showRun(const CommandLine& c) {
+  auto store = Store::openReadOnly(c.db_path);
+  const RunRecord run = store->requireRun(parseRunId(c.run_id));
+  const auto points = store->loadPoints(run.id);
+  printRunHeader(std::cout, run);
+  printSummaryTable(std::cout, points);
+  if (!c.show_points) return;
+  for (const auto& p : points) {
+    std::cout << "  #" << p.point.index << " " << printableText(p.point.label()) << ": " << statusName(p.status);
+    if (p.status == PointStatus::Ok) std::cout << " " << p.stats.median_ms << " ms";
+    if (!p.message.empty()) std::cout << " (" << printableText(p.message) << ")";
+    std::cout << '\n';
+  }
+}
+
+void exportRun(const CommandLine& c) {
+  const Outputs& outputs = c.export_outputs;
+  if (outputs.csv.empty() && outputs.json.empty() && outputs.charts.empty()) {
+    throw InputError("export needs --csv FILE, --json FILE or --charts DIR");
+  }
+  outputs.check(c.db_path, "--csv", "--json", "--charts");
+  auto store = Store::openReadOnly(c.db_path);
+  const RunRecord run = store->requireRun(parseRunId(c.run_id));
+  outputs.write(run, store->loadPoints(run.id));
+}
+
+void compareStoredRuns(const CommandLine& c) {
+  auto store = Store::openReadOnly(c.db_path);
+  std::vector<RunPoints> compared;
+  for (const auto& id : c.compared_ids) {
+    RunRecord run = store->requireRun(parseRunId(id));
+    auto points = store->loadPoints(run.id);
+    compared.push_back({std::move(run), std::move(points)});
+  }
+  printComparison(std::cout, compared);
+}
+
+// Renames, annotates or deletes the run `c.run_id`.
+void editRun(const CommandLine& c) {
+  const std::int64_t id = parseRunId(c.run_id);
+  if (*c.remove) {
+    Store::openExisting(c.db_path)->deleteRun(id);
+    return;
+  }
+  const bool renaming = c.rename->parsed();
+  requireCleanText(c.text, renaming ? "the new name" : "the note");
+  if (renaming && c.text.empty()) throw InputError("the new name is empty");
+  auto store = Store::openExisting(c.db_path);
+  if (renaming) store->renameRun(id, c.text);
+  else store->annotateRun(id, c.text);
+}
+
+// Runs what the parsed command line asks for; its exit code.
+int dispatch(const CommandLine& c) {
+  if (*c.models) {
+    printModels(std::cout);
+  } else if (*c.presets) {
+    for (const auto& name : sweepPresetNames()) std::cout << name << ": " << specToJson(sweepPreset(name)).dump() << '\n';
+  } else if (*c.devices) {
+    printDevices(std::cout);
+  } else if (*c.runs) {
+    printRuns(std::cout, *Store::openReadOnly(c.db_path));
+  } else if (*c.show) {
+    showRun(c);
+  } else if (*c.export_run) {
+    exportRun(c);
+  } else if (*c.compare) {
+    compareStoredRuns(c);
+  } else if (*c.rename || *c.annotate || *c.remove) {
+    editRun(c);
+  } else if (c.batch || c.resume_id) {
+    return runSweep(c.flags, c.db_path, c.events, c.no_progress, c.resume_id, c.batch_outputs);
+  } else {
+    std::cout << c.app.help();
+  }
+  return kExitOk;
+}
+
+int runCli(int argc, char** argv) {
+  CommandLine c;
+  declareTopLevel(c);
+  declareVerbs(c);
+  if (const std::optional<int> code = parseArguments(c.app, argc, argv)) return *code;
   try {
-    requireNonEmptyValues(app);
-    for (const CLI::App* sub : app.get_subcommands()) requireNonEmptyValues(*sub);
-    requireUsableDatabasePath(db_path);
-    const std::vector<CLI::App*> verbs = app.get_subcommands();
-    const auto given = givenOptions(app);
-    const auto sweep_option = std::find_if(given.begin(), given.end(), isSweepOption);
-    if (!verbs.empty() && sweep_option != given.end()) {
-      throw InputError("'" + verbs.front()->get_name() + "' does not take " + (*sweep_option)->get_name());
-    }
-    if (resume_id) {
-      // A resumed run keeps its stored spec: a sweep flag beside --resume would be silently ignored.
-      for (const CLI::Option* opt : given) {
-        if (opt->get_group() == kSweepGroup) {
-          throw InputError("--resume runs the stored spec of run " + printableText(*resume_id) + "; drop " +
-                           opt->get_name());
-        }
-      }
-    } else if (!batch && verbs.empty() && sweep_option != given.end()) {
-      throw InputError((*sweep_option)->get_name() + " is a sweep option: add --batch to run the sweep");
-    }
-
-    if (*models) {
-      printModels(std::cout);
-    } else if (*presets) {
-      for (const auto& name : sweepPresetNames()) std::cout << name << ": " << specToJson(sweepPreset(name)).dump() << '\n';
-    } else if (*devices) {
-      printDevices(std::cout);
-    } else if (*runs) {
-      printRuns(std::cout, *Store::openReadOnly(db_path));
-    } else if (*show) {
-      auto store = Store::openReadOnly(db_path);
-      const RunRecord run = store->requireRun(parseRunId(run_a));
-      const auto points = store->loadPoints(run.id);
-      printRunHeader(std::cout, run);
-      printSummaryTable(std::cout, points);
-      if (show_points) {
-        for (const auto& p : points) {
-          std::cout << "  #" << p.point.index << " " << printableText(p.point.label()) << ": " << statusName(p.status);
-          if (p.status == PointStatus::Ok) std::cout << " " << p.stats.median_ms << " ms";
-          if (!p.message.empty()) std::cout << " (" << printableText(p.message) << ")";
-          std::cout << '\n';
-        }
-      }
-    } else if (*exportCmd) {
-      if (export_outputs.csv.empty() && export_outputs.json.empty() && export_outputs.charts.empty()) {
-        throw InputError("export needs --csv FILE, --json FILE or --charts DIR");
-      }
-      export_outputs.check(db_path, "--csv", "--json", "--charts");
-      auto store = Store::openReadOnly(db_path);
-      const RunRecord run = store->requireRun(parseRunId(run_a));
-      export_outputs.write(run, store->loadPoints(run.id));
-    } else if (*compare) {
-      auto store = Store::openReadOnly(db_path);
-      std::vector<RunPoints> compared;
-      for (const auto& id : compared_ids) {
-        RunRecord run = store->requireRun(parseRunId(id));
-        auto points = store->loadPoints(run.id);
-        compared.push_back({std::move(run), std::move(points)});
-      }
-      printComparison(std::cout, compared);
-    } else if (*rename) {
-      const std::int64_t id = parseRunId(run_a);
-      requireCleanText(text, "the new name");
-      if (text.empty()) throw InputError("the new name is empty");
-      Store::openExisting(db_path)->renameRun(id, text);
-    } else if (*annotate) {
-      const std::int64_t id = parseRunId(run_a);
-      requireCleanText(text, "the note");
-      Store::openExisting(db_path)->annotateRun(id, text);
-    } else if (*remove) {
-      Store::openExisting(db_path)->deleteRun(parseRunId(run_a));
-    } else if (batch || resume_id) {
-      return runSweep(flags, db_path, events, no_progress, resume_id, batch_outputs);
-    } else {
-      std::cout << app.help();
-      return kExitOk;
-    }
+    checkCombinations(c);
+    return dispatch(c);
   } catch (const InputError& e) {
     std::fprintf(stderr, "attnbench: %s\n", e.what());
     return kExitBadInput;
@@ -767,7 +817,6 @@ int runCli(int argc, char** argv) {
     std::fprintf(stderr, "attnbench: error: %s\n", e.what());
     return kExitFailedPoints;
   }
-  return kExitOk;
 }
 
 }  // namespace

@@ -439,13 +439,15 @@ TEST(Cli, CudnnWithoutAGpuIsSkippedWithTheReasonAndTheRunSucceeds) {
   const std::string dir = testing::freshDir("cli_cudnn_cpu");
   const std::string db = dir + "/r.db";
   const Result r = runCli(concat(kTinySweep, {"--seq-lens", "64", "--kernels", "flash,standard,cudnn", "--repetitions",
-                                              "0", "--min-samples", "4", "--max-noise", "100", "--db", db}),
+                                              "0", "--min-samples", "4", "--timeout", "0.3", "--db", db}),
                           dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(queryOne(db, "SELECT status FROM points WHERE kernel = 'cudnn'"), "skipped");
   EXPECT_NE(queryOne(db, "SELECT message FROM points WHERE kernel = 'cudnn'").find("NVIDIA GPUs"), std::string::npos);
-  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE status = 'ok' AND noisy = 0"), "2");
-  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM samples"), "8");  // 4 per kernel that ran: the rule met at once
+  // Microsecond CPU samples may or may not meet 0.5 %; either way the flag is stored and the rule took at
+  // least --min-samples.
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE status = 'ok' AND noisy IN (0, 1)"), "2");
+  EXPECT_EQ(queryOne(db, "SELECT min(n) >= 4 FROM (SELECT count(*) AS n FROM samples GROUP BY point_id)"), "1");
 }
 
 TEST(Cli, ShapesPastSixtyFourBitSizesAreSkippedWithTheReason) {
