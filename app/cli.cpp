@@ -213,7 +213,7 @@ void addSweepOptions(CLI::App& app, SweepFlags& f) {
       ->group(group);
   app.add_option("--min-samples", f.min_samples, "samples before the noise rule may stop (10)")->group(group);
   app.add_option("--min-time", f.min_time, "kernel seconds before the noise rule may stop (0)")->group(group);
-  app.add_option("--timeout", f.timeout, "wall seconds after which a point stops sampling, flagged noisy (5)")
+  app.add_option("--timeout", f.timeout, "wall seconds after which a point stops sampling, flagged noisy (1)")
       ->group(group);
   app.add_option("--timing", f.timing, "GPU timing: blocked (default), batch, plain (see docs/METHODOLOGY.md)")
       ->group(group);

@@ -100,8 +100,8 @@ bool Runner::takeSamples(const SweepSpec& spec, PreparedPoint& prepared, std::ve
       if (n == spec.repetitions) return true;
       continue;
     }
-    if (n >= rule.min_samples && kernel_seconds >= rule.min_time_s &&
-        noisePercent(computeStats(samples_ms)) <= rule.max_noise_percent) {
+    if (n < rule.min_samples) continue;
+    if (kernel_seconds >= rule.min_time_s && noisePercent(computeStats(samples_ms)) <= rule.max_noise_percent) {
       return true;
     }
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= rule.timeout_s) return false;

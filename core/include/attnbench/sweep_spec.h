@@ -66,14 +66,16 @@ enum class TimingMethod { Blocked, Batch, Plain };
 std::string timingMethodName(TimingMethod method);         // "blocked" / "batch" / "plain"
 TimingMethod parseTimingMethod(const std::string& s);
 
-// When a point stops sampling (nvbench's rule): once it has min_samples samples, min_time_s of kernel
-// time and a relative standard deviation at most max_noise_percent, or when timeout_s of wall time passed
-// (the point is then flagged noisy). SweepSpec::repetitions > 0 fixes the count instead.
+// When a point stops sampling (after nvbench's rule): once it has min_samples samples, min_time_s of
+// kernel time and a relative standard deviation at most max_noise_percent; or, past min_samples, when
+// timeout_s of wall time have passed (the point is then flagged noisy). The timeout is short by default
+// because a sweep has hundreds of points: a noisy microsecond kernel still gets thousands of samples.
+// SweepSpec::repetitions > 0 fixes the count instead.
 struct SamplingRule {
   double max_noise_percent = 0.5;  // relative standard deviation of the samples, in percent
   int min_samples = 10;
   double min_time_s = 0.0;
-  double timeout_s = 5.0;
+  double timeout_s = 1.0;
 };
 
 struct SweepSpec {
