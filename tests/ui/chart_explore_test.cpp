@@ -1,5 +1,7 @@
 // Exploring a chart: the wheel zooms around the pointer (the axes' ranges shrink), the middle
 // button drags the plot (both ends of the axis move the same way), a double-click resets.
+#include <memory>
+
 #include <gtest/gtest.h>
 
 #include <QApplication>
@@ -32,18 +34,29 @@ AxisRange rangeOf(QChart* chart, Qt::Orientation orientation) {
 
 void send(QWidget* target, QEvent* event) { QApplication::sendEvent(target, event); }
 
-TEST(ChartExplore, WheelZoomsDragPansDoubleClickResets) {
-  test::ensureApp();
-  RunData data;
-  data.reset(test::fixtureRun(), test::fixturePoints());
-  ChartPanel panel(&data);
-  panel.resize(1400, 1000);
-  panel.show();
-  ASSERT_TRUE(QTest::qWaitForWindowExposed(&panel));
-  panel.flushAll();
-  auto* view = qobject_cast<ExplorableChartView*>(panel.view(ChartKind::Latency));
-  ASSERT_NE(view, nullptr);
-  QChart* chart = view->chart();
+// The fixture run's charts on screen; each test explores the latency chart.
+class ChartExplore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::ensureApp();
+    panel_ = std::make_unique<ChartPanel>(&data_);
+    data_.reset(test::fixtureRun(), test::fixturePoints());
+    panel_->resize(1400, 1000);
+    panel_->show();
+    ASSERT_TRUE(QTest::qWaitForWindowExposed(panel_.get()));
+    view = qobject_cast<ExplorableChartView*>(panel_->view(ChartKind::Latency));
+    ASSERT_NE(view, nullptr);
+    chart = view->chart();
+  }
+  ExplorableChartView* view = nullptr;
+  QChart* chart = nullptr;
+
+ private:
+  RunData data_;
+  std::unique_ptr<ChartPanel> panel_;
+};
+
+TEST_F(ChartExplore, WheelZoomsDragPansDoubleClickResets) {
   const AxisRange x0 = rangeOf(chart, Qt::Horizontal), y0 = rangeOf(chart, Qt::Vertical);
   ASSERT_LT(x0.lo, x0.hi);
 
@@ -79,18 +92,7 @@ TEST(ChartExplore, WheelZoomsDragPansDoubleClickResets) {
 }
 
 // The crosshair snaps to the nearest sequence length with points and lists each curve's value there.
-TEST(ChartExplore, CrosshairSnapsAndListsEveryCurve) {
-  test::ensureApp();
-  RunData data;
-  data.reset(test::fixtureRun(), test::fixturePoints());
-  ChartPanel panel(&data);
-  panel.resize(1400, 1000);
-  panel.show();
-  ASSERT_TRUE(QTest::qWaitForWindowExposed(&panel));
-  panel.flushAll();
-  auto* view = qobject_cast<ExplorableChartView*>(panel.view(ChartKind::Latency));
-  ASSERT_NE(view, nullptr);
-  QChart* chart = view->chart();
+TEST_F(ChartExplore, CrosshairSnapsAndListsEveryCurve) {
   QXYSeries* some = nullptr;
   QPointF point;
   for (QAbstractSeries* s : chart->series()) {

@@ -4,12 +4,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
-#include <QElapsedTimer>
 #include <QMainWindow>
 #include <QStringList>
-#include <QTimer>
 
 #include "attnbench/device_info.h"
 #include "attnbench/store.h"
@@ -79,6 +78,8 @@ class MainWindow : public QMainWindow {
 
  public Q_SLOTS:
   void appendLog(const QString& level, const QString& message);
+  // Several lines as one edit of the log: laid out and scrolled once (a refresh's finished points).
+  void appendLogLines(const QList<std::pair<QString, QString>>& level_and_message);
 
  protected:
   void closeEvent(QCloseEvent* event) override;
@@ -92,7 +93,6 @@ class MainWindow : public QMainWindow {
   void updateEstimate();
   // This machine's device a spec's "device" resolves to (with its cached ceilings); null if absent.
   const DeviceInfo* deviceFor(const std::string& spec_device) const;
-  void onProgress();
   void showProgress();
   void onWorkerFinished(int exit_code, bool crashed, bool cancelled);
   void loadSweepFile();
@@ -128,9 +128,6 @@ class MainWindow : public QMainWindow {
   QAction* export_action_ = nullptr;
   std::vector<DeviceInfo> devices_;  // this machine's, from core, with the ceilings the DB has cached
   std::int64_t resumable_run_ = 0;  // a run whose worker died; Resume continues it
-  static constexpr int kProgressRefreshMs = 100;
-  QTimer progress_timer_;
-  QElapsedTimer progress_clock_;  // since the progress bar was last refreshed
 };
 
 }  // namespace attnbench::ui
