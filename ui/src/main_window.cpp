@@ -388,13 +388,19 @@ bool MainWindow::openRun(std::int64_t run_id) {
   return true;
 }
 
-void MainWindow::compareRuns(std::int64_t a, std::int64_t b) {
-  if (!db_.isSet()) return;
+void MainWindow::compareRuns(const QList<qint64>& run_ids) {
+  if (!db_.isSet() || run_ids.size() < 2) return;
+  QStringList ids;
+  for (qint64 id : run_ids) ids << QStringLiteral("#%1").arg(id);
   try {
-    db_.use([&](Store& s) { compare_->setRuns(s.requireRun(a), s.loadPoints(a), s.requireRun(b), s.loadPoints(b)); });
+    std::vector<RunPoints> runs;
+    db_.use([&](Store& s) {
+      for (qint64 id : run_ids) runs.push_back({s.requireRun(id), s.loadPoints(id)});
+    });
+    compare_->setRuns(std::move(runs));
     tabs_->setCurrentWidget(compare_);
   } catch (const std::exception& e) {
-    appendLog(QStringLiteral("error"), tr("cannot compare runs #%1 and #%2: %3").arg(a).arg(b).arg(what(e)));
+    appendLog(QStringLiteral("error"), tr("cannot compare runs %1: %2").arg(ids.join(QStringLiteral(", ")), what(e)));
   }
 }
 
@@ -741,7 +747,7 @@ void MainWindow::quickStart() {
          "<li>Pick a preset in <b>Sweep</b>, or models, sequence lengths, batch sizes, dtypes and kernels.</li>"
          "<li>Press <b>Run</b>: the worker measures each point; the charts and <b>Results</b> fill in as it goes, "
          "the status bar shows the ETA. <b>Cancel</b> keeps the points done; <b>Resume</b> continues.</li>"
-         "<li>Runs are kept in the database shown under <b>Run history</b>: open one, select two to compare, "
+         "<li>Runs are kept in the database shown under <b>Run history</b>: open one, select two or more to compare, "
          "add a note.</li>"
          "<li><b>File ▸ Export</b> writes the charts (PNG, SVG, PDF), the table (CSV, JSON) or a report.</li>"
          "<li>Without a display: <code>attnbench --batch --preset cpu-quick</code>; "

@@ -54,7 +54,8 @@ class MainWindow : public QMainWindow {
   bool startRun();
   bool resumeRun();
   void cancelRun();
-  void compareRuns(std::int64_t a, std::int64_t b);
+  // Shows these runs on the Compare tab, the first as the baseline.
+  void compareRuns(const QList<qint64>& run_ids);
   // What the File menu's dialogs do once a file is chosen; false (and a log line) on failure.
   bool loadSweep(const QString& path);
   bool saveSweep(const QString& path);
