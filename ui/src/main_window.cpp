@@ -40,10 +40,12 @@
 #include "file_dialogs.h"
 #include "history_panel.h"
 #include "results_model.h"
+#include "roofline_view.h"
 #include "run_data.h"
 #include "sweep_editor.h"
 #include "ui_format.h"
 #include "wheel_guard.h"
+#include "winners_view.h"
 #include "worker_client.h"
 
 namespace attnbench::ui {
@@ -76,6 +78,8 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   editor_ = new SweepEditor;
   charts_ = new ChartPanel(data_);
   results_ = new ResultsView(data_);
+  roofline_ = new RooflineView(data_);
+  winners_ = new WinnersView(data_);
   compare_ = new CompareView;
   device_ = new DevicePanel;
   history_ = new HistoryPanel;
@@ -89,6 +93,8 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   tabs_ = new QTabWidget;
   tabs_->addTab(charts_, tr("Charts"));
   tabs_->addTab(results_, tr("Results"));
+  tabs_->addTab(roofline_, tr("Roofline"));
+  tabs_->addTab(winners_, tr("Winners"));
   tabs_->addTab(compare_, tr("Compare"));
   tabs_->addTab(device_, tr("Device"));
   setCentralWidget(tabs_);
@@ -569,6 +575,7 @@ void MainWindow::applyTheme() {
   // Charts follow the palette: a dark window gets the dark chart theme.
   const bool dark = palette().color(QPalette::Window).lightness() < 128;
   charts_->setDark(dark);
+  roofline_->setDark(dark);
   compare_->setDark(dark);
 }
 

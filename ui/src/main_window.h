@@ -30,8 +30,10 @@ class CompareView;
 class DevicePanel;
 class HistoryPanel;
 class ResultsView;
+class RooflineView;
 class RunData;
 class SweepEditor;
+class WinnersView;
 class WorkerClient;
 
 struct MainWindowOptions {
@@ -67,6 +69,8 @@ class MainWindow : public QMainWindow {
   WorkerClient* worker() const { return worker_; }
   ChartPanel* chartPanel() const { return charts_; }
   ResultsView* resultsView() const { return results_; }
+  RooflineView* rooflineView() const { return roofline_; }
+  WinnersView* winnersView() const { return winners_; }
   HistoryPanel* historyPanel() const { return history_; }
   CompareView* compareView() const { return compare_; }
   DevicePanel* devicePanel() const { return device_; }
@@ -112,6 +116,8 @@ class MainWindow : public QMainWindow {
   SweepEditor* editor_;
   ChartPanel* charts_;
   ResultsView* results_;
+  RooflineView* roofline_;
+  WinnersView* winners_;
   CompareView* compare_;
   DevicePanel* device_;
   HistoryPanel* history_;
