@@ -1,9 +1,12 @@
 #include "compare_view.h"
 
+#include <algorithm>
+
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QScrollBar>
 #include <QSplitter>
 #include <QTableWidget>
 #include <QVBoxLayout>
@@ -79,7 +82,8 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   table_ = newTable({});
   table_->setSortingEnabled(true);
   summary_ = newTable({tr("Run"), tr("Kernel"), tr("Geometric mean ratio"), tr("Points"), tr("Faster"), tr("Slower")});
-  summary_->setMaximumHeight(160);
+  summary_->horizontalHeader()->setStretchLastSection(false);
+  summary_->setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Fixed);
 
   auto* top = new QWidget;
   auto* top_layout = new QVBoxLayout(top);
@@ -97,14 +101,17 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   baseline_bar->addWidget(baseline_box_);
   baseline_bar->addWidget(legend_, 1);
   bottom_layout->addLayout(baseline_bar);
-  bottom_layout->addWidget(summary_);
-  bottom_layout->addWidget(table_, 1);
+  // The geometric means beside the rows they summarize, so the charts keep the height.
+  auto* tables = new QHBoxLayout;
+  tables->addWidget(summary_, 0, Qt::AlignTop);
+  tables->addWidget(table_, 1);
+  bottom_layout->addLayout(tables, 1);
   auto* split = new QSplitter(Qt::Vertical);
   split->addWidget(top);
   split->addWidget(bottom);
   split->setStretchFactor(0, 3);
   split->setStretchFactor(1, 2);
-  split->setSizes({550, 450});
+  split->setSizes({650, 350});
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(split);
@@ -118,7 +125,7 @@ void CompareView::setRuns(std::vector<RunPoints> runs, std::size_t baseline) {
   QStringList titles, labels;
   for (const RunPoints& r : runs_) {
     chart_runs.push_back(ChartRun{r.run.spec, r.run.device, runLabel(r.run)});
-    titles << QStringLiteral("<b>%1</b> %2").arg(runLabel(r.run), runTitle(r.run).toHtmlEscaped());
+    titles << runTitle(r.run).toHtmlEscaped();
     labels << runLabel(r.run);
   }
   header_->setText(titles.join(QStringLiteral("<br>")));
@@ -199,6 +206,14 @@ void CompareView::showComparison() {
     }
   }
   summary_->resizeColumnsToContents();
+  // As tall as its rows, up to kSummaryRowsShown (then it scrolls): the ratio table gets the rest.
+  const int shown = std::clamp(rows, 1, kSummaryRowsShown);
+  int height = summary_->horizontalHeader()->sizeHint().height() + 2 * summary_->frameWidth();
+  for (int r = 0; r < shown && r < rows; ++r) height += summary_->rowHeight(r);
+  if (rows == 0) height += summary_->verticalHeader()->defaultSectionSize();
+  int width = 2 * summary_->frameWidth() + (rows > kSummaryRowsShown ? summary_->verticalScrollBar()->sizeHint().width() : 0);
+  for (int c = 0; c < SummaryColumnCount; ++c) width += summary_->columnWidth(c);
+  summary_->setFixedSize(width, height);
   legend_->setText(compared_.size() < 2
                        ? tr("Choose two or more runs to compare.")
                        : rows == 0 ? tr("The runs share no point that ran in both.")

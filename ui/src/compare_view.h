@@ -32,6 +32,8 @@ class CompareView : public QWidget {
   enum SummaryColumn { SummaryRun, SummaryKernel, SummaryGeomean, SummaryPoints, SummaryFaster, SummarySlower, SummaryColumnCount };
   // The ratio items carry the unrounded ratio (and the medians their ms) under this role.
   static constexpr int ValueRole = Qt::UserRole;
+  // Rows of the geometric-mean table shown without scrolling.
+  static constexpr int kSummaryRowsShown = 6;
 
   explicit CompareView(QWidget* parent = nullptr);
   // Overlays `runs` (in this order on the charts) and compares them against runs[baseline].
