@@ -384,6 +384,34 @@ TEST(RunCharts, ClickingALegendEntryHidesItsSeries) {
   EXPECT_TRUE(standard->isVisible());
 }
 
+// A legend click hides the series of that name in all four charts, and a second brings it back.
+TEST(RunCharts, HidingASeriesHidesItInEveryChart) {
+  test::ensureApp();
+  RunCharts charts;
+  charts.reset({ChartRun{test::fixtureRun().spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
+  charts.addPoints(test::fixturePoints());
+  QLineSeries* clicked = findLine(charts.chart(ChartKind::Latency), QStringLiteral("standard B=2"));
+  ASSERT_NE(clicked, nullptr);
+  const std::vector<ChartKind> with_curve = {ChartKind::Latency, ChartKind::Throughput, ChartKind::Memory};
+  for (bool shown : {false, true}) {
+    Q_EMIT charts.chart(ChartKind::Latency)->legend()->markers(clicked).at(0)->clicked();
+    for (ChartKind kind : with_curve) {
+      QLineSeries* same = findLine(charts.chart(kind), QStringLiteral("standard B=2"));
+      ASSERT_NE(same, nullptr) << chartStem(kind).toStdString();
+      EXPECT_EQ(same->isVisible(), shown) << chartStem(kind).toStdString();
+      // Its entry dimmed while hidden, there to bring it back.
+      EXPECT_EQ(charts.chart(kind)->legend()->markers(same).at(0)->labelBrush().color().alphaF() == 1.0f, shown);
+      EXPECT_TRUE(findLine(charts.chart(kind), QStringLiteral("flash B=2"))->isVisible());
+    }
+    // The speedup curve of B=2 is another series (both kernels'): it stays.
+    EXPECT_TRUE(findLine(charts.chart(ChartKind::Speedup), QStringLiteral("B=2"))->isVisible());
+  }
+  // The same from the memory chart's entry.
+  QLineSeries* in_memory = findLine(charts.chart(ChartKind::Memory), QStringLiteral("flash B=1"));
+  Q_EMIT charts.chart(ChartKind::Memory)->legend()->markers(in_memory).at(0)->clicked();
+  for (ChartKind kind : with_curve) EXPECT_FALSE(findLine(charts.chart(kind), QStringLiteral("flash B=1"))->isVisible());
+}
+
 // Llama-2-7B and Granite-7B have one attention shape: one curve per kernel and batch, named after
 // both, not two drawn over each other; Llama-3-8B (8 KV heads) keeps its own.
 TEST(RunCharts, ModelsOfOneShapeShareACurveNamedAfterBoth) {

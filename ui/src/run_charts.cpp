@@ -648,20 +648,33 @@ void RunCharts::connectSeries(QChart* chart, QAbstractSeries* series) {
     }
     QToolTip::showText(QCursor::pos(), best->second);
   });
-  // Clicking a legend entry hides its series; the entry stays, dimmed, to bring it back.
+  // Clicking a legend entry hides its series, and the series of that name in every other chart (a
+  // curve hidden on the latency chart is hidden on the TFLOP/s and memory charts too); the entries
+  // stay, dimmed, to bring them back.
   for (QLegendMarker* marker : chart->legend()->markers(series)) {
-    connect(marker, &QLegendMarker::clicked, this, [this, marker, chart] {
-      QAbstractSeries* s = marker->series();
-      s->setVisible(!s->isVisible());
-      // A group's or a kernel key's entry stands for its member curves too.
-      for (QAbstractSeries* member : legend_members_.value(s)) member->setVisible(s->isVisible());
+    connect(marker, &QLegendMarker::clicked, this, [this, marker] {
+      const QString name = marker->series()->name();
+      const bool shown = !marker->series()->isVisible();
+      for (ChartKind kind : kChartKinds) {
+        for (QAbstractSeries* s : this->chart(kind)->series()) {
+          if (s->name() == name) setSeriesShown(this->chart(kind), s, shown);
+        }
+      }
       marker->setVisible(true);
-      QColor label = marker->labelBrush().color();
-      label.setAlphaF(s->isVisible() ? 1.0f : 0.4f);
-      marker->setLabelBrush(label);
-      tidyLegend(chart);  // members shown again get their entries back from Qt: hide them
     });
   }
+}
+
+void RunCharts::setSeriesShown(QChart* in, QAbstractSeries* series, bool shown) {
+  series->setVisible(shown);
+  // A group's or a kernel key's entry stands for its member curves too.
+  for (QAbstractSeries* member : legend_members_.value(series)) member->setVisible(shown);
+  for (QLegendMarker* marker : in->legend()->markers(series)) {
+    QColor label = marker->labelBrush().color();
+    label.setAlphaF(shown ? 1.0f : 0.4f);
+    marker->setLabelBrush(label);
+  }
+  tidyLegend(in);  // members shown again get their entries back from Qt: hide them
 }
 
 void RunCharts::setDark(bool dark) {

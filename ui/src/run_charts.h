@@ -111,6 +111,8 @@ class RunCharts : public QObject {
   void extendY(ChartKind kind, double value);
   void applyYRange(ChartKind kind);
   void connectSeries(QChart* chart, QAbstractSeries* series);
+  // Shows or hides a series of `in` with the curves its legend entry stands for; its entry stays.
+  void setSeriesShown(QChart* in, QAbstractSeries* series, bool shown);
   void applyStyle(QAbstractSeries* series);
   QString curveName(const SweepPoint& point, int run_slot, bool with_kernel) const;
   void joinLegendGroup(ChartKind kind, QLineSeries* series, const SweepPoint& point, const QString& group);
