@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include <QAction>
 #include <QGridLayout>
 #include <QLabel>
 #include <QResizeEvent>
@@ -55,6 +56,14 @@ ChartPanel::ChartPanel(const RunData* run_data, QWidget* parent) : QWidget(paren
     auto* view = new ExplorableChartView(charts_->chart(kind));
     view->setRenderHint(QPainter::Antialiasing);
     view->setMinimumSize(kMinChartSize);
+    // Log or linear, per axis of each chart, from the chart's context menu.
+    for (Qt::Orientation orientation : {Qt::Horizontal, Qt::Vertical}) {
+      auto* log = new QAction(orientation == Qt::Horizontal ? tr("Logarithmic x axis") : tr("Logarithmic y axis"), view);
+      log->setCheckable(true);
+      log->setChecked(charts_->logScale(kind, orientation));
+      connect(log, &QAction::toggled, this, [this, kind, orientation](bool on) { charts_->setLogScale(kind, orientation, on); });
+      view->addAction(log);
+    }
     views_[static_cast<std::size_t>(kind)] = view;
   }
   tabbed_ = true;  // so that setTabbed(false) lays the grid out

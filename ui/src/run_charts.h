@@ -69,6 +69,10 @@ class RunCharts : public QObject {
 
   void setDark(bool dark);
   bool dark() const { return dark_; }
+  // Log or linear scale of a chart's axis (by default x is log2, y log for latency and memory,
+  // linear for speedup and TFLOP/s). A switch keeps the series, the title and the range rules.
+  bool logScale(ChartKind kind, Qt::Orientation orientation) const;
+  void setLogScale(ChartKind kind, Qt::Orientation orientation, bool log);
   // Hides here the series hidden (through the legend) in `other`, matched by name.
   void copyVisibility(const RunCharts& other);
   // Series currently in a chart (data series and reference lines), for tests.
@@ -109,6 +113,7 @@ class RunCharts : public QObject {
   void placePoint(QXYSeries* series, double x, double y, const QString& tip);
   void appendSkipped(QPointF point);
   void extendY(ChartKind kind, double value);
+  void applyXRange(ChartKind kind);
   void applyYRange(ChartKind kind);
   void connectSeries(QChart* chart, QAbstractSeries* series);
   // Shows or hides a series of `in` with the curves its legend entry stands for; its entry stays.
