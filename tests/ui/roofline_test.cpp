@@ -37,6 +37,7 @@ TEST(Roofline, OneMarkerPerPointThatRanUnderTheMeasuredRoofs) {
   test::ensureApp();
   RunData data;
   RooflineView view(&data);
+  view.show();  // a hidden roofline waits until it is shown
   const auto points = test::fixturePoints();
   const DeviceCeilings ceilings = *test::fixtureRun().device.ceilings;
   ASSERT_GT(ceilings.gemm_tflops, 0);
@@ -101,10 +102,28 @@ TEST(Roofline, OneMarkerPerPointThatRanUnderTheMeasuredRoofs) {
   EXPECT_NE(view.kernelSeries("flash"), nullptr);
 }
 
+// Off screen (another tab) the views skip the refreshes, and catch up once shown.
+TEST(Roofline, HiddenViewsCatchUpWhenShown) {
+  test::ensureApp();
+  RunData data;
+  RooflineView roofline(&data);
+  WinnersView winners(&data);
+  feedLive(data, 12);
+  EXPECT_EQ(roofline.kernelSeries("flash"), nullptr);
+  EXPECT_EQ(winners.model()->rowCount(), 0);
+  roofline.show();
+  winners.show();
+  ASSERT_NE(roofline.kernelSeries("flash"), nullptr);
+  EXPECT_GT(roofline.kernelSeries("flash")->count(), 0);
+  EXPECT_EQ(winners.model()->winners().size(), winnersPerShape(data.points()).size());
+  EXPECT_GT(winners.model()->rowCount(), 0);
+}
+
 TEST(Winners, TheFastestKernelPerShapeAndItsSpeedupOverTheSecond) {
   test::ensureApp();
   RunData data;
   WinnersView view(&data);
+  view.show();  // a hidden table waits until it is shown
   const auto points = test::fixturePoints();
   feedLive(data, 4);
   const int live_rows = view.model()->rowCount();

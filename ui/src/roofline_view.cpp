@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include <QLabel>
 #include <QToolTip>
@@ -45,9 +46,23 @@ RooflineView::RooflineView(const RunData* run_data, QWidget* parent) : QWidget(p
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(note_);
   layout->addWidget(view_, 1);
-  connect(data_, &RunData::runReset, this, &RooflineView::rebuild);
-  connect(data_, &RunData::pointsUpdated, this, &RooflineView::rebuild);
+  connect(data_, &RunData::runReset, this, &RooflineView::refresh);
+  connect(data_, &RunData::pointsUpdated, this, &RooflineView::refresh);
   rebuild();
+}
+
+void RooflineView::refresh() {
+  // Redrawing every marker costs time per point: a tab not on screen waits until it is shown.
+  if (isVisible()) {
+    rebuild();
+  } else {
+    stale_ = true;
+  }
+}
+
+void RooflineView::showEvent(QShowEvent* event) {
+  if (std::exchange(stale_, false)) rebuild();
+  QWidget::showEvent(event);
 }
 
 QScatterSeries* RooflineView::kernelSeries(const std::string& kernel) const {
@@ -67,6 +82,7 @@ void RooflineView::setDark(bool dark) {
 }
 
 void RooflineView::rebuild() {
+  stale_ = false;
   // The points of each kernel family present, in the order they ran (every refresh redraws all:
   // a replaced point moves, and a run has thousands of points at most).
   std::map<std::string, QList<QPointF>> markers;

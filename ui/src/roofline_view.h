@@ -2,7 +2,8 @@
 // intensity (FLOPs over compulsory bytes, log x) and achieved TFLOP/s (log y), one marker series per
 // kernel family present, under the two roofs of the device the run was recorded on: its measured
 // copy bandwidth (the slanted roof) and its measured GEMM ceiling (the flat one). Redrawn from
-// RunData on each of its refreshes; hovering a marker names its point.
+// RunData on each of its refreshes while shown (hidden, once when shown again); hovering a marker
+// names its point.
 #pragma once
 
 #include <map>
@@ -40,7 +41,11 @@ class RooflineView : public QWidget {
   QString tipOf(const QScatterSeries* series, int index) const;
   void setDark(bool dark);
 
+ protected:
+  void showEvent(QShowEvent* event) override;
+
  private:
+  void refresh();  // rebuild now if shown, else when shown
   void rebuild();
   void fitAxes();
   void onHover(QScatterSeries* series, QPointF at, bool state);
@@ -54,6 +59,7 @@ class RooflineView : public QWidget {
   QLineSeries* roof_ = nullptr;
   std::map<std::string, QScatterSeries*> series_;
   QHash<const QScatterSeries*, std::vector<QString>> tips_;  // per series, per marker
+  bool stale_ = false;  // points changed while hidden
 };
 
 }  // namespace attnbench::ui

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <tuple>
+#include <utility>
 
 #include <QHeaderView>
 #include <QLabel>
@@ -52,8 +53,6 @@ std::vector<ShapeWinner> winnersPerShape(const std::vector<PointResult>& points)
 }
 
 WinnersModel::WinnersModel(const RunData* run_data, QObject* parent) : QAbstractTableModel(parent), data_(run_data) {
-  connect(data_, &RunData::runReset, this, &WinnersModel::recompute);
-  connect(data_, &RunData::pointsUpdated, this, &WinnersModel::recompute);
   recompute();
 }
 
@@ -119,20 +118,41 @@ WinnersView::WinnersView(const RunData* run_data, QWidget* parent) : QWidget(par
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(summary_);
   layout->addWidget(table_, 1);
-  auto summarize = [this] {
-    std::map<std::string, int> wins;
-    for (const ShapeWinner& w : model_->winners()) ++wins[w.fastest];
-    QStringList parts;
-    for (const auto& [kernel, n] : wins) parts << tr("%1 fastest on %2").arg(qs(kernel)).arg(n);
-    summary_->setText(model_->winners().empty()
-                          ? tr("No point has run yet.")
-                          : tr("%1 shapes: %2. Speedup = the second fastest kernel's median over the fastest's.")
-                                .arg(model_->winners().size())
-                                .arg(parts.join(QStringLiteral(", "))));
-    table_->resizeColumnsToContents();
-  };
-  connect(model_, &QAbstractItemModel::modelReset, this, summarize);
+  connect(run_data, &RunData::runReset, this, &WinnersView::refresh);
+  connect(run_data, &RunData::pointsUpdated, this, &WinnersView::refresh);
   summarize();
+}
+
+void WinnersView::refresh() {
+  // Recomputing and laying out the table costs time per point: a tab not on screen waits.
+  if (!isVisible()) {
+    stale_ = true;
+    return;
+  }
+  stale_ = false;
+  model_->recompute();
+  summarize();
+}
+
+void WinnersView::showEvent(QShowEvent* event) {
+  if (std::exchange(stale_, false)) {
+    model_->recompute();
+    summarize();
+  }
+  QWidget::showEvent(event);
+}
+
+void WinnersView::summarize() {
+  std::map<std::string, int> wins;
+  for (const ShapeWinner& w : model_->winners()) ++wins[w.fastest];
+  QStringList parts;
+  for (const auto& [kernel, n] : wins) parts << tr("%1 fastest on %2").arg(qs(kernel)).arg(n);
+  summary_->setText(model_->winners().empty()
+                        ? tr("No point has run yet.")
+                        : tr("%1 shapes: %2. Speedup = the second fastest kernel's median over the fastest's.")
+                              .arg(model_->winners().size())
+                              .arg(parts.join(QStringLiteral(", "))));
+  table_->resizeColumnsToContents();
 }
 
 }  // namespace attnbench::ui

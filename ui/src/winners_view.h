@@ -1,7 +1,8 @@
 // The winner per shape (issue #9, section 5): for each problem of the shown run (model, batch, N,
 // dtype, mask), the fastest kernel family among those measured, its median, and its speedup over
 // the second fastest. Kernel families are whatever the run measured (several tiles of one family:
-// its fastest). Recomputed from RunData on each of its refreshes.
+// its fastest). Recomputed from RunData on each of its refreshes while shown (hidden, once when
+// shown again).
 #pragma once
 
 #include <string>
@@ -46,8 +47,10 @@ class WinnersModel : public QAbstractTableModel {
   QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
   const std::vector<ShapeWinner>& winners() const { return winners_; }
 
- private:
+ public:
   void recompute();
+
+ private:
   const RunData* data_;
   std::vector<ShapeWinner> winners_;
 };
@@ -59,7 +62,13 @@ class WinnersView : public QWidget {
   WinnersModel* model() const { return model_; }
   QTableView* table() const { return table_; }
 
+ protected:
+  void showEvent(QShowEvent* event) override;
+
  private:
+  void refresh();  // recompute now if shown, else when shown
+  void summarize();
+  bool stale_ = false;
   WinnersModel* model_;
   QSortFilterProxyModel* sorted_;
   QTableView* table_;
