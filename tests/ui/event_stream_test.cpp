@@ -376,8 +376,12 @@ TEST(RunCharts, ClickingALegendEntryHidesItsSeries) {
   RunCharts exported;
   exported.reset({ChartRun{test::fixtureRun().spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
   exported.addPoints(test::fixturePoints());
-  exported.copyVisibility(charts);
+  charts.setLogScale(ChartKind::Throughput, Qt::Vertical, true);
+  exported.copyViewOf(charts);
   EXPECT_FALSE(findLine(exported.chart(ChartKind::Latency), QStringLiteral("standard B=2"))->isVisible());
+  EXPECT_TRUE(exported.logScale(ChartKind::Throughput, Qt::Vertical));  // the scales follow too
+  EXPECT_TRUE(exported.logScale(ChartKind::Latency, Qt::Horizontal));
+  EXPECT_FALSE(exported.logScale(ChartKind::Speedup, Qt::Vertical));
   EXPECT_TRUE(findLine(exported.chart(ChartKind::Latency), QStringLiteral("flash B=2"))->isVisible());
 
   Q_EMIT marker->clicked();

@@ -724,8 +724,9 @@ void RunCharts::setDark(bool dark) {
   }
 }
 
-void RunCharts::copyVisibility(const RunCharts& other) {
+void RunCharts::copyViewOf(const RunCharts& other) {
   for (ChartKind kind : kChartKinds) {
+    for (Qt::Orientation orientation : {Qt::Horizontal, Qt::Vertical}) setLogScale(kind, orientation, other.logScale(kind, orientation));
     QSet<QString> hidden;
     for (QAbstractSeries* s : other.chart(kind)->series()) {
       if (!s->isVisible()) hidden.insert(s->name());

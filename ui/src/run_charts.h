@@ -73,8 +73,9 @@ class RunCharts : public QObject {
   // linear for speedup and TFLOP/s). A switch keeps the series, the title and the range rules.
   bool logScale(ChartKind kind, Qt::Orientation orientation) const;
   void setLogScale(ChartKind kind, Qt::Orientation orientation, bool log);
-  // Hides here the series hidden (through the legend) in `other`, matched by name.
-  void copyVisibility(const RunCharts& other);
+  // Takes the axes' scales of `other` and hides here the series hidden (through the legend) there,
+  // matched by name: an export shows what the window shows.
+  void copyViewOf(const RunCharts& other);
   // Series currently in a chart (data series and reference lines), for tests.
   int seriesCount(ChartKind kind) const;
 
