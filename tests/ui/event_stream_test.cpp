@@ -205,6 +205,40 @@ TEST(EventStream, ABurstIsDrawnInOneRefresh) {
   EXPECT_EQ(progress.last().at(0).toInt(), 12);
 }
 
+// A backlog goes to the views at most kMaxRowsPerRefresh rows a refresh; at the run's end all of it,
+// before runFinished.
+TEST(EventStream, ABacklogGoesOutInBoundedRefreshesAndAllBeforeTheEnd) {
+  test::ensureApp();
+  RunData data;
+  data.reset(test::fixtureRun(), {});
+  int delivered = 0, largest = 0, delivered_at_finish = -1;
+  QObject::connect(&data, &RunData::pointsUpdated, &data, [&](const QList<int>& rows) {
+    delivered += static_cast<int>(rows.size());
+    largest = std::max(largest, static_cast<int>(rows.size()));
+  });
+  QObject::connect(&data, &RunData::runFinished, &data, [&] { delivered_at_finish = delivered; });
+  const PointResult model = test::fixturePoints().front();
+  auto add = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      PointResult p = model;
+      p.point.index = i;
+      data.addPoint(p);
+    }
+  };
+  constexpr int kBacklog = 3 * RunData::kMaxRowsPerRefresh + 7;
+  add(0, kBacklog);
+  EXPECT_EQ(delivered, 1);  // the first at once, the rest on the timer
+  ASSERT_TRUE(test::waitFor([&] { return delivered == kBacklog; }, 20 * RunData::kRefreshMs));
+  EXPECT_EQ(largest, RunData::kMaxRowsPerRefresh);
+
+  add(kBacklog, 2 * kBacklog);
+  RunFinishedEvent finished;
+  finished.run_id = data.run().id;
+  data.applyEvent(finished);
+  EXPECT_EQ(delivered_at_finish, 2 * kBacklog);
+  EXPECT_EQ(data.points().size(), static_cast<std::size_t>(2 * kBacklog));
+}
+
 TEST(RunCharts, NamesCurvesAsTheSpecDoesForPointsReadBack) {
   test::ensureApp();
   SweepSpec spec = test::fixtureRun().spec;

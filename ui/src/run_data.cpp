@@ -1,6 +1,7 @@
 #include "run_data.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <variant>
 
@@ -11,7 +12,7 @@ namespace attnbench::ui {
 RunData::RunData(QObject* parent) : QObject(parent) {
   registerRunEventType();
   refresh_timer_.setSingleShot(true);
-  connect(&refresh_timer_, &QTimer::timeout, this, &RunData::flushUpdates);
+  connect(&refresh_timer_, &QTimer::timeout, this, [this] { refresh(kMaxRowsPerRefresh); });
 }
 
 void RunData::reset(RunRecord run, std::vector<PointResult> points) {
@@ -50,20 +51,22 @@ void RunData::scheduleUpdate() {
   if (refresh_timer_.isActive()) return;
   const qint64 since = since_refresh_.isValid() ? since_refresh_.elapsed() : kRefreshMs;
   if (since >= kRefreshMs) {
-    flushUpdates();
+    refresh(kMaxRowsPerRefresh);
   } else {
     refresh_timer_.start(static_cast<int>(kRefreshMs - since));
   }
 }
 
-void RunData::flushUpdates() {
+void RunData::flushUpdates() { refresh(std::numeric_limits<int>::max()); }
+
+void RunData::refresh(int max_rows) {
   refresh_timer_.stop();
   since_refresh_.start();
   if (!changed_rows_.empty()) {
-    // A backlog (a fast sweep, a burst read at once) goes out kMaxRowsPerRefresh at a time, the rest
-    // after the event loop has painted and taken input.
+    // A backlog (a fast sweep, a burst read at once) goes out max_rows at a time, the rest after the
+    // event loop has painted and taken input.
     auto end = changed_rows_.begin();
-    for (int n = 0; end != changed_rows_.end() && n < kMaxRowsPerRefresh; ++n) ++end;
+    for (int n = 0; end != changed_rows_.end() && n < max_rows; ++n) ++end;
     const QList<int> rows(changed_rows_.begin(), end);
     changed_rows_.erase(changed_rows_.begin(), end);
     if (!changed_rows_.empty()) refresh_timer_.start(0);

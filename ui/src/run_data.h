@@ -37,7 +37,7 @@ class RunData : public QObject {
   // Applies one event of the stream (decoded by the worker client; a malformed line arrives as a
   // warning note).
   void applyEvent(const attnbench::RunEvent& event);
-  // Tells the views now what changed since the last refresh (tests, and before a run's end).
+  // Tells the views now all that changed since the last refresh (tests, and at a run's end).
   void flushUpdates();
   static constexpr int kRefreshMs = 100;
   static constexpr int kMaxRowsPerRefresh = 200;
@@ -86,6 +86,7 @@ class RunData : public QObject {
   void apply(const PointFinishedEvent& e);
   void apply(const RunFinishedEvent& e);
   void scheduleUpdate();
+  void refresh(int max_rows);  // hands the views up to max_rows changed rows and the progress
 
   RunRecord run_;
   std::vector<PointResult> points_;
