@@ -135,7 +135,7 @@ TEST(Winners, TheFastestKernelPerShapeAndItsSpeedupOverTheSecond) {
   using Shape = std::tuple<std::string, int, int, DType, bool>;
   std::map<Shape, std::vector<const PointResult*>> by_shape;
   for (const PointResult& r : points) {
-    if (ranOk(r)) by_shape[{r.point.model.name, r.point.batch, r.point.seq_len, r.point.dtype, r.point.causal}].push_back(&r);
+    if (ranOk(r)) by_shape[{r.point.model.name, r.point.shape.batch, r.point.shape.seq_kv, r.point.shape.dtype, r.point.shape.causal}].push_back(&r);
   }
   const auto& winners = view.model()->winners();
   ASSERT_EQ(winners.size(), by_shape.size());

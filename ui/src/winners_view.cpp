@@ -22,7 +22,7 @@ std::vector<ShapeWinner> winnersPerShape(const std::vector<PointResult>& points)
   for (const PointResult& r : points) {
     if (r.status != PointStatus::Ok || r.stats.median_ms <= 0) continue;
     const SweepPoint& p = r.point;
-    const ShapeKey key{p.model.name, p.batch, p.seq_len, std::string(kernels::dtypeName(p.dtype)), p.causal};
+    const ShapeKey key{p.model.name, p.shape.batch, p.seqLen(), std::string(kernels::dtypeName(p.shape.dtype)), p.shape.causal};
     auto [it, fresh] = slot_of.try_emplace(key, order.size());
     if (fresh) {
       order.push_back(key);
