@@ -1,7 +1,10 @@
 // Exploring a chart: the wheel zooms around the pointer (the axes' ranges shrink), the middle
 // button drags the plot (both ends of the axis move the same way), a double-click resets.
+#include <memory>
+
 #include <gtest/gtest.h>
 
+#include <QAction>
 #include <QApplication>
 #include <QMouseEvent>
 #include <QTest>
@@ -12,6 +15,7 @@
 
 #include "chart_panel.h"
 #include "chart_view.h"
+#include "run_charts.h"
 #include "run_data.h"
 #include "ui_test_support.h"
 
@@ -32,18 +36,31 @@ AxisRange rangeOf(QChart* chart, Qt::Orientation orientation) {
 
 void send(QWidget* target, QEvent* event) { QApplication::sendEvent(target, event); }
 
-TEST(ChartExplore, WheelZoomsDragPansDoubleClickResets) {
-  test::ensureApp();
-  RunData data;
-  data.reset(test::fixtureRun(), test::fixturePoints());
-  ChartPanel panel(&data);
-  panel.resize(1400, 1000);
-  panel.show();
-  ASSERT_TRUE(QTest::qWaitForWindowExposed(&panel));
-  panel.flushAll();
-  auto* view = qobject_cast<ExplorableChartView*>(panel.view(ChartKind::Latency));
-  ASSERT_NE(view, nullptr);
-  QChart* chart = view->chart();
+// The fixture run's charts on screen; each test explores the latency chart.
+class ChartExplore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::ensureApp();
+    panel_ = std::make_unique<ChartPanel>(&data_);
+    data_.reset(test::fixtureRun(), test::fixturePoints());
+    panel_->resize(1400, 1000);
+    panel_->show();
+    ASSERT_TRUE(QTest::qWaitForWindowExposed(panel_.get()));
+    view = qobject_cast<ExplorableChartView*>(panel_->view(ChartKind::Latency));
+    charts = panel_->charts();
+    ASSERT_NE(view, nullptr);
+    chart = view->chart();
+  }
+  ExplorableChartView* view = nullptr;
+  QChart* chart = nullptr;
+  RunCharts* charts = nullptr;
+
+ private:
+  RunData data_;
+  std::unique_ptr<ChartPanel> panel_;
+};
+
+TEST_F(ChartExplore, WheelZoomsDragPansDoubleClickResets) {
   const AxisRange x0 = rangeOf(chart, Qt::Horizontal), y0 = rangeOf(chart, Qt::Vertical);
   ASSERT_LT(x0.lo, x0.hi);
 
@@ -79,18 +96,7 @@ TEST(ChartExplore, WheelZoomsDragPansDoubleClickResets) {
 }
 
 // The crosshair snaps to the nearest sequence length with points and lists each curve's value there.
-TEST(ChartExplore, CrosshairSnapsAndListsEveryCurve) {
-  test::ensureApp();
-  RunData data;
-  data.reset(test::fixtureRun(), test::fixturePoints());
-  ChartPanel panel(&data);
-  panel.resize(1400, 1000);
-  panel.show();
-  ASSERT_TRUE(QTest::qWaitForWindowExposed(&panel));
-  panel.flushAll();
-  auto* view = qobject_cast<ExplorableChartView*>(panel.view(ChartKind::Latency));
-  ASSERT_NE(view, nullptr);
-  QChart* chart = view->chart();
+TEST_F(ChartExplore, CrosshairSnapsAndListsEveryCurve) {
   QXYSeries* some = nullptr;
   QPointF point;
   for (QAbstractSeries* s : chart->series()) {
@@ -124,6 +130,57 @@ TEST(ChartExplore, CrosshairSnapsAndListsEveryCurve) {
   }
   view->showCrosshair(QPointF(1, 1));  // outside the plot
   EXPECT_FALSE(view->crosshairX().has_value());
+}
+
+// The latency chart's context-menu actions switch its axes between log and linear: the curves stay
+// attached with their points, and the new axis spans them.
+TEST_F(ChartExplore, AxesSwitchBetweenLogAndLinear) {
+  const QList<QAction*> actions = view->actions();
+  ASSERT_EQ(actions.size(), 2);
+  QAction* log_x = actions[0];
+  QAction* log_y = actions[1];
+  EXPECT_TRUE(log_x->isChecked());
+  EXPECT_TRUE(log_y->isChecked());
+  QXYSeries* curve = nullptr;
+  for (QAbstractSeries* s : chart->series()) {
+    auto* xy = qobject_cast<QXYSeries*>(s);
+    if (xy != nullptr && xy->count() == 3 && xy->name() == QLatin1String("flash B=1")) curve = xy;
+  }
+  ASSERT_NE(curve, nullptr);
+  const QList<QPointF> points = curve->points();
+  double y_lo = points[0].y(), y_hi = points[0].y();
+  for (const QPointF& p : points) {
+    y_lo = std::min(y_lo, p.y());
+    y_hi = std::max(y_hi, p.y());
+  }
+
+  log_y->setChecked(false);
+  EXPECT_FALSE(charts->logScale(ChartKind::Latency, Qt::Vertical));
+  auto* linear_y = qobject_cast<QValueAxis*>(chart->axes(Qt::Vertical).constFirst());
+  ASSERT_NE(linear_y, nullptr);
+  EXPECT_EQ(chart->axes(Qt::Vertical).size(), 1);
+  EXPECT_TRUE(curve->attachedAxes().contains(linear_y));
+  EXPECT_EQ(curve->points(), points);
+  EXPECT_EQ(linear_y->min(), 0.0);
+  EXPECT_GE(linear_y->max(), y_hi);
+  EXPECT_EQ(linear_y->titleText(), QStringLiteral("Median latency (ms)"));
+
+  log_x->setChecked(false);
+  auto* linear_x = qobject_cast<QValueAxis*>(chart->axes(Qt::Horizontal).constFirst());
+  ASSERT_NE(linear_x, nullptr);
+  EXPECT_TRUE(curve->attachedAxes().contains(linear_x));
+  EXPECT_GE(linear_x->max(), 512.0);
+  // Another chart keeps its own scales.
+  EXPECT_TRUE(charts->logScale(ChartKind::Memory, Qt::Horizontal));
+
+  log_y->setChecked(true);
+  log_x->setChecked(true);
+  auto* log_axis = qobject_cast<QLogValueAxis*>(chart->axes(Qt::Vertical).constFirst());
+  ASSERT_NE(log_axis, nullptr);
+  EXPECT_TRUE(curve->attachedAxes().contains(log_axis));
+  EXPECT_LE(log_axis->min(), y_lo);
+  EXPECT_GE(log_axis->max(), y_hi);
+  EXPECT_NE(qobject_cast<QLogValueAxis*>(chart->axes(Qt::Horizontal).constFirst()), nullptr);
 }
 
 }  // namespace

@@ -181,7 +181,7 @@ TEST(Eta, TheWindowShowsTheEstimateUnderRunAndAPredictedEtaAtTheStart) {
   RunData data;
   QFile file(test::dataPath(QStringLiteral("cpu_eta.jsonl")));
   ASSERT_TRUE(file.open(QIODevice::ReadOnly));
-  data.applyEvent(nlohmann::json::parse(file.readLine().toStdString()));
+  data.applyEvent(eventFromJson(nlohmann::json::parse(file.readLine().toStdString())));
   EXPECT_GT(data.etaSeconds(), 0.0);
   EXPECT_EQ(data.finishedHere(), 0);
 }

@@ -2,6 +2,7 @@
 
 #include <QtCharts/QXYSeries>
 
+#include <QElapsedTimer>
 #include <QFile>
 #include <QLegendMarker>
 #include <QSignalSpy>
@@ -28,35 +29,77 @@ QLineSeries* findLine(QChart* chart, const QString& name) {
   return nullptr;
 }
 
-// Feeds the recorded stream in chunks that cut lines anywhere, as a pipe does.
+// Feeds the recorded stream in chunks that cut lines anywhere, as a pipe does; every line is an
+// event. Without an event loop in between, so the views see what RunData's throttle hands them.
 void feedFixture(RunData& data, int chunk_size) {
   QFile file(test::fixturePath());
   ASSERT_TRUE(file.open(QIODevice::ReadOnly));
   const QByteArray bytes = file.readAll();
-  JsonLineReader reader;
+  EventLineReader reader;
   for (qsizetype at = 0; at < bytes.size(); at += chunk_size) {
     for (const auto& line : reader.feed(bytes.mid(at, chunk_size))) {
       ASSERT_TRUE(line.event.has_value()) << line.text.toStdString();
+      ASSERT_FALSE(std::holds_alternative<NoteEvent>(*line.event) && std::get<NoteEvent>(*line.event).level == "warning")
+          << std::get<NoteEvent>(*line.event).message;
       data.applyEvent(*line.event);
     }
   }
   for (const auto& line : reader.finish()) data.applyEvent(*line.event);
 }
 
-TEST(JsonLineReader, SplitsChunksIntoLines) {
-  JsonLineReader reader;
+const NoteEvent* warningOf(const EventLineReader::Line& line) {
+  const auto* note = line.event ? std::get_if<NoteEvent>(&*line.event) : nullptr;
+  return note != nullptr && note->level == "warning" ? note : nullptr;
+}
+
+TEST(EventLineReader, SplitsChunksIntoTypedEvents) {
+  EventLineReader reader;
   auto lines = reader.feed("{\"event\":\"no");
   EXPECT_TRUE(lines.empty());
-  lines = reader.feed("te\",\"level\":\"info\"}\nplain text\n\n{\"a\":");
+  lines = reader.feed("te\",\"level\":\"info\",\"message\":\"hello\"}\nplain text\n\n{\"event\":\"run_finished\",");
   ASSERT_EQ(lines.size(), 2u);
   ASSERT_TRUE(lines[0].event.has_value());
-  EXPECT_EQ((*lines[0].event)["event"], "note");
+  ASSERT_TRUE(std::holds_alternative<NoteEvent>(*lines[0].event));
+  EXPECT_EQ(std::get<NoteEvent>(*lines[0].event).message, "hello");
+  EXPECT_EQ(std::get<NoteEvent>(*lines[0].event).level, "info");
   EXPECT_FALSE(lines[1].event.has_value());
   EXPECT_EQ(lines[1].text, "plain text");
-  lines = reader.feed("1}\r\n");
+  lines = reader.feed("\"run_id\":4,\"status\":\"interrupted\"}\r\n");
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ((*lines[0].event)["a"], 1);
+  ASSERT_TRUE(lines[0].event.has_value());
+  ASSERT_TRUE(std::holds_alternative<RunFinishedEvent>(*lines[0].event));
+  EXPECT_EQ(std::get<RunFinishedEvent>(*lines[0].event).run_id, 4);
+  EXPECT_EQ(std::get<RunFinishedEvent>(*lines[0].event).status, RunStatus::Interrupted);
   EXPECT_TRUE(reader.finish().empty());
+}
+
+// Broken JSON, a wrong field type, an unknown kind: each becomes one warning note that says what
+// is wrong, and RunData logs it without changing the run.
+TEST(EventLineReader, MalformedLinesBecomeWarnings) {
+  test::ensureApp();
+  EventLineReader reader;
+  const auto lines = reader.feed(
+      "{\"event\":\"point_finished\",\"run_id\":1\n"
+      "{\"event\":\"point_finished\",\"run_id\":1,\"done\":1,\"total\":2,\"result\":\"not an object\"}\n"
+      "{\"event\":\"run_finished\",\"run_id\":\"one\",\"status\":\"completed\"}\n"
+      "{\"event\":\"something_new\"}\n");
+  ASSERT_EQ(lines.size(), 4u);
+  for (const auto& line : lines) {
+    const NoteEvent* warning = warningOf(line);
+    ASSERT_NE(warning, nullptr) << line.text.toStdString();
+    EXPECT_NE(warning->message.find("unreadable event"), std::string::npos) << warning->message;
+  }
+  EXPECT_NE(warningOf(lines[0])->message.find("not valid JSON"), std::string::npos) << warningOf(lines[0])->message;
+  EXPECT_NE(warningOf(lines[3])->message.find("something_new"), std::string::npos) << warningOf(lines[3])->message;
+
+  RunData data;
+  data.reset(test::fixtureRun(), {});
+  QSignalSpy notes(&data, &RunData::note);
+  for (const auto& line : lines) data.applyEvent(*line.event);
+  ASSERT_EQ(notes.count(), 4);
+  for (const auto& args : notes) EXPECT_EQ(args.at(0).toString(), QStringLiteral("warning"));
+  EXPECT_TRUE(data.points().empty());
+  EXPECT_EQ(data.run().status, RunStatus::Completed);
 }
 
 TEST(EventStream, FillsTableAndChartsPointByPoint) {
@@ -64,7 +107,7 @@ TEST(EventStream, FillsTableAndChartsPointByPoint) {
   RunData data;
   ResultsView results(&data);
   ChartPanel charts(&data);
-  QSignalSpy added(&data, &RunData::pointAdded);
+  QSignalSpy updates(&data, &RunData::pointsUpdated);
   QSignalSpy resets(&data, &RunData::runReset);
   QSignalSpy notes(&data, &RunData::note);
   QSignalSpy finished(&data, &RunData::runFinished);
@@ -72,15 +115,18 @@ TEST(EventStream, FillsTableAndChartsPointByPoint) {
 
   // Remember the first series: later points must extend it, not rebuild the chart.
   QLineSeries* first_series = nullptr;
-  QObject::connect(&data, &RunData::pointAdded, &data, [&](int row) {
-    if (row == 0) first_series = findLine(charts.charts()->chart(ChartKind::Latency), QStringLiteral("flash B=1"));
+  QObject::connect(&data, &RunData::pointsUpdated, &data, [&](const QList<int>& rows) {
+    if (rows.contains(0)) first_series = findLine(charts.charts()->chart(ChartKind::Latency), QStringLiteral("flash B=1"));
   });
 
-  feedFixture(data, 97);
-  charts.flushAll();  // live points are drawn in batches, on a timer
+  feedFixture(data, 97);  // ends with run_finished, which hands the views every point
 
   EXPECT_EQ(resets.count(), 1);
-  EXPECT_EQ(added.count(), 12);
+  QList<int> updated;
+  for (const auto& args : updates) updated += args.at(0).value<QList<int>>();
+  EXPECT_EQ(updated, (QList<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+  // One refresh at once for the first point, one for the rest (fed faster than kRefreshMs).
+  EXPECT_EQ(updates.count(), 2);
   EXPECT_EQ(data.points().size(), 12u);
   EXPECT_EQ(data.donePoints(), 12);
   EXPECT_EQ(data.totalPoints(), 12);
@@ -89,16 +135,9 @@ TEST(EventStream, FillsTableAndChartsPointByPoint) {
   EXPECT_EQ(finished.first().at(0).toString(), QStringLiteral("completed"));
   EXPECT_EQ(data.run().status, RunStatus::Completed);
   EXPECT_FALSE(data.live());
-  // The note, then a line per finished point: a warning for each skipped one.
-  ASSERT_EQ(notes.count(), 13);
+  // The stream's one note (the window logs a line per finished point from pointsUpdated).
+  ASSERT_EQ(notes.count(), 1);
   EXPECT_EQ(notes.at(0).at(0).toString(), QStringLiteral("info"));
-  int skipped = 0;
-  for (int i = 1; i < notes.count(); ++i) {
-    const bool skip = notes.at(i).at(1).toString().contains(QLatin1String("skipped"));
-    EXPECT_EQ(notes.at(i).at(0).toString(), skip ? QStringLiteral("warning") : QStringLiteral("point"));
-    skipped += skip ? 1 : 0;
-  }
-  EXPECT_EQ(skipped, 3);
 
   // Table: every point, filterable by status and by words.
   EXPECT_EQ(results.model()->rowCount(), 12);
@@ -137,14 +176,67 @@ TEST(EventStream, FillsTableAndChartsPointByPoint) {
   EXPECT_DOUBLE_EQ(ceiling->at(0).y(), test::fixtureRun().device.ceilings->gemm_tflops);
 }
 
-TEST(EventStream, ChartsCatchUpWithABurstWithinARefresh) {
+// A burst of points without run_finished (a live run): the first is drawn at once, the rest on the
+// one refresh timer, within RunData::kRefreshMs, in one batch; the table and progress follow with it.
+TEST(EventStream, ABurstIsDrawnInOneRefresh) {
   test::ensureApp();
   RunData data;
   ChartPanel charts(&data);
-  feedFixture(data, 1 << 20);
+  ResultsView results(&data);
+  QSignalSpy updates(&data, &RunData::pointsUpdated);
+  QSignalSpy progress(&data, &RunData::progressChanged);
+  for (const RunEvent& event : test::fixtureEvents()) {
+    if (!std::holds_alternative<RunFinishedEvent>(event)) data.applyEvent(event);
+  }
   QLineSeries* flash1 = findLine(charts.charts()->chart(ChartKind::Latency), QStringLiteral("flash B=1"));
   ASSERT_NE(flash1, nullptr);  // every curve of the spec exists from run_started on
-  EXPECT_TRUE(test::waitFor([&] { return flash1->count() == 3; }, 10 * ChartPanel::kRefreshMs));
+  EXPECT_EQ(updates.count(), 1);
+  EXPECT_EQ(flash1->count(), 1);
+  EXPECT_EQ(results.model()->rowCount(), 1);
+  const int progress_before = static_cast<int>(progress.count());
+  QElapsedTimer clock;
+  clock.start();
+  ASSERT_TRUE(test::waitFor([&] { return flash1->count() == 3; }, 10 * RunData::kRefreshMs));
+  EXPECT_LE(clock.elapsed(), 3 * RunData::kRefreshMs);
+  EXPECT_EQ(updates.count(), 2);
+  EXPECT_EQ(updates.last().at(0).value<QList<int>>().size(), 11);
+  EXPECT_EQ(results.model()->rowCount(), 12);
+  ASSERT_EQ(progress.count(), progress_before + 1);
+  EXPECT_EQ(progress.last().at(0).toInt(), 12);
+}
+
+// A backlog goes to the views at most kMaxRowsPerRefresh rows a refresh; at the run's end all of it,
+// before runFinished.
+TEST(EventStream, ABacklogGoesOutInBoundedRefreshesAndAllBeforeTheEnd) {
+  test::ensureApp();
+  RunData data;
+  data.reset(test::fixtureRun(), {});
+  int delivered = 0, largest = 0, delivered_at_finish = -1;
+  QObject::connect(&data, &RunData::pointsUpdated, &data, [&](const QList<int>& rows) {
+    delivered += static_cast<int>(rows.size());
+    largest = std::max(largest, static_cast<int>(rows.size()));
+  });
+  QObject::connect(&data, &RunData::runFinished, &data, [&] { delivered_at_finish = delivered; });
+  const PointResult model = test::fixturePoints().front();
+  auto add = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      PointResult p = model;
+      p.point.index = i;
+      data.addPoint(p);
+    }
+  };
+  constexpr int kBacklog = 3 * RunData::kMaxRowsPerRefresh + 7;
+  add(0, kBacklog);
+  EXPECT_EQ(delivered, 1);  // the first at once, the rest on the timer
+  ASSERT_TRUE(test::waitFor([&] { return delivered == kBacklog; }, 20 * RunData::kRefreshMs));
+  EXPECT_EQ(largest, RunData::kMaxRowsPerRefresh);
+
+  add(kBacklog, 2 * kBacklog);
+  RunFinishedEvent finished;
+  finished.run_id = data.run().id;
+  data.applyEvent(finished);
+  EXPECT_EQ(delivered_at_finish, 2 * kBacklog);
+  EXPECT_EQ(data.points().size(), static_cast<std::size_t>(2 * kBacklog));
 }
 
 TEST(RunCharts, NamesCurvesAsTheSpecDoesForPointsReadBack) {
@@ -170,24 +262,16 @@ TEST(EventStream, ReplacesAPointRecordedAgain) {
   RunData data;
   ResultsView results(&data);
   feedFixture(data, 4096);
-  QSignalSpy replaced(&data, &RunData::pointReplaced);
+  QSignalSpy updates(&data, &RunData::pointsUpdated);
   PointResult again = data.points()[0];
   again.stats.median_ms *= 2;
   data.addPoint(again);
-  EXPECT_EQ(replaced.count(), 1);
+  data.flushUpdates();
+  ASSERT_EQ(updates.count(), 1);
+  EXPECT_EQ(updates.first().at(0).value<QList<int>>(), QList<int>{0});
+  EXPECT_EQ(results.model()->index(0, ResultsModel::Median).data(ResultsModel::SortRole).toDouble(), again.stats.median_ms);
   EXPECT_EQ(data.points().size(), 12u);
   EXPECT_EQ(results.model()->rowCount(), 12);
-}
-
-TEST(EventStream, ReportsUnreadableEvents) {
-  test::ensureApp();
-  RunData data;
-  QSignalSpy notes(&data, &RunData::note);
-  data.applyEvent({{"event", "point_finished"}, {"result", "not an object"}});
-  ASSERT_EQ(notes.count(), 1);
-  EXPECT_EQ(notes.first().at(0).toString(), QStringLiteral("warning"));
-  data.applyEvent({{"event", "something_new"}});  // future events are ignored
-  EXPECT_EQ(notes.count(), 1);
 }
 
 TEST(RunCharts, LabelsALongSequenceAxisPerQuadrupling) {
@@ -326,12 +410,44 @@ TEST(RunCharts, ClickingALegendEntryHidesItsSeries) {
   RunCharts exported;
   exported.reset({ChartRun{test::fixtureRun().spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
   exported.addPoints(test::fixturePoints());
-  exported.copyVisibility(charts);
+  charts.setLogScale(ChartKind::Throughput, Qt::Vertical, true);
+  exported.copyViewOf(charts);
   EXPECT_FALSE(findLine(exported.chart(ChartKind::Latency), QStringLiteral("standard B=2"))->isVisible());
+  EXPECT_TRUE(exported.logScale(ChartKind::Throughput, Qt::Vertical));  // the scales follow too
+  EXPECT_TRUE(exported.logScale(ChartKind::Latency, Qt::Horizontal));
+  EXPECT_FALSE(exported.logScale(ChartKind::Speedup, Qt::Vertical));
   EXPECT_TRUE(findLine(exported.chart(ChartKind::Latency), QStringLiteral("flash B=2"))->isVisible());
 
   Q_EMIT marker->clicked();
   EXPECT_TRUE(standard->isVisible());
+}
+
+// A legend click hides the series of that name in all four charts, and a second brings it back.
+TEST(RunCharts, HidingASeriesHidesItInEveryChart) {
+  test::ensureApp();
+  RunCharts charts;
+  charts.reset({ChartRun{test::fixtureRun().spec, test::fixtureRun().device, QStringLiteral("#1")}}, QString());
+  charts.addPoints(test::fixturePoints());
+  QLineSeries* clicked = findLine(charts.chart(ChartKind::Latency), QStringLiteral("standard B=2"));
+  ASSERT_NE(clicked, nullptr);
+  const std::vector<ChartKind> with_curve = {ChartKind::Latency, ChartKind::Throughput, ChartKind::Memory};
+  for (bool shown : {false, true}) {
+    Q_EMIT charts.chart(ChartKind::Latency)->legend()->markers(clicked).at(0)->clicked();
+    for (ChartKind kind : with_curve) {
+      QLineSeries* same = findLine(charts.chart(kind), QStringLiteral("standard B=2"));
+      ASSERT_NE(same, nullptr) << chartStem(kind).toStdString();
+      EXPECT_EQ(same->isVisible(), shown) << chartStem(kind).toStdString();
+      // Its entry dimmed while hidden, there to bring it back.
+      EXPECT_EQ(charts.chart(kind)->legend()->markers(same).at(0)->labelBrush().color().alphaF() == 1.0f, shown);
+      EXPECT_TRUE(findLine(charts.chart(kind), QStringLiteral("flash B=2"))->isVisible());
+    }
+    // The speedup curve of B=2 is another series (both kernels'): it stays.
+    EXPECT_TRUE(findLine(charts.chart(ChartKind::Speedup), QStringLiteral("B=2"))->isVisible());
+  }
+  // The same from the memory chart's entry.
+  QLineSeries* in_memory = findLine(charts.chart(ChartKind::Memory), QStringLiteral("flash B=1"));
+  Q_EMIT charts.chart(ChartKind::Memory)->legend()->markers(in_memory).at(0)->clicked();
+  for (ChartKind kind : with_curve) EXPECT_FALSE(findLine(charts.chart(kind), QStringLiteral("flash B=1"))->isVisible());
 }
 
 // Llama-2-7B and Granite-7B have one attention shape: one curve per kernel and batch, named after

@@ -4,10 +4,15 @@
 #include <QFile>
 #include <QProcess>
 #include <QStandardItemModel>
+#include <QComboBox>
 #include <QTableWidget>
+#include <QTabWidget>
+#include <QtCharts/QChart>
 #include <QTemporaryDir>
 
+#include "attnbench/comparison.h"
 #include "compare_view.h"
+#include "run_charts.h"
 #include "history_panel.h"
 #include "main_window.h"
 #include "results_model.h"
@@ -63,26 +68,125 @@ TEST(History, OpensAndComparesRuns) {
   EXPECT_EQ(window.runData()->run().id, a);
   EXPECT_FALSE(window.openRun(999));
 
-  window.compareRuns(a, b);
+  window.compareRuns({a, b});
   QTableWidget* ratios = window.compareView()->ratioTable();
   ASSERT_EQ(ratios->rowCount(), 12);
+  const int verdict_column = CompareView::FirstRunColumn + CompareView::kBaselineColumns + 2;
   int same = 0;
-  for (int r = 0; r < ratios->rowCount(); ++r) {
-    if (ratios->item(r, 5)->text().contains(QLatin1String("same"))) ++same;
-  }
+  for (int r = 0; r < ratios->rowCount(); ++r) same += ratios->item(r, verdict_column)->text() == QLatin1String("same") ? 1 : 0;
   EXPECT_EQ(same, 9);  // the 9 points that ran; the skipped ones are not comparable
 }
 
-TEST(History, MatchesPointsByShapeAndKernel) {
-  auto a = test::fixturePoints();
-  auto b = test::fixturePoints();
-  b.pop_back();
-  b[0].stats.median_ms = a[0].stats.median_ms * 2;
-  const auto rows = matchPoints(a, b);
-  ASSERT_EQ(rows.size(), 12u);
-  EXPECT_DOUBLE_EQ(rows[0].ratio(), 2.0);
-  EXPECT_EQ(rows[11].b, nullptr);
-  EXPECT_EQ(rows[11].ratio(), 0.0);
+// A copy of the fixture's points with every time scaled by `factor` (samples and statistics).
+std::vector<PointResult> scaled(std::vector<PointResult> points, double factor) {
+  for (PointResult& p : points) {
+    for (double& ms : p.samples_ms) ms *= factor;
+    p.stats = computeStats(p.samples_ms);
+  }
+  return points;
+}
+
+std::int64_t storeRun(Store& store, const std::vector<PointResult>& points) {
+  const RunRecord run = test::fixtureRun();
+  const std::int64_t id = store.createRun(run.spec, run.device, run.total_points);
+  for (const auto& p : points) store.recordPoint(id, p);
+  store.setRunStatus(id, RunStatus::Completed);
+  return id;
+}
+
+// The Compare tab's tables hold exactly what compareRuns gives for `runs` (the baseline first).
+void expectTablesShow(const CompareView& view, const std::vector<RunPoints>& runs) {
+  const Comparison expected = compareRuns(runs);
+  ASSERT_EQ(view.compared().size(), runs.size());
+  for (std::size_t i = 0; i < runs.size(); ++i) EXPECT_EQ(view.compared()[i].run.id, runs[i].run.id);
+  const QTableWidget* table = view.ratioTable();
+  ASSERT_EQ(table->rowCount(), static_cast<int>(expected.rows.size()));
+  ASSERT_EQ(table->columnCount(), CompareView::FirstRunColumn + CompareView::kBaselineColumns +
+                                      CompareView::kComparedColumns * static_cast<int>(runs.size() - 1));
+  auto text = [&](int r, int c) { return table->item(r, c)->text().toStdString(); };
+  auto value = [&](int r, int c) { return table->item(r, c)->data(CompareView::ValueRole).toDouble(); };
+  for (std::size_t i = 0; i < expected.rows.size(); ++i) {
+    const ComparisonRow& row = expected.rows[i];
+    const int r = static_cast<int>(i);
+    EXPECT_EQ(text(r, CompareView::Model), row.model);
+    EXPECT_EQ(value(r, CompareView::Batch), row.batch);
+    EXPECT_EQ(value(r, CompareView::SeqLen), row.seq_len);
+    EXPECT_EQ(text(r, CompareView::DTypeCol), row.dtype);
+    EXPECT_EQ(text(r, CompareView::Causal), row.causal ? "yes" : "no");
+    EXPECT_EQ(text(r, CompareView::Kernel), row.kernel);
+    int c = CompareView::FirstRunColumn;
+    for (std::size_t run = 0; run < row.runs.size(); ++run) {
+      const ComparedPoint& cell = row.runs[run];
+      EXPECT_EQ(value(r, c++), cell.point ? cell.point->stats.median_ms : 0.0) << "row " << r << " run " << run;
+      if (run == 0) continue;
+      EXPECT_EQ(value(r, c++), cell.ratio) << "row " << r << " run " << run;
+      EXPECT_EQ(text(r, c++), verdictName(cell.verdict)) << "row " << r << " run " << run;
+    }
+  }
+  const QTableWidget* summary = view.summaryTable();
+  int r = 0;
+  for (std::size_t run = 1; run < expected.summaries.size(); ++run) {
+    for (const auto& [kernel, s] : expected.summaries[run]) {
+      ASSERT_LT(r, summary->rowCount());
+      EXPECT_EQ(summary->item(r, CompareView::SummaryRun)->text(),
+                QStringLiteral("#%1 / #%2").arg(runs[run].run.id).arg(runs[0].run.id));
+      EXPECT_EQ(summary->item(r, CompareView::SummaryKernel)->text().toStdString(), kernel);
+      EXPECT_EQ(summary->item(r, CompareView::SummaryGeomean)->data(CompareView::ValueRole).toDouble(), s.geomean_ratio);
+      EXPECT_EQ(summary->item(r, CompareView::SummaryPoints)->data(CompareView::ValueRole).toDouble(), s.points);
+      EXPECT_EQ(summary->item(r, CompareView::SummaryFaster)->data(CompareView::ValueRole).toDouble(), s.faster);
+      EXPECT_EQ(summary->item(r, CompareView::SummarySlower)->data(CompareView::ValueRole).toDouble(), s.slower);
+      ++r;
+    }
+  }
+  EXPECT_EQ(summary->rowCount(), r);
+}
+
+// Three runs: the fixture; the same with its first point 3x slower and its last missing; all of it
+// twice as fast. The tables show compareRuns' rows for each baseline chosen, the charts all three.
+TEST(Compare, ShowsCoresComparisonOfThreeRunsAgainstAChosenBaseline) {
+  test::ensureApp();
+  QTemporaryDir dir;
+  const QString db = dir.filePath(QStringLiteral("c.db"));
+  std::vector<RunPoints> runs(3);
+  {
+    auto store = Store::open(db.toStdString());
+    std::vector<PointResult> slower = test::fixturePoints();
+    ASSERT_EQ(slower.front().status, PointStatus::Ok);
+    slower.front() = scaled({slower.front()}, 3.0).front();
+    slower.pop_back();
+    const std::vector<std::vector<PointResult>> points = {test::fixturePoints(), slower, scaled(test::fixturePoints(), 0.5)};
+    for (std::size_t i = 0; i < 3; ++i) {
+      const std::int64_t id = storeRun(*store, points[i]);
+      runs[i] = {*store->findRun(id), store->loadPoints(id)};
+    }
+  }
+  MainWindow window(test::quietOptions(db));
+  window.compareRuns({runs[0].run.id, runs[1].run.id, runs[2].run.id});
+  CompareView* view = window.compareView();
+  EXPECT_EQ(window.tabs()->currentWidget(), view);
+  ASSERT_EQ(view->runs().size(), 3u);
+  expectTablesShow(*view, runs);
+
+  // What the rules make of these runs, so the comparison above is not of empty cells.
+  const Comparison first = view->comparison();
+  EXPECT_EQ(first.rows.front().runs[1].verdict, Verdict::Slower);
+  EXPECT_NEAR(first.rows.front().runs[1].ratio, 3.0, 1e-9);
+  EXPECT_EQ(first.rows.back().runs[1].point, nullptr);
+  EXPECT_NEAR(first.summaries[2].at("flash").geomean_ratio, 0.5, 1e-9);
+  EXPECT_GT(first.summaries[2].at("flash").faster, 0);
+
+  // The third run as the baseline, chosen in the box: the others follow in their order.
+  view->baselineBox()->setCurrentIndex(2);
+  Q_EMIT view->baselineBox()->activated(2);
+  expectTablesShow(*view, {runs[2], runs[0], runs[1]});
+  EXPECT_NEAR(view->comparison().summaries[1].at("flash").geomean_ratio, 2.0, 1e-9);
+
+  // All three runs overlaid: each has its curves on the latency chart.
+  QStringList names;
+  for (QAbstractSeries* s : view->charts()->chart(ChartKind::Latency)->series()) names << s->name();
+  for (const RunPoints& r : runs) {
+    EXPECT_FALSE(names.filter(QStringLiteral("#%1 flash").arg(r.run.id)).isEmpty()) << names.join(QStringLiteral(", ")).toStdString();
+  }
 }
 
 // How fast this is lives in benchmarks/ui_responsiveness.cpp, not here.

@@ -94,7 +94,6 @@ TEST_P(Layout, NothingClippedAndChartsReadable) {
   window.show();
   ASSERT_TRUE(QTest::qWaitForWindowExposed(&window));
   ASSERT_TRUE(window.openRun(run_id));
-  window.chartPanel()->flushAll();
   test::waitFor([] { return false; }, 200);
   EXPECT_EQ(window.size(), GetParam()) << "the window cannot be that small";
 

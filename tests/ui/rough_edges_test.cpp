@@ -39,7 +39,7 @@ TEST(RoughEdges, OneLogLinePerFinishedPointAndTheGpuNoteOnce) {
   for (const auto& event : test::fixtureEvents()) window.runData()->applyEvent(event);
   const QString log = window.logPane()->toPlainText();
   int finished = 0;
-  for (const auto& event : test::fixtureEvents()) finished += event["event"] == "point_finished" ? 1 : 0;
+  for (const auto& event : test::fixtureEvents()) finished += std::holds_alternative<PointFinishedEvent>(event) ? 1 : 0;
   ASSERT_EQ(finished, 12);
   EXPECT_EQ(countLines(log, QStringLiteral("llama-2-7b B=")), finished) << log.toStdString();
   EXPECT_EQ(countLines(log, QStringLiteral("no CUDA device")), 1) << log.toStdString();

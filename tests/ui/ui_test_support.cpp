@@ -34,25 +34,26 @@ QString dataPath(const QString& name) { return QStringLiteral(ATTNBENCH_UI_TEST_
 
 QString fixturePath() { return dataPath(QStringLiteral("cpu_small.jsonl")); }
 
-std::vector<nlohmann::json> fixtureEvents(const QString& stream) {
+std::vector<RunEvent> fixtureEvents(const QString& stream) {
   std::ifstream in(dataPath(stream).toStdString());
-  std::vector<nlohmann::json> events;
+  std::vector<RunEvent> events;
   for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) events.push_back(nlohmann::json::parse(line));
+    if (!line.empty()) events.push_back(eventFromJson(nlohmann::json::parse(line)));
   }
   return events;
 }
 
 RunRecord fixtureRun(const QString& stream) {
-  for (const auto& e : fixtureEvents(stream)) {
-    if (e["event"] != "run_started") continue;
+  for (const auto& event : fixtureEvents(stream)) {
+    const auto* e = std::get_if<RunStartedEvent>(&event);
+    if (e == nullptr) continue;
     RunRecord run;
-    run.id = e["run_id"].get<std::int64_t>();
-    run.name = e["name"].get<std::string>();
-    run.total_points = e["total_points"].get<int>();
-    run.device = deviceInfoFromJson(e["device"]);
-    run.spec_json = e["spec"];
-    run.spec = specFromJson(e["spec"]);
+    run.id = e->run_id;
+    run.name = e->name;
+    run.total_points = e->total_points;
+    run.device = e->device;
+    run.spec_json = e->spec;
+    run.spec = specFromJson(e->spec);
     run.status = RunStatus::Completed;
     return run;
   }
@@ -61,8 +62,8 @@ RunRecord fixtureRun(const QString& stream) {
 
 std::vector<PointResult> fixturePoints(const QString& stream) {
   std::vector<PointResult> points;
-  for (const auto& e : fixtureEvents(stream)) {
-    if (e["event"] == "point_finished") points.push_back(pointResultFromJson(e["result"]));
+  for (const auto& event : fixtureEvents(stream)) {
+    if (const auto* e = std::get_if<PointFinishedEvent>(&event)) points.push_back(e->result);
   }
   return points;
 }

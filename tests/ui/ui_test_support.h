@@ -11,8 +11,7 @@
 #include <QSize>
 #include <QString>
 
-#include <nlohmann/json.hpp>
-
+#include "attnbench/events.h"
 #include "attnbench/store.h"
 #include "main_window.h"
 
@@ -24,7 +23,8 @@ void ensureApp();
 QString dataPath(const QString& name);
 QString fixturePath();  // tests/ui/data/cpu_small.jsonl
 inline const QString kFixture = QStringLiteral("cpu_small.jsonl");
-std::vector<nlohmann::json> fixtureEvents(const QString& stream = kFixture);
+// The events of a recorded stream, decoded as the worker client decodes them.
+std::vector<RunEvent> fixtureEvents(const QString& stream = kFixture);
 // The run_started event's record and the points of every point_finished event of a recorded stream
 // (tests/ui/data; by default the fixture).
 RunRecord fixtureRun(const QString& stream = kFixture);

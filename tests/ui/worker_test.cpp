@@ -22,12 +22,12 @@ QStringList fakeWorker(const char* mode, const char* delay) {
 }
 
 struct Recorder {
-  std::vector<nlohmann::json> events;
+  std::vector<RunEvent> events;
   QStringList output;
   int finished = 0, exit_code = -1;
   bool crashed = false, cancelled = false;
   explicit Recorder(WorkerClient& worker) {
-    QObject::connect(&worker, &WorkerClient::eventReceived, [this](const nlohmann::json& e) { events.push_back(e); });
+    QObject::connect(&worker, &WorkerClient::eventReceived, [this](const RunEvent& e) { events.push_back(e); });
     QObject::connect(&worker, &WorkerClient::outputLine, [this](const QString& line) { output << line; });
     QObject::connect(&worker, &WorkerClient::finished, [this](int code, bool crash, bool cancel) {
       ++finished;
@@ -36,8 +36,9 @@ struct Recorder {
       cancelled = cancel;
     });
   }
-  int count(const char* kind) const {
-    return static_cast<int>(std::count_if(events.begin(), events.end(), [&](const auto& e) { return e["event"] == kind; }));
+  template <class Kind>
+  int count() const {
+    return static_cast<int>(std::count_if(events.begin(), events.end(), [](const RunEvent& e) { return std::holds_alternative<Kind>(e); }));
   }
 };
 
@@ -53,7 +54,7 @@ TEST(Worker, StreamsEveryEventAndPassesTheBatchFlags) {
   ASSERT_TRUE(worker.startRun(smallSpec(), dir.filePath(QStringLiteral("r.db")), &error)) << error.toStdString();
   ASSERT_TRUE(test::waitFor([&] { return rec.finished == 1; }, 10000));
   EXPECT_EQ(rec.events.size(), 27u);
-  EXPECT_EQ(rec.count("point_finished"), 12);
+  EXPECT_EQ(rec.count<PointFinishedEvent>(), 12);
   EXPECT_EQ(rec.exit_code, 0);
   EXPECT_FALSE(rec.crashed);
   EXPECT_FALSE(rec.cancelled);
@@ -77,7 +78,7 @@ TEST(Worker, CancelStopsTheWorkerCleanly) {
   Recorder rec(worker);
   QString error;
   ASSERT_TRUE(worker.startRun(smallSpec(), dir.filePath(QStringLiteral("r.db")), &error));
-  ASSERT_TRUE(test::waitFor([&] { return rec.count("point_finished") >= 1; }, 10000));
+  ASSERT_TRUE(test::waitFor([&] { return rec.count<PointFinishedEvent>() >= 1; }, 10000));
   QElapsedTimer clock;
   clock.start();
   worker.cancel();
@@ -86,9 +87,10 @@ TEST(Worker, CancelStopsTheWorkerCleanly) {
   EXPECT_TRUE(rec.cancelled);
   EXPECT_FALSE(rec.crashed);
   EXPECT_FALSE(worker.isRunning());
-  EXPECT_LT(rec.count("point_finished"), 12);
-  ASSERT_EQ(rec.count("run_finished"), 1);
-  EXPECT_EQ(rec.events.back()["status"], "interrupted");
+  EXPECT_LT(rec.count<PointFinishedEvent>(), 12);
+  ASSERT_EQ(rec.count<RunFinishedEvent>(), 1);
+  ASSERT_TRUE(std::holds_alternative<RunFinishedEvent>(rec.events.back()));
+  EXPECT_EQ(std::get<RunFinishedEvent>(rec.events.back()).status, RunStatus::Interrupted);
 }
 
 TEST(Worker, KillsAWorkerThatIgnoresTerminate) {
@@ -100,7 +102,7 @@ TEST(Worker, KillsAWorkerThatIgnoresTerminate) {
   Recorder rec(worker);
   QString error;
   ASSERT_TRUE(worker.startRun(smallSpec(), dir.filePath(QStringLiteral("r.db")), &error));
-  ASSERT_TRUE(test::waitFor([&] { return rec.count("run_started") == 1; }, 10000));
+  ASSERT_TRUE(test::waitFor([&] { return rec.count<RunStartedEvent>() == 1; }, 10000));
   worker.cancel();
   ASSERT_TRUE(test::waitFor([&] { return rec.finished == 1; }, 3000));
   EXPECT_TRUE(rec.cancelled);
@@ -118,7 +120,7 @@ TEST(Worker, ReportsACrash) {
   ASSERT_TRUE(test::waitFor([&] { return rec.finished == 1; }, 10000));
   EXPECT_TRUE(rec.crashed);
   EXPECT_EQ(rec.exit_code, 3);
-  EXPECT_EQ(rec.count("point_finished"), 3);
+  EXPECT_EQ(rec.count<PointFinishedEvent>(), 3);
   EXPECT_TRUE(rec.output.join(QLatin1Char('\n')).contains(QLatin1String("simulated device fault")));
 }
 

@@ -301,7 +301,7 @@ bool parseFigureSize(const QString& text, QSizeF* inches, QString* error) {
 
 bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir,
                    const QList<ChartKind>& kinds, const QList<ImageFormat>& formats, const FigureStyle& style,
-                   const RunCharts* visibility_from, QStringList* written, QString* error) {
+                   const RunCharts* view_from, QStringList* written, QString* error) {
   if (!QDir().mkpath(dir)) {
     *error = QStringLiteral("cannot create the folder %1").arg(dir);
     return false;
@@ -310,7 +310,7 @@ bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points,
   charts.setDark(style.dark);
   charts.reset({chartRunOf(run)}, chartContext(run));
   charts.addPoints(points);
-  if (visibility_from != nullptr) charts.copyVisibility(*visibility_from);
+  if (view_from != nullptr) charts.copyViewOf(*view_from);
   // Laid out at kPdfDpi logical pixels per inch, so that the vector files come out at the physical
   // size (PDF and SVG at kPdfDpi) and the fonts, in pixels, are font_pt there.
   const QSize layout = (style.size_inches * kPdfDpi).toSize();
@@ -343,7 +343,7 @@ bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points,
 
 bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir,
                   const QList<ChartKind>& kinds, const QList<ImageFormat>& formats, QSize size,
-                  const RunCharts* visibility_from, QStringList* written, QString* error) {
+                  const RunCharts* view_from, QStringList* written, QString* error) {
   if (!QDir().mkpath(dir)) {
     *error = QStringLiteral("cannot create the folder %1").arg(dir);
     return false;
@@ -352,7 +352,7 @@ bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, 
   charts.setDark(false);  // reports are printed on white
   charts.reset({chartRunOf(run)}, chartContext(run));
   charts.addPoints(points);
-  if (visibility_from != nullptr) charts.copyVisibility(*visibility_from);
+  if (view_from != nullptr) charts.copyViewOf(*view_from);
   for (ChartKind kind : kinds) {
     for (ImageFormat format : formats) {
       const QString path = QDir(dir).filePath(chartStem(kind) + QLatin1Char('.') + formatSuffix(format));
@@ -364,7 +364,7 @@ bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, 
 }
 
 bool exportChart(const RunRecord& run, const std::vector<PointResult>& points, ChartKind kind, const QString& path,
-                 QSize size, const RunCharts* visibility_from, QString* error) {
+                 QSize size, const RunCharts* view_from, QString* error) {
   const QString suffix = QFileInfo(path).suffix().toLower();
   for (ImageFormat format : kAllImageFormats) {
     if (formatSuffix(format) != suffix) continue;
@@ -372,7 +372,7 @@ bool exportChart(const RunRecord& run, const std::vector<PointResult>& points, C
     charts.setDark(false);
     charts.reset({chartRunOf(run)}, chartContext(run));
     charts.addPoints(points);
-    if (visibility_from != nullptr) charts.copyVisibility(*visibility_from);
+    if (view_from != nullptr) charts.copyViewOf(*view_from);
     return renderChart(charts.chart(kind), path, format, size, error);
   }
   *error = QStringLiteral("unknown image type \"%1\": use .png, .svg or .pdf").arg(suffix);

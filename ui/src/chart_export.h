@@ -34,14 +34,15 @@ QImage renderChartImage(QChart* chart, QSize size, QSize pixels = QSize());
 bool renderChart(QChart* chart, const QString& path, ImageFormat format, QSize size, QString* error);
 
 // Draws the run's charts afresh (light theme) and writes <dir>/<stem>.<suffix> for each chart
-// kind in `kinds` and format in `formats`. Series hidden in `visibility_from` are left out.
+// kind in `kinds` and format in `formats`. Series hidden in `view_from` are left out, and its
+// axes' log/linear scales kept.
 bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir,
                   const QList<ChartKind>& kinds, const QList<ImageFormat>& formats, QSize size,
-                  const RunCharts* visibility_from, QStringList* written, QString* error);
+                  const RunCharts* view_from, QStringList* written, QString* error);
 
 // One chart to one file; the format comes from the suffix of `path`.
 bool exportChart(const RunRecord& run, const std::vector<PointResult>& points, ChartKind kind, const QString& path,
-                 QSize size, const RunCharts* visibility_from, QString* error);
+                 QSize size, const RunCharts* view_from, QString* error);
 
 // How a figure for a paper or slides is drawn: its size on the page, every text at one point size
 // at that size, a title or none (a caption says it instead), light or dark.
@@ -58,10 +59,10 @@ bool parseFigureSize(const QString& text, QSizeF* inches, QString* error);
 
 // The run's charts of `kinds` in `formats` as <dir>/run<ID>-<stem>.<suffix>, drawn in `style`:
 // SVG and PDF at the physical size (vector), PNG at size x png_dpi pixels with that DPI recorded.
-// Series hidden in `visibility_from` are left out.
+// Series hidden in `view_from` are left out, and its axes' log/linear scales kept.
 bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir,
                    const QList<ChartKind>& kinds, const QList<ImageFormat>& formats, const FigureStyle& style,
-                   const RunCharts* visibility_from, QStringList* written, QString* error);
+                   const RunCharts* view_from, QStringList* written, QString* error);
 
 // The points as CSV (.csv) or the run as JSON (.json), by the suffix of `path`.
 bool exportTable(const RunRecord& run, const std::vector<PointResult>& points, const QString& path, QString* error);

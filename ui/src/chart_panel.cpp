@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include <QElapsedTimer>
+#include <QAction>
 #include <QGridLayout>
 #include <QLabel>
 #include <QResizeEvent>
@@ -56,15 +56,20 @@ ChartPanel::ChartPanel(const RunData* run_data, QWidget* parent) : QWidget(paren
     auto* view = new ExplorableChartView(charts_->chart(kind));
     view->setRenderHint(QPainter::Antialiasing);
     view->setMinimumSize(kMinChartSize);
+    // Log or linear, per axis of each chart, from the chart's context menu.
+    for (Qt::Orientation orientation : {Qt::Horizontal, Qt::Vertical}) {
+      auto* log = new QAction(orientation == Qt::Horizontal ? tr("Logarithmic x axis") : tr("Logarithmic y axis"), view);
+      log->setCheckable(true);
+      log->setChecked(charts_->logScale(kind, orientation));
+      connect(log, &QAction::toggled, this, [this, kind, orientation](bool on) { charts_->setLogScale(kind, orientation, on); });
+      view->addAction(log);
+    }
     views_[static_cast<std::size_t>(kind)] = view;
   }
   tabbed_ = true;  // so that setTabbed(false) lays the grid out
   setTabbed(false);
-  refresh_.setSingleShot(true);
-  connect(&refresh_, &QTimer::timeout, this, &ChartPanel::flush);
   connect(data_, &RunData::runReset, this, &ChartPanel::rebuild);
-  connect(data_, &RunData::pointAdded, this, &ChartPanel::queue);
-  connect(data_, &RunData::pointReplaced, this, &ChartPanel::queue);
+  connect(data_, &RunData::pointsUpdated, this, &ChartPanel::draw);
   rebuild();
 }
 
@@ -95,34 +100,13 @@ void ChartPanel::resizeEvent(QResizeEvent* event) {
   setTabbed(room.width() < grid_needs.width() || room.height() < grid_needs.height());
 }
 
-void ChartPanel::queue(int row) {
-  pending_rows_.push_back(row);
-  if (!refresh_.isActive()) refresh_.start(kRefreshMs);
-}
-
-void ChartPanel::flush() { draw(kSliceMs); }
-
-void ChartPanel::flushAll() { draw(-1); }
-
-void ChartPanel::draw(int budget_ms) {
-  refresh_.stop();
-  if (pending_rows_.empty()) return;
-  // A long backlog goes in slices of budget_ms, each painted before the next one is added.
-  QElapsedTimer slice;
-  slice.start();
-  std::size_t done = 0;
+void ChartPanel::draw(const QList<int>& rows) {
   charts_->beginBatch();
-  while (done < pending_rows_.size() && (budget_ms < 0 || slice.elapsed() < budget_ms)) {
-    charts_->addPoint(data_->points()[static_cast<std::size_t>(pending_rows_[done++])]);
-  }
+  for (int row : rows) charts_->addPoint(data_->points()[static_cast<std::size_t>(row)]);
   charts_->endBatch();
-  pending_rows_.erase(pending_rows_.begin(), pending_rows_.begin() + static_cast<std::ptrdiff_t>(done));
-  if (!pending_rows_.empty()) refresh_.start(0);
 }
 
 void ChartPanel::rebuild() {
-  refresh_.stop();
-  pending_rows_.clear();
   const RunRecord& run = data_->run();
   charts_->reset({ChartRun{run.spec, run.device, QStringLiteral("#%1").arg(run.id)}}, QString());
   context_->setText(data_->hasRun() ? QStringLiteral("Run #%1 %2 — %3").arg(run.id).arg(qs(run.name), chartContext(run))

@@ -2,11 +2,13 @@
 
 #include <cmath>
 
+#include <QContextMenuEvent>
 #include <QGraphicsLineItem>
 #include <QGraphicsRectItem>
 #include <QGraphicsScene>
 #include <QGraphicsSimpleTextItem>
 #include <QKeyEvent>
+#include <QMenu>
 #include <QtCharts/QXYSeries>
 #include <QMouseEvent>
 #include <QWheelEvent>
@@ -155,13 +157,21 @@ void ExplorableChartView::mouseReleaseEvent(QMouseEvent* event) {
     event->accept();
     return;
   }
-  // QChartView zooms out one step on a right click; here the right button resets instead.
+  // QChartView zooms out one step on a right click; here the right button opens the context menu.
   if (event->button() == Qt::RightButton) {
-    resetZoom();
     event->accept();
     return;
   }
   QChartView::mouseReleaseEvent(event);
+}
+
+void ExplorableChartView::contextMenuEvent(QContextMenuEvent* event) {
+  QMenu menu(this);
+  menu.addAction(tr("Reset zoom"), this, &ExplorableChartView::resetZoom);
+  if (!actions().isEmpty()) menu.addSeparator();
+  menu.addActions(actions());  // what the chart's owner adds (the axes' scales)
+  menu.exec(event->globalPos());
+  event->accept();
 }
 
 void ExplorableChartView::mouseDoubleClickEvent(QMouseEvent* event) {

@@ -35,6 +35,8 @@ class ExplorableChartView : public QChartView {
   static constexpr int kKeyStepPx = 40;       // pan per arrow key
 
  protected:
+  // Reset zoom, then the actions added to the view (QWidget::addAction).
+  void contextMenuEvent(QContextMenuEvent* event) override;
   void wheelEvent(QWheelEvent* event) override;
   void mousePressEvent(QMouseEvent* event) override;
   void mouseMoveEvent(QMouseEvent* event) override;

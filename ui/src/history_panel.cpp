@@ -47,7 +47,7 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   annotate_ = new QPushButton(tr("Note…"));
   delete_ = new QPushButton(tr("Delete"));
   compare_ = new QPushButton(tr("Compare"));
-  compare_->setToolTip(tr("Select two runs to overlay them and see the ratio of their times"));
+  compare_->setToolTip(tr("Select two or more runs to overlay them and see the ratios of their times to a baseline run"));
   refresh_ = new QPushButton(tr("Refresh"));
   refresh_->setToolTip(tr("Read the list of runs again (it also follows the database on its own)"));
 
@@ -81,9 +81,9 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   });
   connect(compare_, &QPushButton::clicked, this, [this] {
     auto runs = selectedRuns();
-    if (runs.size() != 2) return;
-    std::sort(runs.begin(), runs.end());  // older run is the baseline (A)
-    Q_EMIT compareRequested(runs[0], runs[1]);
+    if (runs.size() < 2) return;
+    std::sort(runs.begin(), runs.end());  // the oldest run is the first baseline
+    Q_EMIT compareRequested(QList<qint64>(runs.begin(), runs.end()));
   });
   connect(rename_, &QPushButton::clicked, this, &HistoryPanel::rename);
   connect(annotate_, &QPushButton::clicked, this, &HistoryPanel::annotate);
@@ -199,7 +199,7 @@ void HistoryPanel::updateButtons() {
   rename_->setEnabled(n == 1);
   annotate_->setEnabled(n == 1);
   delete_->setEnabled(n >= 1);
-  compare_->setEnabled(n == 2);
+  compare_->setEnabled(n >= 2);
 }
 
 std::optional<RunRecord> HistoryPanel::singleSelectedRun() {

@@ -1,4 +1,4 @@
-// The runs in the database, newest first: open, rename, annotate, delete, compare two.
+// The runs in the database, newest first: open, rename, annotate, delete, compare two or more.
 // Listing reads run records only; a run's points are loaded when it is opened. Every read and change
 // opens the database for itself (see database.h).
 #pragma once
@@ -51,7 +51,7 @@ class HistoryPanel : public QWidget {
 
  Q_SIGNALS:
   void openRequested(std::int64_t run_id);
-  void compareRequested(std::int64_t a, std::int64_t b);
+  void compareRequested(const QList<qint64>& run_ids);  // oldest first
   void openDatabaseRequested();
   void message(const QString& level, const QString& text);
   void runEdited(std::int64_t run_id);  // renamed or annotated

@@ -25,6 +25,7 @@
 #include <QSpinBox>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTextCursor>
 #include <QTime>
 #include <QHBoxLayout>
 #include <QVBoxLayout>
@@ -39,10 +40,12 @@
 #include "file_dialogs.h"
 #include "history_panel.h"
 #include "results_model.h"
+#include "roofline_view.h"
 #include "run_data.h"
 #include "sweep_editor.h"
 #include "ui_format.h"
 #include "wheel_guard.h"
+#include "winners_view.h"
 #include "worker_client.h"
 
 namespace attnbench::ui {
@@ -75,6 +78,8 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   editor_ = new SweepEditor;
   charts_ = new ChartPanel(data_);
   results_ = new ResultsView(data_);
+  roofline_ = new RooflineView(data_);
+  winners_ = new WinnersView(data_);
   compare_ = new CompareView;
   device_ = new DevicePanel;
   history_ = new HistoryPanel;
@@ -88,6 +93,8 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   tabs_ = new QTabWidget;
   tabs_->addTab(charts_, tr("Charts"));
   tabs_->addTab(results_, tr("Results"));
+  tabs_->addTab(roofline_, tr("Roofline"));
+  tabs_->addTab(winners_, tr("Winners"));
   tabs_->addTab(compare_, tr("Compare"));
   tabs_->addTab(device_, tr("Device"));
   setCentralWidget(tabs_);
@@ -116,9 +123,17 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   });
   connect(worker_, &WorkerClient::finished, this, &MainWindow::onWorkerFinished);
   connect(data_, &RunData::note, this, &MainWindow::appendLog);
-  progress_timer_.setSingleShot(true);
-  connect(&progress_timer_, &QTimer::timeout, this, &MainWindow::showProgress);
-  connect(data_, &RunData::progressChanged, this, &MainWindow::onProgress);
+  // A line per finished point, a failed or skipped one as a warning: each refresh's points in one edit.
+  connect(data_, &RunData::pointsUpdated, this, [this](const QList<int>& rows) {
+    QList<std::pair<QString, QString>> lines;
+    for (int row : rows) {
+      const PointResult& p = data_->points()[static_cast<std::size_t>(row)];
+      lines.append({p.status == PointStatus::Ok ? QStringLiteral("point") : QStringLiteral("warning"), pointLogLine(p)});
+    }
+    appendLogLines(lines);
+  });
+  // RunData refreshes the progress at most every RunData::kRefreshMs while points stream in.
+  connect(data_, &RunData::progressChanged, this, &MainWindow::showProgress);
   connect(data_, &RunData::pointStarted, this, [this](const QString& label) { status_label_->setText(tr("Running %1").arg(label)); });
   connect(data_, &RunData::runStarted, this, [this] {
     history_->setBusyRun(data_->run().id);
@@ -292,19 +307,28 @@ void MainWindow::createDocks() {
   for (QDockWidget* d : {sweep_dock, history_dock, log_dock}) view_menu_->addAction(d->toggleViewAction());
 }
 
-void MainWindow::appendLog(const QString& level, const QString& message) {
-  const QString color = level == QLatin1String("error")     ? QStringLiteral("#d32f2f")
-                        : level == QLatin1String("warning") ? QStringLiteral("#e65100")
-                        : level == QLatin1String("worker") || level == QLatin1String("point") ? QStringLiteral("#757575")
-                                                            : QString();
+void MainWindow::appendLog(const QString& level, const QString& message) { appendLogLines({{level, message}}); }
+
+void MainWindow::appendLogLines(const QList<std::pair<QString, QString>>& level_and_message) {
+  if (level_and_message.isEmpty()) return;
   const QString time = QTime::currentTime().toString(QStringLiteral("HH:mm:ss"));
-  const QString text = QStringLiteral("%1  %2").arg(time, message.toHtmlEscaped());
   // Follows the end of the log unless it was scrolled up to read something.
   QScrollBar* scroll = log_->verticalScrollBar();
   const bool at_end = scroll->value() >= scroll->maximum() - 1;
-  // white-space:pre keeps the columns of the worker's summary table (HTML collapses runs of blanks).
-  log_->appendHtml(QStringLiteral("<span style=\"white-space:pre;%1\">%2</span>")
-                       .arg(color.isEmpty() ? QString() : QStringLiteral("color:") + color, text));
+  QTextCursor cursor(log_->document());
+  cursor.movePosition(QTextCursor::End);
+  cursor.beginEditBlock();
+  for (const auto& [level, message] : level_and_message) {
+    const QString color = level == QLatin1String("error")     ? QStringLiteral("#d32f2f")
+                          : level == QLatin1String("warning") ? QStringLiteral("#e65100")
+                          : level == QLatin1String("worker") || level == QLatin1String("point") ? QStringLiteral("#757575")
+                                                              : QString();
+    if (!log_->document()->isEmpty()) cursor.insertBlock(QTextBlockFormat(), QTextCharFormat());
+    // white-space:pre keeps the columns of the worker's summary table (HTML collapses runs of blanks).
+    cursor.insertHtml(QStringLiteral("<span style=\"white-space:pre;%1\">%2  %3</span>")
+                          .arg(color.isEmpty() ? QString() : QStringLiteral("color:") + color, time, message.toHtmlEscaped()));
+  }
+  cursor.endEditBlock();
   if (at_end) scroll->setValue(scroll->maximum());
 }
 
@@ -370,13 +394,19 @@ bool MainWindow::openRun(std::int64_t run_id) {
   return true;
 }
 
-void MainWindow::compareRuns(std::int64_t a, std::int64_t b) {
-  if (!db_.isSet()) return;
+void MainWindow::compareRuns(const QList<qint64>& run_ids) {
+  if (!db_.isSet() || run_ids.size() < 2) return;
+  QStringList ids;
+  for (qint64 id : run_ids) ids << QStringLiteral("#%1").arg(id);
   try {
-    db_.use([&](Store& s) { compare_->setRuns(s.requireRun(a), s.loadPoints(a), s.requireRun(b), s.loadPoints(b)); });
+    std::vector<RunPoints> runs;
+    db_.use([&](Store& s) {
+      for (qint64 id : run_ids) runs.push_back({s.requireRun(id), s.loadPoints(id)});
+    });
+    compare_->setRuns(std::move(runs));
     tabs_->setCurrentWidget(compare_);
   } catch (const std::exception& e) {
-    appendLog(QStringLiteral("error"), tr("cannot compare runs #%1 and #%2: %3").arg(a).arg(b).arg(what(e)));
+    appendLog(QStringLiteral("error"), tr("cannot compare runs %1: %2").arg(ids.join(QStringLiteral(", ")), what(e)));
   }
 }
 
@@ -432,21 +462,7 @@ void MainWindow::cancelRun() {
   updateRunActions();
 }
 
-void MainWindow::onProgress() {
-  // QProgressBar::setValue repaints at once, so while points stream in the bar is refreshed at most
-  // every kProgressRefreshMs (the first change at once, the latest one at the end of the interval).
-  const bool streaming = worker_->isRunning() || data_->live();
-  if (streaming && progress_timer_.isActive()) return;
-  if (streaming && progress_clock_.isValid() && progress_clock_.elapsed() < kProgressRefreshMs) {
-    progress_timer_.start(static_cast<int>(kProgressRefreshMs - progress_clock_.elapsed()));
-    return;
-  }
-  showProgress();
-}
-
 void MainWindow::showProgress() {
-  progress_timer_.stop();
-  progress_clock_.start();
   const int done = data_->donePoints(), total = data_->totalPoints();
   if (data_->live()) history_->showProgress(data_->run().id, done, total);
   progress_->setFormat(total > 0 ? tr("%v / %m points") : tr("no run"));
@@ -483,7 +499,10 @@ void MainWindow::onWorkerFinished(int exit_code, bool crashed, bool cancelled) {
   }
   if (data_->live()) {
     // No run_finished came: the run ends here as interrupted.
-    data_->applyEvent({{"event", "run_finished"}, {"run_id", run_id}, {"status", "interrupted"}});
+    RunFinishedEvent interrupted;
+    interrupted.run_id = run_id;
+    interrupted.status = RunStatus::Interrupted;
+    data_->applyEvent(interrupted);
   }
   if (run_id != 0 && db_.isSet()) {
     try {
@@ -497,7 +516,6 @@ void MainWindow::onWorkerFinished(int exit_code, bool crashed, bool cancelled) {
   history_->setBusyRun(0);
   history_->refresh();
   status_label_->setText(tr("Ready"));
-  progress_timer_.stop();
   eta_label_->clear();
   progress_->setRange(0, std::max(1, data_->totalPoints()));
   progress_->setValue(std::min(data_->donePoints(), progress_->maximum()));
@@ -557,6 +575,7 @@ void MainWindow::applyTheme() {
   // Charts follow the palette: a dark window gets the dark chart theme.
   const bool dark = palette().color(QPalette::Window).lightness() < 128;
   charts_->setDark(dark);
+  roofline_->setDark(dark);
   compare_->setDark(dark);
 }
 
@@ -735,7 +754,7 @@ void MainWindow::quickStart() {
          "<li>Pick a preset in <b>Sweep</b>, or models, sequence lengths, batch sizes, dtypes and kernels.</li>"
          "<li>Press <b>Run</b>: the worker measures each point; the charts and <b>Results</b> fill in as it goes, "
          "the status bar shows the ETA. <b>Cancel</b> keeps the points done; <b>Resume</b> continues.</li>"
-         "<li>Runs are kept in the database shown under <b>Run history</b>: open one, select two to compare, "
+         "<li>Runs are kept in the database shown under <b>Run history</b>: open one, select two or more to compare, "
          "add a note.</li>"
          "<li><b>File ▸ Export</b> writes the charts (PNG, SVG, PDF), the table (CSV, JSON) or a report.</li>"
          "<li>Without a display: <code>attnbench --batch --preset cpu-quick</code>; "

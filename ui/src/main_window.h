@@ -4,12 +4,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
-#include <QElapsedTimer>
 #include <QMainWindow>
 #include <QStringList>
-#include <QTimer>
 
 #include "attnbench/device_info.h"
 #include "attnbench/store.h"
@@ -31,8 +30,10 @@ class CompareView;
 class DevicePanel;
 class HistoryPanel;
 class ResultsView;
+class RooflineView;
 class RunData;
 class SweepEditor;
+class WinnersView;
 class WorkerClient;
 
 struct MainWindowOptions {
@@ -55,7 +56,8 @@ class MainWindow : public QMainWindow {
   bool startRun();
   bool resumeRun();
   void cancelRun();
-  void compareRuns(std::int64_t a, std::int64_t b);
+  // Shows these runs on the Compare tab, the first as the baseline.
+  void compareRuns(const QList<qint64>& run_ids);
   // What the File menu's dialogs do once a file is chosen; false (and a log line) on failure.
   bool loadSweep(const QString& path);
   bool saveSweep(const QString& path);
@@ -67,6 +69,8 @@ class MainWindow : public QMainWindow {
   WorkerClient* worker() const { return worker_; }
   ChartPanel* chartPanel() const { return charts_; }
   ResultsView* resultsView() const { return results_; }
+  RooflineView* rooflineView() const { return roofline_; }
+  WinnersView* winnersView() const { return winners_; }
   HistoryPanel* historyPanel() const { return history_; }
   CompareView* compareView() const { return compare_; }
   DevicePanel* devicePanel() const { return device_; }
@@ -79,6 +83,8 @@ class MainWindow : public QMainWindow {
 
  public Q_SLOTS:
   void appendLog(const QString& level, const QString& message);
+  // Several lines as one edit of the log: laid out and scrolled once (a refresh's finished points).
+  void appendLogLines(const QList<std::pair<QString, QString>>& level_and_message);
 
  protected:
   void closeEvent(QCloseEvent* event) override;
@@ -92,7 +98,6 @@ class MainWindow : public QMainWindow {
   void updateEstimate();
   // This machine's device a spec's "device" resolves to (with its cached ceilings); null if absent.
   const DeviceInfo* deviceFor(const std::string& spec_device) const;
-  void onProgress();
   void showProgress();
   void onWorkerFinished(int exit_code, bool crashed, bool cancelled);
   void loadSweepFile();
@@ -111,6 +116,8 @@ class MainWindow : public QMainWindow {
   SweepEditor* editor_;
   ChartPanel* charts_;
   ResultsView* results_;
+  RooflineView* roofline_;
+  WinnersView* winners_;
   CompareView* compare_;
   DevicePanel* device_;
   HistoryPanel* history_;
@@ -128,9 +135,6 @@ class MainWindow : public QMainWindow {
   QAction* export_action_ = nullptr;
   std::vector<DeviceInfo> devices_;  // this machine's, from core, with the ceilings the DB has cached
   std::int64_t resumable_run_ = 0;  // a run whose worker died; Resume continues it
-  static constexpr int kProgressRefreshMs = 100;
-  QTimer progress_timer_;
-  QElapsedTimer progress_clock_;  // since the progress bar was last refreshed
 };
 
 }  // namespace attnbench::ui

@@ -42,13 +42,18 @@ ResultsModel::ResultsModel(const RunData* run_data, QObject* parent) : QAbstract
     rows_ = static_cast<int>(data_->points().size());
     endResetModel();
   });
-  connect(data_, &RunData::pointAdded, this, [this](int row) {
-    beginInsertRows({}, row, row);
-    rows_ = row + 1;
-    endInsertRows();
+  connect(data_, &RunData::pointsUpdated, this, [this](const QList<int>& rows) {
+    // Rows already shown changed in place (a point recorded again); the rest are appended at once.
+    for (int row : rows) {
+      if (row < rows_) Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
+    }
+    const int count = static_cast<int>(data_->points().size());
+    if (count > rows_) {
+      beginInsertRows({}, rows_, count - 1);
+      rows_ = count;
+      endInsertRows();
+    }
   });
-  connect(data_, &RunData::pointReplaced, this,
-          [this](int row) { Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1)); });
 }
 
 int ResultsModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : rows_; }

@@ -223,13 +223,7 @@ void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
     QChart* chart = this->chart(kind);
     chart->removeAllSeries();
     chart->setTitle(context.isEmpty() ? chartTitle(kind) : chartTitle(kind) + QStringLiteral(" — ") + context);
-    auto* x = static_cast<QLogValueAxis*>(x_axes_[slot(kind)]);
-    x->setRange(x_lo_, x_hi_);
-    // A label per doubling over a few octaves; over many, a label per quadrupling: a label per
-    // doubling would be cut short (even slanted) in a chart of the window's size.
-    const double octaves = std::log2(x_hi_ / x_lo_);
-    x->setBase(octaves > 7.0 ? 4.0 : 2.0);
-    x->setLabelsAngle(0);
+    applyXRange(kind);
     applyYRange(kind);
   }
 
@@ -490,43 +484,84 @@ void RunCharts::extendY(ChartKind kind, double value) {
   }
 }
 
+void RunCharts::applyXRange(ChartKind kind) {
+  QAbstractAxis* axis = x_axes_[slot(kind)];
+  if (auto* x = qobject_cast<QLogValueAxis*>(axis)) {
+    x->setRange(x_lo_, x_hi_);
+    // A label per doubling over a few octaves; over many, a label per quadrupling: a label per
+    // doubling would be cut short (even slanted) in a chart of the window's size.
+    const double octaves = std::log2(x_hi_ / x_lo_);
+    x->setBase(octaves > 7.0 ? 4.0 : 2.0);
+    x->setLabelsAngle(0);
+  } else {
+    auto* linear = static_cast<QValueAxis*>(axis);
+    linear->setRange(0.0, x_hi_);
+    linear->applyNiceNumbers();
+  }
+}
+
+bool RunCharts::logScale(ChartKind kind, Qt::Orientation orientation) const {
+  const auto& axes = orientation == Qt::Horizontal ? x_axes_ : y_axes_;
+  return qobject_cast<QLogValueAxis*>(axes[slot(kind)]) != nullptr;
+}
+
+void RunCharts::setLogScale(ChartKind kind, Qt::Orientation orientation, bool log) {
+  if (logScale(kind, orientation) == log) return;
+  QChart* c = chart(kind);
+  QAbstractAxis*& axis = (orientation == Qt::Horizontal ? x_axes_ : y_axes_)[slot(kind)];
+  const QString format = orientation == Qt::Horizontal ? QStringLiteral("%.0f")
+                         : kind == ChartKind::Speedup && !log ? QStringLiteral("%.1f")
+                                                              : QStringLiteral("%g");
+  QAbstractAxis* replacement = log ? static_cast<QAbstractAxis*>(logAxis(axis->titleText(), 10.0, format))
+                                   : static_cast<QAbstractAxis*>(valueAxis(axis->titleText(), format));
+  QList<QAbstractSeries*> attached;
+  for (QAbstractSeries* s : c->series()) {
+    if (s->attachedAxes().contains(axis)) attached.append(s);
+  }
+  for (QAbstractSeries* s : attached) s->detachAxis(axis);
+  c->removeAxis(axis);
+  delete axis;
+  axis = replacement;
+  c->addAxis(axis, orientation == Qt::Horizontal ? Qt::AlignBottom : Qt::AlignLeft);
+  for (QAbstractSeries* s : attached) s->attachAxis(axis);
+  if (orientation == Qt::Horizontal) {
+    applyXRange(kind);
+  } else {
+    applyYRange(kind);
+  }
+}
+
 void RunCharts::applyYRange(ChartKind kind) {
   const Range& r = y_ranges_[slot(kind)];
   QAbstractAxis* axis = y_axes_[slot(kind)];
-  switch (kind) {
-    case ChartKind::Latency:
-    case ChartKind::Memory: {
-      if (r.empty()) {
-        axis->setRange(0.01, 10.0);
-        break;
-      }
-      // A log axis labels only powers of its base: over a short span use base 2 (a label per
-      // doubling), over a long one base 10 with 1-2-5 bounds.
-      auto* log_axis = static_cast<QLogValueAxis*>(axis);
-      double lo = 0, hi = 0;
-      if (std::log10(r.hi / r.lo) < 2.5) {
-        lo = std::exp2(std::floor(std::log2(r.lo) + 1e-9));
-        hi = std::exp2(std::ceil(std::log2(r.hi) - 1e-9));
-        if (hi <= lo) hi = lo * 2.0;
-        log_axis->setBase(2.0);
-        log_axis->setMinorTickCount(0);
-      } else {
-        lo = niceLogStep(r.lo, false);
-        hi = niceLogStep(r.hi, true);
-        log_axis->setBase(10.0);
-        log_axis->setMinorTickCount(8);
-      }
-      axis->setRange(lo, hi);
-      break;
-    }
-    case ChartKind::Speedup:
-    case ChartKind::Throughput: {
-      const double hi = r.empty() ? 1.0 : r.hi * 1.12;
-      static_cast<QValueAxis*>(axis)->setRange(0.0, kind == ChartKind::Speedup ? std::max(2.0, hi) : hi);
-      static_cast<QValueAxis*>(axis)->applyNiceNumbers();
-      break;
-    }
+  if (auto* linear = qobject_cast<QValueAxis*>(axis)) {
+    // Linear: from zero, so heights compare; speedup at least to 2x, with its parity line in view.
+    const double hi = r.empty() ? 1.0 : r.hi * 1.12;
+    linear->setRange(0.0, kind == ChartKind::Speedup ? std::max(2.0, hi) : hi);
+    linear->applyNiceNumbers();
+    return;
   }
+  auto* log_axis = static_cast<QLogValueAxis*>(axis);
+  if (r.empty()) {
+    axis->setRange(0.01, 10.0);
+    return;
+  }
+  // A log axis labels only powers of its base: over a short span use base 2 (a label per doubling),
+  // over a long one base 10 with 1-2-5 bounds.
+  double lo = 0, hi = 0;
+  if (std::log10(r.hi / r.lo) < 2.5) {
+    lo = std::exp2(std::floor(std::log2(r.lo) + 1e-9));
+    hi = std::exp2(std::ceil(std::log2(r.hi) - 1e-9));
+    if (hi <= lo) hi = lo * 2.0;
+    log_axis->setBase(2.0);
+    log_axis->setMinorTickCount(0);
+  } else {
+    lo = niceLogStep(r.lo, false);
+    hi = niceLogStep(r.hi, true);
+    log_axis->setBase(10.0);
+    log_axis->setMinorTickCount(8);
+  }
+  axis->setRange(lo, hi);
 }
 
 void RunCharts::addPoints(const std::vector<PointResult>& results, int run_slot) {
@@ -542,7 +577,7 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
     // A point outside the spec's range (an edited spec): widen the axis and the reference lines.
     x_lo_ = std::min(x_lo_, x / std::sqrt(2.0));
     x_hi_ = std::max(x_hi_, x * std::sqrt(2.0));
-    for (ChartKind kind : kChartKinds) x_axes_[slot(kind)]->setRange(x_lo_, x_hi_);
+    for (ChartKind kind : kChartKinds) applyXRange(kind);
     for (QLineSeries* line : reference_lines_) {
       const double y = line->at(0).y();
       line->replace(QList<QPointF>{{x_lo_, y}, {x_hi_, y}});
@@ -648,20 +683,33 @@ void RunCharts::connectSeries(QChart* chart, QAbstractSeries* series) {
     }
     QToolTip::showText(QCursor::pos(), best->second);
   });
-  // Clicking a legend entry hides its series; the entry stays, dimmed, to bring it back.
+  // Clicking a legend entry hides its series, and the series of that name in every other chart (a
+  // curve hidden on the latency chart is hidden on the TFLOP/s and memory charts too); the entries
+  // stay, dimmed, to bring them back.
   for (QLegendMarker* marker : chart->legend()->markers(series)) {
-    connect(marker, &QLegendMarker::clicked, this, [this, marker, chart] {
-      QAbstractSeries* s = marker->series();
-      s->setVisible(!s->isVisible());
-      // A group's or a kernel key's entry stands for its member curves too.
-      for (QAbstractSeries* member : legend_members_.value(s)) member->setVisible(s->isVisible());
+    connect(marker, &QLegendMarker::clicked, this, [this, marker] {
+      const QString name = marker->series()->name();
+      const bool shown = !marker->series()->isVisible();
+      for (ChartKind kind : kChartKinds) {
+        for (QAbstractSeries* s : this->chart(kind)->series()) {
+          if (s->name() == name) setSeriesShown(this->chart(kind), s, shown);
+        }
+      }
       marker->setVisible(true);
-      QColor label = marker->labelBrush().color();
-      label.setAlphaF(s->isVisible() ? 1.0f : 0.4f);
-      marker->setLabelBrush(label);
-      tidyLegend(chart);  // members shown again get their entries back from Qt: hide them
     });
   }
+}
+
+void RunCharts::setSeriesShown(QChart* in, QAbstractSeries* series, bool shown) {
+  series->setVisible(shown);
+  // A group's or a kernel key's entry stands for its member curves too.
+  for (QAbstractSeries* member : legend_members_.value(series)) member->setVisible(shown);
+  for (QLegendMarker* marker : in->legend()->markers(series)) {
+    QColor label = marker->labelBrush().color();
+    label.setAlphaF(shown ? 1.0f : 0.4f);
+    marker->setLabelBrush(label);
+  }
+  tidyLegend(in);  // members shown again get their entries back from Qt: hide them
 }
 
 void RunCharts::setDark(bool dark) {
@@ -676,8 +724,9 @@ void RunCharts::setDark(bool dark) {
   }
 }
 
-void RunCharts::copyVisibility(const RunCharts& other) {
+void RunCharts::copyViewOf(const RunCharts& other) {
   for (ChartKind kind : kChartKinds) {
+    for (Qt::Orientation orientation : {Qt::Horizontal, Qt::Vertical}) setLogScale(kind, orientation, other.logScale(kind, orientation));
     QSet<QString> hidden;
     for (QAbstractSeries* s : other.chart(kind)->series()) {
       if (!s->isVisible()) hidden.insert(s->name());

@@ -69,8 +69,13 @@ class RunCharts : public QObject {
 
   void setDark(bool dark);
   bool dark() const { return dark_; }
-  // Hides here the series hidden (through the legend) in `other`, matched by name.
-  void copyVisibility(const RunCharts& other);
+  // Log or linear scale of a chart's axis (by default x is log2, y log for latency and memory,
+  // linear for speedup and TFLOP/s). A switch keeps the series, the title and the range rules.
+  bool logScale(ChartKind kind, Qt::Orientation orientation) const;
+  void setLogScale(ChartKind kind, Qt::Orientation orientation, bool log);
+  // Takes the axes' scales of `other` and hides here the series hidden (through the legend) there,
+  // matched by name: an export shows what the window shows.
+  void copyViewOf(const RunCharts& other);
   // Series currently in a chart (data series and reference lines), for tests.
   int seriesCount(ChartKind kind) const;
 
@@ -109,8 +114,11 @@ class RunCharts : public QObject {
   void placePoint(QXYSeries* series, double x, double y, const QString& tip);
   void appendSkipped(QPointF point);
   void extendY(ChartKind kind, double value);
+  void applyXRange(ChartKind kind);
   void applyYRange(ChartKind kind);
   void connectSeries(QChart* chart, QAbstractSeries* series);
+  // Shows or hides a series of `in` with the curves its legend entry stands for; its entry stays.
+  void setSeriesShown(QChart* in, QAbstractSeries* series, bool shown);
   void applyStyle(QAbstractSeries* series);
   QString curveName(const SweepPoint& point, int run_slot, bool with_kernel) const;
   void joinLegendGroup(ChartKind kind, QLineSeries* series, const SweepPoint& point, const QString& group);

@@ -1,10 +1,19 @@
 #include "run_data.h"
 
+#include <algorithm>
+#include <limits>
+#include <utility>
+#include <variant>
+
 #include "ui_format.h"
 
 namespace attnbench::ui {
 
-RunData::RunData(QObject* parent) : QObject(parent) {}
+RunData::RunData(QObject* parent) : QObject(parent) {
+  registerRunEventType();
+  refresh_timer_.setSingleShot(true);
+  connect(&refresh_timer_, &QTimer::timeout, this, [this] { refresh(kMaxRowsPerRefresh); });
+}
 
 void RunData::reset(RunRecord run, std::vector<PointResult> points) {
   run_ = std::move(run);
@@ -16,6 +25,10 @@ void RunData::reset(RunRecord run, std::vector<PointResult> points) {
   done_ = static_cast<int>(points_.size());
   done_at_start_ = done_;
   live_ = false;
+  // The views rebuild from points(): nothing left to tell them.
+  refresh_timer_.stop();
+  changed_rows_.clear();
+  progress_dirty_ = false;
   Q_EMIT runReset();
   Q_EMIT progressChanged(done_, run_.total_points);
 }
@@ -24,13 +37,42 @@ void RunData::addPoint(PointResult result) {
   const int index = result.point.index;
   if (auto it = row_of_index_.find(index); it != row_of_index_.end()) {
     points_[static_cast<std::size_t>(it->second)] = std::move(result);
-    Q_EMIT pointReplaced(it->second);
-    return;
+    changed_rows_.insert(it->second);
+  } else {
+    const int row = static_cast<int>(points_.size());
+    points_.push_back(std::move(result));
+    row_of_index_[index] = row;
+    changed_rows_.insert(row);
   }
-  const int row = static_cast<int>(points_.size());
-  points_.push_back(std::move(result));
-  row_of_index_[index] = row;
-  Q_EMIT pointAdded(row);
+  scheduleUpdate();
+}
+
+void RunData::scheduleUpdate() {
+  if (refresh_timer_.isActive()) return;
+  const qint64 since = since_refresh_.isValid() ? since_refresh_.elapsed() : kRefreshMs;
+  if (since >= kRefreshMs) {
+    refresh(kMaxRowsPerRefresh);
+  } else {
+    refresh_timer_.start(static_cast<int>(kRefreshMs - since));
+  }
+}
+
+void RunData::flushUpdates() { refresh(std::numeric_limits<int>::max()); }
+
+void RunData::refresh(int max_rows) {
+  refresh_timer_.stop();
+  since_refresh_.start();
+  if (!changed_rows_.empty()) {
+    // A backlog (a fast sweep, a burst read at once) goes out max_rows at a time, the rest after the
+    // event loop has painted and taken input.
+    auto end = changed_rows_.begin();
+    for (int n = 0; end != changed_rows_.end() && n < max_rows; ++n) ++end;
+    const QList<int> rows(changed_rows_.begin(), end);
+    changed_rows_.erase(changed_rows_.begin(), end);
+    if (!changed_rows_.empty()) refresh_timer_.start(0);
+    Q_EMIT pointsUpdated(rows);
+  }
+  if (std::exchange(progress_dirty_, false)) Q_EMIT progressChanged(done_, run_.total_points);
 }
 
 double RunData::etaSeconds() const {
@@ -38,65 +80,69 @@ double RunData::etaSeconds() const {
   return eta_->remainingSeconds(static_cast<double>(clock_.elapsed()) / 1000.0).value_or(-1.0);
 }
 
-void RunData::applyEvent(const nlohmann::json& event) {
-  try {
-    const std::string kind = event.at("event").get<std::string>();
-    if (kind == "run_started") {
-      RunRecord run;
-      run.id = event.at("run_id").get<std::int64_t>();
-      run.name = event.value("name", std::string());
-      run.total_points = event.value("total_points", 0);
-      run.status = RunStatus::Running;
-      run.started_at = isoTimestampNow();
-      if (event.contains("device")) run.device = deviceInfoFromJson(event.at("device"));
-      if (event.contains("spec")) {
-        run.spec_json = event.at("spec");
-        run.spec = specFromJson(run.spec_json);
-      }
-      std::vector<PointResult> earlier;
-      if (event.value("resumed", false) && earlierPoints) earlier = earlierPoints(run.id);
-      run.finished_points = static_cast<int>(earlier.size());
-      reset(std::move(run), std::move(earlier));
-      done_ = std::max(done_, event.value("done_points", 0));
-      done_at_start_ = done_;
-      live_ = true;
-      clock_.start();
-      eta_.reset();
-      if (event.contains("spec")) {
-        eta_ = std::make_unique<SweepEta>(run_.spec, run_.device);
-        std::vector<int> recorded;
-        for (const PointResult& p : points_) recorded.push_back(p.point.index);
-        eta_->start(0.0, recorded);
-      }
-      Q_EMIT runStarted();
-      Q_EMIT progressChanged(done_, run_.total_points);
-    } else if (kind == "point_started") {
-      Q_EMIT pointStarted(qs(event.value("label", std::string())));
-    } else if (kind == "point_finished") {
-      PointResult result = pointResultFromJson(event.at("result"));
-      done_ = event.value("done", done_ + 1);
-      if (event.contains("total")) run_.total_points = event.at("total").get<int>();
-      run_.finished_points = done_;
-      // One log line per finished point; a failed or skipped one as a warning.
-      Q_EMIT note(result.status == PointStatus::Ok ? QStringLiteral("point") : QStringLiteral("warning"), pointLogLine(result));
-      if (eta_ && clock_.isValid()) eta_->pointFinished(result.point.index, static_cast<double>(clock_.elapsed()) / 1000.0);
-      addPoint(std::move(result));
-      Q_EMIT progressChanged(done_, run_.total_points);
-    } else if (kind == "note") {
-      Q_EMIT note(qs(event.value("level", std::string("info"))), qs(event.value("message", std::string())));
-    } else if (kind == "run_finished") {
-      const std::string status = event.value("status", std::string("completed"));
-      run_.status = parseRunStatus(status);
-      run_.finished_at = isoTimestampNow();
-      live_ = false;
-      Q_EMIT runFinished(qs(status));
+void RunData::applyEvent(const RunEvent& event) {
+  std::visit(Overloaded{
+                 [this](const RunStartedEvent& e) { apply(e); },
+                 [this](const PointStartedEvent& e) { Q_EMIT pointStarted(qs(e.point.label())); },
+                 [this](const PointFinishedEvent& e) { apply(e); },
+                 [this](const NoteEvent& e) { Q_EMIT note(qs(e.level), qs(e.message)); },
+                 [this](const RunFinishedEvent& e) { apply(e); },
+             },
+             event);
+}
+
+void RunData::apply(const RunStartedEvent& e) {
+  RunRecord run;
+  run.id = e.run_id;
+  run.name = e.name;
+  run.total_points = e.total_points;
+  run.status = RunStatus::Running;
+  run.started_at = isoTimestampNow();
+  run.device = e.device;
+  bool has_spec = false;  // a readable spec: the curves are set up and the ETA predicted from it
+  if (e.spec.is_object() && !e.spec.empty()) {
+    try {
+      run.spec = specFromJson(e.spec);
+      run.spec_json = e.spec;
+      has_spec = true;
+    } catch (const std::exception& error) {
+      Q_EMIT note(QStringLiteral("warning"), QStringLiteral("the run's sweep spec is unreadable: %1").arg(QString::fromUtf8(error.what())));
     }
-    // Unknown events are ignored: the stream may grow new kinds.
-  } catch (const std::exception& e) {
-    Q_EMIT note(QStringLiteral("warning"), QStringLiteral("unreadable event (%1): %2")
-                                               .arg(QString::fromUtf8(e.what()))
-                                               .arg(qs(event.dump()).left(200)));
   }
+  std::vector<PointResult> earlier;
+  if (e.resumed && earlierPoints) earlier = earlierPoints(run.id);
+  run.finished_points = static_cast<int>(earlier.size());
+  reset(std::move(run), std::move(earlier));
+  done_ = std::max(done_, e.done_points);
+  done_at_start_ = done_;
+  live_ = true;
+  clock_.start();
+  eta_.reset();
+  if (has_spec) {
+    eta_ = std::make_unique<SweepEta>(run_.spec, run_.device);
+    std::vector<int> recorded;
+    for (const PointResult& p : points_) recorded.push_back(p.point.index);
+    eta_->start(0.0, recorded);
+  }
+  Q_EMIT runStarted();
+  Q_EMIT progressChanged(done_, run_.total_points);
+}
+
+void RunData::apply(const PointFinishedEvent& e) {
+  done_ = e.done;
+  run_.total_points = e.total;
+  run_.finished_points = done_;
+  if (eta_ && clock_.isValid()) eta_->pointFinished(e.result.point.index, static_cast<double>(clock_.elapsed()) / 1000.0);
+  progress_dirty_ = true;
+  addPoint(e.result);
+}
+
+void RunData::apply(const RunFinishedEvent& e) {
+  run_.status = e.status;
+  run_.finished_at = isoTimestampNow();
+  live_ = false;
+  flushUpdates();  // the views are complete before the run is reported finished
+  Q_EMIT runFinished(qs(runStatusName(e.status)));
 }
 
 }  // namespace attnbench::ui

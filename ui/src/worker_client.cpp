@@ -1,7 +1,9 @@
 #include "worker_client.h"
 
+#include <stdexcept>
+#include <variant>
+
 #include <QCoreApplication>
-#include <QElapsedTimer>
 #include <QFile>
 #include <QTemporaryDir>
 
@@ -9,17 +11,25 @@
 
 namespace attnbench::ui {
 
-JsonLineReader::Line JsonLineReader::parse(QByteArray text) {
+void registerRunEventType() { qRegisterMetaType<RunEvent>(); }
+
+EventLineReader::Line EventLineReader::parse(QByteArray text) {
   if (text.endsWith('\r')) text.chop(1);
   Line line;
   line.text = text;
   if (!text.trimmed().startsWith('{')) return line;
-  nlohmann::json j = nlohmann::json::parse(text.constBegin(), text.constEnd(), nullptr, false);
-  if (!j.is_discarded() && j.is_object()) line.event = std::move(j);
+  const nlohmann::json j = nlohmann::json::parse(text.constBegin(), text.constEnd(), nullptr, false);
+  try {
+    if (j.is_discarded()) throw std::runtime_error("not valid JSON");
+    line.event = eventFromJson(j);
+  } catch (const std::exception& e) {
+    line.event = NoteEvent{"warning", "unreadable event (" + std::string(e.what()) + "): " +
+                                          QString::fromUtf8(text).left(200).toStdString()};
+  }
   return line;
 }
 
-std::vector<JsonLineReader::Line> JsonLineReader::feed(const QByteArray& chunk) {
+std::vector<EventLineReader::Line> EventLineReader::feed(const QByteArray& chunk) {
   std::vector<Line> lines;
   qsizetype begin = 0;
   for (qsizetype nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', begin)) {
@@ -31,7 +41,7 @@ std::vector<JsonLineReader::Line> JsonLineReader::feed(const QByteArray& chunk) 
   return lines;
 }
 
-std::vector<JsonLineReader::Line> JsonLineReader::finish() {
+std::vector<EventLineReader::Line> EventLineReader::finish() {
   std::vector<Line> lines;
   if (!pending_.trimmed().isEmpty()) lines.push_back(parse(std::exchange(pending_, {})));
   pending_.clear();
@@ -39,9 +49,7 @@ std::vector<JsonLineReader::Line> JsonLineReader::finish() {
 }
 
 WorkerClient::WorkerClient(QObject* parent) : QObject(parent) {
-  deliver_timer_.setSingleShot(true);
-  deliver_timer_.setInterval(0);
-  connect(&deliver_timer_, &QTimer::timeout, this, &WorkerClient::deliverQueued);
+  registerRunEventType();
   kill_timer_.setSingleShot(true);
   connect(&kill_timer_, &QTimer::timeout, this, [this] {
     if (isRunning()) {
@@ -65,7 +73,7 @@ void WorkerClient::setProgram(const QString& program, const QStringList& leading
 }
 
 bool WorkerClient::isRunning() const {
-  return exit_pending_ || (process_ != nullptr && process_->state() != QProcess::NotRunning);
+  return process_ != nullptr && process_->state() != QProcess::NotRunning;
 }
 
 bool WorkerClient::startRun(const SweepSpec& spec, const QString& db, QString* error) {
@@ -99,7 +107,6 @@ bool WorkerClient::launch(const QStringList& batch_args, QString* error) {
   delete process_;
   process_ = new QProcess(this);
   stdout_reader_ = {};
-  queue_.clear();
   stderr_pending_.clear();
   saw_run_finished_ = false;
   cancel_requested_ = false;
@@ -121,7 +128,7 @@ bool WorkerClient::launch(const QStringList& batch_args, QString* error) {
 }
 
 void WorkerClient::cancel() {
-  if (!isRunning() || cancel_requested_ || exit_pending_) return;
+  if (!isRunning() || cancel_requested_) return;
   cancel_requested_ = true;
   process_->terminate();
   kill_timer_.start(grace_ms_);
@@ -136,39 +143,19 @@ void WorkerClient::shutdown() {
   }
 }
 
-void WorkerClient::enqueue(std::vector<JsonLineReader::Line> lines) {
-  for (auto& line : lines) queue_.push_back(std::move(line));
-  if (!deliver_timer_.isActive()) deliverQueued();
-}
-
-void WorkerClient::deliverQueued() {
-  QElapsedTimer slice;
-  slice.start();
-  while (!queue_.empty()) {
-    if (slice.elapsed() >= kSliceMs) {
-      deliver_timer_.start();
-      return;
-    }
-    const JsonLineReader::Line line = std::move(queue_.front());
-    queue_.pop_front();
+void WorkerClient::deliver(const std::vector<EventLineReader::Line>& lines) {
+  for (const EventLineReader::Line& line : lines) {
     if (!line.event) {
       Q_EMIT outputLine(QString::fromUtf8(line.text));
       continue;
     }
-    const auto& event = *line.event;
-    const std::string kind = event.value("event", std::string());
-    if (kind == "run_started") run_id_ = event.value("run_id", run_id_);
-    if (kind == "run_finished") saw_run_finished_ = true;
-    Q_EMIT eventReceived(event);
+    if (const auto* started = std::get_if<RunStartedEvent>(&*line.event)) run_id_ = started->run_id;
+    if (std::holds_alternative<RunFinishedEvent>(*line.event)) saw_run_finished_ = true;
+    Q_EMIT eventReceived(*line.event);
   }
-  if (!exit_pending_) return;
-  exit_pending_ = false;
-  const bool crashed = exit_abnormal_ && !saw_run_finished_ && !cancel_requested_;
-  spec_dir_.reset();
-  Q_EMIT finished(exit_code_, crashed, cancel_requested_);
 }
 
-void WorkerClient::readStdout() { enqueue(stdout_reader_.feed(process_->readAllStandardOutput())); }
+void WorkerClient::readStdout() { deliver(stdout_reader_.feed(process_->readAllStandardOutput())); }
 
 void WorkerClient::readStderr() {
   stderr_pending_.append(process_->readAllStandardError());
@@ -184,15 +171,16 @@ void WorkerClient::readStderr() {
 
 void WorkerClient::onFinished(int exit_code, QProcess::ExitStatus status) {
   kill_timer_.stop();
-  exit_pending_ = true;
-  exit_code_ = exit_code;
-  exit_abnormal_ = status == QProcess::CrashExit || exit_code != 0;
   readStderr();
   if (!stderr_pending_.trimmed().isEmpty()) Q_EMIT outputLine(QString::fromUtf8(stderr_pending_.trimmed()));
   stderr_pending_.clear();
   auto lines = stdout_reader_.feed(process_->readAllStandardOutput());
   for (auto& line : stdout_reader_.finish()) lines.push_back(std::move(line));
-  enqueue(std::move(lines));
+  deliver(lines);
+  const bool abnormal = status == QProcess::CrashExit || exit_code != 0;
+  const bool crashed = abnormal && !saw_run_finished_ && !cancel_requested_;
+  spec_dir_.reset();
+  Q_EMIT finished(exit_code, crashed, cancel_requested_);
 }
 
 }  // namespace attnbench::ui

@@ -1,11 +1,10 @@
-// Runs a sweep in a worker process (the same binary in batch mode) and turns its stdout into events.
-// A kernel fault or a hung device takes the worker down, never the window. Events are handed on in
-// slices of at most kSliceMs, the rest on the next turn of the event loop, so a burst of output (a
-// fast sweep, or a backlog read when the worker exits) never blocks the window for longer.
+// Runs a sweep in a worker process (the same binary in batch mode) and turns its stdout into typed
+// events, each line decoded once by core's eventFromJson. A kernel fault or a hung device takes the
+// worker down, never the window. Events are handed on as they are read (a read is at most a pipe's
+// worth of lines); the views are refreshed on RunData's one timer, not per event.
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -16,21 +15,22 @@
 #include <QStringList>
 #include <QTimer>
 
-#include <nlohmann/json.hpp>
-
 #include "attnbench/sweep_spec.h"
+#include "run_event.h"
 
 class QTemporaryDir;
 
 namespace attnbench::ui {
 
-// Splits a byte stream into lines and parses each complete line as JSON, keeping the partial tail
-// for the next chunk, so a large stream costs time per line, never per whole buffer.
-class JsonLineReader {
+// Splits a byte stream into lines and decodes each complete line as an event, keeping the partial
+// tail for the next chunk, so a large stream costs time per line, never per whole buffer. A line that
+// looks like an object ('{') but is not valid JSON or not a valid event becomes a warning note
+// naming what is wrong; any other line is plain output.
+class EventLineReader {
  public:
   struct Line {
-    std::optional<nlohmann::json> event;  // empty when the line was not JSON
-    QByteArray text;                      // the raw line (for the log when not JSON)
+    std::optional<RunEvent> event;  // empty for plain output
+    QByteArray text;                // the raw line (for the log when it is plain output)
   };
   std::vector<Line> feed(const QByteArray& chunk);
   // The unterminated rest, when the stream has ended.
@@ -63,15 +63,13 @@ class WorkerClient : public QObject {
   // Cancels and waits up to the grace period, then kills: for closing the window mid-run.
   void shutdown();
 
-  // True from the start until `finished` was emitted (events may still be queued after the exit).
+  // True from the start until the process ended (`finished` is emitted then).
   bool isRunning() const;
   std::int64_t currentRunId() const { return run_id_; }
   QStringList lastArguments() const { return arguments_; }
 
-  static constexpr int kSliceMs = 8;
-
  Q_SIGNALS:
-  void eventReceived(const nlohmann::json& event);
+  void eventReceived(const attnbench::RunEvent& event);
   void outputLine(const QString& line);  // stderr, or stdout lines that are not events
   void started();
   // crashed: ended without run_finished and not because of a cancel (resume may be offered).
@@ -81,19 +79,12 @@ class WorkerClient : public QObject {
   bool launch(const QStringList& batch_args, QString* error);
   void readStdout();
   void readStderr();
-  void enqueue(std::vector<JsonLineReader::Line> lines);
-  // Hands on queued lines for up to kSliceMs; emits `finished` once the queue is empty after the exit.
-  void deliverQueued();
+  void deliver(const std::vector<EventLineReader::Line>& lines);
   void onFinished(int exit_code, QProcess::ExitStatus status);
 
   QProcess* process_ = nullptr;
   QTimer kill_timer_;
-  JsonLineReader stdout_reader_;
-  std::deque<JsonLineReader::Line> queue_;
-  QTimer deliver_timer_;  // 0 ms: the next slice, after the pending paints and input
-  bool exit_pending_ = false;  // the process ended; `finished` follows the queued lines
-  int exit_code_ = 0;
-  bool exit_abnormal_ = false;
+  EventLineReader stdout_reader_;
   QByteArray stderr_pending_;
   QString program_;
   QStringList leading_args_;
