@@ -3,7 +3,8 @@
 # sanitizers on a small case, the H100 targets against PyTorch, and the seed matrix as one --batch run.
 # Logs and databases go to $OUT/logs (OUT defaults to ./out); PACK=1 packs them into $OUT/logs-NAME.tgz.
 # Needs .devdeps (scripts/collect-headers.sh) on hosts without the Debian -dev packages.
-# SKIP_BUILD=1, SKIP_TESTS=1, SKIP_SANITIZERS=1, SKIP_TARGETS=1, SKIP_SEED=1 leave stages out.
+# SKIP_BUILD=1, SKIP_TESTS=1, SKIP_SANITIZERS=1, SKIP_TARGETS=1, SKIP_SEED=1, SKIP_PEERS=1 leave stages out;
+# GPU_TESTS_ONLY=1 runs only the test executables that use the GPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT_OUT=${OUT:-$PWD/out}
@@ -16,6 +17,9 @@ trap finish EXIT
 stage() { echo; echo "=== $1 ($(date -u +%H:%M:%S))"; }
 
 EXE=build/gpu/app/attnbench
+# libcudnn for the cudnn kernel: PyTorch's copy where there is one (else the cudnn points are skipped).
+CUDNN_LIB=$(python3 -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cudnn", "lib"))' 2>/dev/null)
+[ -n "$CUDNN_LIB" ] && [ -d "$CUDNN_LIB" ] && export LD_LIBRARY_PATH="$CUDNN_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
 stage build
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
@@ -26,7 +30,15 @@ fi
 
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   stage tests
-  ctest --preset gpu-host -j 4 > "$OUT/ctest.log" 2>&1; echo "ctest exit $?"; grep -E "tests passed|tests failed|\*\*\*Failed|Not Run" "$OUT/ctest.log" | head -20
+  if [ "${GPU_TESTS_ONLY:-0}" = 1 ]; then
+    for t in tests/kernels/cuda/cuda_kernel_tests tests/kernels/cuda/cuda_hopper_tests tests/kernels/cuda/cuda_model_layer_tests \
+             tests/core/cuda_backend_tests tests/core/engine_tests; do
+      build/gpu/$t --gtest_brief=1 > "$OUT/$(basename $t).log" 2>&1
+      echo "$(basename $t) exit $?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/$(basename $t).log" | tr '\n' ' ')"
+    done
+  else
+    ctest --preset gpu-host -j 4 > "$OUT/ctest.log" 2>&1; echo "ctest exit $?"; grep -E "tests passed|tests failed|\*\*\*Failed|Not Run" "$OUT/ctest.log" | head -20
+  fi
 fi
 
 if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
@@ -41,6 +53,11 @@ fi
 if [ "${SKIP_TARGETS:-0}" != 1 ]; then
   stage targets
   python3 benchmarks/h100_targets.py $EXE --out "$OUT" --reps "${REPS:-10}" | tee "$OUT/targets.txt"
+fi
+
+if [ "${SKIP_PEERS:-0}" != 1 ]; then
+  stage "peers (flash, cudnn, standard vs PyTorch's FA2 and cuDNN)"
+  python3 benchmarks/peer_comparison.py $EXE --out "${PEERS_DIR:-$OUT/peers}" --deadline "${PEERS_DEADLINE:-inf}" | tee "$OUT/peers.md"
 fi
 
 if [ "${SKIP_SEED:-0}" != 1 ]; then

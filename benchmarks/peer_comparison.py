@@ -7,7 +7,9 @@ Runs on a CUDA host with PyTorch:
   2. head dims 64 and 256 (32 heads, B = 1, N = 1024..16384, fp16, both masks);
   3. flash at N = 128..1024 with each timing method (plain, blocked, batch) and with graph replay;
   4. PyTorch's FLASH_ATTENTION and CUDNN_ATTENTION backends on the same shapes (torch_sdpa_peers.py).
-Prints markdown tables and a summary; leaves the databases, exports and peer records in --out.
+Prints markdown tables and a summary; leaves the databases, exports and peer records in --out. A stage
+whose results are already in --out is not run again, and --deadline SECONDS stops before a stage that
+would start past it: running the same command again finishes the rest (for hosts that limit a call).
 
     python3 benchmarks/peer_comparison.py build/gpu/app/attnbench --out out/peers
 """
@@ -17,15 +19,32 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNELS = ["flash", "cudnn", "standard"]
 PEERS = ["torch-flash", "torch-cudnn"]
 
 
+STARTED = time.monotonic()
+DEADLINE = [float("inf")]
+
+
+def before_stage(name):
+    if time.monotonic() - STARTED > DEADLINE[0]:
+        print(f"stopped before {name} at the deadline: run the same command again to continue", flush=True)
+        sys.exit(3)
+
+
 def attnbench(exe, out, name, flags):
-    """Runs one sweep; returns its JSON export (run and points)."""
+    """Runs one sweep (unless its export is already in `out`); returns its JSON export (run and points)."""
     db, js = os.path.join(out, name + ".db"), os.path.join(out, name + ".json")
+    if os.path.exists(js):
+        with open(js) as f:
+            return json.load(f)
+    before_stage(name)
+    if os.path.exists(db):
+        os.remove(db)  # a stage cut short: run it again from the start
     cmd = [exe, "--batch", "--no-progress", "--name", name, "--db", db, "--json", js] + flags
     result = subprocess.run(cmd, capture_output=True, text=True)
     with open(os.path.join(out, name + ".log"), "w") as log:
@@ -38,12 +57,18 @@ def attnbench(exe, out, name, flags):
 
 def peers(out, name, seqs, batch, heads, dim, reps):
     """PyTorch's SDPA backends on one shape family; returns (the start record, the measurements)."""
-    cmd = [sys.executable, os.path.join(HERE, "torch_sdpa_peers.py"), "--seq", *map(str, seqs), "--batch", str(batch),
-           "--heads", str(heads), "--dim", str(dim), "--dtype", "fp16", "--reps", str(reps), "--backends", *PEERS]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    with open(os.path.join(out, name + ".jsonl"), "w") as f:
-        f.write(result.stdout)
-    records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    path = os.path.join(out, name + ".jsonl")
+    if not os.path.exists(path):
+        before_stage(name)
+        cmd = [sys.executable, os.path.join(HERE, "torch_sdpa_peers.py"), "--seq", *map(str, seqs), "--batch",
+               str(batch), "--heads", str(heads), "--dim", str(dim), "--dtype", "fp16", "--reps", str(reps),
+               "--backends", *PEERS]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        with open(path + ".part", "w") as f:
+            f.write(result.stdout)
+        os.replace(path + ".part", path)
+    with open(path) as f:
+        records = [json.loads(line) for line in f if line.startswith("{")]
     start = next((r for r in records if r.get("event") == "peer_started"), {})
     return start, [r for r in records if r.get("event") == "peer"]
 
@@ -85,7 +110,9 @@ def main():
     parser.add_argument("exe")
     parser.add_argument("--out", default="out/peers")
     parser.add_argument("--reps", type=int, default=20, help="timed runs per PyTorch measurement")
+    parser.add_argument("--deadline", type=float, default=float("inf"), help="seconds after which no stage starts")
     args = parser.parse_args()
+    DEADLINE[0] = args.deadline
     os.makedirs(args.out, exist_ok=True)
     lines = []
     three = ["--kernels", ",".join(KERNELS), "--causal", "both"]

@@ -221,6 +221,11 @@ class CudaPoint final : public PreparedPoint {
     check(cudaStreamSynchronize(ctx.stream), "prepare");
     params_ = packedParams(s, buffer(TensorId::Q).data(), buffer(TensorId::K).data(), buffer(TensorId::V).data(),
                            buffer(TensorId::O).data(), static_cast<float*>(lse_.data()));
+    // One launch outside any hold: the first launch of a kernel may load its module (CUDA's lazy
+    // loading; cuBLAS and cuDNN kernels), which waits for the device to idle and would wait for a
+    // held stream until the hold's timeout.
+    launch();
+    check(cudaStreamSynchronize(ctx.stream), "first launch");
   }
 
   ~CudaPoint() override {
