@@ -220,9 +220,13 @@ ALTER TABLE points RENAME COLUMN idx TO "index";
 ALTER TABLE points RENAME COLUMN correct TO passed;
 )sql";
 
-// Version 4: what each run was measured with (provenance.h), a JSON object of strings.
+// Version 4: what each run was measured with (provenance.h), a JSON object of strings. A table of its
+// own rather than a column of runs: the runs rows stay small, so that marking a run interrupted after a
+// failed write (a full disk) still fits in the pages the failed transaction had claimed.
 const char* kSchemaV4Step = R"sql(
-ALTER TABLE runs ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE run_provenance(
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  provenance TEXT NOT NULL);
 )sql";
 
 const char* kSchemaV2Step = R"sql(
@@ -569,10 +573,14 @@ std::unique_ptr<Store> Store::openChecked(const std::string& path, bool read_onl
   }
   if (version == 0) throw InputError("'" + path + "' is not an attnbench database (no schema)");
   if (version < 4 && read_only) {
-    // Read an older file as it is: a temporary view (in memory, shadowing the table) supplies the
-    // columns its version did not record: the owner before version 2, the provenance before 4.
-    const std::string owner = version < 2 ? ", 0 AS owner_pid, '' AS owner_host, '' AS owner_start, 0.0 AS heartbeat_at" : "";
-    exec(store->db_, ("CREATE TEMP VIEW runs AS SELECT *" + owner + ", '{}' AS provenance FROM main.runs").c_str());
+    // Read an older file as it is: temporary objects (in memory, shadowing the file's) supply what its
+    // version did not record: the owner columns before version 2, the provenance table before 4.
+    if (version < 2) {
+      exec(store->db_,
+           "CREATE TEMP VIEW runs AS SELECT *, 0 AS owner_pid, '' AS owner_host, '' AS owner_start, "
+           "0.0 AS heartbeat_at FROM main.runs");
+    }
+    exec(store->db_, "CREATE TEMP TABLE run_provenance(run_id INTEGER PRIMARY KEY, provenance TEXT NOT NULL)");
   } else if (!read_only && needsMigration(store->db_, version)) {
     // Also at the current version when result fields were added since the file was made.
     retryWhileBusy(path, [&] { store->migrate(); });
@@ -691,18 +699,24 @@ void Store::deleteRun(std::int64_t run_id) {
   Transaction tx(db_);
   Statement(db_, "DELETE FROM samples WHERE point_id IN (SELECT id FROM points WHERE run_id = ?)").bind(1, run_id).run();
   Statement(db_, "DELETE FROM points WHERE run_id = ?").bind(1, run_id).run();
+  Statement(db_, "DELETE FROM run_provenance WHERE run_id = ?").bind(1, run_id).run();
   Statement(db_, "DELETE FROM runs WHERE id = ?").bind(1, run_id).run();
   tx.commit();
 }
 
 void Store::addProvenance(std::int64_t run_id, const Provenance& more) {
   Transaction tx(db_);  // read, merge and write as one step
-  Statement read(db_, "SELECT provenance FROM runs WHERE id = ?");
+  Statement read(db_,
+                 "SELECT coalesce((SELECT provenance FROM run_provenance WHERE run_id = r.id), '') FROM runs r "
+                 "WHERE r.id = ?");
   read.bind(1, run_id);
   if (!read.step()) throw InputError("no run " + std::to_string(run_id) + " in " + path_);
   Provenance provenance = parseProvenance(read.text(0));
   provenance.merge(more);
-  Statement(db_, "UPDATE runs SET provenance = ? WHERE id = ?").bind(1, serializeProvenance(provenance)).bind(2, run_id).run();
+  Statement(db_, "INSERT OR REPLACE INTO run_provenance(run_id, provenance) VALUES(?, ?)")
+      .bind(1, run_id)
+      .bind(2, serializeProvenance(provenance))
+      .run();
   tx.commit();
 }
 
@@ -768,7 +782,7 @@ constexpr const char* kRunQuery =
     "SELECT r.id, r.name, r.note, r.spec_json, r.host, r.device_json, r.version, r.started_at, "
     "coalesce(r.finished_at, ''), r.status, r.total_points, "
     "(SELECT count(*) FROM points p WHERE p.run_id = r.id), r.owner_pid, r.owner_host, r.owner_start, r.heartbeat_at, "
-    "r.provenance FROM runs r ";
+    "coalesce((SELECT provenance FROM run_provenance WHERE run_id = r.id), '') FROM runs r ";
 }  // namespace
 
 std::vector<RunRecord> Store::listRuns() {

@@ -170,7 +170,7 @@ TEST(Store, MigratesAVersionOneDatabase) {
              "ALTER TABLE points DROP COLUMN gbps; "
              "ALTER TABLE runs DROP COLUMN owner_pid; ALTER TABLE runs DROP COLUMN owner_host; "
              "ALTER TABLE runs DROP COLUMN owner_start; ALTER TABLE runs DROP COLUMN heartbeat_at; "
-             "ALTER TABLE runs DROP COLUMN provenance; PRAGMA user_version = 1;");
+             "DROP TABLE run_provenance; PRAGMA user_version = 1;");
   const std::string v1 = fileBytes(path);
 
   // Reading leaves it as it is; its running run has no live owner.
@@ -211,9 +211,11 @@ TEST(Store, KeepsARunsProvenanceInOrderAndAddsToIt) {
   EXPECT_EQ(store->requireRun(id).provenance.entries(), expected);
   EXPECT_EQ(Store::openReadOnly(path)->listRuns().front().provenance.entries(), expected);
   EXPECT_THROW(store->addProvenance(id + 1, {{"k", "v"}}), InputError);
+  store->deleteRun(id);
+  EXPECT_EQ(sqliteInt(path, "SELECT count(*) FROM run_provenance"), 0);
 }
 
-// Older layouts, as the versions before provenance left them: 3 lacks the provenance column, 2 also
+// Older layouts, as the versions before provenance left them: 3 lacks the provenance table, 2 also
 // names two points columns the old way.
 class StoreMigration : public ::testing::TestWithParam<int> {};
 
@@ -226,7 +228,7 @@ TEST_P(StoreMigration, AnOlderDatabaseKeepsItsRunsAndGainsProvenance) {
     store->recordPoint(id, result(1, PointStatus::Ok));
     store->setRunStatus(id, RunStatus::Completed);
   }
-  std::string downgrade = "ALTER TABLE runs DROP COLUMN provenance; ";
+  std::string downgrade = "DROP TABLE run_provenance; ";
   if (version < 3) {
     downgrade += "ALTER TABLE points RENAME COLUMN \"index\" TO idx; ALTER TABLE points RENAME COLUMN passed TO correct; ";
   }
@@ -248,7 +250,7 @@ TEST_P(StoreMigration, AnOlderDatabaseKeepsItsRunsAndGainsProvenance) {
   // Opened for writing: migrated in place, its run and point kept, provenance empty and writable.
   auto store = Store::open(path);
   EXPECT_EQ(sqliteInt(path, "PRAGMA user_version"), Store::kSchemaVersion);
-  EXPECT_EQ(sqliteInt(path, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'provenance'"), 1);
+  EXPECT_EQ(sqliteInt(path, "SELECT count(*) FROM sqlite_master WHERE name = 'run_provenance'"), 1);
   RunRecord run = store->requireRun(1);
   EXPECT_EQ(run.status, RunStatus::Completed);
   EXPECT_EQ(run.finished_points, 1);
