@@ -116,8 +116,9 @@ Provenance hostProvenance() {
 
 Provenance timingProvenance(const SweepSpec& spec) {
   auto yesNo = [](bool b) { return std::string(b ? "yes" : "no"); };
-  // How a sample is taken: "cold" is one launch (or one run on the CPU) per sample between two clock
-  // readings (CUDA events, steady_clock), "graph" the replay of a captured CUDA graph.
+  // Every spec setting that changes how a sample is taken belongs in this list. How a sample is taken:
+  // "cold" is one launch (or one run on the CPU) per sample between two clock readings (CUDA events,
+  // steady_clock), "graph" the replay of a captured CUDA graph.
   return {{"timing.method", spec.cuda_graph ? "graph" : "cold"},
           {"timing.warmup", std::to_string(spec.warmup)},
           {"timing.repetitions", std::to_string(spec.repetitions)},
