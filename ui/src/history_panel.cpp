@@ -11,6 +11,7 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSortFilterProxyModel>
+#include <QSplitter>
 #include <QStandardItemModel>
 #include <QTableView>
 #include <QVBoxLayout>
@@ -57,7 +58,6 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   details_ = new QPlainTextEdit;
   details_->setReadOnly(true);
   details_->setLineWrapMode(QPlainTextEdit::NoWrap);
-  details_->setMaximumHeight(details_->fontMetrics().lineSpacing() * 12);
 
   db_label_ = new QLabel;
   db_label_->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -80,8 +80,16 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(2, 2, 2, 2);
   layout->addWidget(db_label_);
-  layout->addWidget(table_, 1);
-  layout->addWidget(details_);
+  // The list beside the selected run's details: the dock is wide and short, and a provenance is a
+  // column of lines. The list has the larger share; the handle moves either way.
+  auto* split = new QSplitter(Qt::Horizontal);
+  split->addWidget(table_);
+  split->addWidget(details_);
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 2);
+  split->setSizes({3 * 1000, 2 * 1000});  // those shares from the start, whatever the size hints say
+  split->setCollapsible(0, false);
+  layout->addWidget(split, 1);
   layout->addLayout(buttons);
 
   connect(open_db, &QPushButton::clicked, this, &HistoryPanel::openDatabaseRequested);
