@@ -256,7 +256,7 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
   }
   const int total = static_cast<int>(points.size() + outcome.results.size());
   emit(RunStartedEvent{run_id, store_.path(), spec.name, total, static_cast<int>(outcome.results.size()), resumed,
-                       device_, specToJson(spec)});
+                       device_, specToJson(spec), store_.requireRun(run_id).provenance});
 
   const auto t0 = std::chrono::steady_clock::now();
   double kernel_ms = 0;

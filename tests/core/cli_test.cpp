@@ -226,6 +226,7 @@ TEST(Cli, BatchRunWritesDbSummaryEventsAndExports) {
   while (std::getline(lines, line)) events.push_back(nlohmann::json::parse(line));
   ASSERT_GE(events.size(), 2u);
   EXPECT_EQ(events.front()["event"], "run_started");
+  EXPECT_EQ(events.front()["provenance"]["timing.repetitions"], "3") << events.front().dump();
   EXPECT_EQ(events.back()["event"], "run_finished");
   EXPECT_EQ(events.back()["status"], "completed");
   int finished = 0;
