@@ -1,12 +1,21 @@
 # Writes OUTPUT, a C++ file defining attnbench::gitDescribe(), from `git describe --always --dirty` of
-# SOURCE_DIR; "unknown" when it is not a git checkout or git is missing. Run at every build; the file is
-# rewritten only when the text changes, so an unchanged tree recompiles nothing.
+# SOURCE_DIR; "unknown" when SOURCE_DIR is not the top of a git checkout (a release tarball, or a copy
+# inside another repository, whose commit would be the wrong one) or git is missing. Run at every
+# build; the file is rewritten only when the text changes, so an unchanged tree recompiles nothing.
 set(_describe "unknown")
 if(GIT_EXECUTABLE)
-  execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SOURCE_DIR}" describe --always --dirty
-                  OUTPUT_VARIABLE _out RESULT_VARIABLE _rc ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
-  if(_rc EQUAL 0 AND NOT _out STREQUAL "")
-    string(REPLACE "\"" "" _describe "${_out}")  # a tag may hold a quote; the C++ string may not
+  execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SOURCE_DIR}" rev-parse --show-toplevel
+                  OUTPUT_VARIABLE _top RESULT_VARIABLE _rc ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
+  file(REAL_PATH "${SOURCE_DIR}" _source)
+  if(_rc EQUAL 0 AND NOT _top STREQUAL "")
+    file(REAL_PATH "${_top}" _top)
+  endif()
+  if(_rc EQUAL 0 AND _top STREQUAL _source)
+    execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SOURCE_DIR}" describe --always --dirty
+                    OUTPUT_VARIABLE _out RESULT_VARIABLE _rc ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(_rc EQUAL 0 AND NOT _out STREQUAL "")
+      string(REPLACE "\"" "" _describe "${_out}")  # a tag may hold a quote; the C++ string may not
+    endif()
   endif()
 endif()
 file(WRITE "${OUTPUT}.tmp"
