@@ -424,7 +424,7 @@ class CudaBackend final : public Backend {
     const std::string clock_now = clock ? std::to_string(clock->current_mhz) : unavailable;
     if (moment == RunMoment::End) return {{"gpu.sm_clock_end_mhz", clock_now}};
     const auto power = nvml::powerLimitWatts(bus);
-    char watts[32];
+    char watts[32] = "";
     if (power) std::snprintf(watts, sizeof watts, "%.0f", *power);
     const std::string driver = nvml::driverVersion();
     const std::string cudnn = kcuda::cudnnVersion();
