@@ -301,6 +301,7 @@ TEST(Cli, BatchRunWritesDbSummaryEventsAndExports) {
   EXPECT_EQ(runCli({"rename", "2", "renamed", "--db", db}, dir).code, 0);
   EXPECT_EQ(runCli({"delete", "1", "--db", db}, dir).code, 0);
   EXPECT_EQ(pointCount(db), 6);
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM run_provenance"), "1");  // the deleted run's went with it
   EXPECT_EQ(queryOne(db, "SELECT name FROM runs"), "renamed");
 }
 
