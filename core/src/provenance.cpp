@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 
 #include "attnbench/backend.h"
@@ -116,14 +117,24 @@ Provenance hostProvenance() {
 
 Provenance timingProvenance(const SweepSpec& spec) {
   auto yesNo = [](bool b) { return std::string(b ? "yes" : "no"); };
-  // Every spec setting that changes how a sample is taken belongs in this list. How a sample is taken:
-  // "cold" is one launch (or one run on the CPU) per sample between two clock readings (CUDA events,
-  // steady_clock), "graph" the replay of a captured CUDA graph.
-  return {{"timing.method", spec.cuda_graph ? "graph" : "cold"},
-          {"timing.warmup", std::to_string(spec.warmup)},
-          {"timing.repetitions", std::to_string(spec.repetitions)},
-          {"timing.l2_flush", yesNo(spec.l2_flush)},
-          {"timing.cuda_graph", yesNo(spec.cuda_graph)}};
+  auto number = [](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", v);
+    return std::string(text);
+  };
+  // Every spec setting that changes how a sample is taken belongs in this list.
+  Provenance p{{"timing.method", timingMethodName(spec.timing)},
+               {"timing.cuda_graph", yesNo(spec.cuda_graph)},
+               {"timing.l2_flush", yesNo(spec.l2_flush)},
+               {"timing.warmup", std::to_string(spec.warmup)},
+               {"timing.repetitions", spec.repetitions > 0 ? std::to_string(spec.repetitions) : "until the noise rule"}};
+  if (spec.repetitions == 0) {  // the stopping rule applies only when the count is not fixed
+    p.set("timing.max_noise_percent", number(spec.sampling.max_noise_percent));
+    p.set("timing.min_samples", std::to_string(spec.sampling.min_samples));
+    p.set("timing.min_time_s", number(spec.sampling.min_time_s));
+    p.set("timing.timeout_s", number(spec.sampling.timeout_s));
+  }
+  return p;
 }
 
 Provenance collectProvenance(const SweepSpec& spec, const Backend& backend) {
@@ -131,6 +142,8 @@ Provenance collectProvenance(const SweepSpec& spec, const Backend& backend) {
   p.merge(hostProvenance());
   p.merge(backend.provenance(RunMoment::Start));
   p.merge(timingProvenance(spec));
+  // The method is the GPU's: the CPU times every call with a steady clock, whatever the spec says.
+  if (backend.device().kind == "cpu") p.set("timing.method", "steady clock per call");
   return p;
 }
 

@@ -72,16 +72,26 @@ TEST(Provenance, TimingComesFromTheSpec) {
   spec.repetitions = 11;
   spec.l2_flush = true;
   spec.cuda_graph = false;
+  spec.timing = TimingMethod::Batch;
   Provenance t = timingProvenance(spec);
+  EXPECT_EQ(t.value("timing.method"), "batch");
   EXPECT_EQ(t.value("timing.warmup"), "7");
   EXPECT_EQ(t.value("timing.repetitions"), "11");
   EXPECT_EQ(t.value("timing.l2_flush"), "yes");
   EXPECT_EQ(t.value("timing.cuda_graph"), "no");
-  EXPECT_EQ(t.value("timing.method"), "cold");
+  EXPECT_FALSE(t.contains("timing.max_noise_percent"));  // a fixed count: the stopping rule does not apply
   spec.cuda_graph = true;
+  spec.timing = TimingMethod::Plain;
+  spec.repetitions = 0;
+  spec.sampling = {0.25, 12, 0.5, 7.5};
   t = timingProvenance(spec);
   EXPECT_EQ(t.value("timing.cuda_graph"), "yes");
-  EXPECT_EQ(t.value("timing.method"), "graph");
+  EXPECT_EQ(t.value("timing.method"), "plain");
+  EXPECT_EQ(t.value("timing.repetitions"), "until the noise rule");
+  EXPECT_EQ(t.value("timing.max_noise_percent"), "0.25");
+  EXPECT_EQ(t.value("timing.min_samples"), "12");
+  EXPECT_EQ(t.value("timing.min_time_s"), "0.5");
+  EXPECT_EQ(t.value("timing.timeout_s"), "7.5");
 }
 
 TEST(Provenance, AResumeRecordsOnlyWhatChanged) {

@@ -62,12 +62,14 @@ Provenance parseProvenance(std::string_view json_text);
 Provenance buildProvenance();
 // The host: host.name, host.os (uname), host.distribution (/etc/os-release), host.cpu (/proc/cpuinfo).
 Provenance hostProvenance();
-// The timing settings of `spec`: timing.method, timing.warmup, timing.repetitions, timing.l2_flush,
-// timing.cuda_graph.
+// The timing settings of `spec`: timing.method, timing.cuda_graph, timing.l2_flush, timing.warmup,
+// timing.repetitions and, when the count is not fixed, the stopping rule (timing.max_noise_percent,
+// timing.min_samples, timing.min_time_s, timing.timeout_s).
 Provenance timingProvenance(const SweepSpec& spec);
 
 // Everything a run records when it starts: build, host, the backend's part at RunMoment::Start
-// (backend.h), then the timing settings. Call after the backend's timing options are set.
+// (backend.h), then the timing settings (on the CPU, timing.method says "steady clock per call"). Call
+// after the backend's timing options are set.
 Provenance collectProvenance(const SweepSpec& spec, const Backend& backend);
 
 // What a resume changes: for every key of `now` whose value differs from `recorded`, an entry
