@@ -417,9 +417,15 @@ class CudaBackend final : public Backend {
 
   void setTimingOptions(const TimingOptions& timing) override { timing_ = timing; }
 
+  std::optional<SmClockReading> readSmClock() const override {
+    const auto clock = nvml::readSmClock(device_.properties.value("pci_bus_id", ""));
+    if (!clock) return std::nullopt;
+    return SmClockReading{static_cast<int>(clock->current_mhz), static_cast<int>(clock->max_mhz)};
+  }
+
   Provenance provenance(RunMoment moment) const override {
     const std::string bus = device_.properties.value("pci_bus_id", "");
-    const auto clock = nvml::readSmClock(bus);
+    const auto clock = readSmClock();
     const std::string unavailable = "unavailable (no NVML)";
     const std::string clock_now = clock ? std::to_string(clock->current_mhz) : unavailable;
     if (moment == RunMoment::End) return {{"gpu.sm_clock_end_mhz", clock_now}};

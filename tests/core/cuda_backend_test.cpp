@@ -186,6 +186,10 @@ TEST(CudaBackend, ProvenanceNamesTheGpuItsClocksAndItsLibraries) {
   EXPECT_EQ(end.entries()[0].key, "gpu.sm_clock_end_mhz");
   if (start.value("gpu.driver").rfind("unavailable", 0) == 0) GTEST_SKIP() << "no NVML on this host";
   const int max_mhz = std::stoi(start.value("gpu.sm_clock_max_mhz"));
+  const auto reading = backend->readSmClock();  // what the runner records per point, from the same source
+  ASSERT_TRUE(reading.has_value());
+  EXPECT_EQ(reading->max_mhz, max_mhz);
+  EXPECT_GT(reading->current_mhz, 0);
   EXPECT_GT(max_mhz, 500);
   for (const std::string& clock : {start.value("gpu.sm_clock_start_mhz"), end.value("gpu.sm_clock_end_mhz")}) {
     EXPECT_GT(std::stoi(clock), 0) << clock;
