@@ -390,7 +390,7 @@ struct Outputs {
   }
   // Writes them; a failure is the OS's (disk full, I/O error) and throws std::runtime_error.
   void write(const RunRecord& run, const std::vector<PointResult>& points) const {
-    if (!csv.empty()) writeOutputFile(csv, [&](std::ostream& o) { writeCsv(o, points); });
+    if (!csv.empty()) writeOutputFile(csv, [&](std::ostream& o) { writeCsv(o, points, run.provenance); });
     if (!json.empty()) writeOutputFile(json, [&](std::ostream& o) { o << runToJson(run, points).dump(2) << '\n'; });
     if (!charts.empty()) {
       const std::string err = drawCharts(run, points, charts);
@@ -460,6 +460,14 @@ void printRunHeader(std::ostream& out, const RunRecord& r) {
     out << line;
   }
   if (!r.note.empty()) out << "  note:    " << printableText(r.note) << '\n';
+  if (r.provenance.empty()) {
+    out << "  provenance: none recorded (a run stored before attnbench recorded it)\n";
+  } else {
+    out << "  provenance:\n";
+    for (const auto& e : r.provenance.entries()) {
+      out << "    " << printableText(e.key) << ": " << printableText(e.value) << '\n';
+    }
+  }
 }
 
 int runSweep(const SweepFlags& flags, const std::string& db_path, const std::string& events, bool no_progress,

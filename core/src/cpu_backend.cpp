@@ -112,6 +112,17 @@ class CpuBackend final : public Backend {
 
   void setTimingOptions(const TimingOptions& timing) override { threads_ = resolveThreads(timing.cpu_threads); }
 
+  Provenance provenance(RunMoment moment) const override {
+    if (moment == RunMoment::End) return {};  // nothing a CPU run changes is recorded
+    // Eigen is the CPU GEMM ceiling's library; its instruction sets are those this file was built for.
+    return {{"cpu.model", device_.name},
+            {"cpu.threads", std::to_string(threads_)},
+            {"cpu.hardware_threads", std::to_string(std::thread::hardware_concurrency())},
+            {"eigen.version", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                                  std::to_string(EIGEN_MINOR_VERSION)},
+            {"eigen.simd", Eigen::SimdInstructionSetsInUse()}};
+  }
+
   std::unique_ptr<PreparedPoint> prepare(const SweepPoint& point, std::uint64_t seed, std::uint64_t limit_bytes) override {
     // Host memory is overcommitted: an allocation past what is available "succeeds" and the process
     // is killed when it touches the pages. So the available memory stays a hard limit here.

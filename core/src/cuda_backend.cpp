@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 
@@ -17,6 +18,7 @@
 #include "backends.h"
 #include "cuda_fill.h"
 #include "host_tensors.h"
+#include "nvml.h"
 #include "size_checks.h"
 #include "stream_hold.h"
 #include "tracking_allocator.h"
@@ -57,6 +59,17 @@ void check(cudaError_t e, const char* what) {
   if (isSticky(e)) throw DeviceFault(msg);
   cudaGetLastError();
   throw std::runtime_error(msg);
+}
+
+// The cuBLAS library that runs ("13.1.0"), as it reports itself.
+std::string cublasVersion() {
+  int major = 0, minor = 0, patch = 0;
+  if (cublasGetProperty(MAJOR_VERSION, &major) != CUBLAS_STATUS_SUCCESS ||
+      cublasGetProperty(MINOR_VERSION, &minor) != CUBLAS_STATUS_SUCCESS ||
+      cublasGetProperty(PATCH_LEVEL, &patch) != CUBLAS_STATUS_SUCCESS) {
+    return "unknown";
+  }
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
 }
 
 int attribute(cudaDeviceAttr attr, int device) {
@@ -408,6 +421,38 @@ class CudaBackend final : public Backend {
   }
 
   void setTimingOptions(const TimingOptions& timing) override { timing_ = timing; }
+
+  std::optional<SmClockReading> readSmClock() const override {
+    const auto clock = nvml::readSmClock(device_.properties.value("pci_bus_id", ""));
+    if (!clock) return std::nullopt;
+    return SmClockReading{static_cast<int>(clock->current_mhz), static_cast<int>(clock->max_mhz)};
+  }
+
+  Provenance provenance(RunMoment moment) const override {
+    const std::string bus = device_.properties.value("pci_bus_id", "");
+    const auto clock = readSmClock();
+    const std::string unavailable = "unavailable (no NVML)";
+    const std::string clock_now = clock ? std::to_string(clock->current_mhz) : unavailable;
+    if (moment == RunMoment::End) return {{"gpu.sm_clock_end_mhz", clock_now}};
+    const auto power = nvml::powerLimitWatts(bus);
+    char watts[32] = "";
+    if (power) std::snprintf(watts, sizeof watts, "%.0f", *power);
+    const std::string driver = nvml::driverVersion();
+    const std::string cudnn = kcuda::cudnnVersion();
+    return {{"gpu.name", device_.name},
+            {"gpu.compute_capability", device_.properties.value("compute_capability", "")},
+            {"gpu.sm_count", std::to_string(device_.properties.value("sm_count", 0))},
+            {"gpu.pci_bus_id", bus},
+            {"gpu.sm_clock_start_mhz", clock_now},
+            {"gpu.sm_clock_max_mhz", clock ? std::to_string(clock->max_mhz) : unavailable},
+            {"gpu.power_limit_w", power ? std::string(watts) : unavailable},
+            {"gpu.driver", driver.empty() ? unavailable : driver},
+            {"cuda.driver_api", device_.properties.value("driver_version", "")},
+            {"cuda.runtime", device_.properties.value("runtime_version", "")},
+            {"cublas.version", cublasVersion()},
+            {"cudnn.version", cudnn.empty() ? "none loaded" : cudnn},
+            {"cudnn.build", kcuda::cudnnBuildInfo()}};
+  }
 
   std::unique_ptr<PreparedPoint> prepare(const SweepPoint& point, std::uint64_t seed, std::uint64_t limit_bytes) override {
     return std::make_unique<CudaPoint>(ctx_, point, seed, timing_, limit_bytes);

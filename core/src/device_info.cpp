@@ -72,21 +72,22 @@ DeviceInfo deviceInfoFromJson(const nlohmann::json& j) {
   return d;
 }
 
+std::string hostCpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const auto value = line.find_first_not_of(" \t", line.find(':') + 1);
+    return value == std::string::npos ? "" : line.substr(value);
+  }
+  return "";
+}
+
 DeviceInfo describeHostCpu() {
   DeviceInfo d;
   d.id = "cpu";
   d.kind = "cpu";
-  std::string model;
-  {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("model name", 0) == 0) {
-        model = line.substr(line.find(':') + 2);
-        break;
-      }
-    }
-  }
+  const std::string model = hostCpuModel();
   d.name = model.empty() ? "CPU" : model;
   const unsigned threads = std::thread::hardware_concurrency();
   d.memory_bytes = meminfoBytes("MemTotal");

@@ -37,7 +37,8 @@ struct ToJson {
   nlohmann::json operator()(const RunStartedEvent& e) const {
     return {{"event", "run_started"}, {"run_id", e.run_id},       {"db", e.db},
             {"name", e.name},         {"total_points", e.total_points}, {"done_points", e.done_points},
-            {"resumed", e.resumed},   {"device", deviceInfoToJson(e.device)}, {"spec", e.spec}};
+            {"resumed", e.resumed},   {"device", deviceInfoToJson(e.device)}, {"spec", e.spec},
+            {"provenance", provenanceToJson(e.provenance)}};
   }
   nlohmann::json operator()(const PointStartedEvent& e) const {
     return {{"event", "point_started"}, {"run_id", e.run_id}, {"index", e.point.index}, {"label", e.point.label()},
@@ -76,6 +77,7 @@ RunEvent eventFromJson(const nlohmann::json& j) {
     e.resumed = optional<bool>(j, "resumed", false, k);
     if (j.contains("device")) e.device = deviceInfoFromJson(j.at("device"));
     e.spec = j.value("spec", nlohmann::json::object());
+    if (j.contains("provenance")) e.provenance = parseProvenance(j.at("provenance").dump());
     return e;
   }
   if (kind == "point_started") {

@@ -121,7 +121,8 @@ std::string cell(const std::string& s, int width, bool right) {
 
 }  // namespace
 
-void writeCsv(std::ostream& out, const std::vector<PointResult>& points) {
+void writeCsv(std::ostream& out, const std::vector<PointResult>& points, const Provenance& provenance) {
+  for (const auto& e : provenance.entries()) out << "# " << printableText(e.key) << ": " << printableText(e.value) << '\n';
   // One column per result field, in their declared order and by their names (result_fields.h).
   const auto fields = resultFields();
   for (std::size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << fields[i].name;
@@ -160,6 +161,7 @@ nlohmann::json runToJson(const RunRecord& run, const std::vector<PointResult>& p
                       {"version", run.version},
                       {"started_at", run.started_at},
                       {"finished_at", run.finished_at},
+                      {"provenance", provenanceToJson(run.provenance)},
                       {"device", deviceInfoToJson(run.device)},
                       {"spec", run.spec_json},
                       {"points", nlohmann::json::array()}};

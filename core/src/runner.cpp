@@ -243,6 +243,9 @@ RunOutcome Runner::resume(std::int64_t run_id) {
 RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const std::vector<SweepPoint>& points,
                              std::vector<PointResult> earlier, bool resumed) {
   backend_.setTimingOptions({spec.l2_flush, spec.cuda_graph, spec.threads, spec.timing});
+  // What the run is measured with, recorded at its start; a resume adds what differs now (resumed.*).
+  const Provenance provenance = collectProvenance(spec, backend_);
+  store_.addProvenance(run_id, resumed ? resumeChanges(store_.requireRun(run_id).provenance, provenance) : provenance);
   RunOutcome outcome;
   outcome.run_id = run_id;
   outcome.results = std::move(earlier);
@@ -253,7 +256,7 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
   }
   const int total = static_cast<int>(points.size() + outcome.results.size());
   emit(RunStartedEvent{run_id, store_.path(), spec.name, total, static_cast<int>(outcome.results.size()), resumed,
-                       device_, specToJson(spec)});
+                       device_, specToJson(spec), store_.requireRun(run_id).provenance});
 
   const auto t0 = std::chrono::steady_clock::now();
   double kernel_ms = 0;
@@ -292,6 +295,7 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
   outcome.wall_seconds = secondsSince(t0);
   outcome.kernel_seconds = kernel_ms / 1e3;
   try {
+    store_.addProvenance(run_id, backend_.provenance(RunMoment::End));
     store_.setRunStatus(run_id, status);
   } catch (const StoreWriteError& e) {
     stopOnStoreError(run_id, outcome.results.size(), e);

@@ -220,6 +220,15 @@ ALTER TABLE points RENAME COLUMN idx TO "index";
 ALTER TABLE points RENAME COLUMN correct TO passed;
 )sql";
 
+// Version 4: what each run was measured with (provenance.h), a JSON object of strings. A table of its
+// own rather than a column of runs: the runs rows stay small, so that marking a run interrupted after a
+// failed write (a full disk) still fits in the pages the failed transaction had claimed.
+const char* kSchemaV4Step = R"sql(
+CREATE TABLE run_provenance(
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  provenance TEXT NOT NULL);
+)sql";
+
 const char* kSchemaV2Step = R"sql(
 ALTER TABLE runs ADD COLUMN owner_pid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN owner_host TEXT NOT NULL DEFAULT '';
@@ -563,12 +572,15 @@ std::unique_ptr<Store> Store::openChecked(const std::string& path, bool read_onl
     });
   }
   if (version == 0) throw InputError("'" + path + "' is not an attnbench database (no schema)");
-  if (version < 2 && read_only) {
-    // Read a version-1 file as it is: a temporary view (in memory, shadowing the table) supplies the
-    // owner columns, which version 1 did not record.
-    exec(store->db_,
-         "CREATE TEMP VIEW runs AS SELECT *, 0 AS owner_pid, '' AS owner_host, '' AS owner_start, "
-         "0.0 AS heartbeat_at FROM main.runs");
+  if (version < 4 && read_only) {
+    // Read an older file as it is: temporary objects (in memory, shadowing the file's) supply what its
+    // version did not record: the owner columns before version 2, the provenance table before 4.
+    if (version < 2) {
+      exec(store->db_,
+           "CREATE TEMP VIEW runs AS SELECT *, 0 AS owner_pid, '' AS owner_host, '' AS owner_start, "
+           "0.0 AS heartbeat_at FROM main.runs");
+    }
+    exec(store->db_, "CREATE TEMP TABLE run_provenance(run_id INTEGER PRIMARY KEY, provenance TEXT NOT NULL)");
   } else if (!read_only && needsMigration(store->db_, version)) {
     // Also at the current version when result fields were added since the file was made.
     retryWhileBusy(path, [&] { store->migrate(); });
@@ -598,6 +610,7 @@ void Store::migrate() {
   }
   if (version < 2) exec(db_, kSchemaV2Step);
   if (version < 3) exec(db_, kSchemaV3Step);
+  if (version < 4) exec(db_, kSchemaV4Step);
   addMissingPointColumns(db_);
   if (version < kSchemaVersion) exec(db_, ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
   tx.commit();
@@ -686,7 +699,24 @@ void Store::deleteRun(std::int64_t run_id) {
   Transaction tx(db_);
   Statement(db_, "DELETE FROM samples WHERE point_id IN (SELECT id FROM points WHERE run_id = ?)").bind(1, run_id).run();
   Statement(db_, "DELETE FROM points WHERE run_id = ?").bind(1, run_id).run();
+  Statement(db_, "DELETE FROM run_provenance WHERE run_id = ?").bind(1, run_id).run();
   Statement(db_, "DELETE FROM runs WHERE id = ?").bind(1, run_id).run();
+  tx.commit();
+}
+
+void Store::addProvenance(std::int64_t run_id, const Provenance& more) {
+  Transaction tx(db_);  // read, merge and write as one step
+  Statement read(db_,
+                 "SELECT coalesce((SELECT provenance FROM run_provenance WHERE run_id = r.id), '') FROM runs r "
+                 "WHERE r.id = ?");
+  read.bind(1, run_id);
+  if (!read.step()) throw InputError("no run " + std::to_string(run_id) + " in " + path_);
+  Provenance provenance = parseProvenance(read.text(0));
+  provenance.merge(more);
+  Statement(db_, "INSERT OR REPLACE INTO run_provenance(run_id, provenance) VALUES(?, ?)")
+      .bind(1, run_id)
+      .bind(2, serializeProvenance(provenance))
+      .run();
   tx.commit();
 }
 
@@ -742,6 +772,7 @@ RunRecord readRun(const Statement& st) {
   r.owner_pid = st.integer(12);
   r.owner_host = st.text(13);
   r.heartbeat_at = st.real(15);
+  r.provenance = parseProvenance(st.text(16));
   if (r.status == RunStatus::Running && !ownerAlive(r.owner_pid, r.owner_host, st.text(14), r.heartbeat_at)) {
     r.status = RunStatus::Interrupted;  // its process died without saying so (killed, crashed, disk full)
   }
@@ -750,8 +781,8 @@ RunRecord readRun(const Statement& st) {
 constexpr const char* kRunQuery =
     "SELECT r.id, r.name, r.note, r.spec_json, r.host, r.device_json, r.version, r.started_at, "
     "coalesce(r.finished_at, ''), r.status, r.total_points, "
-    "(SELECT count(*) FROM points p WHERE p.run_id = r.id), r.owner_pid, r.owner_host, r.owner_start, r.heartbeat_at "
-    "FROM runs r ";
+    "(SELECT count(*) FROM points p WHERE p.run_id = r.id), r.owner_pid, r.owner_host, r.owner_start, r.heartbeat_at, "
+    "coalesce((SELECT provenance FROM run_provenance WHERE run_id = r.id), '') FROM runs r ";
 }  // namespace
 
 std::vector<RunRecord> Store::listRuns() {

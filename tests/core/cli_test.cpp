@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -224,6 +226,7 @@ TEST(Cli, BatchRunWritesDbSummaryEventsAndExports) {
   while (std::getline(lines, line)) events.push_back(nlohmann::json::parse(line));
   ASSERT_GE(events.size(), 2u);
   EXPECT_EQ(events.front()["event"], "run_started");
+  EXPECT_EQ(events.front()["provenance"]["timing.repetitions"], "3") << events.front().dump();
   EXPECT_EQ(events.back()["event"], "run_finished");
   EXPECT_EQ(events.back()["status"], "completed");
   int finished = 0;
@@ -243,7 +246,20 @@ TEST(Cli, BatchRunWritesDbSummaryEventsAndExports) {
   const Result exp = runCli({"export", "1", "--csv", dir + "/p.csv", "--json", dir + "/p.json", "--db", db}, dir);
   ASSERT_EQ(exp.code, 0) << exp.err;
   const std::string csv = slurp(dir + "/p.csv");
-  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
+  // The provenance's comment lines, then the header and one row per point.
+  std::istringstream csv_lines(csv);
+  int comments = 0, rows = 0;
+  while (std::getline(csv_lines, line)) {
+    if (line.rfind("# ", 0) == 0) {
+      EXPECT_EQ(rows, 0) << "a comment after the header: " << line;
+      ++comments;
+    } else {
+      ++rows;
+    }
+  }
+  EXPECT_EQ(rows, 7);
+  EXPECT_GE(comments, 10);
+  EXPECT_NE(csv.find("# timing.repetitions: 3\n"), std::string::npos) << csv;
   EXPECT_EQ(csv, slurp(dir + "/after.csv"));
   const auto json = nlohmann::json::parse(slurp(dir + "/p.json"));
   EXPECT_EQ(json["points"].size(), 6u);
@@ -259,9 +275,33 @@ TEST(Cli, BatchRunWritesDbSummaryEventsAndExports) {
   const Result show = runCli({"show", "2", "--db", db, "--points"}, dir);
   EXPECT_EQ(show.code, 0);
   EXPECT_NE(show.out.find("#5"), std::string::npos);
+
+  // How the run was measured, in `show` and in the JSON export: the same facts, from the run's record.
+  const nlohmann::json& provenance = json["provenance"];
+  ASSERT_TRUE(provenance.is_object()) << json.dump();
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const std::map<std::string, std::string> expected = {
+      {"host.name", host}, {"timing.warmup", "1"}, {"timing.repetitions", "3"}, {"timing.l2_flush", "no"},
+      {"timing.cuda_graph", "no"}, {"timing.method", "steady clock per call"}};
+  for (const auto& [key, value] : expected) EXPECT_EQ(provenance.value(key, "(absent)"), value) << key;
+  for (const char* key : {"attnbench.version", "attnbench.commit", "build.compiler", "host.os", "host.cpu",
+                          "cpu.model", "cpu.threads", "eigen.version", "eigen.simd"}) {
+    ASSERT_TRUE(provenance.contains(key)) << key << " in " << provenance.dump();
+    const std::string value = provenance[key].get<std::string>();
+    EXPECT_FALSE(value.empty()) << key;
+    EXPECT_NE(show.out.find(std::string(key) + ": " + value + "\n"), std::string::npos) << key << "\n" << show.out;
+  }
+  EXPECT_EQ(provenance["cpu.model"], json["device"]["name"]);
+  EXPECT_EQ(provenance["attnbench.version"], json["version"]);
+  struct utsname os {};
+  ASSERT_EQ(uname(&os), 0);
+  EXPECT_EQ(provenance["host.os"].get<std::string>().rfind(std::string(os.sysname) + " " + os.release, 0), 0u)
+      << provenance["host.os"];
   EXPECT_EQ(runCli({"rename", "2", "renamed", "--db", db}, dir).code, 0);
   EXPECT_EQ(runCli({"delete", "1", "--db", db}, dir).code, 0);
   EXPECT_EQ(pointCount(db), 6);
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM run_provenance"), "1");  // the deleted run's went with it
   EXPECT_EQ(queryOne(db, "SELECT name FROM runs"), "renamed");
 }
 

@@ -168,5 +168,35 @@ TEST(CudaBackend, DescribesTheGpuAndMeasuresItsCeilings) {
   EXPECT_EQ(c.gemm_dtype, "fp16");
 }
 
+// The GPU's part of a run's provenance. NVML answers where the driver ships it (any machine with an
+// NVIDIA driver); its clock readings must then be numbers within the card's maximum.
+TEST(CudaBackend, ProvenanceNamesTheGpuItsClocksAndItsLibraries) {
+  REQUIRE_CUDA_BACKEND(backend);
+  const Provenance start = backend->provenance(RunMoment::Start);
+  EXPECT_EQ(start.value("gpu.name"), backend->device().name);
+  EXPECT_GT(std::stoi(start.value("gpu.sm_count")), 0);
+  EXPECT_FALSE(start.value("gpu.pci_bus_id").empty());
+  for (const char* key : {"cuda.driver_api", "cuda.runtime", "cublas.version", "cudnn.version", "cudnn.build"}) {
+    EXPECT_FALSE(start.value(key).empty()) << key;
+  }
+  EXPECT_NE(start.value("cublas.version"), "unknown");
+  EXPECT_FALSE(start.contains("gpu.sm_clock_end_mhz"));
+  const Provenance end = backend->provenance(RunMoment::End);
+  ASSERT_EQ(end.entries().size(), 1u);
+  EXPECT_EQ(end.entries()[0].key, "gpu.sm_clock_end_mhz");
+  if (start.value("gpu.driver").rfind("unavailable", 0) == 0) GTEST_SKIP() << "no NVML on this host";
+  const int max_mhz = std::stoi(start.value("gpu.sm_clock_max_mhz"));
+  const auto reading = backend->readSmClock();  // what the runner records per point, from the same source
+  ASSERT_TRUE(reading.has_value());
+  EXPECT_EQ(reading->max_mhz, max_mhz);
+  EXPECT_GT(reading->current_mhz, 0);
+  EXPECT_GT(max_mhz, 500);
+  for (const std::string& clock : {start.value("gpu.sm_clock_start_mhz"), end.value("gpu.sm_clock_end_mhz")}) {
+    EXPECT_GT(std::stoi(clock), 0) << clock;
+    EXPECT_LE(std::stoi(clock), max_mhz) << clock;
+  }
+  EXPECT_GT(std::stod(start.value("gpu.power_limit_w")), 10.0);
+}
+
 }  // namespace
 }  // namespace attnbench

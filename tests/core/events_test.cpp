@@ -18,6 +18,7 @@ TEST(Events, EveryKindRoundTrips) {
   started.device.id = "cpu";
   started.device.name = "test cpu";
   started.spec = {{"name", "sweep"}};
+  started.provenance = {{"host.name", "box"}, {"gpu.driver", "580.95.05"}};
   PointStartedEvent point_started;
   point_started.run_id = 7;
   point_started.point.index = 5;
@@ -39,6 +40,7 @@ TEST(Events, EveryKindRoundTrips) {
     EXPECT_EQ(eventToJson(back), j) << j.dump();
   }
   EXPECT_EQ(eventToJson(point_started)["label"], point_started.point.label());
+  EXPECT_EQ(std::get<RunStartedEvent>(eventFromJson(eventToJson(started))).provenance.value("gpu.driver"), "580.95.05");
   EXPECT_EQ(eventName(run_finished), "run_finished");
 }
 

@@ -48,6 +48,10 @@ class ScriptedBackend final : public Backend {
     if (clocks.empty()) return std::nullopt;
     return clocks[std::min(clock_reads++, clocks.size() - 1)];
   }
+  // The kernel runs so far: 0 when the run starts, every run's count when it ends.
+  Provenance provenance(RunMoment moment) const override {
+    return {{moment == RunMoment::Start ? "scripted.runs_at_start" : "scripted.runs_at_end", std::to_string(runs)}};
+  }
 
   DeviceInfo device_;
   std::function<double(int run)> sample_ms;  // the time of run number `run` (1-based); 0.5 ms when unset
@@ -199,12 +203,30 @@ TEST(Runner, CancelDropsThePointInProgressAndResumeFinishesTheRun) {
   EXPECT_EQ(first.status, RunStatus::Interrupted);
   EXPECT_EQ(first.results.size(), 1u);
   EXPECT_EQ(store->requireRun(first.run_id).status, RunStatus::Interrupted);
+  // The provenance: build and host first, the backend's part read at the start and (on the way out
+  // of an interrupted run too) at the end, the timing settings of the spec.
+  const Provenance recorded = store->requireRun(first.run_id).provenance;
+  ASSERT_FALSE(recorded.empty());
+  EXPECT_EQ(recorded.entries().front().key, "attnbench.version");
+  EXPECT_EQ(recorded.value("host.name"), hostName());
+  EXPECT_EQ(recorded.value("scripted.runs_at_start"), "0");
+  EXPECT_EQ(recorded.value("scripted.runs_at_end"), std::to_string(backend.runs));
+  EXPECT_EQ(recorded.value("timing.repetitions"), "3");
+  EXPECT_EQ(recorded.value("timing.warmup"), "1");
+  const int runs_at_resume = backend.runs;
 
   cancel = false;
   backend.cancel_after = 0;
   const RunOutcome resumed = runner.resume(first.run_id);
   EXPECT_EQ(resumed.status, RunStatus::Completed);
   EXPECT_EQ(resumed.results.size(), 4u);
+  // The resume keeps what the run started with and adds what differs now; the end is the last one.
+  const Provenance after = store->requireRun(first.run_id).provenance;
+  EXPECT_EQ(after.value("scripted.runs_at_start"), "0");
+  EXPECT_EQ(after.value("resumed.scripted.runs_at_start"), std::to_string(runs_at_resume));
+  EXPECT_FALSE(after.contains("resumed.host.name"));
+  EXPECT_EQ(after.value("scripted.runs_at_end"), std::to_string(backend.runs));
+  EXPECT_GT(backend.runs, runs_at_resume);
   const auto points = store->loadPoints(first.run_id);
   ASSERT_EQ(points.size(), 4u);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(points[static_cast<std::size_t>(i)].point.index, i);

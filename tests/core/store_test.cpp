@@ -170,7 +170,7 @@ TEST(Store, MigratesAVersionOneDatabase) {
              "ALTER TABLE points DROP COLUMN gbps; "
              "ALTER TABLE runs DROP COLUMN owner_pid; ALTER TABLE runs DROP COLUMN owner_host; "
              "ALTER TABLE runs DROP COLUMN owner_start; ALTER TABLE runs DROP COLUMN heartbeat_at; "
-             "PRAGMA user_version = 1;");
+             "DROP TABLE run_provenance; PRAGMA user_version = 1;");
   const std::string v1 = fileBytes(path);
 
   // Reading leaves it as it is; its running run has no live owner.
@@ -180,6 +180,7 @@ TEST(Store, MigratesAVersionOneDatabase) {
     ASSERT_EQ(runs.size(), 1u);
     EXPECT_EQ(runs[0].status, RunStatus::Interrupted);
     EXPECT_EQ(runs[0].owner_pid, 0);
+    EXPECT_TRUE(runs[0].provenance.empty());
     EXPECT_EQ(reader->loadPoints(runs[0].id).size(), 1u);
   }
   EXPECT_TRUE(fileBytes(path) == v1);
@@ -197,6 +198,70 @@ TEST(Store, MigratesAVersionOneDatabase) {
   EXPECT_EQ(store->requireRun(1).status, RunStatus::Running);
   EXPECT_EQ(store->requireRun(1).owner_pid, ::getpid());
 }
+
+TEST(Store, KeepsARunsProvenanceInOrderAndAddsToIt) {
+  const std::string path = testing::freshDir("store_provenance") + "/r.db";
+  auto store = Store::open(path);
+  const std::int64_t id = store->createRun(smallSpec(), describeHostCpu(), 4);
+  EXPECT_TRUE(store->requireRun(id).provenance.empty());
+  store->addProvenance(id, {{"host.name", "box"}, {"gpu.sm_clock_start_mhz", "1980"}, {"timing.warmup", "1"}});
+  store->addProvenance(id, {{"gpu.sm_clock_end_mhz", "1755"}, {"host.name", "box2"}});
+  const std::vector<ProvenanceEntry> expected = {
+      {"host.name", "box2"}, {"gpu.sm_clock_start_mhz", "1980"}, {"timing.warmup", "1"}, {"gpu.sm_clock_end_mhz", "1755"}};
+  EXPECT_EQ(store->requireRun(id).provenance.entries(), expected);
+  EXPECT_EQ(Store::openReadOnly(path)->listRuns().front().provenance.entries(), expected);
+  EXPECT_THROW(store->addProvenance(id + 1, {{"k", "v"}}), InputError);
+  store->deleteRun(id);
+  EXPECT_EQ(sqliteInt(path, "SELECT count(*) FROM run_provenance"), 0);
+}
+
+// Older layouts, as the versions before provenance left them: 3 lacks the provenance table, 2 also
+// names two points columns the old way.
+class StoreMigration : public ::testing::TestWithParam<int> {};
+
+TEST_P(StoreMigration, AnOlderDatabaseKeepsItsRunsAndGainsProvenance) {
+  const int version = GetParam();
+  const std::string path = testing::freshDir("store_v" + std::to_string(version)) + "/r.db";
+  {
+    auto store = Store::open(path);
+    const std::int64_t id = store->createRun(smallSpec(), describeHostCpu(), 4);
+    store->recordPoint(id, result(1, PointStatus::Ok));
+    store->setRunStatus(id, RunStatus::Completed);
+  }
+  std::string downgrade = "DROP TABLE run_provenance; ";
+  if (version < 3) {
+    downgrade += "ALTER TABLE points RENAME COLUMN \"index\" TO idx; ALTER TABLE points RENAME COLUMN passed TO correct; ";
+  }
+  sqliteExec(path, downgrade + "PRAGMA user_version = " + std::to_string(version) + ";");
+  const std::string old_bytes = fileBytes(path);
+
+  // Read as it is: the run, its point and no provenance; the file is not touched.
+  {
+    auto reader = Store::openReadOnly(path);
+    const auto runs = reader->listRuns();
+    ASSERT_EQ(runs.size(), 1u);
+    EXPECT_EQ(runs[0].status, RunStatus::Completed);
+    EXPECT_TRUE(runs[0].provenance.empty());
+    ASSERT_EQ(reader->loadPoints(runs[0].id).size(), 1u);
+    EXPECT_EQ(reader->loadPoints(runs[0].id)[0].point.index, 1);
+  }
+  EXPECT_TRUE(fileBytes(path) == old_bytes);
+
+  // Opened for writing: migrated in place, its run and point kept, provenance empty and writable.
+  auto store = Store::open(path);
+  EXPECT_EQ(sqliteInt(path, "PRAGMA user_version"), Store::kSchemaVersion);
+  EXPECT_EQ(sqliteInt(path, "SELECT count(*) FROM sqlite_master WHERE name = 'run_provenance'"), 1);
+  RunRecord run = store->requireRun(1);
+  EXPECT_EQ(run.status, RunStatus::Completed);
+  EXPECT_EQ(run.finished_points, 1);
+  EXPECT_TRUE(run.provenance.empty());
+  ASSERT_EQ(store->loadPoints(1).size(), 1u);
+  EXPECT_TRUE(store->loadPoints(1)[0].correctness->passed);
+  store->addProvenance(1, {{"host.name", "box"}});
+  EXPECT_EQ(store->requireRun(1).provenance.value("host.name"), "box");
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, StoreMigration, ::testing::Values(2, 3));
 
 // The run's recorded owner, as another process would have left it.
 void setOwner(const std::string& path, std::int64_t pid, const std::string& host, const std::string& start,

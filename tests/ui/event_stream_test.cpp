@@ -274,6 +274,19 @@ TEST(EventStream, ReplacesAPointRecordedAgain) {
   EXPECT_EQ(results.model()->rowCount(), 12);
 }
 
+TEST(EventStream, ALiveRunKnowsItsProvenanceFromTheStart) {
+  test::ensureApp();
+  RunData data;
+  RunStartedEvent started;
+  started.run_id = 3;
+  started.total_points = 2;
+  started.provenance = {{"gpu.name", "NVIDIA H200"}, {"timing.repetitions", "5"}};
+  data.applyEvent(eventFromJson(eventToJson(started)));  // as a worker's line arrives
+  EXPECT_EQ(data.run().id, 3);
+  EXPECT_EQ(data.run().provenance.value("gpu.name"), "NVIDIA H200");
+  EXPECT_EQ(data.run().provenance.value("timing.repetitions"), "5");
+}
+
 TEST(RunCharts, LabelsALongSequenceAxisPerQuadrupling) {
   test::ensureApp();
   RunCharts charts;

@@ -2,6 +2,7 @@
 
 #include <QElapsedTimer>
 #include <QFile>
+#include <QPlainTextEdit>
 #include <QProcess>
 #include <QStandardItemModel>
 #include <QComboBox>
@@ -48,6 +49,36 @@ TEST(History, ListsTheRunsOfAStore) {
   store->deleteRun(a);
   panel.refresh();
   EXPECT_EQ(model->rowCount(), 1);
+}
+
+TEST(History, DetailsShowHowTheSelectedRunWasMeasured) {
+  test::ensureApp();
+  QTemporaryDir dir;
+  auto store = Store::open(dir.filePath(QStringLiteral("h.db")).toStdString());
+  const auto old_run = test::storeFixtureRun(*store);  // as a run stored before provenance existed
+  const auto measured = test::storeFixtureRun(*store);
+  store->addProvenance(measured, {{"gpu.name", "NVIDIA H200"}, {"gpu.sm_clock_start_mhz", "1980"}});
+
+  HistoryPanel panel;
+  panel.setDatabase(Database::create(QString::fromStdString(store->path())));
+  const QString idle = panel.details()->toPlainText();
+  EXPECT_TRUE(idle.contains(QLatin1String("Select a run"))) << idle.toStdString();
+  auto select = [&](std::int64_t id) {
+    const QAbstractItemModel* shown = panel.table()->model();
+    for (int r = 0; r < shown->rowCount(); ++r) {
+      if (shown->index(r, HistoryPanel::Id).data(Qt::UserRole).toLongLong() == id) panel.table()->selectRow(r);
+    }
+    return panel.details()->toPlainText();
+  };
+  const QString shown = select(measured);
+  EXPECT_TRUE(shown.contains(QStringLiteral("Run #%1").arg(measured))) << shown.toStdString();
+  EXPECT_TRUE(shown.contains(QLatin1String("gpu.name: NVIDIA H200"))) << shown.toStdString();
+  EXPECT_LT(shown.indexOf(QLatin1String("gpu.name")), shown.indexOf(QLatin1String("gpu.sm_clock_start_mhz")));
+  const QString none = select(old_run);
+  EXPECT_TRUE(none.contains(QLatin1String("no provenance recorded"))) << none.toStdString();
+  // Still shown after the list is read again (the selection is kept).
+  panel.refresh();
+  EXPECT_TRUE(panel.details()->toPlainText().contains(QLatin1String("no provenance recorded")));
 }
 
 TEST(History, OpensAndComparesRuns) {

@@ -135,6 +135,16 @@ QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points,
   }
   html += QStringLiteral("</table>");
 
+  // How the run was measured (provenance.h): build, host, device software, clocks, timing settings.
+  html += QStringLiteral("<h2>Provenance</h2>");
+  if (run.provenance.empty()) {
+    html += QStringLiteral("<p>None recorded (a run stored before attnbench recorded it).</p>");
+  } else {
+    html += QStringLiteral("<table>");
+    for (const auto& e : run.provenance.entries()) html += row(qs(e.key), qs(e.value));
+    html += QStringLiteral("</table>");
+  }
+
   const SweepSpec& s = run.spec;
   QStringList models, dtypes, kernels_list, tiles, masks;
   for (const auto& m : s.models) {
@@ -383,7 +393,7 @@ bool exportTable(const RunRecord& run, const std::vector<PointResult>& points, c
   const QString suffix = QFileInfo(path).suffix().toLower();
   std::ostringstream out;
   if (suffix == QLatin1String("csv")) {
-    writeCsv(out, points);
+    writeCsv(out, points, run.provenance);
   } else if (suffix == QLatin1String("json")) {
     out << runToJson(run, points).dump(2) << '\n';
   } else {

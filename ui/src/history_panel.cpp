@@ -8,8 +8,10 @@
 #include <QInputDialog>
 #include <QLabel>
 #include <QMessageBox>
+#include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSortFilterProxyModel>
+#include <QSplitter>
 #include <QStandardItemModel>
 #include <QTableView>
 #include <QVBoxLayout>
@@ -17,6 +19,21 @@
 #include "ui_format.h"
 
 namespace attnbench::ui {
+namespace {
+
+// The Id item's role that holds the run's details text.
+constexpr int kDetailsRole = Qt::UserRole + 1;
+
+QString detailsText(const RunRecord& run) {
+  if (run.provenance.empty()) {
+    return QObject::tr("Run #%1: no provenance recorded (stored before attnbench recorded it).").arg(run.id);
+  }
+  QString text = QObject::tr("Run #%1 was measured with:").arg(run.id);
+  for (const auto& e : run.provenance.entries()) text += QStringLiteral("\n  %1: %2").arg(qs(e.key), qs(e.value));
+  return text;
+}
+
+}  // namespace
 
 HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   model_ = new QStandardItemModel(0, ColumnCount, this);
@@ -37,6 +54,10 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   table_->horizontalHeader()->setStretchLastSection(true);
   table_->setAlternatingRowColors(true);
   table_->setWordWrap(false);
+
+  details_ = new QPlainTextEdit;
+  details_->setReadOnly(true);
+  details_->setLineWrapMode(QPlainTextEdit::NoWrap);
 
   db_label_ = new QLabel;
   db_label_->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -59,7 +80,16 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(2, 2, 2, 2);
   layout->addWidget(db_label_);
-  layout->addWidget(table_);
+  // The list beside the selected run's details: the dock is wide and short, and a provenance is a
+  // column of lines. The list has the larger share; the handle moves either way.
+  auto* split = new QSplitter(Qt::Horizontal);
+  split->addWidget(table_);
+  split->addWidget(details_);
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 2);
+  split->setSizes({3 * 1000, 2 * 1000});  // those shares from the start, whatever the size hints say
+  split->setCollapsible(0, false);
+  layout->addWidget(split, 1);
   layout->addLayout(buttons);
 
   connect(open_db, &QPushButton::clicked, this, &HistoryPanel::openDatabaseRequested);
@@ -89,7 +119,9 @@ HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   connect(annotate_, &QPushButton::clicked, this, &HistoryPanel::annotate);
   connect(delete_, &QPushButton::clicked, this, &HistoryPanel::remove);
   connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, &HistoryPanel::updateButtons);
+  connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, &HistoryPanel::showDetails);
   updateButtons();
+  showDetails();
 }
 
 void HistoryPanel::setDatabase(const Database& db) {
@@ -157,6 +189,7 @@ void HistoryPanel::refresh() {
     row << item(qs(run.note), qs(run.note));
     row[Device]->setToolTip(qs(run.device.id) + QStringLiteral(" on ") + qs(run.host));
     row[Note]->setToolTip(qs(run.note));
+    row[Id]->setData(detailsText(run), kDetailsRole);
     if (run.status == RunStatus::Interrupted || run.status == RunStatus::Failed) {
       row[Status]->setForeground(QColor(0xc62828));
     }
@@ -200,6 +233,13 @@ void HistoryPanel::updateButtons() {
   annotate_->setEnabled(n == 1);
   delete_->setEnabled(n >= 1);
   compare_->setEnabled(n >= 2);
+}
+
+void HistoryPanel::showDetails() {
+  const QModelIndexList rows = table_->selectionModel()->selectedRows(Id);
+  if (rows.size() == 1) details_->setPlainText(rows.front().data(kDetailsRole).toString());
+  else if (rows.empty()) details_->setPlainText(tr("Select a run to see how it was measured."));
+  else details_->setPlainText(tr("%1 runs selected.").arg(rows.size()));
 }
 
 std::optional<RunRecord> HistoryPanel::singleSelectedRun() {

@@ -15,6 +15,7 @@
 #include "database.h"
 
 class QLabel;
+class QPlainTextEdit;
 class QPushButton;
 class QSortFilterProxyModel;
 class QStandardItemModel;
@@ -38,6 +39,8 @@ class HistoryPanel : public QWidget {
   // A run that must not be deleted (the one a worker is writing).
   void setBusyRun(std::int64_t run_id) { busy_run_ = run_id; }
   QTableView* table() const { return table_; }
+  // The selected run's details: how it was measured (its provenance, provenance.h).
+  QPlainTextEdit* details() const { return details_; }
   QStandardItemModel* model() const { return model_; }
   std::vector<std::int64_t> selectedRuns() const;
   // The run selected alone, read from the store; nullopt for none, several, or a store error.
@@ -61,6 +64,7 @@ class HistoryPanel : public QWidget {
   void annotate();
   void remove();
   void updateButtons();
+  void showDetails();
   void watchFiles();
   // Runs a store call; a failure goes to the log instead of escaping the event loop. False on failure.
   bool guarded(const std::function<void()>& change);
@@ -69,6 +73,7 @@ class HistoryPanel : public QWidget {
   QStandardItemModel* model_;
   QSortFilterProxyModel* sorted_;
   QTableView* table_;
+  QPlainTextEdit* details_;
   QLabel* db_label_;
   QPushButton* open_;
   QPushButton* rename_;

@@ -99,6 +99,7 @@ void RunData::apply(const RunStartedEvent& e) {
   run.status = RunStatus::Running;
   run.started_at = isoTimestampNow();
   run.device = e.device;
+  run.provenance = e.provenance;
   bool has_spec = false;  // a readable spec: the curves are set up and the ETA predicted from it
   if (e.spec.is_object() && !e.spec.empty()) {
     try {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attnbench/device_info.h"
+#include "attnbench/provenance.h"
 #include "attnbench/sweep_spec.h"
 
 namespace attnbench {
@@ -45,6 +46,9 @@ class PreparedPoint {
   virtual std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) = 0;
 };
 
+// When a backend is asked for its part of a run's provenance.
+enum class RunMoment { Start, End };
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -66,6 +70,10 @@ class Backend {
   virtual std::optional<SmClockReading> readSmClock() const { return std::nullopt; }
   // Measures copy bandwidth and GEMM throughput (a second or two).
   virtual DeviceCeilings measureCeilings() = 0;
+  // The device's part of a run's provenance (provenance.h): at Start what it is and runs with (for a GPU:
+  // name, SMs, clocks, power limit, driver and library versions; for the CPU: model, threads, Eigen), at
+  // End what may have changed since (the SM clock). Reads only; never changes a clock or a setting.
+  virtual Provenance provenance(RunMoment moment) const = 0;
 };
 
 // All devices this build can see: the host CPU always, CUDA GPUs when built with CUDA and present.

@@ -32,6 +32,9 @@ DeviceInfo deviceInfoFromJson(const nlohmann::json& j);
 // The host CPU: model, cores, threads, cache sizes (from sysfs), memory (from /proc/meminfo).
 DeviceInfo describeHostCpu();
 
+// The CPU's model name from /proc/cpuinfo ("AMD EPYC 9654 96-Core Processor"); "" when not found.
+std::string hostCpuModel();
+
 // Bytes the OS reports available now (MemAvailable), 0 when unknown.
 std::uint64_t hostAvailableMemoryBytes();
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnbench/device_info.h"
+#include "attnbench/provenance.h"
 #include "attnbench/results.h"
 #include "attnbench/store.h"
 
@@ -25,6 +26,7 @@ struct RunStartedEvent {
   bool resumed = false;
   DeviceInfo device;           // with the measured ceilings
   nlohmann::json spec;         // the sweep spec as stored with the run
+  Provenance provenance;       // what the run is measured with, as stored (provenance.h)
 };
 
 struct PointStartedEvent {

@@ -17,7 +17,9 @@ namespace attnbench {
 
 // RFC 4180: fields with a comma, quote, CR or LF are quoted. Text cells (model, message) that start
 // like a spreadsheet formula (= + - @, tab, CR) get a leading apostrophe so that they stay text.
-void writeCsv(std::ostream& out, const std::vector<PointResult>& points);
+// The run's provenance comes first, one `# key: value` comment line per entry (control characters
+// escaped), then the header row: readers skip lines starting with '#' (pandas: comment='#').
+void writeCsv(std::ostream& out, const std::vector<PointResult>& points, const Provenance& provenance = {});
 
 // Writes what `write` produces to `path` ("-" = stdout). A regular file is replaced atomically: the
 // text goes to a temporary file in the same folder, which is flushed, synced, closed and renamed over
@@ -25,6 +27,7 @@ void writeCsv(std::ostream& out, const std::vector<PointResult>& points);
 // a terminal, /dev/full) are written in place. Every write and the close are checked: failures throw
 // std::runtime_error naming the path and the OS error.
 void writeOutputFile(const std::string& path, const std::function<void(std::ostream&)>& write);
+// The run (its provenance as a `provenance` object of strings), its device, spec and points.
 nlohmann::json runToJson(const RunRecord& run, const std::vector<PointResult>& points);
 
 // Per shape: flash and standard times, TFLOP/s, speedup standard/flash, memory ratio.

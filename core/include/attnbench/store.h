@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnbench/device_info.h"
+#include "attnbench/provenance.h"
 #include "attnbench/results.h"
 #include "attnbench/sweep_spec.h"
 
@@ -50,6 +51,8 @@ struct RunRecord {
   double heartbeat_at = 0;
   int total_points = 0;
   int finished_points = 0;  // points recorded so far
+  // What the run was measured with (provenance.h); empty for runs stored before schema version 4.
+  Provenance provenance;
 };
 
 class Store {
@@ -69,7 +72,8 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // 2: runs record their owning process (owner_pid, owner_host, owner_start, heartbeat_at).
-  static constexpr int kSchemaVersion = 3;
+  // 3: points columns named as the result fields. 4: runs record their provenance.
+  static constexpr int kSchemaVersion = 4;
   // A running sweep refreshes its run's heartbeat this often; a run on another host whose heartbeat is
   // older than kOwnerStaleSeconds counts as abandoned (on this host the process table decides).
   static constexpr int kHeartbeatSeconds = 10;
@@ -87,6 +91,8 @@ class Store {
   void renameRun(std::int64_t run_id, const std::string& name);
   void annotateRun(std::int64_t run_id, const std::string& note);
   void deleteRun(std::int64_t run_id);  // with its points and samples
+  // Adds to the run's provenance: a key already there takes the new value in its place, others append.
+  void addProvenance(std::int64_t run_id, const Provenance& more);
 
   // Records a finished point and its samples atomically; replaces an earlier record of the same index.
   void recordPoint(std::int64_t run_id, const PointResult& result);
