@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "attnbench/kernels/attention_params.h"
+#include "device_math.cuh"
 #include "flash_fwd_launch.h"
 #include "flash_fwd_traits.h"
 
@@ -105,36 +106,6 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const std::uint32_t (&a)
 #endif
 }
 
-// Two fp32 values as one register of two fp16/bf16 values (`low` at the lower address).
-template <typename Element>
-__device__ __forceinline__ std::uint32_t packPair(float low, float high) {
-  if constexpr (std::is_same_v<Element, __half>) {
-    const __half2 pair = __floats2half2_rn(low, high);
-    return *reinterpret_cast<const std::uint32_t*>(&pair);
-  } else {
-    const __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
-    return *reinterpret_cast<const std::uint32_t*>(&pair);
-  }
-}
-
-// exp2f's hardware path (MUFU.EX2) without the library's denormal fix-ups: a probability below 2^-126
-// flushes to zero, which the fp16/bf16 P and the fp32 row sum cannot tell apart from it anyway.
-__device__ __forceinline__ float exp2Fast(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ __forceinline__ float quadMax(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-
-__device__ __forceinline__ float quadSum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
-
 // Copies kRows rows (row stride in elements) of a [rows, kHeadDim] tile into swizzled shared memory.
 // Each thread owns one 16-byte column chunk and every (kThreads / chunks-per-row)-th row; the source
 // pointer walks down the rows so that no per-row 64-bit offset stays live across the main loop.
@@ -158,9 +129,6 @@ __device__ __forceinline__ void copyTileToShared(std::uint32_t tile, const Eleme
     from += pass_stride;
   }
 }
-
-__device__ __forceinline__ int ceilDivNonNegative(int x, int d) { return x <= 0 ? 0 : (x + d - 1) / d; }
-__device__ __forceinline__ int floorDivNonNegative(int x, int d) { return x <= 0 ? 0 : x / d; }
 
 // ---- the kernel ---------------------------------------------------------------------------------
 
