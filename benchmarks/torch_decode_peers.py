@@ -19,22 +19,14 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.functional import scaled_dot_product_attention
 
+from torch_timing import event_samples_ms
+
 BACKENDS = {"torch-flash": SDPBackend.FLASH_ATTENTION, "torch-cudnn": SDPBackend.CUDNN_ATTENTION}
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def time_us(fn, burst, reps):
-    fn()  # warm-up (also the backend's first-call setup)
-    samples = []
-    for _ in range(reps):
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(burst):
-            fn()
-        stop.record()
-        stop.synchronize()
-        samples.append(1000.0 * start.elapsed_time(stop) / burst)
-    return statistics.median(samples)
+    return 1000.0 * statistics.median(event_samples_ms(fn, 1, reps, burst))
 
 
 def main():

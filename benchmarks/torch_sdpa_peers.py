@@ -16,22 +16,14 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.functional import scaled_dot_product_attention
 
+from torch_timing import event_samples_ms
+
 BACKENDS = {"torch-flash": SDPBackend.FLASH_ATTENTION, "torch-cudnn": SDPBackend.CUDNN_ATTENTION,
             "torch-math": SDPBackend.MATH}
 
 
 def time_ms(fn, warmup, reps):
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(reps):
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        samples.append(start.elapsed_time(stop))
-    return statistics.median(samples)
+    return statistics.median(event_samples_ms(fn, warmup, reps))
 
 
 def main():

@@ -120,21 +120,14 @@ def speed(args):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from torch_timing import event_samples_ms
+
     cfg = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
                       num_key_value_heads=32, vocab_size=32000, max_position_embeddings=max(4096, args.prefill_n + 8),
                       rope_theta=10000.0, rms_norm_eps=1e-5)
 
     def timed(fn, reps):
-        fn()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(reps):
-            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            stop.record()
-            stop.synchronize()
-            times.append(start.elapsed_time(stop))
+        times = event_samples_ms(fn, 1, reps)
         return sorted(times)[len(times) // 2], times
 
     torch.manual_seed(0)

@@ -1,13 +1,15 @@
-# The flash kernel instances: the one list of which (family, head dim, dtype) kernels exist. From it
-# attnbench_flash_instances() writes one translation unit per instance into the build tree (so that a
-# parallel build spreads the kernels) and flash_instances.h, whose X-macros give the declarations
-# (flash_fwd_launch.h, hopper/hopper_launch.h) and the dispatch tables (flash_api.cpp).
+# The kernel instances: the one list of which (family, head dim, dtype) flash kernels and which dtypes
+# of the decode kernels exist. From it attnbench_flash_instances() writes one translation unit per
+# instance into the build tree (so that a parallel build spreads the kernels) and flash_instances.h,
+# whose X-macros give the declarations (flash_fwd_launch.h, hopper/hopper_launch.h) and the dispatch
+# tables (flash_api.cpp); attnbench_decode_instances() writes one decode translation unit per dtype.
 #
 # Adding a head dim is a change of this list plus, where the kernel needs one, its tile set:
 # FlashTileSet<D> in kernels/cuda/flash_fwd_traits.h (sm80), kHopperTiles in hopper/hopper_tiles.h.
 
-# Every family instantiates every dtype: <file suffix>:<DType enumerator>:<element type>.
-set(ATTNBENCH_FLASH_DTYPES
+# Every flash family and the decode kernels instantiate every dtype:
+# <file suffix>:<DType enumerator>:<element type>.
+set(ATTNBENCH_KERNEL_DTYPES
   fp16:F16:__half
   bf16:BF16:__nv_bfloat16)
 # Head dims per family.
@@ -26,6 +28,15 @@ function(_attnbench_join_english out)
   endif()
 endfunction()
 
+# Sets DTYPE_SUFFIX, DTYPE and ELEMENT in the caller from one entry of ATTNBENCH_KERNEL_DTYPES, for
+# the @-substitutions of the instance templates.
+macro(_attnbench_dtype_fields entry)
+  string(REPLACE ":" ";" _fields "${entry}")
+  list(GET _fields 0 DTYPE_SUFFIX)
+  list(GET _fields 1 DTYPE)
+  list(GET _fields 2 ELEMENT)
+endmacro()
+
 # Writes the instance files of `family` (sm80 or hopper) from instances/<template>.cu.in and returns
 # their paths in `out_sources`; appends the family's X-macros to the header text in `header_var`.
 function(_attnbench_family_instances family template macro_prefix header_var out_sources)
@@ -35,11 +46,8 @@ function(_attnbench_family_instances family template macro_prefix header_var out
   set(instances_macro "")
   foreach(head_dim IN LISTS ATTNBENCH_FLASH_${family_upper}_HEAD_DIMS)
     string(APPEND dims_macro " X(${head_dim})")
-    foreach(dtype IN LISTS ATTNBENCH_FLASH_DTYPES)
-      string(REPLACE ":" ";" fields "${dtype}")
-      list(GET fields 0 DTYPE_SUFFIX)
-      list(GET fields 1 DTYPE)
-      list(GET fields 2 ELEMENT)
+    foreach(dtype IN LISTS ATTNBENCH_KERNEL_DTYPES)
+      _attnbench_dtype_fields("${dtype}")
       set(HEAD_DIM ${head_dim})
       set(file "${CMAKE_CURRENT_BINARY_DIR}/instances/${template}_hdim${head_dim}_${DTYPE_SUFFIX}.cu")
       configure_file("${CMAKE_CURRENT_SOURCE_DIR}/instances/${template}.cu.in" "${file}" @ONLY)
@@ -77,4 +85,17 @@ function(attnbench_flash_instances with_hopper)
   file(CONFIGURE OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/generated/flash_instances.h" CONTENT "${header}" @ONLY)
   set(sm80_sources "${sm80}" PARENT_SCOPE)
   set(hopper_sources "${hopper}" PARENT_SCOPE)
+endfunction()
+
+# Writes one decode instance file per dtype (split kernel and combine, from instances/decode.cu.in)
+# and returns their paths in `out_sources`.
+function(attnbench_decode_instances out_sources)
+  set(sources "")
+  foreach(dtype IN LISTS ATTNBENCH_KERNEL_DTYPES)
+    _attnbench_dtype_fields("${dtype}")
+    set(file "${CMAKE_CURRENT_BINARY_DIR}/instances/decode_${DTYPE_SUFFIX}.cu")
+    configure_file("${CMAKE_CURRENT_SOURCE_DIR}/instances/decode.cu.in" "${file}" @ONLY)
+    list(APPEND sources "${file}")
+  endforeach()
+  set(${out_sources} "${sources}" PARENT_SCOPE)
 endfunction()

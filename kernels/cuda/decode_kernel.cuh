@@ -27,7 +27,8 @@
 
 #include "attnbench/kernels/decode_params.h"
 #include "decode_launch.h"
-#include "flash_fwd_kernel.cuh"  // copy16, commitCopies, waitCopies, sharedAddress, exp2Fast
+#include "device_math.cuh"
+#include "flash_fwd_kernel.cuh"  // copy16, commitCopies, waitCopies, sharedAddress
 
 namespace attnbench::kernels::cuda::detail {
 
@@ -78,24 +79,6 @@ __device__ __forceinline__ void unpack8(const uint4& raw, float (&out)[8]) {
     }
     out[2 * w] = pair.x;
     out[2 * w + 1] = pair.y;
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ T fromFloat(float x) {
-  if constexpr (std::is_same_v<T, __half>) {
-    return __float2half_rn(x);
-  } else {
-    return __float2bfloat16_rn(x);
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ float toFloat(T x) {
-  if constexpr (std::is_same_v<T, __half>) {
-    return __half2float(x);
-  } else {
-    return __bfloat162float(x);
   }
 }
 

@@ -1,4 +1,4 @@
-// Entry points of the decode instantiation files (decode_fp16.cu, decode_bf16.cu).
+// Entry points of the decode instantiation files (generated per dtype from instances/decode.cu.in).
 #pragma once
 
 #include <cuda_runtime.h>

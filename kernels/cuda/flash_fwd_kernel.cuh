@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "attnbench/kernels/attention_params.h"
+#include "device_math.cuh"
 #include "flash_fwd_launch.h"
 #include "flash_fwd_traits.h"
 
@@ -105,36 +106,6 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const std::uint32_t (&a)
 #endif
 }
 
-// Two fp32 values as one register of two fp16/bf16 values (`low` at the lower address).
-template <typename Element>
-__device__ __forceinline__ std::uint32_t packPair(float low, float high) {
-  if constexpr (std::is_same_v<Element, __half>) {
-    const __half2 pair = __floats2half2_rn(low, high);
-    return *reinterpret_cast<const std::uint32_t*>(&pair);
-  } else {
-    const __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
-    return *reinterpret_cast<const std::uint32_t*>(&pair);
-  }
-}
-
-// exp2f's hardware path (MUFU.EX2) without the library's denormal fix-ups: a probability below 2^-126
-// flushes to zero, which the fp16/bf16 P and the fp32 row sum cannot tell apart from it anyway.
-__device__ __forceinline__ float exp2Fast(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ __forceinline__ float quadMax(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-
-__device__ __forceinline__ float quadSum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
-
 // Copies kRows rows (row stride in elements) of a [rows, kHeadDim] tile into swizzled shared memory.
 // Each thread owns one 16-byte column chunk and every (kThreads / chunks-per-row)-th row; the source
 // pointer walks down the rows so that no per-row 64-bit offset stays live across the main loop.
@@ -159,21 +130,312 @@ __device__ __forceinline__ void copyTileToShared(std::uint32_t tile, const Eleme
   }
 }
 
-__device__ __forceinline__ int ceilDivNonNegative(int x, int d) { return x <= 0 ? 0 : (x + d - 1) / d; }
-__device__ __forceinline__ int floorDivNonNegative(int x, int d) { return x <= 0 ? 0 : x / d; }
+// ---- the steps of one block ----------------------------------------------------------------------
+
+// A lane's ldmatrix addresses in the swizzled tiles. Every ldmatrix row a lane addresses has
+// row % 8 == lane % 8, so the swizzled column of chunk 2 * j + c (j = step or pair) is
+// 8 * (j / 4) + ((2 * (j % 4)) ^ (c ^ lane % 8)): four per-thread offsets plus immediates cover a
+// whole tile. `c` is the lane's chunk parity in the x4 pattern.
+template <int kHeadDim>
+struct LaneOffsets {
+  static constexpr std::uint32_t kRowBytes = kHeadDim * 2;
+  std::uint32_t a_chunks[4];  // A fragments and V^T: lanes 16-31 take the odd chunk
+  std::uint32_t k_chunks[4];  // K: lanes 8-15 and 24-31 take the odd chunk
+  std::uint32_t a_row;        // A fragments and V^T: lane % 16 is the row
+  std::uint32_t k_row;        // K: keys 0-7 for lanes 0-15, 8-15 for lanes 16-31
+
+  __device__ __forceinline__ explicit LaneOffsets(int lane) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) a_chunks[j] = static_cast<std::uint32_t>(((2 * j) ^ ((lane / 16) ^ (lane % 8))) << 4);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) k_chunks[j] = static_cast<std::uint32_t>(((2 * j) ^ (((lane / 8) % 2) ^ (lane % 8))) << 4);
+    a_row = static_cast<std::uint32_t>((lane % 16) * kHeadDim * 2);
+    k_row = static_cast<std::uint32_t>(((lane / 16) * 8 + lane % 8) * kHeadDim * 2);
+  }
+};
+
+// ldmatrix.x4 of a 16x16 A fragment of Q: lanes 0-15 address rows 0-15 at k 0-7, lanes 16-31 at k
+// 8-15. Steps come as (group of four k16 steps = one 128-byte swizzle span, step within the group).
+template <int kHeadDim>
+__device__ __forceinline__ void loadQFragment(std::uint32_t (&fragment)[4], std::uint32_t q_tile, int warp_row0,
+                                              const LaneOffsets<kHeadDim>& lanes, int m_tile, int group, int step) {
+  loadMatrixX4(fragment, q_tile + static_cast<std::uint32_t>(warp_row0 + m_tile * 16) * LaneOffsets<kHeadDim>::kRowBytes +
+                             lanes.a_row + group * 128 + lanes.a_chunks[step]);
+}
+
+// Load Q (kQInRegisters): once Q has landed, every A fragment of this warp's rows into registers for
+// the whole key loop; afterwards the stage Q occupied is free for the first prefetch.
+template <class Traits>
+__device__ __forceinline__ void loadQToRegisters(std::uint32_t (&q_fragments)[Traits::kMTiles][Traits::kHeadDim / 16][4],
+                                                 std::uint32_t q_tile, int warp_row0,
+                                                 const LaneOffsets<Traits::kHeadDim>& lanes) {
+  waitCopies<0>();
+  __syncthreads();
+#pragma unroll
+  for (int mt = 0; mt < Traits::kMTiles; ++mt) {
+#pragma unroll
+    for (int step = 0; step < Traits::kHeadDim / 16; ++step) {
+      loadQFragment(q_fragments[mt][step], q_tile, warp_row0, lanes, mt, step / 4, step % 4);
+    }
+  }
+  __syncthreads();  // stage 1, where Q was, is free for the first prefetch
+}
+
+// The K/V pipeline: key tile n of this (batch, KV head) into `stage` as two cp.async groups (K, then
+// V), so that the scores can start once K has landed. kCheckRows zero-fills keys past seq_kv.
+template <class Traits, bool kCheckRows, typename Element>
+__device__ __forceinline__ void copyKvTile(std::uint32_t stage, const Element* k, const Element* v,
+                                           const AttentionParams& p, int n, int thread) {
+  const int rows = p.seq_kv - n * Traits::kBlockN;
+  copyTileToShared<Traits, Traits::kBlockN, kCheckRows>(stage, k + n * Traits::kBlockN * p.k_row_stride,
+                                                        p.k_row_stride, rows, thread);
+  commitCopies();
+  copyTileToShared<Traits, Traits::kBlockN, kCheckRows>(stage + static_cast<std::uint32_t>(Traits::kKvTileBytes),
+                                                        v + n * Traits::kBlockN * p.v_row_stride, p.v_row_stride, rows,
+                                                        thread);
+  commitCopies();
+}
+
+// S = Q K^T for this warp's rows. ldmatrix.x4 on K (row-major [key][d]) yields the B fragments of two
+// n8 key tiles: lanes 0-7 / 8-15 address keys 0-7 at k 0-7 / 8-15, lanes 16-31 keys 8-15.
+template <class Traits, typename Element>
+__device__ __forceinline__ void computeScores(
+    float (&acc_s)[Traits::kMTiles][Traits::kBlockN / 8][4],
+    const std::uint32_t (&q_fragments)[Traits::kQInRegisters ? Traits::kMTiles : 1][Traits::kQInRegisters ? Traits::kHeadDim / 16 : 1][4],
+    std::uint32_t q_tile, std::uint32_t k_stage, int warp_row0, const LaneOffsets<Traits::kHeadDim>& lanes) {
+  constexpr int kMTiles = Traits::kMTiles;
+  constexpr int kScoreTiles = Traits::kBlockN / 8;
+  constexpr int kQkSteps = Traits::kHeadDim / 16;
+  constexpr bool kQInRegisters = Traits::kQInRegisters;
+  constexpr std::uint32_t kRowBytes = LaneOffsets<Traits::kHeadDim>::kRowBytes;
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+    for (int nt = 0; nt < kScoreTiles; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc_s[mt][nt][e] = 0.0f;
+    }
+  }
+  const std::uint32_t k_smem = k_stage + lanes.k_row;
+  // With Q re-read from shared memory the groups stay a loop: unrolled, ptxas hoists ldmatrix of
+  // later steps into registers the O and S accumulators need, and spills.
+#pragma unroll(kQInRegisters ? kQkSteps / 4 : 1)
+  for (int group = 0; group < kQkSteps / 4; ++group) {
+#pragma unroll
+    for (int step = 0; step < 4; ++step) {
+      std::uint32_t q_step[kMTiles][4];
+#pragma unroll
+      for (int mt = 0; mt < kMTiles; ++mt) {
+        if constexpr (kQInRegisters) {
+#pragma unroll
+          for (int r = 0; r < 4; ++r) q_step[mt][r] = q_fragments[mt][group * 4 + step][r];
+        } else {
+          loadQFragment(q_step[mt], q_tile, warp_row0, lanes, mt, group, step);
+        }
+      }
+#pragma unroll
+      for (int pair = 0; pair < kScoreTiles / 2; ++pair) {
+        std::uint32_t b[4];
+        loadMatrixX4(b, k_smem + pair * 16 * kRowBytes + group * 128 + lanes.k_chunks[step]);
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+          mma16816<Element>(acc_s[mt][2 * pair], q_step[mt], b[0], b[1]);
+          mma16816<Element>(acc_s[mt][2 * pair + 1], q_step[mt], b[2], b[3]);
+        }
+      }
+    }
+  }
+}
+
+// Masks key tile n where it crosses the diagonal or the end of the keys. C fragment: register e of
+// tile nt holds row lane/4 (+8 for e >= 2), column nt*8 + 2*(lane%4) + e%2.
+template <class Traits, bool kCausal>
+__device__ __forceinline__ void maskScores(float (&acc_s)[Traits::kMTiles][Traits::kBlockN / 8][4],
+                                           const AttentionParams& p, int n, int m0, int warp_row0, int lane,
+                                           int causal_offset) {
+  const int row0 = m0 + warp_row0 + lane / 4;
+  const int col0 = n * Traits::kBlockN + 2 * (lane % 4);
+#pragma unroll
+  for (int mt = 0; mt < Traits::kMTiles; ++mt) {
+#pragma unroll
+    for (int nt = 0; nt < Traits::kBlockN / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = row0 + mt * 16 + (e / 2) * 8;
+        const int col = col0 + nt * 8 + e % 2;
+        const bool masked = col >= p.seq_kv || (kCausal && col > row + causal_offset);
+        if (masked) acc_s[mt][nt][e] = -INFINITY;
+      }
+    }
+  }
+}
+
+// Online softmax in the exp2 domain: S becomes P in place, the running max and sum move on, and O
+// is rescaled where the max moved. Each row keeps a reference max m; P = exp2(S * scale_log2 -
+// m * scale_log2). m moves up (and the running sum and O are rescaled) only when the tile's max
+// exceeds it by more than kRescaleThreshold (in log2 units), so P stays below 2^8: no precision is
+// lost in fp16/bf16 P or in the fp32 sums, and after the first tiles a warp almost never has to
+// rescale its O accumulator (D/2 multiplies per row pair). O / sum and LSE = m * scale + ln(sum)
+// come out the same as with the exact running max.
+template <class Traits>
+__device__ __forceinline__ void onlineSoftmax(float (&acc_s)[Traits::kMTiles][Traits::kBlockN / 8][4],
+                                              float (&acc_o)[Traits::kMTiles][Traits::kHeadDim / 8][4],
+                                              float (&row_max)[Traits::kMTiles][2], float (&row_sum)[Traits::kMTiles][2],
+                                              float scale_log2) {
+  constexpr int kMTiles = Traits::kMTiles;
+  constexpr int kScoreTiles = Traits::kBlockN / 8;
+  constexpr float kRescaleThreshold = 8.0f;
+  float correction[kMTiles][2];
+  bool rescale = false;
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float tile_max = row_max[mt][h];
+#pragma unroll
+      for (int nt = 0; nt < kScoreTiles; ++nt) {
+        tile_max = fmaxf(tile_max, fmaxf(acc_s[mt][nt][2 * h], acc_s[mt][nt][2 * h + 1]));
+      }
+      tile_max = quadMax(tile_max);
+      const float old_scaled = row_max[mt][h] * scale_log2;
+      const float new_scaled = tile_max * scale_log2;
+      correction[mt][h] = 1.0f;
+      // True on the first unmasked key (old = -inf); false while a row has seen only masked keys.
+      if (new_scaled - old_scaled > kRescaleThreshold) {
+        correction[mt][h] = exp2Fast(old_scaled - new_scaled);
+        row_max[mt][h] = tile_max;
+        rescale = true;
+      }
+      // A row that has seen only masked keys keeps m = -inf; subtracting 0 keeps exp2 at 0, not NaN.
+      const float max_scaled = row_max[mt][h] == -INFINITY ? 0.0f : row_max[mt][h] * scale_log2;
+      float sum = row_sum[mt][h] * correction[mt][h];
+#pragma unroll
+      for (int nt = 0; nt < kScoreTiles; ++nt) {
+#pragma unroll
+        for (int e = 2 * h; e < 2 * h + 2; ++e) {
+          const float prob = exp2Fast(fmaf(acc_s[mt][nt][e], scale_log2, -max_scaled));
+          acc_s[mt][nt][e] = prob;
+          sum += prob;
+        }
+      }
+      row_sum[mt][h] = sum;
+    }
+  }
+  // Warps of one m16 tile rescale unconditionally: for them the vote and branch cost more than
+  // the D/2 multiplies they save (64x64 and 128x128 ran 5-15% slower with the skip on an H100).
+  if (kMTiles == 1 || __any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+      for (int nt = 0; nt < Traits::kHeadDim / 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc_o[mt][nt][e] *= correction[mt][e / 2];
+      }
+    }
+  }
+}
+
+// O += P V. The C fragments of two adjacent score tiles are the A fragment of one k16 step;
+// ldmatrix.x4.trans on V (row-major [key][d]) yields the B fragments of two n8 d tiles:
+// lanes 0-15 address keys 0-15 of d tile 0, lanes 16-31 of d tile 1.
+template <class Traits, typename Element>
+__device__ __forceinline__ void accumulatePv(float (&acc_o)[Traits::kMTiles][Traits::kHeadDim / 8][4],
+                                             const float (&acc_s)[Traits::kMTiles][Traits::kBlockN / 8][4],
+                                             std::uint32_t v_stage, const LaneOffsets<Traits::kHeadDim>& lanes) {
+  constexpr int kMTiles = Traits::kMTiles;
+  constexpr std::uint32_t kRowBytes = LaneOffsets<Traits::kHeadDim>::kRowBytes;
+  const std::uint32_t v_smem = v_stage + lanes.a_row;
+#pragma unroll
+  for (int step = 0; step < Traits::kBlockN / 16; ++step) {
+    std::uint32_t a[kMTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt) {
+      a[mt][0] = packPair<Element>(acc_s[mt][2 * step][0], acc_s[mt][2 * step][1]);
+      a[mt][1] = packPair<Element>(acc_s[mt][2 * step][2], acc_s[mt][2 * step][3]);
+      a[mt][2] = packPair<Element>(acc_s[mt][2 * step + 1][0], acc_s[mt][2 * step + 1][1]);
+      a[mt][3] = packPair<Element>(acc_s[mt][2 * step + 1][2], acc_s[mt][2 * step + 1][3]);
+    }
+#pragma unroll
+    for (int pair = 0; pair < Traits::kHeadDim / 16; ++pair) {
+      std::uint32_t b[4];
+      loadMatrixX4Transposed(b, v_smem + step * 16 * kRowBytes + (pair / 4) * 128 + lanes.a_chunks[pair % 4]);
+#pragma unroll
+      for (int mt = 0; mt < kMTiles; ++mt) {
+        mma16816<Element>(acc_o[mt][2 * pair], a[mt], b[0], b[1]);
+        mma16816<Element>(acc_o[mt][2 * pair + 1], a[mt], b[2], b[3]);
+      }
+    }
+  }
+}
+
+// The epilogue: normalise O once, write LSE (natural log; -inf and O = 0 for a row that saw no key),
+// and store O through shared memory (the Q tile's place) so that global stores are whole 16-byte
+// chunks.
+template <class Traits, typename Element>
+__device__ __forceinline__ void writeOutput(float (&acc_o)[Traits::kMTiles][Traits::kHeadDim / 8][4],
+                                            const float (&row_max)[Traits::kMTiles][2],
+                                            const float (&row_sum)[Traits::kMTiles][2], const AttentionParams& p,
+                                            unsigned char* o_staging, int batch, int head, int m0, int rows_valid,
+                                            int warp_row0, int thread) {
+  constexpr int kHeadDim = Traits::kHeadDim;
+  constexpr int kMTiles = Traits::kMTiles;
+  constexpr int kOutTiles = kHeadDim / 8;
+  const int lane = thread % 32;
+  float* lse = p.lse == nullptr ? nullptr
+                                : p.lse + (static_cast<std::int64_t>(batch) * p.heads_q + head) * p.seq_q + m0;
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float sum = quadSum(row_sum[mt][h]);
+      const float inverse = sum > 0.0f ? 1.0f / sum : 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < kOutTiles; ++nt) {
+        acc_o[mt][nt][2 * h] *= inverse;
+        acc_o[mt][nt][2 * h + 1] *= inverse;
+      }
+      const int row = warp_row0 + mt * 16 + lane / 4 + 8 * h;
+      if (lse != nullptr && lane % 4 == 0 && row < rows_valid) {
+        lse[row] = sum > 0.0f ? row_max[mt][h] * p.softmax_scale + logf(sum) : -INFINITY;
+      }
+    }
+  }
+
+  __syncthreads();  // every warp is done reading K, V (and Q)
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+    for (int nt = 0; nt < kOutTiles; ++nt) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = warp_row0 + mt * 16 + lane / 4 + 8 * h;
+        *reinterpret_cast<std::uint32_t*>(o_staging + tileOffset<kHeadDim>(row, nt) + 4 * (lane % 4)) =
+            packPair<Element>(acc_o[mt][nt][2 * h], acc_o[mt][nt][2 * h + 1]);
+      }
+    }
+  }
+  __syncthreads();
+  constexpr int kChunksPerRow = kHeadDim / 8;
+  constexpr int kRowsPerPass = Traits::kThreads / kChunksPerRow;
+  Element* o = static_cast<Element*>(p.o) + batch * p.o_batch_stride + head * p.o_head_stride + m0 * p.o_row_stride;
+  const int chunk = thread % kChunksPerRow;
+#pragma unroll
+  for (int pass = 0; pass < Traits::kBlockM / kRowsPerPass; ++pass) {
+    const int row = thread / kChunksPerRow + pass * kRowsPerPass;
+    if (row < rows_valid) {
+      *reinterpret_cast<uint4*>(o + row * p.o_row_stride + chunk * 8) =
+          *reinterpret_cast<const uint4*>(o_staging + tileOffset<kHeadDim>(row, chunk));
+    }
+  }
+}
 
 // ---- the kernel ---------------------------------------------------------------------------------
 
 template <class Traits, typename Element, bool kCausal>
 __device__ __forceinline__ void flashForwardBlock(const AttentionParams& p) {
-  constexpr int kHeadDim = Traits::kHeadDim;
   constexpr int kBlockM = Traits::kBlockM;
   constexpr int kBlockN = Traits::kBlockN;
   constexpr int kMTiles = Traits::kMTiles;
-  constexpr int kScoreTiles = kBlockN / 8;  // n8 column tiles of S
-  constexpr int kOutTiles = kHeadDim / 8;   // n8 column tiles of O
-  constexpr int kQkSteps = kHeadDim / 16;   // k16 steps of Q K^T
-  constexpr int kPvSteps = kBlockN / 16;    // k16 steps of P V
   constexpr bool kQInRegisters = Traits::kQInRegisters;
 
   extern __shared__ __align__(128) unsigned char shared[];
@@ -208,47 +470,16 @@ __device__ __forceinline__ void flashForwardBlock(const AttentionParams& p) {
   const std::uint32_t q_tile =
       smem + static_cast<std::uint32_t>(kQInRegisters ? Traits::kStageBytes : Traits::kStages * Traits::kStageBytes);
   const auto k_tile = [&](int stage) { return smem + static_cast<std::uint32_t>(stage * Traits::kStageBytes); };
-  const auto v_tile = [&](int stage) { return k_tile(stage) + static_cast<std::uint32_t>(Traits::kKvTileBytes); };
-  const auto copy_kv = [&](auto check_rows, int n, int stage) {
-    constexpr bool kCheckRows = decltype(check_rows)::value;
-    const int rows = p.seq_kv - n * kBlockN;
-    copyTileToShared<Traits, kBlockN, kCheckRows>(k_tile(stage), k + n * kBlockN * p.k_row_stride, p.k_row_stride,
-                                                  rows, thread);
-    commitCopies();
-    copyTileToShared<Traits, kBlockN, kCheckRows>(v_tile(stage), v + n * kBlockN * p.v_row_stride, p.v_row_stride,
-                                                  rows, thread);
-    commitCopies();
-  };
-  // Every ldmatrix row a lane addresses has row % 8 == lane % 8, so the swizzled column of chunk
-  // 2 * j + c (j = step or pair) is 8 * (j / 4) + ((2 * (j % 4)) ^ (c ^ lane % 8)): four per-thread
-  // offsets plus immediates cover a whole tile. `c` is the lane's chunk parity in the x4 pattern.
-  const auto chunk_offsets = [&](int c, std::uint32_t (&offsets)[4]) {
-#pragma unroll
-    for (int j = 0; j < 4; ++j) offsets[j] = static_cast<std::uint32_t>(((2 * j) ^ (c ^ (lane % 8))) << 4);
-  };
-  std::uint32_t a_chunks[4];  // A fragments and V^T: lanes 16-31 take the odd chunk
-  std::uint32_t k_chunks[4];  // K: lanes 8-15 and 24-31 take the odd chunk
-  chunk_offsets(lane / 16, a_chunks);
-  chunk_offsets((lane / 8) % 2, k_chunks);
-  const std::uint32_t a_row = static_cast<std::uint32_t>((lane % 16) * kHeadDim * 2);
-  const std::uint32_t k_row = static_cast<std::uint32_t>(((lane / 16) * 8 + lane % 8) * kHeadDim * 2);
-  constexpr std::uint32_t kRowBytes = kHeadDim * 2;
+  const LaneOffsets<Traits::kHeadDim> lanes(lane);
 
-  // ldmatrix.x4 of a 16x16 A fragment: lanes 0-15 address rows 0-15 at k 0-7, lanes 16-31 at k 8-15.
-  // Steps come as (group of four k16 steps = one 128-byte swizzle span, step within the group).
-  const auto load_q_fragment = [&](std::uint32_t (&fragment)[4], int m_tile, int group, int step) {
-    loadMatrixX4(fragment, q_tile + static_cast<std::uint32_t>(warp_row0 + m_tile * 16) * kRowBytes + a_row +
-                               group * 128 + a_chunks[step]);
-  };
-
-  std::uint32_t q_fragments[kQInRegisters ? kMTiles : 1][kQInRegisters ? kQkSteps : 1][4];
-  float acc_o[kMTiles][kOutTiles][4];
+  std::uint32_t q_fragments[kQInRegisters ? kMTiles : 1][kQInRegisters ? Traits::kHeadDim / 16 : 1][4];
+  float acc_o[kMTiles][Traits::kHeadDim / 8][4];
   float row_max[kMTiles][2];  // running max of the raw scores of rows lane/4 and lane/4 + 8
   float row_sum[kMTiles][2];  // this thread's partial sum of exp2((s - max) * scale_log2)
 #pragma unroll
   for (int mt = 0; mt < kMTiles; ++mt) {
 #pragma unroll
-    for (int nt = 0; nt < kOutTiles; ++nt) {
+    for (int nt = 0; nt < Traits::kHeadDim / 8; ++nt) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc_o[mt][nt][e] = 0.0f;
     }
@@ -262,226 +493,35 @@ __device__ __forceinline__ void flashForwardBlock(const AttentionParams& p) {
 
   if (n_tiles > 0) {
     copyTileToShared<Traits, kBlockM, true>(q_tile, q, p.q_row_stride, rows_valid, thread);
-    copy_kv(std::true_type{}, n_tiles - 1, 0);  // Q joins the K group; the last key tile may be partial
-    if constexpr (kQInRegisters) {
-      waitCopies<0>();
-      __syncthreads();
-#pragma unroll
-      for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-        for (int step = 0; step < kQkSteps; ++step) load_q_fragment(q_fragments[mt][step], mt, step / 4, step % 4);
-      }
-      __syncthreads();  // stage 1, where Q was, is free for the first prefetch
-    }
+    // Q joins the K group; the last key tile may be partial.
+    copyKvTile<Traits, true>(k_tile(0), k, v, p, n_tiles - 1, thread);
+    if constexpr (kQInRegisters) loadQToRegisters<Traits>(q_fragments, q_tile, warp_row0, lanes);
 
     for (int n = n_tiles - 1; n >= 0; --n) {
       const int stage = (n_tiles - 1 - n) & 1;  // the first tile visited sits in stage 0
       waitCopies<1>();  // K of tile n has landed (its V may still be in flight)
       __syncthreads();  // ... for every thread, and every warp is done with the other stage
       if (n > 0) {
-        copy_kv(std::false_type{}, n - 1, stage ^ 1);  // tiles before the last are whole
+        copyKvTile<Traits, false>(k_tile(stage ^ 1), k, v, p, n - 1, thread);  // tiles before the last are whole
       } else {
         commitCopies();  // empty groups keep the wait counts below uniform
         commitCopies();
       }
 
-      // S = Q K^T for this warp's rows. ldmatrix.x4 on K (row-major [key][d]) yields the B fragments
-      // of two n8 key tiles: lanes 0-7 / 8-15 address keys 0-7 at k 0-7 / 8-15, lanes 16-31 keys 8-15.
-      float acc_s[kMTiles][kScoreTiles][4];
-#pragma unroll
-      for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-        for (int nt = 0; nt < kScoreTiles; ++nt) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) acc_s[mt][nt][e] = 0.0f;
-        }
-      }
-      const std::uint32_t k_smem = k_tile(stage) + k_row;
-      // With Q re-read from shared memory the groups stay a loop: unrolled, ptxas hoists ldmatrix of
-      // later steps into registers the O and S accumulators need, and spills.
-#pragma unroll(kQInRegisters ? kQkSteps / 4 : 1)
-      for (int group = 0; group < kQkSteps / 4; ++group) {
-#pragma unroll
-        for (int step = 0; step < 4; ++step) {
-          std::uint32_t q_step[kMTiles][4];
-#pragma unroll
-          for (int mt = 0; mt < kMTiles; ++mt) {
-            if constexpr (kQInRegisters) {
-#pragma unroll
-              for (int r = 0; r < 4; ++r) q_step[mt][r] = q_fragments[mt][group * 4 + step][r];
-            } else {
-              load_q_fragment(q_step[mt], mt, group, step);
-            }
-          }
-#pragma unroll
-          for (int pair = 0; pair < kScoreTiles / 2; ++pair) {
-            std::uint32_t b[4];
-            loadMatrixX4(b, k_smem + pair * 16 * kRowBytes + group * 128 + k_chunks[step]);
-#pragma unroll
-            for (int mt = 0; mt < kMTiles; ++mt) {
-              mma16816<Element>(acc_s[mt][2 * pair], q_step[mt], b[0], b[1]);
-              mma16816<Element>(acc_s[mt][2 * pair + 1], q_step[mt], b[2], b[3]);
-            }
-          }
-        }
-      }
-
-      // Mask the tiles that cross the diagonal or the end of the keys. C fragment: register e of
-      // tile nt holds row lane/4 (+8 for e >= 2), column nt*8 + 2*(lane%4) + e%2.
-      if (n >= n_unmasked) {
-        const int row0 = m0 + warp_row0 + lane / 4;
-        const int col0 = n * kBlockN + 2 * (lane % 4);
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-          for (int nt = 0; nt < kScoreTiles; ++nt) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int row = row0 + mt * 16 + (e / 2) * 8;
-              const int col = col0 + nt * 8 + e % 2;
-              const bool masked = col >= p.seq_kv || (kCausal && col > row + causal_offset);
-              if (masked) acc_s[mt][nt][e] = -INFINITY;
-            }
-          }
-        }
-      }
-
-      // Online softmax in the exp2 domain. Each row keeps a reference max m; P = exp2(S * scale_log2 -
-      // m * scale_log2). m moves up (and the running sum and O are rescaled) only when the tile's max
-      // exceeds it by more than kRescaleThreshold (in log2 units), so P stays below 2^8: no precision
-      // is lost in fp16/bf16 P or in the fp32 sums, and after the first tiles a warp almost never has
-      // to rescale its O accumulator (D/2 multiplies per row pair). O / sum and LSE = m * scale +
-      // ln(sum) come out the same as with the exact running max.
-      constexpr float kRescaleThreshold = 8.0f;
-      float correction[kMTiles][2];
-      bool rescale = false;
-#pragma unroll
-      for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          float tile_max = row_max[mt][h];
-#pragma unroll
-          for (int nt = 0; nt < kScoreTiles; ++nt) {
-            tile_max = fmaxf(tile_max, fmaxf(acc_s[mt][nt][2 * h], acc_s[mt][nt][2 * h + 1]));
-          }
-          tile_max = quadMax(tile_max);
-          const float old_scaled = row_max[mt][h] * scale_log2;
-          const float new_scaled = tile_max * scale_log2;
-          correction[mt][h] = 1.0f;
-          // True on the first unmasked key (old = -inf); false while a row has seen only masked keys.
-          if (new_scaled - old_scaled > kRescaleThreshold) {
-            correction[mt][h] = exp2Fast(old_scaled - new_scaled);
-            row_max[mt][h] = tile_max;
-            rescale = true;
-          }
-          // A row that has seen only masked keys keeps m = -inf; subtracting 0 keeps exp2 at 0, not NaN.
-          const float max_scaled = row_max[mt][h] == -INFINITY ? 0.0f : row_max[mt][h] * scale_log2;
-          float sum = row_sum[mt][h] * correction[mt][h];
-#pragma unroll
-          for (int nt = 0; nt < kScoreTiles; ++nt) {
-#pragma unroll
-            for (int e = 2 * h; e < 2 * h + 2; ++e) {
-              const float prob = exp2Fast(fmaf(acc_s[mt][nt][e], scale_log2, -max_scaled));
-              acc_s[mt][nt][e] = prob;
-              sum += prob;
-            }
-          }
-          row_sum[mt][h] = sum;
-        }
-      }
-      // Warps of one m16 tile rescale unconditionally: for them the vote and branch cost more than
-      // the D/2 multiplies they save (64x64 and 128x128 ran 5-15% slower with the skip on an H100).
-      if (kMTiles == 1 || __any_sync(0xffffffffu, rescale)) {
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-          for (int nt = 0; nt < kOutTiles; ++nt) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc_o[mt][nt][e] *= correction[mt][e / 2];
-          }
-        }
-      }
+      float acc_s[kMTiles][kBlockN / 8][4];
+      computeScores<Traits, Element>(acc_s, q_fragments, q_tile, k_tile(stage), warp_row0, lanes);
+      if (n >= n_unmasked) maskScores<Traits, kCausal>(acc_s, p, n, m0, warp_row0, lane, causal_offset);
+      onlineSoftmax<Traits>(acc_s, acc_o, row_max, row_sum, scale_log2);
 
       waitCopies<2>();  // V of tile n has landed (tile n-1 may still be in flight)
       __syncthreads();
-
-      // O += P V. The C fragments of two adjacent score tiles are the A fragment of one k16 step;
-      // ldmatrix.x4.trans on V (row-major [key][d]) yields the B fragments of two n8 d tiles:
-      // lanes 0-15 address keys 0-15 of d tile 0, lanes 16-31 of d tile 1.
-      const std::uint32_t v_smem = v_tile(stage) + a_row;
-#pragma unroll
-      for (int step = 0; step < kPvSteps; ++step) {
-        std::uint32_t a[kMTiles][4];
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt) {
-          a[mt][0] = packPair<Element>(acc_s[mt][2 * step][0], acc_s[mt][2 * step][1]);
-          a[mt][1] = packPair<Element>(acc_s[mt][2 * step][2], acc_s[mt][2 * step][3]);
-          a[mt][2] = packPair<Element>(acc_s[mt][2 * step + 1][0], acc_s[mt][2 * step + 1][1]);
-          a[mt][3] = packPair<Element>(acc_s[mt][2 * step + 1][2], acc_s[mt][2 * step + 1][3]);
-        }
-#pragma unroll
-        for (int pair = 0; pair < kOutTiles / 2; ++pair) {
-          std::uint32_t b[4];
-          loadMatrixX4Transposed(b, v_smem + step * 16 * kRowBytes + (pair / 4) * 128 + a_chunks[pair % 4]);
-#pragma unroll
-          for (int mt = 0; mt < kMTiles; ++mt) {
-            mma16816<Element>(acc_o[mt][2 * pair], a[mt], b[0], b[1]);
-            mma16816<Element>(acc_o[mt][2 * pair + 1], a[mt], b[2], b[3]);
-          }
-        }
-      }
+      accumulatePv<Traits, Element>(acc_o, acc_s, k_tile(stage) + static_cast<std::uint32_t>(Traits::kKvTileBytes),
+                                    lanes);
     }
   }
 
-  // Normalise once, write LSE (natural log; -inf and O = 0 for a row that saw no key).
-  float* lse = p.lse == nullptr ? nullptr
-                                : p.lse + (static_cast<std::int64_t>(batch) * p.heads_q + head) * p.seq_q + m0;
-#pragma unroll
-  for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const float sum = quadSum(row_sum[mt][h]);
-      const float inverse = sum > 0.0f ? 1.0f / sum : 0.0f;
-#pragma unroll
-      for (int nt = 0; nt < kOutTiles; ++nt) {
-        acc_o[mt][nt][2 * h] *= inverse;
-        acc_o[mt][nt][2 * h + 1] *= inverse;
-      }
-      const int row = warp_row0 + mt * 16 + lane / 4 + 8 * h;
-      if (lse != nullptr && lane % 4 == 0 && row < rows_valid) {
-        lse[row] = sum > 0.0f ? row_max[mt][h] * p.softmax_scale + logf(sum) : -INFINITY;
-      }
-    }
-  }
-
-  // O goes through shared memory (the Q tile's place) so that global stores are whole 16-byte chunks.
-  __syncthreads();  // every warp is done reading K, V (and Q)
-  unsigned char* const o_staging = shared + (q_tile - smem);
-#pragma unroll
-  for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-    for (int nt = 0; nt < kOutTiles; ++nt) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = warp_row0 + mt * 16 + lane / 4 + 8 * h;
-        *reinterpret_cast<std::uint32_t*>(o_staging + tileOffset<kHeadDim>(row, nt) + 4 * (lane % 4)) =
-            packPair<Element>(acc_o[mt][nt][2 * h], acc_o[mt][nt][2 * h + 1]);
-      }
-    }
-  }
-  __syncthreads();
-  constexpr int kChunksPerRow = kHeadDim / 8;
-  constexpr int kRowsPerPass = Traits::kThreads / kChunksPerRow;
-  Element* o = static_cast<Element*>(p.o) + batch * p.o_batch_stride + head * p.o_head_stride + m0 * p.o_row_stride;
-  const int chunk = thread % kChunksPerRow;
-#pragma unroll
-  for (int pass = 0; pass < kBlockM / kRowsPerPass; ++pass) {
-    const int row = thread / kChunksPerRow + pass * kRowsPerPass;
-    if (row < rows_valid) {
-      *reinterpret_cast<uint4*>(o + row * p.o_row_stride + chunk * 8) =
-          *reinterpret_cast<const uint4*>(o_staging + tileOffset<kHeadDim>(row, chunk));
-    }
-  }
+  writeOutput<Traits, Element>(acc_o, row_max, row_sum, p, shared + (q_tile - smem), batch, head, m0, rows_valid,
+                               warp_row0, thread);
 }
 
 template <class Traits, typename Element, bool kCausal>

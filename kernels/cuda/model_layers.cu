@@ -4,27 +4,10 @@
 #include <cuda_fp16.h>
 
 #include "attnbench/kernels/cuda_model_layers.h"
+#include "device_math.cuh"
 
 namespace attnbench::kernels::cuda {
 namespace {
-
-template <typename T>
-__device__ __forceinline__ float toF32(T x);
-template <>
-__device__ __forceinline__ float toF32<float>(float x) { return x; }
-template <>
-__device__ __forceinline__ float toF32<__half>(__half x) { return __half2float(x); }
-template <>
-__device__ __forceinline__ float toF32<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
-
-template <typename T>
-__device__ __forceinline__ T fromF32(float x);
-template <>
-__device__ __forceinline__ float fromF32<float>(float x) { return x; }
-template <>
-__device__ __forceinline__ __half fromF32<__half>(float x) { return __float2half_rn(x); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 fromF32<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
 // Calls f.template operator()<T>() with T the storage type of `dtype`; 16-bit types only unless
 // `allow_f32`.
@@ -54,7 +37,7 @@ __global__ void rmsNormKernel(const T* x, std::int64_t x_stride, const T* weight
   T* dst = out + blockIdx.x * out_stride;
   float sum = 0;
   for (int i = threadIdx.x; i < dim; i += kNormThreads) {
-    const float v = toF32(row[i]);
+    const float v = toFloat(row[i]);
     sum += v * v;
   }
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
@@ -66,7 +49,7 @@ __global__ void rmsNormKernel(const T* x, std::int64_t x_stride, const T* weight
   const float inv_rms = rsqrtf(total / static_cast<float>(dim) + eps);
   // Hugging Face rounds the normalized row to the storage type before multiplying by the weight.
   for (int i = threadIdx.x; i < dim; i += kNormThreads) {
-    dst[i] = fromF32<T>(toF32(fromF32<T>(toF32(row[i]) * inv_rms)) * toF32(weight[i]));
+    dst[i] = fromFloat<T>(toFloat(fromFloat<T>(toFloat(row[i]) * inv_rms)) * toFloat(weight[i]));
   }
 }
 
@@ -97,15 +80,15 @@ __global__ void rotaryAppendKernel(RotaryAppendParams p) {
   const float inv_freq = 1.0f / powf(p.theta, static_cast<float>(2 * i) / static_cast<float>(p.head_dim));
   float s, c;
   sincosf(static_cast<float>(position) * inv_freq, &s, &c);
-  const float a = toF32(src[i]);
-  const float bv = toF32(src[i + half]);
+  const float a = toFloat(src[i]);
+  const float bv = toFloat(src[i + half]);
   T* dst = cache_row != nullptr ? cache_row : src;
   if (head < p.heads_q && p.q_out != nullptr) {
     const int t = token % p.new_tokens;
     dst = static_cast<T*>(p.q_out) + ((static_cast<std::int64_t>(b) * p.heads_q + head) * p.new_tokens + t) * p.head_dim;
   }
-  dst[i] = fromF32<T>(a * c - bv * s);
-  dst[i + half] = fromF32<T>(bv * c + a * s);
+  dst[i] = fromFloat<T>(a * c - bv * s);
+  dst[i + half] = fromFloat<T>(bv * c + a * s);
 }
 
 // Grid (token row of the output, head); a thread per element of the head.
@@ -127,9 +110,9 @@ __global__ void swigluKernel(const T* gate_up, int rows, int ffn, T* out) {
        e += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     const std::size_t r = e / ffn;
     const std::size_t j = e % ffn;
-    const float g = toF32(gate_up[r * 2 * ffn + j]);
-    const float u = toF32(gate_up[r * 2 * ffn + ffn + j]);
-    out[e] = fromF32<T>(g / (1.0f + __expf(-g)) * u);
+    const float g = toFloat(gate_up[r * 2 * ffn + j]);
+    const float u = toFloat(gate_up[r * 2 * ffn + ffn + j]);
+    out[e] = fromFloat<T>(g / (1.0f + __expf(-g)) * u);
   }
 }
 
@@ -144,7 +127,7 @@ template <typename T>
 __global__ void scaleShiftKernel(T* x, std::size_t count, float scale, float shift) {
   for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
        e += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    x[e] = fromF32<T>(toF32(x[e]) * scale + shift);
+    x[e] = fromFloat<T>(toFloat(x[e]) * scale + shift);
   }
 }
 
@@ -152,7 +135,7 @@ template <typename S, typename D>
 __global__ void convertKernel(const S* src, D* dst, std::size_t count) {
   for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
        e += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    dst[e] = fromF32<D>(toF32(src[e]));
+    dst[e] = fromFloat<D>(toFloat(src[e]));
   }
 }
 
@@ -161,7 +144,7 @@ template <typename T>
 __device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
   const auto* pairs = reinterpret_cast<const T*>(&chunk);
 #pragma unroll
-  for (int i = 0; i < 8; ++i) out[i] = toF32(pairs[i]);
+  for (int i = 0; i < 8; ++i) out[i] = toFloat(pairs[i]);
 }
 
 constexpr int kSkinnyWarps = 8;   // output rows per block (one per warp)
@@ -211,7 +194,7 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32)
     for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
     if (lane == 0) {
       Y* dst = y + static_cast<std::int64_t>(r) * out + feature;
-      *dst = fromF32<Y>(accumulate ? sum + toF32(*dst) : sum);
+      *dst = fromFloat<Y>(accumulate ? sum + toFloat(*dst) : sum);
     }
   }
 }

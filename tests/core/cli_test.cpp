@@ -25,8 +25,16 @@ namespace {
 namespace fs = std::filesystem;
 
 // A tiny custom shape keeps every sweep here fast on two cores.
-const std::vector<std::string> kTinySweep = {"--batch", "--no-progress", "--device", "cpu", "--heads", "4",
-                                             "--head-dim", "64", "--dtype", "fp32", "--causal", "false"};
+// A headless CPU run of fp32 attention with `heads` heads of `head_dim`, then `options`.
+std::vector<std::string> cpuFp32Batch(const std::string& heads, const std::string& head_dim,
+                                      const std::vector<std::string>& options) {
+  std::vector<std::string> args = {"--batch", "--no-progress", "--device", "cpu",   "--heads",
+                                   heads,     "--head-dim",    head_dim, "--dtype", "fp32"};
+  args.insert(args.end(), options.begin(), options.end());
+  return args;
+}
+
+const std::vector<std::string> kTinySweep = cpuFp32Batch("4", "64", {"--causal", "false"});
 
 using testing::slurp;
 using Result = testing::ExeResult;
@@ -349,10 +357,8 @@ TEST(Cli, AllocationsPastTheMemoryAreRecordedAsOom) {
   const std::string db = dir + "/r.db";
   // 32 heads at N = 32768 need a 128 GiB fp32 score matrix: --max-memory lets it past the prediction,
   // and the allocation itself must fail cleanly.
-  const Result r = runCli({"--batch", "--no-progress", "--device", "cpu", "--heads", "32", "--head-dim", "128",
-                           "--seq-lens", "32768", "--dtype", "fp32", "--kernels", "standard", "--max-memory", "1TiB",
-                           "--db", db},
-                          dir);
+  const Result r = runCli(
+      cpuFp32Batch("32", "128", {"--seq-lens", "32768", "--kernels", "standard", "--max-memory", "1TiB", "--db", db}), dir);
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(queryOne(db, "SELECT status FROM points"), "oom");
   EXPECT_NE(queryOne(db, "SELECT message FROM points").find("memory limit"), std::string::npos);
@@ -493,9 +499,8 @@ TEST(Cli, CudnnWithoutAGpuIsSkippedWithTheReasonAndTheRunSucceeds) {
 TEST(Cli, ShapesPastSixtyFourBitSizesAreSkippedWithTheReason) {
   const std::string dir = testing::freshDir("cli_huge");
   const std::string db = dir + "/r.db";
-  const Result r = runCli({"--batch", "--no-progress", "--device", "cpu", "--heads", "268435456", "--head-dim", "128",
-                           "--seq-lens", "4194304", "--batch-sizes", "4096", "--dtype", "fp32", "--causal", "false",
-                           "--db", db},
+  const Result r = runCli(cpuFp32Batch("268435456", "128",
+                                       {"--seq-lens", "4194304", "--batch-sizes", "4096", "--causal", "false", "--db", db}),
                           dir);
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE status = 'skipped'"), "2");

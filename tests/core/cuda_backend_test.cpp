@@ -33,12 +33,34 @@ SweepSpec smallSpec() {
   return s;
 }
 
+// A runner on a fresh store under `dir` that does not measure the device's ceilings (seconds of work
+// that no test here looks at).
+class FreshRunner {
+ public:
+  FreshRunner(Backend& backend, const std::string& dir)
+      : store_(Store::open(testing::freshDir(dir) + "/r.db")), runner_(*store_, backend, nullptr) {
+    runner_.setMeasureCeilings(false);
+  }
+  RunOutcome run(const SweepSpec& spec) { return runner_.run(spec); }
+
+ private:
+  std::unique_ptr<Store> store_;
+  Runner runner_;
+};
+
+// A point that ran: ok, correct against the reference with every output element written, and its
+// peak memory exactly the prediction.
+void expectCorrectPoint(const PointResult& r) {
+  EXPECT_EQ(r.status, PointStatus::Ok) << r.point.label() << ": " << r.message;
+  ASSERT_TRUE(r.correctness) << r.point.label();
+  EXPECT_TRUE(r.correctness->passed) << r.point.label() << " error " << r.correctness->max_abs_error;
+  EXPECT_EQ(r.correctness->unwritten, 0) << r.point.label();
+  EXPECT_EQ(r.peak_bytes, r.predicted_bytes) << r.point.label();
+}
+
 TEST(CudaBackend, RunsEveryKernelCorrectlyWithExactMemoryPrediction) {
   REQUIRE_CUDA_BACKEND(backend);
-  auto store = Store::open(testing::freshDir("cuda_points") + "/r.db");
-  Runner runner(*store, *backend, nullptr);
-  runner.setMeasureCeilings(false);
-  const RunOutcome out = runner.run(smallSpec());
+  const RunOutcome out = FreshRunner(*backend, "cuda_points").run(smallSpec());
   int ok = 0;
   for (const auto& r : out.results) {
     if (r.point.shape.dtype == DType::F32 && r.point.kernel == KernelKind::Flash) {
@@ -47,11 +69,7 @@ TEST(CudaBackend, RunsEveryKernelCorrectlyWithExactMemoryPrediction) {
       continue;
     }
     ++ok;
-    EXPECT_EQ(r.status, PointStatus::Ok) << r.point.label() << ": " << r.message;
-    ASSERT_TRUE(r.correctness) << r.point.label();
-    EXPECT_TRUE(r.correctness->passed) << r.point.label() << " error " << r.correctness->max_abs_error;
-    EXPECT_EQ(r.correctness->unwritten, 0);
-    EXPECT_EQ(r.peak_bytes, r.predicted_bytes) << r.point.label();
+    expectCorrectPoint(r);
     EXPECT_GT(r.stats.median_ms, 0.0);
     if (r.point.kernel == KernelKind::Flash) {
       EXPECT_FALSE(r.tile.isAuto()) << "auto must be resolved";
@@ -64,12 +82,9 @@ TEST(CudaBackend, RunsEveryKernelCorrectlyWithExactMemoryPrediction) {
 // memory prediction, or skipped with cuDNN's reason (fp32, no libcudnn at run time).
 TEST(CudaBackend, CudnnPointsRunCorrectlyOrSkipWithTheReason) {
   REQUIRE_CUDA_BACKEND(backend);
-  auto store = Store::open(testing::freshDir("cuda_cudnn") + "/r.db");
-  Runner runner(*store, *backend, nullptr);
-  runner.setMeasureCeilings(false);
   SweepSpec spec = smallSpec();
   spec.kernels = {KernelKind::Standard, KernelKind::Cudnn};
-  const RunOutcome out = runner.run(spec);
+  const RunOutcome out = FreshRunner(*backend, "cuda_cudnn").run(spec);
   int ran = 0;
   for (const auto& r : out.results) {
     if (r.point.kernel != KernelKind::Cudnn) continue;
@@ -78,10 +93,7 @@ TEST(CudaBackend, CudnnPointsRunCorrectlyOrSkipWithTheReason) {
       continue;
     }
     ++ran;
-    EXPECT_EQ(r.status, PointStatus::Ok) << r.point.label() << ": " << r.message;
-    ASSERT_TRUE(r.correctness) << r.point.label();
-    EXPECT_TRUE(r.correctness->passed) << r.point.label() << " error " << r.correctness->max_abs_error;
-    EXPECT_EQ(r.peak_bytes, r.predicted_bytes) << r.point.label();
+    expectCorrectPoint(r);
   }
   if (kernels::cuda::cudnnVersion().empty()) GTEST_SKIP() << "no libcudnn at run time: every cudnn point skipped";
   EXPECT_GT(ran, 30);
@@ -90,9 +102,7 @@ TEST(CudaBackend, CudnnPointsRunCorrectlyOrSkipWithTheReason) {
 // Every timing method gives correct, positive samples; the batch method's samples are per launch.
 TEST(CudaBackend, EveryTimingMethodTimesTheKernel) {
   REQUIRE_CUDA_BACKEND(backend);
-  auto store = Store::open(testing::freshDir("cuda_timing") + "/r.db");
-  Runner runner(*store, *backend, nullptr);
-  runner.setMeasureCeilings(false);
+  FreshRunner runner(*backend, "cuda_timing");
   SweepSpec spec = smallSpec();
   spec.seq_lens = {512};
   spec.dtypes = {DType::F16};
@@ -115,9 +125,7 @@ TEST(CudaBackend, EveryTimingMethodTimesTheKernel) {
 
 TEST(CudaBackend, GraphReplayAndL2FlushGiveCorrectTimedResults) {
   REQUIRE_CUDA_BACKEND(backend);
-  auto store = Store::open(testing::freshDir("cuda_graph") + "/r.db");
-  Runner runner(*store, *backend, nullptr);
-  runner.setMeasureCeilings(false);
+  FreshRunner runner(*backend, "cuda_graph");
   SweepSpec spec = smallSpec();
   spec.seq_lens = {256, 2048};
   spec.dtypes = {DType::F16};
@@ -136,9 +144,6 @@ TEST(CudaBackend, GraphReplayAndL2FlushGiveCorrectTimedResults) {
 
 TEST(CudaBackend, FailedDeviceAllocationIsAnOomPointAndTheSweepGoesOn) {
   REQUIRE_CUDA_BACKEND(backend);
-  auto store = Store::open(testing::freshDir("cuda_oom") + "/r.db");
-  Runner runner(*store, *backend, nullptr);
-  runner.setMeasureCeilings(false);
   SweepSpec spec = sweepPreset("cpu-quick");
   spec.device = "cuda";
   spec.models = {findModel("llama-2-7b")};
@@ -147,7 +152,7 @@ TEST(CudaBackend, FailedDeviceAllocationIsAnOomPointAndTheSweepGoesOn) {
   spec.causal = {false};
   spec.kernels = {KernelKind::Standard};
   spec.max_memory_bytes = 1ULL << 40;  // past the prediction: the device itself must refuse
-  const RunOutcome out = runner.run(spec);
+  const RunOutcome out = FreshRunner(*backend, "cuda_oom").run(spec);
   ASSERT_EQ(out.results.size(), 2u);
   EXPECT_EQ(out.results[0].status, PointStatus::Oom) << out.results[0].message;
   EXPECT_EQ(out.results[1].status, PointStatus::Ok) << out.results[1].message;

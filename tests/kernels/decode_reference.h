@@ -11,6 +11,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attnbench/kernels/decode_params.h"
@@ -170,6 +171,19 @@ inline double decodeTolerance(kernels::DType dtype) {
     case kernels::DType::BF16: return 3e-2;
   }
   return 0.0;
+}
+
+// A causal decode case (head dim 128 unless given); the seed follows from the shape, so that every
+// case draws its own inputs.
+inline DecodeCase makeCase(kernels::DType dtype, int batch, int heads_q, int heads_kv, int q_len, int n, int page_size,
+                           int splits, std::vector<int> lens = {}, int head_dim = 128) {
+  DecodeCase c;
+  c.shape.causal = true, c.shape.batch = batch, c.shape.heads_q = heads_q, c.shape.heads_kv = heads_kv, c.shape.seq_q = q_len;
+  c.shape.seq_kv = n, c.shape.head_dim = head_dim, c.shape.page_size = page_size, c.shape.dtype = dtype;
+  c.kv_lens = std::move(lens);
+  c.splits = splits;
+  c.seed = static_cast<std::uint64_t>(batch * 131 + n * 7 + q_len * 3 + splits + page_size + head_dim);
+  return c;
 }
 
 }  // namespace attnbench::test

@@ -71,15 +71,9 @@ TEST(DevicePanel, ListsAnOpenedRunsDeviceBesideTheLocalOnes) {
     auto store = Store::open(db.toStdString());
     RunRecord run = test::fixtureRun();
     cpu_run = store->createRun(run.spec, run.device, run.total_points);
-    gpu_run = store->createRun(run.spec, recordedH100(), run.total_points);
-    for (const auto& p : test::fixturePoints()) store->recordPoint(gpu_run, p);
-    store->setRunStatus(gpu_run, RunStatus::Completed);
+    gpu_run = test::storeFixtureRunOn(*store, recordedH100());
   }
-  MainWindowOptions options;
-  options.db_path = db;
-  options.use_settings = false;
-  options.list_devices = false;
-  MainWindow window(options);
+  MainWindow window(test::quietOptions(db));
   DevicePanel* panel = window.devicePanel();
   panel->setDevices({test::fixtureRun().device});  // "this machine": the fixture's CPU
   ASSERT_EQ(panel->chooser()->count(), 1);

@@ -57,23 +57,21 @@ TEST(Dialogs, SaveSweepThenLoadItBack) {
 
 TEST(Dialogs, RenameAndAnnotateReachTheStoreTheHistoryAndTheTitle) {
   test::ensureApp();
-  QTemporaryDir dir;
-  const QString db = dir.filePath(QStringLiteral("d.db"));
-  const std::int64_t id = test::createFixtureDb(db);
-  MainWindow window(test::quietOptions(db));
-  ASSERT_TRUE(window.openRun(id));
+  test::FixtureWindow fixture;
+  MainWindow& window = fixture.window;
+  ASSERT_TRUE(window.openRun(fixture.run_id));
   HistoryPanel* history = window.historyPanel();
-  ASSERT_TRUE(history->renameRun(id, QStringLiteral("  before the driver update ")));
-  ASSERT_TRUE(history->annotateRun(id, QStringLiteral("fans at 100%\nsecond line")));
-  EXPECT_FALSE(history->renameRun(id, QStringLiteral("   ")));  // a name is required
+  ASSERT_TRUE(history->renameRun(fixture.run_id, QStringLiteral("  before the driver update ")));
+  ASSERT_TRUE(history->annotateRun(fixture.run_id, QStringLiteral("fans at 100%\nsecond line")));
+  EXPECT_FALSE(history->renameRun(fixture.run_id, QStringLiteral("   ")));  // a name is required
   EXPECT_FALSE(history->renameRun(999, QStringLiteral("x")));    // no such run: logged, not thrown
   EXPECT_TRUE(window.logPane()->toPlainText().contains(QLatin1String("999")));
 
-  EXPECT_EQ(historyCell(history, id, HistoryPanel::Name), QStringLiteral("before the driver update"));
-  EXPECT_EQ(historyCell(history, id, HistoryPanel::Note), QStringLiteral("fans at 100%\nsecond line"));
+  EXPECT_EQ(historyCell(history, fixture.run_id, HistoryPanel::Name), QStringLiteral("before the driver update"));
+  EXPECT_EQ(historyCell(history, fixture.run_id, HistoryPanel::Note), QStringLiteral("fans at 100%\nsecond line"));
   EXPECT_TRUE(window.windowTitle().contains(QLatin1String("before the driver update"))) << window.windowTitle().toStdString();
-  auto store = Store::open(db.toStdString());
-  const RunRecord run = store->requireRun(id);
+  auto store = Store::open(fixture.db.toStdString());
+  const RunRecord run = store->requireRun(fixture.run_id);
   EXPECT_EQ(run.name, "before the driver update");
   EXPECT_EQ(run.note, "fans at 100%\nsecond line");
 }
@@ -109,18 +107,16 @@ TEST(Dialogs, TheRenameButtonAsksForTheNameInADialog) {
 
 TEST(Dialogs, ExportsAChartAtTheChosenSize) {
   test::ensureApp();
-  QTemporaryDir dir;
-  const QString db = dir.filePath(QStringLiteral("d.db"));
-  const std::int64_t id = test::createFixtureDb(db);
-  MainWindow window(test::quietOptions(db));
-  EXPECT_FALSE(window.exportChartFile(ChartKind::Latency, dir.filePath(QStringLiteral("none.png")), QSize(800, 500)));
-  ASSERT_TRUE(window.openRun(id));
-  const QString png = dir.filePath(QStringLiteral("speedup.png"));
+  test::FixtureWindow fixture;
+  MainWindow& window = fixture.window;
+  EXPECT_FALSE(window.exportChartFile(ChartKind::Latency, fixture.dir.filePath(QStringLiteral("none.png")), QSize(800, 500)));
+  ASSERT_TRUE(window.openRun(fixture.run_id));
+  const QString png = fixture.dir.filePath(QStringLiteral("speedup.png"));
   ASSERT_TRUE(window.exportChartFile(ChartKind::Speedup, png, QSize(800, 500)));
   test::expectDecodablePng(png, QSize(800, 500));
-  EXPECT_FALSE(window.exportChartFile(ChartKind::Speedup, dir.filePath(QStringLiteral("x.gif")), QSize(800, 500)));
+  EXPECT_FALSE(window.exportChartFile(ChartKind::Speedup, fixture.dir.filePath(QStringLiteral("x.gif")), QSize(800, 500)));
 
-  const QString all = dir.filePath(QStringLiteral("all"));
+  const QString all = fixture.dir.filePath(QStringLiteral("all"));
   ASSERT_TRUE(window.exportAllCharts(all, ImageFormat::Png, QSize(640, 480)));
   for (const char* stem : {"latency", "speedup", "tflops", "memory"}) {
     test::expectDecodablePng(all + QLatin1Char('/') + QString::fromLatin1(stem) + QStringLiteral(".png"), QSize(640, 480));

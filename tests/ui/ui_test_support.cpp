@@ -69,9 +69,13 @@ std::vector<PointResult> fixturePoints(const QString& stream) {
 }
 
 std::int64_t storeFixtureRun(Store& store, const QString& stream) {
+  return storeFixtureRunOn(store, fixtureRun(stream).device, stream);
+}
+
+std::int64_t storeFixtureRunOn(Store& store, const DeviceInfo& device, const QString& stream) {
   const RunRecord run = fixtureRun(stream);
   const auto points = fixturePoints(stream);
-  const std::int64_t id = store.createRun(run.spec, run.device, run.total_points);
+  const std::int64_t id = store.createRun(run.spec, device, run.total_points);
   for (const auto& p : points) store.recordPoint(id, p);
   store.setRunStatus(id, RunStatus::Completed);
   return id;

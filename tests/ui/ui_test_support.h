@@ -10,6 +10,7 @@
 #include <QByteArray>
 #include <QSize>
 #include <QString>
+#include <QTemporaryDir>
 
 #include "attnbench/events.h"
 #include "attnbench/store.h"
@@ -32,6 +33,8 @@ std::vector<PointResult> fixturePoints(const QString& stream = kFixture);
 
 // Records the fixture's (or a recorded stream's) run in `store` and returns its id.
 std::int64_t storeFixtureRun(Store& store, const QString& stream = kFixture);
+// The same run recorded as measured on `device`.
+std::int64_t storeFixtureRunOn(Store& store, const DeviceInfo& device, const QString& stream = kFixture);
 
 // The exported files of a chart: they exist and decode (gtest expectations).
 QByteArray readAll(const QString& path);
@@ -49,5 +52,14 @@ std::int64_t createFixtureDb(const QString& db, const QString& stream = kFixture
 
 // A main window on `db` that neither reads nor writes QSettings and lists no devices.
 MainWindowOptions quietOptions(const QString& db);
+
+// The fixture run in a store in a temporary folder, and a quiet main window on that store
+// (ensureApp() first).
+struct FixtureWindow {
+  QTemporaryDir dir;
+  QString db = dir.filePath(QStringLiteral("d.db"));
+  std::int64_t run_id = createFixtureDb(db);
+  MainWindow window{quietOptions(db)};
+};
 
 }  // namespace attnbench::ui::test

@@ -44,84 +44,82 @@ struct Recorder {
 
 SweepSpec smallSpec() { return test::fixtureRun().spec; }
 
-TEST(Worker, StreamsEveryEventAndPassesTheBatchFlags) {
-  test::ensureApp();
+// A WorkerClient on the fake worker script in `mode` (`delay` seconds per point) with its events
+// recorded, writing to a store in a temporary folder. Needs test::ensureApp() first.
+struct FakeWorkerRun {
   QTemporaryDir dir;
   WorkerClient worker;
-  worker.setProgram(QStringLiteral("/bin/sh"), fakeWorker("complete", "0"));
-  Recorder rec(worker);
-  QString error;
-  ASSERT_TRUE(worker.startRun(smallSpec(), dir.filePath(QStringLiteral("r.db")), &error)) << error.toStdString();
-  ASSERT_TRUE(test::waitFor([&] { return rec.finished == 1; }, 10000));
-  EXPECT_EQ(rec.events.size(), 27u);
-  EXPECT_EQ(rec.count<PointFinishedEvent>(), 12);
-  EXPECT_EQ(rec.exit_code, 0);
-  EXPECT_FALSE(rec.crashed);
-  EXPECT_FALSE(rec.cancelled);
-  EXPECT_EQ(worker.currentRunId(), 1);
-  const QStringList args = worker.lastArguments();
+  Recorder rec{worker};
+  QString error;  // startRun's message when start() fails
+
+  FakeWorkerRun(const char* mode, const char* delay) {
+    worker.setProgram(QStringLiteral("/bin/sh"), fakeWorker(mode, delay));
+  }
+  QString db() const { return dir.filePath(QStringLiteral("r.db")); }
+  bool start() { return worker.startRun(smallSpec(), db(), &error); }
+};
+
+TEST(Worker, StreamsEveryEventAndPassesTheBatchFlags) {
+  test::ensureApp();
+  FakeWorkerRun run("complete", "0");
+  ASSERT_TRUE(run.start()) << run.error.toStdString();
+  ASSERT_TRUE(test::waitFor([&] { return run.rec.finished == 1; }, 10000));
+  EXPECT_EQ(run.rec.events.size(), 27u);
+  EXPECT_EQ(run.rec.count<PointFinishedEvent>(), 12);
+  EXPECT_EQ(run.rec.exit_code, 0);
+  EXPECT_FALSE(run.rec.crashed);
+  EXPECT_FALSE(run.rec.cancelled);
+  EXPECT_EQ(run.worker.currentRunId(), 1);
+  const QStringList args = run.worker.lastArguments();
   for (const char* flag : {"--batch", "--spec", "--db", "--events", "jsonl", "--no-progress"}) {
     EXPECT_TRUE(args.contains(QString::fromLatin1(flag))) << flag;
   }
 
-  ASSERT_TRUE(worker.resumeRun(1, dir.filePath(QStringLiteral("r.db")), &error));
-  EXPECT_TRUE(worker.lastArguments().contains(QStringLiteral("--resume")));
-  EXPECT_EQ(worker.lastArguments().at(worker.lastArguments().indexOf(QStringLiteral("--resume")) + 1), QStringLiteral("1"));
-  ASSERT_TRUE(test::waitFor([&] { return rec.finished == 2; }, 10000));
+  ASSERT_TRUE(run.worker.resumeRun(1, run.db(), &run.error));
+  EXPECT_TRUE(run.worker.lastArguments().contains(QStringLiteral("--resume")));
+  EXPECT_EQ(run.worker.lastArguments().at(run.worker.lastArguments().indexOf(QStringLiteral("--resume")) + 1), QStringLiteral("1"));
+  ASSERT_TRUE(test::waitFor([&] { return run.rec.finished == 2; }, 10000));
 }
 
 TEST(Worker, CancelStopsTheWorkerCleanly) {
   test::ensureApp();
-  QTemporaryDir dir;
-  WorkerClient worker;
-  worker.setProgram(QStringLiteral("/bin/sh"), fakeWorker("complete", "0.2"));
-  Recorder rec(worker);
-  QString error;
-  ASSERT_TRUE(worker.startRun(smallSpec(), dir.filePath(QStringLiteral("r.db")), &error));
-  ASSERT_TRUE(test::waitFor([&] { return rec.count<PointFinishedEvent>() >= 1; }, 10000));
+  FakeWorkerRun run("complete", "0.2");
+  ASSERT_TRUE(run.start()) << run.error.toStdString();
+  ASSERT_TRUE(test::waitFor([&] { return run.rec.count<PointFinishedEvent>() >= 1; }, 10000));
   QElapsedTimer clock;
   clock.start();
-  worker.cancel();
-  ASSERT_TRUE(test::waitFor([&] { return rec.finished == 1; }, 5000));
+  run.worker.cancel();
+  ASSERT_TRUE(test::waitFor([&] { return run.rec.finished == 1; }, 5000));
   EXPECT_LT(clock.elapsed(), 2000);
-  EXPECT_TRUE(rec.cancelled);
-  EXPECT_FALSE(rec.crashed);
-  EXPECT_FALSE(worker.isRunning());
-  EXPECT_LT(rec.count<PointFinishedEvent>(), 12);
-  ASSERT_EQ(rec.count<RunFinishedEvent>(), 1);
-  ASSERT_TRUE(std::holds_alternative<RunFinishedEvent>(rec.events.back()));
-  EXPECT_EQ(std::get<RunFinishedEvent>(rec.events.back()).status, RunStatus::Interrupted);
+  EXPECT_TRUE(run.rec.cancelled);
+  EXPECT_FALSE(run.rec.crashed);
+  EXPECT_FALSE(run.worker.isRunning());
+  EXPECT_LT(run.rec.count<PointFinishedEvent>(), 12);
+  ASSERT_EQ(run.rec.count<RunFinishedEvent>(), 1);
+  EXPECT_EQ(run.rec.events.back()["status"], "interrupted");
 }
 
 TEST(Worker, KillsAWorkerThatIgnoresTerminate) {
   test::ensureApp();
-  QTemporaryDir dir;
-  WorkerClient worker;
-  worker.setProgram(QStringLiteral("/bin/sh"), fakeWorker("stubborn", "0.2"));
-  worker.setGracePeriodMs(300);
-  Recorder rec(worker);
-  QString error;
-  ASSERT_TRUE(worker.startRun(smallSpec(), dir.filePath(QStringLiteral("r.db")), &error));
-  ASSERT_TRUE(test::waitFor([&] { return rec.count<RunStartedEvent>() == 1; }, 10000));
-  worker.cancel();
-  ASSERT_TRUE(test::waitFor([&] { return rec.finished == 1; }, 3000));
-  EXPECT_TRUE(rec.cancelled);
-  EXPECT_TRUE(rec.output.join(QLatin1Char('\n')).contains(QLatin1String("killed")));
+  FakeWorkerRun run("stubborn", "0.2");
+  run.worker.setGracePeriodMs(300);
+  ASSERT_TRUE(run.start()) << run.error.toStdString();
+  ASSERT_TRUE(test::waitFor([&] { return run.rec.count<RunStartedEvent>() == 1; }, 10000));
+  run.worker.cancel();
+  ASSERT_TRUE(test::waitFor([&] { return run.rec.finished == 1; }, 3000));
+  EXPECT_TRUE(run.rec.cancelled);
+  EXPECT_TRUE(run.rec.output.join(QLatin1Char('\n')).contains(QLatin1String("killed")));
 }
 
 TEST(Worker, ReportsACrash) {
   test::ensureApp();
-  QTemporaryDir dir;
-  WorkerClient worker;
-  worker.setProgram(QStringLiteral("/bin/sh"), fakeWorker("crash", "0"));
-  Recorder rec(worker);
-  QString error;
-  ASSERT_TRUE(worker.startRun(smallSpec(), dir.filePath(QStringLiteral("r.db")), &error));
-  ASSERT_TRUE(test::waitFor([&] { return rec.finished == 1; }, 10000));
-  EXPECT_TRUE(rec.crashed);
-  EXPECT_EQ(rec.exit_code, 3);
-  EXPECT_EQ(rec.count<PointFinishedEvent>(), 3);
-  EXPECT_TRUE(rec.output.join(QLatin1Char('\n')).contains(QLatin1String("simulated device fault")));
+  FakeWorkerRun run("crash", "0");
+  ASSERT_TRUE(run.start()) << run.error.toStdString();
+  ASSERT_TRUE(test::waitFor([&] { return run.rec.finished == 1; }, 10000));
+  EXPECT_TRUE(run.rec.crashed);
+  EXPECT_EQ(run.rec.exit_code, 3);
+  EXPECT_EQ(run.rec.count<PointFinishedEvent>(), 3);
+  EXPECT_TRUE(run.rec.output.join(QLatin1Char('\n')).contains(QLatin1String("simulated device fault")));
 }
 
 TEST(Worker, MissingProgramFailsToStart) {

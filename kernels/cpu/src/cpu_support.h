@@ -33,6 +33,20 @@ constexpr std::size_t kFloatsPerLine = kLineBytes / sizeof(float);
 constexpr std::size_t padToLine(std::size_t floats) {
   return (floats + kFloatsPerLine - 1) / kFloatsPerLine * kFloatsPerLine;
 }
+// Lays out one worker's scratch as float offsets: each take() is a buffer of `floats` floats on its own
+// line run, after the ones taken before it; size() is the scratch's whole length.
+class ScratchLayoutBuilder {
+ public:
+  std::size_t take(std::size_t floats) {
+    const std::size_t offset = end_;
+    end_ += padToLine(floats);
+    return offset;
+  }
+  std::size_t size() const { return end_; }
+
+ private:
+  std::size_t end_ = 0;
+};
 // The first line boundary at or after `p`; workspaces that are aligned this way carry kLineBytes of slack.
 inline float* alignToLine(void* p) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);

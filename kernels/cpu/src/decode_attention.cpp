@@ -25,14 +25,16 @@ struct DecodeScratchLayout {
 DecodeScratchLayout decodeScratchLayout(const DecodeParams& p) {
   const auto rows = static_cast<std::size_t>(p.rowsPerKvHead());
   const auto d = static_cast<std::size_t>(p.head_dim);
+  detail::ScratchLayoutBuilder scratch;
   DecodeScratchLayout l;
-  l.k = l.q + detail::padToLine(rows * d);
-  l.v = l.k + detail::padToLine(kTileKeys * d);
-  l.s = l.v + detail::padToLine(kTileKeys * d);
-  l.o = l.s + detail::padToLine(rows * kTileKeys);
-  l.row_max = l.o + detail::padToLine(rows * d);
-  l.row_sum = l.row_max + detail::padToLine(rows);
-  l.floats = l.row_sum + detail::padToLine(rows);
+  l.q = scratch.take(rows * d);
+  l.k = scratch.take(kTileKeys * d);
+  l.v = scratch.take(kTileKeys * d);
+  l.s = scratch.take(rows * kTileKeys);
+  l.o = scratch.take(rows * d);
+  l.row_max = scratch.take(rows);
+  l.row_sum = scratch.take(rows);
+  l.floats = scratch.size();
   return l;
 }
 

@@ -26,17 +26,18 @@ struct FlashScratchLayout {
 FlashScratchLayout flashScratchLayout(const AttentionParams& p, TileShape tile) {
   const auto br = static_cast<std::size_t>(tile.rows), bc = static_cast<std::size_t>(tile.cols);
   const auto d = static_cast<std::size_t>(p.head_dim);
-  const std::size_t kv_tile = p.dtype == DType::F32 ? 0 : detail::padToLine(bc * d);
+  const std::size_t kv_tile = p.dtype == DType::F32 ? 0 : bc * d;
+  detail::ScratchLayoutBuilder scratch;
   FlashScratchLayout l;
-  l.q = 0;
-  l.s = l.q + detail::padToLine(br * d);
+  l.q = scratch.take(br * d);
   l.s_stride = detail::padToLine(bc);
-  l.o = l.s + br * l.s_stride;
-  l.row_max = l.o + detail::padToLine(br * d);
-  l.row_sum = l.row_max + detail::padToLine(br);
-  l.k = l.row_sum + detail::padToLine(br);
-  l.v = l.k + kv_tile;
-  l.floats = l.v + kv_tile;
+  l.s = scratch.take(br * l.s_stride);
+  l.o = scratch.take(br * d);
+  l.row_max = scratch.take(br);
+  l.row_sum = scratch.take(br);
+  l.k = scratch.take(kv_tile);
+  l.v = scratch.take(kv_tile);
+  l.floats = scratch.size();
   return l;
 }
 

@@ -1,5 +1,5 @@
-// Pieces the kernel harnesses share: a CUDA check that ends main() with 1, and random (never zero)
-// fp16/bf16 inputs filled on the device.
+// Pieces the kernel harnesses share: a CUDA check that ends main() with 1, random (never zero)
+// fp16/bf16 inputs filled on the device, and the host-side reading of those 16-bit values.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 #define CHECK_CUDA(call)                                                           \
   do {                                                                             \
@@ -40,6 +41,19 @@ static __global__ void fillRandom(std::uint16_t* data, std::int64_t count, std::
       data[i] = *reinterpret_cast<const std::uint16_t*>(&value);
     }
   }
+}
+
+// One fp16 or bf16 value, as raw bits copied back from the device, in fp32 (exact).
+inline float halfBitsToFloat(std::uint16_t bits, bool bf16) {
+  if (bf16) {
+    const std::uint32_t word = static_cast<std::uint32_t>(bits) << 16;
+    float value = 0.0f;
+    std::memcpy(&value, &word, 4);
+    return value;
+  }
+  __half_raw raw;
+  raw.x = bits;
+  return __half2float(__half(raw));
 }
 
 }  // namespace attnbench::bench

@@ -28,6 +28,7 @@
 
 namespace {
 
+using attnbench::bench::halfBitsToFloat;
 using attnbench::kernels::DecodeParams;
 using attnbench::kernels::DecodeShape;
 using attnbench::kernels::DType;
@@ -59,18 +60,6 @@ double timeMicros(Launch&& launch, int burst, int reps) {
   if (!ok || samples.empty()) return -1.0;
   std::sort(samples.begin(), samples.end());
   return samples[samples.size() / 2];
-}
-
-double toDouble(std::uint16_t bits, bool bf16) {
-  if (bf16) {
-    const std::uint32_t word = static_cast<std::uint32_t>(bits) << 16;
-    float value = 0.0f;
-    std::memcpy(&value, &word, 4);
-    return value;
-  }
-  __half_raw raw;
-  raw.x = bits;
-  return __half2float(__half(raw));
 }
 
 struct DeviceBuffer {
@@ -112,7 +101,7 @@ double checkRows(const DecodeParams& p, const std::vector<int>& table, std::size
     for (int j = 0; j < visible; ++j) {
       const std::int64_t at = kn::decodeKvOffset(host, p.k_batch_stride, p.k_head_stride, p.k_row_stride, b, h_kv, j);
       double dot = 0.0;
-      for (int e = 0; e < d; ++e) dot += toDouble(q[static_cast<std::size_t>(q_at + e)], bf16) * toDouble(k[static_cast<std::size_t>(at + e)], bf16);
+      for (int e = 0; e < d; ++e) dot += static_cast<double>(halfBitsToFloat(q[static_cast<std::size_t>(q_at + e)], bf16)) * halfBitsToFloat(k[static_cast<std::size_t>(at + e)], bf16);
       scores[static_cast<std::size_t>(j)] = dot * p.softmax_scale;
       max_score = std::max(max_score, scores[static_cast<std::size_t>(j)]);
     }
@@ -122,11 +111,11 @@ double checkRows(const DecodeParams& p, const std::vector<int>& table, std::size
       const double w = std::exp(scores[static_cast<std::size_t>(j)] - max_score);
       sum += w;
       const std::int64_t at = kn::decodeKvOffset(host, p.v_batch_stride, p.v_head_stride, p.v_row_stride, b, h_kv, j);
-      for (int e = 0; e < d; ++e) out[static_cast<std::size_t>(e)] += w * toDouble(v[static_cast<std::size_t>(at + e)], bf16);
+      for (int e = 0; e < d; ++e) out[static_cast<std::size_t>(e)] += w * halfBitsToFloat(v[static_cast<std::size_t>(at + e)], bf16);
     }
     const std::int64_t o_at = b * p.o_batch_stride + h * p.o_head_stride + i * p.o_row_stride;
     for (int e = 0; e < d; ++e) {
-      const double diff = std::abs(toDouble(o[static_cast<std::size_t>(o_at + e)], bf16) - out[static_cast<std::size_t>(e)] / sum);
+      const double diff = std::abs(halfBitsToFloat(o[static_cast<std::size_t>(o_at + e)], bf16) - out[static_cast<std::size_t>(e)] / sum);
       if (!(diff <= worst)) worst = diff;  // NaN propagates
     }
   }

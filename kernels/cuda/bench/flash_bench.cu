@@ -26,6 +26,7 @@
 
 namespace {
 
+using attnbench::bench::halfBitsToFloat;
 using attnbench::kernels::AttentionParams;
 using attnbench::kernels::DType;
 using attnbench::kernels::TileShape;
@@ -97,18 +98,6 @@ FlashFamily parseFamily(const std::string& name) {
 
 std::string tileName(TileShape tile) {
   return tile.isAuto() ? "auto" : std::to_string(tile.rows) + "x" + std::to_string(tile.cols);
-}
-
-float halfBitsToFloat(std::uint16_t bits, bool bf16) {
-  if (bf16) {
-    const std::uint32_t word = static_cast<std::uint32_t>(bits) << 16;
-    float value = 0.0f;
-    std::memcpy(&value, &word, 4);
-    return value;
-  }
-  __half_raw raw;
-  raw.x = bits;
-  return __half2float(__half(raw));
 }
 
 double maxDifference(const void* a, const void* b, std::size_t count, bool bf16) {

@@ -22,6 +22,7 @@
 #include <type_traits>
 
 #include "attnbench/kernels/attention_params.h"
+#include "device_math.cuh"
 #include "hopper_launch.h"
 #include "hopper_ptx.cuh"
 #include "hopper_tiles.h"
@@ -72,9 +73,6 @@ __device__ __forceinline__ int scheduledTile(int round, int tiles) {
   return tile < tiles ? tile : -1;
 }
 
-__device__ __forceinline__ int ceilDivNonNegative(int x, int d) { return x <= 0 ? 0 : (x + d - 1) / d; }
-__device__ __forceinline__ int floorDivNonNegative(int x, int d) { return x <= 0 ? 0 : x / d; }
-
 template <int kBlockN, bool kCausal>
 __device__ __forceinline__ WorkItem workItem(int tile, const KernelParams& p) {
   const int section_items = p.m_blocks * p.section_heads;
@@ -96,34 +94,6 @@ __device__ __forceinline__ WorkItem workItem(int tile, const KernelParams& p) {
     w.n_unmasked = min(w.n_unmasked, floorDivNonNegative(w.m0 + causal_offset + 1, kBlockN));
   }
   return w;
-}
-
-template <typename Element>
-__device__ __forceinline__ std::uint32_t packPair(float low, float high) {
-  if constexpr (std::is_same_v<Element, __half>) {
-    const __half2 pair = __floats2half2_rn(low, high);
-    return *reinterpret_cast<const std::uint32_t*>(&pair);
-  } else {
-    const __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
-    return *reinterpret_cast<const std::uint32_t*>(&pair);
-  }
-}
-
-// MUFU.EX2 without the library's denormal handling; probabilities below 2^-126 flush to zero.
-__device__ __forceinline__ float exp2Fast(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ __forceinline__ float quadMax(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-
-__device__ __forceinline__ float quadSum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
 // Named barriers: 1 + g is consumer g's turn at the tensor cores, 3 + g its epilogue.

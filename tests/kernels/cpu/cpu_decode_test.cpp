@@ -20,6 +20,7 @@ namespace {
 using namespace attnbench::kernels;
 using attnbench::test::DecodeCase;
 using attnbench::test::DecodeProblem;
+using attnbench::test::makeCase;
 
 float roundTo(DType dtype, float x) {
   switch (dtype) {
@@ -91,17 +92,6 @@ void runAndCheck(const DecodeCase& c, Kernel kernel, int threads) {
   EXPECT_LE(o_error, attnbench::test::decodeTolerance(dtype));
   const double lse_error = attnbench::test::maxError(std::vector<double>(lse.begin(), lse.end()), t.lse_ref);
   EXPECT_LE(lse_error, 1e-4);
-}
-
-DecodeCase makeCase(DType dtype, int batch, int heads_q, int heads_kv, int q_len, int n, int page_size, int splits,
-                    std::vector<int> lens = {}, int head_dim = 64) {
-  DecodeCase c;
-  c.shape.causal = true, c.shape.batch = batch, c.shape.heads_q = heads_q, c.shape.heads_kv = heads_kv, c.shape.seq_q = q_len;
-  c.shape.seq_kv = n, c.shape.head_dim = head_dim, c.shape.page_size = page_size, c.shape.dtype = dtype;
-  c.kv_lens = std::move(lens);
-  c.splits = splits;
-  c.seed = static_cast<std::uint64_t>(batch * 131 + n * 7 + q_len * 3 + splits + page_size);
-  return c;
 }
 
 TEST(CpuDecode, FlashMatchesReferenceAtEverySplitCount) {

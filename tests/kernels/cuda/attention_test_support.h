@@ -251,6 +251,47 @@ struct AttentionCase {
   }
 };
 
+// The case's name as a parameterized test's suffix.
+inline std::string caseName(const ::testing::TestParamInfo<AttentionCase>& info) { return info.param.name(); }
+
+// A case of the given problem; tile and family stay at their defaults unless given.
+inline AttentionCase makeCase(int batch, int heads_q, int heads_kv, int seq_q, int seq_kv, int head_dim, bool causal,
+                              DType dtype, bool interleaved = false, FlashFamily family = FlashFamily::Auto) {
+  AttentionCase c;
+  c.batch = batch;
+  c.heads_q = heads_q;
+  c.heads_kv = heads_kv;
+  c.seq_q = seq_q;
+  c.seq_kv = seq_kv;
+  c.head_dim = head_dim;
+  c.causal = causal;
+  c.dtype = dtype;
+  c.interleaved = interleaved;
+  c.family = family;
+  return c;
+}
+
+// Every tile tiles_for(head dim) of a flash family, for head dims 64/128/256 and both 16-bit dtypes,
+// causal and not, at each (square) length: the lengths put the sequence ends around the tile edges.
+template <class TilesFor>
+std::vector<AttentionCase> tileSweepCases(FlashFamily family, TilesFor&& tiles_for, const std::vector<int>& lengths) {
+  std::vector<AttentionCase> cases;
+  for (const DType dtype : {DType::F16, DType::BF16}) {
+    for (const int head_dim : {64, 128, 256}) {
+      for (const TileShape tile : tiles_for(head_dim)) {
+        for (const bool causal : {false, true}) {
+          for (const int n : lengths) {
+            AttentionCase c = makeCase(1, 2, 1, n, n, head_dim, causal, dtype, false, family);
+            c.tile = tile;
+            cases.push_back(c);
+          }
+        }
+      }
+    }
+  }
+  return cases;
+}
+
 struct Outcome {
   double candidate_error = 0.0;  // max |candidate - reference| over the sampled rows
   double standard_error = 0.0;   // max |standard - reference| over the same rows
@@ -377,23 +418,30 @@ inline double errorFloor(DType dtype) { return dtype == DType::BF16 ? 4e-3 : 5e-
 // A gross bound that also catches a baseline broken the same way as the kernel under test.
 inline double grossBound(DType dtype) { return dtype == DType::BF16 ? 6e-2 : 1e-2; }
 
+// The accuracy rule on a candidate's outcome: everything written, rows that see no key exact, error
+// within twice the standard baseline's (and a gross bound), LSE close where the run asked for it (its
+// error stays 0 otherwise). `candidate` names the kernel in messages and in the recorded properties.
+inline void expectCandidateMatches(const Outcome& outcome, DType dtype, const std::string& candidate) {
+  EXPECT_TRUE(outcome.all_written) << candidate << " left poisoned (unwritten) elements in O or LSE";
+  EXPECT_TRUE(outcome.standard_written) << "standard left poisoned (unwritten) elements in O";
+  EXPECT_TRUE(outcome.masked_rows_ok) << "a row that sees no key must give O = 0 and LSE = -inf";
+  EXPECT_LE(outcome.candidate_error, 2.0 * outcome.standard_error + errorFloor(dtype))
+      << "standard error " << outcome.standard_error;
+  EXPECT_LE(outcome.candidate_error, grossBound(dtype));
+  EXPECT_LE(outcome.lse_error, 2e-3);
+  ::testing::Test::RecordProperty(candidate + "_error", std::to_string(outcome.candidate_error));
+  ::testing::Test::RecordProperty("standard_error", std::to_string(outcome.standard_error));
+}
+
 // Flash of the case's family against the reference, within twice the standard baseline's error.
 inline void expectFlashMatches(const AttentionCase& c) {
   Runner runner(c);
   const cuda::DeviceTraits device = cuda::queryDeviceTraits(0);
   const std::string reason = cuda::flashUnsupportedReason(runner.params(), c.tile, device, c.family);
   if (!reason.empty()) GTEST_SKIP() << "unsupported here: " << reason;
-  const Outcome outcome =
-      runner.run([&](const AttentionParams& p) { return cuda::flashForward(p, c.tile, nullptr, c.family); });
-  EXPECT_TRUE(outcome.all_written) << "flash left poisoned (unwritten) elements in O or LSE";
-  EXPECT_TRUE(outcome.standard_written) << "standard left poisoned (unwritten) elements in O";
-  EXPECT_TRUE(outcome.masked_rows_ok) << "a row that sees no key must give O = 0 and LSE = -inf";
-  EXPECT_LE(outcome.candidate_error, 2.0 * outcome.standard_error + errorFloor(c.dtype))
-      << "standard error " << outcome.standard_error;
-  EXPECT_LE(outcome.candidate_error, grossBound(c.dtype));
-  EXPECT_LE(outcome.lse_error, 2e-3);
-  ::testing::Test::RecordProperty("flash_error", std::to_string(outcome.candidate_error));
-  ::testing::Test::RecordProperty("standard_error", std::to_string(outcome.standard_error));
+  expectCandidateMatches(
+      runner.run([&](const AttentionParams& p) { return cuda::flashForward(p, c.tile, nullptr, c.family); }), c.dtype,
+      "flash");
 }
 
 }  // namespace attnbench::cuda_test

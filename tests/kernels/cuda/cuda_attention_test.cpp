@@ -25,8 +25,6 @@ TEST_P(FlashAccuracy, MatchesReferenceWithinTwiceStandardError) {
   expectFlashMatches(GetParam());
 }
 
-std::string caseName(const ::testing::TestParamInfo<AttentionCase>& info) { return info.param.name(); }
-
 std::vector<TileShape> tilesForHeadDim(int head_dim) {
   if (head_dim == 256) return {{64, 32}, {64, 64}, {128, 64}};
   return {{64, 64}, {128, 64}, {128, 128}};
@@ -34,26 +32,7 @@ std::vector<TileShape> tilesForHeadDim(int head_dim) {
 
 // Every tile of every head dim and dtype, causal and not, at lengths around the tile edges.
 std::vector<AttentionCase> tileSweep() {
-  std::vector<AttentionCase> cases;
-  for (const DType dtype : {DType::F16, DType::BF16}) {
-    for (const int head_dim : {64, 128, 256}) {
-      for (const TileShape tile : tilesForHeadDim(head_dim)) {
-        for (const bool causal : {false, true}) {
-          for (const int n : {1, 17, 127, 128, 1000}) {
-            AttentionCase c;
-            c.dtype = dtype;
-            c.head_dim = head_dim;
-            c.tile = tile;
-            c.causal = causal;
-            c.seq_q = c.seq_kv = n;
-            c.family = FlashFamily::Sm80;
-            cases.push_back(c);
-          }
-        }
-      }
-    }
-  }
-  return cases;
+  return tileSweepCases(FlashFamily::Sm80, tilesForHeadDim, {1, 17, 127, 128, 1000});
 }
 
 // The LLM shape at N = 4096 with GQA 32/8, head dim 128: each tile and the automatic choice.
@@ -90,17 +69,7 @@ std::vector<AttentionCase> longSequences() {
 std::vector<AttentionCase> unevenShapes() {
   std::vector<AttentionCase> cases;
   const auto add = [&](int batch, int hq, int hkv, int nq, int nk, int d, bool causal, DType dtype, bool interleaved) {
-    AttentionCase c;
-    c.batch = batch;
-    c.heads_q = hq;
-    c.heads_kv = hkv;
-    c.seq_q = nq;
-    c.seq_kv = nk;
-    c.head_dim = d;
-    c.causal = causal;
-    c.dtype = dtype;
-    c.interleaved = interleaved;
-    cases.push_back(c);
+    cases.push_back(makeCase(batch, hq, hkv, nq, nk, d, causal, dtype, interleaved));
   };
   add(1, 2, 1, 100, 1000, 128, true, DType::F16, false);
   add(1, 2, 1, 1000, 100, 128, true, DType::F16, false);  // the first 900 rows see no key

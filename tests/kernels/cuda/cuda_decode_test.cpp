@@ -30,6 +30,7 @@ namespace {
 using namespace attnbench::kernels;
 using attnbench::test::DecodeCase;
 using attnbench::test::DecodeProblem;
+using attnbench::test::makeCase;
 using attnbench::cuda_test::cudaDeviceAvailable;
 
 float roundTo(DType dtype, float x) {
@@ -168,17 +169,6 @@ void runAndCheck(const DecodeCase& c, Kernel kernel) {
           << "every counter re-armed";
     }
   }
-}
-
-DecodeCase makeCase(DType dtype, int batch, int heads_q, int heads_kv, int q_len, int n, int page_size, int splits,
-                    std::vector<int> lens = {}, int head_dim = 128) {
-  DecodeCase c;
-  c.shape.causal = true, c.shape.batch = batch, c.shape.heads_q = heads_q, c.shape.heads_kv = heads_kv, c.shape.seq_q = q_len;
-  c.shape.seq_kv = n, c.shape.head_dim = head_dim, c.shape.page_size = page_size, c.shape.dtype = dtype;
-  c.kv_lens = std::move(lens);
-  c.splits = splits;
-  c.seed = static_cast<std::uint64_t>(batch * 131 + n * 7 + q_len * 3 + splits + page_size + head_dim);
-  return c;
 }
 
 TEST(CudaDecode, FlashEverySplitCountAndHeadDim) {

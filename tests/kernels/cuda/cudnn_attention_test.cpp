@@ -46,36 +46,11 @@ class CudnnAccuracy : public ::testing::TestWithParam<CudnnCase> {};
 TEST_P(CudnnAccuracy, MatchesReferenceWithinTwiceStandardError) {
   SKIP_WITHOUT_CUDNN();
   const CudnnCase& c = GetParam();
-  const Outcome outcome = Runner(c.shape).run(runCudnn, c.with_lse);
-  EXPECT_TRUE(outcome.all_written) << "cuDNN left poisoned (unwritten) elements in O or LSE";
-  EXPECT_TRUE(outcome.standard_written);
-  EXPECT_LE(outcome.candidate_error, 2.0 * outcome.standard_error + errorFloor(c.shape.dtype))
-      << "standard error " << outcome.standard_error;
-  EXPECT_LE(outcome.candidate_error, grossBound(c.shape.dtype));
-  if (c.with_lse) {
-    EXPECT_LE(outcome.lse_error, 2e-3);
-  }
-  ::testing::Test::RecordProperty("cudnn_error", std::to_string(outcome.candidate_error));
-  ::testing::Test::RecordProperty("standard_error", std::to_string(outcome.standard_error));
+  expectCandidateMatches(Runner(c.shape).run(runCudnn, c.with_lse), c.shape.dtype, "cudnn");
 }
 
-std::string caseName(const ::testing::TestParamInfo<CudnnCase>& info) {
+std::string cudnnCaseName(const ::testing::TestParamInfo<CudnnCase>& info) {
   return info.param.shape.name() + (info.param.with_lse ? "_lse" : "");
-}
-
-AttentionCase shape(int batch, int hq, int hkv, int nq, int nk, int d, bool causal, DType dtype,
-                    bool interleaved = false) {
-  AttentionCase c;
-  c.batch = batch;
-  c.heads_q = hq;
-  c.heads_kv = hkv;
-  c.seq_q = nq;
-  c.seq_kv = nk;
-  c.head_dim = d;
-  c.causal = causal;
-  c.dtype = dtype;
-  c.interleaved = interleaved;
-  return c;
 }
 
 // Every head dim and dtype, causal and not, at odd and even lengths; with and without LSE.
@@ -85,7 +60,7 @@ std::vector<CudnnCase> headDimSweep() {
     for (const int d : {64, 128, 256}) {
       for (const bool causal : {false, true}) {
         for (const int n : {17, 128, 1001}) {
-          cases.push_back({shape(1, 2, 1, n, n, d, causal, dtype), n == 1001});
+          cases.push_back({makeCase(1, 2, 1, n, n, d, causal, dtype), n == 1001});
         }
       }
     }
@@ -97,21 +72,21 @@ std::vector<CudnnCase> headDimSweep() {
 // Nq < Nk), decode (Nq = 1), batches and [B, N, H, D] strides.
 std::vector<CudnnCase> llmAndUnevenShapes() {
   return {
-      {shape(1, 32, 8, 4096, 4096, 128, false, DType::F16), false},
-      {shape(1, 32, 8, 4096, 4096, 128, true, DType::F16), false},
-      {shape(1, 32, 8, 3001, 3001, 128, true, DType::BF16), true},
-      {shape(1, 2, 1, 100, 1000, 128, true, DType::F16), true},
-      {shape(1, 2, 1, 1000, 100, 128, false, DType::F16), false},
-      {shape(1, 4, 1, 1, 4096, 128, false, DType::F16), false},
-      {shape(1, 4, 1, 1, 4096, 128, true, DType::BF16), false},
-      {shape(2, 4, 2, 77, 300, 64, false, DType::F16, true), false},
-      {shape(2, 4, 2, 300, 300, 128, true, DType::BF16, true), true},
-      {shape(3, 2, 2, 129, 513, 256, true, DType::F16), false},
+      {makeCase(1, 32, 8, 4096, 4096, 128, false, DType::F16), false},
+      {makeCase(1, 32, 8, 4096, 4096, 128, true, DType::F16), false},
+      {makeCase(1, 32, 8, 3001, 3001, 128, true, DType::BF16), true},
+      {makeCase(1, 2, 1, 100, 1000, 128, true, DType::F16), true},
+      {makeCase(1, 2, 1, 1000, 100, 128, false, DType::F16), false},
+      {makeCase(1, 4, 1, 1, 4096, 128, false, DType::F16), false},
+      {makeCase(1, 4, 1, 1, 4096, 128, true, DType::BF16), false},
+      {makeCase(2, 4, 2, 77, 300, 64, false, DType::F16, true), false},
+      {makeCase(2, 4, 2, 300, 300, 128, true, DType::BF16, true), true},
+      {makeCase(3, 2, 2, 129, 513, 256, true, DType::F16), false},
   };
 }
 
-INSTANTIATE_TEST_SUITE_P(HeadDims, CudnnAccuracy, ::testing::ValuesIn(headDimSweep()), caseName);
-INSTANTIATE_TEST_SUITE_P(Shapes, CudnnAccuracy, ::testing::ValuesIn(llmAndUnevenShapes()), caseName);
+INSTANTIATE_TEST_SUITE_P(HeadDims, CudnnAccuracy, ::testing::ValuesIn(headDimSweep()), cudnnCaseName);
+INSTANTIATE_TEST_SUITE_P(Shapes, CudnnAccuracy, ::testing::ValuesIn(llmAndUnevenShapes()), cudnnCaseName);
 
 AttentionParams llmParams(DType dtype, bool causal, int seq_q, int seq_kv) {
   AttentionParams p;
@@ -165,7 +140,7 @@ TEST(CudnnSupport, LlamaShapesAreSupportedAndPlansSurviveARelease) {
   }
   EXPECT_NE(cuda::cudnnVersion(), "");
   cuda::cudnnReleasePlans();
-  const AttentionCase c = shape(1, 4, 2, 257, 257, 128, true, DType::F16);
+  const AttentionCase c = makeCase(1, 4, 2, 257, 257, 128, true, DType::F16);
   const Outcome outcome = Runner(c).run(runCudnn, false);
   EXPECT_TRUE(outcome.all_written);
   EXPECT_LE(outcome.candidate_error, 2.0 * outcome.standard_error + errorFloor(c.dtype));

@@ -20,8 +20,6 @@ TEST_P(HopperAccuracy, MatchesReferenceWithinTwiceStandardError) {
   expectFlashMatches(GetParam());
 }
 
-std::string caseName(const ::testing::TestParamInfo<AttentionCase>& info) { return info.param.name(); }
-
 // The instantiated tiles per head dim: with a separate O buffer (64/128 x 128x128) and with O staged
 // in Q's buffer (128x176, both head-dim-256 tiles), so both epilogues are covered.
 std::vector<TileShape> hopperTiles(int head_dim) {
@@ -29,34 +27,9 @@ std::vector<TileShape> hopperTiles(int head_dim) {
   return {{128, 128}, {128, 176}};
 }
 
-AttentionCase hopperCase(int head_dim, DType dtype, bool causal, int seq_q, int seq_kv) {
-  AttentionCase c;
-  c.family = FlashFamily::Hopper;
-  c.head_dim = head_dim;
-  c.dtype = dtype;
-  c.causal = causal;
-  c.seq_q = seq_q;
-  c.seq_kv = seq_kv;
-  return c;
-}
-
 // Every tile, head dim and dtype, causal and not, at lengths around the 128-row and key-tile edges.
 std::vector<AttentionCase> tileSweep() {
-  std::vector<AttentionCase> cases;
-  for (const DType dtype : {DType::F16, DType::BF16}) {
-    for (const int head_dim : {64, 128, 256}) {
-      for (const TileShape tile : hopperTiles(head_dim)) {
-        for (const bool causal : {false, true}) {
-          for (const int n : {1, 17, 127, 128, 129, 1000}) {
-            AttentionCase c = hopperCase(head_dim, dtype, causal, n, n);
-            c.tile = tile;
-            cases.push_back(c);
-          }
-        }
-      }
-    }
-  }
-  return cases;
+  return tileSweepCases(FlashFamily::Hopper, hopperTiles, {1, 17, 127, 128, 129, 1000});
 }
 
 // More work items than SMs (the persistent loop carries pipeline phases from tile to tile), several
@@ -66,12 +39,7 @@ std::vector<AttentionCase> tileSweep() {
 std::vector<AttentionCase> shapes() {
   std::vector<AttentionCase> cases;
   const auto add = [&](int batch, int hq, int hkv, int nq, int nk, int d, bool causal, DType dtype, bool interleaved) {
-    AttentionCase c = hopperCase(d, dtype, causal, nq, nk);
-    c.batch = batch;
-    c.heads_q = hq;
-    c.heads_kv = hkv;
-    c.interleaved = interleaved;
-    cases.push_back(c);
+    cases.push_back(makeCase(batch, hq, hkv, nq, nk, d, causal, dtype, interleaved, FlashFamily::Hopper));
   };
   for (const DType dtype : {DType::F16, DType::BF16}) {
     for (const bool causal : {false, true}) {

@@ -107,8 +107,10 @@ constexpr TensorStrides interleavedBnhdStrides(int heads, int rows, int dim) {
   return {std::int64_t{rows} * heads * dim, dim, std::int64_t{heads} * dim};
 }
 
-// Q and O share the `q` strides, K and V the `kv` strides.
-inline void setStrides(AttentionParams& p, TensorStrides q, TensorStrides kv) {
+// Q and O share the `q` strides, K and V the `kv` strides. `Params` is AttentionParams or DecodeParams
+// (decode_params.h), which carry the same q_/k_/v_/o_ stride members.
+template <class Params>
+inline void setStrides(Params& p, TensorStrides q, TensorStrides kv) {
   p.q_batch_stride = p.o_batch_stride = q.batch;
   p.q_head_stride = p.o_head_stride = q.head;
   p.q_row_stride = p.o_row_stride = q.row;

@@ -83,14 +83,8 @@ inline void setShape(DecodeParams& p, const DecodeShape& s) {
 
 // Densely packed Q/O [B, Hq, seq_q, D] and a contiguous cache [B, Hkv, kv_capacity, D] (kv_capacity >= N).
 inline void setPackedStrides(DecodeParams& p, int kv_capacity) {
-  const TensorStrides q = packedBhndStrides(p.heads_q, p.seq_q, p.head_dim);
-  const TensorStrides kv = packedBhndStrides(p.heads_kv, kv_capacity, p.head_dim);
-  p.q_batch_stride = p.o_batch_stride = q.batch;
-  p.q_head_stride = p.o_head_stride = q.head;
-  p.q_row_stride = p.o_row_stride = q.row;
-  p.k_batch_stride = p.v_batch_stride = kv.batch;
-  p.k_head_stride = p.v_head_stride = kv.head;
-  p.k_row_stride = p.v_row_stride = kv.row;
+  setStrides(p, packedBhndStrides(p.heads_q, p.seq_q, p.head_dim),
+             packedBhndStrides(p.heads_kv, kv_capacity, p.head_dim));
 }
 
 // A page pool [pages, Hkv, page_size, D] for K and for V, and packed Q/O; sets page_size too.
