@@ -117,10 +117,6 @@ def main():
     lines = []
     three = ["--kernels", ",".join(KERNELS), "--causal", "both"]
 
-    seed = [attnbench(args.exe, args.out, f"seed{i}", ["--preset", "seed-matrix"] + three) for i in (1, 2)]
-    heads = [attnbench(args.exe, args.out, f"hd{d}", ["--heads", "32", "--head-dim", str(d), "--custom-name", f"hd{d}",
-                                                     "--seq-lens", "1024..16384", "--dtype", "fp16"] + three)
-             for d in (64, 256)]
     timing = {}
     for label, flags in [("plain", ["--timing", "plain"]), ("blocked", ["--timing", "blocked"]),
                          ("batch", ["--timing", "batch"]), ("graph", ["--timing", "blocked", "--cuda-graph"])]:
@@ -128,6 +124,10 @@ def main():
                                   ["-m", "llama-2-7b", "--seq-lens", "128..1024", "--kernels", "flash", "--causal",
                                    "false", "--dtype", "fp16"] + flags)
 
+    heads = [attnbench(args.exe, args.out, f"hd{d}", ["--heads", "32", "--head-dim", str(d), "--custom-name", f"hd{d}",
+                                                     "--seq-lens", "1024..16384", "--dtype", "fp16"] + three)
+             for d in (64, 256)]
+    seed = [attnbench(args.exe, args.out, f"seed{i}", ["--preset", "seed-matrix"] + three) for i in (1, 2)]
     seqs = sorted({p["seq_len"] for p in points_of(seed[0])})
     start, peer_seed = peers(args.out, "peers_seed_b1", seqs, 1, 32, 128, args.reps)
     peer_seed += peers(args.out, "peers_seed_b2", seqs, 2, 32, 128, args.reps)[1]

@@ -96,7 +96,8 @@ TEST(Worker, CancelStopsTheWorkerCleanly) {
   EXPECT_FALSE(run.worker.isRunning());
   EXPECT_LT(run.rec.count<PointFinishedEvent>(), 12);
   ASSERT_EQ(run.rec.count<RunFinishedEvent>(), 1);
-  EXPECT_EQ(run.rec.events.back()["status"], "interrupted");
+  ASSERT_TRUE(std::holds_alternative<RunFinishedEvent>(run.rec.events.back()));
+  EXPECT_EQ(std::get<RunFinishedEvent>(run.rec.events.back()).status, RunStatus::Interrupted);
 }
 
 TEST(Worker, KillsAWorkerThatIgnoresTerminate) {
