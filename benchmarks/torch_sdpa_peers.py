@@ -22,8 +22,8 @@ BACKENDS = {"torch-flash": SDPBackend.FLASH_ATTENTION, "torch-cudnn": SDPBackend
             "torch-math": SDPBackend.MATH}
 
 
-def time_ms(fn, warmup, reps):
-    return statistics.median(event_samples_ms(fn, warmup, reps))
+def time_ms(fn, warmup, reps, burst):
+    return statistics.median(event_samples_ms(fn, warmup, reps, burst))
 
 
 def main():
@@ -36,6 +36,9 @@ def main():
     parser.add_argument("--dtype", choices=["fp16", "bf16"], default="fp16")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=1,
+                        help="back-to-back calls per timed sample (>1 hides launch latency, like attnbench's "
+                             "batch timing; 1 times each call as the host issues it)")
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
     args = parser.parse_args()
     dtype = torch.float16 if args.dtype == "fp16" else torch.bfloat16
@@ -59,7 +62,7 @@ def main():
                 try:
                     with sdpa_kernel(BACKENDS[name]):
                         ms = time_ms(lambda: scaled_dot_product_attention(q, k, v, is_causal=causal, **gqa),
-                                     args.warmup, args.reps)
+                                     args.warmup, args.reps, args.burst)
                     record.update(status="ok", median_ms=ms, tflops=flops / ms / 1e9,
                                   peak_bytes=torch.cuda.max_memory_allocated() - base + input_bytes)
                 except torch.OutOfMemoryError:
