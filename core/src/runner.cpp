@@ -118,11 +118,6 @@ void Runner::recordClocks(PointResult& r, const std::optional<SmClockReading>& b
   r.throttled = r.sm_clock_max_mhz > 0 && std::min(r.sm_clock_start_mhz, r.sm_clock_end_mhz) < floor;
 }
 
-PointResult Runner::runPoint(const SweepSpec& spec, const SweepPoint& point) {
-  double ignored = 0;
-  return runPointTimed(spec, point, ignored);
-}
-
 PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point, double& kernel_ms) {
   PointResult r;
   r.point = point;

@@ -48,13 +48,10 @@ class Runner {
   // disk) ends run() and resume() with a StoreWriteError that says how to resume.
   RunOutcome resume(std::int64_t run_id);
 
-  // Runs one point (no store), for tests and the benchmark harness.
-  PointResult runPoint(const SweepSpec& spec, const SweepPoint& point);
-
  private:
   RunOutcome runPoints(std::int64_t run_id, const SweepSpec& spec, const std::vector<SweepPoint>& points,
                        std::vector<PointResult> earlier, bool resumed);
-  // runPoint that also adds the time of every kernel run (warm-up included) to `kernel_ms`.
+  // Runs one point (no store) and adds the time of every kernel run (warm-up included) to `kernel_ms`.
   PointResult runPointTimed(const SweepSpec& spec, const SweepPoint& point, double& kernel_ms);
   // Runs the timed samples: spec.repetitions of them, or as many as spec.sampling asks. False when the
   // noise rule's timeout ended them first (the point is noisy).
