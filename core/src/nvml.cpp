@@ -12,16 +12,16 @@ namespace {
 // that no NVML header or library is needed to build.
 using Return = int;  // nvmlReturn_t; NVML_SUCCESS is 0
 constexpr Return kSuccess = 0;
-struct DeviceOpaque;
-using Device = DeviceOpaque*;  // nvmlDevice_t
+struct GpuRecord;
+using GpuHandle = GpuRecord*;  // NVML's handle type, opaque
 constexpr int kClockSm = 1;    // NVML_CLOCK_SM of nvmlClockType_t
 constexpr unsigned kDriverVersionBufferSize = 80;  // NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE
 
 using InitFn = Return (*)();
 using ShutdownFn = Return (*)();
-using HandleByPciBusIdFn = Return (*)(const char* pci_bus_id, Device* device);
-using ClockInfoFn = Return (*)(Device device, int clock_type, unsigned* mhz);
-using PowerLimitFn = Return (*)(Device device, unsigned* milliwatts);
+using HandleByPciBusIdFn = Return (*)(const char* pci_bus_id, GpuHandle* gpu);
+using ClockInfoFn = Return (*)(GpuHandle gpu, int clock_type, unsigned* mhz);
+using PowerLimitFn = Return (*)(GpuHandle gpu, unsigned* milliwatts);
 using DriverVersionFn = Return (*)(char* version, unsigned length);
 
 // An opened and initialised NVML; only Library::open makes one.
@@ -58,14 +58,14 @@ class Library {
   Library(const Library&) = delete;
   Library& operator=(const Library&) = delete;
 
-  std::optional<Device> device(const std::string& pci_bus_id) const {
-    Device d = nullptr;
+  std::optional<GpuHandle> gpuByBusId(const std::string& pci_bus_id) const {
+    GpuHandle d = nullptr;
     if (handle_by_bus_(pci_bus_id.c_str(), &d) != kSuccess || d == nullptr) return std::nullopt;
     return d;
   }
 
   std::optional<SmClock> smClock(const std::string& pci_bus_id) const {
-    const auto d = device(pci_bus_id);
+    const auto d = gpuByBusId(pci_bus_id);
     if (!d) return std::nullopt;
     SmClock c;
     if (clock_(*d, kClockSm, &c.current_mhz) != kSuccess || max_clock_(*d, kClockSm, &c.max_mhz) != kSuccess) {
@@ -75,7 +75,7 @@ class Library {
   }
 
   std::optional<double> powerLimitWatts(const std::string& pci_bus_id) const {
-    const auto d = device(pci_bus_id);
+    const auto d = gpuByBusId(pci_bus_id);
     unsigned milliwatts = 0;
     if (!d || power_limit_(*d, &milliwatts) != kSuccess) return std::nullopt;
     return milliwatts / 1000.0;

@@ -117,7 +117,7 @@ TEST(CudnnSupport, ReasonsInsteadOfCrashes) {
   static_cast<void>(cudaGetLastError());
 }
 
-TEST(CudnnSupport, NoDeviceOrNoLibcudnnGivesAReason) {
+TEST(CudnnSupport, NoGpuOrNoLibcudnnGivesAReason) {
   if (cudnnTestSkipReason().empty()) GTEST_SKIP() << "cuDNN runs here";
   const AttentionParams p = llmParams(DType::F16, false, 512, 512);
   const std::string reason = cuda::cudnnUnsupportedReason(p);
