@@ -1,6 +1,7 @@
 #include "attnbench/runner.h"
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -90,20 +91,25 @@ bool Runner::takeSamples(const SweepSpec& spec, PreparedPoint& prepared, std::ve
   const SamplingRule& rule = spec.sampling;
   const auto start = std::chrono::steady_clock::now();
   double kernel_seconds = 0;
+  // Welford's running mean and variance: the noise after each sample without revisiting the others (a
+  // noisy microsecond kernel takes thousands of samples).
+  double mean = 0, squares = 0;
   for (;;) {
     if (cancelled()) throw Cancelled{};
     const double ms = prepared.runTimed();
     samples_ms.push_back(ms);
     kernel_seconds += ms / 1e3;
     const auto n = static_cast<int>(samples_ms.size());
+    const double delta = ms - mean;
+    mean += delta / n;
+    squares += delta * (ms - mean);
     if (spec.repetitions > 0) {
       if (n == spec.repetitions) return true;
       continue;
     }
     if (n < rule.min_samples) continue;
-    if (kernel_seconds >= rule.min_time_s && noisePercent(computeStats(samples_ms)) <= rule.max_noise_percent) {
-      return true;
-    }
+    const double noise_percent = n > 1 && mean > 0 ? 100.0 * std::sqrt(squares / (n - 1)) / mean : 0.0;
+    if (kernel_seconds >= rule.min_time_s && noise_percent <= rule.max_noise_percent) return true;
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= rule.timeout_s) return false;
   }
 }
