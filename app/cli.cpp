@@ -179,6 +179,10 @@ struct SweepFlags {
   std::optional<double> max_noise, min_time, timeout;
   std::string timing;
   bool l2_flush = false, cuda_graph = false, no_check = false;
+  std::string workload;
+  std::vector<std::string> q_lens;
+  std::optional<int> page_size, splits;
+  std::optional<double> kv_lens_spread;
 };
 
 constexpr const char* kSweepGroup = "Sweep (with --batch)";
@@ -188,6 +192,8 @@ void addSweepOptions(CLI::App& app, SweepFlags& f) {
   app.add_option("--spec", f.spec_file, "JSON sweep spec file (flags below override its axes)")->group(group);
   app.add_option("--preset", f.preset, "built-in sweep preset (see `attnbench presets`)")->group(group);
   app.add_option("--name", f.name, "name of the run")->group(group);
+  app.add_option("--workload", f.workload, "attention (prefill operator, default) or decode (one generation step)")
+      ->group(group);
   app.add_option("-m,--model,--models", f.models, "model preset(s), comma-separated (see `attnbench models`)")
       ->group(group);
   app.add_option("--architecture", f.architecture, "model architecture, seed spelling (llama, granite)")->group(group);
@@ -207,6 +213,13 @@ void addSweepOptions(CLI::App& app, SweepFlags& f) {
       ->default_str("true")
       ->group(group);
   app.add_option("--tiles,--tile", f.tiles, "flash tiles: auto, 64, 64x64, 128x64, 128x128")->group(group);
+  app.add_option("--q-lens,--q_lens", f.q_lens, "decode: new tokens per sequence, 1-16 (default 1)")->group(group);
+  app.add_option("--page-size", f.page_size, "decode: paged KV cache with pages of 16-256 tokens (default contiguous)")
+      ->group(group);
+  app.add_option("--kv-lens-spread", f.kv_lens_spread,
+                 "decode: ragged batch, lengths drawn in N(1 +- spread), 0-0.9 (default 0: all N)")
+      ->group(group);
+  app.add_option("--splits", f.splits, "decode: flash key ranges per sequence (default 0: the heuristic)")->group(group);
   app.add_option("--repetitions", f.repetitions, "timed samples per point (fixed; default: the noise rule below)")
       ->group(group);
   app.add_option("--max-noise", f.max_noise, "sample until the relative std. deviation is at most this, in % (0.5)")
@@ -241,8 +254,11 @@ SweepSpec buildSpec(const SweepFlags& f) {
   } else if (!f.preset.empty()) {
     spec = sweepPreset(f.preset);
   } else {
-    spec = sweepPreset(resolvesToCuda(f.device.empty() ? "auto" : f.device) ? "seed-matrix" : "cpu-quick");
+    const bool gpu = resolvesToCuda(f.device.empty() ? "auto" : f.device);
+    const bool decode = !f.workload.empty() && parseWorkload(f.workload) == Workload::Decode;
+    spec = sweepPreset(decode ? (gpu ? "decode" : "cpu-decode") : (gpu ? "seed-matrix" : "cpu-quick"));
   }
+  if (!f.workload.empty()) spec.workload = parseWorkload(f.workload);
   if (!f.device.empty()) spec.device = f.device;
   if (!f.name.empty()) {
     requireCleanText(f.name, "--name");
@@ -303,6 +319,10 @@ SweepSpec buildSpec(const SweepFlags& f) {
   if (f.l2_flush) spec.l2_flush = true;
   if (f.cuda_graph) spec.cuda_graph = true;
   if (f.threads) spec.threads = *f.threads;
+  if (!f.q_lens.empty()) spec.q_lens = parseIntList(f.q_lens, "--q-lens");
+  if (f.page_size) spec.decode.page_size = *f.page_size;
+  if (f.kv_lens_spread) spec.decode.kv_lens_spread = *f.kv_lens_spread;
+  if (f.splits) spec.decode.splits = *f.splits;
   validateSpec(spec);
   return spec;
 }

@@ -11,6 +11,8 @@
 
 #include "attnbench/errors.h"
 #include "attnbench/kernels/cpu_attention.h"
+#include "attnbench/kernels/cpu_decode.h"
+#include "decode_cache.h"
 #include "backends.h"
 #include "host_tensors.h"
 #include "size_checks.h"
@@ -39,29 +41,10 @@ std::uint64_t predictCpuBytes(const SweepPoint& point, int threads) {
   return ioTensorBytes(point.shape) + lse + workspaceBytes(point, threads, nullptr);
 }
 
-class CpuPoint final : public PreparedPoint {
+// What both CPU points share: the tracker, Q/K/V/O buffers filled from the seed (O poisoned), and
+// reading rows back. A subclass says where a K/V row lives.
+class CpuPointBase : public PreparedPoint {
  public:
-  CpuPoint(const SweepPoint& point, std::uint64_t seed, int threads, std::uint64_t limit)
-      : shape_(point.shape), kernel_(point.kernel), threads_(threads), tracker_(limit) {
-    const kernels::AttentionShape& s = point.shape;
-    for (const TensorId t : kTensors) tensors_[tensorSlot(t)] = HostBuffer(tracker_, tensorBytes(s, t));
-    if (kernel_ == KernelKind::Flash) lse_ = HostBuffer(tracker_, lseBytes(s));
-    workspace_ = HostBuffer(tracker_, workspaceBytes(point, threads, &tile_));
-    for (const TensorId t : kInputTensors) fillRandom(buffer(t).data(), s.dtype, tensorElements(s, t), tensorSeed(seed, t));
-    fillPoison(buffer(TensorId::O).data(), s.dtype, tensorElements(s, TensorId::O));
-    params_ = packedParams(s, buffer(TensorId::Q).data(), buffer(TensorId::K).data(), buffer(TensorId::V).data(),
-                           buffer(TensorId::O).data(), static_cast<float*>(lse_.data()));
-  }
-
-  double runTimed() override {
-    const auto start = std::chrono::steady_clock::now();
-    if (kernel_ == KernelKind::Standard) kcpu::standardAttention(params_, workspace_.data(), threads_);
-    else kcpu::flashAttention(params_, tile_, workspace_.data(), threads_);
-    const auto stop = std::chrono::steady_clock::now();
-    return std::chrono::duration<double, std::milli>(stop - start).count();
-  }
-
-  TileShape resolvedTile() const override { return kernel_ == KernelKind::Flash ? tile_ : TileShape{}; }
   std::uint64_t peakBytes() const override { return tracker_.peak(); }
 
   std::int64_t countUnwrittenOutputs() override {
@@ -69,26 +52,148 @@ class CpuPoint final : public PreparedPoint {
   }
 
   std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) override {
-    const HostBuffer& buf = buffer(tensor);
-    const std::size_t offset = rowOffsetElements(shape_, tensor, b, head, row0);
-    std::vector<float> out(static_cast<std::size_t>(count) * static_cast<std::size_t>(shape_.head_dim));
-    const auto* base = static_cast<const char*>(buf.data()) + offset * static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
-    toFloat(base, shape_.dtype, out.size(), out.data());
-    return out;
+    const bool kv = tensor == TensorId::K || tensor == TensorId::V;
+    const auto* base = static_cast<const char*>(buffer(tensor).data());
+    const auto element = static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
+    return readRowRuns(
+        shape_.dtype, shape_.head_dim, row0, count,
+        [&](int row) { return kv ? kvRowOffset(b, head, row) : rowOffsetElements(shape_, tensor, b, head, row); },
+        [&](std::size_t first, std::size_t elements, void* dst) {
+          std::memcpy(dst, base + first * element, elements * element);
+        });
   }
 
- private:
-  kernels::AttentionShape shape_;
-  KernelKind kernel_;
-  int threads_;
-  MemoryTracker tracker_;
+ protected:
+  // Allocates Q and O packed [B, H, seq_q, D] and K, V of `kv_elements` each, then fills them.
+  CpuPointBase(const kernels::AttentionShape& shape, std::size_t kv_elements, std::uint64_t seed, int threads,
+               std::uint64_t limit)
+      : shape_(shape), threads_(threads), tracker_(limit) {
+    const std::size_t element = static_cast<std::size_t>(kernels::bytesPerElement(shape.dtype));
+    for (const TensorId t : kTensors) {
+      const bool kv = t == TensorId::K || t == TensorId::V;
+      tensors_[tensorSlot(t)] = HostBuffer(tracker_, (kv ? kv_elements : tensorElements(shape, t)) * element);
+    }
+    for (const TensorId t : kInputTensors) {
+      fillRandom(buffer(t).data(), shape.dtype, buffer(t).bytes() / element, tensorSeed(seed, t));
+    }
+    fillPoison(buffer(TensorId::O).data(), shape.dtype, tensorElements(shape, TensorId::O));
+  }
+
+  virtual std::size_t kvRowOffset(int b, int head, int row) const = 0;
+
+  // Runs `kernel` once and returns the wall time it took, in ms.
+  template <typename Kernel>
+  static double timeCall(Kernel&& kernel) {
+    const auto start = std::chrono::steady_clock::now();
+    kernel();
+    const auto stop = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::milli>(stop - start).count();
+  }
+
   HostBuffer& buffer(TensorId tensor) { return tensors_[tensorSlot(tensor)]; }
 
+  kernels::AttentionShape shape_;
+  int threads_;
+  MemoryTracker tracker_;
   std::array<HostBuffer, 4> tensors_;  // Q, K, V, O
+
+ private:
+  using PreparedPoint::readRows;
+};
+
+// Attention (prefill): N queries against N keys, packed [B, H, N, D] tensors.
+class CpuPoint final : public CpuPointBase {
+ public:
+  CpuPoint(const SweepPoint& point, std::uint64_t seed, int threads, std::uint64_t limit)
+      : CpuPointBase(point.shape, tensorElements(point.shape, TensorId::K), seed, threads, limit), kernel_(point.kernel) {
+    if (kernel_ == KernelKind::Flash) lse_ = HostBuffer(tracker_, lseBytes(shape_));
+    workspace_ = HostBuffer(tracker_, workspaceBytes(point, threads, &tile_));
+    params_ = packedParams(shape_, buffer(TensorId::Q).data(), buffer(TensorId::K).data(), buffer(TensorId::V).data(),
+                           buffer(TensorId::O).data(), static_cast<float*>(lse_.data()));
+  }
+
+  double runTimed() override {
+    return timeCall([this] {
+      if (kernel_ == KernelKind::Standard) kcpu::standardAttention(params_, workspace_.data(), threads_);
+      else kcpu::flashAttention(params_, tile_, workspace_.data(), threads_);
+    });
+  }
+
+  TileShape resolvedTile() const override { return kernel_ == KernelKind::Flash ? tile_ : TileShape{}; }
+  int kvLength(int) const override { return shape_.seq_kv; }
+
+ private:
+  std::size_t kvRowOffset(int b, int head, int row) const override {
+    return rowOffsetElements(shape_, TensorId::K, b, head, row);
+  }
+
+  KernelKind kernel_;
   HostBuffer lse_, workspace_;
   TileShape tile_;
   kernels::AttentionParams params_;
 };
+
+// Decode: q_len new rows per sequence against a contiguous or paged KV cache (decode_cache.h).
+class CpuDecodePoint final : public CpuPointBase {
+ public:
+  CpuDecodePoint(const SweepPoint& point, const DecodeCacheLayout& layout, std::uint64_t seed, int threads,
+                 std::uint64_t limit)
+      : CpuPointBase(point.shape, layout.cacheElements(point.shape), seed, threads, limit),
+        kernel_(point.kernel),
+        layout_(layout) {
+    lse_ = HostBuffer(tracker_, lseBytes(shape_));
+    tables_ = HostBuffer(tracker_, layout_.tableBytes());
+    params_ = decodeParams(point, layout_, buffer(TensorId::Q).data(), buffer(TensorId::K).data(),
+                           buffer(TensorId::V).data(), buffer(TensorId::O).data(), static_cast<float*>(lse_.data()),
+                           layout_.kv_lens.data(), layout_.block_table.data());
+    if (kernel_ == KernelKind::Flash) {
+      splits_ = kcpu::flashDecodeSplits(params_, threads);
+      partials_ = HostBuffer(tracker_, kernels::decodeWorkspaceBytes(params_, splits_));
+      kernels::setDecodeWorkspace(params_, splits_, partials_.data(), kernels::DecodeCombine::Kernel);
+      workspace_ = HostBuffer(tracker_, kcpu::flashDecodeScratchBytes(params_, threads));
+    } else {
+      params_.lse = nullptr;  // the materialized path writes O only, as the CUDA one does
+      workspace_ = HostBuffer(tracker_, kcpu::standardDecodeWorkspaceBytes(params_));
+    }
+  }
+
+  double runTimed() override {
+    return timeCall([this] {
+      if (kernel_ == KernelKind::Standard) kcpu::standardDecode(params_, workspace_.data(), threads_);
+      else kcpu::flashDecode(params_, workspace_.data(), threads_);
+    });
+  }
+
+  TileShape resolvedTile() const override { return {}; }
+  int kvLength(int b) const override { return layout_.kv_lens[static_cast<std::size_t>(b)]; }
+  int splits() const override { return splits_; }
+
+ private:
+  std::size_t kvRowOffset(int b, int head, int row) const override {
+    return layout_.rowOffsetElements(shape_, b, head, row);
+  }
+
+  KernelKind kernel_;
+  DecodeCacheLayout layout_;
+  HostBuffer lse_, tables_, partials_, workspace_;
+  kernels::DecodeParams params_;
+  int splits_ = 0;
+};
+
+// Bytes a decode point holds: Q, O, the cache, LSE, the integer tables, and the kernel's workspace.
+std::uint64_t predictCpuDecodeBytes(const SweepPoint& point, const DecodeCacheLayout& layout, int threads) {
+  const kernels::AttentionShape& s = point.shape;
+  const std::uint64_t element = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
+  std::uint64_t bytes = tensorBytes(s, TensorId::Q) + tensorBytes(s, TensorId::O) +
+                        2 * element * layout.cacheElements(s) + lseBytes(s) + layout.tableBytes();
+  kernels::DecodeParams p = decodeShapeParams(point, layout);
+  if (point.kernel == KernelKind::Flash) {
+    bytes += kernels::decodeWorkspaceBytes(p, kcpu::flashDecodeSplits(p, threads)) + kcpu::flashDecodeScratchBytes(p, threads);
+  } else {
+    bytes += kcpu::standardDecodeWorkspaceBytes(p);
+  }
+  return bytes;
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -97,11 +202,18 @@ class CpuBackend final : public Backend {
   const DeviceInfo& device() const override { return device_; }
   std::string unsupportedReason(const SweepPoint& point) const override {
     if (point.kernel == KernelKind::Cudnn) return "cuDNN runs on NVIDIA GPUs only";
-    return sizeOverflowReason(point.shape);
+    if (std::string reason = sizeOverflowReason(point.shape); !reason.empty()) return reason;
+    if (!point.isDecode()) return {};
+    if (std::string reason = decodeShapeReason(point); !reason.empty()) return reason;
+    const DecodeCacheLayout layout = decodeCacheLayout(point);
+    const kernels::DecodeParams p = decodeShapeParams(point, layout);
+    return point.kernel == KernelKind::Flash ? kcpu::flashDecodeUnsupportedReason(p)
+                                             : kcpu::standardDecodeUnsupportedReason(p);
   }
 
   std::uint64_t predictBytes(const SweepPoint& point) const override {
     if (!unsupportedReason(point).empty()) return UINT64_MAX;  // never fits a budget
+    if (point.isDecode()) return predictCpuDecodeBytes(point, decodeCacheLayout(point), threads_);
     return predictCpuBytes(point, threads_);
   }
 
@@ -126,7 +238,9 @@ class CpuBackend final : public Backend {
   std::unique_ptr<PreparedPoint> prepare(const SweepPoint& point, std::uint64_t seed, std::uint64_t limit_bytes) override {
     // Host memory is overcommitted: an allocation past what is available "succeeds" and the process
     // is killed when it touches the pages. So the available memory stays a hard limit here.
-    return std::make_unique<CpuPoint>(point, seed, threads_, std::min(limit_bytes, memoryBudgetBytes()));
+    const std::uint64_t limit = std::min(limit_bytes, memoryBudgetBytes());
+    if (point.isDecode()) return std::make_unique<CpuDecodePoint>(point, decodeCacheLayout(point), seed, threads_, limit);
+    return std::make_unique<CpuPoint>(point, seed, threads_, limit);
   }
 
   DeviceCeilings measureCeilings() override {

@@ -14,9 +14,11 @@
 
 #include "attnbench/errors.h"
 #include "attnbench/kernels/cuda_attention.h"
+#include "attnbench/kernels/cuda_decode.h"
 #include "attnbench/kernels/cudnn_attention.h"
 #include "backends.h"
 #include "cuda_fill.h"
+#include "decode_cache.h"
 #include "host_tensors.h"
 #include "nvml.h"
 #include "size_checks.h"
@@ -206,42 +208,23 @@ kernels::AttentionParams shapeOnlyParams(const kernels::AttentionShape& s) {
   return packedParams(s, nullptr, nullptr, nullptr, nullptr, nullptr);
 }
 
-class CudaPoint final : public PreparedPoint {
- public:
-  CudaPoint(CudaContext& ctx, const SweepPoint& point, std::uint64_t seed, const TimingOptions& timing,
-            std::uint64_t limit)
-      : ctx_(ctx), shape_(point.shape), kernel_(point.kernel), timing_(timing), tracker_(limit) {
-    const kernels::AttentionShape& s = point.shape;
-    for (const TensorId t : kTensors) tensors_[tensorSlot(t)] = DeviceBuffer(tracker_, tensorBytes(s, t));
-    const kernels::AttentionParams shape_params = shapeOnlyParams(s);
-    switch (kernel_) {
-      case KernelKind::Flash:
-        lse_ = DeviceBuffer(tracker_, lseBytes(s));
-        tile_ = kcuda::resolveFlashTile(shape_params, point.tile, ctx.traits);
-        break;
-      case KernelKind::Standard:
-        workspace_ = DeviceBuffer(tracker_, kcuda::standardWorkspaceBytes(shape_params));
-        break;
-      case KernelKind::Cudnn:
-        // No LSE output: what inference pays. The plan was built by unsupportedReason.
-        workspace_ = DeviceBuffer(tracker_, kcuda::cudnnWorkspaceBytes(shape_params));
-        break;
-    }
-    for (const TensorId t : kInputTensors) {
-      check(fillRandomDevice(buffer(t).data(), s.dtype, tensorElements(s, t), tensorSeed(seed, t), ctx.stream), "fill inputs");
-    }
-    check(cudaMemsetAsync(buffer(TensorId::O).data(), 0xFF, buffer(TensorId::O).bytes(), ctx.stream), "poison O");
-    check(cudaStreamSynchronize(ctx.stream), "prepare");
-    params_ = packedParams(s, buffer(TensorId::Q).data(), buffer(TensorId::K).data(), buffer(TensorId::V).data(),
-                           buffer(TensorId::O).data(), static_cast<float*>(lse_.data()));
-    // One launch outside any hold: the first launch of a kernel may load its module (CUDA's lazy
-    // loading; cuBLAS and cuDNN kernels), which waits for the device to idle and would wait for a
-    // held stream until the hold's timeout.
-    launch();
-    check(cudaStreamSynchronize(ctx.stream), "first launch");
-  }
+// Throws the error a cuBLAS call or a kernel launch reported.
+void checkLaunch(cudaError_t e, cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS) throw std::runtime_error(std::string("cuBLAS: ") + cublasGetStatusString(status));
+  check(e, what);
+}
 
-  ~CudaPoint() override {
+void checkCudnn(cudaError_t e, const std::string& error) {
+  if (e == cudaErrorUnknown) throw std::runtime_error("cuDNN: " + error);
+  check(e, "cuDNN attention");
+}
+
+// What every CUDA point shares: Q/K/V/O buffers filled from the seed (O poisoned), reading rows back,
+// and timing launches (held stream, batches, graph replay). A subclass allocates what its kernel
+// needs, says where a K/V row lives and launches; its constructor ends with firstLaunch().
+class CudaPointBase : public PreparedPoint {
+ public:
+  ~CudaPointBase() override {
     if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
   }
 
@@ -256,7 +239,6 @@ class CudaPoint final : public PreparedPoint {
     return 0;
   }
 
-  TileShape resolvedTile() const override { return tile_; }
   std::uint64_t peakBytes() const override { return tracker_.peak(); }
 
   std::int64_t countUnwrittenOutputs() override {
@@ -277,17 +259,52 @@ class CudaPoint final : public PreparedPoint {
   }
 
   std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) override {
-    const DeviceBuffer& buf = buffer(tensor);
-    const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
-    const std::size_t offset = rowOffsetElements(shape_, tensor, b, head, row0) * e;
-    const std::size_t n = static_cast<std::size_t>(count) * static_cast<std::size_t>(shape_.head_dim);
-    std::vector<char> raw(n * e);
-    check(cudaMemcpy(raw.data(), static_cast<const char*>(buf.data()) + offset, raw.size(), cudaMemcpyDeviceToHost),
-          "read rows");
-    std::vector<float> out(n);
-    toFloat(raw.data(), shape_.dtype, n, out.data());
-    return out;
+    const bool kv = tensor == TensorId::K || tensor == TensorId::V;
+    const auto* base = static_cast<const char*>(buffer(tensor).data());
+    const auto element = static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
+    return readRowRuns(
+        shape_.dtype, shape_.head_dim, row0, count,
+        [&](int row) { return kv ? kvRowOffset(b, head, row) : rowOffsetElements(shape_, tensor, b, head, row); },
+        [&](std::size_t first, std::size_t elements, void* dst) {
+          check(cudaMemcpy(dst, base + first * element, elements * element, cudaMemcpyDeviceToHost), "read rows");
+        });
   }
+
+ protected:
+  // Allocates Q and O packed [B, H, seq_q, D] and K, V of `kv_elements` each, then fills them.
+  CudaPointBase(CudaContext& ctx, const kernels::AttentionShape& shape, std::size_t kv_elements, std::uint64_t seed,
+                const TimingOptions& timing, std::uint64_t limit)
+      : ctx_(ctx), shape_(shape), timing_(timing), tracker_(limit) {
+    const std::size_t element = static_cast<std::size_t>(kernels::bytesPerElement(shape.dtype));
+    for (const TensorId t : kTensors) {
+      const bool kv = t == TensorId::K || t == TensorId::V;
+      tensors_[tensorSlot(t)] = DeviceBuffer(tracker_, (kv ? kv_elements : tensorElements(shape, t)) * element);
+    }
+    for (const TensorId t : kInputTensors) {
+      check(fillRandomDevice(buffer(t).data(), shape.dtype, buffer(t).bytes() / element, tensorSeed(seed, t), ctx.stream),
+            "fill inputs");
+    }
+    check(cudaMemsetAsync(buffer(TensorId::O).data(), 0xFF, buffer(TensorId::O).bytes(), ctx.stream), "poison O");
+  }
+
+  // One launch outside any hold: the first launch of a kernel may load its module (CUDA's lazy
+  // loading; cuBLAS and cuDNN kernels), which waits for the device to idle and would wait for a
+  // held stream until the hold's timeout.
+  void firstLaunch() {
+    check(cudaStreamSynchronize(ctx_.stream), "prepare");
+    launch();
+    check(cudaStreamSynchronize(ctx_.stream), "first launch");
+  }
+
+  virtual void launch() = 0;
+  virtual std::size_t kvRowOffset(int b, int head, int row) const = 0;
+
+  DeviceBuffer& buffer(TensorId tensor) { return tensors_[tensorSlot(tensor)]; }
+
+  CudaContext& ctx_;
+  kernels::AttentionShape shape_;
+  TimingOptions timing_;
+  MemoryTracker tracker_;
 
  private:
   // Milliseconds between events around `launches` launches; with `held`, the stream waits behind a
@@ -327,30 +344,6 @@ class CudaPoint final : public PreparedPoint {
     else launch();
   }
 
-  void launch() {
-    switch (kernel_) {
-      case KernelKind::Flash:
-        check(kcuda::flashForward(params_, tile_, ctx_.stream), "flash forward");
-        return;
-      case KernelKind::Cudnn: {
-        std::string error;
-        const cudaError_t e = kcuda::cudnnAttention(params_, workspace_.data(), ctx_.stream, &error);
-        if (e == cudaErrorUnknown) throw std::runtime_error("cuDNN: " + error);
-        check(e, "cuDNN attention");
-        return;
-      }
-      case KernelKind::Standard: {
-        cublasStatus_t status = CUBLAS_STATUS_SUCCESS;
-        const cudaError_t e = kcuda::standardAttention(params_, workspace_.data(), ctx_.cublas, ctx_.stream, &status);
-        if (status != CUBLAS_STATUS_SUCCESS) {
-          throw std::runtime_error(std::string("cuBLAS: ") + cublasGetStatusString(status));
-        }
-        check(e, "standard attention");
-        return;
-      }
-    }
-  }
-
   void capture() {
     cudaGraph_t graph = nullptr;
     check(cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
@@ -367,20 +360,155 @@ class CudaPoint final : public PreparedPoint {
     check(e, "cudaGraphInstantiate");
   }
 
-  CudaContext& ctx_;
-  kernels::AttentionShape shape_;
-  KernelKind kernel_;
-  TimingOptions timing_;
-  MemoryTracker tracker_;
-  DeviceBuffer& buffer(TensorId tensor) { return tensors_[tensorSlot(tensor)]; }
-
   std::array<DeviceBuffer, 4> tensors_;  // Q, K, V, O
-  DeviceBuffer lse_, workspace_;
-  TileShape tile_;
-  kernels::AttentionParams params_;
   cudaGraphExec_t graph_exec_ = nullptr;
   int batch_launches_ = 0;
   static constexpr double kBatchTargetMs = 1.0;
+};
+
+// Attention (prefill): N queries against N keys, packed [B, H, N, D] tensors.
+class CudaPoint final : public CudaPointBase {
+ public:
+  CudaPoint(CudaContext& ctx, const SweepPoint& point, std::uint64_t seed, const TimingOptions& timing,
+            std::uint64_t limit)
+      : CudaPointBase(ctx, point.shape, tensorElements(point.shape, TensorId::K), seed, timing, limit),
+        kernel_(point.kernel) {
+    const kernels::AttentionParams shape_params = shapeOnlyParams(shape_);
+    switch (kernel_) {
+      case KernelKind::Flash:
+        lse_ = DeviceBuffer(tracker_, lseBytes(shape_));
+        tile_ = kcuda::resolveFlashTile(shape_params, point.tile, ctx.traits);
+        break;
+      case KernelKind::Standard:
+        workspace_ = DeviceBuffer(tracker_, kcuda::standardWorkspaceBytes(shape_params));
+        break;
+      case KernelKind::Cudnn:
+        // No LSE output: what inference pays. The plan was built by unsupportedReason.
+        workspace_ = DeviceBuffer(tracker_, kcuda::cudnnWorkspaceBytes(shape_params));
+        break;
+    }
+    params_ = packedParams(shape_, buffer(TensorId::Q).data(), buffer(TensorId::K).data(), buffer(TensorId::V).data(),
+                           buffer(TensorId::O).data(), static_cast<float*>(lse_.data()));
+    firstLaunch();
+  }
+
+  TileShape resolvedTile() const override { return tile_; }
+  int kvLength(int) const override { return shape_.seq_kv; }
+
+ private:
+  std::size_t kvRowOffset(int b, int head, int row) const override {
+    return rowOffsetElements(shape_, TensorId::K, b, head, row);
+  }
+
+  void launch() override {
+    switch (kernel_) {
+      case KernelKind::Flash:
+        check(kcuda::flashForward(params_, tile_, ctx_.stream), "flash forward");
+        return;
+      case KernelKind::Cudnn: {
+        std::string error;
+        checkCudnn(kcuda::cudnnAttention(params_, workspace_.data(), ctx_.stream, &error), error);
+        return;
+      }
+      case KernelKind::Standard: {
+        cublasStatus_t status = CUBLAS_STATUS_SUCCESS;
+        const cudaError_t e = kcuda::standardAttention(params_, workspace_.data(), ctx_.cublas, ctx_.stream, &status);
+        checkLaunch(e, status, "standard attention");
+        return;
+      }
+    }
+  }
+
+  KernelKind kernel_;
+  DeviceBuffer lse_, workspace_;
+  TileShape tile_;
+  kernels::AttentionParams params_;
+};
+
+// A decode problem of a contiguous, uniform cache as the prefill problem cuDNN runs (Nq = q_len,
+// Nk = N, bottom-right causal); no LSE, as in the prefill cudnn points.
+kernels::AttentionParams decodeForCudnn(const kernels::DecodeParams& p) {
+  kernels::AttentionParams a = kernels::decodeAsAttention(p, 0, p.batch, p.seq_kv);
+  a.lse = nullptr;
+  return a;
+}
+
+// Decode: q_len new rows per sequence against a contiguous or paged KV cache (decode_cache.h). Flash
+// runs the split-KV kernel with the fused combine; standard the cuBLAS path; cudnn its SDPA.
+class CudaDecodePoint final : public CudaPointBase {
+ public:
+  CudaDecodePoint(CudaContext& ctx, const SweepPoint& point, const DecodeCacheLayout& layout, std::uint64_t seed,
+                  const TimingOptions& timing, std::uint64_t limit)
+      : CudaPointBase(ctx, point.shape, layout.cacheElements(point.shape), seed, timing, limit),
+        kernel_(point.kernel),
+        layout_(layout) {
+    lse_ = DeviceBuffer(tracker_, lseBytes(shape_));
+    kv_lens_ = DeviceBuffer(tracker_, layout_.kv_lens.size() * sizeof(int));
+    block_table_ = DeviceBuffer(tracker_, layout_.block_table.size() * sizeof(int));
+    copyToDevice(kv_lens_, layout_.kv_lens);
+    copyToDevice(block_table_, layout_.block_table);
+    params_ = decodeParams(point, layout_, buffer(TensorId::Q).data(), buffer(TensorId::K).data(),
+                           buffer(TensorId::V).data(), buffer(TensorId::O).data(), static_cast<float*>(lse_.data()),
+                           static_cast<const int*>(kv_lens_.data()), static_cast<const int*>(block_table_.data()));
+    switch (kernel_) {
+      case KernelKind::Flash: {
+        splits_ = kcuda::flashDecodeSplits(params_, ctx.traits);
+        workspace_ = DeviceBuffer(tracker_, kernels::decodeWorkspaceBytes(params_, splits_));
+        // The fused combine's arrival counters start at zero; every call leaves them at zero again.
+        if (workspace_.bytes() > 0) check(cudaMemsetAsync(workspace_.data(), 0, workspace_.bytes(), ctx.stream), "zero counters");
+        kernels::setDecodeWorkspace(params_, splits_, workspace_.data());
+        break;
+      }
+      case KernelKind::Standard:
+        params_.lse = nullptr;  // the materialized path writes O only
+        workspace_ = DeviceBuffer(tracker_, kcuda::standardDecodeWorkspaceBytes(params_));
+        break;
+      case KernelKind::Cudnn:
+        workspace_ = DeviceBuffer(tracker_, kcuda::cudnnWorkspaceBytes(decodeForCudnn(params_)));
+        break;
+    }
+    firstLaunch();
+  }
+
+  TileShape resolvedTile() const override { return {}; }
+  int kvLength(int b) const override { return layout_.kv_lens[static_cast<std::size_t>(b)]; }
+  int splits() const override { return splits_; }
+
+ private:
+  std::size_t kvRowOffset(int b, int head, int row) const override {
+    return layout_.rowOffsetElements(shape_, b, head, row);
+  }
+
+  void copyToDevice(const DeviceBuffer& dst, const std::vector<int>& values) {
+    if (values.empty()) return;
+    check(cudaMemcpyAsync(dst.data(), values.data(), values.size() * sizeof(int), cudaMemcpyHostToDevice, ctx_.stream),
+          "copy cache tables");
+  }
+
+  void launch() override {
+    switch (kernel_) {
+      case KernelKind::Flash:
+        check(kcuda::flashDecode(params_, ctx_.stream), "flash decode");
+        return;
+      case KernelKind::Cudnn: {
+        std::string error;
+        checkCudnn(kcuda::cudnnAttention(decodeForCudnn(params_), workspace_.data(), ctx_.stream, &error), error);
+        return;
+      }
+      case KernelKind::Standard: {
+        cublasStatus_t status = CUBLAS_STATUS_SUCCESS;
+        const cudaError_t e = kcuda::standardDecode(params_, workspace_.data(), ctx_.cublas, ctx_.stream, &status);
+        checkLaunch(e, status, "standard decode");
+        return;
+      }
+    }
+  }
+
+  KernelKind kernel_;
+  DecodeCacheLayout layout_;
+  DeviceBuffer lse_, kv_lens_, block_table_, workspace_;
+  kernels::DecodeParams params_;
+  int splits_ = 0;
 };
 
 class CudaBackend final : public Backend {
@@ -391,6 +519,7 @@ class CudaBackend final : public Backend {
 
   std::string unsupportedReason(const SweepPoint& point) const override {
     if (std::string reason = sizeOverflowReason(point.shape); !reason.empty()) return reason;
+    if (point.isDecode()) return decodeUnsupportedReason(point);
     const kernels::AttentionParams p = shapeOnlyParams(point.shape);
     switch (point.kernel) {
       case KernelKind::Flash: return kcuda::flashUnsupportedReason(p, point.tile, ctx_.traits);
@@ -402,6 +531,7 @@ class CudaBackend final : public Backend {
 
   std::uint64_t predictBytes(const SweepPoint& point) const override {
     if (!sizeOverflowReason(point.shape).empty()) return UINT64_MAX;  // never fits a budget
+    if (point.isDecode()) return predictDecodeBytes(point);
     const kernels::AttentionShape& s = point.shape;
     const std::uint64_t bytes = ioTensorBytes(s);
     switch (point.kernel) {
@@ -455,6 +585,9 @@ class CudaBackend final : public Backend {
   }
 
   std::unique_ptr<PreparedPoint> prepare(const SweepPoint& point, std::uint64_t seed, std::uint64_t limit_bytes) override {
+    if (point.isDecode()) {
+      return std::make_unique<CudaDecodePoint>(ctx_, point, decodeCacheLayout(point), seed, timing_, limit_bytes);
+    }
     return std::make_unique<CudaPoint>(ctx_, point, seed, timing_, limit_bytes);
   }
 
@@ -504,6 +637,35 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  std::string decodeUnsupportedReason(const SweepPoint& point) const {
+    if (std::string reason = decodeShapeReason(point); !reason.empty()) return reason;
+    const DecodeCacheLayout layout = decodeCacheLayout(point);
+    const kernels::DecodeParams p = decodeShapeParams(point, layout);
+    switch (point.kernel) {
+      case KernelKind::Flash: return kcuda::flashDecodeUnsupportedReason(p, ctx_.traits);
+      case KernelKind::Standard: return kcuda::standardDecodeUnsupportedReason(p);
+      case KernelKind::Cudnn:
+        if (layout.paged() || layout.ragged()) return "cudnn decode here takes a contiguous cache of equal lengths";
+        return kcuda::cudnnUnsupportedReason(decodeForCudnn(p));
+    }
+    return "unknown kernel";
+  }
+
+  std::uint64_t predictDecodeBytes(const SweepPoint& point) const {
+    const DecodeCacheLayout layout = decodeCacheLayout(point);
+    const kernels::AttentionShape& s = point.shape;
+    const std::uint64_t element = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
+    const std::uint64_t bytes = tensorBytes(s, TensorId::Q) + tensorBytes(s, TensorId::O) +
+                                2 * element * layout.cacheElements(s) + lseBytes(s) + layout.tableBytes();
+    const kernels::DecodeParams p = decodeShapeParams(point, layout);
+    switch (point.kernel) {
+      case KernelKind::Flash: return bytes + kernels::decodeWorkspaceBytes(p, kcuda::flashDecodeSplits(p, ctx_.traits));
+      case KernelKind::Standard: return bytes + kcuda::standardDecodeWorkspaceBytes(p);
+      case KernelKind::Cudnn: return bytes + kcuda::cudnnWorkspaceBytes(decodeForCudnn(p));
+    }
+    return bytes;
+  }
+
   DeviceInfo device_;
   mutable CudaContext ctx_;
   TimingOptions timing_;

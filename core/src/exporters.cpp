@@ -106,10 +106,13 @@ std::string fmt(const char* format, double v) {
 }
 
 // Points that describe one attention problem (whatever the kernel and tile).
-using ShapeKey = std::tuple<std::string, int, int, int, int, int, std::string, bool>;
+// What the points of one shape share, whatever their kernel: the workload, the problem and, for decode,
+// the cache layout.
+using ShapeKey = std::tuple<int, std::string, int, int, int, int, int, int, std::string, bool, int, double, int>;
 ShapeKey shapeKey(const SweepPoint& p) {
-  return {p.model.name, p.shape.heads_q, p.shape.heads_kv, p.shape.head_dim, p.shape.batch, p.shape.seq_kv,
-          std::string(kernels::dtypeName(p.shape.dtype)), p.shape.causal};
+  return {static_cast<int>(p.workload), p.model.name, p.shape.heads_q, p.shape.heads_kv, p.shape.head_dim,
+          p.shape.batch, p.shape.seq_q, p.shape.seq_kv, std::string(kernels::dtypeName(p.shape.dtype)),
+          p.shape.causal, p.decode.page_size, p.decode.kv_lens_spread, p.decode.splits};
 }
 
 // Pads or truncates to a column width (left-aligned text, right-aligned numbers).
@@ -192,40 +195,58 @@ std::vector<ShapeSummary> summarize(const std::vector<PointResult>& points) {
       s.seq_len = r.point.shape.seq_kv;
       s.dtype = std::string(kernels::dtypeName(r.point.shape.dtype));
       s.causal = r.point.shape.causal;
+      s.point = r.point;
       out.push_back(s);
     }
     ShapeSummary& s = out[it->second];
     if (r.status != PointStatus::Ok) continue;
-    if (r.point.kernel == KernelKind::Flash) {
-      if (!s.flash || r.stats.median_ms < s.flash->stats.median_ms) s.flash = &r;
-    } else {
-      s.standard = &r;
+    switch (r.point.kernel) {
+      case KernelKind::Flash:
+        if (!s.flash || r.stats.median_ms < s.flash->stats.median_ms) s.flash = &r;
+        break;
+      case KernelKind::Standard: s.standard = &r; break;
+      case KernelKind::Cudnn: s.cudnn = &r; break;
     }
   }
   return out;
 }
 
+// One row per shape: flash and standard side by side (the seed's comparison), cudnn where it ran. The
+// rate is TFLOP/s for attention and GB/s of compulsory traffic for decode (memory-bound); decode rows
+// also show the new rows per sequence (q) and flash's split count.
 void printSummaryTable(std::ostream& out, const std::vector<PointResult>& points) {
-  out << cell("model", 20, false) << cell("B", 3, true) << cell("N", 8, true) << ' ' << cell("dtype", 6, false)
-      << cell("causal", 7, false) << cell("flash ms", 11, true) << cell("TFLOP/s", 9, true) << cell("std ms", 11, true)
-      << cell("TFLOP/s", 9, true) << cell("speedup", 9, true) << cell("mem ratio", 10, true) << "  flash peak / std peak\n";
-  auto statusOr = [](const std::vector<PointResult>& all, const ShapeSummary& s, KernelKind kind) {
-    // When the kernel did not run ok, show why (skipped, oom, failed) instead of a number.
-    for (const auto& r : all) {
-      if (r.point.kernel == kind && r.point.model.name == s.model && r.point.shape.batch == s.batch &&
-          r.point.shape.seq_kv == s.seq_len && kernels::dtypeName(r.point.shape.dtype) == s.dtype && r.point.shape.causal == s.causal) {
-        return statusName(r.status);
-      }
+  const bool decode = std::any_of(points.begin(), points.end(), [](const PointResult& r) { return r.point.isDecode(); });
+  const bool cudnn = std::any_of(points.begin(), points.end(), [](const PointResult& r) { return r.point.kernel == KernelKind::Cudnn; });
+  const char* rate_name = decode ? "GB/s" : "TFLOP/s";
+  const auto rate = [decode](const PointResult& r) { return decode ? fmt("%.0f", r.gbps) : fmt("%.2f", r.tflops); };
+  out << cell("model", 20, false) << cell("B", 3, true) << cell("N", 8, true);
+  if (decode) out << cell("q", 3, true) << cell("splits", 7, true);
+  out << ' ' << cell("dtype", 6, false) << cell("causal", 7, false) << cell("flash ms", 11, true) << cell(rate_name, 9, true)
+      << cell("std ms", 11, true) << cell(rate_name, 9, true);
+  if (cudnn) out << cell("cudnn ms", 11, true) << cell(rate_name, 9, true);
+  out << cell("speedup", 9, true) << cell("mem ratio", 10, true) << "  flash peak / std peak\n";
+  // A kernel's columns: its median and rate when it ran ok, else why not (skipped, oom, failed).
+  auto kernelCells = [&](const ShapeSummary& s, const PointResult* ok, KernelKind kind) {
+    if (ok) {
+      out << cell(fmt("%.3f", ok->stats.median_ms), 11, true) << cell(rate(*ok), 9, true);
+      return;
     }
-    return std::string("-");
+    std::string status = "-";
+    for (const auto& r : points) {
+      if (r.point.kernel == kind && shapeKey(r.point) == shapeKey(s.point)) status = statusName(r.status);
+    }
+    out << cell(status, 11, true) << cell("", 9, true);
   };
   for (const auto& s : summarize(points)) {
-    out << cell(printableText(s.model), 20, false) << cell(std::to_string(s.batch), 3, true) << cell(std::to_string(s.seq_len), 8, true)
-        << ' ' << cell(s.dtype, 6, false) << cell(s.causal ? "yes" : "no", 7, false);
-    if (s.flash) out << cell(fmt("%.3f", s.flash->stats.median_ms), 11, true) << cell(fmt("%.2f", s.flash->tflops), 9, true);
-    else out << cell(statusOr(points, s, KernelKind::Flash), 11, true) << cell("", 9, true);
-    if (s.standard) out << cell(fmt("%.3f", s.standard->stats.median_ms), 11, true) << cell(fmt("%.2f", s.standard->tflops), 9, true);
-    else out << cell(statusOr(points, s, KernelKind::Standard), 11, true) << cell("", 9, true);
+    out << cell(printableText(s.model), 20, false) << cell(std::to_string(s.batch), 3, true) << cell(std::to_string(s.seq_len), 8, true);
+    if (decode) {
+      out << cell(std::to_string(s.point.shape.seq_q), 3, true)
+          << cell(s.flash && s.flash->splits > 0 ? std::to_string(s.flash->splits) : "-", 7, true);
+    }
+    out << ' ' << cell(s.dtype, 6, false) << cell(s.causal ? "yes" : "no", 7, false);
+    kernelCells(s, s.flash, KernelKind::Flash);
+    kernelCells(s, s.standard, KernelKind::Standard);
+    if (cudnn) kernelCells(s, s.cudnn, KernelKind::Cudnn);
     out << cell(s.speedup() > 0 ? fmt("%.2fx", s.speedup()) : "-", 9, true)
         << cell(s.memoryRatio() > 0 ? fmt("%.1fx", s.memoryRatio()) : "-", 10, true) << "  "
         << (s.flash ? formatBytes(s.flash->peak_bytes) : "-") << " / "

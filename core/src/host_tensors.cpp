@@ -122,3 +122,25 @@ std::uint64_t ioTensorBytes(const kernels::AttentionShape& s) {
 std::uint64_t lseBytes(const kernels::AttentionShape& s) { return 4ULL * s.batch * s.heads_q * s.seq_q; }
 
 }  // namespace attnbench
+
+namespace attnbench {
+
+std::vector<float> readRowRuns(DType dtype, int head_dim, int row0, int count,
+                               const std::function<std::size_t(int row)>& offset_of,
+                               const std::function<void(std::size_t first, std::size_t elements, void* dst)>& copy) {
+  const auto d = static_cast<std::size_t>(head_dim);
+  const auto element = static_cast<std::size_t>(kernels::bytesPerElement(dtype));
+  std::vector<char> raw(static_cast<std::size_t>(count) * d * element);
+  for (int row = 0; row < count;) {
+    const std::size_t first = offset_of(row0 + row);
+    int run = 1;
+    while (row + run < count && offset_of(row0 + row + run) == first + static_cast<std::size_t>(run) * d) ++run;
+    copy(first, static_cast<std::size_t>(run) * d, raw.data() + static_cast<std::size_t>(row) * d * element);
+    row += run;
+  }
+  std::vector<float> out(static_cast<std::size_t>(count) * d);
+  toFloat(raw.data(), dtype, out.size(), out.data());
+  return out;
+}
+
+}  // namespace attnbench

@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <vector>
 
 #include "attnbench/backend.h"
 #include "attnbench/kernels/attention_params.h"
@@ -52,5 +54,16 @@ std::size_t tensorElements(const kernels::AttentionShape& shape, TensorId tensor
 
 // Element offset of row `row` of head `head` of batch `b` in a packed [B, H, N, D] tensor.
 std::size_t rowOffsetElements(const kernels::AttentionShape& shape, TensorId tensor, int b, int head, int row);
+
+}  // namespace attnbench
+
+namespace attnbench {
+
+// Reads rows [row0, row0 + count) of one head as fp32 ([count, head_dim]). `offset_of(row)` is a row's
+// element offset in its buffer; rows that follow each other in memory are fetched with one
+// `copy(first_element, elements, destination)` call (one for a contiguous head, one per page of a paged cache).
+std::vector<float> readRowRuns(DType dtype, int head_dim, int row0, int count,
+                               const std::function<std::size_t(int row)>& offset_of,
+                               const std::function<void(std::size_t first, std::size_t elements, void* dst)>& copy);
 
 }  // namespace attnbench

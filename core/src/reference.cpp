@@ -119,8 +119,11 @@ CorrectnessResult checkCorrectness(PreparedPoint& prepared, const kernels::Atten
   for (const auto& [b, h] : heads) {
     if (checked_heads++ == kMaxHeadsChecked) break;
     const int kv_head = h / (s.heads_q / s.heads_kv);
-    const std::vector<float> k = prepared.readRows(TensorId::K, b, kv_head, 0, s.seq_kv);
-    const std::vector<float> v = prepared.readRows(TensorId::V, b, kv_head, 0, s.seq_kv);
+    // This sequence's problem: a decode batch may be ragged, each sequence with its own cache length.
+    kernels::AttentionShape sequence = s;
+    sequence.seq_kv = prepared.kvLength(b);
+    const std::vector<float> k = prepared.readRows(TensorId::K, b, kv_head, 0, sequence.seq_kv);
+    const std::vector<float> v = prepared.readRows(TensorId::V, b, kv_head, 0, sequence.seq_kv);
     // Reads stay on this thread (the device API is called from one place); the fp64 rows, which cost
     // N*D each and dominate a long-sequence check, are spread over the hardware threads.
     const std::vector<int> row_list(rows.begin(), rows.end());
@@ -133,7 +136,7 @@ CorrectnessResult checkCorrectness(PreparedPoint& prepared, const kernels::Atten
     std::atomic<std::size_t> next{0};
     auto worker = [&] {
       for (std::size_t i = next++; i < row_list.size(); i = next++) {
-        errors[i] = checkRow(s, q[i].data(), k, v, o[i].data(), row_list[i]);
+        errors[i] = checkRow(sequence, q[i].data(), k, v, o[i].data(), row_list[i]);
       }
     };
     const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(row_list.size()));

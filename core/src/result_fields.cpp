@@ -25,6 +25,8 @@ std::string asText(const FieldValue& v) {
   const auto* s = std::get_if<std::string>(&v);
   return s ? *s : std::string();
 }
+// Whether a stored value is present (a column added by a later schema reads NULL in older rows).
+bool isSet(const FieldValue& v) { return !std::holds_alternative<std::monostate>(v); }
 bool asBoolean(const FieldValue& v) { return asInteger(v) != 0; }
 int asInt(const FieldValue& v) { return static_cast<int>(asInteger(v)); }
 std::uint64_t asBytes(const FieldValue& v) { return static_cast<std::uint64_t>(asInteger(v)); }
@@ -53,6 +55,9 @@ const std::vector<ResultField>& fields() {
       {"index", F::Integer, "", "position of the point in the expanded sweep (stable for a spec)",
        [](const R& r) -> FieldValue { return std::int64_t{r.point.index}; },
        [](R& r, V v) { r.point.index = asInt(v); }, true},
+      {"workload", F::Text, "", "what the point measures: attention (prefill operator) or decode (one generation step)",
+       [](const R& r) -> FieldValue { return workloadName(r.point.workload); },
+       [](R& r, V v) { r.point.workload = parseWorkload(asText(v)); }, true},
       {"model", F::Text, "", "model preset (or custom shape) name",
        [](const R& r) -> FieldValue { return r.point.model.name; },
        [](R& r, V v) { r.point.model.name = r.point.model.display_name = asText(v); }, true},
@@ -68,9 +73,12 @@ const std::vector<ResultField>& fields() {
       {"batch", F::Integer, "", "batch size B",
        [](const R& r) -> FieldValue { return std::int64_t{r.point.shape.batch}; },
        [](R& r, V v) { r.point.shape.batch = asInt(v); }, true},
-      {"seq_len", F::Integer, "", "sequence length N (queries and keys)",
+      {"seq_len", F::Integer, "", "sequence length N: queries and keys (attention), the KV cache's length (decode)",
        [](const R& r) -> FieldValue { return std::int64_t{r.point.shape.seq_kv}; },
-       [](R& r, V v) { r.point.shape.seq_q = r.point.shape.seq_kv = asInt(v); }, true},
+       [](R& r, V v) { r.point.shape.seq_q = r.point.shape.seq_kv = asInt(v); }, true},  // q_len, read after, may differ
+      {"q_len", F::Integer, "", "query rows per sequence: N for attention, the new tokens of a decode step",
+       [](const R& r) -> FieldValue { return std::int64_t{r.point.shape.seq_q}; },
+       [](R& r, V v) { if (isSet(v)) r.point.shape.seq_q = asInt(v); }, true},
       {"dtype", F::Text, "", "storage type of Q, K, V and O (fp16, bf16, fp32)",
        [](const R& r) -> FieldValue { return std::string(kernels::dtypeName(r.point.shape.dtype)); },
        [](R& r, V v) { r.point.shape.dtype = parseDType(asText(v)); }, true},
@@ -88,6 +96,17 @@ const std::vector<ResultField>& fields() {
          const std::string t = asText(v);
          r.tile = t == "-" || t.empty() ? TileShape{} : parseTile(t);
        }},
+      {"page_size", F::Integer, "", "decode: tokens per page of the paged KV cache (0: contiguous)",
+       [](const R& r) -> FieldValue { return std::int64_t{r.point.decode.page_size}; },
+       [](R& r, V v) { r.point.decode.page_size = asInt(v); }, true},
+      {"kv_lens_spread", F::Real, "", "decode: sequence lengths drawn in N(1 +- spread), summing to B x N (0: all N)",
+       [](const R& r) -> FieldValue { return r.point.decode.kv_lens_spread; },
+       [](R& r, V v) { r.point.decode.kv_lens_spread = asReal(v); }, true},
+      {"splits_requested", F::Integer, "", "decode: flash key ranges per sequence asked for (0: heuristic)",
+       [](const R& r) -> FieldValue { return std::int64_t{r.point.decode.splits}; },
+       [](R& r, V v) { r.point.decode.splits = asInt(v); }, true},
+      {"splits", F::Integer, "", "decode: flash key ranges per sequence that ran (0: not a flash decode point)",
+       [](const R& r) -> FieldValue { return std::int64_t{r.splits}; }, [](R& r, V v) { r.splits = asInt(v); }},
       {"status", F::Text, "", "ok, failed (wrong output), oom, skipped or error",
        [](const R& r) -> FieldValue { return statusName(r.status); },
        [](R& r, V v) { r.status = parseStatus(asText(v)); }},
@@ -125,7 +144,7 @@ const std::vector<ResultField>& fields() {
       {"tflops", F::Real, "TFLOP/s", "flops / median time",
        [](const R& r) -> FieldValue { return r.tflops; }, [](R& r, V v) { r.tflops = asReal(v); }},
       {"compulsory_bytes", F::Real, "bytes",
-       "least device-memory traffic: Q, K, V read and O written once (+4 passes over the scores for standard)",
+       "least device-memory traffic: Q, K (the cache), V read and O written once (+4 passes over the scores for standard)",
        [](const R& r) -> FieldValue { return compulsoryBytes(r.point); }, nullptr},
       {"intensity", F::Real, "FLOP/byte", "arithmetic intensity: flops / compulsory_bytes",
        [](const R& r) -> FieldValue { return r.point.flops() / compulsoryBytes(r.point); }, nullptr},

@@ -51,7 +51,7 @@ double noisePercent(const SampleStats& stats) { return stats.mean_ms > 0 ? 100.0
 
 double compulsoryBytes(const SweepPoint& p) {
   const double element = kernels::bytesPerElement(p.shape.dtype);
-  const double rows_q = static_cast<double>(p.shape.batch) * p.shape.heads_q * p.shape.seq_kv;
+  const double rows_q = static_cast<double>(p.shape.batch) * p.shape.heads_q * p.shape.seq_q;
   const double rows_kv = static_cast<double>(p.shape.batch) * p.shape.heads_kv * p.shape.seq_kv;
   double bytes = element * p.shape.head_dim * (2 * rows_q + 2 * rows_kv);  // Q, O; K, V
   if (p.kernel == KernelKind::Standard) bytes += 4 * element * rows_q * p.shape.seq_kv;

@@ -25,6 +25,13 @@ std::uint64_t pointSeed(std::uint64_t base, const SweepPoint& p) {
   for (const int dimension : {s.heads_q, s.heads_kv, s.head_dim, s.batch, s.seq_kv}) mix(static_cast<std::uint64_t>(dimension));
   mix(static_cast<std::uint64_t>(s.dtype));
   mix(s.causal ? 1 : 2);
+  // Decode points differ in their new rows and cache layout too; attention points keep the seeds
+  // they have always had.
+  if (p.isDecode()) {
+    for (const int v : {s.seq_q, p.decode.page_size, static_cast<int>(p.decode.kv_lens_spread * 1000)}) {
+      mix(static_cast<std::uint64_t>(v) + 0x100);
+    }
+  }
   return h;
 }
 
@@ -156,6 +163,7 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
     return finish(PointStatus::Error, e.what());
   }
   r.tile = prepared->resolvedTile();
+  r.splits = prepared->splits();
   try {
     for (int i = 0; i < spec.warmup; ++i) {
       if (cancelled()) throw Cancelled{};

@@ -106,6 +106,21 @@ std::vector<KernelKind> standardFirst(const std::vector<KernelKind>& kernels) {
 
 }  // namespace
 
+std::string workloadName(Workload workload) {
+  switch (workload) {
+    case Workload::Attention: return "attention";
+    case Workload::Decode: return "decode";
+  }
+  return "?";
+}
+
+Workload parseWorkload(const std::string& s) {
+  const std::string w = lower(s);
+  if (w == "attention" || w == "prefill" || w.empty()) return Workload::Attention;
+  if (w == "decode") return Workload::Decode;
+  throw InputError("unknown workload '" + printableText(s) + "' (attention, decode)");
+}
+
 std::string kernelName(KernelKind kind) {
   switch (kind) {
     case KernelKind::Flash: return "flash";
@@ -217,12 +232,22 @@ SweepSpec specFromJson(const nlohmann::json& j) {
   static const std::set<std::string> known = {
       "name", "models", "seq_lens", "batch_sizes", "dtypes", "causal", "kernels", "tiles", "repetitions", "warmup",
       "check_correctness", "device", "max_memory", "seed", "l2_flush", "cuda_graph", "threads", "timing", "max_noise",
-      "min_samples", "min_time", "timeout"};
+      "min_samples", "min_time", "timeout", "workload", "q_lens", "page_size", "kv_lens_spread", "splits"};
   for (const auto& [key, value] : j.items()) {
     if (!known.count(key)) throw InputError("spec: unknown key \"" + key + "\"");
   }
   SweepSpec s;
   if (j.contains("name")) s.name = stringValue(j.at("name"), "name");
+  if (j.contains("workload")) s.workload = parseWorkload(stringValue(j.at("workload"), "workload"));
+  if (j.contains("q_lens")) {
+    s.q_lens.clear();
+    for (const auto& v : elementsOf(j.at("q_lens"))) s.q_lens.push_back(intInRange(v, "q_lens", 1, L::kMaxQueryLen));
+  }
+  if (j.contains("page_size")) s.decode.page_size = intInRange(j.at("page_size"), "page_size", 0, L::kMaxPageSize);
+  if (j.contains("kv_lens_spread")) {
+    s.decode.kv_lens_spread = doubleInRange(j.at("kv_lens_spread"), "kv_lens_spread", 0.0, L::kMaxKvLensSpread);
+  }
+  if (j.contains("splits")) s.decode.splits = intInRange(j.at("splits"), "splits", 0, L::kMaxSplits);
   if (j.contains("models")) {
     for (const auto& m : elementsOf(j.at("models"))) {
       if (m.is_string()) s.models.push_back(findModel(m.get<std::string>()));
@@ -298,6 +323,7 @@ SweepSpec specFromJson(const nlohmann::json& j) {
 nlohmann::json specToJson(const SweepSpec& s) {
   nlohmann::json j;
   j["name"] = s.name;
+  j["workload"] = workloadName(s.workload);
   j["models"] = nlohmann::json::array();
   for (const auto& m : s.models) j["models"].push_back(modelToJson(m));
   j["seq_lens"] = s.seq_lens;
@@ -323,6 +349,12 @@ nlohmann::json specToJson(const SweepSpec& s) {
   j["l2_flush"] = s.l2_flush;
   j["cuda_graph"] = s.cuda_graph;
   j["threads"] = s.threads;
+  if (s.workload == Workload::Decode) {
+    j["q_lens"] = s.q_lens;
+    j["page_size"] = s.decode.page_size;
+    j["kv_lens_spread"] = s.decode.kv_lens_spread;
+    j["splits"] = s.decode.splits;
+  }
   return j;
 }
 
@@ -385,6 +417,7 @@ void validateSpec(const SweepSpec& s) {
   requireNonEmpty(s.causal.empty(), "causal");
   requireNonEmpty(s.kernels.empty(), "kernels");
   requireNonEmpty(s.tiles.empty(), "tiles");
+  requireNonEmpty(s.q_lens.empty(), "q_lens");
   for (const auto& m : s.models) validateModelShape(m);
   for (int n : s.seq_lens) requireInRange(n, 1, L::kMaxSeqLen, "spec: sequence length");
   for (int b : s.batch_sizes) requireInRange(b, 1, L::kMaxBatch, "spec: batch size");
@@ -395,6 +428,13 @@ void validateSpec(const SweepSpec& s) {
   requireRealInRange(s.sampling.timeout_s, 0.0, L::kMaxSamplingSeconds, "spec: timeout");
   requireInRange(s.warmup, 0, L::kMaxWarmup, "spec: warmup");
   requireInRange(s.threads, 0, L::kMaxThreads, "spec: threads");
+  for (int q : s.q_lens) requireInRange(q, 1, L::kMaxQueryLen, "spec: q_len");
+  if (s.decode.page_size != 0) requireInRange(s.decode.page_size, L::kMinPageSize, L::kMaxPageSize, "spec: page size");
+  requireRealInRange(s.decode.kv_lens_spread, 0.0, L::kMaxKvLensSpread, "spec: kv_lens_spread");
+  requireInRange(s.decode.splits, 0, L::kMaxSplits, "spec: splits");
+  if (s.workload != Workload::Decode && (s.q_lens != std::vector<int>{1} || s.decode != DecodeCacheOptions{})) {
+    throw InputError("spec: q_lens, page_size, kv_lens_spread and splits apply to the decode workload only");
+  }
   if (s.max_memory_bytes && (*s.max_memory_bytes < L::kMinMemoryBytes || *s.max_memory_bytes > L::kMaxMemoryBytes)) {
     throw InputError("spec: memory budget " + formatBytes(*s.max_memory_bytes) + " is out of range [" +
                      formatBytes(L::kMinMemoryBytes) + ", " + formatBytes(L::kMaxMemoryBytes) + "]");
@@ -406,6 +446,7 @@ void validateSpec(const SweepSpec& s) {
   requireNoRepeats(s.causal, "causal", [](bool c) { return std::string(c ? "true" : "false"); });
   requireNoRepeats(s.kernels, "kernels", [](KernelKind k) { return kernelName(k); });
   requireNoRepeats(s.tiles, "tiles", [](TileShape t) { return tileName(t); });
+  requireNoRepeats(s.q_lens, "q_lens", [](int q) { return std::to_string(q); });
   const std::string d = lower(s.device);
   const bool known_device = d == "auto" || d == "cpu" || d == "cuda" ||
                         (d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
@@ -415,10 +456,17 @@ void validateSpec(const SweepSpec& s) {
 
 std::string SweepPoint::label() const {
   std::ostringstream os;
-  os << model.name << " B=" << shape.batch << " N=" << seqLen() << " " << kernels::dtypeName(shape.dtype)
-     << (shape.causal ? " causal" : "")
-     << " " << kernelName(kernel);
-  if (kernel == KernelKind::Flash) os << " " << tileName(tile);
+  os << model.name << " B=" << shape.batch << " N=" << seqLen();
+  if (isDecode()) os << " q=" << shape.seq_q;
+  os << " " << kernels::dtypeName(shape.dtype) << (shape.causal ? " causal" : "") << " " << kernelName(kernel);
+  if (isDecode()) {
+    os << " decode";
+    if (decode.page_size > 0) os << " paged" << decode.page_size;
+    if (decode.kv_lens_spread > 0) os << " ragged" << decode.kv_lens_spread;
+    if (decode.splits > 0) os << " splits=" << decode.splits;
+  } else if (kernel == KernelKind::Flash) {
+    os << " " << tileName(tile);
+  }
   return os.str();
 }
 
@@ -428,24 +476,29 @@ kernels::AttentionShape modelShape(const ModelPreset& model, int batch, int seq_
 
 std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
   std::vector<SweepPoint> points;
+  const bool decode = s.workload == Workload::Decode;
   for (const auto& model : s.models)
     for (DType dtype : s.dtypes)
       for (bool causal : s.causal)
         for (int batch : s.batch_sizes)
           for (int n : s.seq_lens)
-            for (KernelKind kernel : standardFirst(s.kernels)) {
-              // The tile axis only applies to flash; the other kernels run once per shape.
-              const std::vector<TileShape> tiles = kernel == KernelKind::Flash ? s.tiles : std::vector<TileShape>{TileShape{}};
-              for (TileShape tile : tiles) {
-                SweepPoint p;
-                p.index = static_cast<int>(points.size());
-                p.model = model;
-                p.shape = modelShape(model, batch, n, dtype, causal);
-                p.kernel = kernel;
-                p.tile = tile;
-                points.push_back(std::move(p));
+            for (int q_len : decode ? s.q_lens : std::vector<int>{n})
+              for (KernelKind kernel : standardFirst(s.kernels)) {
+                // The tile axis only applies to flash attention; the other points run once per shape.
+                const bool tiled = kernel == KernelKind::Flash && !decode;
+                for (TileShape tile : tiled ? s.tiles : std::vector<TileShape>{TileShape{}}) {
+                  SweepPoint p;
+                  p.index = static_cast<int>(points.size());
+                  p.workload = s.workload;
+                  p.model = model;
+                  p.shape = modelShape(model, batch, n, dtype, causal);
+                  p.shape.seq_q = q_len;
+                  p.kernel = kernel;
+                  p.tile = tile;
+                  if (decode) p.decode = s.decode;
+                  points.push_back(std::move(p));
+                }
               }
-            }
   return points;
 }
 

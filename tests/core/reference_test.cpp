@@ -49,6 +49,7 @@ class ExactPoint final : public PreparedPoint {
   TileShape resolvedTile() const override { return {}; }
   std::uint64_t peakBytes() const override { return 0; }
   std::int64_t countUnwrittenOutputs() override { return unwritten; }
+  int kvLength(int) const override { return s_.seq_kv; }
   std::vector<float> readRows(TensorId t, int, int head, int row0, int count) override {
     std::vector<float>& src = t == TensorId::Q ? q_ : t == TensorId::K ? k_ : t == TensorId::V ? v_ : o_;
     const float* p = at(src, head, row0);

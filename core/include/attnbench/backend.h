@@ -43,7 +43,13 @@ class PreparedPoint {
   // Output elements that still hold the poison written before the first run.
   virtual std::int64_t countUnwrittenOutputs() = 0;
   // Rows [row0, row0+count) of head `head` of batch `b` of a tensor, converted to fp32 ([count, D]).
+  // For a decode point, K and V rows are positions in sequence b's cache (through its pages, if paged).
   virtual std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) = 0;
+  // Valid keys of sequence `b`: seq_kv for attention; a decode point's cache length, which may vary
+  // across a ragged batch.
+  virtual int kvLength(int b) const = 0;
+  // Key ranges per sequence flash decode runs with; 0 for every other point.
+  virtual int splits() const { return 0; }
 };
 
 // When a backend is asked for its part of a run's provenance.

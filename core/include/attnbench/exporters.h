@@ -36,8 +36,10 @@ struct ShapeSummary {
   int batch = 0, seq_len = 0;
   std::string dtype;
   bool causal = false;
+  SweepPoint point;                       // the shape's first point: what all its kernels' points share
   const PointResult* flash = nullptr;     // the fastest ok flash point of the shape
   const PointResult* standard = nullptr;  // the ok standard point of the shape
+  const PointResult* cudnn = nullptr;     // the ok cudnn point of the shape
   double speedup() const;       // standard median / flash median (0 when either is missing)
   double memoryRatio() const;   // standard peak / flash peak (0 when either is missing)
 };

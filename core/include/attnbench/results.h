@@ -50,6 +50,7 @@ struct PointResult {
   PointStatus status = PointStatus::Ok;
   std::string message;  // skip reason, error text, or a note ("peak 3% above prediction")
   TileShape tile;       // the tile that actually ran (auto resolved)
+  int splits = 0;       // decode: the key ranges per sequence flash decode ran with (0: not flash decode)
   std::vector<double> samples_ms;
   SampleStats stats;
   // The noise rule ended sampling at its timeout with the spread still above --max-noise (never set

@@ -1,5 +1,5 @@
-// A sweep is a set of axes (models x batch sizes x sequence lengths x dtypes x causal x kernels x
-// tiles); expanding it gives the points to run. The same spec comes from CLI flags, a JSON file or
+// A sweep is a workload and a set of axes (models x batch sizes x sequence lengths x dtypes x causal x
+// kernels x tiles, and for decode the new-token counts); expanding it gives the points to run. The same spec comes from CLI flags, a JSON file or
 // the GUI's editor, and is stored with each run so that `--resume` can rebuild the exact point list.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnbench/kernels/attention_params.h"
+#include "attnbench/kernels/decode_params.h"
 #include "attnbench/model_presets.h"
 
 namespace attnbench {
@@ -22,6 +23,15 @@ using kernels::TileShape;
 // The kernels a point can run: attnbench's fused flash kernel, the standard (materialised scores)
 // baseline, and the vendor's cuDNN SDPA as a peer (NVIDIA GPUs only).
 enum class KernelKind { Flash, Standard, Cudnn };
+
+// What a point measures:
+// - Attention: one attention operator, N queries against N keys (prefill).
+// - Decode: one generation step, q_len new query rows per sequence against a KV cache of N tokens
+//   (memory-bound; bandwidth is its metric).
+enum class Workload { Attention, Decode };
+
+std::string workloadName(Workload workload);      // "attention" / "decode"
+Workload parseWorkload(const std::string& s);
 
 std::string kernelName(KernelKind kind);        // "flash" / "standard" / "cudnn"
 KernelKind parseKernel(const std::string& s);   // also "fused"; "baseline", "math", "naive" for standard
@@ -43,6 +53,12 @@ struct SpecLimits {
   static constexpr double kMaxSamplingSeconds = 3600;  // --min-time and --timeout
   static constexpr int kMaxWarmup = 10000;
   static constexpr int kMaxThreads = 4096;
+  // Decode: new rows per sequence, the KV cache's page sizes, the split count, the length spread.
+  static constexpr int kMaxQueryLen = kernels::kMaxDecodeQueryLen;
+  static constexpr int kMinPageSize = 16;
+  static constexpr int kMaxPageSize = 256;
+  static constexpr int kMaxSplits = kernels::kMaxDecodeSplits;
+  static constexpr double kMaxKvLensSpread = 0.9;
   // A budget of 0 bytes (--max-memory 0.5) is a typo, not a request; past the upper bound no machine
   // has the memory.
   static constexpr std::uint64_t kMinMemoryBytes = 1;
@@ -78,15 +94,29 @@ struct SamplingRule {
   double timeout_s = 1.0;
 };
 
+// How a decode point's KV cache is laid out and split (Workload::Decode only).
+struct DecodeCacheOptions {
+  int page_size = 0;          // tokens per page of a paged cache (a block table, as vLLM uses); 0 = contiguous
+  // Ragged batches: sequence lengths drawn in [N (1 - spread), N (1 + spread)], in pairs that sum to 2N,
+  // so the batch holds B x N keys as a uniform one does (same bytes and FLOPs, unequal work). 0 = all N.
+  double kv_lens_spread = 0;
+  int splits = 0;             // flash decode's key ranges per sequence; 0 = the kernel's heuristic
+
+  bool operator==(const DecodeCacheOptions&) const = default;
+};
+
 struct SweepSpec {
   std::string name = "sweep";
+  Workload workload = Workload::Attention;
   std::vector<ModelPreset> models;
   std::vector<int> seq_lens;
   std::vector<int> batch_sizes;
   std::vector<DType> dtypes;
   std::vector<bool> causal;
   std::vector<KernelKind> kernels;
-  std::vector<TileShape> tiles;  // applies to flash points only
+  std::vector<TileShape> tiles;  // applies to flash attention points only
+  std::vector<int> q_lens = {1}; // decode: new query rows per sequence (1; 2-16 for speculative decoding)
+  DecodeCacheOptions decode;     // decode: the cache layout and split count
   int repetitions = 0;           // timed samples per point; 0 = as many as `sampling` asks
   SamplingRule sampling;
   int warmup = 1;                // untimed runs before the samples
@@ -115,24 +145,28 @@ std::vector<std::string> sweepPresetNames();
 // must be clean text. Throws InputError naming the value.
 void validateSpec(const SweepSpec& spec);
 
-// One benchmark point: the attention problem (the one shape type core and kernels share), the kernel and
-// tile that run it, and the model the problem's heads come from.
+// One benchmark point: the workload, the attention problem (the one shape type core and kernels share;
+// for decode seq_q = the new rows, seq_kv = the cache length N), the kernel and tile that run it, and
+// the model the problem's heads come from.
 struct SweepPoint {
   int index = 0;  // position in the expanded sweep; stable for a given spec (resume relies on it)
+  Workload workload = Workload::Attention;
   ModelPreset model;
   kernels::AttentionShape shape;
   KernelKind kernel = KernelKind::Flash;
-  TileShape tile;  // as requested; the backend resolves auto
+  TileShape tile;              // as requested; the backend resolves auto (attention flash points only)
+  DecodeCacheOptions decode;   // decode points only
 
+  bool isDecode() const { return workload == Workload::Decode; }
   double flops() const { return shape.flops(); }
-  int seqLen() const { return shape.seq_kv; }  // the sweep's N (queries and keys)
-  std::string label() const;  // "llama-2-7b B=1 N=2048 fp16 causal flash 128x64"
+  int seqLen() const { return shape.seq_kv; }  // the sweep's N (keys; queries too for attention)
+  std::string label() const;  // "llama-2-7b B=1 N=2048 fp16 causal flash 128x64", "... N=16384 q=1 ... decode"
 };
 
 // The attention problem of `model` at batch size `batch` and sequence length `seq_len` (queries and keys).
 kernels::AttentionShape modelShape(const ModelPreset& model, int batch, int seq_len, DType dtype, bool causal);
 
-// Expands the axes in the order model, dtype, causal, batch, seq_len, kernel, tile, so that each
+// Expands the axes in the order model, dtype, causal, batch, seq_len, (q_len,) kernel, tile, so that each
 // curve grows left to right and the kernels of one shape sit side by side: standard first, whose
 // measured error then sets flash's correctness bar.
 std::vector<SweepPoint> expandPoints(const SweepSpec& spec);

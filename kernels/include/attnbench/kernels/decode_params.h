@@ -140,14 +140,14 @@ inline std::int64_t decodeBlocksPerSplit(const DecodeParams& p) {
 // kDecodeMinKeysPerSplit keys or more and at most kMaxDecodeSplits.
 inline int decodeSplitHeuristic(const DecodeParams& p, int parallel_units, int blocks_per_unit) {
   const std::int64_t base = decodeBlocksPerSplit(p);
-  const std::int64_t slots = std::int64_t{std::max(parallel_units, 1)} * std::max(blocks_per_unit, 1);
-  if (base <= 0 || 5 * base >= 4 * slots) return 1;
+  const std::int64_t slot_count = std::int64_t{std::max(parallel_units, 1)} * std::max(blocks_per_unit, 1);
+  if (base <= 0 || 5 * base >= 4 * slot_count) return 1;
   const int limit = static_cast<int>(std::clamp<std::int64_t>(
       (std::int64_t{p.seq_kv} + kDecodeMinKeysPerSplit - 1) / kDecodeMinKeysPerSplit, 1, kMaxDecodeSplits));
   const auto fill = [&](int splits) {
     const std::int64_t blocks = base * splits;
-    const std::int64_t waves = (blocks + slots - 1) / slots;
-    return static_cast<double>(blocks) / static_cast<double>(waves * slots);
+    const std::int64_t waves = (blocks + slot_count - 1) / slot_count;
+    return static_cast<double>(blocks) / static_cast<double>(waves * slot_count);
   };
   double best = 0.0;
   for (int s = 1; s <= limit; ++s) best = std::max(best, fill(s));
