@@ -81,14 +81,24 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
                                            int lane) {
   constexpr int kPerLane = kDim / 32;
   const std::int64_t rows = std::int64_t{p.batch} * p.heads_q * p.seq_q;
+  constexpr int kLsePerLane = kMaxDecodeSplits / 32;  // split lane + 32 k in lse[k], read once
+  float lse[kLsePerLane];
   float max_lse = -INFINITY;
-  for (int s = lane; s < splits; s += 32) max_lse = fmaxf(max_lse, __ldcg(p.partial_lse + s * rows + row));
+#pragma unroll
+  for (int k = 0; k < kLsePerLane; ++k) {
+    const int s = lane + 32 * k;
+    lse[k] = s < splits ? __ldcg(p.partial_lse + s * rows + row) : -INFINITY;
+    max_lse = fmaxf(max_lse, lse[k]);
+  }
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) max_lse = fmaxf(max_lse, __shfl_xor_sync(0xffffffffu, max_lse, offset));
   const float shift = max_lse == -INFINITY ? 0.0f : max_lse;
   float total = 0.0f;
-  for (int s = lane; s < splits; s += 32) {
-    const float w = exp2Fast((__ldcg(p.partial_lse + s * rows + row) - shift) * kLog2e);
+#pragma unroll
+  for (int k = 0; k < kLsePerLane; ++k) {
+    const int s = lane + 32 * k;
+    if (s >= splits) break;
+    const float w = exp2Fast((lse[k] - shift) * kLog2e);
     weights[s] = w;
     total += w;
   }
@@ -98,14 +108,28 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
 
   float acc[kPerLane] = {};
   const float* source = p.partial_o + row * kDim + lane * kPerLane;
-#pragma unroll 4
-  for (int s = 0; s < splits; ++s) {
-    const float w = weights[s];
+  // Loads of kBatch splits are issued before any is used: 32 splits cost two L2 round trips, not one
+  // per split, and the fused combine is the tail of every step.
+  constexpr int kBatch = kDim <= 128 ? 16 : 8;
+  for (int first = 0; first < splits; first += kBatch) {
+    float2 part[kBatch][kPerLane / 2];
 #pragma unroll
-    for (int e = 0; e < kPerLane; e += 2) {
-      const float2 pair = __ldcg(reinterpret_cast<const float2*>(source + s * rows * kDim + e));
-      acc[e] += w * pair.x;
-      acc[e + 1] += w * pair.y;
+    for (int k = 0; k < kBatch; ++k) {
+#pragma unroll
+      for (int e = 0; e < kPerLane / 2; ++e) {
+        part[k][e] = first + k < splits
+                         ? __ldcg(reinterpret_cast<const float2*>(source + (first + k) * rows * kDim) + e)
+                         : make_float2(0.0f, 0.0f);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const float w = first + k < splits ? weights[first + k] : 0.0f;
+#pragma unroll
+      for (int e = 0; e < kPerLane / 2; ++e) {
+        acc[2 * e] += w * part[k][e].x;
+        acc[2 * e + 1] += w * part[k][e].y;
+      }
     }
   }
   const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
