@@ -94,6 +94,7 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
   for (int offset = 16; offset > 0; offset /= 2) max_lse = fmaxf(max_lse, __shfl_xor_sync(0xffffffffu, max_lse, offset));
   const float shift = max_lse == -INFINITY ? 0.0f : max_lse;
   float total = 0.0f;
+  __syncwarp();  // a warp may merge several rows: the previous row's readers of `weights` are done
 #pragma unroll
   for (int k = 0; k < kLsePerLane; ++k) {
     const int s = lane + 32 * k;
