@@ -1,18 +1,19 @@
 // The split-KV decode kernel and the LSE combine. Included once per dtype instantiation file.
 //
-// One block: one sequence, one KV head, up to kRows of its G x q_len query rows (GQA packing: every
-// K/V row is read from HBM once for all of them), one key range (split). Keys stream through kStages
-// shared-memory stages of [K tile | V tile], filled with 16-byte cp.async copies (zero-filled past the
-// range), so (kStages - 1) tiles, 64 KB at D = 128, are in flight per block while one is consumed.
-// Decode is memory-bound (q_len x G rows against each key), so the math runs on the FP32 pipes, not
-// on tensor cores:
-//   scores: 8 lanes per key, each a dot product over D / 8 dims, then 3 shuffles; a quarter-warp
-//           reads one contiguous 128-byte run of a K row, so shared memory has no bank conflicts. A
-//           thread's dims are the same for every key, so it loads each Q fragment once per tile and
-//           applies it to all its keys (Q is stored in fp32 as [row][half][chunk][4], conflict-free);
-//   softmax: warp r owns query row r (exp2 domain, scale * log2(e) folded into Q);
-//   PV: each thread owns 8 dims of O for every row and 4 consecutive keys of each tile (their P as
-//       one 16-byte load); the key slices are summed through shared memory once, at the end.
+// One block: one sequence, one KV head, up to kDecodeRowsPerBlock (8) of its G x q_len query rows
+// (GQA packing: every K/V row is read from HBM once for all of them), one key range (split). Keys
+// stream through kStages shared-memory stages of [K tile | V tile] (32 KB each), filled with 16-byte
+// cp.async copies (zero-filled past the range), so two tiles, 64 KB, are in flight per block while
+// one is consumed.
+//
+// The math runs on tensor cores (mma.sync m16n8k16) in the transposed form, with the query rows as
+// the n = 8 side of the tile (rows past the block's count are zero and masked):
+//   S^T = K Q^T   [16 keys x 8 rows]: K from shared memory by ldmatrix, Q^T fragments in registers;
+//   O^T += V^T P^T [16 dims x 8 rows]: V^T by ldmatrix.trans, P^T from the S^T accumulator through
+//                                      movmatrix (an 8x8 register transpose), no shared memory;
+// Each warp owns 16 keys of every tile and keeps its own running max, sum and O^T (32 registers at
+// D = 128): no warp waits for another inside the loop, the only barrier per tile is the pipeline's.
+// The warps' (max, sum, O) are merged once, at the end, through the idle stages.
 // The combine merges a row's splits by LSE in one warp: in a second kernel, or (split_counters set)
 // in the last split block to arrive for its rows.
 #pragma once
@@ -23,75 +24,48 @@
 
 #include <atomic>
 #include <cstdint>
-#include <type_traits>
 
 #include "attnbench/kernels/decode_params.h"
 #include "decode_launch.h"
 #include "device_math.cuh"
-#include "flash_fwd_kernel.cuh"  // copy16, commitCopies, waitCopies, sharedAddress
+#include "flash_fwd_kernel.cuh"  // copy16, commitCopies, waitCopies, sharedAddress, tileOffset, ldmatrix, mma16816
 
 namespace attnbench::kernels::cuda::detail {
 
-template <int kDim, int kRows>
+template <int kDim>
 struct DecodeTraits {
-  static constexpr int kThreads = 256;
-  static constexpr int kWarps = kThreads / 32;
-  static_assert(kRows <= kWarps, "the softmax gives each query row one warp");
-  // Keys per tile keep a stage (K tile + V tile, 2-byte storage) at 32 KB: 64 keys at D = 128.
+  static constexpr int kRows = kDecodeRowsPerBlock;  // the n side of one mma tile
+  static_assert(kRows == 8, "the query rows of a block are the n = 8 side of the mma tiles");
+  // Keys per tile keep a stage (K tile + V tile, 2-byte storage) at 32 KB: 64 keys at D = 128. Each
+  // warp owns 16 of them (the m side of one mma tile): 8 warps at D = 64, 4 at 128, 2 at 256.
   static constexpr int kKeys = 8192 / kDim;
+  static constexpr int kWarps = kKeys / 16;
+  static constexpr int kThreads = kWarps * 32;
   static constexpr int kStages = 3;
   static constexpr int kChunks = kDim / 8;  // 16-byte chunks per row
-  static constexpr int kLanesPerKey = 8;
-  static constexpr int kKeysPerPass = kThreads / kLanesPerKey;
-  static constexpr int kChunksPerLane = kChunks / kLanesPerKey;
-  static constexpr int kPasses = kKeys / kKeysPerPass;     // keys per score thread and tile
-  // Keys that share one load of a Q fragment: all of them while registers allow (few rows).
-  static constexpr int kPassGroup = kPasses < 8 / kRows ? kPasses : (8 / kRows > 0 ? 8 / kRows : 1);
-  // P of a thread's four keys as one float4 per row while registers allow; scalar loads at 8 rows.
-  static constexpr bool kVectorP = kRows <= 4;
-  static constexpr int kValueGroups = kThreads / kChunks;  // PV: threads sharing one 8-dim slice
-  static constexpr int kKeysPerGroup = kKeys / kValueGroups;
-  static_assert(kKeysPerGroup == 4, "PV reads a value group's four probabilities as one float4");
+  static constexpr int kTileBytes = kKeys * kDim * 2;
+  static constexpr int kStageBytes = 2 * kTileBytes;
   static constexpr int kCopiesPerTensor = kKeys * kChunks / kThreads;
-  static constexpr int kStageElements = 2 * kKeys * kDim;
-  static_assert(kKeys % kKeysPerPass == 0 && kKeys % kValueGroups == 0 && kCopiesPerTensor * kThreads == kKeys * kChunks);
-
-  static constexpr std::size_t kPipelineBytes = std::size_t{kStages} * kStageElements * 2;
-  static constexpr std::size_t kQueryOffset = kPipelineBytes;                                   // fp32 [kRows, D]
-  static constexpr std::size_t kScoreOffset = kQueryOffset + std::size_t{kRows} * kDim * 4;     // fp32 [kRows, kKeys]
-  static constexpr std::size_t kRescaleOffset = kScoreOffset + std::size_t{kRows} * kKeys * 4;  // fp32 [kRows]
-  static constexpr std::size_t kStatsOffset = kRescaleOffset + std::size_t{kRows} * 4;           // fp32 [2, kRows]
-  static constexpr std::size_t kSmemBytes = kStatsOffset + std::size_t{2} * kRows * 4;
-  // The per-group O slices are summed through the (by then idle) pipeline stages.
-  static_assert(std::size_t{kValueGroups} * kRows * kDim * 4 <= kPipelineBytes);
+  static_assert(kCopiesPerTensor * kThreads == kKeys * kChunks);
+  static constexpr int kCopyUnroll = kDim <= 128 ? kCopiesPerTensor : 4;
+  static constexpr std::size_t kSmemBytes = std::size_t{kStages} * kStageBytes;
+  // The end of the block reuses the idle stages: every warp's O [kRows][kDim] fp32, then the warps'
+  // running max and sum [2][kWarps][kRows]; later the fused combine's weights, kMaxDecodeSplits floats a warp.
+  static constexpr std::size_t kStatsOffset = std::size_t{kWarps} * kRows * kDim * 4;
+  static_assert(kStatsOffset + std::size_t{2} * kWarps * kRows * 4 <= kSmemBytes);
+  static_assert(std::size_t{kWarps} * kMaxDecodeSplits * 4 <= kSmemBytes);
 };
 
-template <typename T>
-__device__ __forceinline__ void unpack8(const uint4& raw, float (&out)[8]) {
-  const std::uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int w = 0; w < 4; ++w) {
-    float2 pair;
-    if constexpr (std::is_same_v<T, __half>) {
-      pair = __half22float2(*reinterpret_cast<const __half2*>(&words[w]));
-    } else {
-      pair = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[w]));
-    }
-    out[2 * w] = pair.x;
-    out[2 * w + 1] = pair.y;
-  }
+// The transpose of an 8x8 matrix of 16-bit values held as one register per lane (the mma fragment
+// layout: lane 4g + t holds row g, columns 2t and 2t + 1).
+__device__ __forceinline__ std::uint32_t transpose8x8(std::uint32_t x) {
+  std::uint32_t y;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+  return y;
 }
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
-
-// Position of Q element (row r, dim d) in the fp32 Q tile: [row][half of the chunk][chunk][4], so that
-// eight lanes reading the same half of eight consecutive chunks touch 128 contiguous bytes.
-template <int kDim>
-__device__ __forceinline__ int queryIndex(int r, int d) {
-  const int chunk = d / 8, e = d % 8;
-  return ((r * 2 + e / 4) * (kDim / 8) + chunk) * 4 + e % 4;
-}
 
 // Row (b, query head, new row i) of O / LSE as an index of the [B, Hq, q_len] rows.
 __device__ __forceinline__ std::int64_t decodeRowIndex(const DecodeParams& p, int b, int head, int i) {
@@ -107,14 +81,25 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
                                            int lane) {
   constexpr int kPerLane = kDim / 32;
   const std::int64_t rows = std::int64_t{p.batch} * p.heads_q * p.seq_q;
+  constexpr int kLsePerLane = kMaxDecodeSplits / 32;  // split lane + 32 k in lse[k], read once
+  float lse[kLsePerLane];
   float max_lse = -INFINITY;
-  for (int s = lane; s < splits; s += 32) max_lse = fmaxf(max_lse, __ldcg(p.partial_lse + s * rows + row));
+#pragma unroll
+  for (int k = 0; k < kLsePerLane; ++k) {
+    const int s = lane + 32 * k;
+    lse[k] = s < splits ? __ldcg(p.partial_lse + s * rows + row) : -INFINITY;
+    max_lse = fmaxf(max_lse, lse[k]);
+  }
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) max_lse = fmaxf(max_lse, __shfl_xor_sync(0xffffffffu, max_lse, offset));
   const float shift = max_lse == -INFINITY ? 0.0f : max_lse;
   float total = 0.0f;
-  for (int s = lane; s < splits; s += 32) {
-    const float w = exp2Fast((__ldcg(p.partial_lse + s * rows + row) - shift) * kLog2e);
+  __syncwarp();  // a warp may merge several rows: the previous row's readers of `weights` are done
+#pragma unroll
+  for (int k = 0; k < kLsePerLane; ++k) {
+    const int s = lane + 32 * k;
+    if (s >= splits) break;
+    const float w = exp2Fast((lse[k] - shift) * kLog2e);
     weights[s] = w;
     total += w;
   }
@@ -124,14 +109,28 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
 
   float acc[kPerLane] = {};
   const float* source = p.partial_o + row * kDim + lane * kPerLane;
-#pragma unroll 4
-  for (int s = 0; s < splits; ++s) {
-    const float w = weights[s];
+  // Loads of kBatch splits are issued before any is used: 32 splits cost two L2 round trips, not one
+  // per split, and the fused combine is the tail of every step.
+  constexpr int kBatch = kDim <= 128 ? 16 : 8;
+  for (int first = 0; first < splits; first += kBatch) {
+    float2 part[kBatch][kPerLane / 2];
 #pragma unroll
-    for (int e = 0; e < kPerLane; e += 2) {
-      const float2 pair = __ldcg(reinterpret_cast<const float2*>(source + s * rows * kDim + e));
-      acc[e] += w * pair.x;
-      acc[e + 1] += w * pair.y;
+    for (int k = 0; k < kBatch; ++k) {
+#pragma unroll
+      for (int e = 0; e < kPerLane / 2; ++e) {
+        part[k][e] = first + k < splits
+                         ? __ldcg(reinterpret_cast<const float2*>(source + (first + k) * rows * kDim) + e)
+                         : make_float2(0.0f, 0.0f);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const float w = first + k < splits ? weights[first + k] : 0.0f;
+#pragma unroll
+      for (int e = 0; e < kPerLane / 2; ++e) {
+        acc[2 * e] += w * part[k][e].x;
+        acc[2 * e + 1] += w * part[k][e].y;
+      }
     }
   }
   const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
@@ -144,18 +143,18 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
   if (lane == 0 && p.lse != nullptr) p.lse[row] = total > 0.0f ? max_lse + logf(total) : -INFINITY;
 }
 
-template <typename T, int kDim, int kRows>
-__global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(const DecodeParams p, int splits) {
-  using Tr = DecodeTraits<kDim, kRows>;
-  extern __shared__ __align__(16) unsigned char smem[];
-  T* const pipeline = reinterpret_cast<T*>(smem);
-  float* const q_tile = reinterpret_cast<float*>(smem + Tr::kQueryOffset);
-  float* const scores = reinterpret_cast<float*>(smem + Tr::kScoreOffset);
-  float* const rescale = reinterpret_cast<float*>(smem + Tr::kRescaleOffset);
-  float* const stats = reinterpret_cast<float*>(smem + Tr::kStatsOffset);  // [max (log2 units), sum] per row
+template <typename T, int kDim>
+__global__ void __launch_bounds__(DecodeTraits<kDim>::kThreads, kDecodeBlocksPerSM)
+    decodeSplitKernel(const DecodeParams p, int splits) {
+  using Tr = DecodeTraits<kDim>;
+  constexpr int kRows = Tr::kRows;
+  constexpr int kSteps = kDim / 16;  // k steps of S^T, m tiles of O^T
+  extern __shared__ __align__(128) unsigned char smem[];
+  const std::uint32_t pipeline = sharedAddress(smem);
 
   const int tid = static_cast<int>(threadIdx.x);
   const int warp = tid / 32, lane = tid % 32;
+  const int g = lane / 4, t = lane % 4;  // mma fragment coordinates
   const int split = static_cast<int>(blockIdx.x);
   const int group_rows = p.rowsPerKvHead();
   const int row_blocks = (group_rows + kRows - 1) / kRows;
@@ -170,12 +169,15 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
 
   const T* const k_cache = static_cast<const T*>(p.k);
   const T* const v_cache = static_cast<const T*>(p.v);
-  // Issues the copies of tile `tile` into stage `stage`; rows past the range are zero-filled, so their
-  // P = 0 meets V = 0, never stale (or NaN) shared memory.
+  // Issues the copies of tile `tile` into stage `stage` (rows swizzled as in the flash kernel, so
+  // ldmatrix is conflict-free); rows past the range are zero-filled, so their P = 0 meets V = 0,
+  // never stale (or NaN) shared memory.
   const auto load_tile = [&](int tile, int stage) {
-    T* const k_dst = pipeline + stage * Tr::kStageElements;
-    T* const v_dst = k_dst + Tr::kKeys * kDim;
-#pragma unroll
+    const std::uint32_t k_dst = pipeline + static_cast<std::uint32_t>(stage * Tr::kStageBytes);
+    const std::uint32_t v_dst = k_dst + Tr::kTileBytes;
+    // Fully unrolled, ptxas keeps every copy's 64-bit offsets live across the key loop: up to 200 registers
+    // at D <= 128 (no cost: shared memory allows 2 blocks of kThreads), spills at D = 256 (32 copies).
+#pragma unroll(Tr::kCopyUnroll)
     for (int c = 0; c < Tr::kCopiesPerTensor; ++c) {
       const int index = tid + c * Tr::kThreads;
       const int key = index / Tr::kChunks, chunk = index % Tr::kChunks;
@@ -184,8 +186,9 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
       const int row = valid ? j : range.begin;  // a readable address for the zero-filling copies
       const std::int64_t k_at = decodeKvOffset(p, p.k_batch_stride, p.k_head_stride, p.k_row_stride, b, kv_head, row);
       const std::int64_t v_at = decodeKvOffset(p, p.v_batch_stride, p.v_head_stride, p.v_row_stride, b, kv_head, row);
-      copy16(sharedAddress(k_dst + key * kDim + chunk * 8), k_cache + k_at + chunk * 8, valid);
-      copy16(sharedAddress(v_dst + key * kDim + chunk * 8), v_cache + v_at + chunk * 8, valid);
+      const auto offset = static_cast<std::uint32_t>(tileOffset<kDim>(key, chunk));
+      copy16(k_dst + offset, k_cache + k_at + chunk * 8, valid);
+      copy16(v_dst + offset, v_cache + v_at + chunk * 8, valid);
     }
   };
 
@@ -196,28 +199,46 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
     commitCopies();
   }
 
-  const float q_scale = p.softmax_scale * kLog2e;
-  for (int index = tid; index < rows * kDim; index += Tr::kThreads) {
-    const int r = index / kDim, d = index % kDim;
-    const int head = kv_head * group + (row0 + r) / p.seq_q, i = (row0 + r) % p.seq_q;
-    const T* q = static_cast<const T*>(p.q) + b * p.q_batch_stride + head * p.q_head_stride + i * p.q_row_stride;
-    q_tile[queryIndex<kDim>(r, d)] = toFloat(q[d]) * q_scale;
-  }
-  int visible[kRows];  // keys row r may see; past the range's end belongs to the next split
+  // Q^T as the B operand of S^T = K Q^T: lane (g, t) holds row g's dims 16s + 2t, +1 (b0) and
+  // 16s + 8 + 2t, +1 (b1) of every k step s. Rows past the block's count are zero.
+  std::uint32_t q_frag[kSteps][2];
+  {
+    const bool row_valid = g < rows;
+    const int head = kv_head * group + (row0 + g) / p.seq_q, i = (row0 + g) % p.seq_q;
+    const auto* q = reinterpret_cast<const std::uint16_t*>(static_cast<const T*>(p.q) +
+                                                           (row_valid ? b * p.q_batch_stride + head * p.q_head_stride +
+                                                                            i * p.q_row_stride
+                                                                      : 0));
+    const auto pair = [&](int d) {
+      return row_valid ? std::uint32_t{q[d]} | std::uint32_t{q[d + 1]} << 16 : 0u;
+    };
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    visible[r] = r < rows ? min(range.end, decodeVisibleKeys(p, kv_len, (row0 + r) % p.seq_q)) : 0;
+    for (int s = 0; s < kSteps; ++s) {
+      q_frag[s][0] = pair(16 * s + 2 * t);
+      q_frag[s][1] = pair(16 * s + 8 + 2 * t);
+    }
+  }
+  // This lane's rows are 2t and 2t + 1 of the block (the n columns of its accumulator fragments).
+  int visible[2];  // keys the row may see; past the range's end belongs to the next split
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = 2 * t + h;
+    visible[h] = r < rows ? min(range.end, decodeVisibleKeys(p, kv_len, (row0 + r) % p.seq_q)) : 0;
   }
 
-  float row_max = -INFINITY, row_sum = 0.0f;  // of row `warp`, in every lane of that warp
-  float o[kRows][8];
+  const float scale_log2 = p.softmax_scale * kLog2e;
+  float row_max[2] = {-INFINITY, -INFINITY};  // in log2 units of the scaled scores
+  float row_sum[2] = {0.0f, 0.0f};            // over this lane's keys; summed over the warp at the end
+  float acc_o[kSteps][4];                     // O^T: (dim 16m + g (+8 for e >= 2), row 2t + e % 2)
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
+  for (int m = 0; m < kSteps; ++m) {
 #pragma unroll
-    for (int e = 0; e < 8; ++e) o[r][e] = 0.0f;
+    for (int e = 0; e < 4; ++e) acc_o[m][e] = 0.0f;
   }
-  const int score_lane = tid % Tr::kLanesPerKey, score_key = tid / Tr::kLanesPerKey;
-  const int value_chunk = tid % Tr::kChunks, value_group = tid / Tr::kChunks;
+  // ldmatrix rows: K as the A operand (keys x dims): lane l addresses key l % 16 at chunk + l / 16;
+  // V^T as the A operand (dims x keys, transposed load): key l % 8 + 8 (l / 16) at chunk + (l / 8) % 2.
+  const int k_key = warp * 16 + lane % 16, k_chunk = lane / 16;
+  const int v_key = warp * 16 + lane % 8 + 8 * (lane / 16), v_chunk = lane / 8 % 2;
 
   for (int tile = 0; tile < tiles; ++tile) {
     waitCopies<Tr::kStages - 2>();
@@ -225,141 +246,97 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
     if (tile + Tr::kStages - 1 < tiles) load_tile(tile + Tr::kStages - 1, (tile + Tr::kStages - 1) % Tr::kStages);
     commitCopies();
 
-    const T* const k_tile = pipeline + tile % Tr::kStages * Tr::kStageElements;
-    const T* const v_tile = k_tile + Tr::kKeys * kDim;
-    const int key0 = range.begin + tile * Tr::kKeys;
+    const std::uint32_t k_stage = pipeline + static_cast<std::uint32_t>(tile % Tr::kStages * Tr::kStageBytes);
+    const std::uint32_t v_stage = k_stage + Tr::kTileBytes;
 
+    // S^T for the warp's 16 keys; two accumulators halve the dependent mma chain.
+    float acc_s[2][4] = {};
 #pragma unroll
-    for (int first_pass = 0; first_pass < Tr::kPasses; first_pass += Tr::kPassGroup) {
-      float acc[Tr::kPassGroup][kRows] = {};
-#pragma unroll
-      for (int c = 0; c < Tr::kChunksPerLane; ++c) {
-        const int chunk = c * Tr::kLanesPerKey + score_lane;
-        float k8[Tr::kPassGroup][8];
-#pragma unroll
-        for (int g = 0; g < Tr::kPassGroup; ++g) {
-          const int key = (first_pass + g) * Tr::kKeysPerPass + score_key;
-          unpack8<T>(*reinterpret_cast<const uint4*>(k_tile + key * kDim + chunk * 8), k8[g]);
-        }
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          if (r >= rows) break;
-          const float4 qa = *reinterpret_cast<const float4*>(q_tile + queryIndex<kDim>(r, chunk * 8));
-          const float4 qb = *reinterpret_cast<const float4*>(q_tile + queryIndex<kDim>(r, chunk * 8 + 4));
-#pragma unroll
-          for (int g = 0; g < Tr::kPassGroup; ++g) {
-            const float(&k)[8] = k8[g];
-            acc[g][r] += qa.x * k[0] + qa.y * k[1] + qa.z * k[2] + qa.w * k[3] + qb.x * k[4] + qb.y * k[5] +
-                         qb.z * k[6] + qb.w * k[7];
-          }
-        }
-      }
-#pragma unroll
-      for (int g = 0; g < Tr::kPassGroup; ++g) {
-        const int key = (first_pass + g) * Tr::kKeysPerPass + score_key;
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          if (r >= rows) break;
-          float dot = acc[g][r];
-#pragma unroll
-          for (int offset = 1; offset < Tr::kLanesPerKey; offset *= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-          if (score_lane == 0) scores[r * Tr::kKeys + key] = key0 + key < visible[r] ? dot : -INFINITY;
-        }
-      }
+    for (int s = 0; s < kSteps; ++s) {
+      std::uint32_t a[4];
+      loadMatrixX4(a, k_stage + static_cast<std::uint32_t>(tileOffset<kDim>(k_key, 2 * s + k_chunk)));
+      mma16816<T>(acc_s[s % 2], a, q_frag[s][0], q_frag[s][1]);
     }
-    __syncthreads();
-
-    if (warp < rows) {  // online softmax of row `warp` over this tile
-      constexpr int kPerLane = Tr::kKeys / 32;
-      float s[kPerLane];
-      float tile_max = -INFINITY;
+    // Element e: key g + 8 (e / 2) of the warp's 16, row 2t + e % 2.
+    const int key = range.begin + tile * Tr::kKeys + warp * 16 + g;
+    float score[4];
 #pragma unroll
-      for (int e = 0; e < kPerLane; ++e) {
-        s[e] = scores[warp * Tr::kKeys + e * 32 + lane];
-        tile_max = fmaxf(tile_max, s[e]);
-      }
+    for (int e = 0; e < 4; ++e) {
+      score[e] = key + 8 * (e / 2) < visible[e % 2] ? (acc_s[0][e] + acc_s[1][e]) * scale_log2 : -INFINITY;
+    }
+    // Online softmax per row over the warp's keys (the 8 lanes of equal t hold a row's 16 keys).
+    float factor[2], shift[2];
 #pragma unroll
-      for (int offset = 16; offset > 0; offset /= 2) tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, offset));
-      const float new_max = fmaxf(row_max, tile_max);
+    for (int h = 0; h < 2; ++h) {
+      float tile_max = fmaxf(score[h], score[2 + h]);
+#pragma unroll
+      for (int offset = 4; offset < 32; offset *= 2) tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, offset));
+      const float new_max = fmaxf(row_max[h], tile_max);
       // A row with no visible key yet keeps max -inf: its P is 0 and its (zero) O needs no rescale.
-      const float shift = new_max == -INFINITY ? 0.0f : new_max;
-      float tile_sum = 0.0f;
-#pragma unroll
-      for (int e = 0; e < kPerLane; ++e) {
-        const float prob = exp2Fast(s[e] - shift);
-        scores[warp * Tr::kKeys + e * 32 + lane] = prob;
-        tile_sum += prob;
-      }
-#pragma unroll
-      for (int offset = 16; offset > 0; offset /= 2) tile_sum += __shfl_xor_sync(0xffffffffu, tile_sum, offset);
-      const float factor = exp2Fast(row_max - shift);
-      row_sum = row_sum * factor + tile_sum;
-      row_max = new_max;
-      if (lane == 0) rescale[warp] = factor;
+      shift[h] = new_max == -INFINITY ? 0.0f : new_max;
+      factor[h] = exp2Fast(row_max[h] - shift[h]);
+      row_max[h] = new_max;
     }
-    __syncthreads();
-
+    float prob[4];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      if (r >= rows) break;
-      const float factor = rescale[r];
+    for (int e = 0; e < 4; ++e) prob[e] = exp2Fast(score[e] - shift[e % 2]);
 #pragma unroll
-      for (int e = 0; e < 8; ++e) o[r][e] *= factor;
-    }
-    float4 prob[Tr::kVectorP ? kRows : 1];
-    if constexpr (Tr::kVectorP) {
+    for (int h = 0; h < 2; ++h) row_sum[h] = row_sum[h] * factor[h] + prob[h] + prob[2 + h];
+    // P^T as the B operand: the (key, row) halves of keys 0-7 and 8-15, transposed to (row, key).
+    const std::uint32_t p_low = transpose8x8(packPair<T>(prob[0], prob[1]));
+    const std::uint32_t p_high = transpose8x8(packPair<T>(prob[2], prob[3]));
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        if (r >= rows) break;
-        prob[r] = *reinterpret_cast<const float4*>(scores + r * Tr::kKeys + value_group * Tr::kKeysPerGroup);
-      }
-    }
+    for (int m = 0; m < kSteps; ++m) {
 #pragma unroll
-    for (int kk = 0; kk < Tr::kKeysPerGroup; ++kk) {
-      const int key = value_group * Tr::kKeysPerGroup + kk;
-      float v8[8];
-      unpack8<T>(*reinterpret_cast<const uint4*>(v_tile + key * kDim + value_chunk * 8), v8);
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        if (r >= rows) break;
-        float pr;
-        if constexpr (Tr::kVectorP) {
-          pr = kk == 0 ? prob[r].x : kk == 1 ? prob[r].y : kk == 2 ? prob[r].z : prob[r].w;
-        } else {
-          pr = scores[r * Tr::kKeys + key];
-        }
-#pragma unroll
-        for (int e = 0; e < 8; ++e) o[r][e] += pr * v8[e];
-      }
+      for (int e = 0; e < 4; ++e) acc_o[m][e] *= factor[e % 2];
+      std::uint32_t a[4];
+      loadMatrixX4Transposed(a, v_stage + static_cast<std::uint32_t>(tileOffset<kDim>(v_key, 2 * m + v_chunk)));
+      mma16816<T>(acc_o[m], a, p_low, p_high);
     }
   }
 
-  // Sum the value groups' slices of O through the idle pipeline stages.
+  // Merge the warps' partial softmax states through the idle pipeline stages.
   waitCopies<0>();
   __syncthreads();
-  float* const partial = reinterpret_cast<float*>(smem);
+  float* const o_warps = reinterpret_cast<float*>(smem);  // [kWarps][kRows][kDim]
+  float* const stats = reinterpret_cast<float*>(smem + Tr::kStatsOffset);  // max, then sum: [kWarps][kRows] each
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    if (r >= rows) break;
-    float* dst = partial + (value_group * kRows + r) * kDim + value_chunk * 8;
-    *reinterpret_cast<float4*>(dst) = make_float4(o[r][0], o[r][1], o[r][2], o[r][3]);
-    *reinterpret_cast<float4*>(dst + 4) = make_float4(o[r][4], o[r][5], o[r][6], o[r][7]);
+  for (int h = 0; h < 2; ++h) {
+#pragma unroll
+    for (int offset = 4; offset < 32; offset *= 2) row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], offset);
   }
-  if (warp < rows && lane == 0) {
-    stats[warp] = row_max;
-    stats[kRows + warp] = row_sum;
+#pragma unroll
+  for (int m = 0; m < kSteps; ++m) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      o_warps[(warp * kRows + 2 * t + e % 2) * kDim + 16 * m + g + 8 * (e / 2)] = acc_o[m][e];
+    }
+  }
+  if (g == 0) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      stats[warp * kRows + 2 * t + h] = row_max[h];
+      stats[(Tr::kWarps + warp) * kRows + 2 * t + h] = row_sum[h];
+    }
   }
   __syncthreads();
 
   for (int index = tid; index < rows * kDim; index += Tr::kThreads) {
     const int r = index / kDim, d = index % kDim;
-    float sum = 0.0f;
+    float max_all = -INFINITY;
 #pragma unroll
-    for (int g = 0; g < Tr::kValueGroups; ++g) sum += partial[(g * kRows + r) * kDim + d];
-    const float l = stats[kRows + r];
+    for (int w = 0; w < Tr::kWarps; ++w) max_all = fmaxf(max_all, stats[w * kRows + r]);
+    const float shift = max_all == -INFINITY ? 0.0f : max_all;
+    float sum = 0.0f, l = 0.0f;
+#pragma unroll
+    for (int w = 0; w < Tr::kWarps; ++w) {
+      const float weight = exp2Fast(stats[w * kRows + r] - shift);
+      l += weight * stats[(Tr::kWarps + w) * kRows + r];
+      sum += weight * o_warps[(w * kRows + r) * kDim + d];
+    }
     const bool seen = l > 0.0f;
     const float value = seen ? sum / l : 0.0f;
-    const float lse = seen ? (stats[r] + __log2f(l)) * kLn2 : -INFINITY;
+    const float lse = seen ? (max_all + __log2f(l)) * kLn2 : -INFINITY;
     const int head = kv_head * group + (row0 + r) / p.seq_q, i = (row0 + r) % p.seq_q;
     const std::int64_t row_index = decodeRowIndex(p, b, head, i);
     if (splits == 1) {
@@ -386,8 +363,8 @@ __global__ void __launch_bounds__(256, kDecodeBlocksPerSM) decodeSplitKernel(con
   __syncthreads();
   if (!last_arrival) return;
   __threadfence();
-  if (warp < rows) {
-    const int head = kv_head * group + (row0 + warp) / p.seq_q, i = (row0 + warp) % p.seq_q;
+  for (int r = warp; r < rows; r += Tr::kWarps) {
+    const int head = kv_head * group + (row0 + r) / p.seq_q, i = (row0 + r) % p.seq_q;
     // The pipeline stages are idle: each warp takes kMaxDecodeSplits floats of them for its weights.
     combineRow<T, kDim>(p, splits, decodeRowIndex(p, b, head, i), reinterpret_cast<float*>(smem) + warp * kMaxDecodeSplits,
                         lane);
@@ -405,10 +382,10 @@ __global__ void __launch_bounds__(128) decodeCombineKernel(const DecodeParams p)
   combineRow<T, kDim>(p, p.num_splits, row, weights[warp], lane);
 }
 
-template <typename T, int kDim, int kRows>
+template <typename T, int kDim>
 cudaError_t launchDecodeSplits(const DecodeParams& p, int splits, cudaStream_t stream) {
-  using Tr = DecodeTraits<kDim, kRows>;
-  const auto kernel = &decodeSplitKernel<T, kDim, kRows>;
+  using Tr = DecodeTraits<kDim>;
+  const auto kernel = &decodeSplitKernel<T, kDim>;
   constexpr int kSmemBytes = static_cast<int>(Tr::kSmemBytes);
   // Above 48 KB a block gets dynamic shared memory only after raising the kernel's limit, once per
   // device (one bit per device id): decode steps are short enough for a per-call attribute set to show.
@@ -423,29 +400,19 @@ cudaError_t launchDecodeSplits(const DecodeParams& p, int splits, cudaStream_t s
     }
     configured.fetch_or(bit, std::memory_order_relaxed);
   }
-  const int row_blocks = (p.rowsPerKvHead() + kRows - 1) / kRows;
+  const int row_blocks = (p.rowsPerKvHead() + Tr::kRows - 1) / Tr::kRows;
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(p.heads_kv * row_blocks),
                   static_cast<unsigned>(p.batch));
   kernel<<<grid, Tr::kThreads, kSmemBytes, stream>>>(p, splits);
   return cudaGetLastError();
 }
 
-// The smallest row block that holds the G x q_len rows of one KV head (more rows take more blocks).
-template <typename T, int kDim>
-cudaError_t launchDecodeSplitsForRows(const DecodeParams& p, int splits, cudaStream_t stream) {
-  const int rows = p.rowsPerKvHead();
-  if (rows <= 1) return launchDecodeSplits<T, kDim, 1>(p, splits, stream);
-  if (rows <= 2) return launchDecodeSplits<T, kDim, 2>(p, splits, stream);
-  if (rows <= 4) return launchDecodeSplits<T, kDim, 4>(p, splits, stream);
-  return launchDecodeSplits<T, kDim, kDecodeRowsPerBlock>(p, splits, stream);
-}
-
 template <typename T>
 cudaError_t launchDecodeSplitsForDim(const DecodeParams& p, int splits, cudaStream_t stream) {
   switch (p.head_dim) {
-    case 64: return launchDecodeSplitsForRows<T, 64>(p, splits, stream);
-    case 128: return launchDecodeSplitsForRows<T, 128>(p, splits, stream);
-    case 256: return launchDecodeSplitsForRows<T, 256>(p, splits, stream);
+    case 64: return launchDecodeSplits<T, 64>(p, splits, stream);
+    case 128: return launchDecodeSplits<T, 128>(p, splits, stream);
+    case 256: return launchDecodeSplits<T, 256>(p, splits, stream);
     default: return cudaErrorNotSupported;
   }
 }

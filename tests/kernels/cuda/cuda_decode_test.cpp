@@ -183,10 +183,11 @@ TEST(CudaDecode, FlashEverySplitCountAndHeadDim) {
 
 TEST(CudaDecode, FlashGqaRowBlocksAndCausalQueryRows) {
   SKIP_WITHOUT_CUDA_DEVICE();
-  // Rows per KV head: 1 (MHA), 2, 4, 8, 16 (two row blocks), 32 (MQA, q_len 4 x G 8), 3 (a partial block).
+  // Rows per KV head: 1 (MHA), 2, 4, 8, 16 (two row blocks), 32 (MQA, q_len 4 x G 8), 3 (a partial block),
+  // 64 (q_len 16 x G 4: eight row blocks, the longest causal run of new rows).
   const struct {
     int heads_q, heads_kv, q_len;
-  } groups[] = {{4, 4, 1}, {4, 2, 1}, {8, 2, 1}, {8, 2, 2}, {8, 2, 4}, {8, 1, 4}, {3, 1, 1}};
+  } groups[] = {{4, 4, 1}, {4, 2, 1}, {8, 2, 1}, {8, 2, 2}, {8, 2, 4}, {8, 1, 4}, {3, 1, 1}, {8, 2, 16}};
   for (const auto& g : groups) {
     for (const DType dtype : {DType::F16, DType::BF16}) {
       runAndCheck(makeCase(dtype, 2, g.heads_q, g.heads_kv, g.q_len, 300, 0, 3, {300, 150}), Kernel::Flash);
