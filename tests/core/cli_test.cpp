@@ -124,6 +124,11 @@ INSTANTIATE_TEST_SUITE_P(
     Cli, CliBadInput,
     ::testing::Values(
         BadInput{"unknown_model", concat(kBatch, {"--model", "gpt-9"}), "unknown model 'gpt-9'"},
+        BadInput{"unknown_workload", concat(kBatch, {"--workload", "train"}), "unknown workload 'train'"},
+        BadInput{"q_lens_on_attention", concat(kBatch, {"--q-lens", "4"}), "decode workload only"},
+        BadInput{"q_len_too_long", concat(kBatch, {"--workload", "decode", "--q-lens", "1,17"}), "q_len 17"},
+        BadInput{"page_too_small", concat(kBatch, {"--workload", "decode", "--page-size", "8"}), "page size 8"},
+        BadInput{"spread_too_wide", concat(kBatch, {"--workload", "decode", "--kv-lens-spread", "2"}), "kv_lens_spread"},
         BadInput{"unknown_architecture", concat(kBatch, {"--architecture", "falcon", "--variant", "7b"}), "unknown model"},
         BadInput{"zero_seq", concat(kBatch, {"--seq-lens", "0"}), "must be positive"},
         BadInput{"negative_seq", concat(kBatch, {"--seq-lens", "128,-5"}), "must be positive"},
@@ -494,6 +499,47 @@ TEST(Cli, CudnnWithoutAGpuIsSkippedWithTheReasonAndTheRunSucceeds) {
   // least --min-samples.
   EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE status = 'ok' AND noisy IN (0, 1)"), "2");
   EXPECT_EQ(queryOne(db, "SELECT min(n) >= 4 FROM (SELECT count(*) AS n FROM samples GROUP BY point_id)"), "1");
+}
+
+// The CI sweep: decode on the CPU stores ok points with their bandwidth and split count.
+TEST(Cli, CpuDecodeSweepStoresBandwidthAndSplits) {
+  const std::string dir = testing::freshDir("cli_decode");
+  const std::string db = dir + "/r.db";
+  const Result r = runCli({"--batch", "--no-progress", "--workload", "decode", "--q-lens", "1,4", "--seq-lens",
+                           "256,1024", "--device", "cpu", "--db", db},
+                          dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("GB/s"), std::string::npos) << r.out;
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE workload = 'decode' AND status = 'ok' AND passed = 1"), "8");
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE gbps > 0 AND bandwidth_fraction > 0"), "8");
+  EXPECT_EQ(queryOne(db, "SELECT group_concat(DISTINCT q_len) FROM (SELECT q_len FROM points ORDER BY q_len)"), "1,4");
+  EXPECT_EQ(queryOne(db, "SELECT min(splits) >= 1 FROM points WHERE kernel = 'flash'"), "1");
+  EXPECT_EQ(queryOne(db, "SELECT max(splits) FROM points WHERE kernel = 'standard'"), "0");
+  // Compulsory bytes of a flash point: K and V of the cache once, Q read and O written (fp32).
+  EXPECT_EQ(queryOne(db, "SELECT CAST(compulsory_bytes AS INTEGER) FROM points WHERE kernel = 'flash' AND seq_len = 1024 "
+                         "AND q_len = 4"),
+            std::to_string(4 * 128 * (2 * 8 * 1024 + 2 * 32 * 4)));
+}
+
+// A paged, ragged cache with the split count forced: flash passes the fp64 check through the pages and
+// per-sequence lengths; the materialized path refuses pages with the reason; a cache shorter than the
+// new rows is skipped.
+TEST(Cli, PagedRaggedDecodeIsCheckedAndUnsupportedCombinationsAreSkipped) {
+  const std::string dir = testing::freshDir("cli_decode_paged");
+  const std::string db = dir + "/r.db";
+  const Result r = runCli({"--batch", "--no-progress", "--workload", "decode", "--model", "llama-3-8b", "--q-lens",
+                           "1,5", "--seq-lens", "4,700", "--batch-sizes", "3", "--page-size", "16", "--kv-lens-spread",
+                           "0.5", "--splits", "3", "--device", "cpu", "--dtype", "bf16", "--db", db},
+                          dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE kernel = 'flash' AND seq_len = 700 AND status = 'ok' AND "
+                         "passed = 1 AND splits = 3 AND page_size = 16"),
+            "2");
+  EXPECT_NE(queryOne(db, "SELECT message FROM points WHERE kernel = 'standard' AND seq_len = 700 LIMIT 1").find("paged"),
+            std::string::npos);
+  EXPECT_NE(queryOne(db, "SELECT message FROM points WHERE seq_len = 4 AND q_len = 5 AND kernel = 'flash'")
+                .find("must hold the 5 new tokens"),
+            std::string::npos);
 }
 
 TEST(Cli, ShapesPastSixtyFourBitSizesAreSkippedWithTheReason) {

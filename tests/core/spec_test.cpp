@@ -251,3 +251,67 @@ TEST(Parsing, ByteSizesTilesDtypesKernels) {
 
 }  // namespace
 }  // namespace attnbench
+
+namespace attnbench {
+namespace {
+
+TEST(SweepSpec, DecodeWorkloadParsesRoundTripsAndExpandsOverNewRows) {
+  const SweepSpec s = specFromJson(nlohmann::json::parse(R"({
+      "workload": "decode", "models": ["llama-3-8b"], "seq_lens": [1024, 4096], "batch_sizes": [2],
+      "q_lens": [1, 4], "dtypes": ["fp16"], "causal": [true], "kernels": ["flash", "standard"],
+      "page_size": 64, "kv_lens_spread": 0.25, "splits": 8})"));
+  EXPECT_EQ(s.workload, Workload::Decode);
+  EXPECT_EQ(s.q_lens, (std::vector<int>{1, 4}));
+  EXPECT_EQ(s.decode, (DecodeCacheOptions{64, 0.25, 8}));
+  const SweepSpec again = specFromJson(specToJson(s));
+  EXPECT_EQ(again.workload, Workload::Decode);
+  EXPECT_EQ(again.q_lens, s.q_lens);
+  EXPECT_EQ(again.decode, s.decode);
+
+  // Per N: q = 1 (standard, flash), q = 4 (standard, flash); no tile axis for decode.
+  const auto points = expandPoints(s);
+  ASSERT_EQ(points.size(), 8u);
+  EXPECT_EQ(points[0].kernel, KernelKind::Standard);
+  EXPECT_EQ(points[1].kernel, KernelKind::Flash);
+  EXPECT_EQ(points[1].shape.seq_q, 1);
+  EXPECT_EQ(points[2].shape.seq_q, 4);
+  EXPECT_EQ(points[4].shape.seq_kv, 4096);
+  for (const auto& p : points) {
+    EXPECT_TRUE(p.isDecode());
+    EXPECT_EQ(p.decode, s.decode);
+    EXPECT_EQ(p.shape.heads_kv, 8);
+  }
+  EXPECT_EQ(points[3].label(), "llama-3-8b B=2 N=1024 q=4 fp16 causal flash decode paged64 ragged0.25 splits=8");
+}
+
+// Runs `parse`, expecting an InputError whose message names `fragment`.
+template <typename F>
+void expectInputError(F parse, const std::string& fragment) {
+  try {
+    parse();
+    ADD_FAILURE() << "no InputError; expected one naming " << fragment;
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(SweepSpec, DecodeOptionsAreBoundedAndBelongToDecode) {
+  const auto parse = [](const std::string& extra) {
+    return specFromJson(nlohmann::json::parse(
+        R"({"models": ["llama-2-7b"], "seq_lens": [256], "batch_sizes": [1], "dtypes": ["fp32"], "causal": [false],
+            "kernels": ["flash"])" + extra + "}"));
+  };
+  EXPECT_NO_THROW(parse(R"(, "workload": "decode", "q_lens": 16, "page_size": 256)"));
+  expectInputError([&] { parse(R"(, "workload": "decode", "q_lens": 17)"); }, "q_lens");
+  expectInputError([&] { parse(R"(, "workload": "decode", "q_lens": [2, 2])"); }, "repeats");
+  expectInputError([&] { parse(R"(, "workload": "decode", "page_size": 8)"); }, "page size");
+  expectInputError([&] { parse(R"(, "workload": "decode", "kv_lens_spread": 0.95)"); }, "kv_lens_spread");
+  expectInputError([&] { parse(R"(, "workload": "decode", "splits": 129)"); }, "splits");
+  expectInputError([&] { parse(R"(, "workload": "generate")"); }, "unknown workload");
+  // Decode options on an attention sweep would be silently ignored: refused instead.
+  expectInputError([&] { parse(R"(, "q_lens": [4])"); }, "decode workload only");
+  expectInputError([&] { parse(R"(, "page_size": 16)"); }, "decode workload only");
+}
+
+}  // namespace
+}  // namespace attnbench
