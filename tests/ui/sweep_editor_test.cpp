@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <QComboBox>
+#include <QGroupBox>
 #include <QLabel>
+#include <QSpinBox>
 #include <QLineEdit>
 #include <QListWidget>
 #include <QToolButton>
@@ -117,6 +120,38 @@ TEST(SweepEditor, RejectsAnEmptyAxisAndABadTile) {
   }
   EXPECT_FALSE(editor.isValid());
   EXPECT_TRUE(editor.errors().join(QString()).contains(QLatin1String("Flash tiles")));
+}
+
+TEST(SweepEditor, TheWorkloadSelectorShowsTheDecodeRowsAndBuildsADecodeSpec) {
+  test::ensureApp();
+  SweepEditor editor;
+  SweepSpec spec = richSpec();
+  spec.tiles = {TileShape{}};
+  editor.setSpec(spec);
+  auto* workload = editor.findChild<QComboBox*>(QStringLiteral("workload"));
+  auto* q_lens = editor.findChild<QLineEdit*>(QStringLiteral("qLens"));
+  auto* page_size = editor.findChild<QSpinBox*>(QStringLiteral("pageSize"));
+  auto* decode_rows = editor.findChild<QGroupBox*>(QStringLiteral("decodeRows"));
+  ASSERT_TRUE(workload && q_lens && page_size && decode_rows);
+  EXPECT_TRUE(decode_rows->isHidden()) << "decode rows hidden for attention";
+  EXPECT_EQ(editor.spec()->workload, Workload::Attention);
+
+  workload->setCurrentIndex(workload->findData(static_cast<int>(Workload::Decode)));
+  EXPECT_FALSE(decode_rows->isHidden());
+  q_lens->setText(QStringLiteral("1, 4"));
+  page_size->setValue(32);
+  ASSERT_TRUE(editor.isValid()) << editor.errors().join(QLatin1Char('\n')).toStdString();
+  EXPECT_EQ(editor.spec()->workload, Workload::Decode);
+  EXPECT_EQ(editor.spec()->q_lens, (std::vector<int>{1, 4}));
+  EXPECT_EQ(editor.spec()->decode.page_size, 32);
+  EXPECT_EQ(expandPoints(*editor.spec()).front().shape.seq_q, 1);
+
+  q_lens->setText(QStringLiteral("17"));
+  EXPECT_FALSE(editor.isValid());
+  EXPECT_TRUE(editor.errors().join(QString()).contains(QLatin1String("q_len"))) << editor.errors().join(QString()).toStdString();
+  page_size->setValue(8);
+  q_lens->setText(QStringLiteral("2"));
+  EXPECT_FALSE(editor.isValid()) << "a page of 8 tokens is below the limit";
 }
 
 TEST(SweepEditor, ParsesIntegerLists) {

@@ -6,6 +6,7 @@
 #include <QAbstractButton>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QGridLayout>
 #include <QGroupBox>
@@ -142,6 +143,16 @@ void SweepEditor::addModelRows(QFormLayout* form) {
 }
 
 void SweepEditor::addAxisRows(QFormLayout* form) {
+  workload_ = new QComboBox;
+  workload_->setObjectName(QStringLiteral("workload"));
+  workload_->addItem(tr("attention (prefill operator)"), static_cast<int>(Workload::Attention));
+  workload_->addItem(tr("decode (one generation step, KV cache)"), static_cast<int>(Workload::Decode));
+  workload_->setToolTip(tr("attention: N queries against N keys; decode: a few new tokens per sequence against a KV "
+                           "cache of N tokens, measured in GB/s"));
+  form->addRow(tr("Workload"), workload_);
+  decode_ = buildDecodeRows();
+  form->addRow(decode_);
+
   // Sequence lengths: powers of two as toggles, anything else typed in.
   auto* seq_grid = new QGridLayout;
   seq_grid->setSpacing(2);
@@ -198,7 +209,45 @@ void SweepEditor::addAxisRows(QFormLayout* form) {
   tiles_ = new QLineEdit(QStringLiteral("auto"));
   tiles_->setPlaceholderText(tr("auto, 64x64, 128x64"));
   tiles_->setToolTip(tr("Flash tiles, rows of Q x rows of K/V; \"auto\" lets the kernel choose"));
-  form->addRow(tr("Flash tiles"), field(tiles_, &tile_error_));
+  tiles_row_ = field(tiles_, &tile_error_);
+  form->addRow(tr("Flash tiles"), tiles_row_);
+  showWorkloadRows();
+}
+
+QGroupBox* SweepEditor::buildDecodeRows() {
+  auto* box = new QGroupBox(tr("Decode"));
+  box->setObjectName(QStringLiteral("decodeRows"));
+  auto* decode_form = new QFormLayout(box);
+  q_lens_ = new QLineEdit(QStringLiteral("1"));
+  q_lens_->setObjectName(QStringLiteral("qLens"));
+  q_lens_->setPlaceholderText(tr("e.g. 1, 4 (1-%1)").arg(SpecLimits::kMaxQueryLen));
+  q_lens_->setToolTip(tr("New tokens per sequence and step: 1 for generation, more for speculative decoding"));
+  decode_form->addRow(tr("New tokens"), field(q_lens_, &q_lens_error_));
+  page_size_ = spin(0, SpecLimits::kMaxPageSize, 0);
+  page_size_->setObjectName(QStringLiteral("pageSize"));
+  page_size_->setSpecialValueText(tr("contiguous"));
+  page_size_->setToolTip(tr("Tokens per page of a paged KV cache (%1-%2), or a contiguous cache")
+                             .arg(SpecLimits::kMinPageSize)
+                             .arg(SpecLimits::kMaxPageSize));
+  decode_form->addRow(tr("Page size"), page_size_);
+  kv_spread_ = new QDoubleSpinBox;
+  kv_spread_->setRange(0.0, SpecLimits::kMaxKvLensSpread);
+  kv_spread_->setSingleStep(0.1);
+  kv_spread_->setSpecialValueText(tr("all N"));
+  kv_spread_->setToolTip(tr("Ragged batch: cache lengths drawn in N(1 ± spread), summing to B × N"));
+  decode_form->addRow(tr("Length spread"), kv_spread_);
+  splits_ = spin(0, SpecLimits::kMaxSplits, 0);
+  splits_->setSpecialValueText(tr("auto"));
+  splits_->setToolTip(tr("Flash decode's key ranges per sequence; auto lets the kernel's heuristic choose"));
+  decode_form->addRow(tr("Splits"), splits_);
+  return box;
+}
+
+void SweepEditor::showWorkloadRows() {
+  const bool decode = static_cast<Workload>(workload_->currentData().toInt()) == Workload::Decode;
+  decode_->setVisible(decode);
+  tiles_row_->setEnabled(!decode);
+  tiles_row_->setToolTip(decode ? tr("Decode has no tile axis") : QString());
 }
 
 void SweepEditor::addRunRows(QFormLayout* form) {
@@ -269,7 +318,11 @@ void SweepEditor::revalidateOnEveryChange() {
   for (QAbstractButton* b : toggles) connect(b, &QAbstractButton::toggled, this, &SweepEditor::revalidate);
   connect(custom_, &QGroupBox::toggled, this, &SweepEditor::revalidate);
   connect(models_, &QListWidget::itemChanged, this, &SweepEditor::revalidate);
-  for (QComboBox* c : {device_, timing_}) connect(c, &QComboBox::currentIndexChanged, this, &SweepEditor::revalidate);
+  for (QComboBox* c : {device_, timing_, workload_}) connect(c, &QComboBox::currentIndexChanged, this, &SweepEditor::revalidate);
+  connect(workload_, &QComboBox::currentIndexChanged, this, &SweepEditor::showWorkloadRows);
+  connect(q_lens_, &QLineEdit::textChanged, this, &SweepEditor::revalidate);
+  for (QSpinBox* s : {page_size_, splits_}) connect(s, &QSpinBox::valueChanged, this, &SweepEditor::revalidate);
+  connect(kv_spread_, &QDoubleSpinBox::valueChanged, this, &SweepEditor::revalidate);
 }
 
 QWidget* SweepEditor::field(QWidget* editor, QLabel** error) { return fieldLayout({editor}, error); }
@@ -354,6 +407,14 @@ void SweepEditor::setSpec(const SweepSpec& spec) {
   non_causal_->setChecked(std::find(spec.causal.begin(), spec.causal.end(), false) != spec.causal.end());
   causal_->setChecked(std::find(spec.causal.begin(), spec.causal.end(), true) != spec.causal.end());
   for (auto& [k, c] : kernels_) c->setChecked(std::find(spec.kernels.begin(), spec.kernels.end(), k) != spec.kernels.end());
+
+  workload_->setCurrentIndex(workload_->findData(static_cast<int>(spec.workload)));
+  QStringList q_lens;
+  for (int q : spec.q_lens) q_lens << QString::number(q);
+  q_lens_->setText(q_lens.join(QStringLiteral(", ")));
+  page_size_->setValue(spec.decode.page_size);
+  kv_spread_->setValue(spec.decode.kv_lens_spread);
+  splits_->setValue(spec.decode.splits);
 
   QStringList tiles;
   for (const auto& t : spec.tiles) tiles << qs(tileName(t));
@@ -507,6 +568,26 @@ void SweepEditor::readAxes(SweepSpec& spec) {
   }
   if (message.isEmpty() && spec.tiles.empty()) spec.tiles.push_back(TileShape{});
   fail(tile_error_, tr("Flash tiles"), message);
+  readDecodeOptions(spec);
+}
+
+void SweepEditor::readDecodeOptions(SweepSpec& spec) {
+  spec.workload = static_cast<Workload>(workload_->currentData().toInt());
+  if (spec.workload != Workload::Decode) {
+    fail(q_lens_error_, tr("New tokens"), QString());
+    return;
+  }
+  QString message;
+  if (auto q_lens = parsePositiveInts(q_lens_->text(), &message)) {
+    spec.q_lens = *q_lens;
+    if (spec.q_lens.empty()) message = tr("give at least one count of new tokens");
+  }
+  fail(q_lens_error_, tr("New tokens"), message);
+  spec.decode.page_size = page_size_->value();
+  spec.decode.kv_lens_spread = kv_spread_->value();
+  spec.decode.splits = splits_->value();
+  // Decode points have no tile axis: the tiles field is left as typed for a switch back.
+  spec.tiles = {TileShape{}};
 }
 
 void SweepEditor::readRunOptions(SweepSpec& spec) {

@@ -15,6 +15,7 @@
 
 class QCheckBox;
 class QComboBox;
+class QDoubleSpinBox;
 class QFormLayout;
 class QGroupBox;
 class QLabel;
@@ -47,7 +48,10 @@ class SweepEditor : public QWidget {
  private:
   // The form, built in groups of rows.
   void addModelRows(QFormLayout* form);
-  void addAxisRows(QFormLayout* form);  // sequence lengths, batch sizes, dtypes, masks, kernels, tiles
+  void addAxisRows(QFormLayout* form);  // workload, sequence lengths, batch sizes, dtypes, masks, kernels, tiles
+  QGroupBox* buildDecodeRows();         // new rows per sequence, page size, length spread, splits
+  void showWorkloadRows();
+  void readDecodeOptions(SweepSpec& spec);
   void addRunRows(QFormLayout* form);   // repetitions, warm-up, correctness, device
   QGroupBox* buildAdvanced();
   void revalidateOnEveryChange();
@@ -80,6 +84,13 @@ class SweepEditor : public QWidget {
   QCheckBox* causal_;
   std::map<KernelKind, QCheckBox*> kernels_;
   QLineEdit* tiles_;
+  QWidget* tiles_row_;       // shown for attention sweeps (decode has no tile axis)
+  QComboBox* workload_;
+  QGroupBox* decode_;        // the decode rows, shown for decode sweeps
+  QLineEdit* q_lens_;
+  QSpinBox* page_size_;
+  QDoubleSpinBox* kv_spread_;
+  QSpinBox* splits_;
   QSpinBox* repetitions_;
   QSpinBox* warmup_;
   QCheckBox* correctness_;
@@ -99,6 +110,7 @@ class SweepEditor : public QWidget {
   QLabel* causal_error_;
   QLabel* kernel_error_;
   QLabel* tile_error_;
+  QLabel* q_lens_error_;
   QLabel* memory_error_;
   QLabel* seed_error_;
   QLabel* summary_;
