@@ -16,14 +16,15 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.functional import scaled_dot_product_attention
 
-from torch_timing import event_samples_ms
+from torch_timing import event_samples_ms, graph_samples_ms
 
 BACKENDS = {"torch-flash": SDPBackend.FLASH_ATTENTION, "torch-cudnn": SDPBackend.CUDNN_ATTENTION,
             "torch-math": SDPBackend.MATH}
 
 
-def time_ms(fn, warmup, reps, burst):
-    return statistics.median(event_samples_ms(fn, warmup, reps, burst))
+def time_ms(fn, warmup, reps, burst, graph):
+    samples = graph_samples_ms(fn, warmup, reps, burst) if graph else event_samples_ms(fn, warmup, reps, burst)
+    return statistics.median(samples)
 
 
 def main():
@@ -39,6 +40,8 @@ def main():
     parser.add_argument("--burst", type=int, default=1,
                         help="back-to-back calls per timed sample (>1 hides launch latency, like attnbench's "
                              "batch timing; 1 times each call as the host issues it)")
+    parser.add_argument("--graph", action="store_true",
+                        help="time replays of a CUDA graph of --burst calls (no host work between the calls)")
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
     args = parser.parse_args()
     dtype = torch.float16 if args.dtype == "fp16" else torch.bfloat16
@@ -54,7 +57,8 @@ def main():
         for causal in (False, True):
             flops = 4.0 * args.batch * args.heads * n * n * args.dim * (0.5 if causal else 1.0)
             for name in args.backends:
-                record = {"event": "peer", "backend": name, "seq_len": n, "causal": causal, "batch": args.batch,
+                record = {"event": "peer", "backend": name, "timing": "graph" if args.graph else f"burst{args.burst}",
+                          "seq_len": n, "causal": causal, "batch": args.batch,
                           "heads": args.heads, "kv_heads": kv_heads, "head_dim": args.dim, "dtype": args.dtype}
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
@@ -62,7 +66,7 @@ def main():
                 try:
                     with sdpa_kernel(BACKENDS[name]):
                         ms = time_ms(lambda: scaled_dot_product_attention(q, k, v, is_causal=causal, **gqa),
-                                     args.warmup, args.reps, args.burst)
+                                     args.warmup, args.reps, args.burst, args.graph)
                     record.update(status="ok", median_ms=ms, tflops=flops / ms / 1e9,
                                   peak_bytes=torch.cuda.max_memory_allocated() - base + input_bytes)
                 except torch.OutOfMemoryError:

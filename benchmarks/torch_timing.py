@@ -19,3 +19,30 @@ def event_samples_ms(fn, warmup, reps, burst=1):
         stop.synchronize()
         samples.append(start.elapsed_time(stop) / burst)
     return samples
+
+
+def graph_samples_ms(fn, warmup, reps, calls=10):
+    """Captures `calls` back-to-back calls in one CUDA graph and times `reps` replays with CUDA events;
+    returns each replay's milliseconds per call. No Python or dispatch work runs between the calls, as
+    none runs inside attnbench's timed window: the fairest peer for kernels of a few microseconds."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(max(warmup, 1)):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(calls):
+            fn()
+    graph.replay()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(reps):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        stop.record()
+        stop.synchronize()
+        samples.append(start.elapsed_time(stop) / calls)
+    return samples
