@@ -513,7 +513,8 @@ class CudaDecodePoint final : public CudaPointBase {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int ordinal) : device_(describeCudaDevice(ordinal)), ctx_(ordinal) {}
+  explicit CudaBackend(int ordinal)
+      : device_(describeCudaDevice(ordinal)), pci_bus_id_(device_.properties.value("pci_bus_id", "")), ctx_(ordinal) {}
 
   const DeviceInfo& device() const override { return device_; }
 
@@ -553,13 +554,13 @@ class CudaBackend final : public Backend {
   void setTimingOptions(const TimingOptions& timing) override { timing_ = timing; }
 
   std::optional<SmClockReading> readSmClock() const override {
-    const auto clock = nvml::readSmClock(device_.properties.value("pci_bus_id", ""));
+    const auto clock = nvml::readSmClock(pci_bus_id_);  // read before and after every point
     if (!clock) return std::nullopt;
     return SmClockReading{static_cast<int>(clock->current_mhz), static_cast<int>(clock->max_mhz)};
   }
 
   Provenance provenance(RunMoment moment) const override {
-    const std::string bus = device_.properties.value("pci_bus_id", "");
+    const std::string& bus = pci_bus_id_;
     const auto clock = readSmClock();
     const std::string unavailable = "unavailable (no NVML)";
     const std::string clock_now = clock ? std::to_string(clock->current_mhz) : unavailable;
@@ -667,6 +668,7 @@ class CudaBackend final : public Backend {
   }
 
   DeviceInfo device_;
+  std::string pci_bus_id_;  // NVML's handle for this GPU
   mutable CudaContext ctx_;
   TimingOptions timing_;
 };
