@@ -6,12 +6,15 @@
 namespace attnbench {
 namespace {
 
-// Rows are ordered as a reader groups them: one model, dtype and mask at a time, then batch, N, kernel.
-using RowKey = std::tuple<std::string, std::string, bool, int, int, int, int, int, std::string>;
+// Rows are ordered as a reader groups them: one workload, model, dtype and mask at a time, then batch,
+// N, the new rows and cache layout of a decode step, kernel.
+using RowKey = std::tuple<int, std::string, std::string, bool, int, int, int, int, int, int, int, double, int,
+                          std::string>;
 
 RowKey rowKey(const SweepPoint& p) {
-  return {p.model.name, std::string(kernels::dtypeName(p.shape.dtype)), p.shape.causal, p.shape.batch,
-          p.shape.heads_q, p.shape.heads_kv, p.shape.head_dim, p.shape.seq_kv, kernelName(p.kernel)};
+  return {static_cast<int>(p.workload), p.model.name, std::string(kernels::dtypeName(p.shape.dtype)),
+          p.shape.causal, p.shape.batch, p.shape.heads_q, p.shape.heads_kv, p.shape.head_dim, p.shape.seq_kv,
+          p.shape.seq_q, p.decode.page_size, p.decode.kv_lens_spread, p.decode.splits, kernelName(p.kernel)};
 }
 
 bool ranOk(const PointResult* r) { return r != nullptr && r->status == PointStatus::Ok && r->stats.median_ms > 0; }
@@ -49,7 +52,8 @@ Comparison compareRuns(const std::vector<RunPoints>& runs) {
       if (inserted) {
         const SweepPoint& p = r.point;
         ComparisonRow row{p.model.name, p.shape.batch, p.shape.seq_kv, p.shape.heads_q, p.shape.heads_kv, p.shape.head_dim,
-                          std::string(kernels::dtypeName(p.shape.dtype)), p.shape.causal, kernelName(p.kernel), {}};
+                          std::string(kernels::dtypeName(p.shape.dtype)), p.shape.causal, kernelName(p.kernel), {},
+                          p.workload, p.shape.seq_q};
         row.runs.resize(runs.size());
         out.rows.push_back(std::move(row));
       }

@@ -261,8 +261,11 @@ void printComparison(std::ostream& out, const std::vector<RunPoints>& runs) {
     out << (i == 0 ? "baseline" : "compared") << ": run " << r.id << " (" << printableText(r.name) << ", "
         << printableText(r.device.name) << ", " << r.started_at << ")\n";
   }
-  out << cell("model", 20, false) << cell("B", 3, true) << cell("N", 8, true) << ' ' << cell("dtype", 6, false)
-      << cell("causal", 7, false) << cell("kernel", 9, false);
+  const bool decode = std::any_of(cmp.rows.begin(), cmp.rows.end(),
+                                  [](const ComparisonRow& row) { return row.workload == Workload::Decode; });
+  out << cell("model", 20, false) << cell("B", 3, true) << cell("N", 8, true);
+  if (decode) out << cell("q", 3, true);
+  out << ' ' << cell("dtype", 6, false) << cell("causal", 7, false) << cell("kernel", 9, false);
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const std::string id = std::to_string(runs[i].run.id);
     out << cell("#" + id + " ms", 11, true);
@@ -275,7 +278,8 @@ void printComparison(std::ostream& out, const std::vector<RunPoints>& runs) {
     for (const auto& c : row.runs) everywhere = everywhere && c.point != nullptr;
     matched += everywhere;
     out << cell(printableText(row.model), 20, false) << cell(std::to_string(row.batch), 3, true)
-        << cell(std::to_string(row.seq_len), 8, true) << ' ' << cell(row.dtype, 6, false)
+        << cell(std::to_string(row.seq_len), 8, true) << (decode ? cell(std::to_string(row.q_len), 3, true) : "")
+        << ' ' << cell(row.dtype, 6, false)
         << cell(row.causal ? "yes" : "no", 7, false) << cell(row.kernel, 9, false);
     for (std::size_t i = 0; i < row.runs.size(); ++i) {
       const ComparedPoint& c = row.runs[i];

@@ -65,3 +65,35 @@ TEST(Comparison, ThreeRunsAgainstTheFirst) {
 
 }  // namespace
 }  // namespace attnbench
+
+namespace attnbench {
+namespace {
+
+// Decode steps of one cache length but different new rows (or attention at the same N) are different rows.
+TEST(Comparison, DecodeRowsAreKeptApartByTheirNewRowsAndWorkload) {
+  const auto decode = [](int q_len, std::vector<double> samples) {
+    PointResult r = point(4096, KernelKind::Flash, std::move(samples));
+    r.point.workload = Workload::Decode;
+    r.point.shape.seq_q = q_len;
+    return r;
+  };
+  RunPoints a, b;
+  a.points = {decode(1, {1.0, 1.0}), decode(4, {2.0, 2.0}), point(4096, KernelKind::Flash, {9.0, 9.0})};
+  b.points = {decode(4, {1.0, 1.0}), decode(1, {1.0, 1.0}), point(4096, KernelKind::Flash, {9.0, 9.0})};
+  const Comparison cmp = compareRuns({a, b});
+  ASSERT_EQ(cmp.rows.size(), 3u);
+  int decode_rows = 0;
+  for (const auto& row : cmp.rows) {
+    ASSERT_NE(row.runs[1].point, nullptr);
+    EXPECT_EQ(row.runs[0].point->point.shape.seq_q, row.runs[1].point->point.shape.seq_q);
+    EXPECT_EQ(row.runs[0].point->point.workload, row.runs[1].point->point.workload);
+    if (row.workload == Workload::Decode) {
+      ++decode_rows;
+      EXPECT_DOUBLE_EQ(row.runs[1].ratio, row.q_len == 4 ? 0.5 : 1.0);
+    }
+  }
+  EXPECT_EQ(decode_rows, 2);
+}
+
+}  // namespace
+}  // namespace attnbench

@@ -40,6 +40,8 @@ struct ComparisonRow {
   bool causal = false;
   std::string kernel;
   std::vector<ComparedPoint> runs;  // one per compared run, the baseline first
+  Workload workload = Workload::Attention;
+  int q_len = 0;                    // query rows per sequence (N for attention, the new tokens of a decode step)
 };
 
 struct KernelSummary {
