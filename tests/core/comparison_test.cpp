@@ -80,7 +80,8 @@ TEST(Comparison, DecodeRowsAreKeptApartByTheirNewRowsAndWorkload) {
   RunPoints a, b;
   a.points = {decode(1, {1.0, 1.0}), decode(4, {2.0, 2.0}), point(4096, KernelKind::Flash, {9.0, 9.0})};
   b.points = {decode(4, {1.0, 1.0}), decode(1, {1.0, 1.0}), point(4096, KernelKind::Flash, {9.0, 9.0})};
-  const Comparison cmp = compareRuns({a, b});
+  const std::vector<RunPoints> runs = {a, b};  // the comparison points into these
+  const Comparison cmp = compareRuns(runs);
   ASSERT_EQ(cmp.rows.size(), 3u);
   int decode_rows = 0;
   for (const auto& row : cmp.rows) {
