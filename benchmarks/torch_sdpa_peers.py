@@ -16,15 +16,16 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.functional import scaled_dot_product_attention
 
-from torch_timing import event_samples_ms, graph_samples_ms
+from torch_timing import event_samples_ms, graph_samples_ms, sm_clock_mhz
 
 BACKENDS = {"torch-flash": SDPBackend.FLASH_ATTENTION, "torch-cudnn": SDPBackend.CUDNN_ATTENTION,
             "torch-math": SDPBackend.MATH}
 
 
-def time_ms(fn, warmup, reps, burst, graph):
-    samples = graph_samples_ms(fn, warmup, reps, burst) if graph else event_samples_ms(fn, warmup, reps, burst)
-    return statistics.median(samples)
+def time_ms(fn, warmup, reps, burst, graph, min_time_s):
+    if graph:
+        return statistics.median(graph_samples_ms(fn, warmup, reps, burst, min_time_s))
+    return statistics.median(event_samples_ms(fn, warmup, reps, burst))
 
 
 def main():
@@ -42,6 +43,8 @@ def main():
                              "batch timing; 1 times each call as the host issues it)")
     parser.add_argument("--graph", action="store_true",
                         help="time replays of a CUDA graph of --burst calls (no host work between the calls)")
+    parser.add_argument("--min-time", type=float, default=0.0,
+                        help="with --graph: replay until this many seconds have run (the sustained clock)")
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
     args = parser.parse_args()
     dtype = torch.float16 if args.dtype == "fp16" else torch.bfloat16
@@ -66,8 +69,8 @@ def main():
                 try:
                     with sdpa_kernel(BACKENDS[name]):
                         ms = time_ms(lambda: scaled_dot_product_attention(q, k, v, is_causal=causal, **gqa),
-                                     args.warmup, args.reps, args.burst, args.graph)
-                    record.update(status="ok", median_ms=ms, tflops=flops / ms / 1e9,
+                                     args.warmup, args.reps, args.burst, args.graph, args.min_time)
+                    record.update(status="ok", median_ms=ms, tflops=flops / ms / 1e9, sm_clock_mhz=sm_clock_mhz(),
                                   peak_bytes=torch.cuda.max_memory_allocated() - base + input_bytes)
                 except torch.OutOfMemoryError:
                     record.update(status="oom")

@@ -21,10 +21,11 @@ def event_samples_ms(fn, warmup, reps, burst=1):
     return samples
 
 
-def graph_samples_ms(fn, warmup, reps, calls=10):
-    """Captures `calls` back-to-back calls in one CUDA graph and times `reps` replays with CUDA events;
-    returns each replay's milliseconds per call. No Python or dispatch work runs between the calls, as
-    none runs inside attnbench's timed window: the fairest peer for kernels of a few microseconds."""
+def graph_samples_ms(fn, warmup, reps, calls=10, min_time_s=0.0):
+    """Captures `calls` back-to-back calls in one CUDA graph and times at least `reps` replays with CUDA
+    events, and more until `min_time_s` seconds of replays have run (as attnbench's --min-time, so that
+    both sides reach the same sustained clock); returns each replay's milliseconds per call. No Python or
+    dispatch work runs between the calls, as none runs inside attnbench's timed window."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -38,7 +39,7 @@ def graph_samples_ms(fn, warmup, reps, calls=10):
     graph.replay()
     torch.cuda.synchronize()
     samples = []
-    for _ in range(reps):
+    while len(samples) < reps or sum(samples) * calls < 1000.0 * min_time_s:
         start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         graph.replay()
@@ -46,3 +47,11 @@ def graph_samples_ms(fn, warmup, reps, calls=10):
         stop.synchronize()
         samples.append(start.elapsed_time(stop) / calls)
     return samples
+
+
+def sm_clock_mhz():
+    """The SM clock now (NVML through PyTorch), or None where it cannot be read."""
+    try:
+        return torch.cuda.clock_rate()
+    except Exception:  # no NVML, or an older PyTorch
+        return None
