@@ -27,7 +27,7 @@ TEST(History, ListsTheRunsOfAStore) {
   test::ensureApp();
   QTemporaryDir dir;
   auto store = Store::open(dir.filePath(QStringLiteral("h.db")).toStdString());
-  const auto a = test::storeFixtureRun(*store);
+  const auto a = test::storeFixtureRun(*store, QStringLiteral("cpu_decode.jsonl"));
   const auto b = test::storeFixtureRun(*store);
   store->renameRun(b, "second");
   store->annotateRun(b, "after the driver update");
@@ -44,7 +44,10 @@ TEST(History, ListsTheRunsOfAStore) {
   EXPECT_EQ(shown->index(0, HistoryPanel::Status).data().toString(), QStringLiteral("completed"));
   EXPECT_EQ(shown->index(0, HistoryPanel::Device).data().toString(), QStringLiteral("AMD EPYC"));
   EXPECT_EQ(shown->index(0, HistoryPanel::Model).data().toString(), QStringLiteral("Llama-2-7B"));
+  EXPECT_EQ(shown->index(0, HistoryPanel::Workload).data().toString(), QStringLiteral("attention"));
   EXPECT_EQ(shown->index(1, HistoryPanel::Id).data(Qt::UserRole).toLongLong(), a);
+  EXPECT_EQ(shown->index(1, HistoryPanel::Workload).data().toString(), QStringLiteral("decode"));
+  EXPECT_EQ(shown->index(1, HistoryPanel::Model).data().toString(), QStringLiteral("Llama-3-8B"));
 
   store->deleteRun(a);
   panel.refresh();

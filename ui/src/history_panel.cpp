@@ -38,7 +38,7 @@ QString detailsText(const RunRecord& run) {
 HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
   model_ = new QStandardItemModel(0, ColumnCount, this);
   model_->setHorizontalHeaderLabels(
-      {tr("Run"), tr("Name"), tr("Date"), tr("Device"), tr("Model"), tr("Status"), tr("Points"), tr("Note")});
+      {tr("Run"), tr("Name"), tr("Date"), tr("Device"), tr("Workload"), tr("Model"), tr("Status"), tr("Points"), tr("Note")});
   sorted_ = new QSortFilterProxyModel(this);
   sorted_->setSourceModel(model_);
   sorted_->setSortRole(Qt::UserRole);
@@ -183,6 +183,8 @@ void HistoryPanel::refresh() {
     row << item(localTime(run.started_at), qs(run.started_at));
     const QString device = qs(run.device.name.empty() ? run.device.id : run.device.name);
     row << item(device, device);
+    const QString workload = qs(workloadName(run.spec.workload));
+    row << item(workload, workload);
     row << item(modelsSummary(run.spec), modelsSummary(run.spec));
     row << item(qs(runStatusName(run.status)), qs(runStatusName(run.status)));
     row << item(QStringLiteral("%1 / %2").arg(run.finished_points).arg(run.total_points), run.finished_points);

@@ -26,7 +26,7 @@ namespace attnbench::ui {
 class HistoryPanel : public QWidget {
   Q_OBJECT
  public:
-  enum Column { Id, Name, Date, Device, Model, Status, Points, Note, ColumnCount };
+  enum Column { Id, Name, Date, Device, Workload, Model, Status, Points, Note, ColumnCount };
 
   explicit HistoryPanel(QWidget* parent = nullptr);
   // The database to list (opened for each read or change); an unset one clears the list.
