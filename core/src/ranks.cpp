@@ -38,13 +38,16 @@ struct LauncherVariables {
   const char* rank;
   const char* size;
   const char* local_rank;
+  const char* only_with;  // a variable that must be set too, or nullptr
 };
 
+// Slurm sets SLURM_PROCID and SLURM_NTASKS in a batch script as well, where no ranks were started;
+// srun's tasks also have SLURM_STEP_ID, which the batch script lacks.
 constexpr LauncherVariables kLaunchers[] = {
-    {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK"},
-    {"mpirun", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
-    {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"},
-    {"srun", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
+    {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", nullptr},
+    {"mpirun", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", nullptr},
+    {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", nullptr},
+    {"srun", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_STEP_ID"},
 };
 
 }  // namespace
@@ -53,7 +56,7 @@ std::optional<RankInfo> rankFromEnvironment(const std::function<const char*(cons
   for (const auto& l : kLaunchers) {
     const char* rank = getenv(l.rank);
     const char* size = getenv(l.size);
-    if (rank == nullptr || size == nullptr) continue;
+    if (rank == nullptr || size == nullptr || (l.only_with != nullptr && getenv(l.only_with) == nullptr)) continue;
     RankInfo info;
     info.launcher = l.launcher;
     info.rank = parseRankNumber(l.rank, rank);

@@ -29,7 +29,10 @@ TEST(Ranks, EachLauncherIsRecognised) {
   ASSERT_TRUE(mpi);
   EXPECT_EQ(mpi->launcher, "mpirun");
   EXPECT_EQ(mpi->local_rank, 2);
-  const auto slurm = rankFromEnvironment(env({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "6"}, {"SLURM_LOCALID", "1"}}));
+  // A batch script has Slurm's rank variables too, but no job step: it is no rank.
+  EXPECT_FALSE(rankFromEnvironment(env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "6"}, {"SLURM_LOCALID", "0"}})));
+  const auto slurm = rankFromEnvironment(
+      env({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "6"}, {"SLURM_LOCALID", "1"}, {"SLURM_STEP_ID", "0"}}));
   ASSERT_TRUE(slurm);
   EXPECT_EQ(slurm->launcher, "srun");
   EXPECT_TRUE(slurm->distributed());

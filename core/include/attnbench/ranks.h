@@ -25,7 +25,7 @@ struct RankInfo {
 
 // Reads a launcher's variables through `getenv`: torchrun (RANK, WORLD_SIZE, LOCAL_RANK), Open MPI
 // (OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK), PMI (PMI_RANK, PMI_SIZE, MPI_LOCALRANKID), Slurm (SLURM_PROCID,
-// SLURM_NTASKS, SLURM_LOCALID), in that order. nullopt when none is set. InputError for values that are
+// SLURM_NTASKS, SLURM_LOCALID, in a job step: with SLURM_STEP_ID), in that order. nullopt when none is set. InputError for values that are
 // not numbers or out of range (a rank outside the world).
 std::optional<RankInfo> rankFromEnvironment(const std::function<const char*(const char*)>& getenv);
 
