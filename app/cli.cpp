@@ -672,7 +672,7 @@ void declareTopLevel(CommandLine& c) {
   );
   app.add_option("--db", c.db_path,
                  "SQLite database (default: $XDG_DATA_HOME/attnbench/results.db); a rank of a sharded sweep writes "
-                 "FILE with {rank} replaced by its rank, or without {rank} FILE with .rankR before the extension");
+                 "FILE with {rank} replaced by its rank, else FILE with .rankR before its extension");
   app.add_flag("--batch", c.batch, "run a sweep headless");
   app.add_option("--events", c.events, "stream progress as JSON lines on stdout: jsonl");
   app.add_flag("--no-progress", c.no_progress, "no progress bar on stderr");

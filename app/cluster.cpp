@@ -243,16 +243,17 @@ int mergeRankDatabases(const std::string& out_path, const std::vector<std::strin
       run_id = store->createRun(first.spec, first.device, static_cast<int>(sweep.size()), shard);
       store->renameRun(run_id, first.name);
     }
-    const std::int64_t id = run_id;
     for (const auto& [index, p] : merged) {
       if (already.count(index)) continue;
-      store->recordPoint(id, p.result);
+      store->recordPoint(run_id, p.result);
       ++added;
     }
-    store->addProvenance(id, provenance);
+    store->addProvenance(run_id, provenance);
     // The note says what is missing; a user's own note stays.
-    if (!existing || existing->note.empty() || existing->note.rfind(kMissingNote, 0) == 0) store->annotateRun(id, note);
-    store->setRunStatus(id, status);
+    if (!existing || existing->note.empty() || existing->note.rfind(kMissingNote, 0) == 0) {
+      store->annotateRun(run_id, note);
+    }
+    store->setRunStatus(run_id, status);
   }
   out << "merged rank(s) " << joined(ranks) << " of " << shard.world_size << " (sweep " << printableText(shard.sweep_uid)
       << "): " << merged.size() << "/" << sweep.size() << " point(s), " << added << " new, into run " << run_id

@@ -13,6 +13,8 @@
 #include <regex>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "attnbench/store.h"
 #include "exe_support.h"
 #include "test_support.h"
@@ -162,8 +164,10 @@ TEST_P(ShardedSweep, FourRanksLoseNoPointAndMergeToTheSingleProcessRun) {
 
   // The merge is the single-process run's set of points, completed, with each rank's provenance.
   const std::string merged = dir + "/merged.db";
+  const std::string input_bytes = testing::slurp(inputs[0]);
   const Result merge = runAttnbench(concat({"merge", merged}, inputs), dir);
   ASSERT_EQ(merge.code, 0) << merge.err;
+  EXPECT_TRUE(testing::slurp(inputs[0]) == input_bytes);  // the inputs are only read
   const StoredRun run = onlyRun(merged);
   EXPECT_EQ(okPointLabels(run), single);
   EXPECT_EQ(run.run.status, RunStatus::Completed);
@@ -174,6 +178,10 @@ TEST_P(ShardedSweep, FourRanksLoseNoPointAndMergeToTheSingleProcessRun) {
     EXPECT_EQ(run.run.provenance.value("rank" + std::to_string(r) + ".rank.rank"), std::to_string(r));
   }
   EXPECT_NE(runAttnbench({"show", "1", "--db", merged}, dir).out.find("ranks:   merged from 4 ranks"), std::string::npos);
+  const Result exported = runAttnbench({"export", "1", "--db", merged, "--json", "-"}, dir);
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  const auto shard = nlohmann::json::parse(exported.out).at("shard");
+  EXPECT_EQ(shard, (nlohmann::json{{"sweep_uid", *uids.begin()}, {"rank", nullptr}, {"world_size", kWorld}}));
 
   // Merging again, or one input twice, changes nothing.
   const std::string before = snapshot(merged);
