@@ -203,7 +203,7 @@ void runRank(const std::string& dir, const std::string& name, int rank, int worl
   ASSERT_EQ(r.code, 0) << r.err;
 }
 
-TEST(Merge, AMergeOfSomeRanksIsInterruptedUntilTheRestArrive) {
+TEST(Merge, AMergeOfSomeRanksIsInterruptedUntilTheRestArriveOrAResumeFinishesIt) {
   const std::string dir = testing::freshDir("cluster_partial");
   for (int r = 0; r < 3; ++r) runRank(dir, "r.db", r, 3);
   const std::string merged = dir + "/merged.db";
@@ -213,6 +213,14 @@ TEST(Merge, AMergeOfSomeRanksIsInterruptedUntilTheRestArrive) {
   EXPECT_EQ(run.run.status, RunStatus::Interrupted);
   EXPECT_NE(run.run.note.find("of rank(s) 1,2"), std::string::npos) << run.run.note;
   EXPECT_LT(run.points.size(), static_cast<std::size_t>(kTinySweepPoints));
+
+  // A merged run with points missing can also be finished by one process.
+  const std::string alone = dir + "/alone.db";
+  ASSERT_EQ(runAttnbench({"merge", alone, dir + "/r.rank0.db"}, dir).code, 1);
+  const Result resumed = runAttnbench({"--batch", "--no-progress", "--resume", "1", "--db", alone}, dir);
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(onlyRun(alone).run.status, RunStatus::Completed);
+  EXPECT_EQ(okPointLabels(onlyRun(alone)), singleProcessPoints());
 
   const Result rest = runAttnbench({"merge", merged, dir + "/r.rank2.db", dir + "/r.rank1.db"}, dir);
   EXPECT_EQ(rest.code, 0) << rest.err;
