@@ -23,6 +23,7 @@
 #include "attnbench/exporters.h"
 #include "attnbench/runner.h"
 #include "attnbench/text_checks.h"
+#include "cluster.h"
 #include "progress.h"
 
 #ifdef ATTNBENCH_HAVE_GUI
@@ -62,7 +63,7 @@ extern "C" void onStopSignal(int) {
 }
 
 const std::vector<std::string> kVerbs = {"models", "devices", "runs", "show", "export", "compare", "rename", "annotate",
-                                         "delete", "presets"};
+                                         "delete", "presets", "merge"};
 
 bool isVerb(const std::string& word) { return std::find(kVerbs.begin(), kVerbs.end(), word) != kVerbs.end(); }
 
@@ -473,6 +474,7 @@ void printRunHeader(std::ostream& out, const RunRecord& r) {
       << "  started: " << printableText(r.started_at)
       << (r.finished_at.empty() ? "" : ", finished: " + printableText(r.finished_at)) << '\n'
       << "  points:  " << r.finished_points << "/" << r.total_points << "   attnbench " << printableText(r.version) << '\n';
+  printShard(out, r);
   if (r.device.ceilings) {
     char line[160];
     std::snprintf(line, sizeof line, "  ceilings: %.1f GB/s copy, %.3g TFLOP/s %s GEMM\n", r.device.ceilings->copy_gbps,
@@ -490,8 +492,8 @@ void printRunHeader(std::ostream& out, const RunRecord& r) {
   }
 }
 
-int runSweep(const SweepFlags& flags, const std::string& db_path, const std::string& events, bool no_progress,
-             const std::optional<std::string>& resume_id, const Outputs& outputs) {
+int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::string& db_path, const std::string& events,
+             bool no_progress, const std::optional<std::string>& resume_id, const Outputs& outputs) {
   if (!events.empty() && events != "jsonl") throw InputError("--events supports only 'jsonl'");
   outputs.check(db_path, "--csv", "--json", "--export-charts");  // before the sweep, not after it
 
@@ -500,6 +502,7 @@ int runSweep(const SweepFlags& flags, const std::string& db_path, const std::str
   std::string note;
   std::int64_t resume_run = 0;
   SweepSpec spec;
+  std::optional<RankShare> share;  // this process's share of a sweep sharded over ranks
   if (resume_id) {
     resume_run = parseRunId(*resume_id);
     // The request is checked through a read-only connection: a refused resume opens nothing for writing.
@@ -517,8 +520,13 @@ int runSweep(const SweepFlags& flags, const std::string& db_path, const std::str
     store = Store::openExisting(db_path);
   } else {
     spec = buildSpec(flags);  // bad input stops here, before anything is created
+    share = rankShare(cluster, spec, db_path);
+    if (share && !(outputs.csv.empty() && outputs.json.empty() && outputs.charts.empty())) {
+      throw InputError("a rank writes its share only: export after `attnbench merge` (docs/CLUSTER.md)");
+    }
+    if (share) pinRankGpu(share->rank, spec.device);
     backend = makeBackend(spec.device, &note);
-    store = Store::open(db_path);
+    store = Store::open(share ? share->db_path : db_path);
   }
 
   const bool jsonl = events == "jsonl";
@@ -544,6 +552,7 @@ int runSweep(const SweepFlags& flags, const std::string& db_path, const std::str
   std::signal(SIGINT, onStopSignal);
   std::signal(SIGTERM, onStopSignal);
   runner.setCancelFlag(&g_stop_requested);
+  if (share) runner.setShard(share->rank, share->sweep_uid);
 
   RunOutcome outcome;
   try {
@@ -631,6 +640,7 @@ struct CommandLine {
   std::optional<std::string> resume_id;
   Outputs batch_outputs;
   SweepFlags flags;
+  ClusterFlags cluster;  // --rank, --world-size, --sweep-id and the merge verb
 
   CLI::App *models = nullptr, *presets = nullptr, *devices = nullptr, *runs = nullptr, *show = nullptr,
            *export_run = nullptr, *compare = nullptr, *rename = nullptr, *annotate = nullptr, *remove = nullptr;
@@ -660,7 +670,9 @@ void declareTopLevel(CommandLine& c) {
                                         " (CPU backend only)"
 #endif
   );
-  app.add_option("--db", c.db_path, "SQLite database (default: $XDG_DATA_HOME/attnbench/results.db)");
+  app.add_option("--db", c.db_path,
+                 "SQLite database (default: $XDG_DATA_HOME/attnbench/results.db); a rank of a sharded sweep writes "
+                 "FILE with {rank} replaced by its rank, else FILE with .rankR before its extension");
   app.add_flag("--batch", c.batch, "run a sweep headless");
   app.add_option("--events", c.events, "stream progress as JSON lines on stdout: jsonl");
   app.add_flag("--no-progress", c.no_progress, "no progress bar on stderr");
@@ -669,6 +681,7 @@ void declareTopLevel(CommandLine& c) {
   app.add_option("--csv", c.batch_outputs.csv, "after the run, write its points as CSV (- for stdout)");
   app.add_option("--json", c.batch_outputs.json, "after the run, write run and points as JSON (- for stdout)");
   addSweepOptions(app, c.flags);
+  addRankOptions(app, c.cluster, kSweepGroup);
 }
 
 void declareVerbs(CommandLine& c) {
@@ -698,6 +711,7 @@ void declareVerbs(CommandLine& c) {
   c.annotate->add_option("NOTE", c.text, "the note")->required();
   c.remove = app.add_subcommand("delete", "delete a run with its points");
   c.remove->add_option("RUN", c.run_id, "run id")->required();
+  declareMergeVerb(app, c.cluster);
   app.require_subcommand(0, 1);
 }
 
@@ -822,8 +836,10 @@ int dispatch(const CommandLine& c) {
     compareStoredRuns(c);
   } else if (*c.rename || *c.annotate || *c.remove) {
     editRun(c);
+  } else if (*c.cluster.merge) {
+    return mergeRankDatabases(c.cluster.merge_out, c.cluster.merge_inputs, std::cout);
   } else if (c.batch || c.resume_id) {
-    return runSweep(c.flags, c.db_path, c.events, c.no_progress, c.resume_id, c.batch_outputs);
+    return runSweep(c.flags, c.cluster, c.db_path, c.events, c.no_progress, c.resume_id, c.batch_outputs);
   } else {
     std::cout << c.app.help();
   }

@@ -168,6 +168,12 @@ nlohmann::json runToJson(const RunRecord& run, const std::vector<PointResult>& p
                       {"device", deviceInfoToJson(run.device)},
                       {"spec", run.spec_json},
                       {"points", nlohmann::json::array()}};
+  if (run.shard) {  // a run of a sharded sweep (docs/CLUSTER.md); rank null for the merge of all ranks
+    const RunShard& s = *run.shard;
+    j["shard"] = {{"sweep_uid", s.sweep_uid},
+                  {"rank", s.rank == RunShard::kAllRanks ? nlohmann::json(nullptr) : nlohmann::json(s.rank)},
+                  {"world_size", s.world_size}};
+  }
   for (const auto& r : points) j["points"].push_back(pointResultToJson(r));
   return j;
 }

@@ -1,8 +1,11 @@
 #include "attnbench/ranks.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
 #include <numeric>
 
+#include "attnbench/cost_model.h"
 #include "attnbench/errors.h"
 
 namespace attnbench {
@@ -35,13 +38,16 @@ struct LauncherVariables {
   const char* rank;
   const char* size;
   const char* local_rank;
+  const char* only_with;  // a variable that must be set too, or nullptr
 };
 
+// Slurm sets SLURM_PROCID and SLURM_NTASKS in a batch script as well, where no ranks were started;
+// srun's tasks also have SLURM_STEP_ID, which the batch script lacks.
 constexpr LauncherVariables kLaunchers[] = {
-    {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK"},
-    {"mpirun", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
-    {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"},
-    {"srun", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
+    {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", nullptr},
+    {"mpirun", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", nullptr},
+    {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", nullptr},
+    {"srun", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_STEP_ID"},
 };
 
 }  // namespace
@@ -50,7 +56,7 @@ std::optional<RankInfo> rankFromEnvironment(const std::function<const char*(cons
   for (const auto& l : kLaunchers) {
     const char* rank = getenv(l.rank);
     const char* size = getenv(l.size);
-    if (rank == nullptr || size == nullptr) continue;
+    if (rank == nullptr || size == nullptr || (l.only_with != nullptr && getenv(l.only_with) == nullptr)) continue;
     RankInfo info;
     info.launcher = l.launcher;
     info.rank = parseRankNumber(l.rank, rank);
@@ -81,6 +87,66 @@ std::vector<int> shardByCost(const std::vector<double>& costs, int world_size) {
     owner[point] = static_cast<int>(lightest - load.begin());
   }
   return owner;
+}
+
+std::vector<int> planShards(const SweepSpec& spec, const std::vector<SweepPoint>& points, int world_size) {
+  // No device memory (only the spec's --max-memory skips a point) and fixed ceilings: the plan depends
+  // on the spec alone. Only the ratio of the ceilings matters for the deal.
+  const DeviceInfo any_device;
+  const DeviceCeilings plan_ceilings{100.0, 1.0, "plan"};
+  std::vector<double> costs;
+  costs.reserve(points.size());
+  for (const SweepPoint& p : points) costs.push_back(predictedPointSeconds(p, spec, any_device, plan_ceilings));
+  return shardByCost(costs, world_size);
+}
+
+std::string sweepUid(const SweepSpec& spec, int world_size, const std::string& sweep_id,
+                     const std::function<const char*(const char*)>& getenv) {
+  // FNV-1a over the spec as stored (its JSON) and the world size.
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : specToJson(spec).dump() + "/" + std::to_string(world_size)) {
+    h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  }
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(h));
+  const auto set = [&getenv](const char* name) -> std::string {
+    const char* v = getenv(name);
+    return v != nullptr ? v : "";
+  };
+  std::string job;
+  if (!sweep_id.empty()) {
+    job = "id:" + sweep_id;
+  } else if (const std::string torch = set("TORCHELASTIC_RUN_ID"); !torch.empty() && torch != "none") {
+    job = "torchrun:" + torch;  // torchrun's default rendezvous id is "none", shared by every job
+  } else if (const std::string slurm = set("SLURM_JOB_ID"); !slurm.empty()) {
+    const std::string step = set("SLURM_STEP_ID");
+    job = "slurm:" + slurm + (step.empty() ? "" : "." + step);
+  } else if (const std::string ompi = set("OMPI_MCA_ess_base_jobid"); !ompi.empty()) {
+    job = "mpirun:" + ompi;
+  } else if (const std::string pmix = set("PMIX_NAMESPACE"); !pmix.empty()) {
+    job = "mpirun:" + pmix;
+  }
+  return job.empty() ? std::string("spec:") + hash : job + "/" + hash;
+}
+
+Provenance rankProvenance(const RankInfo& rank, const std::string& sweep_uid) {
+  return {{"rank.rank", std::to_string(rank.rank)},
+          {"rank.world_size", std::to_string(rank.world_size)},
+          {"rank.local_rank", std::to_string(rank.local_rank)},
+          {"rank.launcher", rank.launcher},
+          {"rank.sweep_uid", sweep_uid}};
+}
+
+std::string rankDatabasePath(const std::string& path, int rank) {
+  const std::string r = std::to_string(rank);
+  if (const auto at = path.find("{rank}"); at != std::string::npos) {
+    std::string out = path;
+    for (auto pos = at; pos != std::string::npos; pos = out.find("{rank}", pos + r.size())) out.replace(pos, 6, r);
+    return out;
+  }
+  const std::filesystem::path p(path);
+  const std::string name = p.stem().string() + ".rank" + r + p.extension().string();
+  return (p.parent_path() / name).string();
 }
 
 }  // namespace attnbench

@@ -222,11 +222,34 @@ DeviceInfo Runner::deviceWithCeilings() {
   return device;
 }
 
+void Runner::setShard(const RankInfo& rank, std::string sweep_uid) {
+  rank_ = rank;
+  sweep_uid_ = std::move(sweep_uid);
+}
+
+namespace {
+// The points of the whole expansion that the plan gives `rank` of `world_size`, in sweep order.
+std::vector<SweepPoint> pointsOfRank(const SweepSpec& spec, const std::vector<SweepPoint>& all, int rank, int world_size) {
+  const std::vector<int> plan = planShards(spec, all, world_size);
+  std::vector<SweepPoint> own;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (plan[i] == rank) own.push_back(all[i]);
+  }
+  return own;
+}
+}  // namespace
+
 RunOutcome Runner::run(const SweepSpec& spec) {
   validateSpec(spec);
-  const std::vector<SweepPoint> points = expandPoints(spec);
+  std::vector<SweepPoint> points = expandPoints(spec);
+  std::optional<RunShard> shard;
+  if (rank_) {
+    points = pointsOfRank(spec, points, rank_->rank, rank_->world_size);
+    shard = RunShard{sweep_uid_, rank_->rank, rank_->world_size};
+  }
   device_ = deviceWithCeilings();
-  const std::int64_t run_id = store_.createRun(spec, device_, static_cast<int>(points.size()));
+  const std::int64_t run_id = store_.createRun(spec, device_, static_cast<int>(points.size()), shard);
+  if (rank_) store_.addProvenance(run_id, rankProvenance(*rank_, sweep_uid_));
   return runPoints(run_id, spec, points, {}, false);
 }
 
@@ -242,7 +265,11 @@ RunOutcome Runner::resume(std::int64_t run_id) {
     earlier.push_back(std::move(r));
   }
   std::vector<SweepPoint> missing;
-  for (const auto& p : expandPoints(run.spec)) {
+  std::vector<SweepPoint> share = expandPoints(run.spec);
+  if (run.shard && run.shard->rank != RunShard::kAllRanks) {
+    share = pointsOfRank(run.spec, share, run.shard->rank, run.shard->world_size);
+  }
+  for (const auto& p : share) {
     if (!done.count(p.index)) missing.push_back(p);
   }
   device_ = deviceWithCeilings();

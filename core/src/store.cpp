@@ -229,6 +229,17 @@ CREATE TABLE run_provenance(
   provenance TEXT NOT NULL);
 )sql";
 
+// Version 5: a run's place in a sweep sharded over ranks (ranks.h): the sweep's id shared by its ranks,
+// the rank (NULL for a run merged from all of them) and the world size. A table of its own, as for
+// version 4; runs of one process have no row.
+const char* kSchemaV5Step = R"sql(
+CREATE TABLE run_shards(
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  sweep_uid TEXT NOT NULL,
+  rank INTEGER,
+  world_size INTEGER NOT NULL);
+)sql";
+
 const char* kSchemaV2Step = R"sql(
 ALTER TABLE runs ADD COLUMN owner_pid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN owner_host TEXT NOT NULL DEFAULT '';
@@ -572,15 +583,21 @@ std::unique_ptr<Store> Store::openChecked(const std::string& path, bool read_onl
     });
   }
   if (version == 0) throw InputError("'" + path + "' is not an attnbench database (no schema)");
-  if (version < 4 && read_only) {
+  if (version < kSchemaVersion && read_only) {
     // Read an older file as it is: temporary objects (in memory, shadowing the file's) supply what its
-    // version did not record: the owner columns before version 2, the provenance table before 4.
+    // version did not record: the owner columns before version 2, the provenance table before 4, the
+    // shards table before 5.
     if (version < 2) {
       exec(store->db_,
            "CREATE TEMP VIEW runs AS SELECT *, 0 AS owner_pid, '' AS owner_host, '' AS owner_start, "
            "0.0 AS heartbeat_at FROM main.runs");
     }
-    exec(store->db_, "CREATE TEMP TABLE run_provenance(run_id INTEGER PRIMARY KEY, provenance TEXT NOT NULL)");
+    if (version < 4) {
+      exec(store->db_, "CREATE TEMP TABLE run_provenance(run_id INTEGER PRIMARY KEY, provenance TEXT NOT NULL)");
+    }
+    exec(store->db_,
+         "CREATE TEMP TABLE run_shards(run_id INTEGER PRIMARY KEY, sweep_uid TEXT NOT NULL, rank INTEGER, "
+         "world_size INTEGER NOT NULL)");
   } else if (!read_only && needsMigration(store->db_, version)) {
     // Also at the current version when result fields were added since the file was made.
     retryWhileBusy(path, [&] { store->migrate(); });
@@ -611,12 +628,14 @@ void Store::migrate() {
   if (version < 2) exec(db_, kSchemaV2Step);
   if (version < 3) exec(db_, kSchemaV3Step);
   if (version < 4) exec(db_, kSchemaV4Step);
+  if (version < 5) exec(db_, kSchemaV5Step);
   addMissingPointColumns(db_);
   if (version < kSchemaVersion) exec(db_, ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
   tx.commit();
 }
 
-std::int64_t Store::createRun(const SweepSpec& spec, const DeviceInfo& device, int total_points) {
+std::int64_t Store::createRun(const SweepSpec& spec, const DeviceInfo& device, int total_points,
+                              const std::optional<RunShard>& shard) {
   Transaction tx(db_);
   Statement st(db_,
                "INSERT INTO runs(name, spec_json, host, device_fingerprint, device_json, version, started_at, status, "
@@ -636,6 +655,13 @@ std::int64_t Store::createRun(const SweepSpec& spec, const DeviceInfo& device, i
       .bind(13, unixNow())
       .run();
   const std::int64_t id = sqlite3_last_insert_rowid(db_);
+  if (shard) {
+    Statement insert(db_, "INSERT INTO run_shards(run_id, sweep_uid, rank, world_size) VALUES(?,?,?,?)");
+    insert.bind(1, id).bind(2, shard->sweep_uid);
+    if (shard->rank == RunShard::kAllRanks) insert.bindNull(3);
+    else insert.bind(3, shard->rank);
+    insert.bind(4, shard->world_size).run();
+  }
   tx.commit();
   return id;
 }
@@ -700,6 +726,7 @@ void Store::deleteRun(std::int64_t run_id) {
   Statement(db_, "DELETE FROM samples WHERE point_id IN (SELECT id FROM points WHERE run_id = ?)").bind(1, run_id).run();
   Statement(db_, "DELETE FROM points WHERE run_id = ?").bind(1, run_id).run();
   Statement(db_, "DELETE FROM run_provenance WHERE run_id = ?").bind(1, run_id).run();
+  Statement(db_, "DELETE FROM run_shards WHERE run_id = ?").bind(1, run_id).run();
   Statement(db_, "DELETE FROM runs WHERE id = ?").bind(1, run_id).run();
   tx.commit();
 }
@@ -773,6 +800,10 @@ RunRecord readRun(const Statement& st) {
   r.owner_host = st.text(13);
   r.heartbeat_at = st.real(15);
   r.provenance = parseProvenance(st.text(16));
+  if (!st.isNull(17)) {
+    r.shard = RunShard{st.text(17), st.isNull(18) ? RunShard::kAllRanks : static_cast<int>(st.integer(18)),
+                       static_cast<int>(st.integer(19))};
+  }
   if (r.status == RunStatus::Running && !ownerAlive(r.owner_pid, r.owner_host, st.text(14), r.heartbeat_at)) {
     r.status = RunStatus::Interrupted;  // its process died without saying so (killed, crashed, disk full)
   }
@@ -782,7 +813,8 @@ constexpr const char* kRunQuery =
     "SELECT r.id, r.name, r.note, r.spec_json, r.host, r.device_json, r.version, r.started_at, "
     "coalesce(r.finished_at, ''), r.status, r.total_points, "
     "(SELECT count(*) FROM points p WHERE p.run_id = r.id), r.owner_pid, r.owner_host, r.owner_start, r.heartbeat_at, "
-    "coalesce((SELECT provenance FROM run_provenance WHERE run_id = r.id), '') FROM runs r ";
+    "coalesce((SELECT provenance FROM run_provenance WHERE run_id = r.id), ''), s.sweep_uid, s.rank, s.world_size "
+    "FROM runs r LEFT JOIN run_shards s ON s.run_id = r.id ";
 }  // namespace
 
 std::vector<RunRecord> Store::listRuns() {

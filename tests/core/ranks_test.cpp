@@ -29,7 +29,10 @@ TEST(Ranks, EachLauncherIsRecognised) {
   ASSERT_TRUE(mpi);
   EXPECT_EQ(mpi->launcher, "mpirun");
   EXPECT_EQ(mpi->local_rank, 2);
-  const auto slurm = rankFromEnvironment(env({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "6"}, {"SLURM_LOCALID", "1"}}));
+  // A batch script has Slurm's rank variables too, but no job step: it is no rank.
+  EXPECT_FALSE(rankFromEnvironment(env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "6"}, {"SLURM_LOCALID", "0"}})));
+  const auto slurm = rankFromEnvironment(
+      env({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "6"}, {"SLURM_LOCALID", "1"}, {"SLURM_STEP_ID", "0"}}));
   ASSERT_TRUE(slurm);
   EXPECT_EQ(slurm->launcher, "srun");
   EXPECT_TRUE(slurm->distributed());
@@ -67,6 +70,42 @@ TEST(Ranks, ShardingCoversEveryPointOnceAndBalancesCost) {
     EXPECT_LT(heaviest, total / world + costs.back()) << world;
     EXPECT_EQ(shardByCost(costs, world), owner);  // deterministic
   }
+}
+
+TEST(Ranks, ThePlanIsTheSameForEveryRankAndGivesEachAShare) {
+  const SweepSpec spec = sweepPreset("seed-matrix");
+  const std::vector<SweepPoint> points = expandPoints(spec);
+  const std::vector<int> plan = planShards(spec, points, 4);
+  ASSERT_EQ(plan.size(), points.size());
+  EXPECT_EQ(planShards(spec, expandPoints(spec), 4), plan);
+  std::vector<int> per_rank(4, 0);
+  for (const int r : plan) ++per_rank[static_cast<std::size_t>(r)];
+  for (const int n : per_rank) EXPECT_GT(n, 0);
+}
+
+TEST(Ranks, TheSweepIdComesFromTheFlagTheJobOrTheSpec) {
+  const SweepSpec spec = sweepPreset("cpu-quick");
+  SweepSpec other = spec;
+  other.seq_lens.push_back(8192);
+  const auto none = env({});
+  const std::string by_spec = sweepUid(spec, 4, "", none);
+  EXPECT_EQ(by_spec.rfind("spec:", 0), 0u) << by_spec;
+  EXPECT_EQ(sweepUid(spec, 4, "", none), by_spec);
+  EXPECT_NE(sweepUid(spec, 2, "", none), by_spec);      // another world size
+  EXPECT_NE(sweepUid(other, 4, "", none), by_spec);     // another spec
+  const std::string hash = by_spec.substr(5);
+  EXPECT_EQ(sweepUid(spec, 4, "", env({{"SLURM_JOB_ID", "812"}, {"SLURM_STEP_ID", "3"}})), "slurm:812.3/" + hash);
+  EXPECT_EQ(sweepUid(spec, 4, "", env({{"TORCHELASTIC_RUN_ID", "none"}, {"SLURM_JOB_ID", "9"}})), "slurm:9/" + hash);
+  EXPECT_EQ(sweepUid(spec, 4, "", env({{"TORCHELASTIC_RUN_ID", "abc"}})), "torchrun:abc/" + hash);
+  EXPECT_EQ(sweepUid(spec, 4, "", env({{"OMPI_MCA_ess_base_jobid", "77"}})), "mpirun:77/" + hash);
+  EXPECT_EQ(sweepUid(spec, 4, "nightly", env({{"SLURM_JOB_ID", "9"}})), "id:nightly/" + hash);
+}
+
+TEST(Ranks, EachRankWritesItsOwnDatabase) {
+  EXPECT_EQ(rankDatabasePath("results.db", 3), "results.rank3.db");
+  EXPECT_EQ(rankDatabasePath("/data/v1.2/results.db", 0), "/data/v1.2/results.rank0.db");
+  EXPECT_EQ(rankDatabasePath("/data/results", 12), "/data/results.rank12");
+  EXPECT_EQ(rankDatabasePath("/data/r{rank}/out-{rank}.sqlite", 5), "/data/r5/out-5.sqlite");
 }
 
 }  // namespace

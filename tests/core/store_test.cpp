@@ -170,7 +170,7 @@ TEST(Store, MigratesAVersionOneDatabase) {
              "ALTER TABLE points DROP COLUMN gbps; "
              "ALTER TABLE runs DROP COLUMN owner_pid; ALTER TABLE runs DROP COLUMN owner_host; "
              "ALTER TABLE runs DROP COLUMN owner_start; ALTER TABLE runs DROP COLUMN heartbeat_at; "
-             "DROP TABLE run_provenance; PRAGMA user_version = 1;");
+             "DROP TABLE run_provenance; DROP TABLE run_shards; PRAGMA user_version = 1;");
   const std::string v1 = fileBytes(path);
 
   // Reading leaves it as it is; its running run has no live owner.
@@ -215,8 +215,8 @@ TEST(Store, KeepsARunsProvenanceInOrderAndAddsToIt) {
   EXPECT_EQ(sqliteInt(path, "SELECT count(*) FROM run_provenance"), 0);
 }
 
-// Older layouts, as the versions before provenance left them: 3 lacks the provenance table, 2 also
-// names two points columns the old way.
+// Older layouts, as the versions before them left them: 4 lacks the shards table, 3 also the
+// provenance table, 2 also names two points columns the old way.
 class StoreMigration : public ::testing::TestWithParam<int> {};
 
 TEST_P(StoreMigration, AnOlderDatabaseKeepsItsRunsAndGainsProvenance) {
@@ -228,7 +228,8 @@ TEST_P(StoreMigration, AnOlderDatabaseKeepsItsRunsAndGainsProvenance) {
     store->recordPoint(id, result(1, PointStatus::Ok));
     store->setRunStatus(id, RunStatus::Completed);
   }
-  std::string downgrade = "DROP TABLE run_provenance; ";
+  std::string downgrade = "DROP TABLE run_shards; ";
+  if (version < 4) downgrade += "DROP TABLE run_provenance; ";
   if (version < 3) {
     downgrade += "ALTER TABLE points RENAME COLUMN \"index\" TO idx; ALTER TABLE points RENAME COLUMN passed TO correct; ";
   }
@@ -259,9 +260,18 @@ TEST_P(StoreMigration, AnOlderDatabaseKeepsItsRunsAndGainsProvenance) {
   EXPECT_TRUE(store->loadPoints(1)[0].correctness->passed);
   store->addProvenance(1, {{"host.name", "box"}});
   EXPECT_EQ(store->requireRun(1).provenance.value("host.name"), "box");
+  // The run of one process has no shard; a rank's run and a merged run keep theirs.
+  EXPECT_FALSE(run.shard.has_value());
+  const RunShard rank{"spec:0123", 1, 4}, merged{"spec:0123", RunShard::kAllRanks, 4};
+  const std::int64_t rank_run = store->createRun(smallSpec(), describeHostCpu(), 2, rank);
+  const std::int64_t merged_run = store->createRun(smallSpec(), describeHostCpu(), 8, merged);
+  EXPECT_EQ(store->requireRun(rank_run).shard, rank);
+  EXPECT_EQ(Store::openReadOnly(path)->requireRun(merged_run).shard, merged);
+  store->deleteRun(rank_run);
+  EXPECT_EQ(sqliteInt(path, "SELECT count(*) FROM run_shards"), 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, StoreMigration, ::testing::Values(2, 3));
+INSTANTIATE_TEST_SUITE_P(Versions, StoreMigration, ::testing::Values(2, 3, 4));
 
 // The run's recorded owner, as another process would have left it.
 void setOwner(const std::string& path, std::int64_t pid, const std::string& host, const std::string& start,

@@ -14,6 +14,7 @@
 #include "attnbench/backend.h"
 #include "attnbench/errors.h"
 #include "attnbench/events.h"
+#include "attnbench/ranks.h"
 #include "attnbench/results.h"
 #include "attnbench/store.h"
 #include "attnbench/sweep_spec.h"
@@ -42,8 +43,14 @@ class Runner {
   // Measure the device's ceilings (copy bandwidth, GEMM) when the store has none cached (default on).
   void setMeasureCeilings(bool on) { measure_ceilings_ = on; }
 
+  // Makes run() one rank's share of a sweep sharded over `rank.world_size` processes: it runs only the
+  // points planShards gives this rank (each keeping its index in the whole sweep) and records the run
+  // as part of sweep `sweep_uid`.
+  void setShard(const RankInfo& rank, std::string sweep_uid);
+
   RunOutcome run(const SweepSpec& spec);
-  // Finishes the points of `run_id` that have no record yet or ended in an error, with the run's stored spec.
+  // Finishes the points of `run_id` that have no record yet or ended in an error, with the run's stored spec
+  // (of a rank's run, only the points of its share).
   // InputError when another live process is still running it. A database write that fails (a full
   // disk) ends run() and resume() with a StoreWriteError that says how to resume.
   RunOutcome resume(std::int64_t run_id);
@@ -69,6 +76,8 @@ class Runner {
   EventSink sink_;
   const std::atomic<bool>* cancel_ = nullptr;
   bool measure_ceilings_ = true;
+  std::optional<RankInfo> rank_;  // set by setShard
+  std::string sweep_uid_;
   DeviceInfo device_;  // the backend's device with its ceilings, for the run record and events
   // Measured error of each shape's standard point (keyed by the shape's input seed): flash's bar.
   std::map<std::uint64_t, double> baseline_errors_;

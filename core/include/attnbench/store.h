@@ -21,6 +21,7 @@
 
 #include "attnbench/device_info.h"
 #include "attnbench/provenance.h"
+#include "attnbench/ranks.h"
 #include "attnbench/results.h"
 #include "attnbench/sweep_spec.h"
 
@@ -53,6 +54,9 @@ struct RunRecord {
   int finished_points = 0;  // points recorded so far
   // What the run was measured with (provenance.h); empty for runs stored before schema version 4.
   Provenance provenance;
+  // Its place in a sweep sharded over ranks (ranks.h): one rank's share, or the merge of them all
+  // (rank RunShard::kAllRanks); none for a run of one process (and runs stored before schema version 5).
+  std::optional<RunShard> shard;
 };
 
 class Store {
@@ -72,16 +76,18 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // 2: runs record their owning process (owner_pid, owner_host, owner_start, heartbeat_at).
-  // 3: points columns named as the result fields. 4: runs record their provenance.
-  static constexpr int kSchemaVersion = 4;
+  // 3: points columns named as the result fields. 4: runs record their provenance. 5: runs record
+  // their place in a sharded sweep.
+  static constexpr int kSchemaVersion = 5;
   // A running sweep refreshes its run's heartbeat this often; a run on another host whose heartbeat is
   // older than kOwnerStaleSeconds counts as abandoned (on this host the process table decides).
   static constexpr int kHeartbeatSeconds = 10;
   static constexpr int kOwnerStaleSeconds = 60;
   const std::string& path() const { return path_; }
 
-  // Creates a running run owned by this process.
-  std::int64_t createRun(const SweepSpec& spec, const DeviceInfo& device, int total_points);
+  // Creates a running run owned by this process; `shard` when it is part of a sharded sweep.
+  std::int64_t createRun(const SweepSpec& spec, const DeviceInfo& device, int total_points,
+                         const std::optional<RunShard>& shard = std::nullopt);
   // Takes over `run_id` to resume it: sets it running and owned by this process, in one transaction.
   // InputError when the run is still running in a live process (this one aside).
   void claimRun(std::int64_t run_id);
