@@ -306,6 +306,8 @@ SweepSpec buildSpec(const SweepFlags& f) {
   if (!models.empty()) spec.models = models;
   if (!f.seq_lens.empty()) spec.seq_lens = parseIntList(f.seq_lens, "--seq-lens");
   if (!f.batch_sizes.empty()) spec.batch_sizes = parseIntList(f.batch_sizes, "--batch-sizes");
+  // Axes given as flags are swept whole (as the seed's command lines do), without a preset's limits.
+  if (!f.seq_lens.empty() || !f.batch_sizes.empty()) spec.max_seq_len_by_batch.clear();
   if (!f.dtypes.empty()) {
     spec.dtypes.clear();
     for (const auto& d : nonEmptyList(f.dtypes, "--dtype")) spec.dtypes.push_back(parseDType(d));

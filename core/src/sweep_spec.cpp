@@ -244,7 +244,7 @@ SweepSpec specFromJson(const nlohmann::json& j) {
       "name", "models", "seq_lens", "batch_sizes", "dtypes", "causal", "kernels", "tiles", "repetitions", "warmup",
       "check_correctness", "device", "max_memory", "seed", "l2_flush", "cuda_graph", "threads", "timing", "max_noise",
       "min_samples", "min_time", "timeout", "workload", "q_lens", "page_size", "kv_lens_spread", "splits",
-      "new_tokens", "depth", "compile_mode", "ckpt_dir", "tokenizer", "prompt"};
+      "new_tokens", "depth", "compile_mode", "ckpt_dir", "tokenizer", "prompt", "max_seq_len_by_batch"};
   for (const auto& [key, value] : j.items()) {
     if (!known.count(key)) throw InputError("spec: unknown key \"" + key + "\"");
   }
@@ -335,6 +335,21 @@ SweepSpec specFromJson(const nlohmann::json& j) {
   if (j.contains("l2_flush")) s.l2_flush = boolValue(j.at("l2_flush"), "l2_flush");
   if (j.contains("cuda_graph")) s.cuda_graph = boolValue(j.at("cuda_graph"), "cuda_graph");
   if (j.contains("threads")) s.threads = intInRange(j.at("threads"), "threads", 0, L::kMaxThreads);
+  if (j.contains("max_seq_len_by_batch")) {
+    const auto& limits = j.at("max_seq_len_by_batch");
+    if (!limits.is_object()) {
+      throw InputError("spec: \"max_seq_len_by_batch\" must be an object of batch size: longest N, got " + shown(limits));
+    }
+    for (const auto& [batch, n] : limits.items()) {
+      int b = 0;
+      const auto [end, ec] = std::from_chars(batch.data(), batch.data() + batch.size(), b);
+      if (ec != std::errc() || end != batch.data() + batch.size()) {
+        throw InputError("spec: \"max_seq_len_by_batch\" key '" + printableText(batch) + "' is not a batch size");
+      }
+      requireInRange(b, 1, L::kMaxBatch, "spec: max_seq_len_by_batch: batch size");
+      s.max_seq_len_by_batch[b] = intInRange(n, "max_seq_len_by_batch", 1, L::kMaxSeqLen);
+    }
+  }
   validateSpec(s);
   return s;
 }
@@ -368,6 +383,10 @@ nlohmann::json specToJson(const SweepSpec& s) {
   j["l2_flush"] = s.l2_flush;
   j["cuda_graph"] = s.cuda_graph;
   j["threads"] = s.threads;
+  if (!s.max_seq_len_by_batch.empty()) {
+    j["max_seq_len_by_batch"] = nlohmann::json::object();
+    for (const auto& [batch, n] : s.max_seq_len_by_batch) j["max_seq_len_by_batch"][std::to_string(batch)] = n;
+  }
   if (s.workload == Workload::Decode) {
     j["q_lens"] = s.q_lens;
     j["page_size"] = s.decode.page_size;
@@ -462,6 +481,10 @@ void validateSpec(const SweepSpec& s) {
   if (s.workload != Workload::Decode && (s.q_lens != std::vector<int>{1} || s.decode != DecodeCacheOptions{})) {
     throw InputError("spec: q_lens, page_size, kv_lens_spread and splits apply to the decode workload only");
   }
+  for (const auto& [batch, n] : s.max_seq_len_by_batch) {
+    requireInRange(batch, 1, L::kMaxBatch, "spec: max_seq_len_by_batch: batch size");
+    requireInRange(n, 1, L::kMaxSeqLen, "spec: max_seq_len_by_batch: sequence length");
+  }
   const InferenceOptions& inf = s.inference;
   requireInRange(inf.new_tokens, 1, L::kMaxNewTokens, "spec: new_tokens");
   requireInRange(inf.depth, 0, L::kMaxSeqLen, "spec: depth");
@@ -531,7 +554,10 @@ std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
     for (DType dtype : s.dtypes)
       for (bool causal : s.causal)
         for (int batch : s.batch_sizes)
-          for (int n : s.seq_lens)
+          for (int n : s.seq_lens) {
+            if (const auto limit = s.max_seq_len_by_batch.find(batch); limit != s.max_seq_len_by_batch.end() && n > limit->second) {
+              continue;
+            }
             for (int q_len : decode ? s.q_lens : std::vector<int>{n})
               for (KernelKind kernel : standardFirst(s.kernels)) {
                 // The tile axis only applies to flash attention; the other points run once per shape.
@@ -550,6 +576,7 @@ std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
                   points.push_back(std::move(p));
                 }
               }
+          }
   return points;
 }
 

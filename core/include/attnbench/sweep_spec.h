@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -132,6 +133,9 @@ struct SweepSpec {
   std::vector<ModelPreset> models;
   std::vector<int> seq_lens;
   std::vector<int> batch_sizes;
+  // The longest N a batch size runs at (batch -> N; absent: every N): the seed's rule of batch 2 up to
+  // 2K and batch 1 beyond. Points past it are not part of the sweep.
+  std::map<int, int> max_seq_len_by_batch;
   std::vector<DType> dtypes;
   std::vector<bool> causal;
   std::vector<KernelKind> kernels;
