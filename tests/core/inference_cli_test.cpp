@@ -61,6 +61,29 @@ TEST(InferenceCli, TinyCheckpointRunsOnTheCpuEngineWithItsMetricsStored) {
   std::filesystem::remove_all(ckpt);
 }
 
+TEST(InferenceCli, DepthTokensAreCachedBeforeThePromptAndTheBudgetSkipsWithTheBytes) {
+  const std::string dir = testing::freshDir("inference_depth");
+  const std::string db = dir + "/r.db";
+  // The tiny synthetic preset with 40 tokens cached before the 16-token prompt: the KV cache holds
+  // depth + N + new tokens + 1 per sequence.
+  const std::vector<std::string> base = {"--batch", "--workload", "inference", "--device", "cpu", "--seq_lens", "16",
+                                         "--batch_sizes", "1", "--new-tokens", "4", "--repetitions", "2"};
+  std::vector<std::string> deep = base;
+  deep.insert(deep.end(), {"--depth", "40", "--name", "deep"});
+  ASSERT_EQ(testing::runExe(withDb(deep, db), dir).code, 0);
+  EXPECT_EQ(cell(db, "SELECT count(*) FROM points WHERE status = 'ok' AND depth = 40 AND ttft_ms > 0"), "2");
+  // tiny-llama: 2 layers x 2 KV heads x 64 dims, K and V, fp32: 2048 bytes per cached token.
+  EXPECT_EQ(cell(db, "SELECT DISTINCT kv_cache_bytes FROM points"), std::to_string(2048 * (40 + 16 + 4 + 1)));
+
+  std::vector<std::string> tight = base;
+  tight.insert(tight.end(), {"--max-memory", "1MiB", "--name", "tight"});
+  ASSERT_EQ(testing::runExe(withDb(tight, db), dir).code, 0);
+  EXPECT_EQ(cell(db, "SELECT count(*) FROM points WHERE run_id = 2 AND status = 'skipped' AND message LIKE "
+                     "'would need % (weights %, KV cache %, activations %), limit 1.00 MiB (--max-memory)' AND "
+                     "predicted_bytes > 1048576"),
+            "2");
+}
+
 TEST(InferenceCli, SyntheticModelsTooLargeForTheCpuEngineAreSkippedWithTheReason) {
   const std::string dir = testing::freshDir("inference_big");
   const std::string db = dir + "/r.db";
