@@ -491,6 +491,9 @@ void validateSpec(const SweepSpec& s) {
   if (inf.prompt.size() > L::kMaxPromptBytes) {
     throw InputError("spec: the prompt is longer than " + formatBytes(L::kMaxPromptBytes));
   }
+  if (!inf.prompt.empty() && inf.tokenizer.empty()) {
+    throw InputError("spec: a prompt needs a tokenizer (--tokenizer) to become token ids");
+  }
   if (s.workload == Workload::Inference && s.causal != std::vector<bool>{true}) {
     throw InputError("spec: a decoder's inference is causal: \"causal\" must be [true] for the inference workload");
   }

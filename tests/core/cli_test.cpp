@@ -202,6 +202,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "unknown compile mode 'max-autotune' (none, reduce-overhead)"},
         BadInput{"inference_option_on_attention", concat(kBatch, {"--new-tokens", "8"}), "inference workload only"},
         BadInput{"distributed_on_attention", concat(kBatch, {"--distributed"}), "--distributed applies to the inference"},
+        BadInput{"prompt_without_tokenizer", concat(kBatch, {"--workload", "inference", "--prompt", "Hello"}),
+                 "a prompt needs a tokenizer"},
         BadInput{"ckpt_without_config", concat(kBatch, {"--workload", "inference", "--ckpt_dir", "@DIR@"}),
                  "needs config.json"},
         BadInput{"charts_under_a_file", concat(kBatch, {"--seq-lens", "16", "--export-charts", "@DIR@/notes.txt/c"}),

@@ -234,6 +234,7 @@ TEST(SweepSpec, InferencePresetsKeepTheSeedsBatchRuleAndOptionsRoundTrip) {
   s.inference.depth = 512;
   s.inference.new_tokens = 16;
   s.inference.prompt = "hello";
+  s.inference.tokenizer = std::string(ATTNBENCH_SOURCE_DIR) + "/README.md";  // a file that exists (never read here)
   const SweepSpec again = specFromJson(specToJson(s));
   EXPECT_EQ(again.inference, s.inference);
   EXPECT_EQ(again.max_seq_len_by_batch, s.max_seq_len_by_batch);
@@ -246,6 +247,9 @@ TEST(SweepSpec, InferencePresetsKeepTheSeedsBatchRuleAndOptionsRoundTrip) {
   SweepSpec bidirectional = seed;
   bidirectional.causal = {false};
   EXPECT_THROW(validateSpec(bidirectional), InputError);
+  SweepSpec untokenized = seed;
+  untokenized.inference.prompt = "hello";
+  EXPECT_THROW(validateSpec(untokenized), InputError);
   SweepSpec no_steps = seed;
   no_steps.inference.new_tokens = 0;
   EXPECT_THROW(validateSpec(no_steps), InputError);
