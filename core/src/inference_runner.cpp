@@ -139,7 +139,11 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
   const int batch = point.shape.batch;
 
   EngineConfig c;
-  c.model = o.ckpt_dir.empty() ? point.model : engine::Checkpoint::open(o.ckpt_dir).model();
+  try {
+    c.model = o.ckpt_dir.empty() ? point.model : engine::Checkpoint::open(o.ckpt_dir).model();
+  } catch (const InputError& ex) {  // the checkpoint changed since the run started (a resumed run, say)
+    return finish(PointStatus::Error, ex.what());
+  }
   c.checkpoint_dir = o.ckpt_dir;
   c.device = device.kind == "cuda" ? EngineDevice::Cuda : EngineDevice::Cpu;
   if (c.device == EngineDevice::Cuda && device.id.size() > 5) c.cuda_device = std::stoi(device.id.substr(5));
