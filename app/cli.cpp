@@ -19,6 +19,7 @@
 #include <CLI/CLI.hpp>
 
 #include "attnbench/backend.h"
+#include "attnbench/engine/checkpoint.h"
 #include "attnbench/errors.h"
 #include "attnbench/exporters.h"
 #include "attnbench/runner.h"
@@ -184,6 +185,9 @@ struct SweepFlags {
   std::vector<std::string> q_lens;
   std::optional<int> page_size, splits;
   std::optional<double> kv_lens_spread;
+  std::optional<int> new_tokens, depth;
+  std::string compile_mode, ckpt_dir, tokenizer, prompt;
+  bool distributed = false;
 };
 
 constexpr const char* kSweepGroup = "Sweep (with --batch)";
@@ -193,7 +197,8 @@ void addSweepOptions(CLI::App& app, SweepFlags& f) {
   app.add_option("--spec", f.spec_file, "JSON sweep spec file (flags below override its axes)")->group(group);
   app.add_option("--preset", f.preset, "built-in sweep preset (see `attnbench presets`)")->group(group);
   app.add_option("--name", f.name, "name of the run")->group(group);
-  app.add_option("--workload", f.workload, "attention (prefill operator, default) or decode (one generation step)")
+  app.add_option("--workload", f.workload,
+                 "attention (prefill operator, default), decode (one generation step) or inference (a whole model)")
       ->group(group);
   app.add_option("-m,--model,--models", f.models, "model preset(s), comma-separated (see `attnbench models`)")
       ->group(group);
@@ -203,9 +208,9 @@ void addSweepOptions(CLI::App& app, SweepFlags& f) {
   app.add_option("--kv-heads", f.kv_heads, "custom shape: key/value heads (default = heads)")->group(group);
   app.add_option("--head-dim", f.head_dim, "custom shape: head dim")->group(group);
   app.add_option("--custom-name", f.custom_name, "custom shape: its name in results")->group(group);
-  app.add_option("--seq-lens,--seq_lens", f.seq_lens, "sequence lengths: 128,256 or a power-of-two range 128..65536")
+  app.add_option("--seq-lens,--seq_lens,--seq_len", f.seq_lens, "sequence lengths: 128,256 or a power-of-two range 128..65536")
       ->group(group);
-  app.add_option("--batch-sizes,--batch_sizes", f.batch_sizes, "batch sizes, e.g. 1,2")->group(group);
+  app.add_option("--batch-sizes,--batch_sizes,--batch_size", f.batch_sizes, "batch sizes, e.g. 1,2")->group(group);
   app.add_option("--dtype,--dtypes", f.dtypes, "fp16, bf16, fp32 (comma-separated)")->group(group);
   app.add_option("--causal", f.causal, "causal mask: true, false or both")->group(group);
   app.add_option("--kernels", f.kernels, "flash, standard, cudnn (comma-separated)")->group(group);
@@ -221,6 +226,20 @@ void addSweepOptions(CLI::App& app, SweepFlags& f) {
                  "decode: ragged batch, lengths drawn in N(1 +- spread), 0-0.9 (default 0: all N)")
       ->group(group);
   app.add_option("--splits", f.splits, "decode: flash key ranges per sequence (default 0: the heuristic)")->group(group);
+  app.add_option("--new-tokens,--new_tokens", f.new_tokens, "inference: decode steps timed per repetition (64)")
+      ->group(group);
+  app.add_option("--depth", f.depth, "inference: tokens already in the KV cache before the prompt (0)")->group(group);
+  app.add_option("--compile_mode,--compile-mode", f.compile_mode,
+                 "inference: none (eager) or reduce-overhead (decode steps replayed from CUDA graphs)")
+      ->group(group);
+  app.add_option("--ckpt_dir,--ckpt-dir", f.ckpt_dir,
+                 "inference: Hugging Face checkpoint directory (config.json + safetensors; default synthetic weights)")
+      ->group(group);
+  app.add_option("--tokenizer", f.tokenizer, "inference: SentencePiece model that tokenizes the prompt")->group(group);
+  app.add_option("--prompt", f.prompt, "inference: prompt text (with --tokenizer; default synthetic token ids)")
+      ->group(group);
+  app.add_flag("--distributed", f.distributed, "inference, seed spelling: runs as world size 1 on one device")
+      ->group(group);
   app.add_option("--repetitions", f.repetitions, "timed samples per point (fixed; default: the noise rule below)")
       ->group(group);
   app.add_option("--max-noise", f.max_noise, "sample until the relative std. deviation is at most this, in % (0.5)")
@@ -256,8 +275,10 @@ SweepSpec buildSpec(const SweepFlags& f) {
     spec = sweepPreset(f.preset);
   } else {
     const bool gpu = resolvesToCuda(f.device.empty() ? "auto" : f.device);
-    const bool decode = !f.workload.empty() && parseWorkload(f.workload) == Workload::Decode;
-    spec = sweepPreset(decode ? (gpu ? "decode" : "cpu-decode") : (gpu ? "seed-matrix" : "cpu-quick"));
+    const Workload workload = parseWorkload(f.workload);
+    if (workload == Workload::Decode) spec = sweepPreset(gpu ? "decode" : "cpu-decode");
+    else if (workload == Workload::Inference) spec = sweepPreset(gpu ? "seed-inference" : "cpu-inference");
+    else spec = sweepPreset(gpu ? "seed-matrix" : "cpu-quick");
   }
   if (!f.workload.empty()) spec.workload = parseWorkload(f.workload);
   if (!f.device.empty()) spec.device = f.device;
@@ -286,6 +307,8 @@ SweepSpec buildSpec(const SweepFlags& f) {
   if (!models.empty()) spec.models = models;
   if (!f.seq_lens.empty()) spec.seq_lens = parseIntList(f.seq_lens, "--seq-lens");
   if (!f.batch_sizes.empty()) spec.batch_sizes = parseIntList(f.batch_sizes, "--batch-sizes");
+  // Axes given as flags are swept whole (as the seed's command lines do), without a preset's limits.
+  if (!f.seq_lens.empty() || !f.batch_sizes.empty()) spec.max_seq_len_by_batch.clear();
   if (!f.dtypes.empty()) {
     spec.dtypes.clear();
     for (const auto& d : nonEmptyList(f.dtypes, "--dtype")) spec.dtypes.push_back(parseDType(d));
@@ -324,6 +347,20 @@ SweepSpec buildSpec(const SweepFlags& f) {
   if (f.page_size) spec.decode.page_size = *f.page_size;
   if (f.kv_lens_spread) spec.decode.kv_lens_spread = *f.kv_lens_spread;
   if (f.splits) spec.decode.splits = *f.splits;
+  if (f.new_tokens) spec.inference.new_tokens = *f.new_tokens;
+  if (f.depth) spec.inference.depth = *f.depth;
+  if (!f.compile_mode.empty()) spec.inference.compile_mode = parseCompileMode(f.compile_mode);
+  if (!f.tokenizer.empty()) spec.inference.tokenizer = f.tokenizer;
+  if (!f.prompt.empty()) spec.inference.prompt = f.prompt;
+  if (!f.ckpt_dir.empty()) {
+    spec.inference.ckpt_dir = f.ckpt_dir;
+    validateSpec(spec);  // names a missing directory before the checkpoint is opened
+    // The checkpoint's config.json is the model (the seed names its architecture as well).
+    spec.models = {engine::Checkpoint::open(f.ckpt_dir).model()};
+  }
+  if (f.distributed && spec.workload != Workload::Inference) {
+    throw InputError("--distributed applies to the inference workload");
+  }
   validateSpec(spec);
   return spec;
 }
@@ -543,9 +580,15 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::st
     writeEvent(e);
     if (bar) bar->onEvent(e);
   });
-  if (!note.empty()) {
-    writeEvent(NoteEvent{"info", note});
-    std::fprintf(stderr, "note: %s\n", note.c_str());
+  const auto announce = [&](const std::string& text) {
+    writeEvent(NoteEvent{"info", text});
+    std::fprintf(stderr, "note: %s\n", text.c_str());
+  };
+  if (!note.empty()) announce(note);
+  if (flags.distributed && !resume_run) {
+    // The engine has no tensor parallelism: the seed's flag is accepted and the run says what it is.
+    announce("--distributed: the inference engine runs on one device; this is a run of world size 1 on " +
+             backend->device().id);
   }
 
   g_stop_requested.store(false);

@@ -69,20 +69,6 @@ DType parseDType(const std::string& s) {
   throw InputError("--dtype must be fp16, bf16 or fp32");
 }
 
-// Multiply-adds of the projections per token (fused QKV, output, gate|up, down), times two.
-double projectionFlopsPerToken(const ModelPreset& m) {
-  const double per_layer = static_cast<double>(m.hidden) * ((m.heads + 2.0 * m.kv_heads) * m.head_dim) +
-                           static_cast<double>(m.heads) * m.head_dim * m.hidden + 3.0 * m.hidden * m.ffn;
-  return 2.0 * per_layer * m.layers;
-}
-
-// Prefill FLOPs: projections for every token, causal attention (4 B H N^2 D / 2 per layer, plus the
-// block of depth D already cached), the LM head on the last position only.
-double prefillFlops(const ModelPreset& m, int batch, int n, int depth) {
-  const double attention = 4.0 * batch * m.heads * m.head_dim * m.layers * (static_cast<double>(n) * n / 2 + static_cast<double>(n) * depth);
-  return batch * n * projectionFlopsPerToken(m) + attention + 2.0 * batch * m.hidden * m.vocab;
-}
-
 std::uint64_t freeDeviceBytes([[maybe_unused]] const EngineConfig& c) {
 #ifdef ATTNBENCH_HAVE_CUDA
   if (c.device == EngineDevice::Cuda) {
@@ -270,12 +256,7 @@ int run(const Options& o) {
           const double tok_ms = median(per_token);
           const double flops = prefillFlops(c.model, batch, n, o.depth);
           const MemoryBreakdown have = engine->allocated();
-          // Compulsory bytes per decode step: every weight but the embedding table, plus the K and V
-          // read at the mean context of the steps.
-          const double context = o.depth + n + o.new_tokens / 2.0;
-          const double embedding_bytes = static_cast<double>(c.model.vocab) * c.model.hidden * bytesPerElement(c.dtype);
-          const double kv_bytes = 2.0 * c.model.layers * batch * c.model.kv_heads * context * c.model.head_dim * bytesPerElement(c.dtype);
-          const double step_bytes = static_cast<double>(have.weights) - embedding_bytes + kv_bytes;
+          const double step_bytes = decodeStepBytes(c, have.weights, o.depth + n + o.new_tokens / 2.0);
           const double decode_gbps = step_bytes / (tok_ms * 1e-3) / 1e9;
           nlohmann::json m = point;
           m["compile_mode"] = mode;

@@ -217,10 +217,53 @@ std::vector<ShapeSummary> summarize(const std::vector<PointResult>& points) {
   return out;
 }
 
+// Inference runs: one row per shape, flash and standard side by side: time to first token, decode
+// ms/token with the KV cache and tokens/s, then flash's speedup of both and the fraction of the copy
+// bandwidth flash's decode reaches.
+void printInferenceTable(std::ostream& out, const std::vector<PointResult>& points) {
+  out << cell("model", 20, false) << cell("B", 3, true) << cell("N", 8, true) << ' ' << cell("dtype", 6, false);
+  for (const char* kernel : {"flash", "std"}) {
+    out << cell(std::string(kernel) + " TTFT ms", 15, true) << cell("ms/token", 10, true) << cell("tokens/s", 10, true);
+  }
+  out << cell("TTFT speedup", 13, true) << cell("decode speedup", 15, true) << cell("% of copy", 10, true) << '\n';
+  const auto ratio = [](const PointResult* flash, const PointResult* standard, auto value) {
+    return flash && standard && flash->inference && standard->inference && value(*flash) > 0
+               ? fmt("%.2fx", value(*standard) / value(*flash))
+               : std::string("-");
+  };
+  for (const auto& s : summarize(points)) {
+    out << cell(printableText(s.model), 20, false) << cell(std::to_string(s.batch), 3, true)
+        << cell(std::to_string(s.seq_len), 8, true) << ' ' << cell(s.dtype, 6, false);
+    for (const auto& [ok, kind] : {std::pair{s.flash, KernelKind::Flash}, std::pair{s.standard, KernelKind::Standard}}) {
+      if (ok && ok->inference) {
+        out << cell(fmt("%.2f", ok->inference->ttft_ms), 15, true) << cell(fmt("%.3f", ok->stats.median_ms), 10, true)
+            << cell(fmt("%.1f", ok->inference->tokens_per_s), 10, true);
+        continue;
+      }
+      std::string status = "-";
+      for (const auto& r : points) {
+        if (r.point.kernel == kind && shapeKey(r.point) == shapeKey(s.point)) status = statusName(r.status);
+      }
+      out << cell(status, 15, true) << cell("", 10, true) << cell("", 10, true);
+    }
+    out << cell(ratio(s.flash, s.standard, [](const PointResult& r) { return r.inference->ttft_ms; }), 13, true)
+        << cell(ratio(s.flash, s.standard, [](const PointResult& r) { return r.stats.median_ms; }), 15, true)
+        << cell(s.flash && s.flash->inference && s.flash->inference->decode_copy_fraction > 0
+                    ? fmt("%.0f%%", 100 * s.flash->inference->decode_copy_fraction)
+                    : "-",
+                10, true)
+        << '\n';
+  }
+}
+
 // One row per shape: flash and standard side by side (the seed's comparison), cudnn where it ran. The
 // rate is TFLOP/s for attention and GB/s of compulsory traffic for decode (memory-bound); decode rows
 // also show the new rows per sequence (q) and flash's split count.
 void printSummaryTable(std::ostream& out, const std::vector<PointResult>& points) {
+  if (std::any_of(points.begin(), points.end(), [](const PointResult& r) { return r.point.isInference(); })) {
+    printInferenceTable(out, points);
+    return;
+  }
   const bool decode = std::any_of(points.begin(), points.end(), [](const PointResult& r) { return r.point.isDecode(); });
   const bool cudnn = std::any_of(points.begin(), points.end(), [](const PointResult& r) { return r.point.kernel == KernelKind::Cudnn; });
   const char* rate_name = decode ? "GB/s" : "TFLOP/s";

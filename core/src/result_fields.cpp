@@ -46,6 +46,25 @@ FieldValue ifChecked(const PointResult& r, T CorrectnessResult::*member) {
   else return static_cast<double>(value);
 }
 
+// The inference record, created when one of its fields is set to a value (null in other workloads' rows).
+InferenceMetrics* inference(PointResult& r, const FieldValue& v) {
+  if (std::holds_alternative<std::monostate>(v)) return nullptr;
+  if (!r.inference) r.inference = InferenceMetrics{};
+  return &*r.inference;
+}
+template <typename T>
+FieldValue ifInference(const PointResult& r, T InferenceMetrics::*member) {
+  if (!r.inference) return std::monostate{};
+  const T& value = (*r.inference).*member;
+  if constexpr (std::is_same_v<T, std::optional<double>>) {
+    return value ? FieldValue{*value} : FieldValue{};
+  } else if constexpr (std::is_integral_v<T>) {
+    return static_cast<std::int64_t>(value);
+  } else {
+    return static_cast<double>(value);
+  }
+}
+
 using F = FieldType;
 using R = PointResult;
 using V = const FieldValue&;
@@ -55,7 +74,7 @@ const std::vector<ResultField>& fields() {
       {"index", F::Integer, "", "position of the point in the expanded sweep (stable for a spec)",
        [](const R& r) -> FieldValue { return std::int64_t{r.point.index}; },
        [](R& r, V v) { r.point.index = asInt(v); }, true},
-      {"workload", F::Text, "", "what the point measures: attention (prefill operator) or decode (one generation step)",
+      {"workload", F::Text, "", "what the point measures: attention (prefill operator), decode (one generation step) or inference (a whole model)",
        [](const R& r) -> FieldValue { return workloadName(r.point.workload); },
        [](R& r, V v) { r.point.workload = parseWorkload(asText(v)); }, true},
       {"model", F::Text, "", "model preset (or custom shape) name",
@@ -107,6 +126,22 @@ const std::vector<ResultField>& fields() {
        [](R& r, V v) { r.point.decode.splits = asInt(v); }, true},
       {"splits", F::Integer, "", "decode: flash key ranges per sequence that ran (0: not a flash decode point)",
        [](const R& r) -> FieldValue { return std::int64_t{r.splits}; }, [](R& r, V v) { r.splits = asInt(v); }},
+      {"new_tokens", F::Integer, "", "inference: decode steps timed per repetition (null: other workloads)",
+       [](const R& r) -> FieldValue {
+         return r.point.isInference() ? FieldValue{std::int64_t{r.point.inference.new_tokens}} : FieldValue{};
+       },
+       [](R& r, V v) { if (isSet(v)) r.point.inference.new_tokens = asInt(v); }, true},
+      {"depth", F::Integer, "", "inference: tokens in the KV cache before the prompt",
+       [](const R& r) -> FieldValue {
+         return r.point.isInference() ? FieldValue{std::int64_t{r.point.inference.depth}} : FieldValue{};
+       },
+       [](R& r, V v) { if (isSet(v)) r.point.inference.depth = asInt(v); }, true},
+      {"compile_mode", F::Text, "", "inference: none (eager decode) or reduce-overhead (decode steps as CUDA graphs)",
+       [](const R& r) -> FieldValue {
+         return r.point.isInference() ? FieldValue{compileModeName(r.point.inference.compile_mode)} : FieldValue{};
+       },
+       [](R& r, V v) { if (isSet(v) && !asText(v).empty()) r.point.inference.compile_mode = parseCompileMode(asText(v)); },
+       true},
       {"status", F::Text, "", "ok, failed (wrong output), oom, skipped or error",
        [](const R& r) -> FieldValue { return statusName(r.status); },
        [](R& r, V v) { r.status = parseStatus(asText(v)); }},
@@ -182,6 +217,54 @@ const std::vector<ResultField>& fields() {
       {"passed", F::Boolean, "", "the output passed the correctness check",
        [](const R& r) { return ifChecked(r, &CorrectnessResult::passed); },
        [](R& r, V v) { if (auto* c = correctness(r, v)) c->passed = asBoolean(v); }},
+      {"ttft_ms", F::Real, "ms", "inference: time to first token, the prefill of N tokens (median; samples_ms hold ms/token)",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::ttft_ms); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->ttft_ms = asReal(v); }},
+      {"ttft_min_ms", F::Real, "ms", "inference: fastest prefill",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::ttft_min_ms); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->ttft_min_ms = asReal(v); }},
+      {"ttft_max_ms", F::Real, "ms", "inference: slowest prefill",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::ttft_max_ms); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->ttft_max_ms = asReal(v); }},
+      {"decode_no_cache_ms", F::Real, "ms", "inference: one decode step without a KV cache (the whole sequence recomputed)",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::decode_no_cache_ms); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->decode_no_cache_ms = asReal(v); }},
+      {"tokens_per_s", F::Real, "tokens/s", "inference: batch / decode ms per token (median_ms)",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::tokens_per_s); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->tokens_per_s = asReal(v); }},
+      {"prefill_tflops", F::Real, "TFLOP/s", "inference: prefill FLOPs (projections, causal attention, LM head) / ttft_ms",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::prefill_tflops); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->prefill_tflops = asReal(v); }},
+      {"ttft_over_gemm_bound", F::Real, "", "inference: ttft_ms / (prefill FLOPs at the measured GEMM ceiling); 0: unknown",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::ttft_over_gemm_bound); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->ttft_over_gemm_bound = asReal(v); }},
+      {"decode_gbps", F::Real, "GB/s", "inference: bytes a decode step reads (weights, K and V) / ms per token",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::decode_gbps); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->decode_gbps = asReal(v); }},
+      {"decode_copy_fraction", F::Real, "", "inference: decode_gbps / the measured copy bandwidth; 0: unknown",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::decode_copy_fraction); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->decode_copy_fraction = asReal(v); }},
+      {"weights_bytes", F::Integer, "bytes", "inference: device bytes of the weights",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::weights_bytes); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->weights_bytes = asBytes(v); }},
+      {"kv_cache_bytes", F::Integer, "bytes", "inference: device bytes of the KV cache",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::kv_cache_bytes); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->kv_cache_bytes = asBytes(v); }},
+      {"activation_bytes", F::Integer, "bytes", "inference: device bytes of activations and attention workspace",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::activation_bytes); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->activation_bytes = asBytes(v); }},
+      {"logits_vs_standard_max_abs_diff", F::Real, "", "inference: largest absolute difference from the standard kernel's logits (null: not compared)",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::vs_standard_max_abs_diff); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->vs_standard_max_abs_diff = asReal(v); }},
+      {"logits_vs_standard_top1", F::Real, "", "inference: fraction of checked positions whose top-1 token equals the standard kernel's",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::vs_standard_top1); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->vs_standard_top1 = asReal(v); }},
+      {"logits_vs_fp32_max_abs_diff", F::Real, "", "inference: largest absolute difference from the fp32 CPU engine's logits (null: not compared)",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::vs_fp32_max_abs_diff); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->vs_fp32_max_abs_diff = asReal(v); }},
+      {"logits_vs_fp32_top1", F::Real, "", "inference: fraction of checked positions whose top-1 token equals the fp32 engine's",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::vs_fp32_top1); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->vs_fp32_top1 = asReal(v); }},
       {"started_at", F::Text, "", "ISO 8601 UTC", [](const R& r) -> FieldValue { return r.started_at; },
        [](R& r, V v) { r.started_at = asText(v); }},
       {"finished_at", F::Text, "", "ISO 8601 UTC", [](const R& r) -> FieldValue { return r.finished_at; },

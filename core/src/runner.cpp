@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "attnbench/errors.h"
+#include "inference_runner.h"
 
 namespace attnbench {
 namespace {
@@ -88,7 +89,9 @@ int RunOutcome::failed_points() const {
 }
 
 Runner::Runner(Store& store, Backend& backend, EventSink sink)
-    : store_(store), backend_(backend), sink_(std::move(sink)) {}
+    : store_(store), backend_(backend), sink_(std::move(sink)), inference_(std::make_unique<InferencePointRunner>()) {}
+
+Runner::~Runner() = default;
 
 void Runner::emit(const RunEvent& event) const {
   if (sink_) sink_(event);
@@ -132,6 +135,13 @@ void Runner::recordClocks(PointResult& r, const std::optional<SmClockReading>& b
 }
 
 PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point, double& kernel_ms) {
+  if (point.isInference()) {
+    const auto check_cancel = [this] {
+      if (cancelled()) throw Cancelled{};
+    };
+    return inference_->run(spec, point, device_, spec.max_memory_bytes.value_or(backend_.memoryBudgetBytes()),
+                           check_cancel, kernel_ms);
+  }
   PointResult r;
   r.point = point;
   r.started_at = isoTimestampNow();

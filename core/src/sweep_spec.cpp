@@ -110,15 +110,26 @@ std::string workloadName(Workload workload) {
   switch (workload) {
     case Workload::Attention: return "attention";
     case Workload::Decode: return "decode";
+    case Workload::Inference: return "inference";
   }
   return "?";
+}
+
+std::string compileModeName(CompileMode mode) { return mode == CompileMode::ReduceOverhead ? "reduce-overhead" : "none"; }
+
+CompileMode parseCompileMode(const std::string& s) {
+  const std::string m = lower(s);
+  if (m == "none" || m == "eager") return CompileMode::None;
+  if (m == "reduce-overhead" || m == "reduce_overhead") return CompileMode::ReduceOverhead;
+  throw InputError("unknown compile mode '" + printableText(s) + "' (none, reduce-overhead)");
 }
 
 Workload parseWorkload(const std::string& s) {
   const std::string w = lower(s);
   if (w == "attention" || w == "prefill" || w.empty()) return Workload::Attention;
   if (w == "decode") return Workload::Decode;
-  throw InputError("unknown workload '" + printableText(s) + "' (attention, decode)");
+  if (w == "inference") return Workload::Inference;
+  throw InputError("unknown workload '" + printableText(s) + "' (attention, decode, inference)");
 }
 
 std::string kernelName(KernelKind kind) {
@@ -232,7 +243,8 @@ SweepSpec specFromJson(const nlohmann::json& j) {
   static const std::set<std::string> known = {
       "name", "models", "seq_lens", "batch_sizes", "dtypes", "causal", "kernels", "tiles", "repetitions", "warmup",
       "check_correctness", "device", "max_memory", "seed", "l2_flush", "cuda_graph", "threads", "timing", "max_noise",
-      "min_samples", "min_time", "timeout", "workload", "q_lens", "page_size", "kv_lens_spread", "splits"};
+      "min_samples", "min_time", "timeout", "workload", "q_lens", "page_size", "kv_lens_spread", "splits",
+      "new_tokens", "depth", "compile_mode", "ckpt_dir", "tokenizer", "prompt", "max_seq_len_by_batch"};
   for (const auto& [key, value] : j.items()) {
     if (!known.count(key)) throw InputError("spec: unknown key \"" + key + "\"");
   }
@@ -248,6 +260,13 @@ SweepSpec specFromJson(const nlohmann::json& j) {
     s.decode.kv_lens_spread = doubleInRange(j.at("kv_lens_spread"), "kv_lens_spread", 0.0, L::kMaxKvLensSpread);
   }
   if (j.contains("splits")) s.decode.splits = intInRange(j.at("splits"), "splits", 0, L::kMaxSplits);
+  InferenceOptions& inf = s.inference;
+  if (j.contains("new_tokens")) inf.new_tokens = intInRange(j.at("new_tokens"), "new_tokens", 1, L::kMaxNewTokens);
+  if (j.contains("depth")) inf.depth = intInRange(j.at("depth"), "depth", 0, L::kMaxSeqLen);
+  if (j.contains("compile_mode")) inf.compile_mode = parseCompileMode(stringValue(j.at("compile_mode"), "compile_mode"));
+  if (j.contains("ckpt_dir")) inf.ckpt_dir = stringValue(j.at("ckpt_dir"), "ckpt_dir");
+  if (j.contains("tokenizer")) inf.tokenizer = stringValue(j.at("tokenizer"), "tokenizer");
+  if (j.contains("prompt")) inf.prompt = stringValue(j.at("prompt"), "prompt");
   if (j.contains("models")) {
     for (const auto& m : elementsOf(j.at("models"))) {
       if (m.is_string()) s.models.push_back(findModel(m.get<std::string>()));
@@ -316,6 +335,21 @@ SweepSpec specFromJson(const nlohmann::json& j) {
   if (j.contains("l2_flush")) s.l2_flush = boolValue(j.at("l2_flush"), "l2_flush");
   if (j.contains("cuda_graph")) s.cuda_graph = boolValue(j.at("cuda_graph"), "cuda_graph");
   if (j.contains("threads")) s.threads = intInRange(j.at("threads"), "threads", 0, L::kMaxThreads);
+  if (j.contains("max_seq_len_by_batch")) {
+    const auto& limits = j.at("max_seq_len_by_batch");
+    if (!limits.is_object()) {
+      throw InputError("spec: \"max_seq_len_by_batch\" must be an object of batch size: longest N, got " + shown(limits));
+    }
+    for (const auto& [batch, n] : limits.items()) {
+      int b = 0;
+      const auto [end, ec] = std::from_chars(batch.data(), batch.data() + batch.size(), b);
+      if (ec != std::errc() || end != batch.data() + batch.size()) {
+        throw InputError("spec: \"max_seq_len_by_batch\" key '" + printableText(batch) + "' is not a batch size");
+      }
+      requireInRange(b, 1, L::kMaxBatch, "spec: max_seq_len_by_batch: batch size");
+      s.max_seq_len_by_batch[b] = intInRange(n, "max_seq_len_by_batch", 1, L::kMaxSeqLen);
+    }
+  }
   validateSpec(s);
   return s;
 }
@@ -349,11 +383,23 @@ nlohmann::json specToJson(const SweepSpec& s) {
   j["l2_flush"] = s.l2_flush;
   j["cuda_graph"] = s.cuda_graph;
   j["threads"] = s.threads;
+  if (!s.max_seq_len_by_batch.empty()) {
+    j["max_seq_len_by_batch"] = nlohmann::json::object();
+    for (const auto& [batch, n] : s.max_seq_len_by_batch) j["max_seq_len_by_batch"][std::to_string(batch)] = n;
+  }
   if (s.workload == Workload::Decode) {
     j["q_lens"] = s.q_lens;
     j["page_size"] = s.decode.page_size;
     j["kv_lens_spread"] = s.decode.kv_lens_spread;
     j["splits"] = s.decode.splits;
+  }
+  if (s.workload == Workload::Inference) {
+    j["new_tokens"] = s.inference.new_tokens;
+    j["depth"] = s.inference.depth;
+    j["compile_mode"] = compileModeName(s.inference.compile_mode);
+    j["ckpt_dir"] = s.inference.ckpt_dir;
+    j["tokenizer"] = s.inference.tokenizer;
+    j["prompt"] = s.inference.prompt;
   }
   return j;
 }
@@ -435,6 +481,32 @@ void validateSpec(const SweepSpec& s) {
   if (s.workload != Workload::Decode && (s.q_lens != std::vector<int>{1} || s.decode != DecodeCacheOptions{})) {
     throw InputError("spec: q_lens, page_size, kv_lens_spread and splits apply to the decode workload only");
   }
+  for (const auto& [batch, n] : s.max_seq_len_by_batch) {
+    requireInRange(batch, 1, L::kMaxBatch, "spec: max_seq_len_by_batch: batch size");
+    requireInRange(n, 1, L::kMaxSeqLen, "spec: max_seq_len_by_batch: sequence length");
+  }
+  const InferenceOptions& inf = s.inference;
+  requireInRange(inf.new_tokens, 1, L::kMaxNewTokens, "spec: new_tokens");
+  requireInRange(inf.depth, 0, L::kMaxSeqLen, "spec: depth");
+  if (inf.prompt.size() > L::kMaxPromptBytes) {
+    throw InputError("spec: the prompt is longer than " + formatBytes(L::kMaxPromptBytes));
+  }
+  if (!inf.prompt.empty() && inf.tokenizer.empty()) {
+    throw InputError("spec: a prompt needs a tokenizer (--tokenizer) to become token ids");
+  }
+  if (s.workload == Workload::Inference && s.causal != std::vector<bool>{true}) {
+    throw InputError("spec: a decoder's inference is causal: \"causal\" must be [true] for the inference workload");
+  }
+  if (s.workload != Workload::Inference && inf != InferenceOptions{}) {
+    throw InputError("spec: new_tokens, depth, compile_mode, ckpt_dir, tokenizer and prompt apply to the inference "
+                     "workload only");
+  }
+  if (!inf.ckpt_dir.empty() && !std::filesystem::is_directory(inf.ckpt_dir)) {
+    throw InputError("checkpoint directory '" + printableText(inf.ckpt_dir) + "' does not exist");
+  }
+  if (!inf.tokenizer.empty() && !std::filesystem::is_regular_file(inf.tokenizer)) {
+    throw InputError("tokenizer model '" + printableText(inf.tokenizer) + "' is not a readable file");
+  }
   if (s.max_memory_bytes && (*s.max_memory_bytes < L::kMinMemoryBytes || *s.max_memory_bytes > L::kMaxMemoryBytes)) {
     throw InputError("spec: memory budget " + formatBytes(*s.max_memory_bytes) + " is out of range [" +
                      formatBytes(L::kMinMemoryBytes) + ", " + formatBytes(L::kMaxMemoryBytes) + "]");
@@ -458,12 +530,16 @@ std::string SweepPoint::label() const {
   std::ostringstream os;
   os << model.name << " B=" << shape.batch << " N=" << seqLen();
   if (isDecode()) os << " q=" << shape.seq_q;
+  if (isInference() && inference.depth > 0) os << " depth=" << inference.depth;
   os << " " << kernels::dtypeName(shape.dtype) << (shape.causal ? " causal" : "") << " " << kernelName(kernel);
   if (isDecode()) {
     os << " decode";
     if (decode.page_size > 0) os << " paged" << decode.page_size;
     if (decode.kv_lens_spread > 0) os << " ragged" << decode.kv_lens_spread;
     if (decode.splits > 0) os << " splits=" << decode.splits;
+  } else if (isInference()) {
+    os << " inference";
+    if (inference.compile_mode != CompileMode::None) os << " " << compileModeName(inference.compile_mode);
   } else if (kernel == KernelKind::Flash) {
     os << " " << tileName(tile);
   }
@@ -481,11 +557,14 @@ std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
     for (DType dtype : s.dtypes)
       for (bool causal : s.causal)
         for (int batch : s.batch_sizes)
-          for (int n : s.seq_lens)
+          for (int n : s.seq_lens) {
+            if (const auto limit = s.max_seq_len_by_batch.find(batch); limit != s.max_seq_len_by_batch.end() && n > limit->second) {
+              continue;
+            }
             for (int q_len : decode ? s.q_lens : std::vector<int>{n})
               for (KernelKind kernel : standardFirst(s.kernels)) {
                 // The tile axis only applies to flash attention; the other points run once per shape.
-                const bool tiled = kernel == KernelKind::Flash && !decode;
+                const bool tiled = kernel == KernelKind::Flash && s.workload == Workload::Attention;
                 for (TileShape tile : tiled ? s.tiles : std::vector<TileShape>{TileShape{}}) {
                   SweepPoint p;
                   p.index = static_cast<int>(points.size());
@@ -496,9 +575,11 @@ std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
                   p.kernel = kernel;
                   p.tile = tile;
                   if (decode) p.decode = s.decode;
+                  if (s.workload == Workload::Inference) p.inference = s.inference;
                   points.push_back(std::move(p));
                 }
               }
+          }
   return points;
 }
 

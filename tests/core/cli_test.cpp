@@ -199,6 +199,18 @@ INSTANTIATE_TEST_SUITE_P(
         // Issue 7.15: output paths are checked before the sweep runs.
         BadInput{"csv_in_missing_folder", concat(kBatch, {"--seq-lens", "16", "--csv", "@DIR@/none/out.csv"}), "no folder"},
         BadInput{"json_is_a_directory", concat(kBatch, {"--seq-lens", "16", "--json", "@DIR@"}), "is a directory"},
+        // The inference workload: a checkpoint that is not there, an unknown compile mode, its options
+        // on another workload.
+        BadInput{"missing_ckpt_dir", concat(kBatch, {"--workload", "inference", "--ckpt_dir", "@DIR@/no-such-ckpt"}),
+                 "checkpoint directory"},
+        BadInput{"bad_compile_mode", concat(kBatch, {"--workload", "inference", "--compile_mode", "max-autotune"}),
+                 "unknown compile mode 'max-autotune' (none, reduce-overhead)"},
+        BadInput{"inference_option_on_attention", concat(kBatch, {"--new-tokens", "8"}), "inference workload only"},
+        BadInput{"distributed_on_attention", concat(kBatch, {"--distributed"}), "--distributed applies to the inference"},
+        BadInput{"prompt_without_tokenizer", concat(kBatch, {"--workload", "inference", "--prompt", "Hello"}),
+                 "a prompt needs a tokenizer"},
+        BadInput{"ckpt_without_config", concat(kBatch, {"--workload", "inference", "--ckpt_dir", "@DIR@"}),
+                 "needs config.json"},
         BadInput{"charts_under_a_file", concat(kBatch, {"--seq-lens", "16", "--export-charts", "@DIR@/notes.txt/c"}),
                  "is not a folder"}),
     [](const ::testing::TestParamInfo<BadInput>& param_info) { return param_info.param.name; });

@@ -212,6 +212,55 @@ TEST(SweepSpec, ExpandsInCurveOrderAndAppliesTilesToFlashOnly) {
   for (std::size_t i = 0; i < points.size(); ++i) EXPECT_EQ(points[i].index, static_cast<int>(i));
 }
 
+TEST(SweepSpec, InferencePresetsKeepTheSeedsBatchRuleAndOptionsRoundTrip) {
+  // The seed's matrix: 128 ... 64K, batch 2 up to 2K and batch 1 over the whole range, two models,
+  // flash and standard: 2 x (5 + 10) x 2 points, each carrying the inference options.
+  const SweepSpec seed = sweepPreset("seed-inference");
+  EXPECT_EQ(seed.workload, Workload::Inference);
+  const auto points = expandPoints(seed);
+  ASSERT_EQ(points.size(), 60u);
+  for (const auto& p : points) {
+    EXPECT_TRUE(p.isInference());
+    EXPECT_TRUE(p.shape.batch == 1 || p.seqLen() <= 2048) << p.label();
+    EXPECT_EQ(p.shape.seq_q, p.seqLen());
+    EXPECT_EQ(p.inference.compile_mode, CompileMode::ReduceOverhead);
+    EXPECT_EQ(p.inference.new_tokens, 64);
+  }
+  EXPECT_EQ(points.back().label(), "granite-7b-instruct B=1 N=65536 fp16 causal flash inference reduce-overhead");
+  // The table's rule: batch 1 up to 8K, batch 2 up to 2K.
+  EXPECT_EQ(expandPoints(sweepPreset("seed-inference-table")).size(), 2u * (5 + 7) * 2);
+
+  SweepSpec s = seed;
+  s.inference.depth = 512;
+  s.inference.new_tokens = 16;
+  s.inference.prompt = "hello";
+  s.inference.tokenizer = std::string(ATTNBENCH_SOURCE_DIR) + "/README.md";  // a file that exists (never read here)
+  const SweepSpec again = specFromJson(specToJson(s));
+  EXPECT_EQ(again.inference, s.inference);
+  EXPECT_EQ(again.max_seq_len_by_batch, s.max_seq_len_by_batch);
+  EXPECT_EQ(specToJson(again), specToJson(s));
+
+  // Options of one workload are refused on another; a decoder is causal; the ranges hold.
+  SweepSpec attention = sweepPreset("cpu-quick");
+  attention.inference.new_tokens = 8;
+  EXPECT_THROW(validateSpec(attention), InputError);
+  SweepSpec bidirectional = seed;
+  bidirectional.causal = {false};
+  EXPECT_THROW(validateSpec(bidirectional), InputError);
+  SweepSpec untokenized = seed;
+  untokenized.inference.prompt = "hello";
+  EXPECT_THROW(validateSpec(untokenized), InputError);
+  SweepSpec no_steps = seed;
+  no_steps.inference.new_tokens = 0;
+  EXPECT_THROW(validateSpec(no_steps), InputError);
+  EXPECT_THROW(specFromJson({{"models", {"llama-2-7b"}}, {"workload", "inference"}, {"causal", true},
+                             {"max_seq_len_by_batch", {{"two", 2048}}}}),
+               InputError);
+  EXPECT_THROW(specFromJson({{"models", {"llama-2-7b"}}, {"workload", "inference"}, {"causal", true},
+                             {"compile_mode", "max-autotune"}}),
+               InputError);
+}
+
 TEST(SweepPoint, FlopsFollowTheFlashAttentionConvention) {
   SweepSpec spec = sweepPreset("cpu-quick");
   spec.models = {findModel("llama-2-7b")};

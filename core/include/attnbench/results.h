@@ -45,6 +45,27 @@ struct CorrectnessResult {
   bool passed = false;
 };
 
+// What an inference point measured (Workload::Inference only). Its samples_ms are the decode time per
+// token with the KV cache, one sample per repetition (the repetition's new_tokens steps / new_tokens), so
+// median_ms is the point's ms/token; time to first token and the rest are here.
+struct InferenceMetrics {
+  double ttft_ms = 0;                 // median prefill of the N-token prompt (after `depth` cached tokens)
+  double ttft_min_ms = 0, ttft_max_ms = 0;
+  double decode_no_cache_ms = 0;      // one step without a KV cache (depth + N + 1 tokens recomputed), median
+  double tokens_per_s = 0;            // batch / decode ms per token
+  double prefill_tflops = 0;          // prefill FLOPs (projections, causal attention, LM head) / ttft
+  double ttft_over_gemm_bound = 0;    // ttft / (prefill FLOPs / the measured GEMM ceiling); 0: no ceiling
+  double decode_gbps = 0;             // bytes read per step (weights but the embedding table, K and V at the
+                                      // steps' mean context) / decode time per token
+  double decode_copy_fraction = 0;    // decode_gbps / the measured copy bandwidth; 0: no ceiling
+  std::uint64_t weights_bytes = 0, kv_cache_bytes = 0, activation_bytes = 0;  // allocated, by kind
+  // --check_correctness: last-position logits of the prompt and of each checked decode step, teacher-
+  // forced with the same tokens, against the standard kernel's point of the same shape and against an
+  // fp32 reference on the CPU (tiny models only); unset where that comparison did not run.
+  std::optional<double> vs_standard_max_abs_diff, vs_standard_top1;
+  std::optional<double> vs_fp32_max_abs_diff, vs_fp32_top1;
+};
+
 struct PointResult {
   SweepPoint point;
   PointStatus status = PointStatus::Ok;
@@ -69,6 +90,7 @@ struct PointResult {
   std::uint64_t predicted_bytes = 0;
   std::uint64_t peak_bytes = 0;  // tracking allocator peak during the point
   std::optional<CorrectnessResult> correctness;
+  std::optional<InferenceMetrics> inference;  // inference points that ran
   std::string started_at, finished_at;  // ISO 8601 UTC
 };
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -33,9 +34,12 @@ struct RunOutcome {
   int failed_points() const;         // Failed or Error
 };
 
+class InferencePointRunner;
+
 class Runner {
  public:
   Runner(Store& store, Backend& backend, EventSink sink);
+  ~Runner();
   // Set from a signal handler or the GUI; checked between samples. The point in progress is dropped
   // and the run is marked interrupted.
   void setCancelFlag(const std::atomic<bool>* cancel) { cancel_ = cancel; }
@@ -81,6 +85,7 @@ class Runner {
   DeviceInfo device_;  // the backend's device with its ceilings, for the run record and events
   // Measured error of each shape's standard point (keyed by the shape's input seed): flash's bar.
   std::map<std::uint64_t, double> baseline_errors_;
+  std::unique_ptr<InferencePointRunner> inference_;  // the inference workload's points (the engine)
 };
 
 // Checks the sampled rows of a prepared, already-run point against an fp64 reference. The rows depend

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,9 +29,11 @@ enum class KernelKind { Flash, Standard, Cudnn };
 // - Attention: one attention operator, N queries against N keys (prefill).
 // - Decode: one generation step, q_len new query rows per sequence against a KV cache of N tokens
 //   (memory-bound; bandwidth is its metric).
-enum class Workload { Attention, Decode };
+// - Inference: a whole model (the transformer engine): prefill of an N-token prompt (time to first
+//   token), then decode steps with and without the KV cache.
+enum class Workload { Attention, Decode, Inference };
 
-std::string workloadName(Workload workload);      // "attention" / "decode"
+std::string workloadName(Workload workload);      // "attention" / "decode" / "inference"
 Workload parseWorkload(const std::string& s);
 
 std::string kernelName(KernelKind kind);        // "flash" / "standard" / "cudnn"
@@ -59,6 +62,9 @@ struct SpecLimits {
   static constexpr int kMaxPageSize = 256;
   static constexpr int kMaxSplits = kernels::kMaxDecodeSplits;
   static constexpr double kMaxKvLensSpread = 0.9;
+  // Inference: decode steps per repetition, and the prompt text's length.
+  static constexpr int kMaxNewTokens = 8192;
+  static constexpr std::size_t kMaxPromptBytes = 1 << 16;
   // A budget of 0 bytes (--max-memory 0.5) is a typo, not a request; past the upper bound no machine
   // has the memory.
   static constexpr std::uint64_t kMinMemoryBytes = 1;
@@ -105,18 +111,38 @@ struct DecodeCacheOptions {
   bool operator==(const DecodeCacheOptions&) const = default;
 };
 
+// What an inference point runs besides its shape (Workload::Inference only).
+enum class CompileMode { None, ReduceOverhead };
+std::string compileModeName(CompileMode mode);  // "none" / "reduce-overhead"
+CompileMode parseCompileMode(const std::string& s);
+
+struct InferenceOptions {
+  int new_tokens = 64;   // decode steps timed per repetition
+  int depth = 0;         // tokens already in the KV cache before the prompt (llama-bench's pp512@d8192)
+  CompileMode compile_mode = CompileMode::None;  // reduce-overhead: decode steps replayed from a CUDA graph
+  std::string ckpt_dir;   // Hugging Face checkpoint (config.json + safetensors); empty: synthetic weights
+  std::string tokenizer;  // SentencePiece model that tokenizes `prompt`; empty: synthetic prompt ids
+  std::string prompt;     // text whose tokens start every prompt (repeated to N tokens)
+
+  bool operator==(const InferenceOptions&) const = default;
+};
+
 struct SweepSpec {
   std::string name = "sweep";
   Workload workload = Workload::Attention;
   std::vector<ModelPreset> models;
   std::vector<int> seq_lens;
   std::vector<int> batch_sizes;
+  // The longest N a batch size runs at (batch -> N; absent: every N): the seed's rule of batch 2 up to
+  // 2K and batch 1 beyond. Points past it are not part of the sweep.
+  std::map<int, int> max_seq_len_by_batch;
   std::vector<DType> dtypes;
   std::vector<bool> causal;
   std::vector<KernelKind> kernels;
   std::vector<TileShape> tiles;  // applies to flash attention points only
   std::vector<int> q_lens = {1}; // decode: new query rows per sequence (1; 2-16 for speculative decoding)
   DecodeCacheOptions decode;     // decode: the cache layout and split count
+  InferenceOptions inference;    // inference: decode steps, depth, CUDA graphs, checkpoint, prompt
   int repetitions = 0;           // timed samples per point; 0 = as many as `sampling` asks
   SamplingRule sampling;
   int warmup = 1;                // untimed runs before the samples
@@ -156,8 +182,10 @@ struct SweepPoint {
   KernelKind kernel = KernelKind::Flash;
   TileShape tile;              // as requested; the backend resolves auto (attention flash points only)
   DecodeCacheOptions decode;   // decode points only
+  InferenceOptions inference;  // inference points only
 
   bool isDecode() const { return workload == Workload::Decode; }
+  bool isInference() const { return workload == Workload::Inference; }
   double flops() const { return shape.flops(); }
   int seqLen() const { return shape.seq_kv; }  // the sweep's N (keys; queries too for attention)
   std::string label() const;  // "llama-2-7b B=1 N=2048 fp16 causal flash 128x64", "... N=16384 q=1 ... decode"

@@ -160,6 +160,24 @@ std::unique_ptr<Engine> makeEngine(const EngineConfig& c) {
   return detail::makeCpuEngine(c);
 }
 
+double prefillFlops(const ModelPreset& m, int batch, int n, int depth) {
+  // Multiply-adds of the projections per token (fused QKV, output, gate|up, down), times two.
+  const double projections = 2.0 * m.layers *
+                             (static_cast<double>(m.hidden) * ((m.heads + 2.0 * m.kv_heads) * m.head_dim) +
+                              static_cast<double>(m.heads) * m.head_dim * m.hidden + 3.0 * m.hidden * m.ffn);
+  const double attention = 4.0 * batch * m.heads * m.head_dim * m.layers *
+                           (static_cast<double>(n) * n / 2 + static_cast<double>(n) * depth);
+  return batch * static_cast<double>(n) * projections + attention + 2.0 * batch * m.hidden * static_cast<double>(m.vocab);
+}
+
+double decodeStepBytes(const EngineConfig& c, std::uint64_t weight_bytes, double context) {
+  const ModelPreset& m = c.model;
+  const double element = kernels::bytesPerElement(c.device == EngineDevice::Cpu ? DType::F32 : c.dtype);
+  const double embedding = static_cast<double>(m.vocab) * m.hidden * element;
+  const double kv = 2.0 * m.layers * c.batch * m.kv_heads * context * m.head_dim * element;
+  return static_cast<double>(weight_bytes) - embedding + kv;
+}
+
 std::vector<std::int32_t> argmaxTokens(std::span<const float> logits, int batch, int vocab) {
   std::vector<std::int32_t> out;
   for (int b = 0; b < batch; ++b) {

@@ -93,6 +93,14 @@ class Engine {
 // checkpoint), OutOfMemory (the device refused an allocation) or DeviceFault.
 std::unique_ptr<Engine> makeEngine(const EngineConfig& config);
 
+// Prefill FLOPs of `n` tokens per sequence after `depth` cached ones: the projections for every token,
+// causal attention (4 B H D (N^2 / 2 + N depth) per layer), the LM head on the last position only.
+double prefillFlops(const ModelPreset& model, int batch, int n, int depth);
+
+// Bytes one decode step must read at a mean context of `context` tokens: every weight but the
+// embedding table (a step gathers one row of it), plus K and V of the context.
+double decodeStepBytes(const EngineConfig& config, std::uint64_t weight_bytes, double context);
+
 // Greedy next token per sequence from [batch, vocab] logits (lowest id on ties).
 std::vector<std::int32_t> argmaxTokens(std::span<const float> logits, int batch, int vocab);
 
