@@ -135,8 +135,8 @@ TEST_F(ChartExplore, CrosshairSnapsAndListsEveryCurve) {
 // The latency chart's context-menu actions switch its axes between log and linear: the curves stay
 // attached with their points, and the new axis spans them.
 TEST_F(ChartExplore, AxesSwitchBetweenLogAndLinear) {
-  const QList<QAction*> actions = view->actions();
-  ASSERT_EQ(actions.size(), 2);
+  const QList<QAction*> actions = view->actions();  // log x, log y, then the x axis, metric and spread menus
+  ASSERT_GE(actions.size(), 2);
   QAction* log_x = actions[0];
   QAction* log_y = actions[1];
   EXPECT_TRUE(log_x->isChecked());

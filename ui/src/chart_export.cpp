@@ -325,11 +325,13 @@ bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points,
   // size (PDF and SVG at kPdfDpi) and the fonts, in pixels, are font_pt there.
   const QSize layout = (style.size_inches * kPdfDpi).toSize();
   const int font_px = std::max(1, static_cast<int>(std::lround(style.font_pt * kPdfDpi / 72.0)));
+  // Markers about half the text's height: visible at a column's width, not blobs over the lines.
+  charts.setMarkerSize(std::max(3.0, font_px * 0.5));
   for (ChartKind kind : kinds) {
     QChart* chart = charts.chart(kind);
     applyFigureFonts(chart, font_px, style.title);
     for (ImageFormat format : formats) {
-      const QString path = QDir(dir).filePath(QStringLiteral("run%1-%2.%3").arg(run.id).arg(chartStem(kind), formatSuffix(format)));
+      const QString path = QDir(dir).filePath(QStringLiteral("run%1-%2.%3").arg(run.id).arg(charts.stem(kind), formatSuffix(format)));
       if (format == ImageFormat::Png) {
         QImage image = renderChartImage(chart, layout, (style.size_inches * style.png_dpi).toSize());
         const int dots_per_meter = static_cast<int>(std::lround(style.png_dpi / 0.0254));
@@ -365,7 +367,7 @@ bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, 
   if (view_from != nullptr) charts.copyViewOf(*view_from);
   for (ChartKind kind : kinds) {
     for (ImageFormat format : formats) {
-      const QString path = QDir(dir).filePath(chartStem(kind) + QLatin1Char('.') + formatSuffix(format));
+      const QString path = QDir(dir).filePath(charts.stem(kind) + QLatin1Char('.') + formatSuffix(format));
       if (!renderChart(charts.chart(kind), path, format, size, error)) return false;
       if (written != nullptr) *written << path;
     }

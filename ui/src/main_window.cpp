@@ -76,7 +76,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   worker_->setGracePeriodMs(options_.cancel_grace_ms);
 
   editor_ = new SweepEditor;
-  charts_ = new ChartPanel(data_);
+  charts_ = new ChartPanel(data_, nullptr, options_.use_settings);
   results_ = new ResultsView(data_);
   roofline_ = new RooflineView(data_);
   winners_ = new WinnersView(data_);
