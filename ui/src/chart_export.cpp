@@ -292,6 +292,23 @@ bool renderChart(QChart* chart, const QString& path, ImageFormat format, QSize s
   return writeFile(path, bytes.data(), error);
 }
 
+bool namedFigureStyle(const QString& name, FigureStyle* style, QString* error) {
+  if (name == QLatin1String("paper")) {
+    *style = FigureStyle{};
+    return true;
+  }
+  if (name == QLatin1String("screen")) {
+    *style = FigureStyle{};
+    style->size_inches = QSizeF(kDefaultChartSize) / kPdfDpi;
+    style->png_dpi = kPdfDpi;
+    style->font_pt = 9.0;
+    style->title = true;
+    return true;
+  }
+  *error = QStringLiteral("figure style \"%1\": use paper or screen").arg(name);
+  return false;
+}
+
 bool parseFigureSize(const QString& text, QSizeF* inches, QString* error) {
   static const QRegularExpression pattern(QStringLiteral("^\\s*([0-9]*\\.?[0-9]+)\\s*[xX×]\\s*([0-9]*\\.?[0-9]+)\\s*(in|mm|cm)\\s*$"));
   const QRegularExpressionMatch m = pattern.match(text);

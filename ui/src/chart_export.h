@@ -53,6 +53,12 @@ struct FigureStyle {
   bool title = false;
   bool dark = false;
 };
+// The named styles: "paper" (the defaults above) and "screen" (1200 x 800 px at 96 dpi, 9 pt, with
+// a title, as the window's exports); false with a one-line error for another name.
+bool namedFigureStyle(const QString& name, FigureStyle* style, QString* error);
+// The PNG resolutions a figure may ask for.
+inline constexpr int kMinFigureDpi = 50;
+inline constexpr int kMaxFigureDpi = 1200;
 // "3.3x2.2in", "7x3in", "84x56mm", "8.5x5.5cm" (width x height, one unit) -> inches; false with a
 // one-line error for anything else or a side outside 0.5-40 in.
 bool parseFigureSize(const QString& text, QSizeF* inches, QString* error);
