@@ -2,6 +2,7 @@
 // the points table to CSV/JSON (core's exporters), and a whole-run report to HTML or PDF.
 #pragma once
 
+#include <map>
 #include <vector>
 
 #include <QImage>
@@ -17,6 +18,7 @@
 
 QT_BEGIN_NAMESPACE
 class QChart;
+class QTextDocument;
 QT_END_NAMESPACE
 
 namespace attnbench::ui {
@@ -72,6 +74,11 @@ bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points,
 
 // The points as CSV (.csv) or the run as JSON (.json), by the suffix of `path`.
 bool exportTable(const RunRecord& run, const std::vector<PointResult>& points, const QString& path, QString* error);
+
+// The PDF report as a document paged at its A4 landscape text area (in 96-per-inch units): tables
+// as wide as the page, lines broken between words only, two charts to a page (`images`, by kind).
+void buildReportDocument(QTextDocument* doc, const RunRecord& run, const std::vector<PointResult>& points,
+                         const std::map<ChartKind, QImage>& images);
 
 // A report of the run: device, sweep, charts, summary and points tables. HTML (.html, images
 // embedded) or PDF (.pdf), by the suffix of `path`.
