@@ -40,6 +40,7 @@ constexpr int kPdfDpi = 96;
 constexpr double kReportMarginMm = 12.0;
 const QSizeF kReportTextPx((297.0 - 2 * kReportMarginMm) / 25.4 * kPdfDpi, (210.0 - 2 * kReportMarginMm) / 25.4 * kPdfDpi);
 constexpr int kReportChartWidthPx = 460;
+constexpr QSize kReportChartSize{600, 400};
 
 // Lays the chart out at `size` in a scene (its own, when no view shows it) and draws that scene
 // region: the scene, not a view, so the legend markers survive in PDF (Qt 6.4).
@@ -92,7 +93,7 @@ bool writeFile(const QString& path, const QByteArray& bytes, QString* error) {
 QString esc(const QString& s) { return s.toHtmlEscaped(); }
 
 QString row(const QString& key, const QString& value) {
-  return QStringLiteral("<tr><th align=left>%1</th><td>%2</td></tr>").arg(esc(key), esc(value));
+  return QStringLiteral("<tr><th align=left width=\"30%\">%1</th><td>%2</td></tr>").arg(esc(key), esc(value));
 }
 
 QString joinInts(const std::vector<int>& values) {
@@ -461,7 +462,8 @@ bool exportReport(const RunRecord& run, const std::vector<PointResult>& points, 
   charts.reset({chartRunOf(run)}, chartContext(run));
   charts.addPoints(points);
   std::map<ChartKind, QImage> images;
-  for (ChartKind kind : kChartKinds) images[kind] = renderChartImage(charts.chart(kind), kDefaultChartSize);
+  // Laid out near the printed width (so the text stays readable there), drawn at twice the pixels.
+  for (ChartKind kind : kChartKinds) images[kind] = renderChartImage(charts.chart(kind), kReportChartSize, kReportChartSize * 2);
 
   if (suffix != QLatin1String("pdf")) {
     const QString html = reportHtml(run, points, [&](ChartKind kind) {
