@@ -173,7 +173,8 @@ void ChartPanel::syncMenus() {
     const QSignalBlocker quiet_x(log_x), quiet_y(log_y);
     log_x->setChecked(charts_->logScale(kind, Qt::Horizontal));
     log_y->setChecked(charts_->logScale(kind, Qt::Vertical));
-    QWidget* view = views_[static_cast<std::size_t>(kind)];
+    auto* view = static_cast<ExplorableChartView*>(views_[static_cast<std::size_t>(kind)]);
+    view->setXSymbol(xSymbol(charts_->choice(kind).x));
     if (tabbed_) tabs_->setTabText(tabs_->indexOf(view), charts_->title(kind));
   }
 }

@@ -145,15 +145,6 @@ QString xTitle(ChartX x) {
   return {};
 }
 
-QString xSymbol(ChartX x) {
-  switch (x) {
-    case ChartX::SeqLen: return QStringLiteral("N");
-    case ChartX::Batch: return QStringLiteral("B");
-    case ChartX::HeadDim: return QStringLiteral("D");
-  }
-  return {};
-}
-
 QString metricStem(ChartMetric metric) {
   switch (metric) {
     case ChartMetric::Latency: return QStringLiteral("latency");
@@ -195,6 +186,15 @@ ChartChoice defaultChoice(ChartKind kind) {
     case ChartKind::Speedup: return {ChartX::SeqLen, ChartMetric::Speedup};
     case ChartKind::Throughput: return {ChartX::SeqLen, ChartMetric::Throughput};
     case ChartKind::Memory: return {ChartX::SeqLen, ChartMetric::Memory};
+  }
+  return {};
+}
+
+QString xSymbol(ChartX x) {
+  switch (x) {
+    case ChartX::SeqLen: return QStringLiteral("N");
+    case ChartX::Batch: return QStringLiteral("B");
+    case ChartX::HeadDim: return QStringLiteral("D");
   }
   return {};
 }
@@ -967,7 +967,9 @@ void RunCharts::applyStyle(QAbstractSeries* series) {
     scatter->setColor(pen.color());
     const bool skipped = scatter->name() == QLatin1String("OOM / skipped");
     // The OOM/skipped triangles stand out with a border; a curve's markers are its colour only.
-    scatter->setBorderColor(!skipped ? pen.color() : dark_ ? QColor(Qt::white) : QColor(Qt::black));
+    QPen border(!skipped ? pen.color() : dark_ ? QColor(Qt::white) : QColor(Qt::black));
+    border.setWidthF(skipped ? 1.5 : 1.0);  // a thin edge: the marker's size is its size
+    scatter->setPen(border);
     scatter->setMarkerSize(skipped ? 11.0 : marker_size_);
   } else if (auto* area = qobject_cast<QAreaSeries*>(series)) {
     QColor fill = pen.color();

@@ -61,6 +61,7 @@ struct ChartChoice {
 };
 ChartChoice defaultChoice(ChartKind kind);
 QString xName(ChartX x);                 // "N", "batch", "head dim" (menus, settings)
+QString xSymbol(ChartX x);               // "N", "B", "D" (tooltips, the crosshair)
 QString metricName(ChartMetric metric);  // "latency", "TFLOP/s", "GB/s", "peak memory", "speedup"
 // Both from their names; false for an unknown name.
 bool xFromName(const QString& name, ChartX* x);
