@@ -222,6 +222,13 @@ TEST(ChartChoice, SpreadBandsFollowTheStoredStatistics) {
   };
   check(Spread::MinMax);
   check(Spread::Std);
+  if (const QByteArray shots = qgetenv("ATTNBENCH_UI_SHOTS"); !shots.isEmpty()) {
+    charts.setSpread(Spread::MinMax);
+    renderChartImage(charts.chart(ChartKind::Latency), QSize(700, 480)).save(QString::fromLocal8Bit(shots) + QStringLiteral("/chart-spread-band.png"));
+    charts.setChoice(ChartKind::Throughput, {ChartX::Batch, ChartMetric::Throughput});
+    renderChartImage(charts.chart(ChartKind::Throughput), QSize(700, 480)).save(QString::fromLocal8Bit(shots) + QStringLiteral("/chart-tflops-vs-batch.png"));
+    charts.setChoice(ChartKind::Throughput, defaultChoice(ChartKind::Throughput));
+  }
 
   // The figure draws the bands (translucent fills) only when the view has them.
   QTemporaryDir dir;
