@@ -4,7 +4,6 @@
 #include <cmath>
 #include <optional>
 #include <set>
-#include <tuple>
 #include <utility>
 
 #include <QCursor>
@@ -345,7 +344,6 @@ void RunCharts::preparePlot(ChartKind kind) {
     if (xy != nullptr) {
       tips_.remove(xy);
       staged_.erase(xy);
-      curve_kernels_.remove(xy);
       const Decoration d = decorations_.take(xy);
       for (QXYSeries* edge : {static_cast<QXYSeries*>(d.upper), static_cast<QXYSeries*>(d.lower)}) {
         if (edge != nullptr) staged_.erase(edge);
@@ -674,7 +672,6 @@ void RunCharts::decorate(ChartKind kind, QLineSeries* curve, KernelKind kernel) 
     attach(d.markers, QPen(color));
     connectSeries(pl.chart, d.markers);  // its tooltips
   }
-  curve_kernels_.insert(curve, kernel);
   decorations_.insert(curve, d);
 }
 

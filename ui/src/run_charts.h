@@ -222,7 +222,6 @@ class RunCharts : public QObject {
   QHash<QAbstractSeries*, QPen> styles_;
   QHash<QXYSeries*, std::map<double, QString>> tips_;
   QHash<QXYSeries*, Decoration> decorations_;
-  QHash<QXYSeries*, KernelKind> curve_kernels_;
   // While batching: the points of every touched series (x -> y) and the new OOM/skipped markers.
   bool batching_ = false;
   std::unordered_map<QXYSeries*, std::map<double, double>> staged_;
