@@ -44,11 +44,33 @@ constexpr bool kCanDrawCharts = true;
 constexpr bool kCanDrawCharts = false;
 #endif
 
+// The figure options of `export --charts`: a style (paper | screen), its size, PNG DPI and theme.
+// All empty: the charts at the window's export size, named <chart>.<ext>.
+struct FigureFlags {
+  std::string style, size, theme;
+  int dpi = 0;
+  bool empty() const { return style.empty() && size.empty() && theme.empty() && dpi == 0; }
+#ifdef ATTNBENCH_HAVE_GUI
+  ui::FigureRequest request() const {
+    return {QString::fromStdString(style), QString::fromStdString(size), dpi, theme == "dark"};
+  }
+#endif
+};
+
+// Why the GUI library cannot draw `figure` (empty when it can; the charts' style code is there).
+std::string checkFigure([[maybe_unused]] const FigureFlags& figure) {
+#ifdef ATTNBENCH_HAVE_GUI
+  return ui::checkFigureRequest(figure.request()).toStdString();
+#else
+  return {};
+#endif
+}
+
 // Draws a run's charts into `dir` (PNG, SVG, PDF) through the GUI library; empty on success, else why.
 std::string drawCharts([[maybe_unused]] const RunRecord& run, [[maybe_unused]] const std::vector<PointResult>& points,
-                       [[maybe_unused]] const std::string& dir) {
+                       [[maybe_unused]] const std::string& dir, [[maybe_unused]] const FigureFlags& figure) {
 #ifdef ATTNBENCH_HAVE_GUI
-  return ui::exportRunCharts(run, points, QString::fromStdString(dir)).toStdString();
+  return ui::exportRunCharts(run, points, QString::fromStdString(dir), figure.request()).toStdString();
 #else
   return "drawing charts needs the GUI build (Qt 6)";
 #endif
@@ -438,12 +460,15 @@ void checkOutputFolder(const std::string& option, const std::string& dir, const 
 // Where a run's exports go; checked as a whole before the run or the export starts.
 struct Outputs {
   std::string csv, json, charts;
+  FigureFlags figure;
   void check(const std::string& db_path, const char* csv_option, const char* json_option, const char* charts_option) const {
     if (!csv.empty()) checkOutputFile(csv_option, csv, db_path);
     if (!json.empty()) checkOutputFile(json_option, json, db_path);
+    if (charts.empty() && !figure.empty()) throw InputError("--style, --size, --dpi and --theme go with --charts DIR");
     if (!charts.empty()) {
       checkOutputFolder(charts_option, charts, db_path);
       if (!kCanDrawCharts) throw InputError(std::string(charts_option) + " needs the GUI build (Qt 6)");
+      if (const std::string why = checkFigure(figure); !why.empty()) throw InputError(why);
     }
   }
   // Writes them; a failure is the OS's (disk full, I/O error) and throws std::runtime_error.
@@ -451,7 +476,7 @@ struct Outputs {
     if (!csv.empty()) writeOutputFile(csv, [&](std::ostream& o) { writeCsv(o, points, run.provenance); });
     if (!json.empty()) writeOutputFile(json, [&](std::ostream& o) { o << runToJson(run, points).dump(2) << '\n'; });
     if (!charts.empty()) {
-      const std::string err = drawCharts(run, points, charts);
+      const std::string err = drawCharts(run, points, charts, figure);
       if (!err.empty()) throw std::runtime_error("chart export failed: " + err);
     }
   }
@@ -742,6 +767,15 @@ void declareVerbs(CommandLine& c) {
   c.export_run->add_option("--csv", c.export_outputs.csv, "CSV file (- for stdout)");
   c.export_run->add_option("--json", c.export_outputs.json, "JSON file (- for stdout)");
   c.export_run->add_option("--charts", c.export_outputs.charts, "directory for PNG/SVG/PDF charts (GUI build)");
+  c.export_run->add_option("--style", c.export_outputs.figure.style,
+                           "charts as figures named run<ID>-<chart>: paper (3.3x2.2in, 8 pt, 300 dpi) or screen")
+      ->check(CLI::IsMember({"paper", "screen"}));
+  c.export_run->add_option("--size", c.export_outputs.figure.size, "figure size, e.g. 3.3x2.2in, 7x3in, 84x56mm");
+  c.export_run->add_option("--dpi", c.export_outputs.figure.dpi, "resolution of the PNG figures");
+  c.export_run->add_option("--theme", c.export_outputs.figure.theme, "light (default) or dark")
+      ->check(CLI::IsMember({"light", "dark"}));
+  c.export_run->footer("Example: attnbench export 3 --charts figs --style paper --size 3.3x2.2in --dpi 300 --theme dark\n"
+                       "--size, --dpi or --theme without --style start from the screen style.");
   c.compare = app.add_subcommand("compare", "compare runs point by point against the first (ratio of medians)");
   c.compare->add_option("RUNS", c.compared_ids, "run ids: the baseline first, then one or more to compare")
       ->required()

@@ -6,6 +6,8 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QGraphicsRectItem>
+#include <QGraphicsScene>
 #include <QMouseEvent>
 #include <QTest>
 #include <QWheelEvent>
@@ -54,6 +56,7 @@ class ChartExplore : public ::testing::Test {
   ExplorableChartView* view = nullptr;
   QChart* chart = nullptr;
   RunCharts* charts = nullptr;
+  ChartPanel* panel() const { return panel_.get(); }
 
  private:
   RunData data_;
@@ -124,6 +127,12 @@ TEST_F(ChartExplore, CrosshairSnapsAndListsEveryCurve) {
     for (const QPointF& p : xy->points()) with_point += p.x() == 256.0 ? 1 : 0;
   }
   EXPECT_EQ(text.count(QLatin1Char('\n')), with_point);
+  // Readable: the label's box in the chart's light background, not black behind the dark text.
+  for (QGraphicsItem* item : view->scene()->items()) {
+    if (auto* box = dynamic_cast<QGraphicsRectItem*>(item); box != nullptr && box->isVisible() && box->zValue() >= 1000) {
+      EXPECT_GT(box->brush().color().lightnessF(), 0.8f);
+    }
+  }
   EXPECT_GE(with_point, 4);
   if (const QByteArray shots = qgetenv("ATTNBENCH_UI_SHOTS"); !shots.isEmpty()) {
     view->grab().save(QString::fromLocal8Bit(shots) + QStringLiteral("/chart-crosshair.png"));
@@ -135,8 +144,8 @@ TEST_F(ChartExplore, CrosshairSnapsAndListsEveryCurve) {
 // The latency chart's context-menu actions switch its axes between log and linear: the curves stay
 // attached with their points, and the new axis spans them.
 TEST_F(ChartExplore, AxesSwitchBetweenLogAndLinear) {
-  const QList<QAction*> actions = view->actions();
-  ASSERT_EQ(actions.size(), 2);
+  const QList<QAction*> actions = view->actions();  // log x, log y, then the x axis, metric and spread menus
+  ASSERT_GE(actions.size(), 2);
   QAction* log_x = actions[0];
   QAction* log_y = actions[1];
   EXPECT_TRUE(log_x->isChecked());
@@ -181,6 +190,24 @@ TEST_F(ChartExplore, AxesSwitchBetweenLogAndLinear) {
   EXPECT_LE(log_axis->min(), y_lo);
   EXPECT_GE(log_axis->max(), y_hi);
   EXPECT_NE(qobject_cast<QLogValueAxis*>(chart->axes(Qt::Horizontal).constFirst()), nullptr);
+}
+
+// Over another x axis (chosen from the context menu), the crosshair names that axis and snaps to
+// its values.
+TEST_F(ChartExplore, CrosshairFollowsTheChosenXAxis) {
+  panel()->setChoice(ChartKind::Latency, {ChartX::Batch, ChartMetric::Latency});
+  QCoreApplication::processEvents();
+  QXYSeries* curve = nullptr;
+  for (QAbstractSeries* s : chart->series()) {
+    if (s->name() == QLatin1String("flash N=256")) curve = qobject_cast<QXYSeries*>(s);
+  }
+  ASSERT_NE(curve, nullptr);
+  ASSERT_EQ(curve->count(), 2);
+  const QPointF at = chart->mapToPosition(curve->at(1), curve) + QPointF(3, 0);
+  view->showCrosshair(view->mapFromScene(chart->mapToScene(at)));
+  ASSERT_TRUE(view->crosshairX().has_value());
+  EXPECT_EQ(*view->crosshairX(), 2.0);  // batch 2
+  EXPECT_TRUE(view->crosshairText().startsWith(QLatin1String("B = 2\n"))) << view->crosshairText().toStdString();
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <QTemporaryDir>
 #include <QTimer>
 
+#include "chart_panel.h"
 #include "history_panel.h"
 #include "main_window.h"
 #include "run_data.h"
@@ -121,6 +122,15 @@ TEST(Dialogs, ExportsAChartAtTheChosenSize) {
   for (const char* stem : {"latency", "speedup", "tflops", "memory"}) {
     test::expectDecodablePng(all + QLatin1Char('/') + QString::fromLatin1(stem) + QStringLiteral(".png"), QSize(640, 480));
   }
+
+  // Figures from the window: the style's physical size at its DPI, the chart as the window shows it
+  // (here switched to TFLOP/s over the batch size), named with the run id.
+  window.chartPanel()->setChoice(ChartKind::Speedup, {ChartX::Batch, ChartMetric::Throughput});
+  FigureStyle paper;
+  paper.png_dpi = 100;
+  const QString figures = fixture.dir.filePath(QStringLiteral("figures"));
+  ASSERT_TRUE(window.exportFigureFiles(figures, {ChartKind::Speedup}, ImageFormat::Png, paper));
+  test::expectDecodablePng(QStringLiteral("%1/run%2-tflops-vs-batch.png").arg(figures).arg(fixture.run_id), QSize(330, 220));
 }
 
 }  // namespace

@@ -324,11 +324,11 @@ TEST(RunCharts, ManyCurvesGetAGroupedLegendAndGiBForAGpu) {
   for (QLegendMarker* m : latency->legend()->markers()) {
     if (m->isVisible()) entries << m->label();
   }
-  EXPECT_EQ(entries, (QStringList{QStringLiteral("flash: solid"), QStringLiteral("standard: dashed"), QStringLiteral("B=1 Llama-2-7B"),
+  EXPECT_EQ(entries, (QStringList{QStringLiteral("flash: solid ●"), QStringLiteral("standard: dashed ▲"), QStringLiteral("B=1 Llama-2-7B"),
                                   QStringLiteral("B=2 Llama-2-7B"), QStringLiteral("B=1 Llama-3-8B"),
                                   QStringLiteral("B=2 Llama-3-8B")}));
   // The "standard" key hides every standard curve, and brings them back.
-  QLineSeries* key = findLine(latency, QStringLiteral("standard: dashed"));
+  QLineSeries* key = findLine(latency, QStringLiteral("standard: dashed ▲"));
   ASSERT_NE(key, nullptr);
   QLineSeries* standard1 = findLine(latency, QStringLiteral("standard B=1 Llama-2-7B"));
   QLineSeries* flash1 = findLine(latency, QStringLiteral("flash B=1 Llama-2-7B"));
@@ -392,7 +392,9 @@ TEST(RunCharts, HoverShowsThePointsValues) {
   const QPointF at = chart->mapToPosition(flash->at(1), flash);
   const QPoint in_view = view->mapFromScene(chart->mapToScene(at));
   bool hovered = false;
+  // The curve's markers lie over its points: they or the line report the hover, with the same tooltip.
   QObject::connect(flash, &QXYSeries::hovered, [&](const QPointF&, bool state) { hovered = hovered || state; });
+  QObject::connect(panel.charts()->markersOf(flash), &QXYSeries::hovered, [&](const QPointF&, bool state) { hovered = hovered || state; });
   for (int dx = -6; dx <= 6 && !hovered; ++dx) {
     QTest::mouseMove(view->viewport(), in_view + QPoint(dx, 0));
     QCoreApplication::processEvents();
@@ -483,7 +485,8 @@ TEST(RunCharts, ModelsOfOneShapeShareACurveNamedAfterBoth) {
   charts.addPoints(points);
   QStringList names;
   for (QAbstractSeries* s : charts.chart(ChartKind::Latency)->series()) {
-    if (auto* xy = qobject_cast<QXYSeries*>(s); xy != nullptr && xy->count() > 0) names << xy->name();
+    // Unnamed: a curve's markers.
+    if (auto* xy = qobject_cast<QXYSeries*>(s); xy != nullptr && xy->count() > 0 && !xy->name().isEmpty()) names << xy->name();
   }
   names.sort();
   // 2 kernels x 2 batches for each of the two shapes.

@@ -1,6 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include <QAbstractTextDocumentLayout>
+#include <QRegularExpression>
 #include <QTemporaryDir>
+#include <QTextBlock>
+#include <QTextDocument>
+#include <QTextFrame>
+#include <QTextLayout>
+#include <QTextTable>
 
 #include "attnbench/ui/gui_main.h"
 #include "chart_export.h"
@@ -81,6 +90,84 @@ TEST(Export, ReportAsHtmlAndPdf) {
   const QString pdf = dir.filePath(QStringLiteral("report.pdf"));
   ASSERT_TRUE(exportReport(test::fixtureRun(), test::fixturePoints(), pdf, &error)) << error.toStdString();
   test::expectPdf(pdf);
+}
+
+// The PDF report laid out for reading: every table as wide as the page's text, each line of a cell
+// broken between words (none cut inside a word, none running past its cell), two charts to a page;
+// the file read back: A4 landscape pages, the four charts, more than one page.
+TEST(Export, PdfReportFillsTheWidthKeepsWordsWholeAndPairsTheCharts) {
+  test::ensureApp();
+  const RunRecord run = measuredRun();
+  const std::vector<PointResult> points = test::fixturePoints();
+  std::map<ChartKind, QImage> images;
+  RunCharts charts;
+  charts.reset({ChartRun{run.spec, run.device, QStringLiteral("#1")}}, QString());
+  charts.addPoints(points);
+  for (ChartKind kind : kChartKinds) images[kind] = renderChartImage(charts.chart(kind), kDefaultChartSize);
+  QTextDocument doc;
+  buildReportDocument(&doc, run, points, images);
+  const QSizeF page = doc.pageSize();
+  ASSERT_GT(page.width(), page.height());  // landscape
+  QAbstractTextDocumentLayout* layout = doc.documentLayout();
+  int tables = 0, lines = 0;
+  for (QTextFrame* frame : doc.rootFrame()->childFrames()) {
+    auto* table = qobject_cast<QTextTable*>(frame);
+    if (table == nullptr) continue;
+    ++tables;
+    EXPECT_NEAR(layout->frameBoundingRect(table).width(), page.width(), 2.0) << "table " << tables;
+    for (int r = 0; r < table->rows(); ++r) {
+      for (int c = 0; c < table->columns(); ++c) {
+        for (QTextFrame::iterator it = table->cellAt(r, c).begin(); !it.atEnd(); ++it) {
+          const QTextBlock block = it.currentBlock();
+          const QString text = block.text();
+          QTextLayout* lines_of = block.layout();
+          for (int i = 0; i < lines_of->lineCount(); ++i) {
+            const QTextLine line = lines_of->lineAt(i);
+            ++lines;
+            EXPECT_LE(line.naturalTextWidth(), line.width() + 0.5) << text.toStdString() << " runs past its cell";
+            const int end = line.textStart() + line.textLength();
+            if (end >= text.size()) continue;
+            // A break between words: after a space, or after a hyphen or slash in a compound.
+            const QChar last = text.at(end - 1);
+            EXPECT_TRUE(last.isSpace() || last == QLatin1Char('-') || last == QLatin1Char('/') || last == QLatin1Char(','))
+                << "\"" << text.toStdString() << "\" broken inside a word after \"" << text.left(end).toStdString() << "\"";
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GE(tables, 6);  // run, device, provenance, sweep, summary, points
+  EXPECT_GT(lines, 100);
+  // The four charts: two on one page, two on the next.
+  std::map<int, int> charts_on_page;
+  for (QTextBlock block = doc.begin(); block.isValid(); block = block.next()) {
+    for (QTextBlock::iterator f = block.begin(); !f.atEnd(); ++f) {
+      if (!f.fragment().charFormat().isImageFormat()) continue;
+      const QRectF at = layout->blockBoundingRect(block);
+      const int first = static_cast<int>(at.top() / page.height());
+      EXPECT_EQ(static_cast<int>((at.bottom() - 1) / page.height()), first) << "a chart split over two pages";
+      ++charts_on_page[first];
+    }
+  }
+  ASSERT_EQ(charts_on_page.size(), 2u);
+  EXPECT_EQ(charts_on_page.begin()->second, 2);
+  EXPECT_EQ(charts_on_page.rbegin()->second, 2);
+  EXPECT_EQ(charts_on_page.rbegin()->first, charts_on_page.begin()->first + 1);
+
+  QTemporaryDir dir;
+  QString error;
+  const QString pdf = dir.filePath(QStringLiteral("report.pdf"));
+  ASSERT_TRUE(exportReport(run, points, pdf, &error)) << error.toStdString();
+  const QString bytes = QString::fromLatin1(test::readAll(pdf));
+  const QRegularExpressionMatch box = QRegularExpression(QStringLiteral("/MediaBox \\[0 0 ([0-9.]+) ([0-9.]+)\\]")).match(bytes);
+  ASSERT_TRUE(box.hasMatch());
+  EXPECT_NEAR(box.captured(1).toDouble(), 841.9, 1.0);  // A4 landscape, in points
+  EXPECT_NEAR(box.captured(2).toDouble(), 595.3, 1.0);
+  EXPECT_GE(static_cast<int>(bytes.count(QRegularExpression(QStringLiteral("/Type /Page\\b")))), doc.pageCount());
+  EXPECT_EQ(static_cast<int>(bytes.count(QRegularExpression(QStringLiteral("/Subtype /Image")))), 4);
+  if (const QByteArray keep = qgetenv("ATTNBENCH_REPORT_DIR"); !keep.isEmpty()) {
+    QFile::copy(pdf, QString::fromLocal8Bit(keep) + QStringLiteral("/report.pdf"));
+  }
 }
 
 }  // namespace

@@ -35,6 +35,13 @@ namespace {
 
 constexpr int kPdfDpi = 96;
 
+// The PDF report: A4 landscape with 12 mm margins, laid out in 96-per-inch units; a chart's width
+// such that two of them (3:2) and a heading fit one page's height.
+constexpr double kReportMarginMm = 12.0;
+const QSizeF kReportTextPx((297.0 - 2 * kReportMarginMm) / 25.4 * kPdfDpi, (210.0 - 2 * kReportMarginMm) / 25.4 * kPdfDpi);
+constexpr int kReportChartWidthPx = 460;
+constexpr QSize kReportChartSize{600, 400};
+
 // Lays the chart out at `size` in a scene (its own, when no view shows it) and draws that scene
 // region: the scene, not a view, so the legend markers survive in PDF (Qt 6.4).
 template <typename Paint>
@@ -86,7 +93,7 @@ bool writeFile(const QString& path, const QByteArray& bytes, QString* error) {
 QString esc(const QString& s) { return s.toHtmlEscaped(); }
 
 QString row(const QString& key, const QString& value) {
-  return QStringLiteral("<tr><th align=left>%1</th><td>%2</td></tr>").arg(esc(key), esc(value));
+  return QStringLiteral("<tr><th align=left width=\"30%\">%1</th><td>%2</td></tr>").arg(esc(key), esc(value));
 }
 
 QString joinInts(const std::vector<int>& values) {
@@ -104,13 +111,13 @@ template <typename ImageSrc>
 QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points, ImageSrc image_src) {
   QString html;
   html += QStringLiteral("<html><head><meta charset=\"utf-8\"><title>attnbench run #%1</title>"
-                         "<style>body{font-family:sans-serif} table{border-collapse:collapse}"
-                         "td,th{border:1px solid #bbb;padding:2px 6px;font-size:small}</style></head><body>")
+                         "<style>body{font-family:sans-serif} table{border-collapse:collapse;width:100%}"
+                         "td,th{border:1px solid #bbb;padding:2px 4px}</style></head><body>")
               .arg(run.id);
   html += QStringLiteral("<h1>attnbench — run #%1 %2</h1>").arg(run.id).arg(esc(qs(run.name)));
   html += QStringLiteral("<p>Report written %1.</p>").arg(QDateTime::currentDateTime().toString(Qt::ISODate));
 
-  html += QStringLiteral("<h2>Run</h2><table>");
+  html += QStringLiteral("<h2>Run</h2><table width=\"100%\">");
   html += row(QStringLiteral("Status"), qs(runStatusName(run.status)));
   html += row(QStringLiteral("Points"), QStringLiteral("%1 of %2").arg(points.size()).arg(run.total_points));
   html += row(QStringLiteral("Started"), localTime(run.started_at));
@@ -121,7 +128,7 @@ QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points,
   html += QStringLiteral("</table>");
 
   const DeviceInfo& d = run.device;
-  html += QStringLiteral("<h2>Device</h2><table>");
+  html += QStringLiteral("<h2>Device</h2><table width=\"100%\">");
   html += row(QStringLiteral("Name"), qs(d.name));
   html += row(QStringLiteral("Id"), qs(d.id));
   html += row(QStringLiteral("Memory"), formatByteCount(d.memory_bytes));
@@ -140,7 +147,7 @@ QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points,
   if (run.provenance.empty()) {
     html += QStringLiteral("<p>None recorded (a run stored before attnbench recorded it).</p>");
   } else {
-    html += QStringLiteral("<table>");
+    html += QStringLiteral("<table width=\"100%\">");
     for (const auto& e : run.provenance.entries()) html += row(qs(e.key), qs(e.value));
     html += QStringLiteral("</table>");
   }
@@ -154,7 +161,7 @@ QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points,
   for (KernelKind k : s.kernels) kernels_list << qs(kernelName(k));
   for (const auto& t : s.tiles) tiles << qs(tileName(t));
   for (bool c : s.causal) masks << (c ? QStringLiteral("causal") : QStringLiteral("non-causal"));
-  html += QStringLiteral("<h2>Sweep</h2><table>");
+  html += QStringLiteral("<h2>Sweep</h2><table width=\"100%\">");
   html += row(QStringLiteral("Models"), models.join(QStringLiteral("; ")));
   html += row(QStringLiteral("Sequence lengths"), joinInts(s.seq_lens));
   html += row(QStringLiteral("Batch sizes"), joinInts(s.batch_sizes));
@@ -172,12 +179,17 @@ QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points,
   html += row(QStringLiteral("Device requested"), qs(s.device));
   html += QStringLiteral("</table>");
 
-  html += QStringLiteral("<h2>Charts</h2>");
-  for (ChartKind kind : kChartKinds) {
-    html += QStringLiteral("<p><img src=\"%1\" width=\"720\"></p>").arg(image_src(kind));
+  // Two charts to a page, one above the other, each on a page of its own in print.
+  html += QStringLiteral("<h2 style=\"page-break-before:always\">Charts</h2>");
+  for (std::size_t i = 0; i < kChartKinds.size(); ++i) {
+    const QString page_break = i % 2 == 0 && i > 0 ? QStringLiteral(" style=\"page-break-before:always\"") : QString();
+    html += QStringLiteral("<p align=\"center\"%1><img src=\"%2\" width=\"%3\"></p>")
+                .arg(page_break, image_src(kChartKinds[i]))
+                .arg(kReportChartWidthPx);
   }
+  html += QStringLiteral("<h2 style=\"page-break-before:always\">Summary</h2>");
 
-  html += QStringLiteral("<h2>Flash vs standard</h2><table><tr><th>Model</th><th>B</th><th>N</th><th>dtype</th>"
+  html += QStringLiteral("<h3>Flash vs standard</h3><table width=\"100%\"><tr><th>Model</th><th>B</th><th>N</th><th>dtype</th>"
                          "<th>causal</th><th>flash</th><th>standard</th><th>speedup</th><th>flash peak</th>"
                          "<th>standard peak</th><th>memory ratio</th></tr>");
   for (const auto& sum : summarize(points)) {
@@ -199,7 +211,7 @@ QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points,
   RunData data;
   data.reset(run, points);
   ResultsModel model(&data);
-  html += QStringLiteral("<h2>Points</h2><table><tr>");
+  html += QStringLiteral("<h3>Points</h3><table width=\"100%\"><tr>");
   for (int c = 0; c < model.columnCount(); ++c) {
     html += QStringLiteral("<th>%1</th>").arg(esc(model.headerData(c, Qt::Horizontal, Qt::DisplayRole).toString()));
   }
@@ -292,6 +304,23 @@ bool renderChart(QChart* chart, const QString& path, ImageFormat format, QSize s
   return writeFile(path, bytes.data(), error);
 }
 
+bool namedFigureStyle(const QString& name, FigureStyle* style, QString* error) {
+  if (name == QLatin1String("paper")) {
+    *style = FigureStyle{};
+    return true;
+  }
+  if (name == QLatin1String("screen")) {
+    *style = FigureStyle{};
+    style->size_inches = QSizeF(kDefaultChartSize) / kPdfDpi;
+    style->png_dpi = kPdfDpi;
+    style->font_pt = 9.0;
+    style->title = true;
+    return true;
+  }
+  *error = QStringLiteral("figure style \"%1\": use paper or screen").arg(name);
+  return false;
+}
+
 bool parseFigureSize(const QString& text, QSizeF* inches, QString* error) {
   static const QRegularExpression pattern(QStringLiteral("^\\s*([0-9]*\\.?[0-9]+)\\s*[xX×]\\s*([0-9]*\\.?[0-9]+)\\s*(in|mm|cm)\\s*$"));
   const QRegularExpressionMatch m = pattern.match(text);
@@ -325,11 +354,13 @@ bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points,
   // size (PDF and SVG at kPdfDpi) and the fonts, in pixels, are font_pt there.
   const QSize layout = (style.size_inches * kPdfDpi).toSize();
   const int font_px = std::max(1, static_cast<int>(std::lround(style.font_pt * kPdfDpi / 72.0)));
+  // Markers about half the text's height: visible at a column's width, not blobs over the lines.
+  charts.setMarkerSize(std::max(3.0, font_px * 0.5));
   for (ChartKind kind : kinds) {
     QChart* chart = charts.chart(kind);
     applyFigureFonts(chart, font_px, style.title);
     for (ImageFormat format : formats) {
-      const QString path = QDir(dir).filePath(QStringLiteral("run%1-%2.%3").arg(run.id).arg(chartStem(kind), formatSuffix(format)));
+      const QString path = QDir(dir).filePath(QStringLiteral("run%1-%2.%3").arg(run.id).arg(charts.stem(kind), formatSuffix(format)));
       if (format == ImageFormat::Png) {
         QImage image = renderChartImage(chart, layout, (style.size_inches * style.png_dpi).toSize());
         const int dots_per_meter = static_cast<int>(std::lround(style.png_dpi / 0.0254));
@@ -365,7 +396,7 @@ bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, 
   if (view_from != nullptr) charts.copyViewOf(*view_from);
   for (ChartKind kind : kinds) {
     for (ImageFormat format : formats) {
-      const QString path = QDir(dir).filePath(chartStem(kind) + QLatin1Char('.') + formatSuffix(format));
+      const QString path = QDir(dir).filePath(charts.stem(kind) + QLatin1Char('.') + formatSuffix(format));
       if (!renderChart(charts.chart(kind), path, format, size, error)) return false;
       if (written != nullptr) *written << path;
     }
@@ -403,6 +434,23 @@ bool exportTable(const RunRecord& run, const std::vector<PointResult>& points, c
   return writeFile(path, QByteArray::fromStdString(out.str()), error);
 }
 
+void buildReportDocument(QTextDocument* doc, const RunRecord& run, const std::vector<PointResult>& points,
+                         const std::map<ChartKind, QImage>& images) {
+  for (const auto& [kind, image] : images) {
+    doc->addResource(QTextDocument::ImageResource, QUrl(QStringLiteral("chart:") + chartStem(kind)), image);
+  }
+  // Lines break between words only; a cell keeps its words whole.
+  QTextOption wrap = doc->defaultTextOption();
+  wrap.setWrapMode(QTextOption::WordWrap);
+  doc->setDefaultTextOption(wrap);
+  QFont font = doc->defaultFont();
+  font.setPointSizeF(8.0);
+  doc->setDefaultFont(font);
+  doc->setDocumentMargin(0);
+  doc->setPageSize(kReportTextPx);
+  doc->setHtml(reportHtml(run, points, [](ChartKind kind) { return QStringLiteral("chart:") + chartStem(kind); }));
+}
+
 bool exportReport(const RunRecord& run, const std::vector<PointResult>& points, const QString& path, QString* error) {
   const QString suffix = QFileInfo(path).suffix().toLower();
   if (suffix != QLatin1String("html") && suffix != QLatin1String("htm") && suffix != QLatin1String("pdf")) {
@@ -414,7 +462,8 @@ bool exportReport(const RunRecord& run, const std::vector<PointResult>& points, 
   charts.reset({chartRunOf(run)}, chartContext(run));
   charts.addPoints(points);
   std::map<ChartKind, QImage> images;
-  for (ChartKind kind : kChartKinds) images[kind] = renderChartImage(charts.chart(kind), kDefaultChartSize);
+  // Laid out near the printed width (so the text stays readable there), drawn at twice the pixels.
+  for (ChartKind kind : kChartKinds) images[kind] = renderChartImage(charts.chart(kind), kReportChartSize, kReportChartSize * 2);
 
   if (suffix != QLatin1String("pdf")) {
     const QString html = reportHtml(run, points, [&](ChartKind kind) {
@@ -428,14 +477,11 @@ bool exportReport(const RunRecord& run, const std::vector<PointResult>& points, 
   }
 
   QTextDocument doc;
-  for (ChartKind kind : kChartKinds) {
-    doc.addResource(QTextDocument::ImageResource, QUrl(QStringLiteral("chart:") + chartStem(kind)), images[kind]);
-  }
-  doc.setHtml(reportHtml(run, points, [](ChartKind kind) { return QStringLiteral("chart:") + chartStem(kind); }));
+  buildReportDocument(&doc, run, points, images);
   QPdfWriter pdf(path);
   pdf.setPageSize(QPageSize(QPageSize::A4));
   pdf.setPageOrientation(QPageLayout::Landscape);
-  pdf.setPageMargins(QMarginsF(12, 12, 12, 12), QPageLayout::Millimeter);
+  pdf.setPageMargins(QMarginsF(kReportMarginMm, kReportMarginMm, kReportMarginMm, kReportMarginMm), QPageLayout::Millimeter);
   pdf.setTitle(QStringLiteral("attnbench run #%1").arg(run.id));
   pdf.setCreator(QStringLiteral("attnbench"));
   doc.print(&pdf);

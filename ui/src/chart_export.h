@@ -2,6 +2,7 @@
 // the points table to CSV/JSON (core's exporters), and a whole-run report to HTML or PDF.
 #pragma once
 
+#include <map>
 #include <vector>
 
 #include <QImage>
@@ -17,6 +18,7 @@
 
 QT_BEGIN_NAMESPACE
 class QChart;
+class QTextDocument;
 QT_END_NAMESPACE
 
 namespace attnbench::ui {
@@ -53,6 +55,12 @@ struct FigureStyle {
   bool title = false;
   bool dark = false;
 };
+// The named styles: "paper" (the defaults above) and "screen" (1200 x 800 px at 96 dpi, 9 pt, with
+// a title, as the window's exports); false with a one-line error for another name.
+bool namedFigureStyle(const QString& name, FigureStyle* style, QString* error);
+// The PNG resolutions a figure may ask for.
+inline constexpr int kMinFigureDpi = 50;
+inline constexpr int kMaxFigureDpi = 1200;
 // "3.3x2.2in", "7x3in", "84x56mm", "8.5x5.5cm" (width x height, one unit) -> inches; false with a
 // one-line error for anything else or a side outside 0.5-40 in.
 bool parseFigureSize(const QString& text, QSizeF* inches, QString* error);
@@ -66,6 +74,11 @@ bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points,
 
 // The points as CSV (.csv) or the run as JSON (.json), by the suffix of `path`.
 bool exportTable(const RunRecord& run, const std::vector<PointResult>& points, const QString& path, QString* error);
+
+// The PDF report as a document paged at its A4 landscape text area (in 96-per-inch units): tables
+// as wide as the page, lines broken between words only, two charts to a page (`images`, by kind).
+void buildReportDocument(QTextDocument* doc, const RunRecord& run, const std::vector<PointResult>& points,
+                         const std::map<ChartKind, QImage>& images);
 
 // A report of the run: device, sweep, charts, summary and points tables. HTML (.html, images
 // embedded) or PDF (.pdf), by the suffix of `path`.

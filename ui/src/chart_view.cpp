@@ -68,7 +68,7 @@ void ExplorableChartView::showCrosshair(QPointF at) {
     hideCrosshair();
     return;
   }
-  QStringList lines{tr("N = %1").arg(*best, 0, 'g', 6)};
+  QStringList lines{QStringLiteral("%1 = %2").arg(x_symbol_).arg(*best, 0, 'g', 6)};
   QXYSeries* anchor = nullptr;
   for (QAbstractSeries* s : chart()->series()) {
     auto* xy = qobject_cast<QXYSeries*>(s);
@@ -87,7 +87,10 @@ void ExplorableChartView::showCrosshair(QPointF at) {
   crosshair_label_->setFont(chart()->legend()->font());
   // In the chart's theme (light or dark).
   crosshair_label_->setBrush(chart()->legend()->labelColor());
-  QColor background = chart()->backgroundBrush().color();
+  // The themes paint the chart with a gradient, whose brush colour is black: take its first stop.
+  const QBrush chart_brush = chart()->backgroundBrush();
+  const QGradient* gradient = chart_brush.gradient();
+  QColor background = gradient != nullptr && !gradient->stops().isEmpty() ? gradient->stops().constFirst().second : chart_brush.color();
   background.setAlpha(230);
   crosshair_box_->setBrush(background);
   // Beside the line, on the side with more room.

@@ -30,6 +30,8 @@ class ExplorableChartView : public QChartView {
   void hideCrosshair();
   std::optional<double> crosshairX() const { return crosshair_x_; }
   QString crosshairText() const;  // "N = 512" and a line per curve with a point there
+  // What the x axis is called in the crosshair's first line ("N", "B", "D").
+  void setXSymbol(const QString& symbol) { x_symbol_ = symbol; }
 
   static constexpr double kWheelStep = 1.25;  // zoom per wheel notch
   static constexpr int kKeyStepPx = 40;       // pan per arrow key
@@ -49,6 +51,7 @@ class ExplorableChartView : public QChartView {
   bool panning_ = false;
   QPoint last_;
   std::optional<double> crosshair_x_;
+  QString x_symbol_ = QStringLiteral("N");
   QGraphicsLineItem* crosshair_line_ = nullptr;
   QGraphicsSimpleTextItem* crosshair_label_ = nullptr;
   QGraphicsRectItem* crosshair_box_ = nullptr;

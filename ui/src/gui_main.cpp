@@ -45,7 +45,33 @@ int runGui(int argc, char** argv) {
   return QApplication::exec();
 }
 
-QString exportRunCharts(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir) {
+namespace {
+
+// The style `request` names, with its overrides; false with the reason.
+bool requestedStyle(const FigureRequest& request, FigureStyle* style, QString* error) {
+  if (!namedFigureStyle(request.style.isEmpty() ? QStringLiteral("screen") : request.style, style, error)) return false;
+  if (!request.size.isEmpty() && !parseFigureSize(request.size, &style->size_inches, error)) return false;
+  if (request.dpi != 0) {
+    if (request.dpi < kMinFigureDpi || request.dpi > kMaxFigureDpi) {
+      *error = QStringLiteral("DPI %1: use %2 to %3").arg(request.dpi).arg(kMinFigureDpi).arg(kMaxFigureDpi);
+      return false;
+    }
+    style->png_dpi = request.dpi;
+  }
+  style->dark = request.dark;
+  return true;
+}
+
+}  // namespace
+
+QString checkFigureRequest(const FigureRequest& request) {
+  FigureStyle style;
+  QString error;
+  return requestedStyle(request, &style, &error) ? QString() : error;
+}
+
+QString exportRunCharts(const RunRecord& run, const std::vector<PointResult>& points, const QString& dir,
+                        const FigureRequest& request) {
   // Charts are graphics widgets: they need a QApplication, on the offscreen platform when headless.
   std::unique_ptr<QApplication> own_app;
   static int argc = 1;
@@ -59,7 +85,13 @@ QString exportRunCharts(const RunRecord& run, const std::vector<PointResult>& po
   }
   QString error;
   const QList<ChartKind> kinds(kChartKinds.begin(), kChartKinds.end());
-  if (!exportCharts(run, points, dir, kinds, kAllImageFormats, kDefaultChartSize, nullptr, nullptr, &error)) return error;
+  if (request.isEmpty()) {
+    if (!exportCharts(run, points, dir, kinds, kAllImageFormats, kDefaultChartSize, nullptr, nullptr, &error)) return error;
+    return {};
+  }
+  FigureStyle style;
+  if (!requestedStyle(request, &style, &error)) return error;
+  if (!exportFigures(run, points, dir, kinds, kAllImageFormats, style, nullptr, nullptr, &error)) return error;
   return {};
 }
 

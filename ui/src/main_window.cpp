@@ -5,6 +5,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDialog>
 #include <QDialogButtonBox>
@@ -14,6 +15,7 @@
 #include <QFontDatabase>
 #include <QFormLayout>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPlainTextEdit>
@@ -76,7 +78,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   worker_->setGracePeriodMs(options_.cancel_grace_ms);
 
   editor_ = new SweepEditor;
-  charts_ = new ChartPanel(data_);
+  charts_ = new ChartPanel(data_, nullptr, options_.use_settings);
   results_ = new ResultsView(data_);
   roofline_ = new RooflineView(data_);
   winners_ = new WinnersView(data_);
@@ -656,7 +658,7 @@ void MainWindow::exportChartsDialog() {
   dialog.setWindowTitle(tr("Export charts"));
   auto* which = new QComboBox;
   which->addItem(tr("All four charts (into a folder)"));
-  for (ChartKind kind : kChartKinds) which->addItem(chartTitle(kind));
+  for (ChartKind kind : kChartKinds) which->addItem(charts_->charts()->title(kind));  // as chosen in the window
   auto* format = new QComboBox;
   for (ImageFormat f : kAllImageFormats) format->addItem(formatSuffix(f).toUpper(), static_cast<int>(f));
   QSettings settings;
@@ -668,11 +670,43 @@ void MainWindow::exportChartsDialog() {
   height->setRange(150, 8000);
   height->setSuffix(tr(" px"));
   height->setValue(settings.value(QStringLiteral("export/height"), kDefaultChartSize.height()).toInt());
+  // Pixels for the screen, or a figure: a size on the page, one font size, a PNG resolution.
+  auto* style = new QComboBox;
+  style->addItem(tr("Pixels (width × height)"));
+  style->addItem(tr("Paper figure (8 pt, no title)"), QStringLiteral("paper"));
+  style->addItem(tr("Screen figure (9 pt, titled)"), QStringLiteral("screen"));
+  auto* figure_size = new QLineEdit(QStringLiteral("3.3x2.2in"));
+  figure_size->setToolTip(tr("Width x height with a unit: 3.3x2.2in (one column), 7x3in (two), 84x56mm"));
+  auto* dpi = new QSpinBox;
+  dpi->setRange(kMinFigureDpi, kMaxFigureDpi);
+  dpi->setValue(300);
+  dpi->setSuffix(tr(" dpi"));
+  auto* dark = new QCheckBox(tr("Dark theme"));
   auto* form = new QFormLayout(&dialog);
   form->addRow(tr("Chart"), which);
   form->addRow(tr("Format"), format);
+  form->addRow(tr("Style"), style);
   form->addRow(tr("Width"), width);
   form->addRow(tr("Height"), height);
+  form->addRow(tr("Figure size"), figure_size);
+  form->addRow(tr("PNG resolution"), dpi);
+  form->addRow(QString(), dark);
+  const auto show_style = [=] {
+    const bool figure = style->currentIndex() > 0;
+    width->setEnabled(!figure);
+    height->setEnabled(!figure);
+    figure_size->setEnabled(figure);
+    dpi->setEnabled(figure);
+    dark->setEnabled(figure);
+    FigureStyle preset;
+    QString ignored;
+    if (figure && namedFigureStyle(style->currentData().toString(), &preset, &ignored)) {
+      figure_size->setText(QStringLiteral("%1x%2in").arg(preset.size_inches.width(), 0, 'g', 4).arg(preset.size_inches.height(), 0, 'g', 4));
+      dpi->setValue(preset.png_dpi);
+    }
+  };
+  connect(style, &QComboBox::currentIndexChanged, &dialog, show_style);
+  show_style();
   auto* box = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
   form->addRow(box);
   connect(box, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
@@ -683,6 +717,22 @@ void MainWindow::exportChartsDialog() {
 
   const QSize size(width->value(), height->value());
   const auto image_format = static_cast<ImageFormat>(format->currentData().toInt());
+  if (style->currentIndex() > 0) {
+    FigureStyle figure;
+    QString error;
+    if (!namedFigureStyle(style->currentData().toString(), &figure, &error) ||
+        !parseFigureSize(figure_size->text(), &figure.size_inches, &error)) {
+      appendLog(QStringLiteral("error"), error);
+      return;
+    }
+    figure.png_dpi = dpi->value();
+    figure.dark = dark->isChecked();
+    QList<ChartKind> kinds(kChartKinds.begin(), kChartKinds.end());
+    if (which->currentIndex() > 0) kinds = {kChartKinds[static_cast<std::size_t>(which->currentIndex() - 1)]};
+    const QString dir = chooseDirectory(this, tr("Export figures into"), QString());
+    if (!dir.isEmpty()) exportFigureFiles(dir, kinds, image_format, figure);
+    return;
+  }
   const QString suffix = formatSuffix(image_format);
   if (which->currentIndex() == 0) {
     const QString dir = chooseDirectory(this, tr("Export charts into"), QString());
@@ -690,7 +740,7 @@ void MainWindow::exportChartsDialog() {
     return;
   }
   const ChartKind kind = kChartKinds[static_cast<std::size_t>(which->currentIndex() - 1)];
-  QString path = chooseSaveFile(this, tr("Export chart"), QStringLiteral("run%1-%2.%3").arg(data_->run().id).arg(chartStem(kind), suffix),
+  QString path = chooseSaveFile(this, tr("Export chart"), QStringLiteral("run%1-%2.%3").arg(data_->run().id).arg(charts_->charts()->stem(kind), suffix),
                                 suffix.toUpper() + QStringLiteral(" (*.") + suffix + QLatin1Char(')'));
   if (path.isEmpty()) return;
   if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
@@ -703,6 +753,18 @@ bool MainWindow::exportAllCharts(const QString& dir, ImageFormat format, QSize s
   QString error;
   const QList<ChartKind> kinds(kChartKinds.begin(), kChartKinds.end());
   if (!exportCharts(data_->run(), data_->points(), dir, kinds, {format}, size, charts_->charts(), &written, &error)) {
+    appendLog(QStringLiteral("error"), error);
+    return false;
+  }
+  appendLog(QStringLiteral("info"), tr("wrote %1").arg(written.join(QStringLiteral(", "))));
+  return true;
+}
+
+bool MainWindow::exportFigureFiles(const QString& dir, const QList<ChartKind>& kinds, ImageFormat format, const FigureStyle& style) {
+  if (!data_->hasRun()) return false;
+  QStringList written;
+  QString error;
+  if (!exportFigures(data_->run(), data_->points(), dir, kinds, {format}, style, charts_->charts(), &written, &error)) {
     appendLog(QStringLiteral("error"), error);
     return false;
   }

@@ -63,6 +63,8 @@ class MainWindow : public QMainWindow {
   bool saveSweep(const QString& path);
   bool exportChartFile(ChartKind kind, const QString& path, QSize size);  // format from the suffix
   bool exportAllCharts(const QString& dir, ImageFormat format, QSize size);
+  // The charts of `kinds` as figures in `style` (run<ID>-<chart>.<ext>), as the window shows them.
+  bool exportFigureFiles(const QString& dir, const QList<ChartKind>& kinds, ImageFormat format, const FigureStyle& style);
 
   SweepEditor* editor() const { return editor_; }
   RunData* runData() const { return data_; }

@@ -2,13 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
-#include <tuple>
 #include <utility>
 
 #include <QCursor>
+#include <QGraphicsSimpleTextItem>
 #include <QLegendMarker>
 #include <QToolTip>
+#include <QtCharts/QAreaSeries>
 #include <QtCharts/QChart>
 #include <QtCharts/QLegend>
 #include <QtCharts/QLineSeries>
@@ -19,6 +21,15 @@
 #include "ui_format.h"
 
 namespace attnbench::ui {
+
+QScatterSeries::MarkerShape kernelMarker(KernelKind kernel) {
+  switch (kernel) {
+    case KernelKind::Flash: return QScatterSeries::MarkerShapeCircle;
+    case KernelKind::Standard: return QScatterSeries::MarkerShapeTriangle;
+    case KernelKind::Cudnn: return QScatterSeries::MarkerShapeRectangle;
+  }
+  return QScatterSeries::MarkerShapeCircle;
+}
 
 namespace {
 
@@ -32,18 +43,25 @@ Qt::PenStyle kernelLine(KernelKind kernel) {
   return Qt::SolidLine;
 }
 
-QString kernelLineName(KernelKind kernel) {
+// The legend key of a kernel: its line and its marker.
+QString kernelKeyName(KernelKind kernel) {
+  QString line;
   switch (kernelLine(kernel)) {
-    case Qt::DashLine: return QStringLiteral("dashed");
-    case Qt::DotLine: return QStringLiteral("dotted");
-    default: return QStringLiteral("solid");
+    case Qt::DashLine: line = QStringLiteral("dashed"); break;
+    case Qt::DotLine: line = QStringLiteral("dotted"); break;
+    default: line = QStringLiteral("solid"); break;
   }
+  QString marker;
+  switch (kernelMarker(kernel)) {
+    case QScatterSeries::MarkerShapeTriangle: marker = QStringLiteral("▲"); break;
+    case QScatterSeries::MarkerShapeRectangle: marker = QStringLiteral("■"); break;
+    default: marker = QStringLiteral("●"); break;
+  }
+  return QStringLiteral("%1: %2 %3").arg(qs(kernelName(kernel)), line, marker);
 }
 
 constexpr double kMiB = 1024.0 * 1024.0;
 constexpr double kGiB = 1024.0 * kMiB;
-
-std::size_t slot(ChartKind kind) { return static_cast<std::size_t>(kind); }
 
 // Ten distinguishable colours (the Tableau palette); one per batch size (x model x run).
 const std::array<QColor, 10> kPalette = {QColor(0x1f77b4), QColor(0xff7f0e), QColor(0x2ca02c), QColor(0xd62728),
@@ -105,26 +123,119 @@ QValueAxis* valueAxis(const QString& title, const QString& format) {
   return axis;
 }
 
-}  // namespace
+// The metrics drawn on a log axis by default: those spanning decades over a sweep.
+bool logByDefault(ChartMetric metric) { return metric == ChartMetric::Latency || metric == ChartMetric::Memory; }
 
-QString chartStem(ChartKind kind) {
-  switch (kind) {
-    case ChartKind::Latency: return QStringLiteral("latency");
-    case ChartKind::Speedup: return QStringLiteral("speedup");
-    case ChartKind::Throughput: return QStringLiteral("tflops");
-    case ChartKind::Memory: return QStringLiteral("memory");
+double xOf(ChartX x, const SweepPoint& p) {
+  switch (x) {
+    case ChartX::SeqLen: return p.shape.seq_kv;
+    case ChartX::Batch: return p.shape.batch;
+    case ChartX::HeadDim: return p.shape.head_dim;
+  }
+  return p.shape.seq_kv;
+}
+
+QString xTitle(ChartX x) {
+  switch (x) {
+    case ChartX::SeqLen: return QStringLiteral("Sequence length (tokens)");
+    case ChartX::Batch: return QStringLiteral("Batch size");
+    case ChartX::HeadDim: return QStringLiteral("Head dim");
   }
   return {};
 }
 
-QString chartTitle(ChartKind kind) {
-  switch (kind) {
-    case ChartKind::Latency: return QStringLiteral("Latency");
-    case ChartKind::Speedup: return QStringLiteral("Speedup");
-    case ChartKind::Throughput: return QStringLiteral("Throughput");
-    case ChartKind::Memory: return QStringLiteral("Peak memory");
+QString metricStem(ChartMetric metric) {
+  switch (metric) {
+    case ChartMetric::Latency: return QStringLiteral("latency");
+    case ChartMetric::Throughput: return QStringLiteral("tflops");
+    case ChartMetric::Bandwidth: return QStringLiteral("gbps");
+    case ChartMetric::Memory: return QStringLiteral("memory");
+    case ChartMetric::Speedup: return QStringLiteral("speedup");
   }
   return {};
+}
+
+QString metricTitle(ChartMetric metric) {
+  switch (metric) {
+    case ChartMetric::Latency: return QStringLiteral("Latency");
+    case ChartMetric::Throughput: return QStringLiteral("Throughput");
+    case ChartMetric::Bandwidth: return QStringLiteral("Bandwidth");
+    case ChartMetric::Memory: return QStringLiteral("Peak memory");
+    case ChartMetric::Speedup: return QStringLiteral("Speedup");
+  }
+  return {};
+}
+
+// A device's name in a label: without the vendor, and none at all when it is too long for a plot.
+QString shortDeviceName(const std::string& name) {
+  QString n = qs(name);
+  if (n.startsWith(QLatin1String("NVIDIA "))) n = n.mid(7);
+  return n.size() <= 20 ? n : QStringLiteral("device");
+}
+
+}  // namespace
+
+QString chartStem(ChartKind kind) { return metricStem(defaultChoice(kind).metric); }
+
+QString chartTitle(ChartKind kind) { return metricTitle(defaultChoice(kind).metric); }
+
+ChartChoice defaultChoice(ChartKind kind) {
+  switch (kind) {
+    case ChartKind::Latency: return {ChartX::SeqLen, ChartMetric::Latency};
+    case ChartKind::Speedup: return {ChartX::SeqLen, ChartMetric::Speedup};
+    case ChartKind::Throughput: return {ChartX::SeqLen, ChartMetric::Throughput};
+    case ChartKind::Memory: return {ChartX::SeqLen, ChartMetric::Memory};
+  }
+  return {};
+}
+
+QString xSymbol(ChartX x) {
+  switch (x) {
+    case ChartX::SeqLen: return QStringLiteral("N");
+    case ChartX::Batch: return QStringLiteral("B");
+    case ChartX::HeadDim: return QStringLiteral("D");
+  }
+  return {};
+}
+
+QString xName(ChartX x) {
+  switch (x) {
+    case ChartX::SeqLen: return QStringLiteral("N");
+    case ChartX::Batch: return QStringLiteral("batch");
+    case ChartX::HeadDim: return QStringLiteral("head dim");
+  }
+  return {};
+}
+
+QString metricName(ChartMetric metric) {
+  switch (metric) {
+    case ChartMetric::Latency: return QStringLiteral("latency");
+    case ChartMetric::Throughput: return QStringLiteral("TFLOP/s");
+    case ChartMetric::Bandwidth: return QStringLiteral("GB/s");
+    case ChartMetric::Memory: return QStringLiteral("peak memory");
+    case ChartMetric::Speedup: return QStringLiteral("speedup");
+  }
+  return {};
+}
+
+bool xFromName(const QString& name, ChartX* x) {
+  for (ChartX candidate : kChartXs) {
+    if (xName(candidate) == name) {
+      *x = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool metricFromName(const QString& name, ChartMetric* metric) {
+  for (ChartMetric candidate : kChartMetrics) {
+    if (metricName(candidate) == name) {
+      *metric = candidate;
+      return true;
+    }
+  }
+  return false;
 }
 
 void RunCharts::Range::add(double v) {
@@ -140,156 +251,219 @@ void RunCharts::Range::add(double v) {
 RunCharts::RunCharts(QObject* parent) : QObject(parent) { createCharts(); }
 
 RunCharts::~RunCharts() {
-  for (auto& chart : charts_) {
-    if (chart && chart->scene() == nullptr) delete chart.data();
+  for (auto& p : plots_) {
+    if (p.chart && p.chart->scene() == nullptr) delete p.chart.data();
   }
 }
 
 void RunCharts::createCharts() {
   for (ChartKind kind : kChartKinds) {
+    Plot& pl = plot(kind);
     auto* chart = new QChart;
+    pl.chart = chart;
+    pl.choice = defaultChoice(kind);
     chart->setTitle(chartTitle(kind));
     styleChart(chart);
     chart->legend()->setShowToolTips(true);
     // Legend entries drawn as short line segments: flash (solid) and standard (dashed) differ there too.
     chart->legend()->setMarkerShape(QLegend::MarkerShapeFromSeries);
     chart->setAnimationOptions(QChart::NoAnimation);  // a point per update; animations would lag
-    connect(chart, &QGraphicsWidget::geometryChanged, this, [this, chart] { tidyLegend(chart); });
+    connect(chart, &QGraphicsWidget::geometryChanged, this, [this, kind] { tidyLegend(kind); });
+    connect(chart, &QChart::plotAreaChanged, this, [this, kind] { placeReferenceLabels(kind); });
 
-    auto* x = logAxis(QStringLiteral("Sequence length (tokens)"), 2.0, QStringLiteral("%.0f"));
-    QAbstractAxis* y = nullptr;
-    switch (kind) {
-      case ChartKind::Latency: y = logAxis(QStringLiteral("Median latency (ms)"), 10.0, QStringLiteral("%g")); break;
-      case ChartKind::Speedup: y = valueAxis(QStringLiteral("standard / flash (×)"), QStringLiteral("%.1f")); break;
-      case ChartKind::Throughput: y = valueAxis(QStringLiteral("TFLOP/s"), QStringLiteral("%g")); break;
-      case ChartKind::Memory: y = logAxis(QStringLiteral("Peak memory (MiB)"), 10.0, QStringLiteral("%g")); break;
-    }
-    chart->addAxis(x, Qt::AlignBottom);
-    chart->addAxis(y, Qt::AlignLeft);
-    charts_[slot(kind)] = chart;
-    x_axes_[slot(kind)] = x;
-    y_axes_[slot(kind)] = y;
+    pl.x_axis = logAxis(xTitle(pl.choice.x), 2.0, QStringLiteral("%.0f"));
+    pl.y_axis = logByDefault(pl.choice.metric) ? static_cast<QAbstractAxis*>(logAxis({}, 10.0, QStringLiteral("%g")))
+                                               : valueAxis({}, pl.choice.metric == ChartMetric::Speedup ? QStringLiteral("%.1f")
+                                                                                                         : QStringLiteral("%g"));
+    chart->addAxis(pl.x_axis, Qt::AlignBottom);
+    chart->addAxis(pl.y_axis, Qt::AlignLeft);
+    watchAxis(kind, pl.x_axis);
+    watchAxis(kind, pl.y_axis);
   }
+}
+
+void RunCharts::watchAxis(ChartKind kind, QAbstractAxis* axis) {
+  if (auto* log = qobject_cast<QLogValueAxis*>(axis)) {
+    connect(log, &QLogValueAxis::rangeChanged, this, [this, kind] { placeReferenceLabels(kind); });
+  } else if (auto* linear = qobject_cast<QValueAxis*>(axis)) {
+    connect(linear, &QValueAxis::rangeChanged, this, [this, kind] { placeReferenceLabels(kind); });
+  }
+}
+
+std::vector<int> RunCharts::xValues(ChartX x) const {
+  std::set<int> values;
+  for (const auto& run : runs_) {
+    switch (x) {
+      case ChartX::SeqLen: values.insert(run.spec.seq_lens.begin(), run.spec.seq_lens.end()); break;
+      case ChartX::Batch: values.insert(run.spec.batch_sizes.begin(), run.spec.batch_sizes.end()); break;
+      case ChartX::HeadDim:
+        for (const auto& m : run.spec.models) values.insert(m.head_dim);
+        break;
+    }
+  }
+  return {values.begin(), values.end()};
 }
 
 void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
   runs_ = std::move(runs);
-  curves_.clear();
-  speedups_.clear();
+  context_ = context;
+  points_.clear();
   group_colors_.clear();
-  styles_.clear();
-  tips_.clear();
-  reference_lines_.clear();
-  skipped_ = nullptr;
-  y_ranges_ = {};
   staged_.clear();
   staged_skipped_.clear();
-  y_dirty_ = {};
-  kernel_keys_ = {};
-  group_entries_ = {};
-  legend_members_.clear();
-  legend_labels_.clear();
-  legend_hidden_.clear();
 
   std::set<std::string> models;
-  std::set<int> seqs;
   std::set<DType> dtypes;
   std::set<bool> causal;
   std::set<std::string> tiles;
+  kernels_.clear();
   for (const auto& run : runs_) {
     for (const auto& m : run.spec.models) models.insert(m.name);
-    seqs.insert(run.spec.seq_lens.begin(), run.spec.seq_lens.end());
     dtypes.insert(run.spec.dtypes.begin(), run.spec.dtypes.end());
     causal.insert(run.spec.causal.begin(), run.spec.causal.end());
     for (const auto& t : run.spec.tiles) tiles.insert(tileName(t));
+    kernels_.insert(run.spec.kernels.begin(), run.spec.kernels.end());
   }
   many_models_ = models.size() > 1;
   many_dtypes_ = dtypes.size() > 1;
   many_causal_ = causal.size() > 1;
   many_tiles_ = tiles.size() > 1;
-  // Decided once per reset: restyling a series mid-run lays its chart out again.
-  mark_points_ = seqs.size() <= static_cast<std::size_t>(kMarkedPointsUpTo);
+  many_kernels_ = kernels_.size() > 1;
   // GiB on the memory axis for devices with tens of GiB (its labels stay short), else MiB.
   std::uint64_t largest_memory = 0;
   for (const auto& run : runs_) largest_memory = std::max(largest_memory, run.device.memory_bytes);
   memory_unit_ = largest_memory >= 32ULL << 30 ? kGiB : kMiB;
-  y_axes_[slot(ChartKind::Memory)]->setTitleText(memory_unit_ == kGiB ? QStringLiteral("Peak memory (GiB)")
-                                                                     : QStringLiteral("Peak memory (MiB)"));
-  // Half a step of margin on the log2 axis so the end points are not on the frame.
-  x_lo_ = seqs.empty() ? 64.0 : *seqs.begin() / std::sqrt(2.0);
-  x_hi_ = seqs.empty() ? 8192.0 : *seqs.rbegin() * std::sqrt(2.0);
+  for (ChartKind kind : kChartKinds) preparePlot(kind);
+}
 
-  for (ChartKind kind : kChartKinds) {
-    QChart* chart = this->chart(kind);
-    chart->removeAllSeries();
-    chart->setTitle(context.isEmpty() ? chartTitle(kind) : chartTitle(kind) + QStringLiteral(" — ") + context);
-    applyXRange(kind);
-    applyYRange(kind);
+void RunCharts::preparePlot(ChartKind kind) {
+  Plot& pl = plot(kind);
+  QChart* chart = pl.chart;
+  for (QAbstractSeries* s : chart->series()) {
+    auto* xy = qobject_cast<QXYSeries*>(s);
+    if (xy != nullptr) {
+      tips_.remove(xy);
+      staged_.erase(xy);
+      const Decoration d = decorations_.take(xy);
+      for (QXYSeries* edge : {static_cast<QXYSeries*>(d.upper), static_cast<QXYSeries*>(d.lower)}) {
+        if (edge != nullptr) staged_.erase(edge);
+      }
+      if (auto* scatter = qobject_cast<QScatterSeries*>(xy)) staged_skipped_.erase(scatter);
+    }
+    styles_.remove(s);
+    legend_members_.remove(s);
+    legend_labels_.remove(s);
+    legend_hidden_.remove(s);
   }
+  for (auto& members : legend_members_) {
+    members.removeIf([chart](QAbstractSeries* s) { return s->chart() == chart; });
+  }
+  chart->removeAllSeries();
+  for (ReferenceLine& ref : pl.references) delete ref.label;
+  pl.references.clear();
+  pl.curves.clear();
+  pl.speedups.clear();
+  pl.skipped = nullptr;
+  pl.kernel_keys = {};
+  pl.group_entries.clear();
+  pl.y_range = {};
+  pl.y_dirty = false;
 
-  addReferenceLine(ChartKind::Speedup, QStringLiteral("1× (parity)"), 1.0, QColor(0x888888), {});
+  const ChartChoice choice = pl.choice;
+  chart->setTitle(context_.isEmpty() ? title(kind) : title(kind) + QStringLiteral(" — ") + context_);
+  pl.x_axis->setTitleText(xTitle(choice.x));
+  switch (choice.metric) {
+    case ChartMetric::Latency: pl.y_axis->setTitleText(QStringLiteral("Median latency (ms)")); break;
+    case ChartMetric::Throughput: pl.y_axis->setTitleText(QStringLiteral("TFLOP/s")); break;
+    case ChartMetric::Bandwidth: pl.y_axis->setTitleText(QStringLiteral("GB/s (compulsory traffic)")); break;
+    case ChartMetric::Memory:
+      pl.y_axis->setTitleText(memory_unit_ == kGiB ? QStringLiteral("Peak memory (GiB)") : QStringLiteral("Peak memory (MiB)"));
+      break;
+    case ChartMetric::Speedup: pl.y_axis->setTitleText(QStringLiteral("standard / flash (×)")); break;
+  }
+  // Half a step of margin on the log2 axis so the end points are not on the frame.
+  const std::vector<int> xs = xValues(choice.x);
+  pl.x_lo = xs.empty() ? 64.0 : xs.front() / std::sqrt(2.0);
+  pl.x_hi = xs.empty() ? 8192.0 : xs.back() * std::sqrt(2.0);
+  applyXRange(kind);
+  applyYRange(kind);
+
+  // Reference lines: short legend names (legends truncate long ones); the value is on the line's
+  // label and in the tooltip.
+  if (choice.metric == ChartMetric::Speedup) {
+    addReferenceLine(kind, QStringLiteral("1× (parity)"), 1.0, QColor(0x888888), {});
+  }
   std::set<std::string> seen_devices;
   for (const auto& run : runs_) {
     const auto& d = run.device;
     if (!seen_devices.insert(d.fingerprint.empty() ? d.id + d.name : d.fingerprint).second) continue;
     const QString who = runs_.size() > 1 ? run.label + QLatin1Char(' ') : QString();
-    // Short legend names (legends truncate long ones); the values are on the axis and in the tooltip.
-    if (d.ceilings && d.ceilings->gemm_tflops > 0) {
-      addReferenceLine(ChartKind::Throughput, who + QStringLiteral("GEMM ceiling"), d.ceilings->gemm_tflops,
-                       QColor(0xc0392b),
+    const QColor ceiling(0xc0392b);
+    if (choice.metric == ChartMetric::Throughput && d.ceilings && d.ceilings->gemm_tflops > 0) {
+      addReferenceLine(kind, who + QStringLiteral("GEMM ceiling"), d.ceilings->gemm_tflops, ceiling,
                        QStringLiteral("%1GEMM ceiling of %2: %3 TFLOP/s (%4, measured)")
                            .arg(who, qs(d.name), formatTflops(d.ceilings->gemm_tflops), qs(d.ceilings->gemm_dtype)));
     }
-    if (d.memory_bytes > 0) {
-      addReferenceLine(ChartKind::Memory, who + QStringLiteral("memory size"), static_cast<double>(d.memory_bytes) / memory_unit_,
-                       QColor(0xc0392b),
+    if (choice.metric == ChartMetric::Bandwidth && d.ceilings && d.ceilings->copy_gbps > 0) {
+      addReferenceLine(kind, who + QStringLiteral("copy bandwidth"), d.ceilings->copy_gbps, ceiling,
+                       QStringLiteral("%1copy bandwidth of %2: %3 GB/s (measured)").arg(who, qs(d.name)).arg(d.ceilings->copy_gbps, 0, 'f', 0));
+    }
+    if (choice.metric == ChartMetric::Memory && d.memory_bytes > 0) {
+      addReferenceLine(kind, who + QStringLiteral("memory size"), static_cast<double>(d.memory_bytes) / memory_unit_, ceiling,
                        QStringLiteral("%1memory of %2: %3").arg(who, qs(d.name), formatByteCount(d.memory_bytes)));
     }
   }
+
   // Every curve of the sweeps now, so the legends are complete from the start: a series added
-  // mid-run would lay each chart out again and redraw all of its points.
-  std::vector<std::pair<int, SweepPoint>> curves;
-  std::set<KernelKind> kernels;
+  // mid-run would lay each chart out again and redraw all of its points. Flash first in each
+  // legend group (the sweep runs standard first); groups keep the sweep's order.
+  const bool speedup = choice.metric == ChartMetric::Speedup;
+  if (speedup && !many_kernels_) {
+    tidyLegend(kind);
+    return;
+  }
+  struct Planned {
+    int run_slot;
+    SweepPoint point;
+    std::size_t group_order;
+  };
+  std::vector<Planned> planned;
+  std::map<QString, std::size_t> group_order;
   for (std::size_t run_slot = 0; run_slot < runs_.size(); ++run_slot) {
-    SweepSpec one_length = runs_[run_slot].spec;
-    if (one_length.seq_lens.empty()) continue;
-    one_length.seq_lens = {one_length.seq_lens.front()};
-    kernels.insert(one_length.kernels.begin(), one_length.kernels.end());
-    auto points = expandPoints(one_length);
-    // Flash first in each legend group (the sweep runs standard first); groups keep the sweep's order.
-    auto same_group = [](const SweepPoint& a, const SweepPoint& b) {
-      return std::tie(a.model.name, a.shape.dtype, a.shape.causal, a.shape.batch) ==
-             std::tie(b.model.name, b.shape.dtype, b.shape.causal, b.shape.batch);
-    };
-    for (auto first = points.begin(); first != points.end();) {
-      const auto last = std::find_if_not(first, points.end(), [&](const SweepPoint& p) { return same_group(p, *first); });
-      std::stable_partition(first, last, [](const SweepPoint& p) { return p.kernel == KernelKind::Flash; });
-      first = last;
-    }
-    for (auto& p : points) curves.emplace_back(static_cast<int>(run_slot), std::move(p));
-  }
-  compact_legend_ = kernels.size() > 1 && curves.size() > static_cast<std::size_t>(kFullLegendUpTo);
-  if (compact_legend_) {
-    for (ChartKind kind : {ChartKind::Latency, ChartKind::Throughput, ChartKind::Memory}) {
-      const QColor key_color(0x888888);  // readable on the light and the dark theme
-      for (const KernelKind kernel : kernels) {
-        const QString key = QStringLiteral("%1: %2").arg(qs(kernelName(kernel)), kernelLineName(kernel));
-        kernel_keys_[slot(kind)][static_cast<std::size_t>(kernel)] = addLine(kind, key, QPen(key_color, 2.0, kernelLine(kernel)));
-      }
+    for (auto& p : expandPoints(runs_[run_slot].spec)) {
+      const QString group = curveName(p, static_cast<int>(run_slot), false, choice.x);
+      const std::size_t order = group_order.try_emplace(group, group_order.size()).first->second;
+      planned.push_back({static_cast<int>(run_slot), std::move(p), order});
     }
   }
-  for (const auto& [run_slot, p] : curves) {
-    curveFor(p, run_slot);
-    if (kernels.size() > 1) speedupFor(p, run_slot);
+  std::stable_sort(planned.begin(), planned.end(), [](const Planned& a, const Planned& b) {
+    return std::make_pair(a.group_order, a.point.kernel != KernelKind::Flash) <
+           std::make_pair(b.group_order, b.point.kernel != KernelKind::Flash);
+  });
+  std::set<QString> names;
+  for (const auto& plan : planned) names.insert(curveName(plan.point, plan.run_slot, true, choice.x));
+  pl.compact_legend = !speedup && many_kernels_ && names.size() > static_cast<std::size_t>(kFullLegendUpTo);
+  if (pl.compact_legend) {
+    const QColor key_color(0x888888);  // readable on the light and the dark theme
+    for (const KernelKind kernel : kernels_) {
+      pl.kernel_keys[static_cast<std::size_t>(kernel)] = addLine(kind, kernelKeyName(kernel), QPen(key_color, 2.0, kernelLine(kernel)));
+    }
   }
-  for (ChartKind kind : kChartKinds) tidyLegend(chart(kind));
+  for (const auto& plan : planned) {
+    if (speedup) {
+      speedupFor(kind, plan.point, plan.run_slot);
+    } else {
+      curveFor(kind, plan.point, plan.run_slot);
+    }
+  }
+  tidyLegend(kind);
 }
 
 void RunCharts::joinLegendGroup(ChartKind kind, QLineSeries* series, const SweepPoint& p, const QString& group) {
-  const auto& keys = kernel_keys_[slot(kind)];
-  QLineSeries* key = keys[static_cast<std::size_t>(p.kernel)];
+  Plot& pl = plot(kind);
+  QLineSeries* key = pl.kernel_keys[static_cast<std::size_t>(p.kernel)];
   if (key != nullptr) legend_members_[key].append(series);
-  auto [owner, first] = group_entries_[slot(kind)].try_emplace(group.toStdString(), series);
+  auto [owner, first] = pl.group_entries.try_emplace(group.toStdString(), series);
   if (first) {
     legend_labels_.insert(series, group);
   } else {
@@ -298,9 +472,10 @@ void RunCharts::joinLegendGroup(ChartKind kind, QLineSeries* series, const Sweep
   }
 }
 
-void RunCharts::tidyLegend(QChart* chart) {
+void RunCharts::tidyLegend(ChartKind kind) {
   // One row below the plot while its entries fit the chart's width; else a column at the right,
   // where nothing is elided.
+  QChart* chart = this->chart(kind);
   double row_width = 0;
   const QFontMetricsF metrics(chart->legend()->font());
   for (QAbstractSeries* s : chart->series()) {
@@ -318,7 +493,7 @@ void RunCharts::tidyLegend(QChart* chart) {
     }
   }
   const bool fits_below = row_width <= chart->size().width() - 2 * kLegendEntryExtraPx;
-  const Qt::Alignment where = compact_legend_ || !fits_below ? Qt::AlignRight : Qt::AlignBottom;
+  const Qt::Alignment where = plot(kind).compact_legend || !fits_below ? Qt::AlignRight : Qt::AlignBottom;
   if (chart->legend()->alignment() != where) chart->legend()->setAlignment(where);
 }
 
@@ -328,26 +503,71 @@ QLineSeries* RunCharts::addLine(ChartKind kind, const QString& name, const QPen&
   styles_.insert(series, pen);
   QChart* chart = this->chart(kind);
   chart->addSeries(series);
-  series->attachAxis(x_axes_[slot(kind)]);
-  series->attachAxis(y_axes_[slot(kind)]);
+  series->attachAxis(plot(kind).x_axis);
+  series->attachAxis(plot(kind).y_axis);
   applyStyle(series);
   connectSeries(chart, series);
   return series;
 }
 
-void RunCharts::addReferenceLine(ChartKind kind, const QString& name, double y, const QColor& color,
-                                 const QString& tip) {
-  QPen pen(color, 1.5, Qt::DashDotLine);
-  QLineSeries* line = addLine(kind, name, pen);
-  line->setPointsVisible(false);
-  line->append(x_lo_, y);
-  line->append(x_hi_, y);
+void RunCharts::addReferenceLine(ChartKind kind, const QString& name, double y, const QColor& color, const QString& tip) {
+  Plot& pl = plot(kind);
+  QLineSeries* line = addLine(kind, name, QPen(color, 1.5, Qt::DashDotLine));
+  line->append(pl.x_lo, y);
+  line->append(pl.x_hi, y);
   tips_[line][0] = tip.isEmpty() ? name : tip;
-  reference_lines_.push_back(line);
+  // Labelled with its value on the plot, where a reader of a printed figure looks for it.
+  QString value;
+  switch (pl.choice.metric) {
+    case ChartMetric::Throughput: value = QStringLiteral("%1 TFLOP/s").arg(y, 0, 'g', 4); break;
+    case ChartMetric::Bandwidth: value = QStringLiteral("%1 GB/s").arg(y, 0, 'g', 4); break;
+    case ChartMetric::Memory: value = QStringLiteral("%1 %2").arg(y, 0, 'f', 1).arg(memory_unit_ == kGiB ? "GiB" : "MiB"); break;
+    default: value = QStringLiteral("%1×").arg(y, 0, 'g', 3); break;
+  }
+  QString label_name = name;
+  if (pl.choice.metric == ChartMetric::Memory) {
+    // "H200 memory 139.8 GiB": the device, as the legend's short name does not say it.
+    for (const auto& run : runs_) {
+      if (run.device.memory_bytes > 0 && std::abs(static_cast<double>(run.device.memory_bytes) / memory_unit_ - y) < 1e-9 * y) {
+        label_name = (runs_.size() > 1 ? run.label + QLatin1Char(' ') : QString()) + shortDeviceName(run.device.name) +
+                     QStringLiteral(" memory");
+        break;
+      }
+    }
+  } else if (pl.choice.metric == ChartMetric::Speedup) {
+    label_name = QStringLiteral("parity");
+  }
+  auto* label = new QGraphicsSimpleTextItem(label_name + QLatin1Char(' ') + value, pl.chart);
+  label->setZValue(12);  // above the series
+  pl.references.push_back({line, label, label_name, value});
+  applyStyle(line);
   extendY(kind, y);
+  placeReferenceLabels(kind);
 }
 
-QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel) const {
+void RunCharts::placeReferenceLabels(ChartKind kind) {
+  const Plot& pl = plot(kind);
+  const QRectF area = pl.chart->plotArea();
+  for (const ReferenceLine& ref : pl.references) {
+    if (ref.line->count() == 0) continue;
+    ref.label->setFont(pl.chart->legend()->font());  // a figure's legend font is its text size
+    ref.label->setBrush(ref.line->pen().color());
+    const double y = pl.chart->mapToPosition(ref.line->at(0), ref.line).y();
+    // The value below the name where the plot is too narrow for one line (a column-wide figure).
+    ref.label->setText(ref.name + QLatin1Char(' ') + ref.value);
+    if (ref.label->boundingRect().width() > area.width() - 8) ref.label->setText(ref.name + QLatin1Char('\n') + ref.value);
+    const QRectF box = ref.label->boundingRect();
+    // Right-aligned just above the line (below it where the plot's top leaves no room); hidden when
+    // the line is out of view (zoomed away) or hidden.
+    const bool room_above = y - box.height() - 1 >= area.top();
+    // A label wider than a narrow plot reaches left over the axis' labels, not out of the chart.
+    const double left = std::max(2.0, area.right() - box.width() - 4);
+    ref.label->setPos(left, room_above ? y - box.height() - 1 : y + 2);
+    ref.label->setVisible(ref.line->isVisible() && y >= area.top() && y <= area.bottom() && left + box.width() <= area.right());
+  }
+}
+
+QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel, ChartX x) const {
   QStringList parts;
   if (runs_.size() > 1 && run_slot >= 0 && static_cast<std::size_t>(run_slot) < runs_.size()) {
     parts << runs_[static_cast<std::size_t>(run_slot)].label;
@@ -357,14 +577,15 @@ QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel
     if (many_tiles_ && p.kernel == KernelKind::Flash) kernel += QLatin1Char(' ') + qs(tileName(p.tile));
     parts << kernel;
   }
-  parts << QStringLiteral("B=%1").arg(p.shape.batch);
-  if (many_models_) parts << modelLabel(p.model);
+  if (x != ChartX::Batch) parts << QStringLiteral("B=%1").arg(p.shape.batch);
+  if (x != ChartX::SeqLen) parts << QStringLiteral("N=%1").arg(p.shape.seq_kv);
+  // Over the head dim, the model (which sets the head dim) is the x, not a curve of its own.
+  if (many_models_ && x != ChartX::HeadDim) parts << modelLabel(p.model);
   if (many_dtypes_) parts << QString::fromLatin1(kernels::dtypeName(p.shape.dtype).data(),
                                                  static_cast<qsizetype>(kernels::dtypeName(p.shape.dtype).size()));
   if (many_causal_) parts << (p.shape.causal ? QStringLiteral("causal") : QStringLiteral("non-causal"));
   return parts.join(QLatin1Char(' '));
 }
-
 QString RunCharts::modelLabel(const ModelPreset& model) const {
   // Points read back from events or the store carry the model's id only: its shape and name are
   // the spec's. Models of one attention shape (heads, KV heads, head dim: Llama-2-7B and
@@ -387,7 +608,6 @@ QString RunCharts::modelLabel(const ModelPreset& model) const {
   if (names.isEmpty()) return qs(model.display_name.empty() ? model.name : model.display_name);
   return names.join(QStringLiteral(" / "));
 }
-
 QColor RunCharts::groupColor(const std::string& group_key) {
   auto it = group_colors_.find(group_key);
   if (it != group_colors_.end()) return it->second;
@@ -396,37 +616,72 @@ QColor RunCharts::groupColor(const std::string& group_key) {
   return color;
 }
 
-RunCharts::Curve& RunCharts::curveFor(const SweepPoint& p, int run_slot) {
-  const QString group = curveName(p, run_slot, false);
-  const QString name = curveName(p, run_slot, true);
-  auto [it, inserted] = curves_.try_emplace(name.toStdString());
+QLineSeries* RunCharts::curveFor(ChartKind kind, const SweepPoint& p, int run_slot) {
+  Plot& pl = plot(kind);
+  const QString name = curveName(p, run_slot, true, pl.choice.x);
+  auto [it, inserted] = pl.curves.try_emplace(name.toStdString(), nullptr);
   if (inserted) {
-    // Colour says which batch (x model x run), the dash says which kernel.
-    QPen pen(groupColor(group.toStdString()), 2.0,
-             p.kernel == KernelKind::Flash && many_tiles_ && !p.tile.isAuto() ? Qt::DashDotDotLine : kernelLine(p.kernel));
-    it->second.latency = addLine(ChartKind::Latency, name, pen);
-    it->second.tflops = addLine(ChartKind::Throughput, name, pen);
-    it->second.memory = addLine(ChartKind::Memory, name, pen);
-    if (compact_legend_) {
-      joinLegendGroup(ChartKind::Latency, it->second.latency, p, group);
-      joinLegendGroup(ChartKind::Throughput, it->second.tflops, p, group);
-      joinLegendGroup(ChartKind::Memory, it->second.memory, p, group);
-    }
+    const QString group = curveName(p, run_slot, false, pl.choice.x);
+    // Colour says which batch (x model x run), the dash and the marker which kernel.
+    const QPen pen(groupColor(group.toStdString()), 2.0,
+                   p.kernel == KernelKind::Flash && many_tiles_ && !p.tile.isAuto() ? Qt::DashDotDotLine : kernelLine(p.kernel));
+    it->second = addLine(kind, name, pen);
+    decorate(kind, it->second, p.kernel);
+    if (pl.compact_legend) joinLegendGroup(kind, it->second, p, group);
   }
   return it->second;
 }
 
-RunCharts::SpeedupCurve& RunCharts::speedupFor(const SweepPoint& p, int run_slot) {
-  const QString group = curveName(p, run_slot, false);
-  auto [it, inserted] = speedups_.try_emplace(group.toStdString());
+QLineSeries* RunCharts::speedupFor(ChartKind kind, const SweepPoint& p, int run_slot) {
+  Plot& pl = plot(kind);
+  const QString group = curveName(p, run_slot, false, pl.choice.x);
+  auto [it, inserted] = pl.curves.try_emplace(group.toStdString(), nullptr);
   if (inserted) {
-    it->second.series = addLine(ChartKind::Speedup, group, QPen(groupColor(group.toStdString()), 2.0));
+    it->second = addLine(kind, group, QPen(groupColor(group.toStdString()), 2.0));
+    decorate(kind, it->second, KernelKind::Flash);  // a ratio: plain circles
   }
   return it->second;
 }
+
+void RunCharts::decorate(ChartKind kind, QLineSeries* curve, KernelKind kernel) {
+  const Plot& pl = plot(kind);
+  const QColor color = styles_.value(curve).color();
+  Decoration d;
+  const auto attach = [&](QAbstractSeries* series, const QPen& style) {
+    styles_.insert(series, style);
+    pl.chart->addSeries(series);
+    series->attachAxis(pl.x_axis);
+    series->attachAxis(pl.y_axis);
+    legend_hidden_.insert(series);  // the curve's own entry stands for it
+    applyStyle(series);
+  };
+  const ChartMetric metric = pl.choice.metric;
+  if (spread_ != Spread::None &&
+      (metric == ChartMetric::Latency || metric == ChartMetric::Throughput || metric == ChartMetric::Bandwidth)) {
+    d.upper = new QLineSeries;
+    d.lower = new QLineSeries;
+    d.band = new QAreaSeries(d.upper, d.lower);
+    d.upper->setParent(d.band);
+    d.lower->setParent(d.band);
+    attach(d.band, QPen(color));
+  }
+  // Sweeps too dense for markers (they would merge into a thick line) get none.
+  if (xValues(pl.choice.x).size() <= static_cast<std::size_t>(kMarkedPointsUpTo)) {
+    d.markers = new QScatterSeries;
+    d.markers->setMarkerShape(kernelMarker(kernel));
+    attach(d.markers, QPen(color));
+    connectSeries(pl.chart, d.markers);  // its tooltips
+  }
+  decorations_.insert(curve, d);
+}
+
+QScatterSeries* RunCharts::markersOf(QXYSeries* curve) const { return decorations_.value(curve).markers; }
+
+QAreaSeries* RunCharts::bandOf(QXYSeries* curve) const { return decorations_.value(curve).band; }
 
 void RunCharts::placePoint(QXYSeries* series, double x, double y, const QString& tip) {
-  tips_[series][static_cast<int>(x)] = tip;
+  if (!tip.isEmpty()) tips_[series][x] = tip;
+  if (QScatterSeries* markers = decorations_.value(series).markers) placePoint(markers, x, y, tip);
   if (batching_) {
     auto [staged, fresh] = staged_.try_emplace(series);
     if (fresh) {
@@ -443,11 +698,19 @@ void RunCharts::placePoint(QXYSeries* series, double x, double y, const QString&
   }
 }
 
-void RunCharts::appendSkipped(QPointF point) {
+void RunCharts::placeBand(QLineSeries* curve, double x, double lo, double hi) {
+  const Decoration d = decorations_.value(curve);
+  if (d.band == nullptr) return;
+  placePoint(d.upper, x, hi, {});
+  placePoint(d.lower, x, lo, {});
+}
+
+void RunCharts::appendSkipped(ChartKind kind, QPointF point) {
+  QScatterSeries* skipped = plot(kind).skipped;
   if (batching_) {
-    staged_skipped_.append(point);
+    staged_skipped_[skipped].append(point);
   } else {
-    skipped_->append(point);
+    skipped->append(point);
   }
 }
 
@@ -462,56 +725,55 @@ void RunCharts::endBatch() {
     series->replace(sorted);
   }
   staged_.clear();
-  if (!staged_skipped_.isEmpty() && skipped_ != nullptr) {
-    // One replace: appending a list appends (and redraws) point by point.
-    skipped_->replace(skipped_->points() + staged_skipped_);
-  }
+  // One replace: appending a list appends (and redraws) point by point.
+  for (auto& [skipped, points] : staged_skipped_) skipped->replace(skipped->points() + points);
   staged_skipped_.clear();
   for (ChartKind kind : kChartKinds) {
-    if (std::exchange(y_dirty_[slot(kind)], false)) applyYRange(kind);
+    if (std::exchange(plot(kind).y_dirty, false)) applyYRange(kind);
   }
 }
 
 void RunCharts::extendY(ChartKind kind, double value) {
-  Range& range = y_ranges_[slot(kind)];
-  const Range before = range;
-  range.add(value);
-  if (range.lo == before.lo && range.hi == before.hi) return;
+  Plot& pl = plot(kind);
+  const Range before = pl.y_range;
+  pl.y_range.add(value);
+  if (pl.y_range.lo == before.lo && pl.y_range.hi == before.hi) return;
   if (batching_) {
-    y_dirty_[slot(kind)] = true;
+    pl.y_dirty = true;
   } else {
     applyYRange(kind);
   }
 }
 
 void RunCharts::applyXRange(ChartKind kind) {
-  QAbstractAxis* axis = x_axes_[slot(kind)];
-  if (auto* x = qobject_cast<QLogValueAxis*>(axis)) {
-    x->setRange(x_lo_, x_hi_);
+  const Plot& pl = plot(kind);
+  if (auto* x = qobject_cast<QLogValueAxis*>(pl.x_axis)) {
+    x->setRange(pl.x_lo, pl.x_hi);
     // A label per doubling over a few octaves; over many, a label per quadrupling: a label per
     // doubling would be cut short (even slanted) in a chart of the window's size.
-    const double octaves = std::log2(x_hi_ / x_lo_);
+    const double octaves = std::log2(pl.x_hi / pl.x_lo);
     x->setBase(octaves > 7.0 ? 4.0 : 2.0);
     x->setLabelsAngle(0);
   } else {
-    auto* linear = static_cast<QValueAxis*>(axis);
-    linear->setRange(0.0, x_hi_);
+    auto* linear = static_cast<QValueAxis*>(pl.x_axis);
+    linear->setRange(0.0, pl.x_hi);
     linear->applyNiceNumbers();
   }
 }
 
 bool RunCharts::logScale(ChartKind kind, Qt::Orientation orientation) const {
-  const auto& axes = orientation == Qt::Horizontal ? x_axes_ : y_axes_;
-  return qobject_cast<QLogValueAxis*>(axes[slot(kind)]) != nullptr;
+  const Plot& pl = plot(kind);
+  return qobject_cast<QLogValueAxis*>(orientation == Qt::Horizontal ? pl.x_axis : pl.y_axis) != nullptr;
 }
 
 void RunCharts::setLogScale(ChartKind kind, Qt::Orientation orientation, bool log) {
   if (logScale(kind, orientation) == log) return;
-  QChart* c = chart(kind);
-  QAbstractAxis*& axis = (orientation == Qt::Horizontal ? x_axes_ : y_axes_)[slot(kind)];
+  Plot& pl = plot(kind);
+  QChart* c = pl.chart;
+  QAbstractAxis*& axis = orientation == Qt::Horizontal ? pl.x_axis : pl.y_axis;
   const QString format = orientation == Qt::Horizontal ? QStringLiteral("%.0f")
-                         : kind == ChartKind::Speedup && !log ? QStringLiteral("%.1f")
-                                                              : QStringLiteral("%g");
+                         : pl.choice.metric == ChartMetric::Speedup && !log ? QStringLiteral("%.1f")
+                                                                            : QStringLiteral("%g");
   QAbstractAxis* replacement = log ? static_cast<QAbstractAxis*>(logAxis(axis->titleText(), 10.0, format))
                                    : static_cast<QAbstractAxis*>(valueAxis(axis->titleText(), format));
   QList<QAbstractSeries*> attached;
@@ -524,20 +786,23 @@ void RunCharts::setLogScale(ChartKind kind, Qt::Orientation orientation, bool lo
   axis = replacement;
   c->addAxis(axis, orientation == Qt::Horizontal ? Qt::AlignBottom : Qt::AlignLeft);
   for (QAbstractSeries* s : attached) s->attachAxis(axis);
+  watchAxis(kind, axis);
   if (orientation == Qt::Horizontal) {
     applyXRange(kind);
   } else {
     applyYRange(kind);
   }
+  placeReferenceLabels(kind);
 }
 
 void RunCharts::applyYRange(ChartKind kind) {
-  const Range& r = y_ranges_[slot(kind)];
-  QAbstractAxis* axis = y_axes_[slot(kind)];
+  const Plot& pl = plot(kind);
+  const Range& r = pl.y_range;
+  QAbstractAxis* axis = pl.y_axis;
   if (auto* linear = qobject_cast<QValueAxis*>(axis)) {
     // Linear: from zero, so heights compare; speedup at least to 2x, with its parity line in view.
     const double hi = r.empty() ? 1.0 : r.hi * 1.12;
-    linear->setRange(0.0, kind == ChartKind::Speedup ? std::max(2.0, hi) : hi);
+    linear->setRange(0.0, pl.choice.metric == ChartMetric::Speedup ? std::max(2.0, hi) : hi);
     linear->applyNiceNumbers();
     return;
   }
@@ -571,40 +836,44 @@ void RunCharts::addPoints(const std::vector<PointResult>& results, int run_slot)
 }
 
 void RunCharts::addPoint(const PointResult& r, int run_slot) {
+  PointResult kept = r;
+  kept.samples_ms = {};  // the statistics are enough to draw it again
+  points_.emplace_back(run_slot, std::move(kept));
+  for (ChartKind kind : kChartKinds) drawPoint(kind, r, run_slot);
+}
+
+namespace {
+
+// A point's time interval, fastest to slowest, in the spread asked for (none where it is unknown).
+std::optional<std::pair<double, double>> timeInterval(const SampleStats& s, Spread spread) {
+  if (spread == Spread::MinMax && s.min_ms > 0 && s.max_ms >= s.min_ms) return std::make_pair(s.min_ms, s.max_ms);
+  if (spread == Spread::Std && s.median_ms > s.std_ms) return std::make_pair(s.median_ms - s.std_ms, s.median_ms + s.std_ms);
+  return std::nullopt;
+}
+
+}  // namespace
+
+void RunCharts::drawPoint(ChartKind kind, const PointResult& r, int run_slot) {
+  Plot& pl = plot(kind);
+  const ChartChoice choice = pl.choice;
   const SweepPoint& p = r.point;
-  const double x = p.shape.seq_kv;
-  if (x < x_lo_ || x > x_hi_) {
+  const double x = xOf(choice.x, p);
+  if (x < pl.x_lo || x > pl.x_hi) {
     // A point outside the spec's range (an edited spec): widen the axis and the reference lines.
-    x_lo_ = std::min(x_lo_, x / std::sqrt(2.0));
-    x_hi_ = std::max(x_hi_, x * std::sqrt(2.0));
-    for (ChartKind kind : kChartKinds) applyXRange(kind);
-    for (QLineSeries* line : reference_lines_) {
-      const double y = line->at(0).y();
-      line->replace(QList<QPointF>{{x_lo_, y}, {x_hi_, y}});
+    pl.x_lo = std::min(pl.x_lo, x / std::sqrt(2.0));
+    pl.x_hi = std::max(pl.x_hi, x * std::sqrt(2.0));
+    applyXRange(kind);
+    for (const ReferenceLine& ref : pl.references) {
+      const double y = ref.line->at(0).y();
+      ref.line->replace(QList<QPointF>{{pl.x_lo, y}, {pl.x_hi, y}});
     }
   }
-  const QString head = QStringLiteral("%1\nN = %2").arg(curveName(p, run_slot, true)).arg(p.shape.seq_kv);
+  const QString where = QStringLiteral("%1 = %2").arg(xSymbol(choice.x)).arg(x);
+  const QString head = curveName(p, run_slot, true, choice.x) + QLatin1Char('\n') + where;
 
   const bool ran = (r.status == PointStatus::Ok || r.status == PointStatus::Failed) && r.stats.median_ms > 0;
-  if (ran) {
-    Curve& curve = curveFor(p, run_slot);
-    const QString check = r.status == PointStatus::Failed ? QStringLiteral("\nINCORRECT output") : QString();
-    placePoint(curve.latency, x, r.stats.median_ms,
-               head + QStringLiteral("\nmedian %1 (min %2, max %3)%4")
-                          .arg(formatMs(r.stats.median_ms), formatMs(r.stats.min_ms), formatMs(r.stats.max_ms), check));
-    extendY(ChartKind::Latency, r.stats.median_ms);
-    placePoint(curve.tflops, x, r.tflops,
-               head + QStringLiteral("\n%1 TFLOP/s (median %2)").arg(formatTflops(r.tflops), formatMs(r.stats.median_ms)));
-    extendY(ChartKind::Throughput, r.tflops);
-    if (r.peak_bytes > 0) {
-      placePoint(curve.memory, x, static_cast<double>(r.peak_bytes) / memory_unit_,
-                 head + QStringLiteral("\npeak %1 (predicted %2)")
-                            .arg(formatByteCount(r.peak_bytes), formatByteCount(r.predicted_bytes)));
-      extendY(ChartKind::Memory, static_cast<double>(r.peak_bytes) / memory_unit_);
-    }
-
-    SpeedupCurve& speedup = speedupFor(p, run_slot);
-    auto& [flash, standard] = speedup.medians[p.shape.seq_kv];
+  if (ran && choice.metric == ChartMetric::Speedup) {
+    auto& [flash, standard] = pl.speedups[curveName(p, run_slot, false, choice.x).toStdString()][x];
     if (r.status == PointStatus::Ok) {
       if (p.kernel == KernelKind::Flash) {
         flash = flash > 0 ? std::min(flash, r.stats.median_ms) : r.stats.median_ms;
@@ -614,30 +883,66 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
     }
     if (flash > 0 && standard > 0) {
       const double ratio = standard / flash;
-      placePoint(speedup.series, x, ratio,
-                 QStringLiteral("%1\nN = %2\nstandard %3 / flash %4 = %5×")
-                     .arg(curveName(p, run_slot, false))
-                     .arg(p.shape.seq_kv)
-                     .arg(formatMs(standard), formatMs(flash))
+      placePoint(speedupFor(kind, p, run_slot), x, ratio,
+                 QStringLiteral("%1\n%2\nstandard %3 / flash %4 = %5×")
+                     .arg(curveName(p, run_slot, false, choice.x), where, formatMs(standard), formatMs(flash))
                      .arg(ratio, 0, 'f', 2));
-      extendY(ChartKind::Speedup, ratio);
+      extendY(kind, ratio);
+    }
+    return;
+  }
+  if (ran) {
+    const QString check = r.status == PointStatus::Failed ? QStringLiteral("\nINCORRECT output") : QString();
+    const double median = r.stats.median_ms;
+    double y = 0;
+    QString tip;
+    switch (choice.metric) {
+      case ChartMetric::Latency:
+        y = median;
+        tip = QStringLiteral("median %1 (min %2, max %3)").arg(formatMs(median), formatMs(r.stats.min_ms), formatMs(r.stats.max_ms));
+        break;
+      case ChartMetric::Throughput:
+        y = r.tflops;
+        tip = QStringLiteral("%1 TFLOP/s (median %2)").arg(formatTflops(r.tflops), formatMs(median));
+        break;
+      case ChartMetric::Bandwidth:
+        y = r.gbps;
+        tip = QStringLiteral("%1 GB/s of compulsory traffic (median %2)").arg(r.gbps, 0, 'f', 1).arg(formatMs(median));
+        break;
+      case ChartMetric::Memory:
+        y = static_cast<double>(r.peak_bytes) / memory_unit_;
+        tip = QStringLiteral("peak %1 (predicted %2)").arg(formatByteCount(r.peak_bytes), formatByteCount(r.predicted_bytes));
+        break;
+      case ChartMetric::Speedup: break;
+    }
+    if (!(y > 0)) return;
+    QLineSeries* curve = curveFor(kind, p, run_slot);
+    placePoint(curve, x, y, head + QLatin1Char('\n') + tip + check);
+    extendY(kind, y);
+    if (const auto interval = timeInterval(r.stats, spread_); interval && choice.metric != ChartMetric::Memory) {
+      // A rate scales with 1/time: the slowest sample is the lowest rate.
+      const auto [fast, slow] = *interval;
+      const double lo = choice.metric == ChartMetric::Latency ? fast : y * median / slow;
+      const double hi = choice.metric == ChartMetric::Latency ? slow : y * median / fast;
+      placeBand(curve, x, lo, hi);
+      extendY(kind, lo);
+      extendY(kind, hi);
     }
     return;
   }
 
-  if (r.status == PointStatus::Oom || r.status == PointStatus::Skipped) {
-    if (skipped_ == nullptr) {
-      skipped_ = new QScatterSeries;
-      skipped_->setName(QStringLiteral("OOM / skipped"));  // drawn at the predicted size (tooltip)
-      skipped_->setMarkerShape(QScatterSeries::MarkerShapeTriangle);
-      skipped_->setMarkerSize(11);
-      styles_.insert(skipped_, QPen(QColor(0xd62728), 1.5));
-      chart(ChartKind::Memory)->addSeries(skipped_);
-      skipped_->attachAxis(x_axes_[slot(ChartKind::Memory)]);
-      skipped_->attachAxis(y_axes_[slot(ChartKind::Memory)]);
-      applyStyle(skipped_);
-      connectSeries(chart(ChartKind::Memory), skipped_);
-      tidyLegend(chart(ChartKind::Memory));  // one more entry: it may no longer fit below the plot
+  if ((r.status == PointStatus::Oom || r.status == PointStatus::Skipped) && choice.metric == ChartMetric::Memory) {
+    if (pl.skipped == nullptr) {
+      pl.skipped = new QScatterSeries;
+      pl.skipped->setName(QStringLiteral("OOM / skipped"));  // drawn at the predicted size (tooltip)
+      pl.skipped->setMarkerShape(QScatterSeries::MarkerShapeTriangle);
+      styles_.insert(pl.skipped, QPen(QColor(0xd62728), 1.5));
+      pl.chart->addSeries(pl.skipped);
+      pl.skipped->attachAxis(pl.x_axis);
+      pl.skipped->attachAxis(pl.y_axis);
+      applyStyle(pl.skipped);
+      connectSeries(pl.chart, pl.skipped);
+      tidyLegend(kind);  // one more entry: it may no longer fit below the plot
     }
     std::uint64_t bytes = r.predicted_bytes;
     if (bytes == 0 && run_slot >= 0 && static_cast<std::size_t>(run_slot) < runs_.size()) {
@@ -645,11 +950,11 @@ void RunCharts::addPoint(const PointResult& r, int run_slot) {
     }
     if (bytes == 0) return;
     const double y = static_cast<double>(bytes) / memory_unit_;
-    appendSkipped(QPointF(x, y));
-    QString& tip = tips_[skipped_][p.shape.seq_kv];
+    appendSkipped(kind, QPointF(x, y));
+    QString& tip = tips_[pl.skipped][x];
     if (!tip.isEmpty()) tip += QStringLiteral("\n\n");
     tip += head + QStringLiteral("\n%1: %2").arg(qs(statusName(r.status)), qs(r.message));
-    extendY(ChartKind::Memory, y);
+    extendY(kind, y);
   }
 }
 
@@ -657,13 +962,22 @@ void RunCharts::applyStyle(QAbstractSeries* series) {
   const QPen pen = styles_.value(series);
   if (auto* scatter = qobject_cast<QScatterSeries*>(series)) {
     scatter->setColor(pen.color());
-    scatter->setBorderColor(dark_ ? QColor(Qt::white) : QColor(Qt::black));
+    const bool skipped = scatter->name() == QLatin1String("OOM / skipped");
+    // The OOM/skipped triangles stand out with a border; a curve's markers are its colour only.
+    QPen border(!skipped ? pen.color() : dark_ ? QColor(Qt::white) : QColor(Qt::black));
+    border.setWidthF(skipped ? 1.5 : 1.0);  // a thin edge: the marker's size is its size
+    scatter->setPen(border);
+    scatter->setMarkerSize(skipped ? 11.0 : marker_size_);
+  } else if (auto* area = qobject_cast<QAreaSeries*>(series)) {
+    QColor fill = pen.color();
+    fill.setAlphaF(0.18f);
+    area->setBrush(fill);
+    area->setPen(Qt::NoPen);
   } else if (auto* line = qobject_cast<QLineSeries*>(series)) {
     line->setPen(pen);
-    line->setPointsVisible(pen.style() != Qt::DashDotLine && mark_points_);
+    line->setPointsVisible(false);  // the markers are a series of their own, shaped by kernel
   }
 }
-
 void RunCharts::connectSeries(QChart* chart, QAbstractSeries* series) {
   auto* xy = static_cast<QXYSeries*>(series);
   connect(xy, &QXYSeries::hovered, this, [this, xy](const QPointF& at, bool state) {
@@ -701,15 +1015,27 @@ void RunCharts::connectSeries(QChart* chart, QAbstractSeries* series) {
 }
 
 void RunCharts::setSeriesShown(QChart* in, QAbstractSeries* series, bool shown) {
-  series->setVisible(shown);
+  showCurve(series, shown);
   // A group's or a kernel key's entry stands for its member curves too.
-  for (QAbstractSeries* member : legend_members_.value(series)) member->setVisible(shown);
+  for (QAbstractSeries* member : legend_members_.value(series)) showCurve(member, shown);
   for (QLegendMarker* marker : in->legend()->markers(series)) {
     QColor label = marker->labelBrush().color();
     label.setAlphaF(shown ? 1.0f : 0.4f);
     marker->setLabelBrush(label);
   }
-  tidyLegend(in);  // members shown again get their entries back from Qt: hide them
+  for (ChartKind kind : kChartKinds) {
+    if (chart(kind) != in) continue;
+    tidyLegend(kind);  // members shown again get their entries back from Qt: hide them
+    placeReferenceLabels(kind);
+  }
+}
+
+void RunCharts::showCurve(QAbstractSeries* series, bool shown) {
+  series->setVisible(shown);
+  const auto d = decorations_.constFind(qobject_cast<QXYSeries*>(series));
+  if (d == decorations_.cend()) return;
+  if (d->markers != nullptr) d->markers->setVisible(shown);
+  if (d->band != nullptr) d->band->setVisible(shown);
 }
 
 void RunCharts::setDark(bool dark) {
@@ -720,25 +1046,90 @@ void RunCharts::setDark(bool dark) {
     c->setTheme(dark ? QChart::ChartThemeDark : QChart::ChartThemeLight);
     styleChart(c);
     for (QAbstractSeries* s : c->series()) applyStyle(s);
-    tidyLegend(c);
+    tidyLegend(kind);
+    placeReferenceLabels(kind);
+  }
+}
+
+void RunCharts::setMarkerSize(double pixels) {
+  marker_size_ = pixels;
+  for (const Decoration& d : std::as_const(decorations_)) {
+    if (d.markers != nullptr) d.markers->setMarkerSize(pixels);
+  }
+}
+
+void RunCharts::setChoice(ChartKind kind, ChartChoice choice) {
+  if (plot(kind).choice == choice) return;
+  plot(kind).choice = choice;
+  setLogScale(kind, Qt::Vertical, logByDefault(choice.metric));
+  redraw(kind);
+}
+
+QString RunCharts::title(ChartKind kind) const {
+  const ChartChoice c = choice(kind);
+  if (c == defaultChoice(kind)) return chartTitle(kind);
+  return c.x == ChartX::SeqLen ? metricTitle(c.metric) : metricTitle(c.metric) + QStringLiteral(" vs ") + xName(c.x);
+}
+
+QString RunCharts::stem(ChartKind kind) const {
+  const ChartChoice c = choice(kind);
+  switch (c.x) {
+    case ChartX::SeqLen: return metricStem(c.metric);
+    case ChartX::Batch: return metricStem(c.metric) + QStringLiteral("-vs-batch");
+    case ChartX::HeadDim: return metricStem(c.metric) + QStringLiteral("-vs-headdim");
+  }
+  return metricStem(c.metric);
+}
+
+void RunCharts::setSpread(Spread spread) {
+  if (spread_ == spread) return;
+  spread_ = spread;
+  for (ChartKind kind : kChartKinds) redraw(kind);
+}
+
+void RunCharts::redraw(ChartKind kind) {
+  QSet<QString> hidden;
+  for (QAbstractSeries* s : chart(kind)->series()) {
+    if (!s->isVisible() && !s->name().isEmpty()) hidden.insert(s->name());
+  }
+  preparePlot(kind);
+  const bool was_batching = std::exchange(batching_, true);
+  for (const auto& [run_slot, point] : points_) drawPoint(kind, point, run_slot);
+  if (!was_batching) endBatch();
+  for (QAbstractSeries* s : chart(kind)->series()) {
+    if (hidden.contains(s->name())) setSeriesShown(chart(kind), s, false);
   }
 }
 
 void RunCharts::copyViewOf(const RunCharts& other) {
+  spread_ = other.spread_;
   for (ChartKind kind : kChartKinds) {
+    plot(kind).choice = other.choice(kind);
+    redraw(kind);
     for (Qt::Orientation orientation : {Qt::Horizontal, Qt::Vertical}) setLogScale(kind, orientation, other.logScale(kind, orientation));
     QSet<QString> hidden;
     for (QAbstractSeries* s : other.chart(kind)->series()) {
-      if (!s->isVisible()) hidden.insert(s->name());
+      if (!s->isVisible() && !s->name().isEmpty()) hidden.insert(s->name());
     }
     for (QAbstractSeries* s : chart(kind)->series()) {
       if (!hidden.contains(s->name())) continue;
-      s->setVisible(false);
+      showCurve(s, false);
       for (QLegendMarker* m : chart(kind)->legend()->markers(s)) m->setVisible(false);
     }
+    placeReferenceLabels(kind);
   }
 }
 
-int RunCharts::seriesCount(ChartKind kind) const { return static_cast<int>(chart(kind)->series().size()); }
+int RunCharts::seriesCount(ChartKind kind) const {
+  // A curve's markers and band are unnamed: they go with the curve.
+  const auto series = chart(kind)->series();
+  return static_cast<int>(std::count_if(series.begin(), series.end(), [](QAbstractSeries* s) { return !s->name().isEmpty(); }));
+}
+
+QStringList RunCharts::referenceLabels(ChartKind kind) const {
+  QStringList labels;
+  for (const ReferenceLine& ref : plot(kind).references) labels << ref.name + QLatin1Char(' ') + ref.value;
+  return labels;
+}
 
 }  // namespace attnbench::ui
