@@ -147,11 +147,14 @@ void SweepEditor::addAxisRows(QFormLayout* form) {
   workload_->setObjectName(QStringLiteral("workload"));
   workload_->addItem(tr("attention (prefill operator)"), static_cast<int>(Workload::Attention));
   workload_->addItem(tr("decode (one generation step, KV cache)"), static_cast<int>(Workload::Decode));
+  workload_->addItem(tr("inference (whole model: TTFT, ms/token)"), static_cast<int>(Workload::Inference));
   workload_->setToolTip(tr("attention: N queries against N keys; decode: a few new tokens per sequence against a KV "
                            "cache of N tokens, measured in GB/s"));
   form->addRow(tr("Workload"), workload_);
   decode_ = buildDecodeRows();
   form->addRow(decode_);
+  inference_ = buildInferenceRows();
+  form->addRow(inference_);
 
   // Sequence lengths: powers of two as toggles, anything else typed in.
   auto* seq_grid = new QGridLayout;
@@ -243,11 +246,42 @@ QGroupBox* SweepEditor::buildDecodeRows() {
   return box;
 }
 
+QGroupBox* SweepEditor::buildInferenceRows() {
+  auto* box = new QGroupBox(tr("Inference"));
+  box->setObjectName(QStringLiteral("inferenceRows"));
+  auto* inference_form = new QFormLayout(box);
+  const InferenceOptions defaults;
+  new_tokens_ = spin(1, SpecLimits::kMaxNewTokens, defaults.new_tokens);
+  new_tokens_->setObjectName(QStringLiteral("newTokens"));
+  new_tokens_->setToolTip(tr("Decode steps timed per repetition, with the KV cache"));
+  inference_form->addRow(tr("Decode steps"), new_tokens_);
+  depth_ = spin(0, SpecLimits::kMaxSeqLen, defaults.depth);
+  depth_->setToolTip(tr("Tokens already in the KV cache before the prompt (llama-bench's pp512@d8192)"));
+  inference_form->addRow(tr("KV depth"), depth_);
+  compile_mode_ = new QComboBox;
+  for (const CompileMode mode : {CompileMode::None, CompileMode::ReduceOverhead}) {
+    compile_mode_->addItem(qs(compileModeName(mode)), static_cast<int>(mode));
+  }
+  compile_mode_->setToolTip(tr("reduce-overhead: each decode step replayed from a captured CUDA graph"));
+  inference_form->addRow(tr("Compile mode"), compile_mode_);
+  ckpt_dir_ = new QLineEdit;
+  ckpt_dir_->setPlaceholderText(tr("synthetic weights, or a Hugging Face checkpoint folder"));
+  inference_form->addRow(tr("Checkpoint"), ckpt_dir_);
+  tokenizer_ = new QLineEdit;
+  tokenizer_->setPlaceholderText(tr("SentencePiece model for the prompt (optional)"));
+  inference_form->addRow(tr("Tokenizer"), tokenizer_);
+  prompt_ = new QLineEdit;
+  prompt_->setPlaceholderText(tr("prompt text (needs a tokenizer); synthetic ids without"));
+  inference_form->addRow(tr("Prompt"), prompt_);
+  return box;
+}
+
 void SweepEditor::showWorkloadRows() {
-  const bool decode = static_cast<Workload>(workload_->currentData().toInt()) == Workload::Decode;
-  decode_->setVisible(decode);
-  tiles_row_->setEnabled(!decode);
-  tiles_row_->setToolTip(decode ? tr("Decode has no tile axis") : QString());
+  const auto workload = static_cast<Workload>(workload_->currentData().toInt());
+  decode_->setVisible(workload == Workload::Decode);
+  inference_->setVisible(workload == Workload::Inference);
+  tiles_row_->setEnabled(workload == Workload::Attention);
+  tiles_row_->setToolTip(workload == Workload::Attention ? QString() : tr("Only attention sweeps have a tile axis"));
 }
 
 void SweepEditor::addRunRows(QFormLayout* form) {
@@ -323,6 +357,9 @@ void SweepEditor::revalidateOnEveryChange() {
   connect(q_lens_, &QLineEdit::textChanged, this, &SweepEditor::revalidate);
   for (QSpinBox* s : {page_size_, splits_}) connect(s, &QSpinBox::valueChanged, this, &SweepEditor::revalidate);
   connect(kv_spread_, &QDoubleSpinBox::valueChanged, this, &SweepEditor::revalidate);
+  for (QSpinBox* s : {new_tokens_, depth_}) connect(s, &QSpinBox::valueChanged, this, &SweepEditor::revalidate);
+  connect(compile_mode_, &QComboBox::currentIndexChanged, this, &SweepEditor::revalidate);
+  for (QLineEdit* e : {ckpt_dir_, tokenizer_, prompt_}) connect(e, &QLineEdit::textChanged, this, &SweepEditor::revalidate);
 }
 
 QWidget* SweepEditor::field(QWidget* editor, QLabel** error) { return fieldLayout({editor}, error); }
@@ -415,6 +452,13 @@ void SweepEditor::setSpec(const SweepSpec& spec) {
   page_size_->setValue(spec.decode.page_size);
   kv_spread_->setValue(spec.decode.kv_lens_spread);
   splits_->setValue(spec.decode.splits);
+  new_tokens_->setValue(spec.inference.new_tokens);
+  depth_->setValue(spec.inference.depth);
+  compile_mode_->setCurrentIndex(compile_mode_->findData(static_cast<int>(spec.inference.compile_mode)));
+  ckpt_dir_->setText(qs(spec.inference.ckpt_dir));
+  tokenizer_->setText(qs(spec.inference.tokenizer));
+  prompt_->setText(qs(spec.inference.prompt));
+  max_seq_len_by_batch_ = spec.max_seq_len_by_batch;
 
   QStringList tiles;
   for (const auto& t : spec.tiles) tiles << qs(tileName(t));
@@ -568,11 +612,22 @@ void SweepEditor::readAxes(SweepSpec& spec) {
   }
   if (message.isEmpty() && spec.tiles.empty()) spec.tiles.push_back(TileShape{});
   fail(tile_error_, tr("Flash tiles"), message);
-  readDecodeOptions(spec);
+  readWorkloadOptions(spec);
 }
 
-void SweepEditor::readDecodeOptions(SweepSpec& spec) {
+void SweepEditor::readWorkloadOptions(SweepSpec& spec) {
   spec.workload = static_cast<Workload>(workload_->currentData().toInt());
+  spec.max_seq_len_by_batch = max_seq_len_by_batch_;
+  // Only attention points have a tile axis: the tiles field is left as typed for a switch back.
+  if (spec.workload != Workload::Attention) spec.tiles = {TileShape{}};
+  if (spec.workload == Workload::Inference) {
+    spec.inference.new_tokens = new_tokens_->value();
+    spec.inference.depth = depth_->value();
+    spec.inference.compile_mode = static_cast<CompileMode>(compile_mode_->currentData().toInt());
+    spec.inference.ckpt_dir = ckpt_dir_->text().trimmed().toStdString();
+    spec.inference.tokenizer = tokenizer_->text().trimmed().toStdString();
+    spec.inference.prompt = prompt_->text().toStdString();
+  }
   if (spec.workload != Workload::Decode) {
     fail(q_lens_error_, tr("New tokens"), QString());
     return;
@@ -586,8 +641,6 @@ void SweepEditor::readDecodeOptions(SweepSpec& spec) {
   spec.decode.page_size = page_size_->value();
   spec.decode.kv_lens_spread = kv_spread_->value();
   spec.decode.splits = splits_->value();
-  // Decode points have no tile axis: the tiles field is left as typed for a switch back.
-  spec.tiles = {TileShape{}};
 }
 
 void SweepEditor::readRunOptions(SweepSpec& spec) {

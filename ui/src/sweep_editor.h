@@ -50,8 +50,9 @@ class SweepEditor : public QWidget {
   void addModelRows(QFormLayout* form);
   void addAxisRows(QFormLayout* form);  // workload, sequence lengths, batch sizes, dtypes, masks, kernels, tiles
   QGroupBox* buildDecodeRows();         // new rows per sequence, page size, length spread, splits
+  QGroupBox* buildInferenceRows();      // decode steps, depth, CUDA graphs, checkpoint, tokenizer, prompt
   void showWorkloadRows();
-  void readDecodeOptions(SweepSpec& spec);
+  void readWorkloadOptions(SweepSpec& spec);
   void addRunRows(QFormLayout* form);   // repetitions, warm-up, correctness, device
   QGroupBox* buildAdvanced();
   void revalidateOnEveryChange();
@@ -91,6 +92,14 @@ class SweepEditor : public QWidget {
   QSpinBox* page_size_;
   QDoubleSpinBox* kv_spread_;
   QSpinBox* splits_;
+  QGroupBox* inference_;     // the inference rows, shown for inference sweeps
+  QSpinBox* new_tokens_;
+  QSpinBox* depth_;
+  QComboBox* compile_mode_;
+  QLineEdit* ckpt_dir_;
+  QLineEdit* tokenizer_;
+  QLineEdit* prompt_;
+  std::map<int, int> max_seq_len_by_batch_;  // a loaded spec's batch rule (the seed presets'), kept as is
   QSpinBox* repetitions_;
   QSpinBox* warmup_;
   QCheckBox* correctness_;
