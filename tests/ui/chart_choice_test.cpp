@@ -242,3 +242,77 @@ TEST(ChartChoice, SpreadBandsFollowTheStoredStatistics) {
 
 }  // namespace
 }  // namespace attnbench::ui
+
+namespace attnbench::ui {
+namespace {
+
+// A decode run: the rate chart shows GB/s under the measured copy bandwidth over the KV cache length,
+// and an attention run afterwards gets TFLOP/s back.
+TEST(ChartChoice, DecodeRunsAreChartedInBandwidthOverTheCacheLength) {
+  test::ensureApp();
+  const RunRecord decode = test::fixtureRun(QStringLiteral("cpu_decode.jsonl"));
+  ASSERT_EQ(decode.spec.workload, Workload::Decode);
+  RunCharts charts;
+  charts.reset({ChartRun{decode.spec, decode.device, QStringLiteral("#1")}}, QString());
+  charts.addPoints(test::fixturePoints(QStringLiteral("cpu_decode.jsonl")));
+  EXPECT_EQ(charts.choice(ChartKind::Throughput).metric, ChartMetric::Bandwidth);
+  const QStringList refs = charts.referenceLabels(ChartKind::Throughput);
+  ASSERT_EQ(refs.size(), 1);
+  EXPECT_TRUE(refs.front().startsWith(QStringLiteral("copy bandwidth"))) << refs.front().toStdString();
+  QChart* rate = charts.chart(ChartKind::Throughput);
+  EXPECT_EQ(rate->axes(Qt::Horizontal).constFirst()->titleText(), QStringLiteral("KV cache length N (tokens)"));
+  // Both batches of the fixture, for flash, on the GB/s chart: y is each point's stored gbps.
+  QLineSeries* flash = findCurve(rate, QStringLiteral("flash B=4"));
+  ASSERT_NE(flash, nullptr);
+  ASSERT_EQ(flash->count(), 3);
+  for (const auto& p : test::fixturePoints(QStringLiteral("cpu_decode.jsonl"))) {
+    if (p.point.kernel == KernelKind::Flash && p.point.shape.batch == 4 && p.point.shape.seq_kv == 1024) {
+      bool found = false;
+      for (const QPointF& xy : flash->points()) found = found || (xy.x() == 1024 && std::abs(xy.y() - p.gbps) < 1e-9);
+      EXPECT_TRUE(found) << "flash B=4 N=1024 at " << p.gbps << " GB/s";
+    }
+  }
+  charts.reset({ChartRun{test::fixtureRun().spec, test::fixtureRun().device, QStringLiteral("#2")}}, QString());
+  EXPECT_EQ(charts.choice(ChartKind::Throughput).metric, ChartMetric::Throughput);
+}
+
+}  // namespace
+}  // namespace attnbench::ui
+
+namespace attnbench::ui {
+namespace {
+
+// An inference run: the latency chart is decode ms per token, the rate chart the time to first token
+// (each point's stored TTFT), the speedup chart standard / flash of ms per token.
+TEST(ChartChoice, InferenceRunsChartTimeToFirstTokenAndMsPerToken) {
+  test::ensureApp();
+  const QString stream = QStringLiteral("cpu_inference.jsonl");
+  const RunRecord run = test::fixtureRun(stream);
+  ASSERT_EQ(run.spec.workload, Workload::Inference);
+  const std::vector<PointResult> points = test::fixturePoints(stream);
+  RunCharts charts;
+  charts.reset({ChartRun{run.spec, run.device, QStringLiteral("#1")}}, QString());
+  charts.addPoints(points);
+  EXPECT_EQ(charts.choice(ChartKind::Throughput).metric, ChartMetric::TimeToFirstToken);
+  QChart* ttft = charts.chart(ChartKind::Throughput);
+  EXPECT_EQ(ttft->axes(Qt::Vertical).constFirst()->titleText(), QStringLiteral("Time to first token (ms)"));
+  EXPECT_EQ(charts.chart(ChartKind::Latency)->axes(Qt::Vertical).constFirst()->titleText(),
+            QStringLiteral("Decode (ms per token)"));
+  int checked = 0;
+  for (const auto& p : points) {
+    if (p.status != PointStatus::Ok || p.point.kernel != KernelKind::Flash) continue;
+    ASSERT_TRUE(p.inference.has_value());
+    QLineSeries* curve = findCurve(ttft, QStringLiteral("flash B=%1").arg(p.point.shape.batch));
+    ASSERT_NE(curve, nullptr);
+    bool found = false;
+    for (const QPointF& xy : curve->points()) {
+      found = found || (xy.x() == p.point.shape.seq_kv && std::abs(xy.y() - p.inference->ttft_ms) < 1e-9);
+    }
+    EXPECT_TRUE(found) << "TTFT of B=" << p.point.shape.batch << " N=" << p.point.shape.seq_kv;
+    ++checked;
+  }
+  EXPECT_GE(checked, 4);
+}
+
+}  // namespace
+}  // namespace attnbench::ui

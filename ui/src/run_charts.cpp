@@ -124,7 +124,9 @@ QValueAxis* valueAxis(const QString& title, const QString& format) {
 }
 
 // The metrics drawn on a log axis by default: those spanning decades over a sweep.
-bool logByDefault(ChartMetric metric) { return metric == ChartMetric::Latency || metric == ChartMetric::Memory; }
+bool logByDefault(ChartMetric metric) {
+  return metric == ChartMetric::Latency || metric == ChartMetric::Memory || metric == ChartMetric::TimeToFirstToken;
+}
 
 double xOf(ChartX x, const SweepPoint& p) {
   switch (x) {
@@ -151,6 +153,7 @@ QString metricStem(ChartMetric metric) {
     case ChartMetric::Bandwidth: return QStringLiteral("gbps");
     case ChartMetric::Memory: return QStringLiteral("memory");
     case ChartMetric::Speedup: return QStringLiteral("speedup");
+    case ChartMetric::TimeToFirstToken: return QStringLiteral("ttft");
   }
   return {};
 }
@@ -162,6 +165,7 @@ QString metricTitle(ChartMetric metric) {
     case ChartMetric::Bandwidth: return QStringLiteral("Bandwidth");
     case ChartMetric::Memory: return QStringLiteral("Peak memory");
     case ChartMetric::Speedup: return QStringLiteral("Speedup");
+    case ChartMetric::TimeToFirstToken: return QStringLiteral("Time to first token");
   }
   return {};
 }
@@ -214,6 +218,7 @@ QString metricName(ChartMetric metric) {
     case ChartMetric::Bandwidth: return QStringLiteral("GB/s");
     case ChartMetric::Memory: return QStringLiteral("peak memory");
     case ChartMetric::Speedup: return QStringLiteral("speedup");
+    case ChartMetric::TimeToFirstToken: return QStringLiteral("time to first token");
   }
   return {};
 }
@@ -329,11 +334,36 @@ void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
   many_causal_ = causal.size() > 1;
   many_tiles_ = tiles.size() > 1;
   many_kernels_ = kernels_.size() > 1;
+  std::set<int> q_lens;
+  all_decode_ = all_inference_ = !runs_.empty();
+  for (const auto& run : runs_) {
+    all_decode_ = all_decode_ && run.spec.workload == Workload::Decode;
+    all_inference_ = all_inference_ && run.spec.workload == Workload::Inference;
+    if (run.spec.workload == Workload::Decode) q_lens.insert(run.spec.q_lens.begin(), run.spec.q_lens.end());
+  }
+  many_q_lens_ = q_lens.size() > 1;
+  useWorkloadRate();
   // GiB on the memory axis for devices with tens of GiB (its labels stay short), else MiB.
   std::uint64_t largest_memory = 0;
   for (const auto& run : runs_) largest_memory = std::max(largest_memory, run.device.memory_bytes);
   memory_unit_ = largest_memory >= 32ULL << 30 ? kGiB : kMiB;
   for (ChartKind kind : kChartKinds) preparePlot(kind);
+}
+
+// The rate chart follows the workload unless the user chose its metric: decode is memory-bound (GB/s
+// against the copy bandwidth), inference's other headline is the time to first token; attention
+// (and a mix of workloads) keeps TFLOP/s.
+void RunCharts::useWorkloadRate() {
+  Plot& rate = plot(ChartKind::Throughput);
+  const ChartChoice tflops = defaultChoice(ChartKind::Throughput);
+  if (rate.choice != tflops && !rate_switched_) return;  // the user's choice
+  ChartChoice wanted = tflops;
+  if (all_decode_) wanted.metric = ChartMetric::Bandwidth;
+  if (all_inference_) wanted.metric = ChartMetric::TimeToFirstToken;
+  rate_switched_ = wanted != tflops;
+  if (wanted == rate.choice) return;
+  rate.choice = wanted;
+  setLogScale(ChartKind::Throughput, Qt::Vertical, logByDefault(wanted.metric));
 }
 
 void RunCharts::preparePlot(ChartKind kind) {
@@ -371,15 +401,20 @@ void RunCharts::preparePlot(ChartKind kind) {
 
   const ChartChoice choice = pl.choice;
   chart->setTitle(context_.isEmpty() ? title(kind) : title(kind) + QStringLiteral(" — ") + context_);
-  pl.x_axis->setTitleText(xTitle(choice.x));
+  pl.x_axis->setTitleText(all_decode_ && choice.x == ChartX::SeqLen ? QStringLiteral("KV cache length N (tokens)")
+                                                                     : xTitle(choice.x));
   switch (choice.metric) {
-    case ChartMetric::Latency: pl.y_axis->setTitleText(QStringLiteral("Median latency (ms)")); break;
+    case ChartMetric::Latency:
+      // An inference point's samples are decode steps with the KV cache, in ms per token.
+      pl.y_axis->setTitleText(all_inference_ ? QStringLiteral("Decode (ms per token)") : QStringLiteral("Median latency (ms)"));
+      break;
     case ChartMetric::Throughput: pl.y_axis->setTitleText(QStringLiteral("TFLOP/s")); break;
     case ChartMetric::Bandwidth: pl.y_axis->setTitleText(QStringLiteral("GB/s (compulsory traffic)")); break;
     case ChartMetric::Memory:
       pl.y_axis->setTitleText(memory_unit_ == kGiB ? QStringLiteral("Peak memory (GiB)") : QStringLiteral("Peak memory (MiB)"));
       break;
     case ChartMetric::Speedup: pl.y_axis->setTitleText(QStringLiteral("standard / flash (×)")); break;
+    case ChartMetric::TimeToFirstToken: pl.y_axis->setTitleText(QStringLiteral("Time to first token (ms)")); break;
   }
   // Half a step of margin on the log2 axis so the end points are not on the frame.
   const std::vector<int> xs = xValues(choice.x);
@@ -579,6 +614,7 @@ QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel
   }
   if (x != ChartX::Batch) parts << QStringLiteral("B=%1").arg(p.shape.batch);
   if (x != ChartX::SeqLen) parts << QStringLiteral("N=%1").arg(p.shape.seq_kv);
+  if (many_q_lens_ && p.isDecode()) parts << QStringLiteral("q=%1").arg(p.shape.seq_q);
   // Over the head dim, the model (which sets the head dim) is the x, not a curve of its own.
   if (many_models_ && x != ChartX::HeadDim) parts << modelLabel(p.model);
   if (many_dtypes_) parts << QString::fromLatin1(kernels::dtypeName(p.shape.dtype).data(),
@@ -913,13 +949,20 @@ void RunCharts::drawPoint(ChartKind kind, const PointResult& r, int run_slot) {
         y = static_cast<double>(r.peak_bytes) / memory_unit_;
         tip = QStringLiteral("peak %1 (predicted %2)").arg(formatByteCount(r.peak_bytes), formatByteCount(r.predicted_bytes));
         break;
+      case ChartMetric::TimeToFirstToken:
+        if (!r.inference) break;
+        y = r.inference->ttft_ms;
+        tip = QStringLiteral("time to first token %1 (min %2, max %3)")
+                  .arg(formatMs(y), formatMs(r.inference->ttft_min_ms), formatMs(r.inference->ttft_max_ms));
+        break;
       case ChartMetric::Speedup: break;
     }
     if (!(y > 0)) return;
     QLineSeries* curve = curveFor(kind, p, run_slot);
     placePoint(curve, x, y, head + QLatin1Char('\n') + tip + check);
     extendY(kind, y);
-    if (const auto interval = timeInterval(r.stats, spread_); interval && choice.metric != ChartMetric::Memory) {
+    if (const auto interval = timeInterval(r.stats, spread_); interval && choice.metric != ChartMetric::Memory &&
+                                                         choice.metric != ChartMetric::TimeToFirstToken) {
       // A rate scales with 1/time: the slowest sample is the lowest rate.
       const auto [fast, slow] = *interval;
       const double lo = choice.metric == ChartMetric::Latency ? fast : y * median / slow;

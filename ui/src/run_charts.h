@@ -50,10 +50,12 @@ QString chartTitle(ChartKind kind);  // "Latency", "Speedup", "Throughput", "Pea
 
 // What a chart can draw against: the x axis and the metric (y).
 enum class ChartX { SeqLen, Batch, HeadDim };
-enum class ChartMetric { Latency, Throughput, Bandwidth, Memory, Speedup };
+// TimeToFirstToken: an inference point's prefill of its N-token prompt (other points have none).
+enum class ChartMetric { Latency, Throughput, Bandwidth, Memory, Speedup, TimeToFirstToken };
 inline constexpr std::array<ChartX, 3> kChartXs = {ChartX::SeqLen, ChartX::Batch, ChartX::HeadDim};
-inline constexpr std::array<ChartMetric, 5> kChartMetrics = {ChartMetric::Latency, ChartMetric::Throughput,
-                                                             ChartMetric::Bandwidth, ChartMetric::Memory, ChartMetric::Speedup};
+inline constexpr std::array<ChartMetric, 6> kChartMetrics = {ChartMetric::Latency, ChartMetric::Throughput,
+                                                             ChartMetric::Bandwidth, ChartMetric::Memory, ChartMetric::Speedup,
+                                                             ChartMetric::TimeToFirstToken};
 struct ChartChoice {
   ChartX x = ChartX::SeqLen;
   ChartMetric metric = ChartMetric::Latency;
@@ -183,6 +185,7 @@ class RunCharts : public QObject {
   const Plot& plot(ChartKind kind) const { return plots_[static_cast<std::size_t>(kind)]; }
   // Sets up a chart for its choice (axes' titles, reference lines, the sweeps' curves) without points.
   void preparePlot(ChartKind kind);
+  void useWorkloadRate();
   void drawPoint(ChartKind kind, const PointResult& result, int run_slot);
   QLineSeries* addLine(ChartKind kind, const QString& name, const QPen& pen);
   void addReferenceLine(ChartKind kind, const QString& name, double y, const QColor& color, const QString& tip);
@@ -228,6 +231,10 @@ class RunCharts : public QObject {
   std::unordered_map<QScatterSeries*, QList<QPointF>> staged_skipped_;
   // Which axes vary (and so go into the series names).
   bool many_models_ = false, many_dtypes_ = false, many_causal_ = false, many_tiles_ = false;
+  bool many_q_lens_ = false;    // decode steps of several new-row counts: q is part of a curve's name
+  bool all_decode_ = false;     // every run is a decode run: N is the KV cache length, the rate is GB/s
+  bool all_inference_ = false;  // every run is an inference run: the rate chart is the time to first token
+  bool rate_switched_ = false;  // the rate chart follows the runs' workload, not the user's choice
   bool many_kernels_ = false;
   std::set<KernelKind> kernels_;
   bool dark_ = false;
