@@ -175,11 +175,14 @@ const std::vector<std::string> kOptions = {
     "--kv-heads", "--head-dim", "--custom-name", "--seq-lens", "--seq_lens", "--batch-sizes", "--batch_sizes",
     "--dtype", "--causal", "--kernels", "--use_flash", "--tiles", "--repetitions", "--warmup", "--check_correctness",
     "--no-check", "--device", "--max-memory", "--seed", "--l2-flush", "--cuda-graph", "--threads", "--help",
-    "--version", "--workload", "--q-lens", "-x", "--", "-"};
+    "--version", "--workload", "--q-lens", "--page-size", "--kv-lens-spread", "--splits", "--style", "--size", "--dpi",
+    "--theme", "--rank", "--world-size", "--sweep-id", "--new-tokens", "--depth", "--compile_mode", "--ckpt_dir",
+    "--tokenizer", "--prompt", "-x", "--", "-"};
 const std::vector<std::string> kValues = {
     "", "0", "1", "2", "3", "-1", "16", "32", "64", "999", "65536", "2147483648", "99999999999999999999", "1e309",
     "nan", "-0", "0x10", "16..64", "64..16", "16,16", ",", "16,,32", "fp16", "bf16", "fp32", "fp8", "true", "false",
     "both", "flash", "standard", "cudnn", "auto", "64x64", "7x7", "cpu", "cuda", "cuda:7", "1KiB", "8GiB", "0.5",
+    "decode", "inference", "paper", "3.3x2.2in", "dark", "reduce-overhead",
     "llama-2-7b", "llama/7b", "mistral-7b", "jsonl", "cpu-quick", "seed-matrix", "\xff\xfe", "a\nb", "\x1b[31mred",
     "=HYPERLINK(\"x\")", std::string(5000, 'n'), "@DB@", "@DB@-wal", "@DIR@", "/dev/full", "-", "@DIR@/out.csv",
     "@DIR@/no/such/dir/x", ":memory:", "@DIR@/spec.json", "1", "1", "2"};
