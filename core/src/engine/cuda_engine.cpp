@@ -1,7 +1,8 @@
 // The engine on CUDA: fp16/bf16 weights, activations and KV cache with fp32 accumulation; cuBLAS
 // GEMMs for prefill, a weight-streaming kernel for the few rows of a decode step, the fused small
 // kernels of cuda_model_layers.h, and the flash or standard attention kernel over the contiguous
-// cache. A decode step is either launched eagerly or captured as a CUDA graph and replayed; the
+// cache; flash decode steps (one new token) run the split-KV decode kernel, which spreads the cache
+// over the SMs where one block per head would leave most of them idle. A decode step is either launched eagerly or captured as a CUDA graph and replayed; the
 // graph is re-captured each step (the cache length is a kernel argument) and applied to an
 // instantiated graph with cudaGraphExecUpdate, so the per-kernel launch cost goes away. Two
 // instantiated graphs alternate, so that the update of one never waits on the step in flight.
@@ -17,6 +18,7 @@
 #include "attnbench/engine/checkpoint.h"
 #include "attnbench/errors.h"
 #include "attnbench/kernels/cuda_attention.h"
+#include "attnbench/kernels/cuda_decode.h"
 #include "attnbench/kernels/cuda_model_layers.h"
 #include "cuda_fill.h"
 #include "engine_internal.h"
@@ -45,8 +47,29 @@ cudaDataType_t cudaType(DType dtype) {
 // Byte offsets of the activation buffers in one allocation (256-byte aligned each).
 struct ActivationOffsets {
   std::size_t residual = 0, normed = 0, wide = 0, narrow = 0, last = 0, logits = 0, tokens = 0, attention = 0,
-              packed_q = 0, packed_o = 0, cublas = 0, total = 0;
+              packed_q = 0, packed_o = 0, split_kv = 0, cublas = 0, total = 0;
 };
+
+// The flash decode step of `cached` tokens plus one new token per sequence over the engine's layout:
+// Q (and O) are rows of the fused QKV (and attention output) buffers, K and V the contiguous cache.
+kernels::DecodeParams decodeStep(const EngineConfig& c, int cached) {
+  const kernels::AttentionParams a = attentionShape(c, 1, cached);
+  kernels::DecodeParams d;
+  kernels::setShape(d, kernels::DecodeShape{static_cast<const kernels::AttentionShape&>(a)});
+  d.softmax_scale = a.softmax_scale;
+  d.q_batch_stride = a.q_batch_stride, d.q_head_stride = a.q_head_stride, d.q_row_stride = a.q_row_stride;
+  d.k_batch_stride = a.k_batch_stride, d.k_head_stride = a.k_head_stride, d.k_row_stride = a.k_row_stride;
+  d.v_batch_stride = a.v_batch_stride, d.v_head_stride = a.v_head_stride, d.v_row_stride = a.v_row_stride;
+  d.o_batch_stride = a.o_batch_stride, d.o_head_stride = a.o_head_stride, d.o_row_stride = a.o_row_stride;
+  return d;
+}
+
+// Split-KV workspace for every step up to the cache's capacity: partials for the most splits any step
+// may take, and the fused combine's arrival counters.
+std::size_t splitKvWorkspaceBytes(const EngineConfig& c) {
+  if (c.attention != AttentionChoice::Flash) return 0;
+  return kernels::decodeWorkspaceBytes(decodeStep(c, c.max_tokens - 1), kernels::kMaxDecodeSplits);
+}
 
 ActivationOffsets activationOffsets(const EngineConfig& c) {
   const ModelPreset& m = c.model;
@@ -77,6 +100,7 @@ ActivationOffsets activationOffsets(const EngineConfig& c) {
                               : 0);
   o.packed_q = take(standard ? packed_bytes : 0);
   o.packed_o = take(standard ? packed_bytes : 0);
+  o.split_kv = take(splitKvWorkspaceBytes(c));
   o.cublas = take(kCublasWorkspaceBytes);
   return o;
 }
@@ -205,6 +229,9 @@ class CudaEngine final : public Engine {
     kv_cache_ = std::make_unique<DeviceMemory>(kvCacheBytes(config_), "KV cache");
     offsets_ = activationOffsets(config_);
     activations_ = std::make_unique<DeviceMemory>(offsets_.total, "activations");
+    // The fused combine's arrival counters start at zero; every decode step leaves them at zero.
+    check(cudaMemsetAsync(act(offsets_.split_kv), 0, splitKvWorkspaceBytes(config_), stream_), "zero split-KV workspace");
+    traits_ = kc::queryDeviceTraits(config_.cuda_device);
     if (ckpt) {
       loadCheckpoint(*ckpt, plan);
     } else {
@@ -342,7 +369,15 @@ class CudaEngine final : public Engine {
       check(kc::rotaryAppendKv(rope, stream), "rotaryAppendKv");
       attn.k = rope.k_cache;
       attn.v = rope.v_cache;
-      if (!standard) {
+      if (!standard && count == 1) {
+        kernels::DecodeParams step = decodeStep(config_, position);
+        step.q = attn.q;
+        step.k = attn.k;
+        step.v = attn.v;
+        step.o = attn.o;
+        kernels::setDecodeWorkspace(step, kc::flashDecodeSplits(step, traits_), act(offsets_.split_kv));
+        check(kc::flashDecode(step, stream), "flashDecode");
+      } else if (!standard) {
         check(kc::flashForward(attn, {}, stream), "flashForward");
       } else {
         cublasStatus_t blas = CUBLAS_STATUS_SUCCESS;
@@ -409,6 +444,7 @@ class CudaEngine final : public Engine {
   cublasHandle_t cublas_ = nullptr;
   std::vector<std::size_t> weight_offsets_;
   ActivationOffsets offsets_;
+  kc::DeviceTraits traits_;  // the SM count the split-KV heuristic spreads a decode step over
   std::unique_ptr<DeviceMemory> weights_, kv_cache_, activations_;
   std::array<cudaGraphExec_t, 2> graph_execs_{};
   int cached_ = 0;
