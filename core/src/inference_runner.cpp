@@ -74,7 +74,7 @@ Comparison compareLogits(const std::vector<float>& got, const std::vector<float>
 bool withinTolerance(const Comparison& c) { return c.max_abs_diff <= kLogitTolerance * c.max_abs_ref; }
 
 // The ids of every sequence's prompt: the tokenized text repeated to n tokens, or synthetic ids.
-std::vector<std::int32_t> promptTokens(const InferenceOptions& o, int batch, int n, int vocab, std::uint64_t seed) {
+std::vector<std::int32_t> promptTokens(const InferenceSettings& o, int batch, int n, int vocab, std::uint64_t seed) {
   const std::size_t total = static_cast<std::size_t>(batch) * static_cast<std::size_t>(n);
   if (o.tokenizer.empty()) return engine::syntheticTokens(total, vocab, seed);
   const auto text = engine::tokenize(o.tokenizer, o.prompt.empty() ? kDefaultPrompt : o.prompt);
@@ -134,7 +134,7 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
   if (point.kernel == KernelKind::Cudnn) {
     return finish(PointStatus::Skipped, "the inference engine runs flash and standard attention, not cuDNN");
   }
-  const InferenceOptions& o = point.inference;
+  const InferenceSettings& o = point.inference;
   const int n = point.shape.seq_kv;
   const int batch = point.shape.batch;
 
@@ -154,7 +154,7 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
   // without a cache) is the longest.
   c.max_tokens = o.depth + n + o.new_tokens + 1;
   c.max_step_tokens = o.depth + n + 1;
-  c.cuda_graph = o.compile_mode == CompileMode::ReduceOverhead;
+  c.cuda_graph = o.compile_mode == CompileMode::GraphReplay;
   c.seed = spec.seed;
   if (const std::string reason = engine::unsupportedReason(c); !reason.empty()) {
     return finish(PointStatus::Skipped, reason);

@@ -115,12 +115,12 @@ std::string workloadName(Workload workload) {
   return "?";
 }
 
-std::string compileModeName(CompileMode mode) { return mode == CompileMode::ReduceOverhead ? "reduce-overhead" : "none"; }
+std::string compileModeName(CompileMode mode) { return mode == CompileMode::GraphReplay ? "reduce-overhead" : "none"; }
 
 CompileMode parseCompileMode(const std::string& s) {
   const std::string m = lower(s);
   if (m == "none" || m == "eager") return CompileMode::None;
-  if (m == "reduce-overhead" || m == "reduce_overhead") return CompileMode::ReduceOverhead;
+  if (m == "reduce-overhead" || m == "reduce_overhead") return CompileMode::GraphReplay;
   throw InputError("unknown compile mode '" + printableText(s) + "' (none, reduce-overhead)");
 }
 
@@ -260,7 +260,7 @@ SweepSpec specFromJson(const nlohmann::json& j) {
     s.decode.kv_lens_spread = doubleInRange(j.at("kv_lens_spread"), "kv_lens_spread", 0.0, L::kMaxKvLensSpread);
   }
   if (j.contains("splits")) s.decode.splits = intInRange(j.at("splits"), "splits", 0, L::kMaxSplits);
-  InferenceOptions& inf = s.inference;
+  InferenceSettings& inf = s.inference;
   if (j.contains("new_tokens")) inf.new_tokens = intInRange(j.at("new_tokens"), "new_tokens", 1, L::kMaxNewTokens);
   if (j.contains("depth")) inf.depth = intInRange(j.at("depth"), "depth", 0, L::kMaxSeqLen);
   if (j.contains("compile_mode")) inf.compile_mode = parseCompileMode(stringValue(j.at("compile_mode"), "compile_mode"));
@@ -485,7 +485,7 @@ void validateSpec(const SweepSpec& s) {
     requireInRange(batch, 1, L::kMaxBatch, "spec: max_seq_len_by_batch: batch size");
     requireInRange(n, 1, L::kMaxSeqLen, "spec: max_seq_len_by_batch: sequence length");
   }
-  const InferenceOptions& inf = s.inference;
+  const InferenceSettings& inf = s.inference;
   requireInRange(inf.new_tokens, 1, L::kMaxNewTokens, "spec: new_tokens");
   requireInRange(inf.depth, 0, L::kMaxSeqLen, "spec: depth");
   if (inf.prompt.size() > L::kMaxPromptBytes) {
@@ -497,7 +497,7 @@ void validateSpec(const SweepSpec& s) {
   if (s.workload == Workload::Inference && s.causal != std::vector<bool>{true}) {
     throw InputError("spec: a decoder's inference is causal: \"causal\" must be [true] for the inference workload");
   }
-  if (s.workload != Workload::Inference && inf != InferenceOptions{}) {
+  if (s.workload != Workload::Inference && inf != InferenceSettings{}) {
     throw InputError("spec: new_tokens, depth, compile_mode, ckpt_dir, tokenizer and prompt apply to the inference "
                      "workload only");
   }

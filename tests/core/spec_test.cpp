@@ -223,7 +223,7 @@ TEST(SweepSpec, InferencePresetsKeepTheSeedsBatchRuleAndOptionsRoundTrip) {
     EXPECT_TRUE(p.isInference());
     EXPECT_TRUE(p.shape.batch == 1 || p.seqLen() <= 2048) << p.label();
     EXPECT_EQ(p.shape.seq_q, p.seqLen());
-    EXPECT_EQ(p.inference.compile_mode, CompileMode::ReduceOverhead);
+    EXPECT_EQ(p.inference.compile_mode, CompileMode::GraphReplay);
     EXPECT_EQ(p.inference.new_tokens, 64);
   }
   EXPECT_EQ(points.back().label(), "granite-7b-instruct B=1 N=65536 fp16 causal flash inference reduce-overhead");

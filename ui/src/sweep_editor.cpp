@@ -250,7 +250,7 @@ QGroupBox* SweepEditor::buildInferenceRows() {
   auto* box = new QGroupBox(tr("Inference"));
   box->setObjectName(QStringLiteral("inferenceRows"));
   auto* inference_form = new QFormLayout(box);
-  const InferenceOptions defaults;
+  const InferenceSettings defaults;
   new_tokens_ = spin(1, SpecLimits::kMaxNewTokens, defaults.new_tokens);
   new_tokens_->setObjectName(QStringLiteral("newTokens"));
   new_tokens_->setToolTip(tr("Decode steps timed per repetition, with the KV cache"));
@@ -259,7 +259,7 @@ QGroupBox* SweepEditor::buildInferenceRows() {
   depth_->setToolTip(tr("Tokens already in the KV cache before the prompt (llama-bench's pp512@d8192)"));
   inference_form->addRow(tr("KV depth"), depth_);
   compile_mode_ = new QComboBox;
-  for (const CompileMode mode : {CompileMode::None, CompileMode::ReduceOverhead}) {
+  for (const CompileMode mode : {CompileMode::None, CompileMode::GraphReplay}) {
     compile_mode_->addItem(qs(compileModeName(mode)), static_cast<int>(mode));
   }
   compile_mode_->setToolTip(tr("reduce-overhead: each decode step replayed from a captured CUDA graph"));

@@ -112,11 +112,12 @@ struct DecodeCacheOptions {
 };
 
 // What an inference point runs besides its shape (Workload::Inference only).
-enum class CompileMode { None, ReduceOverhead };
+// GraphReplay is the seed's "reduce-overhead": each decode step replayed from a captured CUDA graph.
+enum class CompileMode { None, GraphReplay };
 std::string compileModeName(CompileMode mode);  // "none" / "reduce-overhead"
 CompileMode parseCompileMode(const std::string& s);
 
-struct InferenceOptions {
+struct InferenceSettings {
   int new_tokens = 64;   // decode steps timed per repetition
   int depth = 0;         // tokens already in the KV cache before the prompt (llama-bench's pp512@d8192)
   CompileMode compile_mode = CompileMode::None;  // reduce-overhead: decode steps replayed from a CUDA graph
@@ -124,7 +125,7 @@ struct InferenceOptions {
   std::string tokenizer;  // SentencePiece model that tokenizes `prompt`; empty: synthetic prompt ids
   std::string prompt;     // text whose tokens start every prompt (repeated to N tokens)
 
-  bool operator==(const InferenceOptions&) const = default;
+  bool operator==(const InferenceSettings&) const = default;
 };
 
 struct SweepSpec {
@@ -142,7 +143,7 @@ struct SweepSpec {
   std::vector<TileShape> tiles;  // applies to flash attention points only
   std::vector<int> q_lens = {1}; // decode: new query rows per sequence (1; 2-16 for speculative decoding)
   DecodeCacheOptions decode;     // decode: the cache layout and split count
-  InferenceOptions inference;    // inference: decode steps, depth, CUDA graphs, checkpoint, prompt
+  InferenceSettings inference;    // inference: decode steps, depth, CUDA graphs, checkpoint, prompt
   int repetitions = 0;           // timed samples per point; 0 = as many as `sampling` asks
   SamplingRule sampling;
   int warmup = 1;                // untimed runs before the samples
@@ -182,7 +183,7 @@ struct SweepPoint {
   KernelKind kernel = KernelKind::Flash;
   TileShape tile;              // as requested; the backend resolves auto (attention flash points only)
   DecodeCacheOptions decode;   // decode points only
-  InferenceOptions inference;  // inference points only
+  InferenceSettings inference;  // inference points only
 
   bool isDecode() const { return workload == Workload::Decode; }
   bool isInference() const { return workload == Workload::Inference; }
