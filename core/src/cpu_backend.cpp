@@ -41,45 +41,36 @@ std::uint64_t predictCpuBytes(const SweepPoint& point, int threads) {
   return ioTensorBytes(point.shape) + lse + workspaceBytes(point, threads, nullptr);
 }
 
-// What both CPU points share: the tracker, Q/K/V/O buffers filled from the seed (O poisoned), and
-// reading rows back. A subclass says where a K/V row lives.
+// What both CPU points share: the tracker, Q/K/V/O buffers laid out as the point's TensorLayout says
+// and filled from the seed (O poisoned), and reading rows back.
 class CpuPointBase : public PreparedPoint {
  public:
   std::uint64_t peakBytes() const override { return tracker_.peak(); }
 
   std::int64_t countUnwrittenOutputs() override {
-    return countPoison(buffer(TensorId::O).data(), shape_.dtype, tensorElements(shape_, TensorId::O));
+    return countPoison(buffer(TensorId::O).data(), shape_.dtype, layout_.elements(TensorId::O));
   }
 
   std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) override {
-    const bool kv = tensor == TensorId::K || tensor == TensorId::V;
     const auto* base = static_cast<const char*>(buffer(tensor).data());
     const auto element = static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
-    return readRowRuns(
-        shape_.dtype, shape_.head_dim, row0, count,
-        [&](int row) { return kv ? kvRowOffset(b, head, row) : rowOffsetElements(shape_, tensor, b, head, row); },
-        [&](std::size_t first, std::size_t elements, void* dst) {
-          std::memcpy(dst, base + first * element, elements * element);
-        });
+    return readRowRuns(layout_, tensor, b, head, row0, count, [&](std::size_t first, std::size_t elements, void* dst) {
+      std::memcpy(dst, base + first * element, elements * element);
+    });
   }
+
+  int kvLength(int b) const override { return layout_.kvLength(b); }
 
  protected:
-  // Allocates Q and O packed [B, H, seq_q, D] and K, V of `kv_elements` each, then fills them.
-  CpuPointBase(const kernels::AttentionShape& shape, std::size_t kv_elements, std::uint64_t seed, int threads,
-               std::uint64_t limit)
-      : shape_(shape), threads_(threads), tracker_(limit) {
-    const std::size_t element = static_cast<std::size_t>(kernels::bytesPerElement(shape.dtype));
-    for (const TensorId t : kTensors) {
-      const bool kv = t == TensorId::K || t == TensorId::V;
-      tensors_[tensorSlot(t)] = HostBuffer(tracker_, (kv ? kv_elements : tensorElements(shape, t)) * element);
-    }
+  CpuPointBase(TensorLayout layout, std::uint64_t seed, int threads, std::uint64_t limit)
+      : layout_(std::move(layout)), shape_(layout_.shape()), threads_(threads), tracker_(limit) {
+    const std::size_t element = static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
+    for (const TensorId t : kTensors) tensors_[tensorSlot(t)] = HostBuffer(tracker_, layout_.elements(t) * element);
     for (const TensorId t : kInputTensors) {
-      fillRandom(buffer(t).data(), shape.dtype, buffer(t).bytes() / element, tensorSeed(seed, t));
+      fillRandom(buffer(t).data(), shape_.dtype, buffer(t).bytes() / element, tensorSeed(seed, t));
     }
-    fillPoison(buffer(TensorId::O).data(), shape.dtype, tensorElements(shape, TensorId::O));
+    fillPoison(buffer(TensorId::O).data(), shape_.dtype, layout_.elements(TensorId::O));
   }
-
-  virtual std::size_t kvRowOffset(int b, int head, int row) const = 0;
 
   // Runs `kernel` once and returns the wall time it took, in ms.
   template <typename Kernel>
@@ -92,6 +83,7 @@ class CpuPointBase : public PreparedPoint {
 
   HostBuffer& buffer(TensorId tensor) { return tensors_[tensorSlot(tensor)]; }
 
+  TensorLayout layout_;
   kernels::AttentionShape shape_;
   int threads_;
   MemoryTracker tracker_;
@@ -105,7 +97,7 @@ class CpuPointBase : public PreparedPoint {
 class CpuPoint final : public CpuPointBase {
  public:
   CpuPoint(const SweepPoint& point, std::uint64_t seed, int threads, std::uint64_t limit)
-      : CpuPointBase(point.shape, tensorElements(point.shape, TensorId::K), seed, threads, limit), kernel_(point.kernel) {
+      : CpuPointBase(TensorLayout(point.shape), seed, threads, limit), kernel_(point.kernel) {
     if (kernel_ == KernelKind::Flash) lse_ = HostBuffer(tracker_, lseBytes(shape_));
     workspace_ = HostBuffer(tracker_, workspaceBytes(point, threads, &tile_));
     params_ = packedParams(shape_, buffer(TensorId::Q).data(), buffer(TensorId::K).data(), buffer(TensorId::V).data(),
@@ -120,13 +112,8 @@ class CpuPoint final : public CpuPointBase {
   }
 
   TileShape resolvedTile() const override { return kernel_ == KernelKind::Flash ? tile_ : TileShape{}; }
-  int kvLength(int) const override { return shape_.seq_kv; }
 
  private:
-  std::size_t kvRowOffset(int b, int head, int row) const override {
-    return rowOffsetElements(shape_, TensorId::K, b, head, row);
-  }
-
   KernelKind kernel_;
   HostBuffer lse_, workspace_;
   TileShape tile_;
@@ -138,14 +125,13 @@ class CpuDecodePoint final : public CpuPointBase {
  public:
   CpuDecodePoint(const SweepPoint& point, const DecodeCacheLayout& layout, std::uint64_t seed, int threads,
                  std::uint64_t limit)
-      : CpuPointBase(point.shape, layout.cacheElements(point.shape), seed, threads, limit),
-        kernel_(point.kernel),
-        layout_(layout) {
+      : CpuPointBase(TensorLayout(point.shape, layout), seed, threads, limit), kernel_(point.kernel) {
+    const DecodeCacheLayout& cache = *layout_.cache();
     lse_ = HostBuffer(tracker_, lseBytes(shape_));
-    tables_ = HostBuffer(tracker_, layout_.tableBytes());
-    params_ = decodeParams(point, layout_, buffer(TensorId::Q).data(), buffer(TensorId::K).data(),
+    tables_ = HostBuffer(tracker_, cache.tableBytes());
+    params_ = decodeParams(point, cache, buffer(TensorId::Q).data(), buffer(TensorId::K).data(),
                            buffer(TensorId::V).data(), buffer(TensorId::O).data(), static_cast<float*>(lse_.data()),
-                           layout_.kv_lens.data(), layout_.block_table.data());
+                           cache.kv_lens.data(), cache.block_table.data());
     if (kernel_ == KernelKind::Flash) {
       splits_ = kcpu::flashDecodeSplits(params_, threads);
       partials_ = HostBuffer(tracker_, kernels::decodeWorkspaceBytes(params_, splits_));
@@ -165,16 +151,10 @@ class CpuDecodePoint final : public CpuPointBase {
   }
 
   TileShape resolvedTile() const override { return {}; }
-  int kvLength(int b) const override { return layout_.kv_lens[static_cast<std::size_t>(b)]; }
   int splits() const override { return splits_; }
 
  private:
-  std::size_t kvRowOffset(int b, int head, int row) const override {
-    return layout_.rowOffsetElements(shape_, b, head, row);
-  }
-
   KernelKind kernel_;
-  DecodeCacheLayout layout_;
   HostBuffer lse_, tables_, partials_, workspace_;
   kernels::DecodeParams params_;
   int splits_ = 0;
@@ -182,10 +162,7 @@ class CpuDecodePoint final : public CpuPointBase {
 
 // Bytes a decode point holds: Q, O, the cache, LSE, the integer tables, and the kernel's workspace.
 std::uint64_t predictCpuDecodeBytes(const SweepPoint& point, const DecodeCacheLayout& layout, int threads) {
-  const kernels::AttentionShape& s = point.shape;
-  const std::uint64_t element = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
-  std::uint64_t bytes = tensorBytes(s, TensorId::Q) + tensorBytes(s, TensorId::O) +
-                        2 * element * layout.cacheElements(s) + lseBytes(s) + layout.tableBytes();
+  std::uint64_t bytes = decodeTensorBytes(point.shape, layout);
   kernels::DecodeParams p = decodeShapeParams(point, layout);
   if (point.kernel == KernelKind::Flash) {
     bytes += kernels::decodeWorkspaceBytes(p, kcpu::flashDecodeSplits(p, threads)) + kcpu::flashDecodeScratchBytes(p, threads);

@@ -244,7 +244,7 @@ class CudaPointBase : public PreparedPoint {
   std::int64_t countUnwrittenOutputs() override {
     // Chunked copy to the host: O can be several GiB at long sequences.
     const DType dtype = shape_.dtype;
-    const std::size_t total = tensorElements(shape_, TensorId::O);
+    const std::size_t total = layout_.elements(TensorId::O);
     const std::size_t e = static_cast<std::size_t>(kernels::bytesPerElement(dtype));
     const std::size_t chunk = (64u << 20) / e;
     std::vector<char> host(chunk * e);
@@ -259,29 +259,24 @@ class CudaPointBase : public PreparedPoint {
   }
 
   std::vector<float> readRows(TensorId tensor, int b, int head, int row0, int count) override {
-    const bool kv = tensor == TensorId::K || tensor == TensorId::V;
     const auto* base = static_cast<const char*>(buffer(tensor).data());
     const auto element = static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
-    return readRowRuns(
-        shape_.dtype, shape_.head_dim, row0, count,
-        [&](int row) { return kv ? kvRowOffset(b, head, row) : rowOffsetElements(shape_, tensor, b, head, row); },
-        [&](std::size_t first, std::size_t elements, void* dst) {
-          check(cudaMemcpy(dst, base + first * element, elements * element, cudaMemcpyDeviceToHost), "read rows");
-        });
+    return readRowRuns(layout_, tensor, b, head, row0, count, [&](std::size_t first, std::size_t elements, void* dst) {
+      check(cudaMemcpy(dst, base + first * element, elements * element, cudaMemcpyDeviceToHost), "read rows");
+    });
   }
 
+  int kvLength(int b) const override { return layout_.kvLength(b); }
+
  protected:
-  // Allocates Q and O packed [B, H, seq_q, D] and K, V of `kv_elements` each, then fills them.
-  CudaPointBase(CudaContext& ctx, const kernels::AttentionShape& shape, std::size_t kv_elements, std::uint64_t seed,
-                const TimingOptions& timing, std::uint64_t limit)
-      : ctx_(ctx), shape_(shape), timing_(timing), tracker_(limit) {
-    const std::size_t element = static_cast<std::size_t>(kernels::bytesPerElement(shape.dtype));
-    for (const TensorId t : kTensors) {
-      const bool kv = t == TensorId::K || t == TensorId::V;
-      tensors_[tensorSlot(t)] = DeviceBuffer(tracker_, (kv ? kv_elements : tensorElements(shape, t)) * element);
-    }
+  // Allocates Q, K, V and O as `layout` says, then fills the inputs and poisons O.
+  CudaPointBase(CudaContext& ctx, TensorLayout layout, std::uint64_t seed, const TimingOptions& timing,
+                std::uint64_t limit)
+      : ctx_(ctx), layout_(std::move(layout)), shape_(layout_.shape()), timing_(timing), tracker_(limit) {
+    const std::size_t element = static_cast<std::size_t>(kernels::bytesPerElement(shape_.dtype));
+    for (const TensorId t : kTensors) tensors_[tensorSlot(t)] = DeviceBuffer(tracker_, layout_.elements(t) * element);
     for (const TensorId t : kInputTensors) {
-      check(fillRandomDevice(buffer(t).data(), shape.dtype, buffer(t).bytes() / element, tensorSeed(seed, t), ctx.stream),
+      check(fillRandomDevice(buffer(t).data(), shape_.dtype, buffer(t).bytes() / element, tensorSeed(seed, t), ctx.stream),
             "fill inputs");
     }
     check(cudaMemsetAsync(buffer(TensorId::O).data(), 0xFF, buffer(TensorId::O).bytes(), ctx.stream), "poison O");
@@ -297,11 +292,11 @@ class CudaPointBase : public PreparedPoint {
   }
 
   virtual void launch() = 0;
-  virtual std::size_t kvRowOffset(int b, int head, int row) const = 0;
 
   DeviceBuffer& buffer(TensorId tensor) { return tensors_[tensorSlot(tensor)]; }
 
   CudaContext& ctx_;
+  TensorLayout layout_;
   kernels::AttentionShape shape_;
   TimingOptions timing_;
   MemoryTracker tracker_;
@@ -371,7 +366,7 @@ class CudaPoint final : public CudaPointBase {
  public:
   CudaPoint(CudaContext& ctx, const SweepPoint& point, std::uint64_t seed, const TimingOptions& timing,
             std::uint64_t limit)
-      : CudaPointBase(ctx, point.shape, tensorElements(point.shape, TensorId::K), seed, timing, limit),
+      : CudaPointBase(ctx, TensorLayout(point.shape), seed, timing, limit),
         kernel_(point.kernel) {
     const kernels::AttentionParams shape_params = shapeOnlyParams(shape_);
     switch (kernel_) {
@@ -393,13 +388,8 @@ class CudaPoint final : public CudaPointBase {
   }
 
   TileShape resolvedTile() const override { return tile_; }
-  int kvLength(int) const override { return shape_.seq_kv; }
 
  private:
-  std::size_t kvRowOffset(int b, int head, int row) const override {
-    return rowOffsetElements(shape_, TensorId::K, b, head, row);
-  }
-
   void launch() override {
     switch (kernel_) {
       case KernelKind::Flash:
@@ -439,15 +429,14 @@ class CudaDecodePoint final : public CudaPointBase {
  public:
   CudaDecodePoint(CudaContext& ctx, const SweepPoint& point, const DecodeCacheLayout& layout, std::uint64_t seed,
                   const TimingOptions& timing, std::uint64_t limit)
-      : CudaPointBase(ctx, point.shape, layout.cacheElements(point.shape), seed, timing, limit),
-        kernel_(point.kernel),
-        layout_(layout) {
+      : CudaPointBase(ctx, TensorLayout(point.shape, layout), seed, timing, limit), kernel_(point.kernel) {
+    const DecodeCacheLayout& cache = *layout_.cache();
     lse_ = DeviceBuffer(tracker_, lseBytes(shape_));
-    kv_lens_ = DeviceBuffer(tracker_, layout_.kv_lens.size() * sizeof(int));
-    block_table_ = DeviceBuffer(tracker_, layout_.block_table.size() * sizeof(int));
-    copyToDevice(kv_lens_, layout_.kv_lens);
-    copyToDevice(block_table_, layout_.block_table);
-    params_ = decodeParams(point, layout_, buffer(TensorId::Q).data(), buffer(TensorId::K).data(),
+    kv_lens_ = DeviceBuffer(tracker_, cache.kv_lens.size() * sizeof(int));
+    block_table_ = DeviceBuffer(tracker_, cache.block_table.size() * sizeof(int));
+    copyToDevice(kv_lens_, cache.kv_lens);
+    copyToDevice(block_table_, cache.block_table);
+    params_ = decodeParams(point, cache, buffer(TensorId::Q).data(), buffer(TensorId::K).data(),
                            buffer(TensorId::V).data(), buffer(TensorId::O).data(), static_cast<float*>(lse_.data()),
                            static_cast<const int*>(kv_lens_.data()), static_cast<const int*>(block_table_.data()));
     switch (kernel_) {
@@ -471,14 +460,9 @@ class CudaDecodePoint final : public CudaPointBase {
   }
 
   TileShape resolvedTile() const override { return {}; }
-  int kvLength(int b) const override { return layout_.kv_lens[static_cast<std::size_t>(b)]; }
   int splits() const override { return splits_; }
 
  private:
-  std::size_t kvRowOffset(int b, int head, int row) const override {
-    return layout_.rowOffsetElements(shape_, b, head, row);
-  }
-
   void copyToDevice(const DeviceBuffer& dst, const std::vector<int>& values) {
     if (values.empty()) return;
     check(cudaMemcpyAsync(dst.data(), values.data(), values.size() * sizeof(int), cudaMemcpyHostToDevice, ctx_.stream),
@@ -505,7 +489,6 @@ class CudaDecodePoint final : public CudaPointBase {
   }
 
   KernelKind kernel_;
-  DecodeCacheLayout layout_;
   DeviceBuffer lse_, kv_lens_, block_table_, workspace_;
   kernels::DecodeParams params_;
   int splits_ = 0;
@@ -654,10 +637,7 @@ class CudaBackend final : public Backend {
 
   std::uint64_t predictDecodeBytes(const SweepPoint& point) const {
     const DecodeCacheLayout layout = decodeCacheLayout(point);
-    const kernels::AttentionShape& s = point.shape;
-    const std::uint64_t element = static_cast<std::uint64_t>(kernels::bytesPerElement(s.dtype));
-    const std::uint64_t bytes = tensorBytes(s, TensorId::Q) + tensorBytes(s, TensorId::O) +
-                                2 * element * layout.cacheElements(s) + lseBytes(s) + layout.tableBytes();
+    const std::uint64_t bytes = decodeTensorBytes(point.shape, layout);
     const kernels::DecodeParams p = decodeShapeParams(point, layout);
     switch (point.kernel) {
       case KernelKind::Flash: return bytes + kernels::decodeWorkspaceBytes(p, kcuda::flashDecodeSplits(p, ctx_.traits));

@@ -5,6 +5,8 @@
 #include <numeric>
 #include <random>
 
+#include "host_tensors.h"
+
 namespace attnbench {
 
 bool DecodeCacheLayout::ragged() const {
@@ -117,6 +119,12 @@ kernels::DecodeParams decodeParams(const SweepPoint& point, const DecodeCacheLay
 kernels::DecodeParams decodeShapeParams(const SweepPoint& point, const DecodeCacheLayout& layout) {
   alignas(16) static const int kStandIn[4] = {};
   return decodeParams(point, layout, kStandIn, kStandIn, kStandIn, const_cast<int*>(kStandIn), nullptr, kStandIn, kStandIn);
+}
+
+std::uint64_t decodeTensorBytes(const kernels::AttentionShape& shape, const DecodeCacheLayout& layout) {
+  const auto element = static_cast<std::uint64_t>(kernels::bytesPerElement(shape.dtype));
+  return tensorBytes(shape, TensorId::Q) + tensorBytes(shape, TensorId::O) + 2 * element * layout.cacheElements(shape) +
+         lseBytes(shape) + layout.tableBytes();
 }
 
 }  // namespace attnbench

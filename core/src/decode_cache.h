@@ -49,4 +49,8 @@ kernels::DecodeParams decodeParams(const SweepPoint& point, const DecodeCacheLay
 // (16-byte aligned, never dereferenced) for the kernels' own checks that they are set.
 kernels::DecodeParams decodeShapeParams(const SweepPoint& point, const DecodeCacheLayout& layout);
 
+// Bytes of a decode point's tensors, before any kernel workspace: Q and O, the K and V caches, the
+// LSE rows and the integer tables. Both backends' memory predictions start from it.
+std::uint64_t decodeTensorBytes(const kernels::AttentionShape& shape, const DecodeCacheLayout& layout);
+
 }  // namespace attnbench

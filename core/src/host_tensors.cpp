@@ -125,11 +125,26 @@ std::uint64_t lseBytes(const kernels::AttentionShape& s) { return 4ULL * s.batch
 
 namespace attnbench {
 
-std::vector<float> readRowRuns(DType dtype, int head_dim, int row0, int count,
-                               const std::function<std::size_t(int row)>& offset_of,
+std::size_t TensorLayout::elements(TensorId tensor) const {
+  const bool kv = tensor == TensorId::K || tensor == TensorId::V;
+  return kv && cache_ ? cache_->cacheElements(shape_) : tensorElements(shape_, tensor);
+}
+
+std::size_t TensorLayout::rowOffset(TensorId tensor, int b, int head, int row) const {
+  const bool kv = tensor == TensorId::K || tensor == TensorId::V;
+  return kv && cache_ ? cache_->rowOffsetElements(shape_, b, head, row) : rowOffsetElements(shape_, tensor, b, head, row);
+}
+
+int TensorLayout::kvLength(int b) const {
+  return cache_ ? cache_->kv_lens[static_cast<std::size_t>(b)] : shape_.seq_kv;
+}
+
+std::vector<float> readRowRuns(const TensorLayout& layout, TensorId tensor, int b, int head, int row0, int count,
                                const std::function<void(std::size_t first, std::size_t elements, void* dst)>& copy) {
-  const auto d = static_cast<std::size_t>(head_dim);
+  const DType dtype = layout.shape().dtype;
+  const auto d = static_cast<std::size_t>(layout.shape().head_dim);
   const auto element = static_cast<std::size_t>(kernels::bytesPerElement(dtype));
+  const auto offset_of = [&](int row) { return layout.rowOffset(tensor, b, head, row); };
   std::vector<char> raw(static_cast<std::size_t>(count) * d * element);
   for (int row = 0; row < count;) {
     const std::size_t first = offset_of(row0 + row);

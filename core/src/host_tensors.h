@@ -5,10 +5,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "attnbench/backend.h"
 #include "attnbench/kernels/attention_params.h"
+#include "decode_cache.h"
 
 namespace attnbench {
 
@@ -44,7 +47,6 @@ constexpr std::uint64_t tensorSeed(std::uint64_t point_seed, TensorId tensor) {
   return point_seed * 4 + static_cast<std::uint64_t>(tensor);
 }
 
-// The densely packed [B, H, N, D] layout in which the backends allocate a problem's tensors.
 // AttentionParams for a problem over densely packed [B, H, N, D] buffers.
 kernels::AttentionParams packedParams(const kernels::AttentionShape& shape, const void* q, const void* k, const void* v, void* o,
                                       float* lse);
@@ -55,15 +57,32 @@ std::size_t tensorElements(const kernels::AttentionShape& shape, TensorId tensor
 // Element offset of row `row` of head `head` of batch `b` in a packed [B, H, N, D] tensor.
 std::size_t rowOffsetElements(const kernels::AttentionShape& shape, TensorId tensor, int b, int head, int row);
 
-}  // namespace attnbench
+// Where a prepared point's tensors live: Q and O packed [B, H, seq_q, D]; K and V packed the same way
+// for attention, or laid out as a decode cache (contiguous or paged, uniform or ragged lengths). Both
+// backends size their buffers, read rows back for the check and report per-sequence key counts
+// through it, so a layout is described once.
+class TensorLayout {
+ public:
+  explicit TensorLayout(const kernels::AttentionShape& shape) : shape_(shape) {}
+  TensorLayout(const kernels::AttentionShape& shape, DecodeCacheLayout cache) : shape_(shape), cache_(std::move(cache)) {}
 
-namespace attnbench {
+  const kernels::AttentionShape& shape() const { return shape_; }
+  // The decode cache, or null for a packed attention problem.
+  const DecodeCacheLayout* cache() const { return cache_ ? &*cache_ : nullptr; }
 
-// Reads rows [row0, row0 + count) of one head as fp32 ([count, head_dim]). `offset_of(row)` is a row's
-// element offset in its buffer; rows that follow each other in memory are fetched with one
-// `copy(first_element, elements, destination)` call (one for a contiguous head, one per page of a paged cache).
-std::vector<float> readRowRuns(DType dtype, int head_dim, int row0, int count,
-                               const std::function<std::size_t(int row)>& offset_of,
+  std::size_t elements(TensorId tensor) const;
+  std::size_t rowOffset(TensorId tensor, int b, int head, int row) const;
+  int kvLength(int b) const;  // valid keys of sequence b
+
+ private:
+  kernels::AttentionShape shape_;
+  std::optional<DecodeCacheLayout> cache_;
+};
+
+// Reads rows [row0, row0 + count) of one head of `tensor` as fp32 ([count, head_dim]). Rows that follow
+// each other in memory are fetched with one `copy(first_element, elements, destination)` call (one
+// for a contiguous head, one per page of a paged cache).
+std::vector<float> readRowRuns(const TensorLayout& layout, TensorId tensor, int b, int head, int row0, int count,
                                const std::function<void(std::size_t first, std::size_t elements, void* dst)>& copy);
 
 }  // namespace attnbench

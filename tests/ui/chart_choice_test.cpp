@@ -3,6 +3,9 @@
 // and the measured spread as a band.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <QRegularExpression>
 #include <QSettings>
 #include <QTemporaryDir>
@@ -23,6 +26,13 @@ QLineSeries* findCurve(QChart* chart, const QString& name) {
     if (s->name() == name) return qobject_cast<QLineSeries*>(s);
   }
   return nullptr;
+}
+
+// Whether `curve` has a point at (x, y), y compared to 1e-9 (the charts plot stored values as they are).
+bool curveHasPoint(const QLineSeries& curve, double x, double y) {
+  const QList<QPointF> points = curve.points();
+  return std::any_of(points.begin(), points.end(),
+                     [&](const QPointF& xy) { return xy.x() == x && std::abs(xy.y() - y) < 1e-9; });
 }
 
 // The fixture run as if measured on an H200 with a 770 TFLOP/s GEMM ceiling.
@@ -267,20 +277,12 @@ TEST(ChartChoice, DecodeRunsAreChartedInBandwidthOverTheCacheLength) {
   ASSERT_EQ(flash->count(), 3);
   for (const auto& p : test::fixturePoints(QStringLiteral("cpu_decode.jsonl"))) {
     if (p.point.kernel == KernelKind::Flash && p.point.shape.batch == 4 && p.point.shape.seq_kv == 1024) {
-      bool found = false;
-      for (const QPointF& xy : flash->points()) found = found || (xy.x() == 1024 && std::abs(xy.y() - p.gbps) < 1e-9);
-      EXPECT_TRUE(found) << "flash B=4 N=1024 at " << p.gbps << " GB/s";
+      EXPECT_TRUE(curveHasPoint(*flash, 1024, p.gbps)) << "flash B=4 N=1024 at " << p.gbps << " GB/s";
     }
   }
   charts.reset({ChartRun{test::fixtureRun().spec, test::fixtureRun().device, QStringLiteral("#2")}}, QString());
   EXPECT_EQ(charts.choice(ChartKind::Throughput).metric, ChartMetric::Throughput);
 }
-
-}  // namespace
-}  // namespace attnbench::ui
-
-namespace attnbench::ui {
-namespace {
 
 // An inference run: the latency chart is decode ms per token, the rate chart the time to first token
 // (each point's stored TTFT), the speedup chart standard / flash of ms per token.
@@ -304,11 +306,7 @@ TEST(ChartChoice, InferenceRunsChartTimeToFirstTokenAndMsPerToken) {
     ASSERT_TRUE(p.inference.has_value());
     QLineSeries* curve = findCurve(ttft, QStringLiteral("flash B=%1").arg(p.point.shape.batch));
     ASSERT_NE(curve, nullptr);
-    bool found = false;
-    for (const QPointF& xy : curve->points()) {
-      found = found || (xy.x() == p.point.shape.seq_kv && std::abs(xy.y() - p.inference->ttft_ms) < 1e-9);
-    }
-    EXPECT_TRUE(found) << "TTFT of B=" << p.point.shape.batch << " N=" << p.point.shape.seq_kv;
+    EXPECT_TRUE(curveHasPoint(*curve, p.point.shape.seq_kv, p.inference->ttft_ms)) << "TTFT of B=" << p.point.shape.batch << " N=" << p.point.shape.seq_kv;
     ++checked;
   }
   EXPECT_GE(checked, 4);
