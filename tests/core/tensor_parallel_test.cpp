@@ -116,10 +116,10 @@ TEST(TensorParallel, RefusesDegreesThatDoNotSplitTheModel) {
   };
   EXPECT_EQ(reason(2), "");
   EXPECT_EQ(reason(6), "");  // 6 ranks: one query head each, each KV head held by 3 ranks
-  EXPECT_NE(reason(4).find("does not divide the 6 query heads"), std::string::npos) << reason(4);
-  EXPECT_NE(reason(3).find("neither divides the 2 KV heads nor is a multiple"), std::string::npos) << reason(3);
+  EXPECT_NE(reason(4).find("does not divide llama-2-7b's 6 query heads"), std::string::npos) << reason(4);
+  EXPECT_NE(reason(3).find("neither divides llama-2-7b's 2 KV heads nor is a multiple"), std::string::npos) << reason(3);
   c.model.ffn = 97;
-  EXPECT_NE(reason(2).find("does not divide the MLP's 97"), std::string::npos) << reason(2);
+  EXPECT_NE(reason(2).find("does not divide llama-2-7b's MLP width 97"), std::string::npos) << reason(2);
   EXPECT_NE(reason(0).find("at least 1"), std::string::npos);
   c.tensor_parallel = 3;
   EXPECT_THROW(makeEngine(c), InputError);

@@ -169,6 +169,17 @@ void checkForward(const EngineConfig& c, std::span<const std::int32_t> tokens, i
 
 }  // namespace detail
 
+std::string tensorParallelReason(const ModelPreset& m, int t) {
+  const std::string degree = "tensor parallel " + std::to_string(t);
+  if (t < 1) return "the tensor parallel degree must be at least 1, not " + std::to_string(t);
+  if (m.heads % t != 0) return degree + " does not divide " + m.name + "'s " + std::to_string(m.heads) + " query heads";
+  if (m.kv_heads % t != 0 && t % m.kv_heads != 0) {
+    return degree + " neither divides " + m.name + "'s " + std::to_string(m.kv_heads) + " KV heads nor is a multiple of them";
+  }
+  if (m.ffn % t != 0) return degree + " does not divide " + m.name + "'s MLP width " + std::to_string(m.ffn) + " (ffn)";
+  return {};
+}
+
 std::string unsupportedReason(const EngineConfig& c) {
   const ModelPreset& m = c.model;
   if (m.layers <= 0 || m.ffn <= 0 || m.vocab <= 0 || m.hidden <= 0) {
@@ -180,15 +191,9 @@ std::string unsupportedReason(const EngineConfig& c) {
     return "batch and cache size must be positive, and a step no longer than the cache";
   }
   if (const int t = c.tensor_parallel; t != 1) {
-    const std::string degree = "tensor parallel " + std::to_string(t);
-    if (t < 1) return "the tensor parallel degree must be at least 1, not " + std::to_string(t);
-    if (m.heads % t != 0) return degree + " does not divide the " + std::to_string(m.heads) + " query heads";
-    if (m.kv_heads % t != 0 && t % m.kv_heads != 0) {
-      return degree + " neither divides the " + std::to_string(m.kv_heads) + " KV heads nor is a multiple of them";
-    }
-    if (m.ffn % t != 0) return degree + " does not divide the MLP's " + std::to_string(m.ffn) + " (ffn)";
+    if (std::string why = tensorParallelReason(m, t); !why.empty()) return why;
     if (c.device == EngineDevice::Cuda && !gpuCollectivesAvailable()) {
-      return degree + " on GPUs needs NCCL: " + gpuCollectivesDescription();
+      return "tensor parallel " + std::to_string(t) + " on GPUs needs NCCL: " + gpuCollectivesDescription();
     }
     // What each rank runs must be runnable on its own (a head dim flash lacks, say).
     return unsupportedReason(rankConfig(c));

@@ -17,10 +17,7 @@ namespace attnbench::engine::detail {
 namespace {
 
 std::vector<int> rankDevices(const EngineConfig& c) {
-  int visible = 0;
-#ifdef ATTNBENCH_HAVE_CUDA
-  if (cudaGetDeviceCount(&visible) != cudaSuccess) visible = 0;
-#endif
+  const int visible = visibleCudaDevices();
   if (c.cuda_device < 0 || c.cuda_device + c.tensor_parallel > visible) {
     throw InputError("tensor parallel " + std::to_string(c.tensor_parallel) + " from cuda:" + std::to_string(c.cuda_device) +
                      " needs devices cuda:" + std::to_string(c.cuda_device) + " to cuda:" +
@@ -139,3 +136,18 @@ std::unique_ptr<Engine> makeTensorParallelEngine(const EngineConfig& config) {
 }
 
 }  // namespace attnbench::engine::detail
+
+namespace attnbench::engine {
+
+int visibleCudaDevices() {
+  int visible = 0;
+#ifdef ATTNBENCH_HAVE_CUDA
+  if (cudaGetDeviceCount(&visible) != cudaSuccess) {
+    (void)cudaGetLastError();
+    visible = 0;
+  }
+#endif
+  return visible;
+}
+
+}  // namespace attnbench::engine

@@ -123,6 +123,10 @@ double prefillFlops(const ModelPreset& model, int batch, int n, int depth);
 // parallelism (weight_bytes: one rank's).
 double decodeStepBytes(const EngineConfig& config, std::uint64_t weight_bytes, double context);
 
+// Empty when `degree` ranks can split `model` (they divide its query heads and its ffn, and divide
+// its KV heads or are a multiple of them), else a one-line reason.
+std::string tensorParallelReason(const ModelPreset& model, int degree);
+
 // The engine of one rank of `config`: the model with its heads, KV heads and ffn split (tensor_parallel
 // 1). Memory and bytes per rank are this config's.
 EngineConfig rankConfig(const EngineConfig& config);
@@ -131,6 +135,8 @@ EngineConfig rankConfig(const EngineConfig& config);
 // libnccl.so.2 does not load, ...).
 std::string gpuCollectivesDescription();
 bool gpuCollectivesAvailable();
+// CUDA devices this process sees (CUDA_VISIBLE_DEVICES applied); 0 without CUDA.
+int visibleCudaDevices();
 
 // Greedy next token per sequence from [batch, vocab] logits (lowest id on ties).
 std::vector<std::int32_t> argmaxTokens(std::span<const float> logits, int batch, int vocab);
