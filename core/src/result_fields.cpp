@@ -71,7 +71,7 @@ FieldValue rankList(const PointResult& r, std::vector<double> InferenceMetrics::
   return nlohmann::json((*r.inference).*member).dump();
 }
 void setRankList(PointResult& r, const FieldValue& v, std::vector<double> InferenceMetrics::*member) {
-  if (!inference(r, v)) return;
+  if (asText(v).empty() || !inference(r, v)) return;  // text columns read "" where null was written
   const auto j = nlohmann::json::parse(asText(v), nullptr, false);
   std::vector<double> ms;
   if (j.is_array()) {

@@ -13,6 +13,7 @@
 #include "attnbench/engine/engine.h"
 #include "attnbench/errors.h"
 #include "attnbench/model_presets.h"
+#include "attnbench/result_fields.h"
 #include "engine/collective.h"
 #include "engine/engine_internal.h"
 #include "tiny_checkpoint.h"
@@ -64,6 +65,25 @@ std::vector<float> runSequence(Engine& e) {
   e.forward(syntheticTokens(2 * 12, kVocab, 7), 12);
   keep();
   return out;
+}
+
+// The per-rank times are stored as JSON arrays and read back to the same numbers.
+TEST(TensorParallel, RankTimesRoundTripThroughTheResultFields) {
+  attnbench::PointResult r;
+  r.inference = attnbench::InferenceMetrics{};
+  r.inference->rank_ttft_ms = {12.5, 13.0625, 12.75};
+  r.inference->rank_decode_ms = {0.1, 0.2};
+  for (const char* name : {"rank_ttft_ms", "rank_decode_ms"}) {
+    const attnbench::ResultField* f = attnbench::findResultField(name);
+    ASSERT_NE(f, nullptr);
+    attnbench::PointResult back;
+    f->set(back, attnbench::parseFieldText(f->type, attnbench::fieldText(f->get(r))));
+    ASSERT_TRUE(back.inference.has_value()) << name;
+    EXPECT_EQ(f->get(back), f->get(r)) << name;
+  }
+  attnbench::PointResult unset;
+  attnbench::findResultField("rank_ttft_ms")->set(unset, attnbench::parseFieldText(attnbench::FieldType::Text, ""));
+  EXPECT_FALSE(unset.inference.has_value());
 }
 
 class CpuTensorParallel : public ::testing::TestWithParam<AttentionChoice> {};
