@@ -183,7 +183,8 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
   }
   const engine::MemoryBreakdown need = engine::predictMemory(c);
   r.predicted_bytes = need.total();
-  if (c.device == EngineDevice::Cpu && need.weights > kCpuEngineMaxWeightBytes) {
+  // Tensor parallel CPU ranks share the host: every rank's weights count.
+  if (c.device == EngineDevice::Cpu && need.weights * static_cast<std::uint64_t>(c.tensor_parallel) > kCpuEngineMaxWeightBytes) {
     return finish(PointStatus::Skipped, "the CPU engine runs tiny models (weights up to " +
                                             formatBytes(kCpuEngineMaxWeightBytes) + "); " + c.model.name + " has " +
                                             formatBytes(need.weights) + " of fp32 weights");

@@ -2,7 +2,6 @@
 // kernel over a contiguous KV cache. For tiny models (tests, CI); timed by the wall clock.
 #include <chrono>
 #include <cstring>
-#include <optional>
 
 #include "attnbench/engine/checkpoint.h"
 #include "attnbench/errors.h"
@@ -20,16 +19,10 @@ namespace cpu = kernels::cpu;
 class CpuEngine final : public Engine {
  public:
   CpuEngine(const EngineConfig& config, const Shard& shard) : shard_(shard) {
-    EngineConfig full = config;
-    std::optional<Checkpoint> ckpt;
-    if (!config.checkpoint_dir.empty()) {
-      ckpt.emplace(Checkpoint::open(config.checkpoint_dir));
-      full.model = ckpt->model();
-    }
-    full.tensor_parallel = shard.size;
-    config_ = rankConfig(full);
-    if (!ckpt) {
-      const auto plan = shardPlan(weightPlan(full.model, "lm_head.weight"), full.model, shard.rank, shard.size);
+    const RankSetup setup = rankSetup(config, shard);
+    config_ = setup.config;
+    const auto& plan = setup.plan;
+    if (!setup.checkpoint) {
       for (std::size_t i = 0; i < plan.size(); ++i) {
         auto& w = weights_.emplace_back(static_cast<std::size_t>(plan[i].count()));
         fillRandom(w.data(), DType::F32, w.size(), syntheticSeed(config_.seed, i, plan[i]));
@@ -37,11 +30,11 @@ class CpuEngine final : public Engine {
       }
     } else {
       std::vector<std::byte> scratch;
-      for (const auto& spec : shardPlan(checkpointPlan(*ckpt), full.model, shard.rank, shard.size)) {
+      for (const auto& spec : plan) {
         auto& w = weights_.emplace_back(static_cast<std::size_t>(spec.count()));
         std::size_t filled = 0;
         for (std::size_t p = 0; p < spec.pieces.size(); ++p) {
-          const TensorRef& t = ckpt->tensor(spec.pieces[p]);
+          const TensorRef& t = setup.checkpoint->tensor(spec.pieces[p]);
           const auto bytes = pieceBytes(t, spec, p, scratch);
           const std::size_t count = bytes.size() / static_cast<std::size_t>(kernels::bytesPerElement(t.dtype));
           toFloat(bytes.data(), t.dtype, count, w.data() + filled);

@@ -238,17 +238,9 @@ class CudaEngine final : public Engine {
     check(cudaEventCreate(&stop_), "cudaEventCreate");
     checkBlas(cublasCreate(&cublas_), "cublasCreate");
 
-    std::optional<Checkpoint> ckpt;
-    EngineConfig full = config_;
-    if (!config_.checkpoint_dir.empty()) {
-      ckpt.emplace(Checkpoint::open(config_.checkpoint_dir));
-      full.model = ckpt->model();
-    }
-    full.tensor_parallel = shard_.size;
-    if (const std::string reason = unsupportedReason(full); !reason.empty()) throw InputError(reason);
-    config_ = rankConfig(full);
-    const auto plan = shardPlan(ckpt ? checkpointPlan(*ckpt) : weightPlan(full.model, "lm_head.weight"), full.model,
-                                shard_.rank, shard_.size);
+    const RankSetup setup = rankSetup(config_, shard_);
+    config_ = setup.config;
+    const auto& plan = setup.plan;
     std::size_t weight_bytes = 0;
     weight_offsets_ = weightOffsets(plan, config_.dtype, &weight_bytes);
     weights_ = std::make_unique<DeviceMemory>(weight_bytes, "weights");
@@ -258,8 +250,8 @@ class CudaEngine final : public Engine {
     // The fused combine's arrival counters start at zero; every decode step leaves them at zero.
     check(cudaMemsetAsync(act(offsets_.split_kv), 0, splitKvWorkspaceBytes(config_), stream_), "zero split-KV workspace");
     traits_ = kc::queryDeviceTraits(config_.cuda_device);
-    if (ckpt) {
-      loadCheckpoint(*ckpt, plan);
+    if (setup.checkpoint) {
+      loadCheckpoint(*setup.checkpoint, plan);
     } else {
       for (std::size_t i = 0; i < plan.size(); ++i) {
         const auto count = static_cast<std::size_t>(plan[i].count());

@@ -112,6 +112,21 @@ std::span<const std::byte> pieceBytes(const TensorRef& t, const WeightSpec& spec
   return {scratch.data(), scratch.size()};
 }
 
+RankSetup rankSetup(const EngineConfig& config, const Shard& shard) {
+  RankSetup s;
+  EngineConfig full = config;
+  if (!config.checkpoint_dir.empty()) {
+    s.checkpoint.emplace(Checkpoint::open(config.checkpoint_dir));
+    full.model = s.checkpoint->model();
+  }
+  full.tensor_parallel = shard.size;
+  if (const std::string reason = unsupportedReason(full); !reason.empty()) throw InputError(reason);
+  s.config = rankConfig(full);
+  s.plan = shardPlan(s.checkpoint ? checkpointPlan(*s.checkpoint) : weightPlan(full.model, "lm_head.weight"), full.model,
+                     shard.rank, shard.size);
+  return s;
+}
+
 std::uint64_t syntheticSeed(std::uint64_t seed, std::size_t index, const WeightSpec& spec) {
   const std::uint64_t base = seed * 1000003 + index;
   return spec.blocks.empty() ? base : base + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(spec.shard_rank);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -72,6 +73,15 @@ std::vector<WeightSpec> shardPlan(std::vector<WeightSpec> plan, const ModelPrese
 // a contiguous run of rows, or its columns gathered into `scratch`.
 std::span<const std::byte> pieceBytes(const TensorRef& tensor, const WeightSpec& spec, std::size_t piece,
                                       std::vector<std::byte>& scratch);
+// What an engine that is rank `shard` of `config` loads: the checkpoint (none: synthetic weights), its
+// own config (the rank's model, read from the checkpoint's config.json when there is one) and its
+// weight plan. Throws InputError for a checkpoint or split it cannot run.
+struct RankSetup {
+  std::optional<Checkpoint> checkpoint;
+  EngineConfig config;
+  std::vector<WeightSpec> plan;
+};
+RankSetup rankSetup(const EngineConfig& config, const Shard& shard);
 // The synthetic fill's seed of weight `index`: the same on every rank for replicated weights.
 std::uint64_t syntheticSeed(std::uint64_t seed, std::size_t index, const WeightSpec& spec);
 
