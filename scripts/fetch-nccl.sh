@@ -2,7 +2,7 @@
 # Fetches NCCL for tensor parallel inference into .deps/nccl/ (ignored by git): the headers of the
 # PyPI wheel `nvidia-nccl-cu13` (Debian 12 packages no NCCL). attnbench loads libnccl.so.2 at run
 # time, so the build needs the headers only; --with-library also unpacks the wheel's library (about
-# 300 MB) into .deps/nccl/lib for a GPU machine that has no libnccl of its own.
+# 350 MB) into .deps/nccl/lib for a GPU machine that has no libnccl of its own.
 #
 #   scripts/fetch-nccl.sh [--with-library]
 #
