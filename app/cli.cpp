@@ -20,6 +20,7 @@
 
 #include "attnbench/backend.h"
 #include "attnbench/engine/checkpoint.h"
+#include "attnbench/engine/engine.h"
 #include "attnbench/errors.h"
 #include "attnbench/exporters.h"
 #include "attnbench/runner.h"
@@ -210,6 +211,7 @@ struct SweepFlags {
   std::optional<int> new_tokens, depth;
   std::string compile_mode, ckpt_dir, tokenizer, prompt;
   bool distributed = false;
+  std::optional<int> tensor_parallel;
 };
 
 constexpr const char* kSweepGroup = "Sweep (with --batch)";
@@ -260,7 +262,12 @@ void addSweepOptions(CLI::App& app, SweepFlags& f) {
   app.add_option("--tokenizer", f.tokenizer, "inference: SentencePiece model that tokenizes the prompt")->group(group);
   app.add_option("--prompt", f.prompt, "inference: prompt text (with --tokenizer; default synthetic token ids)")
       ->group(group);
-  app.add_flag("--distributed", f.distributed, "inference, seed spelling: runs as world size 1 on one device")
+  app.add_flag("--distributed", f.distributed,
+               "inference, seed spelling: tensor parallel over the visible GPUs (under a launcher: its ranks share "
+               "the points)")
+      ->group(group);
+  app.add_option("--tensor-parallel,--tensor_parallel", f.tensor_parallel,
+                 "inference: split each model over N GPUs (or CPU ranks) the Megatron way, one process (1)")
       ->group(group);
   app.add_option("--repetitions", f.repetitions, "timed samples per point (fixed; default: the noise rule below)")
       ->group(group);
@@ -383,6 +390,7 @@ SweepSpec buildSpec(const SweepFlags& f) {
   if (f.distributed && spec.workload != Workload::Inference) {
     throw InputError("--distributed applies to the inference workload");
   }
+  if (f.tensor_parallel) spec.inference.tensor_parallel = *f.tensor_parallel;
   validateSpec(spec);
   return spec;
 }
@@ -554,6 +562,40 @@ void printRunHeader(std::ostream& out, const RunRecord& r) {
   }
 }
 
+// The tensor parallel degree of a new run: --tensor-parallel N, or --distributed = every visible GPU
+// (one process drives them through NCCL). Under a launcher's ranks, --distributed keeps its sharding
+// of the points, each point on one device. Returns what to tell the user, if anything.
+std::string resolveTensorParallel(const SweepFlags& f, bool launcher_ranks, SweepSpec& spec) {
+  int& degree = spec.inference.tensor_parallel;
+  const bool gpu = resolvesToCuda(spec.device);
+  if (f.distributed && !f.tensor_parallel) {
+    if (launcher_ranks) {
+      return "--distributed under a launcher: its ranks share the sweep's points, each point on one device "
+             "(tensor parallel runs one process per node: --tensor-parallel N, docs/CLUSTER.md)";
+    }
+    degree = gpu ? std::clamp(engine::visibleCudaDevices(), 1, SpecLimits::kMaxTensorParallel) : 1;
+  }
+  const std::string flag = "--tensor-parallel " + std::to_string(degree);
+  for (const ModelPreset& m : spec.models) {
+    if (std::string why = engine::tensorParallelReason(m, degree); !why.empty()) throw InputError(flag + ": " + why);
+  }
+  if (degree > 1 && launcher_ranks) {
+    throw InputError(flag + " runs one process over " + std::to_string(degree) +
+                     " devices: start it once per node, not as a launcher's ranks (docs/CLUSTER.md)");
+  }
+  if (degree > 1 && gpu) {
+    if (!engine::gpuCollectivesAvailable()) throw InputError(flag + " on GPUs needs NCCL: " + engine::gpuCollectivesDescription());
+    if (const int visible = engine::visibleCudaDevices(); degree > visible) {
+      throw InputError(flag + " needs " + std::to_string(degree) + " GPUs; " + std::to_string(visible) + " visible");
+    }
+  }
+  if (degree > 1) {
+    return "tensor parallel over " + std::to_string(degree) +
+           (gpu ? " GPUs (" + engine::gpuCollectivesDescription() + ")" : std::string(" CPU ranks (threads)"));
+  }
+  return f.distributed ? "--distributed: one device visible, a run of world size 1 (the points of a plain run)" : "";
+}
+
 int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::string& db_path, const std::string& events,
              bool no_progress, const std::optional<std::string>& resume_id, const Outputs& outputs) {
   if (!events.empty() && events != "jsonl") throw InputError("--events supports only 'jsonl'");
@@ -565,6 +607,7 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::st
   std::int64_t resume_run = 0;
   SweepSpec spec;
   std::optional<RankShare> share;  // this process's share of a sweep sharded over ranks
+  std::string tensor_parallel_note;
   if (resume_id) {
     resume_run = parseRunId(*resume_id);
     // The request is checked through a read-only connection: a refused resume opens nothing for writing.
@@ -587,6 +630,7 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::st
       throw InputError("a rank writes its share only: export after `attnbench merge` (docs/CLUSTER.md)");
     }
     if (share) pinRankGpu(share->rank, spec.device);
+    tensor_parallel_note = resolveTensorParallel(flags, share.has_value(), spec);
     backend = makeBackend(spec.device, &note);
     store = Store::open(share ? share->db_path : db_path);
   }
@@ -610,11 +654,7 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::st
     std::fprintf(stderr, "note: %s\n", text.c_str());
   };
   if (!note.empty()) announce(note);
-  if (flags.distributed && !resume_run) {
-    // The engine has no tensor parallelism: the seed's flag is accepted and the run says what it is.
-    announce("--distributed: the inference engine runs on one device; this is a run of world size 1 on " +
-             backend->device().id);
-  }
+  if (!tensor_parallel_note.empty()) announce(tensor_parallel_note);
 
   g_stop_requested.store(false);
   std::signal(SIGINT, onStopSignal);

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Installs what attnbench needs to build and test on Debian 12 (run as root). The CUDA backend is
 # built when nvcc is found (PATH or /usr/local/cuda); without it attnbench runs on the CPU. With nvcc,
-# the cuDNN SDPA kernel's headers are fetched into .deps/cudnn (scripts/fetch-cudnn.sh; optional: the
-# build leaves the kernel out, with the reason, where that fails).
+# the cuDNN SDPA kernel's headers are fetched into .deps/cudnn (scripts/fetch-cudnn.sh) and NCCL's, for
+# tensor parallel inference, into .deps/nccl (scripts/fetch-nccl.sh); both optional: the build leaves
+# the part out, with the reason, where a fetch fails.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
@@ -21,4 +22,5 @@ fi
 
 if command -v nvcc > /dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
   bash "$(dirname "$0")/fetch-cudnn.sh" || echo "setup-debian: cuDNN headers not fetched; attnbench builds without its cudnn kernel"
+  bash "$(dirname "$0")/fetch-nccl.sh" || echo "setup-debian: NCCL headers not fetched; attnbench builds without tensor parallelism over GPUs"
 fi

@@ -33,6 +33,27 @@ double median(std::vector<double> v) {
   return v.size() % 2 == 1 ? v[h] : 0.5 * (v[h - 1] + v[h]);
 }
 
+// All-reduces timed back to back per measurement (after one untimed).
+constexpr int kAllReduceReps = 20;
+
+// Per-rank samples: samples[rank][repetition] from each repetition's per-rank times.
+void addRankSamples(std::vector<std::vector<double>>& samples, const std::vector<double>& ms, double scale) {
+  samples.resize(ms.size());
+  for (std::size_t r = 0; r < ms.size(); ++r) samples[r].push_back(ms[r] * scale);
+}
+std::vector<double> rankMedians(const std::vector<std::vector<double>>& samples) {
+  std::vector<double> out;
+  for (const auto& s : samples) out.push_back(median(s));
+  return out;
+}
+
+// nccl-tests' bus bandwidth of an all-reduce of `bytes` over `ranks` in `ms`, GB/s: the algorithm
+// bandwidth (bytes / time) x 2 (n - 1) / n, what each rank's links carry in a ring.
+double allReduceBusGbps(double bytes, double ms, int ranks) {
+  if (ms <= 0 || ranks < 2) return 0;
+  return bytes / (ms * 1e-3) / 1e9 * 2.0 * (ranks - 1) / ranks;
+}
+
 // The points of one shape share their inputs and weights, whatever the kernel and compile mode.
 std::string shapeKey(const SweepPoint& p) {
   return p.model.name + "/" + std::to_string(p.shape.batch) + "/" + std::to_string(p.shape.seq_kv) + "/" +
@@ -155,13 +176,15 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
   c.max_tokens = o.depth + n + o.new_tokens + 1;
   c.max_step_tokens = o.depth + n + 1;
   c.cuda_graph = o.compile_mode == CompileMode::GraphReplay;
+  c.tensor_parallel = o.tensor_parallel;
   c.seed = spec.seed;
   if (const std::string reason = engine::unsupportedReason(c); !reason.empty()) {
     return finish(PointStatus::Skipped, reason);
   }
   const engine::MemoryBreakdown need = engine::predictMemory(c);
   r.predicted_bytes = need.total();
-  if (c.device == EngineDevice::Cpu && need.weights > kCpuEngineMaxWeightBytes) {
+  // Tensor parallel CPU ranks share the host: every rank's weights count.
+  if (c.device == EngineDevice::Cpu && need.weights * static_cast<std::uint64_t>(c.tensor_parallel) > kCpuEngineMaxWeightBytes) {
     return finish(PointStatus::Skipped, "the CPU engine runs tiny models (weights up to " +
                                             formatBytes(kCpuEngineMaxWeightBytes) + "); " + c.model.name + " has " +
                                             formatBytes(need.weights) + " of fp32 weights");
@@ -184,15 +207,19 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
     // Warm-up repetitions also capture the decode graphs; a repetition restarts from the depth.
     const int repetitions = spec.repetitions > 0 ? spec.repetitions : 3;
     std::vector<double> ttft;
+    std::vector<std::vector<double>> rank_ttft, rank_decode;
     for (int i = 0; i < spec.warmup + repetitions; ++i) {
       check_cancel();
       e->setCacheLength(o.depth);
       const double prefill = e->forward(prompt, n);
+      const std::vector<double> prefill_ranks = e->rankMs();
       const double decode = e->decode(steps, o.new_tokens);
       kernel_ms += prefill + decode;
       if (i < spec.warmup) continue;
       ttft.push_back(prefill);
       r.samples_ms.push_back(decode / o.new_tokens);
+      addRankSamples(rank_ttft, prefill_ranks, 1.0);
+      addRankSamples(rank_decode, e->rankMs(), 1.0 / o.new_tokens);
     }
     // Without a cache every step recomputes the whole sequence: one forward of depth + N + 1 tokens.
     const int whole_count = o.depth + n + 1;
@@ -210,6 +237,18 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
     m.ttft_min_ms = *std::min_element(ttft.begin(), ttft.end());
     m.ttft_max_ms = *std::max_element(ttft.begin(), ttft.end());
     m.decode_no_cache_ms = median(no_cache);
+    m.rank_ttft_ms = rankMedians(rank_ttft);
+    m.rank_decode_ms = rankMedians(rank_decode);
+    if (c.tensor_parallel > 1) {
+      check_cancel();
+      const double element = kernels::bytesPerElement(c.device == EngineDevice::Cpu ? DType::F32 : c.dtype);
+      const double row_bytes = element * c.model.hidden;
+      m.allreduce_decode_ms = e->allReduceMs(batch, kAllReduceReps);
+      m.allreduce_decode_busbw_gbps = allReduceBusGbps(row_bytes * batch, m.allreduce_decode_ms, c.tensor_parallel);
+      m.allreduce_prefill_ms = e->allReduceMs(batch * n, kAllReduceReps);
+      m.allreduce_prefill_busbw_gbps =
+          allReduceBusGbps(row_bytes * batch * n, m.allreduce_prefill_ms, c.tensor_parallel);
+    }
     m.tokens_per_s = 1e3 * batch / r.stats.median_ms;
     const double flops = engine::prefillFlops(c.model, batch, n, o.depth);
     m.prefill_tflops = flops / (m.ttft_ms * 1e-3) / 1e12;
@@ -218,10 +257,13 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
     m.kv_cache_bytes = have.kv_cache;
     m.activation_bytes = have.activations;
     r.peak_bytes = have.total();
-    m.decode_gbps = engine::decodeStepBytes(c, have.weights, o.depth + n + o.new_tokens / 2.0) /
+    // Per rank under tensor parallelism: one rank's weights and KV heads over the step's time.
+    m.decode_gbps = engine::decodeStepBytes(engine::rankConfig(c), have.weights, o.depth + n + o.new_tokens / 2.0) /
                     (r.stats.median_ms * 1e-3) / 1e9;
     if (device.ceilings && device.ceilings->gemm_tflops > 0) {
-      m.ttft_over_gemm_bound = m.ttft_ms / (flops / (device.ceilings->gemm_tflops * 1e12) * 1e3);
+      // The ranks' GPUs together: each does 1/T of the (split) FLOPs.
+      const double ceiling = device.ceilings->gemm_tflops * 1e12 * c.tensor_parallel;
+      m.ttft_over_gemm_bound = m.ttft_ms / (flops / ceiling * 1e3);
     }
     if (device.ceilings && device.ceilings->copy_gbps > 0) m.decode_copy_fraction = m.decode_gbps / device.ceilings->copy_gbps;
 

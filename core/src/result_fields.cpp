@@ -65,6 +65,21 @@ FieldValue ifInference(const PointResult& r, T InferenceMetrics::*member) {
   }
 }
 
+// Tensor parallel per-rank times as a JSON array, rank 0 first; null outside the inference workload.
+FieldValue rankList(const PointResult& r, std::vector<double> InferenceMetrics::*member) {
+  if (!r.inference) return std::monostate{};
+  return nlohmann::json((*r.inference).*member).dump();
+}
+void setRankList(PointResult& r, const FieldValue& v, std::vector<double> InferenceMetrics::*member) {
+  if (asText(v).empty() || !inference(r, v)) return;  // text columns read "" where null was written
+  const auto j = nlohmann::json::parse(asText(v), nullptr, false);
+  std::vector<double> ms;
+  if (j.is_array()) {
+    for (const auto& x : j) ms.push_back(x.is_number() ? x.get<double>() : 0.0);
+  }
+  (*r.inference).*member = std::move(ms);
+}
+
 using F = FieldType;
 using R = PointResult;
 using V = const FieldValue&;
@@ -142,6 +157,11 @@ const std::vector<ResultField>& fields() {
        },
        [](R& r, V v) { if (isSet(v) && !asText(v).empty()) r.point.inference.compile_mode = parseCompileMode(asText(v)); },
        true},
+      {"tensor_parallel", F::Integer, "", "inference: ranks (GPUs) the model is split over, Megatron-style (1: one device)",
+       [](const R& r) -> FieldValue {
+         return r.point.isInference() ? FieldValue{std::int64_t{r.point.inference.tensor_parallel}} : FieldValue{};
+       },
+       [](R& r, V v) { if (isSet(v)) r.point.inference.tensor_parallel = asInt(v); }, true},
       {"status", F::Text, "", "ok, failed (wrong output), oom, skipped or error",
        [](const R& r) -> FieldValue { return statusName(r.status); },
        [](R& r, V v) { r.status = parseStatus(asText(v)); }},
@@ -265,6 +285,25 @@ const std::vector<ResultField>& fields() {
       {"logits_vs_fp32_top1", F::Real, "", "inference: fraction of checked positions whose top-1 token equals the fp32 engine's",
        [](const R& r) { return ifInference(r, &InferenceMetrics::vs_fp32_top1); },
        [](R& r, V v) { if (auto* m = inference(r, v)) m->vs_fp32_top1 = asReal(v); }},
+      // Tensor parallel: the ranks' own times and the all-reduce beside the compute.
+      {"rank_ttft_ms", F::Text, "ms", "inference: each rank's median prefill, a JSON array by rank (ttft_ms: the slowest rank per repetition)",
+       [](const R& r) { return rankList(r, &InferenceMetrics::rank_ttft_ms); },
+       [](R& r, V v) { setRankList(r, v, &InferenceMetrics::rank_ttft_ms); }},
+      {"rank_decode_ms", F::Text, "ms", "inference: each rank's median decode ms per token, a JSON array by rank",
+       [](const R& r) { return rankList(r, &InferenceMetrics::rank_decode_ms); },
+       [](R& r, V v) { setRankList(r, v, &InferenceMetrics::rank_decode_ms); }},
+      {"allreduce_decode_ms", F::Real, "ms", "inference: one all-reduce of a decode step's residual (batch x hidden), timed alone; a step does 2 x layers; 0: one rank",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::allreduce_decode_ms); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->allreduce_decode_ms = asReal(v); }},
+      {"allreduce_decode_busbw_gbps", F::Real, "GB/s", "inference: bus bandwidth of that all-reduce (nccl-tests: bytes / time x 2(T-1)/T)",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::allreduce_decode_busbw_gbps); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->allreduce_decode_busbw_gbps = asReal(v); }},
+      {"allreduce_prefill_ms", F::Real, "ms", "inference: one all-reduce of the prefill's residual (batch x N x hidden), timed alone; 0: one rank",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::allreduce_prefill_ms); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->allreduce_prefill_ms = asReal(v); }},
+      {"allreduce_prefill_busbw_gbps", F::Real, "GB/s", "inference: bus bandwidth of the prefill's all-reduce (nccl-tests' busbw)",
+       [](const R& r) { return ifInference(r, &InferenceMetrics::allreduce_prefill_busbw_gbps); },
+       [](R& r, V v) { if (auto* m = inference(r, v)) m->allreduce_prefill_busbw_gbps = asReal(v); }},
       {"started_at", F::Text, "", "ISO 8601 UTC", [](const R& r) -> FieldValue { return r.started_at; },
        [](R& r, V v) { r.started_at = asText(v); }},
       {"finished_at", F::Text, "", "ISO 8601 UTC", [](const R& r) -> FieldValue { return r.finished_at; },

@@ -244,7 +244,7 @@ SweepSpec specFromJson(const nlohmann::json& j) {
       "name", "models", "seq_lens", "batch_sizes", "dtypes", "causal", "kernels", "tiles", "repetitions", "warmup",
       "check_correctness", "device", "max_memory", "seed", "l2_flush", "cuda_graph", "threads", "timing", "max_noise",
       "min_samples", "min_time", "timeout", "workload", "q_lens", "page_size", "kv_lens_spread", "splits",
-      "new_tokens", "depth", "compile_mode", "ckpt_dir", "tokenizer", "prompt", "max_seq_len_by_batch"};
+      "new_tokens", "depth", "compile_mode", "ckpt_dir", "tokenizer", "prompt", "tensor_parallel", "max_seq_len_by_batch"};
   for (const auto& [key, value] : j.items()) {
     if (!known.count(key)) throw InputError("spec: unknown key \"" + key + "\"");
   }
@@ -267,6 +267,9 @@ SweepSpec specFromJson(const nlohmann::json& j) {
   if (j.contains("ckpt_dir")) inf.ckpt_dir = stringValue(j.at("ckpt_dir"), "ckpt_dir");
   if (j.contains("tokenizer")) inf.tokenizer = stringValue(j.at("tokenizer"), "tokenizer");
   if (j.contains("prompt")) inf.prompt = stringValue(j.at("prompt"), "prompt");
+  if (j.contains("tensor_parallel")) {
+    inf.tensor_parallel = intInRange(j.at("tensor_parallel"), "tensor_parallel", 1, L::kMaxTensorParallel);
+  }
   if (j.contains("models")) {
     for (const auto& m : elementsOf(j.at("models"))) {
       if (m.is_string()) s.models.push_back(findModel(m.get<std::string>()));
@@ -400,6 +403,8 @@ nlohmann::json specToJson(const SweepSpec& s) {
     j["ckpt_dir"] = s.inference.ckpt_dir;
     j["tokenizer"] = s.inference.tokenizer;
     j["prompt"] = s.inference.prompt;
+    // Written only when split, so that the spec of a one-device run stays what it was.
+    if (s.inference.tensor_parallel != 1) j["tensor_parallel"] = s.inference.tensor_parallel;
   }
   return j;
 }
@@ -488,6 +493,7 @@ void validateSpec(const SweepSpec& s) {
   const InferenceSettings& inf = s.inference;
   requireInRange(inf.new_tokens, 1, L::kMaxNewTokens, "spec: new_tokens");
   requireInRange(inf.depth, 0, L::kMaxSeqLen, "spec: depth");
+  requireInRange(inf.tensor_parallel, 1, L::kMaxTensorParallel, "spec: tensor_parallel");
   if (inf.prompt.size() > L::kMaxPromptBytes) {
     throw InputError("spec: the prompt is longer than " + formatBytes(L::kMaxPromptBytes));
   }
@@ -498,8 +504,8 @@ void validateSpec(const SweepSpec& s) {
     throw InputError("spec: a decoder's inference is causal: \"causal\" must be [true] for the inference workload");
   }
   if (s.workload != Workload::Inference && inf != InferenceSettings{}) {
-    throw InputError("spec: new_tokens, depth, compile_mode, ckpt_dir, tokenizer and prompt apply to the inference "
-                     "workload only");
+    throw InputError("spec: new_tokens, depth, compile_mode, ckpt_dir, tokenizer, prompt and tensor_parallel apply to "
+                     "the inference workload only");
   }
   if (!inf.ckpt_dir.empty() && !std::filesystem::is_directory(inf.ckpt_dir)) {
     throw InputError("checkpoint directory '" + printableText(inf.ckpt_dir) + "' does not exist");

@@ -61,6 +61,55 @@ TEST(InferenceCli, TinyCheckpointRunsOnTheCpuEngineWithItsMetricsStored) {
   std::filesystem::remove_all(ckpt);
 }
 
+// --tensor-parallel on the CPU engine: the ranks are threads of the process; the points record the
+// degree, each rank's times and the all-reduce next to them, and the logits check still holds.
+TEST(InferenceCli, TensorParallelRecordsRanksAndTheAllReduce) {
+  const std::string dir = testing::freshDir("inference_tp");
+  const auto ckpt = tiny::writeTinyCheckpoint("inference_tp", "BF16", false);
+  const std::string db = dir + "/r.db";
+  const std::vector<std::string> base = {"--batch", "--workload", "inference", "--ckpt_dir", ckpt.string(), "--device",
+                                         "cpu", "--dtype", "fp32", "--seq_lens", "8", "--batch_sizes", "2",
+                                         "--new-tokens", "4", "--repetitions", "2", "--check_correctness"};
+  std::vector<std::string> split = base;
+  split.insert(split.end(), {"--tensor-parallel", "2"});
+  const ExeResult r = testing::runExe(withDb(split, db), dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("tensor parallel over 2 CPU ranks"), std::string::npos) << r.err;
+  EXPECT_EQ(cell(db, "SELECT count(*) FROM points WHERE status = 'ok' AND tensor_parallel = 2 AND "
+                     "json_array_length(rank_ttft_ms) = 2 AND json_array_length(rank_decode_ms) = 2 AND "
+                     "allreduce_decode_ms > 0 AND allreduce_decode_busbw_gbps > 0 AND allreduce_prefill_ms > 0 AND "
+                     "allreduce_prefill_busbw_gbps > 0 AND (kernel = 'standard' OR logits_vs_standard_max_abs_diff < 1e-3)"),
+            "2");
+  // Each repetition's time is the slowest rank's, so no rank's median exceeds the largest sample.
+  EXPECT_EQ(cell(db, "SELECT count(*) FROM points, json_each(points.rank_ttft_ms) AS rank WHERE rank.value > ttft_max_ms"),
+            "0");
+  // busbw = bytes / time x 2 (T - 1) / T with T = 2: batch x hidden x 4 bytes / time.
+  EXPECT_EQ(cell(db, "SELECT count(*) FROM points WHERE abs(allreduce_decode_busbw_gbps * allreduce_decode_ms * 1e6 - "
+                     "2 * 256 * 4) > 1e-6"),
+            "0");
+  // The KV cache of a rank holds one of the two KV heads.
+  ASSERT_EQ(testing::runExe(withDb(base, db), dir).code, 0);
+  EXPECT_EQ(cell(db, "SELECT DISTINCT a.kv_cache_bytes * 2 = b.kv_cache_bytes FROM points a, points b WHERE "
+                     "a.run_id = 1 AND b.run_id = 2"),
+            "1");
+  EXPECT_EQ(cell(db, "SELECT count(*) FROM points WHERE run_id = 2 AND tensor_parallel = 1 AND allreduce_decode_ms = 0 "
+                     "AND json_array_length(rank_decode_ms) = 1"),
+            "2");
+
+  // A degree that does not split the model, and one outside the inference workload, are refused.
+  std::vector<std::string> uneven = base;
+  uneven.insert(uneven.end(), {"--tensor-parallel", "3"});
+  const ExeResult bad = testing::runExe(withDb(uneven, db), dir);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("--tensor-parallel 3: tensor parallel 3 does not divide"), std::string::npos) << bad.err;
+  const ExeResult attention = testing::runExe(
+      withDb({"--batch", "--device", "cpu", "--seq_lens", "128", "--tensor-parallel", "2"}, db), dir);
+  EXPECT_NE(attention.code, 0);
+  EXPECT_NE(attention.err.find("tensor_parallel apply to the inference workload only"), std::string::npos)
+      << attention.err;
+  std::filesystem::remove_all(ckpt);
+}
+
 TEST(InferenceCli, DepthTokensAreCachedBeforeThePromptAndTheBudgetSkipsWithTheBytes) {
   const std::string dir = testing::freshDir("inference_depth");
   const std::string db = dir + "/r.db";

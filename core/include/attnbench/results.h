@@ -64,6 +64,14 @@ struct InferenceMetrics {
   // fp32 reference on the CPU (tiny models only); unset where that comparison did not run.
   std::optional<double> vs_standard_max_abs_diff, vs_standard_top1;
   std::optional<double> vs_fp32_max_abs_diff, vs_fp32_top1;
+  // Tensor parallel (point.inference.tensor_parallel ranks): each repetition's times above are the
+  // slowest rank's; these are each rank's medians, by rank (one entry on one device). The all-reduce
+  // of one layer's residual stream, timed alone (mean of calls back to back) at a decode step's size
+  // (batch x hidden) and at the prefill's (batch x N x hidden), with its bus bandwidth as nccl-tests
+  // defines it (bytes / time x 2 (T - 1) / T); a forward does 2 x layers of them; 0 on one rank.
+  std::vector<double> rank_ttft_ms, rank_decode_ms;
+  double allreduce_decode_ms = 0, allreduce_decode_busbw_gbps = 0;
+  double allreduce_prefill_ms = 0, allreduce_prefill_busbw_gbps = 0;
 };
 
 struct PointResult {

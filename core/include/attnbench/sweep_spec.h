@@ -64,6 +64,7 @@ struct SpecLimits {
   static constexpr double kMaxKvLensSpread = 0.9;
   // Inference: decode steps per repetition, and the prompt text's length.
   static constexpr int kMaxNewTokens = 8192;
+  static constexpr int kMaxTensorParallel = 64;  // ranks one process drives (GPUs of one node)
   static constexpr std::size_t kMaxPromptBytes = 1 << 16;
   // A budget of 0 bytes (--max-memory 0.5) is a typo, not a request; past the upper bound no machine
   // has the memory.
@@ -124,6 +125,7 @@ struct InferenceSettings {
   std::string ckpt_dir;   // Hugging Face checkpoint (config.json + safetensors); empty: synthetic weights
   std::string tokenizer;  // SentencePiece model that tokenizes `prompt`; empty: synthetic prompt ids
   std::string prompt;     // text whose tokens start every prompt (repeated to N tokens)
+  int tensor_parallel = 1;  // ranks the model is split over, one GPU (or CPU thread) each
 
   bool operator==(const InferenceSettings&) const = default;
 };

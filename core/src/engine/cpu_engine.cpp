@@ -7,6 +7,7 @@
 #include "attnbench/errors.h"
 #include "attnbench/kernels/cpu_attention.h"
 #include "attnbench/kernels/model_layers.h"
+#include "collective.h"
 #include "engine_internal.h"
 #include "host_tensors.h"
 
@@ -17,24 +18,27 @@ namespace cpu = kernels::cpu;
 
 class CpuEngine final : public Engine {
  public:
-  explicit CpuEngine(const EngineConfig& config) : config_(config) {
-    if (config_.checkpoint_dir.empty()) {
-      const auto plan = weightPlan(config_.model, "lm_head.weight");
+  CpuEngine(const EngineConfig& config, const Shard& shard) : shard_(shard) {
+    const RankSetup setup = rankSetup(config, shard);
+    config_ = setup.config;
+    const auto& plan = setup.plan;
+    if (!setup.checkpoint) {
       for (std::size_t i = 0; i < plan.size(); ++i) {
         auto& w = weights_.emplace_back(static_cast<std::size_t>(plan[i].count()));
-        fillRandom(w.data(), DType::F32, w.size(), config_.seed * 1000003 + i);
+        fillRandom(w.data(), DType::F32, w.size(), syntheticSeed(config_.seed, i, plan[i]));
         for (float& x : w) x = x * plan[i].synthetic_scale + plan[i].synthetic_shift;
       }
     } else {
-      const Checkpoint ckpt = Checkpoint::open(config_.checkpoint_dir);
-      config_.model = ckpt.model();
-      for (const auto& spec : checkpointPlan(ckpt)) {
+      std::vector<std::byte> scratch;
+      for (const auto& spec : plan) {
         auto& w = weights_.emplace_back(static_cast<std::size_t>(spec.count()));
         std::size_t filled = 0;
-        for (const auto& piece : spec.pieces) {
-          const TensorRef& t = ckpt.tensor(piece);
-          toFloat(t.data, t.dtype, t.count(), w.data() + filled);
-          filled += t.count();
+        for (std::size_t p = 0; p < spec.pieces.size(); ++p) {
+          const TensorRef& t = setup.checkpoint->tensor(spec.pieces[p]);
+          const auto bytes = pieceBytes(t, spec, p, scratch);
+          const std::size_t count = bytes.size() / static_cast<std::size_t>(kernels::bytesPerElement(t.dtype));
+          toFloat(bytes.data(), t.dtype, count, w.data() + filled);
+          filled += count;
         }
       }
     }
@@ -76,7 +80,20 @@ class CpuEngine final : public Engine {
     checkForward(config_, tokens, count, cached_);
     const auto start = std::chrono::steady_clock::now();
     run(tokens, count);
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    last_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return last_ms_;
+  }
+
+  std::vector<double> rankMs() const override { return {last_ms_}; }
+
+  double allReduceMs(int rows, int reps) override {
+    if (shard_.collective == nullptr) return 0;
+    const auto count = static_cast<std::size_t>(rows) * static_cast<std::size_t>(config_.model.hidden);
+    if (rows <= 0 || reps <= 0 || count > residual_.size()) throw InputError("allReduceMs: rows outside the activations");
+    shard_.collective->allReduceSum(residual_.data(), count, DType::F32, nullptr);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) shard_.collective->allReduceSum(residual_.data(), count, DType::F32, nullptr);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / reps;
   }
 
   double decode(std::span<const std::int32_t> tokens, int steps) override {
@@ -86,6 +103,7 @@ class CpuEngine final : public Engine {
     }
     double total = 0;
     for (int s = 0; s < steps; ++s) total += forward(tokens.subspan(static_cast<std::size_t>(s) * batch, batch), 1);
+    last_ms_ = total;
     return total;
   }
 
@@ -116,11 +134,13 @@ class CpuEngine final : public Engine {
       } else {
         cpu::standardAttention(attn, workspace_.data(), 1);
       }
-      cpu::linear(narrow_.data(), rows, attn_width, w(kOut), m.hidden, residual_.data(), true);
+      cpu::linear(narrow_.data(), rows, attn_width, w(kOut), m.hidden, residual_.data(), ownsResidual());
+      sumResidual(rows);
       cpu::rmsNorm(residual_.data(), w(kMlpNorm), rows, m.hidden, eps, normed_.data());
       cpu::linear(normed_.data(), rows, m.hidden, w(kGateUp), 2 * m.ffn, wide_.data(), false);
       cpu::swiglu(wide_.data(), rows, m.ffn, narrow_.data());
-      cpu::linear(narrow_.data(), rows, m.ffn, w(kDown), m.hidden, residual_.data(), true);
+      cpu::linear(narrow_.data(), rows, m.ffn, w(kDown), m.hidden, residual_.data(), ownsResidual());
+      sumResidual(rows);
     }
     for (int b = 0; b < config_.batch; ++b) {
       const float* row = residual_.data() + (static_cast<std::int64_t>(b) * count + count - 1) * m.hidden;
@@ -128,6 +148,16 @@ class CpuEngine final : public Engine {
     }
     cpu::linear(last_.data(), config_.batch, m.hidden, weights_[lmHeadIndex(m)].data(), m.vocab, logits_.data(), false);
     cached_ += count;
+  }
+
+  // Tensor parallel: a row-parallel projection's partial sums become the residual's update by an
+  // all-reduce of the residual itself: rank 0 adds its part to the residual, the other ranks write
+  // theirs in its place, and the sum over ranks is residual + every part.
+  bool ownsResidual() const { return shard_.rank == 0; }
+  void sumResidual(int rows) {
+    if (shard_.collective == nullptr) return;
+    shard_.collective->allReduceSum(residual_.data(), static_cast<std::size_t>(rows) * config_.model.hidden, DType::F32,
+                                    nullptr);
   }
 
   // Copies the rotated K and the V of `count` new positions of sequence `b` into layer l's cache.
@@ -145,16 +175,20 @@ class CpuEngine final : public Engine {
     }
   }
 
-  EngineConfig config_;
+  Shard shard_;
+  EngineConfig config_;  // the rank's: its model has the rank's heads, KV heads and ffn
   std::vector<std::vector<float>> weights_;
   std::vector<std::vector<float>> k_cache_, v_cache_;
   std::vector<float> residual_, normed_, wide_, narrow_, last_, logits_;
   std::vector<std::byte> workspace_;
   int cached_ = 0;
+  double last_ms_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Engine> makeCpuEngine(const EngineConfig& config) { return std::make_unique<CpuEngine>(config); }
+std::unique_ptr<Engine> makeCpuEngine(const EngineConfig& config, const Shard& shard) {
+  return std::make_unique<CpuEngine>(config, shard);
+}
 
 }  // namespace attnbench::engine::detail

@@ -20,6 +20,7 @@
 #include "attnbench/kernels/cuda_attention.h"
 #include "attnbench/kernels/cuda_decode.h"
 #include "attnbench/kernels/cuda_model_layers.h"
+#include "collective.h"
 #include "cuda_fill.h"
 #include "engine_internal.h"
 
@@ -147,7 +148,7 @@ class DeviceMemory {
 
 class CudaEngine final : public Engine {
  public:
-  explicit CudaEngine(const EngineConfig& config) : config_(config) {
+  CudaEngine(const EngineConfig& config, const Shard& shard) : shard_(shard), config_(config) {
     try {
       initialize();
     } catch (...) {
@@ -169,6 +170,7 @@ class CudaEngine final : public Engine {
   MemoryBreakdown allocated() const override { return {weights_->bytes(), kv_cache_->bytes(), activations_->bytes()}; }
 
   std::vector<float> logits() override {
+    useDevice();
     std::vector<float> out(static_cast<std::size_t>(config_.batch) * config_.model.vocab);
     check(cudaMemcpyAsync(out.data(), act(offsets_.logits), out.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_),
           "logits readback");
@@ -176,14 +178,32 @@ class CudaEngine final : public Engine {
     return out;
   }
 
+  std::vector<double> rankMs() const override { return {last_ms_}; }
+
+  double allReduceMs(int rows, int reps) override {
+    if (shard_.collective == nullptr) return 0;
+    const auto count = static_cast<std::size_t>(rows) * static_cast<std::size_t>(config_.model.hidden);
+    if (rows <= 0 || reps <= 0 || rows > config_.batch * config_.max_step_tokens) {
+      throw InputError("allReduceMs: rows outside the activations");
+    }
+    useDevice();
+    shard_.collective->allReduceSum(act(offsets_.residual), count, config_.dtype, stream_);
+    check(cudaEventRecord(start_, stream_), "cudaEventRecord");
+    for (int i = 0; i < reps; ++i) shard_.collective->allReduceSum(act(offsets_.residual), count, config_.dtype, stream_);
+    check(cudaEventRecord(stop_, stream_), "cudaEventRecord");
+    return elapsedMs() / reps;
+  }
+
   double forward(std::span<const std::int32_t> tokens, int count) override {
     checkForward(config_, tokens, count, cached_);
+    useDevice();
     uploadTokens(tokens);
     check(cudaEventRecord(start_, stream_), "cudaEventRecord");
     enqueueForward(stream_, tokenIds(), count, cached_);
     check(cudaEventRecord(stop_, stream_), "cudaEventRecord");
     cached_ += count;
-    return elapsedMs();
+    last_ms_ = elapsedMs();
+    return last_ms_;
   }
 
   double decode(std::span<const std::int32_t> tokens, int steps) override {
@@ -192,6 +212,7 @@ class CudaEngine final : public Engine {
       throw InputError("decode of " + std::to_string(steps) + " steps needs steps x batch token ids");
     }
     for (int s = 0; s < steps; ++s) checkForward(config_, tokens.subspan(s * batch, batch), 1, cached_ + s);
+    useDevice();
     uploadTokens(tokens);
     check(cudaEventRecord(start_, stream_), "cudaEventRecord");
     for (int s = 0; s < steps; ++s) {
@@ -204,25 +225,22 @@ class CudaEngine final : public Engine {
       ++cached_;
     }
     check(cudaEventRecord(stop_, stream_), "cudaEventRecord");
-    return elapsedMs();
+    last_ms_ = elapsedMs();
+    return last_ms_;
   }
 
  private:
   void initialize() {
-    check(cudaSetDevice(config_.cuda_device), "cudaSetDevice");
+    useDevice();
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     check(cudaStreamCreateWithFlags(&capture_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     check(cudaEventCreate(&start_), "cudaEventCreate");
     check(cudaEventCreate(&stop_), "cudaEventCreate");
     checkBlas(cublasCreate(&cublas_), "cublasCreate");
 
-    std::optional<Checkpoint> ckpt;
-    if (!config_.checkpoint_dir.empty()) {
-      ckpt.emplace(Checkpoint::open(config_.checkpoint_dir));
-      config_.model = ckpt->model();
-      if (const std::string reason = unsupportedReason(config_); !reason.empty()) throw InputError(reason);
-    }
-    const auto plan = ckpt ? checkpointPlan(*ckpt) : weightPlan(config_.model, "lm_head.weight");
+    const RankSetup setup = rankSetup(config_, shard_);
+    config_ = setup.config;
+    const auto& plan = setup.plan;
     std::size_t weight_bytes = 0;
     weight_offsets_ = weightOffsets(plan, config_.dtype, &weight_bytes);
     weights_ = std::make_unique<DeviceMemory>(weight_bytes, "weights");
@@ -232,12 +250,13 @@ class CudaEngine final : public Engine {
     // The fused combine's arrival counters start at zero; every decode step leaves them at zero.
     check(cudaMemsetAsync(act(offsets_.split_kv), 0, splitKvWorkspaceBytes(config_), stream_), "zero split-KV workspace");
     traits_ = kc::queryDeviceTraits(config_.cuda_device);
-    if (ckpt) {
-      loadCheckpoint(*ckpt, plan);
+    if (setup.checkpoint) {
+      loadCheckpoint(*setup.checkpoint, plan);
     } else {
       for (std::size_t i = 0; i < plan.size(); ++i) {
         const auto count = static_cast<std::size_t>(plan[i].count());
-        check(fillRandomDevice(weight(i), config_.dtype, count, config_.seed * 1000003 + i, stream_), "weight fill");
+        check(fillRandomDevice(weight(i), config_.dtype, count, syntheticSeed(config_.seed, i, plan[i]), stream_),
+              "weight fill");
         check(kc::scaleShift(weight(i), count, plan[i].synthetic_scale, plan[i].synthetic_shift, config_.dtype, stream_),
               "weight fill");
       }
@@ -274,6 +293,9 @@ class CudaEngine final : public Engine {
     return kv_cache_->get() + (2 * static_cast<std::size_t>(layer) + (value ? 1 : 0)) * per;
   }
 
+  // Every call may come from another thread (a tensor parallel rank's); the device is per thread.
+  void useDevice() const { check(cudaSetDevice(config_.cuda_device), "cudaSetDevice"); }
+
   void uploadTokens(std::span<const std::int32_t> tokens) {
     check(cudaMemcpyAsync(tokenIds(), tokens.data(), tokens.size_bytes(), cudaMemcpyHostToDevice, stream_), "token upload");
   }
@@ -296,19 +318,22 @@ class CudaEngine final : public Engine {
       }
     }
     const DeviceMemory staging(staging_bytes, "checkpoint staging");
+    std::vector<std::byte> scratch;  // a tensor parallel rank's columns of a row-parallel weight
     for (std::size_t i = 0; i < plan.size(); ++i) {
       std::size_t filled = 0;
-      for (const auto& name : plan[i].pieces) {
-        const TensorRef& t = ckpt.tensor(name);
+      for (std::size_t p = 0; p < plan[i].pieces.size(); ++p) {
+        const TensorRef& t = ckpt.tensor(plan[i].pieces[p]);
+        const auto bytes = pieceBytes(t, plan[i], p, scratch);
+        const std::size_t count = bytes.size() / static_cast<std::size_t>(kernels::bytesPerElement(t.dtype));
         std::byte* dst = static_cast<std::byte*>(weight(i)) + filled * elem();
         if (t.dtype == config_.dtype) {
-          check(cudaMemcpy(dst, t.data, t.bytes, cudaMemcpyHostToDevice), "weight upload");
+          check(cudaMemcpy(dst, bytes.data(), bytes.size(), cudaMemcpyHostToDevice), "weight upload");
         } else {
-          check(cudaMemcpy(staging.get(), t.data, t.bytes, cudaMemcpyHostToDevice), "weight upload");
-          check(kc::convert(staging.get(), t.dtype, dst, config_.dtype, t.count(), stream_), "weight conversion");
+          check(cudaMemcpy(staging.get(), bytes.data(), bytes.size(), cudaMemcpyHostToDevice), "weight upload");
+          check(kc::convert(staging.get(), t.dtype, dst, config_.dtype, count, stream_), "weight conversion");
           check(cudaStreamSynchronize(stream_), "weight conversion");
         }
-        filled += t.count();
+        filled += count;
       }
     }
   }
@@ -388,11 +413,13 @@ class CudaEngine final : public Engine {
         }
         check(kc::headsToRows(attn.o, config_.batch, m.heads, count, m.head_dim, narrow, dt, stream), "headsToRows");
       }
-      linear(stream, narrow, rows, attn_width, w(kOut), m.hidden, residual, dt, true);
+      linear(stream, narrow, rows, attn_width, w(kOut), m.hidden, residual, dt, ownsResidual());
+      sumResidual(residual, rows, stream);
       check(kc::rmsNorm(residual, m.hidden, w(kMlpNorm), rows, m.hidden, eps, normed, m.hidden, dt, stream), "rmsNorm");
       linear(stream, normed, rows, m.hidden, w(kGateUp), 2 * m.ffn, wide, dt, false);
       check(kc::swiglu(wide, rows, m.ffn, narrow, dt, stream), "swiglu");
-      linear(stream, narrow, rows, m.ffn, w(kDown), m.hidden, residual, dt, true);
+      linear(stream, narrow, rows, m.ffn, w(kDown), m.hidden, residual, dt, ownsResidual());
+      sumResidual(residual, rows, stream);
     }
     // The last position of each sequence only: final norm, then the LM head into fp32 logits.
     const std::byte* last_rows = static_cast<std::byte*>(residual) + static_cast<std::size_t>(count - 1) * m.hidden * elem();
@@ -401,6 +428,16 @@ class CudaEngine final : public Engine {
           "rmsNorm");
     linear(stream, act(offsets_.last), config_.batch, m.hidden, weight(lmHeadIndex(m)), m.vocab, act(offsets_.logits),
            DType::F32, false);
+  }
+
+  // Tensor parallel: a row-parallel projection's partial sums become the residual's update by an
+  // all-reduce of the residual itself: rank 0 adds its part to the residual, the other ranks write
+  // theirs in its place, and the sum over ranks is residual + every part (NCCL sums in the storage
+  // dtype, as the residual is stored).
+  bool ownsResidual() const { return shard_.rank == 0; }
+  void sumResidual(void* residual, int rows, cudaStream_t stream) {
+    if (shard_.collective == nullptr) return;
+    shard_.collective->allReduceSum(residual, static_cast<std::size_t>(rows) * config_.model.hidden, config_.dtype, stream);
   }
 
   // Captures one decode step on the side stream, updates the instantiated graph in place (or
@@ -437,7 +474,8 @@ class CudaEngine final : public Engine {
     check(cudaGraphLaunch(exec, stream_), "cudaGraphLaunch");
   }
 
-  EngineConfig config_;
+  Shard shard_;
+  EngineConfig config_;  // the rank's: its model has the rank's heads, KV heads and ffn
   cudaStream_t stream_ = nullptr;
   cudaStream_t capture_stream_ = nullptr;
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
@@ -448,6 +486,7 @@ class CudaEngine final : public Engine {
   std::unique_ptr<DeviceMemory> weights_, kv_cache_, activations_;
   std::array<cudaGraphExec_t, 2> graph_execs_{};
   int cached_ = 0;
+  double last_ms_ = 0;
 };
 
 }  // namespace
@@ -458,6 +497,8 @@ MemoryBreakdown predictCudaMemory(const EngineConfig& c) {
   return {weights, kvCacheBytes(c), activationOffsets(c).total};
 }
 
-std::unique_ptr<Engine> makeCudaEngine(const EngineConfig& config) { return std::make_unique<CudaEngine>(config); }
+std::unique_ptr<Engine> makeCudaEngine(const EngineConfig& config, const Shard& shard) {
+  return std::make_unique<CudaEngine>(config, shard);
+}
 
 }  // namespace attnbench::engine::detail

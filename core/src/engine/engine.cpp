@@ -1,9 +1,11 @@
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "attnbench/engine/engine.h"
 #include "attnbench/errors.h"
 #include "attnbench/kernels/cpu_attention.h"
+#include "collective.h"
 #include "engine_internal.h"
 
 namespace attnbench::engine {
@@ -53,6 +55,81 @@ std::vector<WeightSpec> checkpointPlan(const Checkpoint& ckpt) {
     }
   }
   return plan;
+}
+
+ModelPreset shardModel(const ModelPreset& full, int size) {
+  ModelPreset m = full;
+  m.heads = full.heads / size;
+  m.kv_heads = std::max(1, full.kv_heads / size);
+  m.ffn = full.ffn / size;
+  return m;
+}
+
+std::vector<WeightSpec> shardPlan(std::vector<WeightSpec> plan, const ModelPreset& full, int rank, int size) {
+  if (size == 1) return plan;
+  // KV heads are cut into min(size, kv_heads) blocks; with more ranks than KV heads, each run of
+  // size / kv_heads consecutive ranks (whose query heads share a KV head) holds the same block.
+  const int kv_parts = std::min(size, full.kv_heads);
+  const PieceBlock q_block{size, rank};
+  const PieceBlock kv_block{kv_parts, rank / (size / kv_parts)};
+  const ModelPreset local = shardModel(full, size);
+  for (int l = 0; l < full.layers; ++l) {
+    WeightSpec& qkv = plan[layerIndex(l, kQkv)];
+    qkv.blocks = {q_block, kv_block, kv_block};
+    qkv.rows = qkvWidth(local);
+    WeightSpec& out = plan[layerIndex(l, kOut)];
+    out.blocks = {q_block};
+    out.split_columns = true;
+    out.cols = static_cast<std::int64_t>(local.heads) * local.head_dim;
+    WeightSpec& gate_up = plan[layerIndex(l, kGateUp)];
+    gate_up.blocks = {q_block, q_block};
+    gate_up.rows = 2 * static_cast<std::int64_t>(local.ffn);
+    WeightSpec& down = plan[layerIndex(l, kDown)];
+    down.blocks = {q_block};
+    down.split_columns = true;
+    down.cols = local.ffn;
+    for (const auto which : {kQkv, kOut, kGateUp, kDown}) plan[layerIndex(l, which)].shard_rank = rank;
+  }
+  return plan;
+}
+
+std::span<const std::byte> pieceBytes(const TensorRef& t, const WeightSpec& spec, std::size_t piece,
+                                      std::vector<std::byte>& scratch) {
+  if (spec.blocks.empty() || spec.blocks[piece].parts == 1) return {t.data, t.bytes};
+  const PieceBlock b = spec.blocks[piece];
+  const auto rows = static_cast<std::size_t>(t.shape[0]);
+  const std::size_t row_bytes = t.bytes / rows;
+  if (!spec.split_columns) {  // a run of whole rows
+    const std::size_t bytes = t.bytes / static_cast<std::size_t>(b.parts);
+    return {t.data + static_cast<std::size_t>(b.index) * bytes, bytes};
+  }
+  const std::size_t block_bytes = row_bytes / static_cast<std::size_t>(b.parts);
+  scratch.resize(rows * block_bytes);
+  for (std::size_t r = 0; r < rows; ++r) {
+    std::memcpy(scratch.data() + r * block_bytes, t.data + r * row_bytes + static_cast<std::size_t>(b.index) * block_bytes,
+                block_bytes);
+  }
+  return {scratch.data(), scratch.size()};
+}
+
+RankSetup rankSetup(const EngineConfig& config, const Shard& shard) {
+  RankSetup s;
+  EngineConfig full = config;
+  if (!config.checkpoint_dir.empty()) {
+    s.checkpoint.emplace(Checkpoint::open(config.checkpoint_dir));
+    full.model = s.checkpoint->model();
+  }
+  full.tensor_parallel = shard.size;
+  if (const std::string reason = unsupportedReason(full); !reason.empty()) throw InputError(reason);
+  s.config = rankConfig(full);
+  s.plan = shardPlan(s.checkpoint ? checkpointPlan(*s.checkpoint) : weightPlan(full.model, "lm_head.weight"), full.model,
+                     shard.rank, shard.size);
+  return s;
+}
+
+std::uint64_t syntheticSeed(std::uint64_t seed, std::size_t index, const WeightSpec& spec) {
+  const std::uint64_t base = seed * 1000003 + index;
+  return spec.blocks.empty() ? base : base + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(spec.shard_rank);
 }
 
 ActivationLayout activationLayout(const ModelPreset& m, std::int64_t tokens) {
@@ -107,6 +184,17 @@ void checkForward(const EngineConfig& c, std::span<const std::int32_t> tokens, i
 
 }  // namespace detail
 
+std::string tensorParallelReason(const ModelPreset& m, int t) {
+  const std::string degree = "tensor parallel " + std::to_string(t);
+  if (t < 1) return "the tensor parallel degree must be at least 1, not " + std::to_string(t);
+  if (m.heads % t != 0) return degree + " does not divide " + m.name + "'s " + std::to_string(m.heads) + " query heads";
+  if (m.kv_heads % t != 0 && t % m.kv_heads != 0) {
+    return degree + " neither divides " + m.name + "'s " + std::to_string(m.kv_heads) + " KV heads nor is a multiple of them";
+  }
+  if (m.ffn % t != 0) return degree + " does not divide " + m.name + "'s MLP width " + std::to_string(m.ffn) + " (ffn)";
+  return {};
+}
+
 std::string unsupportedReason(const EngineConfig& c) {
   const ModelPreset& m = c.model;
   if (m.layers <= 0 || m.ffn <= 0 || m.vocab <= 0 || m.hidden <= 0) {
@@ -116,6 +204,14 @@ std::string unsupportedReason(const EngineConfig& c) {
   if (m.head_dim % 2 != 0 || m.head_dim > 2048) return "rotary embeddings need an even head dim up to 2048";
   if (c.batch <= 0 || c.max_tokens <= 0 || c.max_step_tokens <= 0 || c.max_step_tokens > c.max_tokens) {
     return "batch and cache size must be positive, and a step no longer than the cache";
+  }
+  if (const int t = c.tensor_parallel; t != 1) {
+    if (std::string why = tensorParallelReason(m, t); !why.empty()) return why;
+    if (c.device == EngineDevice::Cuda && !gpuCollectivesAvailable()) {
+      return "tensor parallel " + std::to_string(t) + " on GPUs needs NCCL: " + gpuCollectivesDescription();
+    }
+    // What each rank runs must be runnable on its own (a head dim flash lacks, say).
+    return unsupportedReason(rankConfig(c));
   }
   if (c.device == EngineDevice::Cpu) {
     if (c.dtype != DType::F32) return "the CPU engine stores fp32, not " + std::string(kernels::dtypeName(c.dtype));
@@ -135,6 +231,9 @@ std::string unsupportedReason(const EngineConfig& c) {
 
 MemoryBreakdown predictMemory(const EngineConfig& c) {
   if (const std::string reason = unsupportedReason(c); !reason.empty()) throw InputError(reason);
+  // One rank's: its weight matrices have the sizes of the rank's model's (the split ones are the
+  // full model's blocks, the replicated ones whole).
+  if (c.tensor_parallel > 1) return predictMemory(rankConfig(c));
 #ifdef ATTNBENCH_HAVE_CUDA
   if (c.device == EngineDevice::Cuda) return detail::predictCudaMemory(c);
 #endif
@@ -152,12 +251,19 @@ MemoryBreakdown predictMemory(const EngineConfig& c) {
   return b;
 }
 
+EngineConfig rankConfig(const EngineConfig& c) {
+  EngineConfig local = c;
+  local.model = detail::shardModel(c.model, c.tensor_parallel);
+  local.tensor_parallel = 1;
+  return local;
+}
+
+std::string gpuCollectivesDescription() { return detail::ncclDescription(); }
+bool gpuCollectivesAvailable() { return detail::ncclUnavailableReason().empty(); }
+
 std::unique_ptr<Engine> makeEngine(const EngineConfig& c) {
   if (const std::string reason = unsupportedReason(c); !reason.empty()) throw InputError(reason);
-#ifdef ATTNBENCH_HAVE_CUDA
-  if (c.device == EngineDevice::Cuda) return detail::makeCudaEngine(c);
-#endif
-  return detail::makeCpuEngine(c);
+  return c.tensor_parallel > 1 ? detail::makeTensorParallelEngine(c) : detail::makeRankEngine(c, {});
 }
 
 double prefillFlops(const ModelPreset& m, int batch, int n, int depth) {

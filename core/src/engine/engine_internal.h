@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attnbench/engine/checkpoint.h"
@@ -14,14 +16,29 @@
 
 namespace attnbench::engine::detail {
 
+// A tensor parallel rank's part of one checkpoint tensor: the tensor cut into `parts` equal blocks
+// (of rows, or of columns) and block `index` of them.
+struct PieceBlock {
+  int parts = 1;
+  int index = 0;
+};
+
 // One engine matrix, stacked by rows from checkpoint tensors of `cols` columns (a vector: cols = 1
 // in the layout, one row per element).
 struct WeightSpec {
+  WeightSpec(std::vector<std::string> names, std::int64_t row_count, std::int64_t col_count, float scale, float shift)
+      : pieces(std::move(names)), rows(row_count), cols(col_count), synthetic_scale(scale), synthetic_shift(shift) {}
   std::vector<std::string> pieces;  // checkpoint tensor names, stacked in this order
   std::int64_t rows = 0;
   std::int64_t cols = 0;
   float synthetic_scale = 1.0f;     // synthetic fill: standard-normal values * scale + shift
   float synthetic_shift = 0.0f;
+  // Tensor parallel: the block of each piece this rank holds (empty: whole pieces, replicated), cut
+  // by rows (a column-parallel layer: QKV, gate|up) or by columns (a row-parallel one: output, down);
+  // rows and cols above are the rank's.
+  std::vector<PieceBlock> blocks;
+  bool split_columns = false;
+  int shard_rank = 0;               // salts the synthetic fill of a split matrix
   std::int64_t count() const { return rows * cols; }
 };
 
@@ -37,6 +54,36 @@ inline std::size_t embeddingIndex() { return 0; }
 inline std::size_t layerIndex(int layer, LayerWeight w) { return 1 + static_cast<std::size_t>(layer) * kWeightsPerLayer + w; }
 inline std::size_t finalNormIndex(const ModelPreset& m) { return 1 + static_cast<std::size_t>(m.layers) * kWeightsPerLayer; }
 inline std::size_t lmHeadIndex(const ModelPreset& m) { return finalNormIndex(m) + 1; }
+
+// Tensor parallel: where a rank sits, and the collective it sums its residual stream with (null: a
+// single engine, no all-reduce).
+class Collective;
+struct Shard {
+  int rank = 0;
+  int size = 1;
+  Collective* collective = nullptr;
+};
+// The model one rank of `size` computes: heads/size query heads, max(1, kv_heads/size) KV heads
+// (replicated when size exceeds them), ffn/size; see unsupportedReason for the degrees allowed.
+ModelPreset shardModel(const ModelPreset& full, int size);
+// `plan` (of the full model) cut to rank `rank` of `size`: QKV and gate|up by rows, the output and
+// down projections by columns; everything else whole.
+std::vector<WeightSpec> shardPlan(std::vector<WeightSpec> plan, const ModelPreset& full, int rank, int size);
+// The bytes of piece `piece` of `spec` that the rank holds, in the tensor's dtype: the tensor itself,
+// a contiguous run of rows, or its columns gathered into `scratch`.
+std::span<const std::byte> pieceBytes(const TensorRef& tensor, const WeightSpec& spec, std::size_t piece,
+                                      std::vector<std::byte>& scratch);
+// What an engine that is rank `shard` of `config` loads: the checkpoint (none: synthetic weights), its
+// own config (the rank's model, read from the checkpoint's config.json when there is one) and its
+// weight plan. Throws InputError for a checkpoint or split it cannot run.
+struct RankSetup {
+  std::optional<Checkpoint> checkpoint;
+  EngineConfig config;
+  std::vector<WeightSpec> plan;
+};
+RankSetup rankSetup(const EngineConfig& config, const Shard& shard);
+// The synthetic fill's seed of weight `index`: the same on every rank for replicated weights.
+std::uint64_t syntheticSeed(std::uint64_t seed, std::size_t index, const WeightSpec& spec);
 
 // Elements per row of the fused QKV projection's output.
 inline std::int64_t qkvWidth(const ModelPreset& m) { return static_cast<std::int64_t>(m.heads + 2 * m.kv_heads) * m.head_dim; }
@@ -58,8 +105,13 @@ kernels::AttentionParams attentionShape(const EngineConfig& c, int count, int ca
 // Throws InputError unless `tokens` holds batch x count ids in [0, vocab) that fit the cache.
 void checkForward(const EngineConfig& c, std::span<const std::int32_t> tokens, int count, int cached);
 
-std::unique_ptr<Engine> makeCpuEngine(const EngineConfig& config);
-std::unique_ptr<Engine> makeCudaEngine(const EngineConfig& config);
+// One engine of `config` (the full model; its tensor_parallel is ignored) as rank `shard` of a split.
+std::unique_ptr<Engine> makeCpuEngine(const EngineConfig& config, const Shard& shard = {});
+std::unique_ptr<Engine> makeCudaEngine(const EngineConfig& config, const Shard& shard = {});
+// makeCudaEngine or makeCpuEngine, by config.device.
+std::unique_ptr<Engine> makeRankEngine(const EngineConfig& config, const Shard& shard);
+// config.tensor_parallel ranks of makeRankEngine, one thread each, behind one Engine.
+std::unique_ptr<Engine> makeTensorParallelEngine(const EngineConfig& config);
 MemoryBreakdown predictCudaMemory(const EngineConfig& config);
 
 }  // namespace attnbench::engine::detail
