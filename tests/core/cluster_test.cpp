@@ -101,8 +101,7 @@ std::string snapshot(const std::string& db) {
 // The single-process run of the tiny sweep: the set of points every sharded run must add up to.
 const std::map<int, std::string>& singleProcessPoints() {
   static const std::map<int, std::string> labels = [] {
-    // Per process: ctest runs the tests that need this reference as separate processes at once.
-    const std::string dir = testing::freshDir("cluster_single_" + std::to_string(::getpid()));
+    const std::string dir = testing::freshDir("cluster_single");
     const Result r = runAttnbench(concat(kTinySweep, {"--db", dir + "/single.db"}), dir);
     EXPECT_EQ(r.code, 0) << r.err;
     return okPointLabels(onlyRun(dir + "/single.db"));
