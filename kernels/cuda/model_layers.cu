@@ -26,36 +26,99 @@ unsigned gridFor(std::size_t count, unsigned threads) {
   return static_cast<unsigned>(wanted < 65536 ? wanted : 65536);
 }
 
+// Programmatic dependent launch (sm_90 and later). A kernel started with launchOverlapped may begin while
+// the kernel before it in the stream still runs: it lets its own successor start at once
+// (allowNextKernel: the successor's blocks take SMs only as this grid's blocks leave them) and waits,
+// before it reads or writes anything that the previous kernels touch, until they have completed
+// (awaitPreviousKernel). Every thread of such a kernel waits, so that it can never complete before its
+// predecessor: a chain of overlapped kernels keeps the stream's order. Kept in CUDA graphs as
+// programmatic edges. On older devices both are no-ops and launches are ordinary.
+__device__ __forceinline__ void allowNextKernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void awaitPreviousKernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+bool deviceOverlapsLaunches() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 9;
+}
+
+template <typename... Params, typename... Args>
+cudaError_t launchOverlapped(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
+  cudaLaunchAttribute overlap{};
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.stream = stream;
+  config.attrs = &overlap;
+  config.numAttrs = deviceOverlapsLaunches() ? 1 : 0;
+  const cudaError_t status = cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
+  return status != cudaSuccess ? status : cudaGetLastError();
+}
+
 constexpr int kNormThreads = 256;
 
-// One block per row: fp32 sum of squares (warp shuffles, then one value per warp in shared memory),
-// then the scaled row; the second read of the row hits L1/L2.
+// 1 / sqrt(mean(row^2) + eps), reduced over a block of kNormThreads threads in one fixed order (thread
+// strides, warp shuffles, then the warps' sums in turn), so that a projection that normalizes its own
+// input gets bit for bit what rmsNormKernel writes. Every thread of the block must call it.
 template <typename T>
-__global__ void rmsNormKernel(const T* x, std::int64_t x_stride, const T* weight, int dim, float eps, T* out,
-                              std::int64_t out_stride) {
-  const T* row = x + blockIdx.x * x_stride;
-  T* dst = out + blockIdx.x * out_stride;
+__device__ float rowInvRms(const T* row, int dim, float eps) {
+  __shared__ float warp_sums[kNormThreads / 32];
   float sum = 0;
-  for (int i = threadIdx.x; i < dim; i += kNormThreads) {
+  for (int i = static_cast<int>(threadIdx.x); i < dim; i += kNormThreads) {
     const float v = toFloat(row[i]);
     sum += v * v;
   }
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-  __shared__ float warp_sums[kNormThreads / 32];
   if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
   __syncthreads();
   float total = 0;
   for (int w = 0; w < kNormThreads / 32; ++w) total += warp_sums[w];
-  const float inv_rms = rsqrtf(total / static_cast<float>(dim) + eps);
-  // Hugging Face rounds the normalized row to the storage type before multiplying by the weight.
-  for (int i = threadIdx.x; i < dim; i += kNormThreads) {
-    dst[i] = fromFloat<T>(toFloat(fromFloat<T>(toFloat(row[i]) * inv_rms)) * toFloat(weight[i]));
+  __syncthreads();  // warp_sums is free for the next row
+  return rsqrtf(total / static_cast<float>(dim) + eps);
+}
+
+// One normalized element. Hugging Face rounds the normalized row to the storage type before
+// multiplying by the weight (and the product again).
+template <typename T>
+__device__ __forceinline__ float normalizedElement(float x, float inv_rms, float weight) {
+  return toFloat(fromFloat<T>(toFloat(fromFloat<T>(x * inv_rms)) * weight));
+}
+
+__device__ __forceinline__ float siluTimes(float gate, float up) { return gate / (1.0f + __expf(-gate)) * up; }
+
+// One block per row; the second read of the row hits L1/L2.
+template <typename T>
+__global__ void __launch_bounds__(kNormThreads) rmsNormKernel(const T* x, std::int64_t x_stride, const T* weight,
+                                                              int dim, float eps, T* out, std::int64_t out_stride) {
+  allowNextKernel();
+  awaitPreviousKernel();
+  const T* row = x + blockIdx.x * x_stride;
+  T* dst = out + blockIdx.x * out_stride;
+  const float inv_rms = rowInvRms(row, dim, eps);
+  for (int i = static_cast<int>(threadIdx.x); i < dim; i += kNormThreads) {
+    dst[i] = fromFloat<T>(normalizedElement<T>(toFloat(row[i]), inv_rms, toFloat(weight[i])));
   }
 }
 
 // Grid (token, head over Hq + 2 Hkv); one thread per rotated pair (i, i + D/2).
 template <typename T>
 __global__ void rotaryAppendKernel(RotaryAppendParams p) {
+  allowNextKernel();
+  awaitPreviousKernel();
   const int token = blockIdx.x;
   const int head = blockIdx.y;
   const int i = threadIdx.x;
@@ -105,6 +168,8 @@ __global__ void headsToRowsKernel(const T* packed, int heads, int tokens, int he
 
 template <typename T>
 __global__ void swigluKernel(const T* gate_up, int rows, int ffn, T* out) {
+  allowNextKernel();
+  awaitPreviousKernel();
   const std::size_t count = static_cast<std::size_t>(rows) * ffn;
   for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
        e += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
@@ -112,12 +177,14 @@ __global__ void swigluKernel(const T* gate_up, int rows, int ffn, T* out) {
     const std::size_t j = e % ffn;
     const float g = toFloat(gate_up[r * 2 * ffn + j]);
     const float u = toFloat(gate_up[r * 2 * ffn + ffn + j]);
-    out[e] = fromFloat<T>(g / (1.0f + __expf(-g)) * u);
+    out[e] = fromFloat<T>(siluTimes(g, u));
   }
 }
 
 template <typename T>
 __global__ void embeddingKernel(const T* table, int hidden, const std::int32_t* tokens, T* out) {
+  allowNextKernel();
+  awaitPreviousKernel();
   const T* row = table + static_cast<std::int64_t>(tokens[blockIdx.x]) * hidden;
   T* dst = out + static_cast<std::int64_t>(blockIdx.x) * hidden;
   for (int i = threadIdx.x; i < hidden; i += blockDim.x) dst[i] = row[i];
@@ -149,39 +216,71 @@ __device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
 
 constexpr int kSkinnyWarps = 8;   // output rows per block (one per warp)
 constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane (a 4096-wide row in two rounds)
+static_assert(kSkinnyWarps * 32 == kNormThreads, "a projection block normalizes its input rows as rmsNormKernel does");
+
+// One round of a lane's weight loads: chunks base, base + 32, ... (zeros past the row's end).
+__device__ __forceinline__ void loadWeightRound(const uint4* weight, int base, int chunks, uint4 (&wv)[kSkinnyUnroll]) {
+#pragma unroll
+  for (int u = 0; u < kSkinnyUnroll; ++u) {
+    const int c = base + u * 32;
+    wv[u] = c < chunks ? __ldcs(weight + c) : make_uint4(0, 0, 0, 0);
+  }
+}
 
 // One warp per output feature: each lane streams kSkinnyUnroll chunks of the weight row at a time
 // (enough bytes in flight to cover HBM latency with 8 warps per block), multiplies them with the
-// matching chunks of every input row (L1/L2-resident), and the warp reduces by shuffles.
+// matching chunks of every input row (L1/L2-resident), and the warp reduces by shuffles. The first
+// round of weight loads is issued before the wait for the previous kernel: the weights do not depend
+// on it, so under an overlapped launch the stream of weights starts while that kernel drains.
+// With the RMSNorm fused, each block normalizes the input rows itself (a 4096-wide row from L2 is cheap
+// next to the 8 weight rows it meets). With the SwiGLU epilogue the first half of the block's warps take
+// gate rows and the second half the matching up rows, so one block holds both factors of its outputs.
 template <typename T, typename Y, int kRows>
-__global__ void __launch_bounds__(kSkinnyWarps * 32)
-    skinnyLinearKernel(const T* x, int rows, int in, const T* w, int out, Y* y, bool accumulate) {
-  const int lane = threadIdx.x % 32;
-  const int feature = blockIdx.x * kSkinnyWarps + threadIdx.x / 32;
-  if (feature >= out) return;
-  const auto* weight = reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(feature) * in);
-  const int chunks = in / 8;
+__global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLinearParams p) {
+  allowNextKernel();
+  constexpr int kHalf = kSkinnyWarps / 2;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int gates = p.out / 2;
+  const int gate = static_cast<int>(blockIdx.x) * kHalf + warp % kHalf;  // the SwiGLU output column
+  const int feature = p.swiglu ? gate + (warp >= kHalf ? gates : 0) : static_cast<int>(blockIdx.x) * kSkinnyWarps + warp;
+  const bool active = p.swiglu ? gate < gates : feature < p.out;
+  const auto* weight = reinterpret_cast<const uint4*>(static_cast<const T*>(p.w) + static_cast<std::int64_t>(feature) * p.in);
+  const int chunks = p.in / 8;
+  uint4 wv[kSkinnyUnroll];
+  if (active) loadWeightRound(weight, lane, chunks, wv);
+  awaitPreviousKernel();
+
+  const auto* x = static_cast<const T*>(p.x);
+  const auto* norm_weight = reinterpret_cast<const uint4*>(p.norm_weight);
+  float inv_rms[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    inv_rms[r] = 1.0f;
+    if (norm_weight != nullptr && r < p.rows) inv_rms[r] = rowInvRms(x + r * p.x_row_stride, p.in, p.norm_eps);
+  }
   float acc[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
-  for (int base = lane; base < chunks; base += 32 * kSkinnyUnroll) {
-    uint4 wv[kSkinnyUnroll];
-#pragma unroll
-    for (int u = 0; u < kSkinnyUnroll; ++u) {
-      const int c = base + u * 32;
-      wv[u] = c < chunks ? __ldcs(weight + c) : make_uint4(0, 0, 0, 0);
-    }
+  for (int base = lane; active && base < chunks; base += 32 * kSkinnyUnroll) {
+    if (base != lane) loadWeightRound(weight, base, chunks, wv);
 #pragma unroll
     for (int u = 0; u < kSkinnyUnroll; ++u) {
       const int c = base + u * 32;
       if (c >= chunks) break;
       float wf[8];
       widen8<T>(wv[u], wf);
+      float nf[8];
+      if (norm_weight != nullptr) widen8<T>(__ldg(norm_weight + c), nf);
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        if (r >= rows) break;
+        if (r >= p.rows) break;
         float xf[8];
-        widen8<T>(__ldg(reinterpret_cast<const uint4*>(x + static_cast<std::int64_t>(r) * in) + c), xf);
+        widen8<T>(__ldg(reinterpret_cast<const uint4*>(x + r * p.x_row_stride) + c), xf);
+        if (norm_weight != nullptr) {
+#pragma unroll
+          for (int i = 0; i < 8; ++i) xf[i] = normalizedElement<T>(xf[i], inv_rms[r], nf[i]);
+        }
 #pragma unroll
         for (int i = 0; i < 8; ++i) acc[r] = fmaf(wf[i], xf[i], acc[r]);
       }
@@ -189,50 +288,60 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32)
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    if (r >= rows) break;
-    float sum = acc[r];
-    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-    if (lane == 0) {
-      Y* dst = y + static_cast<std::int64_t>(r) * out + feature;
-      *dst = fromFloat<Y>(accumulate ? sum + toFloat(*dst) : sum);
+    for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
+  }
+  auto* y = static_cast<Y*>(p.y);
+  if (!p.swiglu) {
+    if (!active || lane != 0) return;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= p.rows) break;
+      Y* dst = y + static_cast<std::int64_t>(r) * p.out + feature;
+      *dst = fromFloat<Y>(p.accumulate ? acc[r] + toFloat(*dst) : acc[r]);
     }
+    return;
+  }
+  // Both projections are rounded to the storage type first, as the unfused path stores them.
+  __shared__ float up[kRows][kHalf];
+  if (warp >= kHalf && lane == 0) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) up[r][warp - kHalf] = toFloat(fromFloat<T>(acc[r]));
+  }
+  __syncthreads();
+  if (warp >= kHalf || !active || lane != 0) return;
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    if (r >= p.rows) break;
+    y[static_cast<std::int64_t>(r) * gates + gate] = fromFloat<Y>(siluTimes(toFloat(fromFloat<T>(acc[r])), up[r][warp]));
   }
 }
 
 template <typename T, typename Y>
-cudaError_t launchSkinny(const void* x, int rows, int in, const void* w, int out, void* y, bool accumulate,
-                         cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>((out + kSkinnyWarps - 1) / kSkinnyWarps);
-  const auto* xs = static_cast<const T*>(x);
-  const auto* ws = static_cast<const T*>(w);
-  auto* ys = static_cast<Y*>(y);
+cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
+  const int outputs_per_block = p.swiglu ? kSkinnyWarps / 2 : kSkinnyWarps;
+  const int outputs = p.swiglu ? p.out / 2 : p.out;
+  const dim3 grid(static_cast<unsigned>((outputs + outputs_per_block - 1) / outputs_per_block));
+  const dim3 block(kSkinnyWarps * 32);
   // The row count is a template bound so that the accumulators stay in registers.
-  if (rows <= 1) {
-    skinnyLinearKernel<T, Y, 1><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys, accumulate);
-  } else if (rows <= 2) {
-    skinnyLinearKernel<T, Y, 2><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys, accumulate);
-  } else if (rows <= 4) {
-    skinnyLinearKernel<T, Y, 4><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys, accumulate);
-  } else {
-    skinnyLinearKernel<T, Y, kSkinnyLinearMaxRows><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys,
-                                                                                            accumulate);
-  }
-  return cudaGetLastError();
+  if (p.rows <= 1) return launchOverlapped(skinnyLinearKernel<T, Y, 1>, grid, block, stream, p);
+  if (p.rows <= 2) return launchOverlapped(skinnyLinearKernel<T, Y, 2>, grid, block, stream, p);
+  if (p.rows <= 4) return launchOverlapped(skinnyLinearKernel<T, Y, 4>, grid, block, stream, p);
+  return launchOverlapped(skinnyLinearKernel<T, Y, kSkinnyLinearMaxRows>, grid, block, stream, p);
 }
 
 }  // namespace
 
-cudaError_t skinnyLinear(const void* x, int rows, int in, const void* w, int out, void* y, DType y_dtype,
-                         bool accumulate, DType dtype, cudaStream_t stream) {
-  if (rows <= 0 || rows > kSkinnyLinearMaxRows || in <= 0 || in % 8 != 0 || out <= 0 ||
-      (y_dtype != dtype && y_dtype != DType::F32) || reinterpret_cast<std::uintptr_t>(x) % 16 != 0 ||
-      reinterpret_cast<std::uintptr_t>(w) % 16 != 0) {
+cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
+  const auto misaligned = [](const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 != 0; };
+  if (p.rows <= 0 || p.rows > kSkinnyLinearMaxRows || p.in <= 0 || p.in % 8 != 0 || p.out <= 0 ||
+      p.x_row_stride < p.in || p.x_row_stride % 8 != 0 || (p.y_dtype != p.dtype && p.y_dtype != DType::F32) ||
+      misaligned(p.x) || misaligned(p.w) || misaligned(p.norm_weight) ||
+      (p.swiglu && (p.out % 2 != 0 || p.accumulate || p.y_dtype != p.dtype))) {
     return cudaErrorInvalidValue;
   }
-  return dispatch(dtype, false, [&](auto tag) {
+  return dispatch(p.dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    return y_dtype == DType::F32 ? launchSkinny<T, float>(x, rows, in, w, out, y, accumulate, stream)
-                                 : launchSkinny<T, T>(x, rows, in, w, out, y, accumulate, stream);
+    return p.y_dtype == DType::F32 ? launchSkinny<T, float>(p, stream) : launchSkinny<T, T>(p, stream);
   });
 }
 
@@ -241,10 +350,9 @@ cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight
   if (rows <= 0 || dim <= 0) return cudaErrorInvalidValue;
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    rmsNormKernel<T><<<rows, kNormThreads, 0, stream>>>(static_cast<const T*>(x), x_row_stride,
-                                                       static_cast<const T*>(weight), dim, eps, static_cast<T*>(out),
-                                                       out_row_stride);
-    return cudaGetLastError();
+    return launchOverlapped(rmsNormKernel<T>, dim3(static_cast<unsigned>(rows)), dim3(kNormThreads), stream,
+                            static_cast<const T*>(x), x_row_stride, static_cast<const T*>(weight), dim, eps,
+                            static_cast<T*>(out), out_row_stride);
   });
 }
 
@@ -257,8 +365,7 @@ cudaError_t rotaryAppendKv(const RotaryAppendParams& p, cudaStream_t stream) {
   return dispatch(p.dtype, false, [&](auto tag) {
     using T = decltype(tag);
     const dim3 grid(static_cast<unsigned>(p.batch * p.new_tokens), static_cast<unsigned>(p.heads_q + 2 * p.heads_kv));
-    rotaryAppendKernel<T><<<grid, static_cast<unsigned>(p.head_dim / 2), 0, stream>>>(p);
-    return cudaGetLastError();
+    return launchOverlapped(rotaryAppendKernel<T>, grid, dim3(static_cast<unsigned>(p.head_dim / 2)), stream, p);
   });
 }
 
@@ -278,9 +385,8 @@ cudaError_t swiglu(const void* gate_up, int rows, int ffn, void* out, DType dtyp
   if (rows <= 0 || ffn <= 0) return cudaErrorInvalidValue;
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    swigluKernel<T><<<gridFor(static_cast<std::size_t>(rows) * ffn, 256), 256, 0, stream>>>(
-        static_cast<const T*>(gate_up), rows, ffn, static_cast<T*>(out));
-    return cudaGetLastError();
+    return launchOverlapped(swigluKernel<T>, dim3(gridFor(static_cast<std::size_t>(rows) * ffn, 256)), dim3(256), stream,
+                            static_cast<const T*>(gate_up), rows, ffn, static_cast<T*>(out));
   });
 }
 
@@ -289,8 +395,8 @@ cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* t
   if (hidden <= 0 || count <= 0) return cudaErrorInvalidValue;
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    embeddingKernel<T><<<count, 256, 0, stream>>>(static_cast<const T*>(table), hidden, tokens, static_cast<T*>(out));
-    return cudaGetLastError();
+    return launchOverlapped(embeddingKernel<T>, dim3(static_cast<unsigned>(count)), dim3(256), stream,
+                            static_cast<const T*>(table), hidden, tokens, static_cast<T*>(out));
   });
 }
 
