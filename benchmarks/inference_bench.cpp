@@ -132,6 +132,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   std::byte* narrow = take(static_cast<std::size_t>(std::max(attn, m.ffn)) * elem);
   std::byte* logits = take(static_cast<std::size_t>(m.vocab) * sizeof(float));
 
+  int blocks_per_sm = 0;  // the projections' grid (0: the kernel's default)
   const auto project = [&](cudaStream_t stream, const Shape& s, const void* x, const void* w, void* y, DType y_dtype,
                            bool accumulate, const void* norm_weight, bool swiglu) {
     kc::SkinnyLinearParams p;
@@ -148,6 +149,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     p.norm_eps = 1e-5f;
     p.swiglu = swiglu;
     p.dtype = dtype;
+    p.blocks_per_sm = blocks_per_sm;
     if (kc::skinnyLinear(p, stream) != cudaSuccess) throw DeviceFault("skinnyLinear launch");
   };
   const auto norm = [&](cudaStream_t stream, const void* w) {
@@ -215,39 +217,42 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
              for (int l = 0; l < m.layers; ++l) piece(st, l);
            }) * 1e3 / m.layers;
   };
-  std::printf("decode step at B=1 (graphs over %d layers, each layer's own weights), us per launch:\n", m.layers);
   const auto report = [&](const Shape& s, double us, const char* fused_name, double fused_us) {
     const double gb = static_cast<double>(bytesOf(s)) / 1e9;
     std::printf("  %-8s %6d x %-6d %7.2f us (%5.0f GB/s)", s.name, s.out, s.in, us, gb / (us * 1e-6));
     if (fused_name != nullptr) std::printf("   %s %7.2f us (%5.0f GB/s)", fused_name, fused_us, gb / (fused_us * 1e-6));
     std::printf("\n");
   };
-  report(qkv, perLayer([&](cudaStream_t st, int l) { project(st, qkv, normed, layerWeight(l, 0), wide, dtype, false, nullptr, false); }),
-         "+ rmsNorm", perLayer([&](cudaStream_t st, int l) { project(st, qkv, residual, layerWeight(l, 0), wide, dtype, false, layerWeight(l, o_norm1), false); }));
-  report(out, perLayer([&](cudaStream_t st, int l) { project(st, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false); }),
-         nullptr, 0);
-  report(gate_up, perLayer([&](cudaStream_t st, int l) { project(st, gate_up, normed, layerWeight(l, o_gate_up), wide, dtype, false, nullptr, false); }),
-         "+ rmsNorm + swiglu", perLayer([&](cudaStream_t st, int l) { project(st, gate_up, residual, layerWeight(l, o_gate_up), narrow, dtype, false, layerWeight(l, o_norm2), true); }));
-  report(down, perLayer([&](cudaStream_t st, int l) { project(st, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false); }),
-         nullptr, 0);
-  const double head_us = graphMs([&](cudaStream_t st) { project(st, head, normed, head_w, logits, DType::F32, false, nullptr, false); }) * 1e3;
-  report(head, head_us, "+ rmsNorm",
-         graphMs([&](cudaStream_t st) { project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false); }) * 1e3);
-  std::printf("  rmsNorm %.2f us, rotaryAppendKv %.2f us, swiglu %.2f us\n",
+  const double weight_gb = static_cast<double>(layer_bytes * m.layers + bytesOf(head)) / 1e9;
+  for (const int grid : {kc::kSkinnyBlocksPerSm, 1, 3, 4}) {
+    blocks_per_sm = grid;
+    std::printf("decode step at B=1, projections on %d blocks of 256 threads per SM (graphs over %d layers, each "
+                "layer's own weights), us per launch:\n", grid, m.layers);
+    report(qkv, perLayer([&](cudaStream_t st, int l) { project(st, qkv, normed, layerWeight(l, 0), wide, dtype, false, nullptr, false); }),
+           "+ rmsNorm", perLayer([&](cudaStream_t st, int l) { project(st, qkv, residual, layerWeight(l, 0), wide, dtype, false, layerWeight(l, o_norm1), false); }));
+    report(out, perLayer([&](cudaStream_t st, int l) { project(st, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false); }),
+           nullptr, 0);
+    report(gate_up, perLayer([&](cudaStream_t st, int l) { project(st, gate_up, normed, layerWeight(l, o_gate_up), wide, dtype, false, nullptr, false); }),
+           "+ rmsNorm + swiglu", perLayer([&](cudaStream_t st, int l) { project(st, gate_up, residual, layerWeight(l, o_gate_up), narrow, dtype, false, layerWeight(l, o_norm2), true); }));
+    report(down, perLayer([&](cudaStream_t st, int l) { project(st, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false); }),
+           nullptr, 0);
+    report(head, graphMs([&](cudaStream_t st) { project(st, head, normed, head_w, logits, DType::F32, false, nullptr, false); }) * 1e3,
+           "+ rmsNorm", graphMs([&](cudaStream_t st) { project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false); }) * 1e3);
+    for (const bool fused : {false, true}) {
+      const double ms = graphMs([&](cudaStream_t st) {
+        for (int l = 0; l < m.layers; ++l) layer(st, l, fused);
+        if (!fused) norm(st, final_norm);
+        project(st, head, fused ? residual : normed, head_w, logits, DType::F32, false, fused ? final_norm : nullptr, false);
+      });
+      std::printf("  step without attention, %s: %.3f ms (%d kernels, %.0f GB/s of weights)\n",
+                  fused ? "norms and SwiGLU fused" : "norms and SwiGLU as kernels", ms,
+                  m.layers * (fused ? 5 : 8) + (fused ? 1 : 2), weight_gb / (ms * 1e-3));
+    }
+  }
+  std::printf("small kernels alone: rmsNorm %.2f us, rotaryAppendKv %.2f us, swiglu %.2f us\n",
               perLayer([&](cudaStream_t st, int l) { norm(st, layerWeight(l, o_norm1)); }),
               perLayer([&](cudaStream_t st, int) { kc::rotaryAppendKv(rope, st); }),
               perLayer([&](cudaStream_t st, int) { kc::swiglu(wide, 1, m.ffn, narrow, dtype, st); }));
-  const double weight_gb = static_cast<double>(layer_bytes * m.layers + bytesOf(head)) / 1e9;
-  for (const bool fused : {false, true}) {
-    const double ms = graphMs([&](cudaStream_t st) {
-      for (int l = 0; l < m.layers; ++l) layer(st, l, fused);
-      if (!fused) norm(st, final_norm);
-      project(st, head, fused ? residual : normed, head_w, logits, DType::F32, false, fused ? final_norm : nullptr, false);
-    });
-    std::printf("step without attention, %s: %.3f ms (%d kernels, %.0f GB/s of weights)\n",
-                fused ? "norms and SwiGLU fused" : "norms and SwiGLU as kernels", ms, m.layers * (fused ? 5 : 8) + (fused ? 1 : 2),
-                weight_gb / (ms * 1e-3));
-  }
   if (cudaGetLastError() != cudaSuccess) throw DeviceFault("decode breakdown failed");
   cudaEventDestroy(start);
   cudaEventDestroy(stop);

@@ -44,14 +44,20 @@ __device__ __forceinline__ void awaitPreviousKernel() {
 #endif
 }
 
-bool deviceOverlapsLaunches() {
-  int device = 0, major = 0;
+// The current device's compute capability major and SM count (zeros when the query fails).
+struct CurrentDevice {
+  int major = 0, sms = 0;
+};
+CurrentDevice currentDevice() {
+  CurrentDevice d;
+  int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+      cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
     (void)cudaGetLastError();
-    return false;
+    return {};
   }
-  return major >= 9;
+  return d;
 }
 
 template <typename... Params, typename... Args>
@@ -64,7 +70,7 @@ cudaError_t launchOverlapped(void (*kernel)(Params...), dim3 grid, dim3 block, c
   config.blockDim = block;
   config.stream = stream;
   config.attrs = &overlap;
-  config.numAttrs = deviceOverlapsLaunches() ? 1 : 0;
+  config.numAttrs = currentDevice().major >= 9 ? 1 : 0;
   const cudaError_t status = cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
   return status != cudaSuccess ? status : cudaGetLastError();
 }
@@ -214,7 +220,7 @@ __device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
   for (int i = 0; i < 8; ++i) out[i] = toFloat(pairs[i]);
 }
 
-constexpr int kSkinnyWarps = 8;   // output rows per block (one per warp)
+constexpr int kSkinnyWarps = 8;   // warps per block
 constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane (a 4096-wide row in two rounds)
 static_assert(kSkinnyWarps * 32 == kNormThreads, "a projection block normalizes its input rows as rmsNormKernel does");
 
@@ -227,28 +233,37 @@ __device__ __forceinline__ void loadWeightRound(const uint4* weight, int base, i
   }
 }
 
-// One warp per output feature: each lane streams kSkinnyUnroll chunks of the weight row at a time
-// (enough bytes in flight to cover HBM latency with 8 warps per block), multiplies them with the
-// matching chunks of every input row (L1/L2-resident), and the warp reduces by shuffles. The first
-// round of weight loads is issued before the wait for the previous kernel: the weights do not depend
-// on it, so under an overlapped launch the stream of weights starts while that kernel drains.
-// With the RMSNorm fused, each block normalizes the input rows itself (a 4096-wide row from L2 is cheap
-// next to the 8 weight rows it meets). With the SwiGLU epilogue the first half of the block's warps take
-// gate rows and the second half the matching up rows, so one block holds both factors of its outputs.
+// A grid of a few blocks per SM whose warps each stream whole weight rows, one output ("item") after
+// another: item k of warp g is output g + k * (all warps); with the SwiGLU epilogue an item is the gate
+// row and then the up row of one output. A warp's loads run as one sequence of rounds (kSkinnyUnroll
+// 16-byte chunks per lane) across its items: the next round is issued as soon as the current one is
+// multiplied, before the warp reduces a finished item, so the stream has no bubble per row.
+// The grid stays small so that under an overlapped launch the next kernel's blocks fit beside it:
+// they issue their first weight loads while this one drains (the round before awaitPreviousKernel does
+// not depend on earlier kernels). With the RMSNorm fused, each block normalizes the input rows once
+// (a few 4096-wide rows from L2) and applies it as it reads x.
 template <typename T, typename Y, int kRows>
 __global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLinearParams p) {
   allowNextKernel();
-  constexpr int kHalf = kSkinnyWarps / 2;
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  const int warp = static_cast<int>(threadIdx.x) / 32;
-  const int gates = p.out / 2;
-  const int gate = static_cast<int>(blockIdx.x) * kHalf + warp % kHalf;  // the SwiGLU output column
-  const int feature = p.swiglu ? gate + (warp >= kHalf ? gates : 0) : static_cast<int>(blockIdx.x) * kSkinnyWarps + warp;
-  const bool active = p.swiglu ? gate < gates : feature < p.out;
-  const auto* weight = reinterpret_cast<const uint4*>(static_cast<const T*>(p.w) + static_cast<std::int64_t>(feature) * p.in);
+  const int warps = static_cast<int>(gridDim.x) * kSkinnyWarps;
+  const int first = static_cast<int>(blockIdx.x) * kSkinnyWarps + static_cast<int>(threadIdx.x) / 32;
+  const int segments = p.swiglu ? 2 : 1;
+  const int items = p.out / segments;
   const int chunks = p.in / 8;
+  const int rounds_per_segment = (chunks + 32 * kSkinnyUnroll - 1) / (32 * kSkinnyUnroll);
+  const int rounds_per_item = rounds_per_segment * segments;
+  const int my_rounds = (first < items ? (items - first + warps - 1) / warps : 0) * rounds_per_item;
+  const auto* w = static_cast<const T*>(p.w);
+  // Round t of this warp's sequence: its weight row and the lane's first chunk in it.
+  const auto issue = [&](int t, uint4(&wv)[kSkinnyUnroll]) {
+    const int rest = t % rounds_per_item;
+    const int feature = first + (t / rounds_per_item) * warps + (rest / rounds_per_segment) * items;
+    loadWeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(feature) * p.in),
+                    lane + (rest % rounds_per_segment) * 32 * kSkinnyUnroll, chunks, wv);
+  };
   uint4 wv[kSkinnyUnroll];
-  if (active) loadWeightRound(weight, lane, chunks, wv);
+  if (my_rounds > 0) issue(0, wv);
   awaitPreviousKernel();
 
   const auto* x = static_cast<const T*>(p.x);
@@ -259,17 +274,14 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLi
     inv_rms[r] = 1.0f;
     if (norm_weight != nullptr && r < p.rows) inv_rms[r] = rowInvRms(x + r * p.x_row_stride, p.in, p.norm_eps);
   }
-  float acc[kRows];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
-  for (int base = lane; active && base < chunks; base += 32 * kSkinnyUnroll) {
-    if (base != lane) loadWeightRound(weight, base, chunks, wv);
+  // Multiplies one round of weights (chunks base, base + 32, ...) into acc.
+  const auto multiply = [&](const uint4(&weights)[kSkinnyUnroll], int base, float(&acc)[kRows]) {
 #pragma unroll
     for (int u = 0; u < kSkinnyUnroll; ++u) {
       const int c = base + u * 32;
       if (c >= chunks) break;
       float wf[8];
-      widen8<T>(wv[u], wf);
+      widen8<T>(weights[u], wf);
       float nf[8];
       if (norm_weight != nullptr) widen8<T>(__ldg(norm_weight + c), nf);
 #pragma unroll
@@ -285,42 +297,55 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLi
         for (int i = 0; i < 8; ++i) acc[r] = fmaf(wf[i], xf[i], acc[r]);
       }
     }
-  }
+  };
+  const auto warpSums = [&](float(&acc)[kRows]) {
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
-  }
+    for (int r = 0; r < kRows; ++r) {
+      for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
+    }
+  };
   auto* y = static_cast<Y*>(p.y);
-  if (!p.swiglu) {
-    if (!active || lane != 0) return;
+  float acc[kRows], gate[kRows];  // gate: the finished gate row's sums while the up row streams
+  for (int t = 0; t < my_rounds; ++t) {
+    const int rest = t % rounds_per_item;
+    if (rest % rounds_per_segment == 0) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
+    }
+    uint4 current[kSkinnyUnroll];
+#pragma unroll
+    for (int u = 0; u < kSkinnyUnroll; ++u) current[u] = wv[u];
+    if (t + 1 < my_rounds) issue(t + 1, wv);
+    multiply(current, lane + (rest % rounds_per_segment) * 32 * kSkinnyUnroll, acc);
+    if (rest % rounds_per_segment != rounds_per_segment - 1) continue;
+    warpSums(acc);
+    if (p.swiglu && rest < rounds_per_segment) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) gate[r] = acc[r];
+      continue;
+    }
+    const int item = first + (t / rounds_per_item) * warps;
+    if (lane != 0) continue;
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= p.rows) break;
-      Y* dst = y + static_cast<std::int64_t>(r) * p.out + feature;
-      *dst = fromFloat<Y>(p.accumulate ? acc[r] + toFloat(*dst) : acc[r]);
+      Y* dst = y + static_cast<std::int64_t>(r) * items + item;
+      if (p.swiglu) {
+        // Both projections rounded to the storage type first, as the unfused path stores them.
+        *dst = fromFloat<Y>(siluTimes(toFloat(fromFloat<T>(gate[r])), toFloat(fromFloat<T>(acc[r]))));
+      } else {
+        *dst = fromFloat<Y>(p.accumulate ? acc[r] + toFloat(*dst) : acc[r]);
+      }
     }
-    return;
-  }
-  // Both projections are rounded to the storage type first, as the unfused path stores them.
-  __shared__ float up[kRows][kHalf];
-  if (warp >= kHalf && lane == 0) {
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) up[r][warp - kHalf] = toFloat(fromFloat<T>(acc[r]));
-  }
-  __syncthreads();
-  if (warp >= kHalf || !active || lane != 0) return;
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    if (r >= p.rows) break;
-    y[static_cast<std::int64_t>(r) * gates + gate] = fromFloat<Y>(siluTimes(toFloat(fromFloat<T>(acc[r])), up[r][warp]));
   }
 }
 
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
-  const int outputs_per_block = p.swiglu ? kSkinnyWarps / 2 : kSkinnyWarps;
-  const int outputs = p.swiglu ? p.out / 2 : p.out;
-  const dim3 grid(static_cast<unsigned>((outputs + outputs_per_block - 1) / outputs_per_block));
+  const int items = p.swiglu ? p.out / 2 : p.out;
+  const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
+  const int sms = std::max(currentDevice().sms, 1);
+  const dim3 grid(static_cast<unsigned>(std::min((items + kSkinnyWarps - 1) / kSkinnyWarps, per_sm * sms)));
   const dim3 block(kSkinnyWarps * 32);
   // The row count is a template bound so that the accumulators stay in registers.
   if (p.rows <= 1) return launchOverlapped(skinnyLinearKernel<T, Y, 1>, grid, block, stream, p);
@@ -333,7 +358,7 @@ cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
 
 cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
   const auto misaligned = [](const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 != 0; };
-  if (p.rows <= 0 || p.rows > kSkinnyLinearMaxRows || p.in <= 0 || p.in % 8 != 0 || p.out <= 0 ||
+  if (p.rows <= 0 || p.rows > kSkinnyLinearMaxRows || p.blocks_per_sm < 0 || p.in <= 0 || p.in % 8 != 0 || p.out <= 0 ||
       p.x_row_stride < p.in || p.x_row_stride % 8 != 0 || (p.y_dtype != p.dtype && p.y_dtype != DType::F32) ||
       misaligned(p.x) || misaligned(p.w) || misaligned(p.norm_weight) ||
       (p.swiglu && (p.out % 2 != 0 || p.accumulate || p.y_dtype != p.dtype))) {

@@ -175,19 +175,21 @@ struct SkinnyCase {
 
 class SkinnyLinearTest : public ::testing::TestWithParam<DType> {};
 
-// Every row count (each its own instantiation), odd sizes (in not a multiple of the warp's stride, out
-// not of the block's rows), strided rows; =, += and fp32 outputs.
+// Every row count (each its own instantiation), odd sizes (in not a multiple of a warp's round, out not
+// of the grid's warps), strided rows; =, += and fp32 outputs. Even row counts run on one block per SM,
+// so that warps stream several rows each.
 TEST_P(SkinnyLinearTest, MatchesDoubleForEveryRowCount) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const DType dt = GetParam();
   const double tol = dt == DType::F16 ? 2e-3 : 1.6e-2;
   for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
     SCOPED_TRACE("rows " + std::to_string(rows));
-    const SkinnyCase c(dt, rows, 1032, 777, 1032 + 16, 10u * rows);
+    const SkinnyCase c(dt, rows, 2568, 2777, 2568 + 16, 10u * rows);
     const auto product = c.product(false);
     const auto y0 = randomIn(dt, product.size(), 1.0f, 99u + rows);
     TypedBuffer dx(dt, c.x), dw(dt, c.w), dy(dt, product.size());
     kc::SkinnyLinearParams p = c.params(dx, dw, dy.ptr);
+    p.blocks_per_sm = rows % 2 == 0 ? 1 : 0;
     ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
     expectClose(dy.download(), product, tol, "y = x w^T");
     dy.upload(y0);
@@ -216,11 +218,12 @@ TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
   const DType dt = GetParam();
   for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
     SCOPED_TRACE("rows " + std::to_string(rows));
-    const SkinnyCase c(dt, rows, 4104, 203, 3 * 4104, 20u * rows);
+    const SkinnyCase c(dt, rows, 4104, 1203, 3 * 4104, 20u * rows);
     TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), dnormed(dt, static_cast<std::size_t>(rows) * c.in),
         fused(dt, static_cast<std::size_t>(rows) * c.out), separate(dt, static_cast<std::size_t>(rows) * c.out);
     kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
     p.norm_weight = dnorm.ptr;
+    p.blocks_per_sm = rows % 2 == 0 ? 1 : 0;
     ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
     ASSERT_EQ(kc::rmsNorm(dx.ptr, c.stride, dnorm.ptr, rows, c.in, 1e-5f, dnormed.ptr, c.in, dt, nullptr), cudaSuccess);
     p.x = dnormed.ptr;
@@ -239,15 +242,16 @@ TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
 TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const DType dt = GetParam();
-  const int ffn = 389;  // not a multiple of the block's 4 gate columns
+  const int ffn = 1389;  // more outputs than one block per SM has warps
   for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
     SCOPED_TRACE("rows " + std::to_string(rows));
-    const SkinnyCase c(dt, rows, 520, 2 * ffn, 520, 30u * rows);
+    const SkinnyCase c(dt, rows, 2056, 2 * ffn, 2056, 30u * rows);
     TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), gate_up(dt, static_cast<std::size_t>(rows) * c.out),
         fused(dt, static_cast<std::size_t>(rows) * ffn), separate(dt, static_cast<std::size_t>(rows) * ffn);
     for (const bool normed : {false, true}) {
       kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
       p.norm_weight = normed ? dnorm.ptr : nullptr;
+      p.blocks_per_sm = rows % 2 == 0 ? 1 : 0;
       p.swiglu = true;
       ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
       p.swiglu = false;
@@ -287,6 +291,7 @@ TEST_P(SkinnyLinearTest, RejectsWhatItCannotRun) {
   EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.out = 3; }));
   EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.accumulate = true; }));
   EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.y_dtype = DType::F32; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.blocks_per_sm = -1; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, SkinnyLinearTest, ::testing::Values(DType::F16, DType::BF16),
