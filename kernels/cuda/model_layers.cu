@@ -61,13 +61,15 @@ CurrentDevice currentDevice() {
 }
 
 template <typename... Params, typename... Args>
-cudaError_t launchOverlapped(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
+cudaError_t launchOverlapped(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
+                             cudaStream_t stream, Args... args) {
   cudaLaunchAttribute overlap{};
   overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   overlap.val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
   config.stream = stream;
   config.attrs = &overlap;
   config.numAttrs = currentDevice().major >= 9 ? 1 : 0;
@@ -236,15 +238,16 @@ __device__ __forceinline__ void loadWeightRound(const uint4* weight, int base, i
 // A grid of a few blocks per SM whose warps each stream whole weight rows, one output ("item") after
 // another: item k of warp g is output g + k * (all warps); with the SwiGLU epilogue an item is the gate
 // row and then the up row of one output. A warp's loads run as one sequence of rounds (kSkinnyUnroll
-// 16-byte chunks per lane) across its items: the next round is issued as soon as the current one is
-// multiplied, before the warp reduces a finished item, so the stream has no bubble per row.
-// The grid stays small so that under an overlapped launch the next kernel's blocks fit beside it:
-// they issue their first weight loads while this one drains (the round before awaitPreviousKernel does
-// not depend on earlier kernels). With the RMSNorm fused, each block normalizes the input rows once
-// (a few 4096-wide rows from L2) and applies it as it reads x.
+// 16-byte chunks per lane) across its items, double-buffered: round t + 2 is issued as soon as round t
+// is multiplied, so two rounds are in flight and a finished row costs no bubble. The first two rounds
+// are issued before awaitPreviousKernel (weights do not depend on earlier kernels): under an
+// overlapped launch the blocks that start on SMs where the previous kernel has finished stream weights
+// during its tail. With the RMSNorm fused, each block writes the normalized input rows to shared
+// memory once (what rmsNormKernel would write) and multiplies from there.
 template <typename T, typename Y, int kRows>
 __global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLinearParams p) {
   allowNextKernel();
+  extern __shared__ uint4 normed_x[];  // [rows][in / 8] with the RMSNorm fused
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const int warps = static_cast<int>(gridDim.x) * kSkinnyWarps;
   const int first = static_cast<int>(blockIdx.x) * kSkinnyWarps + static_cast<int>(threadIdx.x) / 32;
@@ -256,23 +259,31 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLi
   const int my_rounds = (first < items ? (items - first + warps - 1) / warps : 0) * rounds_per_item;
   const auto* w = static_cast<const T*>(p.w);
   // Round t of this warp's sequence: its weight row and the lane's first chunk in it.
+  const auto firstChunk = [&](int t) { return lane + (t % rounds_per_item % rounds_per_segment) * 32 * kSkinnyUnroll; };
   const auto issue = [&](int t, uint4(&wv)[kSkinnyUnroll]) {
     const int rest = t % rounds_per_item;
     const int feature = first + (t / rounds_per_item) * warps + (rest / rounds_per_segment) * items;
-    loadWeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(feature) * p.in),
-                    lane + (rest % rounds_per_segment) * 32 * kSkinnyUnroll, chunks, wv);
+    loadWeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(feature) * p.in), firstChunk(t),
+                    chunks, wv);
   };
-  uint4 wv[kSkinnyUnroll];
-  if (my_rounds > 0) issue(0, wv);
+  uint4 even[kSkinnyUnroll], odd[kSkinnyUnroll];
+  if (my_rounds > 0) issue(0, even);
+  if (my_rounds > 1) issue(1, odd);
   awaitPreviousKernel();
 
   const auto* x = static_cast<const T*>(p.x);
-  const auto* norm_weight = reinterpret_cast<const uint4*>(p.norm_weight);
-  float inv_rms[kRows];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    inv_rms[r] = 1.0f;
-    if (norm_weight != nullptr && r < p.rows) inv_rms[r] = rowInvRms(x + r * p.x_row_stride, p.in, p.norm_eps);
+  const bool normed = p.norm_weight != nullptr;
+  if (normed) {
+    const auto* norm_weight = static_cast<const T*>(p.norm_weight);
+    auto* dst = reinterpret_cast<T*>(normed_x);
+    for (int r = 0; r < p.rows; ++r) {
+      const T* row = x + r * p.x_row_stride;
+      const float inv_rms = rowInvRms(row, p.in, p.norm_eps);
+      for (int i = static_cast<int>(threadIdx.x); i < p.in; i += kNormThreads) {
+        dst[r * p.in + i] = fromFloat<T>(normalizedElement<T>(toFloat(row[i]), inv_rms, toFloat(norm_weight[i])));
+      }
+    }
+    __syncthreads();
   }
   // Multiplies one round of weights (chunks base, base + 32, ...) into acc.
   const auto multiply = [&](const uint4(&weights)[kSkinnyUnroll], int base, float(&acc)[kRows]) {
@@ -282,50 +293,40 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLi
       if (c >= chunks) break;
       float wf[8];
       widen8<T>(weights[u], wf);
-      float nf[8];
-      if (norm_weight != nullptr) widen8<T>(__ldg(norm_weight + c), nf);
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         if (r >= p.rows) break;
         float xf[8];
-        widen8<T>(__ldg(reinterpret_cast<const uint4*>(x + r * p.x_row_stride) + c), xf);
-        if (norm_weight != nullptr) {
-#pragma unroll
-          for (int i = 0; i < 8; ++i) xf[i] = normalizedElement<T>(xf[i], inv_rms[r], nf[i]);
-        }
+        widen8<T>(normed ? normed_x[r * chunks + c]
+                         : __ldg(reinterpret_cast<const uint4*>(x + r * p.x_row_stride) + c),
+                  xf);
 #pragma unroll
         for (int i = 0; i < 8; ++i) acc[r] = fmaf(wf[i], xf[i], acc[r]);
       }
     }
   };
-  const auto warpSums = [&](float(&acc)[kRows]) {
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
-    }
-  };
   auto* y = static_cast<Y*>(p.y);
   float acc[kRows], gate[kRows];  // gate: the finished gate row's sums while the up row streams
-  for (int t = 0; t < my_rounds; ++t) {
+  const auto step = [&](int t, uint4(&wv)[kSkinnyUnroll]) {
     const int rest = t % rounds_per_item;
     if (rest % rounds_per_segment == 0) {
 #pragma unroll
       for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
     }
-    uint4 current[kSkinnyUnroll];
+    multiply(wv, firstChunk(t), acc);
+    if (t + 2 < my_rounds) issue(t + 2, wv);
+    if (rest % rounds_per_segment != rounds_per_segment - 1) return;
 #pragma unroll
-    for (int u = 0; u < kSkinnyUnroll; ++u) current[u] = wv[u];
-    if (t + 1 < my_rounds) issue(t + 1, wv);
-    multiply(current, lane + (rest % rounds_per_segment) * 32 * kSkinnyUnroll, acc);
-    if (rest % rounds_per_segment != rounds_per_segment - 1) continue;
-    warpSums(acc);
+    for (int r = 0; r < kRows; ++r) {
+      for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
+    }
     if (p.swiglu && rest < rounds_per_segment) {
 #pragma unroll
       for (int r = 0; r < kRows; ++r) gate[r] = acc[r];
-      continue;
+      return;
     }
     const int item = first + (t / rounds_per_item) * warps;
-    if (lane != 0) continue;
+    if (lane != 0) return;
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= p.rows) break;
@@ -337,7 +338,22 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLi
         *dst = fromFloat<Y>(p.accumulate ? acc[r] + toFloat(*dst) : acc[r]);
       }
     }
+  };
+  for (int t = 0; t < my_rounds; t += 2) {
+    step(t, even);
+    if (t + 1 < my_rounds) step(t + 1, odd);
   }
+}
+
+template <typename T, typename Y, int kRows>
+cudaError_t launchSkinnyRows(const SkinnyLinearParams& p, dim3 grid, cudaStream_t stream) {
+  const auto kernel = skinnyLinearKernel<T, Y, kRows>;
+  const std::size_t smem = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
+  if (smem > 48 * 1024) {
+    const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (status != cudaSuccess) return status;
+  }
+  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), smem, stream, p);
 }
 
 template <typename T, typename Y>
@@ -346,12 +362,11 @@ cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
   const int sms = std::max(currentDevice().sms, 1);
   const dim3 grid(static_cast<unsigned>(std::min((items + kSkinnyWarps - 1) / kSkinnyWarps, per_sm * sms)));
-  const dim3 block(kSkinnyWarps * 32);
   // The row count is a template bound so that the accumulators stay in registers.
-  if (p.rows <= 1) return launchOverlapped(skinnyLinearKernel<T, Y, 1>, grid, block, stream, p);
-  if (p.rows <= 2) return launchOverlapped(skinnyLinearKernel<T, Y, 2>, grid, block, stream, p);
-  if (p.rows <= 4) return launchOverlapped(skinnyLinearKernel<T, Y, 4>, grid, block, stream, p);
-  return launchOverlapped(skinnyLinearKernel<T, Y, kSkinnyLinearMaxRows>, grid, block, stream, p);
+  if (p.rows <= 1) return launchSkinnyRows<T, Y, 1>(p, grid, stream);
+  if (p.rows <= 2) return launchSkinnyRows<T, Y, 2>(p, grid, stream);
+  if (p.rows <= 4) return launchSkinnyRows<T, Y, 4>(p, grid, stream);
+  return launchSkinnyRows<T, Y, kSkinnyLinearMaxRows>(p, grid, stream);
 }
 
 }  // namespace
@@ -375,7 +390,7 @@ cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight
   if (rows <= 0 || dim <= 0) return cudaErrorInvalidValue;
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    return launchOverlapped(rmsNormKernel<T>, dim3(static_cast<unsigned>(rows)), dim3(kNormThreads), stream,
+    return launchOverlapped(rmsNormKernel<T>, dim3(static_cast<unsigned>(rows)), dim3(kNormThreads), 0, stream,
                             static_cast<const T*>(x), x_row_stride, static_cast<const T*>(weight), dim, eps,
                             static_cast<T*>(out), out_row_stride);
   });
@@ -390,7 +405,7 @@ cudaError_t rotaryAppendKv(const RotaryAppendParams& p, cudaStream_t stream) {
   return dispatch(p.dtype, false, [&](auto tag) {
     using T = decltype(tag);
     const dim3 grid(static_cast<unsigned>(p.batch * p.new_tokens), static_cast<unsigned>(p.heads_q + 2 * p.heads_kv));
-    return launchOverlapped(rotaryAppendKernel<T>, grid, dim3(static_cast<unsigned>(p.head_dim / 2)), stream, p);
+    return launchOverlapped(rotaryAppendKernel<T>, grid, dim3(static_cast<unsigned>(p.head_dim / 2)), 0, stream, p);
   });
 }
 
@@ -410,7 +425,7 @@ cudaError_t swiglu(const void* gate_up, int rows, int ffn, void* out, DType dtyp
   if (rows <= 0 || ffn <= 0) return cudaErrorInvalidValue;
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    return launchOverlapped(swigluKernel<T>, dim3(gridFor(static_cast<std::size_t>(rows) * ffn, 256)), dim3(256), stream,
+    return launchOverlapped(swigluKernel<T>, dim3(gridFor(static_cast<std::size_t>(rows) * ffn, 256)), dim3(256), 0, stream,
                             static_cast<const T*>(gate_up), rows, ffn, static_cast<T*>(out));
   });
 }
@@ -420,7 +435,7 @@ cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* t
   if (hidden <= 0 || count <= 0) return cudaErrorInvalidValue;
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    return launchOverlapped(embeddingKernel<T>, dim3(static_cast<unsigned>(count)), dim3(256), stream,
+    return launchOverlapped(embeddingKernel<T>, dim3(static_cast<unsigned>(count)), dim3(256), 0, stream,
                             static_cast<const T*>(table), hidden, tokens, static_cast<T*>(out));
   });
 }

@@ -50,7 +50,7 @@ cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* t
 // kSkinnyLinearMaxRows rows. Memory-bound: one warp streams one weight row with 16-byte loads that
 // bypass L1, so the weights cross the memory bus once per step (cuBLAS serves more rows). On sm_90 and
 // later it is launched as a programmatic dependent launch: its first weight loads overlap the end of
-// the kernel before it, in SM room that its small grid leaves free (rmsNorm, rotaryAppendKv, swiglu and embeddingLookup are launched so too, so a
+// the kernel before it, on the SMs that kernel has left (rmsNorm, rotaryAppendKv, swiglu and embeddingLookup are launched so too, so a
 // decode step's kernels chain without a gap). Two fusions remove the small kernels around it: the
 // RMSNorm of the input rows (bit for bit what rmsNorm writes) and the SwiGLU of the output.
 constexpr int kSkinnyLinearMaxRows = 8;
@@ -64,14 +64,14 @@ struct SkinnyLinearParams {
   DType y_dtype = DType::F16;         // dtype, or F32 (the LM head's logits)
   bool accumulate = false;            // y += x . w^T in fp32 (the residual connection)
   const void* norm_weight = nullptr;  // when set, each x row is first rmsNorm'ed with this [in] weight...
-  float norm_eps = 1e-5f;             // ...and this epsilon
+  float norm_eps = 1e-5f;             // ...and this epsilon (rows x in elements of shared memory per block)
   bool swiglu = false;                // w = [gate; up] (out even): y[r, j] = silu(gate_j) * up_j, both rounded
                                       // to dtype first as swiglu sees them; not with accumulate, y_dtype = dtype
   DType dtype = DType::F16;           // x, w and norm_weight: fp16 or bf16
   int blocks_per_sm = 0;              // the grid's blocks per SM (0: kSkinnyBlocksPerSm); each warp streams
                                       // whole rows one after another
 };
-constexpr int kSkinnyBlocksPerSm = 2;  // of 256 threads: leaves room for the next kernel's blocks
+constexpr int kSkinnyBlocksPerSm = 2;  // blocks of 256 threads per SM
 cudaError_t skinnyLinear(const SkinnyLinearParams& params, cudaStream_t stream);
 
 // x = x * scale + shift, element-wise over `count` elements (any dtype): shapes random fills into
