@@ -224,7 +224,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     std::printf("\n");
   };
   const double weight_gb = static_cast<double>(layer_bytes * m.layers + bytesOf(head)) / 1e9;
-  for (const int grid : {kc::kSkinnyBlocksPerSm, 1, 3, 4}) {
+  for (const int grid : {kc::kSkinnyBlocksPerSm, 1}) {
     blocks_per_sm = grid;
     std::printf("decode step at B=1, projections on %d blocks of 256 threads per SM (graphs over %d layers, each "
                 "layer's own weights), us per launch:\n", grid, m.layers);

@@ -223,7 +223,8 @@ __device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
 }
 
 constexpr int kSkinnyWarps = 8;   // warps per block
-constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane (a 4096-wide row in two rounds)
+constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads per lane and round (a 4096-wide row in two rounds)
+constexpr int kSkinnyStages = 3;  // rounds in flight per warp (register buffers; two blocks still fit per SM)
 static_assert(kSkinnyWarps * 32 == kNormThreads, "a projection block normalizes its input rows as rmsNormKernel does");
 
 // One round of a lane's weight loads: chunks base, base + 32, ... (zeros past the row's end).
@@ -238,14 +239,14 @@ __device__ __forceinline__ void loadWeightRound(const uint4* weight, int base, i
 // A grid of a few blocks per SM whose warps each stream whole weight rows, one output ("item") after
 // another: item k of warp g is output g + k * (all warps); with the SwiGLU epilogue an item is the gate
 // row and then the up row of one output. A warp's loads run as one sequence of rounds (kSkinnyUnroll
-// 16-byte chunks per lane) across its items, double-buffered: round t + 2 is issued as soon as round t
-// is multiplied, so two rounds are in flight and a finished row costs no bubble. The first two rounds
+// 16-byte chunks per lane) across its items, in kSkinnyStages register buffers: round t + kSkinnyStages
+// is issued as soon as round t is multiplied, so a finished row costs no bubble. The first rounds
 // are issued before awaitPreviousKernel (weights do not depend on earlier kernels): under an
 // overlapped launch the blocks that start on SMs where the previous kernel has finished stream weights
 // during its tail. With the RMSNorm fused, each block writes the normalized input rows to shared
 // memory once (what rmsNormKernel would write) and multiplies from there.
 template <typename T, typename Y, int kRows>
-__global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLinearParams p) {
+__global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyLinearKernel(SkinnyLinearParams p) {
   allowNextKernel();
   extern __shared__ uint4 normed_x[];  // [rows][in / 8] with the RMSNorm fused
   const int lane = static_cast<int>(threadIdx.x) % 32;
@@ -266,9 +267,11 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLi
     loadWeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(feature) * p.in), firstChunk(t),
                     chunks, wv);
   };
-  uint4 even[kSkinnyUnroll], odd[kSkinnyUnroll];
-  if (my_rounds > 0) issue(0, even);
-  if (my_rounds > 1) issue(1, odd);
+  uint4 stages[kSkinnyStages][kSkinnyUnroll];
+#pragma unroll
+  for (int s = 0; s < kSkinnyStages; ++s) {
+    if (s < my_rounds) issue(s, stages[s]);
+  }
   awaitPreviousKernel();
 
   const auto* x = static_cast<const T*>(p.x);
@@ -314,7 +317,7 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLi
       for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
     }
     multiply(wv, firstChunk(t), acc);
-    if (t + 2 < my_rounds) issue(t + 2, wv);
+    if (t + kSkinnyStages < my_rounds) issue(t + kSkinnyStages, wv);
     if (rest % rounds_per_segment != rounds_per_segment - 1) return;
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
@@ -339,9 +342,11 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) skinnyLinearKernel(SkinnyLi
       }
     }
   };
-  for (int t = 0; t < my_rounds; t += 2) {
-    step(t, even);
-    if (t + 1 < my_rounds) step(t + 1, odd);
+  for (int t = 0; t < my_rounds; t += kSkinnyStages) {
+#pragma unroll
+    for (int s = 0; s < kSkinnyStages; ++s) {
+      if (t + s < my_rounds) step(t + s, stages[s]);
+    }
   }
 }
 
