@@ -224,10 +224,12 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     std::printf("\n");
   };
   const double weight_gb = static_cast<double>(layer_bytes * m.layers + bytesOf(head)) / 1e9;
-  for (const int grid : {kc::kSkinnyBlocksPerSm, 1}) {
+  // The kernel's own grids, then every projection on persistent blocks (as the fused ones run).
+  static_assert(kc::kSkinnyBlocksPerSm == 2, "the label below names it");
+  for (const int grid : {0, kc::kSkinnyBlocksPerSm}) {
     blocks_per_sm = grid;
-    std::printf("decode step at B=1, projections on %d blocks of 256 threads per SM (graphs over %d layers, each "
-                "layer's own weights), us per launch:\n", grid, m.layers);
+    std::printf("decode step at B=1, projections on %s (graphs over %d layers, each layer's own weights), us per "
+                "launch:\n", grid == 0 ? "the kernel's grids" : "persistent blocks, 2 per SM", m.layers);
     report(qkv, perLayer([&](cudaStream_t st, int l) { project(st, qkv, normed, layerWeight(l, 0), wide, dtype, false, nullptr, false); }),
            "+ rmsNorm", perLayer([&](cudaStream_t st, int l) { project(st, qkv, residual, layerWeight(l, 0), wide, dtype, false, layerWeight(l, o_norm1), false); }));
     report(out, perLayer([&](cudaStream_t st, int l) { project(st, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false); }),

@@ -224,7 +224,6 @@ __device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
 
 constexpr int kSkinnyWarps = 8;   // warps per block
 constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads per lane and round (a 4096-wide row in two rounds)
-constexpr int kSkinnyStages = 3;  // rounds in flight per warp (register buffers; two blocks still fit per SM)
 static_assert(kSkinnyWarps * 32 == kNormThreads, "a projection block normalizes its input rows as rmsNormKernel does");
 
 // One round of a lane's weight loads: chunks base, base + 32, ... (zeros past the row's end).
@@ -236,17 +235,21 @@ __device__ __forceinline__ void loadWeightRound(const uint4* weight, int base, i
   }
 }
 
-// A grid of a few blocks per SM whose warps each stream whole weight rows, one output ("item") after
-// another: item k of warp g is output g + k * (all warps); with the SwiGLU epilogue an item is the gate
-// row and then the up row of one output. A warp's loads run as one sequence of rounds (kSkinnyUnroll
-// 16-byte chunks per lane) across its items, in kSkinnyStages register buffers: round t + kSkinnyStages
-// is issued as soon as round t is multiplied, so a finished row costs no bubble. The first rounds
-// are issued before awaitPreviousKernel (weights do not depend on earlier kernels): under an
-// overlapped launch the blocks that start on SMs where the previous kernel has finished stream weights
-// during its tail. With the RMSNorm fused, each block writes the normalized input rows to shared
-// memory once (what rmsNormKernel would write) and multiplies from there.
-template <typename T, typename Y, int kRows>
-__global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyLinearKernel(SkinnyLinearParams p) {
+// Warps that each stream whole weight rows, one output ("item") after another: item k of warp g is
+// output g + k * (all warps); with the SwiGLU epilogue an item is the gate row and then the up row of
+// one output. A warp's loads run as one sequence of rounds (kSkinnyUnroll 16-byte chunks per lane)
+// across its items, in kStages register buffers: round t + kStages is issued as soon as round t is
+// multiplied, so a finished row costs no bubble. The first rounds are issued before
+// awaitPreviousKernel (weights do not depend on earlier kernels): under an overlapped launch the
+// blocks that start on SMs where the previous kernel has finished stream weights during its tail.
+// Two shapes of grid (launchSkinny): one warp per output and one round in flight (short blocks, four
+// per SM: the fastest for plain projections), or two blocks per SM with two rounds in flight, where
+// each block does per-block work once: with the RMSNorm fused, it writes the normalized input rows
+// to shared memory (what rmsNormKernel would write) and multiplies from there.
+// Four blocks per SM need 64 registers, which only the one-row, one-stage kernel fits without spills.
+template <typename T, typename Y, int kRows, int kStages>
+__global__ void __launch_bounds__(kSkinnyWarps * 32, kStages == 1 && kRows == 1 ? 4 : kSkinnyBlocksPerSm)
+    skinnyLinearKernel(SkinnyLinearParams p) {
   allowNextKernel();
   extern __shared__ uint4 normed_x[];  // [rows][in / 8] with the RMSNorm fused
   const int lane = static_cast<int>(threadIdx.x) % 32;
@@ -267,9 +270,9 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
     loadWeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(feature) * p.in), firstChunk(t),
                     chunks, wv);
   };
-  uint4 stages[kSkinnyStages][kSkinnyUnroll];
+  uint4 stages[kStages][kSkinnyUnroll];
 #pragma unroll
-  for (int s = 0; s < kSkinnyStages; ++s) {
+  for (int s = 0; s < kStages; ++s) {
     if (s < my_rounds) issue(s, stages[s]);
   }
   awaitPreviousKernel();
@@ -317,7 +320,7 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
       for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
     }
     multiply(wv, firstChunk(t), acc);
-    if (t + kSkinnyStages < my_rounds) issue(t + kSkinnyStages, wv);
+    if (t + kStages < my_rounds) issue(t + kStages, wv);
     if (rest % rounds_per_segment != rounds_per_segment - 1) return;
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
@@ -342,18 +345,22 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
       }
     }
   };
-  for (int t = 0; t < my_rounds; t += kSkinnyStages) {
+  for (int t = 0; t < my_rounds; t += kStages) {
 #pragma unroll
-    for (int s = 0; s < kSkinnyStages; ++s) {
+    for (int s = 0; s < kStages; ++s) {
       if (t + s < my_rounds) step(t + s, stages[s]);
     }
   }
 }
 
-template <typename T, typename Y, int kRows>
-cudaError_t launchSkinnyRows(const SkinnyLinearParams& p, dim3 grid, cudaStream_t stream) {
-  const auto kernel = skinnyLinearKernel<T, Y, kRows>;
+template <typename T, typename Y, int kStages>
+cudaError_t launchSkinnyStages(const SkinnyLinearParams& p, dim3 grid, cudaStream_t stream) {
   const std::size_t smem = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
+  // The row count is a template bound so that the accumulators stay in registers.
+  const auto kernel = p.rows <= 1   ? skinnyLinearKernel<T, Y, 1, kStages>
+                      : p.rows <= 2 ? skinnyLinearKernel<T, Y, 2, kStages>
+                      : p.rows <= 4 ? skinnyLinearKernel<T, Y, 4, kStages>
+                                    : skinnyLinearKernel<T, Y, kSkinnyLinearMaxRows, kStages>;
   if (smem > 48 * 1024) {
     const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (status != cudaSuccess) return status;
@@ -364,14 +371,13 @@ cudaError_t launchSkinnyRows(const SkinnyLinearParams& p, dim3 grid, cudaStream_
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   const int items = p.swiglu ? p.out / 2 : p.out;
+  const int one_per_warp = (items + kSkinnyWarps - 1) / kSkinnyWarps;
+  if (p.blocks_per_sm == 0 && p.norm_weight == nullptr && !p.swiglu) {
+    return launchSkinnyStages<T, Y, 1>(p, dim3(static_cast<unsigned>(one_per_warp)), stream);
+  }
   const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
   const int sms = std::max(currentDevice().sms, 1);
-  const dim3 grid(static_cast<unsigned>(std::min((items + kSkinnyWarps - 1) / kSkinnyWarps, per_sm * sms)));
-  // The row count is a template bound so that the accumulators stay in registers.
-  if (p.rows <= 1) return launchSkinnyRows<T, Y, 1>(p, grid, stream);
-  if (p.rows <= 2) return launchSkinnyRows<T, Y, 2>(p, grid, stream);
-  if (p.rows <= 4) return launchSkinnyRows<T, Y, 4>(p, grid, stream);
-  return launchSkinnyRows<T, Y, kSkinnyLinearMaxRows>(p, grid, stream);
+  return launchSkinnyStages<T, Y, 2>(p, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
 }
 
 }  // namespace

@@ -50,9 +50,9 @@ cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* t
 // kSkinnyLinearMaxRows rows. Memory-bound: one warp streams one weight row with 16-byte loads that
 // bypass L1, so the weights cross the memory bus once per step (cuBLAS serves more rows). On sm_90 and
 // later it is launched as a programmatic dependent launch: its first weight loads overlap the end of
-// the kernel before it, on the SMs that kernel has left (rmsNorm, rotaryAppendKv, swiglu and embeddingLookup are launched so too, so a
-// decode step's kernels chain without a gap). Two fusions remove the small kernels around it: the
-// RMSNorm of the input rows (bit for bit what rmsNorm writes) and the SwiGLU of the output.
+// the kernel before it, on the SMs that kernel has left (rmsNorm, rotaryAppendKv, swiglu and
+// embeddingLookup are launched so too). Two fusions remove the small kernels around it: the RMSNorm
+// of the input rows (bit for bit what rmsNorm writes) and the SwiGLU of the output.
 constexpr int kSkinnyLinearMaxRows = 8;
 struct SkinnyLinearParams {
   const void* x = nullptr;            // [rows, in], rows x_row_stride elements apart; 16-byte aligned
@@ -68,10 +68,10 @@ struct SkinnyLinearParams {
   bool swiglu = false;                // w = [gate; up] (out even): y[r, j] = silu(gate_j) * up_j, both rounded
                                       // to dtype first as swiglu sees them; not with accumulate, y_dtype = dtype
   DType dtype = DType::F16;           // x, w and norm_weight: fp16 or bf16
-  int blocks_per_sm = 0;              // the grid's blocks per SM (0: kSkinnyBlocksPerSm); each warp streams
-                                      // whole rows one after another
+  int blocks_per_sm = 0;              // 0: one warp per output, or kSkinnyBlocksPerSm blocks per SM with a
+                                      // fusion; else that many blocks per SM, whose warps stream rows in turn
 };
-constexpr int kSkinnyBlocksPerSm = 2;  // blocks of 256 threads per SM
+constexpr int kSkinnyBlocksPerSm = 2;  // blocks of 256 threads per SM for the fused projections
 cudaError_t skinnyLinear(const SkinnyLinearParams& params, cudaStream_t stream);
 
 // x = x * scale + shift, element-wise over `count` elements (any dtype): shapes random fills into
