@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -54,7 +55,7 @@ struct Options {
   std::string dump_logits;
   std::string prompt_ids;
   int greedy_steps = 8;
-  bool projection_bench = false;
+  bool decode_breakdown = false;
 };
 
 double median(std::vector<double> v) {
@@ -84,66 +85,181 @@ std::uint64_t freeDeviceBytes([[maybe_unused]] const EngineConfig& c) {
 double gib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1u << 30); }
 
 #ifdef ATTNBENCH_HAVE_CUDA
-// The decode step's projections alone, one row (batch 1): the weight-streaming kernel and cuBLAS,
-// in GB/s of weights read, so that the engine's decode time can be split into projections and the rest.
-void projectionBench(const ModelPreset& m, DType dtype) {
+namespace kc = attnbench::kernels::cuda;
+
+// The decode step's kernels other than attention at batch 1, each timed as a CUDA graph over the
+// model's layers, every layer with its own weights (so that they stream from HBM as in the engine, not
+// from L2): each projection alone (GB/s of weights), and the chain of a whole step without attention
+// and embedding, once with RMSNorm and SwiGLU as kernels of their own and once fused into the
+// projections. The engine's step time minus the chain is attention, embedding and the gaps around them.
+void decodeBreakdown(const ModelPreset& m, DType dtype) {
+  const auto elem = static_cast<std::size_t>(bytesPerElement(dtype));
+  const int width = (m.heads + 2 * m.kv_heads) * m.head_dim, attn = m.heads * m.head_dim, cached = 512;
   struct Shape {
     const char* name;
     int out, in;
   };
-  const Shape shapes[] = {{"qkv", (m.heads + 2 * m.kv_heads) * m.head_dim, m.hidden},
-                          {"out", m.hidden, m.heads * m.head_dim},
-                          {"gate_up", 2 * m.ffn, m.hidden},
-                          {"down", m.hidden, m.ffn},
-                          {"lm_head", m.vocab, m.hidden}};
-  cublasHandle_t blas = nullptr;
+  const Shape qkv{"qkv", width, m.hidden}, out{"out", m.hidden, attn}, gate_up{"gate_up", 2 * m.ffn, m.hidden},
+      down{"down", m.hidden, m.ffn}, head{"lm_head", m.vocab, m.hidden};
+  const auto bytesOf = [&](const Shape& s) { return static_cast<std::size_t>(s.out) * s.in * elem; };
+  const std::size_t layer_bytes = bytesOf(qkv) + bytesOf(out) + bytesOf(gate_up) + bytesOf(down) + 2 * m.hidden * elem;
+  const std::size_t cache_bytes = static_cast<std::size_t>(m.kv_heads) * (cached + 1) * m.head_dim * elem;
+  const std::size_t act_bytes = (static_cast<std::size_t>(m.hidden) * 2 + width + 2 * m.ffn + attn + m.ffn) * elem +
+                                static_cast<std::size_t>(m.vocab) * sizeof(float);
+  std::byte* base = nullptr;
+  const std::size_t total = layer_bytes * m.layers + bytesOf(head) + m.hidden * elem + 2 * cache_bytes + act_bytes + 4096;
+  if (cudaMalloc(&base, total) != cudaSuccess) throw OutOfMemory("decode breakdown");
+  // Small values, so that fused and unfused chains see finite numbers.
+  cudaMemset(base, 0, total);
+  kc::scaleShift(base, total / elem, 1.0f, 0.01f, dtype, nullptr);
+  const auto at = [&](std::size_t offset) { return base + (offset + 255) / 256 * 256; };
+  const auto layerWeight = [&](int l, std::size_t offset) { return at(static_cast<std::size_t>(l) * layer_bytes + offset); };
+  const std::size_t o_out = bytesOf(qkv), o_gate_up = o_out + bytesOf(out), o_down = o_gate_up + bytesOf(gate_up),
+                    o_norm1 = o_down + bytesOf(down), o_norm2 = o_norm1 + m.hidden * elem;
+  std::size_t cursor = layer_bytes * m.layers + 256;
+  const auto take = [&](std::size_t bytes) {
+    std::byte* p = at(cursor);
+    cursor += bytes + 256;
+    return p;
+  };
+  std::byte* head_w = take(bytesOf(head));
+  std::byte* final_norm = take(m.hidden * elem);
+  std::byte* k_cache = take(cache_bytes);
+  std::byte* v_cache = take(cache_bytes);
+  std::byte* residual = take(m.hidden * elem);
+  std::byte* normed = take(m.hidden * elem);
+  std::byte* wide = take(static_cast<std::size_t>(std::max(width, 2 * m.ffn)) * elem);
+  std::byte* narrow = take(static_cast<std::size_t>(std::max(attn, m.ffn)) * elem);
+  std::byte* logits = take(static_cast<std::size_t>(m.vocab) * sizeof(float));
+
+  int blocks_per_sm = 0;  // the projections' grid (0: the kernel's default)
+  const auto project = [&](cudaStream_t stream, const Shape& s, const void* x, const void* w, void* y, DType y_dtype,
+                           bool accumulate, const void* norm_weight, bool swiglu) {
+    kc::SkinnyLinearParams p;
+    p.x = x;
+    p.x_row_stride = s.in;
+    p.rows = 1;
+    p.in = s.in;
+    p.w = w;
+    p.out = s.out;
+    p.y = y;
+    p.y_dtype = y_dtype;
+    p.accumulate = accumulate;
+    p.norm_weight = norm_weight;
+    p.norm_eps = 1e-5f;
+    p.swiglu = swiglu;
+    p.dtype = dtype;
+    p.blocks_per_sm = blocks_per_sm;
+    if (kc::skinnyLinear(p, stream) != cudaSuccess) throw DeviceFault("skinnyLinear launch");
+  };
+  const auto norm = [&](cudaStream_t stream, const void* w) {
+    kc::rmsNorm(residual, m.hidden, w, 1, m.hidden, 1e-5f, normed, m.hidden, dtype, stream);
+  };
+  kc::RotaryAppendParams rope;
+  rope.qkv = wide;
+  rope.k_cache = k_cache;
+  rope.v_cache = v_cache;
+  rope.batch = rope.new_tokens = 1;
+  rope.heads_q = m.heads;
+  rope.heads_kv = m.kv_heads;
+  rope.head_dim = m.head_dim;
+  rope.max_tokens = cached + 1;
+  rope.first_position = cached;
+  rope.theta = static_cast<float>(m.rope_theta);
+  rope.dtype = dtype;
+  const auto layer = [&](cudaStream_t stream, int l, bool fused) {
+    if (!fused) norm(stream, layerWeight(l, o_norm1));
+    project(stream, qkv, fused ? residual : normed, layerWeight(l, 0), wide, dtype, false,
+            fused ? layerWeight(l, o_norm1) : nullptr, false);
+    kc::rotaryAppendKv(rope, stream);
+    project(stream, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false);
+    if (fused) {
+      project(stream, gate_up, residual, layerWeight(l, o_gate_up), narrow, dtype, false, layerWeight(l, o_norm2), true);
+    } else {
+      norm(stream, layerWeight(l, o_norm2));
+      project(stream, gate_up, normed, layerWeight(l, o_gate_up), wide, dtype, false, nullptr, false);
+      kc::swiglu(wide, 1, m.ffn, narrow, dtype, stream);
+    }
+    project(stream, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false);
+  };
+
+  cudaStream_t stream = nullptr;
   cudaEvent_t start = nullptr, stop = nullptr;
-  cublasCreate(&blas);
+  cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
-  const auto elem = static_cast<std::size_t>(bytesPerElement(dtype));
-  const cudaDataType_t type = dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_16F;
-  for (const auto& s : shapes) {
-    // One buffer per layer's worth of copies, so that repeated launches stream from HBM, not L2.
-    const int copies = 8;
-    void *w = nullptr, *x = nullptr, *y = nullptr;
-    const std::size_t w_bytes = static_cast<std::size_t>(s.out) * s.in * elem;
-    if (cudaMalloc(&w, w_bytes * copies) != cudaSuccess || cudaMalloc(&x, s.in * elem) != cudaSuccess ||
-        cudaMalloc(&y, s.out * sizeof(float)) != cudaSuccess) {
-      throw OutOfMemory("projection bench");
+  // Milliseconds per replay of the graph that `enqueue` captures (3 warm-up replays, median of 5 x 4).
+  const auto graphMs = [&](const std::function<void(cudaStream_t)>& enqueue) {
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
+    enqueue(stream);
+    if (cudaStreamEndCapture(stream, &graph) != cudaSuccess || cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess) {
+      throw DeviceFault("decode breakdown: graph capture failed");
     }
-    cudaMemset(w, 0, w_bytes * copies);
-    cudaMemset(x, 0, s.in * elem);
-    const auto timeIt = [&](auto&& launch) {
-      for (int c = 0; c < copies; ++c) launch(static_cast<char*>(w) + c * w_bytes);
-      cudaEventRecord(start);
-      const int reps = 5 * copies;
-      for (int r = 0; r < reps; ++r) launch(static_cast<char*>(w) + (r % copies) * w_bytes);
-      cudaEventRecord(stop);
+    for (int w = 0; w < 3; ++w) cudaGraphLaunch(exec, stream);
+    std::vector<double> samples;
+    for (int r = 0; r < 5; ++r) {
+      cudaEventRecord(start, stream);
+      for (int i = 0; i < 4; ++i) cudaGraphLaunch(exec, stream);
+      cudaEventRecord(stop, stream);
       cudaEventSynchronize(stop);
       float ms = 0;
       cudaEventElapsedTime(&ms, start, stop);
-      return static_cast<double>(ms) / reps;
-    };
-    const double skinny = timeIt([&](void* wp) {
-      attnbench::kernels::cuda::skinnyLinear(x, 1, s.in, wp, s.out, y, dtype, false, dtype, nullptr);
-    });
-    const float one = 1.0f, zero = 0.0f;
-    const double cublas = timeIt([&](void* wp) {
-      cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, s.out, 1, s.in, &one, wp, type, s.in, x, type, s.in, &zero, y, type,
-                   s.out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    });
-    const double gb = static_cast<double>(w_bytes) / 1e9;
-    std::printf("projection %-8s %6d x %-6d  skinny %7.1f us (%5.0f GB/s)  cuBLAS %7.1f us (%5.0f GB/s)\n", s.name,
-                s.out, s.in, skinny * 1e3, gb / (skinny * 1e-3), cublas * 1e3, gb / (cublas * 1e-3));
-    cudaFree(w);
-    cudaFree(x);
-    cudaFree(y);
+      samples.push_back(static_cast<double>(ms) / 4);
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    return median(samples);
+  };
+  const auto perLayer = [&](const std::function<void(cudaStream_t, int)>& piece) {
+    return graphMs([&](cudaStream_t st) {
+             for (int l = 0; l < m.layers; ++l) piece(st, l);
+           }) * 1e3 / m.layers;
+  };
+  const auto report = [&](const Shape& s, double us, const char* fused_name, double fused_us) {
+    const double gb = static_cast<double>(bytesOf(s)) / 1e9;
+    std::printf("  %-8s %6d x %-6d %7.2f us (%5.0f GB/s)", s.name, s.out, s.in, us, gb / (us * 1e-6));
+    if (fused_name != nullptr) std::printf("   %s %7.2f us (%5.0f GB/s)", fused_name, fused_us, gb / (fused_us * 1e-6));
+    std::printf("\n");
+  };
+  const double weight_gb = static_cast<double>(layer_bytes * m.layers + bytesOf(head)) / 1e9;
+  // The kernel's own grids, then every projection on persistent blocks (as the fused ones run).
+  static_assert(kc::kSkinnyBlocksPerSm == 2, "the label below names it");
+  for (const int grid : {0, kc::kSkinnyBlocksPerSm}) {
+    blocks_per_sm = grid;
+    std::printf("decode step at B=1, projections on %s (graphs over %d layers, each layer's own weights), us per "
+                "launch:\n", grid == 0 ? "the kernel's grids" : "persistent blocks, 2 per SM", m.layers);
+    report(qkv, perLayer([&](cudaStream_t st, int l) { project(st, qkv, normed, layerWeight(l, 0), wide, dtype, false, nullptr, false); }),
+           "+ rmsNorm", perLayer([&](cudaStream_t st, int l) { project(st, qkv, residual, layerWeight(l, 0), wide, dtype, false, layerWeight(l, o_norm1), false); }));
+    report(out, perLayer([&](cudaStream_t st, int l) { project(st, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false); }),
+           nullptr, 0);
+    report(gate_up, perLayer([&](cudaStream_t st, int l) { project(st, gate_up, normed, layerWeight(l, o_gate_up), wide, dtype, false, nullptr, false); }),
+           "+ rmsNorm + swiglu", perLayer([&](cudaStream_t st, int l) { project(st, gate_up, residual, layerWeight(l, o_gate_up), narrow, dtype, false, layerWeight(l, o_norm2), true); }));
+    report(down, perLayer([&](cudaStream_t st, int l) { project(st, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false); }),
+           nullptr, 0);
+    report(head, graphMs([&](cudaStream_t st) { project(st, head, normed, head_w, logits, DType::F32, false, nullptr, false); }) * 1e3,
+           "+ rmsNorm", graphMs([&](cudaStream_t st) { project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false); }) * 1e3);
+    for (const bool fused : {false, true}) {
+      const double ms = graphMs([&](cudaStream_t st) {
+        for (int l = 0; l < m.layers; ++l) layer(st, l, fused);
+        if (!fused) norm(st, final_norm);
+        project(st, head, fused ? residual : normed, head_w, logits, DType::F32, false, fused ? final_norm : nullptr, false);
+      });
+      std::printf("  step without attention, %s: %.3f ms (%d kernels, %.0f GB/s of weights)\n",
+                  fused ? "norms and SwiGLU fused" : "norms and SwiGLU as kernels", ms,
+                  m.layers * (fused ? 5 : 8) + (fused ? 1 : 2), weight_gb / (ms * 1e-3));
+    }
   }
-  if (cudaGetLastError() != cudaSuccess) throw DeviceFault("projection bench failed");
+  std::printf("small kernels alone: rmsNorm %.2f us, rotaryAppendKv %.2f us, swiglu %.2f us\n",
+              perLayer([&](cudaStream_t st, int l) { norm(st, layerWeight(l, o_norm1)); }),
+              perLayer([&](cudaStream_t st, int) { kc::rotaryAppendKv(rope, st); }),
+              perLayer([&](cudaStream_t st, int) { kc::swiglu(wide, 1, m.ffn, narrow, dtype, st); }));
+  if (cudaGetLastError() != cudaSuccess) throw DeviceFault("decode breakdown failed");
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
-  cublasDestroy(blas);
+  cudaStreamDestroy(stream);
+  cudaFree(base);
 }
 #endif
 
@@ -185,8 +301,8 @@ int run(const Options& o) {
   }
 
 #ifdef ATTNBENCH_HAVE_CUDA
-  if (o.projection_bench) {
-    projectionBench(base.model, base.dtype);
+  if (o.decode_breakdown) {
+    decodeBreakdown(base.model, base.dtype);
     return 0;
   }
 #endif
@@ -317,7 +433,8 @@ int main(int argc, char** argv) {
   app.add_option("--dump_logits", o.dump_logits, "write greedy-generation logits as JSON (batch 1) and exit");
   app.add_option("--prompt_ids", o.prompt_ids, "comma-separated prompt token ids for --dump_logits");
   app.add_option("--greedy_steps", o.greedy_steps, "decode steps for --dump_logits")->check(CLI::NonNegativeNumber);
-  app.add_flag("--projection_bench", o.projection_bench, "time the decode projections alone (batch 1) and exit");
+  app.add_flag("--decode_breakdown", o.decode_breakdown,
+               "time the decode step's projections and small kernels alone (batch 1, CUDA graphs) and exit");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(o);

@@ -26,36 +26,107 @@ unsigned gridFor(std::size_t count, unsigned threads) {
   return static_cast<unsigned>(wanted < 65536 ? wanted : 65536);
 }
 
+// Programmatic dependent launch (sm_90 and later). A kernel started with launchOverlapped may begin while
+// the kernel before it in the stream still runs: it lets its own successor start at once
+// (allowNextKernel: the successor's blocks take SMs only as this grid's blocks leave them) and waits,
+// before it reads or writes anything that the previous kernels touch, until they have completed
+// (awaitPreviousKernel). Every thread of such a kernel waits, so that it can never complete before its
+// predecessor: a chain of overlapped kernels keeps the stream's order. Kept in CUDA graphs as
+// programmatic edges. On older devices both are no-ops and launches are ordinary.
+__device__ __forceinline__ void allowNextKernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void awaitPreviousKernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// The current device's compute capability major and SM count (zeros when the query fails).
+struct CurrentDevice {
+  int major = 0, sms = 0;
+};
+CurrentDevice currentDevice() {
+  CurrentDevice d;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return {};
+  }
+  return d;
+}
+
+template <typename... Params, typename... Args>
+cudaError_t launchOverlapped(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
+                             cudaStream_t stream, Args... args) {
+  cudaLaunchAttribute overlap{};
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = stream;
+  config.attrs = &overlap;
+  config.numAttrs = currentDevice().major >= 9 ? 1 : 0;
+  const cudaError_t status = cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
+  return status != cudaSuccess ? status : cudaGetLastError();
+}
+
 constexpr int kNormThreads = 256;
 
-// One block per row: fp32 sum of squares (warp shuffles, then one value per warp in shared memory),
-// then the scaled row; the second read of the row hits L1/L2.
+// 1 / sqrt(mean(row^2) + eps), reduced over a block of kNormThreads threads in one fixed order (thread
+// strides, warp shuffles, then the warps' sums in turn), so that a projection that normalizes its own
+// input gets bit for bit what rmsNormKernel writes. Every thread of the block must call it.
 template <typename T>
-__global__ void rmsNormKernel(const T* x, std::int64_t x_stride, const T* weight, int dim, float eps, T* out,
-                              std::int64_t out_stride) {
-  const T* row = x + blockIdx.x * x_stride;
-  T* dst = out + blockIdx.x * out_stride;
+__device__ float rowInvRms(const T* row, int dim, float eps) {
+  __shared__ float warp_sums[kNormThreads / 32];
   float sum = 0;
-  for (int i = threadIdx.x; i < dim; i += kNormThreads) {
+  for (int i = static_cast<int>(threadIdx.x); i < dim; i += kNormThreads) {
     const float v = toFloat(row[i]);
     sum += v * v;
   }
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-  __shared__ float warp_sums[kNormThreads / 32];
   if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
   __syncthreads();
   float total = 0;
   for (int w = 0; w < kNormThreads / 32; ++w) total += warp_sums[w];
-  const float inv_rms = rsqrtf(total / static_cast<float>(dim) + eps);
-  // Hugging Face rounds the normalized row to the storage type before multiplying by the weight.
-  for (int i = threadIdx.x; i < dim; i += kNormThreads) {
-    dst[i] = fromFloat<T>(toFloat(fromFloat<T>(toFloat(row[i]) * inv_rms)) * toFloat(weight[i]));
+  __syncthreads();  // warp_sums is free for the next row
+  return rsqrtf(total / static_cast<float>(dim) + eps);
+}
+
+// One normalized element. Hugging Face rounds the normalized row to the storage type before
+// multiplying by the weight (and the product again).
+template <typename T>
+__device__ __forceinline__ float normalizedElement(float x, float inv_rms, float weight) {
+  return toFloat(fromFloat<T>(toFloat(fromFloat<T>(x * inv_rms)) * weight));
+}
+
+__device__ __forceinline__ float siluTimes(float gate, float up) { return gate / (1.0f + __expf(-gate)) * up; }
+
+// One block per row; the second read of the row hits L1/L2.
+template <typename T>
+__global__ void __launch_bounds__(kNormThreads) rmsNormKernel(const T* x, std::int64_t x_stride, const T* weight,
+                                                              int dim, float eps, T* out, std::int64_t out_stride) {
+  allowNextKernel();
+  awaitPreviousKernel();
+  const T* row = x + blockIdx.x * x_stride;
+  T* dst = out + blockIdx.x * out_stride;
+  const float inv_rms = rowInvRms(row, dim, eps);
+  for (int i = static_cast<int>(threadIdx.x); i < dim; i += kNormThreads) {
+    dst[i] = fromFloat<T>(normalizedElement<T>(toFloat(row[i]), inv_rms, toFloat(weight[i])));
   }
 }
 
 // Grid (token, head over Hq + 2 Hkv); one thread per rotated pair (i, i + D/2).
 template <typename T>
 __global__ void rotaryAppendKernel(RotaryAppendParams p) {
+  allowNextKernel();
+  awaitPreviousKernel();
   const int token = blockIdx.x;
   const int head = blockIdx.y;
   const int i = threadIdx.x;
@@ -105,6 +176,8 @@ __global__ void headsToRowsKernel(const T* packed, int heads, int tokens, int he
 
 template <typename T>
 __global__ void swigluKernel(const T* gate_up, int rows, int ffn, T* out) {
+  allowNextKernel();
+  awaitPreviousKernel();
   const std::size_t count = static_cast<std::size_t>(rows) * ffn;
   for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
        e += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
@@ -112,12 +185,14 @@ __global__ void swigluKernel(const T* gate_up, int rows, int ffn, T* out) {
     const std::size_t j = e % ffn;
     const float g = toFloat(gate_up[r * 2 * ffn + j]);
     const float u = toFloat(gate_up[r * 2 * ffn + ffn + j]);
-    out[e] = fromFloat<T>(g / (1.0f + __expf(-g)) * u);
+    out[e] = fromFloat<T>(siluTimes(g, u));
   }
 }
 
 template <typename T>
 __global__ void embeddingKernel(const T* table, int hidden, const std::int32_t* tokens, T* out) {
+  allowNextKernel();
+  awaitPreviousKernel();
   const T* row = table + static_cast<std::int64_t>(tokens[blockIdx.x]) * hidden;
   T* dst = out + static_cast<std::int64_t>(blockIdx.x) * hidden;
   for (int i = threadIdx.x; i < hidden; i += blockDim.x) dst[i] = row[i];
@@ -147,92 +222,177 @@ __device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
   for (int i = 0; i < 8; ++i) out[i] = toFloat(pairs[i]);
 }
 
-constexpr int kSkinnyWarps = 8;   // output rows per block (one per warp)
-constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane (a 4096-wide row in two rounds)
+constexpr int kSkinnyWarps = 8;   // warps per block
+constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads per lane and round (a 4096-wide row in two rounds)
+static_assert(kSkinnyWarps * 32 == kNormThreads, "a projection block normalizes its input rows as rmsNormKernel does");
 
-// One warp per output feature: each lane streams kSkinnyUnroll chunks of the weight row at a time
-// (enough bytes in flight to cover HBM latency with 8 warps per block), multiplies them with the
-// matching chunks of every input row (L1/L2-resident), and the warp reduces by shuffles.
-template <typename T, typename Y, int kRows>
-__global__ void __launch_bounds__(kSkinnyWarps * 32)
-    skinnyLinearKernel(const T* x, int rows, int in, const T* w, int out, Y* y, bool accumulate) {
-  const int lane = threadIdx.x % 32;
-  const int feature = blockIdx.x * kSkinnyWarps + threadIdx.x / 32;
-  if (feature >= out) return;
-  const auto* weight = reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(feature) * in);
-  const int chunks = in / 8;
-  float acc[kRows];
+// One round of a lane's weight loads: chunks base, base + 32, ... (zeros past the row's end).
+__device__ __forceinline__ void loadWeightRound(const uint4* weight, int base, int chunks, uint4 (&wv)[kSkinnyUnroll]) {
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
-  for (int base = lane; base < chunks; base += 32 * kSkinnyUnroll) {
-    uint4 wv[kSkinnyUnroll];
+  for (int u = 0; u < kSkinnyUnroll; ++u) {
+    const int c = base + u * 32;
+    wv[u] = c < chunks ? __ldcs(weight + c) : make_uint4(0, 0, 0, 0);
+  }
+}
+
+// Warps that each stream whole weight rows, one output ("item") after another: item k of warp g is
+// output g + k * (all warps); with the SwiGLU epilogue an item is the gate row and then the up row of
+// one output. A warp's loads run as one sequence of rounds (kSkinnyUnroll 16-byte chunks per lane)
+// across its items, in kStages register buffers: round t + kStages is issued as soon as round t is
+// multiplied, so a finished row costs no bubble. The first rounds are issued before
+// awaitPreviousKernel (weights do not depend on earlier kernels): under an overlapped launch the
+// blocks that start on SMs where the previous kernel has finished stream weights during its tail.
+// Two shapes of grid (launchSkinny): one warp per output and one round in flight (short blocks, four
+// per SM: the fastest for plain projections), or two blocks per SM with two rounds in flight, where
+// each block does per-block work once: with the RMSNorm fused, it writes the normalized input rows
+// to shared memory (what rmsNormKernel would write) and multiplies from there.
+// Four blocks per SM need 64 registers, which only the one-row, one-stage kernel fits without spills.
+template <typename T, typename Y, int kRows, int kStages>
+__global__ void __launch_bounds__(kSkinnyWarps * 32, kStages == 1 && kRows == 1 ? 4 : kSkinnyBlocksPerSm)
+    skinnyLinearKernel(SkinnyLinearParams p) {
+  allowNextKernel();
+  extern __shared__ uint4 normed_x[];  // [rows][in / 8] with the RMSNorm fused
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int warps = static_cast<int>(gridDim.x) * kSkinnyWarps;
+  const int first = static_cast<int>(blockIdx.x) * kSkinnyWarps + static_cast<int>(threadIdx.x) / 32;
+  const int segments = p.swiglu ? 2 : 1;
+  const int items = p.out / segments;
+  const int chunks = p.in / 8;
+  const int rounds_per_segment = (chunks + 32 * kSkinnyUnroll - 1) / (32 * kSkinnyUnroll);
+  const int rounds_per_item = rounds_per_segment * segments;
+  const int my_rounds = (first < items ? (items - first + warps - 1) / warps : 0) * rounds_per_item;
+  const auto* w = static_cast<const T*>(p.w);
+  // Round t of this warp's sequence: its weight row and the lane's first chunk in it.
+  const auto firstChunk = [&](int t) { return lane + (t % rounds_per_item % rounds_per_segment) * 32 * kSkinnyUnroll; };
+  const auto issue = [&](int t, uint4(&wv)[kSkinnyUnroll]) {
+    const int rest = t % rounds_per_item;
+    const int feature = first + (t / rounds_per_item) * warps + (rest / rounds_per_segment) * items;
+    loadWeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(feature) * p.in), firstChunk(t),
+                    chunks, wv);
+  };
+  uint4 stages[kStages][kSkinnyUnroll];
 #pragma unroll
-    for (int u = 0; u < kSkinnyUnroll; ++u) {
-      const int c = base + u * 32;
-      wv[u] = c < chunks ? __ldcs(weight + c) : make_uint4(0, 0, 0, 0);
+  for (int s = 0; s < kStages; ++s) {
+    if (s < my_rounds) issue(s, stages[s]);
+  }
+  awaitPreviousKernel();
+
+  const auto* x = static_cast<const T*>(p.x);
+  const bool normed = p.norm_weight != nullptr;
+  if (normed) {
+    const auto* norm_weight = static_cast<const T*>(p.norm_weight);
+    auto* dst = reinterpret_cast<T*>(normed_x);
+    for (int r = 0; r < p.rows; ++r) {
+      const T* row = x + r * p.x_row_stride;
+      const float inv_rms = rowInvRms(row, p.in, p.norm_eps);
+      for (int i = static_cast<int>(threadIdx.x); i < p.in; i += kNormThreads) {
+        dst[r * p.in + i] = fromFloat<T>(normalizedElement<T>(toFloat(row[i]), inv_rms, toFloat(norm_weight[i])));
+      }
     }
+    __syncthreads();
+  }
+  // Multiplies one round of weights (chunks base, base + 32, ...) into acc.
+  const auto multiply = [&](const uint4(&weights)[kSkinnyUnroll], int base, float(&acc)[kRows]) {
 #pragma unroll
     for (int u = 0; u < kSkinnyUnroll; ++u) {
       const int c = base + u * 32;
       if (c >= chunks) break;
       float wf[8];
-      widen8<T>(wv[u], wf);
+      widen8<T>(weights[u], wf);
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        if (r >= rows) break;
+        if (r >= p.rows) break;
         float xf[8];
-        widen8<T>(__ldg(reinterpret_cast<const uint4*>(x + static_cast<std::int64_t>(r) * in) + c), xf);
+        widen8<T>(normed ? normed_x[r * chunks + c]
+                         : __ldg(reinterpret_cast<const uint4*>(x + r * p.x_row_stride) + c),
+                  xf);
 #pragma unroll
         for (int i = 0; i < 8; ++i) acc[r] = fmaf(wf[i], xf[i], acc[r]);
       }
     }
-  }
+  };
+  auto* y = static_cast<Y*>(p.y);
+  float acc[kRows], gate[kRows];  // gate: the finished gate row's sums while the up row streams
+  const auto step = [&](int t, uint4(&wv)[kSkinnyUnroll]) {
+    const int rest = t % rounds_per_item;
+    if (rest % rounds_per_segment == 0) {
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    if (r >= rows) break;
-    float sum = acc[r];
-    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-    if (lane == 0) {
-      Y* dst = y + static_cast<std::int64_t>(r) * out + feature;
-      *dst = fromFloat<Y>(accumulate ? sum + toFloat(*dst) : sum);
+      for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
+    }
+    multiply(wv, firstChunk(t), acc);
+    if (t + kStages < my_rounds) issue(t + kStages, wv);
+    if (rest % rounds_per_segment != rounds_per_segment - 1) return;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
+    }
+    if (p.swiglu && rest < rounds_per_segment) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) gate[r] = acc[r];
+      return;
+    }
+    const int item = first + (t / rounds_per_item) * warps;
+    if (lane != 0) return;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= p.rows) break;
+      Y* dst = y + static_cast<std::int64_t>(r) * items + item;
+      if (p.swiglu) {
+        // Both projections rounded to the storage type first, as the unfused path stores them.
+        *dst = fromFloat<Y>(siluTimes(toFloat(fromFloat<T>(gate[r])), toFloat(fromFloat<T>(acc[r]))));
+      } else {
+        *dst = fromFloat<Y>(p.accumulate ? acc[r] + toFloat(*dst) : acc[r]);
+      }
+    }
+  };
+  for (int t = 0; t < my_rounds; t += kStages) {
+#pragma unroll
+    for (int s = 0; s < kStages; ++s) {
+      if (t + s < my_rounds) step(t + s, stages[s]);
     }
   }
 }
 
-template <typename T, typename Y>
-cudaError_t launchSkinny(const void* x, int rows, int in, const void* w, int out, void* y, bool accumulate,
-                         cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>((out + kSkinnyWarps - 1) / kSkinnyWarps);
-  const auto* xs = static_cast<const T*>(x);
-  const auto* ws = static_cast<const T*>(w);
-  auto* ys = static_cast<Y*>(y);
+template <typename T, typename Y, int kStages>
+cudaError_t launchSkinnyStages(const SkinnyLinearParams& p, dim3 grid, cudaStream_t stream) {
+  const std::size_t smem = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
   // The row count is a template bound so that the accumulators stay in registers.
-  if (rows <= 1) {
-    skinnyLinearKernel<T, Y, 1><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys, accumulate);
-  } else if (rows <= 2) {
-    skinnyLinearKernel<T, Y, 2><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys, accumulate);
-  } else if (rows <= 4) {
-    skinnyLinearKernel<T, Y, 4><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys, accumulate);
-  } else {
-    skinnyLinearKernel<T, Y, kSkinnyLinearMaxRows><<<blocks, kSkinnyWarps * 32, 0, stream>>>(xs, rows, in, ws, out, ys,
-                                                                                            accumulate);
+  const auto kernel = p.rows <= 1   ? skinnyLinearKernel<T, Y, 1, kStages>
+                      : p.rows <= 2 ? skinnyLinearKernel<T, Y, 2, kStages>
+                      : p.rows <= 4 ? skinnyLinearKernel<T, Y, 4, kStages>
+                                    : skinnyLinearKernel<T, Y, kSkinnyLinearMaxRows, kStages>;
+  if (smem > 48 * 1024) {
+    const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (status != cudaSuccess) return status;
   }
-  return cudaGetLastError();
+  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), smem, stream, p);
+}
+
+template <typename T, typename Y>
+cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
+  const int items = p.swiglu ? p.out / 2 : p.out;
+  const int one_per_warp = (items + kSkinnyWarps - 1) / kSkinnyWarps;
+  if (p.blocks_per_sm == 0 && p.norm_weight == nullptr && !p.swiglu) {
+    return launchSkinnyStages<T, Y, 1>(p, dim3(static_cast<unsigned>(one_per_warp)), stream);
+  }
+  const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
+  const int sms = std::max(currentDevice().sms, 1);
+  return launchSkinnyStages<T, Y, 2>(p, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
 }
 
 }  // namespace
 
-cudaError_t skinnyLinear(const void* x, int rows, int in, const void* w, int out, void* y, DType y_dtype,
-                         bool accumulate, DType dtype, cudaStream_t stream) {
-  if (rows <= 0 || rows > kSkinnyLinearMaxRows || in <= 0 || in % 8 != 0 || out <= 0 ||
-      (y_dtype != dtype && y_dtype != DType::F32) || reinterpret_cast<std::uintptr_t>(x) % 16 != 0 ||
-      reinterpret_cast<std::uintptr_t>(w) % 16 != 0) {
+cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
+  const auto misaligned = [](const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 != 0; };
+  if (p.rows <= 0 || p.rows > kSkinnyLinearMaxRows || p.blocks_per_sm < 0 || p.in <= 0 || p.in % 8 != 0 || p.out <= 0 ||
+      p.x_row_stride < p.in || p.x_row_stride % 8 != 0 || (p.y_dtype != p.dtype && p.y_dtype != DType::F32) ||
+      misaligned(p.x) || misaligned(p.w) || misaligned(p.norm_weight) ||
+      (p.swiglu && (p.out % 2 != 0 || p.accumulate || p.y_dtype != p.dtype))) {
     return cudaErrorInvalidValue;
   }
-  return dispatch(dtype, false, [&](auto tag) {
+  return dispatch(p.dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    return y_dtype == DType::F32 ? launchSkinny<T, float>(x, rows, in, w, out, y, accumulate, stream)
-                                 : launchSkinny<T, T>(x, rows, in, w, out, y, accumulate, stream);
+    return p.y_dtype == DType::F32 ? launchSkinny<T, float>(p, stream) : launchSkinny<T, T>(p, stream);
   });
 }
 
@@ -241,10 +401,9 @@ cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight
   if (rows <= 0 || dim <= 0) return cudaErrorInvalidValue;
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    rmsNormKernel<T><<<rows, kNormThreads, 0, stream>>>(static_cast<const T*>(x), x_row_stride,
-                                                       static_cast<const T*>(weight), dim, eps, static_cast<T*>(out),
-                                                       out_row_stride);
-    return cudaGetLastError();
+    return launchOverlapped(rmsNormKernel<T>, dim3(static_cast<unsigned>(rows)), dim3(kNormThreads), 0, stream,
+                            static_cast<const T*>(x), x_row_stride, static_cast<const T*>(weight), dim, eps,
+                            static_cast<T*>(out), out_row_stride);
   });
 }
 
@@ -257,8 +416,7 @@ cudaError_t rotaryAppendKv(const RotaryAppendParams& p, cudaStream_t stream) {
   return dispatch(p.dtype, false, [&](auto tag) {
     using T = decltype(tag);
     const dim3 grid(static_cast<unsigned>(p.batch * p.new_tokens), static_cast<unsigned>(p.heads_q + 2 * p.heads_kv));
-    rotaryAppendKernel<T><<<grid, static_cast<unsigned>(p.head_dim / 2), 0, stream>>>(p);
-    return cudaGetLastError();
+    return launchOverlapped(rotaryAppendKernel<T>, grid, dim3(static_cast<unsigned>(p.head_dim / 2)), 0, stream, p);
   });
 }
 
@@ -278,9 +436,8 @@ cudaError_t swiglu(const void* gate_up, int rows, int ffn, void* out, DType dtyp
   if (rows <= 0 || ffn <= 0) return cudaErrorInvalidValue;
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    swigluKernel<T><<<gridFor(static_cast<std::size_t>(rows) * ffn, 256), 256, 0, stream>>>(
-        static_cast<const T*>(gate_up), rows, ffn, static_cast<T*>(out));
-    return cudaGetLastError();
+    return launchOverlapped(swigluKernel<T>, dim3(gridFor(static_cast<std::size_t>(rows) * ffn, 256)), dim3(256), 0, stream,
+                            static_cast<const T*>(gate_up), rows, ffn, static_cast<T*>(out));
   });
 }
 
@@ -289,8 +446,8 @@ cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* t
   if (hidden <= 0 || count <= 0) return cudaErrorInvalidValue;
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    embeddingKernel<T><<<count, 256, 0, stream>>>(static_cast<const T*>(table), hidden, tokens, static_cast<T*>(out));
-    return cudaGetLastError();
+    return launchOverlapped(embeddingKernel<T>, dim3(static_cast<unsigned>(count)), dim3(256), 0, stream,
+                            static_cast<const T*>(table), hidden, tokens, static_cast<T*>(out));
   });
 }
 

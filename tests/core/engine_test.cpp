@@ -439,6 +439,22 @@ TEST_P(CudaEngineTest, Fp16LogitsMatchTheFp64Reference) {
   fs::remove_all(dir);
 }
 
+// Two sequences of 3 tokens: 6 rows, so the prefill too runs the weight-streaming projections with
+// their fused RMSNorm and SwiGLU, and the final norm reads every third row.
+TEST_P(CudaEngineTest, ShortPromptRunsTheFusedProjections) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const auto dir = writeTinyCheckpoint("short", "F16", true);
+  auto engine = makeEngine(tinyConfig(dir, EngineDevice::Cuda, GetParam()));
+  const auto prompt = syntheticTokens(2 * 3, kVocab, 5);
+  engine->forward(prompt, 3);
+  const std::vector<std::vector<std::int32_t>> seqs = {{prompt.begin(), prompt.begin() + 3}, {prompt.begin() + 3, prompt.end()}};
+  const Agreement a = compare(engine->logits(), seqs, makeTinyWeights(true), false);
+  EXPECT_GT(a.max_abs_ref, 0.5);
+  EXPECT_LT(a.max_abs_diff, 0.01 * a.max_abs_ref);
+  EXPECT_GE(a.top1_matches, 1);
+  fs::remove_all(dir);
+}
+
 TEST_P(CudaEngineTest, GraphReplayEqualsEagerDecode) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const auto dir = writeTinyCheckpoint("graph", "BF16", false);

@@ -146,6 +146,16 @@ class DeviceMemory {
   std::size_t bytes_ = 0;
 };
 
+// What a projection folds in around its product: the RMSNorm of its input rows and the SwiGLU of its
+// output. The weight-streaming kernel does both inside; the cuBLAS path runs the separate kernels
+// through the scratch buffers named here.
+struct Fusion {
+  const void* norm_weight = nullptr;  // RMSNorm x first with this weight...
+  void* normed = nullptr;             // ...into this [rows, in] scratch on the cuBLAS path
+  void* gate_up = nullptr;            // when set: w = [gate; up], y = swiglu of the product, which the
+                                      // cuBLAS path writes here ([rows, out]) first
+};
+
 class CudaEngine final : public Engine {
  public:
   CudaEngine(const EngineConfig& config, const Shard& shard) : shard_(shard), config_(config) {
@@ -338,19 +348,42 @@ class CudaEngine final : public Engine {
     }
   }
 
-  // y[rows, out] (= or +=) x[rows, in] . w[out, in]^T: the weight-streaming kernel for a decode
-  // step's few rows, cuBLAS tensor-core GEMMs (fp32 accumulation) otherwise.
-  void linear(cudaStream_t stream, const void* x, int rows, int in, const void* w, int out, void* y, DType y_dtype,
-              bool accumulate) {
-    if (rows <= kc::kSkinnyLinearMaxRows && in % 8 == 0) {
-      check(kc::skinnyLinear(x, rows, in, w, out, y, y_dtype, accumulate, config_.dtype, stream), "skinnyLinear");
+  // y[rows, out] (= or +=) x[rows, in] . w[out, in]^T, x's rows x_stride apart: the weight-streaming
+  // kernel for a decode step's few rows, cuBLAS tensor-core GEMMs (fp32 accumulation) otherwise.
+  void linear(cudaStream_t stream, const void* x, std::int64_t x_stride, int rows, int in, const void* w, int out,
+              void* y, DType y_dtype, bool accumulate, const Fusion& fusion = {}) {
+    const float eps = static_cast<float>(config_.model.rms_norm_eps);
+    if (rows <= kc::kSkinnyLinearMaxRows && in % 8 == 0 && x_stride % 8 == 0) {
+      kc::SkinnyLinearParams p;
+      p.x = x;
+      p.x_row_stride = x_stride;
+      p.rows = rows;
+      p.in = in;
+      p.w = w;
+      p.out = out;
+      p.y = y;
+      p.y_dtype = y_dtype;
+      p.accumulate = accumulate;
+      p.norm_weight = fusion.norm_weight;
+      p.norm_eps = eps;
+      p.swiglu = fusion.gate_up != nullptr;
+      p.dtype = config_.dtype;
+      check(kc::skinnyLinear(p, stream), "skinnyLinear");
       return;
     }
+    if (fusion.norm_weight != nullptr) {
+      check(kc::rmsNorm(x, x_stride, fusion.norm_weight, rows, in, eps, fusion.normed, in, config_.dtype, stream),
+            "rmsNorm");
+      x = fusion.normed;
+      x_stride = in;
+    }
+    void* product = fusion.gate_up != nullptr ? fusion.gate_up : y;
     const float one = 1.0f, zero = 0.0f;
     checkBlas(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one, w, cudaType(config_.dtype), in, x,
-                           cudaType(config_.dtype), in, accumulate ? &one : &zero, y, cudaType(y_dtype), out,
-                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                           cudaType(config_.dtype), static_cast<int>(x_stride), accumulate ? &one : &zero, product,
+                           cudaType(y_dtype), out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
               "cublasGemmEx");
+    if (fusion.gate_up != nullptr) check(kc::swiglu(product, rows, out / 2, y, config_.dtype, stream), "swiglu");
   }
 
   // One forward of `count` tokens per sequence at cache position `position`, enqueued on `stream`.
@@ -358,7 +391,6 @@ class CudaEngine final : public Engine {
     const ModelPreset& m = config_.model;
     const DType dt = config_.dtype;
     const int rows = config_.batch * count;
-    const auto eps = static_cast<float>(m.rms_norm_eps);
     const auto width = static_cast<int>(qkvWidth(m));
     const int attn_width = m.heads * m.head_dim;
     void* residual = act(offsets_.residual);
@@ -375,8 +407,8 @@ class CudaEngine final : public Engine {
     attn.o = standard ? act(offsets_.packed_o) : narrow;
     for (int l = 0; l < m.layers; ++l) {
       const auto w = [&](LayerWeight which) { return weight(layerIndex(l, which)); };
-      check(kc::rmsNorm(residual, m.hidden, w(kAttnNorm), rows, m.hidden, eps, normed, m.hidden, dt, stream), "rmsNorm");
-      linear(stream, normed, rows, m.hidden, w(kQkv), width, wide, dt, false);
+      linear(stream, residual, m.hidden, rows, m.hidden, w(kQkv), width, wide, dt, false,
+             {.norm_weight = w(kAttnNorm), .normed = normed});
       kc::RotaryAppendParams rope;
       rope.qkv = wide;
       rope.q_out = standard ? act(offsets_.packed_q) : nullptr;
@@ -413,21 +445,18 @@ class CudaEngine final : public Engine {
         }
         check(kc::headsToRows(attn.o, config_.batch, m.heads, count, m.head_dim, narrow, dt, stream), "headsToRows");
       }
-      linear(stream, narrow, rows, attn_width, w(kOut), m.hidden, residual, dt, ownsResidual());
+      linear(stream, narrow, attn_width, rows, attn_width, w(kOut), m.hidden, residual, dt, ownsResidual());
       sumResidual(residual, rows, stream);
-      check(kc::rmsNorm(residual, m.hidden, w(kMlpNorm), rows, m.hidden, eps, normed, m.hidden, dt, stream), "rmsNorm");
-      linear(stream, normed, rows, m.hidden, w(kGateUp), 2 * m.ffn, wide, dt, false);
-      check(kc::swiglu(wide, rows, m.ffn, narrow, dt, stream), "swiglu");
-      linear(stream, narrow, rows, m.ffn, w(kDown), m.hidden, residual, dt, ownsResidual());
+      linear(stream, residual, m.hidden, rows, m.hidden, w(kGateUp), 2 * m.ffn, narrow, dt, false,
+             {.norm_weight = w(kMlpNorm), .normed = normed, .gate_up = wide});
+      linear(stream, narrow, m.ffn, rows, m.ffn, w(kDown), m.hidden, residual, dt, ownsResidual());
       sumResidual(residual, rows, stream);
     }
     // The last position of each sequence only: final norm, then the LM head into fp32 logits.
     const std::byte* last_rows = static_cast<std::byte*>(residual) + static_cast<std::size_t>(count - 1) * m.hidden * elem();
-    check(kc::rmsNorm(last_rows, static_cast<std::int64_t>(count) * m.hidden, weight(finalNormIndex(m)), config_.batch,
-                      m.hidden, eps, act(offsets_.last), m.hidden, dt, stream),
-          "rmsNorm");
-    linear(stream, act(offsets_.last), config_.batch, m.hidden, weight(lmHeadIndex(m)), m.vocab, act(offsets_.logits),
-           DType::F32, false);
+    linear(stream, last_rows, static_cast<std::int64_t>(count) * m.hidden, config_.batch, m.hidden,
+           weight(lmHeadIndex(m)), m.vocab, act(offsets_.logits), DType::F32, false,
+           {.norm_weight = weight(finalNormIndex(m)), .normed = act(offsets_.last)});
   }
 
   // Tensor parallel: a row-parallel projection's partial sums become the residual's update by an

@@ -2,11 +2,15 @@
 // rotary embedding); outputs are poisoned first, so an element the kernel never writes shows as NaN.
 #include <gtest/gtest.h>
 
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -70,38 +74,228 @@ void expectClose(const std::vector<float>& got, const std::vector<double>& want,
   EXPECT_LT(worst, tol) << what;
 }
 
-TEST(CudaModelLayers, SkinnyLinearMatchesDoubleForEveryRowCount) {
-  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
-  const int in = 1032, out = 777;  // neither a multiple of the warp's stride nor of the block's rows
-  const auto w = randomHalves(static_cast<std::size_t>(out) * in, 0.05f, 1);
-  for (const int rows : {1, 3, 8}) {
-    const auto x = randomHalves(static_cast<std::size_t>(rows) * in, 1.0f, 2 + rows);
-    const auto y0 = randomHalves(static_cast<std::size_t>(rows) * out, 1.0f, 20 + rows);
-    std::vector<double> product(static_cast<std::size_t>(rows) * out, 0.0);
+// A device buffer of fp16 or bf16 elements (NaN-poisoned), filled from and read back as floats.
+struct TypedBuffer {
+  TypedBuffer(DType t, std::size_t n) : dtype(t), count(n) {
+    EXPECT_EQ(cudaMalloc(&ptr, n * 2), cudaSuccess);
+    EXPECT_EQ(cudaMemset(ptr, 0xFF, n * 2), cudaSuccess);
+  }
+  TypedBuffer(DType t, const std::vector<float>& values) : TypedBuffer(t, values.size()) { upload(values); }
+  ~TypedBuffer() { cudaFree(ptr); }
+  TypedBuffer(const TypedBuffer&) = delete;
+  TypedBuffer& operator=(const TypedBuffer&) = delete;
+  void upload(const std::vector<float>& values) {
+    std::vector<std::uint16_t> bits(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      bits[i] = dtype == DType::F16 ? static_cast<__half_raw>(__float2half(values[i])).x
+                                    : static_cast<__nv_bfloat16_raw>(__float2bfloat16(values[i])).x;
+    }
+    EXPECT_EQ(cudaMemcpy(ptr, bits.data(), bits.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  std::vector<float> download() const {
+    std::vector<std::uint16_t> bits(count);
+    EXPECT_EQ(cudaMemcpy(bits.data(), ptr, count * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+    std::vector<float> out(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (dtype == DType::F16) {
+        __half_raw raw;
+        raw.x = bits[i];
+        out[i] = __half2float(__half(raw));
+      } else {
+        __nv_bfloat16_raw raw;
+        raw.x = bits[i];
+        out[i] = __bfloat162float(__nv_bfloat16(raw));
+      }
+    }
+    return out;
+  }
+  DType dtype;
+  void* ptr = nullptr;
+  std::size_t count = 0;
+};
+
+float roundTo(DType dtype, double x) {
+  return dtype == DType::F16 ? __half2float(__float2half(static_cast<float>(x)))
+                             : __bfloat162float(__float2bfloat16(static_cast<float>(x)));
+}
+
+std::vector<float> randomIn(DType dtype, std::size_t n, float scale, std::uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = roundTo(dtype, dist(gen));
+  return v;
+}
+
+// The projection's operands for one case: x rows `stride` apart (the gaps hold NaN, which a read of a
+// wrong row would spread), the weight and an RMSNorm weight.
+struct SkinnyCase {
+  SkinnyCase(DType t, int rows_, int in_, int out_, std::int64_t stride_, std::uint32_t seed)
+      : dtype(t), rows(rows_), in(in_), out(out_), stride(stride_),
+        x(static_cast<std::size_t>(rows_) * stride_, std::numeric_limits<float>::quiet_NaN()),
+        w(randomIn(t, static_cast<std::size_t>(out_) * in_, 0.05f, seed)), norm(randomIn(t, in_, 1.0f, seed + 1)) {
+    const auto values = randomIn(t, static_cast<std::size_t>(rows) * in, 1.5f, seed + 2);
     for (int r = 0; r < rows; ++r)
+      std::copy_n(values.begin() + r * in, in, x.begin() + r * stride);
+  }
+  // x[r] . w[o], of the RMSNorm'ed row (rounded as Hugging Face rounds it) when `normed`.
+  std::vector<double> product(bool normed) const {
+    std::vector<double> y(static_cast<std::size_t>(rows) * out, 0.0);
+    for (int r = 0; r < rows; ++r) {
+      std::vector<double> xr(x.begin() + r * stride, x.begin() + r * stride + in);
+      if (normed) {
+        double ss = 0;
+        for (const double v : xr) ss += v * v;
+        const double inv = 1.0 / std::sqrt(ss / in + 1e-5);
+        for (int i = 0; i < in; ++i) xr[i] = roundTo(dtype, roundTo(dtype, xr[i] * inv) * norm[i]);
+      }
       for (int o = 0; o < out; ++o)
-        for (int i = 0; i < in; ++i) product[r * out + o] += static_cast<double>(x[r * in + i]) * w[static_cast<std::size_t>(o) * in + i];
-    HalfBuffer dx(x), dw(w), dy(product.size());
-    ASSERT_EQ(kc::skinnyLinear(dx.ptr, rows, in, dw.ptr, out, dy.ptr, DType::F16, false, DType::F16, nullptr), cudaSuccess);
-    expectClose(dy.download(), product, 2e-3, "y = x w^T");
+        for (int i = 0; i < in; ++i) y[r * out + o] += xr[i] * w[static_cast<std::size_t>(o) * in + i];
+    }
+    return y;
+  }
+  kc::SkinnyLinearParams params(const TypedBuffer& dx, const TypedBuffer& dw, void* y) const {
+    kc::SkinnyLinearParams p;
+    p.x = dx.ptr;
+    p.x_row_stride = stride;
+    p.rows = rows;
+    p.in = in;
+    p.w = dw.ptr;
+    p.out = out;
+    p.y = y;
+    p.y_dtype = dtype;
+    p.dtype = dtype;
+    return p;
+  }
+  DType dtype;
+  int rows, in, out;
+  std::int64_t stride;
+  std::vector<float> x, w, norm;
+};
+
+class SkinnyLinearTest : public ::testing::TestWithParam<DType> {};
+
+// Every row count (each its own instantiation), odd sizes (in not a multiple of a warp's round, out not
+// of the grid's warps), strided rows; =, += and fp32 outputs. Even row counts run on one block per SM,
+// so that warps stream several rows each.
+TEST_P(SkinnyLinearTest, MatchesDoubleForEveryRowCount) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const DType dt = GetParam();
+  const double tol = dt == DType::F16 ? 2e-3 : 1.6e-2;
+  for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
+    SCOPED_TRACE("rows " + std::to_string(rows));
+    const SkinnyCase c(dt, rows, 2568, 2777, 2568 + 16, 10u * rows);
+    const auto product = c.product(false);
+    const auto y0 = randomIn(dt, product.size(), 1.0f, 99u + rows);
+    TypedBuffer dx(dt, c.x), dw(dt, c.w), dy(dt, product.size());
+    kc::SkinnyLinearParams p = c.params(dx, dw, dy.ptr);
+    p.blocks_per_sm = rows % 2 == 0 ? 1 : 0;
+    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+    expectClose(dy.download(), product, tol, "y = x w^T");
     dy.upload(y0);
-    ASSERT_EQ(kc::skinnyLinear(dx.ptr, rows, in, dw.ptr, out, dy.ptr, DType::F16, true, DType::F16, nullptr), cudaSuccess);
+    p.accumulate = true;
+    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
     std::vector<double> accumulated(product);
     for (std::size_t i = 0; i < accumulated.size(); ++i) accumulated[i] += y0[i];
-    expectClose(dy.download(), accumulated, 2e-3, "y += x w^T");
+    expectClose(dy.download(), accumulated, tol, "y += x w^T");
     float* logits = nullptr;
     ASSERT_EQ(cudaMalloc(&logits, product.size() * 4), cudaSuccess);
     ASSERT_EQ(cudaMemset(logits, 0xFF, product.size() * 4), cudaSuccess);
-    ASSERT_EQ(kc::skinnyLinear(dx.ptr, rows, in, dw.ptr, out, logits, DType::F32, false, DType::F16, nullptr), cudaSuccess);
+    p.accumulate = false;
+    p.y = logits;
+    p.y_dtype = DType::F32;
+    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
     std::vector<float> got(product.size());
     ASSERT_EQ(cudaMemcpy(got.data(), logits, got.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
     cudaFree(logits);
     expectClose(got, product, 1e-5, "fp32 output");
   }
-  HalfBuffer dx(std::vector<float>(16, 1.0f)), dw(std::vector<float>(16, 1.0f)), dy(2);
-  EXPECT_EQ(kc::skinnyLinear(dx.ptr, 9, 8, dw.ptr, 2, dy.ptr, DType::F16, false, DType::F16, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(kc::skinnyLinear(dx.ptr, 1, 12, dw.ptr, 1, dy.ptr, DType::F16, false, DType::F16, nullptr), cudaErrorInvalidValue);
 }
+
+// The fused RMSNorm: bit for bit rmsNorm followed by the plain projection, and close to the double model.
+TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const DType dt = GetParam();
+  for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
+    SCOPED_TRACE("rows " + std::to_string(rows));
+    const SkinnyCase c(dt, rows, 4104, 1203, 3 * 4104, 20u * rows);
+    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), dnormed(dt, static_cast<std::size_t>(rows) * c.in),
+        fused(dt, static_cast<std::size_t>(rows) * c.out), separate(dt, static_cast<std::size_t>(rows) * c.out);
+    kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
+    p.norm_weight = dnorm.ptr;
+    p.blocks_per_sm = rows % 2 == 0 ? 1 : 0;
+    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+    ASSERT_EQ(kc::rmsNorm(dx.ptr, c.stride, dnorm.ptr, rows, c.in, 1e-5f, dnormed.ptr, c.in, dt, nullptr), cudaSuccess);
+    p.x = dnormed.ptr;
+    p.x_row_stride = c.in;
+    p.norm_weight = nullptr;
+    p.y = separate.ptr;
+    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+    const auto got = fused.download();
+    EXPECT_EQ(got, separate.download());
+    expectClose(got, c.product(true), dt == DType::F16 ? 4e-3 : 3e-2, "rmsNorm(x) w^T");
+  }
+}
+
+// The SwiGLU epilogue: bit for bit the plain [gate; up] projection followed by swiglu, and close to the
+// double model (both factors rounded to the storage type, as the unfused path stores them).
+TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const DType dt = GetParam();
+  const int ffn = 1389;  // more outputs than one block per SM has warps
+  for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
+    SCOPED_TRACE("rows " + std::to_string(rows));
+    const SkinnyCase c(dt, rows, 2056, 2 * ffn, 2056, 30u * rows);
+    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), gate_up(dt, static_cast<std::size_t>(rows) * c.out),
+        fused(dt, static_cast<std::size_t>(rows) * ffn), separate(dt, static_cast<std::size_t>(rows) * ffn);
+    for (const bool normed : {false, true}) {
+      kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
+      p.norm_weight = normed ? dnorm.ptr : nullptr;
+      p.blocks_per_sm = rows % 2 == 0 ? 1 : 0;
+      p.swiglu = true;
+      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+      p.swiglu = false;
+      p.y = gate_up.ptr;
+      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+      ASSERT_EQ(kc::swiglu(gate_up.ptr, rows, ffn, separate.ptr, dt, nullptr), cudaSuccess);
+      const auto got = fused.download();
+      EXPECT_EQ(got, separate.download()) << "normed " << normed;
+      const auto product = c.product(normed);
+      std::vector<double> want(static_cast<std::size_t>(rows) * ffn);
+      for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < ffn; ++j) {
+          const double g = roundTo(dt, product[r * c.out + j]);
+          want[r * ffn + j] = g / (1 + std::exp(-g)) * roundTo(dt, product[r * c.out + ffn + j]);
+        }
+      expectClose(got, want, dt == DType::F16 ? 4e-3 : 3e-2, "silu(x w_gate^T) * x w_up^T");
+    }
+  }
+}
+
+TEST_P(SkinnyLinearTest, RejectsWhatItCannotRun) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const DType dt = GetParam();
+  const SkinnyCase c(dt, 1, 16, 2, 16, 1);
+  TypedBuffer dx(dt, std::vector<float>(16 * 9, 1.0f)), dw(dt, c.w), dy(dt, 16);
+  const kc::SkinnyLinearParams good = c.params(dx, dw, dy.ptr);
+  ASSERT_EQ(kc::skinnyLinear(good, nullptr), cudaSuccess);
+  const auto rejected = [&](auto change) {
+    kc::SkinnyLinearParams p = good;
+    change(p);
+    return kc::skinnyLinear(p, nullptr) == cudaErrorInvalidValue;
+  };
+  EXPECT_TRUE(rejected([](auto& p) { p.rows = kc::kSkinnyLinearMaxRows + 1; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.in = 12; p.x_row_stride = 12; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.x_row_stride = 12; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.x = static_cast<const char*>(p.x) + 2; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.out = 3; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.accumulate = true; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.y_dtype = DType::F32; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.blocks_per_sm = -1; }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, SkinnyLinearTest, ::testing::Values(DType::F16, DType::BF16),
+                         [](const auto& param_info) { return param_info.param == DType::F16 ? std::string("fp16") : std::string("bf16"); });
 
 TEST(CudaModelLayers, RmsNormSwigluEmbedding) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";

@@ -48,12 +48,31 @@ cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* t
 
 // The projections of a decode step: y[rows, out] (= or +=) x[rows, in] . w[out, in]^T for at most
 // kSkinnyLinearMaxRows rows. Memory-bound: one warp streams one weight row with 16-byte loads that
-// bypass L1, so the weights cross the memory bus once per step (cuBLAS serves more rows). `x` and
-// `w` are `dtype` (fp16/bf16); y is `dtype` or fp32 (the LM head's logits). `accumulate` adds the
-// product into y in fp32 (the residual connection). Needs in % 8 == 0 and 16-byte aligned x and w.
+// bypass L1, so the weights cross the memory bus once per step (cuBLAS serves more rows). On sm_90 and
+// later it is launched as a programmatic dependent launch: its first weight loads overlap the end of
+// the kernel before it, on the SMs that kernel has left (rmsNorm, rotaryAppendKv, swiglu and
+// embeddingLookup are launched so too). Two fusions remove the small kernels around it: the RMSNorm
+// of the input rows (bit for bit what rmsNorm writes) and the SwiGLU of the output.
 constexpr int kSkinnyLinearMaxRows = 8;
-cudaError_t skinnyLinear(const void* x, int rows, int in, const void* w, int out, void* y, DType y_dtype,
-                         bool accumulate, DType dtype, cudaStream_t stream);
+struct SkinnyLinearParams {
+  const void* x = nullptr;            // [rows, in], rows x_row_stride elements apart; 16-byte aligned
+  std::int64_t x_row_stride = 0;      // >= in, a multiple of 8
+  int rows = 0, in = 0;               // rows 1..kSkinnyLinearMaxRows; in a multiple of 8
+  const void* w = nullptr;            // [out, in], 16-byte aligned
+  int out = 0;
+  void* y = nullptr;                  // [rows, out], or [rows, out / 2] with swiglu
+  DType y_dtype = DType::F16;         // dtype, or F32 (the LM head's logits)
+  bool accumulate = false;            // y += x . w^T in fp32 (the residual connection)
+  const void* norm_weight = nullptr;  // when set, each x row is first rmsNorm'ed with this [in] weight...
+  float norm_eps = 1e-5f;             // ...and this epsilon (rows x in elements of shared memory per block)
+  bool swiglu = false;                // w = [gate; up] (out even): y[r, j] = silu(gate_j) * up_j, both rounded
+                                      // to dtype first as swiglu sees them; not with accumulate, y_dtype = dtype
+  DType dtype = DType::F16;           // x, w and norm_weight: fp16 or bf16
+  int blocks_per_sm = 0;              // 0: one warp per output, or kSkinnyBlocksPerSm blocks per SM with a
+                                      // fusion; else that many blocks per SM, whose warps stream rows in turn
+};
+constexpr int kSkinnyBlocksPerSm = 2;  // blocks of 256 threads per SM for the fused projections
+cudaError_t skinnyLinear(const SkinnyLinearParams& params, cudaStream_t stream);
 
 // x = x * scale + shift, element-wise over `count` elements (any dtype): shapes random fills into
 // weights of a sensible magnitude.
