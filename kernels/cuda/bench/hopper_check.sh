@@ -10,6 +10,8 @@
 #   kernels/cuda/bench/hopper_check.sh OUT_DIR [extra cmake args...]
 #
 # Environment:
+#   HARNESS        a harness built beforehand (attnbench_kernel_bench of this tree): no build, so no tests
+#                  and no sanitizers, only the measurements
 #   CUTLASS_FMHA   example 88's executable (benchmarks/cutlass_fmha_peer.py build); unset: no CUTLASS column
 #   BASELINE_SRC   a second source tree (say, the previous commit's) whose harness is built too and timed
 #                  right after this one's at every Hopper point: an A/B of a kernel change in one run
@@ -26,11 +28,11 @@ step() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$out/steps.log"; }
 cudnn_lib=$(python3 -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cudnn", "lib"))' 2>/dev/null)
 [ -n "$cudnn_lib" ] && [ -d "$cudnn_lib" ] && export LD_LIBRARY_PATH="$cudnn_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-configure_and_build() {  # source tree, build dir, log name, targets...
-  local source=$1 dir=$2 log=$3
-  shift 3
+configure_and_build() {  # source tree, build dir, log name, extra cmake argument, targets...
+  local source=$1 dir=$2 log=$3 extra=$4
+  shift 4
   cmake -S "$source" -B "$dir" -G Ninja -DATTNBENCH_GUI=OFF -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DATTNBENCH_CUDA_RESOURCE_USAGE=ON "${cmake_args[@]}" >"$out/configure_$log.log" 2>&1 \
+    -DATTNBENCH_CUDA_RESOURCE_USAGE=ON "$extra" "${cmake_args[@]}" >"$out/configure_$log.log" 2>&1 \
     || { tail -30 "$out/configure_$log.log"; return 1; }
   grep "cuDNN SDPA" "$out/configure_$log.log"
   cmake --build "$dir" --target "$@" -j16 >"$out/build_$log.log" 2>&1 \
@@ -38,39 +40,49 @@ configure_and_build() {  # source tree, build dir, log name, targets...
 }
 cmake_args=("$@")
 
-step configure + build
-configure_and_build "$root" "$build" hop cuda_hopper_tests attnbench_kernel_bench || exit 1
-tests="$build/tests/kernels/cuda"
-bench="$build/kernels/cuda/attnbench_kernel_bench"
+if [ -n "${HARNESS:-}" ]; then
+  bench=$HARNESS
+else
+  step configure + build
+  configure_and_build "$root" "$build" hop -DATTNBENCH_CUDNN=AUTO cuda_hopper_tests attnbench_kernel_bench || exit 1
+  tests="$build/tests/kernels/cuda"
+  bench="$build/kernels/cuda/attnbench_kernel_bench"
+fi
 base_bench=
 if [ -n "${BASELINE_SRC:-}" ]; then
   step "configure + build the baseline harness ($BASELINE_SRC)"
   base_build="$BASELINE_SRC/build/gpu-hopper-base"
-  configure_and_build "$BASELINE_SRC" "$base_build" base attnbench_kernel_bench \
+  # The baseline's harness times its Hopper kernel only: no cuDNN to build.
+  configure_and_build "$BASELINE_SRC" "$base_build" base -DATTNBENCH_CUDNN=OFF attnbench_kernel_bench \
     && base_bench="$base_build/kernels/cuda/attnbench_kernel_bench"
 fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv >"$out/gpu.txt" 2>&1
-grep -A3 "Compiling entry function.*hopperFlash" "$out/build_hop.log" >"$out/ptxas_hopper.txt"
 
-step "smoke: one small Hopper case (a hang here is a pipeline deadlock)"
-timeout 60 "$tests/cuda_hopper_tests" --gtest_filter='TileSweep/*hopper_fp16_d128_128x128_full_q129_k129*' \
-  >"$out/smoke.log" 2>&1
-smoke=$?
-echo "rc=$smoke" >>"$out/smoke.log"
-tail -5 "$out/smoke.log"
-if [ "$smoke" -eq 124 ]; then echo "the smoke case hung: stopping"; exit 1; fi
+# The build's ptxas report, the Hopper test suite and compute-sanitizer on small cases.
+tests_and_sanitizers() {
+  grep -A3 "Compiling entry function.*hopperFlash" "$out/build_hop.log" >"$out/ptxas_hopper.txt"
 
-step "Hopper tests"
-timeout 150 "$tests/cuda_hopper_tests" >"$out/hopper_tests.log" 2>&1; echo "rc=$?" >>"$out/hopper_tests.log"
-grep -E "^\[  (PASSED|FAILED) |tests ran|rc=" "$out/hopper_tests.log" | head -40
+  step "smoke: one small Hopper case (a hang here is a pipeline deadlock)"
+  timeout 60 "$tests/cuda_hopper_tests" --gtest_filter='TileSweep/*hopper_fp16_d128_128x128_full_q129_k129*' \
+    >"$out/smoke.log" 2>&1
+  smoke=$?
+  echo "rc=$smoke" >>"$out/smoke.log"
+  tail -5 "$out/smoke.log"
+  if [ "$smoke" -eq 124 ]; then echo "the smoke case hung: stopping"; exit 1; fi
 
-small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*:Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*'
-for tool in memcheck racecheck; do
-  step "compute-sanitizer $tool"
-  timeout 90 compute-sanitizer --tool "$tool" "$tests/cuda_hopper_tests" --gtest_filter="$small" \
-    >"$out/sanitizer_$tool.log" 2>&1; echo "rc=$?" >>"$out/sanitizer_$tool.log"
-  grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Error|hazard|rc=|tests ran" "$out/sanitizer_$tool.log" | head -8
-done
+  step "Hopper tests"
+  timeout 150 "$tests/cuda_hopper_tests" >"$out/hopper_tests.log" 2>&1; echo "rc=$?" >>"$out/hopper_tests.log"
+  grep -E "^\[  (PASSED|FAILED) |tests ran|rc=" "$out/hopper_tests.log" | head -40
+
+  small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*:Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*'
+  for tool in memcheck racecheck; do
+    step "compute-sanitizer $tool"
+    timeout 90 compute-sanitizer --tool "$tool" "$tests/cuda_hopper_tests" --gtest_filter="$small" \
+      >"$out/sanitizer_$tool.log" 2>&1; echo "rc=$?" >>"$out/sanitizer_$tool.log"
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Error|hazard|rc=|tests ran" "$out/sanitizer_$tool.log" | head -8
+  done
+}
+[ -z "${HARNESS:-}" ] && tests_and_sanitizers
 
 timing=(--warmup 2 --reps 10 --budget-ms 400)
 # One shape group: every kernel and peer at its points, back to back. name, dtype, dim, heads, kv heads, lengths...
@@ -105,19 +117,58 @@ for d in 64 128 256; do
   timeout 60 "$bench" "${timing[@]}" --no-cudnn --dim "$d" --heads 16 --seq 4096 --dtype fp16 \
     --family hopper --tiles auto >"$out/bench_standard_d$d.log" 2>&1
 done
+# The clock and board power the card holds while one kernel runs back to back for about two seconds
+# at hd128 N = 16384 (nvidia-smi sampled every 20 ms): a kernel that spends more energy per FLOP gets a
+# lower clock from the 700 W limit, which a single-launch profile does not show.
+sample_while() {  # label, command...: prints the medians of the second half of the samples (settled)
+  local label=$1
+  shift
+  nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 20 >"$out/smi_$label.csv" 2>&1 &
+  local sampler=$!
+  timeout 60 "$@" >"$out/sustained_$label.log" 2>&1
+  kill "$sampler"
+  wait "$sampler" 2>/dev/null
+  python3 - "$out/smi_$label.csv" "$label" <<'PY'
+import statistics, sys
+rows = []
+for line in open(sys.argv[1]):
+    try:
+        rows.append(tuple(float(x) for x in line.split(",")))
+    except ValueError:
+        pass
+late = rows[len(rows) // 2:]
+if late:
+    print(f"{sys.argv[2]}: {len(late)} samples, SM clock median {statistics.median(r[0] for r in late):.0f} MHz, "
+          f"power median {statistics.median(r[1] for r in late):.0f} W")
+PY
+  grep -E "^fp16|TFLOPS" "$out/sustained_$label.log"
+}
+step "sustained clock and power, hd128 fp16 N=16384 non-causal"
+sustained=("$bench" --no-standard --warmup 2 --reps 400 --budget-ms 2000 --dim 128 --heads 32 --seq 16384 --causal no
+  --dtype fp16)
+sample_while cudnn "${sustained[@]}" --tiles ""
+sample_while hopper "${sustained[@]}" --no-cudnn --family hopper --tiles auto
+if [ -n "${CUTLASS_FMHA:-}" ]; then
+  sample_while cutlass "$CUTLASS_FMHA" --b=1 --h=32 --q=16384 --k=16384 --d=128 --iterations=150
+fi
+
 step "table"
 python3 "$root/kernels/cuda/bench/hopper_peers_table.py" "$out" | tee "$out/table.txt"
 
-# Nsight Compute: the first launch at each point, at the clock the card picks (power-bound here).
+# Nsight Compute: the first launch at each point, at the clock the card picks (power-bound here), with
+# the SASS lines that stall most (SourceCounters).
 sections=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis
-  --section WarpStateStats --section SchedulerStats --section Occupancy)
-for point in "8192 no" "16384 no" "16384 yes"; do
-  set -- $point
-  step "ncu: Hopper hd128 fp16 N=$1 causal=$2"
+  --section WarpStateStats --section SchedulerStats --section Occupancy --section SourceCounters)
+ncu_hopper() {  # label, harness, N, causal
+  step "ncu: $1 hd128 fp16 N=$3 causal=$4"
   timeout 90 ncu --clock-control none -k regex:hopperFlash -c 1 "${sections[@]}" --print-details all \
-    "$bench" --no-standard --no-cudnn --warmup 0 --reps 3 --dim 128 --heads 32 --seq "$1" --dtype fp16 --causal "$2" \
-    --family hopper >"$out/ncu_hopper_$1_$2.log" 2>&1
-done
+    "$2" --no-standard --no-cudnn --warmup 0 --reps 3 --dim 128 --heads 32 --seq "$3" --dtype fp16 --causal "$4" \
+    --family hopper >"$out/ncu_$1_$3_$4.log" 2>&1
+}
+ncu_hopper hopper "$bench" 8192 no
+ncu_hopper hopper "$bench" 16384 no
+ncu_hopper hopper "$bench" 16384 yes
+[ -n "$base_bench" ] && ncu_hopper base "$base_bench" 8192 no
 if [ -n "${CUTLASS_FMHA:-}" ]; then
   step "ncu: CUTLASS example 88 hd128 fp16 N=8192 (cooperative, its first kernel)"
   timeout 90 ncu --clock-control none -k regex:device_kernel -c 1 "${sections[@]}" --print-details all \
