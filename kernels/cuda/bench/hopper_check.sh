@@ -10,11 +10,12 @@
 #   kernels/cuda/bench/hopper_check.sh OUT_DIR [extra cmake args...]
 #
 # Environment:
-#   HARNESS        a harness built beforehand (attnbench_kernel_bench of this tree): no build, so no tests
-#                  and no sanitizers, only the measurements
+#   HARNESS        a harness built beforehand (attnbench_kernel_bench of this tree): nothing is built;
+#                  HOPPER_TESTS names the matching cuda_hopper_tests (else no tests and no sanitizers)
 #   CUTLASS_FMHA   example 88's executable (benchmarks/cutlass_fmha_peer.py build); unset: no CUTLASS column
 #   BASELINE_SRC   a second source tree (say, the previous commit's) whose harness is built too and timed
-#                  right after this one's at every Hopper point: an A/B of a kernel change in one run
+#                  right after this one's at every Hopper point: an A/B of a kernel change in one run;
+#                  BASELINE_HARNESS names one built beforehand instead
 #   CUDNN_ROOT     the cudnn-frontend and cuDNN headers for attnbench's cudnn kernel (else .deps/cudnn);
 #                  libcudnn itself is PyTorch's copy, found below
 set -u
@@ -42,13 +43,15 @@ cmake_args=("$@")
 
 if [ -n "${HARNESS:-}" ]; then
   bench=$HARNESS
+  hopper_tests=${HOPPER_TESTS:-}
 else
   step configure + build
   configure_and_build "$root" "$build" hop -DATTNBENCH_CUDNN=AUTO cuda_hopper_tests attnbench_kernel_bench || exit 1
-  tests="$build/tests/kernels/cuda"
+  grep -A3 "Compiling entry function.*hopperFlash" "$out/build_hop.log" >"$out/ptxas_hopper.txt"
+  hopper_tests="$build/tests/kernels/cuda/cuda_hopper_tests"
   bench="$build/kernels/cuda/attnbench_kernel_bench"
 fi
-base_bench=
+base_bench=${BASELINE_HARNESS:-}
 if [ -n "${BASELINE_SRC:-}" ]; then
   step "configure + build the baseline harness ($BASELINE_SRC)"
   base_build="$BASELINE_SRC/build/gpu-hopper-base"
@@ -58,12 +61,10 @@ if [ -n "${BASELINE_SRC:-}" ]; then
 fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv >"$out/gpu.txt" 2>&1
 
-# The build's ptxas report, the Hopper test suite and compute-sanitizer on small cases.
+# The Hopper test suite and compute-sanitizer on small cases.
 tests_and_sanitizers() {
-  grep -A3 "Compiling entry function.*hopperFlash" "$out/build_hop.log" >"$out/ptxas_hopper.txt"
-
   step "smoke: one small Hopper case (a hang here is a pipeline deadlock)"
-  timeout 60 "$tests/cuda_hopper_tests" --gtest_filter='TileSweep/*hopper_fp16_d128_128x128_full_q129_k129*' \
+  timeout 60 "$hopper_tests" --gtest_filter='TileSweep/*hopper_fp16_d128_128x128_full_q129_k129*' \
     >"$out/smoke.log" 2>&1
   smoke=$?
   echo "rc=$smoke" >>"$out/smoke.log"
@@ -71,18 +72,18 @@ tests_and_sanitizers() {
   if [ "$smoke" -eq 124 ]; then echo "the smoke case hung: stopping"; exit 1; fi
 
   step "Hopper tests"
-  timeout 150 "$tests/cuda_hopper_tests" >"$out/hopper_tests.log" 2>&1; echo "rc=$?" >>"$out/hopper_tests.log"
+  timeout 150 "$hopper_tests" >"$out/hopper_tests.log" 2>&1; echo "rc=$?" >>"$out/hopper_tests.log"
   grep -E "^\[  (PASSED|FAILED) |tests ran|rc=" "$out/hopper_tests.log" | head -40
 
   small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*:Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*'
   for tool in memcheck racecheck; do
     step "compute-sanitizer $tool"
-    timeout 90 compute-sanitizer --tool "$tool" "$tests/cuda_hopper_tests" --gtest_filter="$small" \
+    timeout 90 compute-sanitizer --tool "$tool" "$hopper_tests" --gtest_filter="$small" \
       >"$out/sanitizer_$tool.log" 2>&1; echo "rc=$?" >>"$out/sanitizer_$tool.log"
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Error|hazard|rc=|tests ran" "$out/sanitizer_$tool.log" | head -8
   done
 }
-[ -z "${HARNESS:-}" ] && tests_and_sanitizers
+[ -n "$hopper_tests" ] && tests_and_sanitizers
 
 timing=(--warmup 2 --reps 10 --budget-ms 400)
 # One shape group: every kernel and peer at its points, back to back. name, dtype, dim, heads, kv heads, lengths...
