@@ -16,6 +16,8 @@
 #   BASELINE_SRC   a second source tree (say, the previous commit's) whose harness is built too and timed
 #                  right after this one's at every Hopper point: an A/B of a kernel change in one run;
 #                  BASELINE_HARNESS names one built beforehand instead
+#   QUICK=1        a follow-up run: leaves out PyTorch's FA2 backend (never the best peer), the standard
+#                  baseline and the Nsight Compute points other than N = 8192 non-causal
 #   CUDNN_ROOT     the cudnn-frontend and cuDNN headers for attnbench's cudnn kernel (else .deps/cudnn);
 #                  libcudnn itself is PyTorch's copy, found below
 set -u
@@ -86,6 +88,8 @@ tests_and_sanitizers() {
 [ -n "$hopper_tests" ] && tests_and_sanitizers
 
 timing=(--warmup 2 --reps 10 --budget-ms 400)
+torch_backends=(torch-cudnn torch-flash)
+[ "${QUICK:-0}" = 1 ] && torch_backends=(torch-cudnn)
 # One shape group: every kernel and peer at its points, back to back. name, dtype, dim, heads, kv heads, lengths...
 shape_group() {
   local name=$1 dtype=$2 dim=$3 heads=$4 kv_heads=$5
@@ -100,7 +104,7 @@ shape_group() {
       >"$out/base_$name.log" 2>&1
   fi
   step "$name: PyTorch SDPA"
-  timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends torch-cudnn torch-flash --reps 10 "${shape[@]}" \
+  timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" --reps 10 "${shape[@]}" \
     >"$out/torch_$name.jsonl" 2>&1
   # Example 88 runs fp16 with as many K/V heads as query heads only.
   if [ -n "${CUTLASS_FMHA:-}" ] && [ "$dtype" = fp16 ] && [ "$kv_heads" = "$heads" ]; then
@@ -114,6 +118,7 @@ shape_group hd128_bf16_gqa bf16 128 32 8 4096 8192 16384 32768
 shape_group hd64 fp16 64 16 16 2048 4096 8192 16384
 shape_group hd256 fp16 256 8 8 2048 4096 8192 16384
 for d in 64 128 256; do
+  [ "${QUICK:-0}" = 1 ] && break
   step "standard vs Hopper, head dim $d"
   timeout 60 "$bench" "${timing[@]}" --no-cudnn --dim "$d" --heads 16 --seq 4096 --dtype fp16 \
     --family hopper --tiles auto >"$out/bench_standard_d$d.log" 2>&1
@@ -167,8 +172,10 @@ ncu_hopper() {  # label, harness, N, causal
     --family hopper >"$out/ncu_$1_$3_$4.log" 2>&1
 }
 ncu_hopper hopper "$bench" 8192 no
-ncu_hopper hopper "$bench" 16384 no
-ncu_hopper hopper "$bench" 16384 yes
+if [ "${QUICK:-0}" != 1 ]; then
+  ncu_hopper hopper "$bench" 16384 no
+  ncu_hopper hopper "$bench" 16384 yes
+fi
 [ -n "$base_bench" ] && ncu_hopper base "$base_bench" 8192 no
 if [ -n "${CUTLASS_FMHA:-}" ]; then
   step "ncu: CUTLASS example 88 hd128 fp16 N=8192 (cooperative, its first kernel)"
