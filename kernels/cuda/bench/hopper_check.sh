@@ -1,105 +1,189 @@
 #!/usr/bin/env bash
-# On a GPU host: builds the CUDA kernel tests and the kernel harness, runs the Hopper and mma.sync
-# test suites, compute-sanitizer (memcheck, racecheck) on small Hopper cases, the harness at the
-# acceptance shapes (Hopper family, mma.sync family) and PyTorch's SDPA backends at the same shapes in
-# the same run, and Nsight Compute counters for one Hopper launch. Logs go to $1 (default ./hopper-check).
+# On a GPU host, the Hopper flash kernel's whole study in one run: builds the Hopper kernel tests and the
+# kernel harness, runs the Hopper test suite and compute-sanitizer (memcheck, racecheck)
+# on small Hopper cases; then, shape group by shape group at the acceptance shapes, the harness
+# (Hopper family, mma.sync family, attnbench's cudnn kernel), PyTorch SDPA's cuDNN and FlashAttention-2
+# backends and CUTLASS example 88, so every peer is measured in the same run; prints the Hopper
+# kernel's ratio to the best peer per point (hopper_peers_table.py); last, Nsight Compute counters of
+# the Hopper kernel at N = 8192 and 16384 (and of CUTLASS at 8192). Logs go to OUT_DIR.
 #
 #   kernels/cuda/bench/hopper_check.sh OUT_DIR [extra cmake args...]
+#
+# Environment:
+#   HARNESS        a harness built beforehand (attnbench_kernel_bench of this tree): nothing is built;
+#                  HOPPER_TESTS names the matching cuda_hopper_tests (else no tests and no sanitizers)
+#   CUTLASS_FMHA   example 88's executable (benchmarks/cutlass_fmha_peer.py build); unset: no CUTLASS column
+#   BASELINE_SRC   a second source tree (say, the previous commit's) whose harness is built too and timed
+#                  right after this one's at every Hopper point: an A/B of a kernel change in one run;
+#                  BASELINE_HARNESS names one built beforehand instead
+#   QUICK=1        a follow-up run: leaves out PyTorch's FA2 backend (never the best peer), the standard
+#                  baseline and the Nsight Compute points other than N = 8192 non-causal
+#   CUDNN_ROOT     the cudnn-frontend and cuDNN headers for attnbench's cudnn kernel (else .deps/cudnn);
+#                  libcudnn itself is PyTorch's copy, found below
 set -u
 out=${1:-hopper-check}
 shift || true
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 build="$root/build/gpu-hopper"
 step() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$out/steps.log"; }
+cudnn_lib=$(python3 -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cudnn", "lib"))' 2>/dev/null)
+[ -n "$cudnn_lib" ] && [ -d "$cudnn_lib" ] && export LD_LIBRARY_PATH="$cudnn_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-step configure
-cmake -S "$root" -B "$build" -G Ninja -DATTNBENCH_GUI=OFF -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DATTNBENCH_CUDA_RESOURCE_USAGE=ON "$@" >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
-step build
-cmake --build "$build" --target cuda_hopper_tests cuda_kernel_tests attnbench_kernel_bench -j16 \
-  >"$out/build.log" 2>&1 || { grep -B2 -A20 "error" "$out/build.log" | head -80; exit 1; }
-tests="$build/tests/kernels/cuda"
-bench="$build/kernels/cuda/attnbench_kernel_bench"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv >"$out/gpu.txt" 2>&1
-
-step "smoke: one small Hopper case (a hang here is a pipeline deadlock)"
-timeout 60 "$tests/cuda_hopper_tests" --gtest_filter='TileSweep/*hopper_fp16_d128_128x128_full_q129_k129*' \
-  >"$out/smoke.log" 2>&1
-smoke=$?
-echo "rc=$smoke" >>"$out/smoke.log"
-tail -5 "$out/smoke.log"
-if [ "$smoke" -eq 124 ]; then echo "the smoke case hung: stopping"; exit 1; fi
-
-step "Hopper tests"
-timeout 150 "$tests/cuda_hopper_tests" >"$out/hopper_tests.log" 2>&1; echo "rc=$?" >>"$out/hopper_tests.log"
-grep -E "^\[  (PASSED|FAILED) |tests ran|rc=" "$out/hopper_tests.log" | head -40
-
-step "mma.sync + auto tests"
-timeout 150 "$tests/cuda_kernel_tests" >"$out/sm80_tests.log" 2>&1; echo "rc=$?" >>"$out/sm80_tests.log"
-grep -E "^\[  (PASSED|FAILED) |tests ran|rc=" "$out/sm80_tests.log" | head -20
-
-small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*:Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*'
-for tool in memcheck racecheck; do
-  step "compute-sanitizer $tool"
-  timeout 90 compute-sanitizer --tool "$tool" "$tests/cuda_hopper_tests" --gtest_filter="$small" \
-    >"$out/sanitizer_$tool.log" 2>&1; echo "rc=$?" >>"$out/sanitizer_$tool.log"
-  grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Error|hazard|rc=" "$out/sanitizer_$tool.log" | head -8
-done
-
-run_bench() {  # name, then harness arguments
-  local name=$1
-  shift
-  step "bench $name"
-  timeout 60 "$bench" --no-standard --warmup 2 --reps 10 --budget-ms 400 "$@" >"$out/bench_$name.log" 2>&1
-  cat "$out/bench_$name.log"
+configure_and_build() {  # source tree, build dir, log name, extra cmake argument, targets...
+  local source=$1 dir=$2 log=$3 extra=$4
+  shift 4
+  cmake -S "$source" -B "$dir" -G Ninja -DATTNBENCH_GUI=OFF -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DATTNBENCH_CUDA_RESOURCE_USAGE=ON "$extra" "${cmake_args[@]}" >"$out/configure_$log.log" 2>&1 \
+    || { tail -30 "$out/configure_$log.log"; return 1; }
+  grep "cuDNN SDPA" "$out/configure_$log.log"
+  cmake --build "$dir" --target "$@" -j16 >"$out/build_$log.log" 2>&1 \
+    || { grep -B2 -A20 "error" "$out/build_$log.log" | head -80; return 1; }
 }
-run_peer() {  # name, then peer arguments
-  local name=$1
-  shift
-  step "torch $name"
-  timeout 60 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends torch-cudnn torch-flash --reps 10 "$@" \
+cmake_args=("$@")
+
+if [ -n "${HARNESS:-}" ]; then
+  bench=$HARNESS
+  hopper_tests=${HOPPER_TESTS:-}
+else
+  step configure + build
+  configure_and_build "$root" "$build" hop -DATTNBENCH_CUDNN=AUTO cuda_hopper_tests attnbench_kernel_bench || exit 1
+  grep -A3 "Compiling entry function.*hopperFlash" "$out/build_hop.log" >"$out/ptxas_hopper.txt"
+  hopper_tests="$build/tests/kernels/cuda/cuda_hopper_tests"
+  bench="$build/kernels/cuda/attnbench_kernel_bench"
+fi
+base_bench=${BASELINE_HARNESS:-}
+if [ -n "${BASELINE_SRC:-}" ]; then
+  step "configure + build the baseline harness ($BASELINE_SRC)"
+  base_build="$BASELINE_SRC/build/gpu-hopper-base"
+  # The baseline's harness times its Hopper kernel only: no cuDNN to build.
+  configure_and_build "$BASELINE_SRC" "$base_build" base -DATTNBENCH_CUDNN=OFF attnbench_kernel_bench \
+    && base_bench="$base_build/kernels/cuda/attnbench_kernel_bench"
+fi
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv >"$out/gpu.txt" 2>&1
+
+# The Hopper test suite and compute-sanitizer on small cases.
+tests_and_sanitizers() {
+  step "smoke: one small Hopper case (a hang here is a pipeline deadlock)"
+  timeout 60 "$hopper_tests" --gtest_filter='TileSweep/*hopper_fp16_d128_128x128_full_q129_k129*' \
+    >"$out/smoke.log" 2>&1
+  smoke=$?
+  echo "rc=$smoke" >>"$out/smoke.log"
+  tail -5 "$out/smoke.log"
+  if [ "$smoke" -eq 124 ]; then echo "the smoke case hung: stopping"; exit 1; fi
+
+  step "Hopper tests"
+  timeout 150 "$hopper_tests" >"$out/hopper_tests.log" 2>&1; echo "rc=$?" >>"$out/hopper_tests.log"
+  grep -E "^\[  (PASSED|FAILED) |tests ran|rc=" "$out/hopper_tests.log" | head -40
+
+  small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*:Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*'
+  for tool in memcheck racecheck; do
+    step "compute-sanitizer $tool"
+    timeout 90 compute-sanitizer --tool "$tool" "$hopper_tests" --gtest_filter="$small" \
+      >"$out/sanitizer_$tool.log" 2>&1; echo "rc=$?" >>"$out/sanitizer_$tool.log"
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Error|hazard|rc=|tests ran" "$out/sanitizer_$tool.log" | head -8
+  done
+}
+[ -n "$hopper_tests" ] && tests_and_sanitizers
+
+timing=(--warmup 2 --reps 10 --budget-ms 400)
+torch_backends=(torch-cudnn torch-flash)
+[ "${QUICK:-0}" = 1 ] && torch_backends=(torch-cudnn)
+# One shape group: every kernel and peer at its points, back to back. name, dtype, dim, heads, kv heads, lengths...
+shape_group() {
+  local name=$1 dtype=$2 dim=$3 heads=$4 kv_heads=$5
+  shift 5
+  local shape=(--dim "$dim" --heads "$heads" --kv-heads "$kv_heads" --dtype "$dtype" --seq "$@")
+  step "$name: harness"
+  timeout 120 "$bench" --no-standard "${timing[@]}" "${shape[@]}" --family hopper sm80 --tiles auto \
+    >"$out/bench_$name.log" 2>&1
+  if [ -n "$base_bench" ]; then
+    step "$name: baseline harness"
+    timeout 60 "$base_bench" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
+      >"$out/base_$name.log" 2>&1
+  fi
+  step "$name: PyTorch SDPA"
+  timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" --reps 10 "${shape[@]}" \
     >"$out/torch_$name.jsonl" 2>&1
-  python3 - "$out/torch_$name.jsonl" <<'PY'
-import json, sys
+  # Example 88 runs fp16 with as many K/V heads as query heads only.
+  if [ -n "${CUTLASS_FMHA:-}" ] && [ "$dtype" = fp16 ] && [ "$kv_heads" = "$heads" ]; then
+    step "$name: CUTLASS example 88"
+    timeout 120 python3 "$root/benchmarks/cutlass_fmha_peer.py" run "$CUTLASS_FMHA" --dim "$dim" --heads "$heads" \
+      --seq "$@" >"$out/cutlass_$name.jsonl" 2>&1
+  fi
+}
+shape_group hd128_fp16 fp16 128 32 32 1024 2048 4096 8192 16384 32768
+shape_group hd128_bf16_gqa bf16 128 32 8 4096 8192 16384 32768
+shape_group hd64 fp16 64 16 16 2048 4096 8192 16384
+shape_group hd256 fp16 256 8 8 2048 4096 8192 16384
+for d in 64 128 256; do
+  [ "${QUICK:-0}" = 1 ] && break
+  step "standard vs Hopper, head dim $d"
+  timeout 60 "$bench" "${timing[@]}" --no-cudnn --dim "$d" --heads 16 --seq 4096 --dtype fp16 \
+    --family hopper --tiles auto >"$out/bench_standard_d$d.log" 2>&1
+done
+# The clock and board power the card holds while one kernel runs back to back for about two seconds
+# at hd128 N = 16384 (nvidia-smi sampled every 20 ms): a kernel that spends more energy per FLOP gets a
+# lower clock from the 700 W limit, which a single-launch profile does not show.
+sample_while() {  # label, command...: prints the medians of the second half of the samples (settled)
+  local label=$1
+  shift
+  nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 20 >"$out/smi_$label.csv" 2>&1 &
+  local sampler=$!
+  timeout 60 "$@" >"$out/sustained_$label.log" 2>&1
+  kill "$sampler"
+  wait "$sampler" 2>/dev/null
+  python3 - "$out/smi_$label.csv" "$label" <<'PY'
+import statistics, sys
+rows = []
 for line in open(sys.argv[1]):
     try:
-        r = json.loads(line)
+        rows.append(tuple(float(x) for x in line.split(",")))
     except ValueError:
-        print(line.rstrip())
-        continue
-    if r.get("event") == "peer":
-        t = r.get("tflops")
-        print(f"{r['dtype']} causal={r['causal']!s:5} N={r['seq_len']:6} {r['backend']:12} "
-              f"{'%.1f' % t if t else r.get('status')} TFLOP/s")
-    else:
-        print(r)
+        pass
+late = rows[len(rows) // 2:]
+if late:
+    print(f"{sys.argv[2]}: {len(late)} samples, SM clock median {statistics.median(r[0] for r in late):.0f} MHz, "
+          f"power median {statistics.median(r[1] for r in late):.0f} W")
 PY
+  grep -E "^fp16|TFLOPS" "$out/sustained_$label.log"
 }
+step "sustained clock and power, hd128 fp16 N=16384 non-causal"
+sustained=("$bench" --no-standard --warmup 2 --reps 400 --budget-ms 2000 --dim 128 --heads 32 --seq 16384 --causal no
+  --dtype fp16)
+sample_while cudnn "${sustained[@]}" --tiles ""
+sample_while hopper "${sustained[@]}" --no-cudnn --family hopper --tiles auto
+if [ -n "${CUTLASS_FMHA:-}" ]; then
+  sample_while cutlass "$CUTLASS_FMHA" --b=1 --h=32 --q=16384 --k=16384 --d=128 --iterations=150
+fi
 
-run_bench hd128_fp16 --dim 128 --heads 32 --seq 1024 2048 4096 8192 16384 32768 --dtype fp16 \
-  --family hopper sm80 --tiles auto,128x176
-run_peer hd128_fp16 --dim 128 --heads 32 --seq 1024 2048 4096 8192 16384 32768 --dtype fp16
-run_bench hd128_bf16_gqa --dim 128 --heads 32 --kv-heads 8 --seq 4096 8192 16384 32768 --dtype bf16 \
-  --family hopper sm80 --tiles auto
-run_peer hd128_bf16_gqa --dim 128 --heads 32 --kv-heads 8 --seq 4096 8192 16384 32768 --dtype bf16
-run_bench hd64 --dim 64 --heads 16 --seq 4096 8192 16384 --dtype fp16 --family hopper sm80 --tiles auto,128x176
-run_peer hd64 --dim 64 --heads 16 --seq 4096 8192 16384 --dtype fp16
-run_bench hd256 --dim 256 --heads 8 --seq 2048 4096 8192 16384 --dtype fp16 --family hopper sm80 --tiles auto,128x64
-run_peer hd256 --dim 256 --heads 8 --seq 2048 4096 8192 16384 --dtype fp16
-for d in 64 128 256; do
-  step "bench standard vs Hopper, head dim $d"
-  timeout 60 "$bench" --warmup 2 --reps 10 --budget-ms 400 --dim "$d" --heads 16 --seq 4096 --dtype fp16 \
-    --family hopper --tiles auto >"$out/bench_standard_d$d.log" 2>&1
-  cat "$out/bench_standard_d$d.log"
+step "table"
+python3 "$root/kernels/cuda/bench/hopper_peers_table.py" "$out" | tee "$out/table.txt"
+
+# Nsight Compute: the first launch at each point, at the clock the card picks (power-bound here), with
+# the SASS lines that stall most (SourceCounters).
+sections=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis
+  --section WarpStateStats --section SchedulerStats --section Occupancy --section SourceCounters)
+ncu_hopper() {  # label, harness, N, causal
+  step "ncu: $1 hd128 fp16 N=$3 causal=$4"
+  timeout 90 ncu --clock-control none -k regex:hopperFlash -c 1 "${sections[@]}" --print-details all \
+    "$2" --no-standard --no-cudnn --warmup 0 --reps 3 --dim 128 --heads 32 --seq "$3" --dtype fp16 --causal "$4" \
+    --family hopper >"$out/ncu_$1_$3_$4.log" 2>&1
+}
+ncu_hopper hopper "$bench" 8192 no
+if [ "${QUICK:-0}" != 1 ]; then
+  ncu_hopper hopper "$bench" 16384 no
+  ncu_hopper hopper "$bench" 16384 yes
+fi
+[ -n "$base_bench" ] && ncu_hopper base "$base_bench" 8192 no
+if [ -n "${CUTLASS_FMHA:-}" ]; then
+  step "ncu: CUTLASS example 88 hd128 fp16 N=8192 (cooperative, its first kernel)"
+  timeout 90 ncu --clock-control none -k regex:device_kernel -c 1 "${sections[@]}" --print-details all \
+    "$CUTLASS_FMHA" --b=1 --h=32 --q=8192 --k=8192 --d=128 --iterations=1 >"$out/ncu_cutlass_8192_no.log" 2>&1
+fi
+for log in "$out"/ncu_*.log; do
+  echo "-- $(basename "$log")"
+  grep -E "^\s+(SM Frequency|Duration|DRAM Throughput|L2 Hit Rate|Compute \(SM\) Throughput|Issue Slots Busy|No Eligible|Active Warps Per Scheduler|Eligible Warps Per Scheduler|Registers Per Thread)\b| Pipe Tensor Cycles Active|Inst Executed Pipe Xu" "$log" | head -14
 done
-
-step "ncu: one Hopper launch, hd128 N=8192 fp16 non-causal"
-timeout 90 ncu --clock-control none -k regex:hopperFlash -c 1 \
-  --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats \
-  --print-details all \
-  "$bench" --no-standard --warmup 0 --reps 3 --dim 128 --heads 32 --seq 8192 --dtype fp16 --causal no \
-  --family hopper >"$out/ncu.log" 2>&1
-sed -n '/Section: GPU Speed/,$p' "$out/ncu.log" | grep -vE "^\s*$|^\s+-+" | head -80
-grep -A3 "Compiling entry function.*hopperFlash" "$out/build.log" >"$out/ptxas_hopper.txt"
 step done
