@@ -132,14 +132,22 @@ TEST(WorkerPool, ThreeWorkersGiveTheSingleProcessRunsPointsEachWithItsWorker) {
   std::istringstream lines(pooled.out);
   std::string line;
   int finished = 0;
+  std::map<std::string, std::pair<int, int>> first_shape;  // worker -> (batch, N) of the first point it ran
   while (std::getline(lines, line)) {
     const auto event = nlohmann::json::parse(line);
     if (event.at("event") != "point_finished") continue;
+    const auto& result = event.at("result");
+    first_shape.try_emplace(result.at("worker").get<std::string>(), result.at("batch").get<int>(),
+                            result.at("seq_len").get<int>());
     ++finished;
     EXPECT_EQ(event.at("run_id"), 1);
     EXPECT_EQ(event.at("result").at("worker"), pool_points.at(event.at("index").get<int>()).worker);
   }
   EXPECT_EQ(finished, kTinySweepPoints);
+  // The most expensive shapes go out first, one to each worker (each runs its points one after the other).
+  const std::map<std::string, std::pair<int, int>> most_expensive_first = {
+      {"worker0", {2, 128}}, {"worker1", {1, 128}}, {"worker2", {2, 64}}};
+  EXPECT_EQ(first_shape, most_expensive_first);
 }
 
 TEST(WorkerPool, AWorkerKilledMidRunLosesNothingItsPointIsRetried) {

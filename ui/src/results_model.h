@@ -18,7 +18,7 @@ namespace attnbench::ui {
 class ResultsModel : public QAbstractTableModel {
   Q_OBJECT
  public:
-  enum Column { Index, Model, Batch, SeqLen, DTypeCol, Causal, Kernel, Tile, Status, Median, Std, Tflops,
+  enum Column { Index, Model, Batch, SeqLen, DTypeCol, Causal, Kernel, Tile, Device, Status, Median, Std, Tflops,
                 Speedup, Peak, Predicted, MaxError, Correct, Message, ColumnCount };
   static constexpr int SortRole = Qt::UserRole + 1;  // numbers sort as numbers
 
@@ -58,6 +58,7 @@ class ResultsView : public QWidget {
 
  private:
   void updateCount();
+  const RunData* run_data_;
   ResultsModel* model_;
   ResultsFilter* filter_;
   QTableView* table_;
