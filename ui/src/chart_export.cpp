@@ -210,15 +210,17 @@ QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points,
   RunData data;
   data.reset(run, points);
   ResultsModel model(&data);
+  const bool device_column = ranOnWorkers(points);  // as the window shows it
+  const auto shown = [&](int c) { return c != ResultsModel::Device || device_column; };
   html += QStringLiteral("<h3>Points</h3><table width=\"100%\"><tr>");
   for (int c = 0; c < model.columnCount(); ++c) {
-    html += QStringLiteral("<th>%1</th>").arg(esc(model.headerData(c, Qt::Horizontal, Qt::DisplayRole).toString()));
+    if (shown(c)) html += QStringLiteral("<th>%1</th>").arg(esc(model.headerData(c, Qt::Horizontal, Qt::DisplayRole).toString()));
   }
   html += QStringLiteral("</tr>");
   for (int r = 0; r < model.rowCount(); ++r) {
     html += QStringLiteral("<tr>");
     for (int c = 0; c < model.columnCount(); ++c) {
-      html += QStringLiteral("<td>%1</td>").arg(esc(model.index(r, c).data().toString()));
+      if (shown(c)) html += QStringLiteral("<td>%1</td>").arg(esc(model.index(r, c).data().toString()));
     }
     html += QStringLiteral("</tr>");
   }

@@ -59,6 +59,10 @@ ResultsModel::ResultsModel(const RunData* run_data, QObject* parent) : QAbstract
 }
 
 int ResultsModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : rows_; }
+bool ranOnWorkers(const std::vector<PointResult>& points) {
+  return std::any_of(points.begin(), points.end(), [](const PointResult& p) { return !p.worker.empty(); });
+}
+
 int ResultsModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColumnCount; }
 
 QVariant ResultsModel::headerData(int section, Qt::Orientation orientation, int role) const {
@@ -218,11 +222,7 @@ ResultsView::ResultsView(const RunData* run_data, QWidget* parent) : QWidget(par
 
 void ResultsView::updateCount() {
   count_->setText(tr("%1 of %2 points").arg(filter_->rowCount()).arg(model_->rowCount()));
-  // The device column only where the points ran on several workers (--gpus): else it is the run's device.
-  const auto& points = run_data_->points();
-  table_->setColumnHidden(ResultsModel::Device, std::none_of(points.begin(), points.end(), [](const PointResult& p) {
-                            return !p.worker.empty();
-                          }));
+  table_->setColumnHidden(ResultsModel::Device, !ranOnWorkers(run_data_->points()));
 }
 
 }  // namespace attnbench::ui

@@ -15,6 +15,10 @@ class QLabel;
 
 namespace attnbench::ui {
 
+// Whether the points ran on several workers (--gpus): only then is the Device column shown; else every
+// point ran on the run's device.
+bool ranOnWorkers(const std::vector<PointResult>& points);
+
 class ResultsModel : public QAbstractTableModel {
   Q_OBJECT
  public:
