@@ -92,6 +92,23 @@ std::string provenanceOf(const std::string& db_path, int run_id = 1) {
   return testing::queryCell(db_path, "SELECT provenance FROM run_provenance WHERE run_id = " + std::to_string(run_id));
 }
 
+// The worker processes still alive that a test's parent started: their environment has the
+// XDG_DATA_HOME=`dir` that exe_support gives the parent.
+int liveWorkersOf(const std::string& dir) {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string cmdline = testing::slurp(entry.path().string() + "/cmdline");
+    const std::string environ = testing::slurp(entry.path().string() + "/environ");
+    if (cmdline.find("--pool-worker") != std::string::npos &&
+        environ.find(std::string("XDG_DATA_HOME=") + dir + '\0') != std::string::npos) {
+      ++count;
+    }
+  }
+  return count;
+}
+
 // Expects `pooled` to hold exactly the points of `single` (same indices and shapes), each ok.
 void expectSamePoints(const std::map<int, StoredPoint>& single, const std::map<int, StoredPoint>& pooled) {
   ASSERT_EQ(pooled.size(), single.size());
@@ -201,8 +218,10 @@ TEST(WorkerPool, InterruptingTheParentKeepsCompletedPointsAndResumeFinishesThem)
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no points recorded";
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  EXPECT_EQ(liveWorkersOf(dir), 2);  // they are found while they run
   kill(pid, SIGINT);
   EXPECT_EQ(testing::waitExe(pid), 130) << testing::slurp(dir + "/interrupted.err");
+  EXPECT_EQ(liveWorkersOf(dir), 0) << "the parent left workers behind";
   EXPECT_EQ(runStatus(pool_db), "interrupted");
   const auto kept = storedPoints(pool_db);
   EXPECT_GE(kept.size(), 2u);
