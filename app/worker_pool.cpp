@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -16,7 +17,6 @@
 #include <deque>
 #include <iostream>
 #include <memory>
-#include <set>
 #include <sstream>
 #include <thread>
 
