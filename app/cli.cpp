@@ -27,6 +27,7 @@
 #include "attnbench/text_checks.h"
 #include "cluster.h"
 #include "progress.h"
+#include "worker_pool.h"
 
 #ifdef ATTNBENCH_HAVE_GUI
 #include "attnbench/ui/gui_main.h"
@@ -596,13 +597,25 @@ std::string resolveTensorParallel(const SweepFlags& f, bool launcher_ranks, Swee
   return f.distributed ? "--distributed: one device visible, a run of world size 1 (the points of a plain run)" : "";
 }
 
-int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::string& db_path, const std::string& events,
-             bool no_progress, const std::optional<std::string>& resume_id, const Outputs& outputs) {
+// The pool's part of a sweep's checks: --gpus/--workers beside rank sharding is refused (a rank is one
+// process on one GPU; a host's GPUs are either ranks or one pool).
+void requireNoShardWithPool(const std::optional<RankShare>& share) {
+  if (share) {
+    throw InputError("--gpus/--workers run one host's workers from one process; this process is rank " +
+                     std::to_string(share->rank.rank) + " of a sharded sweep (" + share->rank.launcher +
+                     "): drop --gpus/--workers, or the launcher's ranks (docs/CLUSTER.md)");
+  }
+}
+
+int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const PoolFlags& pool, const std::string& db_path,
+             const std::string& events, bool no_progress, const std::optional<std::string>& resume_id,
+             const Outputs& outputs) {
   if (!events.empty() && events != "jsonl") throw InputError("--events supports only 'jsonl'");
   outputs.check(db_path, "--csv", "--json", "--export-charts");  // before the sweep, not after it
 
   std::unique_ptr<Store> store;
-  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Backend> backend;  // none when workers measure (--gpus, --workers)
+  std::vector<WorkerSlot> worker_slots;
   std::string note;
   std::int64_t resume_run = 0;
   SweepSpec spec;
@@ -621,17 +634,26 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::st
     } catch (const InputError& e) {
       throw InputError("run " + *resume_id + " cannot be resumed: " + e.what());
     }
-    backend = makeBackend(run.spec.device, &note);
+    worker_slots = poolSlots(pool, run.spec.device);
+    if (!worker_slots.empty()) spec = run.spec;
+    else backend = makeBackend(run.spec.device, &note);
     store = Store::openExisting(db_path);
   } else {
     spec = buildSpec(flags);  // bad input stops here, before anything is created
     share = rankShare(cluster, spec, db_path);
+    worker_slots = poolSlots(pool, spec.device);
+    if (!worker_slots.empty()) requireNoShardWithPool(share);
     if (share && !(outputs.csv.empty() && outputs.json.empty() && outputs.charts.empty())) {
       throw InputError("a rank writes its share only: export after `attnbench merge` (docs/CLUSTER.md)");
     }
     if (share) pinRankGpu(share->rank, spec.device);
     tensor_parallel_note = resolveTensorParallel(flags, share.has_value(), spec);
-    backend = makeBackend(spec.device, &note);
+    if (!worker_slots.empty() && spec.inference.tensor_parallel > 1) {
+      throw InputError("--gpus/--workers give each worker one device; --tensor-parallel " +
+                       std::to_string(spec.inference.tensor_parallel) +
+                       " (or --distributed over several GPUs) runs one process over several: drop one of them");
+    }
+    if (worker_slots.empty()) backend = makeBackend(spec.device, &note);
     store = Store::open(share ? share->db_path : db_path);
   }
 
@@ -645,10 +667,14 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::st
     std::fputc('\n', stdout);
     std::fflush(stdout);
   };
-  Runner runner(*store, *backend, [&](const RunEvent& e) {
+  const EventSink sink = [&](const RunEvent& e) {
     writeEvent(e);
     if (bar) bar->onEvent(e);
-  });
+    // The pool's notes (a worker restarted or dropped) are for the person watching too.
+    if (const auto* n = std::get_if<NoteEvent>(&e); n != nullptr && !worker_slots.empty()) {
+      std::fprintf(stderr, "note: %s\n", n->message.c_str());
+    }
+  };
   const auto announce = [&](const std::string& text) {
     writeEvent(NoteEvent{"info", text});
     std::fprintf(stderr, "note: %s\n", text.c_str());
@@ -659,12 +685,17 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::st
   g_stop_requested.store(false);
   std::signal(SIGINT, onStopSignal);
   std::signal(SIGTERM, onStopSignal);
-  runner.setCancelFlag(&g_stop_requested);
-  if (share) runner.setShard(share->rank, share->sweep_uid);
 
   RunOutcome outcome;
   try {
-    outcome = resume_run ? runner.resume(resume_run) : runner.run(spec);
+    if (!worker_slots.empty()) {
+      outcome = runPool(*store, spec, resume_run, worker_slots, sink, g_stop_requested);
+    } else {
+      Runner runner(*store, *backend, sink);
+      runner.setCancelFlag(&g_stop_requested);
+      if (share) runner.setShard(share->rank, share->sweep_uid);
+      outcome = resume_run ? runner.resume(resume_run) : runner.run(spec);
+    }
   } catch (const DeviceFault& e) {
     std::fprintf(stderr, "attnbench: device fault, run stopped (completed points are saved): %s\n", e.what());
     return kExitDeviceFault;
@@ -695,8 +726,8 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const std::st
 
 // Options that only a sweep takes: --batch and everything it is given with.
 bool isSweepOption(const CLI::Option* opt) {
-  static const std::set<std::string> batch_only = {"--batch", "--events", "--no-progress", "--resume", "--export-charts",
-                                                   "--csv", "--json"};
+  static const std::set<std::string> batch_only = {"--batch", "--events",  "--no-progress", "--resume",
+                                                   "--export-charts", "--csv", "--json", "--gpus", "--workers"};
   return opt->get_group() == kSweepGroup || batch_only.count(opt->get_name()) > 0;
 }
 
@@ -749,6 +780,7 @@ struct CommandLine {
   Outputs batch_outputs;
   SweepFlags flags;
   ClusterFlags cluster;  // --rank, --world-size, --sweep-id and the merge verb
+  PoolFlags pool;        // --gpus, --workers
 
   CLI::App *models = nullptr, *presets = nullptr, *devices = nullptr, *runs = nullptr, *show = nullptr,
            *export_run = nullptr, *compare = nullptr, *rename = nullptr, *annotate = nullptr, *remove = nullptr;
@@ -790,6 +822,7 @@ void declareTopLevel(CommandLine& c) {
   app.add_option("--json", c.batch_outputs.json, "after the run, write run and points as JSON (- for stdout)");
   addSweepOptions(app, c.flags);
   addRankOptions(app, c.cluster, kSweepGroup);
+  addPoolOptions(app, c.pool, "Worker processes (with --batch or --resume)");
 }
 
 void declareVerbs(CommandLine& c) {
@@ -956,7 +989,7 @@ int dispatch(const CommandLine& c) {
   } else if (*c.cluster.merge) {
     return mergeRankDatabases(c.cluster.merge_out, c.cluster.merge_inputs, std::cout);
   } else if (c.batch || c.resume_id) {
-    return runSweep(c.flags, c.cluster, c.db_path, c.events, c.no_progress, c.resume_id, c.batch_outputs);
+    return runSweep(c.flags, c.cluster, c.pool, c.db_path, c.events, c.no_progress, c.resume_id, c.batch_outputs);
   } else {
     std::cout << c.app.help();
   }
@@ -1015,6 +1048,10 @@ int reportNoDisplay() {
   return kExitBadInput;
 }
 
-int run(int argc, char** argv) { return runCli(argc, argv); }
+int run(int argc, char** argv) {
+  // A worker of a pool (worker_pool.h), started by its parent with nothing else on its command line.
+  if (argc == 3 && std::strcmp(argv[1], "--pool-worker") == 0) return runPoolWorker(argv[2]);
+  return runCli(argc, argv);
+}
 
 }  // namespace attnbench::cli

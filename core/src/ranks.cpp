@@ -89,15 +89,19 @@ std::vector<int> shardByCost(const std::vector<double>& costs, int world_size) {
   return owner;
 }
 
-std::vector<int> planShards(const SweepSpec& spec, const std::vector<SweepPoint>& points, int world_size) {
-  // No device memory (only the spec's --max-memory skips a point) and fixed ceilings: the plan depends
-  // on the spec alone. Only the ratio of the ceilings matters for the deal.
+std::vector<double> nominalPointCosts(const SweepSpec& spec, const std::vector<SweepPoint>& points) {
+  // No device memory (only the spec's --max-memory skips a point) and fixed ceilings: the costs depend
+  // on the spec alone. Only the ratio of the ceilings matters for an order or a deal.
   const DeviceInfo any_device;
   const DeviceCeilings plan_ceilings{100.0, 1.0, "plan"};
   std::vector<double> costs;
   costs.reserve(points.size());
   for (const SweepPoint& p : points) costs.push_back(predictedPointSeconds(p, spec, any_device, plan_ceilings));
-  return shardByCost(costs, world_size);
+  return costs;
+}
+
+std::vector<int> planShards(const SweepSpec& spec, const std::vector<SweepPoint>& points, int world_size) {
+  return shardByCost(nominalPointCosts(spec, points), world_size);
 }
 
 std::string sweepUid(const SweepSpec& spec, int world_size, const std::string& sweep_id,

@@ -308,6 +308,13 @@ const std::vector<ResultField>& fields() {
        [](R& r, V v) { r.started_at = asText(v); }},
       {"finished_at", F::Text, "", "ISO 8601 UTC", [](const R& r) -> FieldValue { return r.finished_at; },
        [](R& r, V v) { r.finished_at = asText(v); }},
+      {"worker", F::Text, "", "the worker process that ran the point (gpu3, worker1) in a run of several; empty: the run's one process",
+       [](const R& r) -> FieldValue { return r.worker; }, [](R& r, V v) { r.worker = asText(v); }},
+      {"device_index", F::Integer, "", "the GPU index --gpus named for the point's worker (null: the run's device)",
+       [](const R& r) -> FieldValue { return r.device_index >= 0 ? FieldValue{std::int64_t{r.device_index}} : FieldValue{}; },
+       [](R& r, V v) { r.device_index = isSet(v) ? asInt(v) : -1; }},
+      {"worker_device", F::Text, "", "the point's worker's device: its name and PCI bus id (empty: the run's device)",
+       [](const R& r) -> FieldValue { return r.worker_device; }, [](R& r, V v) { r.worker_device = asText(v); }},
   };
   return kFields;
 }

@@ -12,13 +12,8 @@
 #include "inference_runner.h"
 
 namespace attnbench {
-namespace {
 
-// Raised inside a point when the cancel flag is seen; the point is dropped, not recorded.
-struct Cancelled {};
-
-// Inputs depend on the shape only, so every kernel of one shape sees the same Q, K, V.
-std::uint64_t pointSeed(std::uint64_t base, const SweepPoint& p) {
+std::uint64_t pointInputSeed(std::uint64_t base, const SweepPoint& p) {
   std::uint64_t h = base ^ 0x51ED2701ULL;
   auto mix = [&h](std::uint64_t v) { h = (h ^ v) * 0x100000001B3ULL; };
   for (char c : p.model.name) mix(static_cast<unsigned char>(c));
@@ -36,6 +31,10 @@ std::uint64_t pointSeed(std::uint64_t base, const SweepPoint& p) {
   return h;
 }
 
+namespace {
+
+// Raised inside a point when the cancel flag is seen; the point is dropped, not recorded.
+struct Cancelled {};
 
 // Refreshes a run's heartbeat from its own connection while the sweep measures, so that a point that
 // takes minutes does not make a live run look abandoned to other hosts.
@@ -89,7 +88,10 @@ int RunOutcome::failed_points() const {
 }
 
 Runner::Runner(Store& store, Backend& backend, EventSink sink)
-    : store_(store), backend_(backend), sink_(std::move(sink)), inference_(std::make_unique<InferencePointRunner>()) {}
+    : store_(&store), backend_(backend), sink_(std::move(sink)), inference_(std::make_unique<InferencePointRunner>()) {}
+
+Runner::Runner(Backend& backend)
+    : store_(nullptr), backend_(backend), inference_(std::make_unique<InferencePointRunner>()) {}
 
 Runner::~Runner() = default;
 
@@ -164,7 +166,7 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
 
   std::unique_ptr<PreparedPoint> prepared;
   try {
-    prepared = backend_.prepare(point, pointSeed(spec.seed, point), budget);
+    prepared = backend_.prepare(point, pointInputSeed(spec.seed, point), budget);
   } catch (const OutOfMemory& e) {
     return finish(PointStatus::Oom, e.what());
   } catch (const DeviceFault&) {
@@ -203,13 +205,13 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
   if (spec.check_correctness) {
     std::optional<double> baseline_error;
     if (point.kernel != KernelKind::Standard) {
-      if (auto it = baseline_errors_.find(pointSeed(spec.seed, point)); it != baseline_errors_.end()) {
+      if (auto it = baseline_errors_.find(pointInputSeed(spec.seed, point)); it != baseline_errors_.end()) {
         baseline_error = it->second;
       }
     }
-    r.correctness = checkCorrectness(*prepared, point.shape, pointSeed(spec.seed, point), baseline_error);
+    r.correctness = checkCorrectness(*prepared, point.shape, pointInputSeed(spec.seed, point), baseline_error);
     if (point.kernel == KernelKind::Standard && r.correctness->passed) {
-      baseline_errors_[pointSeed(spec.seed, point)] = r.correctness->max_abs_error;
+      baseline_errors_[pointInputSeed(spec.seed, point)] = r.correctness->max_abs_error;
     }
     if (!r.correctness->passed) {
       const auto& c = *r.correctness;
@@ -224,10 +226,10 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
 
 DeviceInfo Runner::deviceWithCeilings() {
   DeviceInfo device = backend_.device();
-  device.ceilings = store_.cachedCeilings(device.fingerprint);
+  device.ceilings = store_->cachedCeilings(device.fingerprint);
   if (!device.ceilings && measure_ceilings_) {
     device.ceilings = backend_.measureCeilings();
-    store_.cacheCeilings(device, *device.ceilings);
+    store_->cacheCeilings(device, *device.ceilings);
   }
   return device;
 }
@@ -258,18 +260,15 @@ RunOutcome Runner::run(const SweepSpec& spec) {
     shard = RunShard{sweep_uid_, rank_->rank, rank_->world_size};
   }
   device_ = deviceWithCeilings();
-  const std::int64_t run_id = store_.createRun(spec, device_, static_cast<int>(points.size()), shard);
-  if (rank_) store_.addProvenance(run_id, rankProvenance(*rank_, sweep_uid_));
+  const std::int64_t run_id = store_->createRun(spec, device_, static_cast<int>(points.size()), shard);
+  if (rank_) store_->addProvenance(run_id, rankProvenance(*rank_, sweep_uid_));
   return runPoints(run_id, spec, points, {}, false);
 }
 
-RunOutcome Runner::resume(std::int64_t run_id) {
-  const RunRecord run = store_.requireRun(run_id);
-  store_.claimRun(run_id);  // refuses a run that a live process is still measuring
+std::vector<SweepPoint> pointsToResume(Store& store, const RunRecord& run, std::vector<PointResult>& earlier) {
   // Points never recorded, and points that ended in an error (a device fault, a kernel error), run again.
-  std::vector<PointResult> earlier;
   std::set<int> done;
-  for (auto& r : store_.loadPoints(run_id)) {
+  for (auto& r : store.loadPoints(run.id)) {
     if (r.status == PointStatus::Error) continue;
     done.insert(r.point.index);
     earlier.push_back(std::move(r));
@@ -282,8 +281,36 @@ RunOutcome Runner::resume(std::int64_t run_id) {
   for (const auto& p : share) {
     if (!done.count(p.index)) missing.push_back(p);
   }
+  return missing;
+}
+
+RunOutcome Runner::resume(std::int64_t run_id) {
+  const RunRecord run = store_->requireRun(run_id);
+  store_->claimRun(run_id);  // refuses a run that a live process is still measuring
+  std::vector<PointResult> earlier;
+  const std::vector<SweepPoint> missing = pointsToResume(*store_, run, earlier);
   device_ = deviceWithCeilings();
   return runPoints(run_id, run.spec, missing, std::move(earlier), true);
+}
+
+const DeviceInfo& Runner::startWorker(const SweepSpec& spec, const std::optional<DeviceCeilings>& ceilings) {
+  backend_.setTimingOptions({spec.l2_flush, spec.cuda_graph, spec.threads, spec.timing});
+  device_ = backend_.device();
+  device_.ceilings = ceilings;
+  if (!ceilings && measure_ceilings_) device_.ceilings = backend_.measureCeilings();
+  return device_;
+}
+
+std::optional<PointResult> Runner::runUnrecorded(const SweepSpec& spec, const SweepPoint& point,
+                                                 std::optional<double> baseline_error, double& kernel_ms) {
+  if (baseline_error && point.kernel != KernelKind::Standard) {
+    baseline_errors_[pointInputSeed(spec.seed, point)] = *baseline_error;
+  }
+  try {
+    return runPointTimed(spec, point, kernel_ms);
+  } catch (const Cancelled&) {
+    return std::nullopt;
+  }
 }
 
 RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const std::vector<SweepPoint>& points,
@@ -291,23 +318,23 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
   backend_.setTimingOptions({spec.l2_flush, spec.cuda_graph, spec.threads, spec.timing});
   // What the run is measured with, recorded at its start; a resume adds what differs now (resumed.*).
   const Provenance provenance = collectProvenance(spec, backend_);
-  store_.addProvenance(run_id, resumed ? resumeChanges(store_.requireRun(run_id).provenance, provenance) : provenance);
+  store_->addProvenance(run_id, resumed ? resumeChanges(store_->requireRun(run_id).provenance, provenance) : provenance);
   RunOutcome outcome;
   outcome.run_id = run_id;
   outcome.results = std::move(earlier);
   for (const auto& r : outcome.results) {  // a resumed run keeps its standard points' bars
     if (r.point.kernel == KernelKind::Standard && r.correctness && r.correctness->passed) {
-      baseline_errors_[pointSeed(spec.seed, r.point)] = r.correctness->max_abs_error;
+      baseline_errors_[pointInputSeed(spec.seed, r.point)] = r.correctness->max_abs_error;
     }
   }
   const int total = static_cast<int>(points.size() + outcome.results.size());
-  emit(RunStartedEvent{run_id, store_.path(), spec.name, total, static_cast<int>(outcome.results.size()), resumed,
-                       device_, specToJson(spec), store_.requireRun(run_id).provenance});
+  emit(RunStartedEvent{run_id, store_->path(), spec.name, total, static_cast<int>(outcome.results.size()), resumed,
+                       device_, specToJson(spec), store_->requireRun(run_id).provenance});
 
   const auto t0 = std::chrono::steady_clock::now();
   double kernel_ms = 0;
   RunStatus status = RunStatus::Completed;
-  HeartbeatThread heartbeat(store_.path(), run_id);
+  HeartbeatThread heartbeat(store_->path(), run_id);
   try {
     for (const SweepPoint& point : points) {
       if (cancelled()) throw Cancelled{};
@@ -321,10 +348,10 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
         r.status = PointStatus::Error;
         r.message = std::string("device fault: ") + e.what();
         r.started_at = r.finished_at = isoTimestampNow();
-        store_.recordPoint(run_id, r);
+        store_->recordPoint(run_id, r);
         throw;
       }
-      store_.recordPoint(run_id, r);
+      store_->recordPoint(run_id, r);
       outcome.results.push_back(r);
       emit(PointFinishedEvent{run_id, static_cast<int>(outcome.results.size()), total, r});
     }
@@ -333,7 +360,7 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
   } catch (const StoreWriteError& e) {
     stopOnStoreError(run_id, outcome.results.size(), e);
   } catch (const DeviceFault& e) {
-    store_.setRunStatus(run_id, RunStatus::Failed);
+    store_->setRunStatus(run_id, RunStatus::Failed);
     emit(NoteEvent{"warning", std::string("device fault: ") + e.what()});
     throw;
   }
@@ -341,8 +368,8 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
   outcome.wall_seconds = secondsSince(t0);
   outcome.kernel_seconds = kernel_ms / 1e3;
   try {
-    store_.addProvenance(run_id, backend_.provenance(RunMoment::End));
-    store_.setRunStatus(run_id, status);
+    store_->addProvenance(run_id, backend_.provenance(RunMoment::End));
+    store_->setRunStatus(run_id, status);
   } catch (const StoreWriteError& e) {
     stopOnStoreError(run_id, outcome.results.size(), e);
   }
@@ -357,13 +384,13 @@ void Runner::stopOnStoreError(std::int64_t run_id, std::size_t saved_points, con
   // Rewriting one row usually fits in the space the failed transaction had claimed; if not, the run
   // still reads as interrupted once this process has exited (its owner is gone).
   try {
-    store_.setRunStatus(run_id, RunStatus::Interrupted);
+    store_->setRunStatus(run_id, RunStatus::Interrupted);
   } catch (const std::exception&) {
   }
   const std::string id = std::to_string(run_id);
   const std::string message = std::string(e.what()) + ". Run " + id + " stopped and reads as interrupted; its " +
                               std::to_string(saved_points) + " completed point(s) are saved. Once there is room, " +
-                              "finish it with `attnbench --batch --resume " + id + " --db " + store_.path() + "`";
+                              "finish it with `attnbench --batch --resume " + id + " --db " + store_->path() + "`";
   emit(NoteEvent{"warning", message});
   throw StoreWriteError(message, e.reason());
 }

@@ -77,7 +77,6 @@ void applyFigureFonts(QChart* chart, int font_px, bool title) {
   chart->setBackgroundRoundness(0);
 }
 
-ChartRun chartRunOf(const RunRecord& run) { return ChartRun{run.spec, run.device, QStringLiteral("#%1").arg(run.id)}; }
 
 // Writes through a temporary file renamed over `path` on commit, which also reports a failed flush
 // or close (a full disk): a failure leaves no truncated file behind.
@@ -211,15 +210,17 @@ QString reportHtml(const RunRecord& run, const std::vector<PointResult>& points,
   RunData data;
   data.reset(run, points);
   ResultsModel model(&data);
+  const bool device_column = ranOnWorkers(points);  // as the window shows it
+  const auto shown = [&](int c) { return c != ResultsModel::Device || device_column; };
   html += QStringLiteral("<h3>Points</h3><table width=\"100%\"><tr>");
   for (int c = 0; c < model.columnCount(); ++c) {
-    html += QStringLiteral("<th>%1</th>").arg(esc(model.headerData(c, Qt::Horizontal, Qt::DisplayRole).toString()));
+    if (shown(c)) html += QStringLiteral("<th>%1</th>").arg(esc(model.headerData(c, Qt::Horizontal, Qt::DisplayRole).toString()));
   }
   html += QStringLiteral("</tr>");
   for (int r = 0; r < model.rowCount(); ++r) {
     html += QStringLiteral("<tr>");
     for (int c = 0; c < model.columnCount(); ++c) {
-      html += QStringLiteral("<td>%1</td>").arg(esc(model.index(r, c).data().toString()));
+      if (shown(c)) html += QStringLiteral("<td>%1</td>").arg(esc(model.index(r, c).data().toString()));
     }
     html += QStringLiteral("</tr>");
   }
@@ -347,7 +348,7 @@ bool exportFigures(const RunRecord& run, const std::vector<PointResult>& points,
   }
   RunCharts charts;
   charts.setDark(style.dark);
-  charts.reset({chartRunOf(run)}, chartContext(run));
+  charts.reset({chartRunOf(run, QStringLiteral("#%1").arg(run.id))}, chartContext(run));
   charts.addPoints(points);
   if (view_from != nullptr) charts.copyViewOf(*view_from);
   // Laid out at kPdfDpi logical pixels per inch, so that the vector files come out at the physical
@@ -391,7 +392,7 @@ bool exportCharts(const RunRecord& run, const std::vector<PointResult>& points, 
   }
   RunCharts charts;
   charts.setDark(false);  // reports are printed on white
-  charts.reset({chartRunOf(run)}, chartContext(run));
+  charts.reset({chartRunOf(run, QStringLiteral("#%1").arg(run.id))}, chartContext(run));
   charts.addPoints(points);
   if (view_from != nullptr) charts.copyViewOf(*view_from);
   for (ChartKind kind : kinds) {
@@ -411,7 +412,7 @@ bool exportChart(const RunRecord& run, const std::vector<PointResult>& points, C
     if (formatSuffix(format) != suffix) continue;
     RunCharts charts;
     charts.setDark(false);
-    charts.reset({chartRunOf(run)}, chartContext(run));
+    charts.reset({chartRunOf(run, QStringLiteral("#%1").arg(run.id))}, chartContext(run));
     charts.addPoints(points);
     if (view_from != nullptr) charts.copyViewOf(*view_from);
     return renderChart(charts.chart(kind), path, format, size, error);
@@ -459,7 +460,7 @@ bool exportReport(const RunRecord& run, const std::vector<PointResult>& points, 
   }
   RunCharts charts;
   charts.setDark(false);
-  charts.reset({chartRunOf(run)}, chartContext(run));
+  charts.reset({chartRunOf(run, QStringLiteral("#%1").arg(run.id))}, chartContext(run));
   charts.addPoints(points);
   std::map<ChartKind, QImage> images;
   // Laid out near the printed width (so the text stays readable there), drawn at twice the pixels.

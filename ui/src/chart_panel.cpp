@@ -214,7 +214,7 @@ void ChartPanel::draw(const QList<int>& rows) {
 
 void ChartPanel::rebuild() {
   const RunRecord& run = data_->run();
-  charts_->reset({ChartRun{run.spec, run.device, QStringLiteral("#%1").arg(run.id)}}, QString());
+  charts_->reset({chartRunOf(run, QStringLiteral("#%1").arg(run.id))}, QString());
   context_->setText(data_->hasRun() ? QStringLiteral("Run #%1 %2 — %3").arg(run.id).arg(qs(run.name), chartContext(run))
                                     : tr("No run: start a sweep, or open one from the run history."));
   charts_->addPoints(data_->points());

@@ -124,7 +124,7 @@ void CompareView::setRuns(std::vector<RunPoints> runs, std::size_t baseline) {
   std::vector<ChartRun> chart_runs;
   QStringList titles, labels;
   for (const RunPoints& r : runs_) {
-    chart_runs.push_back(ChartRun{r.run.spec, r.run.device, runLabel(r.run)});
+    chart_runs.push_back(chartRunOf(r.run, runLabel(r.run)));
     titles << runTitle(r.run).toHtmlEscaped();
     labels << runLabel(r.run);
   }

@@ -33,6 +33,24 @@ QString detailsText(const RunRecord& run) {
   return text;
 }
 
+// The run's device; for a run over several workers (--gpus), how many, with each worker's device in
+// `tooltip`.
+QString deviceText(const RunRecord& run, QString& tooltip) {
+  const QString device = qs(run.device.name.empty() ? run.device.id : run.device.name);
+  tooltip = qs(run.device.id) + QStringLiteral(" on ") + qs(run.host);
+  const QStringList workers = qs(run.provenance.value("pool.workers")).split(QLatin1Char(','), Qt::SkipEmptyParts);
+  if (workers.size() < 2) return device;
+  QStringList names;
+  for (const QString& w : workers) {
+    const QString worker_device = qs(run.provenance.value(w.toStdString() + ".device"));
+    tooltip += QStringLiteral("\n%1: %2").arg(w, worker_device);
+    names << worker_device.section(QStringLiteral(" ("), 0, 0);  // the name without the bus id
+  }
+  names.removeDuplicates();
+  return names.size() == 1 ? QStringLiteral("%1 ×%2").arg(names.front()).arg(workers.size())
+                           : QObject::tr("%1 devices").arg(workers.size());
+}
+
 }  // namespace
 
 HistoryPanel::HistoryPanel(QWidget* parent) : QWidget(parent) {
@@ -181,7 +199,8 @@ void HistoryPanel::refresh() {
     row << item(QStringLiteral("#%1").arg(run.id), QVariant::fromValue<qlonglong>(run.id));
     row << item(qs(run.name), qs(run.name));
     row << item(localTime(run.started_at), qs(run.started_at));
-    const QString device = qs(run.device.name.empty() ? run.device.id : run.device.name);
+    QString device_tooltip;
+    const QString device = deviceText(run, device_tooltip);
     row << item(device, device);
     const QString workload = qs(workloadName(run.spec.workload));
     row << item(workload, workload);
@@ -189,7 +208,7 @@ void HistoryPanel::refresh() {
     row << item(qs(runStatusName(run.status)), qs(runStatusName(run.status)));
     row << item(QStringLiteral("%1 / %2").arg(run.finished_points).arg(run.total_points), run.finished_points);
     row << item(qs(run.note), qs(run.note));
-    row[Device]->setToolTip(qs(run.device.id) + QStringLiteral(" on ") + qs(run.host));
+    row[Device]->setToolTip(device_tooltip);
     row[Note]->setToolTip(qs(run.note));
     row[Id]->setData(detailsText(run), kDetailsRole);
     if (run.status == RunStatus::Interrupted || run.status == RunStatus::Failed) {

@@ -109,10 +109,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   progress_->setValue(0);
   status_label_ = new QLabel(tr("Ready"));
   eta_label_ = new QLabel;
+  workers_label_ = new QLabel;
+  workers_label_->setToolTip(tr("Points finished by each worker process (one per GPU with --gpus)"));
   estimate_label_ = new QLabel;
   estimate_label_->setWordWrap(true);
   estimate_label_->setObjectName(QStringLiteral("sweepEstimate"));
   statusBar()->addWidget(status_label_, 1);
+  statusBar()->addPermanentWidget(workers_label_);
   statusBar()->addPermanentWidget(eta_label_);
   statusBar()->addPermanentWidget(progress_);
 
@@ -468,6 +471,7 @@ void MainWindow::showProgress() {
   const int done = data_->donePoints(), total = data_->totalPoints();
   if (data_->live()) history_->showProgress(data_->run().id, done, total);
   progress_->setFormat(total > 0 ? tr("%v / %m points") : tr("no run"));
+  workers_label_->setText(data_->pointsPerWorker());
   if (!worker_->isRunning() && !data_->live()) {
     progress_->setRange(0, std::max(1, total));
     progress_->setValue(std::min(done, std::max(1, total)));

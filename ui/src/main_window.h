@@ -81,6 +81,7 @@ class MainWindow : public QMainWindow {
   QTabWidget* tabs() const { return tabs_; }
   QLabel* estimateLabel() const { return estimate_label_; }  // the sweep's predicted time, under Run
   QLabel* etaLabel() const { return eta_label_; }
+  QLabel* workersLabel() const { return workers_label_; }  // points per worker of a run over several (--gpus)
   QString databasePath() const;
 
  public Q_SLOTS:
@@ -128,6 +129,7 @@ class MainWindow : public QMainWindow {
   QProgressBar* progress_;
   QLabel* status_label_;
   QLabel* eta_label_;
+  QLabel* workers_label_;
   QLabel* estimate_label_;
   QMenu* view_menu_ = nullptr;
   QPushButton* run_button_ = nullptr;

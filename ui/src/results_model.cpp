@@ -1,5 +1,7 @@
 #include "results_model.h"
 
+#include <algorithm>
+
 #include <QBrush>
 #include <QComboBox>
 #include <QHBoxLayout>
@@ -57,12 +59,16 @@ ResultsModel::ResultsModel(const RunData* run_data, QObject* parent) : QAbstract
 }
 
 int ResultsModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : rows_; }
+bool ranOnWorkers(const std::vector<PointResult>& points) {
+  return std::any_of(points.begin(), points.end(), [](const PointResult& p) { return !p.worker.empty(); });
+}
+
 int ResultsModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColumnCount; }
 
 QVariant ResultsModel::headerData(int section, Qt::Orientation orientation, int role) const {
   if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
   static const char* const names[ColumnCount] = {
-      "#", "Model", "Batch", "Seq len", "Dtype", "Causal", "Kernel", "Tile", "Status", "Median (ms)", "Std (ms)",
+      "#", "Model", "Batch", "Seq len", "Dtype", "Causal", "Kernel", "Tile", "Device", "Status", "Median (ms)", "Std (ms)",
       "TFLOP/s", "Speedup", "Peak (MiB)", "Predicted (MiB)", "Max abs error", "Correct", "Message"};
   return QString::fromUtf8(names[section]);
 }
@@ -86,6 +92,9 @@ QVariant ResultsModel::data(const QModelIndex& index, int role) const {
     const bool numeric = col == Index || col == Batch || col == SeqLen || (col >= Median && col <= MaxError);
     return QVariant::fromValue(Qt::Alignment(numeric ? Qt::AlignRight | Qt::AlignVCenter : Qt::AlignLeft | Qt::AlignVCenter));
   }
+  if (role == Qt::ToolTipRole && index.column() == Device) {
+    return r.worker_device.empty() ? QVariant() : QVariant(qs(r.worker_device));
+  }
   if (role == Qt::ToolTipRole && (index.column() == Message || index.column() == Status)) {
     return r.message.empty() ? QVariant() : QVariant(qs(r.message));
   }
@@ -107,6 +116,8 @@ QVariant ResultsModel::data(const QModelIndex& index, int role) const {
       const QString ran_with = qs(tileName(r.tile));
       return p.tile.isAuto() && !r.tile.isAuto() ? QStringLiteral("auto → %1").arg(ran_with) : requested;
     }
+    // The worker of a run spread over several (gpu3); a run of one process ran on the run's device.
+    case Device: return r.worker.empty() ? QStringLiteral("—") : qs(r.worker);
     case Status: return qs(statusName(r.status));
     case Median: return sort ? QVariant(r.stats.median_ms) : (ran ? QVariant(inMs(r.stats.median_ms)) : QVariant());
     case Std: return sort ? QVariant(r.stats.std_ms) : (ran ? QVariant(inMs(r.stats.std_ms)) : QVariant());
@@ -155,7 +166,7 @@ bool ResultsFilter::filterAcceptsRow(int row, const QModelIndex& parent) const {
   return true;
 }
 
-ResultsView::ResultsView(const RunData* run_data, QWidget* parent) : QWidget(parent) {
+ResultsView::ResultsView(const RunData* run_data, QWidget* parent) : QWidget(parent), run_data_(run_data) {
   model_ = new ResultsModel(run_data, this);
   filter_ = new ResultsFilter(this);
   filter_->setSourceModel(model_);
@@ -211,6 +222,7 @@ ResultsView::ResultsView(const RunData* run_data, QWidget* parent) : QWidget(par
 
 void ResultsView::updateCount() {
   count_->setText(tr("%1 of %2 points").arg(filter_->rowCount()).arg(model_->rowCount()));
+  table_->setColumnHidden(ResultsModel::Device, !ranOnWorkers(run_data_->points()));
 }
 
 }  // namespace attnbench::ui

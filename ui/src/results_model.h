@@ -15,10 +15,14 @@ class QLabel;
 
 namespace attnbench::ui {
 
+// Whether the points ran on several workers (--gpus): only then is the Device column shown; else every
+// point ran on the run's device.
+bool ranOnWorkers(const std::vector<PointResult>& points);
+
 class ResultsModel : public QAbstractTableModel {
   Q_OBJECT
  public:
-  enum Column { Index, Model, Batch, SeqLen, DTypeCol, Causal, Kernel, Tile, Status, Median, Std, Tflops,
+  enum Column { Index, Model, Batch, SeqLen, DTypeCol, Causal, Kernel, Tile, Device, Status, Median, Std, Tflops,
                 Speedup, Peak, Predicted, MaxError, Correct, Message, ColumnCount };
   static constexpr int SortRole = Qt::UserRole + 1;  // numbers sort as numbers
 
@@ -58,6 +62,7 @@ class ResultsView : public QWidget {
 
  private:
   void updateCount();
+  const RunData* run_data_;
   ResultsModel* model_;
   ResultsFilter* filter_;
   QTableView* table_;

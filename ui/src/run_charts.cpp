@@ -342,6 +342,7 @@ void RunCharts::reset(std::vector<ChartRun> runs, const QString& context) {
     if (run.spec.workload == Workload::Decode) q_lens.insert(run.spec.q_lens.begin(), run.spec.q_lens.end());
   }
   many_q_lens_ = q_lens.size() > 1;
+  split_workers_ = std::any_of(runs_.begin(), runs_.end(), [](const ChartRun& run) { return run.workers.size() > 1; });
   useWorkloadRate();
   // GiB on the memory axis for devices with tens of GiB (its labels stay short), else MiB.
   std::uint64_t largest_memory = 0;
@@ -453,7 +454,8 @@ void RunCharts::preparePlot(ChartKind kind) {
   // mid-run would lay each chart out again and redraw all of its points. Flash first in each
   // legend group (the sweep runs standard first); groups keep the sweep's order.
   const bool speedup = choice.metric == ChartMetric::Speedup;
-  if (speedup && !many_kernels_) {
+  // Curves split by worker are made as points arrive: which worker runs a point is not known before.
+  if ((speedup && !many_kernels_) || split_workers_) {
     tidyLegend(kind);
     return;
   }
@@ -602,11 +604,12 @@ void RunCharts::placeReferenceLabels(ChartKind kind) {
   }
 }
 
-QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel, ChartX x) const {
+QString RunCharts::curveName(const SweepPoint& p, int run_slot, bool with_kernel, ChartX x, const std::string& worker) const {
   QStringList parts;
   if (runs_.size() > 1 && run_slot >= 0 && static_cast<std::size_t>(run_slot) < runs_.size()) {
     parts << runs_[static_cast<std::size_t>(run_slot)].label;
   }
+  if (!worker.empty()) parts << qs(worker);
   if (with_kernel) {
     QString kernel = qs(kernelName(p.kernel));
     if (many_tiles_ && p.kernel == KernelKind::Flash) kernel += QLatin1Char(' ') + qs(tileName(p.tile));
@@ -652,12 +655,12 @@ QColor RunCharts::groupColor(const std::string& group_key) {
   return color;
 }
 
-QLineSeries* RunCharts::curveFor(ChartKind kind, const SweepPoint& p, int run_slot) {
+QLineSeries* RunCharts::curveFor(ChartKind kind, const SweepPoint& p, int run_slot, const std::string& worker) {
   Plot& pl = plot(kind);
-  const QString name = curveName(p, run_slot, true, pl.choice.x);
+  const QString name = curveName(p, run_slot, true, pl.choice.x, worker);
   auto [it, inserted] = pl.curves.try_emplace(name.toStdString(), nullptr);
   if (inserted) {
-    const QString group = curveName(p, run_slot, false, pl.choice.x);
+    const QString group = curveName(p, run_slot, false, pl.choice.x, worker);
     // Colour says which batch (x model x run), the dash and the marker which kernel.
     const QPen pen(groupColor(group.toStdString()), 2.0,
                    p.kernel == KernelKind::Flash && many_tiles_ && !p.tile.isAuto() ? Qt::DashDotDotLine : kernelLine(p.kernel));
@@ -668,9 +671,9 @@ QLineSeries* RunCharts::curveFor(ChartKind kind, const SweepPoint& p, int run_sl
   return it->second;
 }
 
-QLineSeries* RunCharts::speedupFor(ChartKind kind, const SweepPoint& p, int run_slot) {
+QLineSeries* RunCharts::speedupFor(ChartKind kind, const SweepPoint& p, int run_slot, const std::string& worker) {
   Plot& pl = plot(kind);
-  const QString group = curveName(p, run_slot, false, pl.choice.x);
+  const QString group = curveName(p, run_slot, false, pl.choice.x, worker);
   auto [it, inserted] = pl.curves.try_emplace(group.toStdString(), nullptr);
   if (inserted) {
     it->second = addLine(kind, group, QPen(groupColor(group.toStdString()), 2.0));
@@ -905,11 +908,12 @@ void RunCharts::drawPoint(ChartKind kind, const PointResult& r, int run_slot) {
     }
   }
   const QString where = QStringLiteral("%1 = %2").arg(xSymbol(choice.x)).arg(x);
-  const QString head = curveName(p, run_slot, true, choice.x) + QLatin1Char('\n') + where;
+  const std::string worker = split_workers_ ? r.worker : std::string();
+  const QString head = curveName(p, run_slot, true, choice.x, worker) + QLatin1Char('\n') + where;
 
   const bool ran = (r.status == PointStatus::Ok || r.status == PointStatus::Failed) && r.stats.median_ms > 0;
   if (ran && choice.metric == ChartMetric::Speedup) {
-    auto& [flash, standard] = pl.speedups[curveName(p, run_slot, false, choice.x).toStdString()][x];
+    auto& [flash, standard] = pl.speedups[curveName(p, run_slot, false, choice.x, worker).toStdString()][x];
     if (r.status == PointStatus::Ok) {
       if (p.kernel == KernelKind::Flash) {
         flash = flash > 0 ? std::min(flash, r.stats.median_ms) : r.stats.median_ms;
@@ -919,9 +923,9 @@ void RunCharts::drawPoint(ChartKind kind, const PointResult& r, int run_slot) {
     }
     if (flash > 0 && standard > 0) {
       const double ratio = standard / flash;
-      placePoint(speedupFor(kind, p, run_slot), x, ratio,
+      placePoint(speedupFor(kind, p, run_slot, worker), x, ratio,
                  QStringLiteral("%1\n%2\nstandard %3 / flash %4 = %5×")
-                     .arg(curveName(p, run_slot, false, choice.x), where, formatMs(standard), formatMs(flash))
+                     .arg(curveName(p, run_slot, false, choice.x, worker), where, formatMs(standard), formatMs(flash))
                      .arg(ratio, 0, 'f', 2));
       extendY(kind, ratio);
     }
@@ -958,7 +962,7 @@ void RunCharts::drawPoint(ChartKind kind, const PointResult& r, int run_slot) {
       case ChartMetric::Speedup: break;
     }
     if (!(y > 0)) return;
-    QLineSeries* curve = curveFor(kind, p, run_slot);
+    QLineSeries* curve = curveFor(kind, p, run_slot, worker);
     placePoint(curve, x, y, head + QLatin1Char('\n') + tip + check);
     extendY(kind, y);
     if (const auto interval = timeInterval(r.stats, spread_); interval && choice.metric != ChartMetric::Memory &&
@@ -1173,6 +1177,11 @@ QStringList RunCharts::referenceLabels(ChartKind kind) const {
   QStringList labels;
   for (const ReferenceLine& ref : plot(kind).references) labels << ref.name + QLatin1Char(' ') + ref.value;
   return labels;
+}
+
+ChartRun chartRunOf(const RunRecord& run, const QString& label) {
+  return ChartRun{run.spec, run.device, label,
+                  qs(run.provenance.value("pool.workers")).split(QLatin1Char(','), Qt::SkipEmptyParts)};
 }
 
 }  // namespace attnbench::ui

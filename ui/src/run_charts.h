@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <QColor>
@@ -29,6 +30,7 @@
 
 #include "attnbench/device_info.h"
 #include "attnbench/results.h"
+#include "attnbench/store.h"
 #include "attnbench/sweep_spec.h"
 
 QT_BEGIN_NAMESPACE
@@ -78,10 +80,18 @@ QScatterSeries::MarkerShape kernelMarker(KernelKind kernel);
 
 // One run drawn by the charts.
 struct ChartRun {
+  ChartRun(SweepSpec run_spec, DeviceInfo run_device, QString run_label, QStringList run_workers = {})
+      : spec(std::move(run_spec)), device(std::move(run_device)), label(std::move(run_label)), workers(std::move(run_workers)) {}
   SweepSpec spec;
   DeviceInfo device;
   QString label;  // prefixes the series names when several runs are drawn ("#3", "#7")
+  // The worker processes the run was spread over (--gpus: "gpu0", "gpu1"); with more than one, each
+  // worker's points get curves of their own, named after it.
+  QStringList workers;
 };
+
+// A stored run as the charts draw it, labelled `label` (its workers from its provenance).
+ChartRun chartRunOf(const RunRecord& run, const QString& label);
 
 class RunCharts : public QObject {
   Q_OBJECT
@@ -190,8 +200,9 @@ class RunCharts : public QObject {
   QLineSeries* addLine(ChartKind kind, const QString& name, const QPen& pen);
   void addReferenceLine(ChartKind kind, const QString& name, double y, const QColor& color, const QString& tip);
   void placeReferenceLabels(ChartKind kind);
-  QLineSeries* curveFor(ChartKind kind, const SweepPoint& point, int run_slot);
-  QLineSeries* speedupFor(ChartKind kind, const SweepPoint& point, int run_slot);
+  // `worker`: the point's worker when curves are split by worker, else empty.
+  QLineSeries* curveFor(ChartKind kind, const SweepPoint& point, int run_slot, const std::string& worker = {});
+  QLineSeries* speedupFor(ChartKind kind, const SweepPoint& point, int run_slot, const std::string& worker = {});
   void decorate(ChartKind kind, QLineSeries* curve, KernelKind kernel);
   QColor groupColor(const std::string& group_key);
   void placePoint(QXYSeries* series, double x, double y, const QString& tip);
@@ -205,7 +216,8 @@ class RunCharts : public QObject {
   void setSeriesShown(QChart* in, QAbstractSeries* series, bool shown);
   void applyStyle(QAbstractSeries* series);
   // A curve's name: what varies, less the chart's x axis; the kernel unless `with_kernel` is false.
-  QString curveName(const SweepPoint& point, int run_slot, bool with_kernel, ChartX x = ChartX::SeqLen) const;
+  QString curveName(const SweepPoint& point, int run_slot, bool with_kernel, ChartX x = ChartX::SeqLen,
+                    const std::string& worker = {}) const;
   void joinLegendGroup(ChartKind kind, QLineSeries* series, const SweepPoint& point, const QString& group);
   void tidyLegend(ChartKind kind);  // legend side, group labels, member entries hidden
   // Draws the chart afresh from every point given (after a new choice or spread), keeping what the
@@ -231,6 +243,7 @@ class RunCharts : public QObject {
   std::unordered_map<QScatterSeries*, QList<QPointF>> staged_skipped_;
   // Which axes vary (and so go into the series names).
   bool many_models_ = false, many_dtypes_ = false, many_causal_ = false, many_tiles_ = false;
+  bool split_workers_ = false;  // a run spread over several workers: a curve per worker
   bool many_q_lens_ = false;    // decode steps of several new-row counts: q is part of a curve's name
   bool all_decode_ = false;     // every run is a decode run: N is the KV cache length, the rate is GB/s
   bool all_inference_ = false;  // every run is an inference run: the rate chart is the time to first token

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <utility>
 #include <variant>
 
@@ -73,6 +74,16 @@ void RunData::refresh(int max_rows) {
     Q_EMIT pointsUpdated(rows);
   }
   if (std::exchange(progress_dirty_, false)) Q_EMIT progressChanged(done_, run_.total_points);
+}
+
+QString RunData::pointsPerWorker() const {
+  std::map<std::string, int> counts;
+  for (const auto& p : points_) {
+    if (!p.worker.empty()) ++counts[p.worker];
+  }
+  QStringList parts;
+  for (const auto& [worker, count] : counts) parts << QStringLiteral("%1 %2").arg(qs(worker)).arg(count);
+  return parts.join(QStringLiteral(" · "));
 }
 
 double RunData::etaSeconds() const {

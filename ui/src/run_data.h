@@ -66,6 +66,9 @@ class RunData : public QObject {
   // of this invocation's points (before the first, the prediction at the device's ceilings);
   // negative when unknown.
   double etaSeconds() const;
+  // The points each worker has finished, for a run over several (--gpus): "gpu0 5 · gpu1 7", by label;
+  // empty for a run of one process.
+  QString pointsPerWorker() const;
 
   // Loads the points recorded before a resumed run_started (set by the window; may stay empty).
   std::function<std::vector<PointResult>(std::int64_t run_id)> earlierPoints;

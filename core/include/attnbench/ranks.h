@@ -37,6 +37,10 @@ RankInfo rankFromFlags(int rank, int world_size);
 // rank computes the same plan from the same costs. Returns, per point, its rank.
 std::vector<int> shardByCost(const std::vector<double>& costs, int world_size);
 
+// The predicted cost of each of `points` on a nominal device (the cost model's arithmetic and traffic at
+// fixed ceilings): it orders and deals points the same way on any hardware.
+std::vector<double> nominalPointCosts(const SweepSpec& spec, const std::vector<SweepPoint>& points);
+
 // The plan of a sharded sweep: shardByCost over the points' predicted cost on a nominal device, so that
 // ranks on different hardware (or with different measured ceilings) still compute the same plan.
 // Returns, per point of `points` (the whole expansion of `spec`), its rank.

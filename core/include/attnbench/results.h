@@ -100,6 +100,12 @@ struct PointResult {
   std::optional<CorrectnessResult> correctness;
   std::optional<InferenceMetrics> inference;  // inference points that ran
   std::string started_at, finished_at;  // ISO 8601 UTC
+  // The worker process that ran the point, in a run spread over several (--gpus, --workers): its label
+  // ("gpu3", "worker1"), the GPU index that --gpus named (-1: a CPU worker), and its device's name
+  // with the PCI bus id where known. Empty label: the run's one process on the run's device.
+  std::string worker;
+  int device_index = -1;
+  std::string worker_device;
 };
 
 // The bytes a kernel must move through device memory at the least: Q, K and V read once, O written once;

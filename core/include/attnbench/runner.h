@@ -39,6 +39,9 @@ class InferencePointRunner;
 class Runner {
  public:
   Runner(Store& store, Backend& backend, EventSink sink);
+  // A runner without a store, for a pool worker whose parent records the points (docs/CLUSTER.md):
+  // only startWorker and runUnrecorded may be called.
+  explicit Runner(Backend& backend);
   ~Runner();
   // Set from a signal handler or the GUI; checked between samples. The point in progress is dropped
   // and the run is marked interrupted.
@@ -59,6 +62,16 @@ class Runner {
   // disk) ends run() and resume() with a StoreWriteError that says how to resume.
   RunOutcome resume(std::int64_t run_id);
 
+  // A pool worker's start: the timing options of `spec`, and the device with `ceilings` (measured now
+  // when nullopt, unless setMeasureCeilings(false)). Returns the device.
+  const DeviceInfo& startWorker(const SweepSpec& spec, const std::optional<DeviceCeilings>& ceilings);
+  // Runs one point of `spec` without recording it and adds its kernel time to `kernel_ms`; nullopt when
+  // the cancel flag stopped it. A DeviceFault propagates. The correctness bar is `baseline_error` when
+  // given (the standard kernel's measured error on the point's inputs, measured by another process),
+  // else, as in run(), the error of the standard point of the same inputs this runner ran.
+  std::optional<PointResult> runUnrecorded(const SweepSpec& spec, const SweepPoint& point,
+                                           std::optional<double> baseline_error, double& kernel_ms);
+
  private:
   RunOutcome runPoints(std::int64_t run_id, const SweepSpec& spec, const std::vector<SweepPoint>& points,
                        std::vector<PointResult> earlier, bool resumed);
@@ -75,7 +88,7 @@ class Runner {
   bool cancelled() const { return cancel_ != nullptr && cancel_->load(); }
   void emit(const RunEvent& event) const;
 
-  Store& store_;
+  Store* store_;  // null in a pool worker's runner
   Backend& backend_;
   EventSink sink_;
   const std::atomic<bool>* cancel_ = nullptr;
@@ -87,6 +100,14 @@ class Runner {
   std::map<std::uint64_t, double> baseline_errors_;
   std::unique_ptr<InferencePointRunner> inference_;  // the inference workload's points (the engine)
 };
+
+// The seed of a point's random inputs. It depends on the shape only (not the kernel or tile), so every
+// kernel of one shape sees the same Q, K, V and flash is checked against the standard kernel's error.
+std::uint64_t pointInputSeed(std::uint64_t spec_seed, const SweepPoint& point);
+
+// The points of `run` that a resume measures: those never recorded or recorded as an error (of a rank's
+// run, only its share), in sweep order. `earlier` receives the recorded points it keeps.
+std::vector<SweepPoint> pointsToResume(Store& store, const RunRecord& run, std::vector<PointResult>& earlier);
 
 // Checks the sampled rows of a prepared, already-run point against an fp64 reference. The rows depend
 // only on `seed`, so points of one shape are checked on the same rows. `baseline_error`: the measured
