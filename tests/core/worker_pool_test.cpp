@@ -248,8 +248,7 @@ TEST(WorkerPool, BadCombinationsExitWithTwoBeforeAnythingRuns) {
       {{"--batch", "--gpus", "99"}, "--gpus"},
       {{"runs", "--workers", "2"}, "does not take --workers"},
       {{"--workers", "2"}, "add --batch"},
-      {{"--batch", "--workload", "inference", "-m", "tiny-llama", "--device", "cpu", "--workers", "2", "--tensor-parallel",
-        "2"},
+      {{"--batch", "--workload", "inference", "--device", "cpu", "--workers", "2", "--tensor-parallel", "2"},
        "give each worker one device"},
   };
   for (const auto& [args, expected] : cases) {
