@@ -116,11 +116,7 @@ int serveRequests(const std::string& label) {
       result = runner.runUnrecorded(spec, point, baseline_error, kernel_ms);
     } catch (const DeviceFault& e) {
       // The context is unusable: the point is reported as an error and this worker ends.
-      PointResult r;
-      r.point = point;
-      r.status = PointStatus::Error;
-      r.message = std::string("device fault: ") + e.what();
-      r.started_at = r.finished_at = isoTimestampNow();
+      const PointResult r = PointResult::started(point).finish(PointStatus::Error, std::string("device fault: ") + e.what());
       writeLine(eventToJson(PointFinishedEvent{0, 0, 0, r}));
       return kExitDeviceFault;
     }
@@ -502,14 +498,9 @@ void Pool::onDeath(Worker& w) {
     if (deaths.size() < 2) {
       retry.points.push_back(point);
     } else {
-      PointResult r;
-      r.point = point;
-      r.status = PointStatus::Error;
-      r.message = "its worker died twice running it (";
-      for (std::size_t i = 0; i < deaths.size(); ++i) r.message += (i ? "; " : "") + deaths[i];
-      r.message += ")";
-      r.started_at = r.finished_at = isoTimestampNow();
-      record(w, std::move(r));
+      std::string why = "its worker died twice running it (";
+      for (std::size_t i = 0; i < deaths.size(); ++i) why += (i ? "; " : "") + deaths[i];
+      record(w, PointResult::started(point).finish(PointStatus::Error, why + ")"));
     }
   }
   for (auto& p : w.group) retry.points.push_back(p);

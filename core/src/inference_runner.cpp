@@ -143,17 +143,9 @@ std::string memoryText(const engine::MemoryBreakdown& m) {
 PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& point, const DeviceInfo& device,
                                       std::uint64_t budget_bytes, const std::function<void()>& check_cancel,
                                       double& kernel_ms) {
-  PointResult r;
-  r.point = point;
-  r.started_at = isoTimestampNow();
-  auto finish = [&r](PointStatus status, std::string message) {
-    r.status = status;
-    r.message = std::move(message);
-    r.finished_at = isoTimestampNow();
-    return r;
-  };
+  PointResult r = PointResult::started(point);
   if (point.kernel == KernelKind::Cudnn) {
-    return finish(PointStatus::Skipped, "the inference engine runs flash and standard attention, not cuDNN");
+    return r.finish(PointStatus::Skipped, "the inference engine runs flash and standard attention, not cuDNN");
   }
   const InferenceSettings& o = point.inference;
   const int n = point.shape.seq_kv;
@@ -163,7 +155,7 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
   try {
     c.model = o.ckpt_dir.empty() ? point.model : engine::Checkpoint::open(o.ckpt_dir).model();
   } catch (const InputError& ex) {  // the checkpoint changed since the run started (a resumed run, say)
-    return finish(PointStatus::Error, ex.what());
+    return r.finish(PointStatus::Error, ex.what());
   }
   c.checkpoint_dir = o.ckpt_dir;
   c.device = device.kind == "cuda" ? EngineDevice::Cuda : EngineDevice::Cpu;
@@ -179,18 +171,18 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
   c.tensor_parallel = o.tensor_parallel;
   c.seed = spec.seed;
   if (const std::string reason = engine::unsupportedReason(c); !reason.empty()) {
-    return finish(PointStatus::Skipped, reason);
+    return r.finish(PointStatus::Skipped, reason);
   }
   const engine::MemoryBreakdown need = engine::predictMemory(c);
   r.predicted_bytes = need.total();
   // Tensor parallel CPU ranks share the host: every rank's weights count.
   if (c.device == EngineDevice::Cpu && need.weights * static_cast<std::uint64_t>(c.tensor_parallel) > kCpuEngineMaxWeightBytes) {
-    return finish(PointStatus::Skipped, "the CPU engine runs tiny models (weights up to " +
+    return r.finish(PointStatus::Skipped, "the CPU engine runs tiny models (weights up to " +
                                             formatBytes(kCpuEngineMaxWeightBytes) + "); " + c.model.name + " has " +
                                             formatBytes(need.weights) + " of fp32 weights");
   }
   if (need.total() > budget_bytes) {
-    return finish(PointStatus::Skipped, "would need " + memoryText(need) + ", limit " + formatBytes(budget_bytes) +
+    return r.finish(PointStatus::Skipped, "would need " + memoryText(need) + ", limit " + formatBytes(budget_bytes) +
                                             (spec.max_memory_bytes ? " (--max-memory)" : " (free memory)"));
   }
 
@@ -311,14 +303,14 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
       if (!failed.empty()) failed += " (tolerance " + std::to_string(kLogitTolerance) + " x the largest |logit|)";
     }
     r.inference = m;
-    return finish(failed.empty() ? PointStatus::Ok : PointStatus::Failed, failed);
+    return r.finish(failed.empty() ? PointStatus::Ok : PointStatus::Failed, failed);
   } catch (const OutOfMemory& ex) {
     if (e) r.peak_bytes = e->allocated().total();
-    return finish(PointStatus::Oom, ex.what());
+    return r.finish(PointStatus::Oom, ex.what());
   } catch (const DeviceFault&) {
     throw;
   } catch (const std::runtime_error& ex) {
-    return finish(PointStatus::Error, ex.what());
+    return r.finish(PointStatus::Error, ex.what());
   }
 }
 

@@ -112,4 +112,18 @@ std::string isoTimestampNow() {
   return out;
 }
 
+PointResult PointResult::started(const SweepPoint& point) {
+  PointResult r;
+  r.point = point;
+  r.started_at = isoTimestampNow();
+  return r;
+}
+
+PointResult PointResult::finish(PointStatus outcome, std::string text) {
+  status = outcome;
+  message = std::move(text);
+  finished_at = isoTimestampNow();
+  return *this;
+}
+
 }  // namespace attnbench

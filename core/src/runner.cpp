@@ -144,23 +144,15 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
     return inference_->run(spec, point, device_, spec.max_memory_bytes.value_or(backend_.memoryBudgetBytes()),
                            check_cancel, kernel_ms);
   }
-  PointResult r;
-  r.point = point;
-  r.started_at = isoTimestampNow();
-  auto finish = [&r](PointStatus status, std::string message) {
-    r.status = status;
-    r.message = std::move(message);
-    r.finished_at = isoTimestampNow();
-    return r;
-  };
+  PointResult r = PointResult::started(point);
 
   if (std::string reason = backend_.unsupportedReason(point); !reason.empty()) {
-    return finish(PointStatus::Skipped, reason);
+    return r.finish(PointStatus::Skipped, reason);
   }
   r.predicted_bytes = backend_.predictBytes(point);
   const std::uint64_t budget = spec.max_memory_bytes.value_or(backend_.memoryBudgetBytes());
   if (r.predicted_bytes > budget) {
-    return finish(PointStatus::Skipped, "would need " + formatBytes(r.predicted_bytes) + ", limit " + formatBytes(budget) +
+    return r.finish(PointStatus::Skipped, "would need " + formatBytes(r.predicted_bytes) + ", limit " + formatBytes(budget) +
                                             (spec.max_memory_bytes ? " (--max-memory)" : " (free device memory)"));
   }
 
@@ -168,11 +160,11 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
   try {
     prepared = backend_.prepare(point, pointInputSeed(spec.seed, point), budget);
   } catch (const OutOfMemory& e) {
-    return finish(PointStatus::Oom, e.what());
+    return r.finish(PointStatus::Oom, e.what());
   } catch (const DeviceFault&) {
     throw;
   } catch (const std::runtime_error& e) {
-    return finish(PointStatus::Error, e.what());
+    return r.finish(PointStatus::Error, e.what());
   }
   r.tile = prepared->resolvedTile();
   r.splits = prepared->splits();
@@ -187,12 +179,12 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
     recordClocks(r, clock_before, backend_.readSmClock());
   } catch (const OutOfMemory& e) {
     r.peak_bytes = prepared->peakBytes();
-    return finish(PointStatus::Oom, e.what());
+    return r.finish(PointStatus::Oom, e.what());
   } catch (const DeviceFault&) {
     throw;
   } catch (const std::runtime_error& e) {
     r.peak_bytes = prepared->peakBytes();
-    return finish(PointStatus::Error, e.what());
+    return r.finish(PointStatus::Error, e.what());
   }
   r.stats = computeStats(r.samples_ms);
   computeRates(r, device_.ceilings);
@@ -218,10 +210,10 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
       std::string why = c.unwritten > 0 ? std::to_string(c.unwritten) + " output elements never written"
                                         : "max error " + std::to_string(c.max_abs_error) + " > tolerance " +
                                               std::to_string(c.tolerance);
-      return finish(PointStatus::Failed, note.empty() ? why : why + "; " + note);
+      return r.finish(PointStatus::Failed, note.empty() ? why : why + "; " + note);
     }
   }
-  return finish(PointStatus::Ok, note);
+  return r.finish(PointStatus::Ok, note);
 }
 
 DeviceInfo Runner::deviceWithCeilings() {
@@ -344,10 +336,7 @@ RunOutcome Runner::runPoints(std::int64_t run_id, const SweepSpec& spec, const s
         r = runPointTimed(spec, point, kernel_ms);
       } catch (const DeviceFault& e) {
         // Record the point that hit the fault, then end the run: the context is unusable.
-        r.point = point;
-        r.status = PointStatus::Error;
-        r.message = std::string("device fault: ") + e.what();
-        r.started_at = r.finished_at = isoTimestampNow();
+        r = PointResult::started(point).finish(PointStatus::Error, std::string("device fault: ") + e.what());
         store_->recordPoint(run_id, r);
         throw;
       }

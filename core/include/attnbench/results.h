@@ -106,6 +106,11 @@ struct PointResult {
   std::string worker;
   int device_index = -1;
   std::string worker_device;
+
+  // A point's result as it starts (the point and the start time), and its end: the outcome and its
+  // message stamped with the finish time, returned as a copy for the runner to hand on.
+  static PointResult started(const SweepPoint& point);
+  PointResult finish(PointStatus outcome, std::string text);
 };
 
 // The bytes a kernel must move through device memory at the least: Q, K and V read once, O written once;

@@ -58,10 +58,7 @@ kernels::DecodeParams decodeStep(const EngineConfig& c, int cached) {
   kernels::DecodeParams d;
   kernels::setShape(d, kernels::DecodeShape{static_cast<const kernels::AttentionShape&>(a)});
   d.softmax_scale = a.softmax_scale;
-  d.q_batch_stride = a.q_batch_stride, d.q_head_stride = a.q_head_stride, d.q_row_stride = a.q_row_stride;
-  d.k_batch_stride = a.k_batch_stride, d.k_head_stride = a.k_head_stride, d.k_row_stride = a.k_row_stride;
-  d.v_batch_stride = a.v_batch_stride, d.v_head_stride = a.v_head_stride, d.v_row_stride = a.v_row_stride;
-  d.o_batch_stride = a.o_batch_stride, d.o_head_stride = a.o_head_stride, d.o_row_stride = a.o_row_stride;
+  kernels::copyStrides(d, a);
   return d;
 }
 

@@ -82,6 +82,16 @@ struct AttentionParams : AttentionShape {
   float softmax_scale = 1.0f;  // usually 1/sqrt(D)
 };
 
+// Copies the element strides of Q, K, V and O between params structs that name them alike
+// (AttentionParams and DecodeParams): a decode step viewed as a prefill problem and back.
+template <typename To, typename From>
+constexpr void copyStrides(To& to, const From& from) {
+  to.q_batch_stride = from.q_batch_stride, to.q_head_stride = from.q_head_stride, to.q_row_stride = from.q_row_stride;
+  to.k_batch_stride = from.k_batch_stride, to.k_head_stride = from.k_head_stride, to.k_row_stride = from.k_row_stride;
+  to.v_batch_stride = from.v_batch_stride, to.v_head_stride = from.v_head_stride, to.v_row_stride = from.v_row_stride;
+  to.o_batch_stride = from.o_batch_stride, to.o_head_stride = from.o_head_stride, to.o_row_stride = from.o_row_stride;
+}
+
 // The usual softmax scale 1/sqrt(D).
 inline float defaultSoftmaxScale(int head_dim) { return 1.0f / std::sqrt(static_cast<float>(head_dim)); }
 

@@ -248,10 +248,7 @@ inline AttentionParams decodeAsAttention(const DecodeParams& p, int first, int c
   a.v = at(p.v, p.v_batch_stride);
   a.o = const_cast<void*>(at(p.o, p.o_batch_stride));
   a.lse = p.lse != nullptr ? p.lse + std::int64_t{first} * p.heads_q * p.seq_q : nullptr;
-  a.q_batch_stride = p.q_batch_stride, a.q_head_stride = p.q_head_stride, a.q_row_stride = p.q_row_stride;
-  a.k_batch_stride = p.k_batch_stride, a.k_head_stride = p.k_head_stride, a.k_row_stride = p.k_row_stride;
-  a.v_batch_stride = p.v_batch_stride, a.v_head_stride = p.v_head_stride, a.v_row_stride = p.v_row_stride;
-  a.o_batch_stride = p.o_batch_stride, a.o_head_stride = p.o_head_stride, a.o_row_stride = p.o_row_stride;
+  copyStrides(a, p);
   static_cast<AttentionShape&>(a) = p;
   a.batch = count;
   a.seq_kv = kv_len;
