@@ -1,6 +1,6 @@
 // A run spread over worker processes (--gpus; the fixture is a real `--workers 2` stream on the CPU): the
-// results table's device column, the points per worker, the charts' curves per worker and the history's
-// device count; a run of one process shows none of them.
+// results table's device column, the points per worker, the charts' curves per worker (when their devices
+// differ) and the history's device count; a run of one process shows none of them.
 #include <gtest/gtest.h>
 
 #include <QStandardItemModel>
@@ -63,11 +63,21 @@ TEST(PoolRun, TheTableShowsEachPointsWorkerAndTheChartsACurvePerWorker) {
                                         .arg(per_worker[QStringLiteral("worker0")])
                                         .arg(per_worker[QStringLiteral("worker1")]));
 
-  // A curve per worker and kernel: each point on the curve of the worker that ran it.
+  // Workers on alike devices share the curves: one per kernel, as in a run of one process.
   RunCharts charts;
   charts.reset({chartRunOf(data.run(), QStringLiteral("#1"))}, QString());
   charts.addPoints(data.points());
   std::set<QString> expected;
+  for (const auto& p : data.points()) expected.insert(qs(kernelName(p.point.kernel)) + QStringLiteral(" B=1"));
+  EXPECT_EQ(drawnCurves(charts), expected);
+
+  // Workers on devices of different kinds: a curve per worker and kernel, each point on the curve of
+  // the worker that ran it.
+  RunRecord mixed = data.run();
+  mixed.provenance.set("worker1.device", "Other CPU (socket 1)");
+  charts.reset({chartRunOf(mixed, QStringLiteral("#1"))}, QString());
+  charts.addPoints(data.points());
+  expected.clear();
   for (const auto& p : data.points()) expected.insert(qs(p.worker + " " + kernelName(p.point.kernel)) + QStringLiteral(" B=1"));
   EXPECT_EQ(drawnCurves(charts), expected);
 }

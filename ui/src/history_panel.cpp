@@ -38,13 +38,12 @@ QString detailsText(const RunRecord& run) {
 QString deviceText(const RunRecord& run, QString& tooltip) {
   const QString device = qs(run.device.name.empty() ? run.device.id : run.device.name);
   tooltip = qs(run.device.id) + QStringLiteral(" on ") + qs(run.host);
-  const QStringList workers = qs(run.provenance.value("pool.workers")).split(QLatin1Char(','), Qt::SkipEmptyParts);
+  const std::vector<RunWorker> workers = runWorkers(run);
   if (workers.size() < 2) return device;
   QStringList names;
-  for (const QString& w : workers) {
-    const QString worker_device = qs(run.provenance.value(w.toStdString() + ".device"));
-    tooltip += QStringLiteral("\n%1: %2").arg(w, worker_device);
-    names << worker_device.section(QStringLiteral(" ("), 0, 0);  // the name without the bus id
+  for (const RunWorker& w : workers) {
+    tooltip += QStringLiteral("\n%1: %2").arg(w.label, w.device);
+    names << w.deviceName();
   }
   names.removeDuplicates();
   return names.size() == 1 ? QStringLiteral("%1 ×%2").arg(names.front()).arg(workers.size())

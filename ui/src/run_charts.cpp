@@ -1180,8 +1180,14 @@ QStringList RunCharts::referenceLabels(ChartKind kind) const {
 }
 
 ChartRun chartRunOf(const RunRecord& run, const QString& label) {
-  return ChartRun{run.spec, run.device, label,
-                  qs(run.provenance.value("pool.workers")).split(QLatin1Char(','), Qt::SkipEmptyParts)};
+  const std::vector<RunWorker> workers = runWorkers(run);
+  QStringList labels, names;
+  for (const RunWorker& w : workers) {
+    labels << w.label;
+    names << w.deviceName();
+  }
+  names.removeDuplicates();
+  return ChartRun{run.spec, run.device, label, names.size() > 1 ? labels : QStringList{}};
 }
 
 }  // namespace attnbench::ui

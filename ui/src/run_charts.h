@@ -85,12 +85,14 @@ struct ChartRun {
   SweepSpec spec;
   DeviceInfo device;
   QString label;  // prefixes the series names when several runs are drawn ("#3", "#7")
-  // The worker processes the run was spread over (--gpus: "gpu0", "gpu1"); with more than one, each
-  // worker's points get curves of their own, named after it.
+  // Workers whose points get curves of their own, named after them ("gpu0", "gpu1"): those of a run
+  // spread over devices of different kinds. Workers on alike devices share curves (which worker ran a
+  // point follows the hand-out order, not the problem), and the results table names each point's.
   QStringList workers;
 };
 
-// A stored run as the charts draw it, labelled `label` (its workers from its provenance).
+// A stored run as the charts draw it, labelled `label` (its workers from its provenance when their
+// devices differ).
 ChartRun chartRunOf(const RunRecord& run, const QString& label);
 
 class RunCharts : public QObject {

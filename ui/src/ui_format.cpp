@@ -36,6 +36,16 @@ QString modelsSummary(const SweepSpec& spec) {
   return name;
 }
 
+QString RunWorker::deviceName() const { return device.section(QStringLiteral(" ("), 0, 0); }
+
+std::vector<RunWorker> runWorkers(const RunRecord& run) {
+  std::vector<RunWorker> workers;
+  for (const QString& label : qs(run.provenance.value("pool.workers")).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+    workers.push_back({label, qs(run.provenance.value(label.toStdString() + ".device"))});
+  }
+  return workers;
+}
+
 QString runTitle(const RunRecord& run) {
   return QStringLiteral("#%1 %2 — %3, %4")
       .arg(run.id)

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <QString>
 
@@ -28,6 +29,15 @@ QString pointLogLine(const PointResult& result);
 QString modelsSummary(const SweepSpec& spec);
 // "#12 sweep — cpu, completed"
 QString runTitle(const RunRecord& run);
+// The worker processes a run was spread over (--gpus, --workers), from its provenance: each worker's
+// label ("gpu1") and its device's name without the PCI bus id ("NVIDIA H200"). Empty for a run of
+// one process.
+struct RunWorker {
+  QString label;
+  QString device;  // as the worker recorded it, with the bus id: "NVIDIA H200 (0000:00:07.0)"
+  QString deviceName() const;
+};
+std::vector<RunWorker> runWorkers(const RunRecord& run);
 // ISO 8601 UTC from the store, shown in local time ("2026-11-25 14:45").
 QString localTime(const std::string& iso);
 
