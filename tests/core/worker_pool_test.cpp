@@ -88,7 +88,7 @@ std::string runStatus(const std::string& db_path, int run_id = 1) {
   return testing::queryCell(db_path, "SELECT status FROM runs WHERE id = " + std::to_string(run_id));
 }
 
-std::string provenanceOf(const std::string& db_path, int run_id = 1) {
+std::string storedProvenanceJson(const std::string& db_path, int run_id = 1) {
   return testing::queryCell(db_path, "SELECT provenance FROM run_provenance WHERE run_id = " + std::to_string(run_id));
 }
 
@@ -141,7 +141,7 @@ TEST(WorkerPool, ThreeWorkersGiveTheSingleProcessRunsPointsEachWithItsWorker) {
   EXPECT_EQ(runStatus(pool_db), "completed");
 
   // Every worker's device is in the run's provenance; the parent's event stream carries the worker.
-  const auto provenance = nlohmann::json::parse(provenanceOf(pool_db));
+  const auto provenance = nlohmann::json::parse(storedProvenanceJson(pool_db));
   EXPECT_EQ(provenance.value("pool.workers", ""), "worker0,worker1,worker2");
   for (const char* w : {"worker0", "worker1", "worker2"}) {
     EXPECT_FALSE(provenance.value(std::string(w) + ".device", "").empty()) << w;
