@@ -25,12 +25,8 @@ namespace {
 namespace fs = std::filesystem;
 using Result = testing::ExeResult;
 
-// 16 points: 4 sequence lengths x 2 batch sizes x 2 kernels of a tiny fp32 shape on the CPU.
-const std::vector<std::string> kTinySweep = {"--batch",  "--no-progress", "--device",    "cpu",   "--heads",
-                                             "4",        "--head-dim",    "32",          "--dtype", "fp32",
-                                             "--causal", "false",         "--seq-lens",  "16..128", "--batch-sizes",
-                                             "1,2",      "--kernels",     "flash,standard", "--repetitions", "3"};
-constexpr int kTinySweepPoints = 16;
+const std::vector<std::string>& kTinySweep = testing::kSmallCpuSweep;
+constexpr int kTinySweepPoints = testing::kSmallCpuSweepPoints;
 
 // Every variable a launcher sets that attnbench reads: a child starts with none of them.
 const char* const kLauncherVariables[] = {

@@ -77,4 +77,11 @@ inline std::string queryCell(const std::string& db_path, const std::string& sql)
   return v;
 }
 
+// A sweep of 16 points (4 sequence lengths x 2 batch sizes x 2 kernels of a tiny fp32 shape on the
+// CPU) for the tests that split one sweep over several processes and compare with a single run.
+inline const std::vector<std::string> kSmallCpuSweep = {
+    "--batch", "--no-progress", "--device", "cpu", "--heads", "4", "--head-dim", "32", "--dtype", "fp32", "--causal",
+    "false", "--seq-lens", "16..128", "--batch-sizes", "1,2", "--kernels", "flash,standard", "--repetitions", "3"};
+constexpr int kSmallCpuSweepPoints = 16;
+
 }  // namespace attnbench::testing

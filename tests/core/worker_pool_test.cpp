@@ -24,15 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using Result = testing::ExeResult;
 
-// 16 points: 4 sequence lengths x 2 batch sizes x 2 kernels of a tiny fp32 shape on the CPU, one thread
-// per process (the workers share two cores).
-const std::vector<std::string> kTinySweep = {"--batch",  "--no-progress", "--device",    "cpu",     "--heads",
-                                             "4",        "--head-dim",    "32",          "--dtype", "fp32",
-                                             "--causal", "false",         "--seq-lens",  "16..128", "--batch-sizes",
-                                             "1,2",      "--kernels",     "flash,standard", "--repetitions", "3",
-                                             "--threads", "1"};
-constexpr int kTinySweepPoints = 16;
-
 // Launcher variables would make a process a rank: the children start without them.
 const char* const kLauncherVariables[] = {"RANK",         "WORLD_SIZE",   "LOCAL_RANK",  "OMPI_COMM_WORLD_RANK",
                                           "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_SIZE", "SLURM_PROCID",
@@ -42,6 +33,10 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
   a.insert(a.end(), b.begin(), b.end());
   return a;
 }
+
+// The small CPU sweep, one thread per process (the workers share two cores).
+const std::vector<std::string> kTinySweep = concat(testing::kSmallCpuSweep, {"--threads", "1"});
+constexpr int kTinySweepPoints = testing::kSmallCpuSweepPoints;
 
 std::function<void()> environment(std::map<std::string, std::string> set) {
   return [set = std::move(set)] {
