@@ -264,11 +264,12 @@ void addSweepOptions(CLI::App& app, SweepFlags& f) {
   app.add_option("--prompt", f.prompt, "inference: prompt text (with --tokenizer; default synthetic token ids)")
       ->group(group);
   app.add_flag("--distributed", f.distributed,
-               "inference, seed spelling: tensor parallel over the visible GPUs (under a launcher: its ranks share "
+               "the seed's spelling: tensor parallel over the visible GPUs (under a launcher: its ranks share "
                "the points)")
       ->group(group);
   app.add_option("--tensor-parallel,--tensor_parallel", f.tensor_parallel,
-                 "inference: split each model over N GPUs (or CPU ranks) the Megatron way, one process (1)")
+                 "split each point over N GPUs (or CPU ranks) the Megatron way, one process: attention and decode "
+                 "split the heads, inference the whole model (1)")
       ->group(group);
   app.add_option("--repetitions", f.repetitions, "timed samples per point (fixed; default: the noise rule below)")
       ->group(group);
@@ -391,7 +392,7 @@ SweepSpec buildSpec(const SweepFlags& f) {
   if (f.distributed && spec.workload != Workload::Inference) {
     throw InputError("--distributed applies to the inference workload");
   }
-  if (f.tensor_parallel) spec.inference.tensor_parallel = *f.tensor_parallel;
+  if (f.tensor_parallel) spec.tensor_parallel = *f.tensor_parallel;
   validateSpec(spec);
   return spec;
 }
@@ -564,11 +565,13 @@ void printRunHeader(std::ostream& out, const RunRecord& r) {
 }
 
 // The tensor parallel degree of a new run: --tensor-parallel N, or --distributed = every visible GPU
-// (one process drives them through NCCL). Under a launcher's ranks, --distributed keeps its sharding
-// of the points, each point on one device. Returns what to tell the user, if anything.
+// (one process drives them: the inference workload through NCCL, attention and decode with each
+// rank's heads on their own). Under a launcher's ranks, --distributed keeps its sharding of the
+// points, each point on one device. Returns what to tell the user, if anything.
 std::string resolveTensorParallel(const SweepFlags& f, bool launcher_ranks, SweepSpec& spec) {
-  int& degree = spec.inference.tensor_parallel;
+  int& degree = spec.tensor_parallel;
   const bool gpu = resolvesToCuda(spec.device);
+  const bool model_split = spec.workload == Workload::Inference;  // else the heads only, no collective
   if (f.distributed && !f.tensor_parallel) {
     if (launcher_ranks) {
       return "--distributed under a launcher: its ranks share the sweep's points, each point on one device "
@@ -578,21 +581,25 @@ std::string resolveTensorParallel(const SweepFlags& f, bool launcher_ranks, Swee
   }
   const std::string flag = "--tensor-parallel " + std::to_string(degree);
   for (const ModelPreset& m : spec.models) {
-    if (std::string why = engine::tensorParallelReason(m, degree); !why.empty()) throw InputError(flag + ": " + why);
+    const std::string why = model_split ? engine::tensorParallelReason(m, degree) : headSplitReason(m, degree);
+    if (!why.empty()) throw InputError(flag + ": " + why);
   }
   if (degree > 1 && launcher_ranks) {
     throw InputError(flag + " runs one process over " + std::to_string(degree) +
                      " devices: start it once per node, not as a launcher's ranks (docs/CLUSTER.md)");
   }
   if (degree > 1 && gpu) {
-    if (!engine::gpuCollectivesAvailable()) throw InputError(flag + " on GPUs needs NCCL: " + engine::gpuCollectivesDescription());
+    if (model_split && !engine::gpuCollectivesAvailable()) {
+      throw InputError(flag + " on GPUs needs NCCL: " + engine::gpuCollectivesDescription());
+    }
     if (const int visible = engine::visibleCudaDevices(); degree > visible) {
       throw InputError(flag + " needs " + std::to_string(degree) + " GPUs; " + std::to_string(visible) + " visible");
     }
   }
   if (degree > 1) {
-    return "tensor parallel over " + std::to_string(degree) +
-           (gpu ? " GPUs (" + engine::gpuCollectivesDescription() + ")" : std::string(" CPU ranks (threads)"));
+    const std::string over = gpu ? std::to_string(degree) + " GPUs" : std::to_string(degree) + " CPU ranks (threads)";
+    if (!model_split) return "tensor parallel over " + over + ": each rank runs its share of the heads";
+    return "tensor parallel over " + over + (gpu ? " (" + engine::gpuCollectivesDescription() + ")" : std::string());
   }
   return f.distributed ? "--distributed: one device visible, a run of world size 1 (the points of a plain run)" : "";
 }
@@ -636,7 +643,7 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const PoolFla
     }
     worker_slots = poolSlots(pool, run.spec.device);
     if (!worker_slots.empty()) spec = run.spec;
-    else backend = makeBackend(run.spec.device, &note);
+    else backend = makeRunBackend(run.spec, &note);
     store = Store::openExisting(db_path);
   } else {
     spec = buildSpec(flags);  // bad input stops here, before anything is created
@@ -648,12 +655,12 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const PoolFla
     }
     if (share) pinRankGpu(share->rank, spec.device);
     tensor_parallel_note = resolveTensorParallel(flags, share.has_value(), spec);
-    if (!worker_slots.empty() && spec.inference.tensor_parallel > 1) {
+    if (!worker_slots.empty() && spec.tensor_parallel > 1) {
       throw InputError("--gpus/--workers give each worker one device; --tensor-parallel " +
-                       std::to_string(spec.inference.tensor_parallel) +
+                       std::to_string(spec.tensor_parallel) +
                        " (or --distributed over several GPUs) runs one process over several: drop one of them");
     }
-    if (worker_slots.empty()) backend = makeBackend(spec.device, &note);
+    if (worker_slots.empty()) backend = makeRunBackend(spec, &note);
     store = Store::open(share ? share->db_path : db_path);
   }
 

@@ -47,6 +47,18 @@ std::vector<DeviceInfo> listDevices() {
   return out;
 }
 
+std::unique_ptr<Backend> makeRunBackend(const SweepSpec& spec, std::string* note) {
+  const int ranks = spec.tensor_parallel;
+  if (ranks == 1 || spec.workload == Workload::Inference) return makeBackend(spec.device, note);
+  const int ordinal = ordinalOfDevice(spec.device);
+  // As makeBackend: "auto" falls back to the CPU, a named GPU that is absent is an error (from makeBackend).
+  const bool gpu = ordinal >= 0 || (ordinal == -2 && resolvesToCuda(spec.device));
+  if (ordinal == -2 && !gpu && note) *note = "no CUDA device: tensor parallel ranks on the CPU";
+  std::vector<std::string> devices;
+  for (int r = 0; r < ranks; ++r) devices.push_back(gpu ? "cuda:" + std::to_string(std::max(ordinal, 0) + r) : "cpu");
+  return makeTensorParallelBackend(devices);
+}
+
 bool resolvesToCuda(const std::string& device) {
   const int ordinal = ordinalOfDevice(device);
   if (ordinal == -1) return false;

@@ -36,17 +36,6 @@ double median(std::vector<double> v) {
 // All-reduces timed back to back per measurement (after one untimed).
 constexpr int kAllReduceReps = 20;
 
-// Per-rank samples: samples[rank][repetition] from each repetition's per-rank times.
-void addRankSamples(std::vector<std::vector<double>>& samples, const std::vector<double>& ms, double scale) {
-  samples.resize(ms.size());
-  for (std::size_t r = 0; r < ms.size(); ++r) samples[r].push_back(ms[r] * scale);
-}
-std::vector<double> rankMedians(const std::vector<std::vector<double>>& samples) {
-  std::vector<double> out;
-  for (const auto& s : samples) out.push_back(median(s));
-  return out;
-}
-
 // nccl-tests' bus bandwidth of an all-reduce of `bytes` over `ranks` in `ms`, GB/s: the algorithm
 // bandwidth (bytes / time) x 2 (n - 1) / n, what each rank's links carry in a ring.
 double allReduceBusGbps(double bytes, double ms, int ranks) {
@@ -168,7 +157,7 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
   c.max_tokens = o.depth + n + o.new_tokens + 1;
   c.max_step_tokens = o.depth + n + 1;
   c.cuda_graph = o.compile_mode == CompileMode::GraphReplay;
-  c.tensor_parallel = o.tensor_parallel;
+  c.tensor_parallel = point.tensor_parallel;
   c.seed = spec.seed;
   if (const std::string reason = engine::unsupportedReason(c); !reason.empty()) {
     return r.finish(PointStatus::Skipped, reason);
@@ -199,7 +188,7 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
     // Warm-up repetitions also capture the decode graphs; a repetition restarts from the depth.
     const int repetitions = spec.repetitions > 0 ? spec.repetitions : 3;
     std::vector<double> ttft;
-    std::vector<std::vector<double>> rank_ttft, rank_decode;
+    RankSamples rank_ttft, rank_decode;
     for (int i = 0; i < spec.warmup + repetitions; ++i) {
       check_cancel();
       e->setCacheLength(o.depth);
@@ -210,8 +199,8 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
       if (i < spec.warmup) continue;
       ttft.push_back(prefill);
       r.samples_ms.push_back(decode / o.new_tokens);
-      addRankSamples(rank_ttft, prefill_ranks, 1.0);
-      addRankSamples(rank_decode, e->rankMs(), 1.0 / o.new_tokens);
+      rank_ttft.add(prefill_ranks);
+      rank_decode.add(e->rankMs(), 1.0 / o.new_tokens);
     }
     // Without a cache every step recomputes the whole sequence: one forward of depth + N + 1 tokens.
     const int whole_count = o.depth + n + 1;
@@ -229,8 +218,8 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
     m.ttft_min_ms = *std::min_element(ttft.begin(), ttft.end());
     m.ttft_max_ms = *std::max_element(ttft.begin(), ttft.end());
     m.decode_no_cache_ms = median(no_cache);
-    m.rank_ttft_ms = rankMedians(rank_ttft);
-    m.rank_decode_ms = rankMedians(rank_decode);
+    m.rank_ttft_ms = rank_ttft.medians();
+    m.rank_decode_ms = rank_decode.medians();
     if (c.tensor_parallel > 1) {
       check_cancel();
       const double element = kernels::bytesPerElement(c.device == EngineDevice::Cpu ? DType::F32 : c.dtype);

@@ -96,6 +96,23 @@ int hiddenSize(int heads, int head_dim) {
   return __builtin_mul_overflow(heads, head_dim, &hidden) ? 0 : hidden;
 }
 
+std::string headSplitReason(const ModelPreset& m, int ranks) {
+  const std::string degree = "tensor parallel " + std::to_string(ranks);
+  if (ranks < 1) return "the tensor parallel degree must be at least 1, not " + std::to_string(ranks);
+  if (m.heads % ranks != 0) return degree + " does not divide " + m.name + "'s " + std::to_string(m.heads) + " query heads";
+  if (m.kv_heads % ranks != 0 && ranks % m.kv_heads != 0) {
+    return degree + " neither divides " + m.name + "'s " + std::to_string(m.kv_heads) + " KV heads nor is a multiple of them";
+  }
+  return {};
+}
+
+ModelPreset rankHeads(const ModelPreset& full, int ranks) {
+  ModelPreset m = full;
+  m.heads = full.heads / ranks;
+  m.kv_heads = std::max(1, full.kv_heads / ranks);
+  return m;
+}
+
 void validateModelShape(const ModelPreset& m) {
   if (m.heads <= 0 || m.kv_heads <= 0 || m.head_dim <= 0) {
     throw InputError("model '" + m.name + "': heads, kv_heads and head_dim must be positive");

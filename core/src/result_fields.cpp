@@ -65,19 +65,33 @@ FieldValue ifInference(const PointResult& r, T InferenceMetrics::*member) {
   }
 }
 
-// Tensor parallel per-rank times as a JSON array, rank 0 first; null outside the inference workload.
-FieldValue rankList(const PointResult& r, std::vector<double> InferenceMetrics::*member) {
-  if (!r.inference) return std::monostate{};
-  return nlohmann::json((*r.inference).*member).dump();
-}
-void setRankList(PointResult& r, const FieldValue& v, std::vector<double> InferenceMetrics::*member) {
-  if (asText(v).empty() || !inference(r, v)) return;  // text columns read "" where null was written
-  const auto j = nlohmann::json::parse(asText(v), nullptr, false);
+// Tensor parallel per-rank times as a JSON array, rank 0 first.
+std::string rankListText(const std::vector<double>& ms) { return nlohmann::json(ms).dump(); }
+std::vector<double> parseRankList(const FieldValue& v) {
   std::vector<double> ms;
+  const auto j = nlohmann::json::parse(asText(v), nullptr, false);
   if (j.is_array()) {
     for (const auto& x : j) ms.push_back(x.is_number() ? x.get<double>() : 0.0);
   }
-  (*r.inference).*member = std::move(ms);
+  return ms;
+}
+// An inference point's list; null outside the inference workload.
+FieldValue rankList(const PointResult& r, std::vector<double> InferenceMetrics::*member) {
+  if (!r.inference) return std::monostate{};
+  return rankListText((*r.inference).*member);
+}
+void setRankList(PointResult& r, const FieldValue& v, std::vector<double> InferenceMetrics::*member) {
+  if (asText(v).empty() || !inference(r, v)) return;  // text columns read "" where null was written
+  (*r.inference).*member = parseRankList(v);
+}
+
+// The tile a kernel ran with, which may be clamped below the tiles one can ask for (the CPU's 1x1 at
+// N = 1): any positive rows x cols reads back; "-" (the standard kernel) and anything else read as none.
+TileShape ranTile(const std::string& text) {
+  int rows = 0, cols = 0;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%dx%d%c", &rows, &cols, &tail) == 2 && rows > 0 && cols > 0) return {rows, cols};
+  return {};
 }
 
 using F = FieldType;
@@ -126,10 +140,7 @@ const std::vector<ResultField>& fields() {
        [](R& r, V v) { r.point.tile = parseTile(asText(v)); }, true},
       {"tile", F::Text, "", "flash tile that ran (auto resolved); - for the standard kernel",
        [](const R& r) -> FieldValue { return r.point.kernel == KernelKind::Flash ? tileName(r.tile) : std::string("-"); },
-       [](R& r, V v) {
-         const std::string t = asText(v);
-         r.tile = t == "-" || t.empty() ? TileShape{} : parseTile(t);
-       }},
+       [](R& r, V v) { r.tile = ranTile(asText(v)); }},
       {"page_size", F::Integer, "", "decode: tokens per page of the paged KV cache (0: contiguous)",
        [](const R& r) -> FieldValue { return std::int64_t{r.point.decode.page_size}; },
        [](R& r, V v) { r.point.decode.page_size = asInt(v); }, true},
@@ -157,11 +168,12 @@ const std::vector<ResultField>& fields() {
        },
        [](R& r, V v) { if (isSet(v) && !asText(v).empty()) r.point.inference.compile_mode = parseCompileMode(asText(v)); },
        true},
-      {"tensor_parallel", F::Integer, "", "inference: ranks (GPUs) the model is split over, Megatron-style (1: one device)",
-       [](const R& r) -> FieldValue {
-         return r.point.isInference() ? FieldValue{std::int64_t{r.point.inference.tensor_parallel}} : FieldValue{};
-       },
-       [](R& r, V v) { if (isSet(v)) r.point.inference.tensor_parallel = asInt(v); }, true},
+      {"tensor_parallel", F::Integer, "", "ranks (GPUs) the point is split over, Megatron-style: attention and decode split the heads, inference the model (1: one device)",
+       [](const R& r) -> FieldValue { return std::int64_t{r.point.tensor_parallel}; },
+       [](R& r, V v) { if (isSet(v)) r.point.tensor_parallel = asInt(v); }, true},
+      {"rank_ms", F::Text, "ms", "attention and decode under tensor parallel: each rank's median ms for its heads, a JSON array by rank (median_ms: the slowest rank per sample); null on one device",
+       [](const R& r) -> FieldValue { return r.rank_ms.empty() ? FieldValue{} : FieldValue{rankListText(r.rank_ms)}; },
+       [](R& r, V v) { if (isSet(v) && !asText(v).empty()) r.rank_ms = parseRankList(v); }},
       {"status", F::Text, "", "ok, failed (wrong output), oom, skipped or error",
        [](const R& r) -> FieldValue { return statusName(r.status); },
        [](R& r, V v) { r.status = parseStatus(asText(v)); }},

@@ -47,6 +47,17 @@ SampleStats computeStats(const std::vector<double>& samples) {
   return st;
 }
 
+void RankSamples::add(const std::vector<double>& ms, double scale) {
+  by_rank_.resize(std::max(by_rank_.size(), ms.size()));
+  for (std::size_t r = 0; r < ms.size(); ++r) by_rank_[r].push_back(ms[r] * scale);
+}
+
+std::vector<double> RankSamples::medians() const {
+  std::vector<double> out;
+  for (const auto& samples : by_rank_) out.push_back(computeStats(samples).median_ms);
+  return out;
+}
+
 double noisePercent(const SampleStats& stats) { return stats.mean_ms > 0 ? 100.0 * stats.std_ms / stats.mean_ms : 0.0; }
 
 double compulsoryBytes(const SweepPoint& p) {

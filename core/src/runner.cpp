@@ -99,7 +99,8 @@ void Runner::emit(const RunEvent& event) const {
   if (sink_) sink_(event);
 }
 
-bool Runner::takeSamples(const SweepSpec& spec, PreparedPoint& prepared, std::vector<double>& samples_ms) {
+bool Runner::takeSamples(const SweepSpec& spec, PreparedPoint& prepared, std::vector<double>& samples_ms,
+                         RankSamples& rank_samples) {
   const SamplingRule& rule = spec.sampling;
   const auto start = std::chrono::steady_clock::now();
   double kernel_seconds = 0;
@@ -110,6 +111,7 @@ bool Runner::takeSamples(const SweepSpec& spec, PreparedPoint& prepared, std::ve
     if (cancelled()) throw Cancelled{};
     const double ms = prepared.runTimed();
     samples_ms.push_back(ms);
+    rank_samples.add(prepared.rankMs());
     kernel_seconds += ms / 1e3;
     const auto n = static_cast<int>(samples_ms.size());
     const double delta = ms - mean;
@@ -174,7 +176,9 @@ PointResult Runner::runPointTimed(const SweepSpec& spec, const SweepPoint& point
       kernel_ms += prepared->runTimed();
     }
     const std::optional<SmClockReading> clock_before = backend_.readSmClock();
-    r.noisy = !takeSamples(spec, *prepared, r.samples_ms);
+    RankSamples rank_samples;
+    r.noisy = !takeSamples(spec, *prepared, r.samples_ms, rank_samples);
+    r.rank_ms = rank_samples.medians();
     for (const double ms : r.samples_ms) kernel_ms += ms;
     recordClocks(r, clock_before, backend_.readSmClock());
   } catch (const OutOfMemory& e) {

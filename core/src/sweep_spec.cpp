@@ -268,7 +268,7 @@ SweepSpec specFromJson(const nlohmann::json& j) {
   if (j.contains("tokenizer")) inf.tokenizer = stringValue(j.at("tokenizer"), "tokenizer");
   if (j.contains("prompt")) inf.prompt = stringValue(j.at("prompt"), "prompt");
   if (j.contains("tensor_parallel")) {
-    inf.tensor_parallel = intInRange(j.at("tensor_parallel"), "tensor_parallel", 1, L::kMaxTensorParallel);
+    s.tensor_parallel = intInRange(j.at("tensor_parallel"), "tensor_parallel", 1, L::kMaxTensorParallel);
   }
   if (j.contains("models")) {
     for (const auto& m : elementsOf(j.at("models"))) {
@@ -403,9 +403,9 @@ nlohmann::json specToJson(const SweepSpec& s) {
     j["ckpt_dir"] = s.inference.ckpt_dir;
     j["tokenizer"] = s.inference.tokenizer;
     j["prompt"] = s.inference.prompt;
-    // Written only when split, so that the spec of a one-device run stays what it was.
-    if (s.inference.tensor_parallel != 1) j["tensor_parallel"] = s.inference.tensor_parallel;
   }
+  // Written only when split, so that the spec of a one-device run stays what it was.
+  if (s.tensor_parallel != 1) j["tensor_parallel"] = s.tensor_parallel;
   return j;
 }
 
@@ -493,7 +493,10 @@ void validateSpec(const SweepSpec& s) {
   const InferenceSettings& inf = s.inference;
   requireInRange(inf.new_tokens, 1, L::kMaxNewTokens, "spec: new_tokens");
   requireInRange(inf.depth, 0, L::kMaxSeqLen, "spec: depth");
-  requireInRange(inf.tensor_parallel, 1, L::kMaxTensorParallel, "spec: tensor_parallel");
+  requireInRange(s.tensor_parallel, 1, L::kMaxTensorParallel, "spec: tensor_parallel");
+  for (const ModelPreset& m : s.models) {
+    if (std::string why = headSplitReason(m, s.tensor_parallel); !why.empty()) throw InputError("spec: " + why);
+  }
   if (inf.prompt.size() > L::kMaxPromptBytes) {
     throw InputError("spec: the prompt is longer than " + formatBytes(L::kMaxPromptBytes));
   }
@@ -504,8 +507,8 @@ void validateSpec(const SweepSpec& s) {
     throw InputError("spec: a decoder's inference is causal: \"causal\" must be [true] for the inference workload");
   }
   if (s.workload != Workload::Inference && inf != InferenceSettings{}) {
-    throw InputError("spec: new_tokens, depth, compile_mode, ckpt_dir, tokenizer, prompt and tensor_parallel apply to "
-                     "the inference workload only");
+    throw InputError("spec: new_tokens, depth, compile_mode, ckpt_dir, tokenizer and prompt apply to the inference "
+                     "workload only");
   }
   if (!inf.ckpt_dir.empty() && !std::filesystem::is_directory(inf.ckpt_dir)) {
     throw InputError("checkpoint directory '" + printableText(inf.ckpt_dir) + "' does not exist");
@@ -549,6 +552,7 @@ std::string SweepPoint::label() const {
   } else if (kernel == KernelKind::Flash) {
     os << " " << tileName(tile);
   }
+  if (tensor_parallel > 1) os << " tp=" << tensor_parallel;
   return os.str();
 }
 
@@ -582,6 +586,7 @@ std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
                   p.tile = tile;
                   if (decode) p.decode = s.decode;
                   if (s.workload == Workload::Inference) p.inference = s.inference;
+                  p.tensor_parallel = s.tensor_parallel;
                   points.push_back(std::move(p));
                 }
               }

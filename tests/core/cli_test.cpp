@@ -533,6 +533,27 @@ TEST(Cli, CpuDecodeSweepStoresBandwidthAndSplits) {
             std::to_string(4 * 128 * (2 * 8 * 1024 + 2 * 32 * 4)));
 }
 
+// --tensor-parallel on attention points: CPU ranks (threads) each run their share of the heads; every
+// point records the split and each rank's median; a named GPU that is absent stays an error.
+TEST(Cli, AttentionHeadsSplitOverTensorParallelRanks) {
+  const std::string dir = testing::freshDir("cli_tp_attention");
+  const std::string db = dir + "/r.db";
+  std::vector<std::string> args = testing::kSmallCpuSweep;
+  args.insert(args.end(), {"--kv-heads", "2", "--tensor-parallel", "4", "--db", db});
+  const Result r = runCli(args, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("tensor parallel over 4 CPU ranks (threads): each rank runs its share of the heads"),
+            std::string::npos) << r.err;
+  EXPECT_EQ(queryOne(db, "SELECT count(*) FROM points WHERE status = 'ok' AND passed = 1 AND tensor_parallel = 4 AND "
+                         "json_array_length(rank_ms) = 4"),
+            std::to_string(testing::kSmallCpuSweepPoints));
+  EXPECT_EQ(queryOne(db, "SELECT json_extract(provenance, '$.\"tensor_parallel.ranks\"') FROM run_provenance"), "4");
+  const Result show = runCli({"show", "1", "--db", db}, dir);
+  EXPECT_EQ(show.code, 0) << show.err;
+  args.insert(args.end(), {"--device", "cuda:7"});
+  EXPECT_EQ(runCli(args, dir).code, 2);
+}
+
 // A paged, ragged cache with the split count forced: flash passes the fp64 check through the pages and
 // per-sequence lengths; the materialized path refuses pages with the reason; a cache shorter than the
 // new rows is skipped.

@@ -98,6 +98,39 @@ TEST(Correctness, AMeasuredBaselineErrorSetsTheBar) {
   EXPECT_TRUE(loose.passed);
 }
 
+// A point of parts (tensor parallel ranks, each with its own heads and inputs) is checked part by part.
+class PartsPoint final : public PreparedPoint {
+ public:
+  PartsPoint(ExactPoint& a, ExactPoint& b) : a_(a), b_(b) {}
+  double runTimed() override { return 0; }
+  TileShape resolvedTile() const override { return {}; }
+  std::uint64_t peakBytes() const override { return 0; }
+  std::int64_t countUnwrittenOutputs() override { return 0; }
+  int kvLength(int) const override { return 0; }
+  std::vector<float> readRows(TensorId, int, int, int, int) override { return {}; }  // never read: parts are
+  std::vector<PreparedPart> parts() override { return {{&a_, a_.s_}, {&b_, b_.s_}}; }
+  ExactPoint &a_, &b_;
+};
+
+TEST(Correctness, APointOfPartsPassesOnlyWhenEveryPartDoes) {
+  kernels::AttentionShape s = shape(DType::F16, false);
+  s.seq_q = s.seq_kv = 40;
+  ExactPoint first(s), second(s);
+  PartsPoint split(first, second);
+  const CorrectnessResult good = checkCorrectness(split, s, 1);
+  EXPECT_TRUE(good.passed);
+  EXPECT_EQ(good.checked_rows, 2 * checkCorrectness(first, s, 1).checked_rows);
+  second.at(second.o_, 0, 7)[2] += 0.05f;  // a wrong element in the second part only
+  const CorrectnessResult bad = checkCorrectness(split, s, 1);
+  EXPECT_FALSE(bad.passed);
+  EXPECT_GT(bad.max_abs_error, 0.04);
+  second.unwritten = 3;
+  second.at(second.o_, 0, 7)[2] -= 0.05f;
+  const CorrectnessResult unwritten = checkCorrectness(split, s, 1);
+  EXPECT_EQ(unwritten.unwritten, 3);
+  EXPECT_FALSE(unwritten.passed);
+}
+
 TEST(Correctness, DetectsAWrongElementAnUnwrittenOutputAndNaN) {
   kernels::AttentionShape s = shape(DType::F16, false);
   s.seq_q = s.seq_kv = 40;  // all rows are checked

@@ -26,6 +26,8 @@ PointResult distinctiveResult() {
   r.message = "max error 0.5 > tolerance, \"quoted\"\nsecond line";
   r.samples_ms = {1.5, 1.25, 1.75};
   r.stats = computeStats(r.samples_ms);
+  r.point.tensor_parallel = 2;
+  r.rank_ms = {1.25, 1.5};
   r.tflops = 123.456789012345;
   r.gbps = 3210.5;
   r.gemm_fraction = 0.456;
@@ -113,6 +115,27 @@ TEST(ResultFields, WrongJsonTypeNamesTheField) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("'batch' must be integer"), std::string::npos);
   }
+}
+
+// A kernel may run a tile clamped below what one can ask for (the CPU flash tile at N = 1 is 1x1):
+// reading it back must not fail, or the run could never be shown again.
+TEST(ResultFields, TheTileThatRanReadsBackWhateverItsSize) {
+  const ResultField& tile = *findResultField("tile");
+  PointResult r;
+  r.point.kernel = KernelKind::Flash;
+  for (const TileShape t : {TileShape{1, 1}, TileShape{3, 40}, TileShape{128, 64}}) {
+    r.tile = t;
+    PointResult back;
+    back.point.kernel = KernelKind::Flash;
+    tile.set(back, tile.get(r));
+    EXPECT_EQ(back.tile.rows, t.rows);
+    EXPECT_EQ(back.tile.cols, t.cols);
+  }
+  PointResult back;
+  tile.set(back, FieldValue{std::string("-")});
+  EXPECT_TRUE(back.tile.isAuto());
+  tile.set(back, FieldValue{std::string("garbage")});
+  EXPECT_TRUE(back.tile.isAuto());
 }
 
 }  // namespace

@@ -30,6 +30,13 @@ struct SmClockReading {
 
 enum class TensorId { Q, K, V, O };
 
+class PreparedPoint;
+// A problem of its own within a prepared point: a tensor parallel rank with its share of the heads.
+struct PreparedPart {
+  PreparedPoint* point;
+  kernels::AttentionShape shape;
+};
+
 // A point with its inputs allocated and filled, ready to be run many times.
 class PreparedPoint {
  public:
@@ -50,6 +57,12 @@ class PreparedPoint {
   virtual int kvLength(int b) const = 0;
   // Key ranges per sequence flash decode runs with; 0 for every other point.
   virtual int splits() const { return 0; }
+  // A point split over tensor parallel ranks: each rank's time in the last runTimed (which returned
+  // their max), by rank; empty for a point on one device.
+  virtual std::vector<double> rankMs() const { return {}; }
+  // The problems the point runs as, each with its own inputs, to be checked one by one; empty when
+  // the point is one problem.
+  virtual std::vector<PreparedPart> parts() { return {}; }
 };
 
 // When a backend is asked for its part of a run's provenance.
@@ -88,6 +101,11 @@ std::vector<DeviceInfo> listDevices();
 // "auto" (first GPU, else CPU), "cpu", "cuda" (= cuda:0), "cuda:N". `note` receives a line such as
 // "no CUDA device: using the CPU backend". InputError for an unknown or absent device.
 std::unique_ptr<Backend> makeBackend(const std::string& device, std::string* note);
+
+// The backend a run of `spec` measures on: makeBackend(spec.device), or, for an attention or decode
+// spec with tensor_parallel T > 1, a group of T ranks that splits each point's heads over devices
+// device, device + 1, ... (CPU ranks share the host's cores).
+std::unique_ptr<Backend> makeRunBackend(const SweepSpec& spec, std::string* note);
 
 // Whether `device` (as in a spec) would resolve to a CUDA GPU.
 bool resolvesToCuda(const std::string& device);

@@ -33,6 +33,14 @@ const ModelPreset& findModel(const std::string& name);
 // Checks a shape's numbers (positive, kv_heads divides heads, head dim supported); throws InputError.
 void validateModelShape(const ModelPreset& model);
 
+// Tensor parallelism's split of the heads over `ranks`: empty when it divides the query heads and
+// divides the KV heads or is a multiple of them (ranks whose query heads share a KV head each hold a
+// copy of it), else a one-line reason.
+std::string headSplitReason(const ModelPreset& model, int ranks);
+// The heads one of `ranks` holds (headSplitReason empty): heads / ranks query heads and
+// max(1, kv_heads / ranks) KV heads; the rest of the preset unchanged.
+ModelPreset rankHeads(const ModelPreset& model, int ranks);
+
 // heads x head_dim, or 0 where the product does not fit an int.
 int hiddenSize(int heads, int head_dim);
 

@@ -32,6 +32,16 @@ struct SampleStats {
 // Median/mean/sample-std/min/max of `samples_ms` (empty -> zeros).
 SampleStats computeStats(const std::vector<double>& samples_ms);
 
+// A tensor parallel point's samples by rank: add() takes one sample's rank times (times `scale`).
+class RankSamples {
+ public:
+  void add(const std::vector<double>& ms, double scale = 1.0);
+  std::vector<double> medians() const;  // by rank; empty when nothing was added
+
+ private:
+  std::vector<std::vector<double>> by_rank_;
+};
+
 struct CorrectnessResult {
   double max_abs_error = 0;        // kernel output vs fp64 reference, over the checked rows
   double max_rel_error = 0;        // max |err| / max |ref| over the checked rows
@@ -64,7 +74,7 @@ struct InferenceMetrics {
   // fp32 reference on the CPU (tiny models only); unset where that comparison did not run.
   std::optional<double> vs_standard_max_abs_diff, vs_standard_top1;
   std::optional<double> vs_fp32_max_abs_diff, vs_fp32_top1;
-  // Tensor parallel (point.inference.tensor_parallel ranks): each repetition's times above are the
+  // Tensor parallel (point.tensor_parallel ranks): each repetition's times above are the
   // slowest rank's; these are each rank's medians, by rank (one entry on one device). The all-reduce
   // of one layer's residual stream, timed alone (mean of calls back to back) at a decode step's size
   // (batch x hidden) and at the prefill's (batch x N x hidden), with its bus bandwidth as nccl-tests
@@ -80,7 +90,10 @@ struct PointResult {
   std::string message;  // skip reason, error text, or a note ("peak 3% above prediction")
   TileShape tile;       // the tile that actually ran (auto resolved)
   int splits = 0;       // decode: the key ranges per sequence flash decode ran with (0: not flash decode)
+  // Each sample is the time of the slowest rank of a tensor parallel point (point.tensor_parallel > 1, the
+  // ranks running their heads at once); rank_ms holds each rank's median, by rank (empty on one device).
   std::vector<double> samples_ms;
+  std::vector<double> rank_ms;
   SampleStats stats;
   // The noise rule ended sampling at its timeout with the spread still above --max-noise (never set
   // when --repetitions fixed the count).

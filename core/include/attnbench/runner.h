@@ -79,7 +79,8 @@ class Runner {
   PointResult runPointTimed(const SweepSpec& spec, const SweepPoint& point, double& kernel_ms);
   // Runs the timed samples: spec.repetitions of them, or as many as spec.sampling asks. False when the
   // noise rule's timeout ended them first (the point is noisy).
-  bool takeSamples(const SweepSpec& spec, PreparedPoint& prepared, std::vector<double>& samples_ms);
+  bool takeSamples(const SweepSpec& spec, PreparedPoint& prepared, std::vector<double>& samples_ms,
+                   RankSamples& rank_samples);
   static void recordClocks(PointResult& result, const std::optional<SmClockReading>& before,
                            const std::optional<SmClockReading>& after);
   DeviceInfo deviceWithCeilings();

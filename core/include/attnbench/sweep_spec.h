@@ -125,7 +125,6 @@ struct InferenceSettings {
   std::string ckpt_dir;   // Hugging Face checkpoint (config.json + safetensors); empty: synthetic weights
   std::string tokenizer;  // SentencePiece model that tokenizes `prompt`; empty: synthetic prompt ids
   std::string prompt;     // text whose tokens start every prompt (repeated to N tokens)
-  int tensor_parallel = 1;  // ranks the model is split over, one GPU (or CPU thread) each
 
   bool operator==(const InferenceSettings&) const = default;
 };
@@ -146,6 +145,10 @@ struct SweepSpec {
   std::vector<int> q_lens = {1}; // decode: new query rows per sequence (1; 2-16 for speculative decoding)
   DecodeCacheOptions decode;     // decode: the cache layout and split count
   InferenceSettings inference;    // inference: decode steps, depth, CUDA graphs, checkpoint, prompt
+  // Ranks (GPUs, or CPU threads) each point is split over, Megatron-style: the attention and decode
+  // workloads give each rank its share of the query and KV heads (no communication: a rank's heads are
+  // a problem of their own); the inference workload splits the whole model (engine/engine.h).
+  int tensor_parallel = 1;
   int repetitions = 0;           // timed samples per point; 0 = as many as `sampling` asks
   SamplingRule sampling;
   int warmup = 1;                // untimed runs before the samples
@@ -186,6 +189,7 @@ struct SweepPoint {
   TileShape tile;              // as requested; the backend resolves auto (attention flash points only)
   DecodeCacheOptions decode;   // decode points only
   InferenceSettings inference;  // inference points only
+  int tensor_parallel = 1;      // ranks the point is split over (SweepSpec::tensor_parallel)
 
   bool isDecode() const { return workload == Workload::Decode; }
   bool isInference() const { return workload == Workload::Inference; }

@@ -58,9 +58,7 @@ std::vector<WeightSpec> checkpointPlan(const Checkpoint& ckpt) {
 }
 
 ModelPreset shardModel(const ModelPreset& full, int size) {
-  ModelPreset m = full;
-  m.heads = full.heads / size;
-  m.kv_heads = std::max(1, full.kv_heads / size);
+  ModelPreset m = rankHeads(full, size);
   m.ffn = full.ffn / size;
   return m;
 }
@@ -185,13 +183,11 @@ void checkForward(const EngineConfig& c, std::span<const std::int32_t> tokens, i
 }  // namespace detail
 
 std::string tensorParallelReason(const ModelPreset& m, int t) {
-  const std::string degree = "tensor parallel " + std::to_string(t);
-  if (t < 1) return "the tensor parallel degree must be at least 1, not " + std::to_string(t);
-  if (m.heads % t != 0) return degree + " does not divide " + m.name + "'s " + std::to_string(m.heads) + " query heads";
-  if (m.kv_heads % t != 0 && t % m.kv_heads != 0) {
-    return degree + " neither divides " + m.name + "'s " + std::to_string(m.kv_heads) + " KV heads nor is a multiple of them";
+  if (std::string why = headSplitReason(m, t); !why.empty()) return why;
+  if (m.ffn % t != 0) {
+    return "tensor parallel " + std::to_string(t) + " does not divide " + m.name + "'s MLP width " + std::to_string(m.ffn) +
+           " (ffn)";
   }
-  if (m.ffn % t != 0) return degree + " does not divide " + m.name + "'s MLP width " + std::to_string(m.ffn) + " (ffn)";
   return {};
 }
 

@@ -1,9 +1,8 @@
-// The tensor parallel engine: one engine per rank, each on its own thread for every call, so that the
-// ranks meet in their all-reduces; rank r of a CUDA split runs on device cuda_device + r.
+// The tensor parallel engine: one engine per rank, each called on its own thread (RankThreads), so
+// that the ranks meet in their all-reduces; rank r of a CUDA split runs on device cuda_device + r.
 #include <algorithm>
 #include <exception>
 #include <functional>
-#include <thread>
 
 #ifdef ATTNBENCH_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -12,6 +11,7 @@
 #include "attnbench/errors.h"
 #include "collective.h"
 #include "engine_internal.h"
+#include "rank_threads.h"
 
 namespace attnbench::engine::detail {
 namespace {
@@ -30,7 +30,7 @@ std::vector<int> rankDevices(const EngineConfig& c) {
 
 class TensorParallelEngine final : public Engine {
  public:
-  explicit TensorParallelEngine(const EngineConfig& config) : config_(config) {
+  explicit TensorParallelEngine(const EngineConfig& config) : config_(config), threads_(config.tensor_parallel) {
     const bool cuda = config_.device == EngineDevice::Cuda;
     const std::vector<int> devices = cuda ? rankDevices(config_) : std::vector<int>{};
     collectives_ = cuda ? makeNcclCollectives(devices) : makeInProcessCollectives(config_.tensor_parallel);
@@ -84,24 +84,19 @@ class TensorParallelEngine final : public Engine {
     return *std::max_element(last_ms_.begin(), last_ms_.end());
   }
 
-  // Runs `work` on every rank at once (rank 0 on the calling thread). A rank that fails aborts the
-  // collectives, so that no other rank waits for it forever, and its error is the one rethrown.
+  // Runs `work` on every rank at once. A rank that fails aborts the collectives, so that no other
+  // rank waits for it forever, and its error is the one rethrown.
   std::vector<double> onEveryRank(const std::function<double(Engine&)>& work) {
-    const std::size_t n = ranks_.size();
-    std::vector<double> out(n, 0.0);
-    std::vector<std::exception_ptr> errors(n);
-    const auto body = [&](std::size_t r) {
+    std::vector<double> out(ranks_.size(), 0.0);
+    const std::vector<std::exception_ptr> errors = threads_.runEach([&](int rank) {
+      const auto r = static_cast<std::size_t>(rank);
       try {
         out[r] = work(*ranks_[r]);
       } catch (...) {
-        errors[r] = std::current_exception();
         for (auto& c : collectives_) c->abort();
+        throw;
       }
-    };
-    std::vector<std::thread> threads;
-    for (std::size_t r = 1; r < n; ++r) threads.emplace_back(body, r);
-    body(0);
-    for (auto& t : threads) t.join();
+    });
     std::exception_ptr aborted;
     for (const auto& e : errors) {
       if (!e) continue;
@@ -119,6 +114,7 @@ class TensorParallelEngine final : public Engine {
   // Declared before the ranks, so destroyed after them: an engine may use its collective to the end.
   std::vector<std::unique_ptr<Collective>> collectives_;
   std::vector<std::unique_ptr<Engine>> ranks_;
+  ::attnbench::detail::RankThreads threads_;
   std::vector<double> last_ms_;
 };
 
