@@ -188,12 +188,12 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   step.o = narrow;
   int device = 0;
   cudaGetDevice(&device);
-  const int splits = kc::flashDecodeSplits(step, kc::queryDeviceTraits(device));
+  const int kv_splits = kc::flashDecodeSplits(step, kc::queryDeviceTraits(device));
   void* split_workspace = nullptr;
-  const std::size_t split_bytes = std::max<std::size_t>(kernels::decodeWorkspaceBytes(step, splits), 16);
+  const std::size_t split_bytes = std::max<std::size_t>(kernels::decodeWorkspaceBytes(step, kv_splits), 16);
   if (cudaMalloc(&split_workspace, split_bytes) != cudaSuccess) throw OutOfMemory("decode breakdown");
   cudaMemset(split_workspace, 0, split_bytes);  // the fused combine's arrival counters start at zero
-  kernels::setDecodeWorkspace(step, splits, split_workspace);
+  kernels::setDecodeWorkspace(step, kv_splits, split_workspace);
   const std::size_t layer_cache = cache_bytes / static_cast<std::size_t>(m.layers);
   enum class Attention { None, Ordinary, Overlapped };
   const auto layer = [&](cudaStream_t stream, int l, bool fused, Attention attention = Attention::None) {
@@ -289,7 +289,9 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
            "+ rmsNorm", graphMs([&](cudaStream_t st) { project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false); }) * 1e3);
     for (const bool fused : {false, true}) stepWithoutAttention(fused);
   }
-  // The plain projections (out, down) on short blocks with every split of their rows.
+  // The plain projections (out, down) on short blocks with every split of their rows; from here on the
+  // projections run on the kernel's own grids, as in the engine.
+  blocks_per_sm = 0;
   for (const int splits : {1, 2, 4, 8}) {
     row_splits = splits;
     std::printf("plain projections on short blocks, %d warp(s) per weight row, us per launch:\n", splits);
@@ -307,7 +309,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
       for (int l = 0; l < m.layers; ++l) layer(st, l, true, attention);
       project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false);
     });
-    std::printf("step with flash decode at %d cached tokens (%d splits), decode kernel %s: %.3f ms\n", cached, splits,
+    std::printf("step with flash decode at %d cached tokens (%d splits), decode kernel %s: %.3f ms\n", cached, kv_splits,
                 attention == Attention::Overlapped ? "overlapped" : "launched ordinarily", ms);
   }
   std::printf("small kernels alone: rmsNorm %.2f us, rotaryAppendKv %.2f us, swiglu %.2f us\n",
