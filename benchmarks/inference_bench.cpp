@@ -28,6 +28,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include "attnbench/kernels/cuda_attention.h"
+#include "attnbench/kernels/cuda_decode.h"
 #include "attnbench/kernels/cuda_model_layers.h"
 #endif
 
@@ -91,7 +93,9 @@ namespace kc = attnbench::kernels::cuda;
 // model's layers, every layer with its own weights (so that they stream from HBM as in the engine, not
 // from L2): each projection alone (GB/s of weights), and the chain of a whole step without attention
 // and embedding, once with RMSNorm and SwiGLU as kernels of their own and once fused into the
-// projections. The engine's step time minus the chain is attention, embedding and the gaps around them.
+// projections; the plain projections (out, down) with each split of their rows over warps; and the
+// whole step with the split-KV decode kernel (per-layer caches of 512 tokens), launched the ordinary
+// way and overlapped. The engine's step time minus that is the embedding and the step's own gaps.
 void decodeBreakdown(const ModelPreset& m, DType dtype) {
   const auto elem = static_cast<std::size_t>(bytesPerElement(dtype));
   const int width = (m.heads + 2 * m.kv_heads) * m.head_dim, attn = m.heads * m.head_dim, cached = 512;
@@ -103,7 +107,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
       down{"down", m.hidden, m.ffn}, head{"lm_head", m.vocab, m.hidden};
   const auto bytesOf = [&](const Shape& s) { return static_cast<std::size_t>(s.out) * s.in * elem; };
   const std::size_t layer_bytes = bytesOf(qkv) + bytesOf(out) + bytesOf(gate_up) + bytesOf(down) + 2 * m.hidden * elem;
-  const std::size_t cache_bytes = static_cast<std::size_t>(m.kv_heads) * (cached + 1) * m.head_dim * elem;
+  const std::size_t cache_bytes = static_cast<std::size_t>(m.kv_heads) * (cached + 1) * m.head_dim * elem * m.layers;
   const std::size_t act_bytes = (static_cast<std::size_t>(m.hidden) * 2 + width + 2 * m.ffn + attn + m.ffn) * elem +
                                 static_cast<std::size_t>(m.vocab) * sizeof(float);
   std::byte* base = nullptr;
@@ -133,6 +137,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   std::byte* logits = take(static_cast<std::size_t>(m.vocab) * sizeof(float));
 
   int blocks_per_sm = 0;  // the projections' grid (0: the kernel's default)
+  int row_splits = 0;     // warps per weight row of the plain projections' short blocks (0: the kernel's choice)
   const auto project = [&](cudaStream_t stream, const Shape& s, const void* x, const void* w, void* y, DType y_dtype,
                            bool accumulate, const void* norm_weight, bool swiglu) {
     kc::SkinnyLinearParams p;
@@ -150,6 +155,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     p.swiglu = swiglu;
     p.dtype = dtype;
     p.blocks_per_sm = blocks_per_sm;
+    p.row_splits = blocks_per_sm == 0 && norm_weight == nullptr && !swiglu ? row_splits : 0;
     if (kc::skinnyLinear(p, stream) != cudaSuccess) throw DeviceFault("skinnyLinear launch");
   };
   const auto norm = [&](cudaStream_t stream, const void* w) {
@@ -167,11 +173,42 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   rope.first_position = cached;
   rope.theta = static_cast<float>(m.rope_theta);
   rope.dtype = dtype;
-  const auto layer = [&](cudaStream_t stream, int l, bool fused) {
+  // The flash decode step as the engine runs it: Q the first heads of the QKV row, O the attention
+  // row, each layer's own K and V [Hkv, cached + 1, D].
+  kernels::DecodeParams step;
+  kernels::DecodeShape step_shape;
+  step_shape.heads_q = m.heads;
+  step_shape.heads_kv = m.kv_heads;
+  step_shape.seq_kv = cached + 1;
+  step_shape.head_dim = m.head_dim;
+  step_shape.dtype = dtype;
+  kernels::setShape(step, step_shape);
+  kernels::setPackedStrides(step, cached + 1);
+  step.q = wide;
+  step.o = narrow;
+  int device = 0;
+  cudaGetDevice(&device);
+  const int kv_splits = kc::flashDecodeSplits(step, kc::queryDeviceTraits(device));
+  void* split_workspace = nullptr;
+  const std::size_t split_bytes = std::max<std::size_t>(kernels::decodeWorkspaceBytes(step, kv_splits), 16);
+  if (cudaMalloc(&split_workspace, split_bytes) != cudaSuccess) throw OutOfMemory("decode breakdown");
+  cudaMemset(split_workspace, 0, split_bytes);  // the fused combine's arrival counters start at zero
+  kernels::setDecodeWorkspace(step, kv_splits, split_workspace);
+  const std::size_t layer_cache = cache_bytes / static_cast<std::size_t>(m.layers);
+  enum class Attention { None, Ordinary, Overlapped };
+  const auto layer = [&](cudaStream_t stream, int l, bool fused, Attention attention = Attention::None) {
     if (!fused) norm(stream, layerWeight(l, o_norm1));
     project(stream, qkv, fused ? residual : normed, layerWeight(l, 0), wide, dtype, false,
             fused ? layerWeight(l, o_norm1) : nullptr, false);
+    rope.k_cache = k_cache + layer_cache * static_cast<std::size_t>(l);
+    rope.v_cache = v_cache + layer_cache * static_cast<std::size_t>(l);
     kc::rotaryAppendKv(rope, stream);
+    if (attention != Attention::None) {
+      step.k = rope.k_cache;
+      step.v = rope.v_cache;
+      step.overlapped = attention == Attention::Overlapped;
+      if (kc::flashDecode(step, stream) != cudaSuccess) throw DeviceFault("flashDecode launch");
+    }
     project(stream, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false);
     if (fused) {
       project(stream, gate_up, residual, layerWeight(l, o_gate_up), narrow, dtype, false, layerWeight(l, o_norm2), true);
@@ -224,6 +261,16 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     std::printf("\n");
   };
   const double weight_gb = static_cast<double>(layer_bytes * m.layers + bytesOf(head)) / 1e9;
+  const auto stepWithoutAttention = [&](bool fused) {
+    const double ms = graphMs([&](cudaStream_t st) {
+      for (int l = 0; l < m.layers; ++l) layer(st, l, fused);
+      if (!fused) norm(st, final_norm);
+      project(st, head, fused ? residual : normed, head_w, logits, DType::F32, false, fused ? final_norm : nullptr, false);
+    });
+    std::printf("  step without attention, %s: %.3f ms (%d kernels, %.0f GB/s of weights)\n",
+                fused ? "norms and SwiGLU fused" : "norms and SwiGLU as kernels", ms,
+                m.layers * (fused ? 5 : 8) + (fused ? 1 : 2), weight_gb / (ms * 1e-3));
+  };
   // The kernel's own grids, then every projection on persistent blocks (as the fused ones run).
   static_assert(kc::kSkinnyBlocksPerSm == 2, "the label below names it");
   for (const int grid : {0, kc::kSkinnyBlocksPerSm}) {
@@ -240,16 +287,30 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
            nullptr, 0);
     report(head, graphMs([&](cudaStream_t st) { project(st, head, normed, head_w, logits, DType::F32, false, nullptr, false); }) * 1e3,
            "+ rmsNorm", graphMs([&](cudaStream_t st) { project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false); }) * 1e3);
-    for (const bool fused : {false, true}) {
-      const double ms = graphMs([&](cudaStream_t st) {
-        for (int l = 0; l < m.layers; ++l) layer(st, l, fused);
-        if (!fused) norm(st, final_norm);
-        project(st, head, fused ? residual : normed, head_w, logits, DType::F32, false, fused ? final_norm : nullptr, false);
-      });
-      std::printf("  step without attention, %s: %.3f ms (%d kernels, %.0f GB/s of weights)\n",
-                  fused ? "norms and SwiGLU fused" : "norms and SwiGLU as kernels", ms,
-                  m.layers * (fused ? 5 : 8) + (fused ? 1 : 2), weight_gb / (ms * 1e-3));
-    }
+    for (const bool fused : {false, true}) stepWithoutAttention(fused);
+  }
+  // The plain projections (out, down) on short blocks with every split of their rows; from here on the
+  // projections run on the kernel's own grids, as in the engine.
+  blocks_per_sm = 0;
+  for (const int splits : {1, 2, 4, 8}) {
+    row_splits = splits;
+    std::printf("plain projections on short blocks, %d warp(s) per weight row, us per launch:\n", splits);
+    report(out, perLayer([&](cudaStream_t st, int l) { project(st, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false); }),
+           nullptr, 0);
+    report(down, perLayer([&](cudaStream_t st, int l) { project(st, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false); }),
+           nullptr, 0);
+    stepWithoutAttention(true);
+  }
+  row_splits = 0;
+  // The whole step with the split-KV decode kernel (embedding aside), launched the ordinary way and as a
+  // programmatic dependent launch in the chain.
+  for (const Attention attention : {Attention::Ordinary, Attention::Overlapped}) {
+    const double ms = graphMs([&](cudaStream_t st) {
+      for (int l = 0; l < m.layers; ++l) layer(st, l, true, attention);
+      project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false);
+    });
+    std::printf("step with flash decode at %d cached tokens (%d splits), decode kernel %s: %.3f ms\n", cached, kv_splits,
+                attention == Attention::Overlapped ? "overlapped" : "launched ordinarily", ms);
   }
   std::printf("small kernels alone: rmsNorm %.2f us, rotaryAppendKv %.2f us, swiglu %.2f us\n",
               perLayer([&](cudaStream_t st, int l) { norm(st, layerWeight(l, o_norm1)); }),
@@ -259,6 +320,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
   cudaStreamDestroy(stream);
+  cudaFree(split_workspace);
   cudaFree(base);
 }
 #endif

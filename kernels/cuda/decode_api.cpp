@@ -57,6 +57,7 @@ cudaError_t flashDecode(const DecodeParams& params, cudaStream_t stream) {
   if (!aligned16(params.k) || !aligned16(params.v)) return cudaErrorMisalignedAddress;
   DecodeParams p = params;
   p.num_splits = flashDecodeSplits(params, traits);
+  p.overlapped = params.overlapped && traits.sm_major >= 9;
   if (p.num_splits > 1) {
     if (p.partial_o == nullptr || p.partial_lse == nullptr) return cudaErrorInvalidValue;
     if (!aligned16(p.partial_o)) return cudaErrorMisalignedAddress;

@@ -146,6 +146,10 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
 template <typename T, int kDim>
 __global__ void __launch_bounds__(DecodeTraits<kDim>::kThreads, kDecodeBlocksPerSM)
     decodeSplitKernel(const DecodeParams p, int splits) {
+  // Launched overlapped (p.overlapped) after the engine's rotary/append kernel: the blocks take their
+  // SMs during its tail and wait here for its K/V rows and Q; the next kernel may start as they leave.
+  allowNextKernel();
+  awaitPreviousKernel();
   using Tr = DecodeTraits<kDim>;
   constexpr int kRows = Tr::kRows;
   constexpr int kSteps = kDim / 16;  // k steps of S^T, m tiles of O^T
@@ -403,7 +407,17 @@ cudaError_t launchDecodeSplits(const DecodeParams& p, int splits, cudaStream_t s
   const int row_blocks = (p.rowsPerKvHead() + Tr::kRows - 1) / Tr::kRows;
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(p.heads_kv * row_blocks),
                   static_cast<unsigned>(p.batch));
-  kernel<<<grid, Tr::kThreads, kSmemBytes, stream>>>(p, splits);
+  cudaLaunchAttribute overlap{};
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = dim3(Tr::kThreads);
+  config.dynamicSmemBytes = kSmemBytes;
+  config.stream = stream;
+  config.attrs = &overlap;
+  config.numAttrs = p.overlapped ? 1 : 0;
+  if (const cudaError_t status = cudaLaunchKernelEx(&config, kernel, p, splits); status != cudaSuccess) return status;
   return cudaGetLastError();
 }
 

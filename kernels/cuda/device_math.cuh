@@ -13,6 +13,25 @@
 
 namespace attnbench::kernels::cuda {
 
+// Programmatic dependent launch (sm_90 and later). A kernel launched with
+// cudaLaunchAttributeProgrammaticStreamSerialization may begin while the kernel before it in the
+// stream still runs: it lets its own successor start at once
+// (allowNextKernel: the successor's blocks take SMs only as this grid's blocks leave them) and waits,
+// before it reads or writes anything that the previous kernels touch, until they have completed
+// (awaitPreviousKernel). Every thread of such a kernel waits, so that it can never complete before its
+// predecessor: a chain of overlapped kernels keeps the stream's order. Kept in CUDA graphs as
+// programmatic edges. On older devices, and in a kernel launched the ordinary way, both are no-ops.
+__device__ __forceinline__ void allowNextKernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void awaitPreviousKernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 // Storage element (float, __half or __nv_bfloat16) to fp32 and back; 16-bit stores round to nearest.
 template <typename T>
 __device__ __forceinline__ float toFloat(T x) {

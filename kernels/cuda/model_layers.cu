@@ -26,24 +26,6 @@ unsigned gridFor(std::size_t count, unsigned threads) {
   return static_cast<unsigned>(wanted < 65536 ? wanted : 65536);
 }
 
-// Programmatic dependent launch (sm_90 and later). A kernel started with launchOverlapped may begin while
-// the kernel before it in the stream still runs: it lets its own successor start at once
-// (allowNextKernel: the successor's blocks take SMs only as this grid's blocks leave them) and waits,
-// before it reads or writes anything that the previous kernels touch, until they have completed
-// (awaitPreviousKernel). Every thread of such a kernel waits, so that it can never complete before its
-// predecessor: a chain of overlapped kernels keeps the stream's order. Kept in CUDA graphs as
-// programmatic edges. On older devices both are no-ops and launches are ordinary.
-__device__ __forceinline__ void allowNextKernel() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void awaitPreviousKernel() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
 // The current device's compute capability major and SM count (zeros when the query fails).
 struct CurrentDevice {
   int major = 0, sms = 0;
@@ -235,6 +217,30 @@ __device__ __forceinline__ void loadWeightRound(const uint4* weight, int base, i
   }
 }
 
+// Multiplies one round of a lane's weight chunks (base, base + 32, ... below `chunks`) into acc[r] with
+// the same chunks of the input rows, `x_row_chunks` apart: the normalized rows in shared memory, or the
+// rows in global memory (read through the read-only path; L1-resident after the first warp).
+template <typename T, int kRows>
+__device__ __forceinline__ void multiplyRound(const uint4 (&weights)[kSkinnyUnroll], int base, int chunks, int rows,
+                                              const uint4* x, bool x_in_shared, std::int64_t x_row_chunks,
+                                              float (&acc)[kRows]) {
+#pragma unroll
+  for (int u = 0; u < kSkinnyUnroll; ++u) {
+    const int c = base + u * 32;
+    if (c >= chunks) break;
+    float wf[8];
+    widen8<T>(weights[u], wf);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= rows) break;
+      float xf[8];
+      widen8<T>(x_in_shared ? x[r * x_row_chunks + c] : __ldg(x + r * x_row_chunks + c), xf);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[r] = fmaf(wf[i], xf[i], acc[r]);
+    }
+  }
+}
+
 // Warps that each stream whole weight rows, one output ("item") after another: item k of warp g is
 // output g + k * (all warps); with the SwiGLU epilogue an item is the gate row and then the up row of
 // one output. A warp's loads run as one sequence of rounds (kSkinnyUnroll 16-byte chunks per lane)
@@ -242,14 +248,13 @@ __device__ __forceinline__ void loadWeightRound(const uint4* weight, int base, i
 // multiplied, so a finished row costs no bubble. The first rounds are issued before
 // awaitPreviousKernel (weights do not depend on earlier kernels): under an overlapped launch the
 // blocks that start on SMs where the previous kernel has finished stream weights during its tail.
-// Two shapes of grid (launchSkinny): one warp per output and one round in flight (short blocks, four
-// per SM: the fastest for plain projections), or two blocks per SM with two rounds in flight, where
-// each block does per-block work once: with the RMSNorm fused, it writes the normalized input rows
-// to shared memory (what rmsNormKernel would write) and multiplies from there.
-// Four blocks per SM need 64 registers, which only the one-row, one-stage kernel fits without spills.
-template <typename T, typename Y, int kRows, int kStages>
-__global__ void __launch_bounds__(kSkinnyWarps * 32, kStages == 1 && kRows == 1 ? 4 : kSkinnyBlocksPerSm)
-    skinnyLinearKernel(SkinnyLinearParams p) {
+// Persistent blocks (kSkinnyBlocksPerSm or the caller's count per SM), so each block does per-block
+// work once: with the RMSNorm fused, it writes the normalized input rows to shared memory (what
+// rmsNormKernel would write) and multiplies from there. Plain projections run on
+// splitRowLinearKernel's short blocks instead (below).
+template <typename T, typename Y, int kRows>
+__global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyLinearKernel(SkinnyLinearParams p) {
+  constexpr int kStages = 2;
   allowNextKernel();
   extern __shared__ uint4 normed_x[];  // [rows][in / 8] with the RMSNorm fused
   const int lane = static_cast<int>(threadIdx.x) % 32;
@@ -291,26 +296,8 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kStages == 1 && kRows == 1 
     }
     __syncthreads();
   }
-  // Multiplies one round of weights (chunks base, base + 32, ...) into acc.
-  const auto multiply = [&](const uint4(&weights)[kSkinnyUnroll], int base, float(&acc)[kRows]) {
-#pragma unroll
-    for (int u = 0; u < kSkinnyUnroll; ++u) {
-      const int c = base + u * 32;
-      if (c >= chunks) break;
-      float wf[8];
-      widen8<T>(weights[u], wf);
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        if (r >= p.rows) break;
-        float xf[8];
-        widen8<T>(normed ? normed_x[r * chunks + c]
-                         : __ldg(reinterpret_cast<const uint4*>(x + r * p.x_row_stride) + c),
-                  xf);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) acc[r] = fmaf(wf[i], xf[i], acc[r]);
-      }
-    }
-  };
+  const uint4* x_chunks = normed ? normed_x : reinterpret_cast<const uint4*>(x);
+  const std::int64_t x_row_chunks = normed ? chunks : p.x_row_stride / 8;
   auto* y = static_cast<Y*>(p.y);
   float acc[kRows], gate[kRows];  // gate: the finished gate row's sums while the up row streams
   const auto step = [&](int t, uint4(&wv)[kSkinnyUnroll]) {
@@ -319,7 +306,7 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kStages == 1 && kRows == 1 
 #pragma unroll
       for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
     }
-    multiply(wv, firstChunk(t), acc);
+    multiplyRound<T, kRows>(wv, firstChunk(t), chunks, p.rows, x_chunks, normed, x_row_chunks, acc);
     if (t + kStages < my_rounds) issue(t + kStages, wv);
     if (rest % rounds_per_segment != rounds_per_segment - 1) return;
 #pragma unroll
@@ -353,14 +340,67 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kStages == 1 && kRows == 1 
   }
 }
 
-template <typename T, typename Y, int kStages>
-cudaError_t launchSkinnyStages(const SkinnyLinearParams& p, dim3 grid, cudaStream_t stream) {
+// The plain projection (no fusion) with each weight row split into `splits` contiguous pieces (1, 2, 4
+// or 8) streamed by that many warps of one block, so a block computes kSkinnyWarps / splits outputs.
+// A projection with few outputs then still runs as several waves of short blocks, which start and
+// finish at their own pace where one warp per output fills the GPU once (4096 outputs: 512 blocks for
+// 528 places, all ramping up and draining together), and each warp's piece of a long row (11008 inputs)
+// fits one round of loads. The pieces' sums meet in shared memory and are added in piece order, so the
+// result is deterministic; with one piece it is the whole-row kernel's bit for bit.
+template <typename T, typename Y, int kRows>
+__global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlocksPerSm)
+    splitRowLinearKernel(SkinnyLinearParams p, int splits) {
+  allowNextKernel();
+  __shared__ float piece_sums[kSkinnyWarps][kRows];
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int output = static_cast<int>(blockIdx.x) * (kSkinnyWarps / splits) + warp / splits;
+  const int chunks = p.in / 8;
+  const int piece_chunks = (chunks + splits - 1) / splits;
+  const int begin = min(chunks, warp % splits * piece_chunks);
+  const int count = output < p.out ? min(chunks - begin, piece_chunks) : 0;
+  const auto* w = reinterpret_cast<const uint4*>(static_cast<const T*>(p.w) +
+                                                 static_cast<std::int64_t>(min(output, p.out - 1)) * p.in) +
+                  begin;
+  uint4 wv[kSkinnyUnroll];
+  loadWeightRound(w, lane, count, wv);
+  awaitPreviousKernel();
+
+  const uint4* x = reinterpret_cast<const uint4*>(p.x) + begin;
+  float acc[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
+  for (int base = lane;; base += 32 * kSkinnyUnroll) {
+    multiplyRound<T, kRows>(wv, base, count, p.rows, x, false, p.x_row_stride / 8, acc);
+    if (base - lane + 32 * kSkinnyUnroll >= count) break;
+    loadWeightRound(w, base + 32 * kSkinnyUnroll, count, wv);
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
+    if (lane == 0) piece_sums[warp][r] = acc[r];
+  }
+  __syncthreads();
+  if (lane != 0 || warp % splits != 0 || output >= p.out) return;
+  auto* y = static_cast<Y*>(p.y);
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    if (r >= p.rows) break;
+    float sum = piece_sums[warp][r];
+    for (int s = 1; s < splits; ++s) sum += piece_sums[warp + s][r];
+    Y* dst = y + static_cast<std::int64_t>(r) * p.out + output;
+    *dst = fromFloat<Y>(p.accumulate ? sum + toFloat(*dst) : sum);
+  }
+}
+
+template <typename T, typename Y>
+cudaError_t launchPersistent(const SkinnyLinearParams& p, dim3 grid, cudaStream_t stream) {
   const std::size_t smem = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
   // The row count is a template bound so that the accumulators stay in registers.
-  const auto kernel = p.rows <= 1   ? skinnyLinearKernel<T, Y, 1, kStages>
-                      : p.rows <= 2 ? skinnyLinearKernel<T, Y, 2, kStages>
-                      : p.rows <= 4 ? skinnyLinearKernel<T, Y, 4, kStages>
-                                    : skinnyLinearKernel<T, Y, kSkinnyLinearMaxRows, kStages>;
+  const auto kernel = p.rows <= 1   ? skinnyLinearKernel<T, Y, 1>
+                      : p.rows <= 2 ? skinnyLinearKernel<T, Y, 2>
+                      : p.rows <= 4 ? skinnyLinearKernel<T, Y, 4>
+                                    : skinnyLinearKernel<T, Y, kSkinnyLinearMaxRows>;
   if (smem > 48 * 1024) {
     const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (status != cudaSuccess) return status;
@@ -368,16 +408,42 @@ cudaError_t launchSkinnyStages(const SkinnyLinearParams& p, dim3 grid, cudaStrea
   return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), smem, stream, p);
 }
 
+// Pieces per weight row for the plain projection: the fewest that give each warp one round of loads
+// and the GPU at least kSplitWaves waves of blocks (4 blocks per SM).
+constexpr int kSplitWaves = 3;
+int rowSplits(const SkinnyLinearParams& p, int sms) {
+  if (p.row_splits > 0) return p.row_splits;
+  const int chunks = p.in / 8;
+  int splits = 1;
+  while (splits < kSkinnyWarps &&
+         ((chunks + splits - 1) / splits > 32 * kSkinnyUnroll ||
+          static_cast<std::int64_t>(p.out) * splits / kSkinnyWarps < std::int64_t{kSplitWaves} * 4 * sms)) {
+    splits *= 2;
+  }
+  return splits;
+}
+
+template <typename T, typename Y>
+cudaError_t launchSplitRows(const SkinnyLinearParams& p, int splits, cudaStream_t stream) {
+  const auto kernel = p.rows <= 1   ? splitRowLinearKernel<T, Y, 1>
+                      : p.rows <= 2 ? splitRowLinearKernel<T, Y, 2>
+                      : p.rows <= 4 ? splitRowLinearKernel<T, Y, 4>
+                                    : splitRowLinearKernel<T, Y, kSkinnyLinearMaxRows>;
+  const int outputs_per_block = kSkinnyWarps / splits;
+  const dim3 grid(static_cast<unsigned>((p.out + outputs_per_block - 1) / outputs_per_block));
+  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), 0, stream, p, splits);
+}
+
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   const int items = p.swiglu ? p.out / 2 : p.out;
   const int one_per_warp = (items + kSkinnyWarps - 1) / kSkinnyWarps;
+  const int sms = std::max(currentDevice().sms, 1);
   if (p.blocks_per_sm == 0 && p.norm_weight == nullptr && !p.swiglu) {
-    return launchSkinnyStages<T, Y, 1>(p, dim3(static_cast<unsigned>(one_per_warp)), stream);
+    return launchSplitRows<T, Y>(p, rowSplits(p, sms), stream);
   }
   const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
-  const int sms = std::max(currentDevice().sms, 1);
-  return launchSkinnyStages<T, Y, 2>(p, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
+  return launchPersistent<T, Y>(p, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
 }
 
 }  // namespace
@@ -387,7 +453,9 @@ cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
   if (p.rows <= 0 || p.rows > kSkinnyLinearMaxRows || p.blocks_per_sm < 0 || p.in <= 0 || p.in % 8 != 0 || p.out <= 0 ||
       p.x_row_stride < p.in || p.x_row_stride % 8 != 0 || (p.y_dtype != p.dtype && p.y_dtype != DType::F32) ||
       misaligned(p.x) || misaligned(p.w) || misaligned(p.norm_weight) ||
-      (p.swiglu && (p.out % 2 != 0 || p.accumulate || p.y_dtype != p.dtype))) {
+      (p.swiglu && (p.out % 2 != 0 || p.accumulate || p.y_dtype != p.dtype)) ||
+      (p.row_splits != 0 && p.row_splits != 1 && p.row_splits != 2 && p.row_splits != 4 && p.row_splits != 8) ||
+      (p.row_splits > 1 && (p.blocks_per_sm > 0 || p.norm_weight != nullptr || p.swiglu))) {
     return cudaErrorInvalidValue;
   }
   return dispatch(p.dtype, false, [&](auto tag) {

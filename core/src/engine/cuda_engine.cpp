@@ -429,6 +429,7 @@ class CudaEngine final : public Engine {
         step.k = attn.k;
         step.v = attn.v;
         step.o = attn.o;
+        step.overlapped = true;  // in the chain of overlapped model-layer kernels
         kernels::setDecodeWorkspace(step, kc::flashDecodeSplits(step, traits_), act(offsets_.split_kv));
         check(kc::flashDecode(step, stream), "flashDecode");
       } else if (!standard) {

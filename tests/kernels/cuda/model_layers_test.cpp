@@ -229,6 +229,7 @@ TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
     p.x = dnormed.ptr;
     p.x_row_stride = c.in;
     p.norm_weight = nullptr;
+    p.row_splits = 1;  // whole rows, summed as the fused blocks sum them
     p.y = separate.ptr;
     ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
     const auto got = fused.download();
@@ -255,6 +256,7 @@ TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
       p.swiglu = true;
       ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
       p.swiglu = false;
+      p.row_splits = p.blocks_per_sm == 0 ? 1 : 0;  // whole rows, summed as the fused blocks sum them
       p.y = gate_up.ptr;
       ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
       ASSERT_EQ(kc::swiglu(gate_up.ptr, rows, ffn, separate.ptr, dt, nullptr), cudaSuccess);
@@ -268,6 +270,45 @@ TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
           want[r * ffn + j] = g / (1 + std::exp(-g)) * roundTo(dt, product[r * c.out + ffn + j]);
         }
       expectClose(got, want, dt == DType::F16 ? 4e-3 : 3e-2, "silu(x w_gate^T) * x w_up^T");
+    }
+  }
+}
+
+// The plain projection's rows split over 1, 2, 4 or 8 warps: each split close to the double model (=
+// and +=, a row of several rounds per warp, outputs not a multiple of a block's), and one warp per row
+// bit for bit the persistent blocks' whole-row sums.
+TEST_P(SkinnyLinearTest, SplitRowsMatchDoubleAndWholeRows) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const DType dt = GetParam();
+  const double tol = dt == DType::F16 ? 3e-3 : 2e-2;
+  for (const int rows : {1, 3, kc::kSkinnyLinearMaxRows}) {
+    SCOPED_TRACE("rows " + std::to_string(rows));
+    const SkinnyCase c(dt, rows, 4808, 1203, 4808 + 24, 40u * rows);
+    const auto product = c.product(false);
+    const auto y0 = randomIn(dt, product.size(), 1.0f, 77u + rows);
+    std::vector<double> accumulated(product);
+    for (std::size_t i = 0; i < accumulated.size(); ++i) accumulated[i] += y0[i];
+    TypedBuffer dx(dt, c.x), dw(dt, c.w), whole(dt, product.size());
+    kc::SkinnyLinearParams p = c.params(dx, dw, whole.ptr);
+    p.blocks_per_sm = 1;
+    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+    p.blocks_per_sm = 0;
+    for (const int splits : {1, 2, 4, 8}) {
+      SCOPED_TRACE("row_splits " + std::to_string(splits));
+      TypedBuffer dy(dt, product.size());
+      p.y = dy.ptr;
+      p.row_splits = splits;
+      p.accumulate = false;
+      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+      const auto got = dy.download();
+      expectClose(got, product, tol, "y = x w^T");
+      if (splits == 1) {
+        EXPECT_EQ(got, whole.download());
+      }
+      dy.upload(y0);
+      p.accumulate = true;
+      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+      expectClose(dy.download(), accumulated, tol, "y += x w^T");
     }
   }
 }
@@ -292,6 +333,10 @@ TEST_P(SkinnyLinearTest, RejectsWhatItCannotRun) {
   EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.accumulate = true; }));
   EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.y_dtype = DType::F32; }));
   EXPECT_TRUE(rejected([](auto& p) { p.blocks_per_sm = -1; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 3; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 16; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 2; p.blocks_per_sm = 1; }));
+  EXPECT_TRUE(rejected([&](auto& p) { p.row_splits = 2; p.norm_weight = dw.ptr; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, SkinnyLinearTest, ::testing::Values(DType::F16, DType::BF16),

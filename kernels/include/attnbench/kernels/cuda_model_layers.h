@@ -47,8 +47,8 @@ cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* t
                             DType dtype, cudaStream_t stream);
 
 // The projections of a decode step: y[rows, out] (= or +=) x[rows, in] . w[out, in]^T for at most
-// kSkinnyLinearMaxRows rows. Memory-bound: one warp streams one weight row with 16-byte loads that
-// bypass L1, so the weights cross the memory bus once per step (cuBLAS serves more rows). On sm_90 and
+// kSkinnyLinearMaxRows rows. Memory-bound: warps stream weight rows with 16-byte loads that bypass
+// L1, so the weights cross the memory bus once per step (cuBLAS serves more rows). On sm_90 and
 // later it is launched as a programmatic dependent launch: its first weight loads overlap the end of
 // the kernel before it, on the SMs that kernel has left (rmsNorm, rotaryAppendKv, swiglu and
 // embeddingLookup are launched so too). Two fusions remove the small kernels around it: the RMSNorm
@@ -68,8 +68,13 @@ struct SkinnyLinearParams {
   bool swiglu = false;                // w = [gate; up] (out even): y[r, j] = silu(gate_j) * up_j, both rounded
                                       // to dtype first as swiglu sees them; not with accumulate, y_dtype = dtype
   DType dtype = DType::F16;           // x, w and norm_weight: fp16 or bf16
-  int blocks_per_sm = 0;              // 0: one warp per output, or kSkinnyBlocksPerSm blocks per SM with a
-                                      // fusion; else that many blocks per SM, whose warps stream rows in turn
+  int blocks_per_sm = 0;              // 0: short blocks without a fusion (row_splits), kSkinnyBlocksPerSm
+                                      // blocks per SM with one; else that many blocks per SM, whose warps
+                                      // stream whole rows in turn
+  int row_splits = 0;                 // short blocks: warps per weight row, 1, 2, 4 or 8 (their partial sums
+                                      // added in a fixed order; 1 = whole rows, as the persistent blocks
+                                      // sum them, bit for bit); 0 = the fewest that spread the rows over
+                                      // several waves of blocks
 };
 constexpr int kSkinnyBlocksPerSm = 2;  // blocks of 256 threads per SM for the fused projections
 cudaError_t skinnyLinear(const SkinnyLinearParams& params, cudaStream_t stream);
