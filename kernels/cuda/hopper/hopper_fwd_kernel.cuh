@@ -2,7 +2,7 @@
 // instantiation file; nothing here is compiled on its own.
 //
 // Persistent CTAs of three warpgroups walk a static list of (query tile, head, batch) work items
-// (L2-sized sections of heads, longest items first in each; see workItem). Warpgroup 0 is the producer: one thread issues TMA copies of the Q tile and of K/V
+// (L2-sized sections of heads, longest items first in each; see scheduleItem). Warpgroup 0 is the producer: one thread issues TMA copies of the Q tile and of K/V
 // tiles into a ring of shared-memory stages, each completing on an mbarrier, and waits on "empty"
 // mbarriers before reusing a stage. Warpgroups 1 and 2 are consumers, 64 query rows each: S = Q K^T
 // with wgmma reading Q and K from shared memory, the online softmax in registers, O += P V with P
@@ -52,48 +52,11 @@ struct KernelTraits {
   static_assert(kProducerRegisters * 128 + kConsumerRegisters * 128 * kConsumerGroups <= 65536);
 };
 
-// Work item `tile` of the static schedule. The (batch, head) pairs are cut into sections of
-// section_heads whose K/V fit about half the L2; sections run one after the other, and within one the
-// query tiles go from the last (the longest under a causal mask) to the first, the heads of a query
-// tile next to each other. So the CTAs in flight share the K/V of a few heads (L2 hits instead of HBM
-// reads) and, causal, each section still starts with its longest items.
-struct WorkItem {
-  int m0 = 0, head = 0, batch = 0;
-  int n_tiles = 0;     // key tiles visited: [0, n_tiles), from the last down
-  int n_unmasked = 0;  // key tiles [0, n_unmasked) need no mask
-};
-
-// The work item of this CTA in round `round` of the static schedule, or -1 past the end. Odd rounds
-// run backwards over the CTAs, so a CTA that took one of the longer items of a round takes one of the
-// shorter ones of the next (the items are ordered longest first within a section).
+// The work item of this CTA in round `round` of the static schedule (see roundSlot), or -1 past the end.
 __device__ __forceinline__ int scheduledTile(int round, int tiles) {
   const int ctas = static_cast<int>(gridDim.x);
-  const int cta = static_cast<int>(blockIdx.x);
-  const int tile = round * ctas + ((round & 1) != 0 ? ctas - 1 - cta : cta);
+  const int tile = round * ctas + roundSlot(round, ctas, static_cast<int>(blockIdx.x));
   return tile < tiles ? tile : -1;
-}
-
-template <int kBlockN, bool kCausal>
-__device__ __forceinline__ WorkItem workItem(int tile, const KernelParams& p) {
-  const int section_items = p.m_blocks * p.section_heads;
-  const int section = tile / section_items;
-  const int width = min(p.section_heads, p.heads_q * p.batch - section * p.section_heads);  // the last may be narrower
-  const int item = tile - section * section_items;
-  WorkItem w;
-  const int m_block = p.m_blocks - 1 - item / width;
-  const int head_batch = section * p.section_heads + item % width;
-  w.head = head_batch % p.heads_q;
-  w.batch = head_batch / p.heads_q;
-  w.m0 = m_block * kBlockM;
-  const int rows_valid = min(kBlockM, p.seq_q - w.m0);
-  const int causal_offset = p.seq_kv - p.seq_q;  // query row i sees keys j <= i + causal_offset
-  w.n_tiles = (p.seq_kv + kBlockN - 1) / kBlockN;
-  w.n_unmasked = p.seq_kv / kBlockN;
-  if constexpr (kCausal) {
-    w.n_tiles = min(w.n_tiles, ceilDivNonNegative(w.m0 + rows_valid + causal_offset, kBlockN));
-    w.n_unmasked = min(w.n_unmasked, floorDivNonNegative(w.m0 + causal_offset + 1, kBlockN));
-  }
-  return w;
 }
 
 // Named barriers: 1 + g is consumer g's turn at the tensor cores, 3 + g its epilogue.
@@ -161,7 +124,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
       const int tile = scheduledTile(round, p.tiles);
       if (tile < 0) continue;
-      const WorkItem w = workItem<kBlockN, kCausal>(tile, p);
+      const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
       if (w.n_tiles == 0) continue;
       const int head_kv = w.head / p.group;
       barrierWait(q_empty, q_phase ^ 1u);
@@ -314,7 +277,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
     const int tile = scheduledTile(round, p.tiles);
     if (tile < 0) continue;
-    const WorkItem w = workItem<kBlockN, kCausal>(tile, p);
+    const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
     Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
     float* const lse = p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
     if (w.n_tiles == 0) {
@@ -462,7 +425,7 @@ cudaError_t launchHopperForward(const AttentionParams& params, int multiprocesso
   }
   const int tiles = (params.seq_q + kBlockM - 1) / kBlockM * params.heads_q * params.batch;
   const int grid = tiles < multiprocessors ? tiles : multiprocessors;
-  const KernelParams p = kernelParams(params, kBlockM, l2_bytes, grid);
+  const KernelParams p = kernelParams(params, kBlockM, Traits::kBlockN, l2_bytes, grid);
   kernel<<<grid, kThreads, Traits::kSharedBytes, stream>>>(maps.q, maps.k, maps.v, maps.o, p);
   return cudaGetLastError();
 }
