@@ -48,9 +48,10 @@ struct Timing {
   cudaError_t error = cudaSuccess;
 };
 
-// Warm-up, then as many timed samples as fit `budget_ms` (between 3 and max_reps); median of the
-// events. A sample is `launches` back-to-back launches between two events (divided out), which keeps
-// the host's per-launch work out of the figure once the queue runs ahead of the device.
+// Warm-up (single launches: the first loads the module and builds what the kernel caches), then as many
+// timed samples as fit `budget_ms` (between 3 and max_reps, or max_reps if fewer); median of the events.
+// A sample is `launches` back-to-back launches between two events (divided out), which keeps the
+// host's per-launch work out of the figure once the queue runs ahead of the device.
 template <class Launch>
 Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms, int launches) {
   Timing timing;
@@ -60,14 +61,15 @@ Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms, i
   cudaEventCreate(&stop);
   std::vector<float> samples;
   for (int i = 0; i < warmup + max_reps; ++i) {
+    const int sample_launches = i < warmup ? 1 : launches;
     cudaEventRecord(start);
-    for (int l = 0; l < launches && timing.error == cudaSuccess; ++l) timing.error = launch();
+    for (int l = 0; l < sample_launches && timing.error == cudaSuccess; ++l) timing.error = launch();
     cudaEventRecord(stop);
     if (timing.error == cudaSuccess) timing.error = cudaEventSynchronize(stop);
     if (timing.error != cudaSuccess) break;
     float ms = 0.0f;
     cudaEventElapsedTime(&ms, start, stop);
-    ms /= static_cast<float>(launches);
+    ms /= static_cast<float>(sample_launches);
     if (i >= warmup) samples.push_back(ms);
     if (samples.size() >= 3 && ms * static_cast<double>(samples.size() + 1) > budget_ms) break;
   }

@@ -95,7 +95,12 @@ tests_and_sanitizers() {
 }
 [ -n "$hopper_tests" ] && tests_and_sanitizers
 
-timing=(--warmup 2 --reps 10 --budget-ms 400)
+# Every kernel and peer is timed the way CUTLASS's example times itself: after a warm-up call, the mean of
+# 20 back-to-back launches (one sample; the passes give each its best of PASSES). Back to back, the
+# host's per-call work (PyTorch's dispatch, the tensor maps) stays off the device's time line, which
+# matters at N <= 2K where a kernel takes 30-120 us.
+timing=(--warmup 1 --reps 1 --launches 20)
+torch_timing=(--warmup 1 --reps 1 --burst 20)
 torch_backends=(torch-cudnn torch-flash)
 [ "${QUICK:-0}" = 1 ] && torch_backends=(torch-cudnn)
 passes=${PASSES:-3}
@@ -123,7 +128,7 @@ shape_group() {
           timeout 60 "$base_bench" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
             >"$out/base_$name.p$pass.log" 2>&1 ;;
         torch)
-          timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" --reps 10 \
+          timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" "${torch_timing[@]}" \
             "${shape[@]}" >"$out/torch_$name.p$pass.jsonl" 2>&1 ;;
         cutlass)
           timeout 120 python3 "$root/benchmarks/cutlass_fmha_peer.py" run "$CUTLASS_FMHA" --dim "$dim" --heads "$heads" \
