@@ -124,15 +124,16 @@ shape_group() {
         harness)
           timeout 120 "$bench" --no-standard "${timing[@]}" --rotation "$pass" "${shape[@]}" --family hopper sm80 \
             --tiles auto >"$out/bench_$name.p$pass.log" 2>&1 ;;
-        base)  # a harness of another tree: only the options every version has
+        base)  # a harness of another tree: only the options every version has (older ones warm up with
+               # --launches launches instead of one: a longer warm-up on a power-bound card)
           timeout 60 "$base_bench" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
             >"$out/base_$name.p$pass.log" 2>&1 ;;
         torch)
-          timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" "${torch_timing[@]}" \
-            "${shape[@]}" >"$out/torch_$name.p$pass.jsonl" 2>&1 ;;
+          timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" \
+            "${torch_timing[@]}" "${shape[@]}" >"$out/torch_$name.p$pass.jsonl" 2>&1 ;;
         cutlass)
-          timeout 120 python3 "$root/benchmarks/cutlass_fmha_peer.py" run "$CUTLASS_FMHA" --dim "$dim" --heads "$heads" \
-            --seq "${lengths[@]}" >"$out/cutlass_$name.p$pass.jsonl" 2>&1 ;;
+          timeout 120 python3 "$root/benchmarks/cutlass_fmha_peer.py" run "$CUTLASS_FMHA" --dim "$dim" \
+            --heads "$heads" --seq "${lengths[@]}" >"$out/cutlass_$name.p$pass.jsonl" 2>&1 ;;
       esac
     done
   done

@@ -42,7 +42,8 @@ __host__ __device__ inline WorkItem scheduleItem(const KernelParams& p, int tile
   const auto lesser = [](int a, int b) { return a < b ? a : b; };
   const int section_items = p.m_blocks * p.section_heads;
   const int section = tile / section_items;
-  const int width = lesser(p.section_heads, p.heads_q * p.batch - section * p.section_heads);  // the last may be narrower
+  // The last section may be narrower.
+  const int width = lesser(p.section_heads, p.heads_q * p.batch - section * p.section_heads);
   const int item = tile - section * section_items;
   WorkItem w;
   const int m_block = p.m_blocks - 1 - item / width;
@@ -67,7 +68,9 @@ __host__ __device__ inline WorkItem scheduleItem(const KernelParams& p, int tile
 // The slot of CTA `cta` in round `round` of the schedule (and the CTA of a slot: the map is its own
 // inverse). Odd rounds run backwards over the CTAs, so a CTA that took one of the longer items of a
 // round takes one of the shorter ones of the next (the items are ordered longest first in a section).
-__host__ __device__ inline int roundSlot(int round, int ctas, int cta) { return (round & 1) != 0 ? ctas - 1 - cta : cta; }
+__host__ __device__ inline int roundSlot(int round, int ctas, int cta) {
+  return (round & 1) != 0 ? ctas - 1 - cta : cta;
+}
 
 // `l2_bytes`: the device's L2 size (the schedule keeps the K/V of about half of it in flight);
 // `ctas`: the persistent grid. Causal, the section width is the one (at or above what L2 and balance
