@@ -4,6 +4,13 @@
 // (default B=1, H=32, D=128), over sequence lengths, causal and not, fp16 and bf16, and prints TFLOP/s
 // (4 B H Nq Nk D, halved when causal). For N <= --check-max-n it also prints each kernel's max
 // difference from the standard output.
+//
+// Order: a power-bound card runs a kernel slower right after another one has heated it, so a fixed
+// order (say cuDNN always just before the flash kernel) biases every point the same way. Each point is
+// timed in --rounds rounds; the kernels' order is rotated by one place per round and per point (plus
+// --rotation, so that separate runs can start elsewhere), and each kernel reports its best round
+// (lowest median). The standard baseline's output, the reference of the differences, is computed
+// before the first round.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -16,6 +23,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,9 +48,10 @@ struct Timing {
   cudaError_t error = cudaSuccess;
 };
 
-// Warm-up, then as many timed samples as fit `budget_ms` (between 3 and max_reps); median of the
-// events. A sample is `launches` back-to-back launches between two events (divided out), which keeps
-// the host's per-launch work out of the figure once the queue runs ahead of the device.
+// Warm-up (single launches: the first loads the module and builds what the kernel caches), then as many
+// timed samples as fit `budget_ms` (between 3 and max_reps, or max_reps if fewer); median of the events.
+// A sample is `launches` back-to-back launches between two events (divided out), which keeps the
+// host's per-launch work out of the figure once the queue runs ahead of the device.
 template <class Launch>
 Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms, int launches) {
   Timing timing;
@@ -52,14 +61,15 @@ Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms, i
   cudaEventCreate(&stop);
   std::vector<float> samples;
   for (int i = 0; i < warmup + max_reps; ++i) {
+    const int sample_launches = i < warmup ? 1 : launches;
     cudaEventRecord(start);
-    for (int l = 0; l < launches && timing.error == cudaSuccess; ++l) timing.error = launch();
+    for (int l = 0; l < sample_launches && timing.error == cudaSuccess; ++l) timing.error = launch();
     cudaEventRecord(stop);
     if (timing.error == cudaSuccess) timing.error = cudaEventSynchronize(stop);
     if (timing.error != cudaSuccess) break;
     float ms = 0.0f;
     cudaEventElapsedTime(&ms, start, stop);
-    ms /= static_cast<float>(launches);
+    ms /= static_cast<float>(sample_launches);
     if (i >= warmup) samples.push_back(ms);
     if (samples.size() >= 3 && ms * static_cast<double>(samples.size() + 1) > budget_ms) break;
   }
@@ -137,6 +147,8 @@ int main(int argc, char** argv) {
   bool cudnn_lse = false;
   int launches = 1;
   int check_max_n = 4096;
+  int rounds = 1;
+  int rotation = 0;
   app.add_option("--batch", batch, "B")->check(CLI::PositiveNumber);
   app.add_option("--heads", heads, "query heads")->check(CLI::PositiveNumber);
   app.add_option("--kv-heads", heads_kv, "key/value heads (0: same as --heads)");
@@ -156,6 +168,11 @@ int main(int argc, char** argv) {
   app.add_flag("--cudnn-lse", cudnn_lse, "let cuDNN also write the LSE (off: what inference pays)");
   app.add_option("--launches", launches, "back-to-back launches per timed sample")->check(CLI::PositiveNumber);
   app.add_option("--check-max-n", check_max_n, "compare flash with standard up to this length");
+  app.add_option("--rounds", rounds, "time each point this many times, the kernels' order rotated each round; "
+                 "every kernel reports its best round")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--rotation", rotation, "where the rotation of the kernels' order starts (shift between runs)")
+      ->check(CLI::NonNegativeNumber);
   app.footer(
       "Example: attnbench_kernel_bench --dtype fp16 --seq 4096 16384 --causal no --family hopper sm80 --tiles "
       "auto,128x128");
@@ -200,6 +217,9 @@ int main(int argc, char** argv) {
   if (causal_mode != "yes") causal_values.push_back(false);
   if (causal_mode != "no") causal_values.push_back(true);
 
+  std::printf("order: %d round(s) per point, rotated per round and point from %d; best round per kernel\n", rounds,
+              rotation);
+  int point_index = 0;
   std::printf("%-5s %-6s %6s %-20s %10s %10s %9s %10s\n", "dtype", "causal", "N", "kernel", "median_ms", "min_ms",
               "TFLOP/s", "max|f-s|");
   for (const std::string& dtype_name : dtypes) {
@@ -249,49 +269,62 @@ int main(int argc, char** argv) {
         };
         const std::size_t out_count = static_cast<std::size_t>(batch) * heads * n * head_dim;
 
-        bool have_standard = false;
+        // The kernels timed at this point, in their first round's order: standard baselines, cudnn, flash.
+        struct Contender {
+          std::string name;
+          std::function<cudaError_t()> launch;
+          void* output = nullptr;  // compared with the standard output (the baselines themselves: null)
+          bool flash = false;      // its output is poisoned before it runs; a failure ends the program
+          const std::string* detail = nullptr;  // what the kernel said about a failure, if it says anything
+          void* workspace = nullptr;
+          Timing best;
+          double difference = 0.0;
+          bool failed = false;
+        };
+        std::vector<Contender> contenders;
+
         std::vector<cuda::ScoreLayout> layouts;
         if (standard) layouts.push_back(cuda::ScoreLayout::Padded);
         if (standard && dense_standard) layouts.push_back(cuda::ScoreLayout::Dense);
+        AttentionParams ps = p;
+        ps.o = o_standard;
         for (const cuda::ScoreLayout layout : layouts) {
-          const std::string name = layout == cuda::ScoreLayout::Padded ? "standard" : "standard dense";
-          void* workspace = nullptr;
-          if (!allocate(name, cuda::standardWorkspaceBytes(p, layout), &workspace)) continue;
-          AttentionParams ps = p;
-          ps.o = o_standard;
-          const Timing t = timeKernel(
-              [&] { return cuda::standardAttention(ps, workspace, cublas, nullptr, nullptr, layout); }, warmup,
-              max_reps, budget_ms, launches);
-          CHECK_CUDA(cudaFree(workspace));
-          if (t.error != cudaSuccess) {
-            std::printf("%s failed: %s\n", name.c_str(), cudaGetErrorString(t.error));
-            continue;
-          }
-          report(name, t, 0.0);
-          have_standard = true;
+          Contender c;
+          c.name = layout == cuda::ScoreLayout::Padded ? "standard" : "standard dense";
+          if (!allocate(c.name, cuda::standardWorkspaceBytes(p, layout), &c.workspace)) continue;
+          c.launch = [&ps, &cublas, layout, workspace = c.workspace] {
+            return cuda::standardAttention(ps, workspace, cublas, nullptr, nullptr, layout);
+          };
+          contenders.push_back(std::move(c));
+        }
+        // The reference output, before any round (a later standard launch rewrites the same values).
+        bool compare = !contenders.empty() && n <= check_max_n;
+        if (const cudaError_t status = compare ? contenders.front().launch() : cudaSuccess; status != cudaSuccess) {
+          std::printf("standard failed: %s (no differences at this point)\n", cudaGetErrorString(status));
+          compare = false;
         }
 
+        AttentionParams pc = p;
+        pc.o = o_cudnn;
+        pc.lse = cudnn_lse ? lse : nullptr;
+        std::string cudnn_message;
         if (cudnn) {
-          AttentionParams pc = p;
-          pc.o = o_cudnn;
-          pc.lse = cudnn_lse ? lse : nullptr;
           // Builds the plan here, before any timing.
           if (const std::string reason = cuda::cudnnUnsupportedReason(pc); !reason.empty()) {
             skip("cudnn", reason);
-          } else if (void* workspace = nullptr; allocate("cudnn", cuda::cudnnWorkspaceBytes(pc), &workspace)) {
-            std::string message;
-            const Timing t = timeKernel([&] { return cuda::cudnnAttention(pc, workspace, nullptr, &message); }, warmup,
-                                        max_reps, budget_ms, launches);
-            CHECK_CUDA(cudaFree(workspace));
-            if (t.error != cudaSuccess) {
-              std::printf("cudnn failed: %s %s\n", cudaGetErrorString(t.error), message.c_str());
-            } else {
-              const bool compare = have_standard && n <= check_max_n;
-              report("cudnn", t, compare ? maxDifference(o_cudnn, o_standard, out_count, bf16) : 0.0);
-            }
+          } else if (Contender c; allocate("cudnn", cuda::cudnnWorkspaceBytes(pc), &c.workspace)) {
+            c.name = "cudnn";
+            c.launch = [&pc, &cudnn_message, workspace = c.workspace] {
+              return cuda::cudnnAttention(pc, workspace, nullptr, &cudnn_message);
+            };
+            c.output = o_cudnn;
+            c.detail = &cudnn_message;
+            contenders.push_back(std::move(c));
           }
         }
 
+        AttentionParams pf = p;
+        pf.o = o_flash;
         for (const std::string& family_name : families) {
           const FlashFamily requested = parseFamily(family_name);
           for (const TileShape tile : tiles) {
@@ -303,20 +336,44 @@ int main(int argc, char** argv) {
               skip(name, reason);
               continue;
             }
-            AttentionParams pf = p;
-            pf.o = o_flash;
-            CHECK_CUDA(cudaMemset(o_flash, 0xff, out_count * 2));
-            const Timing t =
-                timeKernel([&] { return cuda::flashForward(pf, resolved, nullptr, family); }, warmup, max_reps, budget_ms,
-                           launches);
-            if (t.error != cudaSuccess) {
-              std::printf("flash %s failed: %s\n", name.c_str(), cudaGetErrorString(t.error));
-              return 1;
-            }
-            const bool compare = have_standard && n <= check_max_n;
-            report(name, t, compare ? maxDifference(o_flash, o_standard, out_count, bf16) : 0.0);
+            Contender c;
+            c.name = name;
+            c.launch = [&pf, resolved, family] { return cuda::flashForward(pf, resolved, nullptr, family); };
+            c.output = o_flash;
+            c.flash = true;
+            contenders.push_back(std::move(c));
           }
         }
+
+        const std::size_t count = contenders.size();
+        for (int round = 0; round < rounds; ++round) {
+          for (std::size_t i = 0; i < count; ++i) {
+            Contender& c = contenders[(i + static_cast<std::size_t>(rotation + round + point_index)) % count];
+            if (c.failed) continue;
+            // Poisoned, so a kernel that leaves elements unwritten shows up in its difference.
+            if (c.flash) CHECK_CUDA(cudaMemset(o_flash, 0xff, out_count * 2));
+            const Timing t = timeKernel(c.launch, warmup, max_reps, budget_ms, launches);
+            if (t.error != cudaSuccess) {
+              std::printf("%s failed: %s %s\n", c.name.c_str(), cudaGetErrorString(t.error),
+                          c.detail != nullptr ? c.detail->c_str() : "");
+              if (c.flash) return 1;
+              c.failed = true;
+              continue;
+            }
+            // The flash kernels share o_flash: each one's difference is read right after its own timing.
+            if (round == 0 && compare && c.output != nullptr) {
+              c.difference = maxDifference(c.output, o_standard, out_count, bf16);
+            }
+            const double min_ms = c.best.samples == 0 ? t.min_ms : std::min(c.best.min_ms, t.min_ms);
+            if (c.best.samples == 0 || t.median_ms < c.best.median_ms) c.best = t;
+            c.best.min_ms = min_ms;
+          }
+        }
+        for (Contender& c : contenders) {
+          if (!c.failed && c.best.samples > 0) report(c.name, c.best, c.difference);
+          if (c.workspace != nullptr) CHECK_CUDA(cudaFree(c.workspace));
+        }
+        ++point_index;
         std::fflush(stdout);
       }
     }

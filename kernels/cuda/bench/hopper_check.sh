@@ -7,6 +7,13 @@
 # kernel's ratio to the best peer per point (hopper_peers_table.py); last, Nsight Compute counters of
 # the Hopper kernel at N = 8192 and 16384 (and of CUTLASS at 8192). Logs go to OUT_DIR.
 #
+# Order: on a power-bound card a kernel timed right after another one runs on a card that one has
+# heated, so no kernel may always come after the same one. Each shape group is timed in PASSES passes
+# (default 3); pass p runs the group's programs (the harness, the baseline harness, PyTorch, CUTLASS)
+# in an order rotated by p, and the harness rotates its own kernels (Hopper, mma.sync, cudnn) by p and
+# by point (--rotation). Every kernel and peer is thus timed once per pass, after a different
+# neighbour each time, and the table keeps each one's best pass (hopper_peers_table.py).
+#
 #   kernels/cuda/bench/hopper_check.sh OUT_DIR [extra cmake args...]
 #
 # Environment:
@@ -16,6 +23,7 @@
 #   BASELINE_SRC   a second source tree (say, the previous commit's) whose harness is built too and timed
 #                  right after this one's at every Hopper point: an A/B of a kernel change in one run;
 #                  BASELINE_HARNESS names one built beforehand instead
+#   PASSES         passes over every shape group, each in a rotated order (default 3)
 #   QUICK=1        a follow-up run: leaves out PyTorch's FA2 backend (never the best peer), the standard
 #                  baseline and the Nsight Compute points other than N = 8192 non-causal
 #   CUDNN_ROOT     the cudnn-frontend and cuDNN headers for attnbench's cudnn kernel (else .deps/cudnn);
@@ -87,31 +95,48 @@ tests_and_sanitizers() {
 }
 [ -n "$hopper_tests" ] && tests_and_sanitizers
 
-timing=(--warmup 2 --reps 10 --budget-ms 400)
+# Every kernel and peer is timed the way CUTLASS's example times itself: after a warm-up call, the mean of
+# 20 back-to-back launches (one sample; the passes give each its best of PASSES). Back to back, the
+# host's per-call work (PyTorch's dispatch, the tensor maps) stays off the device's time line, which
+# matters at N <= 2K where a kernel takes 30-120 us.
+timing=(--warmup 1 --reps 1 --launches 20)
+torch_timing=(--warmup 1 --reps 1 --burst 20)
 torch_backends=(torch-cudnn torch-flash)
 [ "${QUICK:-0}" = 1 ] && torch_backends=(torch-cudnn)
-# One shape group: every kernel and peer at its points, back to back. name, dtype, dim, heads, kv heads, lengths...
+passes=${PASSES:-3}
+# One shape group: every kernel and peer at its points, PASSES times, the programs' order rotated per pass.
+# name, dtype, dim, heads, kv heads, lengths...
 shape_group() {
   local name=$1 dtype=$2 dim=$3 heads=$4 kv_heads=$5
   shift 5
-  local shape=(--dim "$dim" --heads "$heads" --kv-heads "$kv_heads" --dtype "$dtype" --seq "$@")
-  step "$name: harness"
-  timeout 120 "$bench" --no-standard "${timing[@]}" "${shape[@]}" --family hopper sm80 --tiles auto \
-    >"$out/bench_$name.log" 2>&1
-  if [ -n "$base_bench" ]; then
-    step "$name: baseline harness"
-    timeout 60 "$base_bench" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
-      >"$out/base_$name.log" 2>&1
-  fi
-  step "$name: PyTorch SDPA"
-  timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" --reps 10 "${shape[@]}" \
-    >"$out/torch_$name.jsonl" 2>&1
+  local lengths=("$@")
+  local shape=(--dim "$dim" --heads "$heads" --kv-heads "$kv_heads" --dtype "$dtype" --seq "${lengths[@]}")
+  local programs=(harness torch)
+  [ -n "$base_bench" ] && programs+=(base)
   # Example 88 runs fp16 with as many K/V heads as query heads only.
-  if [ -n "${CUTLASS_FMHA:-}" ] && [ "$dtype" = fp16 ] && [ "$kv_heads" = "$heads" ]; then
-    step "$name: CUTLASS example 88"
-    timeout 120 python3 "$root/benchmarks/cutlass_fmha_peer.py" run "$CUTLASS_FMHA" --dim "$dim" --heads "$heads" \
-      --seq "$@" >"$out/cutlass_$name.jsonl" 2>&1
-  fi
+  [ -n "${CUTLASS_FMHA:-}" ] && [ "$dtype" = fp16 ] && [ "$kv_heads" = "$heads" ] && programs+=(cutlass)
+  local pass i program
+  for ((pass = 0; pass < passes; ++pass)); do
+    for ((i = 0; i < ${#programs[@]}; ++i)); do
+      program=${programs[$(((i + pass) % ${#programs[@]}))]}
+      step "$name pass $pass: $program"
+      case $program in
+        harness)
+          timeout 120 "$bench" --no-standard "${timing[@]}" --rotation "$pass" "${shape[@]}" --family hopper sm80 \
+            --tiles auto >"$out/bench_$name.p$pass.log" 2>&1 ;;
+        base)  # a harness of another tree: only the options every version has (older ones warm up with
+               # --launches launches instead of one: a longer warm-up on a power-bound card)
+          timeout 60 "$base_bench" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
+            >"$out/base_$name.p$pass.log" 2>&1 ;;
+        torch)
+          timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" \
+            "${torch_timing[@]}" "${shape[@]}" >"$out/torch_$name.p$pass.jsonl" 2>&1 ;;
+        cutlass)
+          timeout 120 python3 "$root/benchmarks/cutlass_fmha_peer.py" run "$CUTLASS_FMHA" --dim "$dim" \
+            --heads "$heads" --seq "${lengths[@]}" >"$out/cutlass_$name.p$pass.jsonl" 2>&1 ;;
+      esac
+    done
+  done
 }
 shape_group hd128_fp16 fp16 128 32 32 1024 2048 4096 8192 16384 32768
 shape_group hd128_bf16_gqa bf16 128 32 8 4096 8192 16384 32768

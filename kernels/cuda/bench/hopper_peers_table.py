@@ -4,9 +4,11 @@
 Per shape group NAME the run leaves bench_NAME.log (the kernel harness: Hopper, mma.sync, attnbench's
 cudnn), optionally base_NAME.log (the harness built from a second source tree, for an A/B of the
 kernel in the same run), torch_NAME.jsonl (PyTorch SDPA's cuDNN and FlashAttention-2 backends) and
-cutlass_NAME.jsonl (CUTLASS example 88, best of its schedules). For every point it prints TFLOP/s of
-each (and the cuBLAS standard baseline where the run timed it), and the Hopper kernel's ratio to the best peer measured at that point; then the geometric means
-and worst points of the groups the acceptance criteria name.
+cutlass_NAME.jsonl (CUTLASS example 88, best of its schedules), each once per pass (NAME.pK.log,
+NAME.pK.jsonl: the passes time the programs in rotated orders). For every point it prints TFLOP/s of
+each kernel, its best pass (and the cuBLAS standard baseline where the run timed it), and the Hopper
+kernel's ratio to the best peer measured at that point; then the geometric means and worst points of
+the groups the acceptance criteria name.
 
     hopper_peers_table.py LOG_DIR
 """
@@ -34,7 +36,17 @@ def harness_kernel(kernel):
     return None
 
 
+LOG_NAME = re.compile(r"^(?P<prefix>bench|base|torch|cutlass)_(?P<group>.+?)(\.p\d+)?\.(log|jsonl)$")
+
+
+def keep_best(points, key, column, tflops):
+    """A kernel timed in several passes counts with its best one."""
+    values = points.setdefault(key, {})
+    values[column] = max(values.get(column, 0.0), tflops)
+
+
 def read_harness(path, points, group, hopper_column):
+    seen = set()  # within one log only the first row of a column counts: the first Hopper row is the auto tile
     for line in open(path):
         match = HARNESS_ROW.match(line.strip())
         if not match:
@@ -45,7 +57,9 @@ def read_harness(path, points, group, hopper_column):
         if column == "hopper":
             column = hopper_column
         key = (group, match["dtype"], match["causal"] == "yes", int(match["n"]))
-        points.setdefault(key, {}).setdefault(column, float(match["tflops"]))
+        if (key, column) not in seen:
+            seen.add((key, column))
+            keep_best(points, key, column, float(match["tflops"]))
 
 
 def read_peers(path, points, group):
@@ -57,7 +71,7 @@ def read_peers(path, points, group):
         if record.get("event") != "peer" or record.get("status") != "ok" or record["backend"] not in PEERS:
             continue
         key = (group, record["dtype"], bool(record["causal"]), int(record["seq_len"]))
-        points.setdefault(key, {})[record["backend"]] = float(record["tflops"])
+        keep_best(points, key, record["backend"], float(record["tflops"]))
 
 
 def geomean(values):
@@ -70,12 +84,14 @@ def main():
         return 2
     directory = sys.argv[1]
     points = {}
-    for prefix, column in (("bench", "hopper"), ("base", "base")):
-        for path in sorted(glob.glob(os.path.join(directory, f"{prefix}_*.log"))):
-            read_harness(path, points, os.path.basename(path)[len(prefix) + 1:-4], column)
-    for prefix in ("torch", "cutlass"):
-        for path in sorted(glob.glob(os.path.join(directory, f"{prefix}_*.jsonl"))):
-            read_peers(path, points, os.path.basename(path)[len(prefix) + 1:-6])
+    for path in sorted(glob.glob(os.path.join(directory, "*"))):
+        name = LOG_NAME.match(os.path.basename(path))
+        if name is None:
+            continue
+        if name["prefix"] in ("bench", "base"):
+            read_harness(path, points, name["group"], "hopper" if name["prefix"] == "bench" else "base")
+        else:
+            read_peers(path, points, name["group"])
     if not points:
         print(f"no harness or peer results in {directory}", file=sys.stderr)
         return 1

@@ -2,7 +2,7 @@
 // instantiation file; nothing here is compiled on its own.
 //
 // Persistent CTAs of three warpgroups walk a static list of (query tile, head, batch) work items
-// (L2-sized sections of heads, longest items first in each; see workItem). Warpgroup 0 is the producer: one thread issues TMA copies of the Q tile and of K/V
+// (L2-sized sections of heads, longest items first in each; see scheduleItem). Warpgroup 0 is the producer: one thread issues TMA copies of the Q tile and of K/V
 // tiles into a ring of shared-memory stages, each completing on an mbarrier, and waits on "empty"
 // mbarriers before reusing a stage. Warpgroups 1 and 2 are consumers, 64 query rows each: S = Q K^T
 // with wgmma reading Q and K from shared memory, the online softmax in registers, O += P V with P
@@ -52,48 +52,11 @@ struct KernelTraits {
   static_assert(kProducerRegisters * 128 + kConsumerRegisters * 128 * kConsumerGroups <= 65536);
 };
 
-// Work item `tile` of the static schedule. The (batch, head) pairs are cut into sections of
-// section_heads whose K/V fit about half the L2; sections run one after the other, and within one the
-// query tiles go from the last (the longest under a causal mask) to the first, the heads of a query
-// tile next to each other. So the CTAs in flight share the K/V of a few heads (L2 hits instead of HBM
-// reads) and, causal, each section still starts with its longest items.
-struct WorkItem {
-  int m0 = 0, head = 0, batch = 0;
-  int n_tiles = 0;     // key tiles visited: [0, n_tiles), from the last down
-  int n_unmasked = 0;  // key tiles [0, n_unmasked) need no mask
-};
-
-// The work item of this CTA in round `round` of the static schedule, or -1 past the end. Odd rounds
-// run backwards over the CTAs, so a CTA that took one of the longer items of a round takes one of the
-// shorter ones of the next (the items are ordered longest first within a section).
+// The work item of this CTA in round `round` of the static schedule (see roundSlot), or -1 past the end.
 __device__ __forceinline__ int scheduledTile(int round, int tiles) {
   const int ctas = static_cast<int>(gridDim.x);
-  const int cta = static_cast<int>(blockIdx.x);
-  const int tile = round * ctas + ((round & 1) != 0 ? ctas - 1 - cta : cta);
+  const int tile = round * ctas + roundSlot(round, ctas, static_cast<int>(blockIdx.x));
   return tile < tiles ? tile : -1;
-}
-
-template <int kBlockN, bool kCausal>
-__device__ __forceinline__ WorkItem workItem(int tile, const KernelParams& p) {
-  const int section_items = p.m_blocks * p.section_heads;
-  const int section = tile / section_items;
-  const int width = min(p.section_heads, p.heads_q * p.batch - section * p.section_heads);  // the last may be narrower
-  const int item = tile - section * section_items;
-  WorkItem w;
-  const int m_block = p.m_blocks - 1 - item / width;
-  const int head_batch = section * p.section_heads + item % width;
-  w.head = head_batch % p.heads_q;
-  w.batch = head_batch / p.heads_q;
-  w.m0 = m_block * kBlockM;
-  const int rows_valid = min(kBlockM, p.seq_q - w.m0);
-  const int causal_offset = p.seq_kv - p.seq_q;  // query row i sees keys j <= i + causal_offset
-  w.n_tiles = (p.seq_kv + kBlockN - 1) / kBlockN;
-  w.n_unmasked = p.seq_kv / kBlockN;
-  if constexpr (kCausal) {
-    w.n_tiles = min(w.n_tiles, ceilDivNonNegative(w.m0 + rows_valid + causal_offset, kBlockN));
-    w.n_unmasked = min(w.n_unmasked, floorDivNonNegative(w.m0 + causal_offset + 1, kBlockN));
-  }
-  return w;
 }
 
 // Named barriers: 1 + g is consumer g's turn at the tensor cores, 3 + g its epilogue.
@@ -126,7 +89,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto v_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (3 * kStages + stage)); };
 
   const int thread = static_cast<int>(threadIdx.x);
-  const int warpgroup = thread / 128;
+  // Read from lane 0, so the compiler knows it is the same in every lane of the warp: what is derived
+  // from it (the consumer's Q descriptor, its barrier ids) then lives in uniform registers instead of
+  // being rebuilt per thread and copied into them (R2UR) before every wgmma.
+  const int warpgroup = __shfl_sync(0xffffffffu, thread / 128, 0);
   const int lane = thread % 32;
   // Consumers release a stage once per warp (8 arrivals) after their wgmma on it has completed; Q
   // likewise, or, when O is staged in Q's buffer, once per consumer after the O store has read it.
@@ -153,24 +119,24 @@ __global__ void __launch_bounds__(kThreads, 1)
     prefetchTensorMap(k_map);
     prefetchTensorMap(v_map);
     prefetchTensorMap(o_map);
-    int q_round = 0;
-    int kv_round = 0;
+    std::uint32_t q_phase = 0;
+    RingPosition<kStages> kv;
     for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
       const int tile = scheduledTile(round, p.tiles);
       if (tile < 0) continue;
-      const WorkItem w = workItem<kBlockN, kCausal>(tile, p);
+      const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
       if (w.n_tiles == 0) continue;
       const int head_kv = w.head / p.group;
-      barrierWait(q_empty, (q_round & 1) ^ 1);
+      barrierWait(q_empty, q_phase ^ 1u);
       barrierArriveExpectBytes(q_full, Traits::kQBytes);
       for (int c = 0; c < Traits::kChunks; ++c) {
         tmaLoad(q_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes), q_map, q_full, c * 64, w.m0, w.head,
                 w.batch);
       }
-      ++q_round;
-      for (int n = w.n_tiles - 1; n >= 0; --n, ++kv_round) {
-        const int stage = kv_round % kStages;
-        const std::uint32_t parity = ((kv_round / kStages) & 1) ^ 1;
+      q_phase ^= 1u;
+      for (int n = w.n_tiles - 1; n >= 0; --n, kv.advance()) {
+        const int stage = kv.stage;
+        const std::uint32_t parity = kv.phase ^ 1u;
         barrierWait(k_empty(stage), parity);
         barrierArriveExpectBytes(k_full(stage), Traits::kKvBytes);
         for (int c = 0; c < Traits::kChunks; ++c) {
@@ -207,29 +173,37 @@ __global__ void __launch_bounds__(kThreads, 1)
   float row_max[2];
   float row_sum[2];
 
+  // The descriptors of this consumer's Q rows and of stage 0's K and V; every other descriptor is one
+  // of these plus a constant offset (descriptorPlus), so the loop does no descriptor arithmetic beyond
+  // one add per wgmma.
+  const std::uint64_t q_descriptor =
+      opaque(matrixDescriptor(q_smem + static_cast<std::uint32_t>(group * 64 * 128), 16, 1024));
+  const std::uint64_t k_descriptor = opaque(matrixDescriptor(k_smem(0), 16, 1024));
+  const std::uint64_t v_descriptor = opaque(matrixDescriptor(v_smem(0), Traits::kKvChunkBytes, 1024));
+  const auto stage_bytes = [](int stage) { return static_cast<std::uint32_t>(stage * Traits::kKvBytes); };
+
   // S = Q K^T over kHeadDim / 16 k-steps; descriptors step 32 bytes within a 128-byte swizzle row.
   const auto issue_s = [&](int stage) {
+    const std::uint64_t k_stage = descriptorPlus(k_descriptor, stage_bytes(stage));
     wgmmaFence();
 #pragma unroll
     for (int kk = 0; kk < kHeadDim / 16; ++kk) {
-      const std::uint32_t chunk_step = static_cast<std::uint32_t>((kk % 4) * 32);
-      const std::uint64_t a = matrixDescriptor(
-          q_smem + static_cast<std::uint32_t>((kk / 4) * Traits::kQChunkBytes + group * 64 * 128) + chunk_step, 16,
-          1024);
+      const auto chunk_step = static_cast<std::uint32_t>((kk % 4) * 32);
+      const std::uint64_t a =
+          descriptorPlus(q_descriptor, static_cast<std::uint32_t>((kk / 4) * Traits::kQChunkBytes) + chunk_step);
       const std::uint64_t b =
-          matrixDescriptor(k_smem(stage) + static_cast<std::uint32_t>((kk / 4) * Traits::kKvChunkBytes) + chunk_step,
-                           16, 1024);
+          descriptorPlus(k_stage, static_cast<std::uint32_t>((kk / 4) * Traits::kKvChunkBytes) + chunk_step);
       wgmmaSS<kBlockN>(acc_s, a, b, kk > 0 ? 1 : 0, kBf16);
     }
     wgmmaCommit();
   };
   // O += P V over kBlockN / 16 k-steps of 16 key rows (2 KB apart); V is N-major, chunks kKvChunkBytes apart.
   const auto issue_pv = [&](int stage) {
+    const std::uint64_t v_stage = descriptorPlus(v_descriptor, stage_bytes(stage));
     wgmmaFence();
 #pragma unroll
     for (int kk = 0; kk < kBlockN / 16; ++kk) {
-      const std::uint64_t b =
-          matrixDescriptor(v_smem(stage) + static_cast<std::uint32_t>(kk * 16 * 128), Traits::kKvChunkBytes, 1024);
+      const std::uint64_t b = descriptorPlus(v_stage, static_cast<std::uint32_t>(kk * 16 * 128));
       wgmmaRS<kHeadDim>(acc_o, p_frag[kk], b, 1, kBf16);
     }
     wgmmaCommit();
@@ -298,12 +272,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  int q_round = 0;
-  int kv_round = 0;
+  std::uint32_t q_phase = 0;
+  RingPosition<kStages> kv;
   for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
     const int tile = scheduledTile(round, p.tiles);
     if (tile < 0) continue;
-    const WorkItem w = workItem<kBlockN, kCausal>(tile, p);
+    const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
     Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
     float* const lse = p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
     if (w.n_tiles == 0) {
@@ -327,18 +301,17 @@ __global__ void __launch_bounds__(kThreads, 1)
       row_max[h] = -INFINITY;
       row_sum[h] = 0.0f;
     }
-    barrierWait(q_full, q_round & 1);
-    ++q_round;
+    barrierWait(q_full, q_phase);
+    q_phase ^= 1u;
 
     // First key tile: S only.
-    int stage = kv_round % kStages;
-    barrierWait(k_full(stage), (kv_round / kStages) & 1);
+    barrierWait(k_full(kv.stage), kv.phase);
     wait_turn();
-    issue_s(stage);
+    issue_s(kv.stage);
     pass_turn();
     wgmmaWait<0>();
     pinRegisters(acc_s);
-    release(k_empty(stage));
+    release(k_empty(kv.stage));
     if (w.n_tiles - 1 >= w.n_unmasked) mask(w.m0, w.n_tiles - 1);
     {
       float unused[2];
@@ -347,25 +320,23 @@ __global__ void __launch_bounds__(kThreads, 1)
     convert_p();
 
     for (int n = w.n_tiles - 2; n >= 0; --n) {
-      const int previous = stage;
-      const int previous_round = kv_round;
-      ++kv_round;
-      stage = kv_round % kStages;
-      barrierWait(k_full(stage), (kv_round / kStages) & 1);
+      const RingPosition<kStages> previous = kv;
+      kv.advance();
+      barrierWait(k_full(kv.stage), kv.phase);
       wait_turn();
-      issue_s(stage);
-      barrierWait(v_full(previous), (previous_round / kStages) & 1);
-      issue_pv(previous);
+      issue_s(kv.stage);
+      barrierWait(v_full(previous.stage), previous.phase);
+      issue_pv(previous.stage);
       pass_turn();
       wgmmaWait<1>();  // S done; P V may still run
       pinRegisters(acc_s);
-      release(k_empty(stage));
+      release(k_empty(kv.stage));
       if (n >= w.n_unmasked) mask(w.m0, n);
       float correction[2];
       const bool rescale = softmax(correction);
       wgmmaWait<0>();
       pinRegisters(acc_o);
-      release(v_empty(previous));
+      release(v_empty(previous.stage));
       // At head dim 64 the vote and branch cost more than the 32 multiplies they save.
       if (kHeadDim < 128 || rescale) {
 #pragma unroll
@@ -377,14 +348,14 @@ __global__ void __launch_bounds__(kThreads, 1)
       convert_p();
     }
 
-    barrierWait(v_full(stage), (kv_round / kStages) & 1);
+    barrierWait(v_full(kv.stage), kv.phase);
     wait_turn();
-    issue_pv(stage);
+    issue_pv(kv.stage);
     pass_turn();
     wgmmaWait<0>();
     pinRegisters(acc_o);
-    release(v_empty(stage));
-    ++kv_round;
+    release(v_empty(kv.stage));
+    kv.advance();
     if constexpr (Traits::kSeparateO) release(q_empty);
 
     // ---- epilogue: O / rowsum, LSE, O through shared memory to a TMA store ----
@@ -454,7 +425,7 @@ cudaError_t launchHopperForward(const AttentionParams& params, int multiprocesso
   }
   const int tiles = (params.seq_q + kBlockM - 1) / kBlockM * params.heads_q * params.batch;
   const int grid = tiles < multiprocessors ? tiles : multiprocessors;
-  const KernelParams p = kernelParams(params, kBlockM, l2_bytes, grid);
+  const KernelParams p = kernelParams(params, kBlockM, Traits::kBlockN, l2_bytes, grid);
   kernel<<<grid, kThreads, Traits::kSharedBytes, stream>>>(maps.q, maps.k, maps.v, maps.o, p);
   return cudaGetLastError();
 }

@@ -21,13 +21,61 @@ struct KernelParams {
   int batch = 0, heads_q = 0, group = 0, seq_q = 0, seq_kv = 0;
   int m_blocks = 0;       // query tiles per (batch, head)
   int tiles = 0;          // work items: m_blocks x heads_q x batch
-  int section_heads = 0;  // (batch, head) pairs per L2 section of the schedule (see workItem)
+  int section_heads = 0;  // (batch, head) pairs per L2 section of the schedule (see scheduleItem)
   float softmax_scale = 1.0f;
 };
 
+// Work item `tile` of the static schedule. The (batch, head) pairs are cut into sections of
+// section_heads whose K/V fit about half the L2; sections run one after the other, and within one the
+// query tiles go from the last (the longest under a causal mask) to the first, the heads of a query
+// tile next to each other. So the CTAs in flight share the K/V of a few heads (L2 hits instead of HBM
+// reads) and, causal, each section still starts with its longest items. The kernel walks the
+// schedule with it; the host simulates the schedule with it to choose the section width.
+struct WorkItem {
+  int m0 = 0, head = 0, batch = 0;
+  int n_tiles = 0;     // key tiles visited: [0, n_tiles), from the last down
+  int n_unmasked = 0;  // key tiles [0, n_unmasked) need no mask
+};
+
+__host__ __device__ inline WorkItem scheduleItem(const KernelParams& p, int tile, int block_m, int block_n,
+                                                 bool causal) {
+  const auto lesser = [](int a, int b) { return a < b ? a : b; };
+  const int section_items = p.m_blocks * p.section_heads;
+  const int section = tile / section_items;
+  // The last section may be narrower.
+  const int width = lesser(p.section_heads, p.heads_q * p.batch - section * p.section_heads);
+  const int item = tile - section * section_items;
+  WorkItem w;
+  const int m_block = p.m_blocks - 1 - item / width;
+  const int head_batch = section * p.section_heads + item % width;
+  w.head = head_batch % p.heads_q;
+  w.batch = head_batch / p.heads_q;
+  w.m0 = m_block * block_m;
+  const int rows_valid = lesser(block_m, p.seq_q - w.m0);
+  const int causal_offset = p.seq_kv - p.seq_q;  // query row i sees keys j <= i + causal_offset
+  w.n_tiles = (p.seq_kv + block_n - 1) / block_n;
+  w.n_unmasked = p.seq_kv / block_n;
+  if (causal) {
+    // Tile counts of the causal bounds, where the row/key offset may be negative (Nq > Nk).
+    const int seen = w.m0 + rows_valid + causal_offset;  // keys [0, seen) are seen by the last row
+    const int unmasked = w.m0 + causal_offset + 1;       // keys [0, unmasked) are seen by every row
+    w.n_tiles = lesser(w.n_tiles, seen <= 0 ? 0 : (seen + block_n - 1) / block_n);
+    w.n_unmasked = lesser(w.n_unmasked, unmasked <= 0 ? 0 : unmasked / block_n);
+  }
+  return w;
+}
+
+// The slot of CTA `cta` in round `round` of the schedule (and the CTA of a slot: the map is its own
+// inverse). Odd rounds run backwards over the CTAs, so a CTA that took one of the longer items of a
+// round takes one of the shorter ones of the next (the items are ordered longest first in a section).
+__host__ __device__ inline int roundSlot(int round, int ctas, int cta) {
+  return (round & 1) != 0 ? ctas - 1 - cta : cta;
+}
+
 // `l2_bytes`: the device's L2 size (the schedule keeps the K/V of about half of it in flight);
-// `ctas`: the persistent grid.
-KernelParams kernelParams(const AttentionParams& params, int block_m, int l2_bytes, int ctas);
+// `ctas`: the persistent grid. Causal, the section width is the one (at or above what L2 and balance
+// ask for) whose static schedule, simulated here, leaves the busiest CTA the least work.
+KernelParams kernelParams(const AttentionParams& params, int block_m, int block_n, int l2_bytes, int ctas);
 
 // TMA descriptors of Q, K, V (loads: boxes of 64 columns x block rows) and O (stores: 64 x 64, one
 // consumer warpgroup's rows), all with the 128-byte swizzle, over 4-d views (column, row, head, batch).

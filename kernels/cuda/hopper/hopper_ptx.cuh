@@ -110,6 +110,35 @@ __device__ __forceinline__ std::uint64_t matrixDescriptor(std::uint32_t address,
          (static_cast<std::uint64_t>(stride >> 4) << 32) | (std::uint64_t{1} << 62);
 }
 
+// `descriptor` moved `bytes` further into shared memory. The start address is bits 0-13 (in 16-byte
+// units) and shared memory ends below 2^18 bytes, so the step never carries out of the low word: one
+// 32-bit add instead of rebuilding the descriptor from an address (mask, shift, or) at every k-step.
+__device__ __forceinline__ std::uint64_t descriptorPlus(std::uint64_t descriptor, std::uint32_t bytes) {
+  const std::uint32_t low = static_cast<std::uint32_t>(descriptor) + (bytes >> 4);
+  return (descriptor & 0xFFFFFFFF00000000ull) | low;
+}
+
+// `x`, but the compiler cannot see how it was computed: it keeps the value instead of folding later
+// additions back into the expression (the descriptors above would be rebuilt, mask and all, per wgmma).
+__device__ __forceinline__ std::uint64_t opaque(std::uint64_t x) {
+  asm("mov.b64 %0, %0;\n" : "+l"(x));
+  return x;
+}
+
+// A position in a ring of kStages mbarrier-guarded buffers: the stage and the parity of its current
+// phase (flips each time the ring wraps), stepped without the divisions of a running counter.
+template <int kStages>
+struct RingPosition {
+  int stage = 0;
+  std::uint32_t phase = 0;
+  __device__ __forceinline__ void advance() {
+    if (++stage == kStages) {
+      stage = 0;
+      phase ^= 1u;
+    }
+  }
+};
+
 // ---- warpgroup coordination ----------------------------------------------------------------------
 
 template <int kRegisters>
