@@ -4,6 +4,7 @@
 #include "attnbench/errors.h"
 #include "attnbench/kernels/cudnn_attention.h"
 #include "attnbench/runner.h"
+#include "backends.h"
 #include "test_support.h"
 
 namespace attnbench {
@@ -140,6 +141,36 @@ TEST(CudaBackend, DecodePointsRunCorrectlyOverEveryCacheLayout) {
   }
   EXPECT_GT(ran, 100);
   EXPECT_GT(flash_split, 20) << "long caches at B = 2 must split";
+}
+
+// Tensor parallel ranks on GPUs: each rank's backend lives on its own thread with its device current
+// there. Both ranks on every visible GPU in turn (cuda:0 twice on a one-GPU host; cuda:0 and cuda:1
+// where two are visible): every kernel of both workloads correct, rank by rank, with exact memory.
+TEST(CudaBackend, TensorParallelRanksSplitTheHeadsOfEveryKernel) {
+  REQUIRE_CUDA_BACKEND(backend);
+  const int visible = static_cast<int>(listDevices().size()) - 1;  // the host CPU is listed too
+  const std::vector<std::string> devices = {"cuda:0", visible > 1 ? "cuda:1" : "cuda:0"};
+  std::unique_ptr<Backend> split = makeTensorParallelBackend(devices);
+  FreshRunner runner(*split, "cuda_tensor_parallel");
+  SweepSpec spec = smallSpec();
+  spec.tensor_parallel = 2;
+  spec.seq_lens = {17, 1024};
+  spec.dtypes = {DType::F16, DType::BF16};
+  spec.kernels = {KernelKind::Standard, KernelKind::Flash, KernelKind::Cudnn};
+  spec.tiles = {TileShape{}};
+  int ran = 0;
+  for (const Workload workload : {Workload::Attention, Workload::Decode}) {
+    spec.workload = workload;
+    if (workload == Workload::Decode) spec.decode = DecodeCacheOptions{16, 0.5, 0};
+    for (const auto& r : runner.run(spec).results) {
+      if (r.status == PointStatus::Skipped && r.point.kernel != KernelKind::Flash) continue;  // cuDNN, pages
+      ++ran;
+      expectCorrectPoint(r);
+      ASSERT_EQ(r.rank_ms.size(), 2u) << r.point.label();
+      EXPECT_LE(std::max(r.rank_ms[0], r.rank_ms[1]), r.stats.median_ms) << r.point.label();
+    }
+  }
+  EXPECT_GT(ran, 20);
 }
 
 // Every timing method gives correct, positive samples; the batch method's samples are per launch.
