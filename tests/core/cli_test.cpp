@@ -38,6 +38,7 @@ const std::vector<std::string> kTinySweep = cpuFp32Batch("4", "64", {"--causal",
 
 using testing::slurp;
 using Result = testing::ExeResult;
+using testing::concat;
 
 // A setup step for the child: the environment variables named in `names` removed.
 std::function<void()> unsetting(const std::vector<std::string>& names) {
@@ -55,11 +56,6 @@ int waitExit(pid_t pid) { return testing::waitExe(pid); }
 
 Result runCli(const std::vector<std::string>& args, const std::string& dir, const std::vector<std::string>& unset = {}) {
   return testing::runExe(args, dir, unsetting(unset));
-}
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
 }
 
 std::string queryOne(const std::string& db_path, const std::string& sql) { return testing::queryCell(db_path, sql); }

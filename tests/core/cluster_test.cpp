@@ -24,33 +24,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using Result = testing::ExeResult;
+using testing::concat;
 
 const std::vector<std::string>& kTinySweep = testing::kSmallCpuSweep;
 constexpr int kTinySweepPoints = testing::kSmallCpuSweepPoints;
 
-// Every variable a launcher sets that attnbench reads: a child starts with none of them.
-const char* const kLauncherVariables[] = {
-    "RANK",          "WORLD_SIZE",         "LOCAL_RANK",   "TORCHELASTIC_RUN_ID", "OMPI_COMM_WORLD_RANK",
-    "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_MCA_ess_base_jobid", "PMIX_NAMESPACE",
-    "PMI_RANK",      "PMI_SIZE",           "MPI_LOCALRANKID", "SLURM_PROCID",     "SLURM_NTASKS",
-    "SLURM_LOCALID", "SLURM_JOB_ID",       "SLURM_STEP_ID"};
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-// A child's setup: no launcher variables but `set`.
-std::function<void()> launcherEnvironment(std::map<std::string, std::string> set) {
-  return [set = std::move(set)] {
-    for (const char* name : kLauncherVariables) unsetenv(name);
-    for (const auto& [name, value] : set) setenv(name.c_str(), value.c_str(), 1);
-  };
-}
-
+// A child starts with no launcher variables (testing::kLauncherVariables) but those a test sets.
 Result runAttnbench(const std::vector<std::string>& args, const std::string& dir,
                     std::map<std::string, std::string> env = {}) {
-  return testing::runExe(args, dir, launcherEnvironment(std::move(env)));
+  return testing::runExe(args, dir, testing::launcherEnvironment(std::move(env)));
 }
 
 // The one run of a database, with its points.
@@ -126,7 +108,7 @@ TEST_P(ShardedSweep, FourRanksLoseNoPointAndMergeToTheSingleProcessRun) {
     } else {
       args = concat(args, {"--rank", rank, "--world-size", std::to_string(kWorld)});
     }
-    ranks.push_back(testing::spawnExe(args, dir, "rank" + rank, launcherEnvironment(env)));
+    ranks.push_back(testing::spawnExe(args, dir, "rank" + rank, testing::launcherEnvironment(env)));
   }
   for (int r = 0; r < kWorld; ++r) ASSERT_EQ(testing::waitExe(ranks[static_cast<std::size_t>(r)]), 0) << testing::slurp(dir + "/rank" + std::to_string(r) + ".err");
   EXPECT_FALSE(fs::exists(dir + "/results.db"));  // each rank writes results.rankR.db only

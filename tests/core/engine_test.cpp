@@ -147,19 +147,6 @@ Agreement compare(const std::vector<float>& logits, const std::vector<std::vecto
   return a;
 }
 
-EngineConfig tinyConfig(const fs::path& dir, EngineDevice device, AttentionChoice attention) {
-  EngineConfig c;
-  c.model = Checkpoint::open(dir).model();
-  c.checkpoint_dir = dir.string();
-  c.device = device;
-  c.dtype = device == EngineDevice::Cpu ? attnbench::kernels::DType::F32 : attnbench::kernels::DType::F16;
-  c.attention = attention;
-  c.batch = 2;
-  c.max_tokens = 24;
-  c.max_step_tokens = 12;
-  return c;
-}
-
 // Prefill of 9 tokens per sequence, then 3 decode steps, each compared with the fp64 model; then
 // the same sequence recomputed without a cache. Returns the worst agreement seen.
 Agreement runAgainstReference(Engine& engine, const Weights& w, bool tied) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -83,5 +84,28 @@ inline const std::vector<std::string> kSmallCpuSweep = {
     "--batch", "--no-progress", "--device", "cpu", "--heads", "4", "--head-dim", "32", "--dtype", "fp32", "--causal",
     "false", "--seq-lens", "16..128", "--batch-sizes", "1,2", "--kernels", "flash,standard", "--repetitions", "3"};
 constexpr int kSmallCpuSweepPoints = 16;
+
+// Every variable by which a launcher (torchrun, Open MPI, PMI, Slurm) names a process's rank or job:
+// a test's children start without them unless the test sets them.
+inline const char* const kLauncherVariables[] = {
+    "RANK",          "WORLD_SIZE",         "LOCAL_RANK",   "TORCHELASTIC_RUN_ID", "OMPI_COMM_WORLD_RANK",
+    "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_MCA_ess_base_jobid", "PMIX_NAMESPACE",
+    "PMI_RANK",      "PMI_SIZE",           "MPI_LOCALRANKID", "SLURM_PROCID",     "SLURM_NTASKS",
+    "SLURM_LOCALID", "SLURM_JOB_ID",       "SLURM_STEP_ID"};
+
+// A child's setup (for runExe): no launcher variables and none of `unset`, then `set`.
+inline std::function<void()> launcherEnvironment(std::map<std::string, std::string> set,
+                                                 std::vector<std::string> unset = {}) {
+  return [set = std::move(set), unset = std::move(unset)] {
+    for (const char* name : kLauncherVariables) unsetenv(name);
+    for (const auto& name : unset) unsetenv(name.c_str());
+    for (const auto& [name, value] : set) setenv(name.c_str(), value.c_str(), 1);
+  };
+}
+
+inline std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
 
 }  // namespace attnbench::testing

@@ -30,20 +30,6 @@ using attnbench::kernels::DType;
 using namespace attnbench::engine;
 using namespace attnbench::tiny;
 
-EngineConfig tinyConfig(const fs::path& dir, EngineDevice device, AttentionChoice attention, int tensor_parallel) {
-  EngineConfig c;
-  c.model = Checkpoint::open(dir).model();
-  c.checkpoint_dir = dir.string();
-  c.device = device;
-  c.dtype = device == EngineDevice::Cpu ? DType::F32 : DType::F16;
-  c.attention = attention;
-  c.batch = 2;
-  c.max_tokens = 24;
-  c.max_step_tokens = 12;
-  c.tensor_parallel = tensor_parallel;
-  return c;
-}
-
 // Prefill of 7 tokens, 4 decode steps (one per call, then 3 in one call), then the whole sequence
 // recomputed without a cache: the logits after each, concatenated.
 std::vector<float> runSequence(Engine& e) {

@@ -17,6 +17,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "attnbench/engine/checkpoint.h"
+#include "attnbench/engine/engine.h"
+
 namespace attnbench::tiny {
 
 namespace fs = std::filesystem;
@@ -155,6 +158,23 @@ inline fs::path writeTinyCheckpoint(const std::string& tag, const std::string& d
   for (const auto& n : second) index["weight_map"][n] = "model-00002-of-00002.safetensors";
   std::ofstream(dir / "model.safetensors.index.json") << index.dump();
   return dir;
+}
+
+// An engine over the tiny checkpoint in `dir`: batch 2, a cache of 24 tokens, steps of up to 12; fp32
+// on the CPU engine, fp16 on CUDA.
+inline engine::EngineConfig tinyConfig(const fs::path& dir, engine::EngineDevice device, engine::AttentionChoice attention,
+                                       int tensor_parallel = 1) {
+  engine::EngineConfig c;
+  c.model = engine::Checkpoint::open(dir).model();
+  c.checkpoint_dir = dir.string();
+  c.device = device;
+  c.dtype = device == engine::EngineDevice::Cpu ? kernels::DType::F32 : kernels::DType::F16;
+  c.attention = attention;
+  c.batch = 2;
+  c.max_tokens = 24;
+  c.max_step_tokens = 12;
+  c.tensor_parallel = tensor_parallel;
+  return c;
 }
 
 }  // namespace attnbench::tiny

@@ -23,31 +23,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using Result = testing::ExeResult;
-
-// Launcher variables would make a process a rank: the children start without them.
-const char* const kLauncherVariables[] = {"RANK",         "WORLD_SIZE",   "LOCAL_RANK",  "OMPI_COMM_WORLD_RANK",
-                                          "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_SIZE", "SLURM_PROCID",
-                                          "SLURM_NTASKS", "SLURM_STEP_ID"};
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
+using testing::concat;
 
 // The small CPU sweep, one thread per process (the workers share two cores).
 const std::vector<std::string> kTinySweep = concat(testing::kSmallCpuSweep, {"--threads", "1"});
 constexpr int kTinySweepPoints = testing::kSmallCpuSweepPoints;
 
-std::function<void()> environment(std::map<std::string, std::string> set) {
-  return [set = std::move(set)] {
-    for (const char* name : kLauncherVariables) unsetenv(name);
-    unsetenv("ATTNBENCH_TEST_WORKER_ABORT");
-    for (const auto& [name, value] : set) setenv(name.c_str(), value.c_str(), 1);
-  };
-}
-
+// Launcher variables would make a process a rank: the children start without them (nor the abort hook).
 Result runAttnbench(const std::vector<std::string>& args, const std::string& dir, std::map<std::string, std::string> env = {}) {
-  return testing::runExe(args, dir, environment(std::move(env)));
+  return testing::runExe(args, dir, testing::launcherEnvironment(std::move(env), {"ATTNBENCH_TEST_WORKER_ABORT"}));
 }
 
 struct StoredPoint {
@@ -206,7 +190,7 @@ TEST(WorkerPool, InterruptingTheParentKeepsCompletedPointsAndResumeFinishesThem)
   // Points of many samples leave time to interrupt.
   std::vector<std::string> slow = concat(kTinySweep, {"--db", pool_db, "--workers", "2"});
   *(std::find(slow.begin(), slow.end(), "--repetitions") + 1) = "3000";
-  const pid_t pid = testing::spawnExe(slow, dir, "interrupted", environment({}));
+  const pid_t pid = testing::spawnExe(slow, dir, "interrupted", testing::launcherEnvironment({}, {"ATTNBENCH_TEST_WORKER_ABORT"}));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (testing::queryCell(pool_db, "SELECT count(*) FROM points").empty() ||
          std::stoi(testing::queryCell(pool_db, "SELECT count(*) FROM points")) < 2) {
