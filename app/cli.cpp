@@ -696,7 +696,7 @@ int runSweep(const SweepFlags& flags, const ClusterFlags& cluster, const PoolFla
   RunOutcome outcome;
   try {
     if (!worker_slots.empty()) {
-      outcome = runPool(*store, spec, resume_run, worker_slots, sink, g_stop_requested);
+      outcome = runPool(*store, spec, resume_run, worker_slots, pool.point_timeout_s, sink, g_stop_requested);
     } else {
       Runner runner(*store, *backend, sink);
       runner.setCancelFlag(&g_stop_requested);

@@ -40,6 +40,16 @@ constexpr auto kExitGrace = std::chrono::seconds(10);
 // Test hook, read by workers: "INDEX" makes a worker handed point INDEX kill itself with SIGKILL (as the
 // OOM killer would); "INDEX:FILE" does so only in the worker that first creates FILE.
 constexpr const char* kAbortHook = "ATTNBENCH_TEST_WORKER_ABORT";
+// Test hook, read by workers: "INDEX" makes a worker handed point INDEX stop answering (as a hung
+// kernel would), for --point-timeout.
+constexpr const char* kHangHook = "ATTNBENCH_TEST_WORKER_HANG";
+
+// "90 s", "2.5 s".
+std::string secondsText(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g s", seconds);
+  return text;
+}
 
 // ---- the worker's side ----------------------------------------------------------------------------
 
@@ -64,6 +74,12 @@ void abortIfHooked(int index) {
     ::close(fd);
   }
   std::raise(SIGKILL);
+}
+
+void hangIfHooked(int index) {
+  const char* hook = std::getenv(kHangHook);
+  if (hook == nullptr || std::atoi(hook) != index) return;
+  for (;;) ::pause();  // only a signal that ends the process gets it out
 }
 
 nlohmann::json parseRequest(const std::string& line) {
@@ -108,6 +124,7 @@ int serveRequests(const std::string& label) {
     std::optional<double> baseline_error;
     if (request.contains("baseline_error")) baseline_error = request.at("baseline_error").get<double>();
     abortIfHooked(index);
+    hangIfHooked(index);
     const SweepPoint& point = points[static_cast<std::size_t>(index)];
     writeLine(eventToJson(PointStartedEvent{0, point}));
     double kernel_ms = 0;
@@ -183,15 +200,17 @@ struct Worker {
   Provenance provenance;
   std::deque<SweepPoint> group;  // the rest of the group it works on
   std::optional<SweepPoint> current;
+  std::chrono::steady_clock::time_point current_since;  // when `current` was handed out
+  bool timed_out = false;  // killed for running `current` past the point time limit
 
   bool alive() const { return pid > 0; }
 };
 
 class Pool {
  public:
-  Pool(Store& store, const SweepSpec& spec, const std::vector<WorkerSlot>& worker_slots, const EventSink& sink,
-       const std::atomic<bool>& stop)
-      : store_(store), spec_(spec), sink_(sink), stop_(stop), exe_(selfExecutable()) {
+  Pool(Store& store, const SweepSpec& spec, const std::vector<WorkerSlot>& worker_slots,
+       std::optional<double> point_timeout_s, const EventSink& sink, const std::atomic<bool>& stop)
+      : store_(store), spec_(spec), point_timeout_s_(point_timeout_s), sink_(sink), stop_(stop), exe_(selfExecutable()) {
     for (const auto& slot : worker_slots) {
       workers_.emplace_back();
       workers_.back().slot = &slot;
@@ -217,6 +236,7 @@ class Pool {
   void onReady(Worker& w, const RunStartedEvent& e);
   void onPointFinished(Worker& w, const nlohmann::json& line);
   void onDeath(Worker& w);
+  void killOverdue();
   void record(const Worker& w, PointResult r);
   void note(const std::string& level, const std::string& message);
   void stopWorkers();
@@ -224,6 +244,7 @@ class Pool {
 
   Store& store_;
   SweepSpec spec_;
+  std::optional<double> point_timeout_s_;  // --point-timeout: a worker past it on one point is killed
   const EventSink& sink_;
   const std::atomic<bool>& stop_;
   std::string exe_;
@@ -387,6 +408,7 @@ void Pool::dispatch(Worker& w) {
     queue_.erase(next);
   }
   w.current = w.group.front();
+  w.current_since = std::chrono::steady_clock::now();
   w.group.pop_front();
   nlohmann::json request = {{"request", "point"}, {"index", w.current->index}};
   if (const std::optional<double> bar = baselineFor(*w.current)) request["baseline_error"] = *bar;
@@ -487,9 +509,17 @@ void Pool::onDeath(Worker& w) {
   const std::string how = exitReason(reap(w.pid, kExitGrace));
   w.pid = -1;
   if (stop_.load()) return;
-  // Its current point is retried once on another worker; with it, the rest of its group.
+  // Its current point is retried once on another worker; with it, the rest of its group. A point
+  // that ran past the time limit is not: it would most likely hang its next worker too.
   Group retry;
   retry.avoid = w.slot->label;
+  if (w.current && w.timed_out) {
+    const std::string why = "still running after " + secondsText(*point_timeout_s_) + " (--point-timeout): its worker " +
+                            w.slot->label + " was killed; `--resume` runs it again";
+    record(w, PointResult::started(*w.current).finish(PointStatus::Error, why));
+    w.current.reset();
+  }
+  w.timed_out = false;
   if (w.current) {
     const SweepPoint point = *w.current;
     w.current.reset();
@@ -522,6 +552,19 @@ void Pool::onDeath(Worker& w) {
                         " restarts: dropped from the pool");
   }
   for (auto& other : workers_) dispatch(other);
+}
+
+void Pool::killOverdue() {
+  if (!point_timeout_s_) return;
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& w : workers_) {
+    if (!w.alive() || !w.current || w.timed_out) continue;
+    if (std::chrono::duration<double>(now - w.current_since).count() < *point_timeout_s_) continue;
+    note("warning", w.slot->label + ": point " + std::to_string(w.current->index) + " still running after " +
+                        secondsText(*point_timeout_s_) + " (--point-timeout): the worker is killed");
+    w.timed_out = true;
+    ::kill(w.pid, SIGKILL);  // its pipe closes, and pump() takes it from there (onDeath)
+  }
 }
 
 void Pool::stopWorkers() {
@@ -564,6 +607,7 @@ RunOutcome Pool::run(std::int64_t resume_run) {
         break;
       }
       pump();
+      killOverdue();
       for (auto& w : workers_) dispatch(w);  // a worker restarted meanwhile has become ready
       if (std::chrono::steady_clock::now() - last_beat > std::chrono::seconds(Store::kHeartbeatSeconds)) {
         last_beat = std::chrono::steady_clock::now();
@@ -679,24 +723,36 @@ void addPoolOptions(CLI::App& app, PoolFlags& flags, const std::string& group) {
   app.add_option("--workers", flags.workers,
                  "N worker processes on the CPU device (they share its cores: for trying the pool, not for timing)")
       ->group(group);
+  app.add_option("--point-timeout", flags.point_timeout_s,
+                 "with --gpus/--workers: a worker still on one point after this many seconds is killed, the point "
+                 "recorded as an error (a hung GPU); default none")
+      ->group(group);
 }
 
 std::vector<WorkerSlot> poolSlots(const PoolFlags& flags, const std::string& device) {
   if (!flags.gpus.empty() && flags.workers) throw InputError("give --gpus or --workers, not both");
+  if (flags.point_timeout_s) {
+    if (!(*flags.point_timeout_s > 0 && *flags.point_timeout_s <= 1e6)) {
+      throw InputError("--point-timeout must be a number of seconds above 0 and at most 1e6");
+    }
+    if (flags.gpus.empty() && !flags.workers) {
+      throw InputError("--point-timeout applies to worker processes: give it with --gpus or --workers");
+    }
+  }
   if (!flags.gpus.empty()) return gpuSlots(flags.gpus, device);
   if (flags.workers) return cpuSlots(*flags.workers, device);
   return {};
 }
 
 RunOutcome runPool(Store& store, const SweepSpec& spec, std::int64_t resume_run, const std::vector<WorkerSlot>& worker_slots,
-                   const EventSink& sink, const std::atomic<bool>& stop) {
+                   std::optional<double> point_timeout_s, const EventSink& sink, const std::atomic<bool>& stop) {
   // A write to a worker that has just died must fail with EPIPE, not end the parent.
   const auto previous = std::signal(SIGPIPE, SIG_IGN);
   struct RestoreSigpipe {
     void (*handler)(int);
     ~RestoreSigpipe() { std::signal(SIGPIPE, handler); }
   } restore{previous};
-  Pool pool(store, spec, worker_slots, sink, stop);
+  Pool pool(store, spec, worker_slots, point_timeout_s, sink, stop);
   return pool.run(resume_run);
 }
 

@@ -23,9 +23,10 @@ namespace attnbench::cli {
 struct PoolFlags {
   std::string gpus;            // --gpus all|0,1,3
   std::optional<int> workers;  // --workers N (CPU)
+  std::optional<double> point_timeout_s;  // --point-timeout S: a worker longer on one point is killed
 };
 
-// --gpus and --workers, in `group`.
+// --gpus, --workers and --point-timeout, in `group`.
 void addPoolOptions(CLI::App& app, PoolFlags& flags, const std::string& group);
 
 // One worker process of a pool.
@@ -38,15 +39,18 @@ struct WorkerSlot {
 };
 
 // The workers `flags` ask for, for a sweep on `device`; empty for a run in this process. InputError for
-// --gpus with a CPU device or a GPU that does not exist, --workers with a GPU device, or both flags.
+// --gpus with a CPU device or a GPU that does not exist, --workers with a GPU device, both flags, or a
+// --point-timeout out of range or without either.
 std::vector<WorkerSlot> poolSlots(const PoolFlags& flags, const std::string& device);
 
 // Runs a new run of `spec` (resume_run 0) or the points of run `resume_run` still to measure, over one
-// worker per slot. Events go to `sink` (notes too: a worker restarted or dropped). `stop` (a signal)
-// stops the workers and leaves the run interrupted. DeviceFault when no worker is left with points
+// worker per slot. Events go to `sink` (notes too: a worker restarted or dropped). A worker still on
+// one point after `point_timeout_s` is killed and restarted, the point recorded as an error (not
+// retried: it would likely hang again; --resume runs it). `stop` (a signal) stops the workers and
+// leaves the run interrupted. DeviceFault when no worker is left with points
 // still to run (the run is marked failed; the completed points are kept).
 RunOutcome runPool(Store& store, const SweepSpec& spec, std::int64_t resume_run, const std::vector<WorkerSlot>& worker_slots,
-                   const EventSink& sink, const std::atomic<bool>& stop);
+                   std::optional<double> point_timeout_s, const EventSink& sink, const std::atomic<bool>& stop);
 
 // The worker's side: `attnbench --pool-worker LABEL`. Reads the parent's requests on stdin, answers on
 // stdout; returns the exit code.

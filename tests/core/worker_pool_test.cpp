@@ -1,6 +1,7 @@
 // One sweep over several worker processes (--workers on the CPU; --gpus builds the same pool from GPU
 // slots), end to end: the pool gives exactly the points of a run in one process, each with its worker;
-// a worker killed mid-run loses nothing; a point that kills its worker twice is recorded as an error;
+// a worker killed mid-run loses nothing; a point that kills its worker twice is recorded as an error; a
+// hung worker is killed after --point-timeout;
 // interrupting the parent keeps the completed points and --resume finishes them; bad combinations exit 2.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -215,6 +216,32 @@ TEST(WorkerPool, InterruptingTheParentKeepsCompletedPointsAndResumeFinishesThem)
   for (const auto& [index, p] : kept) EXPECT_EQ(all.at(index).worker, p.worker) << "a kept point was measured again";
 }
 
+// A worker that stops answering on a point (a hung kernel) is killed after --point-timeout and
+// restarted; the point is recorded as an error, not retried, and every other point runs.
+TEST(WorkerPool, AHungWorkerIsKilledAfterThePointTimeoutAndTheRestRun) {
+  const std::string dir = testing::freshDir("pool_hang");
+  const std::string pool_db = dir + "/pool.db";
+  const auto t0 = std::chrono::steady_clock::now();
+  const Result r = runAttnbench(concat(kTinySweep, {"--db", pool_db, "--workers", "2", "--point-timeout", "2"}), dir,
+                                {{"ATTNBENCH_TEST_WORKER_HANG", "5"}});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.code, 1) << r.err;  // a point ended in an error
+  EXPECT_NE(r.err.find("point 5 still running after 2 s (--point-timeout): the worker is killed"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("restarted"), std::string::npos) << r.err;
+  const auto points = storedPoints(pool_db);
+  ASSERT_EQ(static_cast<int>(points.size()), kTinySweepPoints);
+  for (const auto& [index, p] : points) {
+    if (index == 5) {
+      EXPECT_EQ(p.status, "error");
+      EXPECT_NE(p.message.find("still running after 2 s (--point-timeout)"), std::string::npos) << p.message;
+    } else {
+      EXPECT_EQ(p.status, "ok") << "#" << index << ": " << p.message;
+    }
+  }
+  EXPECT_LT(seconds, 60.0) << "the pool waited on the hung worker";
+}
+
 TEST(WorkerPool, BadCombinationsExitWithTwoBeforeAnythingRuns) {
   const std::string dir = testing::freshDir("pool_bad");
   const std::string db = dir + "/r.db";
@@ -229,6 +256,8 @@ TEST(WorkerPool, BadCombinationsExitWithTwoBeforeAnythingRuns) {
       {{"--workers", "2"}, "add --batch"},
       {{"--batch", "--workload", "inference", "--device", "cpu", "--workers", "2", "--tensor-parallel", "2"},
        "give each worker one device"},
+      {concat(kTinySweep, {"--workers", "2", "--point-timeout", "0"}), "--point-timeout must be"},
+      {concat(kTinySweep, {"--point-timeout", "30"}), "give it with --gpus or --workers"},
   };
   for (const auto& [args, expected] : cases) {
     const Result r = runAttnbench(concat(args, {"--db", db}), dir);
