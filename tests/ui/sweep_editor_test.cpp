@@ -154,6 +154,28 @@ TEST(SweepEditor, TheWorkloadSelectorShowsTheDecodeRowsAndBuildsADecodeSpec) {
   EXPECT_FALSE(editor.isValid()) << "a page of 8 tokens is below the limit";
 }
 
+// "Split over N ranks": the spec's tensor_parallel, checked against every model's heads by core.
+TEST(SweepEditor, SplitOverRanksSetsTensorParallelAndRefusesAnUnevenSplit) {
+  test::ensureApp();
+  SweepEditor editor;
+  SweepSpec spec = richSpec();
+  spec.tensor_parallel = 2;
+  editor.setSpec(spec);
+  auto* ranks = editor.findChild<QSpinBox*>(QStringLiteral("tensorParallel"));
+  ASSERT_TRUE(ranks);
+  EXPECT_EQ(ranks->value(), 2);
+  ASSERT_TRUE(editor.isValid()) << editor.errors().join(QLatin1Char('\n')).toStdString();
+  EXPECT_EQ(editor.spec()->tensor_parallel, 2);
+  EXPECT_EQ(expandPoints(*editor.spec()).front().tensor_parallel, 2);
+  ranks->setValue(3);  // 32 query heads do not split three ways
+  EXPECT_FALSE(editor.isValid());
+  EXPECT_TRUE(editor.errors().join(QString()).contains(QLatin1String("tensor parallel 3 does not divide")))
+      << editor.errors().join(QString()).toStdString();
+  ranks->setValue(1);
+  EXPECT_TRUE(editor.isValid());
+  EXPECT_EQ(editor.spec()->tensor_parallel, 1);
+}
+
 TEST(SweepEditor, ParsesIntegerLists) {
   QString error;
   EXPECT_EQ(parsePositiveInts(QStringLiteral("1, 2;4 4"), &error), (std::vector<int>{1, 2, 4}));

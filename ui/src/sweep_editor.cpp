@@ -310,6 +310,15 @@ void SweepEditor::addRunRows(QFormLayout* form) {
   device_ = new QComboBox;
   device_->addItem(tr("auto (first GPU, else CPU)"), QStringLiteral("auto"));
   form->addRow(tr("Device"), device_);
+
+  tensor_parallel_ = spin(1, SpecLimits::kMaxTensorParallel, 1);
+  tensor_parallel_->setObjectName(QStringLiteral("tensorParallel"));
+  tensor_parallel_->setSuffix(tr(" ranks"));
+  tensor_parallel_->setSpecialValueText(tr("one device"));
+  tensor_parallel_->setToolTip(tr("Tensor parallel: each point split over this many GPUs from the device on (CPU "
+                                  "threads on the CPU), the Megatron way. Attention and decode give each rank its "
+                                  "share of the heads; inference splits the whole model (NCCL on GPUs)"));
+  form->addRow(tr("Split over"), tensor_parallel_);
 }
 
 QGroupBox* SweepEditor::buildAdvanced() {
@@ -342,7 +351,7 @@ void SweepEditor::revalidateOnEveryChange() {
   for (QLineEdit* e : {name_, custom_name_, seq_custom_, batches_, tiles_, max_memory_, seed_}) {
     connect(e, &QLineEdit::textChanged, this, &SweepEditor::revalidate);
   }
-  for (QSpinBox* s : {custom_heads_, custom_kv_heads_, custom_head_dim_, repetitions_, warmup_, threads_}) {
+  for (QSpinBox* s : {custom_heads_, custom_kv_heads_, custom_head_dim_, repetitions_, warmup_, threads_, tensor_parallel_}) {
     connect(s, &QSpinBox::valueChanged, this, &SweepEditor::revalidate);
   }
   QList<QAbstractButton*> toggles = {non_causal_, causal_, correctness_, l2_flush_, cuda_graph_};
@@ -473,6 +482,7 @@ void SweepEditor::setSpec(const SweepSpec& spec) {
     at = device_->count() - 1;
   }
   device_->setCurrentIndex(at);
+  tensor_parallel_->setValue(spec.tensor_parallel);
   max_memory_->setText(spec.max_memory_bytes ? exactByteSize(*spec.max_memory_bytes) : QString());
   threads_->setValue(spec.threads);
   l2_flush_->setChecked(spec.l2_flush);
@@ -648,6 +658,7 @@ void SweepEditor::readRunOptions(SweepSpec& spec) {
   spec.warmup = warmup_->value();
   spec.check_correctness = correctness_->isChecked();
   spec.device = device_->currentData().toString().toStdString();
+  spec.tensor_parallel = tensor_parallel_->value();
 
   QString message;
   if (!max_memory_->text().trimmed().isEmpty()) {

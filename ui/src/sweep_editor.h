@@ -104,6 +104,7 @@ class SweepEditor : public QWidget {
   QSpinBox* warmup_;
   QCheckBox* correctness_;
   QComboBox* device_;
+  QSpinBox* tensor_parallel_;
   QLineEdit* max_memory_;
   QSpinBox* threads_;
   QComboBox* timing_;
