@@ -26,6 +26,9 @@
 #   PASSES         passes over every shape group, each in a rotated order (default 3)
 #   QUICK=1        a follow-up run: leaves out PyTorch's FA2 backend (never the best peer), the standard
 #                  baseline and the Nsight Compute points other than N = 8192 non-causal
+#   SHAPE_GROUPS   the shape groups to time (default: all of hd128_fp16 hd128_bf16_gqa hd64 hd256)
+#   LENGTHS        sequence lengths for every group timed (default: each group's own list)
+#   PROFILE=0      no sustained clock/power samples and no Nsight Compute (a short run)
 #   CUDNN_ROOT     the cudnn-frontend and cuDNN headers for attnbench's cudnn kernel (else .deps/cudnn);
 #                  libcudnn itself is PyTorch's copy, found below
 set -u
@@ -109,7 +112,9 @@ passes=${PASSES:-3}
 shape_group() {
   local name=$1 dtype=$2 dim=$3 heads=$4 kv_heads=$5
   shift 5
+  case " ${SHAPE_GROUPS:-$name} " in *" $name "*) ;; *) return 0 ;; esac
   local lengths=("$@")
+  [ -n "${LENGTHS:-}" ] && read -r -a lengths <<<"$LENGTHS"
   local shape=(--dim "$dim" --heads "$heads" --kv-heads "$kv_heads" --dtype "$dtype" --seq "${lengths[@]}")
   local programs=(harness torch)
   [ -n "$base_bench" ] && programs+=(base)
@@ -174,17 +179,21 @@ if late:
 PY
   grep -E "^fp16|TFLOPS" "$out/sustained_$label.log"
 }
-step "sustained clock and power, hd128 fp16 N=16384 non-causal"
-sustained=("$bench" --no-standard --warmup 2 --reps 400 --budget-ms 2000 --dim 128 --heads 32 --seq 16384 --causal no
-  --dtype fp16)
-sample_while cudnn "${sustained[@]}" --tiles ""
-sample_while hopper "${sustained[@]}" --no-cudnn --family hopper --tiles auto
-if [ -n "${CUTLASS_FMHA:-}" ]; then
-  sample_while cutlass "$CUTLASS_FMHA" --b=1 --h=32 --q=16384 --k=16384 --d=128 --iterations=150
+profile=${PROFILE:-1}
+if [ "$profile" != 0 ]; then
+  step "sustained clock and power, hd128 fp16 N=16384 non-causal"
+  sustained=("$bench" --no-standard --warmup 2 --reps 400 --budget-ms 2000 --dim 128 --heads 32 --seq 16384
+    --causal no --dtype fp16)
+  sample_while cudnn "${sustained[@]}" --tiles ""
+  sample_while hopper "${sustained[@]}" --no-cudnn --family hopper --tiles auto
+  if [ -n "${CUTLASS_FMHA:-}" ]; then
+    sample_while cutlass "$CUTLASS_FMHA" --b=1 --h=32 --q=16384 --k=16384 --d=128 --iterations=150
+  fi
 fi
 
 step "table"
 python3 "$root/kernels/cuda/bench/hopper_peers_table.py" "$out" | tee "$out/table.txt"
+[ "$profile" = 0 ] && { step done; exit 0; }
 
 # Nsight Compute: the first launch at each point, at the clock the card picks (power-bound here), with
 # the SASS lines that stall most (SourceCounters).
