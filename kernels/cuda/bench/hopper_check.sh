@@ -23,6 +23,8 @@
 #   BASELINE_SRC   a second source tree (say, the previous commit's) whose harness is built too and timed
 #                  right after this one's at every Hopper point: an A/B of a kernel change in one run;
 #                  BASELINE_HARNESS names one built beforehand instead
+#   ALT_HARNESS    a third harness built beforehand (say, a change without its last step), timed like the
+#                  baseline: its own column in the table
 #   PASSES         passes over every shape group, each in a rotated order (default 3)
 #   QUICK=1        a follow-up run: leaves out PyTorch's FA2 backend (never the best peer), the standard
 #                  baseline and the Nsight Compute points other than N = 8192 non-causal
@@ -88,7 +90,8 @@ tests_and_sanitizers() {
   timeout 150 "$hopper_tests" >"$out/hopper_tests.log" 2>&1; echo "rc=$?" >>"$out/hopper_tests.log"
   grep -E "^\[  (PASSED|FAILED) |tests ran|rc=" "$out/hopper_tests.log" | head -40
 
-  small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*:Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*'
+  small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*'
+  small+=':Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*:Shapes/*hopper_fp16_d128_auto_causal_q257_k257*'
   for tool in memcheck racecheck; do
     step "compute-sanitizer $tool"
     timeout 90 compute-sanitizer --tool "$tool" "$hopper_tests" --gtest_filter="$small" \
@@ -118,6 +121,7 @@ shape_group() {
   local shape=(--dim "$dim" --heads "$heads" --kv-heads "$kv_heads" --dtype "$dtype" --seq "${lengths[@]}")
   local programs=(harness torch)
   [ -n "$base_bench" ] && programs+=(base)
+  [ -n "${ALT_HARNESS:-}" ] && programs+=(alt)
   # Example 88 runs fp16 with as many K/V heads as query heads only.
   [ -n "${CUTLASS_FMHA:-}" ] && [ "$dtype" = fp16 ] && [ "$kv_heads" = "$heads" ] && programs+=(cutlass)
   local pass i program
@@ -129,10 +133,12 @@ shape_group() {
         harness)
           timeout 120 "$bench" --no-standard "${timing[@]}" --rotation "$pass" "${shape[@]}" --family hopper sm80 \
             --tiles auto >"$out/bench_$name.p$pass.log" 2>&1 ;;
-        base)  # a harness of another tree: only the options every version has (older ones warm up with
-               # --launches launches instead of one: a longer warm-up on a power-bound card)
-          timeout 60 "$base_bench" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
-            >"$out/base_$name.p$pass.log" 2>&1 ;;
+        base | alt)  # a harness of another tree: only the options every version has (older ones warm up
+                     # with --launches launches instead of one: a longer warm-up on a power-bound card)
+          local other=$base_bench
+          [ "$program" = alt ] && other=$ALT_HARNESS
+          timeout 60 "$other" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
+            >"$out/${program}_$name.p$pass.log" 2>&1 ;;
         torch)
           timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" \
             "${torch_timing[@]}" "${shape[@]}" >"$out/torch_$name.p$pass.jsonl" 2>&1 ;;
