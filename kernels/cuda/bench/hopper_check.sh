@@ -76,6 +76,15 @@ if [ -n "${BASELINE_SRC:-}" ]; then
 fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv >"$out/gpu.txt" 2>&1
 
+# ptxas serialises the whole wgmma pipeline, without a warning, where it cannot follow the groups in
+# flight (a wgmma issued on one path of a branch only): it then brackets every wgmma with a
+# WARPGROUP.ARRIVE / DEPBAR pair. The Hopper kernels issue at 4 sites, so another count is a slow build.
+step "wgmma issue sites per Hopper kernel (SASS WARPGROUP.ARRIVE; 4 expected)"
+cuobjdump -sass "$bench" 2>/dev/null | awk '/Function :/ { kernel = $3 }
+  /WARPGROUP.ARRIVE/ && kernel ~ /hopperFlash/ { arrives[kernel]++ }
+  END { for (k in arrives) print arrives[k], k }' | sort -n >"$out/sass_arrives.txt"
+awk '{ kernels[$1]++ } END { for (c in kernels) print "  " kernels[c] " kernels with " c }' "$out/sass_arrives.txt"
+
 # The Hopper test suite and compute-sanitizer on small cases.
 tests_and_sanitizers() {
   step "smoke: one small Hopper case (a hang here is a pipeline deadlock)"
