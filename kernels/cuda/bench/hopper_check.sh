@@ -23,9 +23,14 @@
 #   BASELINE_SRC   a second source tree (say, the previous commit's) whose harness is built too and timed
 #                  right after this one's at every Hopper point: an A/B of a kernel change in one run;
 #                  BASELINE_HARNESS names one built beforehand instead
+#   ALT_HARNESS    a third harness built beforehand (say, a change without its last step), timed like the
+#                  baseline: its own column in the table
 #   PASSES         passes over every shape group, each in a rotated order (default 3)
 #   QUICK=1        a follow-up run: leaves out PyTorch's FA2 backend (never the best peer), the standard
 #                  baseline and the Nsight Compute points other than N = 8192 non-causal
+#   SHAPE_GROUPS   the shape groups to time (default: all of hd128_fp16 hd128_bf16_gqa hd64 hd256)
+#   LENGTHS        sequence lengths for every group timed (default: each group's own list)
+#   PROFILE=0      no sustained clock/power samples and no Nsight Compute (a short run)
 #   CUDNN_ROOT     the cudnn-frontend and cuDNN headers for attnbench's cudnn kernel (else .deps/cudnn);
 #                  libcudnn itself is PyTorch's copy, found below
 set -u
@@ -71,6 +76,15 @@ if [ -n "${BASELINE_SRC:-}" ]; then
 fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv >"$out/gpu.txt" 2>&1
 
+# ptxas serialises the whole wgmma pipeline, without a warning, where it cannot follow the groups in
+# flight (a wgmma issued on one path of a branch only): it then brackets every wgmma with a
+# WARPGROUP.ARRIVE / DEPBAR pair. The Hopper kernels issue at 4 sites, so another count is a slow build.
+step "wgmma issue sites per Hopper kernel (SASS WARPGROUP.ARRIVE; 4 expected)"
+cuobjdump -sass "$bench" 2>/dev/null | awk '/Function :/ { kernel = $3 }
+  /WARPGROUP.ARRIVE/ && kernel ~ /hopperFlash/ { arrives[kernel]++ }
+  END { for (k in arrives) print arrives[k], k }' | sort -n >"$out/sass_arrives.txt"
+awk '{ kernels[$1]++ } END { for (c in kernels) print "  " kernels[c] " kernels with " c }' "$out/sass_arrives.txt"
+
 # The Hopper test suite and compute-sanitizer on small cases.
 tests_and_sanitizers() {
   step "smoke: one small Hopper case (a hang here is a pipeline deadlock)"
@@ -85,7 +99,8 @@ tests_and_sanitizers() {
   timeout 150 "$hopper_tests" >"$out/hopper_tests.log" 2>&1; echo "rc=$?" >>"$out/hopper_tests.log"
   grep -E "^\[  (PASSED|FAILED) |tests ran|rc=" "$out/hopper_tests.log" | head -40
 
-  small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*:Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*'
+  small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*'
+  small+=':Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*:Shapes/*hopper_fp16_d128_auto_causal_q257_k257*'
   for tool in memcheck racecheck; do
     step "compute-sanitizer $tool"
     timeout 90 compute-sanitizer --tool "$tool" "$hopper_tests" --gtest_filter="$small" \
@@ -109,10 +124,13 @@ passes=${PASSES:-3}
 shape_group() {
   local name=$1 dtype=$2 dim=$3 heads=$4 kv_heads=$5
   shift 5
+  case " ${SHAPE_GROUPS:-$name} " in *" $name "*) ;; *) return 0 ;; esac
   local lengths=("$@")
+  [ -n "${LENGTHS:-}" ] && read -r -a lengths <<<"$LENGTHS"
   local shape=(--dim "$dim" --heads "$heads" --kv-heads "$kv_heads" --dtype "$dtype" --seq "${lengths[@]}")
   local programs=(harness torch)
   [ -n "$base_bench" ] && programs+=(base)
+  [ -n "${ALT_HARNESS:-}" ] && programs+=(alt)
   # Example 88 runs fp16 with as many K/V heads as query heads only.
   [ -n "${CUTLASS_FMHA:-}" ] && [ "$dtype" = fp16 ] && [ "$kv_heads" = "$heads" ] && programs+=(cutlass)
   local pass i program
@@ -124,10 +142,12 @@ shape_group() {
         harness)
           timeout 120 "$bench" --no-standard "${timing[@]}" --rotation "$pass" "${shape[@]}" --family hopper sm80 \
             --tiles auto >"$out/bench_$name.p$pass.log" 2>&1 ;;
-        base)  # a harness of another tree: only the options every version has (older ones warm up with
-               # --launches launches instead of one: a longer warm-up on a power-bound card)
-          timeout 60 "$base_bench" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
-            >"$out/base_$name.p$pass.log" 2>&1 ;;
+        base | alt)  # a harness of another tree: only the options every version has (older ones warm up
+                     # with --launches launches instead of one: a longer warm-up on a power-bound card)
+          local other=$base_bench
+          [ "$program" = alt ] && other=$ALT_HARNESS
+          timeout 60 "$other" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
+            >"$out/${program}_$name.p$pass.log" 2>&1 ;;
         torch)
           timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" \
             "${torch_timing[@]}" "${shape[@]}" >"$out/torch_$name.p$pass.jsonl" 2>&1 ;;
@@ -174,17 +194,21 @@ if late:
 PY
   grep -E "^fp16|TFLOPS" "$out/sustained_$label.log"
 }
-step "sustained clock and power, hd128 fp16 N=16384 non-causal"
-sustained=("$bench" --no-standard --warmup 2 --reps 400 --budget-ms 2000 --dim 128 --heads 32 --seq 16384 --causal no
-  --dtype fp16)
-sample_while cudnn "${sustained[@]}" --tiles ""
-sample_while hopper "${sustained[@]}" --no-cudnn --family hopper --tiles auto
-if [ -n "${CUTLASS_FMHA:-}" ]; then
-  sample_while cutlass "$CUTLASS_FMHA" --b=1 --h=32 --q=16384 --k=16384 --d=128 --iterations=150
+profile=${PROFILE:-1}
+if [ "$profile" != 0 ]; then
+  step "sustained clock and power, hd128 fp16 N=16384 non-causal"
+  sustained=("$bench" --no-standard --warmup 2 --reps 400 --budget-ms 2000 --dim 128 --heads 32 --seq 16384
+    --causal no --dtype fp16)
+  sample_while cudnn "${sustained[@]}" --tiles ""
+  sample_while hopper "${sustained[@]}" --no-cudnn --family hopper --tiles auto
+  if [ -n "${CUTLASS_FMHA:-}" ]; then
+    sample_while cutlass "$CUTLASS_FMHA" --b=1 --h=32 --q=16384 --k=16384 --d=128 --iterations=150
+  fi
 fi
 
 step "table"
 python3 "$root/kernels/cuda/bench/hopper_peers_table.py" "$out" | tee "$out/table.txt"
+[ "$profile" = 0 ] && { step done; exit 0; }
 
 # Nsight Compute: the first launch at each point, at the clock the card picks (power-bound here), with
 # the SASS lines that stall most (SourceCounters).

@@ -5,7 +5,8 @@ Per shape group NAME the run leaves bench_NAME.log (the kernel harness: Hopper, 
 cudnn), optionally base_NAME.log (the harness built from a second source tree, for an A/B of the
 kernel in the same run), torch_NAME.jsonl (PyTorch SDPA's cuDNN and FlashAttention-2 backends) and
 cutlass_NAME.jsonl (CUTLASS example 88, best of its schedules), each once per pass (NAME.pK.log,
-NAME.pK.jsonl: the passes time the programs in rotated orders). For every point it prints TFLOP/s of
+NAME.pK.jsonl: the passes time the programs in rotated orders); alt_NAME.log is a third harness
+timed like the baseline. For every point it prints TFLOP/s of
 each kernel, its best pass (and the cuBLAS standard baseline where the run timed it), and the Hopper
 kernel's ratio to the best peer measured at that point; then the geometric means and worst points of
 the groups the acceptance criteria name.
@@ -22,8 +23,9 @@ import sys
 HARNESS_ROW = re.compile(r"^(?P<dtype>fp16|bf16)\s+(?P<causal>no|yes)\s+(?P<n>\d+)\s+(?P<kernel>.+?)\s+"
                          r"(?P<median>[\d.]+)\s+(?P<min>[\d.]+)\s+(?P<tflops>[\d.]+)\s+\S+$")
 PEERS = ["cudnn", "torch-cudnn", "torch-flash", "cutlass-ex88-best"]
-COLUMNS = ["hopper", "base", "sm80", "standard", *PEERS]
-HEADERS = {"hopper": "Hopper", "base": "base", "sm80": "mma.sync", "standard": "standard", "cudnn": "cudnn", "torch-cudnn": "t-cuDNN",
+OTHER_BUILDS = ["base", "alt"]  # harnesses of other source trees, each compared with this one's Hopper kernel
+COLUMNS = ["hopper", *OTHER_BUILDS, "sm80", "standard", *PEERS]
+HEADERS = {"hopper": "Hopper", "base": "base", "alt": "alt", "sm80": "mma.sync", "standard": "standard", "cudnn": "cudnn", "torch-cudnn": "t-cuDNN",
            "torch-flash": "t-FA2", "cutlass-ex88-best": "CUTLASS"}
 
 
@@ -36,7 +38,7 @@ def harness_kernel(kernel):
     return None
 
 
-LOG_NAME = re.compile(r"^(?P<prefix>bench|base|torch|cutlass)_(?P<group>.+?)(\.p\d+)?\.(log|jsonl)$")
+LOG_NAME = re.compile(r"^(?P<prefix>bench|base|alt|torch|cutlass)_(?P<group>.+?)(\.p\d+)?\.(log|jsonl)$")
 
 
 def keep_best(points, key, column, tflops):
@@ -88,8 +90,8 @@ def main():
         name = LOG_NAME.match(os.path.basename(path))
         if name is None:
             continue
-        if name["prefix"] in ("bench", "base"):
-            read_harness(path, points, name["group"], "hopper" if name["prefix"] == "bench" else "base")
+        if name["prefix"] in ("bench", *OTHER_BUILDS):
+            read_harness(path, points, name["group"], "hopper" if name["prefix"] == "bench" else name["prefix"])
         else:
             read_peers(path, points, name["group"])
     if not points:
@@ -98,7 +100,7 @@ def main():
 
     columns = [c for c in COLUMNS if any(c in values for values in points.values())]
     print(f"{'group':16} {'dtype':5} {'causal':6} {'N':>6} " + " ".join(f"{HEADERS[c]:>8}" for c in columns) +
-          f" {'best peer':>10} {'ratio':>6}" + (f" {'vs base':>7}" if "base" in columns else ""))
+          f" {'best peer':>10} {'ratio':>6}" + "".join(f" {'vs ' + c:>7}" for c in OTHER_BUILDS if c in columns))
     for key in sorted(points):
         group, dtype, causal, n = key
         values = points[key]
@@ -108,8 +110,8 @@ def main():
         row = f"{group:16} {dtype:5} {'yes' if causal else 'no':6} {n:6} "
         row += " ".join(f"{values[c]:8.1f}" if c in values else f"{'-':>8}" for c in columns)
         row += f" {HEADERS[best] if best else '-':>10} " + (f"{ratio:6.3f}" if ratio is not None else f"{'-':>6}")
-        if "base" in columns:
-            row += f" {values['hopper'] / values['base']:7.3f}" if "hopper" in values and "base" in values else ""
+        for other in (c for c in OTHER_BUILDS if c in columns):
+            row += f" {values['hopper'] / values[other]:7.3f}" if "hopper" in values and other in values else f" {'-':>7}"
         print(row)
 
     def head_dim(group):
@@ -123,7 +125,7 @@ def main():
         ("hd256 N >= 4K: geomean >= 0.95", lambda g, n: head_dim(g) == 256 and n >= 4096),
         ("N = 1K-2K: every point >= 0.9", lambda g, n: n <= 2048),
     ]
-    for kernel in ("hopper", "base"):
+    for kernel in ("hopper", *OTHER_BUILDS):
         for title, selected in criteria:
             chosen = {}
             for key, values in points.items():
@@ -136,7 +138,7 @@ def main():
             print(f"{HEADERS[kernel]} / best peer, {title}: {len(chosen)} points, geomean "
                   f"{geomean(list(chosen.values())):.3f}, worst {chosen[worst]:.3f} "
                   f"({worst[0]} {worst[1]} {'causal' if worst[2] else 'full'} N={worst[3]})")
-    for column, title in (("sm80", "mma.sync family"), ("base", "the baseline build")):
+    for column, title in (("sm80", "mma.sync family"), ("base", "the baseline build"), ("alt", "the alt build")):
         speedups = [v["hopper"] / v[column] for k, v in points.items()
                     if head_dim(k[0]) == 128 and k[3] >= 4096 and "hopper" in v and column in v]
         if speedups:

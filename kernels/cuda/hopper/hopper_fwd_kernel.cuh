@@ -211,6 +211,16 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto release = [&](std::uint32_t barrier) {
     if (warp_leader) barrierArrive(barrier);
   };
+  // After an S = Q K^T has completed: its K stage is free, and after the item's last S (key tile 0)
+  // so is Q when O has its own buffer. The producer can then load the next item's Q and first K/V
+  // tiles during this item's last softmax, last P V and epilogue, instead of only once the last P V
+  // has finished (at 8 rounds of items the start of the next item was otherwise exposed).
+  const auto release_after_s = [&](int stage, bool last_s) {
+    release(k_empty(stage));
+    if constexpr (Traits::kSeparateO) {
+      if (last_s) release(q_empty);
+    }
+  };
 
   // Scores of columns past the keys or above the causal diagonal become -inf. Accumulator layout:
   // register 4i + e holds row +8 (e >= 2), column 8i + 2 (lane % 4) + e % 2.
@@ -311,7 +321,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     pass_turn();
     wgmmaWait<0>();
     pinRegisters(acc_s);
-    release(k_empty(kv.stage));
+    release_after_s(kv.stage, w.n_tiles == 1);
     if (w.n_tiles - 1 >= w.n_unmasked) mask(w.m0, w.n_tiles - 1);
     {
       float unused[2];
@@ -330,7 +340,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       pass_turn();
       wgmmaWait<1>();  // S done; P V may still run
       pinRegisters(acc_s);
-      release(k_empty(kv.stage));
+      release_after_s(kv.stage, n == 0);
       if (n >= w.n_unmasked) mask(w.m0, n);
       float correction[2];
       const bool rescale = softmax(correction);
@@ -356,7 +366,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     pinRegisters(acc_o);
     release(v_empty(kv.stage));
     kv.advance();
-    if constexpr (Traits::kSeparateO) release(q_empty);
 
     // ---- epilogue: O / rowsum, LSE, O through shared memory to a TMA store ----
     float inverse[2];

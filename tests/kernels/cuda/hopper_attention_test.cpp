@@ -58,6 +58,10 @@ std::vector<AttentionCase> shapes() {
   add(2, 4, 2, 300, 300, 128, true, DType::BF16, true);
   add(3, 2, 2, 129, 513, 256, true, DType::F16, false);
   add(3, 6, 3, 513, 129, 256, false, DType::BF16, true);
+  // Small, with more items than SMs (up to 2 per CTA on 132): an item's last P V is held and issued
+  // with the next item's first S, also across items of one key tile and across items without keys.
+  add(1, 64, 16, 257, 257, 128, true, DType::F16, false);
+  add(1, 48, 16, 1000, 100, 128, true, DType::F16, false);
   // K/V of 8 MB per head: the schedule cuts the heads into L2 sections, the last one narrower.
   add(2, 8, 8, 8192, 8192, 256, true, DType::F16, false);
   add(1, 5, 5, 16384, 16384, 128, false, DType::BF16, false);
