@@ -27,12 +27,6 @@ constexpr int kCheckedSteps = 8;
 // grows over a model's layers. Top-1 agreement is recorded, not required (near-ties flip legitimately).
 constexpr double kLogitTolerance = 0.02;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t h = v.size() / 2;
-  return v.size() % 2 == 1 ? v[h] : 0.5 * (v[h - 1] + v[h]);
-}
-
 // All-reduces timed back to back per measurement (after one untimed).
 constexpr int kAllReduceReps = 20;
 
@@ -214,10 +208,10 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
       kernel_ms += no_cache.back();
     }
     r.stats = computeStats(r.samples_ms);
-    m.ttft_ms = median(ttft);
+    m.ttft_ms = computeStats(ttft).median_ms;
     m.ttft_min_ms = *std::min_element(ttft.begin(), ttft.end());
     m.ttft_max_ms = *std::max_element(ttft.begin(), ttft.end());
-    m.decode_no_cache_ms = median(no_cache);
+    m.decode_no_cache_ms = computeStats(no_cache).median_ms;
     m.rank_ttft_ms = rank_ttft.medians();
     m.rank_decode_ms = rank_decode.medians();
     if (c.tensor_parallel > 1) {

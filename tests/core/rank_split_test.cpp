@@ -19,7 +19,7 @@ namespace {
 
 using detail::RankThreads;
 
-TEST(RankThreads, EveryRankRunsAtOnceOnAThreadOfItsOwn) {
+TEST(RankThreads, EveryRankRunsConcurrentlyOnItsOwnThread) {
   constexpr int kRanks = 4;
   RankThreads threads(kRanks);
   std::mutex mutex;

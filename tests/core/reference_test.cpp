@@ -107,7 +107,7 @@ class PartsPoint final : public PreparedPoint {
   std::uint64_t peakBytes() const override { return 0; }
   std::int64_t countUnwrittenOutputs() override { return 0; }
   int kvLength(int) const override { return 0; }
-  std::vector<float> readRows(TensorId, int, int, int, int) override { return {}; }  // never read: parts are
+  std::vector<float> readRows(TensorId, int, int, int, int) override { return {}; }  // never read: the parts are checked
   std::vector<PreparedPart> parts() override { return {{&a_, a_.s_}, {&b_, b_.s_}}; }
   ExactPoint &a_, &b_;
 };
