@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cstdint>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -104,44 +106,53 @@ __global__ void __launch_bounds__(kNormThreads) rmsNormKernel(const T* x, std::i
   }
 }
 
-// Grid (token, head over Hq + 2 Hkv); one thread per rotated pair (i, i + D/2).
+// Rotary embedding of one token's Q and K heads and the append of its K and V to the cache. Grid
+// (token, head group); a block's threads are `lanes` rows of D/2 threads, thread (lane, i) handling the
+// pair (i, i + D/2) of heads lane, lane + lanes, ... of its group. The angle depends on the position and
+// i only, so each thread computes it once for all the heads it rotates: a prefill token has Hq + Hkv
+// rotated heads, and computing sin/cos per head and pair made this kernel slower than the QKV GEMM
+// before it. The values are the same as per head (same fp32 expressions), bit for bit.
 template <typename T>
-__global__ void rotaryAppendKernel(RotaryAppendParams p) {
+__global__ void rotaryAppendKernel(RotaryAppendParams p, int heads_per_group) {
   allowNextKernel();
   awaitPreviousKernel();
   const int token = blockIdx.x;
-  const int head = blockIdx.y;
-  const int i = threadIdx.x;
   const int half = p.head_dim / 2;
+  const int i = static_cast<int>(threadIdx.x) % half;
+  const int lane = static_cast<int>(threadIdx.x) / half;
+  const int lanes = static_cast<int>(blockDim.x) / half;
   const int b = token / p.new_tokens;
-  const int position = p.first_position + token % p.new_tokens;
-  const int qkv_width = (p.heads_q + 2 * p.heads_kv) * p.head_dim;
-  T* src = static_cast<T*>(p.qkv) + static_cast<std::int64_t>(token) * qkv_width + head * p.head_dim;
-  const bool is_v = head >= p.heads_q + p.heads_kv;
-  const int kv_head = head - p.heads_q - (is_v ? p.heads_kv : 0);
-  T* cache_row = nullptr;
-  if (head >= p.heads_q) {
-    T* cache = static_cast<T*>(is_v ? p.v_cache : p.k_cache);
-    cache_row = cache + ((static_cast<std::int64_t>(b) * p.heads_kv + kv_head) * p.max_tokens + position) * p.head_dim;
-  }
-  if (is_v) {
-    cache_row[i] = src[i];
-    cache_row[i + half] = src[i + half];
-    return;
-  }
+  const int t = token % p.new_tokens;
+  const int position = p.first_position + t;
+  const int heads = p.heads_q + 2 * p.heads_kv;
+  const int first_head = static_cast<int>(blockIdx.y) * heads_per_group;
+  const int end_head = min(heads, first_head + heads_per_group);
   // fp32 inverse frequency and angle, as Hugging Face computes them.
   const float inv_freq = 1.0f / powf(p.theta, static_cast<float>(2 * i) / static_cast<float>(p.head_dim));
   float s, c;
   sincosf(static_cast<float>(position) * inv_freq, &s, &c);
-  const float a = toFloat(src[i]);
-  const float bv = toFloat(src[i + half]);
-  T* dst = cache_row != nullptr ? cache_row : src;
-  if (head < p.heads_q && p.q_out != nullptr) {
-    const int t = token % p.new_tokens;
-    dst = static_cast<T*>(p.q_out) + ((static_cast<std::int64_t>(b) * p.heads_q + head) * p.new_tokens + t) * p.head_dim;
+  T* row = static_cast<T*>(p.qkv) + static_cast<std::int64_t>(token) * heads * p.head_dim;
+  for (int head = first_head + lane; head < end_head; head += lanes) {
+    T* src = row + head * p.head_dim;
+    T* dst = src;  // Q rotated in place unless packed per head
+    if (head >= p.heads_q) {
+      const bool is_v = head >= p.heads_q + p.heads_kv;
+      const int kv_head = head - p.heads_q - (is_v ? p.heads_kv : 0);
+      T* cache = static_cast<T*>(is_v ? p.v_cache : p.k_cache);
+      dst = cache + ((static_cast<std::int64_t>(b) * p.heads_kv + kv_head) * p.max_tokens + position) * p.head_dim;
+      if (is_v) {
+        dst[i] = src[i];
+        dst[i + half] = src[i + half];
+        continue;
+      }
+    } else if (p.q_out != nullptr) {
+      dst = static_cast<T*>(p.q_out) + ((static_cast<std::int64_t>(b) * p.heads_q + head) * p.new_tokens + t) * p.head_dim;
+    }
+    const float a = toFloat(src[i]);
+    const float bv = toFloat(src[i + half]);
+    dst[i] = fromFloat<T>(a * c - bv * s);
+    dst[i + half] = fromFloat<T>(bv * c + a * s);
   }
-  dst[i] = fromFloat<T>(a * c - bv * s);
-  dst[i + half] = fromFloat<T>(bv * c + a * s);
 }
 
 // Grid (token row of the output, head); a thread per element of the head.
@@ -156,19 +167,29 @@ __global__ void headsToRowsKernel(const T* packed, int heads, int tokens, int he
   for (int d = threadIdx.x; d < head_dim; d += blockDim.x) dst[d] = src[d];
 }
 
-template <typename T>
-__global__ void swigluKernel(const T* gate_up, int rows, int ffn, T* out) {
+// Grid (row, column chunk): no 64-bit division per element (it made this kernel run at a third of
+// the memory bandwidth on a prefill's [N, 2 ffn] input); `vector` elements per thread, 16-byte
+// accesses when the rows allow them.
+template <typename T, int kVector>
+__global__ void swigluKernel(const T* gate_up, int ffn, T* out) {
   allowNextKernel();
   awaitPreviousKernel();
-  const std::size_t count = static_cast<std::size_t>(rows) * ffn;
-  for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < count;
-       e += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    const std::size_t r = e / ffn;
-    const std::size_t j = e % ffn;
-    const float g = toFloat(gate_up[r * 2 * ffn + j]);
-    const float u = toFloat(gate_up[r * 2 * ffn + ffn + j]);
-    out[e] = fromFloat<T>(siluTimes(g, u));
-  }
+  const auto r = static_cast<std::int64_t>(blockIdx.x);
+  const int j = (static_cast<int>(blockIdx.y) * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * kVector;
+  if (j >= ffn) return;
+  const T* gate = gate_up + r * 2 * ffn + j;
+  const T* up = gate + ffn;
+  T* dst = out + r * ffn + j;
+  using Chunk = std::conditional_t<kVector == 8, uint4, T>;
+  Chunk g_chunk = *reinterpret_cast<const Chunk*>(gate);
+  Chunk u_chunk = *reinterpret_cast<const Chunk*>(up);
+  Chunk o_chunk;
+  const T* g = reinterpret_cast<const T*>(&g_chunk);
+  const T* u = reinterpret_cast<const T*>(&u_chunk);
+  T* o = reinterpret_cast<T*>(&o_chunk);
+#pragma unroll
+  for (int k = 0; k < kVector; ++k) o[k] = fromFloat<T>(siluTimes(toFloat(g[k]), toFloat(u[k])));
+  *reinterpret_cast<Chunk*>(dst) = o_chunk;
 }
 
 template <typename T>
@@ -481,10 +502,19 @@ cudaError_t rotaryAppendKv(const RotaryAppendParams& p, cudaStream_t stream) {
       p.first_position + p.new_tokens > p.max_tokens) {
     return cudaErrorInvalidValue;
   }
+  const int half = p.head_dim / 2;
+  const int lanes = std::max(1, 256 / half);
+  const int heads = p.heads_q + 2 * p.heads_kv;
+  // Enough blocks to fill the GPU (a decode step has one token per sequence), else whole tokens per block.
+  const int tokens = p.batch * p.new_tokens;
+  const int wanted_groups = std::max(1, 4 * std::max(1, currentDevice().sms) / tokens);
+  const int heads_per_group = std::max(lanes, (heads + wanted_groups - 1) / wanted_groups);
+  const int groups = (heads + heads_per_group - 1) / heads_per_group;
   return dispatch(p.dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    const dim3 grid(static_cast<unsigned>(p.batch * p.new_tokens), static_cast<unsigned>(p.heads_q + 2 * p.heads_kv));
-    return launchOverlapped(rotaryAppendKernel<T>, grid, dim3(static_cast<unsigned>(p.head_dim / 2)), 0, stream, p);
+    const dim3 grid(static_cast<unsigned>(tokens), static_cast<unsigned>(groups));
+    return launchOverlapped(rotaryAppendKernel<T>, grid, dim3(static_cast<unsigned>(lanes * half)), 0, stream, p,
+                            heads_per_group);
   });
 }
 
@@ -502,10 +532,18 @@ cudaError_t headsToRows(const void* packed, int batch, int heads, int tokens, in
 
 cudaError_t swiglu(const void* gate_up, int rows, int ffn, void* out, DType dtype, cudaStream_t stream) {
   if (rows <= 0 || ffn <= 0) return cudaErrorInvalidValue;
+  constexpr unsigned kThreads = 128;
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
-    return launchOverlapped(swigluKernel<T>, dim3(gridFor(static_cast<std::size_t>(rows) * ffn, 256)), dim3(256), 0, stream,
-                            static_cast<const T*>(gate_up), rows, ffn, static_cast<T*>(out));
+    const auto launch = [&](auto kernel, int vector) {
+      const int per_block = vector * static_cast<int>(kThreads);
+      const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>((ffn + per_block - 1) / per_block));
+      return launchOverlapped(kernel, grid, dim3(kThreads), 0, stream, static_cast<const T*>(gate_up), ffn,
+                              static_cast<T*>(out));
+    };
+    const bool aligned = ffn % 8 == 0 && reinterpret_cast<std::uintptr_t>(gate_up) % 16 == 0 &&
+                         reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
+    return aligned ? launch(swigluKernel<T, 8>, 8) : launch(swigluKernel<T, 1>, 1);
   });
 }
 

@@ -12,6 +12,7 @@
 #include <limits>
 #include <string>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "attnbench/kernels/cuda_model_layers.h"
@@ -368,6 +369,21 @@ TEST(CudaModelLayers, RmsNormSwigluEmbedding) {
   HalfBuffer dgu(gate_up), dact(act.size());
   ASSERT_EQ(kc::swiglu(dgu.ptr, rows, ffn, dact.ptr, DType::F16, nullptr), cudaSuccess);
   expectClose(dact.download(), act, 2e-3, "swiglu");
+  // 16-byte accesses need ffn % 8 == 0; other widths take one element per thread. Many short rows: a
+  // prefill of 64K tokens has more rows than a grid's y dimension allows.
+  for (const auto& [many_rows, odd_ffn] : {std::pair{3, 1001}, std::pair{70000, 24}, std::pair{70000, 13}}) {
+    const auto gu = randomHalves(static_cast<std::size_t>(many_rows) * 2 * odd_ffn, 2.0f, 8);
+    std::vector<double> want(static_cast<std::size_t>(many_rows) * odd_ffn);
+    for (std::size_t r = 0; r < static_cast<std::size_t>(many_rows); ++r)
+      for (std::size_t j = 0; j < static_cast<std::size_t>(odd_ffn); ++j) {
+        const double g = gu[r * 2 * odd_ffn + j];
+        want[r * odd_ffn + j] = g / (1 + std::exp(-g)) * gu[r * 2 * odd_ffn + odd_ffn + j];
+      }
+    HalfBuffer dgu2(gu), dout2(want.size());
+    ASSERT_EQ(kc::swiglu(dgu2.ptr, many_rows, odd_ffn, dout2.ptr, DType::F16, nullptr), cudaSuccess);
+    const std::string what = "swiglu " + std::to_string(many_rows) + " x " + std::to_string(odd_ffn);
+    expectClose(dout2.download(), want, 2e-3, what.c_str());
+  }
 
   const auto table = randomHalves(static_cast<std::size_t>(vocab) * dim, 1.0f, 6);
   const std::vector<std::int32_t> ids = {7, 0, 49, 7, 13};
@@ -382,26 +398,18 @@ TEST(CudaModelLayers, RmsNormSwigluEmbedding) {
   cudaFree(dids);
 }
 
-TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayer) {
-  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
-  kc::RotaryAppendParams p;
-  p.batch = 2;
-  p.new_tokens = 3;
-  p.heads_q = 4;
-  p.heads_kv = 2;
-  p.head_dim = 64;
-  p.max_tokens = 4000;
-  p.first_position = 3990;  // long positions: angles must agree in fp32 as Hugging Face rounds them
-  p.theta = 500000.0f;
-  p.dtype = DType::F16;
+// Runs rotaryAppendKv on random Q|K|V rows and checks rotated Q (in place) and K (in the cache)
+// against the CPU layer, V copied bit for bit, and that only the new cache positions were written.
+// Returns the rotated rows.
+std::vector<float> expectRotaryAppendMatchesCpu(kc::RotaryAppendParams p, std::uint32_t seed) {
   const int width = (p.heads_q + 2 * p.heads_kv) * p.head_dim;
-  const auto qkv = randomHalves(static_cast<std::size_t>(p.batch) * p.new_tokens * width, 1.0f, 7);
+  const auto qkv = randomHalves(static_cast<std::size_t>(p.batch) * p.new_tokens * width, 1.0f, seed);
   const std::size_t cache = static_cast<std::size_t>(p.batch) * p.heads_kv * p.max_tokens * p.head_dim;
   HalfBuffer dqkv(qkv), dk(cache), dv(cache);
   p.qkv = dqkv.ptr;
   p.k_cache = dk.ptr;
   p.v_cache = dv.ptr;
-  ASSERT_EQ(kc::rotaryAppendKv(p, nullptr), cudaSuccess);
+  EXPECT_EQ(kc::rotaryAppendKv(p, nullptr), cudaSuccess);
 
   std::vector<float> rotated(qkv);
   for (int b = 0; b < p.batch; ++b) {
@@ -429,9 +437,60 @@ TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayer) {
     }
   }
   EXPECT_EQ(checked, p.batch * p.new_tokens * p.heads_kv * p.head_dim);
-  EXPECT_LT(worst, 2e-3) << "rotary embedding (fp16 rounding, fp32 angles)";
+  EXPECT_LT(worst, 2e-3) << "rotary embedding (fp16 rounding, fp32 angles), " << p.batch * p.new_tokens << " tokens, "
+                         << p.heads_q << "/" << p.heads_kv << " heads, D = " << p.head_dim;
   // Only the new positions were written: the slot before them still holds the poison.
-  EXPECT_TRUE(std::isnan(got_k[static_cast<std::size_t>(p.first_position - 1) * p.head_dim]));
+  if (p.first_position > 0) {
+    EXPECT_TRUE(std::isnan(got_k[static_cast<std::size_t>(p.first_position - 1) * p.head_dim]));
+  }
+  return got_qkv;
+}
+
+kc::RotaryAppendParams rotaryShape(int batch, int new_tokens, int heads_q, int heads_kv, int head_dim, int first_position) {
+  kc::RotaryAppendParams p;
+  p.batch = batch;
+  p.new_tokens = new_tokens;
+  p.heads_q = heads_q;
+  p.heads_kv = heads_kv;
+  p.head_dim = head_dim;
+  p.max_tokens = first_position + new_tokens + 5;
+  p.first_position = first_position;
+  p.theta = 500000.0f;
+  p.dtype = DType::F16;
+  return p;
+}
+
+// The launch spreads heads over blocks differently for a decode step (one token: a few heads per
+// block) and a prefill (many tokens: every head of a token in one block, several per thread), with
+// head counts that do not fill the last group of threads.
+TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayerForEveryGrid) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  expectRotaryAppendMatchesCpu(rotaryShape(1, 1, 32, 8, 128, 700), 11);    // decode step, several groups
+  expectRotaryAppendMatchesCpu(rotaryShape(1, 1, 5, 1, 64, 3), 12);        // 7 heads for 8 lanes
+  expectRotaryAppendMatchesCpu(rotaryShape(2, 600, 8, 2, 128, 0), 13);     // prefill: 12 heads per thread row
+  expectRotaryAppendMatchesCpu(rotaryShape(1, 300, 3, 3, 256, 40), 14);    // D = 256: two lanes, 9 heads
+  expectRotaryAppendMatchesCpu(rotaryShape(3, 40, 6, 2, 64, 100), 15);     // 120 tokens: a few groups per token
+}
+
+TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayer) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  kc::RotaryAppendParams p;
+  p.batch = 2;
+  p.new_tokens = 3;
+  p.heads_q = 4;
+  p.heads_kv = 2;
+  p.head_dim = 64;
+  p.max_tokens = 4000;
+  p.first_position = 3990;  // long positions: angles must agree in fp32 as Hugging Face rounds them
+  p.theta = 500000.0f;
+  p.dtype = DType::F16;
+  const int width = (p.heads_q + 2 * p.heads_kv) * p.head_dim;
+  const auto qkv = randomHalves(static_cast<std::size_t>(p.batch) * p.new_tokens * width, 1.0f, 7);
+  const auto got_qkv = expectRotaryAppendMatchesCpu(p, 7);
+  const std::size_t cache = static_cast<std::size_t>(p.batch) * p.heads_kv * p.max_tokens * p.head_dim;
+  HalfBuffer dk(cache), dv(cache);
+  p.k_cache = dk.ptr;
+  p.v_cache = dv.ptr;
 
   // Q packed per head instead of in place, then back to rows: the standard baseline's round trip.
   const std::size_t q_count = static_cast<std::size_t>(p.batch) * p.new_tokens * p.heads_q * p.head_dim;
