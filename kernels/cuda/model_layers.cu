@@ -132,26 +132,37 @@ __global__ void rotaryAppendKernel(RotaryAppendParams p, int heads_per_group) {
   float s, c;
   sincosf(static_cast<float>(position) * inv_freq, &s, &c);
   T* row = static_cast<T*>(p.qkv) + static_cast<std::int64_t>(token) * heads * p.head_dim;
-  for (int head = first_head + lane; head < end_head; head += lanes) {
-    T* src = row + head * p.head_dim;
-    T* dst = src;  // Q rotated in place unless packed per head
-    if (head >= p.heads_q) {
-      const bool is_v = head >= p.heads_q + p.heads_kv;
-      const int kv_head = head - p.heads_q - (is_v ? p.heads_kv : 0);
-      T* cache = static_cast<T*>(is_v ? p.v_cache : p.k_cache);
-      dst = cache + ((static_cast<std::int64_t>(b) * p.heads_kv + kv_head) * p.max_tokens + position) * p.head_dim;
-      if (is_v) {
-        dst[i] = src[i];
-        dst[i + half] = src[i + half];
-        continue;
+  // kBatch heads per round, all loaded before any is stored: one dependent load-store round trip per
+  // head left the kernel latency-bound at a prefill's 24 heads per thread. Heads never overlap, so
+  // loading ahead of the (in-place) stores is safe.
+  constexpr int kBatch = 4;
+  for (int base = first_head + lane; base < end_head; base += kBatch * lanes) {
+    float lo[kBatch], hi[kBatch];
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const int head = base + k * lanes;
+      if (head < end_head) {
+        lo[k] = toFloat(row[head * p.head_dim + i]);
+        hi[k] = toFloat(row[head * p.head_dim + i + half]);
       }
-    } else if (p.q_out != nullptr) {
-      dst = static_cast<T*>(p.q_out) + ((static_cast<std::int64_t>(b) * p.heads_q + head) * p.new_tokens + t) * p.head_dim;
     }
-    const float a = toFloat(src[i]);
-    const float bv = toFloat(src[i + half]);
-    dst[i] = fromFloat<T>(a * c - bv * s);
-    dst[i + half] = fromFloat<T>(bv * c + a * s);
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const int head = base + k * lanes;
+      if (head >= end_head) break;
+      T* dst = row + head * p.head_dim;  // Q rotated in place unless packed per head
+      const bool is_v = head >= p.heads_q + p.heads_kv;
+      if (head >= p.heads_q) {
+        const int kv_head = head - p.heads_q - (is_v ? p.heads_kv : 0);
+        T* cache = static_cast<T*>(is_v ? p.v_cache : p.k_cache);
+        dst = cache + ((static_cast<std::int64_t>(b) * p.heads_kv + kv_head) * p.max_tokens + position) * p.head_dim;
+      } else if (p.q_out != nullptr) {
+        dst = static_cast<T*>(p.q_out) + ((static_cast<std::int64_t>(b) * p.heads_q + head) * p.new_tokens + t) * p.head_dim;
+      }
+      // V is copied: a 16-bit value survives the round trip through fp32 bit for bit.
+      dst[i] = fromFloat<T>(is_v ? lo[k] : lo[k] * c - hi[k] * s);
+      dst[i + half] = fromFloat<T>(is_v ? hi[k] : hi[k] * c + lo[k] * s);
+    }
   }
 }
 
