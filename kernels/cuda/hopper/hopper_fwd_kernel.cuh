@@ -282,16 +282,81 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
+  // O / rowsum, LSE, O through shared memory to a TMA store, for `item` (its last P V has completed).
+  const auto store_o = [&](const WorkItem& item) {
+    float* const lse =
+        p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(item.batch) * p.heads_q + item.head) * p.seq_q;
+    float inverse[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float sum = quadSum(row_sum[h]);
+      inverse[h] = sum > 0.0f ? 1.0f / sum : 0.0f;
+      const int row = item.m0 + tile_row0 + 8 * h;
+      if (lse != nullptr && lane % 4 == 0 && row < p.seq_q) {
+        lse[row] = sum > 0.0f ? row_max[h] * p.softmax_scale + logf(sum) : -INFINITY;
+      }
+    }
+    if constexpr (Traits::kSeparateO) {
+      if (thread_in_group == 0) tmaStoreWaitRead();  // the previous tile's store has left the buffer
+      namedBarrierSync(kEpilogueBarrier + group, 128);
+    }
+#pragma unroll
+    for (int i = 0; i < kHeadDim / 8; ++i) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = tile_row0 + 8 * h;  // row % 8 == (lane / 4): the swizzle's XOR
+        const std::uint32_t address = o_smem + static_cast<std::uint32_t>((i / 8) * Traits::kQChunkBytes + row * 128 +
+                                                                          (((i % 8) ^ (lane / 4)) << 4) + (lane % 4) * 4);
+        const std::uint32_t value =
+            packPair<Element>(acc_o[4 * i + 2 * h] * inverse[h], acc_o[4 * i + 2 * h + 1] * inverse[h]);
+        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(address), "r"(value) : "memory");
+      }
+    }
+    fenceSharedForAsyncProxy();
+    namedBarrierSync(kEpilogueBarrier + group, 128);
+    if (thread_in_group == 0) {
+      for (int c = 0; c < Traits::kChunks; ++c) {
+        tmaStore(o_map, o_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes + group * 64 * 128), c * 64,
+                 item.m0 + group * 64, item.head, item.batch);
+      }
+      tmaStoreCommit();
+      if constexpr (!Traits::kSeparateO) {
+        tmaStoreWaitRead();
+        barrierArrive(q_empty);
+      }
+    }
+  };
+
+  // An item's last P V is held back (its P stays in p_frag, its V in stage `held_kv`): where O has its
+  // own buffer it is issued together with the next item's first S, and the item's epilogue runs while
+  // that S is on the tensor cores, so the item boundary leaves no gap in them. Where O is staged in Q's
+  // buffer the next item's Q can load only after the store, so the held P V goes out alone (flush).
+  bool holding = false;
+  WorkItem held_item;
+  RingPosition<kStages> held_kv;
+  const auto flush = [&] {
+    barrierWait(v_full(held_kv.stage), held_kv.phase);
+    wait_turn();
+    issue_pv(held_kv.stage);
+    pass_turn();
+    wgmmaWait<0>();
+    pinRegisters(acc_o);
+    release(v_empty(held_kv.stage));
+    store_o(held_item);
+    holding = false;
+  };
+
   std::uint32_t q_phase = 0;
   RingPosition<kStages> kv;
   for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
     const int tile = scheduledTile(round, p.tiles);
     if (tile < 0) continue;
     const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
-    Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
-    float* const lse = p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
     if (w.n_tiles == 0) {
       // No row of this tile sees a key (causal, Nq > Nk): O = 0 and LSE = -inf, written directly.
+      Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
+      float* const lse =
+          p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int row = w.m0 + tile_row0 + 8 * h;
@@ -304,6 +369,29 @@ __global__ void __launch_bounds__(kThreads, 1)
       continue;
     }
 
+    barrierWait(q_full, q_phase);
+    q_phase ^= 1u;
+
+    // First key tile: S, after the previous item's held P V if there is one.
+    barrierWait(k_full(kv.stage), kv.phase);
+    if (holding) {
+      barrierWait(v_full(held_kv.stage), held_kv.phase);
+      wait_turn();
+      issue_pv(held_kv.stage);
+      issue_s(kv.stage);
+      pass_turn();
+      wgmmaWait<1>();  // the held P V is done; S may still run
+      pinRegisters(acc_o);
+      release(v_empty(held_kv.stage));
+      store_o(held_item);
+      holding = false;
+      wgmmaWait<0>();
+    } else {
+      wait_turn();
+      issue_s(kv.stage);
+      pass_turn();
+      wgmmaWait<0>();
+    }
 #pragma unroll
     for (int i = 0; i < kHeadDim / 2; ++i) acc_o[i] = 0.0f;
 #pragma unroll
@@ -311,15 +399,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       row_max[h] = -INFINITY;
       row_sum[h] = 0.0f;
     }
-    barrierWait(q_full, q_phase);
-    q_phase ^= 1u;
-
-    // First key tile: S only.
-    barrierWait(k_full(kv.stage), kv.phase);
-    wait_turn();
-    issue_s(kv.stage);
-    pass_turn();
-    wgmmaWait<0>();
     pinRegisters(acc_s);
     release_after_s(kv.stage, w.n_tiles == 1);
     if (w.n_tiles - 1 >= w.n_unmasked) mask(w.m0, w.n_tiles - 1);
@@ -358,56 +437,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       convert_p();
     }
 
-    barrierWait(v_full(kv.stage), kv.phase);
-    wait_turn();
-    issue_pv(kv.stage);
-    pass_turn();
-    wgmmaWait<0>();
-    pinRegisters(acc_o);
-    release(v_empty(kv.stage));
+    holding = true;
+    held_item = w;
+    held_kv = kv;
     kv.advance();
-
-    // ---- epilogue: O / rowsum, LSE, O through shared memory to a TMA store ----
-    float inverse[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const float sum = quadSum(row_sum[h]);
-      inverse[h] = sum > 0.0f ? 1.0f / sum : 0.0f;
-      const int row = w.m0 + tile_row0 + 8 * h;
-      if (lse != nullptr && lane % 4 == 0 && row < p.seq_q) {
-        lse[row] = sum > 0.0f ? row_max[h] * p.softmax_scale + logf(sum) : -INFINITY;
-      }
-    }
-    if constexpr (Traits::kSeparateO) {
-      if (thread_in_group == 0) tmaStoreWaitRead();  // the previous tile's store has left the buffer
-      namedBarrierSync(kEpilogueBarrier + group, 128);
-    }
-#pragma unroll
-    for (int i = 0; i < kHeadDim / 8; ++i) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = tile_row0 + 8 * h;  // row % 8 == (lane / 4): the swizzle's XOR
-        const std::uint32_t address = o_smem + static_cast<std::uint32_t>((i / 8) * Traits::kQChunkBytes + row * 128 +
-                                                                          (((i % 8) ^ (lane / 4)) << 4) + (lane % 4) * 4);
-        const std::uint32_t value =
-            packPair<Element>(acc_o[4 * i + 2 * h] * inverse[h], acc_o[4 * i + 2 * h + 1] * inverse[h]);
-        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(address), "r"(value) : "memory");
-      }
-    }
-    fenceSharedForAsyncProxy();
-    namedBarrierSync(kEpilogueBarrier + group, 128);
-    if (thread_in_group == 0) {
-      for (int c = 0; c < Traits::kChunks; ++c) {
-        tmaStore(o_map, o_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes + group * 64 * 128), c * 64,
-                 w.m0 + group * 64, w.head, w.batch);
-      }
-      tmaStoreCommit();
-      if constexpr (!Traits::kSeparateO) {
-        tmaStoreWaitRead();
-        barrierArrive(q_empty);
-      }
-    }
+    if constexpr (!Traits::kSeparateO) flush();
   }
+  if (holding) flush();
   if (thread_in_group == 0) tmaStoreWaitAll();
 #endif
 }
