@@ -42,9 +42,10 @@ struct KernelTraits {
   static constexpr int kQBytes = kQChunkBytes * kChunks;
   static constexpr int kKvBytes = kKvChunkBytes * kChunks;
   static constexpr bool kSeparateO = kTile.separateO();
+  static constexpr int kQBuffers = kTile.qBuffers();
   static constexpr int kSharedBytes = static_cast<int>(kTile.sharedBytes());
-  static constexpr int kOOffset = kSeparateO ? kQBytes : 0;
-  static constexpr int kKOffset = kQBytes + (kSeparateO ? kQBytes : 0);
+  static constexpr int kOOffset = kSeparateO ? kQBuffers * kQBytes : 0;
+  static constexpr int kKOffset = kQBuffers * kQBytes + (kSeparateO ? kQBytes : 0);
   static constexpr int kVOffset = kKOffset + kStages * kKvBytes;
   static constexpr int kBarrierOffset = kVOffset + kStages * kKvBytes;
   static constexpr int kProducerRegisters = 24;
@@ -76,17 +77,17 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   extern __shared__ unsigned char shared_raw[];
   const std::uint32_t smem = (sharedAddress(shared_raw) + 1023u) & ~1023u;  // the swizzle repeats every 1024 B
-  const std::uint32_t q_smem = smem;
+  const auto q_smem = [&](int buffer) { return smem + static_cast<std::uint32_t>(buffer * Traits::kQBytes); };
   const std::uint32_t o_smem = smem + Traits::kOOffset;
   const auto k_smem = [&](int stage) { return smem + static_cast<std::uint32_t>(Traits::kKOffset + stage * Traits::kKvBytes); };
   const auto v_smem = [&](int stage) { return smem + static_cast<std::uint32_t>(Traits::kVOffset + stage * Traits::kKvBytes); };
   const std::uint32_t barriers = smem + Traits::kBarrierOffset;
-  const std::uint32_t q_full = barriers;
-  const std::uint32_t q_empty = barriers + 8;
-  const auto k_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * stage); };
-  const auto k_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (kStages + stage)); };
-  const auto v_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (2 * kStages + stage)); };
-  const auto v_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (3 * kStages + stage)); };
+  const auto q_full = [&](int buffer) { return barriers + static_cast<std::uint32_t>(8 * buffer); };
+  const auto q_empty = [&](int buffer) { return barriers + static_cast<std::uint32_t>(16 + 8 * buffer); };
+  const auto k_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(32 + 8 * stage); };
+  const auto k_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(32 + 8 * (kStages + stage)); };
+  const auto v_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(32 + 8 * (2 * kStages + stage)); };
+  const auto v_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(32 + 8 * (3 * kStages + stage)); };
 
   const int thread = static_cast<int>(threadIdx.x);
   // Read from lane 0, so the compiler knows it is the same in every lane of the warp: what is derived
@@ -99,8 +100,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   constexpr std::uint32_t kWarpArrivals = kConsumerGroups * 4;
   constexpr std::uint32_t kQEmptyArrivals = Traits::kSeparateO ? kWarpArrivals : kConsumerGroups;
   if (thread == 0) {
-    barrierInit(q_full, 1);
-    barrierInit(q_empty, kQEmptyArrivals);
+    for (int b = 0; b < Traits::kQBuffers; ++b) {
+      barrierInit(q_full(b), 1);
+      barrierInit(q_empty(b), kQEmptyArrivals);
+    }
     for (int s = 0; s < kStages; ++s) {
       barrierInit(k_full(s), 1);
       barrierInit(k_empty(s), kWarpArrivals);
@@ -119,7 +122,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     prefetchTensorMap(k_map);
     prefetchTensorMap(v_map);
     prefetchTensorMap(o_map);
-    std::uint32_t q_phase = 0;
+    RingPosition<Traits::kQBuffers> q;
     RingPosition<kStages> kv;
     for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
       const int tile = scheduledTile(round, p.tiles);
@@ -127,13 +130,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
       if (w.n_tiles == 0) continue;
       const int head_kv = w.head / p.group;
-      barrierWait(q_empty, q_phase ^ 1u);
-      barrierArriveExpectBytes(q_full, Traits::kQBytes);
+      barrierWait(q_empty(q.stage), q.phase ^ 1u);
+      barrierArriveExpectBytes(q_full(q.stage), Traits::kQBytes);
       for (int c = 0; c < Traits::kChunks; ++c) {
-        tmaLoad(q_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes), q_map, q_full, c * 64, w.m0, w.head,
-                w.batch);
+        tmaLoad(q_smem(q.stage) + static_cast<std::uint32_t>(c * Traits::kQChunkBytes), q_map, q_full(q.stage), c * 64,
+                w.m0, w.head, w.batch);
       }
-      q_phase ^= 1u;
+      q.advance();
       for (int n = w.n_tiles - 1; n >= 0; --n, kv.advance()) {
         const int stage = kv.stage;
         const std::uint32_t parity = kv.phase ^ 1u;
@@ -173,11 +176,13 @@ __global__ void __launch_bounds__(kThreads, 1)
   float row_max[2];
   float row_sum[2];
 
-  // The descriptors of this consumer's Q rows and of stage 0's K and V; every other descriptor is one
-  // of these plus a constant offset (descriptorPlus), so the loop does no descriptor arithmetic beyond
-  // one add per wgmma.
+  // The descriptors of this consumer's Q rows in Q buffer 0 and of stage 0's K and V; every other
+  // descriptor is one of these plus an offset (descriptorPlus), so the loop does no descriptor
+  // arithmetic beyond one add per wgmma. q_item: this item's Q buffer, set when the item starts.
   const std::uint64_t q_descriptor =
-      opaque(matrixDescriptor(q_smem + static_cast<std::uint32_t>(group * 64 * 128), 16, 1024));
+      opaque(matrixDescriptor(q_smem(0) + static_cast<std::uint32_t>(group * 64 * 128), 16, 1024));
+  std::uint64_t q_item = q_descriptor;
+  int q_buffer = 0;
   const std::uint64_t k_descriptor = opaque(matrixDescriptor(k_smem(0), 16, 1024));
   const std::uint64_t v_descriptor = opaque(matrixDescriptor(v_smem(0), Traits::kKvChunkBytes, 1024));
   const auto stage_bytes = [](int stage) { return static_cast<std::uint32_t>(stage * Traits::kKvBytes); };
@@ -190,7 +195,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int kk = 0; kk < kHeadDim / 16; ++kk) {
       const auto chunk_step = static_cast<std::uint32_t>((kk % 4) * 32);
       const std::uint64_t a =
-          descriptorPlus(q_descriptor, static_cast<std::uint32_t>((kk / 4) * Traits::kQChunkBytes) + chunk_step);
+          descriptorPlus(q_item, static_cast<std::uint32_t>((kk / 4) * Traits::kQChunkBytes) + chunk_step);
       const std::uint64_t b =
           descriptorPlus(k_stage, static_cast<std::uint32_t>((kk / 4) * Traits::kKvChunkBytes) + chunk_step);
       wgmmaSS<kBlockN>(acc_s, a, b, kk > 0 ? 1 : 0, kBf16);
@@ -218,7 +223,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto release_after_s = [&](int stage, bool last_s) {
     release(k_empty(stage));
     if constexpr (Traits::kSeparateO) {
-      if (last_s) release(q_empty);
+      if (last_s) release(q_empty(q_buffer));
     }
   };
 
@@ -322,7 +327,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       tmaStoreCommit();
       if constexpr (!Traits::kSeparateO) {
         tmaStoreWaitRead();
-        barrierArrive(q_empty);
+        barrierArrive(q_empty(q_buffer));  // O staged in Q's buffer: one buffer, the current item's
       }
     }
   };
@@ -346,7 +351,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     holding = false;
   };
 
-  std::uint32_t q_phase = 0;
+  RingPosition<Traits::kQBuffers> q;
   RingPosition<kStages> kv;
   for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
     const int tile = scheduledTile(round, p.tiles);
@@ -369,8 +374,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       continue;
     }
 
-    barrierWait(q_full, q_phase);
-    q_phase ^= 1u;
+    barrierWait(q_full(q.stage), q.phase);
+    q_buffer = q.stage;
+    q_item = descriptorPlus(q_descriptor, static_cast<std::uint32_t>(q_buffer * Traits::kQBytes));
+    q.advance();
 
     // First key tile: S, after the previous item's held P V if there is one.
     barrierWait(k_full(kv.stage), kv.phase);
