@@ -42,10 +42,9 @@ struct KernelTraits {
   static constexpr int kQBytes = kQChunkBytes * kChunks;
   static constexpr int kKvBytes = kKvChunkBytes * kChunks;
   static constexpr bool kSeparateO = kTile.separateO();
-  static constexpr int kQBuffers = kTile.qBuffers();
   static constexpr int kSharedBytes = static_cast<int>(kTile.sharedBytes());
-  static constexpr int kOOffset = kSeparateO ? kQBuffers * kQBytes : 0;
-  static constexpr int kKOffset = kQBuffers * kQBytes + (kSeparateO ? kQBytes : 0);
+  static constexpr int kOOffset = kSeparateO ? kQBytes : 0;
+  static constexpr int kKOffset = kQBytes + (kSeparateO ? kQBytes : 0);
   static constexpr int kVOffset = kKOffset + kStages * kKvBytes;
   static constexpr int kBarrierOffset = kVOffset + kStages * kKvBytes;
   static constexpr int kProducerRegisters = 24;
@@ -77,17 +76,17 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   extern __shared__ unsigned char shared_raw[];
   const std::uint32_t smem = (sharedAddress(shared_raw) + 1023u) & ~1023u;  // the swizzle repeats every 1024 B
-  const auto q_smem = [&](int buffer) { return smem + static_cast<std::uint32_t>(buffer * Traits::kQBytes); };
+  const std::uint32_t q_smem = smem;
   const std::uint32_t o_smem = smem + Traits::kOOffset;
   const auto k_smem = [&](int stage) { return smem + static_cast<std::uint32_t>(Traits::kKOffset + stage * Traits::kKvBytes); };
   const auto v_smem = [&](int stage) { return smem + static_cast<std::uint32_t>(Traits::kVOffset + stage * Traits::kKvBytes); };
   const std::uint32_t barriers = smem + Traits::kBarrierOffset;
-  const auto q_full = [&](int buffer) { return barriers + static_cast<std::uint32_t>(8 * buffer); };
-  const auto q_empty = [&](int buffer) { return barriers + static_cast<std::uint32_t>(16 + 8 * buffer); };
-  const auto k_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(32 + 8 * stage); };
-  const auto k_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(32 + 8 * (kStages + stage)); };
-  const auto v_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(32 + 8 * (2 * kStages + stage)); };
-  const auto v_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(32 + 8 * (3 * kStages + stage)); };
+  const std::uint32_t q_full = barriers;
+  const std::uint32_t q_empty = barriers + 8;
+  const auto k_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * stage); };
+  const auto k_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (kStages + stage)); };
+  const auto v_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (2 * kStages + stage)); };
+  const auto v_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (3 * kStages + stage)); };
 
   const int thread = static_cast<int>(threadIdx.x);
   // Read from lane 0, so the compiler knows it is the same in every lane of the warp: what is derived
@@ -100,10 +99,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   constexpr std::uint32_t kWarpArrivals = kConsumerGroups * 4;
   constexpr std::uint32_t kQEmptyArrivals = Traits::kSeparateO ? kWarpArrivals : kConsumerGroups;
   if (thread == 0) {
-    for (int b = 0; b < Traits::kQBuffers; ++b) {
-      barrierInit(q_full(b), 1);
-      barrierInit(q_empty(b), kQEmptyArrivals);
-    }
+    barrierInit(q_full, 1);
+    barrierInit(q_empty, kQEmptyArrivals);
     for (int s = 0; s < kStages; ++s) {
       barrierInit(k_full(s), 1);
       barrierInit(k_empty(s), kWarpArrivals);
@@ -122,7 +119,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     prefetchTensorMap(k_map);
     prefetchTensorMap(v_map);
     prefetchTensorMap(o_map);
-    RingPosition<Traits::kQBuffers> q;
+    std::uint32_t q_phase = 0;
     RingPosition<kStages> kv;
     for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
       const int tile = scheduledTile(round, p.tiles);
@@ -130,13 +127,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
       if (w.n_tiles == 0) continue;
       const int head_kv = w.head / p.group;
-      barrierWait(q_empty(q.stage), q.phase ^ 1u);
-      barrierArriveExpectBytes(q_full(q.stage), Traits::kQBytes);
+      barrierWait(q_empty, q_phase ^ 1u);
+      barrierArriveExpectBytes(q_full, Traits::kQBytes);
       for (int c = 0; c < Traits::kChunks; ++c) {
-        tmaLoad(q_smem(q.stage) + static_cast<std::uint32_t>(c * Traits::kQChunkBytes), q_map, q_full(q.stage), c * 64,
-                w.m0, w.head, w.batch);
+        tmaLoad(q_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes), q_map, q_full, c * 64, w.m0, w.head,
+                w.batch);
       }
-      q.advance();
+      q_phase ^= 1u;
       for (int n = w.n_tiles - 1; n >= 0; --n, kv.advance()) {
         const int stage = kv.stage;
         const std::uint32_t parity = kv.phase ^ 1u;
@@ -176,13 +173,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   float row_max[2];
   float row_sum[2];
 
-  // The descriptors of this consumer's Q rows in Q buffer 0 and of stage 0's K and V; every other
-  // descriptor is one of these plus an offset (descriptorPlus), so the loop does no descriptor
-  // arithmetic beyond one add per wgmma. q_item: this item's Q buffer, set when the item starts.
+  // The descriptors of this consumer's Q rows and of stage 0's K and V; every other descriptor is one
+  // of these plus a constant offset (descriptorPlus), so the loop does no descriptor arithmetic beyond
+  // one add per wgmma.
   const std::uint64_t q_descriptor =
-      opaque(matrixDescriptor(q_smem(0) + static_cast<std::uint32_t>(group * 64 * 128), 16, 1024));
-  std::uint64_t q_item = q_descriptor;
-  int q_buffer = 0;
+      opaque(matrixDescriptor(q_smem + static_cast<std::uint32_t>(group * 64 * 128), 16, 1024));
   const std::uint64_t k_descriptor = opaque(matrixDescriptor(k_smem(0), 16, 1024));
   const std::uint64_t v_descriptor = opaque(matrixDescriptor(v_smem(0), Traits::kKvChunkBytes, 1024));
   const auto stage_bytes = [](int stage) { return static_cast<std::uint32_t>(stage * Traits::kKvBytes); };
@@ -195,7 +190,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int kk = 0; kk < kHeadDim / 16; ++kk) {
       const auto chunk_step = static_cast<std::uint32_t>((kk % 4) * 32);
       const std::uint64_t a =
-          descriptorPlus(q_item, static_cast<std::uint32_t>((kk / 4) * Traits::kQChunkBytes) + chunk_step);
+          descriptorPlus(q_descriptor, static_cast<std::uint32_t>((kk / 4) * Traits::kQChunkBytes) + chunk_step);
       const std::uint64_t b =
           descriptorPlus(k_stage, static_cast<std::uint32_t>((kk / 4) * Traits::kKvChunkBytes) + chunk_step);
       wgmmaSS<kBlockN>(acc_s, a, b, kk > 0 ? 1 : 0, kBf16);
@@ -223,7 +218,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto release_after_s = [&](int stage, bool last_s) {
     release(k_empty(stage));
     if constexpr (Traits::kSeparateO) {
-      if (last_s) release(q_empty(q_buffer));
+      if (last_s) release(q_empty);
     }
   };
 
@@ -287,81 +282,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  // O / rowsum, LSE, O through shared memory to a TMA store, for `item` (its last P V has completed).
-  const auto store_o = [&](const WorkItem& item) {
-    float* const lse =
-        p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(item.batch) * p.heads_q + item.head) * p.seq_q;
-    float inverse[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const float sum = quadSum(row_sum[h]);
-      inverse[h] = sum > 0.0f ? 1.0f / sum : 0.0f;
-      const int row = item.m0 + tile_row0 + 8 * h;
-      if (lse != nullptr && lane % 4 == 0 && row < p.seq_q) {
-        lse[row] = sum > 0.0f ? row_max[h] * p.softmax_scale + logf(sum) : -INFINITY;
-      }
-    }
-    if constexpr (Traits::kSeparateO) {
-      if (thread_in_group == 0) tmaStoreWaitRead();  // the previous tile's store has left the buffer
-      namedBarrierSync(kEpilogueBarrier + group, 128);
-    }
-#pragma unroll
-    for (int i = 0; i < kHeadDim / 8; ++i) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = tile_row0 + 8 * h;  // row % 8 == (lane / 4): the swizzle's XOR
-        const std::uint32_t address = o_smem + static_cast<std::uint32_t>((i / 8) * Traits::kQChunkBytes + row * 128 +
-                                                                          (((i % 8) ^ (lane / 4)) << 4) + (lane % 4) * 4);
-        const std::uint32_t value =
-            packPair<Element>(acc_o[4 * i + 2 * h] * inverse[h], acc_o[4 * i + 2 * h + 1] * inverse[h]);
-        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(address), "r"(value) : "memory");
-      }
-    }
-    fenceSharedForAsyncProxy();
-    namedBarrierSync(kEpilogueBarrier + group, 128);
-    if (thread_in_group == 0) {
-      for (int c = 0; c < Traits::kChunks; ++c) {
-        tmaStore(o_map, o_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes + group * 64 * 128), c * 64,
-                 item.m0 + group * 64, item.head, item.batch);
-      }
-      tmaStoreCommit();
-      if constexpr (!Traits::kSeparateO) {
-        tmaStoreWaitRead();
-        barrierArrive(q_empty(q_buffer));  // O staged in Q's buffer: one buffer, the current item's
-      }
-    }
-  };
-
-  // An item's last P V is held back (its P stays in p_frag, its V in stage `held_kv`): where O has its
-  // own buffer it is issued together with the next item's first S, and the item's epilogue runs while
-  // that S is on the tensor cores, so the item boundary leaves no gap in them. Where O is staged in Q's
-  // buffer the next item's Q can load only after the store, so the held P V goes out alone (flush).
-  bool holding = false;
-  WorkItem held_item;
-  RingPosition<kStages> held_kv;
-  const auto flush = [&] {
-    barrierWait(v_full(held_kv.stage), held_kv.phase);
-    wait_turn();
-    issue_pv(held_kv.stage);
-    pass_turn();
-    wgmmaWait<0>();
-    pinRegisters(acc_o);
-    release(v_empty(held_kv.stage));
-    store_o(held_item);
-    holding = false;
-  };
-
-  RingPosition<Traits::kQBuffers> q;
+  std::uint32_t q_phase = 0;
   RingPosition<kStages> kv;
   for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
     const int tile = scheduledTile(round, p.tiles);
     if (tile < 0) continue;
     const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
+    Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
+    float* const lse = p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
     if (w.n_tiles == 0) {
       // No row of this tile sees a key (causal, Nq > Nk): O = 0 and LSE = -inf, written directly.
-      Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
-      float* const lse =
-          p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int row = w.m0 + tile_row0 + 8 * h;
@@ -374,31 +304,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       continue;
     }
 
-    barrierWait(q_full(q.stage), q.phase);
-    q_buffer = q.stage;
-    q_item = descriptorPlus(q_descriptor, static_cast<std::uint32_t>(q_buffer * Traits::kQBytes));
-    q.advance();
-
-    // First key tile: S, after the previous item's held P V if there is one.
-    barrierWait(k_full(kv.stage), kv.phase);
-    if (holding) {
-      barrierWait(v_full(held_kv.stage), held_kv.phase);
-      wait_turn();
-      issue_pv(held_kv.stage);
-      issue_s(kv.stage);
-      pass_turn();
-      wgmmaWait<1>();  // the held P V is done; S may still run
-      pinRegisters(acc_o);
-      release(v_empty(held_kv.stage));
-      store_o(held_item);
-      holding = false;
-      wgmmaWait<0>();
-    } else {
-      wait_turn();
-      issue_s(kv.stage);
-      pass_turn();
-      wgmmaWait<0>();
-    }
 #pragma unroll
     for (int i = 0; i < kHeadDim / 2; ++i) acc_o[i] = 0.0f;
 #pragma unroll
@@ -406,6 +311,15 @@ __global__ void __launch_bounds__(kThreads, 1)
       row_max[h] = -INFINITY;
       row_sum[h] = 0.0f;
     }
+    barrierWait(q_full, q_phase);
+    q_phase ^= 1u;
+
+    // First key tile: S only.
+    barrierWait(k_full(kv.stage), kv.phase);
+    wait_turn();
+    issue_s(kv.stage);
+    pass_turn();
+    wgmmaWait<0>();
     pinRegisters(acc_s);
     release_after_s(kv.stage, w.n_tiles == 1);
     if (w.n_tiles - 1 >= w.n_unmasked) mask(w.m0, w.n_tiles - 1);
@@ -444,13 +358,56 @@ __global__ void __launch_bounds__(kThreads, 1)
       convert_p();
     }
 
-    holding = true;
-    held_item = w;
-    held_kv = kv;
+    barrierWait(v_full(kv.stage), kv.phase);
+    wait_turn();
+    issue_pv(kv.stage);
+    pass_turn();
+    wgmmaWait<0>();
+    pinRegisters(acc_o);
+    release(v_empty(kv.stage));
     kv.advance();
-    if constexpr (!Traits::kSeparateO) flush();
+
+    // ---- epilogue: O / rowsum, LSE, O through shared memory to a TMA store ----
+    float inverse[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float sum = quadSum(row_sum[h]);
+      inverse[h] = sum > 0.0f ? 1.0f / sum : 0.0f;
+      const int row = w.m0 + tile_row0 + 8 * h;
+      if (lse != nullptr && lane % 4 == 0 && row < p.seq_q) {
+        lse[row] = sum > 0.0f ? row_max[h] * p.softmax_scale + logf(sum) : -INFINITY;
+      }
+    }
+    if constexpr (Traits::kSeparateO) {
+      if (thread_in_group == 0) tmaStoreWaitRead();  // the previous tile's store has left the buffer
+      namedBarrierSync(kEpilogueBarrier + group, 128);
+    }
+#pragma unroll
+    for (int i = 0; i < kHeadDim / 8; ++i) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = tile_row0 + 8 * h;  // row % 8 == (lane / 4): the swizzle's XOR
+        const std::uint32_t address = o_smem + static_cast<std::uint32_t>((i / 8) * Traits::kQChunkBytes + row * 128 +
+                                                                          (((i % 8) ^ (lane / 4)) << 4) + (lane % 4) * 4);
+        const std::uint32_t value =
+            packPair<Element>(acc_o[4 * i + 2 * h] * inverse[h], acc_o[4 * i + 2 * h + 1] * inverse[h]);
+        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(address), "r"(value) : "memory");
+      }
+    }
+    fenceSharedForAsyncProxy();
+    namedBarrierSync(kEpilogueBarrier + group, 128);
+    if (thread_in_group == 0) {
+      for (int c = 0; c < Traits::kChunks; ++c) {
+        tmaStore(o_map, o_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes + group * 64 * 128), c * 64,
+                 w.m0 + group * 64, w.head, w.batch);
+      }
+      tmaStoreCommit();
+      if constexpr (!Traits::kSeparateO) {
+        tmaStoreWaitRead();
+        barrierArrive(q_empty);
+      }
+    }
   }
-  if (holding) flush();
   if (thread_in_group == 0) tmaStoreWaitAll();
 #endif
 }

@@ -14,8 +14,8 @@ inline constexpr int kConsumerGroups = 2;
 inline constexpr int kThreads = 128 * (1 + kConsumerGroups);
 inline constexpr std::size_t kSharedLimit = 227 * 1024;  // sm_90 opt-in maximum per block
 
-// Shared memory: Q tile, optional separate O tile and second Q tile, kStages x (K tile, V tile), the
-// mbarriers and 1 KB of slack to align the base to the 1024-byte period of the 128-byte swizzle.
+// Shared memory: Q tile, optional separate O tile, kStages x (K tile, V tile), the mbarriers and
+// 1 KB of slack to align the base to the 1024-byte period of the 128-byte swizzle.
 struct HopperTile {
   int head_dim = 0;
   int rows = kBlockM;
@@ -23,19 +23,12 @@ struct HopperTile {
   int stages = 0;  // K/V pipeline depth
   constexpr std::size_t qBytes() const { return std::size_t(rows) * head_dim * 2; }
   constexpr std::size_t kvBytes() const { return std::size_t(cols) * head_dim * 2; }
-  // q_full / q_empty for up to two Q buffers, full / empty for K and V per stage.
-  constexpr std::size_t barrierBytes() const { return std::size_t(8) * (4 + 4 * stages); }
+  constexpr std::size_t barrierBytes() const { return std::size_t(8) * (2 + 4 * stages); }
   constexpr std::size_t baseBytes() const { return 1024 + qBytes() + 2 * stages * kvBytes() + barrierBytes(); }
   // O gets its own buffer where it fits, so the next tile's Q can load during the epilogue;
   // otherwise O is staged in Q's buffer once every S = Q K^T of the tile has finished.
   constexpr bool separateO() const { return baseBytes() + qBytes() <= kSharedLimit; }
-  // With O in its own buffer, a second Q buffer where it fits too: the producer then loads the next
-  // item's Q while this item is still at its first key tiles, so the next item's first S (and with it
-  // this item's held last P V) never waits for Q.
-  constexpr int qBuffers() const { return separateO() && baseBytes() + 2 * qBytes() <= kSharedLimit ? 2 : 1; }
-  constexpr std::size_t sharedBytes() const {
-    return baseBytes() + (separateO() ? qBytes() : 0) + std::size_t(qBuffers() - 1) * qBytes();
-  }
+  constexpr std::size_t sharedBytes() const { return baseBytes() + (separateO() ? qBytes() : 0); }
 };
 
 // Every instantiated tile, auto choice first per head dim (kernels/cuda/NOTES.md has the sweep).
