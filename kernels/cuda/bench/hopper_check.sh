@@ -14,6 +14,14 @@
 # by point (--rotation). Every kernel and peer is thus timed once per pass, after a different
 # neighbour each time, and the table keeps each one's best pass (hopper_peers_table.py).
 #
+# A/B of kernel versions: compare the columns of programs run the same way. The harness times its
+# Hopper kernel interleaved with the mma.sync and cudnn kernels at each point (after a slower, cooler
+# kernel), while the baseline and alternative harnesses, like the peers, run their points back to back
+# in their own process; at causal hd128 points that alone moved one binary by 8-11 % against the
+# baseline between two runs (NOTES.md, Hopper, "Item boundaries (19:35 / 19:42 UTC runs)"). So this
+# tree's harness is also timed the baseline's way (column "self"), and the table's A/B lines divide
+# self and the alternatives by the baseline.
+#
 #   kernels/cuda/bench/hopper_check.sh OUT_DIR [extra cmake args...]
 #
 # Environment:
@@ -87,8 +95,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit -
 
 # ptxas serialises the whole wgmma pipeline, without a warning, where it cannot follow the groups in
 # flight (a wgmma issued on one path of a branch only): it then brackets every wgmma with a
-# WARPGROUP.ARRIVE / DEPBAR pair. The Hopper kernels issue at 4 sites (6 where O has its own buffer
-# and an item's last P V goes out with the next item's first S), so a count of dozens is a slow build.
+# WARPGROUP.ARRIVE / DEPBAR pair. The Hopper kernels issue at 4 sites, so a count of dozens is a slow build.
 count_arrives() {  # harness, log name
   step "wgmma issue sites per Hopper kernel of $2 (SASS WARPGROUP.ARRIVE)"
   cuobjdump -sass "$1" 2>/dev/null | awk '/Function :/ { kernel = $3 }
@@ -143,7 +150,7 @@ shape_group() {
   local lengths=("$@")
   [ -n "${LENGTHS:-}" ] && read -r -a lengths <<<"$LENGTHS"
   local shape=(--dim "$dim" --heads "$heads" --kv-heads "$kv_heads" --dtype "$dtype" --seq "${lengths[@]}")
-  local programs=(harness torch)
+  local programs=(harness torch self)
   [ -n "$base_bench" ] && programs+=(base)
   programs+=("${alt_names[@]}")
   # Example 88 runs fp16 with as many K/V heads as query heads only.
@@ -157,10 +164,12 @@ shape_group() {
         harness)
           timeout 120 "$bench" --no-standard "${timing[@]}" --rotation "$pass" "${shape[@]}" --family hopper sm80 \
             --tiles auto >"$out/bench_$name.p$pass.log" 2>&1 ;;
-        base | alt*)  # a harness of another tree: only the options every version has (older ones warm up
-                      # with --launches launches instead of one: a longer warm-up on a power-bound card)
-          local other=$base_bench
-          [ "$program" != base ] && other=${alt_benches[$program]}
+        self | base | alt*)  # the Hopper kernel alone, in its own process; of another tree: only the options
+                             # every version has (older ones warm up with --launches launches instead of
+                             # one: a longer warm-up on a power-bound card)
+          local other=$bench
+          [ "$program" = base ] && other=$base_bench
+          [ "$program" != self ] && [ "$program" != base ] && other=${alt_benches[$program]}
           timeout 60 "$other" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
             >"$out/${program}_$name.p$pass.log" 2>&1 ;;
         torch)
