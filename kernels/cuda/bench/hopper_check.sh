@@ -14,6 +14,14 @@
 # by point (--rotation). Every kernel and peer is thus timed once per pass, after a different
 # neighbour each time, and the table keeps each one's best pass (hopper_peers_table.py).
 #
+# A/B of kernel versions: compare the columns of programs run the same way. The harness times its
+# Hopper kernel interleaved with the mma.sync and cudnn kernels at each point (after a slower, cooler
+# kernel), while the baseline and alternative harnesses, like the peers, run their points back to back
+# in their own process; at causal hd128 points that alone moved one binary by 8-11 % against the
+# baseline between two runs (NOTES.md, Hopper, "Item boundaries (19:35 / 19:42 UTC runs)"). So this
+# tree's harness is also timed the baseline's way (column "self"), and the table's A/B lines divide
+# self and the alternatives by the baseline.
+#
 #   kernels/cuda/bench/hopper_check.sh OUT_DIR [extra cmake args...]
 #
 # Environment:
@@ -23,8 +31,8 @@
 #   BASELINE_SRC   a second source tree (say, the previous commit's) whose harness is built too and timed
 #                  right after this one's at every Hopper point: an A/B of a kernel change in one run;
 #                  BASELINE_HARNESS names one built beforehand instead
-#   ALT_HARNESS    a third harness built beforehand (say, a change without its last step), timed like the
-#                  baseline: its own column in the table
+#   ALT_HARNESS    further harnesses built beforehand (say, a change without its last step), space-separated,
+#                  each timed like the baseline: columns alt, alt2, alt3, ... in the table
 #   PASSES         passes over every shape group, each in a rotated order (default 3)
 #   QUICK=1        a follow-up run: leaves out PyTorch's FA2 backend (never the best peer), the standard
 #                  baseline and the Nsight Compute points other than N = 8192 non-causal
@@ -74,16 +82,30 @@ if [ -n "${BASELINE_SRC:-}" ]; then
   configure_and_build "$BASELINE_SRC" "$base_build" base -DATTNBENCH_CUDNN=OFF attnbench_kernel_bench \
     && base_bench="$base_build/kernels/cuda/attnbench_kernel_bench"
 fi
+# The alternative harnesses by column name: alt, alt2, alt3, ...
+declare -A alt_benches=()
+alt_names=()
+for other in ${ALT_HARNESS:-}; do
+  name=alt
+  [ ${#alt_names[@]} -gt 0 ] && name=alt$((${#alt_names[@]} + 1))
+  alt_names+=("$name")
+  alt_benches[$name]=$other
+done
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv >"$out/gpu.txt" 2>&1
 
 # ptxas serialises the whole wgmma pipeline, without a warning, where it cannot follow the groups in
 # flight (a wgmma issued on one path of a branch only): it then brackets every wgmma with a
-# WARPGROUP.ARRIVE / DEPBAR pair. The Hopper kernels issue at 4 sites, so another count is a slow build.
-step "wgmma issue sites per Hopper kernel (SASS WARPGROUP.ARRIVE; 4 expected)"
-cuobjdump -sass "$bench" 2>/dev/null | awk '/Function :/ { kernel = $3 }
-  /WARPGROUP.ARRIVE/ && kernel ~ /hopperFlash/ { arrives[kernel]++ }
-  END { for (k in arrives) print arrives[k], k }' | sort -n >"$out/sass_arrives.txt"
-awk '{ kernels[$1]++ } END { for (c in kernels) print "  " kernels[c] " kernels with " c }' "$out/sass_arrives.txt"
+# WARPGROUP.ARRIVE / DEPBAR pair. The Hopper kernels issue at 4 sites, so a count of dozens is a slow build.
+count_arrives() {  # harness, log name
+  step "wgmma issue sites per Hopper kernel of $2 (SASS WARPGROUP.ARRIVE)"
+  cuobjdump -sass "$1" 2>/dev/null | awk '/Function :/ { kernel = $3 }
+    /WARPGROUP.ARRIVE/ && kernel ~ /hopperFlash/ { arrives[kernel]++ }
+    END { for (k in arrives) print arrives[k], k }' | sort -n >"$out/sass_arrives_$2.txt"
+  awk '{ kernels[$1]++ } END { for (c in kernels) print "  " kernels[c] " kernels with " c }' "$out/sass_arrives_$2.txt"
+}
+count_arrives "$bench" harness
+[ -n "$base_bench" ] && count_arrives "$base_bench" base
+for name in "${alt_names[@]}"; do count_arrives "${alt_benches[$name]}" "$name"; done
 
 # The Hopper test suite and compute-sanitizer on small cases.
 tests_and_sanitizers() {
@@ -128,9 +150,9 @@ shape_group() {
   local lengths=("$@")
   [ -n "${LENGTHS:-}" ] && read -r -a lengths <<<"$LENGTHS"
   local shape=(--dim "$dim" --heads "$heads" --kv-heads "$kv_heads" --dtype "$dtype" --seq "${lengths[@]}")
-  local programs=(harness torch)
+  local programs=(harness torch self)
   [ -n "$base_bench" ] && programs+=(base)
-  [ -n "${ALT_HARNESS:-}" ] && programs+=(alt)
+  programs+=("${alt_names[@]}")
   # Example 88 runs fp16 with as many K/V heads as query heads only.
   [ -n "${CUTLASS_FMHA:-}" ] && [ "$dtype" = fp16 ] && [ "$kv_heads" = "$heads" ] && programs+=(cutlass)
   local pass i program
@@ -142,10 +164,12 @@ shape_group() {
         harness)
           timeout 120 "$bench" --no-standard "${timing[@]}" --rotation "$pass" "${shape[@]}" --family hopper sm80 \
             --tiles auto >"$out/bench_$name.p$pass.log" 2>&1 ;;
-        base | alt)  # a harness of another tree: only the options every version has (older ones warm up
-                     # with --launches launches instead of one: a longer warm-up on a power-bound card)
-          local other=$base_bench
-          [ "$program" = alt ] && other=$ALT_HARNESS
+        self | base | alt*)  # the Hopper kernel alone, in its own process; of another tree: only the options
+                             # every version has (older ones warm up with --launches launches instead of
+                             # one: a longer warm-up on a power-bound card)
+          local other=$bench
+          [ "$program" = base ] && other=$base_bench
+          [ "$program" != self ] && [ "$program" != base ] && other=${alt_benches[$program]}
           timeout 60 "$other" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
             >"$out/${program}_$name.p$pass.log" 2>&1 ;;
         torch)

@@ -5,8 +5,9 @@ Per shape group NAME the run leaves bench_NAME.log (the kernel harness: Hopper, 
 cudnn), optionally base_NAME.log (the harness built from a second source tree, for an A/B of the
 kernel in the same run), torch_NAME.jsonl (PyTorch SDPA's cuDNN and FlashAttention-2 backends) and
 cutlass_NAME.jsonl (CUTLASS example 88, best of its schedules), each once per pass (NAME.pK.log,
-NAME.pK.jsonl: the passes time the programs in rotated orders); alt_NAME.log is a third harness
-timed like the baseline. For every point it prints TFLOP/s of
+NAME.pK.jsonl: the passes time the programs in rotated orders); alt_NAME.log, alt2_NAME.log, ... are
+further harnesses timed like the baseline, and self_NAME.log is this tree's harness timed that way too
+(its Hopper kernel alone, points back to back), the column an A/B against the baseline should use. For every point it prints TFLOP/s of
 each kernel, its best pass (and the cuBLAS standard baseline where the run timed it), and the Hopper
 kernel's ratio to the best peer measured at that point; then the geometric means and worst points of
 the groups the acceptance criteria name.
@@ -23,9 +24,10 @@ import sys
 HARNESS_ROW = re.compile(r"^(?P<dtype>fp16|bf16)\s+(?P<causal>no|yes)\s+(?P<n>\d+)\s+(?P<kernel>.+?)\s+"
                          r"(?P<median>[\d.]+)\s+(?P<min>[\d.]+)\s+(?P<tflops>[\d.]+)\s+\S+$")
 PEERS = ["cudnn", "torch-cudnn", "torch-flash", "cutlass-ex88-best"]
-OTHER_BUILDS = ["base", "alt"]  # harnesses of other source trees, each compared with this one's Hopper kernel
-COLUMNS = ["hopper", *OTHER_BUILDS, "sm80", "standard", *PEERS]
-HEADERS = {"hopper": "Hopper", "base": "base", "alt": "alt", "sm80": "mma.sync", "standard": "standard", "cudnn": "cudnn", "torch-cudnn": "t-cuDNN",
+# Harnesses of other source trees, each compared with this one's Hopper kernel: the baseline, then the
+# alternatives in the order hopper_check.sh numbered them (alt, alt2, ...; filled in from the logs).
+OTHER_BUILDS = ["self", "base", "alt"]
+HEADERS = {"hopper": "Hopper", "self": "self", "base": "base", "alt": "alt", "sm80": "mma.sync", "standard": "standard", "cudnn": "cudnn", "torch-cudnn": "t-cuDNN",
            "torch-flash": "t-FA2", "cutlass-ex88-best": "CUTLASS"}
 
 
@@ -38,7 +40,7 @@ def harness_kernel(kernel):
     return None
 
 
-LOG_NAME = re.compile(r"^(?P<prefix>bench|base|alt|torch|cutlass)_(?P<group>.+?)(\.p\d+)?\.(log|jsonl)$")
+LOG_NAME = re.compile(r"^(?P<prefix>bench|self|base|alt\d*|torch|cutlass)_(?P<group>.+?)(\.p\d+)?\.(log|jsonl)$")
 
 
 def keep_best(points, key, column, tflops):
@@ -90,6 +92,9 @@ def main():
         name = LOG_NAME.match(os.path.basename(path))
         if name is None:
             continue
+        if name["prefix"].startswith("alt") and name["prefix"] not in OTHER_BUILDS:
+            OTHER_BUILDS.append(name["prefix"])
+            HEADERS[name["prefix"]] = name["prefix"]
         if name["prefix"] in ("bench", *OTHER_BUILDS):
             read_harness(path, points, name["group"], "hopper" if name["prefix"] == "bench" else name["prefix"])
         else:
@@ -98,7 +103,9 @@ def main():
         print(f"no harness or peer results in {directory}", file=sys.stderr)
         return 1
 
-    columns = [c for c in COLUMNS if any(c in values for values in points.values())]
+    OTHER_BUILDS.sort(key=lambda c: (c != "self", c != "base", len(c), c))  # self, base, alt, alt2, ..., alt10
+    all_columns = ["hopper", *OTHER_BUILDS, "sm80", "standard", *PEERS]
+    columns = [c for c in all_columns if any(c in values for values in points.values())]
     print(f"{'group':16} {'dtype':5} {'causal':6} {'N':>6} " + " ".join(f"{HEADERS[c]:>8}" for c in columns) +
           f" {'best peer':>10} {'ratio':>6}" + "".join(f" {'vs ' + c:>7}" for c in OTHER_BUILDS if c in columns))
     for key in sorted(points):
@@ -138,11 +145,22 @@ def main():
             print(f"{HEADERS[kernel]} / best peer, {title}: {len(chosen)} points, geomean "
                   f"{geomean(list(chosen.values())):.3f}, worst {chosen[worst]:.3f} "
                   f"({worst[0]} {worst[1]} {'causal' if worst[2] else 'full'} N={worst[3]})")
-    for column, title in (("sm80", "mma.sync family"), ("base", "the baseline build"), ("alt", "the alt build")):
+    others = [("sm80", "mma.sync family"), *((c, "the baseline build" if c == "base" else f"the {c} build")
+                                             for c in OTHER_BUILDS)]
+    for column, title in others:
         speedups = [v["hopper"] / v[column] for k, v in points.items()
                     if head_dim(k[0]) == 128 and k[3] >= 4096 and "hopper" in v and column in v]
         if speedups:
             print(f"hd128 N >= 4K, Hopper / {title}: geomean {geomean(speedups):.3f}, worst {min(speedups):.3f}")
+    # The A/B proper: builds timed the same way (alone, points back to back), per group and mask.
+    for column in (c for c in OTHER_BUILDS if c != "base"):
+        groups = sorted({(k[0], k[2]) for k, v in points.items() if column in v and "base" in v})
+        for group, causal in groups:
+            ratios = [v[column] / v["base"] for k, v in points.items()
+                      if (k[0], k[2]) == (group, causal) and k[3] >= 4096 and column in v and "base" in v]
+            if ratios:
+                print(f"{column} / base, {group} {'causal' if causal else 'full'} N >= 4K: geomean "
+                      f"{geomean(ratios):.3f}, worst {min(ratios):.3f}, best {max(ratios):.3f}")
     return 0
 
 
