@@ -13,6 +13,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -138,8 +139,11 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
 
   int blocks_per_sm = 0;  // the projections' grid (0: the kernel's default)
   int row_splits = 0;     // warps per weight row of the plain projections' short blocks (0: the kernel's choice)
+  std::size_t out_prefetch_bytes = 0;  // of the out projection's weights, prefetched into L2 by rotaryAppendKv
+  std::size_t next_head_bytes = 0;     // of the next projection's weights, prefetched by a projection's blocks
   const auto project = [&](cudaStream_t stream, const Shape& s, const void* x, const void* w, void* y, DType y_dtype,
-                           bool accumulate, const void* norm_weight, bool swiglu) {
+                           bool accumulate, const void* norm_weight, bool swiglu, const void* next_w = nullptr,
+                           std::size_t next_bytes = 0) {
     kc::SkinnyLinearParams p;
     p.x = x;
     p.x_row_stride = s.in;
@@ -155,7 +159,8 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     p.swiglu = swiglu;
     p.dtype = dtype;
     p.blocks_per_sm = blocks_per_sm;
-    p.row_splits = blocks_per_sm == 0 && norm_weight == nullptr && !swiglu ? row_splits : 0;
+    p.row_splits = blocks_per_sm == 0 && (row_splits < 8 || !swiglu) ? row_splits : 0;
+    if (next_w != nullptr) p.prefetch_next = {next_w, std::min(next_bytes, next_head_bytes)};
     if (kc::skinnyLinear(p, stream) != cudaSuccess) throw DeviceFault("skinnyLinear launch");
   };
   const auto norm = [&](cudaStream_t stream, const void* w) {
@@ -202,6 +207,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
             fused ? layerWeight(l, o_norm1) : nullptr, false);
     rope.k_cache = k_cache + layer_cache * static_cast<std::size_t>(l);
     rope.v_cache = v_cache + layer_cache * static_cast<std::size_t>(l);
+    rope.prefetch = {layerWeight(l, o_out), std::min(out_prefetch_bytes, bytesOf(out))};
     kc::rotaryAppendKv(rope, stream);
     if (attention != Attention::None) {
       step.k = rope.k_cache;
@@ -209,15 +215,19 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
       step.overlapped = attention == Attention::Overlapped;
       if (kc::flashDecode(step, stream) != cudaSuccess) throw DeviceFault("flashDecode launch");
     }
-    project(stream, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false);
+    project(stream, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false, layerWeight(l, o_gate_up),
+            bytesOf(gate_up));
     if (fused) {
-      project(stream, gate_up, residual, layerWeight(l, o_gate_up), narrow, dtype, false, layerWeight(l, o_norm2), true);
+      project(stream, gate_up, residual, layerWeight(l, o_gate_up), narrow, dtype, false, layerWeight(l, o_norm2), true,
+              layerWeight(l, o_down), bytesOf(down));
     } else {
       norm(stream, layerWeight(l, o_norm2));
       project(stream, gate_up, normed, layerWeight(l, o_gate_up), wide, dtype, false, nullptr, false);
       kc::swiglu(wide, 1, m.ffn, narrow, dtype, stream);
     }
-    project(stream, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false);
+    const bool last = l + 1 == m.layers;
+    project(stream, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false,
+            last ? head_w : layerWeight(l + 1, 0), last ? bytesOf(head) : bytesOf(qkv));
   };
 
   cudaStream_t stream = nullptr;
@@ -289,12 +299,13 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
            "+ rmsNorm", graphMs([&](cudaStream_t st) { project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false); }) * 1e3);
     for (const bool fused : {false, true}) stepWithoutAttention(fused);
   }
-  // The plain projections (out, down) on short blocks with every split of their rows; from here on the
-  // projections run on the kernel's own grids, as in the engine.
+  // The plain projections (out, down) on short blocks with every split of their rows, and the step with
+  // every projection so split (gate|up at most 4); from here on the projections run on the kernel's own
+  // grids, as in the engine.
   blocks_per_sm = 0;
   for (const int splits : {1, 2, 4, 8}) {
     row_splits = splits;
-    std::printf("plain projections on short blocks, %d warp(s) per weight row, us per launch:\n", splits);
+    std::printf("projections on short blocks, %d warp(s) per weight row (gate|up at most 4), us per launch:\n", splits);
     report(out, perLayer([&](cudaStream_t st, int l) { project(st, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false); }),
            nullptr, 0);
     report(down, perLayer([&](cudaStream_t st, int l) { project(st, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false); }),
@@ -312,6 +323,21 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     std::printf("step with flash decode at %d cached tokens (%d splits), decode kernel %s: %.3f ms\n", cached, kv_splits,
                 attention == Attention::Overlapped ? "overlapped" : "launched ordinarily", ms);
   }
+  // L2 prefetches in the overlapped step: rotaryAppendKv loading the out projection's weights while
+  // attention runs, and each projection's blocks loading the head of the next projection's weights.
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  for (const auto& [out_mib, head_mib] : std::vector<std::pair<std::size_t, std::size_t>>{
+           {8, 0}, {16, 0}, {24, 0}, {32, 0}, {0, 1}, {0, 2}, {0, 4}, {24, 2}, {32, 2}}) {
+    out_prefetch_bytes = out_mib * kMiB;
+    next_head_bytes = head_mib * kMiB;
+    const double ms = graphMs([&](cudaStream_t st) {
+      for (int l = 0; l < m.layers; ++l) layer(st, l, true, Attention::Overlapped);
+      project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false);
+    });
+    std::printf("step with flash decode overlapped, L2 prefetch of %zu MiB of out weights during attention and of "
+                "the next projection's first %zu MiB: %.3f ms\n", out_mib, head_mib, ms);
+  }
+  out_prefetch_bytes = next_head_bytes = 0;
   std::printf("small kernels alone: rmsNorm %.2f us, rotaryAppendKv %.2f us, swiglu %.2f us\n",
               perLayer([&](cudaStream_t st, int l) { norm(st, layerWeight(l, o_norm1)); }),
               perLayer([&](cudaStream_t st, int) { kc::rotaryAppendKv(rope, st); }),

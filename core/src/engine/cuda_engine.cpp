@@ -151,7 +151,16 @@ struct Fusion {
   void* normed = nullptr;             // ...into this [rows, in] scratch on the cuBLAS path
   void* gate_up = nullptr;            // when set: w = [gate; up], y = swiglu of the product, which the
                                       // cuBLAS path writes here ([rows, out]) first
+  kc::L2Prefetch prefetch_next = {};  // the weight-streaming kernel's blocks prefetch this into L2 as they finish
 };
+
+// The share of the L2 that the out projection's weights, prefetched while a decode step's attention runs,
+// may fill together with the K and V that attention reads (measured with inference_bench
+// --decode_breakdown: more thrashes what attention and the prefetch itself need).
+constexpr double kL2PrefetchShare = 0.75;
+// The head of the next projection's weights that each decode-step projection prefetches into L2 as its
+// blocks finish, so that the next launch's first wave reads from L2 (0: none).
+constexpr std::size_t kNextWeightsHeadBytes = 0;
 
 class CudaEngine final : public Engine {
  public:
@@ -257,6 +266,9 @@ class CudaEngine final : public Engine {
     // The fused combine's arrival counters start at zero; every decode step leaves them at zero.
     check(cudaMemsetAsync(act(offsets_.split_kv), 0, splitKvWorkspaceBytes(config_), stream_), "zero split-KV workspace");
     traits_ = kc::queryDeviceTraits(config_.cuda_device);
+    int l2_bytes = 0;
+    check(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, config_.cuda_device), "L2 cache size");
+    l2_bytes_ = static_cast<std::size_t>(l2_bytes);
     if (setup.checkpoint) {
       loadCheckpoint(*setup.checkpoint, plan);
     } else {
@@ -365,6 +377,7 @@ class CudaEngine final : public Engine {
       p.norm_eps = eps;
       p.swiglu = fusion.gate_up != nullptr;
       p.dtype = config_.dtype;
+      p.prefetch_next = fusion.prefetch_next;
       check(kc::skinnyLinear(p, stream), "skinnyLinear");
       return;
     }
@@ -402,6 +415,14 @@ class CudaEngine final : public Engine {
     kernels::AttentionParams attn = attentionShape(config_, count, position, standard);
     attn.q = standard ? act(offsets_.packed_q) : wide;
     attn.o = standard ? act(offsets_.packed_o) : narrow;
+    const bool streaming = rows <= kc::kSkinnyLinearMaxRows;  // a decode step: weights stream, HBM-bound
+    const std::size_t attn_bytes = static_cast<std::size_t>(m.hidden) * attn_width * elem();
+    const std::size_t kv_bytes = 2 * static_cast<std::size_t>(config_.batch) * m.kv_heads * (position + count) *
+                                 m.head_dim * elem();
+    const std::size_t prefetch_room = static_cast<std::size_t>(kL2PrefetchShare * static_cast<double>(l2_bytes_));
+    const auto headOf = [&](const void* next_weights, std::size_t bytes) {
+      return streaming ? kc::L2Prefetch{next_weights, std::min(bytes, kNextWeightsHeadBytes)} : kc::L2Prefetch{};
+    };
     for (int l = 0; l < m.layers; ++l) {
       const auto w = [&](LayerWeight which) { return weight(layerIndex(l, which)); };
       linear(stream, residual, m.hidden, rows, m.hidden, w(kQkv), width, wide, dt, false,
@@ -420,6 +441,11 @@ class CudaEngine final : public Engine {
       rope.first_position = position;
       rope.theta = static_cast<float>(m.rope_theta);
       rope.dtype = dt;
+      // Attention at a short context waits more than it reads: the out projection's weights, as many as
+      // fit the L2 next to the K and V it reads, load into L2 meanwhile.
+      if (streaming && prefetch_room > kv_bytes) {
+        rope.prefetch = {w(kOut), std::min(attn_bytes, prefetch_room - kv_bytes) / 16 * 16};
+      }
       check(kc::rotaryAppendKv(rope, stream), "rotaryAppendKv");
       attn.k = rope.k_cache;
       attn.v = rope.v_cache;
@@ -443,11 +469,16 @@ class CudaEngine final : public Engine {
         }
         check(kc::headsToRows(attn.o, config_.batch, m.heads, count, m.head_dim, narrow, dt, stream), "headsToRows");
       }
-      linear(stream, narrow, attn_width, rows, attn_width, w(kOut), m.hidden, residual, dt, ownsResidual());
+      const std::size_t mlp_bytes = static_cast<std::size_t>(m.hidden) * m.ffn * elem();
+      linear(stream, narrow, attn_width, rows, attn_width, w(kOut), m.hidden, residual, dt, ownsResidual(),
+             {.prefetch_next = headOf(w(kGateUp), 2 * mlp_bytes)});
       sumResidual(residual, rows, stream);
       linear(stream, residual, m.hidden, rows, m.hidden, w(kGateUp), 2 * m.ffn, narrow, dt, false,
-             {.norm_weight = w(kMlpNorm), .normed = normed, .gate_up = wide});
-      linear(stream, narrow, m.ffn, rows, m.ffn, w(kDown), m.hidden, residual, dt, ownsResidual());
+             {.norm_weight = w(kMlpNorm), .normed = normed, .gate_up = wide, .prefetch_next = headOf(w(kDown), mlp_bytes)});
+      const bool last = l + 1 == m.layers;
+      linear(stream, narrow, m.ffn, rows, m.ffn, w(kDown), m.hidden, residual, dt, ownsResidual(),
+             {.prefetch_next = last ? headOf(weight(lmHeadIndex(m)), static_cast<std::size_t>(m.vocab) * m.hidden * elem())
+                                    : headOf(weight(layerIndex(l + 1, kQkv)), static_cast<std::size_t>(width) * m.hidden * elem())});
       sumResidual(residual, rows, stream);
     }
     // The last position of each sequence only: final norm, then the LM head into fp32 logits.
@@ -510,6 +541,7 @@ class CudaEngine final : public Engine {
   std::vector<std::size_t> weight_offsets_;
   ActivationOffsets offsets_;
   kc::DeviceTraits traits_;  // the SM count the split-KV heuristic spreads a decode step over
+  std::size_t l2_bytes_ = 0;  // the device's L2, which a decode step's prefetches may fill
   std::unique_ptr<DeviceMemory> weights_, kv_cache_, activations_;
   std::array<cudaGraphExec_t, 2> graph_execs_{};
   int cached_ = 0;

@@ -212,6 +212,22 @@ TEST_P(SkinnyLinearTest, MatchesDoubleForEveryRowCount) {
   }
 }
 
+// The grids a fused projection runs on: persistent blocks (1 per SM, so that warps stream several rows
+// each), and short blocks with the kernel's own split of the weight rows and with each split it takes.
+struct FusedGrid {
+  int blocks_per_sm, row_splits;
+};
+const FusedGrid kFusedGrids[] = {{1, 0}, {0, 0}, {0, 1}, {0, 2}, {0, 4}, {0, 8}};
+std::string describe(const FusedGrid& g) {
+  return g.blocks_per_sm > 0 ? "persistent blocks" : "short blocks, row_splits " + std::to_string(g.row_splits);
+}
+// The plain projection that sums as the fused one on grid `g` does: whole rows for the persistent
+// blocks, the same split of the rows (the kernel's own choice alike) for the short ones.
+void sumAsFused(kc::SkinnyLinearParams& p, const FusedGrid& g) {
+  p.blocks_per_sm = 0;
+  p.row_splits = g.blocks_per_sm > 0 ? 1 : g.row_splits;
+}
+
 // The fused RMSNorm: bit for bit rmsNorm followed by the plain projection, and close to the double model.
 TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
@@ -219,22 +235,27 @@ TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
   for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
     SCOPED_TRACE("rows " + std::to_string(rows));
     const SkinnyCase c(dt, rows, 4104, 1203, 3 * 4104, 20u * rows);
-    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), dnormed(dt, static_cast<std::size_t>(rows) * c.in),
-        fused(dt, static_cast<std::size_t>(rows) * c.out), separate(dt, static_cast<std::size_t>(rows) * c.out);
-    kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
-    p.norm_weight = dnorm.ptr;
-    p.blocks_per_sm = rows % 2 == 0 ? 1 : 0;
-    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), dnormed(dt, static_cast<std::size_t>(rows) * c.in);
     ASSERT_EQ(kc::rmsNorm(dx.ptr, c.stride, dnorm.ptr, rows, c.in, 1e-5f, dnormed.ptr, c.in, dt, nullptr), cudaSuccess);
-    p.x = dnormed.ptr;
-    p.x_row_stride = c.in;
-    p.norm_weight = nullptr;
-    p.row_splits = 1;  // whole rows, summed as the fused blocks sum them
-    p.y = separate.ptr;
-    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-    const auto got = fused.download();
-    EXPECT_EQ(got, separate.download());
-    expectClose(got, c.product(true), dt == DType::F16 ? 4e-3 : 3e-2, "rmsNorm(x) w^T");
+    const auto want = c.product(true);
+    for (const FusedGrid& grid : kFusedGrids) {
+      SCOPED_TRACE(describe(grid));
+      TypedBuffer fused(dt, static_cast<std::size_t>(rows) * c.out), separate(dt, static_cast<std::size_t>(rows) * c.out);
+      kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
+      p.norm_weight = dnorm.ptr;
+      p.blocks_per_sm = grid.blocks_per_sm;
+      p.row_splits = grid.row_splits;
+      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+      p.x = dnormed.ptr;
+      p.x_row_stride = c.in;
+      p.norm_weight = nullptr;
+      sumAsFused(p, grid);
+      p.y = separate.ptr;
+      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+      const auto got = fused.download();
+      EXPECT_EQ(got, separate.download());
+      expectClose(got, want, dt == DType::F16 ? 4e-3 : 3e-2, "rmsNorm(x) w^T");
+    }
   }
 }
 
@@ -243,25 +264,12 @@ TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
 TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const DType dt = GetParam();
-  const int ffn = 1389;  // more outputs than one block per SM has warps
+  const int ffn = 1389;  // more outputs than one block per SM has warps, and not a multiple of a block's
   for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
     SCOPED_TRACE("rows " + std::to_string(rows));
     const SkinnyCase c(dt, rows, 2056, 2 * ffn, 2056, 30u * rows);
-    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), gate_up(dt, static_cast<std::size_t>(rows) * c.out),
-        fused(dt, static_cast<std::size_t>(rows) * ffn), separate(dt, static_cast<std::size_t>(rows) * ffn);
+    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), gate_up(dt, static_cast<std::size_t>(rows) * c.out);
     for (const bool normed : {false, true}) {
-      kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
-      p.norm_weight = normed ? dnorm.ptr : nullptr;
-      p.blocks_per_sm = rows % 2 == 0 ? 1 : 0;
-      p.swiglu = true;
-      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-      p.swiglu = false;
-      p.row_splits = p.blocks_per_sm == 0 ? 1 : 0;  // whole rows, summed as the fused blocks sum them
-      p.y = gate_up.ptr;
-      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-      ASSERT_EQ(kc::swiglu(gate_up.ptr, rows, ffn, separate.ptr, dt, nullptr), cudaSuccess);
-      const auto got = fused.download();
-      EXPECT_EQ(got, separate.download()) << "normed " << normed;
       const auto product = c.product(normed);
       std::vector<double> want(static_cast<std::size_t>(rows) * ffn);
       for (int r = 0; r < rows; ++r)
@@ -269,7 +277,28 @@ TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
           const double g = roundTo(dt, product[r * c.out + j]);
           want[r * ffn + j] = g / (1 + std::exp(-g)) * roundTo(dt, product[r * c.out + ffn + j]);
         }
-      expectClose(got, want, dt == DType::F16 ? 4e-3 : 3e-2, "silu(x w_gate^T) * x w_up^T");
+      for (const FusedGrid& grid : kFusedGrids) {
+        if (grid.row_splits == 8) continue;  // a block holds the gate and up rows of whole outputs
+        SCOPED_TRACE(describe(grid) + (normed ? ", normed" : ""));
+        TypedBuffer fused(dt, static_cast<std::size_t>(rows) * ffn), separate(dt, static_cast<std::size_t>(rows) * ffn);
+        kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
+        p.norm_weight = normed ? dnorm.ptr : nullptr;
+        p.blocks_per_sm = grid.blocks_per_sm;
+        p.row_splits = grid.row_splits;
+        p.swiglu = true;
+        ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+        p.swiglu = false;
+        sumAsFused(p, grid);
+        p.y = gate_up.ptr;
+        ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+        ASSERT_EQ(kc::swiglu(gate_up.ptr, rows, ffn, separate.ptr, dt, nullptr), cudaSuccess);
+        const auto got = fused.download();
+        // The kernel's own split is the plain projection's capped at 4 (here the plain one may take 8).
+        if (grid.blocks_per_sm > 0 || grid.row_splits > 0) {
+          EXPECT_EQ(got, separate.download());
+        }
+        expectClose(got, want, dt == DType::F16 ? 4e-3 : 3e-2, "silu(x w_gate^T) * x w_up^T");
+      }
     }
   }
 }
@@ -336,7 +365,68 @@ TEST_P(SkinnyLinearTest, RejectsWhatItCannotRun) {
   EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 3; }));
   EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 16; }));
   EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 2; p.blocks_per_sm = 1; }));
-  EXPECT_TRUE(rejected([&](auto& p) { p.row_splits = 2; p.norm_weight = dw.ptr; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.row_splits = 8; }));
+  EXPECT_TRUE(rejected([&](auto& p) { p.prefetch_next = {dw.ptr, 24}; }));
+  EXPECT_TRUE(rejected([&](auto& p) { p.prefetch_next = {static_cast<const char*>(dw.ptr) + 8, 16}; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.prefetch_next = {nullptr, 16}; }));
+}
+
+// L2 prefetches are hints: a projection whose blocks prefetch the next weights and a rotaryAppendKv that
+// prefetches a range (a part of a range, each thread's share, the whole of a large one) write what they
+// write without them, bit for bit, and leave the prefetched memory as it was.
+TEST_P(SkinnyLinearTest, L2PrefetchesChangeNothing) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const DType dt = GetParam();
+  const SkinnyCase c(dt, 2, 4096, 1500, 4096, 5);
+  const auto next_values = randomIn(dt, std::size_t{3} << 20, 1.0f, 6);  // 6 MiB: several bulk prefetches per share
+  TypedBuffer dx(dt, c.x), dw(dt, c.w), next(dt, next_values), plain(dt, 2 * 1500), prefetching(dt, 2 * 1500);
+  kc::SkinnyLinearParams p = c.params(dx, dw, plain.ptr);
+  ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+  for (const std::size_t bytes : {std::size_t{16}, std::size_t{4096 + 48}, next.count * 2}) {
+    SCOPED_TRACE("prefetch of " + std::to_string(bytes) + " bytes");
+    for (const int blocks_per_sm : {0, 1}) {
+      p.blocks_per_sm = blocks_per_sm;
+      p.prefetch_next = {next.ptr, bytes};
+      p.y = prefetching.ptr;
+      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+      if (blocks_per_sm == 0) {
+        EXPECT_EQ(prefetching.download(), plain.download());
+      } else {
+        expectClose(prefetching.download(), c.product(false), dt == DType::F16 ? 2e-3 : 1.6e-2, "y = x w^T");
+      }
+    }
+    kc::RotaryAppendParams rope;
+    rope.batch = rope.new_tokens = 1;
+    rope.heads_q = 4;
+    rope.heads_kv = 2;
+    rope.head_dim = 64;
+    rope.max_tokens = 8;
+    rope.first_position = 5;
+    rope.dtype = dt;
+    const auto qkv_values = randomIn(dt, 8 * 64, 1.0f, 8);
+    TypedBuffer qkv(dt, qkv_values), qkv_prefetching(dt, qkv_values), k(dt, 2 * 8 * 64), v(dt, 2 * 8 * 64),
+        k_prefetching(dt, 2 * 8 * 64), v_prefetching(dt, 2 * 8 * 64);
+    rope.qkv = qkv.ptr;
+    rope.k_cache = k.ptr;
+    rope.v_cache = v.ptr;
+    ASSERT_EQ(kc::rotaryAppendKv(rope, nullptr), cudaSuccess);
+    rope.qkv = qkv_prefetching.ptr;
+    rope.k_cache = k_prefetching.ptr;
+    rope.v_cache = v_prefetching.ptr;
+    rope.prefetch = {next.ptr, bytes};
+    ASSERT_EQ(kc::rotaryAppendKv(rope, nullptr), cudaSuccess);
+    const auto same_bits = [](const TypedBuffer& a, const TypedBuffer& b) {
+      const auto x = a.download(), y = b.download();
+      return std::equal(x.begin(), x.end(), y.begin(), y.end(),
+                        [](float l, float r) { return (std::isnan(l) && std::isnan(r)) || l == r; });
+    };
+    EXPECT_TRUE(same_bits(qkv_prefetching, qkv));
+    EXPECT_TRUE(same_bits(k_prefetching, k));
+    EXPECT_TRUE(same_bits(v_prefetching, v));
+    rope.prefetch.bytes = 8;
+    EXPECT_EQ(kc::rotaryAppendKv(rope, nullptr), cudaErrorInvalidValue);
+  }
+  EXPECT_EQ(next.download(), next_values);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, SkinnyLinearTest, ::testing::Values(DType::F16, DType::BF16),
