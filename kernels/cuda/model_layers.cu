@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -59,18 +60,37 @@ cudaError_t launchOverlapped(void (*kernel)(Params...), dim3 grid, dim3 block, s
   return status != cudaSuccess ? status : cudaGetLastError();
 }
 
+// Eight 16-bit values of one 16-byte chunk, widened to fp32.
+template <typename T>
+__device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
+  const auto* pairs = reinterpret_cast<const T*>(&chunk);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) out[i] = toFloat(pairs[i]);
+}
+
 constexpr int kNormThreads = 256;
 
-// 1 / sqrt(mean(row^2) + eps), reduced over a block of kNormThreads threads in one fixed order (thread
-// strides, warp shuffles, then the warps' sums in turn), so that a projection that normalizes its own
-// input gets bit for bit what rmsNormKernel writes. Every thread of the block must call it.
+// 1 / sqrt(mean(row^2) + eps), reduced over a block of kNormThreads threads in one fixed order (each
+// thread's chunks, warp shuffles, then the warps' sums in turn), so that a projection that normalizes
+// its own input gets bit for bit what rmsNormKernel writes. Every thread of the block must call it.
+// Thread t sums elements 8t .. 8t + 7, then 8 (t + kNormThreads) .. and so on, so that a row of 16-byte
+// aligned chunks is read with one 16-byte load per chunk; any other row is read element by element in
+// the same order, to the same sum.
 template <typename T>
 __device__ float rowInvRms(const T* row, int dim, float eps) {
   __shared__ float warp_sums[kNormThreads / 32];
+  const bool chunked = sizeof(T) == 2 && dim % 8 == 0 && reinterpret_cast<std::uintptr_t>(row) % 16 == 0;
   float sum = 0;
-  for (int i = static_cast<int>(threadIdx.x); i < dim; i += kNormThreads) {
-    const float v = toFloat(row[i]);
-    sum += v * v;
+  for (int base = 8 * static_cast<int>(threadIdx.x); base < dim; base += 8 * kNormThreads) {
+    float v[8];
+    if (chunked) {
+      widen8<T>(*reinterpret_cast<const uint4*>(row + base), v);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] = base + i < dim ? toFloat(row[base + i]) : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sum = fmaf(v[i], v[i], sum);
   }
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
   if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
@@ -92,23 +112,31 @@ __device__ __forceinline__ float siluTimes(float gate, float up) { return gate /
 
 // Writes the RMSNorm of `rows` input rows (x_row_stride apart) into dst ([rows][in], shared memory),
 // what rmsNormKernel writes. Every thread of the block must call it; dst is ready after it returns.
+// Rows, weight and dst in 16-byte chunks (in a multiple of 8, all 16-byte aligned).
 template <typename T>
 __device__ void normalizeRows(const T* x, std::int64_t x_row_stride, int rows, int in, const T* norm_weight,
                               float eps, T* dst) {
   for (int r = 0; r < rows; ++r) {
     const T* row = x + r * x_row_stride;
     const float inv_rms = rowInvRms(row, in, eps);
-    for (int i = static_cast<int>(threadIdx.x); i < in; i += kNormThreads) {
-      dst[r * in + i] = fromFloat<T>(normalizedElement<T>(toFloat(row[i]), inv_rms, toFloat(norm_weight[i])));
+    for (int base = 8 * static_cast<int>(threadIdx.x); base < in; base += 8 * kNormThreads) {
+      float xv[8], wv[8];
+      widen8<T>(*reinterpret_cast<const uint4*>(row + base), xv);
+      widen8<T>(*reinterpret_cast<const uint4*>(norm_weight + base), wv);
+      uint4 chunk;
+      auto* out = reinterpret_cast<T*>(&chunk);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) out[i] = fromFloat<T>(normalizedElement<T>(xv[i], inv_rms, wv[i]));
+      *reinterpret_cast<uint4*>(dst + r * in + base) = chunk;
     }
   }
   __syncthreads();
 }
 
 // Share `share` of `shares` of an L2 prefetch (contiguous pieces of whole 16-byte units). A bulk
-// prefetch is one instruction for kilobytes, so a few threads can cover tens of megabytes; it is a
-// hint: nothing waits for it.
+// prefetch is one instruction for up to 16 KiB; it is a hint: nothing waits for it.
 __device__ __forceinline__ void prefetchShareL2(const L2Prefetch& prefetch, std::size_t share, std::size_t shares) {
+  if (prefetch.bytes == 0) return;
   const std::size_t units = prefetch.bytes / 16;
   const std::size_t per_share = (units + shares - 1) / shares;
   const std::size_t begin = min(units, share * per_share);
@@ -145,8 +173,6 @@ __global__ void __launch_bounds__(kNormThreads) rmsNormKernel(const T* x, std::i
 template <typename T>
 __global__ void rotaryAppendKernel(RotaryAppendParams p) {
   allowNextKernel();
-  const std::size_t thread = (static_cast<std::size_t>(blockIdx.y) * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x;
-  prefetchShareL2(p.prefetch, thread, static_cast<std::size_t>(gridDim.x) * gridDim.y * blockDim.x);
   awaitPreviousKernel();
   const int token = blockIdx.x;
   const int head = blockIdx.y;
@@ -233,14 +259,6 @@ __global__ void convertKernel(const S* src, D* dst, std::size_t count) {
        e += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     dst[e] = fromFloat<D>(toFloat(src[e]));
   }
-}
-
-// Eight 16-bit values of one 16-byte chunk, widened to fp32.
-template <typename T>
-__device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
-  const auto* pairs = reinterpret_cast<const T*>(&chunk);
-#pragma unroll
-  for (int i = 0; i < 8; ++i) out[i] = toFloat(pairs[i]);
 }
 
 constexpr int kSkinnyWarps = 8;   // warps per block
@@ -373,16 +391,17 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
 }
 
 // Projections with each weight row split into `splits` contiguous pieces (1, 2, 4 or 8) streamed by
-// that many warps of one block, so a block covers kSkinnyWarps / splits weight rows. A projection with
-// few outputs then still runs as several waves of short blocks, which start and finish at their own
-// pace where one warp per output fills the GPU once (4096 outputs: 512 blocks for 528 places, all
-// ramping up and draining together), and each warp's piece of a long row (11008 inputs) fits one round
-// of loads. The pieces' sums meet in shared memory and are added in piece order, so the result is
-// deterministic; with one piece it is the whole-row kernel's bit for bit. The fusions: with the RMSNorm,
-// every block normalizes the input rows into shared memory (what rmsNormKernel writes) while its
-// weights load; with the SwiGLU, a block's weight rows are the gate and up rows of its outputs in turn,
-// summed exactly as the plain projection with the same splits sums them.
-template <typename T, typename Y, int kRows>
+// that many warps of one block, so a block covers kSkinnyWarps / splits weight rows. Blocks are short
+// (4 per SM at batch 1): they start and finish at their own pace, where persistent blocks ramp
+// up and drain together. Splitting the rows was meant to give out and down (4096 outputs) several waves
+// of blocks and down's long rows (11008 inputs) one round of loads per warp; measured, whole rows won
+// (launchSkinny). The pieces' sums meet in shared memory and are added in piece order, so the result is
+// deterministic; with one piece it is the whole-row kernel's bit for bit. The fusions (not the default
+// grid for them, see launchSkinny): with the RMSNorm, every block normalizes the input rows into shared
+// memory (what rmsNormKernel writes) while its weights load; with the SwiGLU, a block's weight rows are
+// the gate and up rows of its outputs in turn, summed exactly as the plain projection with the same
+// splits sums them.
+template <typename T, typename Y, int kRows, bool kNormed>
 __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlocksPerSm)
     splitRowLinearKernel(SkinnyLinearParams p, int splits) {
   allowNextKernel();
@@ -405,18 +424,18 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlo
   loadWeightRound(w, lane, count, wv);
   awaitPreviousKernel();
 
-  const bool normed = p.norm_weight != nullptr;
-  if (normed) {
+  // A compile-time choice, so that the plain kernel reads x through the read-only path, not generic loads.
+  if constexpr (kNormed) {
     normalizeRows(static_cast<const T*>(p.x), p.x_row_stride, p.rows, p.in, static_cast<const T*>(p.norm_weight),
                   p.norm_eps, reinterpret_cast<T*>(normed_x));
   }
-  const uint4* x = (normed ? normed_x : reinterpret_cast<const uint4*>(p.x)) + begin;
-  const std::int64_t x_row_chunks = normed ? chunks : p.x_row_stride / 8;
+  const uint4* x = (kNormed ? normed_x : reinterpret_cast<const uint4*>(p.x)) + begin;
+  const std::int64_t x_row_chunks = kNormed ? chunks : p.x_row_stride / 8;
   float acc[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
   for (int base = lane;; base += 32 * kSkinnyUnroll) {
-    multiplyRound<T, kRows>(wv, base, count, p.rows, x, normed, x_row_chunks, acc);
+    multiplyRound<T, kRows>(wv, base, count, p.rows, x, kNormed, x_row_chunks, acc);
     if (base - lane + 32 * kSkinnyUnroll >= count) break;
     loadWeightRound(w, base + 32 * kSkinnyUnroll, count, wv);
   }
@@ -449,61 +468,45 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlo
   }
 }
 
-// Launches the instance of `kernel` for p.rows (the row count is a template bound so that the
+// Launches the instance that `pick` returns for p.rows (the row count is a template bound so that the
 // accumulators stay in registers), with the normalized input rows' shared memory when the RMSNorm is fused.
-template <template <typename, typename, int> class Kernel, typename T, typename Y, typename... Args>
-cudaError_t launchForRows(const SkinnyLinearParams& p, dim3 grid, cudaStream_t stream, Args... args) {
+template <typename T, typename Pick, typename... Args>
+cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cudaStream_t stream, Args... args) {
   const std::size_t smem = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
-  const auto kernel = p.rows <= 1   ? Kernel<T, Y, 1>::function
-                      : p.rows <= 2 ? Kernel<T, Y, 2>::function
-                      : p.rows <= 4 ? Kernel<T, Y, 4>::function
-                                    : Kernel<T, Y, kSkinnyLinearMaxRows>::function;
+  const auto kernel = p.rows <= 1   ? pick(std::integral_constant<int, 1>{})
+                      : p.rows <= 2 ? pick(std::integral_constant<int, 2>{})
+                      : p.rows <= 4 ? pick(std::integral_constant<int, 4>{})
+                                    : pick(std::integral_constant<int, kSkinnyLinearMaxRows>{});
   if (smem > 48 * 1024) {
     const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (status != cudaSuccess) return status;
   }
   return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), smem, stream, p, args...);
 }
-template <typename T, typename Y, int kRows>
-struct PersistentKernel {
-  static constexpr auto function = skinnyLinearKernel<T, Y, kRows>;
-};
-template <typename T, typename Y, int kRows>
-struct SplitRowKernel {
-  static constexpr auto function = splitRowLinearKernel<T, Y, kRows>;
-};
 
-// Pieces per weight row on short blocks: the fewest that give each warp one round of loads and the GPU
-// at least kSplitWaves waves of blocks (4 blocks per SM), counting the weight rows of a SwiGLU's gate
-// and up alike, so that the fused projection splits its rows as the plain one does (up to the 4 pieces
-// that leave a block room for the gate and up rows of an output).
-constexpr int kSplitWaves = 3;
-int rowSplits(const SkinnyLinearParams& p, int sms) {
-  if (p.row_splits > 0) return p.row_splits;
-  const int chunks = p.in / 8;
-  const int most = p.swiglu ? kSkinnyWarps / 2 : kSkinnyWarps;
-  int splits = 1;
-  while (splits < most &&
-         ((chunks + splits - 1) / splits > 32 * kSkinnyUnroll ||
-          static_cast<std::int64_t>(p.out) * splits / kSkinnyWarps < std::int64_t{kSplitWaves} * 4 * sms)) {
-    splits *= 2;
-  }
-  return splits;
-}
-
+// The default grid (blocks_per_sm and row_splits 0): plain projections on short blocks with whole rows
+// (one warp each), fused ones on persistent blocks, kSkinnyBlocksPerSm per SM. Measured on an H200
+// (kernels/cuda/NOTES.md): out and down on whole rows beat every split of them (11.0 against 11.5-21.1
+// and 26.4 against 27.0-29.9 µs), and a fused projection on short blocks pays for each block's RMSNorm.
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   const int items = p.swiglu ? p.out / 2 : p.out;
-  const int sms = std::max(currentDevice().sms, 1);
-  if (p.blocks_per_sm == 0) {
-    const int splits = rowSplits(p, sms);
+  const bool fused = p.norm_weight != nullptr || p.swiglu;
+  if (p.blocks_per_sm == 0 && (p.row_splits > 0 || !fused)) {
+    const int splits = std::max(p.row_splits, 1);
     const int items_per_block = kSkinnyWarps / splits / (p.swiglu ? 2 : 1);
     const dim3 grid(static_cast<unsigned>((items + items_per_block - 1) / items_per_block));
-    return launchForRows<SplitRowKernel, T, Y>(p, grid, stream, splits);
+    const auto pick = [&](auto rows) {
+      return p.norm_weight != nullptr ? splitRowLinearKernel<T, Y, decltype(rows)::value, true>
+                                      : splitRowLinearKernel<T, Y, decltype(rows)::value, false>;
+    };
+    return launchForRows<T>(p, pick, grid, stream, splits);
   }
+  const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
   const int one_per_warp = (items + kSkinnyWarps - 1) / kSkinnyWarps;
-  return launchForRows<PersistentKernel, T, Y>(p, dim3(static_cast<unsigned>(std::min(one_per_warp, p.blocks_per_sm * sms))),
-                                               stream);
+  const int sms = std::max(currentDevice().sms, 1);
+  const auto pick = [](auto rows) { return skinnyLinearKernel<T, Y, decltype(rows)::value>; };
+  return launchForRows<T>(p, pick, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
 }
 
 bool validPrefetch(const L2Prefetch& prefetch) {
@@ -544,7 +547,7 @@ cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight
 cudaError_t rotaryAppendKv(const RotaryAppendParams& p, cudaStream_t stream) {
   if (p.batch <= 0 || p.new_tokens <= 0 || p.heads_q <= 0 || p.heads_kv <= 0 || p.head_dim <= 0 ||
       p.head_dim % 2 != 0 || p.head_dim / 2 > 1024 || p.first_position < 0 ||
-      p.first_position + p.new_tokens > p.max_tokens || !validPrefetch(p.prefetch)) {
+      p.first_position + p.new_tokens > p.max_tokens) {
     return cudaErrorInvalidValue;
   }
   return dispatch(p.dtype, false, [&](auto tag) {

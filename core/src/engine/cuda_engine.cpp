@@ -154,13 +154,10 @@ struct Fusion {
   kc::L2Prefetch prefetch_next = {};  // the weight-streaming kernel's blocks prefetch this into L2 as they finish
 };
 
-// The share of the L2 that the out projection's weights, prefetched while a decode step's attention runs,
-// may fill together with the K and V that attention reads (measured with inference_bench
-// --decode_breakdown: more thrashes what attention and the prefetch itself need).
-constexpr double kL2PrefetchShare = 0.75;
 // The head of the next projection's weights that each decode-step projection prefetches into L2 as its
-// blocks finish, so that the next launch's first wave reads from L2 (0: none).
-constexpr std::size_t kNextWeightsHeadBytes = 0;
+// blocks finish, so that the next launch's first wave reads from L2 (inference_bench --decode_breakdown
+// measures 0, 2 and 4 MiB).
+constexpr std::size_t kNextWeightsHeadBytes = std::size_t{2} << 20;
 
 class CudaEngine final : public Engine {
  public:
@@ -266,9 +263,6 @@ class CudaEngine final : public Engine {
     // The fused combine's arrival counters start at zero; every decode step leaves them at zero.
     check(cudaMemsetAsync(act(offsets_.split_kv), 0, splitKvWorkspaceBytes(config_), stream_), "zero split-KV workspace");
     traits_ = kc::queryDeviceTraits(config_.cuda_device);
-    int l2_bytes = 0;
-    check(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, config_.cuda_device), "L2 cache size");
-    l2_bytes_ = static_cast<std::size_t>(l2_bytes);
     if (setup.checkpoint) {
       loadCheckpoint(*setup.checkpoint, plan);
     } else {
@@ -304,6 +298,10 @@ class CudaEngine final : public Engine {
   }
 
   void* weight(std::size_t index) const { return weights_->get() + weight_offsets_[index]; }
+  // The bytes from a weight to the next one (its elements and the alignment after them).
+  std::size_t weightBytes(std::size_t index) const {
+    return (index + 1 < weight_offsets_.size() ? weight_offsets_[index + 1] : weights_->bytes()) - weight_offsets_[index];
+  }
   std::byte* act(std::size_t offset) const { return activations_->get() + offset; }
   std::int32_t* tokenIds() const { return reinterpret_cast<std::int32_t*>(act(offsets_.tokens)); }
   std::size_t elem() const { return static_cast<std::size_t>(kernels::bytesPerElement(config_.dtype)); }
@@ -415,18 +413,16 @@ class CudaEngine final : public Engine {
     kernels::AttentionParams attn = attentionShape(config_, count, position, standard);
     attn.q = standard ? act(offsets_.packed_q) : wide;
     attn.o = standard ? act(offsets_.packed_o) : narrow;
-    const bool streaming = rows <= kc::kSkinnyLinearMaxRows;  // a decode step: weights stream, HBM-bound
-    const std::size_t attn_bytes = static_cast<std::size_t>(m.hidden) * attn_width * elem();
-    const std::size_t kv_bytes = 2 * static_cast<std::size_t>(config_.batch) * m.kv_heads * (position + count) *
-                                 m.head_dim * elem();
-    const std::size_t prefetch_room = static_cast<std::size_t>(kL2PrefetchShare * static_cast<double>(l2_bytes_));
-    const auto headOf = [&](const void* next_weights, std::size_t bytes) {
-      return streaming ? kc::L2Prefetch{next_weights, std::min(bytes, kNextWeightsHeadBytes)} : kc::L2Prefetch{};
+    // A decode step's projections stream their weights: each prefetches the head of the next one's.
+    const bool streaming = rows <= kc::kSkinnyLinearMaxRows;
+    const auto headOf = [&](std::size_t next_weight) {
+      return streaming ? kc::L2Prefetch{weight(next_weight), std::min(weightBytes(next_weight), kNextWeightsHeadBytes)}
+                       : kc::L2Prefetch{};
     };
     for (int l = 0; l < m.layers; ++l) {
       const auto w = [&](LayerWeight which) { return weight(layerIndex(l, which)); };
       linear(stream, residual, m.hidden, rows, m.hidden, w(kQkv), width, wide, dt, false,
-             {.norm_weight = w(kAttnNorm), .normed = normed});
+             {.norm_weight = w(kAttnNorm), .normed = normed, .prefetch_next = headOf(layerIndex(l, kOut))});
       kc::RotaryAppendParams rope;
       rope.qkv = wide;
       rope.q_out = standard ? act(offsets_.packed_q) : nullptr;
@@ -441,11 +437,6 @@ class CudaEngine final : public Engine {
       rope.first_position = position;
       rope.theta = static_cast<float>(m.rope_theta);
       rope.dtype = dt;
-      // Attention at a short context waits more than it reads: the out projection's weights, as many as
-      // fit the L2 next to the K and V it reads, load into L2 meanwhile.
-      if (streaming && prefetch_room > kv_bytes) {
-        rope.prefetch = {w(kOut), std::min(attn_bytes, prefetch_room - kv_bytes) / 16 * 16};
-      }
       check(kc::rotaryAppendKv(rope, stream), "rotaryAppendKv");
       attn.k = rope.k_cache;
       attn.v = rope.v_cache;
@@ -469,16 +460,13 @@ class CudaEngine final : public Engine {
         }
         check(kc::headsToRows(attn.o, config_.batch, m.heads, count, m.head_dim, narrow, dt, stream), "headsToRows");
       }
-      const std::size_t mlp_bytes = static_cast<std::size_t>(m.hidden) * m.ffn * elem();
       linear(stream, narrow, attn_width, rows, attn_width, w(kOut), m.hidden, residual, dt, ownsResidual(),
-             {.prefetch_next = headOf(w(kGateUp), 2 * mlp_bytes)});
+             {.prefetch_next = headOf(layerIndex(l, kGateUp))});
       sumResidual(residual, rows, stream);
       linear(stream, residual, m.hidden, rows, m.hidden, w(kGateUp), 2 * m.ffn, narrow, dt, false,
-             {.norm_weight = w(kMlpNorm), .normed = normed, .gate_up = wide, .prefetch_next = headOf(w(kDown), mlp_bytes)});
-      const bool last = l + 1 == m.layers;
+             {.norm_weight = w(kMlpNorm), .normed = normed, .gate_up = wide, .prefetch_next = headOf(layerIndex(l, kDown))});
       linear(stream, narrow, m.ffn, rows, m.ffn, w(kDown), m.hidden, residual, dt, ownsResidual(),
-             {.prefetch_next = last ? headOf(weight(lmHeadIndex(m)), static_cast<std::size_t>(m.vocab) * m.hidden * elem())
-                                    : headOf(weight(layerIndex(l + 1, kQkv)), static_cast<std::size_t>(width) * m.hidden * elem())});
+             {.prefetch_next = headOf(l + 1 < m.layers ? layerIndex(l + 1, kQkv) : lmHeadIndex(m))});
       sumResidual(residual, rows, stream);
     }
     // The last position of each sequence only: final norm, then the LM head into fp32 logits.
@@ -541,7 +529,6 @@ class CudaEngine final : public Engine {
   std::vector<std::size_t> weight_offsets_;
   ActivationOffsets offsets_;
   kc::DeviceTraits traits_;  // the SM count the split-KV heuristic spreads a decode step over
-  std::size_t l2_bytes_ = 0;  // the device's L2, which a decode step's prefetches may fill
   std::unique_ptr<DeviceMemory> weights_, kv_cache_, activations_;
   std::array<cudaGraphExec_t, 2> graph_execs_{};
   int cached_ = 0;

@@ -213,19 +213,20 @@ TEST_P(SkinnyLinearTest, MatchesDoubleForEveryRowCount) {
 }
 
 // The grids a fused projection runs on: persistent blocks (1 per SM, so that warps stream several rows
-// each), and short blocks with the kernel's own split of the weight rows and with each split it takes.
+// each; the kernel's default, 2 per SM), and short blocks with each split of the weight rows.
 struct FusedGrid {
   int blocks_per_sm, row_splits;
 };
 const FusedGrid kFusedGrids[] = {{1, 0}, {0, 0}, {0, 1}, {0, 2}, {0, 4}, {0, 8}};
 std::string describe(const FusedGrid& g) {
-  return g.blocks_per_sm > 0 ? "persistent blocks" : "short blocks, row_splits " + std::to_string(g.row_splits);
+  return g.row_splits == 0 ? "persistent blocks, " + std::to_string(g.blocks_per_sm) + " per SM (0: default)"
+                           : "short blocks, row_splits " + std::to_string(g.row_splits);
 }
 // The plain projection that sums as the fused one on grid `g` does: whole rows for the persistent
-// blocks, the same split of the rows (the kernel's own choice alike) for the short ones.
+// blocks, the same split of the rows for the short ones.
 void sumAsFused(kc::SkinnyLinearParams& p, const FusedGrid& g) {
   p.blocks_per_sm = 0;
-  p.row_splits = g.blocks_per_sm > 0 ? 1 : g.row_splits;
+  p.row_splits = g.row_splits == 0 ? 1 : g.row_splits;
 }
 
 // The fused RMSNorm: bit for bit rmsNorm followed by the plain projection, and close to the double model.
@@ -293,10 +294,7 @@ TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
         ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
         ASSERT_EQ(kc::swiglu(gate_up.ptr, rows, ffn, separate.ptr, dt, nullptr), cudaSuccess);
         const auto got = fused.download();
-        // The kernel's own split is the plain projection's capped at 4 (here the plain one may take 8).
-        if (grid.blocks_per_sm > 0 || grid.row_splits > 0) {
-          EXPECT_EQ(got, separate.download());
-        }
+        EXPECT_EQ(got, separate.download());
         expectClose(got, want, dt == DType::F16 ? 4e-3 : 3e-2, "silu(x w_gate^T) * x w_up^T");
       }
     }
@@ -371,60 +369,30 @@ TEST_P(SkinnyLinearTest, RejectsWhatItCannotRun) {
   EXPECT_TRUE(rejected([](auto& p) { p.prefetch_next = {nullptr, 16}; }));
 }
 
-// L2 prefetches are hints: a projection whose blocks prefetch the next weights and a rotaryAppendKv that
-// prefetches a range (a part of a range, each thread's share, the whole of a large one) write what they
-// write without them, bit for bit, and leave the prefetched memory as it was.
+// L2 prefetches are hints: a projection whose blocks prefetch the next weights (a part of one 16 KiB
+// bulk prefetch per block, several per block) writes what it writes without them, bit for bit, and
+// leaves the prefetched memory as it was.
 TEST_P(SkinnyLinearTest, L2PrefetchesChangeNothing) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const DType dt = GetParam();
   const SkinnyCase c(dt, 2, 4096, 1500, 4096, 5);
-  const auto next_values = randomIn(dt, std::size_t{3} << 20, 1.0f, 6);  // 6 MiB: several bulk prefetches per share
-  TypedBuffer dx(dt, c.x), dw(dt, c.w), next(dt, next_values), plain(dt, 2 * 1500), prefetching(dt, 2 * 1500);
-  kc::SkinnyLinearParams p = c.params(dx, dw, plain.ptr);
-  ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-  for (const std::size_t bytes : {std::size_t{16}, std::size_t{4096 + 48}, next.count * 2}) {
-    SCOPED_TRACE("prefetch of " + std::to_string(bytes) + " bytes");
-    for (const int blocks_per_sm : {0, 1}) {
-      p.blocks_per_sm = blocks_per_sm;
+  const auto next_values = randomIn(dt, std::size_t{3} << 20, 1.0f, 6);  // 6 MiB
+  TypedBuffer dx(dt, c.x), dw(dt, c.w), next(dt, next_values);
+  for (const int blocks_per_sm : {0, 1}) {
+    SCOPED_TRACE(blocks_per_sm == 0 ? "short blocks" : "persistent blocks");
+    TypedBuffer plain(dt, 2 * 1500);
+    kc::SkinnyLinearParams p = c.params(dx, dw, plain.ptr);
+    p.blocks_per_sm = blocks_per_sm;
+    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+    expectClose(plain.download(), c.product(false), dt == DType::F16 ? 2e-3 : 1.6e-2, "y = x w^T");
+    for (const std::size_t bytes : {std::size_t{16}, std::size_t{4096 + 48}, next.count * 2}) {
+      SCOPED_TRACE("prefetch of " + std::to_string(bytes) + " bytes");
+      TypedBuffer prefetching(dt, 2 * 1500);
       p.prefetch_next = {next.ptr, bytes};
       p.y = prefetching.ptr;
       ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-      if (blocks_per_sm == 0) {
-        EXPECT_EQ(prefetching.download(), plain.download());
-      } else {
-        expectClose(prefetching.download(), c.product(false), dt == DType::F16 ? 2e-3 : 1.6e-2, "y = x w^T");
-      }
+      EXPECT_EQ(prefetching.download(), plain.download());
     }
-    kc::RotaryAppendParams rope;
-    rope.batch = rope.new_tokens = 1;
-    rope.heads_q = 4;
-    rope.heads_kv = 2;
-    rope.head_dim = 64;
-    rope.max_tokens = 8;
-    rope.first_position = 5;
-    rope.dtype = dt;
-    const auto qkv_values = randomIn(dt, 8 * 64, 1.0f, 8);
-    TypedBuffer qkv(dt, qkv_values), qkv_prefetching(dt, qkv_values), k(dt, 2 * 8 * 64), v(dt, 2 * 8 * 64),
-        k_prefetching(dt, 2 * 8 * 64), v_prefetching(dt, 2 * 8 * 64);
-    rope.qkv = qkv.ptr;
-    rope.k_cache = k.ptr;
-    rope.v_cache = v.ptr;
-    ASSERT_EQ(kc::rotaryAppendKv(rope, nullptr), cudaSuccess);
-    rope.qkv = qkv_prefetching.ptr;
-    rope.k_cache = k_prefetching.ptr;
-    rope.v_cache = v_prefetching.ptr;
-    rope.prefetch = {next.ptr, bytes};
-    ASSERT_EQ(kc::rotaryAppendKv(rope, nullptr), cudaSuccess);
-    const auto same_bits = [](const TypedBuffer& a, const TypedBuffer& b) {
-      const auto x = a.download(), y = b.download();
-      return std::equal(x.begin(), x.end(), y.begin(), y.end(),
-                        [](float l, float r) { return (std::isnan(l) && std::isnan(r)) || l == r; });
-    };
-    EXPECT_TRUE(same_bits(qkv_prefetching, qkv));
-    EXPECT_TRUE(same_bits(k_prefetching, k));
-    EXPECT_TRUE(same_bits(v_prefetching, v));
-    rope.prefetch.bytes = 8;
-    EXPECT_EQ(kc::rotaryAppendKv(rope, nullptr), cudaErrorInvalidValue);
   }
   EXPECT_EQ(next.download(), next_values);
 }
@@ -470,6 +438,26 @@ TEST(CudaModelLayers, RmsNormSwigluEmbedding) {
   for (const auto id : ids) rows_want.insert(rows_want.end(), table.begin() + id * dim, table.begin() + (id + 1) * dim);
   expectClose(demb.download(), rows_want, 0.0 + 1e-12, "embedding");
   cudaFree(dids);
+}
+
+// rmsNorm reads 16-byte aligned rows of whole chunks with 16-byte loads and any other row element by
+// element, in the same order: the same rows at an odd address normalize to the same bits.
+TEST(CudaModelLayers, RmsNormOfAlignedAndUnalignedRowsAgreeBitForBit) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const int rows = 3, dim = 4104;
+  const auto x = randomHalves(static_cast<std::size_t>(rows) * dim, 2.0f, 21);
+  std::vector<float> shifted(x.size() + 1, 0.5f);
+  std::copy(x.begin(), x.end(), shifted.begin() + 1);
+  HalfBuffer aligned(x), unaligned(shifted), weight(randomHalves(dim, 1.0f, 22)), out_aligned(x.size()),
+      out_unaligned(x.size());
+  ASSERT_EQ(kc::rmsNorm(aligned.ptr, dim, weight.ptr, rows, dim, 1e-5f, out_aligned.ptr, dim, DType::F16, nullptr),
+            cudaSuccess);
+  ASSERT_EQ(kc::rmsNorm(static_cast<__half*>(unaligned.ptr) + 1, dim, weight.ptr, rows, dim, 1e-5f, out_unaligned.ptr,
+                        dim, DType::F16, nullptr),
+            cudaSuccess);
+  const auto got = out_aligned.download();
+  for (const float v : got) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_EQ(got, out_unaligned.download());
 }
 
 TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayer) {
