@@ -486,8 +486,8 @@ cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cud
 
 // The default grid (blocks_per_sm and row_splits 0): plain projections on short blocks with whole rows
 // (one warp each), fused ones on persistent blocks, kSkinnyBlocksPerSm per SM. Measured on an H200
-// (kernels/cuda/NOTES.md): out and down on whole rows beat every split of them (11.0 against 11.5-21.1
-// and 26.4 against 27.0-29.9 µs), and a fused projection on short blocks pays for each block's RMSNorm.
+// (kernels/cuda/NOTES.md): out and down on whole rows beat every split of them (11.1 against 11.4-20.2
+// and 26.4 against 26.7-29.5 µs), and a fused projection on short blocks pays for each block's RMSNorm.
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   const int items = p.swiglu ? p.out / 2 : p.out;

@@ -53,7 +53,7 @@ cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* t
 // the kernel before it, on the SMs that kernel has left (rmsNorm, rotaryAppendKv, swiglu and
 // embeddingLookup are launched so too). Two fusions remove the small kernels around it: the RMSNorm
 // of the input rows (bit for bit what rmsNorm writes) and the SwiGLU of the output (bit for bit the
-// plain projection with the same row_splits followed by swiglu).
+// plain projection summed the same way, whole rows or the same row_splits, followed by swiglu).
 constexpr int kSkinnyLinearMaxRows = 8;
 
 // Bytes that a kernel asks the memory system to bring into L2 for a later kernel (nothing is read into
