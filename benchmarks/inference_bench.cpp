@@ -138,7 +138,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   std::byte* logits = take(static_cast<std::size_t>(m.vocab) * sizeof(float));
 
   int blocks_per_sm = 0;  // the projections' grid (0: the kernel's default)
-  int row_splits = 0;     // warps per weight row of the plain projections' short blocks (0: the kernel's choice)
+  int row_splits = 0;     // warps per weight row on short blocks, for the fused projections too (0: the kernel's grids)
   std::size_t next_head_bytes = 0;  // of the next projection's weights, prefetched into L2 by a projection's blocks
   const auto project = [&](cudaStream_t stream, const Shape& s, const void* x, const void* w, void* y, DType y_dtype,
                            bool accumulate, const void* norm_weight, bool swiglu, const void* next_w = nullptr,
