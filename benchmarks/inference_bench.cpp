@@ -93,9 +93,10 @@ namespace kc = attnbench::kernels::cuda;
 // model's layers, every layer with its own weights (so that they stream from HBM as in the engine, not
 // from L2): each projection alone (GB/s of weights), and the chain of a whole step without attention
 // and embedding, once with RMSNorm and SwiGLU as kernels of their own and once fused into the
-// projections; the plain projections (out, down) with each split of their rows over warps; and the
+// projections; every projection on short blocks with each split of its rows over warps; and the
 // whole step with the split-KV decode kernel (per-layer caches of 512 tokens), launched the ordinary
-// way and overlapped. The engine's step time minus that is the embedding and the step's own gaps.
+// way and overlapped, with and without L2 prefetches of the next weights, with the fused projections on
+// persistent or short blocks. The engine's step time minus that is the embedding and the step's own gaps.
 void decodeBreakdown(const ModelPreset& m, DType dtype) {
   const auto elem = static_cast<std::size_t>(bytesPerElement(dtype));
   const int width = (m.heads + 2 * m.kv_heads) * m.head_dim, attn = m.heads * m.head_dim, cached = 512;
@@ -137,9 +138,11 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   std::byte* logits = take(static_cast<std::size_t>(m.vocab) * sizeof(float));
 
   int blocks_per_sm = 0;  // the projections' grid (0: the kernel's default)
-  int row_splits = 0;     // warps per weight row of the plain projections' short blocks (0: the kernel's choice)
+  int row_splits = 0;     // warps per weight row on short blocks, for the fused projections too (0: the kernel's grids)
+  std::size_t next_head_bytes = 0;  // of the next projection's weights, prefetched into L2 by a projection's blocks
   const auto project = [&](cudaStream_t stream, const Shape& s, const void* x, const void* w, void* y, DType y_dtype,
-                           bool accumulate, const void* norm_weight, bool swiglu) {
+                           bool accumulate, const void* norm_weight, bool swiglu, const void* next_w = nullptr,
+                           std::size_t next_bytes = 0) {
     kc::SkinnyLinearParams p;
     p.x = x;
     p.x_row_stride = s.in;
@@ -155,7 +158,8 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     p.swiglu = swiglu;
     p.dtype = dtype;
     p.blocks_per_sm = blocks_per_sm;
-    p.row_splits = blocks_per_sm == 0 && norm_weight == nullptr && !swiglu ? row_splits : 0;
+    p.row_splits = blocks_per_sm != 0 ? 0 : swiglu ? std::min(row_splits, 4) : row_splits;
+    if (next_w != nullptr) p.prefetch_next = {next_w, std::min(next_bytes, next_head_bytes)};
     if (kc::skinnyLinear(p, stream) != cudaSuccess) throw DeviceFault("skinnyLinear launch");
   };
   const auto norm = [&](cudaStream_t stream, const void* w) {
@@ -199,7 +203,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   const auto layer = [&](cudaStream_t stream, int l, bool fused, Attention attention = Attention::None) {
     if (!fused) norm(stream, layerWeight(l, o_norm1));
     project(stream, qkv, fused ? residual : normed, layerWeight(l, 0), wide, dtype, false,
-            fused ? layerWeight(l, o_norm1) : nullptr, false);
+            fused ? layerWeight(l, o_norm1) : nullptr, false, layerWeight(l, o_out), bytesOf(out));
     rope.k_cache = k_cache + layer_cache * static_cast<std::size_t>(l);
     rope.v_cache = v_cache + layer_cache * static_cast<std::size_t>(l);
     kc::rotaryAppendKv(rope, stream);
@@ -209,15 +213,19 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
       step.overlapped = attention == Attention::Overlapped;
       if (kc::flashDecode(step, stream) != cudaSuccess) throw DeviceFault("flashDecode launch");
     }
-    project(stream, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false);
+    project(stream, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false, layerWeight(l, o_gate_up),
+            bytesOf(gate_up));
     if (fused) {
-      project(stream, gate_up, residual, layerWeight(l, o_gate_up), narrow, dtype, false, layerWeight(l, o_norm2), true);
+      project(stream, gate_up, residual, layerWeight(l, o_gate_up), narrow, dtype, false, layerWeight(l, o_norm2), true,
+              layerWeight(l, o_down), bytesOf(down));
     } else {
       norm(stream, layerWeight(l, o_norm2));
       project(stream, gate_up, normed, layerWeight(l, o_gate_up), wide, dtype, false, nullptr, false);
       kc::swiglu(wide, 1, m.ffn, narrow, dtype, stream);
     }
-    project(stream, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false);
+    const bool last = l + 1 == m.layers;
+    project(stream, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false,
+            last ? head_w : layerWeight(l + 1, 0), last ? bytesOf(head) : bytesOf(qkv));
   };
 
   cudaStream_t stream = nullptr;
@@ -271,12 +279,8 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
                 fused ? "norms and SwiGLU fused" : "norms and SwiGLU as kernels", ms,
                 m.layers * (fused ? 5 : 8) + (fused ? 1 : 2), weight_gb / (ms * 1e-3));
   };
-  // The kernel's own grids, then every projection on persistent blocks (as the fused ones run).
-  static_assert(kc::kSkinnyBlocksPerSm == 2, "the label below names it");
-  for (const int grid : {0, kc::kSkinnyBlocksPerSm}) {
-    blocks_per_sm = grid;
-    std::printf("decode step at B=1, projections on %s (graphs over %d layers, each layer's own weights), us per "
-                "launch:\n", grid == 0 ? "the kernel's grids" : "persistent blocks, 2 per SM", m.layers);
+  // Each projection alone, plain and with its fusion, then the step without attention.
+  const auto reportProjections = [&] {
     report(qkv, perLayer([&](cudaStream_t st, int l) { project(st, qkv, normed, layerWeight(l, 0), wide, dtype, false, nullptr, false); }),
            "+ rmsNorm", perLayer([&](cudaStream_t st, int l) { project(st, qkv, residual, layerWeight(l, 0), wide, dtype, false, layerWeight(l, o_norm1), false); }));
     report(out, perLayer([&](cudaStream_t st, int l) { project(st, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false); }),
@@ -287,31 +291,53 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
            nullptr, 0);
     report(head, graphMs([&](cudaStream_t st) { project(st, head, normed, head_w, logits, DType::F32, false, nullptr, false); }) * 1e3,
            "+ rmsNorm", graphMs([&](cudaStream_t st) { project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false); }) * 1e3);
+  };
+  // The kernel's own grids (plain projections on short blocks with whole rows, fused ones on persistent
+  // blocks), then every projection on persistent blocks.
+  static_assert(kc::kSkinnyBlocksPerSm == 2, "the label below names it");
+  for (const int grid : {0, kc::kSkinnyBlocksPerSm}) {
+    blocks_per_sm = grid;
+    std::printf("decode step at B=1, projections on %s (graphs over %d layers, each layer's own weights), us per "
+                "launch:\n", grid == 0 ? "the kernel's grids" : "persistent blocks, 2 per SM", m.layers);
+    reportProjections();
     for (const bool fused : {false, true}) stepWithoutAttention(fused);
   }
-  // The plain projections (out, down) on short blocks with every split of their rows; from here on the
-  // projections run on the kernel's own grids, as in the engine.
+  // Every projection on short blocks with each split of its rows (gate|up + SwiGLU at most 4), the fused
+  // ones each block normalizing the input rows itself; from here on the kernel's own grids, as in the engine.
   blocks_per_sm = 0;
   for (const int splits : {1, 2, 4, 8}) {
     row_splits = splits;
-    std::printf("plain projections on short blocks, %d warp(s) per weight row, us per launch:\n", splits);
-    report(out, perLayer([&](cudaStream_t st, int l) { project(st, out, narrow, layerWeight(l, o_out), residual, dtype, true, nullptr, false); }),
-           nullptr, 0);
-    report(down, perLayer([&](cudaStream_t st, int l) { project(st, down, narrow, layerWeight(l, o_down), residual, dtype, true, nullptr, false); }),
-           nullptr, 0);
+    std::printf("projections on short blocks, %d warp(s) per weight row, us per launch:\n", splits);
+    reportProjections();
     stepWithoutAttention(true);
   }
   row_splits = 0;
-  // The whole step with the split-KV decode kernel (embedding aside), launched the ordinary way and as a
-  // programmatic dependent launch in the chain.
-  for (const Attention attention : {Attention::Ordinary, Attention::Overlapped}) {
+  // The whole step with the split-KV decode kernel (embedding aside): launched the ordinary way and as a
+  // programmatic dependent launch in the chain; with each projection's blocks prefetching the head of
+  // the next projection's weights into L2 (the engine prefetches 2 MiB); with the fused projections on
+  // short blocks of whole rows instead of persistent ones.
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  struct StepVariant {
+    Attention attention;
+    std::size_t head_mib;
+    int splits;
+  };
+  for (const StepVariant& v : {StepVariant{Attention::Ordinary, 0, 0}, StepVariant{Attention::Overlapped, 0, 0},
+                               StepVariant{Attention::Overlapped, 2, 0}, StepVariant{Attention::Overlapped, 4, 0},
+                               StepVariant{Attention::Overlapped, 0, 1}, StepVariant{Attention::Overlapped, 2, 1}}) {
+    next_head_bytes = v.head_mib * kMiB;
+    row_splits = v.splits;
     const double ms = graphMs([&](cudaStream_t st) {
-      for (int l = 0; l < m.layers; ++l) layer(st, l, true, attention);
+      for (int l = 0; l < m.layers; ++l) layer(st, l, true, v.attention);
       project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false);
     });
-    std::printf("step with flash decode at %d cached tokens (%d splits), decode kernel %s: %.3f ms\n", cached, kv_splits,
-                attention == Attention::Overlapped ? "overlapped" : "launched ordinarily", ms);
+    std::printf("step with flash decode at %d cached tokens (%d splits), decode kernel %s, next weights' first %zu MiB "
+                "prefetched, fused projections on %s: %.3f ms\n", cached, kv_splits,
+                v.attention == Attention::Overlapped ? "overlapped" : "launched ordinarily", v.head_mib,
+                v.splits == 0 ? "persistent blocks" : "short blocks", ms);
   }
+  next_head_bytes = 0;
+  row_splits = 0;
   std::printf("small kernels alone: rmsNorm %.2f us, rotaryAppendKv %.2f us, swiglu %.2f us\n",
               perLayer([&](cudaStream_t st, int l) { norm(st, layerWeight(l, o_norm1)); }),
               perLayer([&](cudaStream_t st, int) { kc::rotaryAppendKv(rope, st); }),

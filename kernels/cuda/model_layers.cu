@@ -61,18 +61,37 @@ cudaError_t launchOverlapped(void (*kernel)(Params...), dim3 grid, dim3 block, s
   return status != cudaSuccess ? status : cudaGetLastError();
 }
 
+// Eight 16-bit values of one 16-byte chunk, widened to fp32.
+template <typename T>
+__device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
+  const auto* pairs = reinterpret_cast<const T*>(&chunk);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) out[i] = toFloat(pairs[i]);
+}
+
 constexpr int kNormThreads = 256;
 
-// 1 / sqrt(mean(row^2) + eps), reduced over a block of kNormThreads threads in one fixed order (thread
-// strides, warp shuffles, then the warps' sums in turn), so that a projection that normalizes its own
-// input gets bit for bit what rmsNormKernel writes. Every thread of the block must call it.
+// 1 / sqrt(mean(row^2) + eps), reduced over a block of kNormThreads threads in one fixed order (each
+// thread's chunks, warp shuffles, then the warps' sums in turn), so that a projection that normalizes
+// its own input gets bit for bit what rmsNormKernel writes. Every thread of the block must call it.
+// Thread t sums elements 8t .. 8t + 7, then 8 (t + kNormThreads) .. and so on, so that a row of 16-byte
+// aligned chunks is read with one 16-byte load per chunk; any other row is read element by element in
+// the same order, to the same sum.
 template <typename T>
 __device__ float rowInvRms(const T* row, int dim, float eps) {
   __shared__ float warp_sums[kNormThreads / 32];
+  const bool chunked = sizeof(T) == 2 && dim % 8 == 0 && reinterpret_cast<std::uintptr_t>(row) % 16 == 0;
   float sum = 0;
-  for (int i = static_cast<int>(threadIdx.x); i < dim; i += kNormThreads) {
-    const float v = toFloat(row[i]);
-    sum += v * v;
+  for (int base = 8 * static_cast<int>(threadIdx.x); base < dim; base += 8 * kNormThreads) {
+    float v[8];
+    if (chunked) {
+      widen8<T>(*reinterpret_cast<const uint4*>(row + base), v);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] = base + i < dim ? toFloat(row[base + i]) : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sum = fmaf(v[i], v[i], sum);
   }
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
   if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
@@ -91,6 +110,51 @@ __device__ __forceinline__ float normalizedElement(float x, float inv_rms, float
 }
 
 __device__ __forceinline__ float siluTimes(float gate, float up) { return gate / (1.0f + __expf(-gate)) * up; }
+
+// Writes the RMSNorm of `rows` input rows (x_row_stride apart) into dst ([rows][in], shared memory),
+// what rmsNormKernel writes. Every thread of the block must call it; dst is ready after it returns.
+// Rows, weight and dst in 16-byte chunks (in a multiple of 8, all 16-byte aligned).
+template <typename T>
+__device__ void normalizeRows(const T* x, std::int64_t x_row_stride, int rows, int in, const T* norm_weight,
+                              float eps, T* dst) {
+  for (int r = 0; r < rows; ++r) {
+    const T* row = x + r * x_row_stride;
+    const float inv_rms = rowInvRms(row, in, eps);
+    for (int base = 8 * static_cast<int>(threadIdx.x); base < in; base += 8 * kNormThreads) {
+      float xv[8], wv[8];
+      widen8<T>(*reinterpret_cast<const uint4*>(row + base), xv);
+      widen8<T>(*reinterpret_cast<const uint4*>(norm_weight + base), wv);
+      uint4 chunk;
+      auto* out = reinterpret_cast<T*>(&chunk);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) out[i] = fromFloat<T>(normalizedElement<T>(xv[i], inv_rms, wv[i]));
+      *reinterpret_cast<uint4*>(dst + r * in + base) = chunk;
+    }
+  }
+  __syncthreads();
+}
+
+// Share `share` of `shares` of an L2 prefetch (contiguous pieces of whole 16-byte units). A bulk
+// prefetch is one instruction for up to 16 KiB; it is a hint: nothing waits for it.
+__device__ __forceinline__ void prefetchShareL2(const L2Prefetch& prefetch, std::size_t share, std::size_t shares) {
+  if (prefetch.bytes == 0) return;
+  const std::size_t units = prefetch.bytes / 16;
+  const std::size_t per_share = (units + shares - 1) / shares;
+  const std::size_t begin = min(units, share * per_share);
+  const std::size_t end = min(units, begin + per_share);
+  const char* base = static_cast<const char*>(prefetch.base);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  constexpr std::size_t kBulkUnits = 1024;  // 16 KiB per instruction
+  for (std::size_t u = begin; u < end; u += kBulkUnits) {
+    const auto bytes = static_cast<unsigned>(min(kBulkUnits, end - u) * 16);
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(base + u * 16), "r"(bytes) : "memory");
+  }
+#else
+  for (std::size_t offset = begin * 16; offset < end * 16; offset += 128) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(base + offset));
+  }
+#endif
+}
 
 // One block per row; the second read of the row hits L1/L2.
 template <typename T>
@@ -228,14 +292,6 @@ __global__ void convertKernel(const S* src, D* dst, std::size_t count) {
   }
 }
 
-// Eight 16-bit values of one 16-byte chunk, widened to fp32.
-template <typename T>
-__device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
-  const auto* pairs = reinterpret_cast<const T*>(&chunk);
-#pragma unroll
-  for (int i = 0; i < 8; ++i) out[i] = toFloat(pairs[i]);
-}
-
 constexpr int kSkinnyWarps = 8;   // warps per block
 constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads per lane and round (a 4096-wide row in two rounds)
 static_assert(kSkinnyWarps * 32 == kNormThreads, "a projection block normalizes its input rows as rmsNormKernel does");
@@ -280,10 +336,10 @@ __device__ __forceinline__ void multiplyRound(const uint4 (&weights)[kSkinnyUnro
 // multiplied, so a finished row costs no bubble. The first rounds are issued before
 // awaitPreviousKernel (weights do not depend on earlier kernels): under an overlapped launch the
 // blocks that start on SMs where the previous kernel has finished stream weights during its tail.
-// Persistent blocks (kSkinnyBlocksPerSm or the caller's count per SM), so each block does per-block
-// work once: with the RMSNorm fused, it writes the normalized input rows to shared memory (what
-// rmsNormKernel would write) and multiplies from there. Plain projections run on
-// splitRowLinearKernel's short blocks instead (below).
+// Persistent blocks (the caller's count per SM), so each block does per-block work once: with the
+// RMSNorm fused, it writes the normalized input rows to shared memory (what rmsNormKernel would write)
+// and multiplies from there. The default grid is splitRowLinearKernel's short blocks (below), which
+// stream faster; this one stays for comparison.
 template <typename T, typename Y, int kRows>
 __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyLinearKernel(SkinnyLinearParams p) {
   constexpr int kStages = 2;
@@ -317,16 +373,8 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
   const auto* x = static_cast<const T*>(p.x);
   const bool normed = p.norm_weight != nullptr;
   if (normed) {
-    const auto* norm_weight = static_cast<const T*>(p.norm_weight);
-    auto* dst = reinterpret_cast<T*>(normed_x);
-    for (int r = 0; r < p.rows; ++r) {
-      const T* row = x + r * p.x_row_stride;
-      const float inv_rms = rowInvRms(row, p.in, p.norm_eps);
-      for (int i = static_cast<int>(threadIdx.x); i < p.in; i += kNormThreads) {
-        dst[r * p.in + i] = fromFloat<T>(normalizedElement<T>(toFloat(row[i]), inv_rms, toFloat(norm_weight[i])));
-      }
-    }
-    __syncthreads();
+    normalizeRows(x, p.x_row_stride, p.rows, p.in, static_cast<const T*>(p.norm_weight), p.norm_eps,
+                  reinterpret_cast<T*>(normed_x));
   }
   const uint4* x_chunks = normed ? normed_x : reinterpret_cast<const uint4*>(x);
   const std::int64_t x_row_chunks = normed ? chunks : p.x_row_stride / 8;
@@ -370,40 +418,55 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
       if (t + s < my_rounds) step(t + s, stages[s]);
     }
   }
+  if (threadIdx.x == 0) prefetchShareL2(p.prefetch_next, blockIdx.x, gridDim.x);
 }
 
-// The plain projection (no fusion) with each weight row split into `splits` contiguous pieces (1, 2, 4
-// or 8) streamed by that many warps of one block, so a block computes kSkinnyWarps / splits outputs.
-// A projection with few outputs then still runs as several waves of short blocks, which start and
-// finish at their own pace where one warp per output fills the GPU once (4096 outputs: 512 blocks for
-// 528 places, all ramping up and draining together), and each warp's piece of a long row (11008 inputs)
-// fits one round of loads. The pieces' sums meet in shared memory and are added in piece order, so the
-// result is deterministic; with one piece it is the whole-row kernel's bit for bit.
-template <typename T, typename Y, int kRows>
+// Projections with each weight row split into `splits` contiguous pieces (1, 2, 4 or 8) streamed by
+// that many warps of one block, so a block covers kSkinnyWarps / splits weight rows. Blocks are short
+// (4 per SM at batch 1): they start and finish at their own pace, where persistent blocks ramp
+// up and drain together. Splitting the rows was meant to give out and down (4096 outputs) several waves
+// of blocks and down's long rows (11008 inputs) one round of loads per warp; measured, whole rows won
+// (launchSkinny). The pieces' sums meet in shared memory and are added in piece order, so the result is
+// deterministic; with one piece it is the whole-row kernel's bit for bit. The fusions (not the default
+// grid for them, see launchSkinny): with the RMSNorm, every block normalizes the input rows into shared
+// memory (what rmsNormKernel writes) while its weights load; with the SwiGLU, a block's weight rows are
+// the gate and up rows of its outputs in turn, summed exactly as the plain projection with the same
+// splits sums them.
+template <typename T, typename Y, int kRows, bool kNormed>
 __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlocksPerSm)
     splitRowLinearKernel(SkinnyLinearParams p, int splits) {
   allowNextKernel();
+  extern __shared__ uint4 normed_x[];  // [rows][in / 8] with the RMSNorm fused
   __shared__ float piece_sums[kSkinnyWarps][kRows];
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const int warp = static_cast<int>(threadIdx.x) / 32;
-  const int output = static_cast<int>(blockIdx.x) * (kSkinnyWarps / splits) + warp / splits;
+  const int block_rows = kSkinnyWarps / splits;  // weight rows per block
+  const int segments = p.swiglu ? 2 : 1;         // weight rows per output
+  const int items = p.out / segments;
+  const int item = static_cast<int>(blockIdx.x) * (block_rows / segments) + warp / splits / segments;
+  const int feature = min(item, items - 1) + (warp / splits % segments) * items;
   const int chunks = p.in / 8;
   const int piece_chunks = (chunks + splits - 1) / splits;
   const int begin = min(chunks, warp % splits * piece_chunks);
-  const int count = output < p.out ? min(chunks - begin, piece_chunks) : 0;
-  const auto* w = reinterpret_cast<const uint4*>(static_cast<const T*>(p.w) +
-                                                 static_cast<std::int64_t>(min(output, p.out - 1)) * p.in) +
-                  begin;
+  const int count = item < items ? min(chunks - begin, piece_chunks) : 0;
+  const auto* w =
+      reinterpret_cast<const uint4*>(static_cast<const T*>(p.w) + static_cast<std::int64_t>(feature) * p.in) + begin;
   uint4 wv[kSkinnyUnroll];
   loadWeightRound(w, lane, count, wv);
   awaitPreviousKernel();
 
-  const uint4* x = reinterpret_cast<const uint4*>(p.x) + begin;
+  // A compile-time choice, so that the plain kernel reads x through the read-only path, not generic loads.
+  if constexpr (kNormed) {
+    normalizeRows(static_cast<const T*>(p.x), p.x_row_stride, p.rows, p.in, static_cast<const T*>(p.norm_weight),
+                  p.norm_eps, reinterpret_cast<T*>(normed_x));
+  }
+  const uint4* x = (kNormed ? normed_x : reinterpret_cast<const uint4*>(p.x)) + begin;
+  const std::int64_t x_row_chunks = kNormed ? chunks : p.x_row_stride / 8;
   float acc[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
   for (int base = lane;; base += 32 * kSkinnyUnroll) {
-    multiplyRound<T, kRows>(wv, base, count, p.rows, x, false, p.x_row_stride / 8, acc);
+    multiplyRound<T, kRows>(wv, base, count, p.rows, x, kNormed, x_row_chunks, acc);
     if (base - lane + 32 * kSkinnyUnroll >= count) break;
     loadWeightRound(w, base + 32 * kSkinnyUnroll, count, wv);
   }
@@ -412,70 +475,74 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlo
     for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
     if (lane == 0) piece_sums[warp][r] = acc[r];
   }
+  if (threadIdx.x == 0) prefetchShareL2(p.prefetch_next, blockIdx.x, gridDim.x);
   __syncthreads();
-  if (lane != 0 || warp % splits != 0 || output >= p.out) return;
+  // The first warp of an output's pieces (of its gate pieces with the SwiGLU) writes it.
+  if (lane != 0 || warp % (splits * segments) != 0 || item >= items) return;
+  const auto rowSum = [&](int first_warp, int r) {
+    float sum = piece_sums[first_warp][r];
+    for (int s = 1; s < splits; ++s) sum += piece_sums[first_warp + s][r];
+    return sum;
+  };
   auto* y = static_cast<Y*>(p.y);
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     if (r >= p.rows) break;
-    float sum = piece_sums[warp][r];
-    for (int s = 1; s < splits; ++s) sum += piece_sums[warp + s][r];
-    Y* dst = y + static_cast<std::int64_t>(r) * p.out + output;
-    *dst = fromFloat<Y>(p.accumulate ? sum + toFloat(*dst) : sum);
+    Y* dst = y + static_cast<std::int64_t>(r) * items + item;
+    const float sum = rowSum(warp, r);
+    if (p.swiglu) {
+      // Both projections rounded to the storage type first, as the unfused path stores them.
+      *dst = fromFloat<Y>(siluTimes(toFloat(fromFloat<T>(sum)), toFloat(fromFloat<T>(rowSum(warp + splits, r)))));
+    } else {
+      *dst = fromFloat<Y>(p.accumulate ? sum + toFloat(*dst) : sum);
+    }
   }
 }
 
-template <typename T, typename Y>
-cudaError_t launchPersistent(const SkinnyLinearParams& p, dim3 grid, cudaStream_t stream) {
+// Launches the instance that `pick` returns for p.rows (the row count is a template bound so that the
+// accumulators stay in registers), with the normalized input rows' shared memory when the RMSNorm is fused.
+template <typename T, typename Pick, typename... Args>
+cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cudaStream_t stream, Args... args) {
   const std::size_t smem = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
-  // The row count is a template bound so that the accumulators stay in registers.
-  const auto kernel = p.rows <= 1   ? skinnyLinearKernel<T, Y, 1>
-                      : p.rows <= 2 ? skinnyLinearKernel<T, Y, 2>
-                      : p.rows <= 4 ? skinnyLinearKernel<T, Y, 4>
-                                    : skinnyLinearKernel<T, Y, kSkinnyLinearMaxRows>;
+  const auto kernel = p.rows <= 1   ? pick(std::integral_constant<int, 1>{})
+                      : p.rows <= 2 ? pick(std::integral_constant<int, 2>{})
+                      : p.rows <= 4 ? pick(std::integral_constant<int, 4>{})
+                                    : pick(std::integral_constant<int, kSkinnyLinearMaxRows>{});
   if (smem > 48 * 1024) {
     const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (status != cudaSuccess) return status;
   }
-  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), smem, stream, p);
+  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), smem, stream, p, args...);
 }
 
-// Pieces per weight row for the plain projection: the fewest that give each warp one round of loads
-// and the GPU at least kSplitWaves waves of blocks (4 blocks per SM).
-constexpr int kSplitWaves = 3;
-int rowSplits(const SkinnyLinearParams& p, int sms) {
-  if (p.row_splits > 0) return p.row_splits;
-  const int chunks = p.in / 8;
-  int splits = 1;
-  while (splits < kSkinnyWarps &&
-         ((chunks + splits - 1) / splits > 32 * kSkinnyUnroll ||
-          static_cast<std::int64_t>(p.out) * splits / kSkinnyWarps < std::int64_t{kSplitWaves} * 4 * sms)) {
-    splits *= 2;
-  }
-  return splits;
-}
-
-template <typename T, typename Y>
-cudaError_t launchSplitRows(const SkinnyLinearParams& p, int splits, cudaStream_t stream) {
-  const auto kernel = p.rows <= 1   ? splitRowLinearKernel<T, Y, 1>
-                      : p.rows <= 2 ? splitRowLinearKernel<T, Y, 2>
-                      : p.rows <= 4 ? splitRowLinearKernel<T, Y, 4>
-                                    : splitRowLinearKernel<T, Y, kSkinnyLinearMaxRows>;
-  const int outputs_per_block = kSkinnyWarps / splits;
-  const dim3 grid(static_cast<unsigned>((p.out + outputs_per_block - 1) / outputs_per_block));
-  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), 0, stream, p, splits);
-}
-
+// The default grid (blocks_per_sm and row_splits 0): plain projections on short blocks with whole rows
+// (one warp each), fused ones on persistent blocks, kSkinnyBlocksPerSm per SM. Measured on an H200
+// (kernels/cuda/NOTES.md): out and down on whole rows beat every split of them (11.1 against 11.4-20.2
+// and 26.4 against 26.7-29.5 µs), and a fused projection on short blocks pays for each block's RMSNorm.
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   const int items = p.swiglu ? p.out / 2 : p.out;
-  const int one_per_warp = (items + kSkinnyWarps - 1) / kSkinnyWarps;
-  const int sms = std::max(currentDevice().sms, 1);
-  if (p.blocks_per_sm == 0 && p.norm_weight == nullptr && !p.swiglu) {
-    return launchSplitRows<T, Y>(p, rowSplits(p, sms), stream);
+  const bool fused = p.norm_weight != nullptr || p.swiglu;
+  if (p.blocks_per_sm == 0 && (p.row_splits > 0 || !fused)) {
+    const int splits = std::max(p.row_splits, 1);
+    const int items_per_block = kSkinnyWarps / splits / (p.swiglu ? 2 : 1);
+    const dim3 grid(static_cast<unsigned>((items + items_per_block - 1) / items_per_block));
+    const auto pick = [&](auto rows) {
+      return p.norm_weight != nullptr ? splitRowLinearKernel<T, Y, decltype(rows)::value, true>
+                                      : splitRowLinearKernel<T, Y, decltype(rows)::value, false>;
+    };
+    return launchForRows<T>(p, pick, grid, stream, splits);
   }
   const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
-  return launchPersistent<T, Y>(p, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
+  const int one_per_warp = (items + kSkinnyWarps - 1) / kSkinnyWarps;
+  const int sms = std::max(currentDevice().sms, 1);
+  const auto pick = [](auto rows) { return skinnyLinearKernel<T, Y, decltype(rows)::value>; };
+  return launchForRows<T>(p, pick, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
+}
+
+bool validPrefetch(const L2Prefetch& prefetch) {
+  return prefetch.bytes % 16 == 0 && reinterpret_cast<std::uintptr_t>(prefetch.base) % 16 == 0 &&
+         (prefetch.bytes == 0 || prefetch.base != nullptr);
 }
 
 }  // namespace
@@ -487,7 +554,8 @@ cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
       misaligned(p.x) || misaligned(p.w) || misaligned(p.norm_weight) ||
       (p.swiglu && (p.out % 2 != 0 || p.accumulate || p.y_dtype != p.dtype)) ||
       (p.row_splits != 0 && p.row_splits != 1 && p.row_splits != 2 && p.row_splits != 4 && p.row_splits != 8) ||
-      (p.row_splits > 1 && (p.blocks_per_sm > 0 || p.norm_weight != nullptr || p.swiglu))) {
+      (p.row_splits > 1 && p.blocks_per_sm > 0) || (p.swiglu && p.row_splits == kSkinnyWarps) ||
+      !validPrefetch(p.prefetch_next)) {
     return cudaErrorInvalidValue;
   }
   return dispatch(p.dtype, false, [&](auto tag) {

@@ -151,7 +151,13 @@ struct Fusion {
   void* normed = nullptr;             // ...into this [rows, in] scratch on the cuBLAS path
   void* gate_up = nullptr;            // when set: w = [gate; up], y = swiglu of the product, which the
                                       // cuBLAS path writes here ([rows, out]) first
+  kc::L2Prefetch prefetch_next = {};  // the weight-streaming kernel's blocks prefetch this into L2 as they finish
 };
+
+// The head of the next projection's weights that each decode-step projection prefetches into L2 as its
+// blocks finish, so that the next launch's first wave reads from L2 (inference_bench --decode_breakdown
+// measures 0, 2 and 4 MiB).
+constexpr std::size_t kNextWeightsHeadBytes = std::size_t{2} << 20;
 
 class CudaEngine final : public Engine {
  public:
@@ -292,6 +298,10 @@ class CudaEngine final : public Engine {
   }
 
   void* weight(std::size_t index) const { return weights_->get() + weight_offsets_[index]; }
+  // The bytes from a weight to the next one (its elements and the alignment after them).
+  std::size_t weightBytes(std::size_t index) const {
+    return (index + 1 < weight_offsets_.size() ? weight_offsets_[index + 1] : weights_->bytes()) - weight_offsets_[index];
+  }
   std::byte* act(std::size_t offset) const { return activations_->get() + offset; }
   std::int32_t* tokenIds() const { return reinterpret_cast<std::int32_t*>(act(offsets_.tokens)); }
   std::size_t elem() const { return static_cast<std::size_t>(kernels::bytesPerElement(config_.dtype)); }
@@ -365,6 +375,7 @@ class CudaEngine final : public Engine {
       p.norm_eps = eps;
       p.swiglu = fusion.gate_up != nullptr;
       p.dtype = config_.dtype;
+      p.prefetch_next = fusion.prefetch_next;
       check(kc::skinnyLinear(p, stream), "skinnyLinear");
       return;
     }
@@ -402,10 +413,16 @@ class CudaEngine final : public Engine {
     kernels::AttentionParams attn = attentionShape(config_, count, position, standard);
     attn.q = standard ? act(offsets_.packed_q) : wide;
     attn.o = standard ? act(offsets_.packed_o) : narrow;
+    // A decode step's projections stream their weights: each prefetches the head of the next one's.
+    const bool streaming = rows <= kc::kSkinnyLinearMaxRows;
+    const auto headOf = [&](std::size_t next_weight) {
+      return streaming ? kc::L2Prefetch{weight(next_weight), std::min(weightBytes(next_weight), kNextWeightsHeadBytes)}
+                       : kc::L2Prefetch{};
+    };
     for (int l = 0; l < m.layers; ++l) {
       const auto w = [&](LayerWeight which) { return weight(layerIndex(l, which)); };
       linear(stream, residual, m.hidden, rows, m.hidden, w(kQkv), width, wide, dt, false,
-             {.norm_weight = w(kAttnNorm), .normed = normed});
+             {.norm_weight = w(kAttnNorm), .normed = normed, .prefetch_next = headOf(layerIndex(l, kOut))});
       kc::RotaryAppendParams rope;
       rope.qkv = wide;
       rope.q_out = standard ? act(offsets_.packed_q) : nullptr;
@@ -443,11 +460,13 @@ class CudaEngine final : public Engine {
         }
         check(kc::headsToRows(attn.o, config_.batch, m.heads, count, m.head_dim, narrow, dt, stream), "headsToRows");
       }
-      linear(stream, narrow, attn_width, rows, attn_width, w(kOut), m.hidden, residual, dt, ownsResidual());
+      linear(stream, narrow, attn_width, rows, attn_width, w(kOut), m.hidden, residual, dt, ownsResidual(),
+             {.prefetch_next = headOf(layerIndex(l, kGateUp))});
       sumResidual(residual, rows, stream);
       linear(stream, residual, m.hidden, rows, m.hidden, w(kGateUp), 2 * m.ffn, narrow, dt, false,
-             {.norm_weight = w(kMlpNorm), .normed = normed, .gate_up = wide});
-      linear(stream, narrow, m.ffn, rows, m.ffn, w(kDown), m.hidden, residual, dt, ownsResidual());
+             {.norm_weight = w(kMlpNorm), .normed = normed, .gate_up = wide, .prefetch_next = headOf(layerIndex(l, kDown))});
+      linear(stream, narrow, m.ffn, rows, m.ffn, w(kDown), m.hidden, residual, dt, ownsResidual(),
+             {.prefetch_next = headOf(l + 1 < m.layers ? layerIndex(l + 1, kQkv) : lmHeadIndex(m))});
       sumResidual(residual, rows, stream);
     }
     // The last position of each sequence only: final norm, then the LM head into fp32 logits.

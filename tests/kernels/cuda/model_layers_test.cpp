@@ -213,6 +213,23 @@ TEST_P(SkinnyLinearTest, MatchesDoubleForEveryRowCount) {
   }
 }
 
+// The grids a fused projection runs on: persistent blocks (1 per SM, so that warps stream several rows
+// each; the kernel's default, 2 per SM), and short blocks with each split of the weight rows.
+struct FusedGrid {
+  int blocks_per_sm, row_splits;
+};
+const FusedGrid kFusedGrids[] = {{1, 0}, {0, 0}, {0, 1}, {0, 2}, {0, 4}, {0, 8}};
+std::string describe(const FusedGrid& g) {
+  return g.row_splits == 0 ? "persistent blocks, " + std::to_string(g.blocks_per_sm) + " per SM (0: default)"
+                           : "short blocks, row_splits " + std::to_string(g.row_splits);
+}
+// The plain projection that sums as the fused one on grid `g` does: whole rows for the persistent
+// blocks, the same split of the rows for the short ones.
+void sumAsFused(kc::SkinnyLinearParams& p, const FusedGrid& g) {
+  p.blocks_per_sm = 0;
+  p.row_splits = g.row_splits == 0 ? 1 : g.row_splits;
+}
+
 // The fused RMSNorm: bit for bit rmsNorm followed by the plain projection, and close to the double model.
 TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
@@ -220,22 +237,27 @@ TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
   for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
     SCOPED_TRACE("rows " + std::to_string(rows));
     const SkinnyCase c(dt, rows, 4104, 1203, 3 * 4104, 20u * rows);
-    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), dnormed(dt, static_cast<std::size_t>(rows) * c.in),
-        fused(dt, static_cast<std::size_t>(rows) * c.out), separate(dt, static_cast<std::size_t>(rows) * c.out);
-    kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
-    p.norm_weight = dnorm.ptr;
-    p.blocks_per_sm = rows % 2 == 0 ? 1 : 0;
-    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), dnormed(dt, static_cast<std::size_t>(rows) * c.in);
     ASSERT_EQ(kc::rmsNorm(dx.ptr, c.stride, dnorm.ptr, rows, c.in, 1e-5f, dnormed.ptr, c.in, dt, nullptr), cudaSuccess);
-    p.x = dnormed.ptr;
-    p.x_row_stride = c.in;
-    p.norm_weight = nullptr;
-    p.row_splits = 1;  // whole rows, summed as the fused blocks sum them
-    p.y = separate.ptr;
-    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-    const auto got = fused.download();
-    EXPECT_EQ(got, separate.download());
-    expectClose(got, c.product(true), dt == DType::F16 ? 4e-3 : 3e-2, "rmsNorm(x) w^T");
+    const auto want = c.product(true);
+    for (const FusedGrid& grid : kFusedGrids) {
+      SCOPED_TRACE(describe(grid));
+      TypedBuffer fused(dt, static_cast<std::size_t>(rows) * c.out), separate(dt, static_cast<std::size_t>(rows) * c.out);
+      kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
+      p.norm_weight = dnorm.ptr;
+      p.blocks_per_sm = grid.blocks_per_sm;
+      p.row_splits = grid.row_splits;
+      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+      p.x = dnormed.ptr;
+      p.x_row_stride = c.in;
+      p.norm_weight = nullptr;
+      sumAsFused(p, grid);
+      p.y = separate.ptr;
+      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+      const auto got = fused.download();
+      EXPECT_EQ(got, separate.download());
+      expectClose(got, want, dt == DType::F16 ? 4e-3 : 3e-2, "rmsNorm(x) w^T");
+    }
   }
 }
 
@@ -244,25 +266,12 @@ TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
 TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const DType dt = GetParam();
-  const int ffn = 1389;  // more outputs than one block per SM has warps
+  const int ffn = 1389;  // more outputs than one block per SM has warps, and not a multiple of a block's
   for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
     SCOPED_TRACE("rows " + std::to_string(rows));
     const SkinnyCase c(dt, rows, 2056, 2 * ffn, 2056, 30u * rows);
-    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), gate_up(dt, static_cast<std::size_t>(rows) * c.out),
-        fused(dt, static_cast<std::size_t>(rows) * ffn), separate(dt, static_cast<std::size_t>(rows) * ffn);
+    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), gate_up(dt, static_cast<std::size_t>(rows) * c.out);
     for (const bool normed : {false, true}) {
-      kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
-      p.norm_weight = normed ? dnorm.ptr : nullptr;
-      p.blocks_per_sm = rows % 2 == 0 ? 1 : 0;
-      p.swiglu = true;
-      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-      p.swiglu = false;
-      p.row_splits = p.blocks_per_sm == 0 ? 1 : 0;  // whole rows, summed as the fused blocks sum them
-      p.y = gate_up.ptr;
-      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-      ASSERT_EQ(kc::swiglu(gate_up.ptr, rows, ffn, separate.ptr, dt, nullptr), cudaSuccess);
-      const auto got = fused.download();
-      EXPECT_EQ(got, separate.download()) << "normed " << normed;
       const auto product = c.product(normed);
       std::vector<double> want(static_cast<std::size_t>(rows) * ffn);
       for (int r = 0; r < rows; ++r)
@@ -270,7 +279,25 @@ TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
           const double g = roundTo(dt, product[r * c.out + j]);
           want[r * ffn + j] = g / (1 + std::exp(-g)) * roundTo(dt, product[r * c.out + ffn + j]);
         }
-      expectClose(got, want, dt == DType::F16 ? 4e-3 : 3e-2, "silu(x w_gate^T) * x w_up^T");
+      for (const FusedGrid& grid : kFusedGrids) {
+        if (grid.row_splits == 8) continue;  // a block holds the gate and up rows of whole outputs
+        SCOPED_TRACE(describe(grid) + (normed ? ", normed" : ""));
+        TypedBuffer fused(dt, static_cast<std::size_t>(rows) * ffn), separate(dt, static_cast<std::size_t>(rows) * ffn);
+        kc::SkinnyLinearParams p = c.params(dx, dw, fused.ptr);
+        p.norm_weight = normed ? dnorm.ptr : nullptr;
+        p.blocks_per_sm = grid.blocks_per_sm;
+        p.row_splits = grid.row_splits;
+        p.swiglu = true;
+        ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+        p.swiglu = false;
+        sumAsFused(p, grid);
+        p.y = gate_up.ptr;
+        ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+        ASSERT_EQ(kc::swiglu(gate_up.ptr, rows, ffn, separate.ptr, dt, nullptr), cudaSuccess);
+        const auto got = fused.download();
+        EXPECT_EQ(got, separate.download());
+        expectClose(got, want, dt == DType::F16 ? 4e-3 : 3e-2, "silu(x w_gate^T) * x w_up^T");
+      }
     }
   }
 }
@@ -337,7 +364,38 @@ TEST_P(SkinnyLinearTest, RejectsWhatItCannotRun) {
   EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 3; }));
   EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 16; }));
   EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 2; p.blocks_per_sm = 1; }));
-  EXPECT_TRUE(rejected([&](auto& p) { p.row_splits = 2; p.norm_weight = dw.ptr; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.row_splits = 8; }));
+  EXPECT_TRUE(rejected([&](auto& p) { p.prefetch_next = {dw.ptr, 24}; }));
+  EXPECT_TRUE(rejected([&](auto& p) { p.prefetch_next = {static_cast<const char*>(dw.ptr) + 8, 16}; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.prefetch_next = {nullptr, 16}; }));
+}
+
+// L2 prefetches are hints: a projection whose blocks prefetch the next weights (a part of one 16 KiB
+// bulk prefetch per block, several per block) writes what it writes without them, bit for bit, and
+// leaves the prefetched memory as it was.
+TEST_P(SkinnyLinearTest, L2PrefetchesChangeNothing) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const DType dt = GetParam();
+  const SkinnyCase c(dt, 2, 4096, 1500, 4096, 5);
+  const auto next_values = randomIn(dt, std::size_t{3} << 20, 1.0f, 6);  // 6 MiB
+  TypedBuffer dx(dt, c.x), dw(dt, c.w), next(dt, next_values);
+  for (const int blocks_per_sm : {0, 1}) {
+    SCOPED_TRACE(blocks_per_sm == 0 ? "short blocks" : "persistent blocks");
+    TypedBuffer plain(dt, 2 * 1500);
+    kc::SkinnyLinearParams p = c.params(dx, dw, plain.ptr);
+    p.blocks_per_sm = blocks_per_sm;
+    ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+    expectClose(plain.download(), c.product(false), dt == DType::F16 ? 2e-3 : 1.6e-2, "y = x w^T");
+    for (const std::size_t bytes : {std::size_t{16}, std::size_t{4096 + 48}, next.count * 2}) {
+      SCOPED_TRACE("prefetch of " + std::to_string(bytes) + " bytes");
+      TypedBuffer prefetching(dt, 2 * 1500);
+      p.prefetch_next = {next.ptr, bytes};
+      p.y = prefetching.ptr;
+      ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+      EXPECT_EQ(prefetching.download(), plain.download());
+    }
+  }
+  EXPECT_EQ(next.download(), next_values);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, SkinnyLinearTest, ::testing::Values(DType::F16, DType::BF16),
@@ -396,6 +454,26 @@ TEST(CudaModelLayers, RmsNormSwigluEmbedding) {
   for (const auto id : ids) rows_want.insert(rows_want.end(), table.begin() + id * dim, table.begin() + (id + 1) * dim);
   expectClose(demb.download(), rows_want, 0.0 + 1e-12, "embedding");
   cudaFree(dids);
+}
+
+// rmsNorm reads 16-byte aligned rows of whole chunks with 16-byte loads and any other row element by
+// element, in the same order: the same rows at an odd address normalize to the same bits.
+TEST(CudaModelLayers, RmsNormOfAlignedAndUnalignedRowsAgreeBitForBit) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const int rows = 3, dim = 4104;
+  const auto x = randomHalves(static_cast<std::size_t>(rows) * dim, 2.0f, 21);
+  std::vector<float> shifted(x.size() + 1, 0.5f);
+  std::copy(x.begin(), x.end(), shifted.begin() + 1);
+  HalfBuffer aligned(x), unaligned(shifted), weight(randomHalves(dim, 1.0f, 22)), out_aligned(x.size()),
+      out_unaligned(x.size());
+  ASSERT_EQ(kc::rmsNorm(aligned.ptr, dim, weight.ptr, rows, dim, 1e-5f, out_aligned.ptr, dim, DType::F16, nullptr),
+            cudaSuccess);
+  ASSERT_EQ(kc::rmsNorm(static_cast<__half*>(unaligned.ptr) + 1, dim, weight.ptr, rows, dim, 1e-5f, out_unaligned.ptr,
+                        dim, DType::F16, nullptr),
+            cudaSuccess);
+  const auto got = out_aligned.download();
+  for (const float v : got) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_EQ(got, out_unaligned.download());
 }
 
 // Runs rotaryAppendKv on random Q|K|V rows and checks rotated Q (in place) and K (in the cache)

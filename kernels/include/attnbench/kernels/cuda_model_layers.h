@@ -52,8 +52,18 @@ cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* t
 // later it is launched as a programmatic dependent launch: its first weight loads overlap the end of
 // the kernel before it, on the SMs that kernel has left (rmsNorm, rotaryAppendKv, swiglu and
 // embeddingLookup are launched so too). Two fusions remove the small kernels around it: the RMSNorm
-// of the input rows (bit for bit what rmsNorm writes) and the SwiGLU of the output.
+// of the input rows (bit for bit what rmsNorm writes) and the SwiGLU of the output (bit for bit the
+// plain projection summed the same way, whole rows or the same row_splits, followed by swiglu).
 constexpr int kSkinnyLinearMaxRows = 8;
+
+// Bytes that a kernel asks the memory system to bring into L2 for a later kernel (nothing is read into
+// registers; sm_90 issues bulk L2 prefetches, older devices one prefetch per 128-byte line). 16-byte
+// aligned, `bytes` a multiple of 16 (0: none).
+struct L2Prefetch {
+  const void* base = nullptr;
+  std::size_t bytes = 0;
+};
+
 struct SkinnyLinearParams {
   const void* x = nullptr;            // [rows, in], rows x_row_stride elements apart; 16-byte aligned
   std::int64_t x_row_stride = 0;      // >= in, a multiple of 8
@@ -68,15 +78,18 @@ struct SkinnyLinearParams {
   bool swiglu = false;                // w = [gate; up] (out even): y[r, j] = silu(gate_j) * up_j, both rounded
                                       // to dtype first as swiglu sees them; not with accumulate, y_dtype = dtype
   DType dtype = DType::F16;           // x, w and norm_weight: fp16 or bf16
-  int blocks_per_sm = 0;              // 0: short blocks without a fusion (row_splits), kSkinnyBlocksPerSm
-                                      // blocks per SM with one; else that many blocks per SM, whose warps
-                                      // stream whole rows in turn
+  int blocks_per_sm = 0;              // > 0: that many persistent blocks per SM, whose warps stream whole
+                                      // rows in turn; 0: short blocks (row_splits) for a plain projection
+                                      // and kSkinnyBlocksPerSm persistent ones for a fused one
   int row_splits = 0;                 // short blocks: warps per weight row, 1, 2, 4 or 8 (their partial sums
                                       // added in a fixed order; 1 = whole rows, as the persistent blocks
-                                      // sum them, bit for bit); 0 = the fewest that spread the rows over
-                                      // several waves of blocks
+                                      // sum them, bit for bit); at most 4 with swiglu (a block holds the gate
+                                      // and up rows of its outputs). Set, it puts a fused projection on short
+                                      // blocks too, each normalizing the input rows itself. 0 = whole rows
+  L2Prefetch prefetch_next;           // issued by each block once its own weights are loaded: the head of the
+                                      // next kernel's weights, so that its first wave reads them from L2
 };
-constexpr int kSkinnyBlocksPerSm = 2;  // blocks of 256 threads per SM for the fused projections
+constexpr int kSkinnyBlocksPerSm = 2;  // persistent blocks of 256 threads per SM for the fused projections
 cudaError_t skinnyLinear(const SkinnyLinearParams& params, cudaStream_t stream);
 
 // x = x * scale + shift, element-wise over `count` elements (any dtype): shapes random fills into
