@@ -552,16 +552,9 @@ TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayerForEveryGrid) {
 
 TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayer) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
-  kc::RotaryAppendParams p;
-  p.batch = 2;
-  p.new_tokens = 3;
-  p.heads_q = 4;
-  p.heads_kv = 2;
-  p.head_dim = 64;
+  // Long positions: angles must agree in fp32 as Hugging Face rounds them.
+  kc::RotaryAppendParams p = rotaryShape(2, 3, 4, 2, 64, 3990);
   p.max_tokens = 4000;
-  p.first_position = 3990;  // long positions: angles must agree in fp32 as Hugging Face rounds them
-  p.theta = 500000.0f;
-  p.dtype = DType::F16;
   const int width = (p.heads_q + 2 * p.heads_kv) * p.head_dim;
   const auto qkv = randomHalves(static_cast<std::size_t>(p.batch) * p.new_tokens * width, 1.0f, 7);
   const auto got_qkv = expectRotaryAppendMatchesCpu(p, 7);
