@@ -208,9 +208,10 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
       kernel_ms += no_cache.back();
     }
     r.stats = computeStats(r.samples_ms);
-    m.ttft_ms = computeStats(ttft).median_ms;
-    m.ttft_min_ms = *std::min_element(ttft.begin(), ttft.end());
-    m.ttft_max_ms = *std::max_element(ttft.begin(), ttft.end());
+    const SampleStats ttft_stats = computeStats(ttft);
+    m.ttft_ms = ttft_stats.median_ms;
+    m.ttft_min_ms = ttft_stats.min_ms;
+    m.ttft_max_ms = ttft_stats.max_ms;
     m.decode_no_cache_ms = computeStats(no_cache).median_ms;
     m.rank_ttft_ms = rank_ttft.medians();
     m.rank_decode_ms = rank_decode.medians();
