@@ -338,8 +338,8 @@ __device__ __forceinline__ void multiplyRound(const uint4 (&weights)[kSkinnyUnro
 // blocks that start on SMs where the previous kernel has finished stream weights during its tail.
 // Persistent blocks (the caller's count per SM), so each block does per-block work once: with the
 // RMSNorm fused, it writes the normalized input rows to shared memory (what rmsNormKernel would write)
-// and multiplies from there. The default grid is splitRowLinearKernel's short blocks (below), which
-// stream faster; this one stays for comparison.
+// and multiplies from there. The default grid for the fused projections (launchSkinny); plain ones
+// default to splitRowLinearKernel's short blocks (below), which stream them faster.
 template <typename T, typename Y, int kRows>
 __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyLinearKernel(SkinnyLinearParams p) {
   constexpr int kStages = 2;

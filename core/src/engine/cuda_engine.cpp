@@ -413,11 +413,10 @@ class CudaEngine final : public Engine {
     kernels::AttentionParams attn = attentionShape(config_, count, position, standard);
     attn.q = standard ? act(offsets_.packed_q) : wide;
     attn.o = standard ? act(offsets_.packed_o) : narrow;
-    // A decode step's projections stream their weights: each prefetches the head of the next one's.
-    const bool streaming = rows <= kc::kSkinnyLinearMaxRows;
+    // Each projection asks for the head of the next one's weights; only the weight-streaming kernel of
+    // a decode step's few rows issues it (linear's cuBLAS path has no use for it).
     const auto headOf = [&](std::size_t next_weight) {
-      return streaming ? kc::L2Prefetch{weight(next_weight), std::min(weightBytes(next_weight), kNextWeightsHeadBytes)}
-                       : kc::L2Prefetch{};
+      return kc::L2Prefetch{weight(next_weight), std::min(weightBytes(next_weight), kNextWeightsHeadBytes)};
     };
     for (int l = 0; l < m.layers; ++l) {
       const auto w = [&](LayerWeight which) { return weight(layerIndex(l, which)); };
