@@ -99,6 +99,20 @@ void expectSamePoints(const std::map<int, StoredPoint>& single, const std::map<i
   }
 }
 
+// Expects all kTinySweepPoints points stored, point `failed` an error whose message holds every one of
+// `phrases`, every other point ok.
+void expectOnlyPointInError(const std::map<int, StoredPoint>& points, int failed, const std::vector<std::string>& phrases) {
+  ASSERT_EQ(static_cast<int>(points.size()), kTinySweepPoints);
+  for (const auto& [index, p] : points) {
+    if (index == failed) {
+      EXPECT_EQ(p.status, "error");
+      for (const auto& phrase : phrases) EXPECT_NE(p.message.find(phrase), std::string::npos) << p.message;
+    } else {
+      EXPECT_EQ(p.status, "ok") << "#" << index << ": " << p.message;
+    }
+  }
+}
+
 TEST(WorkerPool, ThreeWorkersGiveTheSingleProcessRunsPointsEachWithItsWorker) {
   const std::string dir = testing::freshDir("pool_three");
   const std::string single_db = dir + "/single.db", pool_db = dir + "/pool.db";
@@ -169,16 +183,7 @@ TEST(WorkerPool, APointThatKillsItsWorkerTwiceIsRecordedAsAnErrorAndTheRestRun) 
                                 {{"ATTNBENCH_TEST_WORKER_ABORT", "5"}});
   EXPECT_EQ(r.code, 1) << r.err;  // some point did not run
   const auto points = storedPoints(pool_db);
-  ASSERT_EQ(static_cast<int>(points.size()), kTinySweepPoints);
-  for (const auto& [index, p] : points) {
-    if (index == 5) {
-      EXPECT_EQ(p.status, "error");
-      EXPECT_NE(p.message.find("died twice"), std::string::npos) << p.message;
-      EXPECT_NE(p.message.find("signal 9"), std::string::npos) << p.message;
-    } else {
-      EXPECT_EQ(p.status, "ok") << "#" << index << ": " << p.message;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(expectOnlyPointInError(points, 5, {"died twice", "signal 9"}));
   // Retried on the other worker: both died on it.
   EXPECT_NE(points.at(5).message.find("worker0"), std::string::npos) << points.at(5).message;
   EXPECT_NE(points.at(5).message.find("worker1"), std::string::npos) << points.at(5).message;
@@ -229,16 +234,7 @@ TEST(WorkerPool, AHungWorkerIsKilledAfterThePointTimeoutAndTheRestRun) {
   EXPECT_NE(r.err.find("point 5 still running after 2 s (--point-timeout): the worker is killed"), std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("restarted"), std::string::npos) << r.err;
-  const auto points = storedPoints(pool_db);
-  ASSERT_EQ(static_cast<int>(points.size()), kTinySweepPoints);
-  for (const auto& [index, p] : points) {
-    if (index == 5) {
-      EXPECT_EQ(p.status, "error");
-      EXPECT_NE(p.message.find("still running after 2 s (--point-timeout)"), std::string::npos) << p.message;
-    } else {
-      EXPECT_EQ(p.status, "ok") << "#" << index << ": " << p.message;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(expectOnlyPointInError(storedPoints(pool_db), 5, {"still running after 2 s (--point-timeout)"}));
   EXPECT_LT(seconds, 60.0) << "the pool waited on the hung worker";
 }
 
