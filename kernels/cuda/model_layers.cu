@@ -7,6 +7,7 @@
 
 #include "attnbench/kernels/cuda_model_layers.h"
 #include "device_math.cuh"
+#include "hopper/hopper_ptx.cuh"
 
 namespace attnbench::kernels::cuda {
 namespace {
@@ -28,16 +29,18 @@ unsigned gridFor(std::size_t count, unsigned threads) {
   return static_cast<unsigned>(wanted < 65536 ? wanted : 65536);
 }
 
-// The current device's compute capability major and SM count (zeros when the query fails).
+// The current device's compute capability major, SM count and shared memory (zeros when a query fails).
 struct CurrentDevice {
   int major = 0, sms = 0;
+  int shared_per_block = 0;  // the most dynamic shared memory a block may opt in to
 };
 CurrentDevice currentDevice() {
   CurrentDevice d;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+      cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&d.shared_per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
     (void)cudaGetLastError();
     return {};
   }
@@ -294,6 +297,7 @@ __global__ void convertKernel(const S* src, D* dst, std::size_t count) {
 
 constexpr int kSkinnyWarps = 8;   // warps per block
 constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads per lane and round (a 4096-wide row in two rounds)
+constexpr int kRoundChunks = 32 * kSkinnyUnroll;  // 16-byte chunks of a weight row per warp and round
 static_assert(kSkinnyWarps * 32 == kNormThreads, "a projection block normalizes its input rows as rmsNormKernel does");
 
 // One round of a lane's weight loads: chunks base, base + 32, ... (zeros past the row's end).
@@ -329,96 +333,222 @@ __device__ __forceinline__ void multiplyRound(const uint4 (&weights)[kSkinnyUnro
   }
 }
 
-// Warps that each stream whole weight rows, one output ("item") after another: item k of warp g is
-// output g + k * (all warps); with the SwiGLU epilogue an item is the gate row and then the up row of
-// one output. A warp's loads run as one sequence of rounds (kSkinnyUnroll 16-byte chunks per lane)
-// across its items, in kStages register buffers: round t + kStages is issued as soon as round t is
-// multiplied, so a finished row costs no bubble. The first rounds are issued before
-// awaitPreviousKernel (weights do not depend on earlier kernels): under an overlapped launch the
-// blocks that start on SMs where the previous kernel has finished stream weights during its tail.
-// Persistent blocks (the caller's count per SM), so each block does per-block work once: with the
-// RMSNorm fused, it writes the normalized input rows to shared memory (what rmsNormKernel would write)
-// and multiplies from there. The default grid for the fused projections (launchSkinny); plain ones
-// default to splitRowLinearKernel's short blocks (below), which stream them faster.
+// Writes one output from its row sum: y = sum, y += sum (the residual), or, with the SwiGLU, the gate
+// and up sums rounded to the storage type first, as the unfused path stores them.
+template <typename T, typename Y>
+__device__ __forceinline__ void storeOutput(const SkinnyLinearParams& p, Y* dst, float sum, float up_sum) {
+  if (p.swiglu) {
+    *dst = fromFloat<Y>(siluTimes(toFloat(fromFloat<T>(sum)), toFloat(fromFloat<T>(up_sum))));
+  } else {
+    *dst = fromFloat<Y>(p.accumulate ? sum + toFloat(*dst) : sum);
+  }
+}
+
+// The rounds of one warp of the whole-row kernels (skinnyLinearKernel, ringLinearKernel): item k of
+// warp g is output g + k * (all warps); with the SwiGLU an item is the gate row, then the up row of one
+// output. A row is streamed in rounds of kRoundChunks 16-byte chunks; round t is a piece of one row.
+struct WarpRounds {
+  __device__ WarpRounds(const SkinnyLinearParams& p, int warp, int warps_)
+      : first(warp), warps(warps_), items(p.swiglu ? p.out / 2 : p.out), chunks(p.in / 8),
+        rounds_per_row((chunks + kRoundChunks - 1) / kRoundChunks), rounds_per_item(rounds_per_row * (p.swiglu ? 2 : 1)),
+        count(first < items ? (items - first + warps - 1) / warps * rounds_per_item : 0) {}
+  __device__ int item(int t) const { return first + t / rounds_per_item * warps; }
+  __device__ int row(int t) const { return item(t) + t % rounds_per_item / rounds_per_row * items; }  // of w
+  __device__ int firstChunk(int t) const { return t % rounds_per_row * kRoundChunks; }  // of round t in its row
+  __device__ bool startsRow(int t) const { return t % rounds_per_row == 0; }
+  __device__ bool endsRow(int t) const { return t % rounds_per_row == rounds_per_row - 1; }
+  __device__ bool isGateRow(int t) const { return t % rounds_per_item < rounds_per_row; }
+  int first, warps, items, chunks, rounds_per_row, rounds_per_item;
+  int count;  // rounds of this warp
+};
+
+// A warp's row sums over its rounds: multiply() takes each round's weights into the accumulators;
+// finish() ends the round: at the end of a row the sums are reduced over the warp and lane 0 stores the
+// output (with the SwiGLU, the gate row's sums wait in `gate` while the up row streams). Split in two so
+// that the kernels issue their next loads in between.
+template <typename T, typename Y, int kRows>
+struct RowSums {
+  __device__ void multiply(const SkinnyLinearParams& p, const WarpRounds& rounds, int t,
+                           const uint4 (&wv)[kSkinnyUnroll], int lane, const uint4* x, bool x_in_shared,
+                           std::int64_t x_row_chunks) {
+    if (rounds.startsRow(t)) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
+    }
+    multiplyRound<T, kRows>(wv, rounds.firstChunk(t) + lane, rounds.chunks, p.rows, x, x_in_shared, x_row_chunks, acc);
+  }
+  __device__ void finish(const SkinnyLinearParams& p, const WarpRounds& rounds, int t, int lane) {
+    if (!rounds.endsRow(t)) return;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
+    }
+    if (p.swiglu && rounds.isGateRow(t)) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) gate[r] = acc[r];
+      return;
+    }
+    if (lane != 0) return;
+    auto* y = static_cast<Y*>(p.y) + rounds.item(t);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= p.rows) break;
+      storeOutput<T>(p, y + static_cast<std::int64_t>(r) * rounds.items, p.swiglu ? gate[r] : acc[r], acc[r]);
+    }
+  }
+  float acc[kRows], gate[kRows];
+};
+
+// The input rows the whole-row kernels multiply by: with the RMSNorm fused, the block writes them
+// normalized into `normed` (shared memory, what rmsNormKernel would write) and they are read from
+// there; else from global memory. Every thread of the block must call it.
+template <typename T>
+struct InputRows {
+  __device__ InputRows(const SkinnyLinearParams& p, uint4* normed) {
+    const auto* x = static_cast<const T*>(p.x);
+    in_shared = p.norm_weight != nullptr;
+    if (in_shared) {
+      normalizeRows(x, p.x_row_stride, p.rows, p.in, static_cast<const T*>(p.norm_weight), p.norm_eps,
+                    reinterpret_cast<T*>(normed));
+    }
+    chunks = in_shared ? normed : reinterpret_cast<const uint4*>(x);
+    row_chunks = in_shared ? p.in / 8 : p.x_row_stride / 8;
+  }
+  const uint4* chunks;
+  std::int64_t row_chunks;
+  bool in_shared;
+};
+
+// Warps that each stream whole weight rows (WarpRounds), in kStages register buffers: round t +
+// kStages is issued as soon as round t is multiplied, so a finished row costs no bubble. The first
+// rounds are issued before awaitPreviousKernel (weights do not depend on earlier kernels): under an
+// overlapped launch the blocks that start on SMs where the previous kernel has finished stream weights
+// during its tail. Persistent blocks (the caller's count per SM), so each block does per-block work
+// once: with the RMSNorm fused, it normalizes the input rows into shared memory once.
 template <typename T, typename Y, int kRows>
 __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyLinearKernel(SkinnyLinearParams p) {
   constexpr int kStages = 2;
   allowNextKernel();
   extern __shared__ uint4 normed_x[];  // [rows][in / 8] with the RMSNorm fused
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  const int warps = static_cast<int>(gridDim.x) * kSkinnyWarps;
-  const int first = static_cast<int>(blockIdx.x) * kSkinnyWarps + static_cast<int>(threadIdx.x) / 32;
-  const int segments = p.swiglu ? 2 : 1;
-  const int items = p.out / segments;
-  const int chunks = p.in / 8;
-  const int rounds_per_segment = (chunks + 32 * kSkinnyUnroll - 1) / (32 * kSkinnyUnroll);
-  const int rounds_per_item = rounds_per_segment * segments;
-  const int my_rounds = (first < items ? (items - first + warps - 1) / warps : 0) * rounds_per_item;
+  const WarpRounds rounds(p, static_cast<int>(blockIdx.x) * kSkinnyWarps + static_cast<int>(threadIdx.x) / 32,
+                          static_cast<int>(gridDim.x) * kSkinnyWarps);
   const auto* w = static_cast<const T*>(p.w);
-  // Round t of this warp's sequence: its weight row and the lane's first chunk in it.
-  const auto firstChunk = [&](int t) { return lane + (t % rounds_per_item % rounds_per_segment) * 32 * kSkinnyUnroll; };
   const auto issue = [&](int t, uint4(&wv)[kSkinnyUnroll]) {
-    const int rest = t % rounds_per_item;
-    const int feature = first + (t / rounds_per_item) * warps + (rest / rounds_per_segment) * items;
-    loadWeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(feature) * p.in), firstChunk(t),
-                    chunks, wv);
+    loadWeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(rounds.row(t)) * p.in),
+                    rounds.firstChunk(t) + lane, rounds.chunks, wv);
   };
   uint4 stages[kStages][kSkinnyUnroll];
 #pragma unroll
   for (int s = 0; s < kStages; ++s) {
-    if (s < my_rounds) issue(s, stages[s]);
+    if (s < rounds.count) issue(s, stages[s]);
   }
   awaitPreviousKernel();
 
-  const auto* x = static_cast<const T*>(p.x);
-  const bool normed = p.norm_weight != nullptr;
-  if (normed) {
-    normalizeRows(x, p.x_row_stride, p.rows, p.in, static_cast<const T*>(p.norm_weight), p.norm_eps,
-                  reinterpret_cast<T*>(normed_x));
-  }
-  const uint4* x_chunks = normed ? normed_x : reinterpret_cast<const uint4*>(x);
-  const std::int64_t x_row_chunks = normed ? chunks : p.x_row_stride / 8;
-  auto* y = static_cast<Y*>(p.y);
-  float acc[kRows], gate[kRows];  // gate: the finished gate row's sums while the up row streams
-  const auto step = [&](int t, uint4(&wv)[kSkinnyUnroll]) {
-    const int rest = t % rounds_per_item;
-    if (rest % rounds_per_segment == 0) {
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
-    }
-    multiplyRound<T, kRows>(wv, firstChunk(t), chunks, p.rows, x_chunks, normed, x_row_chunks, acc);
-    if (t + kStages < my_rounds) issue(t + kStages, wv);
-    if (rest % rounds_per_segment != rounds_per_segment - 1) return;
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
-    }
-    if (p.swiglu && rest < rounds_per_segment) {
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) gate[r] = acc[r];
-      return;
-    }
-    const int item = first + (t / rounds_per_item) * warps;
-    if (lane != 0) return;
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      if (r >= p.rows) break;
-      Y* dst = y + static_cast<std::int64_t>(r) * items + item;
-      if (p.swiglu) {
-        // Both projections rounded to the storage type first, as the unfused path stores them.
-        *dst = fromFloat<Y>(siluTimes(toFloat(fromFloat<T>(gate[r])), toFloat(fromFloat<T>(acc[r]))));
-      } else {
-        *dst = fromFloat<Y>(p.accumulate ? acc[r] + toFloat(*dst) : acc[r]);
-      }
-    }
-  };
-  for (int t = 0; t < my_rounds; t += kStages) {
+  const InputRows<T> x(p, normed_x);
+  RowSums<T, Y, kRows> sums;
+  for (int t = 0; t < rounds.count; t += kStages) {
 #pragma unroll
     for (int s = 0; s < kStages; ++s) {
-      if (t + s < my_rounds) step(t + s, stages[s]);
+      if (t + s >= rounds.count) break;
+      sums.multiply(p, rounds, t + s, stages[s], lane, x.chunks, x.in_shared, x.row_chunks);
+      if (t + s + kStages < rounds.count) issue(t + s + kStages, stages[s]);
+      sums.finish(p, rounds, t + s, lane);
     }
   }
   if (threadIdx.x == 0) prefetchShareL2(p.prefetch_next, blockIdx.x, gridDim.x);
+}
+
+constexpr int kRoundBytes = kRoundChunks * 16;  // 4 KiB: one round of a warp
+
+// Dynamic shared memory of ringLinearKernel: each warp's ring of `pieces` pieces of `piece_rounds`
+// rounds, one mbarrier per piece, then the normalized input rows when the RMSNorm is fused.
+struct RingLayout {
+  __host__ __device__ RingLayout(int pieces_, int piece_rounds, int rows, int in, int element_bytes, bool normed)
+      : pieces(pieces_), piece_bytes(piece_rounds * kRoundBytes),
+        barriers(static_cast<std::size_t>(kSkinnyWarps) * pieces_ * piece_bytes),
+        normed_rows(barriers + (static_cast<std::size_t>(kSkinnyWarps) * pieces_ * 8 + 15) / 16 * 16),
+        bytes(normed_rows + (normed ? static_cast<std::size_t>(rows) * in * element_bytes : 0)) {}
+  int pieces, piece_bytes;
+  std::size_t barriers, normed_rows, bytes;  // offsets of the barriers and the rows; the whole size
+};
+
+// Whole rows (WarpRounds, summed as skinnyLinearKernel sums them, bit for bit), streamed through shared
+// memory: each warp keeps `pieces` pieces in flight as bulk copies (one instruction per piece of up to
+// `piece_rounds` consecutive rounds of one row, completing on the piece's mbarrier) instead of in
+// registers. One block per SM; under a programmatic dependent launch the next projection's block may
+// start beside it and fill its ring before it waits.
+template <typename T, typename Y, int kRows>
+__global__ void __launch_bounds__(kSkinnyWarps * 32, 2) ringLinearKernel(SkinnyLinearParams p, int pieces,
+                                                                         int piece_rounds) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace ptx = hopper;
+  allowNextKernel();
+  extern __shared__ __align__(16) unsigned char ring_shared[];
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const WarpRounds rounds(p, static_cast<int>(blockIdx.x) * kSkinnyWarps + warp, static_cast<int>(gridDim.x) * kSkinnyWarps);
+  const RingLayout layout(pieces, piece_rounds, p.rows, p.in, static_cast<int>(sizeof(T)), p.norm_weight != nullptr);
+  unsigned char* ring = ring_shared + static_cast<std::size_t>(warp) * pieces * layout.piece_bytes;
+  const std::uint32_t barriers = ptx::sharedAddress(ring_shared + layout.barriers) + static_cast<std::uint32_t>(warp * pieces * 8);
+  const auto* w = static_cast<const T*>(p.w);
+  const std::uint64_t policy = ptx::evictFirstPolicy();
+  // Piece q of the warp: rounds [pieceStart(q), pieceStart(q + 1)) of its sequence, all of one row.
+  const int pieces_per_row = (rounds.rounds_per_row + piece_rounds - 1) / piece_rounds;
+  const int piece_count = rounds.count / rounds.rounds_per_row * pieces_per_row;
+  const auto pieceStart = [&](int q) {
+    return q / pieces_per_row * rounds.rounds_per_row + min(rounds.rounds_per_row, q % pieces_per_row * piece_rounds);
+  };
+  // Lane 0 only: piece q into its slot of the ring.
+  const auto issue = [&](int q) {
+    const int slot = q % pieces;
+    const int t = pieceStart(q);
+    const int first_chunk = rounds.firstChunk(t);
+    const auto bytes = static_cast<std::uint32_t>(min(piece_rounds * kRoundChunks, rounds.chunks - first_chunk) * 16);
+    ptx::barrierArriveExpectBytes(barriers + static_cast<std::uint32_t>(slot * 8), bytes);
+    ptx::bulkLoad(ptx::sharedAddress(ring + slot * layout.piece_bytes),
+                  w + static_cast<std::int64_t>(rounds.row(t)) * p.in + first_chunk * 8, bytes,
+                  barriers + static_cast<std::uint32_t>(slot * 8), policy);
+  };
+  if (lane == 0) {
+    for (int s = 0; s < pieces; ++s) ptx::barrierInit(barriers + static_cast<std::uint32_t>(s * 8), 1);
+    ptx::fenceBarrierInit();
+    for (int q = 0; q < min(pieces, piece_count); ++q) issue(q);
+  }
+  __syncwarp();
+  awaitPreviousKernel();
+
+  const InputRows<T> x(p, reinterpret_cast<uint4*>(ring_shared + layout.normed_rows));
+  RowSums<T, Y, kRows> sums;
+  for (int q = 0; q < piece_count; ++q) {
+    const int slot = q % pieces;
+    ptx::barrierWait(barriers + static_cast<std::uint32_t>(slot * 8), static_cast<std::uint32_t>(q / pieces % 2));
+    const auto* piece = reinterpret_cast<const uint4*>(ring + slot * layout.piece_bytes);
+    const int first = pieceStart(q);
+    const int end = min(first + piece_rounds, (first / rounds.rounds_per_row + 1) * rounds.rounds_per_row);
+    for (int t = first; t < end; ++t) {
+      const int in_round = rounds.chunks - rounds.firstChunk(t);
+      const uint4* round = piece + (t - first) * kRoundChunks;
+      uint4 wv[kSkinnyUnroll];
+#pragma unroll
+      for (int u = 0; u < kSkinnyUnroll; ++u) wv[u] = lane + u * 32 < in_round ? round[lane + u * 32] : make_uint4(0, 0, 0, 0);
+      sums.multiply(p, rounds, t, wv, lane, x.chunks, x.in_shared, x.row_chunks);
+      if (t + 1 == end) {
+        // The piece is refilled only after every lane has used what it read (the copy engine writes it
+        // through the async proxy, hence the fence).
+        __syncwarp();
+        if (lane == 0 && q + pieces < piece_count) {
+          ptx::fenceSharedForAsyncProxy();
+          issue(q + pieces);
+        }
+      }
+      sums.finish(p, rounds, t, lane);
+    }
+  }
+  if (threadIdx.x == 0) prefetchShareL2(p.prefetch_next, blockIdx.x, gridDim.x);
+#else
+  __trap();  // launched only on sm_90 and later (launchSkinny)
+#endif
 }
 
 // Projections with each weight row split into `splits` contiguous pieces (1, 2, 4 or 8) streamed by
@@ -489,40 +619,57 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlo
   for (int r = 0; r < kRows; ++r) {
     if (r >= p.rows) break;
     Y* dst = y + static_cast<std::int64_t>(r) * items + item;
-    const float sum = rowSum(warp, r);
-    if (p.swiglu) {
-      // Both projections rounded to the storage type first, as the unfused path stores them.
-      *dst = fromFloat<Y>(siluTimes(toFloat(fromFloat<T>(sum)), toFloat(fromFloat<T>(rowSum(warp + splits, r)))));
-    } else {
-      *dst = fromFloat<Y>(p.accumulate ? sum + toFloat(*dst) : sum);
-    }
+    storeOutput<T>(p, dst, rowSum(warp, r), p.swiglu ? rowSum(warp + splits, r) : 0.0f);
   }
 }
 
+
 // Launches the instance that `pick` returns for p.rows (the row count is a template bound so that the
-// accumulators stay in registers), with the normalized input rows' shared memory when the RMSNorm is fused.
-template <typename T, typename Pick, typename... Args>
-cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cudaStream_t stream, Args... args) {
-  const std::size_t smem = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
+// accumulators stay in registers) with `shared_bytes` of dynamic shared memory.
+template <typename Pick, typename... Args>
+cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, std::size_t shared_bytes,
+                          cudaStream_t stream, Args... args) {
   const auto kernel = p.rows <= 1   ? pick(std::integral_constant<int, 1>{})
                       : p.rows <= 2 ? pick(std::integral_constant<int, 2>{})
                       : p.rows <= 4 ? pick(std::integral_constant<int, 4>{})
                                     : pick(std::integral_constant<int, kSkinnyLinearMaxRows>{});
-  if (smem > 48 * 1024) {
-    const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (shared_bytes > 48 * 1024) {
+    const cudaError_t status =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes));
     if (status != cudaSuccess) return status;
   }
-  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), smem, stream, p, args...);
+  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), shared_bytes, stream, p, args...);
 }
 
-// The default grid (blocks_per_sm and row_splits 0): plain projections on short blocks with whole rows
+// Pieces per warp of the ring when the caller leaves the grid to the kernel on sm_90 (0: the ring is
+// not the default there).
+constexpr int kDefaultRingPieces = 0;
+constexpr int kDefaultRingPieceRounds = 2;
+
+// The default grid (blocks_per_sm, row_splits and ring_pieces 0): plain projections on short blocks with whole rows
 // (one warp each), fused ones on persistent blocks, kSkinnyBlocksPerSm per SM. Measured on an H200
 // (kernels/cuda/NOTES.md): out and down on whole rows beat every split of them (11.1 against 11.4-20.2
 // and 26.4 against 26.7-29.5 µs), and a fused projection on short blocks pays for each block's RMSNorm.
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
+  const CurrentDevice device = currentDevice();
   const int items = p.swiglu ? p.out / 2 : p.out;
   const bool fused = p.norm_weight != nullptr || p.swiglu;
+  const std::size_t normed_bytes = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
+  const bool grid_chosen = p.blocks_per_sm > 0 || p.row_splits > 0;
+  const int pieces = p.ring_pieces != 0 ? p.ring_pieces : grid_chosen || device.major < 9 ? 0 : kDefaultRingPieces;
+  if (pieces > 0) {
+    const int piece_rounds = p.ring_piece_rounds > 0 ? p.ring_piece_rounds : kDefaultRingPieceRounds;
+    const RingLayout layout(pieces, piece_rounds, p.rows, p.in, static_cast<int>(sizeof(T)), p.norm_weight != nullptr);
+    const bool fits = layout.bytes <= static_cast<std::size_t>(device.shared_per_block);
+    if (device.major >= 9 && fits) {
+      const int blocks = std::min((items + kSkinnyWarps - 1) / kSkinnyWarps, std::max(device.sms, 1));
+      const auto pick = [](auto rows) { return ringLinearKernel<T, Y, decltype(rows)::value>; };
+      return launchForRows(p, pick, dim3(static_cast<unsigned>(blocks)), layout.bytes, stream, pieces, piece_rounds);
+    }
+    // Asked for by name, it must run as asked; as the default it gives way to the grids below.
+    if (p.ring_pieces > 0) return device.major < 9 ? cudaErrorNotSupported : cudaErrorInvalidValue;
+  }
   if (p.blocks_per_sm == 0 && (p.row_splits > 0 || !fused)) {
     const int splits = std::max(p.row_splits, 1);
     const int items_per_block = kSkinnyWarps / splits / (p.swiglu ? 2 : 1);
@@ -531,13 +678,13 @@ cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
       return p.norm_weight != nullptr ? splitRowLinearKernel<T, Y, decltype(rows)::value, true>
                                       : splitRowLinearKernel<T, Y, decltype(rows)::value, false>;
     };
-    return launchForRows<T>(p, pick, grid, stream, splits);
+    return launchForRows(p, pick, grid, normed_bytes, stream, splits);
   }
   const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
   const int one_per_warp = (items + kSkinnyWarps - 1) / kSkinnyWarps;
-  const int sms = std::max(currentDevice().sms, 1);
   const auto pick = [](auto rows) { return skinnyLinearKernel<T, Y, decltype(rows)::value>; };
-  return launchForRows<T>(p, pick, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
+  return launchForRows(p, pick, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * std::max(device.sms, 1)))),
+                       normed_bytes, stream);
 }
 
 bool validPrefetch(const L2Prefetch& prefetch) {
@@ -555,6 +702,8 @@ cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
       (p.swiglu && (p.out % 2 != 0 || p.accumulate || p.y_dtype != p.dtype)) ||
       (p.row_splits != 0 && p.row_splits != 1 && p.row_splits != 2 && p.row_splits != 4 && p.row_splits != 8) ||
       (p.row_splits > 1 && p.blocks_per_sm > 0) || (p.swiglu && p.row_splits == kSkinnyWarps) ||
+      p.ring_pieces < -1 || p.ring_pieces > kSkinnyMaxRingPieces || p.ring_piece_rounds < 0 || p.ring_piece_rounds > 4 ||
+      (p.ring_pieces > 0 && (p.blocks_per_sm > 0 || p.row_splits > 0)) ||
       !validPrefetch(p.prefetch_next)) {
     return cudaErrorInvalidValue;
   }
