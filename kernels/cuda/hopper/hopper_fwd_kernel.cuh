@@ -1,10 +1,8 @@
 // The Hopper flash forward kernel (sm_90a) and its launcher. Included once per (head dim, dtype)
 // instantiation file; nothing here is compiled on its own.
 //
-// Persistent CTAs of three warpgroups walk a list of (query tile, head, batch) work items (L2-sized
-// sections of heads, longest items first in each; see scheduleItem): in rounds of the grid without a
-// mask, claimed from a global counter under a causal one, where item lengths differ and a static
-// assignment cannot follow what each item really costs. Warpgroup 0 is the producer: one thread issues TMA copies of the Q tile and of K/V
+// Persistent CTAs of three warpgroups walk a static list of (query tile, head, batch) work items
+// (L2-sized sections of heads, longest items first in each; see scheduleItem). Warpgroup 0 is the producer: one thread issues TMA copies of the Q tile and of K/V
 // tiles into a ring of shared-memory stages, each completing on an mbarrier, and waits on "empty"
 // mbarriers before reusing a stage. Warpgroups 1 and 2 are consumers, 64 query rows each: S = Q K^T
 // with wgmma reading Q and K from shared memory, the online softmax in registers, O += P V with P
@@ -20,7 +18,6 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -62,17 +59,6 @@ __device__ __forceinline__ int scheduledTile(int round, int tiles) {
   return tile < tiles ? tile : -1;
 }
 
-// The next item a CTA of the dynamic schedule claims (KernelParams::item_counter), or -1 past the end.
-__device__ __forceinline__ int claimTile(const KernelParams& p) {
-  const int tile = static_cast<int>(gridDim.x) + atomicAdd(p.item_counter, 1);
-  return tile < p.tiles ? tile : -1;
-}
-
-// Claim counters of the causal kernels, one set per instantiation file. A launch takes the next slot
-// (zeroed in its stream first), so launches on different streams may overlap, up to kCounterSlots.
-constexpr int kCounterSlots = 64;
-static __device__ int g_item_counters[kCounterSlots];
-
 // Named barriers: 1 + g is consumer g's turn at the tensor cores, 3 + g its epilogue.
 constexpr int kTurnBarrier = 1;
 constexpr int kEpilogueBarrier = 3;
@@ -101,10 +87,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto k_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (kStages + stage)); };
   const auto v_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (2 * kStages + stage)); };
   const auto v_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (3 * kStages + stage)); };
-  // Dynamic schedule: the item the producer claimed, written before its q_full arrival (release) and
-  // read after the consumers' q_full wait (acquire); rewritten only once q_empty says both have read it.
-  const std::uint32_t item_slot = barriers + static_cast<std::uint32_t>(16 + 8 * 4 * kStages);
-  constexpr bool kDynamic = kCausal;
 
   const int thread = static_cast<int>(threadIdx.x);
   // Read from lane 0, so the compiler knows it is the same in every lane of the warp: what is derived
@@ -139,14 +121,19 @@ __global__ void __launch_bounds__(kThreads, 1)
     prefetchTensorMap(o_map);
     std::uint32_t q_phase = 0;
     RingPosition<kStages> kv;
-    // Q and then the item's K/V tiles from the last down; an item without keys loads nothing.
-    const auto load_item = [&](const WorkItem& w) {
+    for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
+      const int tile = scheduledTile(round, p.tiles);
+      if (tile < 0) continue;
+      const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
+      if (w.n_tiles == 0) continue;
       const int head_kv = w.head / p.group;
+      barrierWait(q_empty, q_phase ^ 1u);
       barrierArriveExpectBytes(q_full, Traits::kQBytes);
       for (int c = 0; c < Traits::kChunks; ++c) {
         tmaLoad(q_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes), q_map, q_full, c * 64, w.m0, w.head,
                 w.batch);
       }
+      q_phase ^= 1u;
       for (int n = w.n_tiles - 1; n >= 0; --n, kv.advance()) {
         const int stage = kv.stage;
         const std::uint32_t parity = kv.phase ^ 1u;
@@ -162,37 +149,6 @@ __global__ void __launch_bounds__(kThreads, 1)
           tmaLoad(v_smem(stage) + static_cast<std::uint32_t>(c * Traits::kKvChunkBytes), v_map, v_full(stage), c * 64,
                   n * kBlockN, head_kv, w.batch);
         }
-      }
-    };
-    if constexpr (kDynamic) {
-      // Every item, and the end (-1), goes through the Q handshake, so the consumers learn which it is.
-      // The next item is claimed once this one's K/V copies are issued: the claim's round trip overlaps
-      // the wait for Q's release, and the CTA commits to an item only when it is nearly ready for it.
-      for (int tile = static_cast<int>(blockIdx.x) < p.tiles ? static_cast<int>(blockIdx.x) : -1;;) {
-        barrierWait(q_empty, q_phase ^ 1u);
-        q_phase ^= 1u;
-        storeShared(item_slot, tile);
-        if (tile < 0) {
-          barrierArrive(q_full);
-          break;
-        }
-        const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
-        if (w.n_tiles == 0) {
-          barrierArrive(q_full);
-        } else {
-          load_item(w);
-        }
-        tile = claimTile(p);
-      }
-    } else {
-      for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
-        const int tile = scheduledTile(round, p.tiles);
-        if (tile < 0) continue;
-        const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
-        if (w.n_tiles == 0) continue;
-        barrierWait(q_empty, q_phase ^ 1u);
-        q_phase ^= 1u;
-        load_item(w);
       }
     }
     return;
@@ -326,26 +282,28 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  // No row of this item sees a key (causal, Nq > Nk): O = 0 and LSE = -inf, written directly.
-  const auto write_empty_item = [&](const WorkItem& w) {
-    Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
-    float* const lse = p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int row = w.m0 + tile_row0 + 8 * h;
-      if (row >= p.seq_q) continue;
-      for (int col = 2 * (lane % 4); col < kHeadDim; col += 8) {
-        *reinterpret_cast<std::uint32_t*>(o_global + row * p.o_row_stride + col) = 0u;
-      }
-      if (lse != nullptr && lane % 4 == 0) lse[row] = -INFINITY;
-    }
-  };
-
   std::uint32_t q_phase = 0;
   RingPosition<kStages> kv;
-  // One item with keys, its Q already in shared memory (q_full waited for).
-  const auto compute_item = [&](const WorkItem& w) {
+  for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
+    const int tile = scheduledTile(round, p.tiles);
+    if (tile < 0) continue;
+    const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
+    Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
     float* const lse = p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
+    if (w.n_tiles == 0) {
+      // No row of this tile sees a key (causal, Nq > Nk): O = 0 and LSE = -inf, written directly.
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = w.m0 + tile_row0 + 8 * h;
+        if (row >= p.seq_q) continue;
+        for (int col = 2 * (lane % 4); col < kHeadDim; col += 8) {
+          *reinterpret_cast<std::uint32_t*>(o_global + row * p.o_row_stride + col) = 0u;
+        }
+        if (lse != nullptr && lane % 4 == 0) lse[row] = -INFINITY;
+      }
+      continue;
+    }
+
 #pragma unroll
     for (int i = 0; i < kHeadDim / 2; ++i) acc_o[i] = 0.0f;
 #pragma unroll
@@ -353,6 +311,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       row_max[h] = -INFINITY;
       row_sum[h] = 0.0f;
     }
+    barrierWait(q_full, q_phase);
+    q_phase ^= 1u;
 
     // First key tile: S only.
     barrierWait(k_full(kv.stage), kv.phase);
@@ -447,40 +407,6 @@ __global__ void __launch_bounds__(kThreads, 1)
         barrierArrive(q_empty);
       }
     }
-  };
-
-  if constexpr (kDynamic) {
-    for (;;) {
-      barrierWait(q_full, q_phase);
-      q_phase ^= 1u;
-      const int tile = loadShared(item_slot);
-      if (tile < 0) break;
-      const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
-      if (w.n_tiles > 0) {
-        compute_item(w);
-        continue;
-      }
-      write_empty_item(w);
-      // The slot is read: Q's release, with the arrivals compute_item would have made.
-      if constexpr (Traits::kSeparateO) {
-        release(q_empty);
-      } else if (thread_in_group == 0) {
-        barrierArrive(q_empty);
-      }
-    }
-  } else {
-    for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
-      const int tile = scheduledTile(round, p.tiles);
-      if (tile < 0) continue;
-      const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
-      if (w.n_tiles == 0) {
-        write_empty_item(w);
-        continue;
-      }
-      barrierWait(q_full, q_phase);
-      q_phase ^= 1u;
-      compute_item(w);
-    }
   }
   if (thread_in_group == 0) tmaStoreWaitAll();
 #endif
@@ -508,19 +434,7 @@ cudaError_t launchHopperForward(const AttentionParams& params, int multiprocesso
   }
   const int tiles = (params.seq_q + kBlockM - 1) / kBlockM * params.heads_q * params.batch;
   const int grid = tiles < multiprocessors ? tiles : multiprocessors;
-  KernelParams p = kernelParams(params, kBlockM, Traits::kBlockN, l2_bytes, grid);
-  if constexpr (kCausal) {
-    static std::atomic<unsigned> launches{0};
-    int* counters = nullptr;
-    if (const cudaError_t status = cudaGetSymbolAddress(reinterpret_cast<void**>(&counters), g_item_counters);
-        status != cudaSuccess) {
-      return status;
-    }
-    p.item_counter = counters + launches.fetch_add(1, std::memory_order_relaxed) % kCounterSlots;
-    if (const cudaError_t status = cudaMemsetAsync(p.item_counter, 0, sizeof(int), stream); status != cudaSuccess) {
-      return status;
-    }
-  }
+  const KernelParams p = kernelParams(params, kBlockM, Traits::kBlockN, l2_bytes, grid);
   kernel<<<grid, kThreads, Traits::kSharedBytes, stream>>>(maps.q, maps.k, maps.v, maps.o, p);
   return cudaGetLastError();
 }

@@ -23,14 +23,9 @@ struct KernelParams {
   int tiles = 0;          // work items: m_blocks x heads_q x batch
   int section_heads = 0;  // (batch, head) pairs per L2 section of the schedule (see scheduleItem)
   float softmax_scale = 1.0f;
-  // Causal kernels claim their items at run time: CTA c starts with item c, then each producer takes
-  // item gridDim.x + atomicAdd(item_counter, 1) whenever its CTA is about to need one, until past the
-  // end. The counter is zeroed in the launch's stream right before the kernel (the launcher's job).
-  int* item_counter = nullptr;
 };
 
-// Work item `tile` of the schedule (its order; causal kernels claim the items in this order at run
-// time, the others take them in rounds of the grid, see roundSlot). The (batch, head) pairs are cut into sections of
+// Work item `tile` of the static schedule. The (batch, head) pairs are cut into sections of
 // section_heads whose K/V fit about half the L2; sections run one after the other, and within one the
 // query tiles go from the last (the longest under a causal mask) to the first, the heads of a query
 // tile next to each other. So the CTAs in flight share the K/V of a few heads (L2 hits instead of HBM

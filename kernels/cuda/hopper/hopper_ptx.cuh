@@ -43,18 +43,6 @@ __device__ __forceinline__ void barrierWait(std::uint32_t barrier, std::uint32_t
   } while (done == 0);
 }
 
-// ---- plain shared-memory words (the work item the producer hands to the consumers) -----------------
-
-__device__ __forceinline__ void storeShared(std::uint32_t address, int value) {
-  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(address), "r"(value) : "memory");
-}
-
-__device__ __forceinline__ int loadShared(std::uint32_t address) {
-  int value = 0;
-  asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(value) : "r"(address) : "memory");
-  return value;
-}
-
 // ---- TMA: bulk tensor copies (4-d maps: head-dim chunk, row, head, batch) ------------------------
 
 __device__ __forceinline__ void tmaLoad(std::uint32_t destination, const CUtensorMap& map, std::uint32_t barrier,

@@ -14,9 +14,8 @@ inline constexpr int kConsumerGroups = 2;
 inline constexpr int kThreads = 128 * (1 + kConsumerGroups);
 inline constexpr std::size_t kSharedLimit = 227 * 1024;  // sm_90 opt-in maximum per block
 
-// Shared memory: Q tile, optional separate O tile, kStages x (K tile, V tile), the mbarriers, the
-// work item handed from the producer to the consumers (8 bytes) and 1 KB of slack to align the base
-// to the 1024-byte period of the 128-byte swizzle.
+// Shared memory: Q tile, optional separate O tile, kStages x (K tile, V tile), the mbarriers and
+// 1 KB of slack to align the base to the 1024-byte period of the 128-byte swizzle.
 struct HopperTile {
   int head_dim = 0;
   int rows = kBlockM;
@@ -24,7 +23,7 @@ struct HopperTile {
   int stages = 0;  // K/V pipeline depth
   constexpr std::size_t qBytes() const { return std::size_t(rows) * head_dim * 2; }
   constexpr std::size_t kvBytes() const { return std::size_t(cols) * head_dim * 2; }
-  constexpr std::size_t barrierBytes() const { return std::size_t(8) * (2 + 4 * stages) + 8; }
+  constexpr std::size_t barrierBytes() const { return std::size_t(8) * (2 + 4 * stages); }
   constexpr std::size_t baseBytes() const { return 1024 + qBytes() + 2 * stages * kvBytes() + barrierBytes(); }
   // O gets its own buffer where it fits, so the next tile's Q can load during the epilogue;
   // otherwise O is staged in Q's buffer once every S = Q K^T of the tile has finished.
