@@ -48,6 +48,7 @@
 #                  CUTLASS), SUSTAIN_PASSES passes (default 1) over SUSTAIN_GROUPS / SUSTAIN_LENGTHS
 #                  (default: the groups and lengths above)
 #   SANITIZERS=0   the Hopper tests without compute-sanitizer (a kernel that did not change)
+#   FAMILIES       the harness's flash families in the burst round (default "hopper sm80")
 #   QUICK=1        a follow-up run: leaves out PyTorch's FA2 backend (never the best peer), the standard
 #                  baseline and the Nsight Compute points other than N = 8192 non-causal
 #   SHAPE_GROUPS   the shape groups to time (default: all of hd128_fp16 hd128_bf16_gqa hd64 hd256)
@@ -165,7 +166,7 @@ other_timing() {  # harness
   fi
 }
 log_dir=$out
-families=(hopper sm80)
+read -r -a families <<<"${FAMILIES:-hopper sm80}"
 torch_backends=(torch-cudnn torch-flash)
 [ "${QUICK:-0}" = 1 ] && torch_backends=(torch-cudnn)
 passes=${PASSES:-3}
