@@ -9,7 +9,15 @@ torch_sdpa_peers.py: each schedule the example instantiates for the head dim (co
 plain TMA), then the best of them.
 
 The example fills Q, K and V itself (fp16, B H N D layout, LSE written), runs each kernel once, then
-times --iterations back-to-back launches with CUDA events and reports the mean. TFLOP/s here is
+times --iterations back-to-back launches with CUDA events and reports the mean (no result check unless
+asked with --verify, which `run` does not pass). Card state: `run` sleeps --idle-ms (default 250, as
+attnbench's kernel harness) before each process, so the first schedule's timed burst starts after an
+idle gap, its context set-up, its input fill and one warm-up launch, like every other program's in the
+Hopper study. The example runs its schedules one after the other in one process and cannot be told to
+pause, so each later schedule starts right after the previous one's burst (a few ms of the same work);
+each record says which schedule ran before it. --sustain-ms sets the iterations by attnbench's
+harness rule instead (that many ms of work at a nominal 600 TFLOP/s, at least --iterations): the
+clock settles and the order of the schedules stops mattering. TFLOP/s here is
 attnbench's rule, 4 B H Nq Nk D (halved when causal), over that mean; the example's own figure uses
 the same rule. The example has fp16 kernels only (its runner fixes the element type), so there is no
 bf16 point.
@@ -19,6 +27,7 @@ bf16 point.
 """
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -38,6 +47,8 @@ NVCC_FLAGS = ["-O3", "-DNDEBUG", "-std=c++17", "--expt-relaxed-constexpr", "--us
 # "[--] tma ws cooperative 128x128x128   : 612.3 TFLOPS/s" then, with --verbose, "t=1.23ms, smem=...b"
 RESULT = re.compile(r"^\s*\[(?:OK|--|FAIL)\]\s*(?P<name>.*?)\s*:\s*(?P<tflops>[-+0-9.eE]+|inf|nan)\s+TFLOPS/s")
 RUNTIME = re.compile(r"^\s*t=(?P<ms>[-+0-9.eE]+)ms")
+# attnbench's kernel harness rule for --sustain-ms: launches for that many ms of work at 600 TFLOP/s.
+NOMINAL_FLOPS_PER_MS = 600e9
 
 
 def fail(message):
@@ -81,10 +92,12 @@ def build(args):
                           "seconds": round(time.monotonic() - started, 1)}), flush=True)
 
 
-def run_shape(args, n, causal):
-    """Runs the example at one shape; returns [(schedule, ms)] in the order it printed them."""
+def run_shape(args, n, causal, iterations):
+    """Runs the example at one shape after the idle gap; returns [(schedule, ms)] in the order it printed
+    them (the order it ran them)."""
     command = [args.binary, "--b=1", f"--h={args.heads}", f"--q={n}", f"--k={n}", f"--d={args.dim}",
-               f"--mask={'causal' if causal else 'no'}", f"--iterations={args.iterations}", "--verbose"]
+               f"--mask={'causal' if causal else 'no'}", f"--iterations={iterations}", "--verbose"]
+    time.sleep(args.idle_ms / 1000.0)  # the device is idle: the previous process has exited
     completed = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
     results = []
     for line in completed.stdout.splitlines():
@@ -105,16 +118,21 @@ def run(args):
     for n in args.seq:
         for causal in causal_values:
             flops = 4.0 * args.heads * n * n * args.dim * (0.5 if causal else 1.0)
+            iterations = args.iterations
+            if args.sustain_ms > 0:
+                iterations = max(iterations, math.ceil(args.sustain_ms * NOMINAL_FLOPS_PER_MS / flops))
             base = {"event": "peer", "seq_len": n, "causal": causal, "batch": 1, "heads": args.heads,
                     "kv_heads": args.heads, "head_dim": args.dim, "dtype": "fp16",
-                    "timing": f"mean of {args.iterations}"}
+                    "timing": f"mean of {iterations}", "idle_ms": args.idle_ms}
             try:
-                schedules, problem = run_shape(args, n, causal)
+                schedules, problem = run_shape(args, n, causal, iterations)
             except subprocess.TimeoutExpired:
                 schedules, problem = [], f"timed out after {args.timeout} s"
+            before = "idle gap"
             for name, ms in schedules:
-                print(json.dumps({**base, "backend": "cutlass-ex88", "schedule": name, "status": "ok",
-                                  "mean_ms": ms, "tflops": flops / ms / 1e9}), flush=True)
+                print(json.dumps({**base, "backend": "cutlass-ex88", "schedule": name, "after": before,
+                                  "status": "ok", "mean_ms": ms, "tflops": flops / ms / 1e9}), flush=True)
+                before = name
             if schedules:
                 name, ms = min(schedules, key=lambda item: item[1])
                 print(json.dumps({**base, "backend": "cutlass-ex88-best", "schedule": name, "status": "ok",
@@ -138,6 +156,11 @@ def main():
     run_parser.add_argument("--dim", type=int, default=128, choices=[32, 64, 128, 256])
     run_parser.add_argument("--causal", choices=["no", "yes", "both"], default="both")
     run_parser.add_argument("--iterations", type=int, default=20, help="timed launches per kernel (mean)")
+    run_parser.add_argument("--idle-ms", type=float, default=250.0,
+                            help="idle device time before each process (one per shape; 0: none)")
+    run_parser.add_argument("--sustain-ms", type=float, default=0.0,
+                            help="iterations for this many ms of work at a nominal 600 TFLOP/s, if more than "
+                                 "--iterations (settled clocks; 0: off)")
     run_parser.add_argument("--timeout", type=float, default=120.0, help="seconds per shape")
     args = parser.parse_args()
     if args.command == "build":
@@ -145,6 +168,8 @@ def main():
     else:
         if min(args.seq) < 1 or args.heads < 1 or args.iterations < 1:
             fail("--seq, --heads and --iterations must be positive")
+        if args.idle_ms < 0 or args.sustain_ms < 0:
+            fail("--idle-ms and --sustain-ms must not be negative")
         run(args)
 
 

@@ -19,12 +19,14 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_support.cuh"
@@ -48,12 +50,29 @@ struct Timing {
   cudaError_t error = cudaSuccess;
 };
 
-// Warm-up (single launches: the first loads the module and builds what the kernel caches), then as many
-// timed samples as fit `budget_ms` (between 3 and max_reps, or max_reps if fewer); median of the events.
-// A sample is `launches` back-to-back launches between two events (divided out), which keeps the
-// host's per-launch work out of the figure once the queue runs ahead of the device.
+// Waits until the device has nothing left to run, then sleeps `idle_ms` on the host: the card state every
+// timed burst starts from.
+void idleGap(int idle_ms) {
+  if (idle_ms <= 0) return;
+  static_cast<void>(cudaDeviceSynchronize());
+  std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms));
+}
+
+// Launches per timed sample: `launches`, or with `sustain_ms` > 0 as many as that many milliseconds of
+// `flops` take at a nominal 600 TFLOP/s, if more (the peer scripts apply the same rule).
+int launchesPerSample(int launches, double sustain_ms, double flops) {
+  constexpr double kNominalFlopsPerMs = 600e9;
+  if (sustain_ms <= 0.0) return launches;
+  return std::max(launches, static_cast<int>(std::ceil(sustain_ms * kNominalFlopsPerMs / flops)));
+}
+
+// An idle gap (idleGap), the warm-up (single launches: the first loads the module and builds what the
+// kernel caches), then as many timed samples as fit `budget_ms` (between 3 and max_reps, or max_reps if
+// fewer), each after its own idle gap but the one right after the warm-up; median of the events. A sample
+// is `launches` back-to-back launches between two events (divided out), which keeps the host's
+// per-launch work out of the figure once the queue runs ahead of the device.
 template <class Launch>
-Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms, int launches) {
+Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms, int launches, int idle_ms) {
   Timing timing;
   cudaEvent_t start = nullptr;
   cudaEvent_t stop = nullptr;
@@ -62,6 +81,7 @@ Timing timeKernel(Launch&& launch, int warmup, int max_reps, double budget_ms, i
   std::vector<float> samples;
   for (int i = 0; i < warmup + max_reps; ++i) {
     const int sample_launches = i < warmup ? 1 : launches;
+    if (i == 0 || i > warmup) idleGap(idle_ms);
     cudaEventRecord(start);
     for (int l = 0; l < sample_launches && timing.error == cudaSuccess; ++l) timing.error = launch();
     cudaEventRecord(stop);
@@ -146,6 +166,8 @@ int main(int argc, char** argv) {
   bool cudnn = true;
   bool cudnn_lse = false;
   int launches = 1;
+  int idle_ms = 250;
+  double sustain_ms = 0.0;
   int check_max_n = 4096;
   int rounds = 1;
   int rotation = 0;
@@ -167,6 +189,11 @@ int main(int argc, char** argv) {
   app.add_flag("!--no-cudnn", cudnn, "skip cuDNN's SDPA");
   app.add_flag("--cudnn-lse", cudnn_lse, "let cuDNN also write the LSE (off: what inference pays)");
   app.add_option("--launches", launches, "back-to-back launches per timed sample")->check(CLI::PositiveNumber);
+  app.add_option("--idle-ms", idle_ms, "idle device time before every timed sample (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--sustain-ms", sustain_ms,
+                 "make each sample this many ms of work at a nominal 600 TFLOP/s (settled clocks; 0: off)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--check-max-n", check_max_n, "compare flash with standard up to this length");
   app.add_option("--rounds", rounds, "time each point this many times, the kernels' order rotated each round; "
                  "every kernel reports its best round")
@@ -219,6 +246,12 @@ int main(int argc, char** argv) {
 
   std::printf("order: %d round(s) per point, rotated per round and point from %d; best round per kernel\n", rounds,
               rotation);
+  if (sustain_ms > 0.0) {
+    std::printf("card state: %d ms idle before every timed sample; samples of %.0f ms of work at 600 TFLOP/s\n",
+                idle_ms, sustain_ms);
+  } else {
+    std::printf("card state: %d ms idle before every timed sample; samples of %d launch(es)\n", idle_ms, launches);
+  }
   int point_index = 0;
   std::printf("%-5s %-6s %6s %-20s %10s %10s %9s %10s\n", "dtype", "causal", "N", "kernel", "median_ms", "min_ms",
               "TFLOP/s", "max|f-s|");
@@ -352,7 +385,8 @@ int main(int argc, char** argv) {
             if (c.failed) continue;
             // Poisoned, so a kernel that leaves elements unwritten shows up in its difference.
             if (c.flash) CHECK_CUDA(cudaMemset(o_flash, 0xff, out_count * 2));
-            const Timing t = timeKernel(c.launch, warmup, max_reps, budget_ms, launches);
+            const Timing t = timeKernel(c.launch, warmup, max_reps, budget_ms,
+                                        launchesPerSample(launches, sustain_ms, flops), idle_ms);
             if (t.error != cudaSuccess) {
               std::printf("%s failed: %s %s\n", c.name.c_str(), cudaGetErrorString(t.error),
                           c.detail != nullptr ? c.detail->c_str() : "");

@@ -7,6 +7,13 @@
 # kernel's ratio to the best peer per point (hopper_peers_table.py); last, Nsight Compute counters of
 # the Hopper kernel at N = 8192 and 16384 (and of CUTLASS at 8192). Logs go to OUT_DIR.
 #
+# Card state: a burst of 20 launches lasts 1-150 ms, short against the card's power management, so it
+# runs at the clock the previous work left (at causal hd128 points one binary moved 8-11 % with what ran
+# before it). So every program starts every timed burst from the same state, an idle device for IDLE_MS
+# (the harness's --idle-ms, the PyTorch peer's --idle-ms, and a sleep before each process of CUTLASS's
+# example 88, whose schedules then run one after the other: see cutlass_fmha_peer.py), followed by one
+# warm-up launch. SUSTAIN_MS adds a sustained round: every sample that many ms of work (clocks settled).
+#
 # Order: on a power-bound card a kernel timed right after another one runs on a card that one has
 # heated, so no kernel may always come after the same one. Each shape group is timed in PASSES passes
 # (default 3); pass p runs the group's programs (the harness, the baseline harness, PyTorch, CUTLASS)
@@ -14,13 +21,12 @@
 # by point (--rotation). Every kernel and peer is thus timed once per pass, after a different
 # neighbour each time, and the table keeps each one's best pass (hopper_peers_table.py).
 #
-# A/B of kernel versions: compare the columns of programs run the same way. The harness times its
-# Hopper kernel interleaved with the mma.sync and cudnn kernels at each point (after a slower, cooler
-# kernel), while the baseline and alternative harnesses, like the peers, run their points back to back
-# in their own process; at causal hd128 points that alone moved one binary by 8-11 % against the
-# baseline between two runs (NOTES.md, Hopper, "Item boundaries (19:35 / 19:42 UTC runs)"). So this
-# tree's harness is also timed the baseline's way (column "self"), and the table's A/B lines divide
-# self and the alternatives by the baseline.
+# A/B of kernel versions: the harness times its Hopper kernel interleaved with the mma.sync and cudnn
+# kernels at each point, the baseline and alternative harnesses (like the peers) run their points back
+# to back in their own process. Without idle gaps that alone moved one binary by 8-11 % at causal hd128
+# points (NOTES.md, Hopper, "Item boundaries, second round"). So this tree's harness is also timed the
+# baseline's way (column "self": with the idle gaps it should agree with the harness column, which
+# checks them), and the table's A/B lines divide self and the alternatives by the baseline.
 #
 #   kernels/cuda/bench/hopper_check.sh OUT_DIR [extra cmake args...]
 #
@@ -34,10 +40,20 @@
 #   ALT_HARNESS    further harnesses built beforehand (say, a change without its last step), space-separated,
 #                  each timed like the baseline: columns alt, alt2, alt3, ... in the table
 #   PASSES         passes over every shape group, each in a rotated order (default 3)
+#   IDLE_MS        idle device time before every timed burst of every program (default 250)
+#   IDLE_SWEEP=1   first, the Hopper kernel alone at hd128 fp16 causal N = 16384 after idle gaps of
+#                  0 / 100 / 250 / 1000 ms: how long a gap the burst figure needs
+#   SUSTAIN_MS     also a sustained round (logs under OUT_DIR/sustained, its own table): every sample
+#                  that many ms of work at a nominal 600 TFLOP/s (harness Hopper + cudnn, PyTorch,
+#                  CUTLASS), SUSTAIN_PASSES passes (default 1) over SUSTAIN_GROUPS / SUSTAIN_LENGTHS
+#                  (default: the groups and lengths above)
+#   SANITIZERS=0   the Hopper tests without compute-sanitizer (a kernel that did not change)
+#   FAMILIES       the harness's flash families in the burst round (default "hopper sm80")
 #   QUICK=1        a follow-up run: leaves out PyTorch's FA2 backend (never the best peer), the standard
 #                  baseline and the Nsight Compute points other than N = 8192 non-causal
 #   SHAPE_GROUPS   the shape groups to time (default: all of hd128_fp16 hd128_bf16_gqa hd64 hd256)
 #   LENGTHS        sequence lengths for every group timed (default: each group's own list)
+#   LENGTHS_<group>, PASSES_<group>   the same for one group of the burst round (LENGTHS_hd64="4096 8192")
 #   PROFILE=0      no sustained clock/power samples and no Nsight Compute (a short run)
 #   CUDNN_ROOT     the cudnn-frontend and cuDNN headers for attnbench's cudnn kernel (else .deps/cudnn);
 #                  libcudnn itself is PyTorch's copy, found below
@@ -121,6 +137,7 @@ tests_and_sanitizers() {
   timeout 150 "$hopper_tests" >"$out/hopper_tests.log" 2>&1; echo "rc=$?" >>"$out/hopper_tests.log"
   grep -E "^\[  (PASSED|FAILED) |tests ran|rc=" "$out/hopper_tests.log" | head -40
 
+  [ "${SANITIZERS:-1}" = 0 ] && return 0
   small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*'
   small+=':Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*:Shapes/*hopper_fp16_d128_auto_causal_q257_k257*'
   for tool in memcheck racecheck; do
@@ -136,8 +153,20 @@ tests_and_sanitizers() {
 # 20 back-to-back launches (one sample; the passes give each its best of PASSES). Back to back, the
 # host's per-call work (PyTorch's dispatch, the tensor maps) stays off the device's time line, which
 # matters at N <= 2K where a kernel takes 30-120 us.
-timing=(--warmup 1 --reps 1 --launches 20)
-torch_timing=(--warmup 1 --reps 1 --burst 20)
+idle_ms=${IDLE_MS:-250}
+timing=(--warmup 1 --reps 1 --launches 20 --idle-ms "$idle_ms")
+torch_timing=(--warmup 1 --reps 1 --burst 20 --idle-ms "$idle_ms")
+cutlass_timing=(--iterations 20 --idle-ms "$idle_ms")
+# A harness of another tree gets the idle gaps if it has them (older ones: none, said in the log).
+other_timing() {  # harness
+  if "$1" --help 2>/dev/null | grep -q -- --idle-ms; then
+    echo "${timing[@]}"
+  else
+    echo "--warmup 1 --reps 1 --launches 20"
+  fi
+}
+log_dir=$out
+read -r -a families <<<"${FAMILIES:-hopper sm80}"
 torch_backends=(torch-cudnn torch-flash)
 [ "${QUICK:-0}" = 1 ] && torch_backends=(torch-cudnn)
 passes=${PASSES:-3}
@@ -147,45 +176,63 @@ shape_group() {
   local name=$1 dtype=$2 dim=$3 heads=$4 kv_heads=$5
   shift 5
   case " ${SHAPE_GROUPS:-$name} " in *" $name "*) ;; *) return 0 ;; esac
-  local lengths=("$@")
+  local lengths=("$@") group_lengths="LENGTHS_$name" group_passes="PASSES_$name" passes=$passes
   [ -n "${LENGTHS:-}" ] && read -r -a lengths <<<"$LENGTHS"
+  if [ "$log_dir" = "$out" ]; then  # the burst round's per-group choices
+    [ -n "${!group_lengths:-}" ] && read -r -a lengths <<<"${!group_lengths}"
+    passes=${!group_passes:-$passes}
+  fi
   local shape=(--dim "$dim" --heads "$heads" --kv-heads "$kv_heads" --dtype "$dtype" --seq "${lengths[@]}")
-  local programs=(harness torch self)
-  [ -n "$base_bench" ] && programs+=(base)
-  programs+=("${alt_names[@]}")
+  local programs=(harness torch)
+  if [ "$log_dir" = "$out" ]; then  # the other builds in the burst round only
+    programs+=(self)
+    [ -n "$base_bench" ] && programs+=(base)
+    programs+=("${alt_names[@]}")
+  fi
   # Example 88 runs fp16 with as many K/V heads as query heads only.
   [ -n "${CUTLASS_FMHA:-}" ] && [ "$dtype" = fp16 ] && [ "$kv_heads" = "$heads" ] && programs+=(cutlass)
   local pass i program
   for ((pass = 0; pass < passes; ++pass)); do
     for ((i = 0; i < ${#programs[@]}; ++i)); do
       program=${programs[$(((i + pass) % ${#programs[@]}))]}
-      step "$name pass $pass: $program"
+      step "$name pass $pass: $program${log_dir#$out}"
       case $program in
         harness)
-          timeout 120 "$bench" --no-standard "${timing[@]}" --rotation "$pass" "${shape[@]}" --family hopper sm80 \
-            --tiles auto >"$out/bench_$name.p$pass.log" 2>&1 ;;
+          timeout 150 "$bench" --no-standard "${timing[@]}" --rotation "$pass" "${shape[@]}" --family "${families[@]}" \
+            --tiles auto >"$log_dir/bench_$name.p$pass.log" 2>&1 ;;
         self | base | alt*)  # the Hopper kernel alone, in its own process; of another tree: only the options
-                             # every version has (older ones warm up with --launches launches instead of
-                             # one: a longer warm-up on a power-bound card)
+                             # that version has (other_timing)
           local other=$bench
           [ "$program" = base ] && other=$base_bench
           [ "$program" != self ] && [ "$program" != base ] && other=${alt_benches[$program]}
-          timeout 60 "$other" --no-standard --no-cudnn "${timing[@]}" "${shape[@]}" --family hopper --tiles auto \
-            >"$out/${program}_$name.p$pass.log" 2>&1 ;;
+          # shellcheck disable=SC2046  # the options, one word each
+          timeout 60 "$other" --no-standard --no-cudnn $(other_timing "$other") "${shape[@]}" --family hopper \
+            --tiles auto >"$log_dir/${program}_$name.p$pass.log" 2>&1 ;;
         torch)
-          timeout 90 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" \
-            "${torch_timing[@]}" "${shape[@]}" >"$out/torch_$name.p$pass.jsonl" 2>&1 ;;
+          timeout 120 python3 "$root/benchmarks/torch_sdpa_peers.py" --backends "${torch_backends[@]}" \
+            "${torch_timing[@]}" "${shape[@]}" >"$log_dir/torch_$name.p$pass.jsonl" 2>&1 ;;
         cutlass)
-          timeout 120 python3 "$root/benchmarks/cutlass_fmha_peer.py" run "$CUTLASS_FMHA" --dim "$dim" \
-            --heads "$heads" --seq "${lengths[@]}" >"$out/cutlass_$name.p$pass.jsonl" 2>&1 ;;
+          timeout 150 python3 "$root/benchmarks/cutlass_fmha_peer.py" run "$CUTLASS_FMHA" "${cutlass_timing[@]}" \
+            --dim "$dim" --heads "$heads" --seq "${lengths[@]}" >"$log_dir/cutlass_$name.p$pass.jsonl" 2>&1 ;;
       esac
     done
   done
 }
-shape_group hd128_fp16 fp16 128 32 32 1024 2048 4096 8192 16384 32768
-shape_group hd128_bf16_gqa bf16 128 32 8 4096 8192 16384 32768
-shape_group hd64 fp16 64 16 16 2048 4096 8192 16384
-shape_group hd256 fp16 256 8 8 2048 4096 8192 16384
+all_groups() {
+  shape_group hd128_fp16 fp16 128 32 32 1024 2048 4096 8192 16384 32768
+  shape_group hd128_bf16_gqa bf16 128 32 8 4096 8192 16384 32768
+  shape_group hd64 fp16 64 16 16 2048 4096 8192 16384
+  shape_group hd256 fp16 256 8 8 2048 4096 8192 16384
+}
+if [ "${IDLE_SWEEP:-0}" = 1 ]; then
+  for gap in 0 100 250 1000; do
+    step "idle sweep: Hopper alone, hd128 fp16 causal N=16384, ${gap} ms idle before each of 3 samples"
+    timeout 60 "$bench" --no-standard --no-cudnn --warmup 1 --reps 3 --launches 20 --idle-ms "$gap" --dim 128 \
+      --heads 32 --seq 16384 --dtype fp16 --causal yes --family hopper --tiles auto >"$out/idle_sweep_$gap.log" 2>&1
+    grep -E "^fp16" "$out/idle_sweep_$gap.log"
+  done
+fi
+all_groups
 for d in 64 128 256; do
   [ "${QUICK:-0}" = 1 ] && break
   step "standard vs Hopper, head dim $d"
@@ -232,6 +279,22 @@ fi
 
 step "table"
 python3 "$root/kernels/cuda/bench/hopper_peers_table.py" "$out" | tee "$out/table.txt"
+if [ -n "${SUSTAIN_MS:-}" ]; then
+  # Sustained round: the Hopper kernel beside cudnn in the harness, PyTorch and CUTLASS, each sample
+  # SUSTAIN_MS of work after the idle gap (the mma.sync family and the other builds are left out).
+  log_dir=$out/sustained
+  mkdir -p "$log_dir"
+  timing=(--warmup 1 --reps 1 --launches 20 --idle-ms "$idle_ms" --sustain-ms "$SUSTAIN_MS")
+  torch_timing=(--warmup 1 --reps 1 --burst 20 --idle-ms "$idle_ms" --sustain-ms "$SUSTAIN_MS")
+  cutlass_timing=(--iterations 20 --idle-ms "$idle_ms" --sustain-ms "$SUSTAIN_MS")
+  families=(hopper)
+  passes=${SUSTAIN_PASSES:-1}
+  SHAPE_GROUPS=${SUSTAIN_GROUPS:-${SHAPE_GROUPS:-hd128_fp16 hd128_bf16_gqa hd64 hd256}}
+  LENGTHS=${SUSTAIN_LENGTHS:-${LENGTHS:-}}
+  all_groups
+  step "table, sustained"
+  python3 "$root/kernels/cuda/bench/hopper_peers_table.py" "$log_dir" | tee "$out/table_sustained.txt"
+fi
 [ "$profile" = 0 ] && { step done; exit 0; }
 
 # Nsight Compute: the first launch at each point, at the clock the card picks (power-bound here), with
