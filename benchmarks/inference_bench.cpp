@@ -139,8 +139,6 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
 
   int blocks_per_sm = 0;  // the projections' grid (0: the kernel's default)
   int row_splits = 0;     // warps per weight row on short blocks, for the fused projections too (0: the kernel's grids)
-  int ring_pieces = 0;    // > 0: every projection through the shared-memory ring of that many pieces per warp...
-  int ring_piece_rounds = 0;  // ...of that many 4 KiB rounds
   std::size_t next_head_bytes = 0;  // of the next projection's weights, prefetched into L2 by a projection's blocks
   const auto project = [&](cudaStream_t stream, const Shape& s, const void* x, const void* w, void* y, DType y_dtype,
                            bool accumulate, const void* norm_weight, bool swiglu, const void* next_w = nullptr,
@@ -161,8 +159,6 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     p.dtype = dtype;
     p.blocks_per_sm = blocks_per_sm;
     p.row_splits = blocks_per_sm != 0 ? 0 : swiglu ? std::min(row_splits, 4) : row_splits;
-    p.ring_pieces = ring_pieces;
-    p.ring_piece_rounds = ring_piece_rounds;
     if (next_w != nullptr) p.prefetch_next = {next_w, std::min(next_bytes, next_head_bytes)};
     if (kc::skinnyLinear(p, stream) != cudaSuccess) throw DeviceFault("skinnyLinear launch");
   };
@@ -342,26 +338,6 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   }
   next_head_bytes = 0;
   row_splits = 0;
-  // Every projection through the shared-memory ring (sm_90): each alone, the step without attention, the
-  // whole step (decode kernel overlapped; the ring needs no L2 prefetch, its next kernel streams itself).
-  int device_major = 0;
-  cudaDeviceGetAttribute(&device_major, cudaDevAttrComputeCapabilityMajor, device);
-  for (const auto& [pieces, piece_rounds] : {std::pair{6, 1}, {3, 2}, {2, 2}, {1, 4}}) {
-    if (device_major < 9) break;
-    ring_pieces = pieces;
-    ring_piece_rounds = piece_rounds;
-    std::printf("projections through the shared-memory ring, %d pieces of %d KiB per warp, us per launch:\n", pieces,
-                4 * piece_rounds);
-    reportProjections();
-    stepWithoutAttention(true);
-    const double ms = graphMs([&](cudaStream_t st) {
-      for (int l = 0; l < m.layers; ++l) layer(st, l, true, Attention::Overlapped);
-      project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false);
-    });
-    std::printf("step with flash decode at %d cached tokens (%d splits), decode kernel overlapped, projections through "
-                "the ring of %d pieces of %d KiB: %.3f ms\n", cached, kv_splits, pieces, 4 * piece_rounds, ms);
-  }
-  ring_pieces = ring_piece_rounds = 0;
   std::printf("small kernels alone: rmsNorm %.2f us, rotaryAppendKv %.2f us, swiglu %.2f us\n",
               perLayer([&](cudaStream_t st, int l) { norm(st, layerWeight(l, o_norm1)); }),
               perLayer([&](cudaStream_t st, int) { kc::rotaryAppendKv(rope, st); }),

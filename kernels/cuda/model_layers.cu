@@ -7,7 +7,6 @@
 
 #include "attnbench/kernels/cuda_model_layers.h"
 #include "device_math.cuh"
-#include "hopper/hopper_ptx.cuh"
 
 namespace attnbench::kernels::cuda {
 namespace {
@@ -29,18 +28,16 @@ unsigned gridFor(std::size_t count, unsigned threads) {
   return static_cast<unsigned>(wanted < 65536 ? wanted : 65536);
 }
 
-// The current device's compute capability major, SM count and shared memory (zeros when a query fails).
+// The current device's compute capability major and SM count (zeros when the query fails).
 struct CurrentDevice {
   int major = 0, sms = 0;
-  int shared_per_block = 0;  // the most dynamic shared memory a block may opt in to
 };
 CurrentDevice currentDevice() {
   CurrentDevice d;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&d.shared_per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+      cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
     (void)cudaGetLastError();
     return {};
   }
@@ -344,9 +341,9 @@ __device__ __forceinline__ void storeOutput(const SkinnyLinearParams& p, Y* dst,
   }
 }
 
-// The rounds of one warp of the whole-row kernels (skinnyLinearKernel, ringLinearKernel): item k of
-// warp g is output g + k * (all warps); with the SwiGLU an item is the gate row, then the up row of one
-// output. A row is streamed in rounds of kRoundChunks 16-byte chunks; round t is a piece of one row.
+// The rounds of one warp of the whole-row kernel (skinnyLinearKernel): item k of warp g is output
+// g + k * (all warps); with the SwiGLU an item is the gate row, then the up row of one output. A row is
+// streamed in rounds of kRoundChunks 16-byte chunks; round t is a piece of one row.
 struct WarpRounds {
   __device__ WarpRounds(const SkinnyLinearParams& p, int warp, int warps_)
       : first(warp), warps(warps_), items(p.swiglu ? p.out / 2 : p.out), chunks(p.in / 8),
@@ -399,7 +396,7 @@ struct RowSums {
   float acc[kRows], gate[kRows];
 };
 
-// The input rows the whole-row kernels multiply by: with the RMSNorm fused, the block writes them
+// The input rows the whole-row kernel multiplies by: with the RMSNorm fused, the block writes them
 // normalized into `normed` (shared memory, what rmsNormKernel would write) and they are read from
 // there; else from global memory. Every thread of the block must call it.
 template <typename T>
@@ -457,98 +454,6 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
     }
   }
   if (threadIdx.x == 0) prefetchShareL2(p.prefetch_next, blockIdx.x, gridDim.x);
-}
-
-constexpr int kRoundBytes = kRoundChunks * 16;  // 4 KiB: one round of a warp
-
-// Dynamic shared memory of ringLinearKernel: each warp's ring of `pieces` pieces of `piece_rounds`
-// rounds, one mbarrier per piece, then the normalized input rows when the RMSNorm is fused.
-struct RingLayout {
-  __host__ __device__ RingLayout(int pieces_, int piece_rounds, int rows, int in, int element_bytes, bool normed)
-      : pieces(pieces_), piece_bytes(piece_rounds * kRoundBytes),
-        barriers(static_cast<std::size_t>(kSkinnyWarps) * pieces_ * piece_bytes),
-        normed_rows(barriers + (static_cast<std::size_t>(kSkinnyWarps) * pieces_ * 8 + 15) / 16 * 16),
-        bytes(normed_rows + (normed ? static_cast<std::size_t>(rows) * in * element_bytes : 0)) {}
-  int pieces, piece_bytes;
-  std::size_t barriers, normed_rows, bytes;  // offsets of the barriers and the rows; the whole size
-};
-
-// Whole rows (WarpRounds, summed as skinnyLinearKernel sums them, bit for bit), streamed through shared
-// memory: each warp keeps `pieces` pieces in flight as bulk copies (one instruction per piece of up to
-// `piece_rounds` consecutive rounds of one row, completing on the piece's mbarrier) instead of in
-// registers. One block per SM; under a programmatic dependent launch the next projection's block may
-// start beside it and fill its ring before it waits.
-template <typename T, typename Y, int kRows>
-__global__ void __launch_bounds__(kSkinnyWarps * 32, 2) ringLinearKernel(SkinnyLinearParams p, int pieces,
-                                                                         int piece_rounds) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  namespace ptx = hopper;
-  allowNextKernel();
-  extern __shared__ __align__(16) unsigned char ring_shared[];
-  const int lane = static_cast<int>(threadIdx.x) % 32;
-  const int warp = static_cast<int>(threadIdx.x) / 32;
-  const WarpRounds rounds(p, static_cast<int>(blockIdx.x) * kSkinnyWarps + warp, static_cast<int>(gridDim.x) * kSkinnyWarps);
-  const RingLayout layout(pieces, piece_rounds, p.rows, p.in, static_cast<int>(sizeof(T)), p.norm_weight != nullptr);
-  unsigned char* ring = ring_shared + static_cast<std::size_t>(warp) * pieces * layout.piece_bytes;
-  const std::uint32_t barriers = ptx::sharedAddress(ring_shared + layout.barriers) + static_cast<std::uint32_t>(warp * pieces * 8);
-  const auto* w = static_cast<const T*>(p.w);
-  const std::uint64_t policy = ptx::evictFirstPolicy();
-  // Piece q of the warp: rounds [pieceStart(q), pieceStart(q + 1)) of its sequence, all of one row.
-  const int pieces_per_row = (rounds.rounds_per_row + piece_rounds - 1) / piece_rounds;
-  const int piece_count = rounds.count / rounds.rounds_per_row * pieces_per_row;
-  const auto pieceStart = [&](int q) {
-    return q / pieces_per_row * rounds.rounds_per_row + min(rounds.rounds_per_row, q % pieces_per_row * piece_rounds);
-  };
-  // Lane 0 only: piece q into its slot of the ring.
-  const auto issue = [&](int q) {
-    const int slot = q % pieces;
-    const int t = pieceStart(q);
-    const int first_chunk = rounds.firstChunk(t);
-    const auto bytes = static_cast<std::uint32_t>(min(piece_rounds * kRoundChunks, rounds.chunks - first_chunk) * 16);
-    ptx::barrierArriveExpectBytes(barriers + static_cast<std::uint32_t>(slot * 8), bytes);
-    ptx::bulkLoad(ptx::sharedAddress(ring + slot * layout.piece_bytes),
-                  w + static_cast<std::int64_t>(rounds.row(t)) * p.in + first_chunk * 8, bytes,
-                  barriers + static_cast<std::uint32_t>(slot * 8), policy);
-  };
-  if (lane == 0) {
-    for (int s = 0; s < pieces; ++s) ptx::barrierInit(barriers + static_cast<std::uint32_t>(s * 8), 1);
-    ptx::fenceBarrierInit();
-    for (int q = 0; q < min(pieces, piece_count); ++q) issue(q);
-  }
-  __syncwarp();
-  awaitPreviousKernel();
-
-  const InputRows<T> x(p, reinterpret_cast<uint4*>(ring_shared + layout.normed_rows));
-  RowSums<T, Y, kRows> sums;
-  for (int q = 0; q < piece_count; ++q) {
-    const int slot = q % pieces;
-    ptx::barrierWait(barriers + static_cast<std::uint32_t>(slot * 8), static_cast<std::uint32_t>(q / pieces % 2));
-    const auto* piece = reinterpret_cast<const uint4*>(ring + slot * layout.piece_bytes);
-    const int first = pieceStart(q);
-    const int end = min(first + piece_rounds, (first / rounds.rounds_per_row + 1) * rounds.rounds_per_row);
-    for (int t = first; t < end; ++t) {
-      const int in_round = rounds.chunks - rounds.firstChunk(t);
-      const uint4* round = piece + (t - first) * kRoundChunks;
-      uint4 wv[kSkinnyUnroll];
-#pragma unroll
-      for (int u = 0; u < kSkinnyUnroll; ++u) wv[u] = lane + u * 32 < in_round ? round[lane + u * 32] : make_uint4(0, 0, 0, 0);
-      sums.multiply(p, rounds, t, wv, lane, x.chunks, x.in_shared, x.row_chunks);
-      if (t + 1 == end) {
-        // The piece is refilled only after every lane has used what it read (the copy engine writes it
-        // through the async proxy, hence the fence).
-        __syncwarp();
-        if (lane == 0 && q + pieces < piece_count) {
-          ptx::fenceSharedForAsyncProxy();
-          issue(q + pieces);
-        }
-      }
-      sums.finish(p, rounds, t, lane);
-    }
-  }
-  if (threadIdx.x == 0) prefetchShareL2(p.prefetch_next, blockIdx.x, gridDim.x);
-#else
-  __trap();  // launched only on sm_90 and later (launchSkinny)
-#endif
 }
 
 // Projections with each weight row split into `splits` contiguous pieces (1, 2, 4 or 8) streamed by
@@ -623,53 +528,30 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlo
   }
 }
 
-
 // Launches the instance that `pick` returns for p.rows (the row count is a template bound so that the
-// accumulators stay in registers) with `shared_bytes` of dynamic shared memory.
-template <typename Pick, typename... Args>
-cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, std::size_t shared_bytes,
-                          cudaStream_t stream, Args... args) {
+// accumulators stay in registers), with the normalized input rows' shared memory when the RMSNorm is fused.
+template <typename T, typename Pick, typename... Args>
+cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cudaStream_t stream, Args... args) {
+  const std::size_t smem = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
   const auto kernel = p.rows <= 1   ? pick(std::integral_constant<int, 1>{})
                       : p.rows <= 2 ? pick(std::integral_constant<int, 2>{})
                       : p.rows <= 4 ? pick(std::integral_constant<int, 4>{})
                                     : pick(std::integral_constant<int, kSkinnyLinearMaxRows>{});
-  if (shared_bytes > 48 * 1024) {
-    const cudaError_t status =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes));
+  if (smem > 48 * 1024) {
+    const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (status != cudaSuccess) return status;
   }
-  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), shared_bytes, stream, p, args...);
+  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), smem, stream, p, args...);
 }
 
-// Pieces per warp of the ring when the caller leaves the grid to the kernel on sm_90 (0: the ring is
-// not the default there).
-constexpr int kDefaultRingPieces = 0;
-constexpr int kDefaultRingPieceRounds = 2;
-
-// The default grid (blocks_per_sm, row_splits and ring_pieces 0): plain projections on short blocks with whole rows
+// The default grid (blocks_per_sm and row_splits 0): plain projections on short blocks with whole rows
 // (one warp each), fused ones on persistent blocks, kSkinnyBlocksPerSm per SM. Measured on an H200
 // (kernels/cuda/NOTES.md): out and down on whole rows beat every split of them (11.1 against 11.4-20.2
 // and 26.4 against 26.7-29.5 µs), and a fused projection on short blocks pays for each block's RMSNorm.
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
-  const CurrentDevice device = currentDevice();
   const int items = p.swiglu ? p.out / 2 : p.out;
   const bool fused = p.norm_weight != nullptr || p.swiglu;
-  const std::size_t normed_bytes = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
-  const bool grid_chosen = p.blocks_per_sm > 0 || p.row_splits > 0;
-  const int pieces = p.ring_pieces != 0 ? p.ring_pieces : grid_chosen || device.major < 9 ? 0 : kDefaultRingPieces;
-  if (pieces > 0) {
-    const int piece_rounds = p.ring_piece_rounds > 0 ? p.ring_piece_rounds : kDefaultRingPieceRounds;
-    const RingLayout layout(pieces, piece_rounds, p.rows, p.in, static_cast<int>(sizeof(T)), p.norm_weight != nullptr);
-    const bool fits = layout.bytes <= static_cast<std::size_t>(device.shared_per_block);
-    if (device.major >= 9 && fits) {
-      const int blocks = std::min((items + kSkinnyWarps - 1) / kSkinnyWarps, std::max(device.sms, 1));
-      const auto pick = [](auto rows) { return ringLinearKernel<T, Y, decltype(rows)::value>; };
-      return launchForRows(p, pick, dim3(static_cast<unsigned>(blocks)), layout.bytes, stream, pieces, piece_rounds);
-    }
-    // Asked for by name, it must run as asked; as the default it gives way to the grids below.
-    if (p.ring_pieces > 0) return device.major < 9 ? cudaErrorNotSupported : cudaErrorInvalidValue;
-  }
   if (p.blocks_per_sm == 0 && (p.row_splits > 0 || !fused)) {
     const int splits = std::max(p.row_splits, 1);
     const int items_per_block = kSkinnyWarps / splits / (p.swiglu ? 2 : 1);
@@ -678,13 +560,13 @@ cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
       return p.norm_weight != nullptr ? splitRowLinearKernel<T, Y, decltype(rows)::value, true>
                                       : splitRowLinearKernel<T, Y, decltype(rows)::value, false>;
     };
-    return launchForRows(p, pick, grid, normed_bytes, stream, splits);
+    return launchForRows<T>(p, pick, grid, stream, splits);
   }
   const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
   const int one_per_warp = (items + kSkinnyWarps - 1) / kSkinnyWarps;
+  const int sms = std::max(currentDevice().sms, 1);
   const auto pick = [](auto rows) { return skinnyLinearKernel<T, Y, decltype(rows)::value>; };
-  return launchForRows(p, pick, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * std::max(device.sms, 1)))),
-                       normed_bytes, stream);
+  return launchForRows<T>(p, pick, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
 }
 
 bool validPrefetch(const L2Prefetch& prefetch) {
@@ -702,8 +584,6 @@ cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
       (p.swiglu && (p.out % 2 != 0 || p.accumulate || p.y_dtype != p.dtype)) ||
       (p.row_splits != 0 && p.row_splits != 1 && p.row_splits != 2 && p.row_splits != 4 && p.row_splits != 8) ||
       (p.row_splits > 1 && p.blocks_per_sm > 0) || (p.swiglu && p.row_splits == kSkinnyWarps) ||
-      p.ring_pieces < -1 || p.ring_pieces > kSkinnyMaxRingPieces || p.ring_piece_rounds < 0 || p.ring_piece_rounds > 4 ||
-      (p.ring_pieces > 0 && (p.blocks_per_sm > 0 || p.row_splits > 0)) ||
       !validPrefetch(p.prefetch_next)) {
     return cudaErrorInvalidValue;
   }

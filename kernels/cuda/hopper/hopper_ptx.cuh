@@ -1,7 +1,6 @@
 // Hopper (sm_90a) primitives as inline PTX: mbarriers, TMA bulk tensor copies, wgmma bookkeeping,
 // shared-memory matrix descriptors, named barriers and register reallocation. Device code only;
-// included by hopper_fwd_kernel.cuh, and by model_layers.cu for the mbarriers and plain bulk copies
-// (sm_90; that file calls them only in code compiled for sm_90 and later).
+// included by hopper_fwd_kernel.cuh.
 #pragma once
 
 #include <cuda.h>
@@ -42,27 +41,6 @@ __device__ __forceinline__ void barrierWait(std::uint32_t barrier, std::uint32_t
         : "r"(barrier), "r"(parity)
         : "memory");
   } while (done == 0);
-}
-
-// ---- Plain bulk copies (contiguous bytes, no tensor map) ----------------------------------------
-
-// An L2 policy for data read once: evicted first, so a stream of weights does not push out what is
-// read again (KV cache, activations).
-__device__ __forceinline__ std::uint64_t evictFirstPolicy() {
-  std::uint64_t policy = 0;
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
-  return policy;
-}
-
-// Copies `bytes` (a multiple of 16; both addresses 16-byte aligned) from global to shared memory and
-// counts them against the barrier's transaction bytes.
-__device__ __forceinline__ void bulkLoad(std::uint32_t destination, const void* source, std::uint32_t bytes,
-                                         std::uint32_t barrier, std::uint64_t policy) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\n" ::"r"(
-          destination),
-      "l"(source), "r"(bytes), "r"(barrier), "l"(policy)
-      : "memory");
 }
 
 // ---- TMA: bulk tensor copies (4-d maps: head-dim chunk, row, head, batch) ------------------------

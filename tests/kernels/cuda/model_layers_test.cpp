@@ -341,84 +341,6 @@ TEST_P(SkinnyLinearTest, SplitRowsMatchDoubleAndWholeRows) {
   }
 }
 
-bool haveSm90() {
-  int device = 0, major = 0;
-  const bool ok = cudaGetDevice(&device) == cudaSuccess &&
-                  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess;
-  (void)cudaGetLastError();
-  return ok && major >= 9;
-}
-
-// Runs the projection into a fresh output buffer (NaN-poisoned; `y0` uploaded first when given) and
-// returns what it holds, as floats.
-std::vector<float> project(kc::SkinnyLinearParams p, std::size_t count, const std::vector<float>* y0 = nullptr) {
-  if (p.y_dtype == DType::F32) {
-    std::vector<float> y(count);
-    void* dy = nullptr;
-    EXPECT_EQ(cudaMalloc(&dy, count * 4), cudaSuccess);
-    EXPECT_EQ(cudaMemset(dy, 0xFF, count * 4), cudaSuccess);
-    p.y = dy;
-    EXPECT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(y.data(), dy, count * 4, cudaMemcpyDeviceToHost), cudaSuccess);
-    cudaFree(dy);
-    return y;
-  }
-  TypedBuffer dy(p.dtype, count);
-  if (y0 != nullptr) dy.upload(*y0);
-  p.y = dy.ptr;
-  EXPECT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-  return dy.download();
-}
-
-// The ring (sm_90): whole rows through shared memory, summed as the persistent blocks sum them, so bit
-// for bit their result for every row count, =, += and fp32 outputs, both fusions, rows that end inside
-// a 4 KiB round (2568 inputs: a round and a quarter), warps whose pieces wrap their ring many times
-// (1 piece) or never (the most), pieces of one round or of more rounds than a row has; and close to the
-// double model.
-TEST_P(SkinnyLinearTest, RingSumsAsWholeRows) {
-  if (!haveGpu() || !haveSm90()) GTEST_SKIP() << "needs an sm_90 device";
-  const DType dt = GetParam();
-  const int ffn = 1389;
-  for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
-    SCOPED_TRACE("rows " + std::to_string(rows));
-    const SkinnyCase c(dt, rows, 2568, 2 * ffn, 2568 + 8, 50u * rows);
-    TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm);
-    const auto y0 = randomIn(dt, static_cast<std::size_t>(rows) * c.out, 1.0f, 7u + rows);
-    struct Variant {
-      const char* name;
-      bool normed, swiglu, accumulate;
-      DType y_dtype;
-    };
-    const Variant variants[] = {{"y = x w^T", false, false, false, dt},  {"y += x w^T", false, false, true, dt},
-                                {"fp32 y", false, false, false, DType::F32}, {"rmsNorm", true, false, false, dt},
-                                {"swiglu", false, true, false, dt},      {"rmsNorm + swiglu", true, true, false, dt}};
-    for (const Variant& v : variants) {
-      SCOPED_TRACE(v.name);
-      kc::SkinnyLinearParams p = c.params(dx, dw, nullptr);
-      p.norm_weight = v.normed ? dnorm.ptr : nullptr;
-      p.swiglu = v.swiglu;
-      p.accumulate = v.accumulate;
-      p.y_dtype = v.y_dtype;
-      const std::size_t count = static_cast<std::size_t>(rows) * (v.swiglu ? ffn : c.out);
-      const std::vector<float>* start = v.accumulate ? &y0 : nullptr;
-      p.blocks_per_sm = 1;
-      const auto whole_rows = project(p, count, start);
-      p.blocks_per_sm = 0;
-      // Pieces x rounds per piece: 4 KiB copies wrapping the ring many times, pieces longer than a row.
-      for (const auto& [pieces, piece_rounds] : {std::pair{1, 1}, {2, 1}, {5, 1}, {2, 2}, {1, 4}}) {
-        SCOPED_TRACE("ring of " + std::to_string(pieces) + " pieces of " + std::to_string(piece_rounds) + " rounds");
-        p.ring_pieces = pieces;
-        p.ring_piece_rounds = piece_rounds;
-        EXPECT_EQ(project(p, count, start), whole_rows);
-      }
-      if (!v.normed && !v.swiglu && !v.accumulate) {
-        expectClose(whole_rows, c.product(false), v.y_dtype == DType::F32 ? 1e-5 : dt == DType::F16 ? 2e-3 : 1.6e-2,
-                    v.name);
-      }
-    }
-  }
-}
-
 TEST_P(SkinnyLinearTest, RejectsWhatItCannotRun) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const DType dt = GetParam();
@@ -443,28 +365,6 @@ TEST_P(SkinnyLinearTest, RejectsWhatItCannotRun) {
   EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 16; }));
   EXPECT_TRUE(rejected([](auto& p) { p.row_splits = 2; p.blocks_per_sm = 1; }));
   EXPECT_TRUE(rejected([](auto& p) { p.swiglu = true; p.row_splits = 8; }));
-  EXPECT_TRUE(rejected([](auto& p) { p.ring_pieces = -2; }));
-  EXPECT_TRUE(rejected([](auto& p) { p.ring_pieces = kc::kSkinnyMaxRingPieces + 1; }));
-  EXPECT_TRUE(rejected([](auto& p) { p.ring_pieces = 2; p.blocks_per_sm = 1; }));
-  EXPECT_TRUE(rejected([](auto& p) { p.ring_pieces = 2; p.row_splits = 1; }));
-  EXPECT_TRUE(rejected([](auto& p) { p.ring_pieces = 2; p.ring_piece_rounds = 5; }));
-  if (haveSm90()) {
-    // The normalized rows (64 KiB) and a ring of 192 KiB together exceed a block's shared memory.
-    const SkinnyCase wide(dt, kc::kSkinnyLinearMaxRows, 4096, 2, 4096, 3);
-    TypedBuffer wx(dt, wide.x), ww(dt, wide.w), wnorm(dt, wide.norm), wy(dt, 16);
-    kc::SkinnyLinearParams p = wide.params(wx, ww, wy.ptr);
-    p.norm_weight = wnorm.ptr;
-    p.ring_pieces = 3;
-    p.ring_piece_rounds = 2;
-    EXPECT_EQ(kc::skinnyLinear(p, nullptr), cudaErrorInvalidValue);
-    p.ring_piece_rounds = 0;
-    p.ring_pieces = 0;  // the default grid still runs it
-    EXPECT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
-  } else {
-    kc::SkinnyLinearParams p = good;
-    p.ring_pieces = 2;
-    EXPECT_EQ(kc::skinnyLinear(p, nullptr), cudaErrorNotSupported);
-  }
   EXPECT_TRUE(rejected([&](auto& p) { p.prefetch_next = {dw.ptr, 24}; }));
   EXPECT_TRUE(rejected([&](auto& p) { p.prefetch_next = {static_cast<const char*>(dw.ptr) + 8, 16}; }));
   EXPECT_TRUE(rejected([](auto& p) { p.prefetch_next = {nullptr, 16}; }));

@@ -88,14 +88,7 @@ struct SkinnyLinearParams {
                                       // blocks too, each normalizing the input rows itself. 0 = whole rows
   L2Prefetch prefetch_next;           // issued by each block once its own weights are loaded: the head of the
                                       // next kernel's weights, so that its first wave reads them from L2
-  int ring_pieces = 0;                // > 0 (sm_90 and later): one persistent block per SM whose warps stream
-                                      // whole rows (summed as the persistent blocks sum them, bit for bit)
-                                      // through a shared-memory ring of that many 4 KiB pieces per warp,
-                                      // filled by bulk copies; at most kSkinnyMaxRingPieces, not with
-                                      // blocks_per_sm or row_splits. 0: the default grid; -1: never the ring
-  int ring_piece_rounds = 0;          // 4 KiB rounds of one row per piece (one bulk copy), 1-4; 0: 2
 };
-constexpr int kSkinnyMaxRingPieces = 6;
 constexpr int kSkinnyBlocksPerSm = 2;  // persistent blocks of 256 threads per SM for the fused projections
 cudaError_t skinnyLinear(const SkinnyLinearParams& params, cudaStream_t stream);
 
