@@ -215,7 +215,7 @@ std::string hopperUnsupportedReason(const AttentionParams& params, TileShape til
            " of shared memory; the device allows " + kilobytes(device.smem_per_block_optin);
   }
   const std::int64_t work_items =
-      std::int64_t{(params.seq_q + info->rows - 1) / info->rows} * params.heads_q * params.batch;
+      std::int64_t{(params.seq_q + hopper::kBlockM - 1) / hopper::kBlockM} * params.heads_q * params.batch;
   if (work_items > std::int64_t{1} << 31) return "more than 2^31 query tiles";
   return {};
 }

@@ -125,9 +125,8 @@ for name in "${alt_names[@]}"; do count_arrives "${alt_benches[$name]}" "$name";
 
 # The Hopper test suite and compute-sanitizer on small cases.
 tests_and_sanitizers() {
-  step "smoke: small Hopper cases, items shared and per consumer (a hang here is a pipeline deadlock)"
-  timeout 60 "$hopper_tests" \
-    --gtest_filter='TileSweep/*hopper_fp16_d128_128x128_full_q129_k129*:PerConsumerItems/*fp16_d128_64x80_causal_q257_k257*' \
+  step "smoke: one small Hopper case (a hang here is a pipeline deadlock)"
+  timeout 60 "$hopper_tests" --gtest_filter='TileSweep/*hopper_fp16_d128_128x128_full_q129_k129*' \
     >"$out/smoke.log" 2>&1
   smoke=$?
   echo "rc=$smoke" >>"$out/smoke.log"
@@ -139,9 +138,7 @@ tests_and_sanitizers() {
   grep -E "^\[  (PASSED|FAILED) |tests ran|rc=" "$out/hopper_tests.log" | head -40
 
   [ "${SANITIZERS:-1}" = 0 ] && return 0
-  # The last case: one item per consumer, some consumers with two items (320 over 264 consumers).
   small='TileSweep/*hopper_fp16_d128_128x128_causal_q129_k129*:TileSweep/*hopper_bf16_d256_128x80_full_q129_k129*'
-  small+=':PerConsumerItems/*hopper_fp16_d128_64x80_causal_q257_k257_b1_h64x16'
   small+=':Shapes/*hopper_fp16_d128_auto_causal_q1000_k100*:Shapes/*hopper_fp16_d128_auto_causal_q257_k257*'
   for tool in memcheck racecheck; do
     step "compute-sanitizer $tool"

@@ -30,72 +30,34 @@
 
 namespace attnbench::kernels::cuda::hopper {
 
-template <int kHeadDim_, int kRows_, int kBlockN_, int kStages_>
+template <int kHeadDim_, int kBlockN_, int kStages_>
 struct KernelTraits {
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kRows = kRows_;  // query rows per work item (hopper_tiles.h)
   static constexpr int kBlockN = kBlockN_;
   static constexpr int kStages = kStages_;
-  static constexpr HopperTile kTile{kHeadDim, kRows, kBlockN, kStages};
-  static constexpr int kStreams = kTile.streams();          // 2: every consumer has its own items
-  static constexpr int kStreamConsumers = kConsumerGroups / kStreams;
+  static constexpr HopperTile kTile{kHeadDim, kBlockM, kBlockN, kStages};
   static constexpr int kChunks = kHeadDim / 64;             // 64-column (128-byte) swizzle chunks per row
-  static constexpr int kQChunkBytes = kRows * 128;          // one chunk of all Q (or O) rows
+  static constexpr int kQChunkBytes = kBlockM * 128;        // one chunk of all Q (or O) rows
   static constexpr int kKvChunkBytes = kBlockN * 128;       // one chunk of all K (or V) rows of a tile
   static constexpr int kQBytes = kQChunkBytes * kChunks;
   static constexpr int kKvBytes = kKvChunkBytes * kChunks;
   static constexpr bool kSeparateO = kTile.separateO();
   static constexpr int kSharedBytes = static_cast<int>(kTile.sharedBytes());
-  // Per stream, kStreamBytes apart: Q, O (if separate), K stages, V stages; after all streams the
-  // barriers, kStreamBarrierBytes per stream, then the consumers' finish words.
   static constexpr int kOOffset = kSeparateO ? kQBytes : 0;
   static constexpr int kKOffset = kQBytes + (kSeparateO ? kQBytes : 0);
   static constexpr int kVOffset = kKOffset + kStages * kKvBytes;
-  static constexpr int kStreamBytes = kVOffset + kStages * kKvBytes;
-  static constexpr int kBarrierOffset = kStreams * kStreamBytes;
-  static constexpr int kStreamBarrierBytes = static_cast<int>(kTile.streamBarrierBytes());
-  static constexpr int kFinishOffset = kBarrierOffset + kStreams * kStreamBarrierBytes;
+  static constexpr int kBarrierOffset = kVOffset + kStages * kKvBytes;
   static constexpr int kProducerRegisters = 24;
   static constexpr int kConsumerRegisters = 240;
   static_assert(kProducerRegisters * 128 + kConsumerRegisters * 128 * kConsumerGroups <= 65536);
 };
 
-// The work item of schedule slot `slot` (of `slots`: one per CTA, or one per consumer when every consumer
-// has its own items) in round `round` of the static schedule (see roundSlot), or -1 past the end.
-__device__ __forceinline__ int scheduledTile(int round, int tiles, int slots, int slot) {
-  const int tile = round * slots + roundSlot(round, slots, slot);
+// The work item of this CTA in round `round` of the static schedule (see roundSlot), or -1 past the end.
+__device__ __forceinline__ int scheduledTile(int round, int tiles) {
+  const int ctas = static_cast<int>(gridDim.x);
+  const int tile = round * ctas + roundSlot(round, ctas, static_cast<int>(blockIdx.x));
   return tile < tiles ? tile : -1;
 }
-
-// The shared-memory buffers and mbarriers of one stream (see KernelTraits): full barriers complete on
-// the TMA bytes, empty ones on the consumers' releases.
-template <class Traits>
-struct StreamSmem {
-  std::uint32_t base;
-  std::uint32_t barriers;
-  __device__ __forceinline__ StreamSmem(std::uint32_t smem, int stream)
-      : base(smem + static_cast<std::uint32_t>(stream * Traits::kStreamBytes)),
-        barriers(smem + static_cast<std::uint32_t>(Traits::kBarrierOffset + stream * Traits::kStreamBarrierBytes)) {}
-  __device__ __forceinline__ std::uint32_t q() const { return base; }
-  __device__ __forceinline__ std::uint32_t o() const { return base + Traits::kOOffset; }
-  __device__ __forceinline__ std::uint32_t k(int stage) const {
-    return base + static_cast<std::uint32_t>(Traits::kKOffset + stage * Traits::kKvBytes);
-  }
-  __device__ __forceinline__ std::uint32_t v(int stage) const {
-    return base + static_cast<std::uint32_t>(Traits::kVOffset + stage * Traits::kKvBytes);
-  }
-  __device__ __forceinline__ std::uint32_t qFull() const { return barriers; }
-  __device__ __forceinline__ std::uint32_t qEmpty() const { return barriers + 8; }
-  __device__ __forceinline__ std::uint32_t kFull(int stage) const { return slot(stage); }
-  __device__ __forceinline__ std::uint32_t kEmpty(int stage) const { return slot(Traits::kStages + stage); }
-  __device__ __forceinline__ std::uint32_t vFull(int stage) const { return slot(2 * Traits::kStages + stage); }
-  __device__ __forceinline__ std::uint32_t vEmpty(int stage) const { return slot(3 * Traits::kStages + stage); }
-
- private:
-  __device__ __forceinline__ std::uint32_t slot(int index) const {
-    return barriers + static_cast<std::uint32_t>(16 + 8 * index);
-  }
-};
 
 // Named barriers: 1 + g is consumer g's turn at the tensor cores, 3 + g its epilogue.
 constexpr int kTurnBarrier = 1;
@@ -114,10 +76,17 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   extern __shared__ unsigned char shared_raw[];
   const std::uint32_t smem = (sharedAddress(shared_raw) + 1023u) & ~1023u;  // the swizzle repeats every 1024 B
-  // Consumer g's word: nonzero once it has taken its last turn (with a stream per consumer only).
-  const auto finish_word = [&](int group) {
-    return smem + static_cast<std::uint32_t>(Traits::kFinishOffset + 4 * group);
-  };
+  const std::uint32_t q_smem = smem;
+  const std::uint32_t o_smem = smem + Traits::kOOffset;
+  const auto k_smem = [&](int stage) { return smem + static_cast<std::uint32_t>(Traits::kKOffset + stage * Traits::kKvBytes); };
+  const auto v_smem = [&](int stage) { return smem + static_cast<std::uint32_t>(Traits::kVOffset + stage * Traits::kKvBytes); };
+  const std::uint32_t barriers = smem + Traits::kBarrierOffset;
+  const std::uint32_t q_full = barriers;
+  const std::uint32_t q_empty = barriers + 8;
+  const auto k_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * stage); };
+  const auto k_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (kStages + stage)); };
+  const auto v_full = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (2 * kStages + stage)); };
+  const auto v_empty = [&](int stage) { return barriers + static_cast<std::uint32_t>(16 + 8 * (3 * kStages + stage)); };
 
   const int thread = static_cast<int>(threadIdx.x);
   // Read from lane 0, so the compiler knows it is the same in every lane of the warp: what is derived
@@ -125,28 +94,18 @@ __global__ void __launch_bounds__(kThreads, 1)
   // being rebuilt per thread and copied into them (R2UR) before every wgmma.
   const int warpgroup = __shfl_sync(0xffffffffu, thread / 128, 0);
   const int lane = thread % 32;
-  // Consumers release a stage once per warp (4 arrivals per consumer of the stream) after their wgmma
-  // on it has completed; Q likewise, or, when O is staged in Q's buffer, once per consumer after the O
-  // store has read it.
-  constexpr std::uint32_t kWarpArrivals = Traits::kStreamConsumers * 4;
-  constexpr std::uint32_t kQEmptyArrivals = Traits::kSeparateO ? kWarpArrivals : Traits::kStreamConsumers;
-  // Schedule slots: one per CTA, or one per consumer (slot kStreams * CTA + stream).
-  const int slots = static_cast<int>(gridDim.x) * Traits::kStreams;
-  const auto slot_of = [&](int stream) { return static_cast<int>(blockIdx.x) * Traits::kStreams + stream; };
+  // Consumers release a stage once per warp (8 arrivals) after their wgmma on it has completed; Q
+  // likewise, or, when O is staged in Q's buffer, once per consumer after the O store has read it.
+  constexpr std::uint32_t kWarpArrivals = kConsumerGroups * 4;
+  constexpr std::uint32_t kQEmptyArrivals = Traits::kSeparateO ? kWarpArrivals : kConsumerGroups;
   if (thread == 0) {
-    for (int stream = 0; stream < Traits::kStreams; ++stream) {
-      const StreamSmem<Traits> buf(smem, stream);
-      barrierInit(buf.qFull(), 1);
-      barrierInit(buf.qEmpty(), kQEmptyArrivals);
-      for (int s = 0; s < kStages; ++s) {
-        barrierInit(buf.kFull(s), 1);
-        barrierInit(buf.kEmpty(s), kWarpArrivals);
-        barrierInit(buf.vFull(s), 1);
-        barrierInit(buf.vEmpty(s), kWarpArrivals);
-      }
-    }
-    if constexpr (Traits::kStreams > 1) {
-      for (int g = 0; g < kConsumerGroups; ++g) sharedStoreVolatile(finish_word(g), 0u);
+    barrierInit(q_full, 1);
+    barrierInit(q_empty, kQEmptyArrivals);
+    for (int s = 0; s < kStages; ++s) {
+      barrierInit(k_full(s), 1);
+      barrierInit(k_empty(s), kWarpArrivals);
+      barrierInit(v_full(s), 1);
+      barrierInit(v_empty(s), kWarpArrivals);
     }
     fenceBarrierInit();
   }
@@ -160,94 +119,37 @@ __global__ void __launch_bounds__(kThreads, 1)
     prefetchTensorMap(k_map);
     prefetchTensorMap(v_map);
     prefetchTensorMap(o_map);
-    // One stream's loads: the items of its schedule slot, each its Q tile and then its key tiles from
-    // the last down, K before V.
-    struct Loads {
-      int round = -1;
-      WorkItem item{};
-      int n = 0;              // the key tile to load next
-      bool q_next = false;    // the item's Q comes first
-      bool v_next = false;    // K of tile n is issued, V not yet
-      bool done = false;
-      std::uint32_t q_phase = 0;
-      RingPosition<kStages> kv;
-    };
-    const auto next_item = [&](Loads& l, int stream) {
-      for (++l.round; l.round * slots < p.tiles; ++l.round) {
-        const int tile = scheduledTile(l.round, p.tiles, slots, slot_of(stream));
-        if (tile < 0) continue;
-        l.item = scheduleItem(p, tile, Traits::kRows, kBlockN, kCausal);
-        if (l.item.n_tiles == 0) continue;
-        l.n = l.item.n_tiles - 1;
-        l.q_next = true;
-        return;
-      }
-      l.done = true;
-    };
-    // With one stream the producer waits for a free buffer; with a stream per consumer it only tests,
-    // so that one consumer's next tile never waits behind the other consumer's busy stage.
-    const auto ready = [](std::uint32_t barrier, std::uint32_t parity) {
-      if constexpr (Traits::kStreams == 1) {
-        barrierWait(barrier, parity);
-        return true;
-      } else {
-        return barrierTest(barrier, parity);
-      }
-    };
-    // Issues the stream's next copies as far as their buffers are free; false if none was.
-    const auto step = [&](Loads& l, int stream) {
-      const StreamSmem<Traits> buf(smem, stream);
-      const WorkItem& w = l.item;
-      if (l.q_next) {
-        if (!ready(buf.qEmpty(), l.q_phase ^ 1u)) return false;
-        barrierArriveExpectBytes(buf.qFull(), Traits::kQBytes);
-        for (int c = 0; c < Traits::kChunks; ++c) {
-          tmaLoad(buf.q() + static_cast<std::uint32_t>(c * Traits::kQChunkBytes), q_map, buf.qFull(), c * 64, w.m0,
-                  w.head, w.batch);
-        }
-        l.q_phase ^= 1u;
-        l.q_next = false;
-        if constexpr (Traits::kStreams > 1) return true;
-      }
+    std::uint32_t q_phase = 0;
+    RingPosition<kStages> kv;
+    for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
+      const int tile = scheduledTile(round, p.tiles);
+      if (tile < 0) continue;
+      const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
+      if (w.n_tiles == 0) continue;
       const int head_kv = w.head / p.group;
-      const int stage = l.kv.stage;
-      const std::uint32_t parity = l.kv.phase ^ 1u;
-      const bool k_issued = !l.v_next;
-      if (k_issued) {
-        if (!ready(buf.kEmpty(stage), parity)) return false;
-        barrierArriveExpectBytes(buf.kFull(stage), Traits::kKvBytes);
-        for (int c = 0; c < Traits::kChunks; ++c) {
-          tmaLoad(buf.k(stage) + static_cast<std::uint32_t>(c * Traits::kKvChunkBytes), k_map, buf.kFull(stage),
-                  c * 64, l.n * kBlockN, head_kv, w.batch);
-        }
-        l.v_next = true;
-      }
-      if (!ready(buf.vEmpty(stage), parity)) return k_issued;
-      barrierArriveExpectBytes(buf.vFull(stage), Traits::kKvBytes);
+      barrierWait(q_empty, q_phase ^ 1u);
+      barrierArriveExpectBytes(q_full, Traits::kQBytes);
       for (int c = 0; c < Traits::kChunks; ++c) {
-        tmaLoad(buf.v(stage) + static_cast<std::uint32_t>(c * Traits::kKvChunkBytes), v_map, buf.vFull(stage),
-                c * 64, l.n * kBlockN, head_kv, w.batch);
+        tmaLoad(q_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes), q_map, q_full, c * 64, w.m0, w.head,
+                w.batch);
       }
-      l.v_next = false;
-      l.kv.advance();
-      if (--l.n < 0) next_item(l, stream);
-      return true;
-    };
-    Loads loads[Traits::kStreams];
-#pragma unroll
-    for (int stream = 0; stream < Traits::kStreams; ++stream) next_item(loads[stream], stream);
-    for (bool busy = true; busy;) {
-      busy = false;
-      bool issued = false;
-#pragma unroll
-      for (int stream = 0; stream < Traits::kStreams; ++stream) {
-        if (loads[stream].done) continue;
-        issued = step(loads[stream], stream) || issued;
-        busy = true;
+      q_phase ^= 1u;
+      for (int n = w.n_tiles - 1; n >= 0; --n, kv.advance()) {
+        const int stage = kv.stage;
+        const std::uint32_t parity = kv.phase ^ 1u;
+        barrierWait(k_empty(stage), parity);
+        barrierArriveExpectBytes(k_full(stage), Traits::kKvBytes);
+        for (int c = 0; c < Traits::kChunks; ++c) {
+          tmaLoad(k_smem(stage) + static_cast<std::uint32_t>(c * Traits::kKvChunkBytes), k_map, k_full(stage), c * 64,
+                  n * kBlockN, head_kv, w.batch);
+        }
+        barrierWait(v_empty(stage), parity);
+        barrierArriveExpectBytes(v_full(stage), Traits::kKvBytes);
+        for (int c = 0; c < Traits::kChunks; ++c) {
+          tmaLoad(v_smem(stage) + static_cast<std::uint32_t>(c * Traits::kKvChunkBytes), v_map, v_full(stage), c * 64,
+                  n * kBlockN, head_kv, w.batch);
+        }
       }
-      // Polling, a pass that found every buffer busy leaves the issue slots of the producer's SM
-      // sub-partition to the consumer warps there for a while (short against a key tile's ~1 us).
-      if (Traits::kStreams > 1 && !issued) __nanosleep(64);
     }
     return;
   }
@@ -255,30 +157,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   // ---- consumers -----------------------------------------------------------------------------------
   claimRegisters<Traits::kConsumerRegisters>();
   const int group = warpgroup - 1;
-  const int stream = Traits::kStreams == 1 ? 0 : group;
-  const StreamSmem<Traits> buf(smem, stream);
   const int thread_in_group = thread % 128;
   const int warp_in_group = thread_in_group / 32;
   const bool warp_leader = lane == 0;
-  const int item_row0 = Traits::kStreams == 1 ? group * kConsumerRows : 0;  // this consumer's rows of the item
-  const int tile_row0 = item_row0 + warp_in_group * 16 + lane / 4;          // this thread's rows: +0 and +8
+  const int tile_row0 = group * 64 + warp_in_group * 16 + lane / 4;  // this thread's rows: +0 and +8
   const float scale_log2 = p.softmax_scale * 1.4426950408889634f;
 
-  // With a stream per consumer the two consumers take different numbers of turns (their items differ):
-  // a consumer done with its items takes one last turn with its finish word set, and the other, seeing
-  // it after a turn, goes on without turns.
-  bool alone = false;
-  const auto wait_turn = [&] {
-    if constexpr (Traits::kStreams == 1) {
-      namedBarrierSync(kTurnBarrier + group, 256);
-    } else if (!alone) {
-      namedBarrierSync(kTurnBarrier + group, 256);
-      alone = sharedLoadVolatile(finish_word(group ^ 1)) != 0u;
-    }
-  };
-  const auto pass_turn = [&] {
-    if (!alone) namedBarrierArrive(kTurnBarrier + (group ^ 1), 256);
-  };
+  const auto wait_turn = [&] { namedBarrierSync(kTurnBarrier + group, 256); };
+  const auto pass_turn = [&] { namedBarrierArrive(kTurnBarrier + (group ^ 1), 256); };
   if (group == 1) pass_turn();  // consumer 0 issues first
 
   float acc_s[kBlockN / 2];
@@ -291,9 +177,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   // of these plus a constant offset (descriptorPlus), so the loop does no descriptor arithmetic beyond
   // one add per wgmma.
   const std::uint64_t q_descriptor =
-      opaque(matrixDescriptor(buf.q() + static_cast<std::uint32_t>(item_row0 * 128), 16, 1024));
-  const std::uint64_t k_descriptor = opaque(matrixDescriptor(buf.k(0), 16, 1024));
-  const std::uint64_t v_descriptor = opaque(matrixDescriptor(buf.v(0), Traits::kKvChunkBytes, 1024));
+      opaque(matrixDescriptor(q_smem + static_cast<std::uint32_t>(group * 64 * 128), 16, 1024));
+  const std::uint64_t k_descriptor = opaque(matrixDescriptor(k_smem(0), 16, 1024));
+  const std::uint64_t v_descriptor = opaque(matrixDescriptor(v_smem(0), Traits::kKvChunkBytes, 1024));
   const auto stage_bytes = [](int stage) { return static_cast<std::uint32_t>(stage * Traits::kKvBytes); };
 
   // S = Q K^T over kHeadDim / 16 k-steps; descriptors step 32 bytes within a 128-byte swizzle row.
@@ -330,9 +216,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   // tiles during this item's last softmax, last P V and epilogue, instead of only once the last P V
   // has finished (at 8 rounds of items the start of the next item was otherwise exposed).
   const auto release_after_s = [&](int stage, bool last_s) {
-    release(buf.kEmpty(stage));
+    release(k_empty(stage));
     if constexpr (Traits::kSeparateO) {
-      if (last_s) release(buf.qEmpty());
+      if (last_s) release(q_empty);
     }
   };
 
@@ -398,10 +284,10 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   std::uint32_t q_phase = 0;
   RingPosition<kStages> kv;
-  for (int round = 0; round * slots < p.tiles; ++round) {
-    const int tile = scheduledTile(round, p.tiles, slots, slot_of(stream));
+  for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
+    const int tile = scheduledTile(round, p.tiles);
     if (tile < 0) continue;
-    const WorkItem w = scheduleItem(p, tile, Traits::kRows, kBlockN, kCausal);
+    const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
     Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
     float* const lse = p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
     if (w.n_tiles == 0) {
@@ -425,11 +311,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       row_max[h] = -INFINITY;
       row_sum[h] = 0.0f;
     }
-    barrierWait(buf.qFull(), q_phase);
+    barrierWait(q_full, q_phase);
     q_phase ^= 1u;
 
     // First key tile: S only.
-    barrierWait(buf.kFull(kv.stage), kv.phase);
+    barrierWait(k_full(kv.stage), kv.phase);
     wait_turn();
     issue_s(kv.stage);
     pass_turn();
@@ -446,10 +332,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int n = w.n_tiles - 2; n >= 0; --n) {
       const RingPosition<kStages> previous = kv;
       kv.advance();
-      barrierWait(buf.kFull(kv.stage), kv.phase);
+      barrierWait(k_full(kv.stage), kv.phase);
       wait_turn();
       issue_s(kv.stage);
-      barrierWait(buf.vFull(previous.stage), previous.phase);
+      barrierWait(v_full(previous.stage), previous.phase);
       issue_pv(previous.stage);
       pass_turn();
       wgmmaWait<1>();  // S done; P V may still run
@@ -460,7 +346,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const bool rescale = softmax(correction);
       wgmmaWait<0>();
       pinRegisters(acc_o);
-      release(buf.vEmpty(previous.stage));
+      release(v_empty(previous.stage));
       // At head dim 64 the vote and branch cost more than the 32 multiplies they save.
       if (kHeadDim < 128 || rescale) {
 #pragma unroll
@@ -472,13 +358,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       convert_p();
     }
 
-    barrierWait(buf.vFull(kv.stage), kv.phase);
+    barrierWait(v_full(kv.stage), kv.phase);
     wait_turn();
     issue_pv(kv.stage);
     pass_turn();
     wgmmaWait<0>();
     pinRegisters(acc_o);
-    release(buf.vEmpty(kv.stage));
+    release(v_empty(kv.stage));
     kv.advance();
 
     // ---- epilogue: O / rowsum, LSE, O through shared memory to a TMA store ----
@@ -501,7 +387,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int row = tile_row0 + 8 * h;  // row % 8 == (lane / 4): the swizzle's XOR
-        const std::uint32_t address = buf.o() + static_cast<std::uint32_t>((i / 8) * Traits::kQChunkBytes + row * 128 +
+        const std::uint32_t address = o_smem + static_cast<std::uint32_t>((i / 8) * Traits::kQChunkBytes + row * 128 +
                                                                           (((i % 8) ^ (lane / 4)) << 4) + (lane % 4) * 4);
         const std::uint32_t value =
             packPair<Element>(acc_o[4 * i + 2 * h] * inverse[h], acc_o[4 * i + 2 * h + 1] * inverse[h]);
@@ -512,20 +398,15 @@ __global__ void __launch_bounds__(kThreads, 1)
     namedBarrierSync(kEpilogueBarrier + group, 128);
     if (thread_in_group == 0) {
       for (int c = 0; c < Traits::kChunks; ++c) {
-        tmaStore(o_map, buf.o() + static_cast<std::uint32_t>(c * Traits::kQChunkBytes + item_row0 * 128), c * 64,
-                 w.m0 + item_row0, w.head, w.batch);
+        tmaStore(o_map, o_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes + group * 64 * 128), c * 64,
+                 w.m0 + group * 64, w.head, w.batch);
       }
       tmaStoreCommit();
       if constexpr (!Traits::kSeparateO) {
         tmaStoreWaitRead();
-        barrierArrive(buf.qEmpty());
+        barrierArrive(q_empty);
       }
     }
-  }
-  if constexpr (Traits::kStreams > 1) {
-    wait_turn();
-    if (thread_in_group == 0) sharedStoreVolatile(finish_word(group), 1u);
-    pass_turn();
   }
   if (thread_in_group == 0) tmaStoreWaitAll();
 #endif
@@ -543,7 +424,7 @@ cudaError_t launchHopperForward(const AttentionParams& params, int multiprocesso
   }
 
   TensorMaps maps;
-  if (!encodeTensorMaps(params, Traits::kRows, Traits::kBlockN, maps)) return cudaErrorInvalidValue;
+  if (!encodeTensorMaps(params, kBlockM, Traits::kBlockN, maps)) return cudaErrorInvalidValue;
   int device = 0;
   int l2_bytes = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
@@ -551,10 +432,9 @@ cudaError_t launchHopperForward(const AttentionParams& params, int multiprocesso
     static_cast<void>(cudaGetLastError());
     l2_bytes = 0;
   }
-  const int tiles = (params.seq_q + Traits::kRows - 1) / Traits::kRows * params.heads_q * params.batch;
-  const int ctas = (tiles + Traits::kStreams - 1) / Traits::kStreams;
-  const int grid = ctas < multiprocessors ? ctas : multiprocessors;
-  const KernelParams p = kernelParams(params, Traits::kRows, Traits::kBlockN, l2_bytes, grid * Traits::kStreams);
+  const int tiles = (params.seq_q + kBlockM - 1) / kBlockM * params.heads_q * params.batch;
+  const int grid = tiles < multiprocessors ? tiles : multiprocessors;
+  const KernelParams p = kernelParams(params, kBlockM, Traits::kBlockN, l2_bytes, grid);
   kernel<<<grid, kThreads, Traits::kSharedBytes, stream>>>(maps.q, maps.k, maps.v, maps.o, p);
   return cudaGetLastError();
 }
@@ -568,7 +448,7 @@ cudaError_t runTile(const AttentionParams& params, TileShape tile, int multiproc
     constexpr HopperTile t = kHopperTiles[decltype(index)::value];
     if constexpr (t.head_dim == kHeadDim) {
       if (status == cudaErrorNotSupported && tile.rows == t.rows && tile.cols == t.cols) {
-        using Traits = KernelTraits<kHeadDim, t.rows, t.cols, t.stages>;
+        using Traits = KernelTraits<kHeadDim, t.cols, t.stages>;
         status = params.causal ? launchHopperForward<Traits, Element, true>(params, multiprocessors, stream)
                                : launchHopperForward<Traits, Element, false>(params, multiprocessors, stream);
       }

@@ -44,28 +44,6 @@ __device__ __forceinline__ void barrierWait(std::uint32_t barrier, std::uint32_t
   } while (done == 0);
 }
 
-// Whether the phase of `parity` has completed, without waiting (test_wait never suspends the thread).
-__device__ __forceinline__ bool barrierTest(std::uint32_t barrier, std::uint32_t parity) {
-  std::uint32_t done = 0;
-  asm volatile(
-      "{\n.reg .pred ready;\nmbarrier.test_wait.parity.shared::cta.b64 ready, [%1], %2;\nselp.u32 %0, 1, 0, ready;\n}\n"
-      : "=r"(done)
-      : "r"(barrier), "r"(parity)
-      : "memory");
-  return done != 0;
-}
-
-// A shared-memory word read and written past the compiler's caching (ordered by the named barriers).
-__device__ __forceinline__ std::uint32_t sharedLoadVolatile(std::uint32_t address) {
-  std::uint32_t value = 0;
-  asm volatile("ld.volatile.shared.u32 %0, [%1];\n" : "=r"(value) : "r"(address) : "memory");
-  return value;
-}
-
-__device__ __forceinline__ void sharedStoreVolatile(std::uint32_t address, std::uint32_t value) {
-  asm volatile("st.volatile.shared.u32 [%0], %1;\n" ::"r"(address), "r"(value) : "memory");
-}
-
 // ---- Plain bulk copies (contiguous bytes, no tensor map) ----------------------------------------
 
 // An L2 policy for data read once: evicted first, so a stream of weights does not push out what is

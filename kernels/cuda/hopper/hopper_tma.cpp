@@ -132,7 +132,7 @@ bool encodeTensorMaps(const AttentionParams& params, int block_m, int block_n, T
          encode(maps.v, p.v, p.head_dim, p.seq_kv, p.heads_kv, p.batch, p.v_row_stride, p.v_head_stride,
                 p.v_batch_stride, block_n) &&
          encode(maps.o, p.o, p.head_dim, p.seq_q, p.heads_q, p.batch, p.o_row_stride, p.o_head_stride,
-                p.o_batch_stride, kConsumerRows);
+                p.o_batch_stride, block_m / kConsumerGroups);
 }
 
 }  // namespace attnbench::kernels::cuda::hopper

@@ -21,17 +21,10 @@ TEST_P(HopperAccuracy, MatchesReferenceWithinTwiceStandardError) {
 }
 
 // The instantiated tiles per head dim: with a separate O buffer (64/128 x 128x128) and with O staged
-// in Q's buffer (128x176, both head-dim-256 tiles), so both epilogues are covered; at head dim 128 also
-// the tiles of one item per consumer warpgroup (64 rows).
-std::vector<TileShape> perConsumerTiles() { return {{64, 80}, {64, 64}}; }
-
+// in Q's buffer (128x176, both head-dim-256 tiles), so both epilogues are covered.
 std::vector<TileShape> hopperTiles(int head_dim) {
   if (head_dim == 256) return {{128, 80}, {128, 64}};
-  std::vector<TileShape> tiles{{128, 128}, {128, 176}};
-  if (head_dim == 128) {
-    for (const TileShape tile : perConsumerTiles()) tiles.push_back(tile);
-  }
-  return tiles;
+  return {{128, 128}, {128, 176}};
 }
 
 // Every tile, head dim and dtype, causal and not, at lengths around the 128-row and key-tile edges.
@@ -75,25 +68,8 @@ std::vector<AttentionCase> shapes() {
   return cases;
 }
 
-// The head-dim-128 shapes above with one item per consumer: the consumers' items differ in length
-// (causal, Nq != Nk, items without keys) and in number (one consumer of a CTA runs out first and the
-// other goes on without turns), and each consumer carries its own pipeline phases from item to item.
-std::vector<AttentionCase> perConsumerShapes() {
-  std::vector<AttentionCase> cases;
-  for (const AttentionCase& shape : shapes()) {
-    if (shape.head_dim != 128) continue;
-    for (const TileShape tile : perConsumerTiles()) {
-      AttentionCase c = shape;
-      c.tile = tile;
-      cases.push_back(c);
-    }
-  }
-  return cases;
-}
-
 INSTANTIATE_TEST_SUITE_P(TileSweep, HopperAccuracy, ::testing::ValuesIn(tileSweep()), caseName);
 INSTANTIATE_TEST_SUITE_P(Shapes, HopperAccuracy, ::testing::ValuesIn(shapes()), caseName);
-INSTANTIATE_TEST_SUITE_P(PerConsumerItems, HopperAccuracy, ::testing::ValuesIn(perConsumerShapes()), caseName);
 
 // ---- dispatch (no device needed) ---------------------------------------------------------------
 
@@ -136,13 +112,12 @@ TEST(HopperDispatch, ReasonsNameTheLimit) {
       }
     }
     EXPECT_NE(cuda::flashUnsupportedReason(p, {}, kA100, FlashFamily::Hopper).find("sm_80"), std::string::npos);
-    EXPECT_NE(cuda::flashUnsupportedReason(p, {64, 48}, kH100, FlashFamily::Hopper).find("128x176, 64x80"),
+    EXPECT_NE(cuda::flashUnsupportedReason(p, {64, 64}, kH100, FlashFamily::Hopper).find("128x176"),
               std::string::npos);
     cuda::DeviceTraits small_smem = kH100;
     small_smem.smem_per_block_optin = 100 * 1024;
     EXPECT_NE(cuda::flashUnsupportedReason(p, {}, small_smem, FlashFamily::Hopper).find("shared memory"),
               std::string::npos);
-    EXPECT_EQ(cuda::resolveFlashTile(p, {}, kH100).rows, 128);  // one item per consumer only when asked for
     EXPECT_EQ(cuda::resolveFlashTile(p, {}, kH100).cols, 128);
     EXPECT_EQ(cuda::resolveFlashTile(llmShape(256), {}, kH100).cols, 80);
   } else {

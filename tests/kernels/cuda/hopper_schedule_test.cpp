@@ -35,31 +35,26 @@ AttentionParams problem(int batch, int heads_q, int heads_kv, int seq, int head_
   return p;
 }
 
-// Items of 128 rows (shared by the consumers of a CTA) and of 64 (one per consumer, twice the slots).
 TEST(HopperSchedule, EveryItemOnceAtEveryWidth) {
-  for (const auto& [block_m, slots] : {std::tuple{kBlockM, kCtas}, std::tuple{kBlockM / 2, 2 * kCtas}}) {
-    for (const bool causal : {false, true}) {
-      for (const auto& [batch, heads, seq] : {std::tuple{1, 1, 100}, std::tuple{2, 5, 1000}, std::tuple{1, 32, 1020},
-                                              std::tuple{3, 7, 129}}) {
-        KernelParams p =
-            kernelParams(problem(batch, heads, heads, seq, 128, causal), block_m, kBlockN, kL2Bytes, slots);
-        EXPECT_EQ(p.tiles, (seq + block_m - 1) / block_m * heads * batch);
-        for (int width = 1; width <= batch * heads; ++width) {
-          p.section_heads = width;
-          std::set<std::tuple<int, int, int>> seen;
-          for (int tile = 0; tile < p.tiles; ++tile) {
-            const WorkItem w = scheduleItem(p, tile, block_m, kBlockN, causal);
-            ASSERT_GE(w.m0, 0);
-            ASSERT_LT(w.m0, seq);
-            ASSERT_EQ(w.m0 % block_m, 0);
-            ASSERT_LT(w.head, heads);
-            ASSERT_LT(w.batch, batch);
-            ASSERT_LE(w.n_unmasked, w.n_tiles);
-            seen.insert({w.m0, w.head, w.batch});
-          }
-          EXPECT_EQ(static_cast<int>(seen.size()), p.tiles)
-              << "batch " << batch << " heads " << heads << " N " << seq << " width " << width;
+  for (const bool causal : {false, true}) {
+    for (const auto& [batch, heads, seq] : {std::tuple{1, 1, 100}, std::tuple{2, 5, 1000}, std::tuple{1, 32, 1020},
+                                            std::tuple{3, 7, 129}}) {
+      KernelParams p = kernelParams(problem(batch, heads, heads, seq, 128, causal), kBlockM, kBlockN, kL2Bytes, kCtas);
+      for (int width = 1; width <= batch * heads; ++width) {
+        p.section_heads = width;
+        std::set<std::tuple<int, int, int>> seen;
+        for (int tile = 0; tile < p.tiles; ++tile) {
+          const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, causal);
+          ASSERT_GE(w.m0, 0);
+          ASSERT_LT(w.m0, seq);
+          ASSERT_EQ(w.m0 % kBlockM, 0);
+          ASSERT_LT(w.head, heads);
+          ASSERT_LT(w.batch, batch);
+          ASSERT_LE(w.n_unmasked, w.n_tiles);
+          seen.insert({w.m0, w.head, w.batch});
         }
+        EXPECT_EQ(static_cast<int>(seen.size()), p.tiles)
+            << "batch " << batch << " heads " << heads << " N " << seq << " width " << width;
       }
     }
   }
