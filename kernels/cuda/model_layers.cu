@@ -111,13 +111,12 @@ __device__ __forceinline__ float normalizedElement(float x, float inv_rms, float
 
 __device__ __forceinline__ float siluTimes(float gate, float up) { return gate / (1.0f + __expf(-gate)) * up; }
 
-// Writes the RMSNorm of `rows` input rows (x_row_stride apart) into dst (rows dst_row_stride apart:
-// shared memory for a fused projection, global memory for rmsNormKernel). Every thread of the block
-// must call it; dst is ready after it returns. Rows, weight and dst in 16-byte chunks (in and the
-// strides multiples of 8, all 16-byte aligned).
+// Writes the RMSNorm of `rows` input rows (x_row_stride apart) into dst ([rows][in], shared memory),
+// what rmsNormKernel writes. Every thread of the block must call it; dst is ready after it returns.
+// Rows, weight and dst in 16-byte chunks (in a multiple of 8, all 16-byte aligned).
 template <typename T>
 __device__ void normalizeRows(const T* x, std::int64_t x_row_stride, int rows, int in, const T* norm_weight,
-                              float eps, T* dst, std::int64_t dst_row_stride) {
+                              float eps, T* dst) {
   for (int r = 0; r < rows; ++r) {
     const T* row = x + r * x_row_stride;
     const float inv_rms = rowInvRms(row, in, eps);
@@ -129,7 +128,7 @@ __device__ void normalizeRows(const T* x, std::int64_t x_row_stride, int rows, i
       auto* out = reinterpret_cast<T*>(&chunk);
 #pragma unroll
       for (int i = 0; i < 8; ++i) out[i] = fromFloat<T>(normalizedElement<T>(xv[i], inv_rms, wv[i]));
-      *reinterpret_cast<uint4*>(dst + r * dst_row_stride + base) = chunk;
+      *reinterpret_cast<uint4*>(dst + r * in + base) = chunk;
     }
   }
   __syncthreads();
@@ -157,21 +156,14 @@ __device__ __forceinline__ void prefetchShareL2(const L2Prefetch& prefetch, std:
 #endif
 }
 
-// One block per row; the second read of the row hits L1/L2. 16-byte chunks where the row, the weight
-// and the output allow them (a prefill's rows: element-wise writes held it at 1.8 TB/s), else element
-// by element; the same values either way.
+// One block per row; the second read of the row hits L1/L2.
 template <typename T>
 __global__ void __launch_bounds__(kNormThreads) rmsNormKernel(const T* x, std::int64_t x_stride, const T* weight,
-                                                              int dim, float eps, T* out, std::int64_t out_stride,
-                                                              bool chunked) {
+                                                              int dim, float eps, T* out, std::int64_t out_stride) {
   allowNextKernel();
   awaitPreviousKernel();
   const T* row = x + blockIdx.x * x_stride;
   T* dst = out + blockIdx.x * out_stride;
-  if (chunked) {
-    normalizeRows(row, x_stride, 1, dim, weight, eps, dst, out_stride);
-    return;
-  }
   const float inv_rms = rowInvRms(row, dim, eps);
   for (int i = static_cast<int>(threadIdx.x); i < dim; i += kNormThreads) {
     dst[i] = fromFloat<T>(normalizedElement<T>(toFloat(row[i]), inv_rms, toFloat(weight[i])));
@@ -414,7 +406,7 @@ struct InputRows {
     in_shared = p.norm_weight != nullptr;
     if (in_shared) {
       normalizeRows(x, p.x_row_stride, p.rows, p.in, static_cast<const T*>(p.norm_weight), p.norm_eps,
-                    reinterpret_cast<T*>(normed), p.in);
+                    reinterpret_cast<T*>(normed));
     }
     chunks = in_shared ? normed : reinterpret_cast<const uint4*>(x);
     row_chunks = in_shared ? p.in / 8 : p.x_row_stride / 8;
@@ -501,7 +493,7 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlo
   // A compile-time choice, so that the plain kernel reads x through the read-only path, not generic loads.
   if constexpr (kNormed) {
     normalizeRows(static_cast<const T*>(p.x), p.x_row_stride, p.rows, p.in, static_cast<const T*>(p.norm_weight),
-                  p.norm_eps, reinterpret_cast<T*>(normed_x), p.in);
+                  p.norm_eps, reinterpret_cast<T*>(normed_x));
   }
   const uint4* x = (kNormed ? normed_x : reinterpret_cast<const uint4*>(p.x)) + begin;
   const std::int64_t x_row_chunks = kNormed ? chunks : p.x_row_stride / 8;
@@ -604,14 +596,11 @@ cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
 cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight, int rows, int dim, float eps,
                     void* out, std::int64_t out_row_stride, DType dtype, cudaStream_t stream) {
   if (rows <= 0 || dim <= 0) return cudaErrorInvalidValue;
-  const auto aligned = [](const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0; };
-  const bool chunked = dim % 8 == 0 && x_row_stride % 8 == 0 && out_row_stride % 8 == 0 && aligned(x) &&
-                       aligned(weight) && aligned(out);
   return dispatch(dtype, false, [&](auto tag) {
     using T = decltype(tag);
     return launchOverlapped(rmsNormKernel<T>, dim3(static_cast<unsigned>(rows)), dim3(kNormThreads), 0, stream,
                             static_cast<const T*>(x), x_row_stride, static_cast<const T*>(weight), dim, eps,
-                            static_cast<T*>(out), out_row_stride, chunked);
+                            static_cast<T*>(out), out_row_stride);
   });
 }
 

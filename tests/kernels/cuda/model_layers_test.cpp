@@ -456,8 +456,8 @@ TEST(CudaModelLayers, RmsNormSwigluEmbedding) {
   cudaFree(dids);
 }
 
-// rmsNorm reads and writes 16-byte aligned rows of whole chunks with 16-byte accesses and any other row
-// element by element, in the same order: the same rows at an odd address normalize to the same bits.
+// rmsNorm reads 16-byte aligned rows of whole chunks with 16-byte loads and any other row element by
+// element, in the same order: the same rows at an odd address normalize to the same bits.
 TEST(CudaModelLayers, RmsNormOfAlignedAndUnalignedRowsAgreeBitForBit) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const int rows = 3, dim = 4104;
