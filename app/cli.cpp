@@ -245,7 +245,7 @@ void addSweepOptions(CLI::App& app, SweepFlags& f) {
       ->group(group);
   app.add_option("--tiles,--tile", f.tiles, "flash tiles: auto, 64, 64x64, 128x64, 128x128")->group(group);
   app.add_option("--q-lens,--q_lens", f.q_lens, "decode: new tokens per sequence, 1-16 (default 1)")->group(group);
-  app.add_option("--page-size", f.page_size, "decode: paged KV cache with pages of 16-256 tokens (default contiguous)")
+  app.add_option("--page-size", f.page_size, "decode, inference: paged KV cache with pages of 16-256 tokens (default contiguous)")
       ->group(group);
   app.add_option("--kv-lens-spread", f.kv_lens_spread,
                  "decode: ragged batch, lengths drawn in N(1 +- spread), 0-0.9 (default 0: all N)")

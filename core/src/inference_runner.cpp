@@ -151,6 +151,7 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
   c.max_tokens = o.depth + n + o.new_tokens + 1;
   c.max_step_tokens = o.depth + n + 1;
   c.cuda_graph = o.compile_mode == CompileMode::GraphReplay;
+  c.page_size = point.decode.page_size;
   c.tensor_parallel = point.tensor_parallel;
   c.seed = spec.seed;
   if (const std::string reason = engine::unsupportedReason(c); !reason.empty()) {
@@ -265,6 +266,7 @@ PointResult InferencePointRunner::run(const SweepSpec& spec, const SweepPoint& p
       ref.dtype = DType::F32;
       ref.attention = AttentionChoice::Standard;
       ref.cuda_graph = false;
+      ref.page_size = 0;  // the reference's cache is contiguous: a paged point is checked against it
       ref.max_step_tokens = std::max(n, 1);
       ref.max_tokens = o.depth + n + checked;
       if (c.device == EngineDevice::Cuda && engine::unsupportedReason(ref).empty()) {

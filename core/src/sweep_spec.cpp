@@ -397,6 +397,7 @@ nlohmann::json specToJson(const SweepSpec& s) {
     j["splits"] = s.decode.splits;
   }
   if (s.workload == Workload::Inference) {
+    j["page_size"] = s.decode.page_size;
     j["new_tokens"] = s.inference.new_tokens;
     j["depth"] = s.inference.depth;
     j["compile_mode"] = compileModeName(s.inference.compile_mode);
@@ -483,8 +484,12 @@ void validateSpec(const SweepSpec& s) {
   if (s.decode.page_size != 0) requireInRange(s.decode.page_size, L::kMinPageSize, L::kMaxPageSize, "spec: page size");
   requireRealInRange(s.decode.kv_lens_spread, 0.0, L::kMaxKvLensSpread, "spec: kv_lens_spread");
   requireInRange(s.decode.splits, 0, L::kMaxSplits, "spec: splits");
-  if (s.workload != Workload::Decode && (s.q_lens != std::vector<int>{1} || s.decode != DecodeCacheOptions{})) {
-    throw InputError("spec: q_lens, page_size, kv_lens_spread and splits apply to the decode workload only");
+  if (s.workload != Workload::Decode &&
+      (s.q_lens != std::vector<int>{1} || s.decode.kv_lens_spread != 0 || s.decode.splits != 0)) {
+    throw InputError("spec: q_lens, kv_lens_spread and splits apply to the decode workload only");
+  }
+  if (s.workload == Workload::Attention && s.decode.page_size != 0) {
+    throw InputError("spec: page_size applies to the decode and inference workloads only");
   }
   for (const auto& [batch, n] : s.max_seq_len_by_batch) {
     requireInRange(batch, 1, L::kMaxBatch, "spec: max_seq_len_by_batch: batch size");
@@ -548,6 +553,7 @@ std::string SweepPoint::label() const {
     if (decode.splits > 0) os << " splits=" << decode.splits;
   } else if (isInference()) {
     os << " inference";
+    if (decode.page_size > 0) os << " paged" << decode.page_size;
     if (inference.compile_mode != CompileMode::None) os << " " << compileModeName(inference.compile_mode);
   } else if (kernel == KernelKind::Flash) {
     os << " " << tileName(tile);
@@ -585,7 +591,10 @@ std::vector<SweepPoint> expandPoints(const SweepSpec& s) {
                   p.kernel = kernel;
                   p.tile = tile;
                   if (decode) p.decode = s.decode;
-                  if (s.workload == Workload::Inference) p.inference = s.inference;
+                  if (s.workload == Workload::Inference) {
+                    p.inference = s.inference;
+                    p.decode.page_size = s.decode.page_size;  // the engine's KV cache
+                  }
                   p.tensor_parallel = s.tensor_parallel;
                   points.push_back(std::move(p));
                 }

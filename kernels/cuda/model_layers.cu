@@ -170,6 +170,28 @@ __global__ void __launch_bounds__(kNormThreads) rmsNormKernel(const T* x, std::i
   }
 }
 
+// Row of (sequence b, KV head h, position j) in a cache of rows of head_dim elements: [B, Hkv,
+// max_tokens] when contiguous, through the block table into the pool [pages, Hkv, page_size] when paged.
+__device__ __forceinline__ std::int64_t cacheRow(const PagedKv& pages, int b, int h, int j, int heads_kv,
+                                                 int max_tokens) {
+  if (pages.block_table == nullptr) return (static_cast<std::int64_t>(b) * heads_kv + h) * max_tokens + j;
+  const std::int64_t page = pages.block_table[static_cast<std::int64_t>(b) * pages.pages_per_sequence + j / pages.page_size];
+  return (page * heads_kv + h) * pages.page_size + j % pages.page_size;
+}
+
+// Grid (token, sequence x KV head); a thread per 16-byte chunk of a row.
+__global__ void gatherPagedKvKernel(const uint4* pool, PagedKv pages, int heads_kv, int row_chunks, uint4* dst,
+                                    int dst_max_tokens) {
+  allowNextKernel();
+  awaitPreviousKernel();
+  const int j = static_cast<int>(blockIdx.x);
+  const int b = static_cast<int>(blockIdx.y) / heads_kv;
+  const int h = static_cast<int>(blockIdx.y) % heads_kv;
+  const uint4* src = pool + cacheRow(pages, b, h, j, heads_kv, 0) * row_chunks;
+  uint4* out = dst + ((static_cast<std::int64_t>(b) * heads_kv + h) * dst_max_tokens + j) * row_chunks;
+  for (int c = static_cast<int>(threadIdx.x); c < row_chunks; c += static_cast<int>(blockDim.x)) out[c] = src[c];
+}
+
 // Rotary embedding of one token's Q and K heads and the append of its K and V to the cache. Grid
 // (token, head group); a block's threads are `lanes` rows of D/2 threads, thread (lane, i) handling the
 // pair (i, i + D/2) of heads lane, lane + lanes, ... of its group. The angle depends on the position and
@@ -219,7 +241,7 @@ __global__ void rotaryAppendKernel(RotaryAppendParams p, int heads_per_group) {
       if (head >= p.heads_q) {
         const int kv_head = head - p.heads_q - (is_v ? p.heads_kv : 0);
         T* cache = static_cast<T*>(is_v ? p.v_cache : p.k_cache);
-        dst = cache + ((static_cast<std::int64_t>(b) * p.heads_kv + kv_head) * p.max_tokens + position) * p.head_dim;
+        dst = cache + cacheRow(p.pages, b, kv_head, position, p.heads_kv, p.max_tokens) * p.head_dim;
       } else if (p.q_out != nullptr) {
         dst = static_cast<T*>(p.q_out) + ((static_cast<std::int64_t>(b) * p.heads_q + head) * p.new_tokens + t) * p.head_dim;
       }
@@ -569,6 +591,12 @@ cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   return launchForRows<T>(p, pick, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
 }
 
+bool validPages(const PagedKv& pages, int max_tokens) {
+  return pages.block_table == nullptr ||
+         (pages.page_size > 0 && pages.pages_per_sequence > 0 &&
+          static_cast<std::int64_t>(pages.pages_per_sequence) * pages.page_size >= max_tokens);
+}
+
 bool validPrefetch(const L2Prefetch& prefetch) {
   return prefetch.bytes % 16 == 0 && reinterpret_cast<std::uintptr_t>(prefetch.base) % 16 == 0 &&
          (prefetch.bytes == 0 || prefetch.base != nullptr);
@@ -607,7 +635,7 @@ cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight
 cudaError_t rotaryAppendKv(const RotaryAppendParams& p, cudaStream_t stream) {
   if (p.batch <= 0 || p.new_tokens <= 0 || p.heads_q <= 0 || p.heads_kv <= 0 || p.head_dim <= 0 ||
       p.head_dim % 2 != 0 || p.head_dim / 2 > 1024 || p.first_position < 0 ||
-      p.first_position + p.new_tokens > p.max_tokens) {
+      p.first_position + p.new_tokens > p.max_tokens || !validPages(p.pages, p.max_tokens)) {
     return cudaErrorInvalidValue;
   }
   const int half = p.head_dim / 2;
@@ -624,6 +652,21 @@ cudaError_t rotaryAppendKv(const RotaryAppendParams& p, cudaStream_t stream) {
     return launchOverlapped(rotaryAppendKernel<T>, grid, dim3(static_cast<unsigned>(lanes * half)), 0, stream, p,
                             heads_per_group);
   });
+}
+
+cudaError_t gatherPagedKv(const void* pool, const PagedKv& pages, int batch, int heads_kv, int head_dim, int tokens,
+                          void* dst, int dst_max_tokens, DType dtype, cudaStream_t stream) {
+  const auto misaligned = [](const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 != 0; };
+  if (pages.block_table == nullptr || batch <= 0 || heads_kv <= 0 || head_dim <= 0 || head_dim % 8 != 0 ||
+      tokens <= 0 || tokens > dst_max_tokens || !validPages(pages, tokens) || misaligned(pool) || misaligned(dst) ||
+      dtype == DType::F32) {
+    return cudaErrorInvalidValue;
+  }
+  const int row_chunks = head_dim / 8;  // 16-bit elements
+  const dim3 grid(static_cast<unsigned>(tokens), static_cast<unsigned>(batch * heads_kv));
+  return launchOverlapped(gatherPagedKvKernel, grid, dim3(static_cast<unsigned>(std::min(row_chunks, 256))), 0, stream,
+                          static_cast<const uint4*>(pool), pages, heads_kv, row_chunks, static_cast<uint4*>(dst),
+                          dst_max_tokens);
 }
 
 cudaError_t headsToRows(const void* packed, int batch, int heads, int tokens, int head_dim, void* rows, DType dtype,

@@ -307,6 +307,34 @@ TEST(CpuEngine, PredictedMemoryIsWhatItAllocates) {
   fs::remove_all(dir);
 }
 
+// The final logits of runAgainstReference's sequence (prefill, decode steps, the recompute from an
+// empty cache) on the tiny checkpoint with its own LM head, with its checks.
+std::vector<float> referenceRunLogits(const EngineConfig& c) {
+  auto engine = makeEngine(c);
+  EXPECT_EQ(predictMemory(c).total(), engine->allocated().total());
+  const Agreement a = runAgainstReference(*engine, makeTinyWeights(true), false);
+  EXPECT_GT(a.max_abs_ref, 0.5);
+  EXPECT_LT(a.max_abs_diff, (c.device == EngineDevice::Cpu ? 1e-4 : 0.01) * a.max_abs_ref);
+  return engine->logits();
+}
+
+// A paged KV cache (pages interleaved between the two sequences; 24 tokens in two pages of 16, or in
+// one of 32) holds what the contiguous one does: the same logits, bit for bit, at every step.
+TEST(CpuEngine, PagedCacheGivesTheContiguousCachesLogits) {
+  const auto dir = writeTinyCheckpoint("paged", "BF16", true);
+  const EngineConfig contiguous = tinyConfig(dir, EngineDevice::Cpu, AttentionChoice::Flash);
+  const auto want = referenceRunLogits(contiguous);
+  for (const int page : {16, 32}) {
+    SCOPED_TRACE("page " + std::to_string(page));
+    EngineConfig c = contiguous;
+    c.page_size = page;
+    EXPECT_EQ(referenceRunLogits(c), want);
+    const int pages = 2 * ((c.max_tokens + page - 1) / page);
+    EXPECT_EQ(predictMemory(c).kv_cache, 2ULL * kLayers * pages * kKvHeads * page * kHeadDim * 4);
+  }
+  fs::remove_all(dir);
+}
+
 TEST(CpuEngine, SyntheticWeightsAreDeterministicPerSeed) {
   EngineConfig c;
   c.model = attnbench::findModel("llama-2-7b");
@@ -344,6 +372,12 @@ TEST(Engine, RejectsWhatItCannotRun) {
   c.device = EngineDevice::Cuda;
   c.max_step_tokens = 17;
   EXPECT_FALSE(unsupportedReason(c).empty());
+  c.max_step_tokens = 16;
+  c.page_size = 8;
+  EXPECT_NE(unsupportedReason(c).find("16 to 256 tokens"), std::string::npos) << unsupportedReason(c);
+  c.page_size = 16;
+  c.attention = AttentionChoice::Standard;
+  EXPECT_NE(unsupportedReason(c).find("flash kernels only"), std::string::npos) << unsupportedReason(c);
   EXPECT_EQ(syntheticTokens(5, 100, 9), syntheticTokens(5, 100, 9));
   for (const auto t : syntheticTokens(1000, 37, 4)) ASSERT_TRUE(t >= 0 && t < 37);
   const std::vector<float> logits = {0.f, 3.f, 3.f, 1.f, 5.f, -1.f, 5.f, 2.f};
@@ -463,6 +497,34 @@ TEST_P(CudaEngineTest, GraphReplayEqualsEagerDecode) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Attention, CudaEngineTest, ::testing::Values(AttentionChoice::Flash, AttentionChoice::Standard));
+
+// A paged KV cache on the GPU: the decode kernel reads the pages through the block table, a prefill
+// (and the recompute without a cache) a gathered contiguous copy; eager and graph-replayed decode
+// steps match the fp64 model as the contiguous cache does, and the contiguous cache's logits.
+TEST(CudaEngine, PagedCacheMatchesTheReferenceAndTheContiguousCache) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const auto dir = writeTinyCheckpoint("cuda_paged", "F16", true);
+  for (const bool graph : {false, true}) {
+    EngineConfig contiguous = tinyConfig(dir, EngineDevice::Cuda, AttentionChoice::Flash);
+    contiguous.cuda_graph = graph;
+    const auto want = referenceRunLogits(contiguous);
+    for (const int page : {16, 32}) {
+      SCOPED_TRACE("page " + std::to_string(page) + (graph ? ", graphs" : ", eager"));
+      EngineConfig c = contiguous;
+      c.page_size = page;
+      const auto got = referenceRunLogits(c);
+      ASSERT_EQ(got.size(), want.size());
+      double diff = 0, largest = 0;
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        diff = std::max(diff, static_cast<double>(std::fabs(got[i] - want[i])));
+        largest = std::max(largest, static_cast<double>(std::fabs(want[i])));
+      }
+      EXPECT_LE(diff, 1e-3 * largest);
+      EXPECT_EQ(argmaxTokens(got, 2, kVocab), argmaxTokens(want, 2, kVocab));
+    }
+  }
+  fs::remove_all(dir);
+}
 #endif
 
 }  // namespace

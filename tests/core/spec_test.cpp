@@ -359,7 +359,20 @@ TEST(SweepSpec, DecodeOptionsAreBoundedAndBelongToDecode) {
   expectInputError([&] { parse(R"(, "workload": "generate")"); }, "unknown workload");
   // Decode options on an attention sweep would be silently ignored: refused instead.
   expectInputError([&] { parse(R"(, "q_lens": [4])"); }, "decode workload only");
-  expectInputError([&] { parse(R"(, "page_size": 16)"); }, "decode workload only");
+  expectInputError([&] { parse(R"(, "page_size": 16)"); }, "decode and inference workloads only");
+  // An inference sweep takes the page size (its engine's KV cache), not the decode kernel's other options.
+  const auto parseInference = [](const std::string& extra) {
+    return specFromJson(nlohmann::json::parse(
+        R"({"models": ["llama-2-7b"], "seq_lens": [256], "batch_sizes": [1], "dtypes": ["fp16"], "causal": [true],
+            "kernels": ["flash"], "workload": "inference")" + extra + "}"));
+  };
+  const SweepSpec inference = parseInference(R"(, "page_size": 32)");
+  EXPECT_EQ(inference.decode.page_size, 32);
+  EXPECT_EQ(specFromJson(specToJson(inference)).decode.page_size, 32);
+  EXPECT_EQ(expandPoints(inference).front().decode.page_size, 32);
+  EXPECT_NE(expandPoints(inference).front().label().find("paged32"), std::string::npos);
+  expectInputError([&] { parseInference(R"(, "page_size": 300)"); }, "page_size");
+  expectInputError([&] { parseInference(R"(, "splits": 4)"); }, "decode workload only");
 }
 
 }  // namespace

@@ -154,6 +154,33 @@ TEST(SweepEditor, TheWorkloadSelectorShowsTheDecodeRowsAndBuildsADecodeSpec) {
   EXPECT_FALSE(editor.isValid()) << "a page of 8 tokens is below the limit";
 }
 
+// An inference sweep carries the engine's KV cache page size (the spec's decode.page_size), validated
+// like the decode workload's, and a spec loaded back shows it.
+TEST(SweepEditor, TheInferenceRowsCarryTheKvCachePageSize) {
+  test::ensureApp();
+  SweepEditor editor;
+  SweepSpec spec = richSpec();
+  spec.tiles = {TileShape{}};
+  editor.setSpec(spec);
+  auto* workload = editor.findChild<QComboBox*>(QStringLiteral("workload"));
+  auto* page_size = editor.findChild<QSpinBox*>(QStringLiteral("inferencePageSize"));
+  ASSERT_TRUE(workload && page_size);
+  workload->setCurrentIndex(workload->findData(static_cast<int>(Workload::Inference)));
+  page_size->setValue(64);
+  ASSERT_TRUE(editor.isValid()) << editor.errors().join(QLatin1Char('\n')).toStdString();
+  const SweepSpec paged = *editor.spec();
+  EXPECT_EQ(paged.workload, Workload::Inference);
+  EXPECT_EQ(paged.decode.page_size, 64);
+  EXPECT_EQ(expandPoints(paged).front().decode.page_size, 64);
+  page_size->setValue(8);
+  EXPECT_FALSE(editor.isValid()) << "a page of 8 tokens is below the limit";
+
+  SweepEditor reloaded;
+  reloaded.setSpec(paged);
+  EXPECT_EQ(reloaded.findChild<QSpinBox*>(QStringLiteral("inferencePageSize"))->value(), 64);
+  EXPECT_EQ(reloaded.spec()->decode.page_size, 64);
+}
+
 // "Split over N ranks": the spec's tensor_parallel, checked against every model's heads by core.
 TEST(SweepEditor, SplitOverRanksSetsTensorParallelAndRefusesAnUnevenSplit) {
   test::ensureApp();

@@ -217,6 +217,16 @@ void SweepEditor::addAxisRows(QFormLayout* form) {
   showWorkloadRows();
 }
 
+QSpinBox* SweepEditor::pageSizeSpin(const QString& name) {
+  QSpinBox* box = spin(0, SpecLimits::kMaxPageSize, 0);
+  box->setObjectName(name);
+  box->setSpecialValueText(tr("contiguous"));
+  box->setToolTip(tr("Tokens per page of a paged KV cache (%1-%2), or a contiguous cache")
+                      .arg(SpecLimits::kMinPageSize)
+                      .arg(SpecLimits::kMaxPageSize));
+  return box;
+}
+
 QGroupBox* SweepEditor::buildDecodeRows() {
   auto* box = new QGroupBox(tr("Decode"));
   box->setObjectName(QStringLiteral("decodeRows"));
@@ -226,12 +236,7 @@ QGroupBox* SweepEditor::buildDecodeRows() {
   q_lens_->setPlaceholderText(tr("e.g. 1, 4 (1-%1)").arg(SpecLimits::kMaxQueryLen));
   q_lens_->setToolTip(tr("New tokens per sequence and step: 1 for generation, more for speculative decoding"));
   decode_form->addRow(tr("New tokens"), field(q_lens_, &q_lens_error_));
-  page_size_ = spin(0, SpecLimits::kMaxPageSize, 0);
-  page_size_->setObjectName(QStringLiteral("pageSize"));
-  page_size_->setSpecialValueText(tr("contiguous"));
-  page_size_->setToolTip(tr("Tokens per page of a paged KV cache (%1-%2), or a contiguous cache")
-                             .arg(SpecLimits::kMinPageSize)
-                             .arg(SpecLimits::kMaxPageSize));
+  page_size_ = pageSizeSpin(QStringLiteral("pageSize"));
   decode_form->addRow(tr("Page size"), page_size_);
   kv_spread_ = new QDoubleSpinBox;
   kv_spread_->setRange(0.0, SpecLimits::kMaxKvLensSpread);
@@ -258,6 +263,8 @@ QGroupBox* SweepEditor::buildInferenceRows() {
   depth_ = spin(0, SpecLimits::kMaxSeqLen, defaults.depth);
   depth_->setToolTip(tr("Tokens already in the KV cache before the prompt (llama-bench's pp512@d8192)"));
   inference_form->addRow(tr("KV depth"), depth_);
+  kv_page_size_ = pageSizeSpin(QStringLiteral("inferencePageSize"));
+  inference_form->addRow(tr("KV cache pages"), kv_page_size_);
   compile_mode_ = new QComboBox;
   for (const CompileMode mode : {CompileMode::None, CompileMode::GraphReplay}) {
     compile_mode_->addItem(qs(compileModeName(mode)), static_cast<int>(mode));
@@ -364,7 +371,7 @@ void SweepEditor::revalidateOnEveryChange() {
   for (QComboBox* c : {device_, timing_, workload_}) connect(c, &QComboBox::currentIndexChanged, this, &SweepEditor::revalidate);
   connect(workload_, &QComboBox::currentIndexChanged, this, &SweepEditor::showWorkloadRows);
   connect(q_lens_, &QLineEdit::textChanged, this, &SweepEditor::revalidate);
-  for (QSpinBox* s : {page_size_, splits_}) connect(s, &QSpinBox::valueChanged, this, &SweepEditor::revalidate);
+  for (QSpinBox* s : {page_size_, splits_, kv_page_size_}) connect(s, &QSpinBox::valueChanged, this, &SweepEditor::revalidate);
   connect(kv_spread_, &QDoubleSpinBox::valueChanged, this, &SweepEditor::revalidate);
   for (QSpinBox* s : {new_tokens_, depth_}) connect(s, &QSpinBox::valueChanged, this, &SweepEditor::revalidate);
   connect(compile_mode_, &QComboBox::currentIndexChanged, this, &SweepEditor::revalidate);
@@ -461,6 +468,7 @@ void SweepEditor::setSpec(const SweepSpec& spec) {
   page_size_->setValue(spec.decode.page_size);
   kv_spread_->setValue(spec.decode.kv_lens_spread);
   splits_->setValue(spec.decode.splits);
+  kv_page_size_->setValue(spec.workload == Workload::Inference ? spec.decode.page_size : 0);
   new_tokens_->setValue(spec.inference.new_tokens);
   depth_->setValue(spec.inference.depth);
   compile_mode_->setCurrentIndex(compile_mode_->findData(static_cast<int>(spec.inference.compile_mode)));
@@ -637,6 +645,7 @@ void SweepEditor::readWorkloadOptions(SweepSpec& spec) {
     spec.inference.ckpt_dir = ckpt_dir_->text().trimmed().toStdString();
     spec.inference.tokenizer = tokenizer_->text().trimmed().toStdString();
     spec.inference.prompt = prompt_->text().toStdString();
+    spec.decode.page_size = kv_page_size_->value();
   }
   if (spec.workload != Workload::Decode) {
     fail(q_lens_error_, tr("New tokens"), QString());

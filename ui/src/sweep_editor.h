@@ -50,6 +50,7 @@ class SweepEditor : public QWidget {
   void addModelRows(QFormLayout* form);
   void addAxisRows(QFormLayout* form);  // workload, sequence lengths, batch sizes, dtypes, masks, kernels, tiles
   QGroupBox* buildDecodeRows();         // new rows per sequence, page size, length spread, splits
+  QSpinBox* pageSizeSpin(const QString& name);  // a KV cache page size, 0 shown as "contiguous"
   QGroupBox* buildInferenceRows();      // decode steps, depth, CUDA graphs, checkpoint, tokenizer, prompt
   void showWorkloadRows();
   void readWorkloadOptions(SweepSpec& spec);
@@ -95,6 +96,7 @@ class SweepEditor : public QWidget {
   QGroupBox* inference_;     // the inference rows, shown for inference sweeps
   QSpinBox* new_tokens_;
   QSpinBox* depth_;
+  QSpinBox* kv_page_size_;   // the engine's KV cache (the spec's decode.page_size for an inference sweep)
   QComboBox* compile_mode_;
   QLineEdit* ckpt_dir_;
   QLineEdit* tokenizer_;

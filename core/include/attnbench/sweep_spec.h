@@ -101,7 +101,8 @@ struct SamplingRule {
   double timeout_s = 1.0;
 };
 
-// How a decode point's KV cache is laid out and split (Workload::Decode only).
+// How a decode point's KV cache is laid out and split (Workload::Decode; an inference point uses
+// page_size only, for its engine's cache).
 struct DecodeCacheOptions {
   int page_size = 0;          // tokens per page of a paged cache (a block table, as vLLM uses); 0 = contiguous
   // Ragged batches: sequence lengths drawn in [N (1 - spread), N (1 + spread)], in pairs that sum to 2N,

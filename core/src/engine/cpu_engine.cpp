@@ -1,5 +1,7 @@
 // The engine on the CPU: fp32 everywhere, Eigen projections, the CPU flash or standard attention
-// kernel over a contiguous KV cache. For tiny models (tests, CI); timed by the wall clock.
+// kernel over a contiguous KV cache (a paged one is gathered into a contiguous copy per layer, so that
+// the page bookkeeping is checked against the contiguous cache). For tiny models (tests, CI); timed by
+// the wall clock.
 #include <chrono>
 #include <cstring>
 
@@ -43,9 +45,15 @@ class CpuEngine final : public Engine {
       }
     }
     const ModelPreset& m = config_.model;
-    const std::size_t cache = static_cast<std::size_t>(config_.batch) * m.kv_heads * config_.max_tokens * m.head_dim;
+    const KvLayout kv(config_);
+    const auto cache = static_cast<std::size_t>(kv.rows()) * static_cast<std::size_t>(m.head_dim);
     k_cache_.assign(m.layers, std::vector<float>(cache));
     v_cache_.assign(m.layers, std::vector<float>(cache));
+    if (kv.paged()) {
+      const std::size_t contiguous = static_cast<std::size_t>(config_.batch) * m.kv_heads * config_.max_tokens * m.head_dim;
+      gathered_k_.resize(contiguous);
+      gathered_v_.resize(contiguous);
+    }
     const auto layout = activationLayout(m, static_cast<std::int64_t>(config_.batch) * config_.max_step_tokens);
     residual_.resize(static_cast<std::size_t>(layout.residual));
     normed_.resize(static_cast<std::size_t>(layout.normed));
@@ -55,7 +63,8 @@ class CpuEngine final : public Engine {
     logits_.resize(static_cast<std::size_t>(config_.batch) * m.vocab);
     // The attention kernel's scratch: what predictMemory counts beyond the buffers above, so that
     // prediction and allocation share one formula.
-    workspace_.resize(predictMemory(config_).activations - (layout.total() + last_.size() + logits_.size()) * sizeof(float));
+    workspace_.resize(predictMemory(config_).activations -
+                      (layout.total() + last_.size() + logits_.size() + gathered_k_.size() + gathered_v_.size()) * sizeof(float));
   }
 
   const EngineConfig& config() const override { return config_; }
@@ -70,7 +79,8 @@ class CpuEngine final : public Engine {
     MemoryBreakdown b;
     for (const auto& w : weights_) b.weights += w.size() * sizeof(float);
     for (std::size_t l = 0; l < k_cache_.size(); ++l) b.kv_cache += (k_cache_[l].size() + v_cache_[l].size()) * sizeof(float);
-    b.activations = (residual_.size() + normed_.size() + wide_.size() + narrow_.size() + last_.size() + logits_.size()) *
+    b.activations = (residual_.size() + normed_.size() + wide_.size() + narrow_.size() + last_.size() + logits_.size() +
+                     gathered_k_.size() + gathered_v_.size()) *
                         sizeof(float) +
                     workspace_.size();
     return b;
@@ -127,8 +137,14 @@ class CpuEngine final : public Engine {
         cpu::applyRotary(qkv, count, m.heads + m.kv_heads, m.head_dim, width, cached_, m.rope_theta);
         appendToCache(l, b, qkv, count);
       }
-      attn.k = k_cache_[l].data();
-      attn.v = v_cache_[l].data();
+      if (gathered_k_.empty()) {
+        attn.k = k_cache_[l].data();
+        attn.v = v_cache_[l].data();
+      } else {
+        gatherCache(l, cached_ + count);
+        attn.k = gathered_k_.data();
+        attn.v = gathered_v_.data();
+      }
       if (config_.attention == AttentionChoice::Flash) {
         cpu::flashAttention(attn, cpu::resolveFlashTile(attn, {}), workspace_.data(), 1);
       } else {
@@ -163,11 +179,12 @@ class CpuEngine final : public Engine {
   // Copies the rotated K and the V of `count` new positions of sequence `b` into layer l's cache.
   void appendToCache(int l, int b, const float* qkv, int count) {
     const ModelPreset& m = config_.model;
+    const KvLayout kv(config_);
     const std::int64_t width = qkvWidth(m);
     const auto row_bytes = static_cast<std::size_t>(m.head_dim) * sizeof(float);
     for (int i = 0; i < count; ++i) {
       for (int h = 0; h < m.kv_heads; ++h) {
-        const std::int64_t dst = ((static_cast<std::int64_t>(b) * m.kv_heads + h) * config_.max_tokens + cached_ + i) * m.head_dim;
+        const std::int64_t dst = kv.row(b, h, cached_ + i) * m.head_dim;
         const float* k = qkv + i * width + static_cast<std::int64_t>(m.heads + h) * m.head_dim;
         std::memcpy(k_cache_[l].data() + dst, k, row_bytes);
         std::memcpy(v_cache_[l].data() + dst, k + static_cast<std::int64_t>(m.kv_heads) * m.head_dim, row_bytes);
@@ -175,10 +192,28 @@ class CpuEngine final : public Engine {
     }
   }
 
+  // The first `tokens` positions of layer l's paged K and V, copied into the contiguous layout.
+  void gatherCache(int l, int tokens) {
+    const ModelPreset& m = config_.model;
+    const KvLayout kv(config_);
+    const auto row_bytes = static_cast<std::size_t>(m.head_dim) * sizeof(float);
+    for (int b = 0; b < config_.batch; ++b) {
+      for (int h = 0; h < m.kv_heads; ++h) {
+        for (int j = 0; j < tokens; ++j) {
+          const std::int64_t src = kv.row(b, h, j) * m.head_dim;
+          const std::int64_t dst = ((static_cast<std::int64_t>(b) * m.kv_heads + h) * config_.max_tokens + j) * m.head_dim;
+          std::memcpy(gathered_k_.data() + dst, k_cache_[l].data() + src, row_bytes);
+          std::memcpy(gathered_v_.data() + dst, v_cache_[l].data() + src, row_bytes);
+        }
+      }
+    }
+  }
+
   Shard shard_;
   EngineConfig config_;  // the rank's: its model has the rank's heads, KV heads and ffn
   std::vector<std::vector<float>> weights_;
-  std::vector<std::vector<float>> k_cache_, v_cache_;
+  std::vector<std::vector<float>> k_cache_, v_cache_;  // per layer, in the KvLayout
+  std::vector<float> gathered_k_, gathered_v_;          // paged: one layer's K and V, contiguous
   std::vector<float> residual_, normed_, wide_, narrow_, last_, logits_;
   std::vector<std::byte> workspace_;
   int cached_ = 0;

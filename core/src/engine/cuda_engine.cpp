@@ -1,7 +1,8 @@
 // The engine on CUDA: fp16/bf16 weights, activations and KV cache with fp32 accumulation; cuBLAS
 // GEMMs for prefill, a weight-streaming kernel for the few rows of a decode step, the fused small
 // kernels of cuda_model_layers.h, and the flash or standard attention kernel over the contiguous
-// cache; flash decode steps (one new token) run the split-KV decode kernel, which spreads the cache
+// cache (a paged cache: flash only, the decode kernel reading the pages through its block table, a
+// prefill's flash kernel a contiguous copy of each layer's K and V); flash decode steps (one new token) run the split-KV decode kernel, which spreads the cache
 // over the SMs where one block per head would leave most of them idle. A decode step is either launched eagerly or captured as a CUDA graph and replayed; the
 // graph is re-captured each step (the cache length is a kernel argument) and applied to an
 // instantiated graph with cudaGraphExecUpdate, so the per-kernel launch cost goes away. Two
@@ -48,7 +49,8 @@ cudaDataType_t cudaType(DType dtype) {
 // Byte offsets of the activation buffers in one allocation (256-byte aligned each).
 struct ActivationOffsets {
   std::size_t residual = 0, normed = 0, wide = 0, narrow = 0, last = 0, logits = 0, tokens = 0, attention = 0,
-              packed_q = 0, packed_o = 0, split_kv = 0, cublas = 0, total = 0;
+              packed_q = 0, packed_o = 0, split_kv = 0, cublas = 0, block_table = 0, gathered_k = 0, gathered_v = 0,
+              total = 0;
 };
 
 // The flash decode step of `cached` tokens plus one new token per sequence over the engine's layout:
@@ -60,6 +62,18 @@ kernels::DecodeParams decodeStep(const EngineConfig& c, int cached) {
   d.softmax_scale = a.softmax_scale;
   kernels::copyStrides(d, a);
   return d;
+}
+
+// Points a decode step's K and V at page pools [pages, Hkv, page_size, D] through the block table.
+void readThroughPages(kernels::DecodeParams& d, const kc::PagedKv& pages) {
+  const std::int64_t row = d.head_dim;
+  const std::int64_t head = static_cast<std::int64_t>(pages.page_size) * row;
+  d.k_batch_stride = d.v_batch_stride = head * d.heads_kv;  // a page
+  d.k_head_stride = d.v_head_stride = head;
+  d.k_row_stride = d.v_row_stride = row;
+  d.page_size = pages.page_size;
+  d.block_table = pages.block_table;
+  d.block_table_stride = pages.pages_per_sequence;
 }
 
 // Split-KV workspace for every step up to the cache's capacity: partials for the most splits any step
@@ -100,6 +114,12 @@ ActivationOffsets activationOffsets(const EngineConfig& c) {
   o.packed_o = take(standard ? packed_bytes : 0);
   o.split_kv = take(splitKvWorkspaceBytes(c));
   o.cublas = take(kCublasWorkspaceBytes);
+  // A paged cache: its block table, and one layer's K and V gathered contiguous for a prefill's attention.
+  const KvLayout kv(c);
+  const auto contiguous = kv.paged() ? static_cast<std::size_t>(c.batch) * m.kv_heads * c.max_tokens * m.head_dim * elem : 0;
+  o.block_table = take(static_cast<std::size_t>(kv.pages) * sizeof(std::int32_t));
+  o.gathered_k = take(contiguous);
+  o.gathered_v = take(contiguous);
   return o;
 }
 
@@ -115,8 +135,8 @@ std::vector<std::size_t> weightOffsets(const std::vector<WeightSpec>& plan, DTyp
 }
 
 std::uint64_t kvCacheBytes(const EngineConfig& c) {
-  return 2ULL * c.model.layers * c.batch * c.model.kv_heads * static_cast<std::uint64_t>(c.max_tokens) *
-         c.model.head_dim * static_cast<std::uint64_t>(kernels::bytesPerElement(c.dtype));
+  return 2ULL * c.model.layers * static_cast<std::uint64_t>(KvLayout(c).rows()) * c.model.head_dim *
+         static_cast<std::uint64_t>(kernels::bytesPerElement(c.dtype));
 }
 
 class DeviceMemory {
@@ -262,6 +282,11 @@ class CudaEngine final : public Engine {
     activations_ = std::make_unique<DeviceMemory>(offsets_.total, "activations");
     // The fused combine's arrival counters start at zero; every decode step leaves them at zero.
     check(cudaMemsetAsync(act(offsets_.split_kv), 0, splitKvWorkspaceBytes(config_), stream_), "zero split-KV workspace");
+    if (const KvLayout kv(config_); kv.paged()) {
+      const std::vector<std::int32_t> table = kv.blockTable();
+      check(cudaMemcpy(act(offsets_.block_table), table.data(), table.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice),
+            "block table upload");
+    }
     traits_ = kc::queryDeviceTraits(config_.cuda_device);
     if (setup.checkpoint) {
       loadCheckpoint(*setup.checkpoint, plan);
@@ -305,6 +330,12 @@ class CudaEngine final : public Engine {
   std::byte* act(std::size_t offset) const { return activations_->get() + offset; }
   std::int32_t* tokenIds() const { return reinterpret_cast<std::int32_t*>(act(offsets_.tokens)); }
   std::size_t elem() const { return static_cast<std::size_t>(kernels::bytesPerElement(config_.dtype)); }
+  // The paged cache's page table for the kernels (block_table null: contiguous).
+  kc::PagedKv pages() const {
+    const KvLayout kv(config_);
+    if (!kv.paged()) return {};
+    return {reinterpret_cast<const std::int32_t*>(act(offsets_.block_table)), kv.pages_per_sequence, kv.page_size};
+  }
   std::byte* cacheOf(int layer, bool value) const {
     const std::size_t per = kv_cache_->bytes() / (2 * static_cast<std::size_t>(config_.model.layers));
     return kv_cache_->get() + (2 * static_cast<std::size_t>(layer) + (value ? 1 : 0)) * per;
@@ -415,6 +446,7 @@ class CudaEngine final : public Engine {
     attn.o = standard ? act(offsets_.packed_o) : narrow;
     // Each projection asks for the head of the next one's weights; only the weight-streaming kernel of
     // a decode step's few rows issues it (linear's cuBLAS path has no use for it).
+    const kc::PagedKv paging = pages();
     const auto headOf = [&](std::size_t next_weight) {
       return kc::L2Prefetch{weight(next_weight), std::min(weightBytes(next_weight), kNextWeightsHeadBytes)};
     };
@@ -436,6 +468,7 @@ class CudaEngine final : public Engine {
       rope.first_position = position;
       rope.theta = static_cast<float>(m.rope_theta);
       rope.dtype = dt;
+      rope.pages = paging;
       check(kc::rotaryAppendKv(rope, stream), "rotaryAppendKv");
       attn.k = rope.k_cache;
       attn.v = rope.v_cache;
@@ -445,10 +478,21 @@ class CudaEngine final : public Engine {
         step.k = attn.k;
         step.v = attn.v;
         step.o = attn.o;
+        if (paging.block_table != nullptr) readThroughPages(step, paging);
         step.overlapped = true;  // in the chain of overlapped model-layer kernels
         kernels::setDecodeWorkspace(step, kc::flashDecodeSplits(step, traits_), act(offsets_.split_kv));
         check(kc::flashDecode(step, stream), "flashDecode");
       } else if (!standard) {
+        if (paging.block_table != nullptr) {
+          // The prefill's flash kernel reads a contiguous cache: this layer's K and V gathered into one.
+          attn.k = act(offsets_.gathered_k);
+          attn.v = act(offsets_.gathered_v);
+          for (const bool value : {false, true}) {
+            check(kc::gatherPagedKv(cacheOf(l, value), paging, config_.batch, m.kv_heads, m.head_dim, position + count,
+                                    act(value ? offsets_.gathered_v : offsets_.gathered_k), config_.max_tokens, dt, stream),
+                  "gatherPagedKv");
+          }
+        }
         check(kc::flashForward(attn, {}, stream), "flashForward");
       } else {
         cublasStatus_t blas = CUBLAS_STATUS_SUCCESS;

@@ -5,6 +5,7 @@
 #include "attnbench/engine/engine.h"
 #include "attnbench/errors.h"
 #include "attnbench/kernels/cpu_attention.h"
+#include "attnbench/sweep_spec.h"
 #include "collective.h"
 #include "engine_internal.h"
 
@@ -160,6 +161,20 @@ kernels::AttentionParams attentionShape(const EngineConfig& c, int count, int ca
   return p;
 }
 
+KvLayout::KvLayout(const EngineConfig& c)
+    : batch(c.batch), kv_heads(c.model.kv_heads), max_tokens(c.max_tokens), page_size(c.page_size) {
+  if (!paged()) return;
+  pages_per_sequence = (max_tokens + page_size - 1) / page_size;
+  pages = pages_per_sequence * batch;
+}
+
+std::vector<std::int32_t> KvLayout::blockTable() const {
+  std::vector<std::int32_t> table;
+  for (int b = 0; b < batch; ++b)
+    for (int j = 0; j < pages_per_sequence; ++j) table.push_back(pageOf(b, j));
+  return table;
+}
+
 void checkForward(const EngineConfig& c, std::span<const std::int32_t> tokens, int count, int cached) {
   if (count <= 0 || count > c.max_step_tokens) {
     throw InputError("a forward step takes 1 to " + std::to_string(c.max_step_tokens) + " tokens per sequence, not " +
@@ -201,6 +216,15 @@ std::string unsupportedReason(const EngineConfig& c) {
   if (c.batch <= 0 || c.max_tokens <= 0 || c.max_step_tokens <= 0 || c.max_step_tokens > c.max_tokens) {
     return "batch and cache size must be positive, and a step no longer than the cache";
   }
+  if (c.page_size != 0) {
+    if (c.page_size < SpecLimits::kMinPageSize || c.page_size > SpecLimits::kMaxPageSize) {
+      return "a KV cache page holds " + std::to_string(SpecLimits::kMinPageSize) + " to " +
+             std::to_string(SpecLimits::kMaxPageSize) + " tokens, not " + std::to_string(c.page_size);
+    }
+    if (c.attention == AttentionChoice::Standard) {
+      return "the paged KV cache is read by the flash kernels only: run the standard baseline without a page size";
+    }
+  }
   if (const int t = c.tensor_parallel; t != 1) {
     if (std::string why = tensorParallelReason(m, t); !why.empty()) return why;
     if (c.device == EngineDevice::Cuda && !gpuCollectivesAvailable()) {
@@ -236,13 +260,17 @@ MemoryBreakdown predictMemory(const EngineConfig& c) {
   const ModelPreset& m = c.model;
   MemoryBreakdown b;
   for (const auto& w : detail::weightPlan(m, "lm_head.weight")) b.weights += static_cast<std::uint64_t>(w.count()) * 4;
-  b.kv_cache = 2ULL * m.layers * c.batch * m.kv_heads * static_cast<std::uint64_t>(c.max_tokens) * m.head_dim * 4;
+  const detail::KvLayout kv(c);
+  const auto kv_rows = static_cast<std::uint64_t>(kv.rows());
+  b.kv_cache = 2ULL * m.layers * kv_rows * m.head_dim * 4;
   const auto shape = detail::attentionShape(c, c.max_step_tokens, c.max_tokens - c.max_step_tokens);
   const std::size_t workspace = c.attention == AttentionChoice::Flash
                                     ? kernels::cpu::flashWorkspaceBytes(shape, kernels::cpu::resolveFlashTile(shape, {}), 1)
                                     : kernels::cpu::standardWorkspaceBytes(shape);
   const std::int64_t tokens = static_cast<std::int64_t>(c.batch) * c.max_step_tokens;
-  b.activations = static_cast<std::uint64_t>(detail::activationLayout(m, tokens).total()) * 4 + workspace +
+  // Paged: attention reads a contiguous copy of one layer's K and V (gathered before each layer's attention).
+  const std::uint64_t gathered = kv.paged() ? 2ULL * c.batch * m.kv_heads * static_cast<std::uint64_t>(c.max_tokens) * m.head_dim * 4 : 0;
+  b.activations = static_cast<std::uint64_t>(detail::activationLayout(m, tokens).total()) * 4 + workspace + gathered +
                   static_cast<std::uint64_t>(c.batch) * (static_cast<std::uint64_t>(m.hidden) + m.vocab) * 4;
   return b;
 }

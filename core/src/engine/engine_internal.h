@@ -102,6 +102,26 @@ ActivationLayout activationLayout(const ModelPreset& m, std::int64_t tokens);
 // output, O straight into the output projection's input) or, with `packed_heads`, [B, Hq, N, D].
 kernels::AttentionParams attentionShape(const EngineConfig& c, int count, int cached, bool packed_heads = false);
 
+// The KV cache's layout: a per layer K and V block [batch, kv_heads, max_tokens, head_dim] rows, or,
+// paged, a pool [pages, kv_heads, page_size, head_dim] of which sequence b's j-th page is pageOf(b, j) =
+// j * batch + b: the sequences' pages interleave in the pool, as an allocator handing out pages while
+// every sequence grows would leave them (so a block table that is not read shows).
+struct KvLayout {
+  explicit KvLayout(const EngineConfig& c);
+  bool paged() const { return page_size > 0; }
+  std::int64_t rowsPerHead() const { return paged() ? static_cast<std::int64_t>(pages_per_sequence) * page_size : max_tokens; }
+  std::int64_t rows() const { return static_cast<std::int64_t>(batch) * kv_heads * rowsPerHead(); }  // of one K or V
+  std::int32_t pageOf(int b, int j) const { return j * batch + b; }
+  std::vector<std::int32_t> blockTable() const;  // [batch, pages_per_sequence] of pageOf
+  // Row (of head_dim elements) of sequence b, KV head h, position j.
+  std::int64_t row(int b, int h, int j) const {
+    if (!paged()) return (static_cast<std::int64_t>(b) * kv_heads + h) * max_tokens + j;
+    return (static_cast<std::int64_t>(pageOf(b, j / page_size)) * kv_heads + h) * page_size + j % page_size;
+  }
+  int batch, kv_heads, max_tokens, page_size;
+  int pages_per_sequence = 0, pages = 0;  // paged only
+};
+
 // Throws InputError unless `tokens` holds batch x count ids in [0, vocab) that fit the cache.
 void checkForward(const EngineConfig& c, std::span<const std::int32_t> tokens, int count, int cached);
 

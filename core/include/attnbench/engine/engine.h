@@ -49,6 +49,9 @@ struct EngineConfig {
   int batch = 1;                   // sequences decoded together
   int max_tokens = 0;              // KV cache capacity per sequence (depth + prompt + new tokens)
   int max_step_tokens = 0;         // the most tokens one forward() takes per sequence (sizes activations)
+  int page_size = 0;               // > 0: a paged KV cache of pages this many tokens long (16-256; see
+                                   // KvPages), read by the decode kernel through its block table and
+                                   // gathered into a contiguous copy for a prefill; 0: contiguous
   bool cuda_graph = false;         // decode steps captured as CUDA graphs and replayed ("reduce-overhead")
   int tensor_parallel = 1;         // ranks the model is split over (see above)
   std::uint64_t seed = 1;          // synthetic weights
@@ -57,7 +60,7 @@ struct EngineConfig {
 // Device bytes of an engine, by what holds them (of one rank under tensor parallelism).
 struct MemoryBreakdown {
   std::uint64_t weights = 0;      // all parameters in the storage dtype (fused QKV and gate|up included)
-  std::uint64_t kv_cache = 0;     // 2 x layers x batch x kv_heads x max_tokens x head_dim
+  std::uint64_t kv_cache = 0;     // 2 x layers x batch x kv_heads x max_tokens x head_dim (paged: whole pages)
   std::uint64_t activations = 0;  // one forward of max_step_tokens: layer buffers, logits, attention
                                   // workspace (standard attention's N^2 scores per layer) and staging
   std::uint64_t total() const { return weights + kv_cache + activations; }

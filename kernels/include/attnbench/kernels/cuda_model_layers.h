@@ -19,8 +19,16 @@ namespace attnbench::kernels::cuda {
 cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight, int rows, int dim, float eps,
                     void* out, std::int64_t out_row_stride, DType dtype, cudaStream_t stream);
 
+// A paged KV cache, as the decode kernel reads it (decode_params.h): a pool [pages, heads_kv, page_size,
+// head_dim] per K and V, position j of sequence b in page block_table[b * pages_per_sequence + j / page_size].
+struct PagedKv {
+  const std::int32_t* block_table = nullptr;  // device memory; null = a contiguous cache
+  int pages_per_sequence = 0;
+  int page_size = 0;
+};
+
 // The fused QKV projection's output for `new_tokens` positions of `batch` sequences, appended to a
-// contiguous KV cache after `first_position` cached tokens.
+// contiguous or paged KV cache after `first_position` cached tokens.
 struct RotaryAppendParams {
   void* qkv = nullptr;      // [batch, new_tokens, (heads_q + 2 heads_kv) * head_dim]; Q rotated in place...
   void* q_out = nullptr;    // ...or, when set, into [batch, heads_q, new_tokens, head_dim] (packed per head, the
@@ -32,8 +40,15 @@ struct RotaryAppendParams {
   int first_position = 0;   // tokens already cached (the position of the first new token)
   float theta = 10000.0f;   // rotary base; pairs (i, i + D/2) as in Hugging Face Llama
   DType dtype = DType::F16;
+  PagedKv pages;            // set: k_cache and v_cache are page pools (max_tokens <= the pages' tokens)
 };
 cudaError_t rotaryAppendKv(const RotaryAppendParams& params, cudaStream_t stream);
+
+// dst[b, h, j, :] = the paged cache's row j of sequence b and KV head h for j < tokens: a contiguous
+// copy [batch, heads_kv, dst_max_tokens, head_dim] of one pool, for the kernels that read a contiguous
+// cache (a prefill's flash attention). head_dim a multiple of 8, pool and dst 16-byte aligned.
+cudaError_t gatherPagedKv(const void* pool, const PagedKv& pages, int batch, int heads_kv, int head_dim, int tokens,
+                          void* dst, int dst_max_tokens, DType dtype, cudaStream_t stream);
 
 // rows[b, t, h, :] = packed[b, h, t, :]: attention output packed per head back to one row per token.
 cudaError_t headsToRows(const void* packed, int batch, int heads, int tokens, int head_dim, void* rows, DType dtype,
