@@ -61,6 +61,34 @@ TEST(InferenceCli, TinyCheckpointRunsOnTheCpuEngineWithItsMetricsStored) {
   std::filesystem::remove_all(ckpt);
 }
 
+// --page-size: the engine's KV cache in pages; the page size is stored with each point, and the
+// standard baseline, which reads a contiguous cache, is skipped with the reason.
+TEST(InferenceCli, PagedKvCacheRunsFlashAndSaysWhyStandardDoesNot) {
+  const std::string dir = testing::freshDir("inference_paged");
+  const auto ckpt = tiny::writeTinyCheckpoint("inference_paged", "F16", true);
+  const std::string db = dir + "/r.db";
+  const ExeResult r = testing::runExe(
+      withDb({"--batch", "--workload", "inference", "--ckpt_dir", ckpt.string(), "--device", "cpu", "--dtype", "fp32",
+              "--seq_lens", "24", "--batch_sizes", "2", "--new-tokens", "4", "--repetitions", "1", "--page-size", "16"},
+             db),
+      dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(cell(db, "SELECT count(*) FROM points WHERE kernel = 'flash' AND status = 'ok' AND page_size = 16 AND "
+                     "ttft_ms > 0 AND median_ms > 0 AND kv_cache_bytes > 0"),
+            "1");
+  EXPECT_EQ(cell(db, "SELECT count(*) FROM points WHERE kernel = 'standard' AND status = 'skipped' AND "
+                     "message LIKE '%flash kernels only%'"),
+            "1");
+  const ExeResult bad = testing::runExe(
+      withDb({"--batch", "--workload", "inference", "--ckpt_dir", ckpt.string(), "--device", "cpu", "--dtype", "fp32",
+              "--seq_lens", "24", "--page-size", "8"},
+             dir + "/bad.db"),
+      dir);
+  EXPECT_EQ(bad.code, 2) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("page"), std::string::npos) << bad.err;
+  std::filesystem::remove_all(ckpt);
+}
+
 // --tensor-parallel on the CPU engine: the ranks are threads of the process; the points record the
 // degree, each rank's times and the all-reduce next to them, and the logits check still holds.
 TEST(InferenceCli, TensorParallelRecordsRanksAndTheAllReduce) {

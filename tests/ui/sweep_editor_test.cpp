@@ -161,6 +161,7 @@ TEST(SweepEditor, TheInferenceRowsCarryTheKvCachePageSize) {
   SweepEditor editor;
   SweepSpec spec = richSpec();
   spec.tiles = {TileShape{}};
+  spec.causal = {true};  // a decoder's inference is causal
   editor.setSpec(spec);
   auto* workload = editor.findChild<QComboBox*>(QStringLiteral("workload"));
   auto* page_size = editor.findChild<QSpinBox*>(QStringLiteral("inferencePageSize"));
