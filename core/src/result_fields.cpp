@@ -141,7 +141,7 @@ const std::vector<ResultField>& fields() {
       {"tile", F::Text, "", "flash tile that ran (auto resolved); - for the standard kernel",
        [](const R& r) -> FieldValue { return r.point.kernel == KernelKind::Flash ? tileName(r.tile) : std::string("-"); },
        [](R& r, V v) { r.tile = ranTile(asText(v)); }},
-      {"page_size", F::Integer, "", "decode: tokens per page of the paged KV cache (0: contiguous)",
+      {"page_size", F::Integer, "", "decode, inference: tokens per page of the paged KV cache (0: contiguous)",
        [](const R& r) -> FieldValue { return std::int64_t{r.point.decode.page_size}; },
        [](R& r, V v) { r.point.decode.page_size = asInt(v); }, true},
       {"kv_lens_spread", F::Real, "", "decode: sequence lengths drawn in N(1 +- spread), summing to B x N (0: all N)",
