@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <random>
 #include <utility>
@@ -478,8 +479,10 @@ TEST(CudaModelLayers, RmsNormOfAlignedAndUnalignedRowsAgreeBitForBit) {
 
 // Runs rotaryAppendKv on random Q|K|V rows and checks rotated Q (in place) and K (in the cache)
 // against the CPU layer, V copied bit for bit, and that only the new cache positions were written.
-// Returns the rotated rows.
-std::vector<float> expectRotaryAppendMatchesCpu(kc::RotaryAppendParams p, std::uint32_t seed) {
+// Returns the rotated rows. With `page_size`, the cache is paged (pages of that many tokens, the
+// sequences' pages interleaved and in reverse order) and gatherPagedKv copies it back into the
+// contiguous layout for the same checks.
+std::vector<float> expectRotaryAppendMatchesCpu(kc::RotaryAppendParams p, std::uint32_t seed, int page_size = 0) {
   const int width = (p.heads_q + 2 * p.heads_kv) * p.head_dim;
   const auto qkv = randomHalves(static_cast<std::size_t>(p.batch) * p.new_tokens * width, 1.0f, seed);
   const std::size_t cache = static_cast<std::size_t>(p.batch) * p.heads_kv * p.max_tokens * p.head_dim;
@@ -487,7 +490,30 @@ std::vector<float> expectRotaryAppendMatchesCpu(kc::RotaryAppendParams p, std::u
   p.qkv = dqkv.ptr;
   p.k_cache = dk.ptr;
   p.v_cache = dv.ptr;
+  std::optional<HalfBuffer> pool_k, pool_v;
+  std::int32_t* table = nullptr;
+  if (page_size > 0) {
+    const int per_sequence = (p.max_tokens + page_size - 1) / page_size;
+    std::vector<std::int32_t> pages;
+    for (int b = 0; b < p.batch; ++b)
+      for (int j = 0; j < per_sequence; ++j) pages.push_back((per_sequence - 1 - j) * p.batch + b);
+    EXPECT_EQ(cudaMalloc(&table, pages.size() * 4), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(table, pages.data(), pages.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    const std::size_t pool = pages.size() * p.heads_kv * page_size * p.head_dim;
+    pool_k.emplace(pool);
+    pool_v.emplace(pool);
+    p.k_cache = pool_k->ptr;
+    p.v_cache = pool_v->ptr;
+    p.pages = {table, per_sequence, page_size};
+  }
   EXPECT_EQ(kc::rotaryAppendKv(p, nullptr), cudaSuccess);
+  if (page_size > 0) {
+    for (const auto& [pool, contiguous] : {std::pair{&*pool_k, &dk}, std::pair{&*pool_v, &dv}}) {
+      EXPECT_EQ(kc::gatherPagedKv(pool->ptr, p.pages, p.batch, p.heads_kv, p.head_dim, p.first_position + p.new_tokens,
+                                  contiguous->ptr, p.max_tokens, DType::F16, nullptr),
+                cudaSuccess);
+    }
+  }
 
   std::vector<float> rotated(qkv);
   for (int b = 0; b < p.batch; ++b) {
@@ -521,6 +547,7 @@ std::vector<float> expectRotaryAppendMatchesCpu(kc::RotaryAppendParams p, std::u
   if (p.first_position > 0) {
     EXPECT_TRUE(std::isnan(got_k[static_cast<std::size_t>(p.first_position - 1) * p.head_dim]));
   }
+  cudaFree(table);
   return got_qkv;
 }
 
@@ -550,74 +577,25 @@ TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayerForEveryGrid) {
   expectRotaryAppendMatchesCpu(rotaryShape(3, 40, 6, 2, 64, 100), 15);     // 120 tokens: a few groups per token
 }
 
-// A paged cache (16-token pages, the two sequences' pages interleaved and in reverse order): the
-// appended rows land in the pages the block table names, and gatherPagedKv copies them back into the
-// contiguous layout, bit for bit what the contiguous append writes; the other contiguous rows stay as
-// they were.
-TEST(CudaModelLayers, RotaryAppendIntoPagesAndGatherMatchTheContiguousCache) {
+// A paged cache: positions 27-35 of two sequences cross two 16-token page ends; 64-token pages hold a
+// sequence in one. A table too short for the cache, and a gather without one, are refused.
+TEST(CudaModelLayers, RotaryAppendIntoPagesAndTheirGatherMatchTheCpuLayer) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
-  kc::RotaryAppendParams p = rotaryShape(2, 9, 4, 2, 64, 27);  // positions 27-35 cross two page ends
-  p.max_tokens = 40;
-  const int width = (p.heads_q + 2 * p.heads_kv) * p.head_dim;
-  const auto qkv = randomHalves(static_cast<std::size_t>(p.batch) * p.new_tokens * width, 1.0f, 31);
-  const std::size_t cache = static_cast<std::size_t>(p.batch) * p.heads_kv * p.max_tokens * p.head_dim;
-  HalfBuffer contiguous_qkv(qkv), contiguous_k(cache), contiguous_v(cache);
-  p.qkv = contiguous_qkv.ptr;
-  p.k_cache = contiguous_k.ptr;
-  p.v_cache = contiguous_v.ptr;
-  ASSERT_EQ(kc::rotaryAppendKv(p, nullptr), cudaSuccess);
-
-  constexpr int kPage = 16;
-  const int per_sequence = 3;  // 48 >= max_tokens
-  std::vector<std::int32_t> table;
-  for (int b = 0; b < p.batch; ++b)
-    for (int j = 0; j < per_sequence; ++j) table.push_back((per_sequence - 1 - j) * p.batch + b);
-  std::int32_t* dtable = nullptr;
-  ASSERT_EQ(cudaMalloc(&dtable, table.size() * 4), cudaSuccess);
-  ASSERT_EQ(cudaMemcpy(dtable, table.data(), table.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
-  const std::size_t pool = table.size() * p.heads_kv * kPage * p.head_dim;
-  HalfBuffer paged_qkv(qkv), pool_k(pool), pool_v(pool), gathered_k(cache), gathered_v(cache);
-  p.qkv = paged_qkv.ptr;
-  p.k_cache = pool_k.ptr;
-  p.v_cache = pool_v.ptr;
-  p.pages = {dtable, per_sequence, kPage};
-  ASSERT_EQ(kc::rotaryAppendKv(p, nullptr), cudaSuccess);
-  EXPECT_EQ(paged_qkv.download(), contiguous_qkv.download()) << "Q is rotated in place either way";
-  const int tokens = p.first_position + p.new_tokens;
-  for (const auto& [pool_buffer, gathered] : {std::pair{&pool_k, &gathered_k}, std::pair{&pool_v, &gathered_v}}) {
-    ASSERT_EQ(kc::gatherPagedKv(pool_buffer->ptr, p.pages, p.batch, p.heads_kv, p.head_dim, tokens, gathered->ptr,
-                                p.max_tokens, DType::F16, nullptr),
-              cudaSuccess);
+  for (const int page : {16, 64}) {
+    SCOPED_TRACE("page " + std::to_string(page));
+    expectRotaryAppendMatchesCpu(rotaryShape(2, 9, 4, 2, 64, 27), 31, page);
   }
-  const auto want_k = contiguous_k.download(), want_v = contiguous_v.download();
-  const auto got_k = gathered_k.download(), got_v = gathered_v.download();
-  int compared = 0;
-  for (int b = 0; b < p.batch; ++b) {
-    for (int h = 0; h < p.heads_kv; ++h) {
-      for (int j = 0; j < p.max_tokens; ++j) {
-        const std::size_t at = ((static_cast<std::size_t>(b) * p.heads_kv + h) * p.max_tokens + j) * p.head_dim;
-        for (int d = 0; d < p.head_dim; ++d) {
-          if (j >= p.first_position && j < tokens) {
-            ASSERT_TRUE(std::isfinite(got_k[at + d]) && std::isfinite(got_v[at + d])) << "row " << j << " not appended";
-            ASSERT_EQ(got_k[at + d], want_k[at + d]);
-            ASSERT_EQ(got_v[at + d], want_v[at + d]);
-            ++compared;
-          } else if (j >= tokens) {
-            ASSERT_TRUE(std::isnan(got_k[at + d])) << "row " << j << " past the gathered tokens was written";
-          }
-        }
-      }
-    }
-  }
-  EXPECT_EQ(compared, p.batch * p.heads_kv * p.new_tokens * p.head_dim);
-  // A table too short for the cache, and a gather without one, are refused.
-  kc::RotaryAppendParams short_table = p;
-  short_table.pages.pages_per_sequence = 2;
-  EXPECT_EQ(kc::rotaryAppendKv(short_table, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(kc::gatherPagedKv(pool_k.ptr, {}, p.batch, p.heads_kv, p.head_dim, tokens, gathered_k.ptr, p.max_tokens,
-                              DType::F16, nullptr),
-            cudaErrorInvalidValue);
-  cudaFree(dtable);
+  kc::RotaryAppendParams p = rotaryShape(1, 1, 4, 2, 64, 27);
+  HalfBuffer qkv(std::vector<float>(8 * 64, 1.0f)), pool(4 * 2 * 16 * 64), out(2 * 64 * static_cast<std::size_t>(p.max_tokens));
+  std::int32_t* table = nullptr;
+  ASSERT_EQ(cudaMalloc(&table, 4 * 4), cudaSuccess);
+  ASSERT_EQ(cudaMemset(table, 0, 4 * 4), cudaSuccess);
+  p.qkv = qkv.ptr;
+  p.k_cache = p.v_cache = pool.ptr;
+  p.pages = {table, 1, 16};  // 16 tokens per sequence, the cache needs 33
+  EXPECT_EQ(kc::rotaryAppendKv(p, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(kc::gatherPagedKv(pool.ptr, {}, 1, 2, 64, 28, out.ptr, p.max_tokens, DType::F16, nullptr), cudaErrorInvalidValue);
+  cudaFree(table);
 }
 
 TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayer) {
