@@ -188,7 +188,7 @@ __global__ void gatherPagedKvKernel(const uint4* pool, PagedKv pages, int heads_
   const int b = static_cast<int>(blockIdx.y) / heads_kv;
   const int h = static_cast<int>(blockIdx.y) % heads_kv;
   const uint4* src = pool + cacheRow(pages, b, h, j, heads_kv, 0) * row_chunks;
-  uint4* out = dst + ((static_cast<std::int64_t>(b) * heads_kv + h) * dst_max_tokens + j) * row_chunks;
+  uint4* out = dst + cacheRow({}, b, h, j, heads_kv, dst_max_tokens) * row_chunks;
   for (int c = static_cast<int>(threadIdx.x); c < row_chunks; c += static_cast<int>(blockDim.x)) out[c] = src[c];
 }
 
@@ -384,7 +384,7 @@ struct WarpRounds {
 // A warp's row sums over its rounds: multiply() takes each round's weights into the accumulators;
 // finish() ends the round: at the end of a row the sums are reduced over the warp and lane 0 stores the
 // output (with the SwiGLU, the gate row's sums wait in `gate` while the up row streams). Split in two so
-// that the kernels issue their next loads in between.
+// that the kernel issues its next loads in between.
 template <typename T, typename Y, int kRows>
 struct RowSums {
   __device__ void multiply(const SkinnyLinearParams& p, const WarpRounds& rounds, int t,

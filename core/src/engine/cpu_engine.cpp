@@ -49,11 +49,8 @@ class CpuEngine final : public Engine {
     const auto cache = static_cast<std::size_t>(kv.rows()) * static_cast<std::size_t>(m.head_dim);
     k_cache_.assign(m.layers, std::vector<float>(cache));
     v_cache_.assign(m.layers, std::vector<float>(cache));
-    if (kv.paged()) {
-      const std::size_t contiguous = static_cast<std::size_t>(config_.batch) * m.kv_heads * config_.max_tokens * m.head_dim;
-      gathered_k_.resize(contiguous);
-      gathered_v_.resize(contiguous);
-    }
+    gathered_k_.resize(static_cast<std::size_t>(kv.gatheredRows()) * static_cast<std::size_t>(m.head_dim));
+    gathered_v_.resize(gathered_k_.size());
     const auto layout = activationLayout(m, static_cast<std::int64_t>(config_.batch) * config_.max_step_tokens);
     residual_.resize(static_cast<std::size_t>(layout.residual));
     normed_.resize(static_cast<std::size_t>(layout.normed));
@@ -201,7 +198,7 @@ class CpuEngine final : public Engine {
       for (int h = 0; h < m.kv_heads; ++h) {
         for (int j = 0; j < tokens; ++j) {
           const std::int64_t src = kv.row(b, h, j) * m.head_dim;
-          const std::int64_t dst = ((static_cast<std::int64_t>(b) * m.kv_heads + h) * config_.max_tokens + j) * m.head_dim;
+          const std::int64_t dst = kv.contiguousRow(b, h, j) * m.head_dim;
           std::memcpy(gathered_k_.data() + dst, k_cache_[l].data() + src, row_bytes);
           std::memcpy(gathered_v_.data() + dst, v_cache_[l].data() + src, row_bytes);
         }

@@ -2,11 +2,12 @@
 // GEMMs for prefill, a weight-streaming kernel for the few rows of a decode step, the fused small
 // kernels of cuda_model_layers.h, and the flash or standard attention kernel over the contiguous
 // cache (a paged cache: flash only, the decode kernel reading the pages through its block table, a
-// prefill's flash kernel a contiguous copy of each layer's K and V); flash decode steps (one new token) run the split-KV decode kernel, which spreads the cache
-// over the SMs where one block per head would leave most of them idle. A decode step is either launched eagerly or captured as a CUDA graph and replayed; the
-// graph is re-captured each step (the cache length is a kernel argument) and applied to an
-// instantiated graph with cudaGraphExecUpdate, so the per-kernel launch cost goes away. Two
-// instantiated graphs alternate, so that the update of one never waits on the step in flight.
+// prefill's flash kernel a contiguous copy of each layer's K and V); flash decode steps (one new
+// token) run the split-KV decode kernel, which spreads the cache over the SMs where one block per head
+// would leave most of them idle. A decode step is either launched eagerly or captured as a CUDA graph
+// and replayed; the graph is re-captured each step (the cache length is a kernel argument) and
+// applied to an instantiated graph with cudaGraphExecUpdate, so the per-kernel launch cost goes away.
+// Two instantiated graphs alternate, so that the update of one never waits on the step in flight.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -116,7 +117,7 @@ ActivationOffsets activationOffsets(const EngineConfig& c) {
   o.cublas = take(kCublasWorkspaceBytes);
   // A paged cache: its block table, and one layer's K and V gathered contiguous for a prefill's attention.
   const KvLayout kv(c);
-  const auto contiguous = kv.paged() ? static_cast<std::size_t>(c.batch) * m.kv_heads * c.max_tokens * m.head_dim * elem : 0;
+  const auto contiguous = static_cast<std::size_t>(kv.gatheredRows()) * static_cast<std::size_t>(m.head_dim) * elem;
   o.block_table = take(static_cast<std::size_t>(kv.pages) * sizeof(std::int32_t));
   o.gathered_k = take(contiguous);
   o.gathered_v = take(contiguous);

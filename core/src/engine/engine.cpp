@@ -269,7 +269,7 @@ MemoryBreakdown predictMemory(const EngineConfig& c) {
                                     : kernels::cpu::standardWorkspaceBytes(shape);
   const std::int64_t tokens = static_cast<std::int64_t>(c.batch) * c.max_step_tokens;
   // Paged: attention reads a contiguous copy of one layer's K and V (gathered before each layer's attention).
-  const std::uint64_t gathered = kv.paged() ? 2ULL * c.batch * m.kv_heads * static_cast<std::uint64_t>(c.max_tokens) * m.head_dim * 4 : 0;
+  const std::uint64_t gathered = 2ULL * static_cast<std::uint64_t>(kv.gatheredRows()) * m.head_dim * 4;
   b.activations = static_cast<std::uint64_t>(detail::activationLayout(m, tokens).total()) * 4 + workspace + gathered +
                   static_cast<std::uint64_t>(c.batch) * (static_cast<std::uint64_t>(m.hidden) + m.vocab) * 4;
   return b;

@@ -115,9 +115,15 @@ struct KvLayout {
   std::vector<std::int32_t> blockTable() const;  // [batch, pages_per_sequence] of pageOf
   // Row (of head_dim elements) of sequence b, KV head h, position j.
   std::int64_t row(int b, int h, int j) const {
-    if (!paged()) return (static_cast<std::int64_t>(b) * kv_heads + h) * max_tokens + j;
+    if (!paged()) return contiguousRow(b, h, j);
     return (static_cast<std::int64_t>(pageOf(b, j / page_size)) * kv_heads + h) * page_size + j % page_size;
   }
+  // The same row in the contiguous layout [batch, kv_heads, max_tokens]: the cache itself when not
+  // paged, else the copy a layer's K or V is gathered into for the attention kernels that need one.
+  std::int64_t contiguousRow(int b, int h, int j) const {
+    return (static_cast<std::int64_t>(b) * kv_heads + h) * max_tokens + j;
+  }
+  std::int64_t gatheredRows() const { return paged() ? static_cast<std::int64_t>(batch) * kv_heads * max_tokens : 0; }
   int batch, kv_heads, max_tokens, page_size;
   int pages_per_sequence = 0, pages = 0;  // paged only
 };

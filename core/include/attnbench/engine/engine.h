@@ -49,9 +49,10 @@ struct EngineConfig {
   int batch = 1;                   // sequences decoded together
   int max_tokens = 0;              // KV cache capacity per sequence (depth + prompt + new tokens)
   int max_step_tokens = 0;         // the most tokens one forward() takes per sequence (sizes activations)
-  int page_size = 0;               // > 0: a paged KV cache of pages this many tokens long (16-256; see
-                                   // KvPages), read by the decode kernel through its block table and
-                                   // gathered into a contiguous copy for a prefill; 0: contiguous
+  int page_size = 0;               // > 0: a paged KV cache of pages this many tokens long (16-256), the
+                                   // sequences' pages interleaved in one pool per layer and found through
+                                   // a block table by the decode kernel, gathered into a contiguous copy
+                                   // for a prefill; 0: contiguous (flash only when paged)
   bool cuda_graph = false;         // decode steps captured as CUDA graphs and replayed ("reduce-overhead")
   int tensor_parallel = 1;         // ranks the model is split over (see above)
   std::uint64_t seed = 1;          // synthetic weights
