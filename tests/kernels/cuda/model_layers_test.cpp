@@ -578,12 +578,16 @@ TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayerForEveryGrid) {
 }
 
 // A paged cache: positions 27-35 of two sequences cross two 16-token page ends; 64-token pages hold a
-// sequence in one. A table too short for the cache, and a gather without one, are refused.
+// sequence in one. Prefills of 600 and 340 rows end the gather's last block of rows part way (16 rows
+// per block at D = 128, 8 at D = 256). A table too short for the cache, and a gather without one, are
+// refused.
 TEST(CudaModelLayers, RotaryAppendIntoPagesAndTheirGatherMatchTheCpuLayer) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   for (const int page : {16, 64}) {
     SCOPED_TRACE("page " + std::to_string(page));
     expectRotaryAppendMatchesCpu(rotaryShape(2, 9, 4, 2, 64, 27), 31, page);
+    expectRotaryAppendMatchesCpu(rotaryShape(2, 600, 8, 2, 128, 0), 32, page);
+    expectRotaryAppendMatchesCpu(rotaryShape(1, 300, 3, 3, 256, 40), 33, page);
   }
   kc::RotaryAppendParams p = rotaryShape(1, 1, 4, 2, 64, 27);
   HalfBuffer qkv(std::vector<float>(8 * 64, 1.0f)), pool(4 * 2 * 16 * 64), out(2 * 64 * static_cast<std::size_t>(p.max_tokens));
