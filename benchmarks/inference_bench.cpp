@@ -140,9 +140,12 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   int blocks_per_sm = 0;  // the projections' grid (0: the kernel's default)
   int row_splits = 0;     // warps per weight row on short blocks, for the fused projections too (0: the kernel's grids)
   std::size_t next_head_bytes = 0;  // of the next projection's weights, prefetched into L2 by a projection's blocks
+  bool rotary_epilogue = true;      // the fused step's QKV projection does RoPE + append (else rotaryAppendKv does)
+  // With `rotary`, the projection is the QKV one: RoPE + append in its epilogue where the grid allows
+  // (persistent blocks), else by rotaryAppendKv after it.
   const auto project = [&](cudaStream_t stream, const Shape& s, const void* x, const void* w, void* y, DType y_dtype,
                            bool accumulate, const void* norm_weight, bool swiglu, const void* next_w = nullptr,
-                           std::size_t next_bytes = 0) {
+                           std::size_t next_bytes = 0, const kc::RotaryAppendParams* rotary = nullptr) {
     kc::SkinnyLinearParams p;
     p.x = x;
     p.x_row_stride = s.in;
@@ -160,7 +163,12 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     p.blocks_per_sm = blocks_per_sm;
     p.row_splits = blocks_per_sm != 0 ? 0 : swiglu ? std::min(row_splits, 4) : row_splits;
     if (next_w != nullptr) p.prefetch_next = {next_w, std::min(next_bytes, next_head_bytes)};
+    const bool in_epilogue = rotary != nullptr && p.row_splits == 0;
+    if (in_epilogue) p.rotary = *rotary;
     if (kc::skinnyLinear(p, stream) != cudaSuccess) throw DeviceFault("skinnyLinear launch");
+    if (rotary != nullptr && !in_epilogue && kc::rotaryAppendKv(*rotary, stream) != cudaSuccess) {
+      throw DeviceFault("rotaryAppendKv launch");
+    }
   };
   const auto norm = [&](cudaStream_t stream, const void* w) {
     kc::rmsNorm(residual, m.hidden, w, 1, m.hidden, 1e-5f, normed, m.hidden, dtype, stream);
@@ -202,11 +210,12 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   enum class Attention { None, Ordinary, Overlapped };
   const auto layer = [&](cudaStream_t stream, int l, bool fused, Attention attention = Attention::None) {
     if (!fused) norm(stream, layerWeight(l, o_norm1));
-    project(stream, qkv, fused ? residual : normed, layerWeight(l, 0), wide, dtype, false,
-            fused ? layerWeight(l, o_norm1) : nullptr, false, layerWeight(l, o_out), bytesOf(out));
     rope.k_cache = k_cache + layer_cache * static_cast<std::size_t>(l);
     rope.v_cache = v_cache + layer_cache * static_cast<std::size_t>(l);
-    kc::rotaryAppendKv(rope, stream);
+    const bool epilogue = fused && rotary_epilogue;
+    project(stream, qkv, fused ? residual : normed, layerWeight(l, 0), wide, dtype, false,
+            fused ? layerWeight(l, o_norm1) : nullptr, false, layerWeight(l, o_out), bytesOf(out), epilogue ? &rope : nullptr);
+    if (!epilogue) kc::rotaryAppendKv(rope, stream);
     if (attention != Attention::None) {
       step.k = rope.k_cache;
       step.v = rope.v_cache;
@@ -277,7 +286,8 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     });
     std::printf("  step without attention, %s: %.3f ms (%d kernels, %.0f GB/s of weights)\n",
                 fused ? "norms and SwiGLU fused" : "norms and SwiGLU as kernels", ms,
-                m.layers * (fused ? 5 : 8) + (fused ? 1 : 2), weight_gb / (ms * 1e-3));
+                m.layers * (!fused ? 8 : rotary_epilogue && row_splits == 0 ? 4 : 5) + (fused ? 1 : 2),
+                weight_gb / (ms * 1e-3));
   };
   // Each projection alone, plain and with its fusion, then the step without attention.
   const auto reportProjections = [&] {
@@ -315,29 +325,35 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   // The whole step with the split-KV decode kernel (embedding aside): launched the ordinary way and as a
   // programmatic dependent launch in the chain; with each projection's blocks prefetching the head of
   // the next projection's weights into L2 (the engine prefetches 2 MiB); with the fused projections on
-  // short blocks of whole rows instead of persistent ones.
+  // short blocks of whole rows instead of persistent ones; with RoPE + append as a kernel of its own
+  // instead of the QKV projection's epilogue.
   constexpr std::size_t kMiB = std::size_t{1} << 20;
   struct StepVariant {
     Attention attention;
     std::size_t head_mib;
     int splits;
+    bool rotary_epilogue = true;
   };
   for (const StepVariant& v : {StepVariant{Attention::Ordinary, 0, 0}, StepVariant{Attention::Overlapped, 0, 0},
                                StepVariant{Attention::Overlapped, 2, 0}, StepVariant{Attention::Overlapped, 4, 0},
-                               StepVariant{Attention::Overlapped, 0, 1}, StepVariant{Attention::Overlapped, 2, 1}}) {
+                               StepVariant{Attention::Overlapped, 2, 0, false}, StepVariant{Attention::Overlapped, 0, 1},
+                               StepVariant{Attention::Overlapped, 2, 1}}) {
     next_head_bytes = v.head_mib * kMiB;
     row_splits = v.splits;
+    rotary_epilogue = v.rotary_epilogue;
     const double ms = graphMs([&](cudaStream_t st) {
       for (int l = 0; l < m.layers; ++l) layer(st, l, true, v.attention);
       project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false);
     });
     std::printf("step with flash decode at %d cached tokens (%d splits), decode kernel %s, next weights' first %zu MiB "
-                "prefetched, fused projections on %s: %.3f ms\n", cached, kv_splits,
+                "prefetched, fused projections on %s, RoPE + append %s: %.3f ms\n", cached, kv_splits,
                 v.attention == Attention::Overlapped ? "overlapped" : "launched ordinarily", v.head_mib,
-                v.splits == 0 ? "persistent blocks" : "short blocks", ms);
+                v.splits == 0 ? "persistent blocks" : "short blocks",
+                v.rotary_epilogue && v.splits == 0 ? "in the QKV epilogue" : "a kernel", ms);
   }
   next_head_bytes = 0;
   row_splits = 0;
+  rotary_epilogue = true;
   std::printf("small kernels alone: rmsNorm %.2f us, rotaryAppendKv %.2f us, swiglu %.2f us\n",
               perLayer([&](cudaStream_t st, int l) { norm(st, layerWeight(l, o_norm1)); }),
               perLayer([&](cudaStream_t st, int) { kc::rotaryAppendKv(rope, st); }),

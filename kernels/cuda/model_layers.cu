@@ -196,6 +196,34 @@ __global__ void gatherPagedKvKernel(const uint4* pool, PagedKv pages, int heads_
   dst[cacheRow({}, b, h, j, heads_kv, dst_max_tokens) * row_chunks + c] = pool[cacheRow(pages, b, h, j, heads_kv, 0) * row_chunks + c];
 }
 
+// The rotary angle of pair (i, i + D/2) at `position`: fp32 inverse frequency and angle, as Hugging Face
+// computes them.
+__device__ __forceinline__ void rotaryAngle(const RotaryAppendParams& p, int position, int i, float* s, float* c) {
+  const float inv_freq = 1.0f / powf(p.theta, static_cast<float>(2 * i) / static_cast<float>(p.head_dim));
+  sincosf(static_cast<float>(position) * inv_freq, s, c);
+}
+
+// Stores pair (i, i + D/2) of head `head` of token t of sequence b, whose QKV row is `row`: a Q head
+// rotated in place (or into q_out), a K head rotated and a V head copied into the cache at the token's
+// position.
+template <typename T>
+__device__ __forceinline__ void storeRotaryPair(const RotaryAppendParams& p, T* row, int b, int t, int head, int i,
+                                                float lo, float hi, float s, float c) {
+  const int half = p.head_dim / 2;
+  T* dst = row + head * p.head_dim;  // Q rotated in place unless packed per head
+  const bool is_v = head >= p.heads_q + p.heads_kv;
+  if (head >= p.heads_q) {
+    const int kv_head = head - p.heads_q - (is_v ? p.heads_kv : 0);
+    T* cache = static_cast<T*>(is_v ? p.v_cache : p.k_cache);
+    dst = cache + cacheRow(p.pages, b, kv_head, p.first_position + t, p.heads_kv, p.max_tokens) * p.head_dim;
+  } else if (p.q_out != nullptr) {
+    dst = static_cast<T*>(p.q_out) + ((static_cast<std::int64_t>(b) * p.heads_q + head) * p.new_tokens + t) * p.head_dim;
+  }
+  // V is copied: a 16-bit value survives the round trip through fp32 bit for bit.
+  dst[i] = fromFloat<T>(is_v ? lo : lo * c - hi * s);
+  dst[i + half] = fromFloat<T>(is_v ? hi : hi * c + lo * s);
+}
+
 // Rotary embedding of one token's Q and K heads and the append of its K and V to the cache. Grid
 // (token, head group); a block's threads are `lanes` rows of D/2 threads, thread (lane, i) handling the
 // pair (i, i + D/2) of heads lane, lane + lanes, ... of its group. The angle depends on the position and
@@ -217,10 +245,8 @@ __global__ void rotaryAppendKernel(RotaryAppendParams p, int heads_per_group) {
   const int heads = p.heads_q + 2 * p.heads_kv;
   const int first_head = static_cast<int>(blockIdx.y) * heads_per_group;
   const int end_head = min(heads, first_head + heads_per_group);
-  // fp32 inverse frequency and angle, as Hugging Face computes them.
-  const float inv_freq = 1.0f / powf(p.theta, static_cast<float>(2 * i) / static_cast<float>(p.head_dim));
   float s, c;
-  sincosf(static_cast<float>(position) * inv_freq, &s, &c);
+  rotaryAngle(p, position, i, &s, &c);
   T* row = static_cast<T*>(p.qkv) + static_cast<std::int64_t>(token) * heads * p.head_dim;
   // kBatch heads per round, all loaded before any is stored: one dependent load-store round trip per
   // head left the kernel latency-bound at a prefill's 24 heads per thread. Heads never overlap, so
@@ -240,18 +266,7 @@ __global__ void rotaryAppendKernel(RotaryAppendParams p, int heads_per_group) {
     for (int k = 0; k < kBatch; ++k) {
       const int head = base + k * lanes;
       if (head >= end_head) break;
-      T* dst = row + head * p.head_dim;  // Q rotated in place unless packed per head
-      const bool is_v = head >= p.heads_q + p.heads_kv;
-      if (head >= p.heads_q) {
-        const int kv_head = head - p.heads_q - (is_v ? p.heads_kv : 0);
-        T* cache = static_cast<T*>(is_v ? p.v_cache : p.k_cache);
-        dst = cache + cacheRow(p.pages, b, kv_head, position, p.heads_kv, p.max_tokens) * p.head_dim;
-      } else if (p.q_out != nullptr) {
-        dst = static_cast<T*>(p.q_out) + ((static_cast<std::int64_t>(b) * p.heads_q + head) * p.new_tokens + t) * p.head_dim;
-      }
-      // V is copied: a 16-bit value survives the round trip through fp32 bit for bit.
-      dst[i] = fromFloat<T>(is_v ? lo[k] : lo[k] * c - hi[k] * s);
-      dst[i + half] = fromFloat<T>(is_v ? hi[k] : hi[k] * c + lo[k] * s);
+      storeRotaryPair(p, row, b, t, head, i, lo[k], hi[k], s, c);
     }
   }
 }
@@ -367,28 +382,39 @@ __device__ __forceinline__ void storeOutput(const SkinnyLinearParams& p, Y* dst,
   }
 }
 
+// Whether the projection's outputs come in pairs that one warp computes in turn: the SwiGLU's gate and
+// up rows of one output, or, with the rotary embedding, the elements (i, i + D/2) of one head.
+__device__ __forceinline__ bool pairedRows(const SkinnyLinearParams& p) { return p.swiglu || p.rotary.k_cache != nullptr; }
+
 // The rounds of one warp of the whole-row kernel (skinnyLinearKernel): item k of warp g is output
-// g + k * (all warps); with the SwiGLU an item is the gate row, then the up row of one output. A row is
+// g + k * (all warps); with paired rows an item is the pair's first row, then its second (the SwiGLU's
+// gate row j and up row items + j; the rotary embedding's rows i and i + D/2 of one head). A row is
 // streamed in rounds of kRoundChunks 16-byte chunks; round t is a piece of one row.
 struct WarpRounds {
   __device__ WarpRounds(const SkinnyLinearParams& p, int warp, int warps_)
-      : first(warp), warps(warps_), items(p.swiglu ? p.out / 2 : p.out), chunks(p.in / 8),
-        rounds_per_row((chunks + kRoundChunks - 1) / kRoundChunks), rounds_per_item(rounds_per_row * (p.swiglu ? 2 : 1)),
+      : first(warp), warps(warps_), items(pairedRows(p) ? p.out / 2 : p.out),
+        pair_offset(!pairedRows(p) ? 0 : p.swiglu ? items : p.rotary.head_dim / 2), chunks(p.in / 8),
+        rounds_per_row((chunks + kRoundChunks - 1) / kRoundChunks), rounds_per_item(rounds_per_row * (pair_offset > 0 ? 2 : 1)),
         count(first < items ? (items - first + warps - 1) / warps * rounds_per_item : 0) {}
   __device__ int item(int t) const { return first + t / rounds_per_item * warps; }
-  __device__ int row(int t) const { return item(t) + t % rounds_per_item / rounds_per_row * items; }  // of w
+  __device__ int row(int t) const {  // of w
+    const int k = item(t);
+    if (pair_offset == 0) return k;
+    // Pairs (j, j + pair_offset) in blocks of 2 pair_offset rows: one block for the SwiGLU, a head for RoPE.
+    return k / pair_offset * 2 * pair_offset + k % pair_offset + t % rounds_per_item / rounds_per_row * pair_offset;
+  }
   __device__ int firstChunk(int t) const { return t % rounds_per_row * kRoundChunks; }  // of round t in its row
   __device__ bool startsRow(int t) const { return t % rounds_per_row == 0; }
   __device__ bool endsRow(int t) const { return t % rounds_per_row == rounds_per_row - 1; }
-  __device__ bool isGateRow(int t) const { return t % rounds_per_item < rounds_per_row; }
-  int first, warps, items, chunks, rounds_per_row, rounds_per_item;
+  __device__ bool isFirstOfPair(int t) const { return pair_offset > 0 && t % rounds_per_item < rounds_per_row; }
+  int first, warps, items, pair_offset, chunks, rounds_per_row, rounds_per_item;
   int count;  // rounds of this warp
 };
 
 // A warp's row sums over its rounds: multiply() takes each round's weights into the accumulators;
 // finish() ends the round: at the end of a row the sums are reduced over the warp and lane 0 stores the
-// output (with the SwiGLU, the gate row's sums wait in `gate` while the up row streams). Split in two so
-// that the kernel issues its next loads in between.
+// output (with paired rows, the first row's sums wait in `first` while the second row streams). Split
+// in two so that the kernel issues its next loads in between.
 template <typename T, typename Y, int kRows>
 struct RowSums {
   __device__ void multiply(const SkinnyLinearParams& p, const WarpRounds& rounds, int t,
@@ -406,20 +432,37 @@ struct RowSums {
     for (int r = 0; r < kRows; ++r) {
       for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
     }
-    if (p.swiglu && rounds.isGateRow(t)) {
+    if (rounds.isFirstOfPair(t)) {
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) gate[r] = acc[r];
+      for (int r = 0; r < kRows; ++r) first[r] = acc[r];
       return;
     }
     if (lane != 0) return;
+    if (p.rotary.k_cache != nullptr) {
+      storeRotated(p, rounds.item(t));
+      return;
+    }
     auto* y = static_cast<Y*>(p.y) + rounds.item(t);
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= p.rows) break;
-      storeOutput<T>(p, y + static_cast<std::int64_t>(r) * rounds.items, p.swiglu ? gate[r] : acc[r], acc[r]);
+      storeOutput<T>(p, y + static_cast<std::int64_t>(r) * rounds.items, p.swiglu ? first[r] : acc[r], acc[r]);
     }
   }
-  float acc[kRows], gate[kRows];
+  // The rotary epilogue of item k, pair (i, i + D/2) of head k / (D/2), for each row (sequence): both
+  // sums rounded to the storage type, as the plain projection stores them for rotaryAppendKv to read.
+  __device__ void storeRotated(const SkinnyLinearParams& p, int k) {
+    const int half = p.rotary.head_dim / 2;
+    float s, c;
+    rotaryAngle(p.rotary, p.rotary.first_position, k % half, &s, &c);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= p.rows) break;
+      storeRotaryPair(p.rotary, static_cast<T*>(p.y) + static_cast<std::int64_t>(r) * p.out, r, 0, k / half, k % half,
+                      toFloat(fromFloat<T>(first[r])), toFloat(fromFloat<T>(acc[r])), s, c);
+    }
+  }
+  float acc[kRows], first[kRows];
 };
 
 // The input rows the whole-row kernel multiplies by: with the RMSNorm fused, the block writes them
@@ -577,7 +620,7 @@ cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cud
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   const int items = p.swiglu ? p.out / 2 : p.out;
-  const bool fused = p.norm_weight != nullptr || p.swiglu;
+  const bool fused = p.norm_weight != nullptr || p.swiglu || p.rotary.k_cache != nullptr;
   if (p.blocks_per_sm == 0 && (p.row_splits > 0 || !fused)) {
     const int splits = std::max(p.row_splits, 1);
     const int items_per_block = kSkinnyWarps / splits / (p.swiglu ? 2 : 1);
@@ -601,6 +644,18 @@ bool validPages(const PagedKv& pages, int max_tokens) {
           static_cast<std::int64_t>(pages.pages_per_sequence) * pages.page_size >= max_tokens);
 }
 
+// The rotary epilogue: a QKV projection of one new token per sequence (one row each) on persistent
+// blocks, its Q written into y (or q_out), K and V into a cache with room at the position.
+bool validRotaryEpilogue(const SkinnyLinearParams& p) {
+  const RotaryAppendParams& r = p.rotary;
+  if (r.k_cache == nullptr) return true;
+  return r.v_cache != nullptr && (r.qkv == nullptr || r.qkv == p.y) && r.batch == p.rows && r.new_tokens == 1 &&
+         r.heads_q > 0 && r.heads_kv > 0 && r.head_dim > 0 && r.head_dim % 2 == 0 &&
+         p.out == (r.heads_q + 2 * r.heads_kv) * r.head_dim && r.dtype == p.dtype && r.first_position >= 0 &&
+         r.first_position < r.max_tokens && validPages(r.pages, r.max_tokens) && !p.swiglu && !p.accumulate &&
+         p.y_dtype == p.dtype && p.row_splits == 0;
+}
+
 bool validPrefetch(const L2Prefetch& prefetch) {
   return prefetch.bytes % 16 == 0 && reinterpret_cast<std::uintptr_t>(prefetch.base) % 16 == 0 &&
          (prefetch.bytes == 0 || prefetch.base != nullptr);
@@ -616,7 +671,7 @@ cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
       (p.swiglu && (p.out % 2 != 0 || p.accumulate || p.y_dtype != p.dtype)) ||
       (p.row_splits != 0 && p.row_splits != 1 && p.row_splits != 2 && p.row_splits != 4 && p.row_splits != 8) ||
       (p.row_splits > 1 && p.blocks_per_sm > 0) || (p.swiglu && p.row_splits == kSkinnyWarps) ||
-      !validPrefetch(p.prefetch_next)) {
+      !validPrefetch(p.prefetch_next) || !validRotaryEpilogue(p)) {
     return cudaErrorInvalidValue;
   }
   return dispatch(p.dtype, false, [&](auto tag) {

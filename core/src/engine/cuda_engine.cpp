@@ -173,6 +173,9 @@ struct Fusion {
   void* gate_up = nullptr;            // when set: w = [gate; up], y = swiglu of the product, which the
                                       // cuBLAS path writes here ([rows, out]) first
   kc::L2Prefetch prefetch_next = {};  // the weight-streaming kernel's blocks prefetch this into L2 as they finish
+  const kc::RotaryAppendParams* rotary = nullptr;  // set: y is Q|K|V, rotated and appended to the KV cache
+                                                   // (in the weight-streaming kernel's epilogue for one new
+                                                   // token per sequence, else by rotaryAppendKv after it)
 };
 
 // The head of the next projection's weights that each decode-step projection prefetches into L2 as its
@@ -408,7 +411,10 @@ class CudaEngine final : public Engine {
       p.swiglu = fusion.gate_up != nullptr;
       p.dtype = config_.dtype;
       p.prefetch_next = fusion.prefetch_next;
+      const bool rotary_epilogue = fusion.rotary != nullptr && fusion.rotary->new_tokens == 1;
+      if (rotary_epilogue) p.rotary = *fusion.rotary;
       check(kc::skinnyLinear(p, stream), "skinnyLinear");
+      if (fusion.rotary != nullptr && !rotary_epilogue) check(kc::rotaryAppendKv(*fusion.rotary, stream), "rotaryAppendKv");
       return;
     }
     if (fusion.norm_weight != nullptr) {
@@ -424,6 +430,7 @@ class CudaEngine final : public Engine {
                            cudaType(y_dtype), out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
               "cublasGemmEx");
     if (fusion.gate_up != nullptr) check(kc::swiglu(product, rows, out / 2, y, config_.dtype, stream), "swiglu");
+    if (fusion.rotary != nullptr) check(kc::rotaryAppendKv(*fusion.rotary, stream), "rotaryAppendKv");
   }
 
   // One forward of `count` tokens per sequence at cache position `position`, enqueued on `stream`.
@@ -453,8 +460,6 @@ class CudaEngine final : public Engine {
     };
     for (int l = 0; l < m.layers; ++l) {
       const auto w = [&](LayerWeight which) { return weight(layerIndex(l, which)); };
-      linear(stream, residual, m.hidden, rows, m.hidden, w(kQkv), width, wide, dt, false,
-             {.norm_weight = w(kAttnNorm), .normed = normed, .prefetch_next = headOf(layerIndex(l, kOut))});
       kc::RotaryAppendParams rope;
       rope.qkv = wide;
       rope.q_out = standard ? act(offsets_.packed_q) : nullptr;
@@ -470,7 +475,8 @@ class CudaEngine final : public Engine {
       rope.theta = static_cast<float>(m.rope_theta);
       rope.dtype = dt;
       rope.pages = paging;
-      check(kc::rotaryAppendKv(rope, stream), "rotaryAppendKv");
+      linear(stream, residual, m.hidden, rows, m.hidden, w(kQkv), width, wide, dt, false,
+             {.norm_weight = w(kAttnNorm), .normed = normed, .prefetch_next = headOf(layerIndex(l, kOut)), .rotary = &rope});
       attn.k = rope.k_cache;
       attn.v = rope.v_cache;
       if (!standard && count == 1) {

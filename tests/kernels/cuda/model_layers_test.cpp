@@ -303,6 +303,123 @@ TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
   }
 }
 
+// Equal element for element, NaN (the poison of an element never written) where the other has NaN.
+void expectSameElements(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+  ASSERT_EQ(got.size(), want.size());
+  std::size_t differ = 0, first = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(got[i]) ? std::isnan(want[i]) : got[i] == want[i]) continue;
+    if (differ++ == 0) first = i;
+  }
+  EXPECT_EQ(differ, 0u) << what << ": first at " << first << ": " << got[first] << " against " << want[first];
+}
+
+// The rotary epilogue of a decode step's QKV projection (RMSNorm fused): bit for bit the projection
+// followed by rotaryAppendKv, Q in the output and K, V in a contiguous cache or in 16-token pages (the
+// position crosses into a sequence's third page), for 1 and 3 sequences, GQA and MHA heads, the default
+// grid and one block per SM; only the new position of the cache written. Invalid uses are refused.
+TEST_P(SkinnyLinearTest, RotaryEpilogueEqualsProjectionThenRotaryAppend) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  const DType dt = GetParam();
+  struct Heads {
+    int q, kv, dim;
+  };
+  constexpr int kMaxTokens = 40, kPosition = 37;
+  for (const Heads heads : {Heads{6, 2, 64}, Heads{4, 4, 128}}) {
+    const int width = (heads.q + 2 * heads.kv) * heads.dim;
+    for (const int rows : {1, 3}) {
+      const SkinnyCase c(dt, rows, 1032, width, 1032 + 8, 50u * rows + static_cast<std::uint32_t>(heads.dim));
+      TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm);
+      for (const int page : {0, 16}) {
+        const int per_sequence = page > 0 ? (kMaxTokens + page - 1) / page : 0;
+        std::vector<std::int32_t> table;
+        for (int b = 0; b < rows; ++b)
+          for (int j = 0; j < per_sequence; ++j) table.push_back((per_sequence - 1 - j) * rows + b);
+        std::int32_t* dtable = nullptr;
+        if (page > 0) {
+          ASSERT_EQ(cudaMalloc(&dtable, table.size() * 4), cudaSuccess);
+          ASSERT_EQ(cudaMemcpy(dtable, table.data(), table.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+        }
+        const std::size_t cache = static_cast<std::size_t>(rows) * heads.kv * heads.dim *
+                                  static_cast<std::size_t>(page > 0 ? per_sequence * page : kMaxTokens);
+        kc::RotaryAppendParams rope;
+        rope.batch = rows;
+        rope.new_tokens = 1;
+        rope.heads_q = heads.q;
+        rope.heads_kv = heads.kv;
+        rope.head_dim = heads.dim;
+        rope.max_tokens = kMaxTokens;
+        rope.first_position = kPosition;
+        rope.theta = 10000.0f;
+        rope.dtype = dt;
+        rope.pages = {dtable, per_sequence, page};
+        for (const int blocks_per_sm : {0, 1}) {
+          SCOPED_TRACE(std::to_string(heads.q) + "/" + std::to_string(heads.kv) + " heads, D = " +
+                       std::to_string(heads.dim) + ", rows " + std::to_string(rows) + ", page " +
+                       std::to_string(page) + ", blocks per SM " + std::to_string(blocks_per_sm));
+          TypedBuffer y(dt, static_cast<std::size_t>(rows) * width), k(dt, cache), v(dt, cache);
+          TypedBuffer fused_y(dt, static_cast<std::size_t>(rows) * width), fused_k(dt, cache), fused_v(dt, cache);
+          kc::SkinnyLinearParams p = c.params(dx, dw, y.ptr);
+          p.norm_weight = dnorm.ptr;
+          p.blocks_per_sm = blocks_per_sm;
+          ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+          rope.qkv = y.ptr;
+          rope.k_cache = k.ptr;
+          rope.v_cache = v.ptr;
+          ASSERT_EQ(kc::rotaryAppendKv(rope, nullptr), cudaSuccess);
+          p.y = fused_y.ptr;
+          p.rotary = rope;
+          p.rotary.qkv = fused_y.ptr;
+          p.rotary.k_cache = fused_k.ptr;
+          p.rotary.v_cache = fused_v.ptr;
+          ASSERT_EQ(kc::skinnyLinear(p, nullptr), cudaSuccess);
+          // Q: the first heads of each output row; K and V only in the cache.
+          const auto want_y = y.download();
+          auto got_y = fused_y.download();
+          for (int r = 0; r < rows; ++r) {
+            const auto q = [&](const std::vector<float>& row) {
+              return std::vector<float>(row.begin() + static_cast<std::ptrdiff_t>(r) * width,
+                                        row.begin() + static_cast<std::ptrdiff_t>(r) * width + heads.q * heads.dim);
+            };
+            expectSameElements(q(got_y), q(want_y), "rotated Q");
+          }
+          const auto got_k = fused_k.download();
+          expectSameElements(got_k, k.download(), "K cache");
+          expectSameElements(fused_v.download(), v.download(), "V cache");
+          const auto written = std::count_if(got_k.begin(), got_k.end(), [](float e) { return !std::isnan(e); });
+          EXPECT_EQ(written, static_cast<std::ptrdiff_t>(rows) * heads.kv * heads.dim);
+        }
+        cudaFree(dtable);
+      }
+    }
+  }
+  // Refused: a batch that is not the row count, several new tokens, the SwiGLU or split rows with it.
+  const SkinnyCase c(dt, 2, 1032, 8 * 64, 1032, 7u);
+  TypedBuffer dx(dt, c.x), dw(dt, c.w), y(dt, 2 * 8 * 64), cache(dt, 2 * 2 * 64 * 8);
+  kc::SkinnyLinearParams valid = c.params(dx, dw, y.ptr);
+  valid.rotary.batch = 2;
+  valid.rotary.new_tokens = 1;
+  valid.rotary.heads_q = 4;
+  valid.rotary.heads_kv = 2;
+  valid.rotary.head_dim = 64;
+  valid.rotary.max_tokens = 8;
+  valid.rotary.first_position = 3;
+  valid.rotary.dtype = dt;
+  valid.rotary.k_cache = valid.rotary.v_cache = cache.ptr;
+  EXPECT_EQ(kc::skinnyLinear(valid, nullptr), cudaSuccess);
+  const auto refused = [&](auto change) {
+    kc::SkinnyLinearParams p = valid;
+    change(p);
+    return kc::skinnyLinear(p, nullptr) == cudaErrorInvalidValue;
+  };
+  EXPECT_TRUE(refused([](auto& p) { p.rotary.batch = 1; }));
+  EXPECT_TRUE(refused([](auto& p) { p.rotary.new_tokens = 2; }));
+  EXPECT_TRUE(refused([](auto& p) { p.rotary.first_position = 8; }));
+  EXPECT_TRUE(refused([](auto& p) { p.rotary.heads_kv = 1; }));
+  EXPECT_TRUE(refused([](auto& p) { p.swiglu = true; }));
+  EXPECT_TRUE(refused([](auto& p) { p.row_splits = 2; }));
+}
+
 // The plain projection's rows split over 1, 2, 4 or 8 warps: each split close to the double model (=
 // and +=, a row of several rounds per warp, outputs not a multiple of a block's), and one warp per row
 // bit for bit the persistent blocks' whole-row sums.

@@ -103,6 +103,12 @@ struct SkinnyLinearParams {
                                       // blocks too, each normalizing the input rows itself. 0 = whole rows
   L2Prefetch prefetch_next;           // issued by each block once its own weights are loaded: the head of the
                                       // next kernel's weights, so that its first wave reads them from L2
+  RotaryAppendParams rotary;          // k_cache set: the QKV projection of a decode step (one new token per
+                                      // row: batch = rows, new_tokens = 1, out = (Hq + 2 Hkv) D; qkv null or
+                                      // y) does rotaryAppendKv's work in its epilogue: Q rotated into y (or
+                                      // q_out), K rotated and V copied into the cache, bit for bit what the
+                                      // plain projection then rotaryAppendKv write there (K and V are not
+                                      // written to y). Not with swiglu or accumulate; persistent blocks only
 };
 constexpr int kSkinnyBlocksPerSm = 2;  // persistent blocks of 256 threads per SM for the fused projections
 cudaError_t skinnyLinear(const SkinnyLinearParams& params, cudaStream_t stream);
