@@ -5,14 +5,16 @@ Reads the dump of `attnbench_kernel_bench --stamps PREFIX` (a build with ATTNBEN
 layout and the events are in kernels/cuda/hopper/hopper_stamps.h) and prints, over all CTAs:
 - the steady-state key-tile step of a consumer (S issue to the next S issue, the first two and the
   last step of an item left out) and what it is made of (waits for K, for the turn, for S, for P V);
-- the item boundary: the item's last P V, its epilogue, and the next item's waits for Q, K and the
-  turn up to its first S issue, and the item's time beyond its key tiles counted in steady steps;
+- the item boundary: the item's last P V, its epilogue, when the next item begins after the last P V
+  (its waits for Q, K and the turn up to its first S issue), and the item's time beyond its key tiles
+  counted in steady steps;
 - the producer's waits for free buffers;
 - the tail: how long CTAs sit idle before the last one ends, and how the items spread over the CTAs.
 
-    hopper_stamps.py DUMP.bin [DUMP.bin ...]
+    hopper_stamps.py DUMP.bin[.gz] [DUMP.bin[.gz] ...]
 """
 import array
+import gzip
 import statistics
 import sys
 
@@ -28,7 +30,7 @@ PRODUCER_ITEM, PRODUCER_Q, PRODUCER_K, PRODUCER_V = 1, 2, 3, 4
 
 def regions(path):
     entries = array.array("Q")
-    with open(path, "rb") as f:
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
         entries.frombytes(f.read())
     ctas = len(entries) // (ROLES * CAPACITY)
     for cta in range(ctas):
@@ -81,10 +83,10 @@ def consumer_items(events):
         elif code == LAST_PV_ISSUE:
             item["last_pv_issue"] = clock
             step = None
-        elif code == EPILOGUE_STORE:
-            item["store"] = clock
-        elif code == EPILOGUE_END:
-            item["end"] = clock
+        elif code in (EPILOGUE_STORE, EPILOGUE_END):
+            # The kernel may run an item's epilogue after the next item has begun (its first S issued).
+            owner = next(i for i in reversed(items) if "last_pv_done" in i and "end" not in i)
+            owner["store" if code == EPILOGUE_STORE else "end"] = clock
     return [i for i in items if "end" in i]
 
 
@@ -106,7 +108,7 @@ def analyse(path):
     print(f"== {path}")
     acc = {k: [] for k in ("step", "rescale_convert_k_wait", "turn_wait", "issue", "s_wait", "pv_wait",
                            "first_s_wait", "first_softmax", "last_pv_turn_wait", "last_pv", "epilogue",
-                           "epilogue_regs_to_smem", "epilogue_store", "loop", "q_wait", "first_k_wait",
+                           "epilogue_regs_to_smem", "epilogue_store", "next_item_begins", "q_wait", "first_k_wait",
                            "first_turn_wait", "boundary", "item_overhead_steps", "prod_q_wait", "prod_k_wait",
                            "prod_v_wait", "start_to_first_s")}
     cta_ends, cta_starts, items_per_cta, truncated, rates = [], [], [], 0, []
@@ -150,7 +152,7 @@ def analyse(path):
                 acc["epilogue_store"].append(item["end"] - item["store"])
                 if index + 1 < len(items):
                     nxt = items[index + 1]
-                    acc["loop"].append(nxt["start"] - item["end"])
+                    acc["next_item_begins"].append(nxt["start"] - item["last_pv_done"])
                     acc["boundary"].append(nxt["steps"][0]["s"] - item["last_pv_done"])
                     acc["item_overhead_steps"].append((nxt["steps"][0]["s"] - steps[0]["s"], len(steps)))
         if ends:
@@ -173,7 +175,7 @@ def analyse(path):
     for key in ("step", "turn_wait", "issue", "s_wait", "pv_wait", "rescale_convert_k_wait"):
         print(describe(key, acc[key], ns_per_cycle))
     print(" item boundary, consumer:")
-    for key in ("last_pv_turn_wait", "last_pv", "epilogue", "epilogue_regs_to_smem", "epilogue_store", "loop",
+    for key in ("last_pv_turn_wait", "last_pv", "epilogue", "epilogue_regs_to_smem", "epilogue_store", "next_item_begins",
                 "q_wait", "first_k_wait", "first_turn_wait", "first_s_wait", "first_softmax", "boundary",
                 "start_to_first_s"):
         print(describe(key, acc[key], ns_per_cycle))
