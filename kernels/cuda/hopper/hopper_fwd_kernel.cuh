@@ -336,29 +336,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  // Output of a work item: O's first row of its head, LSE's row (null when not asked for).
-  const auto output_of = [&](const WorkItem& w) {
-    return static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
-  };
-  const auto lse_of = [&](const WorkItem& w) {
-    return p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
-  };
-
-  // This CTA's next work item with keys from schedule round `round` on (advancing it past it), or one
-  // with n_tiles == 0 when none is left. An item in which no row sees a key (causal, Nq > Nk) is
-  // written on the way, directly: O = 0 and LSE = -inf.
-  const auto next_item = [&](int& round) {
-    WorkItem w;
-    for (; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
-      const int tile = scheduledTile(round, p.tiles);
-      if (tile < 0) continue;
-      w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
-      if (w.n_tiles > 0) {
-        ++round;
-        return w;
-      }
-      Element* const o_global = output_of(w);
-      float* const lse = lse_of(w);
+  std::uint32_t q_phase = 0;
+  RingPosition<kStages> kv;
+  for (int round = 0; round * static_cast<int>(gridDim.x) < p.tiles; ++round) {
+    const int tile = scheduledTile(round, p.tiles);
+    if (tile < 0) continue;
+    const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
+    Element* const o_global = static_cast<Element*>(p.o) + w.batch * p.o_batch_stride + w.head * p.o_head_stride;
+    float* const lse = p.lse == nullptr ? nullptr : p.lse + (static_cast<std::int64_t>(w.batch) * p.heads_q + w.head) * p.seq_q;
+    if (w.n_tiles == 0) {
+      // No row of this tile sees a key (causal, Nq > Nk): O = 0 and LSE = -inf, written directly.
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int row = w.m0 + tile_row0 + 8 * h;
@@ -368,28 +355,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
         if (lse != nullptr && lane % 4 == 0) lse[row] = -INFINITY;
       }
+      continue;
     }
-    w.n_tiles = 0;
-    return w;
-  };
 
-  std::uint32_t q_phase = 0;
-  RingPosition<kStages> kv;
-  // An item's first key tile: S only, issued once its Q and K have landed and the turn is ours.
-  const auto issue_first_s = [&] {
-    stamp(Stamp::ConsumerItem);
-    barrierWait(q_full, q_phase);
-    q_phase ^= 1u;
-    stamp(Stamp::QReady);
-    barrierWait(k_full(kv.stage), kv.phase);
-    stamp(Stamp::KReady);
-    wait_turn();
-    stamp(Stamp::SIssue);
-    issue_s(kv.stage);
-    pass_turn();
-    stamp(Stamp::TurnPassed);
-  };
-  const auto reset_item = [&] {
 #pragma unroll
     for (int i = 0; i < kHeadDim / 2; ++i) acc_o[i] = 0.0f;
 #pragma unroll
@@ -397,63 +365,20 @@ __global__ void __launch_bounds__(kThreads, 1)
       row_max[h] = -INFINITY;
       row_sum[h] = 0.0f;
     }
-  };
+    stamp(Stamp::ConsumerItem);
+    barrierWait(q_full, q_phase);
+    q_phase ^= 1u;
+    stamp(Stamp::QReady);
 
-  // O / rowsum and LSE of item `w`, O through shared memory to a TMA store.
-  const auto epilogue = [&](const WorkItem& w) {
-    float* const lse = lse_of(w);
-    float inverse[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const float sum = quadSum(row_sum[h]);
-      inverse[h] = sum > 0.0f ? 1.0f / sum : 0.0f;
-      const int row = w.m0 + tile_row0 + 8 * h;
-      if (lse != nullptr && lane % 4 == 0 && row < p.seq_q) {
-        lse[row] = sum > 0.0f ? row_max[h] * p.softmax_scale + logf(sum) : -INFINITY;
-      }
-    }
-    if constexpr (Traits::kSeparateO) {
-      if (thread_in_group == 0) tmaStoreWaitRead();  // the previous tile's store has left the buffer
-      namedBarrierSync(kEpilogueBarrier + group, 128);
-    }
-#pragma unroll
-    for (int i = 0; i < kHeadDim / 8; ++i) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = tile_row0 + 8 * h;  // row % 8 == (lane / 4): the swizzle's XOR
-        const std::uint32_t address = o_smem + static_cast<std::uint32_t>((i / 8) * Traits::kQChunkBytes + row * 128 +
-                                                                          (((i % 8) ^ (lane / 4)) << 4) + (lane % 4) * 4);
-        const std::uint32_t value =
-            packPair<Element>(acc_o[4 * i + 2 * h] * inverse[h], acc_o[4 * i + 2 * h + 1] * inverse[h]);
-        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(address), "r"(value) : "memory");
-      }
-    }
-    fenceSharedForAsyncProxy();
-    namedBarrierSync(kEpilogueBarrier + group, 128);
-    stamp(Stamp::EpilogueStore);
-    if (thread_in_group == 0) {
-      for (int c = 0; c < Traits::kChunks; ++c) {
-        tmaStore(o_map, o_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes + group * 64 * 128), c * 64,
-                 w.m0 + group * 64, w.head, w.batch);
-      }
-      tmaStoreCommit();
-      if constexpr (!Traits::kSeparateO) {
-        tmaStoreWaitRead();
-        barrierArrive(q_empty);
-      }
-    }
-    stamp(Stamp::EpilogueEnd);
-  };
-
-  int round = 0;
-  WorkItem w = next_item(round);
-  if (w.n_tiles > 0) {
-    reset_item();
-    issue_first_s();
+    // First key tile: S only.
+    barrierWait(k_full(kv.stage), kv.phase);
+    stamp(Stamp::KReady);
+    wait_turn();
+    stamp(Stamp::SIssue);
+    issue_s(kv.stage);
+    pass_turn();
+    stamp(Stamp::TurnPassed);
     wgmmaWait<0>();
-  }
-  // At the top of an item its first S (key tile n_tiles - 1) has completed.
-  while (w.n_tiles > 0) {
     stamp(Stamp::SDone);
     pinRegisters(acc_s);
     release_after_s(kv.stage, w.n_tiles == 1);
@@ -504,34 +429,54 @@ __global__ void __launch_bounds__(kThreads, 1)
     issue_pv(kv.stage);
     pass_turn();
     stamp(Stamp::TurnPassed);
-    // The next item is found while the last P V runs; the empty asm keeps the compiler from moving the
-    // schedule arithmetic (integer divisions, about 900 cycles) below the wait.
-    WorkItem next = next_item(round);
-    asm volatile("" : "+r"(next.m0), "+r"(next.head), "+r"(next.batch), "+r"(next.n_tiles), "+r"(next.n_unmasked));
     wgmmaWait<0>();
     stamp(Stamp::PvDone);
     pinRegisters(acc_o);
     release(v_empty(kv.stage));
     kv.advance();
 
-    // Item boundary. With O in its own buffer, the next item's first S is issued before this item's
-    // epilogue and runs on the tensor cores during it; with O staged in Q's buffer the next Q can only
-    // load once the store has read O, so the epilogue comes first. Each branch issues and waits for
-    // its own wgmma group (a group left in flight on one path only makes ptxas serialise every wgmma).
-    if (next.n_tiles > 0) {
-      if constexpr (Traits::kSeparateO) {
-        issue_first_s();
-        epilogue(w);
-      } else {
-        epilogue(w);
-        issue_first_s();
+    // ---- epilogue: O / rowsum, LSE, O through shared memory to a TMA store ----
+    float inverse[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float sum = quadSum(row_sum[h]);
+      inverse[h] = sum > 0.0f ? 1.0f / sum : 0.0f;
+      const int row = w.m0 + tile_row0 + 8 * h;
+      if (lse != nullptr && lane % 4 == 0 && row < p.seq_q) {
+        lse[row] = sum > 0.0f ? row_max[h] * p.softmax_scale + logf(sum) : -INFINITY;
       }
-      reset_item();
-      wgmmaWait<0>();
-    } else {
-      epilogue(w);
     }
-    w = next;
+    if constexpr (Traits::kSeparateO) {
+      if (thread_in_group == 0) tmaStoreWaitRead();  // the previous tile's store has left the buffer
+      namedBarrierSync(kEpilogueBarrier + group, 128);
+    }
+#pragma unroll
+    for (int i = 0; i < kHeadDim / 8; ++i) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = tile_row0 + 8 * h;  // row % 8 == (lane / 4): the swizzle's XOR
+        const std::uint32_t address = o_smem + static_cast<std::uint32_t>((i / 8) * Traits::kQChunkBytes + row * 128 +
+                                                                          (((i % 8) ^ (lane / 4)) << 4) + (lane % 4) * 4);
+        const std::uint32_t value =
+            packPair<Element>(acc_o[4 * i + 2 * h] * inverse[h], acc_o[4 * i + 2 * h + 1] * inverse[h]);
+        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(address), "r"(value) : "memory");
+      }
+    }
+    fenceSharedForAsyncProxy();
+    namedBarrierSync(kEpilogueBarrier + group, 128);
+    stamp(Stamp::EpilogueStore);
+    if (thread_in_group == 0) {
+      for (int c = 0; c < Traits::kChunks; ++c) {
+        tmaStore(o_map, o_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes + group * 64 * 128), c * 64,
+                 w.m0 + group * 64, w.head, w.batch);
+      }
+      tmaStoreCommit();
+      if constexpr (!Traits::kSeparateO) {
+        tmaStoreWaitRead();
+        barrierArrive(q_empty);
+      }
+    }
+    stamp(Stamp::EpilogueEnd);
   }
   stamp.close();
   if (thread_in_group == 0) tmaStoreWaitAll();
