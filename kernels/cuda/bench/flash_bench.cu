@@ -11,6 +11,10 @@
 // --rotation, so that separate runs can start elsewhere), and each kernel reports its best round
 // (lowest median). The standard baseline's output, the reference of the differences, is computed
 // before the first round.
+//
+// In a build with ATTNBENCH_HOPPER_STAMPS, --stamps PREFIX also records one launch of the Hopper kernel
+// per point with its pipeline timestamps (hopper/hopper_stamps.h) to PREFIX_<dtype>_<causal>_<N>.bin,
+// for bench/hopper_stamps.py.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -33,6 +37,9 @@
 #include "attnbench/kernels/attention_params.h"
 #include "attnbench/kernels/cuda_attention.h"
 #include "attnbench/kernels/cudnn_attention.h"
+#if defined(ATTNBENCH_HOPPER_STAMPS)
+#include "../hopper/hopper_stamps.h"
+#endif
 
 namespace {
 
@@ -145,6 +152,37 @@ double maxDifference(const void* a, const void* b, std::size_t count, bool bf16)
   return worst;
 }
 
+// Launches `launch` twice after an idle gap with the Hopper kernel's stamp buffer set and writes the
+// second launch's stamps (the first one's are overwritten: the schedule is static) to `path`.
+bool recordStamps(const std::function<cudaError_t()>& launch, int multiprocessors, int idle_ms,
+                  const std::string& path) {
+#if defined(ATTNBENCH_HOPPER_STAMPS)
+  namespace hopper = attnbench::kernels::cuda::hopper;
+  const std::size_t entries =
+      static_cast<std::size_t>(multiprocessors) * hopper::kStampRoles * static_cast<std::size_t>(hopper::kStampCapacity);
+  std::uint64_t* buffer = nullptr;
+  if (cudaMalloc(&buffer, entries * sizeof(std::uint64_t)) != cudaSuccess) return false;
+  bool ok = cudaMemset(buffer, 0, entries * sizeof(std::uint64_t)) == cudaSuccess;
+  idleGap(idle_ms);
+  hopper::setHopperStampBuffer(buffer, entries);
+  for (int i = 0; i < 2 && ok; ++i) ok = launch() == cudaSuccess;
+  hopper::setHopperStampBuffer(nullptr, 0);
+  std::vector<std::uint64_t> host(entries);
+  ok = ok && cudaMemcpy(host.data(), buffer, entries * sizeof(std::uint64_t), cudaMemcpyDeviceToHost) == cudaSuccess;
+  cudaFree(buffer);
+  std::FILE* file = ok ? std::fopen(path.c_str(), "wb") : nullptr;
+  if (file == nullptr) return false;
+  ok = std::fwrite(host.data(), sizeof(std::uint64_t), entries, file) == entries;
+  return std::fclose(file) == 0 && ok;
+#else
+  static_cast<void>(launch);
+  static_cast<void>(multiprocessors);
+  static_cast<void>(idle_ms);
+  static_cast<void>(path);
+  return false;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -171,6 +209,7 @@ int main(int argc, char** argv) {
   int check_max_n = 4096;
   int rounds = 1;
   int rotation = 0;
+  std::string stamps_prefix;
   app.add_option("--batch", batch, "B")->check(CLI::PositiveNumber);
   app.add_option("--heads", heads, "query heads")->check(CLI::PositiveNumber);
   app.add_option("--kv-heads", heads_kv, "key/value heads (0: same as --heads)");
@@ -200,11 +239,20 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--rotation", rotation, "where the rotation of the kernels' order starts (shift between runs)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--stamps", stamps_prefix,
+                 "record one launch of the Hopper kernel per point with its pipeline timestamps to "
+                 "PREFIX_<dtype>_<causal>_<N>.bin (builds with ATTNBENCH_HOPPER_STAMPS only)");
   app.footer(
       "Example: attnbench_kernel_bench --dtype fp16 --seq 4096 16384 --causal no --family hopper sm80 --tiles "
       "auto,128x128");
   CLI11_PARSE(app, argc, argv);
   if (heads_kv == 0) heads_kv = heads;
+#if !defined(ATTNBENCH_HOPPER_STAMPS)
+  if (!stamps_prefix.empty()) {
+    std::fprintf(stderr, "--stamps needs a build with -DATTNBENCH_HOPPER_STAMPS=ON\n");
+    return 1;
+  }
+#endif
 
   int device = 0;
   CHECK_CUDA(cudaGetDevice(&device));
@@ -313,6 +361,7 @@ int main(int argc, char** argv) {
           Timing best;
           double difference = 0.0;
           bool failed = false;
+          bool stamped = false;    // the Hopper kernel: --stamps records a launch of it
         };
         std::vector<Contender> contenders;
 
@@ -374,6 +423,7 @@ int main(int argc, char** argv) {
             c.launch = [&pf, resolved, family] { return cuda::flashForward(pf, resolved, nullptr, family); };
             c.output = o_flash;
             c.flash = true;
+            c.stamped = family == FlashFamily::Hopper;
             contenders.push_back(std::move(c));
           }
         }
@@ -403,8 +453,16 @@ int main(int argc, char** argv) {
             c.best.min_ms = min_ms;
           }
         }
+        bool stamps_recorded = false;  // one record per point, of its first Hopper tile
         for (Contender& c : contenders) {
           if (!c.failed && c.best.samples > 0) report(c.name, c.best, c.difference);
+          if (!stamps_prefix.empty() && c.stamped && !c.failed && !stamps_recorded) {
+            const std::string path = stamps_prefix + "_" + dtype_name + "_" + (causal ? "causal" : "full") + "_" +
+                                     std::to_string(n) + ".bin";
+            std::printf("stamps of %s: %s\n", c.name.c_str(),
+                        recordStamps(c.launch, props.multiProcessorCount, idle_ms, path) ? path.c_str() : "failed");
+            stamps_recorded = true;
+          }
           if (c.workspace != nullptr) CHECK_CUDA(cudaFree(c.workspace));
         }
         ++point_index;

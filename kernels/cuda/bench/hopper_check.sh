@@ -49,6 +49,7 @@
 #                  (default: the groups and lengths above)
 #   SANITIZERS=0   the Hopper tests without compute-sanitizer (a kernel that did not change)
 #   FAMILIES       the harness's flash families in the burst round (default "hopper sm80")
+#   TORCH_PEER=0   leaves PyTorch out (its cuDNN backend reads within 2 % of the harness's cudnn kernel)
 #   QUICK=1        a follow-up run: leaves out PyTorch's FA2 backend (never the best peer), the standard
 #                  baseline and the Nsight Compute points other than N = 8192 non-causal
 #   SHAPE_GROUPS   the shape groups to time (default: all of hd128_fp16 hd128_bf16_gqa hd64 hd256)
@@ -183,7 +184,8 @@ shape_group() {
     passes=${!group_passes:-$passes}
   fi
   local shape=(--dim "$dim" --heads "$heads" --kv-heads "$kv_heads" --dtype "$dtype" --seq "${lengths[@]}")
-  local programs=(harness torch)
+  local programs=(harness)
+  [ "${TORCH_PEER:-1}" != 0 ] && programs+=(torch)
   if [ "$log_dir" = "$out" ]; then  # the other builds in the burst round only
     programs+=(self)
     [ -n "$base_bench" ] && programs+=(base)

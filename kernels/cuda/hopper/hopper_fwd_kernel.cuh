@@ -25,6 +25,7 @@
 #include "device_math.cuh"
 #include "hopper_launch.h"
 #include "hopper_ptx.cuh"
+#include "hopper_stamps.h"
 #include "hopper_tiles.h"
 #include "wgmma_ops.cuh"
 
@@ -58,6 +59,50 @@ __device__ __forceinline__ int scheduledTile(int round, int tiles) {
   const int tile = round * ctas + roundSlot(round, ctas, static_cast<int>(blockIdx.x));
   return tile < tiles ? tile : -1;
 }
+
+#if defined(ATTNBENCH_HOPPER_STAMPS) && ATTNBENCH_HOPPER_STAMPS
+inline constexpr bool kStampsBuilt = true;
+#else
+inline constexpr bool kStampsBuilt = false;
+#endif
+
+// One role's stamp region of this CTA (hopper_stamps.h), written by one thread. In a build without
+// ATTNBENCH_HOPPER_STAMPS every member is empty and the kernel holds no trace of it.
+struct StampWriter {
+  std::uint64_t* region = nullptr;  // null: not the recording thread, or no buffer given
+  int count = 0;
+
+  static __device__ __forceinline__ std::uint64_t globalTimer() {
+    std::uint64_t t = 0;
+    asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
+    return t;
+  }
+  __device__ __forceinline__ void open(std::uint64_t* entries, int role) {
+    if constexpr (kStampsBuilt) {
+      if (entries == nullptr) return;
+      region = entries + (static_cast<std::size_t>(blockIdx.x) * kStampRoles + static_cast<std::size_t>(role)) *
+                             static_cast<std::size_t>(kStampCapacity);
+      region[1] = globalTimer();
+      region[2] = static_cast<std::uint64_t>(clock64());
+    }
+  }
+  __device__ __forceinline__ void operator()(Stamp event) {
+    if constexpr (kStampsBuilt) {
+      if (region != nullptr && count < kStampCapacity - kStampHeader) {
+        region[kStampHeader + count++] =
+            (static_cast<std::uint64_t>(event) << 56) | (static_cast<std::uint64_t>(clock64()) & kStampClockMask);
+      }
+    }
+  }
+  __device__ __forceinline__ void close() {
+    if constexpr (kStampsBuilt) {
+      if (region == nullptr) return;
+      region[0] = static_cast<std::uint64_t>(count);
+      region[3] = globalTimer();
+      region[4] = static_cast<std::uint64_t>(clock64());
+    }
+  }
+};
 
 // Named barriers: 1 + g is consumer g's turn at the tensor cores, 3 + g its epilogue.
 constexpr int kTurnBarrier = 1;
@@ -115,6 +160,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     // ---- producer ------------------------------------------------------------------------------
     releaseRegisters<Traits::kProducerRegisters>();
     if (thread != 0) return;
+    StampWriter stamp;
+    stamp.open(p.stamps, 0);
     prefetchTensorMap(q_map);
     prefetchTensorMap(k_map);
     prefetchTensorMap(v_map);
@@ -127,6 +174,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, kCausal);
       if (w.n_tiles == 0) continue;
       const int head_kv = w.head / p.group;
+      stamp(Stamp::ProducerItem);
       barrierWait(q_empty, q_phase ^ 1u);
       barrierArriveExpectBytes(q_full, Traits::kQBytes);
       for (int c = 0; c < Traits::kChunks; ++c) {
@@ -134,6 +182,7 @@ __global__ void __launch_bounds__(kThreads, 1)
                 w.batch);
       }
       q_phase ^= 1u;
+      stamp(Stamp::ProducerQ);
       for (int n = w.n_tiles - 1; n >= 0; --n, kv.advance()) {
         const int stage = kv.stage;
         const std::uint32_t parity = kv.phase ^ 1u;
@@ -143,14 +192,17 @@ __global__ void __launch_bounds__(kThreads, 1)
           tmaLoad(k_smem(stage) + static_cast<std::uint32_t>(c * Traits::kKvChunkBytes), k_map, k_full(stage), c * 64,
                   n * kBlockN, head_kv, w.batch);
         }
+        stamp(Stamp::ProducerK);
         barrierWait(v_empty(stage), parity);
         barrierArriveExpectBytes(v_full(stage), Traits::kKvBytes);
         for (int c = 0; c < Traits::kChunks; ++c) {
           tmaLoad(v_smem(stage) + static_cast<std::uint32_t>(c * Traits::kKvChunkBytes), v_map, v_full(stage), c * 64,
                   n * kBlockN, head_kv, w.batch);
         }
+        stamp(Stamp::ProducerV);
       }
     }
+    stamp.close();
     return;
   }
 
@@ -162,6 +214,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   const bool warp_leader = lane == 0;
   const int tile_row0 = group * 64 + warp_in_group * 16 + lane / 4;  // this thread's rows: +0 and +8
   const float scale_log2 = p.softmax_scale * 1.4426950408889634f;
+  StampWriter stamp;
+  if (thread_in_group == 0) stamp.open(p.stamps, 1 + group);
 
   const auto wait_turn = [&] { namedBarrierSync(kTurnBarrier + group, 256); };
   const auto pass_turn = [&] { namedBarrierArrive(kTurnBarrier + (group ^ 1), 256); };
@@ -311,15 +365,21 @@ __global__ void __launch_bounds__(kThreads, 1)
       row_max[h] = -INFINITY;
       row_sum[h] = 0.0f;
     }
+    stamp(Stamp::ConsumerItem);
     barrierWait(q_full, q_phase);
     q_phase ^= 1u;
+    stamp(Stamp::QReady);
 
     // First key tile: S only.
     barrierWait(k_full(kv.stage), kv.phase);
+    stamp(Stamp::KReady);
     wait_turn();
+    stamp(Stamp::SIssue);
     issue_s(kv.stage);
     pass_turn();
+    stamp(Stamp::TurnPassed);
     wgmmaWait<0>();
+    stamp(Stamp::SDone);
     pinRegisters(acc_s);
     release_after_s(kv.stage, w.n_tiles == 1);
     if (w.n_tiles - 1 >= w.n_unmasked) mask(w.m0, w.n_tiles - 1);
@@ -333,18 +393,23 @@ __global__ void __launch_bounds__(kThreads, 1)
       const RingPosition<kStages> previous = kv;
       kv.advance();
       barrierWait(k_full(kv.stage), kv.phase);
+      stamp(Stamp::KReady);
       wait_turn();
+      stamp(Stamp::SIssue);
       issue_s(kv.stage);
       barrierWait(v_full(previous.stage), previous.phase);
       issue_pv(previous.stage);
       pass_turn();
+      stamp(Stamp::TurnPassed);
       wgmmaWait<1>();  // S done; P V may still run
+      stamp(Stamp::SDone);
       pinRegisters(acc_s);
       release_after_s(kv.stage, n == 0);
       if (n >= w.n_unmasked) mask(w.m0, n);
       float correction[2];
       const bool rescale = softmax(correction);
       wgmmaWait<0>();
+      stamp(Stamp::PvDone);
       pinRegisters(acc_o);
       release(v_empty(previous.stage));
       // At head dim 64 the vote and branch cost more than the 32 multiplies they save.
@@ -360,9 +425,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 
     barrierWait(v_full(kv.stage), kv.phase);
     wait_turn();
+    stamp(Stamp::LastPvIssue);
     issue_pv(kv.stage);
     pass_turn();
+    stamp(Stamp::TurnPassed);
     wgmmaWait<0>();
+    stamp(Stamp::PvDone);
     pinRegisters(acc_o);
     release(v_empty(kv.stage));
     kv.advance();
@@ -396,6 +464,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     fenceSharedForAsyncProxy();
     namedBarrierSync(kEpilogueBarrier + group, 128);
+    stamp(Stamp::EpilogueStore);
     if (thread_in_group == 0) {
       for (int c = 0; c < Traits::kChunks; ++c) {
         tmaStore(o_map, o_smem + static_cast<std::uint32_t>(c * Traits::kQChunkBytes + group * 64 * 128), c * 64,
@@ -407,7 +476,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         barrierArrive(q_empty);
       }
     }
+    stamp(Stamp::EpilogueEnd);
   }
+  stamp.close();
   if (thread_in_group == 0) tmaStoreWaitAll();
 #endif
 }

@@ -23,6 +23,7 @@ struct KernelParams {
   int tiles = 0;          // work items: m_blocks x heads_q x batch
   int section_heads = 0;  // (batch, head) pairs per L2 section of the schedule (see scheduleItem)
   float softmax_scale = 1.0f;
+  std::uint64_t* stamps = nullptr;  // diagnostic builds only (hopper_stamps.h): where the launch records its events
 };
 
 // Work item `tile` of the static schedule. The (batch, head) pairs are cut into sections of

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hopper_launch.h"
+#include "hopper_stamps.h"
 #include "hopper_tiles.h"
 
 namespace attnbench::kernels::cuda::hopper {
@@ -61,7 +62,17 @@ long long busiestCta(const KernelParams& p, int block_m, int block_n, bool causa
   return *std::max_element(work.begin(), work.end());
 }
 
+struct StampBuffer {
+  std::uint64_t* entries = nullptr;
+  std::size_t count = 0;
+};
+StampBuffer stamp_buffer;
+
 }  // namespace
+
+void setHopperStampBuffer(std::uint64_t* device_entries, std::size_t entries) {
+  stamp_buffer = {device_entries, entries};
+}
 
 KernelParams kernelParams(const AttentionParams& params, int block_m, int block_n, int l2_bytes, int ctas) {
   KernelParams p;
@@ -87,6 +98,8 @@ KernelParams kernelParams(const AttentionParams& params, int block_m, int block_
   const int all_heads = params.heads_q * params.batch;
   p.section_heads = heads >= all_heads ? all_heads : (heads < 1.0 ? 1 : static_cast<int>(heads));
   p.softmax_scale = params.softmax_scale;
+  const std::size_t stamp_entries = static_cast<std::size_t>(std::max(ctas, 0)) * kStampRoles * kStampCapacity;
+  p.stamps = stamp_buffer.count >= stamp_entries ? stamp_buffer.entries : nullptr;
   if (!params.causal || ctas <= 0) return p;
 
   // How evenly the static schedule spreads causal items depends on the section width in no smooth way
