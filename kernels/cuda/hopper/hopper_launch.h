@@ -13,6 +13,30 @@
 
 namespace attnbench::kernels::cuda::hopper {
 
+// n / d for 0 <= n < 2^31 by a multiply-high, an add and a shift (Granlund and Montgomery, "Division by
+// invariant integers using multiplication", 1994): with l = ceil(log2 d) and m = floor(2^32 (2^l - d) / d)
+// + 1, n / d = (mulhi(m, n) + n) >> l. The kernel walks its schedule at every work item boundary, where
+// both consumers wait on it; hardware has no integer divide, and the three divisions by run-time values
+// took about a third of the boundary (NOTES: "Where an item's time goes").
+struct FastDivisor {
+  std::uint32_t divisor = 1, magic = 1, shift = 0;
+
+  FastDivisor() = default;
+  explicit FastDivisor(int d) : divisor(static_cast<std::uint32_t>(d)) {
+    while ((std::uint64_t{1} << shift) < divisor) ++shift;
+    magic = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) * ((std::uint64_t{1} << shift) - divisor)) / divisor + 1);
+  }
+  __host__ __device__ int divide(int n) const {
+    const auto u = static_cast<std::uint32_t>(n);
+#ifdef __CUDA_ARCH__
+    const std::uint32_t high = __umulhi(magic, u);
+#else
+    const auto high = static_cast<std::uint32_t>((static_cast<std::uint64_t>(magic) * u) >> 32);
+#endif
+    return static_cast<int>((high + u) >> shift);
+  }
+};
+
 // What the kernel reads besides the tensor maps.
 struct KernelParams {
   void* o = nullptr;     // for rows that see no key, written directly
@@ -21,7 +45,10 @@ struct KernelParams {
   int batch = 0, heads_q = 0, group = 0, seq_q = 0, seq_kv = 0;
   int m_blocks = 0;       // query tiles per (batch, head)
   int tiles = 0;          // work items: m_blocks x heads_q x batch
-  int section_heads = 0;  // (batch, head) pairs per L2 section of the schedule (see scheduleItem)
+  int section_heads = 0;  // (batch, head) pairs per L2 section of the schedule (see scheduleItem); set
+                          // with setSectionHeads, which also sets the divisors below
+  FastDivisor by_section_items, by_section_heads, by_last_section_heads, by_heads_q;
+  int last_section = 0;   // the last section, which may be narrower
   float softmax_scale = 1.0f;
   std::uint64_t* stamps = nullptr;  // diagnostic builds only (hopper_stamps.h): where the launch records its events
 };
@@ -38,19 +65,30 @@ struct WorkItem {
   int n_unmasked = 0;  // key tiles [0, n_unmasked) need no mask
 };
 
+// Sections of `width` (batch, head) pairs: section_heads and the divisors scheduleItem uses.
+inline void setSectionHeads(KernelParams& p, int width) {
+  const int all_heads = p.heads_q * p.batch;
+  p.section_heads = width;
+  p.last_section = (all_heads - 1) / width;
+  p.by_section_items = FastDivisor(p.m_blocks * width);
+  p.by_section_heads = FastDivisor(width);
+  p.by_last_section_heads = FastDivisor(all_heads - p.last_section * width);
+  p.by_heads_q = FastDivisor(p.heads_q);
+}
+
 __host__ __device__ inline WorkItem scheduleItem(const KernelParams& p, int tile, int block_m, int block_n,
                                                  bool causal) {
   const auto lesser = [](int a, int b) { return a < b ? a : b; };
-  const int section_items = p.m_blocks * p.section_heads;
-  const int section = tile / section_items;
+  const int section = p.by_section_items.divide(tile);
   // The last section may be narrower.
-  const int width = lesser(p.section_heads, p.heads_q * p.batch - section * p.section_heads);
-  const int item = tile - section * section_items;
+  const FastDivisor& width = section == p.last_section ? p.by_last_section_heads : p.by_section_heads;
+  const int item = tile - section * static_cast<int>(p.by_section_items.divisor);
+  const int item_row = width.divide(item);
   WorkItem w;
-  const int m_block = p.m_blocks - 1 - item / width;
-  const int head_batch = section * p.section_heads + item % width;
-  w.head = head_batch % p.heads_q;
-  w.batch = head_batch / p.heads_q;
+  const int m_block = p.m_blocks - 1 - item_row;
+  const int head_batch = section * p.section_heads + item - item_row * static_cast<int>(width.divisor);
+  w.batch = p.by_heads_q.divide(head_batch);
+  w.head = head_batch - w.batch * p.heads_q;
   w.m0 = m_block * block_m;
   const int rows_valid = lesser(block_m, p.seq_q - w.m0);
   const int causal_offset = p.seq_kv - p.seq_q;  // query row i sees keys j <= i + causal_offset

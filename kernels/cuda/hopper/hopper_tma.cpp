@@ -96,7 +96,7 @@ KernelParams kernelParams(const AttentionParams& params, int block_m, int block_
   // grid keeps the longest-first order able to even out the CTAs' loads.
   if (params.causal) heads = std::max(heads, std::ceil(4.0 * ctas / p.m_blocks));
   const int all_heads = params.heads_q * params.batch;
-  p.section_heads = heads >= all_heads ? all_heads : (heads < 1.0 ? 1 : static_cast<int>(heads));
+  setSectionHeads(p, heads >= all_heads ? all_heads : (heads < 1.0 ? 1 : static_cast<int>(heads)));
   p.softmax_scale = params.softmax_scale;
   const std::size_t stamp_entries = static_cast<std::size_t>(std::max(ctas, 0)) * kStampRoles * kStampCapacity;
   p.stamps = stamp_buffer.count >= stamp_entries ? stamp_buffer.entries : nullptr;
@@ -116,21 +116,21 @@ KernelParams kernelParams(const AttentionParams& params, int block_m, int block_
   thread_local int last_width = 0;
   const Shape shape{p.seq_q, p.seq_kv, p.heads_q, p.batch, block_m, block_n, ctas, p.section_heads};
   if (last_width > 0 && shape == last_shape) {
-    p.section_heads = last_width;
+    setSectionHeads(p, last_width);
     return p;
   }
   long long best_work = -1;
   int best = shape.from;
   const int step = std::max(1, shape.from / 16);
   for (int width = shape.from; width <= std::min(all_heads, 2 * shape.from); width += step) {
-    p.section_heads = width;
+    setSectionHeads(p, width);
     const long long work = busiestCta(p, block_m, block_n, true, ctas);
     if (best_work < 0 || work < best_work) {
       best_work = work;
       best = width;
     }
   }
-  p.section_heads = best;
+  setSectionHeads(p, best);
   last_shape = shape;
   last_width = best;
   return p;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <set>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -13,10 +14,12 @@
 namespace {
 
 using attnbench::kernels::AttentionParams;
+using attnbench::kernels::cuda::hopper::FastDivisor;
 using attnbench::kernels::cuda::hopper::KernelParams;
 using attnbench::kernels::cuda::hopper::kernelParams;
 using attnbench::kernels::cuda::hopper::roundSlot;
 using attnbench::kernels::cuda::hopper::scheduleItem;
+using attnbench::kernels::cuda::hopper::setSectionHeads;
 using attnbench::kernels::cuda::hopper::WorkItem;
 
 constexpr int kBlockM = 128;
@@ -41,7 +44,7 @@ TEST(HopperSchedule, EveryItemOnceAtEveryWidth) {
                                             std::tuple{3, 7, 129}}) {
       KernelParams p = kernelParams(problem(batch, heads, heads, seq, 128, causal), kBlockM, kBlockN, kL2Bytes, kCtas);
       for (int width = 1; width <= batch * heads; ++width) {
-        p.section_heads = width;
+        setSectionHeads(p, width);
         std::set<std::tuple<int, int, int>> seen;
         for (int tile = 0; tile < p.tiles; ++tile) {
           const WorkItem w = scheduleItem(p, tile, kBlockM, kBlockN, causal);
@@ -58,6 +61,38 @@ TEST(HopperSchedule, EveryItemOnceAtEveryWidth) {
       }
     }
   }
+}
+
+// The schedule's division by multiply and shift equals integer division for every divisor the
+// schedule can meet (1 .. 2^16 exhaustively at the edges of each quotient, and large ones) and every
+// dividend 0 .. 2^31 - 1 it was tried at.
+TEST(HopperSchedule, FastDivisionEqualsIntegerDivision) {
+  constexpr int kMaxDividend = 0x7fffffff;
+  long long wrong = 0, checked = 0;
+  std::string first_wrong;
+  const auto check = [&](int d, int n) {
+    ++checked;
+    const int got = FastDivisor(d).divide(n);
+    if (got != n / d && wrong++ == 0) first_wrong = std::to_string(n) + " / " + std::to_string(d) + " = " + std::to_string(got);
+  };
+  std::vector<int> divisors;
+  for (int d = 1; d <= 1 << 16; ++d) divisors.push_back(d);
+  for (const int d : {(1 << 20) - 1, 1 << 20, (1 << 20) + 1, 999'983, (1 << 30) - 1, 1 << 30, (1 << 30) + 1, kMaxDividend})
+    divisors.push_back(d);
+  for (const int d : divisors) {
+    for (const long long n : {0LL, 1LL, d - 1LL, d + 0LL, d + 1LL, kMaxDividend - 1LL, kMaxDividend + 0LL, kMaxDividend - d + 0LL}) {
+      if (n <= kMaxDividend) check(d, static_cast<int>(n));
+    }
+    // The edges of a few quotients spread over the range.
+    for (long long q = 1; q * d <= kMaxDividend; q = q * 7 + 3) {
+      const auto n = static_cast<int>(q * d);
+      check(d, n - 1);
+      check(d, n);
+      if (n < kMaxDividend) check(d, n + 1);
+    }
+  }
+  EXPECT_EQ(wrong, 0) << "first: " << first_wrong;
+  EXPECT_GT(checked, 1'500'000);
 }
 
 TEST(HopperSchedule, RoundSlotsArePermutationsAndTheirOwnInverse) {
