@@ -202,7 +202,9 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   cudaGetDevice(&device);
   const int kv_splits = kc::flashDecodeSplits(step, kc::queryDeviceTraits(device));
   void* split_workspace = nullptr;
-  const std::size_t split_bytes = std::max<std::size_t>(kernels::decodeWorkspaceBytes(step, kv_splits), 16);
+  constexpr int kMostSplitsTimed = 16;  // the step is also timed with 1 .. this many splits (below)
+  const std::size_t split_bytes =
+      std::max<std::size_t>(kernels::decodeWorkspaceBytes(step, std::max(kv_splits, kMostSplitsTimed)), 16);
   if (cudaMalloc(&split_workspace, split_bytes) != cudaSuccess) throw OutOfMemory("decode breakdown");
   cudaMemset(split_workspace, 0, split_bytes);  // the fused combine's arrival counters start at zero
   kernels::setDecodeWorkspace(step, kv_splits, split_workspace);
@@ -351,6 +353,21 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
                 v.splits == 0 ? "persistent blocks" : "short blocks",
                 v.rotary_epilogue && v.splits == 0 ? "in the QKV epilogue" : "a kernel", ms);
   }
+  // The engine's step (the row above with 2 MiB) with the decode kernel's key range split in other
+  // counts than its heuristic's, which balances the decode kernel alone: inside the step its blocks
+  // share the SMs with the next projection's early weight loads.
+  next_head_bytes = 2 * kMiB;
+  for (const int splits : {1, 2, 3, 4, 5, 8, kMostSplitsTimed}) {
+    cudaMemset(split_workspace, 0, split_bytes);  // the arrival counters sit elsewhere for each count
+    kernels::setDecodeWorkspace(step, splits, split_workspace);
+    const double ms = graphMs([&](cudaStream_t st) {
+      for (int l = 0; l < m.layers; ++l) layer(st, l, true, Attention::Overlapped);
+      project(st, head, residual, head_w, logits, DType::F32, false, final_norm, false);
+    });
+    std::printf("step with flash decode at %d cached tokens split %d way(s)%s: %.3f ms\n", cached, splits,
+                splits == kv_splits ? " (the heuristic's)" : "", ms);
+  }
+  kernels::setDecodeWorkspace(step, kv_splits, split_workspace);
   next_head_bytes = 0;
   row_splits = 0;
   rotary_epilogue = true;
