@@ -357,6 +357,8 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   // counts than its heuristic's, which balances the decode kernel alone: inside the step its blocks
   // share the SMs with the next projection's early weight loads.
   next_head_bytes = 2 * kMiB;
+  row_splits = 0;
+  rotary_epilogue = true;
   for (const int splits : {1, 2, 3, 4, 5, 8, kMostSplitsTimed}) {
     cudaMemset(split_workspace, 0, split_bytes);  // the arrival counters sit elsewhere for each count
     kernels::setDecodeWorkspace(step, splits, split_workspace);
