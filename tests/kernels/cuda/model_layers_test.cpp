@@ -303,6 +303,22 @@ TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
   }
 }
 
+// The rotary parameters of `new_tokens` tokens of `batch` sequences after `first_position` cached ones
+// (room for 5 more), fp16, Llama-3's theta; the caches are left to the caller.
+kc::RotaryAppendParams rotaryShape(int batch, int new_tokens, int heads_q, int heads_kv, int head_dim, int first_position) {
+  kc::RotaryAppendParams p;
+  p.batch = batch;
+  p.new_tokens = new_tokens;
+  p.heads_q = heads_q;
+  p.heads_kv = heads_kv;
+  p.head_dim = head_dim;
+  p.max_tokens = first_position + new_tokens + 5;
+  p.first_position = first_position;
+  p.theta = 500000.0f;
+  p.dtype = DType::F16;
+  return p;
+}
+
 // Equal element for element, NaN (the poison of an element never written) where the other has NaN.
 void expectSameElements(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
   ASSERT_EQ(got.size(), want.size());
@@ -342,15 +358,8 @@ TEST_P(SkinnyLinearTest, RotaryEpilogueEqualsProjectionThenRotaryAppend) {
         }
         const std::size_t cache = static_cast<std::size_t>(rows) * heads.kv * heads.dim *
                                   static_cast<std::size_t>(page > 0 ? per_sequence * page : kMaxTokens);
-        kc::RotaryAppendParams rope;
-        rope.batch = rows;
-        rope.new_tokens = 1;
-        rope.heads_q = heads.q;
-        rope.heads_kv = heads.kv;
-        rope.head_dim = heads.dim;
+        kc::RotaryAppendParams rope = rotaryShape(rows, 1, heads.q, heads.kv, heads.dim, kPosition);
         rope.max_tokens = kMaxTokens;
-        rope.first_position = kPosition;
-        rope.theta = 10000.0f;
         rope.dtype = dt;
         rope.pages = {dtable, per_sequence, page};
         for (const int blocks_per_sm : {0, 1}) {
@@ -395,15 +404,9 @@ TEST_P(SkinnyLinearTest, RotaryEpilogueEqualsProjectionThenRotaryAppend) {
   }
   // Refused: a batch that is not the row count, several new tokens, the SwiGLU or split rows with it.
   const SkinnyCase c(dt, 2, 1032, 8 * 64, 1032, 7u);
-  TypedBuffer dx(dt, c.x), dw(dt, c.w), y(dt, 2 * 8 * 64), cache(dt, 2 * 2 * 64 * 8);
+  TypedBuffer dx(dt, c.x), dw(dt, c.w), y(dt, 2 * 8 * 64), cache(dt, 2 * 2 * 64 * 9);
   kc::SkinnyLinearParams valid = c.params(dx, dw, y.ptr);
-  valid.rotary.batch = 2;
-  valid.rotary.new_tokens = 1;
-  valid.rotary.heads_q = 4;
-  valid.rotary.heads_kv = 2;
-  valid.rotary.head_dim = 64;
-  valid.rotary.max_tokens = 8;
-  valid.rotary.first_position = 3;
+  valid.rotary = rotaryShape(2, 1, 4, 2, 64, 3);  // 9 tokens of room
   valid.rotary.dtype = dt;
   valid.rotary.k_cache = valid.rotary.v_cache = cache.ptr;
   EXPECT_EQ(kc::skinnyLinear(valid, nullptr), cudaSuccess);
@@ -414,7 +417,7 @@ TEST_P(SkinnyLinearTest, RotaryEpilogueEqualsProjectionThenRotaryAppend) {
   };
   EXPECT_TRUE(refused([](auto& p) { p.rotary.batch = 1; }));
   EXPECT_TRUE(refused([](auto& p) { p.rotary.new_tokens = 2; }));
-  EXPECT_TRUE(refused([](auto& p) { p.rotary.first_position = 8; }));
+  EXPECT_TRUE(refused([](auto& p) { p.rotary.first_position = 9; }));
   EXPECT_TRUE(refused([](auto& p) { p.rotary.heads_kv = 1; }));
   EXPECT_TRUE(refused([](auto& p) { p.swiglu = true; }));
   EXPECT_TRUE(refused([](auto& p) { p.row_splits = 2; }));
@@ -666,20 +669,6 @@ std::vector<float> expectRotaryAppendMatchesCpu(kc::RotaryAppendParams p, std::u
   }
   cudaFree(table);
   return got_qkv;
-}
-
-kc::RotaryAppendParams rotaryShape(int batch, int new_tokens, int heads_q, int heads_kv, int head_dim, int first_position) {
-  kc::RotaryAppendParams p;
-  p.batch = batch;
-  p.new_tokens = new_tokens;
-  p.heads_q = heads_q;
-  p.heads_kv = heads_kv;
-  p.head_dim = head_dim;
-  p.max_tokens = first_position + new_tokens + 5;
-  p.first_position = first_position;
-  p.theta = 500000.0f;
-  p.dtype = DType::F16;
-  return p;
 }
 
 // The launch spreads heads over blocks differently for a decode step (one token: a few heads per
