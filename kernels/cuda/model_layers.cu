@@ -619,8 +619,9 @@ cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cud
 // and 26.4 against 26.7-29.5 µs), and a fused projection on short blocks pays for each block's RMSNorm.
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
-  const int items = p.swiglu ? p.out / 2 : p.out;
-  const bool fused = p.norm_weight != nullptr || p.swiglu || p.rotary.k_cache != nullptr;
+  const bool paired = p.swiglu || p.rotary.k_cache != nullptr;  // pairedRows on the host
+  const int items = paired ? p.out / 2 : p.out;
+  const bool fused = p.norm_weight != nullptr || paired;
   if (p.blocks_per_sm == 0 && (p.row_splits > 0 || !fused)) {
     const int splits = std::max(p.row_splits, 1);
     const int items_per_block = kSkinnyWarps / splits / (p.swiglu ? 2 : 1);
