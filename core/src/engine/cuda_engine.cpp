@@ -67,12 +67,7 @@ kernels::DecodeParams decodeStep(const EngineConfig& c, int cached) {
 
 // Points a decode step's K and V at page pools [pages, Hkv, page_size, D] through the block table.
 void readThroughPages(kernels::DecodeParams& d, const kc::PagedKv& pages) {
-  const std::int64_t row = d.head_dim;
-  const std::int64_t head = static_cast<std::int64_t>(pages.page_size) * row;
-  d.k_batch_stride = d.v_batch_stride = head * d.heads_kv;  // a page
-  d.k_head_stride = d.v_head_stride = head;
-  d.k_row_stride = d.v_row_stride = row;
-  d.page_size = pages.page_size;
+  kernels::setPagedKvStrides(d, pages.page_size);
   d.block_table = pages.block_table;
   d.block_table_stride = pages.pages_per_sequence;
 }

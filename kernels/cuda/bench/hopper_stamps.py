@@ -68,18 +68,15 @@ def consumer_items(events):
             item["steps"].append(step)
         elif code == S_ISSUE:
             step["s"] = clock
-        elif code == TURN_PASSED:
-            if step is not None:
-                step["turn"] = clock
-            else:
-                item["last_turn"] = clock
         elif code == S_DONE:
             step["s_done"] = clock
-        elif code == PV_DONE:
+        elif code in (TURN_PASSED, PV_DONE):
+            # In a key-tile step, or of the item's last P V (issued outside any step).
+            key = "turn" if code == TURN_PASSED else "pv_done"
             if step is not None:
-                step["pv_done"] = clock
+                step[key] = clock
             else:
-                item["last_pv_done"] = clock
+                item["last_" + key] = clock
         elif code == LAST_PV_ISSUE:
             item["last_pv_issue"] = clock
             step = None

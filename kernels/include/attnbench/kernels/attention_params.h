@@ -120,13 +120,17 @@ constexpr TensorStrides interleavedBnhdStrides(int heads, int rows, int dim) {
 // Q and O share the `q` strides, K and V the `kv` strides. `Params` is AttentionParams or DecodeParams
 // (decode_params.h), which carry the same q_/k_/v_/o_ stride members.
 template <class Params>
+inline void setKvStrides(Params& p, TensorStrides kv) {
+  p.k_batch_stride = p.v_batch_stride = kv.batch;
+  p.k_head_stride = p.v_head_stride = kv.head;
+  p.k_row_stride = p.v_row_stride = kv.row;
+}
+template <class Params>
 inline void setStrides(Params& p, TensorStrides q, TensorStrides kv) {
   p.q_batch_stride = p.o_batch_stride = q.batch;
   p.q_head_stride = p.o_head_stride = q.head;
   p.q_row_stride = p.o_row_stride = q.row;
-  p.k_batch_stride = p.v_batch_stride = kv.batch;
-  p.k_head_stride = p.v_head_stride = kv.head;
-  p.k_row_stride = p.v_row_stride = kv.row;
+  setKvStrides(p, kv);
 }
 
 // Fills the strides for densely packed [B, H, N, D] tensors.

@@ -89,6 +89,13 @@ inline void setPackedStrides(DecodeParams& p, int kv_capacity) {
              packedBhndStrides(p.heads_kv, kv_capacity, p.head_dim));
 }
 
+// K and V in page pools [pages, Hkv, page_size, D] (a page where a sequence would be); sets page_size
+// too. Q and O keep their strides.
+inline void setPagedKvStrides(DecodeParams& p, int page_size) {
+  setKvStrides(p, packedBhndStrides(p.heads_kv, page_size, p.head_dim));
+  p.page_size = page_size;
+}
+
 // A page pool [pages, Hkv, page_size, D] for K and for V, and packed Q/O; sets page_size too.
 inline void setPagedStrides(DecodeParams& p, int page_size) {
   setPackedStrides(p, page_size);
