@@ -633,10 +633,15 @@ cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
     return launchForRows<T>(p, pick, grid, stream, splits);
   }
   const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
-  const int one_per_warp = (items + kSkinnyWarps - 1) / kSkinnyWarps;
-  const int sms = std::max(currentDevice().sms, 1);
+  // As few blocks as give no warp more items than the full grid would, so that nearly every warp streams
+  // the same count: the full grid can leave most warps one item short, idle through the others' last
+  // item (gate|up + SwiGLU on an H200: 11008 items on 2112 warps, 448 with a sixth; on 230 blocks 1808
+  // of 1840 warps have six, 0.02 ms off a Llama-2-7B decode step).
+  const int most_warps = per_sm * std::max(currentDevice().sms, 1) * kSkinnyWarps;
+  const int items_per_warp = (items + most_warps - 1) / most_warps;
+  const int warps = (items + items_per_warp - 1) / items_per_warp;
   const auto pick = [](auto rows) { return skinnyLinearKernel<T, Y, decltype(rows)::value>; };
-  return launchForRows<T>(p, pick, dim3(static_cast<unsigned>(std::min(one_per_warp, per_sm * sms))), stream);
+  return launchForRows<T>(p, pick, dim3(static_cast<unsigned>((warps + kSkinnyWarps - 1) / kSkinnyWarps)), stream);
 }
 
 bool validPages(const PagedKv& pages, int max_tokens) {

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "attnbench/kernels/cuda_decode.h"
 #include "attnbench/kernels/cuda_model_layers.h"
 #include "attnbench/kernels/model_layers.h"
 
@@ -748,6 +749,86 @@ TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayer) {
   }
   p.first_position = p.max_tokens - 2;
   EXPECT_EQ(kc::rotaryAppendKv(p, nullptr), cudaErrorInvalidValue);
+}
+
+
+// A decode step's attention launched overlapped after the kernel that appends the step's K/V row (the
+// engine's chain): the split kernel copies the older keys before it waits for that kernel and the new
+// row only after. Here the append waits in turn for a projection that streams 16 MB through one block
+// (hundreds of microseconds), so the decode blocks start long before the row is written: had they
+// copied it early, they would have read its poison (NaN). Bit for bit the same kernel launched once the
+// append has completed; the cache rows after the position stay poisoned throughout.
+TEST(CudaModelLayers, OverlappedDecodeReadsTheAppendedRowAfterItsWait) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  constexpr DType dt = DType::F16;
+  constexpr int kHeadsQ = 8, kHeadsKv = 2, kDim = 128, kPosition = 300, kMaxTokens = 320;
+  constexpr int kWidth = (kHeadsQ + 2 * kHeadsKv) * kDim;
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> k_host(std::size_t{kHeadsKv} * kMaxTokens * kDim, nan), v_host = k_host, qkv_host(kWidth);
+  for (std::size_t e = 0; e < k_host.size(); ++e) {
+    if (e / kDim % kMaxTokens < kPosition) k_host[e] = uniform(rng), v_host[e] = uniform(rng);
+  }
+  for (float& e : qkv_host) e = uniform(rng);
+  TypedBuffer k(dt, k_host), v(dt, v_host), qkv(dt, qkv_host);
+
+  constexpr int kSlowIn = 1 << 20;
+  TypedBuffer slow_x(dt, std::vector<float>(kSlowIn, 0.5f)), slow_w(dt, std::vector<float>(8u * kSlowIn, 0.25f));
+  TypedBuffer slow_y(dt, 8);
+  kc::SkinnyLinearParams slow;
+  slow.x = slow_x.ptr;
+  slow.x_row_stride = slow.in = kSlowIn;
+  slow.rows = 1;
+  slow.w = slow_w.ptr;
+  slow.out = 8;
+  slow.y = slow_y.ptr;
+  slow.dtype = slow.y_dtype = dt;
+
+  kc::RotaryAppendParams rope = rotaryShape(1, 1, kHeadsQ, kHeadsKv, kDim, kPosition);
+  rope.max_tokens = kMaxTokens;
+  rope.qkv = qkv.ptr;
+  rope.k_cache = k.ptr;
+  rope.v_cache = v.ptr;
+
+  namespace kn = attnbench::kernels;
+  kn::DecodeParams p;
+  kn::setShape(p, kn::DecodeShape{kn::AttentionShape{1, kHeadsQ, kHeadsKv, 1, kPosition + 1, kDim, false, dt}});
+  kn::setPackedStrides(p, kMaxTokens);
+  p.q_batch_stride = p.q_row_stride = kWidth;  // Q: the rotated heads at the front of the QKV row
+  p.q_head_stride = kDim;
+  p.q = qkv.ptr;
+  p.k = k.ptr;
+  p.v = v.ptr;
+  int device = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  const int splits = kc::flashDecodeSplits(p, kc::queryDeviceTraits(device));
+  void* workspace = nullptr;
+  ASSERT_EQ(cudaMalloc(&workspace, std::max<std::size_t>(kn::decodeWorkspaceBytes(p, splits), 16)), cudaSuccess);
+  kn::setDecodeWorkspace(p, splits, workspace);
+  if (p.split_counters != nullptr) {
+    ASSERT_EQ(cudaMemset(p.split_counters, 0, static_cast<std::size_t>(kn::decodeBlocksPerSplit(p)) * sizeof(int)),
+              cudaSuccess);
+  }
+  TypedBuffer overlapped_o(dt, std::size_t{kHeadsQ} * kDim), ordered_o(dt, std::size_t{kHeadsQ} * kDim);
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  ASSERT_EQ(kc::skinnyLinear(slow, stream), cudaSuccess);
+  ASSERT_EQ(kc::rotaryAppendKv(rope, stream), cudaSuccess);
+  p.o = overlapped_o.ptr;
+  p.overlapped = true;
+  ASSERT_EQ(kc::flashDecode(p, stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  p.o = ordered_o.ptr;
+  p.overlapped = false;
+  ASSERT_EQ(kc::flashDecode(p, stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  cudaStreamDestroy(stream);
+  cudaFree(workspace);
+  const auto want = ordered_o.download();
+  EXPECT_EQ(std::count_if(want.begin(), want.end(), [](float e) { return std::isnan(e); }), 0);
+  expectSameElements(overlapped_o.download(), want, "O");
+  EXPECT_GT(splits, 1) << "the case should cover the fused combine";
 }
 
 }  // namespace

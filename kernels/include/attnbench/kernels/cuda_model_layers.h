@@ -93,9 +93,10 @@ struct SkinnyLinearParams {
   bool swiglu = false;                // w = [gate; up] (out even): y[r, j] = silu(gate_j) * up_j, both rounded
                                       // to dtype first as swiglu sees them; not with accumulate, y_dtype = dtype
   DType dtype = DType::F16;           // x, w and norm_weight: fp16 or bf16
-  int blocks_per_sm = 0;              // > 0: that many persistent blocks per SM, whose warps stream whole
-                                      // rows in turn; 0: short blocks (row_splits) for a plain projection
-                                      // and kSkinnyBlocksPerSm persistent ones for a fused one
+  int blocks_per_sm = 0;              // > 0: at most that many persistent blocks per SM (fewer when that
+                                      // gives no warp more rows), whose warps stream whole rows in turn;
+                                      // 0: short blocks (row_splits) for a plain projection and up to
+                                      // kSkinnyBlocksPerSm persistent ones for a fused one
   int row_splits = 0;                 // short blocks: warps per weight row, 1, 2, 4 or 8 (their partial sums
                                       // added in a fixed order; 1 = whole rows, as the persistent blocks
                                       // sum them, bit for bit); at most 4 with swiglu (a block holds the gate

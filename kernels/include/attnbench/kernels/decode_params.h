@@ -69,8 +69,11 @@ struct DecodeParams : DecodeShape {
   float* partial_o = nullptr;     // fp32 [num_splits, batch, heads_q, seq_q, head_dim] when num_splits > 1
   float* partial_lse = nullptr;   // fp32 [num_splits, batch, heads_q, seq_q] when num_splits > 1
   int* split_counters = nullptr;  // CUDA: [decodeBlocksPerSplit] arrivals; set = fused combine (see below)
-  bool overlapped = false;        // CUDA, sm_90+: the split kernel is a programmatic dependent launch (it
-                                  // may start during the previous kernel's tail and waits for it)
+  bool overlapped = false;        // CUDA, sm_90+: the split kernel is a programmatic dependent launch: it
+                                  // may start during the previous kernel's tail and waits for it before
+                                  // it reads Q and the newest seq_q keys of each sequence (the rows a
+                                  // decode step appends); older keys, kv_lens and block_table must be in
+                                  // memory before the previous kernel starts (they are read earlier)
 
   ATTNBENCH_HOST_DEVICE bool paged() const { return block_table != nullptr; }
   // Query rows sharing one KV head: the rows a GQA-packed kernel reads each K/V row for.
