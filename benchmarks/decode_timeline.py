@@ -28,13 +28,13 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAYER_PROJECTIONS = ["qkv", "out", "gate_up", "down"]  # in the order a layer runs them
+CUDA_HOME = os.environ.get("CUDA_HOME", "/usr/local/cuda")
 
 
 def cupti_candidates():
     if os.environ.get("CUPTI_DIR"):
         yield os.environ["CUPTI_DIR"]
-    cuda = os.environ.get("CUDA_HOME", "/usr/local/cuda")
-    yield os.path.join(cuda, "extras", "CUPTI")
+    yield os.path.join(CUDA_HOME, "extras", "CUPTI")
     try:
         import nvidia  # the wheels PyTorch installs
         for root in nvidia.__path__:
@@ -57,7 +57,7 @@ def find_cupti():
 def build_recorder(build_dir):
     include, lib, record = find_cupti()
     out = os.path.join(build_dir, "kernel_timeline.so")
-    cuda_include = os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "include")
+    cuda_include = os.path.join(CUDA_HOME, "include")
     subprocess.run(["g++", "-std=c++17", "-O2", "-fPIC", "-shared", "-Wall", "-Werror", f"-I{include}",
                     f"-I{cuda_include}", f"-DKERNEL_RECORD={record}", os.path.join(HERE, "kernel_timeline.cpp"),
                     lib, f"-Wl,-rpath,{os.path.dirname(lib)}", "-o", out], check=True)
@@ -93,12 +93,11 @@ def steps_of(path):
 
 def summarize(path):
     steps = steps_of(path)
-    adds, durations, per_step = collections.defaultdict(list), collections.defaultdict(list), {}
-    spans = []
+    adds, durations, spans = collections.defaultdict(list), collections.defaultdict(list), []
     for step in steps:
         spans.append((max(end for _, end, _ in step) - step[0][0]) / 1e3)
         roles, projection = [], None
-        for start, end, name in step:
+        for _, _, name in step:
             role = role_of(name, projection)
             projection = role if role in LAYER_PROJECTIONS else projection
             roles.append(role)

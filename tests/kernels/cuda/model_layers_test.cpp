@@ -751,7 +751,6 @@ TEST(CudaModelLayers, RotaryAppendMatchesTheCpuLayer) {
   EXPECT_EQ(kc::rotaryAppendKv(p, nullptr), cudaErrorInvalidValue);
 }
 
-
 // A decode step's attention launched overlapped after the kernel that appends the step's K/V row (the
 // engine's chain): the split kernel copies the older keys before it waits for that kernel and the new
 // row only after. Here the append waits in turn for a projection that streams 16 MB through one block
