@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "attnbench/kernels/decode_params.h"
 #include "decode_launch.h"
@@ -143,12 +144,14 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
   if (lane == 0 && p.lse != nullptr) p.lse[row] = total > 0.0f ? max_lse + logf(total) : -INFINITY;
 }
 
-template <typename T, int kDim>
+// kOverlapped = p.overlapped: an instance of its own, so that the ordinary launch keeps its prologue
+// (and its code) as it was; one kernel with both prologues ran up to 10 % slower in ordinary launches.
+template <typename T, int kDim, bool kOverlapped>
 __global__ void __launch_bounds__(DecodeTraits<kDim>::kThreads, kDecodeBlocksPerSM)
     decodeSplitKernel(const DecodeParams p, int splits) {
-  // Launched overlapped (p.overlapped) after the kernel that appends this step's K/V rows and writes Q:
-  // the blocks take their SMs during its tail, issue the copies of the keys cached before this step,
-  // and wait for it before they copy its rows and read Q; the next kernel may start as they leave.
+  // Launched overlapped after the kernel that appends this step's K/V rows and writes Q: the blocks
+  // take their SMs during its tail, issue the copies of the keys cached before this step, and wait for
+  // it before they copy its rows and read Q; the next kernel may start as they leave.
   allowNextKernel();
   using Tr = DecodeTraits<kDim>;
   constexpr int kRows = Tr::kRows;
@@ -188,41 +191,54 @@ __global__ void __launch_bounds__(DecodeTraits<kDim>::kThreads, kDecodeBlocksPer
     copy16(k_dst + offset, k_cache + k_at + chunk * 8, valid);
     copy16(v_dst + offset, v_cache + v_at + chunk * 8, valid);
   };
-  // Issues the copies of tile `tile` but those of the keys in [fresh_begin, range.end).
-  const auto load_tile = [&](int tile, int stage, int fresh_begin) {
+  // Issues the copies of tile `tile`; with skip_fresh true, not those of the keys in [fresh_begin, range.end).
+  const auto load_tile = [&](int tile, int stage, auto skip_fresh, int fresh_begin) {
     // Fully unrolled, ptxas keeps every copy's 64-bit offsets live across the key loop: up to 200 registers
     // at D <= 128 (no cost: shared memory allows 2 blocks of kThreads), spills at D = 256 (32 copies).
 #pragma unroll(Tr::kCopyUnroll)
     for (int c = 0; c < Tr::kCopiesPerTensor; ++c) {
       const int index = tid + c * Tr::kThreads;
       const int key = index / Tr::kChunks, chunk = index % Tr::kChunks;
-      const int j = range.begin + tile * Tr::kKeys + key;
-      if (j < fresh_begin || j >= range.end) copy_chunk(tile, stage, key, chunk);
+      if constexpr (decltype(skip_fresh)::value) {
+        const int j = range.begin + tile * Tr::kKeys + key;
+        if (j >= fresh_begin && j < range.end) continue;
+      }
+      copy_chunk(tile, stage, key, chunk);
     }
   };
-  // Overlapped, the kernel before this one has appended the newest seq_q keys (from fresh_begin on)
-  // and written Q; everything else was in memory before it started (DecodeParams::overlapped). The
-  // first tiles' older keys are copied before waiting for it, so that they load during its tail (at
-  // 512 cached tokens this took 2 us per layer off a Llama-2-7B decode step), its keys after.
-  const int fresh_begin = p.overlapped ? max(0, kv_len - p.seq_q) : kv_len;
+  constexpr std::false_type kAllKeys{};
+  if constexpr (kOverlapped) {
+    // The kernel before this one has appended the newest seq_q keys (from fresh_begin on) and written Q;
+    // everything else was in memory before it started (DecodeParams::overlapped). The first tiles'
+    // older keys are copied before waiting for it, so that they load during its tail (at 512 cached
+    // tokens this took 2 us per layer off a Llama-2-7B decode step), its keys after. One commit group
+    // per tile (the first also holds every copy issued before the wait), so that the loop's waits see
+    // each tile complete before it is read.
+    const int fresh_begin = max(0, kv_len - p.seq_q);
 #pragma unroll
-  for (int s = 0; s < Tr::kStages - 1; ++s) {
-    if (s < tiles) load_tile(s, s, fresh_begin);
-  }
-  awaitPreviousKernel();
-  // One commit group per tile (the first also holds every copy above), so that the loop's waits see
-  // each tile complete before it is read. The Q load below overlaps the first tiles' flight.
-#pragma unroll
-  for (int s = 0; s < Tr::kStages - 1; ++s) {
-    const int tile_begin = range.begin + s * Tr::kKeys;
-    const int first = max(tile_begin, fresh_begin), fresh = min(range.end, tile_begin + Tr::kKeys) - first;
-    if (s < tiles) {
-      for (int index = tid; index < fresh * Tr::kChunks; index += Tr::kThreads) {
-        copy_chunk(s, s, first - tile_begin + index / Tr::kChunks, index % Tr::kChunks);
-      }
+    for (int s = 0; s < Tr::kStages - 1; ++s) {
+      if (s < tiles) load_tile(s, s, std::true_type{}, fresh_begin);
     }
-    commitCopies();
+    awaitPreviousKernel();
+#pragma unroll
+    for (int s = 0; s < Tr::kStages - 1; ++s) {
+      const int tile_begin = range.begin + s * Tr::kKeys;
+      const int first = max(tile_begin, fresh_begin), fresh = min(range.end, tile_begin + Tr::kKeys) - first;
+      if (s < tiles) {
+        for (int index = tid; index < fresh * Tr::kChunks; index += Tr::kThreads) {
+          copy_chunk(s, s, first - tile_begin + index / Tr::kChunks, index % Tr::kChunks);
+        }
+      }
+      commitCopies();
+    }
+  } else {
+#pragma unroll
+    for (int s = 0; s < Tr::kStages - 1; ++s) {
+      if (s < tiles) load_tile(s, s, kAllKeys, 0);
+      commitCopies();
+    }
   }
+  // The Q load below overlaps the first tiles' flight.
 
   // Q^T as the B operand of S^T = K Q^T: lane (g, t) holds row g's dims 16s + 2t, +1 (b0) and
   // 16s + 8 + 2t, +1 (b1) of every k step s. Rows past the block's count are zero.
@@ -268,7 +284,7 @@ __global__ void __launch_bounds__(DecodeTraits<kDim>::kThreads, kDecodeBlocksPer
   for (int tile = 0; tile < tiles; ++tile) {
     waitCopies<Tr::kStages - 2>();
     __syncthreads();  // tile landed for every thread; the stage refilled below was consumed last step
-    if (tile + Tr::kStages - 1 < tiles) load_tile(tile + Tr::kStages - 1, (tile + Tr::kStages - 1) % Tr::kStages, range.end);
+    if (tile + Tr::kStages - 1 < tiles) load_tile(tile + Tr::kStages - 1, (tile + Tr::kStages - 1) % Tr::kStages, kAllKeys, 0);
     commitCopies();
 
     const std::uint32_t k_stage = pipeline + static_cast<std::uint32_t>(tile % Tr::kStages * Tr::kStageBytes);
@@ -410,7 +426,7 @@ __global__ void __launch_bounds__(128) decodeCombineKernel(const DecodeParams p)
 template <typename T, int kDim>
 cudaError_t launchDecodeSplits(const DecodeParams& p, int splits, cudaStream_t stream) {
   using Tr = DecodeTraits<kDim>;
-  const auto kernel = &decodeSplitKernel<T, kDim>;
+  const auto kernel = p.overlapped ? &decodeSplitKernel<T, kDim, true> : &decodeSplitKernel<T, kDim, false>;
   constexpr int kSmemBytes = static_cast<int>(Tr::kSmemBytes);
   // Above 48 KB a block gets dynamic shared memory only after raising the kernel's limit, once per
   // device (one bit per device id): decode steps are short enough for a per-call attribute set to show.
@@ -419,9 +435,11 @@ cudaError_t launchDecodeSplits(const DecodeParams& p, int splits, cudaStream_t s
   if (const cudaError_t status = cudaGetDevice(&device); status != cudaSuccess) return status;
   const std::uint64_t bit = device < 64 ? std::uint64_t{1} << device : 0;
   if (bit == 0 || (configured.load(std::memory_order_relaxed) & bit) == 0) {
-    if (const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
-        status != cudaSuccess) {
-      return status;
+    for (const auto instance : {&decodeSplitKernel<T, kDim, true>, &decodeSplitKernel<T, kDim, false>}) {
+      if (const cudaError_t status = cudaFuncSetAttribute(instance, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
+          status != cudaSuccess) {
+        return status;
+      }
     }
     configured.fetch_or(bit, std::memory_order_relaxed);
   }
