@@ -314,6 +314,58 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     reportProjections();
     for (const bool fused : {false, true}) stepWithoutAttention(fused);
   }
+  // What the kernel design allows: the weights read by streamRead (the projections' loads, rounds and
+  // grids, nothing multiplied), each projection alone, the step's projections in the step's order on
+  // the kernel's grids, on short blocks only, on persistent blocks only, and every weight of the step
+  // in one launch (rows of 8 KiB): what the kernel boundaries cost, before any arithmetic.
+  std::uint32_t* sink = nullptr;
+  if (cudaMalloc(&sink, sizeof(std::uint32_t)) != cudaSuccess) throw OutOfMemory("decode breakdown");
+  const auto streamRead = [&](cudaStream_t st, const void* w, std::size_t rows, std::size_t row_bytes, bool persistent) {
+    kc::StreamReadParams r;
+    r.src = w;
+    r.rows = rows;
+    r.row_bytes = static_cast<int>(row_bytes);
+    r.blocks_per_sm = persistent ? kc::kSkinnyBlocksPerSm : 0;
+    r.sink = sink;
+    if (kc::streamRead(r, st) != cudaSuccess) throw DeviceFault("streamRead launch");
+  };
+  const auto readShape = [&](cudaStream_t st, const Shape& s, const void* w, bool persistent) {
+    streamRead(st, w, static_cast<std::size_t>(s.out), static_cast<std::size_t>(s.in) * elem, persistent);
+  };
+  std::printf("weights read without arithmetic (streamRead), us per launch, short blocks / persistent blocks:\n");
+  const std::pair<const Shape*, std::size_t> layer_shapes[] = {{&qkv, 0}, {&out, o_out}, {&gate_up, o_gate_up}, {&down, o_down}};
+  for (const auto& [shape, offset] : layer_shapes) {
+    const double short_us = perLayer([&](cudaStream_t st, int l) { readShape(st, *shape, layerWeight(l, offset), false); });
+    const double persistent_us = perLayer([&](cudaStream_t st, int l) { readShape(st, *shape, layerWeight(l, offset), true); });
+    const double gb = static_cast<double>(bytesOf(*shape)) / 1e9;
+    std::printf("  %-8s %7.2f us (%5.0f GB/s) / %7.2f us (%5.0f GB/s)\n", shape->name, short_us, gb / (short_us * 1e-6),
+                persistent_us, gb / (persistent_us * 1e-6));
+  }
+  // Grids: the kernel's (fused projections persistent: QKV, gate|up, LM head), all short, all persistent.
+  enum class ReadGrid { Kernels, Short, Persistent };
+  for (const ReadGrid grid : {ReadGrid::Kernels, ReadGrid::Short, ReadGrid::Persistent}) {
+    const auto persistent = [&](bool fused) { return grid == ReadGrid::Persistent || (grid == ReadGrid::Kernels && fused); };
+    const double ms = graphMs([&](cudaStream_t st) {
+      for (int l = 0; l < m.layers; ++l) {
+        for (const auto& [shape, offset] : layer_shapes) {
+          readShape(st, *shape, layerWeight(l, offset), persistent(shape == &qkv || shape == &gate_up));
+        }
+      }
+      readShape(st, head, head_w, persistent(true));
+    });
+    std::printf("  the step's weights, %d launches on %s: %.3f ms (%.0f GB/s)\n", 4 * m.layers + 1,
+                grid == ReadGrid::Kernels ? "the kernel's grids" : grid == ReadGrid::Short ? "short blocks" : "persistent blocks",
+                ms, weight_gb / (ms * 1e-3));
+  }
+  constexpr std::size_t kReadRow = 8192;
+  const std::size_t all_rows = static_cast<std::size_t>(head_w + bytesOf(head) - base) / kReadRow;
+  for (const bool persistent : {false, true}) {
+    const double ms = graphMs([&](cudaStream_t st) { streamRead(st, base, all_rows, kReadRow, persistent); });
+    std::printf("  the step's weights, one launch on %s: %.3f ms (%.0f GB/s)\n", persistent ? "persistent blocks" : "short blocks",
+                ms, static_cast<double>(all_rows * kReadRow) / 1e9 / (ms * 1e-3));
+  }
+  cudaFree(sink);
+
   // Every projection on short blocks with each split of its rows (gate|up + SwiGLU at most 4), the fused
   // ones each block normalizing the input rows itself; from here on the kernel's own grids, as in the engine.
   blocks_per_sm = 0;

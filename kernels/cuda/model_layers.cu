@@ -597,6 +597,69 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlo
   }
 }
 
+// The xor of a round's chunks: what streamRead keeps of the bytes it reads.
+__device__ __forceinline__ std::uint32_t foldRound(const uint4 (&wv)[kSkinnyUnroll]) {
+  std::uint32_t folded = 0;
+#pragma unroll
+  for (int u = 0; u < kSkinnyUnroll; ++u) folded ^= wv[u].x ^ wv[u].y ^ wv[u].z ^ wv[u].w;
+  return folded;
+}
+
+// Written to the sink only on this fold, which the compiler cannot rule out.
+constexpr std::uint32_t kStreamReadMark = 0x9e3779b9u;
+
+// streamRead on short blocks: splitRowLinearKernel's loads with one piece per row.
+__global__ void __launch_bounds__(kSkinnyWarps * 32) streamReadShortKernel(const uint4* src, int row_chunks,
+                                                                          std::size_t rows, std::uint32_t* sink) {
+  allowNextKernel();
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const std::size_t row = static_cast<std::size_t>(blockIdx.x) * kSkinnyWarps + threadIdx.x / 32;
+  const int count = row < rows ? row_chunks : 0;
+  const uint4* w = src + row * row_chunks;
+  uint4 wv[kSkinnyUnroll];
+  loadWeightRound(w, lane, count, wv);
+  awaitPreviousKernel();
+  std::uint32_t folded = 0;
+  for (int base = lane;; base += kRoundChunks) {
+    folded ^= foldRound(wv);
+    if (base - lane + kRoundChunks >= count) break;
+    loadWeightRound(w, base + kRoundChunks, count, wv);
+  }
+  if (folded == kStreamReadMark) *sink = folded;
+}
+
+// streamRead on persistent blocks: skinnyLinearKernel's loads, rows in turn, two rounds in flight.
+__global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm)
+    streamReadPersistentKernel(const uint4* src, int row_chunks, std::size_t rows, std::uint32_t* sink) {
+  constexpr int kStages = 2;
+  allowNextKernel();
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const std::size_t warps = static_cast<std::size_t>(gridDim.x) * kSkinnyWarps;
+  const std::size_t warp = static_cast<std::size_t>(blockIdx.x) * kSkinnyWarps + threadIdx.x / 32;
+  const int rounds_per_row = (row_chunks + kRoundChunks - 1) / kRoundChunks;
+  const std::size_t count = warp < rows ? (rows - warp + warps - 1) / warps * rounds_per_row : 0;
+  const auto issue = [&](std::size_t t, uint4(&wv)[kSkinnyUnroll]) {
+    const std::size_t row = warp + t / rounds_per_row * warps;
+    loadWeightRound(src + row * row_chunks, static_cast<int>(t % rounds_per_row) * kRoundChunks + lane, row_chunks, wv);
+  };
+  uint4 stages[kStages][kSkinnyUnroll];
+#pragma unroll
+  for (int s = 0; s < kStages; ++s) {
+    if (s < count) issue(s, stages[s]);
+  }
+  awaitPreviousKernel();
+  std::uint32_t folded = 0;
+  for (std::size_t t = 0; t < count; t += kStages) {
+#pragma unroll
+    for (int s = 0; s < kStages; ++s) {
+      if (t + s >= count) break;
+      folded ^= foldRound(stages[s]);
+      if (t + s + kStages < count) issue(t + s + kStages, stages[s]);
+    }
+  }
+  if (folded == kStreamReadMark) *sink = folded;
+}
+
 // Launches the instance that `pick` returns for p.rows (the row count is a template bound so that the
 // accumulators stay in registers), with the normalized input rows' shared memory when the RMSNorm is fused.
 template <typename T, typename Pick, typename... Args>
@@ -684,6 +747,24 @@ cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
     using T = decltype(tag);
     return p.y_dtype == DType::F32 ? launchSkinny<T, float>(p, stream) : launchSkinny<T, T>(p, stream);
   });
+}
+
+cudaError_t streamRead(const StreamReadParams& p, cudaStream_t stream) {
+  if (p.src == nullptr || p.sink == nullptr || p.rows == 0 || p.row_bytes <= 0 || p.row_bytes % 16 != 0 ||
+      p.blocks_per_sm < 0 || reinterpret_cast<std::uintptr_t>(p.src) % 16 != 0) {
+    return cudaErrorInvalidValue;
+  }
+  const auto* src = static_cast<const uint4*>(p.src);
+  const int row_chunks = p.row_bytes / 16;
+  if (p.blocks_per_sm == 0) {
+    const std::size_t blocks = (p.rows + kSkinnyWarps - 1) / kSkinnyWarps;
+    if (blocks > 0x7fffffffu) return cudaErrorInvalidValue;
+    return launchOverlapped(streamReadShortKernel, dim3(static_cast<unsigned>(blocks)), dim3(kSkinnyWarps * 32), 0,
+                            stream, src, row_chunks, p.rows, p.sink);
+  }
+  const unsigned blocks = static_cast<unsigned>(p.blocks_per_sm * std::max(currentDevice().sms, 1));
+  return launchOverlapped(streamReadPersistentKernel, dim3(blocks), dim3(kSkinnyWarps * 32), 0, stream, src, row_chunks,
+                          p.rows, p.sink);
 }
 
 cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight, int rows, int dim, float eps,

@@ -114,6 +114,23 @@ struct SkinnyLinearParams {
 constexpr int kSkinnyBlocksPerSm = 2;  // persistent blocks of 256 threads per SM for the fused projections
 cudaError_t skinnyLinear(const SkinnyLinearParams& params, cudaStream_t stream);
 
+// Reads `rows` weight rows of `row_bytes` (a multiple of 16; 16-byte aligned) the way skinnyLinear
+// streams a projection's weights, with the same loads, rounds and grids, and multiplies nothing: the
+// time below which that kernel design cannot take a projection of the size. blocks_per_sm = 0: short
+// blocks of one row per warp and one round in flight (the plain projections' grid); > 0: that many
+// persistent blocks per SM whose warps stream rows in turn, two rounds in flight (the fused ones').
+// Launched as the projections are (programmatic dependent launch, the first round before the wait).
+// `sink` (4 bytes) is written only when the bytes read fold to one particular value, so that no load
+// can be optimized away.
+struct StreamReadParams {
+  const void* src = nullptr;
+  std::size_t rows = 0;
+  int row_bytes = 0;
+  int blocks_per_sm = 0;
+  std::uint32_t* sink = nullptr;
+};
+cudaError_t streamRead(const StreamReadParams& params, cudaStream_t stream);
+
 // x = x * scale + shift, element-wise over `count` elements (any dtype): shapes random fills into
 // weights of a sensible magnitude.
 cudaError_t scaleShift(void* x, std::size_t count, float scale, float shift, DType dtype, cudaStream_t stream);
