@@ -605,9 +605,6 @@ __device__ __forceinline__ std::uint32_t foldRound(const uint4 (&wv)[kSkinnyUnro
   return folded;
 }
 
-// Written to the sink only on this fold, which the compiler cannot rule out.
-constexpr std::uint32_t kStreamReadMark = 0x9e3779b9u;
-
 // streamRead on short blocks: splitRowLinearKernel's loads with one piece per row.
 __global__ void __launch_bounds__(kSkinnyWarps * 32) streamReadShortKernel(const uint4* src, int row_chunks,
                                                                           std::size_t rows, std::uint32_t* sink) {

@@ -520,6 +520,59 @@ TEST_P(SkinnyLinearTest, L2PrefetchesChangeNothing) {
   EXPECT_EQ(next.download(), next_values);
 }
 
+// streamRead reads every row to its end, on both grids: zeros everywhere leave the sink alone; the mark
+// in the first word of the first or of the last chunk (a lane's chunks xor to it) is written there.
+TEST(CudaModelLayers, StreamReadReachesEveryChunkAndRejectsBadShapes) {
+  if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
+  constexpr std::size_t kRows = 1001;  // not a multiple of a block's warps, nor of a persistent grid's
+  constexpr int kRowBytes = 11008 * 2;   // 1376 chunks: five rounds of 256 and part of a sixth
+  const std::size_t words = kRows * kRowBytes / 4;
+  std::uint32_t* data = nullptr;
+  std::uint32_t* sink = nullptr;
+  ASSERT_EQ(cudaMalloc(&data, words * 4), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&sink, 4), cudaSuccess);
+  const auto readWith = [&](std::size_t marked_word, int blocks_per_sm) {
+    EXPECT_EQ(cudaMemset(data, 0, words * 4), cudaSuccess);
+    EXPECT_EQ(cudaMemset(sink, 0, 4), cudaSuccess);
+    if (marked_word < words) {
+      EXPECT_EQ(cudaMemcpy(data + marked_word, &kc::kStreamReadMark, 4, cudaMemcpyHostToDevice), cudaSuccess);
+    }
+    kc::StreamReadParams p;
+    p.src = data;
+    p.rows = kRows;
+    p.row_bytes = kRowBytes;
+    p.blocks_per_sm = blocks_per_sm;
+    p.sink = sink;
+    EXPECT_EQ(kc::streamRead(p, nullptr), cudaSuccess);
+    std::uint32_t got = 1;
+    EXPECT_EQ(cudaMemcpy(&got, sink, 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    return got;
+  };
+  for (const int blocks_per_sm : {0, 1, kc::kSkinnyBlocksPerSm}) {
+    SCOPED_TRACE("blocks per SM " + std::to_string(blocks_per_sm));
+    EXPECT_EQ(readWith(words, blocks_per_sm), 0u) << "zeros fold to the mark";
+    EXPECT_EQ(readWith(0, blocks_per_sm), kc::kStreamReadMark) << "first chunk";
+    EXPECT_EQ(readWith(words - 4, blocks_per_sm), kc::kStreamReadMark) << "last chunk";
+  }
+  const auto rejected = [&](auto change) {
+    kc::StreamReadParams p;
+    p.src = data;
+    p.rows = kRows;
+    p.row_bytes = kRowBytes;
+    p.sink = sink;
+    change(p);
+    return kc::streamRead(p, nullptr) == cudaErrorInvalidValue;
+  };
+  EXPECT_TRUE(rejected([](auto& p) { p.src = nullptr; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.sink = nullptr; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.rows = 0; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.row_bytes = 24; }));
+  EXPECT_TRUE(rejected([](auto& p) { p.blocks_per_sm = -1; }));
+  EXPECT_TRUE(rejected([&](auto& p) { p.src = reinterpret_cast<const char*>(data) + 8; }));
+  cudaFree(data);
+  cudaFree(sink);
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, SkinnyLinearTest, ::testing::Values(DType::F16, DType::BF16),
                          [](const auto& param_info) { return param_info.param == DType::F16 ? std::string("fp16") : std::string("bf16"); });
 

@@ -120,8 +120,9 @@ cudaError_t skinnyLinear(const SkinnyLinearParams& params, cudaStream_t stream);
 // blocks of one row per warp and one round in flight (the plain projections' grid); > 0: that many
 // persistent blocks per SM whose warps stream rows in turn, two rounds in flight (the fused ones').
 // Launched as the projections are (programmatic dependent launch, the first round before the wait).
-// `sink` (4 bytes) is written only when the bytes read fold to one particular value, so that no load
-// can be optimized away.
+// `sink` (4 bytes) is written, with kStreamReadMark, only by a lane whose 16-byte chunks xor to it
+// (each chunk's four words xored together), so that no load can be optimized away.
+constexpr std::uint32_t kStreamReadMark = 0x9e3779b9u;
 struct StreamReadParams {
   const void* src = nullptr;
   std::size_t rows = 0;
