@@ -531,19 +531,22 @@ TEST(CudaModelLayers, StreamReadReachesEveryChunkAndRejectsBadShapes) {
   std::uint32_t* sink = nullptr;
   ASSERT_EQ(cudaMalloc(&data, words * 4), cudaSuccess);
   ASSERT_EQ(cudaMalloc(&sink, 4), cudaSuccess);
-  const auto readWith = [&](std::size_t marked_word, int blocks_per_sm) {
-    EXPECT_EQ(cudaMemset(data, 0, words * 4), cudaSuccess);
-    EXPECT_EQ(cudaMemset(sink, 0, 4), cudaSuccess);
-    if (marked_word < words) {
-      EXPECT_EQ(cudaMemcpy(data + marked_word, &kc::kStreamReadMark, 4, cudaMemcpyHostToDevice), cudaSuccess);
-    }
+  const auto params = [&](int blocks_per_sm) {
     kc::StreamReadParams p;
     p.src = data;
     p.rows = kRows;
     p.row_bytes = kRowBytes;
     p.blocks_per_sm = blocks_per_sm;
     p.sink = sink;
-    EXPECT_EQ(kc::streamRead(p, nullptr), cudaSuccess);
+    return p;
+  };
+  const auto readWith = [&](std::size_t marked_word, int blocks_per_sm) {
+    EXPECT_EQ(cudaMemset(data, 0, words * 4), cudaSuccess);
+    EXPECT_EQ(cudaMemset(sink, 0, 4), cudaSuccess);
+    if (marked_word < words) {
+      EXPECT_EQ(cudaMemcpy(data + marked_word, &kc::kStreamReadMark, 4, cudaMemcpyHostToDevice), cudaSuccess);
+    }
+    EXPECT_EQ(kc::streamRead(params(blocks_per_sm), nullptr), cudaSuccess);
     std::uint32_t got = 1;
     EXPECT_EQ(cudaMemcpy(&got, sink, 4, cudaMemcpyDeviceToHost), cudaSuccess);
     return got;
@@ -555,11 +558,7 @@ TEST(CudaModelLayers, StreamReadReachesEveryChunkAndRejectsBadShapes) {
     EXPECT_EQ(readWith(words - 4, blocks_per_sm), kc::kStreamReadMark) << "last chunk";
   }
   const auto rejected = [&](auto change) {
-    kc::StreamReadParams p;
-    p.src = data;
-    p.rows = kRows;
-    p.row_bytes = kRowBytes;
-    p.sink = sink;
+    kc::StreamReadParams p = params(0);
     change(p);
     return kc::streamRead(p, nullptr) == cudaErrorInvalidValue;
   };
