@@ -609,7 +609,8 @@ int main(int argc, char** argv) {
   app.add_option("--prompt_ids", o.prompt_ids, "comma-separated prompt token ids for --dump_logits");
   app.add_option("--greedy_steps", o.greedy_steps, "decode steps for --dump_logits")->check(CLI::NonNegativeNumber);
   app.add_flag("--decode_breakdown", o.decode_breakdown,
-               "time the decode step's projections and small kernels alone (batch 1, CUDA graphs) and exit");
+               "time the decode step's projections and small kernels alone, its weights read without arithmetic, and the "
+               "whole step (batch 1, CUDA graphs), and exit");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(o);
