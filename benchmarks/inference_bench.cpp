@@ -320,7 +320,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   // in one launch (rows of 8 KiB): what the kernel boundaries cost, before any arithmetic.
   std::uint32_t* sink = nullptr;
   if (cudaMalloc(&sink, sizeof(std::uint32_t)) != cudaSuccess) throw OutOfMemory("decode breakdown");
-  const auto streamRead = [&](cudaStream_t st, const void* w, std::size_t rows, std::size_t row_bytes, bool persistent) {
+  const auto readRows = [&](cudaStream_t st, const void* w, std::size_t rows, std::size_t row_bytes, bool persistent) {
     kc::StreamReadParams r;
     r.src = w;
     r.rows = rows;
@@ -330,7 +330,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
     if (kc::streamRead(r, st) != cudaSuccess) throw DeviceFault("streamRead launch");
   };
   const auto readShape = [&](cudaStream_t st, const Shape& s, const void* w, bool persistent) {
-    streamRead(st, w, static_cast<std::size_t>(s.out), static_cast<std::size_t>(s.in) * elem, persistent);
+    readRows(st, w, static_cast<std::size_t>(s.out), static_cast<std::size_t>(s.in) * elem, persistent);
   };
   std::printf("weights read without arithmetic (streamRead), us per launch, short blocks / persistent blocks:\n");
   const std::pair<const Shape*, std::size_t> layer_shapes[] = {{&qkv, 0}, {&out, o_out}, {&gate_up, o_gate_up}, {&down, o_down}};
@@ -360,7 +360,7 @@ void decodeBreakdown(const ModelPreset& m, DType dtype) {
   constexpr std::size_t kReadRow = 8192;
   const std::size_t all_rows = static_cast<std::size_t>(head_w + bytesOf(head) - base) / kReadRow;
   for (const bool persistent : {false, true}) {
-    const double ms = graphMs([&](cudaStream_t st) { streamRead(st, base, all_rows, kReadRow, persistent); });
+    const double ms = graphMs([&](cudaStream_t st) { readRows(st, base, all_rows, kReadRow, persistent); });
     std::printf("  the step's weights, one launch on %s: %.3f ms (%.0f GB/s)\n", persistent ? "persistent blocks" : "short blocks",
                 ms, static_cast<double>(all_rows * kReadRow) / 1e9 / (ms * 1e-3));
   }
