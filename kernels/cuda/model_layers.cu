@@ -350,21 +350,25 @@ __device__ __forceinline__ void loadWeightRound(const uint4* weight, int base, i
 // Multiplies one round of a lane's weight chunks (base, base + 32, ... below `chunks`) into acc[r] with
 // the same chunks of the input rows, `x_row_chunks` apart: the normalized rows in shared memory, or the
 // rows in global memory (read through the read-only path; L1-resident after the first warp).
-template <typename T, int kRows>
+// Branch-free: a chunk past the row's end (or of a row past `rows`) is loaded from the first input
+// chunk and replaced by zeros, and multiplies the zeros loadWeightRound gave its weights, so that the
+// compiler can issue a round's input loads together. With a branch per chunk (break at the row's end)
+// each chunk's input load waited for the one before it (SASS, sm_90).
+template <typename T, int kRows, bool kXShared>
 __device__ __forceinline__ void multiplyRound(const uint4 (&weights)[kSkinnyUnroll], int base, int chunks, int rows,
-                                              const uint4* x, bool x_in_shared, std::int64_t x_row_chunks,
-                                              float (&acc)[kRows]) {
+                                              const uint4* x, std::int64_t x_row_chunks, float (&acc)[kRows]) {
 #pragma unroll
   for (int u = 0; u < kSkinnyUnroll; ++u) {
     const int c = base + u * 32;
-    if (c >= chunks) break;
     float wf[8];
     widen8<T>(weights[u], wf);
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      if (r >= rows) break;
+      const bool inside = c < chunks && (kRows == 1 || r < rows);
+      const uint4* at = inside ? x + r * x_row_chunks + c : x;
+      const uint4 loaded = kXShared ? *at : __ldg(at);
       float xf[8];
-      widen8<T>(x_in_shared ? x[r * x_row_chunks + c] : __ldg(x + r * x_row_chunks + c), xf);
+      widen8<T>(inside ? loaded : make_uint4(0, 0, 0, 0), xf);
 #pragma unroll
       for (int i = 0; i < 8; ++i) acc[r] = fmaf(wf[i], xf[i], acc[r]);
     }
@@ -417,14 +421,14 @@ struct WarpRounds {
 // in two so that the kernel issues its next loads in between.
 template <typename T, typename Y, int kRows>
 struct RowSums {
+  template <bool kXShared>
   __device__ void multiply(const SkinnyLinearParams& p, const WarpRounds& rounds, int t,
-                           const uint4 (&wv)[kSkinnyUnroll], int lane, const uint4* x, bool x_in_shared,
-                           std::int64_t x_row_chunks) {
+                           const uint4 (&wv)[kSkinnyUnroll], int lane, const uint4* x, std::int64_t x_row_chunks) {
     if (rounds.startsRow(t)) {
 #pragma unroll
       for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
     }
-    multiplyRound<T, kRows>(wv, rounds.firstChunk(t) + lane, rounds.chunks, p.rows, x, x_in_shared, x_row_chunks, acc);
+    multiplyRound<T, kRows, kXShared>(wv, rounds.firstChunk(t) + lane, rounds.chunks, p.rows, x, x_row_chunks, acc);
   }
   __device__ void finish(const SkinnyLinearParams& p, const WarpRounds& rounds, int t, int lane) {
     if (!rounds.endsRow(t)) return;
@@ -465,24 +469,22 @@ struct RowSums {
   float acc[kRows], first[kRows];
 };
 
-// The input rows the whole-row kernel multiplies by: with the RMSNorm fused, the block writes them
-// normalized into `normed` (shared memory, what rmsNormKernel would write) and they are read from
-// there; else from global memory. Every thread of the block must call it.
-template <typename T>
+// The input rows the whole-row kernel multiplies by: with the RMSNorm fused (kNormed, p.norm_weight
+// set), the block writes them normalized into `normed` (shared memory, what rmsNormKernel would write)
+// and they are read from there; else from global memory. Every thread of the block must call it.
+template <typename T, bool kNormed>
 struct InputRows {
   __device__ InputRows(const SkinnyLinearParams& p, uint4* normed) {
     const auto* x = static_cast<const T*>(p.x);
-    in_shared = p.norm_weight != nullptr;
-    if (in_shared) {
+    if constexpr (kNormed) {
       normalizeRows(x, p.x_row_stride, p.rows, p.in, static_cast<const T*>(p.norm_weight), p.norm_eps,
                     reinterpret_cast<T*>(normed));
     }
-    chunks = in_shared ? normed : reinterpret_cast<const uint4*>(x);
-    row_chunks = in_shared ? p.in / 8 : p.x_row_stride / 8;
+    chunks = kNormed ? normed : reinterpret_cast<const uint4*>(x);
+    row_chunks = kNormed ? p.in / 8 : p.x_row_stride / 8;
   }
   const uint4* chunks;
   std::int64_t row_chunks;
-  bool in_shared;
 };
 
 // Warps that each stream whole weight rows (WarpRounds), in kStages register buffers: round t +
@@ -491,7 +493,7 @@ struct InputRows {
 // overlapped launch the blocks that start on SMs where the previous kernel has finished stream weights
 // during its tail. Persistent blocks (the caller's count per SM), so each block does per-block work
 // once: with the RMSNorm fused, it normalizes the input rows into shared memory once.
-template <typename T, typename Y, int kRows>
+template <typename T, typename Y, int kRows, bool kNormed>
 __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyLinearKernel(SkinnyLinearParams p) {
   constexpr int kStages = 2;
   allowNextKernel();
@@ -511,13 +513,13 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
   }
   awaitPreviousKernel();
 
-  const InputRows<T> x(p, normed_x);
+  const InputRows<T, kNormed> x(p, normed_x);
   RowSums<T, Y, kRows> sums;
   for (int t = 0; t < rounds.count; t += kStages) {
 #pragma unroll
     for (int s = 0; s < kStages; ++s) {
       if (t + s >= rounds.count) break;
-      sums.multiply(p, rounds, t + s, stages[s], lane, x.chunks, x.in_shared, x.row_chunks);
+      sums.template multiply<kNormed>(p, rounds, t + s, stages[s], lane, x.chunks, x.row_chunks);
       if (t + s + kStages < rounds.count) issue(t + s + kStages, stages[s]);
       sums.finish(p, rounds, t + s, lane);
     }
@@ -570,7 +572,7 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlo
 #pragma unroll
   for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
   for (int base = lane;; base += 32 * kSkinnyUnroll) {
-    multiplyRound<T, kRows>(wv, base, count, p.rows, x, kNormed, x_row_chunks, acc);
+    multiplyRound<T, kRows, kNormed>(wv, base, count, p.rows, x, x_row_chunks, acc);
     if (base - lane + 32 * kSkinnyUnroll >= count) break;
     loadWeightRound(w, base + 32 * kSkinnyUnroll, count, wv);
   }
@@ -700,7 +702,10 @@ cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   const int most_warps = per_sm * std::max(currentDevice().sms, 1) * kSkinnyWarps;
   const int items_per_warp = (items + most_warps - 1) / most_warps;
   const int warps = (items + items_per_warp - 1) / items_per_warp;
-  const auto pick = [](auto rows) { return skinnyLinearKernel<T, Y, decltype(rows)::value>; };
+  const auto pick = [&](auto rows) {
+    return p.norm_weight != nullptr ? skinnyLinearKernel<T, Y, decltype(rows)::value, true>
+                                    : skinnyLinearKernel<T, Y, decltype(rows)::value, false>;
+  };
   return launchForRows<T>(p, pick, dim3(static_cast<unsigned>((warps + kSkinnyWarps - 1) / kSkinnyWarps)), stream);
 }
 
