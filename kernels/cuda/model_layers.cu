@@ -11,14 +11,16 @@
 namespace attnbench::kernels::cuda {
 namespace {
 
-// Calls f.template operator()<T>() with T the storage type of `dtype`; 16-bit types only unless
-// `allow_f32`.
-template <typename F>
-cudaError_t dispatch(DType dtype, bool allow_f32, F&& f) {
+// Calls f(T{}) with T the storage type of `dtype`; 16-bit types only unless kAllowF32 (so that the
+// kernels of 16-bit layers are not compiled for fp32).
+template <bool kAllowF32, typename F>
+cudaError_t dispatch(DType dtype, F&& f) {
   switch (dtype) {
     case DType::F16: return f(__half{});
     case DType::BF16: return f(__nv_bfloat16{});
-    case DType::F32: return allow_f32 ? f(float{}) : cudaErrorInvalidValue;
+    case DType::F32:
+      if constexpr (kAllowF32) return f(float{});
+      return cudaErrorInvalidValue;
   }
   return cudaErrorInvalidValue;
 }
@@ -71,15 +73,32 @@ __device__ __forceinline__ void widen8(const uint4& chunk, float (&out)[8]) {
 
 constexpr int kNormThreads = 256;
 
-// 1 / sqrt(mean(row^2) + eps), reduced over a block of kNormThreads threads in one fixed order (each
-// thread's chunks, warp shuffles, then the warps' sums in turn), so that a projection that normalizes
-// its own input gets bit for bit what rmsNormKernel writes. Every thread of the block must call it.
-// Thread t sums elements 8t .. 8t + 7, then 8 (t + kNormThreads) .. and so on, so that a row of 16-byte
-// aligned chunks is read with one 16-byte load per chunk; any other row is read element by element in
-// the same order, to the same sum.
+// Adds a thread's sum of squares of 8 elements of a row to `sum`, in element order.
+__device__ __forceinline__ void addSquares(const float (&v)[8], float& sum) {
+#pragma unroll
+  for (int i = 0; i < 8; ++i) sum = fmaf(v[i], v[i], sum);
+}
+
+// 1 / sqrt(mean(row^2) + eps) from each thread's sum of squares, reduced over a block of kNormThreads
+// threads in one fixed order (warp shuffles, then the warps' sums in turn). Every thread of the block
+// must call it; all get the result.
+__device__ float blockInvRms(float sum, int dim, float eps) {
+  __shared__ float warp_sums[kNormThreads / 32];
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
+  __syncthreads();
+  float total = 0;
+  for (int w = 0; w < kNormThreads / 32; ++w) total += warp_sums[w];
+  __syncthreads();  // warp_sums is free for the next row
+  return rsqrtf(total / static_cast<float>(dim) + eps);
+}
+
+// The RMSNorm's 1 / sqrt(mean(row^2) + eps) as rmsNormKernel computes it. Thread t sums elements
+// 8t .. 8t + 7, then 8 (t + kNormThreads) .. and so on (a row of 16-byte aligned chunks is read with
+// one 16-byte load per chunk; any other row element by element, in the same order, to the same sum):
+// a projection that normalizes its own input (stageRows) sums in this order too, bit for bit.
 template <typename T>
 __device__ float rowInvRms(const T* row, int dim, float eps) {
-  __shared__ float warp_sums[kNormThreads / 32];
   const bool chunked = sizeof(T) == 2 && dim % 8 == 0 && reinterpret_cast<std::uintptr_t>(row) % 16 == 0;
   float sum = 0;
   for (int base = 8 * static_cast<int>(threadIdx.x); base < dim; base += 8 * kNormThreads) {
@@ -90,16 +109,9 @@ __device__ float rowInvRms(const T* row, int dim, float eps) {
 #pragma unroll
       for (int i = 0; i < 8; ++i) v[i] = base + i < dim ? toFloat(row[base + i]) : 0.0f;
     }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) sum = fmaf(v[i], v[i], sum);
+    addSquares(v, sum);
   }
-  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum;
-  __syncthreads();
-  float total = 0;
-  for (int w = 0; w < kNormThreads / 32; ++w) total += warp_sums[w];
-  __syncthreads();  // warp_sums is free for the next row
-  return rsqrtf(total / static_cast<float>(dim) + eps);
+  return blockInvRms(sum, dim, eps);
 }
 
 // One normalized element. Hugging Face rounds the normalized row to the storage type before
@@ -110,29 +122,6 @@ __device__ __forceinline__ float normalizedElement(float x, float inv_rms, float
 }
 
 __device__ __forceinline__ float siluTimes(float gate, float up) { return gate / (1.0f + __expf(-gate)) * up; }
-
-// Writes the RMSNorm of `rows` input rows (x_row_stride apart) into dst ([rows][in], shared memory),
-// what rmsNormKernel writes. Every thread of the block must call it; dst is ready after it returns.
-// Rows, weight and dst in 16-byte chunks (in a multiple of 8, all 16-byte aligned).
-template <typename T>
-__device__ void normalizeRows(const T* x, std::int64_t x_row_stride, int rows, int in, const T* norm_weight,
-                              float eps, T* dst) {
-  for (int r = 0; r < rows; ++r) {
-    const T* row = x + r * x_row_stride;
-    const float inv_rms = rowInvRms(row, in, eps);
-    for (int base = 8 * static_cast<int>(threadIdx.x); base < in; base += 8 * kNormThreads) {
-      float xv[8], wv[8];
-      widen8<T>(*reinterpret_cast<const uint4*>(row + base), xv);
-      widen8<T>(*reinterpret_cast<const uint4*>(norm_weight + base), wv);
-      uint4 chunk;
-      auto* out = reinterpret_cast<T*>(&chunk);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) out[i] = fromFloat<T>(normalizedElement<T>(xv[i], inv_rms, wv[i]));
-      *reinterpret_cast<uint4*>(dst + r * in + base) = chunk;
-    }
-  }
-  __syncthreads();
-}
 
 // Share `share` of `shares` of an L2 prefetch (contiguous pieces of whole 16-byte units). A bulk
 // prefetch is one instruction for up to 16 KiB; it is a hint: nothing waits for it.
@@ -338,40 +327,241 @@ constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads per lane and round (a 
 constexpr int kRoundChunks = 32 * kSkinnyUnroll;  // 16-byte chunks of a weight row per warp and round
 static_assert(kSkinnyWarps * 32 == kNormThreads, "a projection block normalizes its input rows as rmsNormKernel does");
 
-// One round of a lane's weight loads: chunks base, base + 32, ... (zeros past the row's end).
-__device__ __forceinline__ void loadWeightRound(const uint4* weight, int base, int chunks, uint4 (&wv)[kSkinnyUnroll]) {
+// One round of a lane's weight loads from one row of `chunks` 16-byte chunks: chunks first + lane,
+// first + lane + 32, ... Inactive, it loads nothing (a warp's last rounds have no next round to load).
+class WeightRound {
+ public:
+  __device__ WeightRound(const uint4* row, int first, int lane, int chunks, bool active = true)
+      : at_(row + first + lane), left_(chunks - first - lane), whole_(first + kRoundChunks <= chunks), active_(active) {}
+  // Whether every chunk of the round lies in the row (or there is nothing to load).
+  __device__ bool whole() const { return whole_ || !active_; }
+  // Chunk u, zeros past the row's end (and when inactive).
+  __device__ __forceinline__ void load(int u, uint4& chunk) const {
+    chunk = active_ && u * 32 < left_ ? __ldcs(at_ + u * 32) : make_uint4(0, 0, 0, 0);
+  }
+  // Chunk u of a whole round: no bounds, one predicate for the round.
+  __device__ __forceinline__ void loadWhole(int u, uint4& chunk) const {
+    if (active_) chunk = __ldcs(at_ + u * 32);
+  }
+  __device__ __forceinline__ void loadAll(uint4 (&wv)[kSkinnyUnroll]) const {
 #pragma unroll
-  for (int u = 0; u < kSkinnyUnroll; ++u) {
-    const int c = base + u * 32;
-    wv[u] = c < chunks ? __ldcs(weight + c) : make_uint4(0, 0, 0, 0);
+    for (int u = 0; u < kSkinnyUnroll; ++u) load(u, wv[u]);
+  }
+
+ private:
+  const uint4* at_;  // the lane's first chunk
+  int left_;         // chunks of the row from it on
+  bool whole_, active_;
+};
+
+// Where the input rows that a projection multiplies by are read from: global memory as they are, or
+// shared memory, staged there by the block as they are or RMS-normalized (what rmsNormKernel writes).
+enum class Input { kGlobal, kStaged, kNormed };
+
+// The element type of staged input rows: fp32 up to 4 rows, so that a warp does not widen the same
+// input chunk again for every weight row it streams (8 conversions per 16-byte chunk and row, as many
+// as its multiplies); 8 rows of fp32 would not fit two blocks on an SM at 4096 inputs.
+template <typename T, int kRows>
+using StagedElement = std::conditional_t<(kRows <= 4), float, T>;
+
+// Staged rows fit the shared memory any block may use without opting in (48 KiB), so that staging
+// never lowers the blocks per SM (4 of the short blocks, 2 persistent ones); larger plain inputs are
+// read from global memory instead.
+constexpr std::size_t kStagingBytes = 48 * 1024;
+
+template <typename T, int kRows>
+std::size_t stagedBytes(const SkinnyLinearParams& p) {
+  return (static_cast<std::size_t>(p.rows) * p.in + 8) * sizeof(StagedElement<T, kRows>);
+}
+
+// The input rows in global memory, read through the read-only path (L1-resident after the first warp),
+// viewed from a chunk (from()). Chunk c of row r is load(r, c, inside, xf); outside (past the row's
+// end, or a row past p.rows) it reads the rows' first chunk and gives zeros, without a branch, so that
+// a round's loads issue together.
+template <typename T>
+struct GlobalRows {
+  const uint4* x;
+  std::int64_t row_chunks;
+  const uint4* first;
+  __device__ __forceinline__ void load(int r, int c, bool inside, float (&xf)[8]) const {
+    const uint4 loaded = __ldg(inside ? x + r * row_chunks + c : first);
+    widen8<T>(inside ? loaded : make_uint4(0, 0, 0, 0), xf);
+  }
+  __device__ __forceinline__ GlobalRows from(int chunk) const { return {x + chunk, row_chunks, first}; }
+};
+
+// The input rows staged in shared memory as E, `in` elements apart, followed by a chunk of zeros that
+// chunks outside the rows read.
+template <typename T, typename E>
+struct SharedRows {
+  const E* x;
+  int row_elements;
+  const E* zeros;
+  __device__ __forceinline__ void load(int r, int c, bool inside, float (&xf)[8]) const {
+    const E* at = inside ? x + r * row_elements + 8 * c : zeros;
+    if constexpr (std::is_same_v<E, float>) {
+      const float4 lo = reinterpret_cast<const float4*>(at)[0];
+      const float4 hi = reinterpret_cast<const float4*>(at)[1];
+      xf[0] = lo.x, xf[1] = lo.y, xf[2] = lo.z, xf[3] = lo.w, xf[4] = hi.x, xf[5] = hi.y, xf[6] = hi.z, xf[7] = hi.w;
+    } else {
+      widen8<T>(*reinterpret_cast<const uint4*>(at), xf);
+    }
+  }
+  __device__ __forceinline__ SharedRows from(int chunk) const { return {x + 8 * chunk, row_elements, zeros}; }
+};
+
+// Stages the p.rows input rows into shared memory as E, p.in elements apart, RMS-normalized when
+// kNormed (what rmsNormKernel writes), then a chunk of zeros. Thread t handles chunks t, t +
+// kNormThreads, ... of each row, kHeldChunks at a time, all loaded before any is used; with the norm,
+// the first of them stay in registers from the sum of squares to the normalization, and the norm
+// weight's first chunks are loaded before the kernel waits for the previous one (they do not depend
+// on it). So a 4096-wide row costs one trip to L2 where loading the row for its sum, again with the
+// weight for its normalization, cost three.
+template <typename T, typename E, bool kNormed>
+class InputStaging {
+ public:
+  static constexpr int kHeldChunks = 2;  // per thread: a 4096-wide row of 16-bit elements
+
+  __device__ explicit InputStaging(const SkinnyLinearParams& p) {
+    if constexpr (kNormed) load(static_cast<const T*>(p.norm_weight), 0, p.in, norm_held_);
+  }
+
+  // Every thread of the block must call it; dst is ready when it returns.
+  __device__ void stage(const SkinnyLinearParams& p, E* dst) const {
+    const auto* x = static_cast<const T*>(p.x);
+    const auto* norm_weight = static_cast<const T*>(p.norm_weight);
+    const int batches = (p.in + kBatchElements - 1) / kBatchElements;
+    for (int r = 0; r < p.rows; ++r) {
+      const T* row = x + r * p.x_row_stride;
+      uint4 held[kHeldChunks];
+      load(row, 0, p.in, held);
+      float inv_rms = 1.0f;
+      if constexpr (kNormed) {
+        float sum = 0;
+        addBatchSquares(held, 0, p.in, sum);
+        for (int b = 1; b < batches; ++b) {
+          uint4 chunks[kHeldChunks];
+          load(row, b, p.in, chunks);
+          addBatchSquares(chunks, b, p.in, sum);
+        }
+        inv_rms = blockInvRms(sum, p.in, p.norm_eps);
+      }
+      E* out = dst + r * p.in;
+      store(held, norm_held_, 0, p.in, inv_rms, out);
+      for (int b = 1; b < batches; ++b) {
+        uint4 chunks[kHeldChunks], norm_chunks[kHeldChunks];
+        load(row, b, p.in, chunks);
+        if constexpr (kNormed) load(norm_weight, b, p.in, norm_chunks);
+        store(chunks, norm_chunks, b, p.in, inv_rms, out);
+      }
+    }
+    if (threadIdx.x < 8) dst[p.rows * p.in + threadIdx.x] = fromFloat<E>(0.0f);
+    __syncthreads();
+  }
+
+ private:
+  static constexpr int kBatchElements = 8 * kNormThreads * kHeldChunks;
+  // Element offset of this thread's chunk k of batch b.
+  __device__ static int offset(int b, int k) {
+    return b * kBatchElements + 8 * (k * kNormThreads + static_cast<int>(threadIdx.x));
+  }
+  __device__ static void load(const T* src, int b, int in, uint4 (&chunks)[kHeldChunks]) {
+#pragma unroll
+    for (int k = 0; k < kHeldChunks; ++k) {
+      if (offset(b, k) < in) chunks[k] = *reinterpret_cast<const uint4*>(src + offset(b, k));
+    }
+  }
+  __device__ static void addBatchSquares(const uint4 (&chunks)[kHeldChunks], int b, int in, float& sum) {
+#pragma unroll
+    for (int k = 0; k < kHeldChunks; ++k) {
+      if (offset(b, k) >= in) break;
+      float v[8];
+      widen8<T>(chunks[k], v);
+      addSquares(v, sum);
+    }
+  }
+  __device__ static void store(const uint4 (&chunks)[kHeldChunks], const uint4 (&norm_chunks)[kHeldChunks], int b,
+                               int in, float inv_rms, E* out) {
+#pragma unroll
+    for (int k = 0; k < kHeldChunks; ++k) {
+      if (offset(b, k) >= in) break;
+      float v[8];
+      widen8<T>(chunks[k], v);
+      if constexpr (kNormed) {
+        float w[8];
+        widen8<T>(norm_chunks[k], w);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) v[i] = normalizedElement<T>(v[i], inv_rms, w[i]);
+      }
+#pragma unroll
+      for (int i = 0; i < 8; ++i) out[offset(b, k) + i] = fromFloat<E>(v[i]);  // exact: v holds values of T
+    }
+  }
+  uint4 norm_held_[kHeldChunks];
+};
+
+// The block's view of its input rows, staging them first (InputStaging) unless they are read from global
+// memory. Every thread of the block must call it.
+template <typename T, int kRows, Input kInput, typename Staging>
+__device__ auto inputRows(const SkinnyLinearParams& p, const Staging& staging, uint4* shared) {
+  if constexpr (kInput == Input::kGlobal) {
+    const auto* x = static_cast<const uint4*>(p.x);
+    return GlobalRows<T>{x, p.x_row_stride / 8, x};
+  } else {
+    using E = StagedElement<T, kRows>;
+    E* dst = reinterpret_cast<E*>(shared);
+    staging.stage(p, dst);
+    return SharedRows<T, E>{dst, p.in, dst + p.rows * p.in};
   }
 }
 
-// Multiplies one round of a lane's weight chunks (base, base + 32, ... below `chunks`) into acc[r] with
-// the same chunks of the input rows, `x_row_chunks` apart: the normalized rows in shared memory, or the
-// rows in global memory (read through the read-only path; L1-resident after the first warp).
-// Branch-free: a chunk past the row's end (or of a row past `rows`) is loaded from the first input
-// chunk and replaced by zeros, and multiplies the zeros loadWeightRound gave its weights, so that the
-// compiler can issue a round's input loads together. With a branch per chunk (break at the row's end)
-// each chunk's input load waited for the one before it (SASS, sm_90).
-template <typename T, int kRows, bool kXShared>
-__device__ __forceinline__ void multiplyRound(const uint4 (&weights)[kSkinnyUnroll], int base, int chunks, int rows,
-                                              const uint4* x, std::int64_t x_row_chunks, float (&acc)[kRows]) {
+// The staging a kernel instance prepares before its wait (InputStaging, or nothing for global inputs).
+struct NoStaging {
+  __device__ explicit NoStaging(const SkinnyLinearParams&) {}
+};
+template <typename T, int kRows, Input kInput>
+using StagingFor = std::conditional_t<kInput == Input::kGlobal, NoStaging,
+                                      InputStaging<T, StagedElement<T, kRows>, kInput == Input::kNormed>>;
+
+// Multiplies one round of a lane's weight chunks (u = 0..7: chunk 32 u from x's first, fewer than
+// `left` in the row) into acc[r] with the same chunks of the input rows (x viewed from the lane's first
+// chunk), and refills each chunk's registers from `next` once its weights are widened, so that the
+// next round's loads can issue during this round's multiplies (ptxas puts them mid-round in the
+// persistent kernel, at the round's end in the short one at 64 registers; SASS on sm_90). kEdge: the
+// round or the next one reaches past the row's end, so every chunk is checked (chunks past it multiply
+// the zeros WeightRound gave their weights by zeros); else none is, and the addresses are the round's
+// first plus constants (in the persistent kernel half the instructions of a checked round).
+template <typename T, int kRows, bool kEdge, typename Rows>
+__device__ __forceinline__ void multiplyRound(uint4 (&wv)[kSkinnyUnroll], int left, int rows, const Rows& x,
+                                              const WeightRound& next, float (&acc)[kRows]) {
 #pragma unroll
   for (int u = 0; u < kSkinnyUnroll; ++u) {
-    const int c = base + u * 32;
     float wf[8];
-    widen8<T>(weights[u], wf);
+    widen8<T>(wv[u], wf);
+    if constexpr (kEdge) {
+      next.load(u, wv[u]);
+    } else {
+      next.loadWhole(u, wv[u]);
+    }
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      const bool inside = c < chunks && (kRows == 1 || r < rows);
-      const uint4* at = inside ? x + r * x_row_chunks + c : x;
-      const uint4 loaded = kXShared ? *at : __ldg(at);
       float xf[8];
-      widen8<T>(inside ? loaded : make_uint4(0, 0, 0, 0), xf);
+      x.load(r, u * 32, (!kEdge || u * 32 < left) && (kRows == 1 || r < rows), xf);
 #pragma unroll
       for (int i = 0; i < 8; ++i) acc[r] = fmaf(wf[i], xf[i], acc[r]);
     }
+  }
+}
+
+// multiplyRound, unchecked when the round (`whole`: all of it in the row, the same for every lane of the
+// warp) and the next one lie wholly in their rows.
+template <typename T, int kRows, typename Rows>
+__device__ __forceinline__ void multiplyAnyRound(uint4 (&wv)[kSkinnyUnroll], bool whole, int left, int rows,
+                                                 const Rows& x, const WeightRound& next, float (&acc)[kRows]) {
+  if (whole && next.whole()) {
+    multiplyRound<T, kRows, false>(wv, left, rows, x, next, acc);
+  } else {
+    multiplyRound<T, kRows, true>(wv, left, rows, x, next, acc);
   }
 }
 
@@ -393,60 +583,81 @@ __device__ __forceinline__ bool pairedRows(const SkinnyLinearParams& p) { return
 // The rounds of one warp of the whole-row kernel (skinnyLinearKernel): item k of warp g is output
 // g + k * (all warps); with paired rows an item is the pair's first row, then its second (the SwiGLU's
 // gate row j and up row items + j; the rotary embedding's rows i and i + D/2 of one head). A row is
-// streamed in rounds of kRoundChunks 16-byte chunks; round t is a piece of one row.
+// streamed in rounds of kRoundChunks 16-byte chunks.
 struct WarpRounds {
   __device__ WarpRounds(const SkinnyLinearParams& p, int warp, int warps_)
       : first(warp), warps(warps_), items(pairedRows(p) ? p.out / 2 : p.out),
         pair_offset(!pairedRows(p) ? 0 : p.swiglu ? items : p.rotary.head_dim / 2), chunks(p.in / 8),
         rounds_per_row((chunks + kRoundChunks - 1) / kRoundChunks), rounds_per_item(rounds_per_row * (pair_offset > 0 ? 2 : 1)),
         count(first < items ? (items - first + warps - 1) / warps * rounds_per_item : 0) {}
-  __device__ int item(int t) const { return first + t / rounds_per_item * warps; }
-  __device__ int row(int t) const {  // of w
-    const int k = item(t);
-    if (pair_offset == 0) return k;
-    // Pairs (j, j + pair_offset) in blocks of 2 pair_offset rows: one block for the SwiGLU, a head for RoPE.
-    return k / pair_offset * 2 * pair_offset + k % pair_offset + t % rounds_per_item / rounds_per_row * pair_offset;
-  }
-  __device__ int firstChunk(int t) const { return t % rounds_per_row * kRoundChunks; }  // of round t in its row
-  __device__ bool startsRow(int t) const { return t % rounds_per_row == 0; }
-  __device__ bool endsRow(int t) const { return t % rounds_per_row == rounds_per_row - 1; }
-  __device__ bool isFirstOfPair(int t) const { return pair_offset > 0 && t % rounds_per_item < rounds_per_row; }
   int first, warps, items, pair_offset, chunks, rounds_per_row, rounds_per_item;
   int count;  // rounds of this warp
 };
 
-// A warp's row sums over its rounds: multiply() takes each round's weights into the accumulators;
-// finish() ends the round: at the end of a row the sums are reduced over the warp and lane 0 stores the
-// output (with paired rows, the first row's sums wait in `first` while the second row streams). Split
-// in two so that the kernel issues its next loads in between.
+// A warp's round t: its item, the round within the item, and the weight row and first chunk it reads.
+// Advanced one round at a time, with one division per item: computing them from t cost two dozen
+// instructions per chunk loaded (integer divisions by run-time counts, SASS on sm_90).
+struct RoundCursor {
+  __device__ explicit RoundCursor(const WarpRounds& w) : item(w.first) { startItem(w); }
+  __device__ void advance(const WarpRounds& w) {
+    ++t;
+    ++round;
+    first_chunk += kRoundChunks;
+    if (round == w.rounds_per_item) {
+      round = 0;
+      item += w.warps;
+      startItem(w);
+    } else if (round == w.rounds_per_row) {  // the pair's second row
+      first_chunk = 0;
+      row += w.pair_offset;
+    }
+  }
+  __device__ bool startsRow() const { return first_chunk == 0; }
+  __device__ bool endsRow(const WarpRounds& w) const { return first_chunk + kRoundChunks >= w.chunks; }
+  __device__ bool isFirstOfPair(const WarpRounds& w) const { return w.pair_offset > 0 && round < w.rounds_per_row; }
+  int t = 0, item, round = 0, row = 0, first_chunk = 0;
+
+ private:
+  // Pairs (j, j + pair_offset) in blocks of 2 pair_offset rows: one block for the SwiGLU, a head for RoPE.
+  __device__ void startItem(const WarpRounds& w) {
+    row = w.pair_offset == 0 ? item : item / w.pair_offset * 2 * w.pair_offset + item % w.pair_offset;
+    first_chunk = 0;
+  }
+};
+
+// A warp's row sums over its rounds: multiply() takes a round's weights into the accumulators (and
+// refills their registers from the next round); finish() ends the round: at the end of a row the sums
+// are reduced over the warp and lane 0 stores the output (with paired rows, the first row's sums wait
+// in `first` while the second row streams).
 template <typename T, typename Y, int kRows>
 struct RowSums {
-  template <bool kXShared>
-  __device__ void multiply(const SkinnyLinearParams& p, const WarpRounds& rounds, int t,
-                           const uint4 (&wv)[kSkinnyUnroll], int lane, const uint4* x, std::int64_t x_row_chunks) {
-    if (rounds.startsRow(t)) {
+  template <typename Rows>
+  __device__ void multiply(const SkinnyLinearParams& p, const WarpRounds& rounds, const RoundCursor& at,
+                           uint4 (&wv)[kSkinnyUnroll], int lane, const Rows& x, const WeightRound& next) {
+    if (at.startsRow()) {
 #pragma unroll
       for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
     }
-    multiplyRound<T, kRows, kXShared>(wv, rounds.firstChunk(t) + lane, rounds.chunks, p.rows, x, x_row_chunks, acc);
+    multiplyAnyRound<T, kRows>(wv, at.first_chunk + kRoundChunks <= rounds.chunks, rounds.chunks - at.first_chunk - lane,
+                               p.rows, x.from(at.first_chunk + lane), next, acc);
   }
-  __device__ void finish(const SkinnyLinearParams& p, const WarpRounds& rounds, int t, int lane) {
-    if (!rounds.endsRow(t)) return;
+  __device__ void finish(const SkinnyLinearParams& p, const WarpRounds& rounds, const RoundCursor& at, int lane) {
+    if (!at.endsRow(rounds)) return;
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       for (int offset = 16; offset > 0; offset /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], offset);
     }
-    if (rounds.isFirstOfPair(t)) {
+    if (at.isFirstOfPair(rounds)) {
 #pragma unroll
       for (int r = 0; r < kRows; ++r) first[r] = acc[r];
       return;
     }
     if (lane != 0) return;
     if (p.rotary.k_cache != nullptr) {
-      storeRotated(p, rounds.item(t));
+      storeRotated(p, at.item);
       return;
     }
-    auto* y = static_cast<Y*>(p.y) + rounds.item(t);
+    auto* y = static_cast<Y*>(p.y) + at.item;
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= p.rows) break;
@@ -469,59 +680,46 @@ struct RowSums {
   float acc[kRows], first[kRows];
 };
 
-// The input rows the whole-row kernel multiplies by: with the RMSNorm fused (kNormed, p.norm_weight
-// set), the block writes them normalized into `normed` (shared memory, what rmsNormKernel would write)
-// and they are read from there; else from global memory. Every thread of the block must call it.
-template <typename T, bool kNormed>
-struct InputRows {
-  __device__ InputRows(const SkinnyLinearParams& p, uint4* normed) {
-    const auto* x = static_cast<const T*>(p.x);
-    if constexpr (kNormed) {
-      normalizeRows(x, p.x_row_stride, p.rows, p.in, static_cast<const T*>(p.norm_weight), p.norm_eps,
-                    reinterpret_cast<T*>(normed));
-    }
-    chunks = kNormed ? normed : reinterpret_cast<const uint4*>(x);
-    row_chunks = kNormed ? p.in / 8 : p.x_row_stride / 8;
-  }
-  const uint4* chunks;
-  std::int64_t row_chunks;
-};
-
 // Warps that each stream whole weight rows (WarpRounds), in kStages register buffers: round t +
-// kStages is issued as soon as round t is multiplied, so a finished row costs no bubble. The first
-// rounds are issued before awaitPreviousKernel (weights do not depend on earlier kernels): under an
-// overlapped launch the blocks that start on SMs where the previous kernel has finished stream weights
-// during its tail. Persistent blocks (the caller's count per SM), so each block does per-block work
-// once: with the RMSNorm fused, it normalizes the input rows into shared memory once.
-template <typename T, typename Y, int kRows, bool kNormed>
+// kStages is loaded into round t's registers chunk by chunk as round t is multiplied, so a finished row
+// costs no bubble. The first rounds are issued before awaitPreviousKernel (weights do not depend on
+// earlier kernels): under an overlapped launch the blocks that start on SMs where the previous kernel
+// has finished stream weights during its tail. Persistent blocks (the caller's count per SM), so each
+// block does per-block work once: with the RMSNorm fused, it normalizes the input rows into shared
+// memory once.
+template <typename T, typename Y, int kRows, Input kInput>
 __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyLinearKernel(SkinnyLinearParams p) {
   constexpr int kStages = 2;
   allowNextKernel();
-  extern __shared__ uint4 normed_x[];  // [rows][in / 8] with the RMSNorm fused
+  extern __shared__ uint4 staged_x[];  // the input rows unless kInput is kGlobal
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const WarpRounds rounds(p, static_cast<int>(blockIdx.x) * kSkinnyWarps + static_cast<int>(threadIdx.x) / 32,
                           static_cast<int>(gridDim.x) * kSkinnyWarps);
   const auto* w = static_cast<const T*>(p.w);
-  const auto issue = [&](int t, uint4(&wv)[kSkinnyUnroll]) {
-    loadWeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(rounds.row(t)) * p.in),
-                    rounds.firstChunk(t) + lane, rounds.chunks, wv);
+  const auto weights = [&](const RoundCursor& at) {
+    return WeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(at.row) * p.in), at.first_chunk,
+                       lane, rounds.chunks, at.t < rounds.count);
   };
+  RoundCursor issued(rounds), consumed(rounds);
   uint4 stages[kStages][kSkinnyUnroll];
 #pragma unroll
   for (int s = 0; s < kStages; ++s) {
-    if (s < rounds.count) issue(s, stages[s]);
+    weights(issued).loadAll(stages[s]);
+    issued.advance(rounds);
   }
+  const StagingFor<T, kRows, kInput> staging(p);
   awaitPreviousKernel();
 
-  const InputRows<T, kNormed> x(p, normed_x);
+  const auto x = inputRows<T, kRows, kInput>(p, staging, staged_x);
   RowSums<T, Y, kRows> sums;
-  for (int t = 0; t < rounds.count; t += kStages) {
+  while (consumed.t < rounds.count) {
 #pragma unroll
     for (int s = 0; s < kStages; ++s) {
-      if (t + s >= rounds.count) break;
-      sums.template multiply<kNormed>(p, rounds, t + s, stages[s], lane, x.chunks, x.row_chunks);
-      if (t + s + kStages < rounds.count) issue(t + s + kStages, stages[s]);
-      sums.finish(p, rounds, t + s, lane);
+      if (consumed.t >= rounds.count) break;
+      sums.multiply(p, rounds, consumed, stages[s], lane, x, weights(issued));
+      issued.advance(rounds);
+      sums.finish(p, rounds, consumed, lane);
+      consumed.advance(rounds);
     }
   }
   if (threadIdx.x == 0) prefetchShareL2(p.prefetch_next, blockIdx.x, gridDim.x);
@@ -538,11 +736,11 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
 // memory (what rmsNormKernel writes) while its weights load; with the SwiGLU, a block's weight rows are
 // the gate and up rows of its outputs in turn, summed exactly as the plain projection with the same
 // splits sums them.
-template <typename T, typename Y, int kRows, bool kNormed>
+template <typename T, typename Y, int kRows, Input kInput>
 __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlocksPerSm)
     splitRowLinearKernel(SkinnyLinearParams p, int splits) {
   allowNextKernel();
-  extern __shared__ uint4 normed_x[];  // [rows][in / 8] with the RMSNorm fused
+  extern __shared__ uint4 staged_x[];  // the input rows unless kInput is kGlobal
   __shared__ float piece_sums[kSkinnyWarps][kRows];
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const int warp = static_cast<int>(threadIdx.x) / 32;
@@ -558,23 +756,19 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kRows == 1 ? 4 : kSkinnyBlo
   const auto* w =
       reinterpret_cast<const uint4*>(static_cast<const T*>(p.w) + static_cast<std::int64_t>(feature) * p.in) + begin;
   uint4 wv[kSkinnyUnroll];
-  loadWeightRound(w, lane, count, wv);
+  WeightRound(w, 0, lane, count).loadAll(wv);
+  const StagingFor<T, kRows, kInput> staging(p);
   awaitPreviousKernel();
 
-  // A compile-time choice, so that the plain kernel reads x through the read-only path, not generic loads.
-  if constexpr (kNormed) {
-    normalizeRows(static_cast<const T*>(p.x), p.x_row_stride, p.rows, p.in, static_cast<const T*>(p.norm_weight),
-                  p.norm_eps, reinterpret_cast<T*>(normed_x));
-  }
-  const uint4* x = (kNormed ? normed_x : reinterpret_cast<const uint4*>(p.x)) + begin;
-  const std::int64_t x_row_chunks = kNormed ? chunks : p.x_row_stride / 8;
+  const auto x = inputRows<T, kRows, kInput>(p, staging, staged_x).from(begin);
   float acc[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
-  for (int base = lane;; base += 32 * kSkinnyUnroll) {
-    multiplyRound<T, kRows, kNormed>(wv, base, count, p.rows, x, x_row_chunks, acc);
-    if (base - lane + 32 * kSkinnyUnroll >= count) break;
-    loadWeightRound(w, base + 32 * kSkinnyUnroll, count, wv);
+  for (int first = 0;; first += kRoundChunks) {
+    const bool more = first + kRoundChunks < count;
+    multiplyRound<T, kRows, true>(wv, count - first - lane, p.rows, x.from(first + lane),
+                                  WeightRound(w, first + kRoundChunks, lane, count, more), acc);
+    if (!more) break;
   }
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
@@ -616,13 +810,13 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) streamReadShortKernel(const
   const int count = row < rows ? row_chunks : 0;
   const uint4* w = src + row * row_chunks;
   uint4 wv[kSkinnyUnroll];
-  loadWeightRound(w, lane, count, wv);
+  WeightRound(w, 0, lane, count).loadAll(wv);
   awaitPreviousKernel();
   std::uint32_t folded = 0;
-  for (int base = lane;; base += kRoundChunks) {
+  for (int first = 0;; first += kRoundChunks) {
     folded ^= foldRound(wv);
-    if (base - lane + kRoundChunks >= count) break;
-    loadWeightRound(w, base + kRoundChunks, count, wv);
+    if (first + kRoundChunks >= count) break;
+    WeightRound(w, first + kRoundChunks, lane, count).loadAll(wv);
   }
   if (folded == kStreamReadMark) *sink = folded;
 }
@@ -639,7 +833,7 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm)
   const std::size_t count = warp < rows ? (rows - warp + warps - 1) / warps * rounds_per_row : 0;
   const auto issue = [&](std::size_t t, uint4(&wv)[kSkinnyUnroll]) {
     const std::size_t row = warp + t / rounds_per_row * warps;
-    loadWeightRound(src + row * row_chunks, static_cast<int>(t % rounds_per_row) * kRoundChunks + lane, row_chunks, wv);
+    WeightRound(src + row * row_chunks, static_cast<int>(t % rounds_per_row) * kRoundChunks, lane, row_chunks).loadAll(wv);
   };
   uint4 stages[kStages][kSkinnyUnroll];
 #pragma unroll
@@ -659,26 +853,44 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm)
   if (folded == kStreamReadMark) *sink = folded;
 }
 
-// Launches the instance that `pick` returns for p.rows (the row count is a template bound so that the
-// accumulators stay in registers), with the normalized input rows' shared memory when the RMSNorm is fused.
-template <typename T, typename Pick, typename... Args>
+// Launches the instance that `pick(rows, input)` returns for p.rows (the row count is a template bound so
+// that the accumulators stay in registers) and its input rows: normalized into shared memory when the
+// RMSNorm is fused; staged there as they are when kStagePlain and they fit kStagingBytes; else read
+// from global memory.
+template <typename T, bool kStagePlain, typename Pick, typename... Args>
 cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cudaStream_t stream, Args... args) {
-  const std::size_t smem = p.norm_weight != nullptr ? static_cast<std::size_t>(p.rows) * p.in * sizeof(T) : 0;
-  const auto kernel = p.rows <= 1   ? pick(std::integral_constant<int, 1>{})
-                      : p.rows <= 2 ? pick(std::integral_constant<int, 2>{})
-                      : p.rows <= 4 ? pick(std::integral_constant<int, 4>{})
-                                    : pick(std::integral_constant<int, kSkinnyLinearMaxRows>{});
-  if (smem > 48 * 1024) {
-    const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    if (status != cudaSuccess) return status;
-  }
-  return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), smem, stream, p, args...);
+  const auto launch = [&](auto rows) {
+    using Kernel = decltype(pick(rows, std::integral_constant<Input, Input::kGlobal>{}));
+    const std::size_t staged = stagedBytes<T, decltype(rows)::value>(p);
+    Kernel kernel = pick(rows, std::integral_constant<Input, Input::kGlobal>{});
+    std::size_t smem = 0;
+    if (p.norm_weight != nullptr) {
+      kernel = pick(rows, std::integral_constant<Input, Input::kNormed>{});
+      smem = staged;
+    } else if constexpr (kStagePlain) {
+      if (staged <= kStagingBytes) {
+        kernel = pick(rows, std::integral_constant<Input, Input::kStaged>{});
+        smem = staged;
+      }
+    }
+    if (smem > kStagingBytes) {
+      const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+      if (status != cudaSuccess) return status;
+    }
+    return launchOverlapped(kernel, grid, dim3(kSkinnyWarps * 32), smem, stream, p, args...);
+  };
+  return p.rows <= 1   ? launch(std::integral_constant<int, 1>{})
+         : p.rows <= 2 ? launch(std::integral_constant<int, 2>{})
+         : p.rows <= 4 ? launch(std::integral_constant<int, 4>{})
+                       : launch(std::integral_constant<int, kSkinnyLinearMaxRows>{});
 }
 
 // The default grid (blocks_per_sm and row_splits 0): plain projections on short blocks with whole rows
-// (one warp each), fused ones on persistent blocks, kSkinnyBlocksPerSm per SM. Measured on an H200
-// (kernels/cuda/NOTES.md): out and down on whole rows beat every split of them (11.1 against 11.4-20.2
-// and 26.4 against 26.7-29.5 µs), and a fused projection on short blocks pays for each block's RMSNorm.
+// (one warp each) reading their input rows from global memory, fused ones on persistent blocks,
+// kSkinnyBlocksPerSm per SM. Measured on an H200 (kernels/cuda/NOTES.md): out and down on whole rows
+// beat every split of them (11.1 against 11.4-20.2 and 26.4 against 26.7-29.5 µs), a fused projection on
+// short blocks pays for each block's RMSNorm, and so does a plain one for staging its input rows (out
+// 11.5 against 11.0 µs, down 28.2 against 26.1).
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   const bool paired = p.swiglu || p.rotary.k_cache != nullptr;  // pairedRows on the host
@@ -688,11 +900,8 @@ cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
     const int splits = std::max(p.row_splits, 1);
     const int items_per_block = kSkinnyWarps / splits / (p.swiglu ? 2 : 1);
     const dim3 grid(static_cast<unsigned>((items + items_per_block - 1) / items_per_block));
-    const auto pick = [&](auto rows) {
-      return p.norm_weight != nullptr ? splitRowLinearKernel<T, Y, decltype(rows)::value, true>
-                                      : splitRowLinearKernel<T, Y, decltype(rows)::value, false>;
-    };
-    return launchForRows<T>(p, pick, grid, stream, splits);
+    const auto pick = [](auto rows, auto input) { return splitRowLinearKernel<T, Y, decltype(rows)::value, decltype(input)::value>; };
+    return launchForRows<T, false>(p, pick, grid, stream, splits);
   }
   const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
   // As few blocks as give no warp more items than the full grid would, so that nearly every warp streams
@@ -702,11 +911,8 @@ cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
   const int most_warps = per_sm * std::max(currentDevice().sms, 1) * kSkinnyWarps;
   const int items_per_warp = (items + most_warps - 1) / most_warps;
   const int warps = (items + items_per_warp - 1) / items_per_warp;
-  const auto pick = [&](auto rows) {
-    return p.norm_weight != nullptr ? skinnyLinearKernel<T, Y, decltype(rows)::value, true>
-                                    : skinnyLinearKernel<T, Y, decltype(rows)::value, false>;
-  };
-  return launchForRows<T>(p, pick, dim3(static_cast<unsigned>((warps + kSkinnyWarps - 1) / kSkinnyWarps)), stream);
+  const auto pick = [](auto rows, auto input) { return skinnyLinearKernel<T, Y, decltype(rows)::value, decltype(input)::value>; };
+  return launchForRows<T, true>(p, pick, dim3(static_cast<unsigned>((warps + kSkinnyWarps - 1) / kSkinnyWarps)), stream);
 }
 
 bool validPages(const PagedKv& pages, int max_tokens) {
@@ -745,7 +951,7 @@ cudaError_t skinnyLinear(const SkinnyLinearParams& p, cudaStream_t stream) {
       !validPrefetch(p.prefetch_next) || !validRotaryEpilogue(p)) {
     return cudaErrorInvalidValue;
   }
-  return dispatch(p.dtype, false, [&](auto tag) {
+  return dispatch<false>(p.dtype, [&](auto tag) {
     using T = decltype(tag);
     return p.y_dtype == DType::F32 ? launchSkinny<T, float>(p, stream) : launchSkinny<T, T>(p, stream);
   });
@@ -772,7 +978,7 @@ cudaError_t streamRead(const StreamReadParams& p, cudaStream_t stream) {
 cudaError_t rmsNorm(const void* x, std::int64_t x_row_stride, const void* weight, int rows, int dim, float eps,
                     void* out, std::int64_t out_row_stride, DType dtype, cudaStream_t stream) {
   if (rows <= 0 || dim <= 0) return cudaErrorInvalidValue;
-  return dispatch(dtype, false, [&](auto tag) {
+  return dispatch<false>(dtype, [&](auto tag) {
     using T = decltype(tag);
     return launchOverlapped(rmsNormKernel<T>, dim3(static_cast<unsigned>(rows)), dim3(kNormThreads), 0, stream,
                             static_cast<const T*>(x), x_row_stride, static_cast<const T*>(weight), dim, eps,
@@ -794,7 +1000,7 @@ cudaError_t rotaryAppendKv(const RotaryAppendParams& p, cudaStream_t stream) {
   const int wanted_groups = std::max(1, 4 * std::max(1, currentDevice().sms) / tokens);
   const int heads_per_group = std::max(lanes, (heads + wanted_groups - 1) / wanted_groups);
   const int groups = (heads + heads_per_group - 1) / heads_per_group;
-  return dispatch(p.dtype, false, [&](auto tag) {
+  return dispatch<false>(p.dtype, [&](auto tag) {
     using T = decltype(tag);
     const dim3 grid(static_cast<unsigned>(tokens), static_cast<unsigned>(groups));
     return launchOverlapped(rotaryAppendKernel<T>, grid, dim3(static_cast<unsigned>(lanes * half)), 0, stream, p,
@@ -821,7 +1027,7 @@ cudaError_t gatherPagedKv(const void* pool, const PagedKv& pages, int batch, int
 cudaError_t headsToRows(const void* packed, int batch, int heads, int tokens, int head_dim, void* rows, DType dtype,
                         cudaStream_t stream) {
   if (batch <= 0 || heads <= 0 || tokens <= 0 || head_dim <= 0) return cudaErrorInvalidValue;
-  return dispatch(dtype, false, [&](auto tag) {
+  return dispatch<false>(dtype, [&](auto tag) {
     using T = decltype(tag);
     const dim3 grid(static_cast<unsigned>(batch * tokens), static_cast<unsigned>(heads));
     headsToRowsKernel<T><<<grid, static_cast<unsigned>(std::min(head_dim, 256)), 0, stream>>>(
@@ -833,7 +1039,7 @@ cudaError_t headsToRows(const void* packed, int batch, int heads, int tokens, in
 cudaError_t swiglu(const void* gate_up, int rows, int ffn, void* out, DType dtype, cudaStream_t stream) {
   if (rows <= 0 || ffn <= 0) return cudaErrorInvalidValue;
   constexpr unsigned kThreads = 128;
-  return dispatch(dtype, false, [&](auto tag) {
+  return dispatch<false>(dtype, [&](auto tag) {
     using T = decltype(tag);
     const auto launch = [&](auto kernel, int vector) {
       const int per_block = vector * static_cast<int>(kThreads);
@@ -850,7 +1056,7 @@ cudaError_t swiglu(const void* gate_up, int rows, int ffn, void* out, DType dtyp
 cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* tokens, int count, void* out,
                             DType dtype, cudaStream_t stream) {
   if (hidden <= 0 || count <= 0) return cudaErrorInvalidValue;
-  return dispatch(dtype, false, [&](auto tag) {
+  return dispatch<false>(dtype, [&](auto tag) {
     using T = decltype(tag);
     return launchOverlapped(embeddingKernel<T>, dim3(static_cast<unsigned>(count)), dim3(256), 0, stream,
                             static_cast<const T*>(table), hidden, tokens, static_cast<T*>(out));
@@ -859,7 +1065,7 @@ cudaError_t embeddingLookup(const void* table, int hidden, const std::int32_t* t
 
 cudaError_t scaleShift(void* x, std::size_t count, float scale, float shift, DType dtype, cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
-  return dispatch(dtype, true, [&](auto tag) {
+  return dispatch<true>(dtype, [&](auto tag) {
     using T = decltype(tag);
     scaleShiftKernel<T><<<gridFor(count, 256), 256, 0, stream>>>(static_cast<T*>(x), count, scale, shift);
     return cudaGetLastError();
@@ -869,9 +1075,9 @@ cudaError_t scaleShift(void* x, std::size_t count, float scale, float shift, DTy
 cudaError_t convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, std::size_t count,
                     cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
-  return dispatch(src_dtype, true, [&](auto src_tag) {
+  return dispatch<true>(src_dtype, [&](auto src_tag) {
     using S = decltype(src_tag);
-    return dispatch(dst_dtype, true, [&](auto dst_tag) {
+    return dispatch<true>(dst_dtype, [&](auto dst_tag) {
       using D = decltype(dst_tag);
       convertKernel<S, D><<<gridFor(count, 256), 256, 0, stream>>>(static_cast<const S*>(src), static_cast<D*>(dst),
                                                                    count);

@@ -89,7 +89,8 @@ struct SkinnyLinearParams {
   DType y_dtype = DType::F16;         // dtype, or F32 (the LM head's logits)
   bool accumulate = false;            // y += x . w^T in fp32 (the residual connection)
   const void* norm_weight = nullptr;  // when set, each x row is first rmsNorm'ed with this [in] weight...
-  float norm_eps = 1e-5f;             // ...and this epsilon (rows x in elements of shared memory per block)
+  float norm_eps = 1e-5f;             // ...and this epsilon (rows x in elements of shared memory per block,
+                                      // fp32 up to 4 rows)
   bool swiglu = false;                // w = [gate; up] (out even): y[r, j] = silu(gate_j) * up_j, both rounded
                                       // to dtype first as swiglu sees them; not with accumulate, y_dtype = dtype
   DType dtype = DType::F16;           // x, w and norm_weight: fp16 or bf16
