@@ -370,7 +370,7 @@ using StagedElement = std::conditional_t<(kRows <= 4), float, T>;
 constexpr std::size_t kStagingBytes = 48 * 1024;
 
 template <typename T, int kRows>
-std::size_t stagedBytes(const SkinnyLinearParams& p) {
+__host__ __device__ std::size_t stagedBytes(const SkinnyLinearParams& p) {
   return (static_cast<std::size_t>(p.rows) * p.in + 8) * sizeof(StagedElement<T, kRows>);
 }
 
@@ -576,21 +576,31 @@ __device__ __forceinline__ void storeOutput(const SkinnyLinearParams& p, Y* dst,
   }
 }
 
-// Whether the projection's outputs come in pairs that one warp computes in turn: the SwiGLU's gate and
-// up rows of one output, or, with the rotary embedding, the elements (i, i + D/2) of one head.
-__device__ __forceinline__ bool pairedRows(const SkinnyLinearParams& p) { return p.swiglu || p.rotary.k_cache != nullptr; }
-
-// The rounds of one warp of the whole-row kernel (skinnyLinearKernel): item k of warp g is output
-// g + k * (all warps); with paired rows an item is the pair's first row, then its second (the SwiGLU's
-// gate row j and up row items + j; the rotary embedding's rows i and i + D/2 of one head). A row is
-// streamed in rounds of kRoundChunks 16-byte chunks.
+// The rounds of one warp of the whole-row kernel (skinnyLinearKernel). Item k of warp g is output
+// g + k * (all warps); with the rotary embedding an item is the pair of rows (i, i + D/2) of one head,
+// streamed in turn. With the SwiGLU, block b holds the pairs [b P, b P + P) (P = pairs_per_block) and its
+// warps stream the block's rows, the P gate rows then the P up rows, one in turn each (warp w rows
+// w, w + 8, ...); their sums meet in shared memory. Whole pairs per warp would give some warps a pair
+// more than rows per warp do (Llama-2-7B: 11008 pairs on at most 2112 warps is 6 pairs, 24 rounds,
+// where 84 rows per block is 11 rows, 22 rounds). A row is streamed in rounds of kRoundChunks 16-byte
+// chunks.
 struct WarpRounds {
-  __device__ WarpRounds(const SkinnyLinearParams& p, int warp, int warps_)
-      : first(warp), warps(warps_), items(pairedRows(p) ? p.out / 2 : p.out),
-        pair_offset(!pairedRows(p) ? 0 : p.swiglu ? items : p.rotary.head_dim / 2), chunks(p.in / 8),
+  __device__ WarpRounds(const SkinnyLinearParams& p, int pairs_per_block, int lane_warp)
+      : first(p.swiglu ? lane_warp : static_cast<int>(blockIdx.x) * kSkinnyWarps + lane_warp),
+        warps(p.swiglu ? kSkinnyWarps : static_cast<int>(gridDim.x) * kSkinnyWarps),
+        pairs(p.out / 2), pair_first(p.swiglu ? static_cast<int>(blockIdx.x) * pairs_per_block : 0),
+        block_pairs(p.swiglu ? max(0, min(pairs_per_block, pairs - pair_first)) : 0),
+        items(p.swiglu ? 2 * block_pairs : p.rotary.k_cache != nullptr ? pairs : p.out),
+        pair_offset(p.rotary.k_cache != nullptr ? p.rotary.head_dim / 2 : 0), chunks(p.in / 8),
         rounds_per_row((chunks + kRoundChunks - 1) / kRoundChunks), rounds_per_item(rounds_per_row * (pair_offset > 0 ? 2 : 1)),
         count(first < items ? (items - first + warps - 1) / warps * rounds_per_item : 0) {}
-  int first, warps, items, pair_offset, chunks, rounds_per_row, rounds_per_item;
+  // The first weight row of item k.
+  __device__ int rowOf(int k) const {
+    if (block_pairs > 0) return k < block_pairs ? pair_first + k : pairs + pair_first + k - block_pairs;
+    // Rotary pairs (i, i + pair_offset) in blocks of 2 pair_offset rows, one per head.
+    return pair_offset == 0 ? k : k / pair_offset * 2 * pair_offset + k % pair_offset;
+  }
+  int first, warps, pairs, pair_first, block_pairs, items, pair_offset, chunks, rounds_per_row, rounds_per_item;
   int count;  // rounds of this warp
 };
 
@@ -607,7 +617,7 @@ struct RoundCursor {
       round = 0;
       item += w.warps;
       startItem(w);
-    } else if (round == w.rounds_per_row) {  // the pair's second row
+    } else if (round == w.rounds_per_row) {  // the rotary pair's second row
       first_chunk = 0;
       row += w.pair_offset;
     }
@@ -618,19 +628,19 @@ struct RoundCursor {
   int t = 0, item, round = 0, row = 0, first_chunk = 0;
 
  private:
-  // Pairs (j, j + pair_offset) in blocks of 2 pair_offset rows: one block for the SwiGLU, a head for RoPE.
   __device__ void startItem(const WarpRounds& w) {
-    row = w.pair_offset == 0 ? item : item / w.pair_offset * 2 * w.pair_offset + item % w.pair_offset;
+    row = w.rowOf(item);
     first_chunk = 0;
   }
 };
 
 // A warp's row sums over its rounds: multiply() takes a round's weights into the accumulators (and
 // refills their registers from the next round); finish() ends the round: at the end of a row the sums
-// are reduced over the warp and lane 0 stores the output (with paired rows, the first row's sums wait
-// in `first` while the second row streams).
+// are reduced over the warp and lane 0 stores the output (with rotary pairs, the first row's sums wait
+// in `first` while the second row streams; with the SwiGLU, the sums go to the block's `row_sums`).
 template <typename T, typename Y, int kRows>
 struct RowSums {
+  __device__ explicit RowSums(float* row_sums_) : row_sums(row_sums_) {}
   template <typename Rows>
   __device__ void multiply(const SkinnyLinearParams& p, const WarpRounds& rounds, const RoundCursor& at,
                            uint4 (&wv)[kSkinnyUnroll], int lane, const Rows& x, const WeightRound& next) {
@@ -653,6 +663,11 @@ struct RowSums {
       return;
     }
     if (lane != 0) return;
+    if (rounds.block_pairs > 0) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) row_sums[at.item * kRows + r] = acc[r];
+      return;
+    }
     if (p.rotary.k_cache != nullptr) {
       storeRotated(p, at.item);
       return;
@@ -661,7 +676,20 @@ struct RowSums {
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= p.rows) break;
-      storeOutput<T>(p, y + static_cast<std::int64_t>(r) * rounds.items, p.swiglu ? first[r] : acc[r], acc[r]);
+      storeOutput<T>(p, y + static_cast<std::int64_t>(r) * rounds.items, acc[r], 0.0f);
+    }
+  }
+  // With the SwiGLU, once every warp of the block has finished: output j of the block from the sums of its
+  // gate row j and up row P + j.
+  __device__ void storeSwiglu(const SkinnyLinearParams& p, const WarpRounds& rounds) const {
+    auto* y = static_cast<Y*>(p.y) + rounds.pair_first;
+    for (int j = static_cast<int>(threadIdx.x); j < rounds.block_pairs; j += static_cast<int>(blockDim.x)) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (r >= p.rows) break;
+        storeOutput<T>(p, y + static_cast<std::int64_t>(r) * rounds.pairs + j, row_sums[j * kRows + r],
+                       row_sums[(rounds.block_pairs + j) * kRows + r]);
+      }
     }
   }
   // The rotary epilogue of item k, pair (i, i + D/2) of head k / (D/2), for each row (sequence): both
@@ -678,6 +706,7 @@ struct RowSums {
     }
   }
   float acc[kRows], first[kRows];
+  float* row_sums;  // [2 P][kRows] in shared memory with the SwiGLU
 };
 
 // Warps that each stream whole weight rows (WarpRounds), in kStages register buffers: round t +
@@ -688,13 +717,13 @@ struct RowSums {
 // block does per-block work once: with the RMSNorm fused, it normalizes the input rows into shared
 // memory once.
 template <typename T, typename Y, int kRows, Input kInput>
-__global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyLinearKernel(SkinnyLinearParams p) {
+__global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm)
+    skinnyLinearKernel(SkinnyLinearParams p, int pairs_per_block) {
   constexpr int kStages = 2;
   allowNextKernel();
-  extern __shared__ uint4 staged_x[];  // the input rows unless kInput is kGlobal
+  extern __shared__ uint4 staged_x[];  // the input rows unless kInput is kGlobal, then the SwiGLU's row sums
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  const WarpRounds rounds(p, static_cast<int>(blockIdx.x) * kSkinnyWarps + static_cast<int>(threadIdx.x) / 32,
-                          static_cast<int>(gridDim.x) * kSkinnyWarps);
+  const WarpRounds rounds(p, pairs_per_block, static_cast<int>(threadIdx.x) / 32);
   const auto* w = static_cast<const T*>(p.w);
   const auto weights = [&](const RoundCursor& at) {
     return WeightRound(reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(at.row) * p.in), at.first_chunk,
@@ -711,7 +740,8 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
   awaitPreviousKernel();
 
   const auto x = inputRows<T, kRows, kInput>(p, staging, staged_x);
-  RowSums<T, Y, kRows> sums;
+  RowSums<T, Y, kRows> sums(reinterpret_cast<float*>(reinterpret_cast<char*>(staged_x) +
+                                                     (kInput == Input::kGlobal ? 0 : stagedBytes<T, kRows>(p))));
   while (consumed.t < rounds.count) {
 #pragma unroll
     for (int s = 0; s < kStages; ++s) {
@@ -723,6 +753,10 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm) skinnyL
     }
   }
   if (threadIdx.x == 0) prefetchShareL2(p.prefetch_next, blockIdx.x, gridDim.x);
+  if (p.swiglu) {
+    __syncthreads();
+    sums.storeSwiglu(p, rounds);
+  }
 }
 
 // Projections with each weight row split into `splits` contiguous pieces (1, 2, 4 or 8) streamed by
@@ -858,7 +892,8 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyBlocksPerSm)
 // RMSNorm is fused; staged there as they are when kStagePlain and they fit kStagingBytes; else read
 // from global memory.
 template <typename T, bool kStagePlain, typename Pick, typename... Args>
-cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cudaStream_t stream, Args... args) {
+cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, std::size_t extra_smem,
+                          cudaStream_t stream, Args... args) {
   const auto launch = [&](auto rows) {
     using Kernel = decltype(pick(rows, std::integral_constant<Input, Input::kGlobal>{}));
     const std::size_t staged = stagedBytes<T, decltype(rows)::value>(p);
@@ -873,6 +908,7 @@ cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cud
         smem = staged;
       }
     }
+    smem += extra_smem;
     if (smem > kStagingBytes) {
       const cudaError_t status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
       if (status != cudaSuccess) return status;
@@ -893,7 +929,7 @@ cudaError_t launchForRows(const SkinnyLinearParams& p, Pick pick, dim3 grid, cud
 // 11.5 against 11.0 µs, down 28.2 against 26.1).
 template <typename T, typename Y>
 cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
-  const bool paired = p.swiglu || p.rotary.k_cache != nullptr;  // pairedRows on the host
+  const bool paired = p.swiglu || p.rotary.k_cache != nullptr;  // outputs of two weight rows each
   const int items = paired ? p.out / 2 : p.out;
   const bool fused = p.norm_weight != nullptr || paired;
   if (p.blocks_per_sm == 0 && (p.row_splits > 0 || !fused)) {
@@ -901,18 +937,27 @@ cudaError_t launchSkinny(const SkinnyLinearParams& p, cudaStream_t stream) {
     const int items_per_block = kSkinnyWarps / splits / (p.swiglu ? 2 : 1);
     const dim3 grid(static_cast<unsigned>((items + items_per_block - 1) / items_per_block));
     const auto pick = [](auto rows, auto input) { return splitRowLinearKernel<T, Y, decltype(rows)::value, decltype(input)::value>; };
-    return launchForRows<T, false>(p, pick, grid, stream, splits);
+    return launchForRows<T, false>(p, pick, grid, 0, stream, splits);
   }
   const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : kSkinnyBlocksPerSm;
+  const int most_blocks = per_sm * std::max(currentDevice().sms, 1);
+  const auto pick = [](auto rows, auto input) { return skinnyLinearKernel<T, Y, decltype(rows)::value, decltype(input)::value>; };
+  if (p.swiglu) {
+    // As few pairs per block as fit the grid: its rows spread over the block's warps (WarpRounds).
+    const int pairs = p.out / 2;
+    const int pairs_per_block = (pairs + most_blocks - 1) / most_blocks;
+    const dim3 grid(static_cast<unsigned>((pairs + pairs_per_block - 1) / pairs_per_block));
+    const std::size_t row_sums = 2 * static_cast<std::size_t>(pairs_per_block) * kSkinnyLinearMaxRows * sizeof(float);
+    return launchForRows<T, true>(p, pick, grid, row_sums, stream, pairs_per_block);
+  }
   // As few blocks as give no warp more items than the full grid would, so that nearly every warp streams
   // the same count: the full grid can leave most warps one item short, idle through the others' last
-  // item (gate|up + SwiGLU on an H200: 11008 items on 2112 warps, 448 with a sixth; on 230 blocks 1808
-  // of 1840 warps have six, 0.02 ms off a Llama-2-7B decode step).
-  const int most_warps = per_sm * std::max(currentDevice().sms, 1) * kSkinnyWarps;
+  // item (the LM head on an H200: 32000 rows on 2112 warps, 320 with a sixteenth).
+  const int most_warps = most_blocks * kSkinnyWarps;
   const int items_per_warp = (items + most_warps - 1) / most_warps;
   const int warps = (items + items_per_warp - 1) / items_per_warp;
-  const auto pick = [](auto rows, auto input) { return skinnyLinearKernel<T, Y, decltype(rows)::value, decltype(input)::value>; };
-  return launchForRows<T, true>(p, pick, dim3(static_cast<unsigned>((warps + kSkinnyWarps - 1) / kSkinnyWarps)), stream);
+  return launchForRows<T, true>(p, pick, dim3(static_cast<unsigned>((warps + kSkinnyWarps - 1) / kSkinnyWarps)), 0,
+                                stream, 0);
 }
 
 bool validPages(const PagedKv& pages, int max_tokens) {
