@@ -178,16 +178,17 @@ struct SkinnyCase {
 
 class SkinnyLinearTest : public ::testing::TestWithParam<DType> {};
 
-// Every row count (each its own instantiation), odd sizes (in not a multiple of a warp's round, out not
-// of the grid's warps), strided rows; =, += and fp32 outputs. Even row counts run on one block per SM,
-// so that warps stream several rows each.
+// Every row count (each its own instantiation), odd sizes (out not a multiple of the grid's warps; in
+// not a multiple of a warp's round, or rows of whole rounds only), strided rows; =, += and fp32 outputs.
+// Even row counts run on one block per SM, so that warps stream several rows each.
 TEST_P(SkinnyLinearTest, MatchesDoubleForEveryRowCount) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const DType dt = GetParam();
   const double tol = dt == DType::F16 ? 2e-3 : 1.6e-2;
+  for (const int in : {2568, 4096})
   for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
-    SCOPED_TRACE("rows " + std::to_string(rows));
-    const SkinnyCase c(dt, rows, 2568, 2777, 2568 + 16, 10u * rows);
+    SCOPED_TRACE("rows " + std::to_string(rows) + ", in " + std::to_string(in));
+    const SkinnyCase c(dt, rows, in, 2777, in + 16, 10u * rows);
     const auto product = c.product(false);
     const auto y0 = randomIn(dt, product.size(), 1.0f, 99u + rows);
     TypedBuffer dx(dt, c.x), dw(dt, c.w), dy(dt, product.size());
@@ -232,13 +233,15 @@ void sumAsFused(kc::SkinnyLinearParams& p, const FusedGrid& g) {
   p.row_splits = g.row_splits == 0 ? 1 : g.row_splits;
 }
 
-// The fused RMSNorm: bit for bit rmsNorm followed by the plain projection, and close to the double model.
+// The fused RMSNorm: bit for bit rmsNorm followed by the plain projection, and close to the double model;
+// rows with a last round past their end, and rows of whole rounds only (the unchecked multiplies).
 TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const DType dt = GetParam();
+  for (const int in : {4104, 4096})
   for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
-    SCOPED_TRACE("rows " + std::to_string(rows));
-    const SkinnyCase c(dt, rows, 4104, 1203, 3 * 4104, 20u * rows);
+    SCOPED_TRACE("rows " + std::to_string(rows) + ", in " + std::to_string(in));
+    const SkinnyCase c(dt, rows, in, 1203, 3 * in, 20u * rows);
     TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), dnormed(dt, static_cast<std::size_t>(rows) * c.in);
     ASSERT_EQ(kc::rmsNorm(dx.ptr, c.stride, dnorm.ptr, rows, c.in, 1e-5f, dnormed.ptr, c.in, dt, nullptr), cudaSuccess);
     const auto want = c.product(true);
@@ -264,14 +267,16 @@ TEST_P(SkinnyLinearTest, FusedRmsNormEqualsTheSeparateKernel) {
 }
 
 // The SwiGLU epilogue: bit for bit the plain [gate; up] projection followed by swiglu, and close to the
-// double model (both factors rounded to the storage type, as the unfused path stores them).
+// double model (both factors rounded to the storage type, as the unfused path stores them); rows with a
+// last round past their end, and rows of whole rounds only.
 TEST_P(SkinnyLinearTest, FusedSwigluEqualsTheSeparateKernel) {
   if (!haveGpu()) GTEST_SKIP() << "no CUDA device";
   const DType dt = GetParam();
-  const int ffn = 1389;  // more outputs than one block per SM has warps, and not a multiple of a block's
+  const int ffn = 1389;  // more outputs than the grid's blocks, and not a multiple of a block's share
+  for (const int in : {2056, 2048})
   for (int rows = 1; rows <= kc::kSkinnyLinearMaxRows; ++rows) {
-    SCOPED_TRACE("rows " + std::to_string(rows));
-    const SkinnyCase c(dt, rows, 2056, 2 * ffn, 2056, 30u * rows);
+    SCOPED_TRACE("rows " + std::to_string(rows) + ", in " + std::to_string(in));
+    const SkinnyCase c(dt, rows, in, 2 * ffn, in, 30u * rows);
     TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm), gate_up(dt, static_cast<std::size_t>(rows) * c.out);
     for (const bool normed : {false, true}) {
       const auto product = c.product(normed);
@@ -345,7 +350,8 @@ TEST_P(SkinnyLinearTest, RotaryEpilogueEqualsProjectionThenRotaryAppend) {
   for (const Heads heads : {Heads{6, 2, 64}, Heads{4, 4, 128}}) {
     const int width = (heads.q + 2 * heads.kv) * heads.dim;
     for (const int rows : {1, 3}) {
-      const SkinnyCase c(dt, rows, 1032, width, 1032 + 8, 50u * rows + static_cast<std::uint32_t>(heads.dim));
+      const int in = heads.dim == 64 ? 1032 : 2048;  // a last round past the rows' end; whole rounds only
+      const SkinnyCase c(dt, rows, in, width, in + 8, 50u * rows + static_cast<std::uint32_t>(heads.dim));
       TypedBuffer dx(dt, c.x), dw(dt, c.w), dnorm(dt, c.norm);
       for (const int page : {0, 16}) {
         const int per_sequence = page > 0 ? (kMaxTokens + page - 1) / page : 0;
