@@ -585,8 +585,8 @@ __device__ __forceinline__ void storeOutput(const SkinnyLinearParams& p, Y* dst,
 // where 84 rows per block is 11 rows, 22 rounds). A row is streamed in rounds of kRoundChunks 16-byte
 // chunks.
 struct WarpRounds {
-  __device__ WarpRounds(const SkinnyLinearParams& p, int pairs_per_block, int lane_warp)
-      : first(p.swiglu ? lane_warp : static_cast<int>(blockIdx.x) * kSkinnyWarps + lane_warp),
+  __device__ WarpRounds(const SkinnyLinearParams& p, int pairs_per_block, int warp_in_block)
+      : first(p.swiglu ? warp_in_block : static_cast<int>(blockIdx.x) * kSkinnyWarps + warp_in_block),
         warps(p.swiglu ? kSkinnyWarps : static_cast<int>(gridDim.x) * kSkinnyWarps),
         pairs(p.out / 2), pair_first(p.swiglu ? static_cast<int>(blockIdx.x) * pairs_per_block : 0),
         block_pairs(p.swiglu ? max(0, min(pairs_per_block, pairs - pair_first)) : 0),
