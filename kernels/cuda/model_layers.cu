@@ -96,7 +96,7 @@ __device__ float blockInvRms(float sum, int dim, float eps) {
 // The RMSNorm's 1 / sqrt(mean(row^2) + eps) as rmsNormKernel computes it. Thread t sums elements
 // 8t .. 8t + 7, then 8 (t + kNormThreads) .. and so on (a row of 16-byte aligned chunks is read with
 // one 16-byte load per chunk; any other row element by element, in the same order, to the same sum):
-// a projection that normalizes its own input (stageRows) sums in this order too, bit for bit.
+// a projection that normalizes its own input (InputStaging) sums in this order too, bit for bit.
 template <typename T>
 __device__ float rowInvRms(const T* row, int dim, float eps) {
   const bool chunked = sizeof(T) == 2 && dim % 8 == 0 && reinterpret_cast<std::uintptr_t>(row) % 16 == 0;
@@ -327,12 +327,16 @@ constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads per lane and round (a 
 constexpr int kRoundChunks = 32 * kSkinnyUnroll;  // 16-byte chunks of a weight row per warp and round
 static_assert(kSkinnyWarps * 32 == kNormThreads, "a projection block normalizes its input rows as rmsNormKernel does");
 
+// Whether the round that starts at chunk `first` of a row of `chunks` chunks lies wholly in the row.
+// It depends on the round, not the lane, so that a warp takes one path for it.
+__device__ __forceinline__ bool roundInRow(int first, int chunks) { return first + kRoundChunks <= chunks; }
+
 // One round of a lane's weight loads from one row of `chunks` 16-byte chunks: chunks first + lane,
 // first + lane + 32, ... Inactive, it loads nothing (a warp's last rounds have no next round to load).
 class WeightRound {
  public:
   __device__ WeightRound(const uint4* row, int first, int lane, int chunks, bool active = true)
-      : at_(row + first + lane), left_(chunks - first - lane), whole_(first + kRoundChunks <= chunks), active_(active) {}
+      : at_(row + first + lane), left_(chunks - first - lane), whole_(roundInRow(first, chunks)), active_(active) {}
   // Whether every chunk of the round lies in the row (or there is nothing to load).
   __device__ bool whole() const { return whole_ || !active_; }
   // Chunk u, zeros past the row's end (and when inactive).
@@ -553,8 +557,7 @@ __device__ __forceinline__ void multiplyRound(uint4 (&wv)[kSkinnyUnroll], int le
   }
 }
 
-// multiplyRound, unchecked when the round (`whole`: all of it in the row, the same for every lane of the
-// warp) and the next one lie wholly in their rows.
+// multiplyRound, unchecked when the round (`whole`: roundInRow) and the next one lie wholly in their rows.
 template <typename T, int kRows, typename Rows>
 __device__ __forceinline__ void multiplyAnyRound(uint4 (&wv)[kSkinnyUnroll], bool whole, int left, int rows,
                                                  const Rows& x, const WeightRound& next, float (&acc)[kRows]) {
@@ -648,7 +651,7 @@ struct RowSums {
 #pragma unroll
       for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
     }
-    multiplyAnyRound<T, kRows>(wv, at.first_chunk + kRoundChunks <= rounds.chunks, rounds.chunks - at.first_chunk - lane,
+    multiplyAnyRound<T, kRows>(wv, roundInRow(at.first_chunk, rounds.chunks), rounds.chunks - at.first_chunk - lane,
                                p.rows, x.from(at.first_chunk + lane), next, acc);
   }
   __device__ void finish(const SkinnyLinearParams& p, const WarpRounds& rounds, const RoundCursor& at, int lane) {
