@@ -49,6 +49,15 @@ struct DecodeTraits {
   static constexpr int kCopiesPerTensor = kKeys * kChunks / kThreads;
   static_assert(kCopiesPerTensor * kThreads == kKeys * kChunks);
   static constexpr int kCopyUnroll = kDim <= 128 ? kCopiesPerTensor : 4;
+  // The overlapped instance (the engine's decode step, launched between the QKV and out projections):
+  // at D = 128 its registers are bounded as for 4 blocks per SM (shared memory still holds 2), 121
+  // registers with the copies unrolled 2 deep instead of 200, so that beside two of its blocks an SM
+  // has room for two of the out projection's short blocks, whose weights then load while attention
+  // runs. Measured on an H200 (Llama-2-7B fp16, B = 1): 3.655 -> 3.585 ms/token at 512 cached tokens,
+  // 4.01 -> 3.84 at 2048. At D = 64 (256 threads) that bound spills; at D = 256 it would halve the
+  // registers (64 threads): both keep the ordinary instance's bounds.
+  static constexpr int kOverlappedMinBlocks = kDim == 128 ? 4 : kDecodeBlocksPerSM;
+  static constexpr int kOverlappedCopyUnroll = kDim == 128 ? 2 : kCopyUnroll;
   static constexpr std::size_t kSmemBytes = std::size_t{kStages} * kStageBytes;
   // The end of the block reuses the idle stages: every warp's O [kRows][kDim] fp32, then the warps'
   // running max and sum [2][kWarps][kRows]; later the fused combine's weights, kMaxDecodeSplits floats a warp.
@@ -145,9 +154,11 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
 }
 
 // kOverlapped = p.overlapped: an instance of its own, so that the ordinary launch keeps its prologue
-// (and its code) as it was; one kernel with both prologues ran up to 10 % slower in ordinary launches.
+// (and its code and registers) as it was; one kernel with both prologues ran up to 10 % slower in
+// ordinary launches.
 template <typename T, int kDim, bool kOverlapped>
-__global__ void __launch_bounds__(DecodeTraits<kDim>::kThreads, kDecodeBlocksPerSM)
+__global__ void __launch_bounds__(DecodeTraits<kDim>::kThreads,
+                                  kOverlapped ? DecodeTraits<kDim>::kOverlappedMinBlocks : kDecodeBlocksPerSM)
     decodeSplitKernel(const DecodeParams p, int splits) {
   // Launched overlapped after the kernel that appends this step's K/V rows and writes Q: the blocks
   // take their SMs during its tail, issue the copies of the keys cached before this step, and wait for
@@ -194,8 +205,9 @@ __global__ void __launch_bounds__(DecodeTraits<kDim>::kThreads, kDecodeBlocksPer
   // Issues the copies of tile `tile`; with skip_fresh true, not those of the keys in [fresh_begin, range.end).
   const auto load_tile = [&](int tile, int stage, auto skip_fresh, int fresh_begin) {
     // Fully unrolled, ptxas keeps every copy's 64-bit offsets live across the key loop: up to 200 registers
-    // at D <= 128 (no cost: shared memory allows 2 blocks of kThreads), spills at D = 256 (32 copies).
-#pragma unroll(Tr::kCopyUnroll)
+    // at D <= 128 (no cost alone: shared memory allows 2 blocks of kThreads; the overlapped instance
+    // trades them for room beside it, DecodeTraits::kOverlappedMinBlocks), spills at D = 256 (32 copies).
+#pragma unroll(kOverlapped ? Tr::kOverlappedCopyUnroll : Tr::kCopyUnroll)
     for (int c = 0; c < Tr::kCopiesPerTensor; ++c) {
       const int index = tid + c * Tr::kThreads;
       const int key = index / Tr::kChunks, chunk = index % Tr::kChunks;
