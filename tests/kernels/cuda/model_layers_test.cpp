@@ -623,16 +623,22 @@ TEST(CudaModelLayers, RmsNormSwigluEmbedding) {
     expectClose(dout2.download(), want, 2e-3, what.c_str());
   }
 
-  const auto table = randomHalves(static_cast<std::size_t>(vocab) * dim, 1.0f, 6);
   const std::vector<std::int32_t> ids = {7, 0, 49, 7, 13};
   std::int32_t* dids = nullptr;
   ASSERT_EQ(cudaMalloc(&dids, ids.size() * 4), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(dids, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
-  HalfBuffer dtable(table), demb(static_cast<std::size_t>(rows) * dim);
-  ASSERT_EQ(kc::embeddingLookup(dtable.ptr, dim, dids, rows, demb.ptr, DType::F16, nullptr), cudaSuccess);
-  std::vector<double> rows_want;
-  for (const auto id : ids) rows_want.insert(rows_want.end(), table.begin() + id * dim, table.begin() + (id + 1) * dim);
-  expectClose(demb.download(), rows_want, 0.0 + 1e-12, "embedding");
+  // Rows of whole 16-byte chunks are copied in chunks (4096: 2 per thread; 8200: a second pass), others
+  // element by element (4100).
+  for (const int width : {dim, 4096, 8200}) {
+    const auto table = randomHalves(static_cast<std::size_t>(vocab) * width, 1.0f, 6);
+    HalfBuffer dtable(table), demb(static_cast<std::size_t>(rows) * width);
+    ASSERT_EQ(kc::embeddingLookup(dtable.ptr, width, dids, rows, demb.ptr, DType::F16, nullptr), cudaSuccess);
+    std::vector<double> rows_want;
+    for (const auto id : ids) {
+      rows_want.insert(rows_want.end(), table.begin() + id * width, table.begin() + (id + 1) * width);
+    }
+    expectClose(demb.download(), rows_want, 0.0 + 1e-12, ("embedding " + std::to_string(width)).c_str());
+  }
   cudaFree(dids);
 }
 
@@ -859,33 +865,39 @@ TEST(CudaModelLayers, OverlappedDecodeReadsTheAppendedRowAfterItsWait) {
   p.v = v.ptr;
   int device = 0;
   ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
-  const int splits = kc::flashDecodeSplits(p, kc::queryDeviceTraits(device));
-  void* workspace = nullptr;
-  ASSERT_EQ(cudaMalloc(&workspace, std::max<std::size_t>(kn::decodeWorkspaceBytes(p, splits), 16)), cudaSuccess);
-  kn::setDecodeWorkspace(p, splits, workspace);
-  if (p.split_counters != nullptr) {
-    ASSERT_EQ(cudaMemset(p.split_counters, 0, static_cast<std::size_t>(kn::decodeBlocksPerSplit(p)) * sizeof(int)),
-              cudaSuccess);
+  // The heuristic's split count (3), then 2 and 5 (the overlapped launch merges them inside a cluster)
+  // and 6 (one of them empty; merged through L2 as the ordinary launch merges every count).
+  for (const int requested : {0, 2, 5, 6}) {
+    p.num_splits = requested;
+    const int splits = kc::flashDecodeSplits(p, kc::queryDeviceTraits(device));
+    void* workspace = nullptr;
+    ASSERT_EQ(cudaMalloc(&workspace, std::max<std::size_t>(kn::decodeWorkspaceBytes(p, splits), 16)), cudaSuccess);
+    kn::setDecodeWorkspace(p, splits, workspace);
+    if (p.split_counters != nullptr) {
+      ASSERT_EQ(cudaMemset(p.split_counters, 0, static_cast<std::size_t>(kn::decodeBlocksPerSplit(p)) * sizeof(int)),
+                cudaSuccess);
+    }
+    TypedBuffer overlapped_o(dt, std::size_t{kHeadsQ} * kDim), ordered_o(dt, std::size_t{kHeadsQ} * kDim);
+    cudaStream_t stream = nullptr;
+    ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+    ASSERT_EQ(kc::skinnyLinear(slow, stream), cudaSuccess);
+    ASSERT_EQ(kc::rotaryAppendKv(rope, stream), cudaSuccess);
+    p.o = overlapped_o.ptr;
+    p.overlapped = true;
+    ASSERT_EQ(kc::flashDecode(p, stream), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    p.o = ordered_o.ptr;
+    p.overlapped = false;
+    ASSERT_EQ(kc::flashDecode(p, stream), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    cudaStreamDestroy(stream);
+    cudaFree(workspace);
+    const auto want = ordered_o.download();
+    const std::string what = "O, " + std::to_string(splits) + " splits";
+    EXPECT_EQ(std::count_if(want.begin(), want.end(), [](float e) { return std::isnan(e); }), 0) << what;
+    expectSameElements(overlapped_o.download(), want, what.c_str());
+    EXPECT_EQ(splits, requested == 0 ? 3 : requested) << "the cases should cover both fused combines";
   }
-  TypedBuffer overlapped_o(dt, std::size_t{kHeadsQ} * kDim), ordered_o(dt, std::size_t{kHeadsQ} * kDim);
-  cudaStream_t stream = nullptr;
-  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
-  ASSERT_EQ(kc::skinnyLinear(slow, stream), cudaSuccess);
-  ASSERT_EQ(kc::rotaryAppendKv(rope, stream), cudaSuccess);
-  p.o = overlapped_o.ptr;
-  p.overlapped = true;
-  ASSERT_EQ(kc::flashDecode(p, stream), cudaSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-  p.o = ordered_o.ptr;
-  p.overlapped = false;
-  ASSERT_EQ(kc::flashDecode(p, stream), cudaSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-  cudaStreamDestroy(stream);
-  cudaFree(workspace);
-  const auto want = ordered_o.download();
-  EXPECT_EQ(std::count_if(want.begin(), want.end(), [](float e) { return std::isnan(e); }), 0);
-  expectSameElements(overlapped_o.download(), want, "O");
-  EXPECT_GT(splits, 1) << "the case should cover the fused combine";
 }
 
 }  // namespace
