@@ -58,7 +58,7 @@ struct DecodeTraits {
   static_assert(kCopiesPerTensor * kThreads == kKeys * kChunks);
   static constexpr int kCopyUnroll = kDim <= 128 ? kCopiesPerTensor : 4;
   // The overlapped instance (the engine's decode step, launched between the QKV and out projections):
-  // at D = 128 its registers are bounded as for 4 blocks per SM (shared memory still holds 2), 121
+  // at D = 128 its registers are bounded as for 4 blocks per SM (shared memory still holds 2), 126
   // registers with the copies unrolled 2 deep instead of 200, so that beside two of its blocks an SM
   // has room for two of the out projection's short blocks, whose weights then load while attention
   // runs. Measured on an H200 (Llama-2-7B fp16, B = 1): 3.655 -> 3.585 ms/token at 512 cached tokens,
