@@ -15,8 +15,7 @@
 // D = 128): no warp waits for another inside the loop, the only barrier per tile is the pipeline's.
 // The warps' (max, sum, O) are merged once, at the end, through the idle stages.
 // The combine merges a row's splits by LSE in one warp: in a second kernel, or (split_counters set)
-// in the last split block to arrive for its rows; launched overlapped with at most kMaxClusterSplits
-// splits, the splits of a row block form a thread-block cluster and merge through shared memory.
+// in the last split block to arrive for its rows.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -33,13 +32,6 @@
 #include "flash_fwd_kernel.cuh"  // copy16, commitCopies, waitCopies, sharedAddress, tileOffset, ldmatrix, mma16816
 
 namespace attnbench::kernels::cuda::detail {
-
-// The most splits the overlapped launch merges inside a thread-block cluster (combineInCluster). A
-// cluster's blocks start together, on SMs of one GPC, so they wait for room there as the QKV
-// projection's blocks drain. Measured on an H200 (Llama-2-7B fp16, B = 1, engine ms/token): 5 splits
-// (512 cached tokens) 3.614-3.619 against 3.625-3.637 with the global combine; 8 splits (1024) 3.955
-// against 3.722, (2048) 4.17 against 3.88-3.93. 8 is also the largest portable cluster.
-constexpr int kMaxClusterSplits = 5;
 
 template <int kDim>
 struct DecodeTraits {
@@ -58,7 +50,7 @@ struct DecodeTraits {
   static_assert(kCopiesPerTensor * kThreads == kKeys * kChunks);
   static constexpr int kCopyUnroll = kDim <= 128 ? kCopiesPerTensor : 4;
   // The overlapped instance (the engine's decode step, launched between the QKV and out projections):
-  // at D = 128 its registers are bounded as for 4 blocks per SM (shared memory still holds 2), 126
+  // at D = 128 its registers are bounded as for 4 blocks per SM (shared memory still holds 2), 125
   // registers with the copies unrolled 2 deep instead of 200, so that beside two of its blocks an SM
   // has room for two of the out projection's short blocks, whose weights then load while attention
   // runs. Measured on an H200 (Llama-2-7B fp16, B = 1): 3.655 -> 3.585 ms/token at 512 cached tokens,
@@ -72,9 +64,6 @@ struct DecodeTraits {
   static constexpr std::size_t kStatsOffset = std::size_t{kWarps} * kRows * kDim * 4;
   static_assert(kStatsOffset + std::size_t{2} * kWarps * kRows * 4 <= kSmemBytes);
   static_assert(std::size_t{kWarps} * kMaxDecodeSplits * 4 <= kSmemBytes);
-  // The cluster combine's partials (combineInCluster), after the stats: [kRows][kDim] O, then [kRows] LSE.
-  static constexpr std::size_t kClusterPartialsOffset = (kStatsOffset + std::size_t{2} * kWarps * kRows * 4 + 15) / 16 * 16;
-  static_assert(kClusterPartialsOffset + std::size_t{kRows} * (kDim + 1) * 4 <= kSmemBytes);
 };
 
 // The transpose of an 8x8 matrix of 16-bit values held as one register per lane (the mma fragment
@@ -167,90 +156,6 @@ __device__ __forceinline__ void combineRow(const DecodeParams& p, int splits, st
 #pragma unroll
   for (int e = 0; e < kPerLane; ++e) out[e] = fromFloat<T>(acc[e] * inverse);
   if (lane == 0 && p.lse != nullptr) p.lse[row] = total > 0.0f ? max_lse + logf(total) : -INFINITY;
-}
-
-// Thread-block clusters (sm_90): the rank of this block in its cluster and the cluster's size (1
-// when the launch has no clusters), a barrier of every thread of the cluster whose arrival releases
-// this block's shared-memory writes to the others, and a read of a peer block's shared memory.
-__device__ __forceinline__ int clusterSize() {
-  unsigned size = 1;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm("mov.u32 %0, %%cluster_nctarank;" : "=r"(size));
-#endif
-  return static_cast<int>(size);
-}
-
-__device__ __forceinline__ void clusterBarrier() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ float loadFromPeer(const float* local, int rank) {
-  float value = 0.0f;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  std::uint32_t remote = 0;
-  asm("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(sharedAddress(local)), "r"(rank));
-  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(value) : "r"(remote));
-#else
-  (void)local, (void)rank;
-#endif
-  return value;
-}
-
-// The fused combine inside a cluster whose blocks are the `splits` splits of the same rows (the
-// overlapped launch with at most kMaxClusterSplits splits): every block has left its rows' partial O
-// ([rows][kDim]) and LSE in its own shared memory; after the cluster's barrier the block of split c
-// (its rank: the clusters span the grid's x, the splits) merges elements c * threads + tid, + splits *
-// threads, ... reading every split's partials from its peers' shared memory, where the
-// global combine publishes through L2 and waits on a fence and an arrival counter (about three L2
-// round trips on every decode step's critical path). combineRow's arithmetic in its order (its warp
-// sum of the weights, lane s holding w_s, is the same tree here), so the result is bit for bit the
-// global combine's. The second barrier keeps each block's shared memory until its peers have read it.
-template <typename T, int kDim>
-__device__ void combineInCluster(const DecodeParams& p, int splits, const float* partial_o, const float* partial_lse,
-                                 int rows, int b, int first_head, int row0) {
-  // combineRow's warp sum over lanes 0..31 (lane s holds w_s, the others 0) as a tree over kTreeSlots.
-  constexpr int kTreeSlots = 8;
-  static_assert(kMaxClusterSplits <= kTreeSlots && kTreeSlots <= 32);
-  clusterBarrier();
-  const int threads = static_cast<int>(blockDim.x);
-  for (int index = static_cast<int>(blockIdx.x) * threads + static_cast<int>(threadIdx.x); index < rows * kDim;
-       index += splits * threads) {
-    const int r = index / kDim, d = index % kDim;
-    float lse[kMaxClusterSplits], o[kMaxClusterSplits];
-#pragma unroll
-    for (int s = 0; s < kMaxClusterSplits; ++s) {
-      lse[s] = s < splits ? loadFromPeer(partial_lse + r, s) : -INFINITY;
-      o[s] = s < splits ? loadFromPeer(partial_o + index, s) : 0.0f;
-    }
-    float max_lse = -INFINITY;
-#pragma unroll
-    for (int s = 0; s < kMaxClusterSplits; ++s) max_lse = fmaxf(max_lse, lse[s]);
-    const float shift = max_lse == -INFINITY ? 0.0f : max_lse;
-    float weight[kMaxClusterSplits], tree[kTreeSlots] = {};
-#pragma unroll
-    for (int s = 0; s < kMaxClusterSplits; ++s) {
-      weight[s] = s < splits ? exp2Fast((lse[s] - shift) * kLog2e) : 0.0f;
-      tree[s] = weight[s];
-    }
-    // The shuffles at offsets 16 and 8 add zeros; then lane 0 sums as this tree does.
-#pragma unroll
-    for (int offset = kTreeSlots / 2; offset > 0; offset /= 2) {
-#pragma unroll
-      for (int l = 0; l < offset; ++l) tree[l] = tree[l] + tree[l + offset];
-    }
-    const float total = tree[0];
-    float acc = 0.0f;
-#pragma unroll
-    for (int s = 0; s < kMaxClusterSplits; ++s) acc += weight[s] * o[s];
-    const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
-    const int head = first_head + (row0 + r) / p.seq_q, i = (row0 + r) % p.seq_q;
-    static_cast<T*>(p.o)[b * p.o_batch_stride + head * p.o_head_stride + i * p.o_row_stride + d] =
-        fromFloat<T>(acc * inverse);
-    if (d == 0 && p.lse != nullptr) p.lse[decodeRowIndex(p, b, head, i)] = total > 0.0f ? max_lse + logf(total) : -INFINITY;
-  }
-  clusterBarrier();
 }
 
 // kOverlapped = p.overlapped: an instance of its own, so that the ordinary launch keeps its prologue
@@ -474,10 +379,6 @@ __global__ void __launch_bounds__(DecodeTraits<kDim>::kThreads,
   }
   __syncthreads();
 
-  // With the cluster combine, this block's partials stay in its shared memory, after the stats.
-  const bool in_cluster = kOverlapped && splits > 1 && clusterSize() == splits;
-  float* const cluster_o = reinterpret_cast<float*>(smem + Tr::kClusterPartialsOffset);  // [rows][kDim]
-  float* const cluster_lse = cluster_o + kRows * kDim;                                     // [rows]
   for (int index = tid; index < rows * kDim; index += Tr::kThreads) {
     const int r = index / kDim, d = index % kDim;
     float max_all = -INFINITY;
@@ -499,18 +400,11 @@ __global__ void __launch_bounds__(DecodeTraits<kDim>::kThreads,
     if (splits == 1) {
       static_cast<T*>(p.o)[b * p.o_batch_stride + head * p.o_head_stride + i * p.o_row_stride + d] = fromFloat<T>(value);
       if (d == 0 && p.lse != nullptr) p.lse[row_index] = lse;
-    } else if (in_cluster) {
-      cluster_o[index] = value;
-      if (d == 0) cluster_lse[r] = lse;
     } else {
       const std::int64_t partial_row = std::int64_t{split} * p.batch * p.heads_q * p.seq_q + row_index;
       p.partial_o[partial_row * kDim + d] = value;
       if (d == 0) p.partial_lse[partial_row] = lse;
     }
-  }
-  if (in_cluster) {
-    combineInCluster<T, kDim>(p, splits, cluster_o, cluster_lse, rows, b, kv_head * group, row0);
-    return;
   }
   if (splits == 1 || p.split_counters == nullptr) return;
 
@@ -569,23 +463,16 @@ cudaError_t launchDecodeSplits(const DecodeParams& p, int splits, cudaStream_t s
   const int row_blocks = (p.rowsPerKvHead() + Tr::kRows - 1) / Tr::kRows;
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(p.heads_kv * row_blocks),
                   static_cast<unsigned>(p.batch));
-  // Overlapped (the engine's step): a programmatic dependent launch, and with the fused combine over at
-  // most kMaxClusterSplits splits, one cluster per row block whose blocks are its splits (combineInCluster).
-  const bool cluster = p.overlapped && splits > 1 && splits <= kMaxClusterSplits && p.split_counters != nullptr;
-  cudaLaunchAttribute attributes[2] = {};
-  attributes[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attributes[0].val.programmaticStreamSerializationAllowed = 1;
-  attributes[1].id = cudaLaunchAttributeClusterDimension;
-  attributes[1].val.clusterDim.x = static_cast<unsigned>(splits);
-  attributes[1].val.clusterDim.y = 1;
-  attributes[1].val.clusterDim.z = 1;
+  cudaLaunchAttribute overlap{};
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = dim3(Tr::kThreads);
   config.dynamicSmemBytes = kSmemBytes;
   config.stream = stream;
-  config.attrs = attributes;
-  config.numAttrs = p.overlapped ? (cluster ? 2 : 1) : 0;
+  config.attrs = &overlap;
+  config.numAttrs = p.overlapped ? 1 : 0;
   if (const cudaError_t status = cudaLaunchKernelEx(&config, kernel, p, splits); status != cudaSuccess) return status;
   return cudaGetLastError();
 }

@@ -865,8 +865,7 @@ TEST(CudaModelLayers, OverlappedDecodeReadsTheAppendedRowAfterItsWait) {
   p.v = v.ptr;
   int device = 0;
   ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
-  // The heuristic's split count (3), then 2 and 5 (the overlapped launch merges them inside a cluster)
-  // and 6 (one of them empty; merged through L2 as the ordinary launch merges every count).
+  // The heuristic's split count (3), then 2, 5 and 6 (one of the six ranges empty).
   for (const int requested : {0, 2, 5, 6}) {
     p.num_splits = requested;
     const int splits = kc::flashDecodeSplits(p, kc::queryDeviceTraits(device));
@@ -896,7 +895,7 @@ TEST(CudaModelLayers, OverlappedDecodeReadsTheAppendedRowAfterItsWait) {
     const std::string what = "O, " + std::to_string(splits) + " splits";
     EXPECT_EQ(std::count_if(want.begin(), want.end(), [](float e) { return std::isnan(e); }), 0) << what;
     expectSameElements(overlapped_o.download(), want, what.c_str());
-    EXPECT_EQ(splits, requested == 0 ? 3 : requested) << "the cases should cover both fused combines";
+    EXPECT_EQ(splits, requested == 0 ? 3 : requested) << "the cases should cover these split counts";
   }
 }
 
