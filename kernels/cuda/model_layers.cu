@@ -93,6 +93,12 @@ __device__ float blockInvRms(float sum, int dim, float eps) {
   return rsqrtf(total / static_cast<float>(dim) + eps);
 }
 
+// Whether rows of `width` 2-byte elements at `a` and at `b` are whole 16-byte chunks at 16-byte aligned
+// addresses, so that 16-byte accesses cover them (the element-wise kernels' vector paths).
+__host__ __device__ inline bool wholeAlignedChunks(int width, const void* a, const void* b) {
+  return width % 8 == 0 && reinterpret_cast<std::uintptr_t>(a) % 16 == 0 && reinterpret_cast<std::uintptr_t>(b) % 16 == 0;
+}
+
 // The RMSNorm's 1 / sqrt(mean(row^2) + eps) as rmsNormKernel computes it. Thread t sums elements
 // 8t .. 8t + 7, then 8 (t + kNormThreads) .. and so on (a row of 16-byte aligned chunks is read with
 // one 16-byte load per chunk; any other row element by element, in the same order, to the same sum):
@@ -309,9 +315,7 @@ __global__ void __launch_bounds__(kEmbeddingThreads)
   awaitPreviousKernel();
   const T* row = table + static_cast<std::int64_t>(tokens[blockIdx.x]) * hidden;
   T* dst = out + static_cast<std::int64_t>(blockIdx.x) * hidden;
-  const bool chunked = hidden % 8 == 0 && reinterpret_cast<std::uintptr_t>(row) % 16 == 0 &&
-                       reinterpret_cast<std::uintptr_t>(dst) % 16 == 0;
-  if (!chunked) {
+  if (!wholeAlignedChunks(hidden, row, dst)) {
     for (int i = threadIdx.x; i < hidden; i += kEmbeddingThreads) dst[i] = row[i];
     return;
   }
@@ -1121,9 +1125,7 @@ cudaError_t swiglu(const void* gate_up, int rows, int ffn, void* out, DType dtyp
       return launchOverlapped(kernel, grid, dim3(kThreads), 0, stream, static_cast<const T*>(gate_up), ffn,
                               static_cast<T*>(out));
     };
-    const bool aligned = ffn % 8 == 0 && reinterpret_cast<std::uintptr_t>(gate_up) % 16 == 0 &&
-                         reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
-    return aligned ? launch(swigluKernel<T, 8>, 8) : launch(swigluKernel<T, 1>, 1);
+    return wholeAlignedChunks(ffn, gate_up, out) ? launch(swigluKernel<T, 8>, 8) : launch(swigluKernel<T, 1>, 1);
   });
 }
 
